@@ -1,0 +1,68 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is the lifecycle state of an enrollment.
+type Status string
+
+// Enrollment statuses.
+const (
+	// StatusPending: begun, not yet confirmed; cannot be used to verify.
+	StatusPending Status = "pending"
+	// StatusActive: confirmed; used to verify.
+	StatusActive Status = "active"
+)
+
+// Enrollment is one user's registration with one provider, as stored.
+type Enrollment struct {
+	UserID   string
+	Provider string
+	Status   Status
+	// State is the provider's opaque state, sealed by the framework
+	// (AES-256-GCM, bound to UserID and Provider). Stores never see it in
+	// the clear.
+	State []byte
+	// Version increases by one on every write; Update is compare-and-swap
+	// on it.
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ConfirmedAt time.Time // zero while pending
+}
+
+// Store errors. Implementations return them (possibly wrapped) so the
+// framework can branch with errors.Is.
+var (
+	ErrNotFound      = errors.New("enrollment not found")
+	ErrConflict      = errors.New("enrollment changed concurrently")
+	ErrAlreadyActive = errors.New("an active enrollment exists")
+)
+
+// Store persists enrollments. Every method is atomic on its own; the
+// framework builds its guarantees (single use of a code, nothing enrolled
+// ever lost) on Update being compare-and-swap and PutPending never touching
+// an active enrollment.
+type Store interface {
+	// PutPending inserts e as a pending enrollment at version 1, or replaces
+	// an existing pending one (a restarted enrollment), bumping its version.
+	// It returns ErrAlreadyActive, changing nothing, if an active enrollment
+	// exists for the same user and provider.
+	PutPending(ctx context.Context, e Enrollment) (Enrollment, error)
+	// Get returns one enrollment or ErrNotFound.
+	Get(ctx context.Context, userID, provider string) (Enrollment, error)
+	// List returns a user's enrollments ordered by provider name.
+	List(ctx context.Context, userID string) ([]Enrollment, error)
+	// Update writes e's Status, State, UpdatedAt and ConfirmedAt if and only
+	// if the stored version equals e.Version, and returns the stored result
+	// with the version incremented. A version mismatch or a missing row is
+	// ErrConflict and changes nothing.
+	Update(ctx context.Context, e Enrollment) (Enrollment, error)
+	// Delete removes one enrollment; ErrNotFound if there is none.
+	Delete(ctx context.Context, userID, provider string) error
+	// Close releases the store's resources.
+	Close() error
+}

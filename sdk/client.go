@@ -1,0 +1,103 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/twofactor/twofactor/sdk/internal/pb"
+)
+
+// client is the host side of the wire: a Provider backed by a plugin
+// process.
+type client struct {
+	rpc pb.ProviderServiceClient
+}
+
+var _ Provider = (*client)(nil)
+
+// ClientConfig returns the go-plugin configuration a host uses to start the
+// provider binary cmd: this SDK's handshake and protocol versions, gRPC
+// only, and mutual TLS generated per process. The caller may add a
+// SecureConfig (to pin the binary's SHA-256) before calling
+// plugin.NewClient.
+func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *plugin.ClientConfig {
+	return &plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: pluginSets(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           logger,
+		StartTimeout:     15 * time.Second,
+	}
+}
+
+// Dispense completes the connection to a started plugin and returns the
+// Provider it serves. It fails if the plugin negotiated a protocol version
+// this host does not speak.
+func Dispense(c *plugin.Client) (Provider, error) {
+	rpc, err := c.Client()
+	if err != nil {
+		return nil, fmt.Errorf("connect to provider plugin: %w", err)
+	}
+	if v := c.NegotiatedVersion(); v != ProtocolVersion {
+		return nil, fmt.Errorf("provider plugin speaks protocol version %d; this host speaks %d", v, ProtocolVersion)
+	}
+	raw, err := rpc.Dispense(pluginName)
+	if err != nil {
+		return nil, fmt.Errorf("dispense provider plugin: %w", err)
+	}
+	p, ok := raw.(Provider)
+	if !ok {
+		return nil, fmt.Errorf("provider plugin returned %T, not a Provider", raw)
+	}
+	return p, nil
+}
+
+func (c *client) Info(ctx context.Context) (Info, error) {
+	r, err := c.rpc.Info(ctx, &pb.InfoRequest{})
+	if err != nil {
+		return Info{}, fromStatus(err)
+	}
+	return infoFromPB(r), nil
+}
+
+func (c *client) Configure(ctx context.Context, s Settings) error {
+	_, err := c.rpc.Configure(ctx, &pb.ConfigureRequest{Settings: s})
+	return fromStatus(err)
+}
+
+func (c *client) Activate(ctx context.Context) (Activation, error) {
+	r, err := c.rpc.Activate(ctx, &pb.ActivateRequest{})
+	if err != nil {
+		return Activation{}, fromStatus(err)
+	}
+	return activationFromPB(r), nil
+}
+
+func (c *client) Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, error) {
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	r, err := c.rpc.Enroll(ctx, enrollReqToPB(req))
+	if err != nil {
+		return EnrollResponse{}, fromStatus(err)
+	}
+	return enrollRespFromPB(r), nil
+}
+
+func (c *client) Verify(ctx context.Context, req VerifyRequest) (VerifyResponse, error) {
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	r, err := c.rpc.Verify(ctx, verifyReqToPB(req))
+	if err != nil {
+		return VerifyResponse{}, fromStatus(err)
+	}
+	return verifyRespFromPB(r), nil
+}

@@ -1,0 +1,173 @@
+package sdk
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldType is the type of a setting.
+type FieldType string
+
+// Field types.
+const (
+	TypeString   FieldType = "string"
+	TypeInt      FieldType = "int"
+	TypeBool     FieldType = "bool"
+	TypeDuration FieldType = "duration" // Go duration syntax, e.g. "10s"
+)
+
+// Field describes one setting.
+type Field struct {
+	Name     string
+	Type     FieldType
+	Required bool
+	// Secret fields are never logged, returned by an API or shown in a
+	// diagnostic.
+	Secret  bool
+	Default string
+	Help    string
+	// Enum, when set, lists the only accepted values (compared exactly).
+	Enum []string
+	// Min and Max bound TypeInt values when Min < Max.
+	Min, Max int64
+}
+
+// Schema is the list of a provider's settings. The host validates an
+// admin's config against it when loading, and the provider parses its
+// Settings with it in Configure, so both sides agree on every rule.
+type Schema []Field
+
+var fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Field returns the field named name.
+func (s Schema) Field(name string) (Field, bool) {
+	for _, f := range s {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Parse checks settings against the schema: unknown fields, missing
+// required fields, types, enums and bounds. Defaults fill absent fields. The
+// first problem is returned as an *Error of KindInvalidSettings naming the
+// field; fields are checked in schema order so the error is deterministic.
+func (s Schema) Parse(settings Settings) (Values, error) {
+	for _, f := range s {
+		if !fieldName.MatchString(f.Name) {
+			return Values{}, FieldError(KindInternal, f.Name, "schema field name must match %s", fieldName)
+		}
+	}
+	unknown := make([]string, 0)
+	for name := range settings {
+		if _, ok := s.Field(name); !ok {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return Values{}, FieldError(KindInvalidSettings, unknown[0], "unknown setting (known: %s)", strings.Join(s.names(), ", "))
+	}
+	v := Values{schema: s, raw: make(map[string]string, len(s))}
+	for _, f := range s {
+		raw, ok := settings[f.Name]
+		if !ok || raw == "" {
+			if f.Required {
+				return Values{}, FieldError(KindInvalidSettings, f.Name, "required setting is missing")
+			}
+			raw = f.Default
+		}
+		if raw != "" {
+			if err := f.check(raw); err != nil {
+				return Values{}, err
+			}
+		}
+		v.raw[f.Name] = raw
+	}
+	return v, nil
+}
+
+func (s Schema) names() []string {
+	n := make([]string, len(s))
+	for i, f := range s {
+		n[i] = f.Name
+	}
+	return n
+}
+
+// check validates one raw value. Messages quote the value only for
+// non-secret fields.
+func (f Field) check(raw string) error {
+	shown := strconv.Quote(raw)
+	if f.Secret {
+		shown = "(secret value)"
+	}
+	switch f.Type {
+	case TypeString, "":
+	case TypeInt:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return FieldError(KindInvalidSettings, f.Name, "%s is not an integer", shown)
+		}
+		if f.Min < f.Max && (n < f.Min || n > f.Max) {
+			return FieldError(KindInvalidSettings, f.Name, "%d is out of range [%d, %d]", n, f.Min, f.Max)
+		}
+	case TypeBool:
+		if _, err := strconv.ParseBool(raw); err != nil {
+			return FieldError(KindInvalidSettings, f.Name, "%s is not true or false", shown)
+		}
+	case TypeDuration:
+		d, err := time.ParseDuration(raw)
+		if err != nil || d <= 0 {
+			return FieldError(KindInvalidSettings, f.Name, "%s is not a positive duration such as \"10s\"", shown)
+		}
+	default:
+		return FieldError(KindInternal, f.Name, "schema has unknown type %q", f.Type)
+	}
+	if len(f.Enum) > 0 && !slices.Contains(f.Enum, raw) {
+		return FieldError(KindInvalidSettings, f.Name, "%s is not one of %s", shown, strings.Join(f.Enum, ", "))
+	}
+	return nil
+}
+
+// Values are settings that passed Schema.Parse. The typed getters cannot
+// fail for a field of the matching type; asking for an undeclared field or
+// the wrong type is a programming error and panics.
+type Values struct {
+	schema Schema
+	raw    map[string]string
+}
+
+func (v Values) get(name string, t FieldType) string {
+	f, ok := v.schema.Field(name)
+	if !ok || (f.Type != t && !(t == TypeString && f.Type == "")) {
+		panic(fmt.Sprintf("sdk: setting %q is not declared as %s", name, t))
+	}
+	return v.raw[name]
+}
+
+// String returns a string setting ("" when absent without default).
+func (v Values) String(name string) string { return v.get(name, TypeString) }
+
+// Int returns an int setting (0 when absent without default).
+func (v Values) Int(name string) int64 {
+	n, _ := strconv.ParseInt(v.get(name, TypeInt), 10, 64)
+	return n
+}
+
+// Bool returns a bool setting (false when absent without default).
+func (v Values) Bool(name string) bool {
+	b, _ := strconv.ParseBool(v.get(name, TypeBool))
+	return b
+}
+
+// Duration returns a duration setting (0 when absent without default).
+func (v Values) Duration(name string) time.Duration {
+	d, _ := time.ParseDuration(v.get(name, TypeDuration))
+	return d
+}

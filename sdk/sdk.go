@@ -1,0 +1,209 @@
+package sdk
+
+import (
+	"context"
+	"time"
+)
+
+// ProtocolVersion is the wire protocol this SDK speaks. A host refuses a
+// plugin that offers no protocol version it knows, naming both sides'
+// versions in the error.
+const ProtocolVersion = 1
+
+// Provider is the contract every two-factor provider implements. A provider
+// is stateless: all per-user state travels in the requests as an opaque blob
+// that the host stores encrypted and versions, so a provider can be
+// restarted, replicated or replaced without losing an enrollment.
+//
+// Methods must be safe for concurrent use. Errors that the host must tell
+// apart are returned as *Error (see the Kind constants); a wrong code or a
+// denied push is not an error but a VerifyResponse with Outcome Deny.
+type Provider interface {
+	// Info describes the provider. It must work before Configure.
+	Info(ctx context.Context) (Info, error)
+	// Configure validates and applies the admin's settings without contacting
+	// any backend. A bad value is an *Error of KindInvalidSettings naming the
+	// field.
+	Configure(ctx context.Context, settings Settings) error
+	// Activate checks the configured provider against its backend and reports
+	// its health. The host calls it at start and on a schedule.
+	Activate(ctx context.Context) (Activation, error)
+	// Enroll runs one step of the enrollment state machine.
+	Enroll(ctx context.Context, req EnrollRequest) (EnrollResponse, error)
+	// Verify checks a user's answer to a challenge.
+	Verify(ctx context.Context, req VerifyRequest) (VerifyResponse, error)
+}
+
+// Info is what a provider says about itself.
+type Info struct {
+	Name            string // lower-case identifier, [a-z0-9_-], used in config and URLs
+	Version         string // the provider's own release version
+	ProtocolVersion int    // the wire protocol the provider was built for; ProtocolVersion
+	Description     string
+	Schema          Schema
+	Capabilities    Capabilities
+}
+
+// Capabilities tell the host which interactions a provider supports.
+type Capabilities struct {
+	Code                    bool // Verify accepts a typed code
+	Push                    bool // Verify can start an out-of-band approval and be polled
+	EnrollNeedsConfirmation bool // Enroll finish requires proof (a code) from the user
+}
+
+// Settings are the admin's settings for a provider, as strings keyed by field
+// name. Use Schema.Parse to validate them and read typed values.
+type Settings map[string]string
+
+// Health is a provider's state as seen from its backend.
+type Health string
+
+// Health values.
+const (
+	Healthy   Health = "healthy"
+	Degraded  Health = "degraded"
+	Unhealthy Health = "unhealthy"
+)
+
+// Activation is the result of Activate.
+type Activation struct {
+	Health Health
+	// Diagnostics are human-readable findings for the admin, such as a clock
+	// offset or which credential a backend rejected. Never secrets.
+	Diagnostics []Diagnostic
+}
+
+// Diagnostic is one finding reported by Activate.
+type Diagnostic struct {
+	Code    string // stable machine-readable identifier, e.g. "clock_offset"
+	Message string
+	Value   string // optional measured value, e.g. "-42s"
+}
+
+// User identifies the end user a request is about.
+type User struct {
+	ID string // the host application's stable user id
+	// AccountName is what the user sees in an authenticator app; it defaults
+	// to ID when empty.
+	AccountName string
+}
+
+// Label returns the name to show the user: AccountName or else ID.
+func (u User) Label() string {
+	if u.AccountName != "" {
+		return u.AccountName
+	}
+	return u.ID
+}
+
+// EnrollStep names a step of the enrollment state machine.
+type EnrollStep string
+
+// Enrollment steps.
+const (
+	EnrollBegin  EnrollStep = "begin"
+	EnrollFinish EnrollStep = "finish"
+)
+
+// EnrollRequest is one enrollment step.
+type EnrollRequest struct {
+	User User
+	Step EnrollStep
+	// State is what the previous step returned; nil on EnrollBegin.
+	State []byte
+	// Code is the user's confirmation code for EnrollFinish, if the provider
+	// needs one.
+	Code string
+	// Now is the host's trusted time for this request; providers must use it
+	// instead of their own clock so that every replica agrees.
+	Now time.Time
+}
+
+// EnrollResponse is the result of one enrollment step.
+type EnrollResponse struct {
+	// State replaces the stored state. It must be non-empty when Done.
+	State []byte
+	// Done is true when the factor is confirmed and may be used to verify.
+	Done bool
+	// Reason explains why a finish step did not complete (for example
+	// ReasonInvalidCode); empty on success.
+	Reason Reason
+	// Display is what to show the user on EnrollBegin.
+	Display Display
+}
+
+// Display is what the host shows a user during enrollment. Its fields are
+// sensitive (an otpauth URL contains the TOTP secret): hosts show them once
+// and never store or log them.
+type Display struct {
+	OTPAuthURL     string // otpauth:// key URI
+	QRPNG          []byte // PNG image of a QR code to scan
+	ActivationURL  string // a link to open on the phone (Duo)
+	ActivationCode string // a code to type or scan into an app (Duo)
+	Instructions   string // one sentence for the user
+}
+
+// VerifyRequest is one answer to a challenge.
+type VerifyRequest struct {
+	User User
+	// State is the stored state of the user's confirmed enrollment.
+	State []byte
+	// Code is the code the user typed, exactly as received; providers
+	// normalise it.
+	Code string
+	// Factor chooses an interaction when a provider supports several, such
+	// as "push" or "passcode"; empty means the provider's default.
+	Factor string
+	// TxID polls a pending out-of-band transaction started by an earlier
+	// Verify.
+	TxID string
+	// ClientIP is the end user's address as seen by the host application,
+	// when known.
+	ClientIP string
+	// Now is the host's trusted time for this request.
+	Now time.Time
+}
+
+// Outcome is the result of a verification.
+type Outcome string
+
+// Outcomes.
+const (
+	Allow   Outcome = "allow"
+	Deny    Outcome = "deny"
+	Pending Outcome = "pending"
+)
+
+// Reason says why a verification was denied or is pending. The values below
+// are the vocabulary hosts understand; providers should not invent others.
+type Reason string
+
+// Reasons.
+const (
+	ReasonNone               Reason = ""
+	ReasonInvalidCode        Reason = "invalid_code"
+	ReasonReplayed           Reason = "replayed"
+	ReasonExpired            Reason = "expired"
+	ReasonDeniedByUser       Reason = "denied_by_user"
+	ReasonUnavailable        Reason = "unavailable"
+	ReasonClockSkewSuspected Reason = "clock_skew_suspected"
+	ReasonInvalidState       Reason = "invalid_state"
+	ReasonWaiting            Reason = "waiting"
+	ReasonFailmodeSafe       Reason = "failmode_safe"
+)
+
+// VerifyResponse is the result of Verify.
+type VerifyResponse struct {
+	Outcome Outcome
+	Reason  Reason
+	// Message is a short human-readable explanation, safe to show an admin.
+	Message string
+	// TxID identifies a pending out-of-band transaction to poll.
+	TxID string
+	// State, when non-nil, replaces the stored state. The host writes it with
+	// compare-and-swap, so two verifies of one code cannot both succeed.
+	State []byte
+	// Details carry extra facts for the audit log, such as the clock offset
+	// in steps behind ReasonClockSkewSuspected. Never secrets or codes.
+	Details map[string]string
+}

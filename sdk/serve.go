@@ -1,0 +1,33 @@
+package sdk
+
+import (
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// Serve runs p as a provider plugin: it performs the go-plugin handshake
+// with the host that started this process, serves the contract over gRPC
+// (with the host's mutual TLS when the host asks for it) and returns only
+// when the host ends the plugin. Call it from main and do nothing else
+// there: stdout belongs to the handshake.
+func Serve(p Provider) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: pluginSets(p),
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           Logger(),
+	})
+}
+
+// Logger returns the logger a provider should use. It writes hclog JSON to
+// stderr, which the host re-emits in its own log under the provider's name.
+// Never log secrets, codes or state.
+func Logger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.Trace, // the host's logger decides what is shown
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
+}

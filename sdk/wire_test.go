@@ -1,0 +1,182 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+)
+
+// echoProvider records what crossed the wire and answers from a script, so
+// the test sees exactly what a real plugin would receive and return.
+type echoProvider struct {
+	gotSettings Settings
+	gotEnroll   EnrollRequest
+	gotVerify   VerifyRequest
+	verifyResp  VerifyResponse
+	err         error
+	panicNow    bool
+}
+
+func (e *echoProvider) Info(context.Context) (Info, error) {
+	return Info{
+		Name: "echo", Version: "0.1.0", ProtocolVersion: ProtocolVersion, Description: "test",
+		Schema:       Schema{{Name: "key", Type: TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
+		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true},
+	}, nil
+}
+
+func (e *echoProvider) Configure(_ context.Context, s Settings) error {
+	e.gotSettings = s
+	return e.err
+}
+
+func (e *echoProvider) Activate(context.Context) (Activation, error) {
+	return Activation{Health: Degraded, Diagnostics: []Diagnostic{{Code: "clock_offset", Message: "m", Value: "-3s"}}}, e.err
+}
+
+func (e *echoProvider) Enroll(_ context.Context, r EnrollRequest) (EnrollResponse, error) {
+	e.gotEnroll = r
+	return EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: ReasonInvalidCode, Display: Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i"}}, e.err
+}
+
+func (e *echoProvider) Verify(_ context.Context, r VerifyRequest) (VerifyResponse, error) {
+	if e.panicNow {
+		panic("boom")
+	}
+	e.gotVerify = r
+	return e.verifyResp, e.err
+}
+
+func connect(t *testing.T, impl Provider) Provider {
+	t.Helper()
+	c, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{pluginName: &grpcPlugin{impl: impl}})
+	t.Cleanup(func() { c.Close() })
+	raw, err := c.Dispense(pluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(Provider)
+}
+
+func TestWireRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	impl := &echoProvider{}
+	p := connect(t, impl)
+
+	info, err := p.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := impl.Info(ctx)
+	if !reflect.DeepEqual(info, want) {
+		t.Errorf("Info = %+v, want %+v", info, want)
+	}
+	if err := p.Configure(ctx, Settings{"key": "v"}); err != nil || impl.gotSettings["key"] != "v" {
+		t.Errorf("Configure: err %v, provider got %v", err, impl.gotSettings)
+	}
+	act, err := p.Activate(ctx)
+	if err != nil || act.Health != Degraded || len(act.Diagnostics) != 1 || act.Diagnostics[0].Value != "-3s" {
+		t.Errorf("Activate = %+v, %v", act, err)
+	}
+
+	now := time.Unix(1700000000, 123).UTC()
+	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) {
+		t.Errorf("provider got %+v", got)
+	}
+	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" {
+		t.Errorf("Enroll = %+v", er)
+	}
+}
+
+func TestWireVerifyState(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		state []byte
+		want  []byte
+	}{
+		{"keep stored state", nil, nil},
+		{"store empty state", []byte{}, []byte{}},
+		{"store new state", []byte("next"), []byte("next")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			impl := &echoProvider{verifyResp: VerifyResponse{Outcome: Allow, State: tt.state, Details: map[string]string{"k": "v"}}}
+			p := connect(t, impl)
+			r, err := p.Verify(ctx, VerifyRequest{User: User{ID: "u"}, Code: "1", Factor: "push", TxID: "tx", ClientIP: "192.0.2.1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (r.State == nil) != (tt.want == nil) || !bytes.Equal(r.State, tt.want) {
+				t.Errorf("State = %#v, want %#v", r.State, tt.want)
+			}
+			if impl.gotVerify.Now.IsZero() {
+				t.Error("client did not fill Now")
+			}
+			if impl.gotVerify.TxID != "tx" || impl.gotVerify.ClientIP != "192.0.2.1" || impl.gotVerify.Factor != "push" || r.Details["k"] != "v" {
+				t.Errorf("fields lost: req %+v resp %+v", impl.gotVerify, r)
+			}
+		})
+	}
+}
+
+func TestWireErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		err       error
+		wantKind  Kind
+		wantField string
+		wantIs    error
+	}{
+		{"invalid settings keep the field", FieldError(KindInvalidSettings, "issuer", "required"), KindInvalidSettings, "issuer", nil},
+		{"backend unavailable is not unreachable", Errorf(KindUnavailable, "duo down"), KindUnavailable, "", nil},
+		{"invalid credentials", FieldError(KindInvalidCredentials, "integration_key", "rejected"), KindInvalidCredentials, "integration_key", nil},
+		{"untyped error becomes internal", errors.New("oops"), KindInternal, "", nil},
+		{"deadline survives", context.DeadlineExceeded, "", "", context.DeadlineExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := connect(t, &echoProvider{err: tt.err})
+			_, err := p.Verify(ctx, VerifyRequest{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tt.wantIs != nil {
+				if !errors.Is(err, tt.wantIs) {
+					t.Errorf("err = %v, want Is %v", err, tt.wantIs)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != tt.wantKind || e.Field != tt.wantField {
+				t.Errorf("err = %#v, want kind %s field %q", err, tt.wantKind, tt.wantField)
+			}
+			if errors.Is(err, ErrUnreachable) {
+				t.Errorf("a provider's own error must not look like a dead plugin: %v", err)
+			}
+		})
+	}
+}
+
+func TestWirePanicIsInternalError(t *testing.T) {
+	impl := &echoProvider{panicNow: true}
+	p := connect(t, impl)
+	_, err := p.Verify(context.Background(), VerifyRequest{})
+	if KindOf(err) != KindInternal {
+		t.Fatalf("err = %v, want internal", err)
+	}
+	impl.panicNow = false
+	if _, err := p.Verify(context.Background(), VerifyRequest{}); err != nil {
+		t.Fatalf("provider did not survive a panic: %v", err)
+	}
+}
