@@ -14,7 +14,7 @@ import (
 // is not a security feature and must never change.
 var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  ProtocolVersion,
-	MagicCookieKey:   "TWOFACTOR_PROVIDER_PLUGIN",
+	MagicCookieKey:   "PROVIDER_PLUGIN_TWOFACTOR",
 	MagicCookieValue: "8c3f0b1e6a9d4e27b5f1c2d3a4e5f60718293a4b",
 }
 

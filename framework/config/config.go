@@ -1,0 +1,346 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// EnvPrefix starts every environment variable the host reads.
+const EnvPrefix = "TWOFACTOR_"
+
+// DefaultListen is where the service listens when the config says nothing:
+// loopback only, so a fresh install is not exposed by accident.
+const DefaultListen = "127.0.0.1:8740"
+
+// Scope is what an API key may do.
+type Scope string
+
+// API key scopes.
+const (
+	ScopeApp   Scope = "app"   // enroll and verify users
+	ScopeAdmin Scope = "admin" // also list providers and reset users
+)
+
+// APIKey is one credential for the HTTP API. Only a hash of the key is
+// kept after loading.
+type APIKey struct {
+	Name  string
+	Scope Scope
+	Hash  [sha256.Size]byte
+}
+
+// Provider is one provider's block.
+type Provider struct {
+	Name     string
+	Enabled  bool
+	Staff    bool
+	Clients  bool
+	SHA256   string
+	Settings map[string]string
+}
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	Listen        string
+	EncryptionKey []byte
+	StorageDriver string
+	StorageDSN    string // for sqlite, an absolute file path
+	APIKeys       []APIKey
+	PluginsDir    string // absolute
+	Providers     []Provider
+	LogLevel      string
+	LogFormat     string
+}
+
+// Error is a refused configuration; Key is the dotted path at fault.
+type Error struct {
+	Key     string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config: %s: %s", e.Key, e.Message) }
+
+func keyErr(key, format string, args ...any) error {
+	return &Error{Key: key, Message: fmt.Sprintf(format, args...)}
+}
+
+// Source says where to read the configuration from.
+type Source struct {
+	// File is the YAML file; relative paths inside it (storage.dsn,
+	// plugins.dir) are resolved against its folder.
+	File string
+	// Environ is the environment, os.Environ() when nil.
+	Environ []string
+	// Overrides are applied last, keyed by dotted path (from flags).
+	Overrides map[string]any
+}
+
+// Load reads, merges and validates the configuration.
+func Load(src Source) (*Config, error) {
+	k := koanf.New(".")
+	if src.File == "" {
+		return nil, errors.New("config: no config file given (use --config FILE; twofactor init writes one)")
+	}
+	if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", src.File, err)
+	}
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(key, v string) (string, any) {
+			key = strings.ToLower(strings.TrimPrefix(key, EnvPrefix))
+			return strings.ReplaceAll(key, "__", "."), v
+		},
+	}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	if len(src.Overrides) > 0 {
+		if err := k.Load(confmap.Provider(src.Overrides, "."), nil); err != nil {
+			return nil, fmt.Errorf("config: overrides: %w", err)
+		}
+	}
+	base, err := filepath.Abs(filepath.Dir(src.File))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(k, base)
+}
+
+var (
+	topKeys      = []string{"listen", "encryption_key", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format"}
+	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
+	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+)
+
+func parse(k *koanf.Koanf, base string) (*Config, error) {
+	keys := k.Keys()
+	slices.Sort(keys)
+	for _, key := range keys {
+		if err := checkKnown(key); err != nil {
+			return nil, err
+		}
+	}
+	c := &Config{
+		Listen: k.String("listen"), StorageDriver: k.String("storage.driver"),
+		LogLevel: k.String("log.level"), LogFormat: k.String("log.format"),
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		return nil, keyErr("listen", "%q is not host:port", c.Listen)
+	}
+	if err := c.parseKey(k); err != nil {
+		return nil, err
+	}
+	if c.StorageDriver == "" {
+		c.StorageDriver = "sqlite"
+	}
+	if c.StorageDriver != "sqlite" {
+		return nil, keyErr("storage.driver", "%q is not supported (supported: sqlite)", c.StorageDriver)
+	}
+	c.StorageDSN = k.String("storage.dsn")
+	if c.StorageDSN == "" {
+		return nil, keyErr("storage.dsn", "missing: the SQLite database file, e.g. twofactor.db")
+	}
+	c.StorageDSN = resolve(base, c.StorageDSN)
+	c.PluginsDir = k.String("plugins.dir")
+	if c.PluginsDir == "" {
+		return nil, keyErr("plugins.dir", "missing: the folder holding twofactor-provider-* binaries")
+	}
+	c.PluginsDir = resolve(base, c.PluginsDir)
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if !slices.Contains([]string{"trace", "debug", "info", "warn", "error"}, c.LogLevel) {
+		return nil, keyErr("log.level", "%q is not one of trace, debug, info, warn, error", c.LogLevel)
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return nil, keyErr("log.format", "%q is not text or json", c.LogFormat)
+	}
+	if err := c.parseAPIKeys(k); err != nil {
+		return nil, err
+	}
+	return c, c.parseProviders(k)
+}
+
+func checkKnown(key string) error {
+	if slices.Contains(topKeys, key) {
+		return nil
+	}
+	parts := strings.SplitN(key, ".", 4)
+	if parts[0] == "providers" && len(parts) >= 3 {
+		if !providerName.MatchString(parts[1]) {
+			return keyErr("providers."+parts[1], "provider name must match %s", providerName)
+		}
+		if len(parts) == 3 && slices.Contains(providerKeys, parts[2]) {
+			return nil
+		}
+		if len(parts) == 4 && parts[2] == "settings" && !strings.Contains(parts[3], ".") {
+			return nil
+		}
+	}
+	return keyErr(key, "unknown key")
+}
+
+func resolve(base, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(base, p)
+}
+
+func (c *Config) parseKey(k *koanf.Koanf) error {
+	raw := strings.TrimSpace(k.String("encryption_key"))
+	const hint = "generate one with: head -c 32 /dev/urandom | base64"
+	if raw == "" {
+		return keyErr("encryption_key", "missing; %s", hint)
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != framework.KeySize {
+		return keyErr("encryption_key", "must be %d random bytes in base64; %s", framework.KeySize, hint)
+	}
+	if allSame(key) {
+		return keyErr("encryption_key", "is a placeholder, not random bytes; %s", hint)
+	}
+	c.EncryptionKey = key
+	return nil
+}
+
+func allSame(b []byte) bool {
+	for _, x := range b {
+		if x != b[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// minAPIKeyLen keeps API keys out of guessing range (32 characters of
+// base64 is 192 bits).
+const minAPIKeyLen = 32
+
+func (c *Config) parseAPIKeys(k *koanf.Koanf) error {
+	raw, ok := k.Get("api_keys").([]any)
+	if !ok || len(raw) == 0 {
+		return keyErr("api_keys", "at least one API key is required: a list of {name, key, scope}")
+	}
+	seen := map[string]bool{}
+	hashes := map[[sha256.Size]byte]bool{}
+	for i, item := range raw {
+		at := fmt.Sprintf("api_keys[%d]", i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			return keyErr(at, "must be a map with name, key and scope")
+		}
+		for f := range m {
+			if f != "name" && f != "key" && f != "scope" {
+				return keyErr(at+"."+f, "unknown key")
+			}
+		}
+		name, _ := m["name"].(string)
+		key, _ := m["key"].(string)
+		scope, _ := m["scope"].(string)
+		switch {
+		case name == "":
+			return keyErr(at+".name", "missing")
+		case seen[name]:
+			return keyErr(at+".name", "%q is used twice", name)
+		case len(key) < minAPIKeyLen:
+			return keyErr(at+".key", "must be at least %d characters (generate one with: head -c 32 /dev/urandom | base64)", minAPIKeyLen)
+		case scope != string(ScopeApp) && scope != string(ScopeAdmin):
+			return keyErr(at+".scope", "%q is not app or admin", scope)
+		}
+		h := sha256.Sum256([]byte(key))
+		if hashes[h] {
+			return keyErr(at+".key", "the same key is listed twice")
+		}
+		seen[name], hashes[h] = true, true
+		c.APIKeys = append(c.APIKeys, APIKey{Name: name, Scope: Scope(scope), Hash: h})
+	}
+	return nil
+}
+
+func (c *Config) parseProviders(k *koanf.Koanf) error {
+	names := k.MapKeys("providers")
+	slices.Sort(names)
+	for _, n := range names {
+		at := "providers." + n
+		p := Provider{Name: n, Settings: map[string]string{}}
+		var err error
+		if p.Enabled, err = boolKey(k, at+".enabled"); err != nil {
+			return err
+		}
+		if p.Staff, err = boolKey(k, at+".staff"); err != nil {
+			return err
+		}
+		if p.Clients, err = boolKey(k, at+".clients"); err != nil {
+			return err
+		}
+		if p.SHA256 = strings.ToLower(k.String(at + ".sha256")); p.SHA256 != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.SHA256) {
+			return keyErr(at+".sha256", "must be 64 hex digits (sha256sum of the binary)")
+		}
+		if p.Enabled && !p.Staff && !p.Clients {
+			return keyErr(at, "enabled but neither staff nor clients is true, so no one could use it")
+		}
+		for s, v := range k.Cut(at + ".settings").All() {
+			switch v.(type) {
+			case string, bool, int, int64, float64, uint64:
+				p.Settings[s] = fmt.Sprint(v)
+			default:
+				return keyErr(at+".settings."+s, "must be a single value, not a list or map")
+			}
+		}
+		if p.Enabled {
+			c.Providers = append(c.Providers, p)
+		}
+	}
+	return nil
+}
+
+func boolKey(k *koanf.Koanf, key string) (bool, error) {
+	switch v := k.Get(key).(type) {
+	case nil:
+		return false, nil
+	case bool:
+		return v, nil
+	case string: // from the environment
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, keyErr(key, "%q is not true or false", v)
+		}
+		return b, nil
+	default:
+		return false, keyErr(key, "must be true or false")
+	}
+}
+
+// SettingKey is the config path of a provider setting, for messages.
+func SettingKey(provider, field string) string {
+	return "providers." + provider + ".settings." + field
+}

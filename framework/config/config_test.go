@@ -1,0 +1,103 @@
+package config
+
+import (
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadGood(t *testing.T) {
+	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs("testdata")
+	if c.StorageDSN != filepath.Join(abs, "data/twofactor.db") || c.PluginsDir != filepath.Join(abs, "../bin") {
+		t.Errorf("relative paths not resolved against the config folder: %q %q", c.StorageDSN, c.PluginsDir)
+	}
+	if len(c.Providers) != 1 || c.Providers[0].Name != "totp" || c.Providers[0].Settings["digits"] != "6" || c.Providers[0].Settings["issuer"] != "ACME Billing" {
+		t.Errorf("providers = %+v (disabled ones must be left out)", c.Providers)
+	}
+	if len(c.APIKeys) != 2 || c.APIKeys[1].Scope != ScopeAdmin || c.APIKeys[0].Hash != sha256.Sum256([]byte("app-key-0123456789abcdefghijklmnopqrstuv")) {
+		t.Errorf("api keys = %+v", c.APIKeys)
+	}
+	if c.LogLevel != "info" || c.LogFormat != "text" || len(c.EncryptionKey) != 32 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestEnvironmentOverridesFile(t *testing.T) {
+	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{
+		"TWOFACTOR_PROVIDERS__TOTP__SETTINGS__ISSUER=From Env",
+		"TWOFACTOR_PROVIDERS__TOTP__STAFF=false",
+		"TWOFACTOR_LISTEN=127.0.0.1:9999",
+		"OTHER_VAR=ignored",
+	}, Overrides: map[string]any{"listen": "127.0.0.1:7777"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Providers[0].Settings["issuer"] != "From Env" || c.Providers[0].Staff {
+		t.Errorf("env not applied: %+v", c.Providers[0])
+	}
+	if c.Listen != "127.0.0.1:7777" {
+		t.Errorf("flag override should win over env: %q", c.Listen)
+	}
+}
+
+func TestLoadRefusesWithKeyNamed(t *testing.T) {
+	good, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		edit    func(string) string
+		env     []string
+		wantKey string
+	}{
+		{"unknown top-level key", func(s string) string { return s + "listne: x\n" }, nil, "listne"},
+		{"unknown provider key", func(s string) string { return strings.Replace(s, "    enabled: true", "    enabled: true\n    stuff: true", 1) }, nil, "providers.totp.stuff"},
+		{"missing encryption key", func(s string) string { return strings.Replace(s, "encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n", "", 1) }, nil, "encryption_key"},
+		{"short encryption key", func(s string) string { return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "c2hvcnQ=", 1) }, nil, "encryption_key"},
+		{"placeholder encryption key", func(s string) string {
+			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)
+		}, nil, "encryption_key"},
+		{"unsupported driver", func(s string) string { return strings.Replace(s, "driver: sqlite", "driver: mysql", 1) }, nil, "storage.driver"},
+		{"bad listen", func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:0", "listen: nowhere", 1) }, nil, "listen"},
+		{"short api key", func(s string) string { return strings.Replace(s, "app-key-0123456789abcdefghijklmnopqrstuv", "short", 1) }, nil, "api_keys[0].key"},
+		{"bad scope", func(s string) string { return strings.Replace(s, "scope: app", "scope: root", 1) }, nil, "api_keys[0].scope"},
+		{"duplicate key name", func(s string) string { return strings.Replace(s, "name: ops", "name: panel", 1) }, nil, "api_keys[1].name"},
+		{"unknown api key field", func(s string) string { return strings.Replace(s, "scope: app}", "scope: app, role: x}", 1) }, nil, "api_keys[0].role"},
+		{"enabled for nobody", func(s string) string {
+			return strings.Replace(strings.Replace(s, "    staff: true\n", "", 1), "    clients: true\n", "", 1)
+		}, nil, "providers.totp"},
+		{"bad bool from env", nil, []string{"TWOFACTOR_PROVIDERS__TOTP__ENABLED=yes please"}, "providers.totp.enabled"},
+		{"unknown key from env", nil, []string{"TWOFACTOR_STORAGE__DSNN=x"}, "storage.dsnn"},
+		{"nested setting", func(s string) string { return strings.Replace(s, "digits: 6", "digits: [6, 8]", 1) }, nil, "providers.totp.settings.digits"},
+		{"bad pin", func(s string) string { return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1) }, nil, "providers.totp.sha256"},
+		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := string(good)
+			if tt.edit != nil {
+				text = tt.edit(text)
+			}
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(Source{File: path, Environ: tt.env})
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != tt.wantKey {
+				t.Fatalf("err = %v, want an error naming %q", err, tt.wantKey)
+			}
+			if !strings.Contains(err.Error(), tt.wantKey) {
+				t.Errorf("message %q does not name the key", err)
+			}
+		})
+	}
+}

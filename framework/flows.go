@@ -1,0 +1,295 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// EnrollInput starts an enrollment.
+type EnrollInput struct {
+	UserID   string
+	Provider string
+	Audience Audience
+	// AccountName is the label shown in an authenticator app; UserID when
+	// empty.
+	AccountName string
+}
+
+// EnrollResult is what to show the user to continue enrolling.
+type EnrollResult struct {
+	Status Status
+	// Display is sensitive (it may contain a TOTP secret): show it once,
+	// never store or log it.
+	Display sdk.Display
+}
+
+// BeginEnrollment starts (or restarts) a user's enrollment in a provider.
+// An active enrollment is never replaced: it must be reset first.
+func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (EnrollResult, error) {
+	if err := ValidateUserID(in.UserID); err != nil {
+		return EnrollResult{}, err
+	}
+	m, err := f.provider(in.Provider, in.Audience)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	if e, err := f.store.Get(ctx, in.UserID, in.Provider); err == nil && e.Status == StatusActive {
+		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return EnrollResult{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	now := f.now()
+	var resp sdk.EnrollResponse
+	err = m.call(ctx, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Enroll(ctx, sdk.EnrollRequest{
+			User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollBegin, Now: now,
+		})
+		return err
+	})
+	if err != nil {
+		return EnrollResult{}, providerErr(in.Provider, err)
+	}
+	if len(resp.State) == 0 {
+		return EnrollResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll begin", in.Provider)
+	}
+	sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
+	if err != nil {
+		return EnrollResult{}, errorf(CodeInternal, err, "seal state")
+	}
+	e, err := f.store.PutPending(ctx, Enrollment{
+		UserID: in.UserID, Provider: in.Provider, Status: StatusPending, State: sealed, CreatedAt: now, UpdatedAt: now,
+	})
+	if errors.Is(err, ErrAlreadyActive) {
+		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
+	}
+	if err != nil {
+		return EnrollResult{}, errorf(CodeInternal, err, "store enrollment")
+	}
+	if resp.Done { // a provider that needs no confirmation
+		e.Status, e.ConfirmedAt = StatusActive, now
+		if _, err := f.store.Update(ctx, e); err != nil {
+			return EnrollResult{}, errorf(CodeConflict, err, "enrollment changed concurrently; begin again")
+		}
+	}
+	f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID)
+	return EnrollResult{Status: e.Status, Display: resp.Display}, nil
+}
+
+// ConfirmResult is the outcome of a confirmation.
+type ConfirmResult struct {
+	Status Status
+	Reason sdk.Reason // why it stayed pending; empty when active
+}
+
+// ConfirmEnrollment finishes a pending enrollment with the user's proof
+// (a code from the authenticator app, for TOTP).
+func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, code string) (ConfirmResult, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return ConfirmResult{}, err
+	}
+	m, ok := f.providers[provider]
+	if !ok {
+		return ConfirmResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
+	}
+	e, err := f.store.Get(ctx, userID, provider)
+	if errors.Is(err, ErrNotFound) {
+		return ConfirmResult{}, errorf(CodeNotEnrolled, nil, "no %q enrollment to confirm; begin one first", provider)
+	}
+	if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	if e.Status == StatusActive {
+		return ConfirmResult{}, errorf(CodeAlreadyEnrolled, nil, "the %q enrollment is already active", provider)
+	}
+	now := f.now()
+	if now.Sub(e.UpdatedAt) > f.pendingTTL {
+		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}, nil
+	}
+	state, err := f.seal.open(userID, provider, e.State)
+	if err != nil {
+		f.log.Error("cannot open stored state", "provider", provider, "user", userID, "error", err)
+		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonInvalidState}, nil
+	}
+	var resp sdk.EnrollResponse
+	err = m.call(ctx, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: userID}, Step: sdk.EnrollFinish, State: state, Code: code, Now: now})
+		return err
+	})
+	if err != nil {
+		return ConfirmResult{}, providerErr(provider, err)
+	}
+	if !resp.Done {
+		reason := resp.Reason
+		if reason == "" {
+			reason = sdk.ReasonInvalidCode
+		}
+		f.log.Info("enrollment confirmation refused", "provider", provider, "user", userID, "reason", reason)
+		return ConfirmResult{Status: StatusPending, Reason: reason}, nil
+	}
+	if len(resp.State) == 0 {
+		return ConfirmResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll finish", provider)
+	}
+	sealed, err := f.seal.seal(userID, provider, resp.State)
+	if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "seal state")
+	}
+	e.Status, e.State, e.UpdatedAt, e.ConfirmedAt = StatusActive, sealed, now, now
+	if _, err := f.store.Update(ctx, e); errors.Is(err, ErrConflict) {
+		return ConfirmResult{}, errorf(CodeConflict, err, "the enrollment changed while confirming; try again")
+	} else if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "store enrollment")
+	}
+	f.log.Info("enrollment confirmed", "provider", provider, "user", userID)
+	return ConfirmResult{Status: StatusActive}, nil
+}
+
+// VerifyInput is one answer to a challenge.
+type VerifyInput struct {
+	UserID   string
+	Provider string
+	Audience Audience
+	Code     string
+	Factor   string
+	TxID     string
+	ClientIP string
+}
+
+// VerifyResult is the decision.
+type VerifyResult struct {
+	Outcome sdk.Outcome
+	Reason  sdk.Reason
+	Message string
+	TxID    string
+	Details map[string]string
+}
+
+// ReasonNotEnrolled denies a user who has no active enrollment in the
+// provider; it is decided by the host, not the provider.
+const ReasonNotEnrolled sdk.Reason = "not_enrolled"
+
+// maxCASAttempts bounds how often a verify re-reads state that changed
+// under it. Each retry re-verifies against the newer state, so a code that
+// won a race elsewhere is then seen as replayed.
+const maxCASAttempts = 8
+
+// Verify checks a user's answer. An allow is returned only after the
+// provider's new state (recording the used code) was stored with
+// compare-and-swap, so one code can never let two logins in, on one host
+// or across replicas sharing a store.
+func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	if err := ValidateUserID(in.UserID); err != nil {
+		return VerifyResult{}, err
+	}
+	m, err := f.provider(in.Provider, in.Audience)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	for range maxCASAttempts {
+		e, err := f.store.Get(ctx, in.UserID, in.Provider)
+		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
+			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}), nil
+		}
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
+		}
+		state, err := f.seal.open(in.UserID, in.Provider, e.State)
+		if err != nil {
+			f.log.Error("cannot open stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}), nil
+		}
+		now := f.now()
+		var resp sdk.VerifyResponse
+		err = m.call(ctx, func(p sdk.Provider) error {
+			var err error
+			resp, err = p.Verify(ctx, sdk.VerifyRequest{
+				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
+				TxID: in.TxID, ClientIP: in.ClientIP, Now: now,
+			})
+			return err
+		})
+		if sdk.KindOf(err) == sdk.KindInvalidState {
+			f.log.Error("provider refused stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}), nil
+		}
+		if err != nil {
+			return VerifyResult{}, providerErr(in.Provider, err)
+		}
+		res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
+		switch res.Outcome {
+		case sdk.Allow, sdk.Deny, sdk.Pending:
+		default:
+			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
+		}
+		if resp.State == nil {
+			return f.decided(in, res), nil
+		}
+		if len(resp.State) == 0 {
+			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned an empty state", in.Provider)
+		}
+		sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "seal state")
+		}
+		e.State, e.UpdatedAt = sealed, now
+		_, err = f.store.Update(ctx, e)
+		if errors.Is(err, ErrConflict) {
+			continue // someone else changed the state first: decide again on theirs
+		}
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "store state")
+		}
+		return f.decided(in, res), nil
+	}
+	return VerifyResult{}, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again")
+}
+
+func (f *Framework) decided(in VerifyInput, res VerifyResult) VerifyResult {
+	f.log.Info("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", res.Outcome, "reason", res.Reason)
+	return res
+}
+
+// EnrollmentInfo is what callers may see of an enrollment: never its state.
+type EnrollmentInfo struct {
+	Provider    string
+	Status      Status
+	CreatedAt   time.Time
+	ConfirmedAt time.Time
+}
+
+// Enrollments lists a user's enrollments.
+func (f *Framework) Enrollments(ctx context.Context, userID string) ([]EnrollmentInfo, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return nil, err
+	}
+	list, err := f.store.List(ctx, userID)
+	if err != nil {
+		return nil, errorf(CodeInternal, err, "list enrollments")
+	}
+	out := make([]EnrollmentInfo, 0, len(list))
+	for _, e := range list {
+		out = append(out, EnrollmentInfo{Provider: e.Provider, Status: e.Status, CreatedAt: e.CreatedAt, ConfirmedAt: e.ConfirmedAt})
+	}
+	return out, nil
+}
+
+// ResetEnrollment removes a user's enrollment in a provider, as an admin
+// does when a phone is lost. The user can then enroll again.
+func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string) error {
+	if err := ValidateUserID(userID); err != nil {
+		return err
+	}
+	err := f.store.Delete(ctx, userID, provider)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	}
+	if err != nil {
+		return errorf(CodeInternal, err, "delete enrollment")
+	}
+	f.log.Info("enrollment reset", "provider", provider, "user", userID)
+	return nil
+}

@@ -1,0 +1,220 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Audience is who is logging in; each provider is enabled per audience.
+type Audience string
+
+// Audiences, as a billing panel has them.
+const (
+	AudienceStaff  Audience = "staff"
+	AudienceClient Audience = "client"
+)
+
+// Options configure a Framework.
+type Options struct {
+	Store Store
+	// EncryptionKey seals every provider state at rest (AES-256-GCM); it
+	// must be KeySize bytes.
+	EncryptionKey []byte
+	Providers     []ProviderSpec
+	Logger        hclog.Logger
+	// Now is the trusted clock; time.Now when nil. Tests inject one.
+	Now func() time.Time
+	// PendingTTL is how long a begun enrollment may wait for confirmation;
+	// 15 minutes when zero.
+	PendingTTL time.Duration
+}
+
+// Framework is the host-side core: it runs the providers and the
+// enrollment and verification flows over a Store.
+type Framework struct {
+	store      Store
+	seal       *sealer
+	log        hclog.Logger
+	now        func() time.Time
+	pendingTTL time.Duration
+	providers  map[string]*managed
+	names      []string
+	closeOnce  sync.Once
+}
+
+// New validates the options and starts every provider. A configuration
+// mistake (a missing binary, a setting the provider refuses) is an error; a
+// provider that starts but whose backend is down is not: the framework
+// runs, calls to that provider fail as unavailable, and it is retried.
+func New(ctx context.Context, opts Options) (*Framework, error) {
+	if opts.Store == nil {
+		return nil, errors.New("framework: a Store is required")
+	}
+	seal, err := newSealer(opts.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
+	}
+	f := &Framework{
+		store: opts.Store, seal: seal, log: opts.Logger, now: opts.Now,
+		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
+	}
+	if f.log == nil {
+		f.log = hclog.NewNullLogger()
+	}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	if f.pendingTTL == 0 {
+		f.pendingTTL = 15 * time.Minute
+	}
+	for _, spec := range opts.Providers {
+		if err := checkSpec(spec); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("framework: %w", err)
+		}
+		if _, dup := f.providers[spec.Name]; dup {
+			f.Close()
+			return nil, fmt.Errorf("framework: provider %q listed twice", spec.Name)
+		}
+		m := newManaged(spec, f.log, f.now)
+		f.providers[spec.Name] = m
+		f.names = append(f.names, spec.Name)
+		m.mu.Lock()
+		err := m.start(ctx)
+		m.mu.Unlock()
+		if err != nil {
+			// Settings the provider refuses, or the wrong binary, are config
+			// mistakes: refuse to run. Anything else may heal on a restart.
+			if sdk.KindOf(err) == sdk.KindInvalidSettings || errors.Is(err, errNotThisProvider) {
+				f.Close()
+				return nil, &ProviderError{Provider: spec.Name, Err: err}
+			}
+			f.log.Error("provider failed to start; it stays unavailable until a restart succeeds", "provider", spec.Name, "error", err)
+		}
+	}
+	slices.Sort(f.names)
+	return f, nil
+}
+
+var errNotThisProvider = errors.New("wrong provider binary")
+
+// ProviderError is New's refusal of one provider's configuration. Err is
+// an *sdk.Error of KindInvalidSettings when the provider refused a
+// setting; its Field names the setting.
+type ProviderError struct {
+	Provider string
+	Err      error
+}
+
+func (e *ProviderError) Error() string { return "framework: " + e.Err.Error() }
+
+func (e *ProviderError) Unwrap() error { return e.Err }
+
+func checkSpec(s ProviderSpec) error {
+	if !providerName.MatchString(s.Name) {
+		return fmt.Errorf("provider name %q must match %s", s.Name, providerName)
+	}
+	if (s.Binary == "") == (s.Impl == nil) {
+		return fmt.Errorf("provider %q: set exactly one of Binary and Impl", s.Name)
+	}
+	return nil
+}
+
+// Close stops every provider. It does not close the Store, which the
+// caller owns.
+func (f *Framework) Close() error {
+	f.closeOnce.Do(func() {
+		var wg sync.WaitGroup
+		for _, m := range f.providers {
+			wg.Add(1)
+			go func() { defer wg.Done(); m.stop() }()
+		}
+		wg.Wait()
+	})
+	return nil
+}
+
+// Providers returns every configured provider's status, sorted by name.
+func (f *Framework) Providers() []ProviderStatus {
+	out := make([]ProviderStatus, 0, len(f.names))
+	for _, n := range f.names {
+		out = append(out, f.providers[n].status())
+	}
+	return out
+}
+
+// Refresh re-runs Activate on every provider (restarting dead plugins) so
+// that health and diagnostics are current.
+func (f *Framework) Refresh(ctx context.Context) {
+	for _, n := range f.names {
+		f.providers[n].refresh(ctx)
+	}
+}
+
+// ValidateUserID checks a host application's user id: 1 to 128 printable
+// characters, valid UTF-8.
+func ValidateUserID(id string) error {
+	if id == "" || !utf8.ValidString(id) || utf8.RuneCountInString(id) > 128 {
+		return errorf(CodeInvalidRequest, nil, "user id must be 1 to 128 characters of valid UTF-8")
+	}
+	for _, r := range id {
+		if !unicode.IsPrint(r) {
+			return errorf(CodeInvalidRequest, nil, "user id must contain only printable characters")
+		}
+	}
+	return nil
+}
+
+// provider finds a provider and checks the audience may use it.
+func (f *Framework) provider(name string, aud Audience) (*managed, error) {
+	m, ok := f.providers[name]
+	if !ok {
+		return nil, errorf(CodeUnknownProvider, nil, "no active provider named %q", name)
+	}
+	switch aud {
+	case AudienceStaff:
+		if !m.spec.Staff {
+			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for staff", name)
+		}
+	case AudienceClient:
+		if !m.spec.Clients {
+			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for clients", name)
+		}
+	default:
+		return nil, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
+	}
+	return m, nil
+}
+
+// providerErr turns a provider's error into a framework error.
+func providerErr(name string, err error) error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	switch sdk.KindOf(err) {
+	case sdk.KindUnavailable, sdk.KindClockSkew, sdk.KindInvalidCredentials, sdk.KindNotConfigured:
+		return errorf(CodeProviderUnavailable, err, "provider %q is unavailable", name)
+	case sdk.KindInvalidRequest:
+		var se *sdk.Error
+		errors.As(err, &se)
+		if se.Field != "" {
+			return errorf(CodeInvalidRequest, err, "%s: %s", se.Field, se.Message)
+		}
+		return errorf(CodeInvalidRequest, err, "%s", se.Message)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return errorf(CodeProviderUnavailable, err, "provider %q did not answer in time", name)
+	}
+	return errorf(CodeInternal, err, "provider %q failed", name)
+}

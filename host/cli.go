@@ -1,0 +1,246 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/framework/store/sqlite"
+)
+
+// Version is the host's release version, set at build time with
+// -ldflags "-X github.com/twofactor/twofactor/host.Version=...".
+var Version = "dev"
+
+const usage = `twofactor: a pluggable two-factor authentication host
+
+Usage:
+  twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
+  twofactor init      --config FILE --plugins-dir DIR  write a development config (once)
+  twofactor providers --config FILE                    start each provider and show its health
+  twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
+  twofactor version
+`
+
+// Main runs the twofactor command and returns its exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "init":
+		err = cmdInit(args[1:], stdout)
+	case "providers":
+		err = cmdProviders(ctx, args[1:], stdout, stderr)
+	case "reset":
+		err = cmdReset(ctx, args[1:], stdout)
+	case "version":
+		fmt.Fprintln(stdout, "twofactor", Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "twofactor: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "twofactor:", err)
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (*config.Config, error) {
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	src := config.Source{File: *path, Overrides: map[string]any{}}
+	for key, v := range overrides {
+		if *v != "" {
+			src.Overrides[key] = *v
+		}
+	}
+	return config.Load(src)
+}
+
+func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address to listen on, overrides the config's listen")
+	cfg, err := loadConfig(fs, args, map[string]*string{"listen": listen})
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg, stderr)
+	svc, err := Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers))
+	return svc.Serve(ctx, ln)
+}
+
+func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("providers", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	cfg.LogLevel = "error"
+	svc, err := Open(ctx, cfg, NewLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENTS\tHEALTH\tNOTES")
+	unhealthy := 0
+	for _, p := range svc.Framework.Providers() {
+		note := p.LastError
+		for _, d := range p.Diagnostics {
+			note += " " + d.Code + ": " + d.Message
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\n", p.Name, p.Version, p.Staff, p.Clients, p.Health, note)
+		if p.Health == "unhealthy" {
+			unhealthy++
+		}
+	}
+	tw.Flush()
+	if unhealthy > 0 {
+		return fmt.Errorf("%d provider(s) unhealthy", unhealthy)
+	}
+	return nil
+}
+
+func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: twofactor reset --config FILE USER PROVIDER")
+	}
+	user, provider := fs.Arg(0), fs.Arg(1)
+	store, err := sqlite.Open(ctx, cfg.StorageDSN)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer store.Close()
+	// Resetting needs the store only: no provider is started.
+	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer fw.Close()
+	if err := fw.ResetEnrollment(ctx, user, provider); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", user, provider)
+	return nil
+}
+
+func randomB64(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// cmdInit writes a development config with fresh secrets, once. It never
+// overwrites: losing the encryption key would lose every enrollment.
+func cmdInit(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+	path := fs.String("config", "", "config file to create")
+	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" || *plugins == "" {
+		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR")
+	}
+	if _, err := os.Stat(*path); err == nil {
+		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
+		return nil
+	}
+	pluginsAbs, err := filepath.Abs(*plugins)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
+		return err
+	}
+	appKey, adminKey := randomB64(32), randomB64(32)
+	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey)
+	f, err := os.OpenFile(*path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `wrote %s with a fresh encryption key and two API keys:
+  app key   (enroll, verify):            %s
+  admin key (providers, reset a user):   %s
+try:
+  export APP_KEY='%s' ADMIN_KEY='%s'
+  curl -s -H "Authorization: Bearer $ADMIN_KEY" http://%s/v1/providers
+`, *path, appKey, adminKey, appKey, adminKey, config.DefaultListen)
+	return nil
+}
+
+const devConfig = `# Development config written by "twofactor init". Keep it private: it holds
+# the key that encrypts every enrollment. See examples/twofactor.yaml for
+# every option.
+listen: 127.0.0.1:8740
+encryption_key: %s
+storage:
+  driver: sqlite
+  dsn: twofactor.db
+plugins:
+  dir: %s
+api_keys:
+  - name: dev-app
+    key: %s
+    scope: app
+  - name: dev-admin
+    key: %s
+    scope: admin
+providers:
+  totp:
+    enabled: true
+    staff: true
+    clients: true
+    settings:
+      issuer: twofactor-dev
+`

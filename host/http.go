@@ -1,0 +1,184 @@
+package host
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/config"
+)
+
+// maxBody caps request bodies; every legitimate request is far smaller.
+const maxBody = 64 << 10
+
+// apiError is the one error shape of the API.
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	// Responses can carry an otpauth URL (a TOTP secret): never cache.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, format string, args ...any) {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, fmt.Sprintf(format, args...)
+	writeJSON(w, status, e)
+}
+
+// statusOf maps framework error codes to HTTP statuses.
+var statusOf = map[framework.Code]int{
+	framework.CodeInvalidRequest:      http.StatusBadRequest,
+	framework.CodeUnknownProvider:     http.StatusNotFound,
+	framework.CodeAudienceNotAllowed:  http.StatusForbidden,
+	framework.CodeNotEnrolled:         http.StatusNotFound,
+	framework.CodeAlreadyEnrolled:     http.StatusConflict,
+	framework.CodeNotFound:            http.StatusNotFound,
+	framework.CodeProviderUnavailable: http.StatusServiceUnavailable,
+	framework.CodeConflict:            http.StatusConflict,
+}
+
+// writeFrameworkError answers with the framework's code and safe message.
+// The cause, which may name internals, goes to the log only.
+func (s *Server) writeFrameworkError(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *framework.Error
+	if !errors.As(err, &fe) {
+		fe = &framework.Error{Code: framework.CodeInternal, Message: "internal error", Err: err}
+	}
+	status, ok := statusOf[fe.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	msg := fe.Message
+	if fe.Code == framework.CodeInternal {
+		msg = "internal error"
+	}
+	writeError(w, status, string(fe.Code), "%s", msg)
+}
+
+// decode reads a strict JSON body: at most maxBody bytes, one object, no
+// unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("unexpected data after the JSON object")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds %d bytes", maxBody)
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is empty; a JSON object is required")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid_json", "request body is not valid: %s", jsonProblem(err))
+	}
+	return false
+}
+
+// jsonProblem describes a decoding error without echoing the body, which
+// may hold a code.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return "not a single JSON object"
+}
+
+// keyring authenticates API keys. Keys are kept only as SHA-256 hashes and
+// compared in constant time against every configured key.
+type keyring []config.APIKey
+
+func (k keyring) lookup(presented string) (config.APIKey, bool) {
+	h := sha256.Sum256([]byte(presented))
+	var found config.APIKey
+	ok := 0
+	for _, key := range k {
+		match := subtle.ConstantTimeCompare(h[:], key.Hash[:])
+		if match == 1 {
+			found = key
+		}
+		ok |= match
+	}
+	return found, ok == 1
+}
+
+// auth wraps a handler with API-key authentication and a scope check.
+func (s *Server) auth(scope config.Scope, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		token, isBearer := strings.CutPrefix(h, "Bearer ")
+		key, ok := s.keys.lookup(strings.TrimSpace(token))
+		if !isBearer || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="twofactor"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
+			return
+		}
+		if scope == config.ScopeAdmin && key.Scope != config.ScopeAdmin {
+			writeError(w, http.StatusForbidden, "forbidden", "API key %q has scope %q; this route needs an admin key", key.Name, key.Scope)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// Server is the HTTP API.
+type Server struct {
+	fw   *framework.Framework
+	keys keyring
+	log  hclog.Logger
+	mux  *http.ServeMux
+}
+
+// NewServer returns the API over fw, accepting the given keys.
+func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) *Server {
+	s := &Server{fw: fw, keys: keys, log: log, mux: http.NewServeMux()}
+	app, admin := config.ScopeApp, config.ScopeAdmin
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /v1/providers", s.auth(admin, s.listProviders))
+	s.mux.HandleFunc("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
+	s.mux.HandleFunc("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
+	s.mux.HandleFunc("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))
+	s.mux.HandleFunc("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
+	s.mux.HandleFunc("POST /v1/users/{user}/verify", s.auth(app, s.verify))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path)
+	})
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }

@@ -1,0 +1,196 @@
+package host
+
+import (
+	"encoding/base64"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type diagnosticJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Value   string `json:"value,omitempty"`
+}
+
+type providerJSON struct {
+	Name        string           `json:"name"`
+	Version     string           `json:"version"`
+	Audiences   []string         `json:"audiences"`
+	Health      string           `json:"health"`
+	Running     bool             `json:"running"`
+	Restarts    int              `json:"restarts"`
+	Diagnostics []diagnosticJSON `json:"diagnostics"`
+	LastError   string           `json:"last_error,omitempty"`
+}
+
+func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
+	out := []providerJSON{}
+	for _, p := range s.fw.Providers() {
+		j := providerJSON{Name: p.Name, Version: p.Version, Audiences: []string{}, Health: string(p.Health),
+			Running: p.Running, Restarts: p.Restarts, Diagnostics: []diagnosticJSON{}, LastError: p.LastError}
+		if p.Staff {
+			j.Audiences = append(j.Audiences, string(framework.AudienceStaff))
+		}
+		if p.Clients {
+			j.Audiences = append(j.Audiences, string(framework.AudienceClient))
+		}
+		for _, d := range p.Diagnostics {
+			j.Diagnostics = append(j.Diagnostics, diagnosticJSON(d))
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+type enrollRequest struct {
+	Provider    string `json:"provider"`
+	Audience    string `json:"audience"`
+	AccountName string `json:"account_name,omitempty"`
+}
+
+type displayJSON struct {
+	OTPAuthURL     string `json:"otpauth_url,omitempty"`
+	QRPNGBase64    string `json:"qr_png_base64,omitempty"`
+	ActivationURL  string `json:"activation_url,omitempty"`
+	ActivationCode string `json:"activation_code,omitempty"`
+	Instructions   string `json:"instructions,omitempty"`
+}
+
+func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
+	var req enrollRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.fw.BeginEnrollment(r.Context(), framework.EnrollInput{
+		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience), AccountName: req.AccountName,
+	})
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	d := displayJSON{OTPAuthURL: res.Display.OTPAuthURL, ActivationURL: res.Display.ActivationURL,
+		ActivationCode: res.Display.ActivationCode, Instructions: res.Display.Instructions}
+	if len(res.Display.QRPNG) > 0 {
+		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"provider": req.Provider, "status": res.Status, "display": d})
+}
+
+type confirmRequest struct {
+	Code string `json:"code"`
+}
+
+func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
+	var req confirmRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.fw.ConfirmEnrollment(r.Context(), r.PathValue("user"), r.PathValue("provider"), req.Code)
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	if res.Status != framework.StatusActive {
+		writeError(w, http.StatusUnprocessableEntity, string(res.Reason), "%s", reasonText(res.Reason))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": res.Status})
+}
+
+type enrollmentJSON struct {
+	Provider    string     `json:"provider"`
+	Status      string     `json:"status"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+}
+
+func (s *Server) listEnrollments(w http.ResponseWriter, r *http.Request) {
+	list, err := s.fw.Enrollments(r.Context(), r.PathValue("user"))
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	out := make([]enrollmentJSON, 0, len(list))
+	for _, e := range list {
+		j := enrollmentJSON{Provider: e.Provider, Status: string(e.Status), CreatedAt: e.CreatedAt.UTC()}
+		if !e.ConfirmedAt.IsZero() {
+			t := e.ConfirmedAt.UTC()
+			j.ConfirmedAt = &t
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"enrollments": out})
+}
+
+func (s *Server) resetEnrollment(w http.ResponseWriter, r *http.Request) {
+	if err := s.fw.ResetEnrollment(r.Context(), r.PathValue("user"), r.PathValue("provider")); err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type verifyRequest struct {
+	Provider string `json:"provider"`
+	Audience string `json:"audience"`
+	Code     string `json:"code,omitempty"`
+	Factor   string `json:"factor,omitempty"`
+	TxID     string `json:"txid,omitempty"`
+	ClientIP string `json:"client_ip,omitempty"`
+}
+
+type verifyResponse struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	TxID    string `json:"txid,omitempty"`
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	var req verifyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Code) > 64 {
+		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
+		return
+	}
+	if req.ClientIP != "" {
+		if _, err := netip.ParseAddr(req.ClientIP); err != nil {
+			writeError(w, http.StatusBadRequest, "invalid_request", "client_ip is not an IP address")
+			return
+		}
+	}
+	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
+		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience),
+		Code: req.Code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
+	})
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID})
+}
+
+// reasonText explains a refused confirmation to the caller.
+func reasonText(r sdk.Reason) string {
+	switch r {
+	case sdk.ReasonInvalidCode:
+		return "the code is not correct; check the device's clock and try the current code"
+	case sdk.ReasonExpired:
+		return "the enrollment expired before it was confirmed; begin again"
+	case sdk.ReasonReplayed:
+		return "that code was already used; wait for the next one"
+	case sdk.ReasonInvalidState:
+		return "the stored enrollment cannot be used; begin again"
+	}
+	return "the enrollment was not confirmed"
+}

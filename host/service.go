@@ -1,0 +1,111 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/framework/store/sqlite"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// NewLogger returns the host's logger as the config asks.
+func NewLogger(cfg *config.Config, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "twofactor", Level: hclog.LevelFromString(cfg.LogLevel), Output: w,
+		JSONFormat: cfg.LogFormat == "json",
+	})
+}
+
+// Service is a running host: store, framework and HTTP API.
+type Service struct {
+	Config    *config.Config
+	Framework *framework.Framework
+	Server    *Server
+	store     *sqlite.Store
+	log       hclog.Logger
+}
+
+// Open opens the store and starts every enabled provider. A provider whose
+// settings it refuses is an error naming the config key.
+func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*Service, error) {
+	specs := make([]framework.ProviderSpec, 0, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		bin, err := framework.FindBinary(cfg.PluginsDir, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("config: providers.%s: %w", p.Name, err)
+		}
+		specs = append(specs, framework.ProviderSpec{
+			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
+		})
+	}
+	store, err := sqlite.Open(ctx, cfg.StorageDSN)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, Providers: specs, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, settingsError(err)
+	}
+	return &Service{Config: cfg, Framework: fw, Server: NewServer(fw, cfg.APIKeys, log), store: store, log: log}, nil
+}
+
+// settingsError rewrites a provider's refusal of a setting into a config
+// error naming the full key, which is what an admin edits.
+func settingsError(err error) error {
+	var pe *framework.ProviderError
+	var se *sdk.Error
+	if errors.As(err, &pe) && errors.As(err, &se) && se.Kind == sdk.KindInvalidSettings && se.Field != "" {
+		return &config.Error{Key: config.SettingKey(pe.Provider, se.Field), Message: se.Message}
+	}
+	return err
+}
+
+// Close stops the providers and closes the store.
+func (s *Service) Close() error {
+	s.Framework.Close()
+	return s.store.Close()
+}
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully:
+// in-flight requests finish (up to 30 s), then the providers stop.
+func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.Server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Long enough for a provider that waits on a push approval.
+		WriteTimeout: 90 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	refresh := time.NewTicker(time.Minute)
+	defer refresh.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http: %w", err)
+		case <-refresh.C:
+			s.Framework.Refresh(ctx)
+		case <-ctx.Done():
+			s.log.Info("shutting down: finishing in-flight requests")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				s.log.Error("shutdown", "error", err)
+			}
+			return nil
+		}
+	}
+}

@@ -1,0 +1,101 @@
+package totp
+
+import (
+	"crypto/subtle"
+	"encoding/base32"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// maxCodeLen bounds the input normalizeCode looks at. Eight digits with a
+// space between each is 15 bytes; anything much longer is not a code.
+const maxCodeLen = 64
+
+// normalizeCode turns what a user typed into a code of exactly digits ASCII
+// digits. Only ASCII spaces are removed (apps show "123 456"); every other
+// character, including other Unicode spaces and Unicode or full-width
+// digits, makes the input malformed. This is stricter than pquerna/otp,
+// which trims all Unicode white space and checks only the byte length.
+func normalizeCode(code string, digits int) (string, bool) {
+	if digits != 6 && digits != 8 || len(code) > maxCodeLen {
+		return "", false
+	}
+	var buf [8]byte
+	n := 0
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; {
+		case c == ' ':
+		case c >= '0' && c <= '9' && n < digits:
+			buf[n] = c
+			n++
+		default:
+			return "", false
+		}
+	}
+	if n != digits {
+		return "", false
+	}
+	return string(buf[:n]), true
+}
+
+// match is the outcome of checking a code against the skew window.
+type match struct {
+	matched bool  // the code equals the code of some step in the window
+	fresh   bool  // ... of a step after the last accepted one
+	step    int64 // the highest such fresh step
+	offset  int64 // step minus the current step, for the audit log
+}
+
+// check compares code with the codes of every step from T-skew to T+skew,
+// where T is the current step at now. Every step is computed and compared
+// in constant time, with no early exit, so the time taken does not say
+// whether or where the code matched. Steps below zero do not exist and are
+// skipped (pquerna/otp would wrap them to 2^64-1, issue #97).
+//
+// A malformed code is reported as no match, never as an error: it is the
+// user's mistake, not the caller's.
+func (e *enrollment) check(code string, now time.Time, skew int64) (match, error) {
+	var m match
+	c, ok := normalizeCode(code, e.digits)
+	if !ok {
+		return m, nil
+	}
+	// pquerna/otp takes the secret as base32 and decodes it on each call.
+	secret := base32.StdEncoding.EncodeToString(e.secret)
+	opts := hotp.ValidateOpts{Digits: otp.Digits(e.digits), Algorithm: e.algorithm}
+
+	t := floorDiv(now.Unix(), e.period)
+	for step := t - skew; step <= t+skew; step++ {
+		if step < 0 {
+			continue
+		}
+		want, err := hotp.GenerateCodeCustom(secret, uint64(step), opts)
+		if err != nil {
+			// Unreachable: the secret was just encoded from bytes.
+			return match{}, sdk.Errorf(sdk.KindInternal, "computing code for step offset %d: %v", step-t, err)
+		}
+		eq := subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1
+		m.matched = m.matched || eq
+		// Steps ascend, so the last fresh match is the highest.
+		if eq && step > e.lastStep {
+			m.fresh = true
+			m.step = step
+			m.offset = step - t
+		}
+	}
+	return m, nil
+}
+
+// floorDiv is a/b rounded towards minus infinity, so a time before 1970 maps
+// to a negative step rather than to step 0. b must be positive.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}

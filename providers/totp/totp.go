@@ -1,0 +1,314 @@
+package totp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/pquerna/otp"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Version is the provider's own release version.
+const Version = "1.0.0"
+
+// Setting names.
+const (
+	settingIssuer      = "issuer"
+	settingAlgorithm   = "algorithm"
+	settingDigits      = "digits"
+	settingPeriod      = "period"
+	settingSkew        = "skew"
+	settingSecretBytes = "secret_bytes"
+)
+
+// Bounds shared by the settings schema and the state parser, so that a state
+// this provider wrote is always a state it accepts.
+const (
+	minPeriod      = 15
+	maxPeriod      = 300
+	minSecretBytes = 16 // RFC 4226 R6: at least 128 bits
+	maxSecretBytes = 64 // a SHA-512 block; longer keys are hashed down anyway
+	maxSkew        = 2
+	// maxIssuerLen and maxAccountLen keep the otpauth URL small enough for
+	// a 256×256 QR code even when every byte is percent-encoded.
+	maxIssuerLen  = 100
+	maxAccountLen = 256
+)
+
+// algorithms maps the accepted algorithm names to pquerna/otp values.
+// pquerna/otp also accepts MD5, which is not in RFC 6238; it is left out.
+var algorithms = map[string]otp.Algorithm{
+	"SHA1":   otp.AlgorithmSHA1,
+	"SHA256": otp.AlgorithmSHA256,
+	"SHA512": otp.AlgorithmSHA512,
+}
+
+var schema = sdk.Schema{
+	{
+		Name:     settingIssuer,
+		Type:     sdk.TypeString,
+		Required: true,
+		Help: "Name shown in the authenticator app above the account, such as your " +
+			"company or product. Must not contain ':' (it separates issuer and account in the otpauth label).",
+	},
+	{
+		Name:    settingAlgorithm,
+		Type:    sdk.TypeString,
+		Default: "SHA1",
+		Enum:    []string{"SHA1", "SHA256", "SHA512"},
+		Help: "HMAC algorithm for new enrollments. Keep SHA1: Google and Microsoft " +
+			"Authenticator ignore any other value and would show codes that never match.",
+	},
+	{
+		Name:    settingDigits,
+		Type:    sdk.TypeInt,
+		Default: "6",
+		Enum:    []string{"6", "8"},
+		Help:    "Number of digits in a code for new enrollments, 6 or 8. Keep 6 for Google Authenticator on Android.",
+	},
+	{
+		Name:    settingPeriod,
+		Type:    sdk.TypeInt,
+		Default: "30",
+		Min:     minPeriod,
+		Max:     maxPeriod,
+		Help:    "Seconds each code is valid for new enrollments (15 to 300). Keep 30: most apps ignore other values.",
+	},
+	{
+		Name:    settingSkew,
+		Type:    sdk.TypeInt,
+		Default: "1",
+		Min:     0,
+		Max:     maxSkew,
+		Help: "How many periods before and after the current one are also accepted, to " +
+			"allow for clock drift and typing time (0 to 2). 1 accepts a code for up to three periods. " +
+			"Applies to all enrollments.",
+	},
+	{
+		Name:    settingSecretBytes,
+		Type:    sdk.TypeInt,
+		Default: "20",
+		Min:     minSecretBytes,
+		Max:     maxSecretBytes,
+		Help:    "Length in bytes of the random secret of new enrollments (16 to 64; 20 is the RFC 4226 recommendation).",
+	},
+}
+
+// cloneSchema returns a copy of the schema that a caller in the same process
+// may modify without changing what Configure enforces.
+func cloneSchema() sdk.Schema {
+	s := slices.Clone(schema)
+	for i := range s {
+		s[i].Enum = slices.Clone(s[i].Enum)
+	}
+	return s
+}
+
+// config is one parsed set of settings. It is never modified after
+// Configure publishes it, so readers need no lock.
+type config struct {
+	issuer      string
+	algName     string
+	algorithm   otp.Algorithm
+	digits      int
+	period      int64
+	skew        int64
+	secretBytes int
+}
+
+// Provider is the TOTP provider. The zero value is not configured; use New.
+type Provider struct {
+	// cfg is swapped whole by Configure so a concurrent Verify sees either
+	// the old or the new settings, never a mix.
+	cfg atomic.Pointer[config]
+}
+
+var _ sdk.Provider = (*Provider)(nil)
+
+// New returns an unconfigured TOTP provider.
+func New() *Provider { return &Provider{} }
+
+// Info describes the provider. It works before Configure.
+func (p *Provider) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{
+		Name:            "totp",
+		Version:         Version,
+		ProtocolVersion: sdk.ProtocolVersion,
+		Description:     "Time-based one-time passwords (RFC 6238) from an authenticator app.",
+		Schema:          cloneSchema(),
+		Capabilities: sdk.Capabilities{
+			Code:                    true,
+			EnrollNeedsConfirmation: true,
+		},
+	}, nil
+}
+
+// Configure validates settings and replaces the current ones. On error the
+// previous settings stay in force.
+func (p *Provider) Configure(_ context.Context, settings sdk.Settings) error {
+	v, err := schema.Parse(settings)
+	if err != nil {
+		return err
+	}
+	c := &config{
+		issuer:      v.String(settingIssuer),
+		algName:     v.String(settingAlgorithm),
+		digits:      int(v.Int(settingDigits)),
+		period:      v.Int(settingPeriod),
+		skew:        v.Int(settingSkew),
+		secretBytes: int(v.Int(settingSecretBytes)),
+	}
+	if err := checkLabelPart(c.issuer, maxIssuerLen); err != nil {
+		return sdk.FieldError(sdk.KindInvalidSettings, settingIssuer, "%s", err)
+	}
+	alg, ok := algorithms[c.algName]
+	if !ok { // unreachable while the schema enum and the map agree
+		return sdk.FieldError(sdk.KindInvalidSettings, settingAlgorithm, "unsupported algorithm")
+	}
+	c.algorithm = alg
+	if c.digits != 6 && c.digits != 8 { // the schema enum already says so
+		return sdk.FieldError(sdk.KindInvalidSettings, settingDigits, "must be 6 or 8")
+	}
+	p.cfg.Store(c)
+	return nil
+}
+
+// checkLabelPart checks an issuer or account name for the otpauth label
+// "issuer:account". A ':' in either part makes the split ambiguous, so an
+// app could show a different issuer or account than intended (the Key URI
+// format forbids it); control characters have no business in a name shown
+// to a user.
+func checkLabelPart(s string, maxLen int) error {
+	if strings.Contains(s, ":") {
+		return errors.New("must not contain ':'")
+	}
+	if len(s) > maxLen {
+		return fmt.Errorf("is longer than %d bytes", maxLen)
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return errors.New("must not contain control characters")
+	}
+	return nil
+}
+
+func (p *Provider) current() (*config, error) {
+	c := p.cfg.Load()
+	if c == nil {
+		return nil, sdk.Errorf(sdk.KindNotConfigured, "totp provider is not configured")
+	}
+	return c, nil
+}
+
+// Activate reports health. TOTP has no backend, so it is healthy once
+// configured; it warns when the settings are ones that popular apps ignore.
+func (p *Provider) Activate(context.Context) (sdk.Activation, error) {
+	c, err := p.current()
+	if err != nil {
+		return sdk.Activation{}, err
+	}
+	a := sdk.Activation{Health: sdk.Healthy}
+	if c.algorithm != otp.AlgorithmSHA1 || c.digits != 6 || c.period != 30 {
+		a.Diagnostics = append(a.Diagnostics, sdk.Diagnostic{
+			Code: "authenticator_compat",
+			Message: "Google Authenticator and Microsoft Authenticator ignore algorithm, digits and period " +
+				"and always use SHA1, 6 digits and 30 seconds; their users will not be able to confirm enrollment",
+			Value: fmt.Sprintf("algorithm=%s digits=%d period=%d", c.algName, c.digits, c.period),
+		})
+	}
+	return a, nil
+}
+
+// Enroll runs one enrollment step: begin creates a secret and shows it,
+// finish confirms it with a code from the user's app.
+func (p *Provider) Enroll(_ context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	c, err := p.current()
+	if err != nil {
+		return sdk.EnrollResponse{}, err
+	}
+	switch req.Step {
+	case sdk.EnrollBegin:
+		return c.enrollBegin(req)
+	case sdk.EnrollFinish:
+		return c.enrollFinish(req)
+	default:
+		return sdk.EnrollResponse{}, sdk.FieldError(sdk.KindInvalidRequest, "step", "unknown enrollment step %q", req.Step)
+	}
+}
+
+func (c *config) enrollFinish(req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	e, err := parseState(req.State)
+	if err != nil {
+		return sdk.EnrollResponse{}, err
+	}
+	m, err := e.check(req.Code, now(req.Now), c.skew)
+	if err != nil {
+		return sdk.EnrollResponse{}, err
+	}
+	switch {
+	case m.fresh:
+		e.lastStep = m.step
+		return sdk.EnrollResponse{State: e.marshal(), Done: true}, nil
+	case m.matched:
+		// Only possible for a state that was already confirmed, or for
+		// step 0, which is reserved as "no step yet".
+		return sdk.EnrollResponse{Reason: sdk.ReasonReplayed}, nil
+	default:
+		return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}, nil
+	}
+}
+
+// Verify checks a typed code against the enrollment in req.State. A wrong,
+// malformed or reused code is a Deny, not an error; only an unusable state
+// or missing configuration is an error.
+func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	c, err := p.current()
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	e, err := parseState(req.State)
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	m, err := e.check(req.Code, now(req.Now), c.skew)
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	switch {
+	case m.fresh:
+		e.lastStep = m.step
+		return sdk.VerifyResponse{
+			Outcome: sdk.Allow,
+			Message: "code accepted",
+			State:   e.marshal(),
+			Details: map[string]string{"step_offset": fmt.Sprint(m.offset)},
+		}, nil
+	case m.matched:
+		return sdk.VerifyResponse{
+			Outcome: sdk.Deny,
+			Reason:  sdk.ReasonReplayed,
+			Message: "code was already used",
+		}, nil
+	default:
+		return sdk.VerifyResponse{
+			Outcome: sdk.Deny,
+			Reason:  sdk.ReasonInvalidCode,
+			Message: "code does not match",
+		}, nil
+	}
+}
+
+// now returns the host's time for a request, or this machine's clock when
+// the host sent none.
+func now(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
