@@ -34,9 +34,18 @@ type Service struct {
 	log       hclog.Logger
 }
 
+// Option adjusts the framework options Open derives from the config.
+type Option func(*framework.Options)
+
+// WithClock replaces the trusted clock; tests use it to make codes and
+// expiry deterministic.
+func WithClock(now func() time.Time) Option {
+	return func(o *framework.Options) { o.Now = now }
+}
+
 // Open opens the store and starts every enabled provider. A provider whose
 // settings it refuses is an error naming the config key.
-func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*Service, error) {
+func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Option) (*Service, error) {
 	specs := make([]framework.ProviderSpec, 0, len(cfg.Providers))
 	for _, p := range cfg.Providers {
 		bin, err := framework.FindBinary(cfg.PluginsDir, p.Name)
@@ -51,7 +60,11 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger) (*Service, 
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, Providers: specs, Logger: log})
+	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, Providers: specs, Logger: log}
+	for _, o := range opts {
+		o(&fo)
+	}
+	fw, err := framework.New(ctx, fo)
 	if err != nil {
 		store.Close()
 		return nil, settingsError(err)

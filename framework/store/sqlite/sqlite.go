@@ -1,0 +1,404 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+
+	sqlitedriver "modernc.org/sqlite" // also registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Store is a framework.Store in one SQLite file.
+type Store struct {
+	// SQLite lets one connection write at a time. w holds exactly one
+	// connection, so this process's writers queue in database/sql, in
+	// order and honouring their contexts, instead of colliding inside
+	// SQLite, where each loser polls for the lock with the busy handler's
+	// growing sleeps (up to 100ms apiece) and fails with "database is
+	// locked" once busy_timeout runs out. Measured under -race with an
+	// unlimited pool, 20 racing writers get through, but 200 took about 5s
+	// (the timeout) and of 1000, 429 failed; with one connection 1000 took
+	// under 3s and none failed. Every statement here is a single autocommit
+	// statement, so each holds the connection briefly. busy_timeout still
+	// matters: it is how this process waits for another process's writer.
+	w *sql.DB
+	// r serves Get and List. WAL lets readers run beside the writer and each
+	// other, so reads need not queue behind w. query_only makes a write
+	// sent here by mistake fail instead of competing with w for the lock.
+	r *sql.DB
+}
+
+var _ framework.Store = (*Store)(nil)
+
+// busyTimeout is how long a statement waits for a lock held by another
+// process (another Open of the same file) before failing.
+const busyTimeout = 5 * time.Second
+
+// Open opens the store at path, creating the file (mode 0600) if it does not
+// exist, and brings its schema up to date. The parent directory must exist:
+// creating it would hide a mistyped path behind an empty database.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := createFile(abs); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	w, err := sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	if err := initialize(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: migrate: %w", path, err)
+	}
+
+	r, err := sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Keep every reader idle rather than reopening: opening a connection
+	// runs the DSN pragmas again.
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s := &Store{w: w, r: r}
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// initialize migrates the schema, retrying while SQLite reports the
+// database busy without having waited for it.
+//
+// That happens only while a new file is first switched to WAL: each
+// connection's journal_mode(WAL) reads the header and then upgrades to an
+// exclusive lock to rewrite it, and SQLite will not wait for a lock
+// upgrade (two connections upgrading would wait for each other forever): it
+// fails one with SQLITE_BUSY at once, without the busy handler, so that it
+// lets go of its read lock and tries again. Several Opens racing on a new
+// file hit this (four at once, in a few percent of runs). Once one of them
+// has converted the file nobody needs the upgrade again. The retries stop
+// at busyTimeout, the wait every other lock gets, so a real lock-out still
+// fails.
+func initialize(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for delay := time.Millisecond; ; delay = min(2*delay, 64*time.Millisecond) {
+		err := migrate(ctx, db)
+		if !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		// Jitter, so that openers who failed together retry apart.
+		t := time.NewTimer(delay/2 + rand.N(delay))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func isBusy(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
+// createFile creates path with mode 0600 unless it exists. SQLite would
+// create it too, but with 0644 less the umask: readable by every local user,
+// and the file holds every user's (sealed) second factors. SQLite gives the
+// -wal and -shm files it creates later the database file's mode.
+func createFile(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("parent directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("parent %s is not a directory", dir)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// dsn builds a file: URI for path. A URI, unlike a plain name, survives any
+// character in the path ('?' would otherwise start the query) and lets
+// SQLite's mode=rw apply: open an existing file, never create one, so the
+// file is always the one createFile made with 0600.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Set("mode", "rw")
+	// The driver runs busy_timeout first whatever the order here, so the
+	// pragmas after it wait for a lock instead of failing.
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	// SQLite leaves foreign keys unenforced unless asked, per connection;
+	// on from the start, a later migration's REFERENCES cannot be ignored.
+	q.Add("_pragma", "foreign_keys(1)")
+	// WAL: readers and the writer do not block each other, and a commit is
+	// one append to the log.
+	q.Add("_pragma", "journal_mode(WAL)")
+	// FULL syncs the log on every commit. In WAL mode NORMAL may lose the
+	// last commits on power loss; a confirmed enrollment must never be lost.
+	q.Add("_pragma", "synchronous(FULL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		// Transactions on the writer take the write lock at BEGIN. A
+		// deferred transaction that reads and then writes can fail with
+		// SQLITE_BUSY when another process committed in between, and
+		// busy_timeout cannot help it; BEGIN IMMEDIATE waits instead.
+		q.Set("_txlock", "immediate")
+	}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/...
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Ping reports whether the store can take writes and serve reads, for
+// readiness checks. The write side is the single writer connection, so Ping
+// waits behind any write in progress.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools. Closing the last connection checkpoints the log
+// into the database file.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`
+
+// PutPending is one statement, so no other writer can come between finding
+// the row pending and replacing it. The WHERE on DO UPDATE turns an active
+// row into "no row returned", which is how ErrAlreadyActive is detected
+// without a second query.
+func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framework.Enrollment, error) {
+	created, err := nanos("CreatedAt", e.CreatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: put pending enrollment: %w", err)
+	}
+	updated, err := nanos("UpdatedAt", e.UpdatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: put pending enrollment: %w", err)
+	}
+	got, err := queryOne(ctx, s.w, `
+		INSERT INTO enrollments (`+columns+`)
+		VALUES (?, ?, 'pending', ?, 1, ?, ?, NULL)
+		ON CONFLICT (user_id, provider) DO UPDATE SET
+			state        = excluded.state,
+			version      = enrollments.version + 1,
+			created_at   = excluded.created_at,
+			updated_at   = excluded.updated_at,
+			confirmed_at = NULL
+		WHERE enrollments.status = 'pending'
+		RETURNING `+columns,
+		e.UserID, e.Provider, blob(e.State), created, updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = framework.ErrAlreadyActive
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: put pending enrollment: %w", err)
+	}
+	return got, nil
+}
+
+func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enrollment, error) {
+	got, err := queryOne(ctx, s.r,
+		`SELECT `+columns+` FROM enrollments WHERE user_id = ? AND provider = ?`,
+		userID, provider)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = framework.ErrNotFound
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: get enrollment: %w", err)
+	}
+	return got, nil
+}
+
+// List orders by provider with SQLite's default BINARY collation, which is
+// byte order: the order Go's string comparison gives.
+func (s *Store) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT `+columns+` FROM enrollments WHERE user_id = ? ORDER BY provider`,
+		userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
+	}
+	defer rows.Close()
+	list := []framework.Enrollment{} // an unknown user is an empty list, never nil
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
+		}
+		list = append(list, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
+	}
+	return list, nil
+}
+
+// Update is compare-and-swap in one statement: the version test and the
+// write happen under the same write lock, so of several writers holding the
+// same version exactly one matches.
+func (s *Store) Update(ctx context.Context, e framework.Enrollment) (framework.Enrollment, error) {
+	if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: update enrollment: invalid status %q", e.Status)
+	}
+	updated, err := nanos("UpdatedAt", e.UpdatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: update enrollment: %w", err)
+	}
+	var confirmed any // NULL for the zero time, which UnixNano cannot represent
+	if !e.ConfirmedAt.IsZero() {
+		if confirmed, err = nanos("ConfirmedAt", e.ConfirmedAt); err != nil {
+			return framework.Enrollment{}, fmt.Errorf("sqlite: update enrollment: %w", err)
+		}
+	}
+	got, err := queryOne(ctx, s.w, `
+		UPDATE enrollments SET
+			status       = ?,
+			state        = ?,
+			version      = version + 1,
+			updated_at   = ?,
+			confirmed_at = ?
+		WHERE user_id = ? AND provider = ? AND version = ?
+		RETURNING `+columns,
+		string(e.Status), blob(e.State), updated, confirmed,
+		e.UserID, e.Provider, e.Version)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = framework.ErrConflict
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("sqlite: update enrollment: %w", err)
+	}
+	return got, nil
+}
+
+func (s *Store) Delete(ctx context.Context, userID, provider string) error {
+	res, err := s.w.ExecContext(ctx,
+		`DELETE FROM enrollments WHERE user_id = ? AND provider = ?`,
+		userID, provider)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete enrollment: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite: delete enrollment: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: delete enrollment: %w", framework.ErrNotFound)
+	}
+	return nil
+}
+
+// queryOne runs a statement expected to yield at most one row, and
+// sql.ErrNoRows if it yields none.
+func queryOne(ctx context.Context, db *sql.DB, query string, args ...any) (framework.Enrollment, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return framework.Enrollment{}, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return framework.Enrollment{}, err
+		}
+		return framework.Enrollment{}, sql.ErrNoRows
+	}
+	e, err := scan(rows)
+	if err != nil {
+		return framework.Enrollment{}, err
+	}
+	// Step to the end rather than just closing: for a write with RETURNING,
+	// the autocommit transaction commits when the statement finishes, and
+	// only a step reports a failed commit (Close after a partial read would
+	// swallow it in database/sql).
+	if rows.Next() {
+		return framework.Enrollment{}, errors.New("more than one row")
+	}
+	if err := rows.Err(); err != nil {
+		return framework.Enrollment{}, err
+	}
+	return e, nil
+}
+
+func scan(rows *sql.Rows) (framework.Enrollment, error) {
+	var (
+		e                framework.Enrollment
+		status           string
+		created, updated int64
+		confirmed        sql.NullInt64
+	)
+	if err := rows.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &created, &updated, &confirmed); err != nil {
+		return framework.Enrollment{}, err
+	}
+	e.Status = framework.Status(status)
+	e.CreatedAt = time.Unix(0, created).UTC()
+	e.UpdatedAt = time.Unix(0, updated).UTC()
+	if confirmed.Valid {
+		e.ConfirmedAt = time.Unix(0, confirmed.Int64).UTC()
+	}
+	return e, nil
+}
+
+// The times UnixNano can represent, roughly years 1678 to 2262. Outside them
+// UnixNano silently wraps, which would store a wrong time instead of failing.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+func nanos(field string, t time.Time) (int64, error) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return 0, fmt.Errorf("%s %s is outside the storable range %s to %s",
+			field, t.UTC().Format(time.RFC3339), minTime.UTC().Format(time.RFC3339), maxTime.UTC().Format(time.RFC3339))
+	}
+	return t.UnixNano(), nil
+}
+
+// blob keeps an empty state from becoming NULL: the driver binds a nil slice
+// as NULL, which state's NOT NULL would reject.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,661 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// Run runs the conformance suite. Every subtest calls open for a fresh,
+// empty store and closes it when done.
+func Run(t *testing.T, open func(t *testing.T) framework.Store) {
+	t.Helper()
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s framework.Store)
+	}{
+		{"PutPending/InsertsVersion1", testPutPendingInserts},
+		{"PutPending/ReplacesPending", testPutPendingReplaces},
+		{"PutPending/RefusesActive", testPutPendingRefusesActive},
+		{"Get/Missing", testGetMissing},
+		{"List/OrderedByProvider", testListOrdered},
+		{"List/UnknownUserIsEmpty", testListUnknownUser},
+		{"List/IsolatesUsers", testListIsolatesUsers},
+		{"Update/CurrentVersion", testUpdateCurrentVersion},
+		{"Update/StaleVersion", testUpdateStaleVersion},
+		{"Update/Missing", testUpdateMissing},
+		{"Delete", testDelete},
+		{"Delete/Missing", testDeleteMissing},
+		{"Concurrent/UpdateSameVersion", testConcurrentUpdate},
+		{"Concurrent/PutPending", testConcurrentPutPending},
+		{"Concurrent/PutPendingOverActive", testConcurrentPutPendingOverActive},
+		{"RoundTrip/Times", testTimesRoundTrip},
+		{"RoundTrip/State", testStateRoundTrip},
+		{"RoundTrip/StateIsCopied", testStateIsCopied},
+		{"RoundTrip/UserIDs", testUserIDs},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.run(t, s)
+		})
+	}
+}
+
+// concurrency is how many goroutines race in the concurrent subtests: enough
+// that a store serialising nothing would almost surely be caught.
+const concurrency = 20
+
+// base has nanoseconds and a non-UTC zone so that a store which drops
+// sub-second precision or keeps the caller's zone is caught.
+var base = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+05:30", 5*3600+30*60))
+
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+// newPending is what the framework passes to PutPending.
+func newPending(user, provider string, state []byte) framework.Enrollment {
+	return framework.Enrollment{
+		UserID:    user,
+		Provider:  provider,
+		State:     state,
+		CreatedAt: base,
+		UpdatedAt: base,
+	}
+}
+
+// stored is what a store must hold after a PutPending of e at version v.
+func stored(e framework.Enrollment, v int64) framework.Enrollment {
+	e.Status = framework.StatusPending
+	e.Version = v
+	e.ConfirmedAt = time.Time{}
+	return e
+}
+
+// activated is e confirmed at c, as the framework passes it to Update.
+func activated(e framework.Enrollment, state []byte, c time.Time) framework.Enrollment {
+	e.Status = framework.StatusActive
+	e.State = state
+	e.UpdatedAt = c
+	e.ConfirmedAt = c
+	return e
+}
+
+func mustPut(t *testing.T, s framework.Store, e framework.Enrollment) framework.Enrollment {
+	t.Helper()
+	got, err := s.PutPending(t.Context(), e)
+	if err != nil {
+		t.Fatalf("PutPending(%q, %q): %v", e.UserID, e.Provider, err)
+	}
+	return got
+}
+
+func mustUpdate(t *testing.T, s framework.Store, e framework.Enrollment) framework.Enrollment {
+	t.Helper()
+	got, err := s.Update(t.Context(), e)
+	if err != nil {
+		t.Fatalf("Update(%q, %q, version %d): %v", e.UserID, e.Provider, e.Version, err)
+	}
+	return got
+}
+
+func mustGet(t *testing.T, s framework.Store, user, provider string) framework.Enrollment {
+	t.Helper()
+	got, err := s.Get(t.Context(), user, provider)
+	if err != nil {
+		t.Fatalf("Get(%q, %q): %v", user, provider, err)
+	}
+	return got
+}
+
+func mustList(t *testing.T, s framework.Store, user string) []framework.Enrollment {
+	t.Helper()
+	got, err := s.List(t.Context(), user)
+	if err != nil {
+		t.Fatalf("List(%q): %v", user, err)
+	}
+	return got
+}
+
+// active stores a pending enrollment and confirms it.
+func active(t *testing.T, s framework.Store, user, provider string) framework.Enrollment {
+	t.Helper()
+	p := mustPut(t, s, newPending(user, provider, []byte("pending-"+provider)))
+	return mustUpdate(t, s, activated(p, []byte("active-"+provider), at(time.Minute)))
+}
+
+func wantErr(t *testing.T, op string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s: error %v, want %v", op, err, want)
+	}
+}
+
+// check compares every field. Times must be in UTC and within a microsecond
+// of what was written, the finest resolution every backend keeps.
+func check(t *testing.T, what string, got, want framework.Enrollment) {
+	t.Helper()
+	var diffs []string
+	add := func(field string, got, want any) {
+		diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", field, got, want))
+	}
+	if got.UserID != want.UserID {
+		add("UserID", fmt.Sprintf("%q", got.UserID), fmt.Sprintf("%q", want.UserID))
+	}
+	if got.Provider != want.Provider {
+		add("Provider", fmt.Sprintf("%q", got.Provider), fmt.Sprintf("%q", want.Provider))
+	}
+	if got.Status != want.Status {
+		add("Status", got.Status, want.Status)
+	}
+	if !bytes.Equal(got.State, want.State) {
+		add("State", fmt.Sprintf("%x (%d bytes)", got.State, len(got.State)), fmt.Sprintf("%x (%d bytes)", want.State, len(want.State)))
+	}
+	if got.Version != want.Version {
+		add("Version", got.Version, want.Version)
+	}
+	for _, f := range []struct {
+		name      string
+		got, want time.Time
+	}{
+		{"CreatedAt", got.CreatedAt, want.CreatedAt},
+		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+		{"ConfirmedAt", got.ConfirmedAt, want.ConfirmedAt},
+	} {
+		if msg := timeDiff(f.got, f.want); msg != "" {
+			add(f.name, f.got.Format(time.RFC3339Nano), f.want.Format(time.RFC3339Nano)+" ("+msg+")")
+		}
+	}
+	if len(diffs) > 0 {
+		t.Errorf("%s: %s", what, strings.Join(diffs, "; "))
+	}
+}
+
+func timeDiff(got, want time.Time) string {
+	switch {
+	case want.IsZero() != got.IsZero():
+		return "zero mismatch"
+	case want.IsZero():
+		return ""
+	case got.Location() != time.UTC:
+		return "not UTC"
+	}
+	if d := got.Sub(want).Abs(); d >= time.Microsecond {
+		return fmt.Sprintf("off by %v", d)
+	}
+	return ""
+}
+
+func testPutPendingInserts(t *testing.T, s framework.Store) {
+	e := newPending("alice", "totp", []byte("seed"))
+	// Whatever the caller claims, a new enrollment starts pending at 1.
+	e.Status = framework.StatusActive
+	e.Version = 42
+	e.ConfirmedAt = at(time.Hour)
+
+	got := mustPut(t, s, e)
+	want := stored(e, 1)
+	check(t, "PutPending result", got, want)
+	check(t, "Get after PutPending", mustGet(t, s, "alice", "totp"), want)
+}
+
+func testPutPendingReplaces(t *testing.T, s framework.Store) {
+	first := mustPut(t, s, newPending("alice", "totp", []byte("first")))
+
+	// A restarted enrollment: new secret, new times.
+	again := newPending("alice", "totp", []byte("second"))
+	again.CreatedAt, again.UpdatedAt = at(time.Hour), at(time.Hour)
+	got := mustPut(t, s, again)
+	want := stored(again, first.Version+1)
+	check(t, "second PutPending result", got, want)
+	check(t, "Get after second PutPending", mustGet(t, s, "alice", "totp"), want)
+
+	// A pending row the framework has since written (say, a failed
+	// confirmation attempt recorded in its state) is still replaceable,
+	// and the version keeps counting from wherever it is.
+	upd := got
+	upd.State = []byte("attempted")
+	upd.UpdatedAt = at(2 * time.Hour)
+	upd = mustUpdate(t, s, upd)
+	third := newPending("alice", "totp", []byte("third"))
+	got = mustPut(t, s, third)
+	check(t, "PutPending after Update", got, stored(third, upd.Version+1))
+}
+
+func testPutPendingRefusesActive(t *testing.T, s framework.Store) {
+	act := active(t, s, "alice", "totp")
+	_, err := s.PutPending(t.Context(), newPending("alice", "totp", []byte("attacker")))
+	wantErr(t, "PutPending over active", err, framework.ErrAlreadyActive)
+	check(t, "active enrollment after refused PutPending", mustGet(t, s, "alice", "totp"), act)
+
+	// The refusal is per (user, provider): the same user can still begin
+	// another provider.
+	mustPut(t, s, newPending("alice", "duo", []byte("other")))
+	check(t, "active enrollment after PutPending of another provider", mustGet(t, s, "alice", "totp"), act)
+}
+
+func testGetMissing(t *testing.T, s framework.Store) {
+	mustPut(t, s, newPending("alice", "totp", []byte("x")))
+	for _, k := range []struct{ user, provider string }{
+		{"bob", "totp"},    // unknown user
+		{"alice", "duo"},   // known user, other provider
+		{"", ""},           // empty keys are just keys
+		{"Alice", "totp"},  // ids are case-sensitive
+		{"alice", "TOTP"},  // and so are provider names
+		{"alice ", "totp"}, // trailing space matters
+	} {
+		_, err := s.Get(t.Context(), k.user, k.provider)
+		wantErr(t, fmt.Sprintf("Get(%q, %q)", k.user, k.provider), err, framework.ErrNotFound)
+	}
+}
+
+func testListOrdered(t *testing.T, s framework.Store) {
+	// Inserted out of order; names chosen so that byte order differs from
+	// case-insensitive and locale orders.
+	providers := []string{"totp", "duo", "webauthn", "a_b", "Zeta", "a-b", "émoji", "Duo"}
+	for i, p := range providers {
+		e := newPending("alice", p, []byte{byte(i)})
+		mustPut(t, s, e)
+	}
+	active(t, s, "alice", "totp") // status must not affect listing
+
+	got := mustList(t, s, "alice")
+	want := slices.Sorted(slices.Values(providers))
+	var names []string
+	for _, e := range got {
+		names = append(names, e.Provider)
+	}
+	if !slices.Equal(names, want) {
+		t.Fatalf("List providers = %q, want %q", names, want)
+	}
+	for _, e := range got {
+		check(t, "List entry "+e.Provider, e, mustGet(t, s, "alice", e.Provider))
+	}
+}
+
+func testListUnknownUser(t *testing.T, s framework.Store) {
+	for _, user := range []string{"nobody", ""} {
+		got, err := s.List(t.Context(), user)
+		if err != nil {
+			t.Fatalf("List(%q) on an empty store: %v, want no error", user, err)
+		}
+		if len(got) != 0 {
+			t.Fatalf("List(%q) on an empty store = %d entries, want none", user, len(got))
+		}
+	}
+	mustPut(t, s, newPending("alice", "totp", []byte("x")))
+	if got := mustList(t, s, "nobody"); len(got) != 0 {
+		t.Fatalf("List(unknown user) = %d entries, want none", len(got))
+	}
+}
+
+func testListIsolatesUsers(t *testing.T, s framework.Store) {
+	// Near-identical ids, including LIKE wildcards and an escape character,
+	// so that a store matching loosely (prefix, case, pattern) is caught.
+	users := []string{"u", "U", "u ", "u%", "u_", `u\`, "uu", "xu"}
+	want := map[string][]string{}
+	for i, u := range users {
+		for j := 0; j <= i%3; j++ {
+			p := fmt.Sprintf("p%d-%d", j, i)
+			mustPut(t, s, newPending(u, p, []byte(u+"/"+p)))
+			want[u] = append(want[u], p)
+		}
+	}
+	for _, u := range users {
+		got := mustList(t, s, u)
+		var names []string
+		for _, e := range got {
+			if e.UserID != u {
+				t.Errorf("List(%q) returned an enrollment of user %q", u, e.UserID)
+			}
+			if string(e.State) != u+"/"+e.Provider {
+				t.Errorf("List(%q) entry %q has the state of another enrollment", u, e.Provider)
+			}
+			names = append(names, e.Provider)
+		}
+		if !slices.Equal(names, want[u]) {
+			t.Errorf("List(%q) providers = %q, want %q", u, names, want[u])
+		}
+	}
+}
+
+func testUpdateCurrentVersion(t *testing.T, s framework.Store) {
+	p := mustPut(t, s, newPending("alice", "totp", []byte("pending")))
+
+	tests := []struct {
+		name   string
+		change func(e framework.Enrollment) framework.Enrollment
+	}{
+		{"pending stays pending, zero ConfirmedAt stays zero", func(e framework.Enrollment) framework.Enrollment {
+			e.State = []byte("attempt recorded")
+			e.UpdatedAt = at(time.Minute)
+			return e
+		}},
+		{"confirm", func(e framework.Enrollment) framework.Enrollment {
+			return activated(e, []byte("confirmed"), at(2*time.Minute))
+		}},
+		{"active records a used code", func(e framework.Enrollment) framework.Enrollment {
+			e.State = []byte("last code 123456")
+			e.UpdatedAt = at(3 * time.Minute)
+			return e
+		}},
+		{"admin reset to pending", func(e framework.Enrollment) framework.Enrollment {
+			e.Status = framework.StatusPending
+			e.State = []byte("reset")
+			e.UpdatedAt = at(4 * time.Minute)
+			e.ConfirmedAt = time.Time{}
+			return e
+		}},
+	}
+	cur := p
+	for _, tc := range tests {
+		in := tc.change(cur)
+		// Update writes only Status, State, UpdatedAt and ConfirmedAt.
+		in.CreatedAt = at(100 * time.Hour)
+
+		got, err := s.Update(t.Context(), in)
+		if err != nil {
+			t.Fatalf("%s: Update: %v", tc.name, err)
+		}
+		want := in
+		want.Version = cur.Version + 1
+		want.CreatedAt = p.CreatedAt
+		check(t, tc.name+": Update result", got, want)
+		check(t, tc.name+": Get after Update", mustGet(t, s, "alice", "totp"), want)
+		cur = got
+	}
+}
+
+func testUpdateStaleVersion(t *testing.T, s framework.Store) {
+	p := mustPut(t, s, newPending("alice", "totp", []byte("pending")))
+	cur := mustUpdate(t, s, activated(p, []byte("confirmed"), at(time.Minute)))
+
+	for _, v := range []int64{p.Version, cur.Version + 1, 0, -1} {
+		in := activated(cur, []byte("stale write"), at(time.Hour))
+		in.Version = v
+		_, err := s.Update(t.Context(), in)
+		wantErr(t, fmt.Sprintf("Update at version %d with stored version %d", v, cur.Version), err, framework.ErrConflict)
+		check(t, "Get after conflicting Update", mustGet(t, s, "alice", "totp"), cur)
+	}
+}
+
+func testUpdateMissing(t *testing.T, s framework.Store) {
+	mustPut(t, s, newPending("alice", "duo", []byte("x")))
+	e := activated(newPending("alice", "totp", []byte("x")), []byte("y"), at(time.Minute))
+	e.Version = 1
+	_, err := s.Update(t.Context(), e)
+	wantErr(t, "Update of missing enrollment", err, framework.ErrConflict)
+	_, err = s.Get(t.Context(), "alice", "totp")
+	wantErr(t, "Get after Update of missing enrollment", err, framework.ErrNotFound)
+}
+
+func testDelete(t *testing.T, s framework.Store) {
+	mustPut(t, s, newPending("alice", "duo", []byte("pending")))
+	act := active(t, s, "alice", "totp")
+	other := active(t, s, "bob", "totp")
+
+	// Deleting an active enrollment is how an admin reset works.
+	if err := s.Delete(t.Context(), "alice", "totp"); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	_, err := s.Get(t.Context(), "alice", "totp")
+	wantErr(t, "Get after Delete", err, framework.ErrNotFound)
+	err = s.Delete(t.Context(), "alice", "totp")
+	wantErr(t, "second Delete", err, framework.ErrNotFound)
+	_, err = s.Update(t.Context(), act)
+	wantErr(t, "Update after Delete", err, framework.ErrConflict)
+
+	// Only that enrollment went.
+	if got := mustList(t, s, "alice"); len(got) != 1 || got[0].Provider != "duo" {
+		t.Fatalf("List after Delete = %d entries, want only duo", len(got))
+	}
+	check(t, "other user after Delete", mustGet(t, s, "bob", "totp"), other)
+
+	// Enrolling again starts over.
+	again := newPending("alice", "totp", []byte("again"))
+	check(t, "PutPending after Delete", mustPut(t, s, again), stored(again, 1))
+}
+
+func testDeleteMissing(t *testing.T, s framework.Store) {
+	err := s.Delete(t.Context(), "alice", "totp")
+	wantErr(t, "Delete on empty store", err, framework.ErrNotFound)
+	mustPut(t, s, newPending("alice", "duo", []byte("x")))
+	err = s.Delete(t.Context(), "alice", "totp")
+	wantErr(t, "Delete of missing provider", err, framework.ErrNotFound)
+	if got := mustList(t, s, "alice"); len(got) != 1 {
+		t.Fatalf("List after Delete of missing provider = %d entries, want 1", len(got))
+	}
+}
+
+// race runs f(i) for i in [0, concurrency) at once: all goroutines wait on
+// one gate so they hit the store together rather than one by one.
+func race(f func(i int)) {
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			<-gate
+			f(i)
+		})
+	}
+	close(gate)
+	wg.Wait()
+}
+
+func testConcurrentUpdate(t *testing.T, s framework.Store) {
+	// This is the single-use guarantee: two replicas accepting the same code
+	// both Update from the version they read; exactly one may win.
+	cur := active(t, s, "alice", "totp")
+	results := make([]framework.Enrollment, concurrency)
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		in := cur
+		in.State = fmt.Appendf(nil, "writer %d", i)
+		in.UpdatedAt = at(time.Hour + time.Duration(i)*time.Second)
+		results[i], errs[i] = s.Update(t.Context(), in)
+	})
+
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Errorf("writers %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case !errors.Is(err, framework.ErrConflict):
+			t.Errorf("writer %d: error %v, want nil or %v", i, err, framework.ErrConflict)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no writer succeeded")
+	}
+	want := cur
+	want.State = fmt.Appendf(nil, "writer %d", winner)
+	want.UpdatedAt = at(time.Hour + time.Duration(winner)*time.Second)
+	want.Version = cur.Version + 1
+	check(t, "winning Update result", results[winner], want)
+	check(t, "Get after racing Updates", mustGet(t, s, "alice", "totp"), want)
+}
+
+func testConcurrentPutPending(t *testing.T, s framework.Store) {
+	// Each PutPending is atomic, so racing ones serialise: one inserts, the
+	// rest replace in turn, and every version from 1 up is handed out once.
+	versions := make([]int64, concurrency)
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		var got framework.Enrollment
+		got, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
+		versions[i] = got.Version
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("versions handed out = %v, want 1..%d each once", versions, concurrency)
+		}
+	}
+	if got := mustGet(t, s, "alice", "totp"); got.Version != concurrency {
+		t.Fatalf("final version = %d, want %d", got.Version, concurrency)
+	}
+}
+
+func testConcurrentPutPendingOverActive(t *testing.T, s framework.Store) {
+	act := active(t, s, "alice", "totp")
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		_, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
+	})
+	for i, err := range errs {
+		if !errors.Is(err, framework.ErrAlreadyActive) {
+			t.Errorf("writer %d: error %v, want %v", i, err, framework.ErrAlreadyActive)
+		}
+	}
+	check(t, "active enrollment after racing PutPending", mustGet(t, s, "alice", "totp"), act)
+}
+
+func testTimesRoundTrip(t *testing.T, s framework.Store) {
+	tests := []struct {
+		name string
+		t    time.Time
+	}{
+		{"nanoseconds in a positive zone", base},
+		{"negative zone", time.Date(2031, time.December, 31, 23, 59, 59, 999999999, time.FixedZone("UTC-09:30", -(9*3600+30*60)))},
+		{"UTC microseconds", time.Date(2024, time.February, 29, 12, 0, 0, 123456000, time.UTC)},
+		{"unix epoch", time.Unix(0, 0)},
+		{"before the epoch", time.Date(1969, time.July, 20, 20, 17, 40, 1000, time.UTC)},
+		{"far future", time.Date(2199, time.January, 1, 0, 0, 0, 1000, time.UTC)},
+	}
+	for i, tc := range tests {
+		user := fmt.Sprintf("user%d", i)
+		e := newPending(user, "totp", []byte("x"))
+		e.CreatedAt, e.UpdatedAt = tc.t, tc.t
+		p := mustPut(t, s, e)
+		check(t, tc.name+": PutPending result", p, stored(e, 1))
+		check(t, tc.name+": Get after PutPending", mustGet(t, s, user, "totp"), stored(e, 1))
+
+		in := activated(p, []byte("y"), tc.t.Add(time.Second))
+		want := in
+		want.Version = 2
+		want.CreatedAt = tc.t
+		check(t, tc.name+": Update result", mustUpdate(t, s, in), want)
+		check(t, tc.name+": Get after Update", mustGet(t, s, user, "totp"), want)
+	}
+}
+
+func testStateRoundTrip(t *testing.T, s framework.Store) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	// A sealed state is ciphertext: arbitrary bytes, occasionally large.
+	big := make([]byte, 64<<10)
+	x := uint32(2463534242)
+	for i := range big {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		big[i] = byte(x)
+	}
+	tests := []struct {
+		name  string
+		state []byte
+		want  []byte
+	}{
+		{"nil is stored as empty", nil, []byte{}},
+		{"empty", []byte{}, []byte{}},
+		{"single zero byte", []byte{0}, []byte{0}},
+		{"every byte value", all, all},
+		{"invalid UTF-8", []byte{0xff, 0xfe, 0xc3, 0x28, 0x00, 0x80}, []byte{0xff, 0xfe, 0xc3, 0x28, 0x00, 0x80}},
+		{"SQL-looking text", []byte("'); DROP TABLE enrollments; --"), []byte("'); DROP TABLE enrollments; --")},
+		{"64 KiB", big, big},
+	}
+	for i, tc := range tests {
+		// Both write paths: PutPending and Update.
+		put := newPending("alice", fmt.Sprintf("put%d", i), tc.state)
+		check(t, tc.name+": PutPending result", mustPut(t, s, put), stored(put, 1))
+		check(t, tc.name+": Get after PutPending", mustGet(t, s, put.UserID, put.Provider), stored(withState(put, tc.want), 1))
+
+		p := mustPut(t, s, newPending("alice", fmt.Sprintf("upd%d", i), []byte("before")))
+		in := activated(p, tc.state, at(time.Minute))
+		want := withState(in, tc.want)
+		want.Version = p.Version + 1
+		check(t, tc.name+": Update result", mustUpdate(t, s, in), want)
+		check(t, tc.name+": Get after Update", mustGet(t, s, p.UserID, p.Provider), want)
+	}
+	for _, e := range mustList(t, s, "alice") {
+		check(t, "List entry "+e.Provider, e, mustGet(t, s, "alice", e.Provider))
+	}
+}
+
+func withState(e framework.Enrollment, state []byte) framework.Enrollment {
+	e.State = state
+	return e
+}
+
+func testStateIsCopied(t *testing.T, s framework.Store) {
+	buf := []byte("original")
+	p := mustPut(t, s, newPending("alice", "totp", buf))
+	copy(buf, "XXXXXXXX")
+	p.State[0] = 'Y'
+	if got := mustGet(t, s, "alice", "totp"); string(got.State) != "original" {
+		t.Fatalf("stored state changed with the caller's slices: %q", got.State)
+	}
+
+	buf = []byte("updated!")
+	u := mustUpdate(t, s, activated(mustGet(t, s, "alice", "totp"), buf, at(time.Minute)))
+	copy(buf, "XXXXXXXX")
+	u.State[0] = 'Y'
+	if got := mustGet(t, s, "alice", "totp"); string(got.State) != "updated!" {
+		t.Fatalf("stored state changed with the caller's slices: %q", got.State)
+	}
+}
+
+func testUserIDs(t *testing.T, s framework.Store) {
+	tests := []struct{ name, id string }{
+		{"unicode", "Ünïcødé 用户 🔐"},
+		{"quotes", `o'brien "the" ` + "`tick`"},
+		{"SQL-looking", "x'); DELETE FROM enrollments; --"},
+		{"backslash and wildcards", `dom\user%_*?`},
+		{"whitespace", " \t spaced \n "},
+		{"128 ASCII", strings.Repeat("a", 127) + "z"},
+		{"128 runes, multi-byte", strings.Repeat("ß", 64) + strings.Repeat("漢", 63) + "🙂"},
+	}
+	for _, tc := range tests {
+		if n := len([]rune(tc.id)); strings.HasPrefix(tc.name, "128") && n != 128 {
+			t.Fatalf("%s: test id has %d runes", tc.name, n)
+		}
+		e := newPending(tc.id, "totp", []byte(tc.name))
+		check(t, tc.name+": PutPending result", mustPut(t, s, e), stored(e, 1))
+		act := mustUpdate(t, s, activated(mustGet(t, s, tc.id, "totp"), []byte("active "+tc.name), at(time.Minute)))
+		check(t, tc.name+": Get", mustGet(t, s, tc.id, "totp"), act)
+		list := mustList(t, s, tc.id)
+		if len(list) != 1 {
+			t.Fatalf("%s: List = %d entries, want 1", tc.name, len(list))
+		}
+		check(t, tc.name+": List entry", list[0], act)
+	}
+	// All of them side by side, then each removed by its exact id.
+	for _, tc := range tests {
+		if err := s.Delete(t.Context(), tc.id, "totp"); err != nil {
+			t.Fatalf("%s: Delete: %v", tc.name, err)
+		}
+		_, err := s.Get(t.Context(), tc.id, "totp")
+		wantErr(t, tc.name+": Get after Delete", err, framework.ErrNotFound)
+	}
+}

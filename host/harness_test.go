@@ -1,0 +1,212 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/testbin"
+)
+
+const (
+	appKey   = "app-key-for-tests-0123456789abcdefghij"
+	adminKey = "admin-key-for-tests-0123456789abcdefgh"
+)
+
+// clock is a settable clock shared by the test and the host.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// pluginCopy copies the built plugin binaries into a folder of the test's
+// own, so the test can tell its plugin processes from other tests'.
+func pluginCopy(t *testing.T) string {
+	t.Helper()
+	src, err := testbin.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(src, "twofactor-provider-totp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "twofactor-provider-totp"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func writeConfig(t *testing.T, pluginsDir, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	text := fmt.Sprintf(`listen: 127.0.0.1:0
+encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=
+storage: {driver: sqlite, dsn: twofactor.db}
+plugins: {dir: %s}
+api_keys:
+  - {name: panel, key: %s, scope: app}
+  - {name: ops, key: %s, scope: admin}
+%s`, pluginsDir, appKey, adminKey, extra)
+	path := filepath.Join(dir, "twofactor.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const totpClients = `providers:
+  totp:
+    enabled: true
+    staff: false
+    clients: true
+    settings: {issuer: ACME Billing}
+`
+
+// testHost is a running host on 127.0.0.1 with real plugin processes.
+type testHost struct {
+	t          *testing.T
+	url        string
+	clock      *clock
+	pluginsDir string
+	svc        *host.Service
+}
+
+func startHost(t *testing.T, providers string) *testHost {
+	t.Helper()
+	plugins := pluginCopy(t)
+	cfg, err := config.Load(config.Source{File: writeConfig(t, plugins, providers), Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: time.Unix(1_800_000_000, 0).UTC()}
+	log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn})
+	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		svc.Close()
+	})
+	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk, pluginsDir: plugins, svc: svc}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
+
+type response struct {
+	status int
+	body   map[string]any
+	header http.Header
+}
+
+func (r response) str(key string) string { s, _ := r.body[key].(string); return s }
+
+func (r response) errCode() string {
+	e, _ := r.body["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+func (h *testHost) do(method, path, key string, body any) response {
+	h.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, h.url+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	out := response{status: res.StatusCode, header: res.Header, body: map[string]any{}}
+	raw, _ := io.ReadAll(res.Body)
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			h.t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
+		}
+	}
+	return out
+}
+
+// enroll begins and confirms a TOTP enrollment and returns the secret.
+func (h *testHost) enroll(user string) string {
+	h.t.Helper()
+	r := h.do("POST", "/v1/users/"+url.PathEscape(user)+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+	if r.status != http.StatusCreated {
+		h.t.Fatalf("enroll: %d %v", r.status, r.body)
+	}
+	display := r.body["display"].(map[string]any)
+	key, err := otp.NewKeyFromURL(display["otpauth_url"].(string))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := h.do("POST", "/v1/users/"+url.PathEscape(user)+"/enrollments/totp/confirm", appKey, map[string]string{"code": h.code(key.Secret())})
+	if c.status != http.StatusOK || c.str("status") != "active" {
+		h.t.Fatalf("confirm: %d %v", c.status, c.body)
+	}
+	return key.Secret()
+}
+
+// code is the TOTP code for secret at the host's current time.
+func (h *testHost) code(secret string) string {
+	h.t.Helper()
+	c, err := totp.GenerateCodeCustom(secret, h.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c
+}
+
+func (h *testHost) verify(user, code string) response {
+	h.t.Helper()
+	return h.do("POST", "/v1/users/"+url.PathEscape(user)+"/verify", appKey, map[string]string{"provider": "totp", "audience": "client", "code": code})
+}

@@ -1,0 +1,86 @@
+package host_test
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/internal/testbin"
+)
+
+// startProcess runs the real twofactor binary and waits for the line that
+// says it is serving; it returns the command and the plugins folder.
+func startProcess(t *testing.T) (*exec.Cmd, string, string) {
+	t.Helper()
+	bin, err := testbin.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugins := pluginCopy(t)
+	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", writeConfig(t, plugins, totpClients))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	serving := regexp.MustCompile(`serving: addr=(\S+)`)
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if m := serving.FindStringSubmatch(sc.Text()); m != nil {
+			go io.Copy(io.Discard, stderr) // keep draining so the host never blocks on its log
+			return cmd, plugins, "http://" + m[1]
+		}
+	}
+	t.Fatalf("host exited before serving: %v", sc.Err())
+	return nil, "", ""
+}
+
+// TestNoOrphanPlugins: whether the host is stopped politely or killed
+// outright, no provider process outlives it.
+func TestNoOrphanPlugins(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd, plugins, url := startProcess(t)
+			res, err := http.Get(url + "/healthz")
+			if err != nil || res.StatusCode != 200 {
+				t.Fatalf("healthz: %v %v", res, err)
+			}
+			res.Body.Close()
+			pids := testbin.Processes(plugins)
+			if len(pids) != 1 {
+				t.Fatalf("plugin processes: %v", pids)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err = cmd.Wait()
+			if sig != syscall.SIGKILL && err != nil {
+				t.Errorf("host did not exit cleanly on %v: %v", sig, err)
+			}
+			// After a graceful stop the host has already reaped its plugin;
+			// after SIGKILL the kernel's parent-death signal ends it.
+			done := make(chan error, 1)
+			go func() { done <- testbin.WaitExit(pids[0]) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("plugin %d still running 10s after the host got %v", pids[0], sig)
+			}
+			if left := testbin.Processes(plugins); len(left) != 0 {
+				t.Errorf("orphans: %v", left)
+			}
+		})
+	}
+}
