@@ -1,6 +1,9 @@
 package host_test
 
 import (
+	"regexp"
+
+	"github.com/hashicorp/go-hclog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -242,4 +245,38 @@ func TestBadConfigRefusedAtStartup(t *testing.T) {
 			t.Errorf("exit %d, stderr %q", code, stderr)
 		}
 	})
+}
+
+// syncBuffer is a log sink safe for the plugin's log-copying goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestPluginLogsReachHostLog: a provider's own log lines come out of the
+// host's logger under the provider's name, and no secret rides along.
+func TestPluginLogsReachHostLog(t *testing.T) {
+	var buf syncBuffer
+	h := startHostLog(t, totpClients, hclog.New(&hclog.LoggerOptions{Name: "twofactor", Output: &buf, Level: hclog.Info}))
+	secret := h.enroll("alice")
+	h.clock.Add(30 * time.Second)
+	code := h.code(secret)
+	h.verify("alice", code)
+	log := buf.String()
+	if !regexp.MustCompile(`twofactor\.totp[.\w-]*: configured: .*issuer="ACME Billing"`).MatchString(log) {
+		t.Errorf("provider's configure line not in host log under its name:\n%s", log)
+	}
+	// \b: go-plugin logs random socket paths whose digits could contain
+	// the code by chance; a code standing alone is what would be a leak.
+	if strings.Contains(log, secret) || regexp.MustCompile(`\b`+code+`\b`).MatchString(log) {
+		t.Errorf("log contains a secret or code:\n%s", log)
+	}
 }

@@ -95,13 +95,17 @@ type testHost struct {
 
 func startHost(t *testing.T, providers string) *testHost {
 	t.Helper()
+	return startHostLog(t, providers, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
+}
+
+func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
+	t.Helper()
 	plugins := pluginCopy(t)
 	cfg, err := config.Load(config.Source{File: writeConfig(t, plugins, providers), Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Unix(1_800_000_000, 0).UTC()}
-	log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn})
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)

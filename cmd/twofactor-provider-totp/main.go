@@ -1,5 +1,5 @@
-// Command twofactor-provider-totp is the TOTP provider as a plugin binary for
-// the twofactor host.
+// Command twofactor-provider-totp is the TOTP provider plugin. The host
+// starts it; run by hand it explains that and exits.
 package main
 
 import (
@@ -7,4 +7,6 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
-func main() { sdk.Serve(totp.New()) }
+func main() {
+	sdk.Serve(totp.New(totp.WithLogger(sdk.Logger())))
+}

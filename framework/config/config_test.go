@@ -59,15 +59,23 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		wantKey string
 	}{
 		{"unknown top-level key", func(s string) string { return s + "listne: x\n" }, nil, "listne"},
-		{"unknown provider key", func(s string) string { return strings.Replace(s, "    enabled: true", "    enabled: true\n    stuff: true", 1) }, nil, "providers.totp.stuff"},
-		{"missing encryption key", func(s string) string { return strings.Replace(s, "encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n", "", 1) }, nil, "encryption_key"},
-		{"short encryption key", func(s string) string { return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "c2hvcnQ=", 1) }, nil, "encryption_key"},
+		{"unknown provider key", func(s string) string {
+			return strings.Replace(s, "    enabled: true", "    enabled: true\n    stuff: true", 1)
+		}, nil, "providers.totp.stuff"},
+		{"missing encryption key", func(s string) string {
+			return strings.Replace(s, "encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n", "", 1)
+		}, nil, "encryption_key"},
+		{"short encryption key", func(s string) string {
+			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "c2hvcnQ=", 1)
+		}, nil, "encryption_key"},
 		{"placeholder encryption key", func(s string) string {
 			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)
 		}, nil, "encryption_key"},
 		{"unsupported driver", func(s string) string { return strings.Replace(s, "driver: sqlite", "driver: mysql", 1) }, nil, "storage.driver"},
 		{"bad listen", func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:0", "listen: nowhere", 1) }, nil, "listen"},
-		{"short api key", func(s string) string { return strings.Replace(s, "app-key-0123456789abcdefghijklmnopqrstuv", "short", 1) }, nil, "api_keys[0].key"},
+		{"short api key", func(s string) string {
+			return strings.Replace(s, "app-key-0123456789abcdefghijklmnopqrstuv", "short", 1)
+		}, nil, "api_keys[0].key"},
 		{"bad scope", func(s string) string { return strings.Replace(s, "scope: app", "scope: root", 1) }, nil, "api_keys[0].scope"},
 		{"duplicate key name", func(s string) string { return strings.Replace(s, "name: ops", "name: panel", 1) }, nil, "api_keys[1].name"},
 		{"unknown api key field", func(s string) string { return strings.Replace(s, "scope: app}", "scope: app, role: x}", 1) }, nil, "api_keys[0].role"},
@@ -77,7 +85,9 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"bad bool from env", nil, []string{"TWOFACTOR_PROVIDERS__TOTP__ENABLED=yes please"}, "providers.totp.enabled"},
 		{"unknown key from env", nil, []string{"TWOFACTOR_STORAGE__DSNN=x"}, "storage.dsnn"},
 		{"nested setting", func(s string) string { return strings.Replace(s, "digits: 6", "digits: [6, 8]", 1) }, nil, "providers.totp.settings.digits"},
-		{"bad pin", func(s string) string { return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1) }, nil, "providers.totp.sha256"},
+		{"bad pin", func(s string) string {
+			return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1)
+		}, nil, "providers.totp.sha256"},
 		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
 	}
 	for _, tt := range tests {
@@ -99,5 +109,21 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 				t.Errorf("message %q does not name the key", err)
 			}
 		})
+	}
+}
+
+// TestExampleConfig keeps examples/twofactor.yaml loadable: with a real key
+// from the environment it loads; as shipped, its placeholder key is refused.
+func TestExampleConfig(t *testing.T) {
+	const example = "../../examples/twofactor.yaml"
+	if _, err := Load(Source{File: example, Environ: []string{}}); err == nil || !strings.Contains(err.Error(), "encryption_key") {
+		t.Errorf("placeholder key accepted or wrong error: %v", err)
+	}
+	c, err := Load(Source{File: example, Environ: []string{"TWOFACTOR_ENCRYPTION_KEY=3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Providers) != 1 || c.Providers[0].Settings["issuer"] != "ACME Billing" || len(c.APIKeys) != 2 {
+		t.Errorf("example loaded as %+v", c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/go-hclog"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -128,12 +129,27 @@ type Provider struct {
 	// cfg is swapped whole by Configure so a concurrent Verify sees either
 	// the old or the new settings, never a mix.
 	cfg atomic.Pointer[config]
+	log hclog.Logger
 }
 
 var _ sdk.Provider = (*Provider)(nil)
 
-// New returns an unconfigured TOTP provider.
-func New() *Provider { return &Provider{} }
+// Option adjusts a new Provider.
+type Option func(*Provider)
+
+// WithLogger sends the provider's log lines to l; in a plugin binary pass
+// sdk.Logger(), whose lines the host re-emits under the provider's name.
+func WithLogger(l hclog.Logger) Option { return func(p *Provider) { p.log = l } }
+
+// New returns an unconfigured TOTP provider. It logs nothing unless given
+// WithLogger.
+func New(opts ...Option) *Provider {
+	p := &Provider{log: hclog.NewNullLogger()}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
 
 // Info describes the provider. It works before Configure.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
@@ -177,6 +193,8 @@ func (p *Provider) Configure(_ context.Context, settings sdk.Settings) error {
 		return sdk.FieldError(sdk.KindInvalidSettings, settingDigits, "must be 6 or 8")
 	}
 	p.cfg.Store(c)
+	p.log.Info("configured", "issuer", c.issuer, "algorithm", c.algName, "digits", c.digits,
+		"period", c.period, "skew", c.skew, "secret_bytes", c.secretBytes)
 	return nil
 }
 
