@@ -2,8 +2,11 @@ package framework
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -127,6 +130,18 @@ func checkSpec(s ProviderSpec) error {
 	if (s.Binary == "") == (s.Impl == nil) {
 		return fmt.Errorf("provider %q: set exactly one of Binary and Impl", s.Name)
 	}
+	if s.SHA256 != "" {
+		if sum, err := hex.DecodeString(s.SHA256); err != nil || len(sum) != sha256.Size {
+			return fmt.Errorf("provider %q: sha256 pin is not 64 hex digits", s.Name)
+		}
+	}
+	if s.Binary != "" {
+		// A missing binary will not appear by retrying: refuse now, naming
+		// the path, rather than run with the provider down.
+		if fi, err := os.Stat(s.Binary); err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return fmt.Errorf("provider %q: no executable plugin binary at %s", s.Name, s.Binary)
+		}
+	}
 	return nil
 }
 
@@ -206,15 +221,41 @@ func providerErr(name string, err error) error {
 	case sdk.KindUnavailable, sdk.KindClockSkew, sdk.KindInvalidCredentials, sdk.KindNotConfigured:
 		return errorf(CodeProviderUnavailable, err, "provider %q is unavailable", name)
 	case sdk.KindInvalidRequest:
+		// The provider's message is the whole story: no cause to repeat.
 		var se *sdk.Error
 		errors.As(err, &se)
 		if se.Field != "" {
-			return errorf(CodeInvalidRequest, err, "%s: %s", se.Field, se.Message)
+			return errorf(CodeInvalidRequest, nil, "%s: %s", se.Field, se.Message)
 		}
-		return errorf(CodeInvalidRequest, err, "%s", se.Message)
+		return errorf(CodeInvalidRequest, nil, "%s", se.Message)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return errorf(CodeProviderUnavailable, err, "provider %q did not answer in time", name)
 	}
 	return errorf(CodeInternal, err, "provider %q failed", name)
+}
+
+// pinger is implemented by stores that can check their connection.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Ready reports whether the framework can serve: the store answers and
+// every provider process is running. The error says what is not ready.
+func (f *Framework) Ready(ctx context.Context) error {
+	if p, ok := f.store.(pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	var down []string
+	for _, st := range f.Providers() {
+		if !st.Running {
+			down = append(down, st.Name)
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("providers not running: %v", down)
+	}
+	return nil
 }

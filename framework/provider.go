@@ -122,10 +122,7 @@ func (m *managed) launch() (sdk.Provider, *plugin.Client, error) {
 	setParentDeathSignal(cmd)
 	cfg := sdk.ClientConfig(cmd, m.log)
 	if m.spec.SHA256 != "" {
-		sum, err := hex.DecodeString(m.spec.SHA256)
-		if err != nil || len(sum) != sha256.Size {
-			return nil, nil, fmt.Errorf("provider %q: sha256 pin is not 64 hex digits", m.spec.Name)
-		}
+		sum, _ := hex.DecodeString(m.spec.SHA256) // checked by checkSpec
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := plugin.NewClient(cfg)

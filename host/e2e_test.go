@@ -23,6 +23,9 @@ func TestHTTPScenario(t *testing.T) {
 	if r := h.do("GET", "/healthz", "", nil); r.status != 200 || r.str("status") != "ok" {
 		t.Fatalf("healthz: %d %v", r.status, r.body)
 	}
+	if r := h.do("GET", "/readyz", "", nil); r.status != 200 || r.str("status") != "ready" {
+		t.Fatalf("readyz: %d %v", r.status, r.body)
+	}
 	// Begin: the display carries the otpauth URL and a QR PNG, uncached.
 	r := h.do("POST", "/v1/users/alice/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
 	if r.status != http.StatusCreated || r.str("status") != "pending" || r.str("provider") != "totp" {

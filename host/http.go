@@ -169,6 +169,7 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) 
 	s := &Server{fw: fw, keys: keys, log: log, mux: http.NewServeMux()}
 	app, admin := config.ScopeApp, config.ScopeAdmin
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /v1/providers", s.auth(admin, s.listProviders))
 	s.mux.HandleFunc("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
 	s.mux.HandleFunc("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))

@@ -14,6 +14,17 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz is for load balancers: 503 until the store answers and every
+// provider runs. Details stay in the log; the answer names no internals.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.fw.Ready(r.Context()); err != nil {
+		s.log.Warn("not ready", "error", err)
+		writeError(w, http.StatusServiceUnavailable, "not_ready", "not ready")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
 type diagnosticJSON struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
