@@ -72,6 +72,7 @@ type displayJSON struct {
 	QRPNGBase64    string `json:"qr_png_base64,omitempty"`
 	ActivationURL  string `json:"activation_url,omitempty"`
 	ActivationCode string `json:"activation_code,omitempty"`
+	BarcodeURL     string `json:"barcode_url,omitempty"`
 	Instructions   string `json:"instructions,omitempty"`
 }
 
@@ -88,7 +89,7 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := displayJSON{OTPAuthURL: res.Display.OTPAuthURL, ActivationURL: res.Display.ActivationURL,
-		ActivationCode: res.Display.ActivationCode, Instructions: res.Display.Instructions}
+		ActivationCode: res.Display.ActivationCode, BarcodeURL: res.Display.BarcodeURL, Instructions: res.Display.Instructions}
 	if len(res.Display.QRPNG) > 0 {
 		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
 	}

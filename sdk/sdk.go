@@ -140,6 +140,7 @@ type Display struct {
 	QRPNG          []byte // PNG image of a QR code to scan
 	ActivationURL  string // a link to open on the phone (Duo)
 	ActivationCode string // a code to type or scan into an app (Duo)
+	BarcodeURL     string // an image of a QR code served by the backend (Duo)
 	Instructions   string // one sentence for the user
 }
 

@@ -104,7 +104,7 @@ func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
 		State: r.State, Done: r.Done, Reason: string(r.Reason),
 		Display: &pb.Display{
 			OtpauthUrl: r.Display.OTPAuthURL, QrPng: r.Display.QRPNG, ActivationUrl: r.Display.ActivationURL,
-			ActivationCode: r.Display.ActivationCode, Instructions: r.Display.Instructions,
+			ActivationCode: r.Display.ActivationCode, Instructions: r.Display.Instructions, BarcodeUrl: r.Display.BarcodeURL,
 		},
 	}
 }
@@ -115,7 +115,7 @@ func enrollRespFromPB(r *pb.EnrollResponse) EnrollResponse {
 		State: r.GetState(), Done: r.GetDone(), Reason: Reason(r.GetReason()),
 		Display: Display{
 			OTPAuthURL: d.GetOtpauthUrl(), QRPNG: d.GetQrPng(), ActivationURL: d.GetActivationUrl(),
-			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(),
+			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(), BarcodeURL: d.GetBarcodeUrl(),
 		},
 	}
 }

@@ -41,7 +41,7 @@ func (e *echoProvider) Activate(context.Context) (Activation, error) {
 
 func (e *echoProvider) Enroll(_ context.Context, r EnrollRequest) (EnrollResponse, error) {
 	e.gotEnroll = r
-	return EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: ReasonInvalidCode, Display: Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i"}}, e.err
+	return EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: ReasonInvalidCode, Display: Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i", BarcodeURL: "b"}}, e.err
 }
 
 func (e *echoProvider) Verify(_ context.Context, r VerifyRequest) (VerifyResponse, error) {
@@ -92,7 +92,7 @@ func TestWireRoundTrip(t *testing.T) {
 	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) {
 		t.Errorf("provider got %+v", got)
 	}
-	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" {
+	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" {
 		t.Errorf("Enroll = %+v", er)
 	}
 }

@@ -739,6 +739,7 @@ type Display struct {
 	ActivationUrl  string                 `protobuf:"bytes,3,opt,name=activation_url,json=activationUrl,proto3" json:"activation_url,omitempty"`
 	ActivationCode string                 `protobuf:"bytes,4,opt,name=activation_code,json=activationCode,proto3" json:"activation_code,omitempty"`
 	Instructions   string                 `protobuf:"bytes,5,opt,name=instructions,proto3" json:"instructions,omitempty"`
+	BarcodeUrl     string                 `protobuf:"bytes,6,opt,name=barcode_url,json=barcodeUrl,proto3" json:"barcode_url,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -804,6 +805,13 @@ func (x *Display) GetActivationCode() string {
 func (x *Display) GetInstructions() string {
 	if x != nil {
 		return x.Instructions
+	}
+	return ""
+}
+
+func (x *Display) GetBarcodeUrl() string {
+	if x != nil {
+		return x.BarcodeUrl
 	}
 	return ""
 }
@@ -1116,14 +1124,16 @@ const file_provider_proto_rawDesc = "" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\fR\x05state\x12\x12\n" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\"\n" +
-	"\rnow_unix_nano\x18\x05 \x01(\x03R\vnowUnixNano\"\xb5\x01\n" +
+	"\rnow_unix_nano\x18\x05 \x01(\x03R\vnowUnixNano\"\xd6\x01\n" +
 	"\aDisplay\x12\x1f\n" +
 	"\votpauth_url\x18\x01 \x01(\tR\n" +
 	"otpauthUrl\x12\x15\n" +
 	"\x06qr_png\x18\x02 \x01(\fR\x05qrPng\x12%\n" +
 	"\x0eactivation_url\x18\x03 \x01(\tR\ractivationUrl\x12'\n" +
 	"\x0factivation_code\x18\x04 \x01(\tR\x0eactivationCode\x12\"\n" +
-	"\finstructions\x18\x05 \x01(\tR\finstructions\"\x83\x01\n" +
+	"\finstructions\x18\x05 \x01(\tR\finstructions\x12\x1f\n" +
+	"\vbarcode_url\x18\x06 \x01(\tR\n" +
+	"barcodeUrl\"\x83\x01\n" +
 	"\x0eEnrollResponse\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\fR\x05state\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12\x16\n" +
