@@ -2,6 +2,8 @@ package framework
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"time"
 
@@ -154,8 +156,7 @@ type VerifyInput struct {
 	Provider string
 	Audience Audience
 	Code     string
-	Factor   string
-	TxID     string
+	Factor   string // "push", "passcode", ...; empty for the provider's default
 	ClientIP string
 }
 
@@ -180,7 +181,8 @@ const maxCASAttempts = 8
 // Verify checks a user's answer. An allow is returned only after the
 // provider's new state (recording the used code) was stored with
 // compare-and-swap, so one code can never let two logins in, on one host
-// or across replicas sharing a store.
+// or across replicas sharing a store. A Pending outcome (a push sent)
+// carries a TxID to poll with PollVerification.
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
@@ -189,6 +191,82 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	res, err := f.verifyWithState(ctx, m, in, "")
+	if err != nil || res.Outcome != sdk.Pending {
+		return res, err
+	}
+	if res.TxID == "" {
+		return VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
+	}
+	now := f.now()
+	tx := Transaction{
+		ID: newTxID(), UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+		ProviderTxID: res.TxID, CreatedAt: now, ExpiresAt: now.Add(transactionTTL),
+	}
+	if err := f.store.PutTransaction(ctx, tx); errors.Is(err, ErrNotFound) {
+		return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}), nil
+	} else if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "store transaction")
+	}
+	res.TxID = tx.ID
+	return res, nil
+}
+
+// transactionTTL bounds how long a pending verification can be polled;
+// Duo gives up on a push after 60 seconds.
+const transactionTTL = 5 * time.Minute
+
+func newTxID() string {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// PollVerification asks for the outcome of a pending verification that
+// Verify started. The transaction belongs to the user who started it;
+// another user's id gets CodeNotFound.
+func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (VerifyResult, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return VerifyResult{}, err
+	}
+	tx, err := f.store.GetTransaction(ctx, userID, txID)
+	if errors.Is(err, ErrNotFound) {
+		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+	}
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "read transaction")
+	}
+	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
+	if f.now().After(tx.ExpiresAt) {
+		_ = f.store.DeleteTransaction(ctx, tx.ID)
+		return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}), nil
+	}
+	m, err := f.provider(tx.Provider, tx.Audience)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	res, err := f.verifyWithState(ctx, m, in, tx.ProviderTxID)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if res.Outcome == sdk.Pending {
+		res.TxID = tx.ID
+		return res, nil
+	}
+	if err := f.store.DeleteTransaction(ctx, tx.ID); err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "delete transaction")
+	}
+	res.TxID = ""
+	return res, nil
+}
+
+// verifyWithState runs one provider Verify against the stored state and
+// writes the state the provider returns with compare-and-swap, deciding
+// again on the newer state whenever another request changed it first.
+// providerTxID polls the provider's pending transaction when set.
+func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, error) {
 	for range maxCASAttempts {
 		e, err := f.store.Get(ctx, in.UserID, in.Provider)
 		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
@@ -208,7 +286,7 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 			var err error
 			resp, err = p.Verify(ctx, sdk.VerifyRequest{
 				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
-				TxID: in.TxID, ClientIP: in.ClientIP, Now: now,
+				TxID: providerTxID, ClientIP: in.ClientIP, Now: now,
 			})
 			return err
 		})
@@ -249,6 +327,10 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 }
 
 func (f *Framework) decided(in VerifyInput, res VerifyResult) VerifyResult {
+	if res.Reason == sdk.ReasonFailmodeSafe {
+		// An allow without a second factor: make it stand out.
+		f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID, "audience", in.Audience)
+	}
 	f.log.Info("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", res.Outcome, "reason", res.Reason)
 	return res
 }

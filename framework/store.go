@@ -63,6 +63,35 @@ type Store interface {
 	Update(ctx context.Context, e Enrollment) (Enrollment, error)
 	// Delete removes one enrollment; ErrNotFound if there is none.
 	Delete(ctx context.Context, userID, provider string) error
+	TransactionStore
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Transaction is an out-of-band verification in flight, such as a Duo push
+// waiting for the user's approval. It binds the id the caller polls with
+// to the user, provider and audience that started it, so it cannot be
+// polled as another user; the provider's own transaction id stays inside.
+type Transaction struct {
+	ID           string // random, given to the caller
+	UserID       string
+	Provider     string
+	Audience     Audience
+	ProviderTxID string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// TransactionStore persists transactions. Deleting an enrollment deletes
+// its transactions.
+type TransactionStore interface {
+	// PutTransaction records tx; ErrNotFound if the user has no enrollment
+	// in tx.Provider.
+	PutTransaction(ctx context.Context, tx Transaction) error
+	// GetTransaction returns the user's transaction with that id, or
+	// ErrNotFound (also when it belongs to another user).
+	GetTransaction(ctx context.Context, userID, id string) (Transaction, error)
+	// DeleteTransaction removes a transaction; removing one that is gone is
+	// not an error.
+	DeleteTransaction(ctx context.Context, id string) error
 }

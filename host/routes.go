@@ -110,6 +110,11 @@ func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 		s.writeFrameworkError(w, r, err)
 		return
 	}
+	if res.Status != framework.StatusActive && res.Reason == sdk.ReasonWaiting {
+		// Not a failure: the user has not finished on the phone yet.
+		writeJSON(w, http.StatusAccepted, map[string]any{"status": res.Status, "reason": res.Reason})
+		return
+	}
 	if res.Status != framework.StatusActive {
 		writeError(w, http.StatusUnprocessableEntity, string(res.Reason), "%s", reasonText(res.Reason))
 		return
@@ -155,7 +160,6 @@ type verifyRequest struct {
 	Audience string `json:"audience"`
 	Code     string `json:"code,omitempty"`
 	Factor   string `json:"factor,omitempty"`
-	TxID     string `json:"txid,omitempty"`
 	ClientIP string `json:"client_ip,omitempty"`
 }
 
@@ -183,8 +187,19 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience),
-		Code: req.Code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
+		Code: req.Code, Factor: req.Factor, ClientIP: req.ClientIP,
 	})
+	s.writeVerifyResult(w, r, res, err)
+}
+
+// pollVerification answers whether a pending verification (a push) was
+// approved; the host application polls it with the txid verify returned.
+func (s *Server) pollVerification(w http.ResponseWriter, r *http.Request) {
+	res, err := s.fw.PollVerification(r.Context(), r.PathValue("user"), r.PathValue("txid"))
+	s.writeVerifyResult(w, r, res, err)
+}
+
+func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res framework.VerifyResult, err error) {
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
 		return

@@ -40,6 +40,10 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"RoundTrip/State", testStateRoundTrip},
 		{"RoundTrip/StateIsCopied", testStateIsCopied},
 		{"RoundTrip/UserIDs", testUserIDs},
+		{"Transaction/RoundTrip", testTransactionRoundTrip},
+		{"Transaction/OtherUser", testTransactionOtherUser},
+		{"Transaction/NeedsEnrollment", testTransactionNeedsEnrollment},
+		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,73 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+func newTx(id, user, provider string) framework.Transaction {
+	return framework.Transaction{
+		ID: id, UserID: user, Provider: provider, Audience: framework.AudienceStaff,
+		ProviderTxID: "ptx-" + id, CreatedAt: base, ExpiresAt: at(5 * time.Minute),
+	}
+}
+
+func testTransactionRoundTrip(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	tx := newTx("tx1", "alice", "duo")
+	if err := s.PutTransaction(t.Context(), tx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTransaction(t.Context(), "alice", "tx1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != tx.ID || got.UserID != tx.UserID || got.Provider != tx.Provider || got.Audience != tx.Audience ||
+		got.ProviderTxID != tx.ProviderTxID || !got.CreatedAt.Equal(tx.CreatedAt) || !got.ExpiresAt.Equal(tx.ExpiresAt) ||
+		got.CreatedAt.Location() != time.UTC {
+		t.Errorf("GetTransaction = %+v, want %+v (in UTC)", got, tx)
+	}
+	if err := s.DeleteTransaction(t.Context(), "tx1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.GetTransaction(t.Context(), "alice", "tx1")
+	wantErr(t, "GetTransaction after delete", err, framework.ErrNotFound)
+	if err := s.DeleteTransaction(t.Context(), "tx1"); err != nil {
+		t.Errorf("deleting a gone transaction: %v", err)
+	}
+}
+
+func testTransactionOtherUser(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	active(t, s, "bob", "duo")
+	if err := s.PutTransaction(t.Context(), newTx("tx1", "alice", "duo")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.GetTransaction(t.Context(), "bob", "tx1")
+	wantErr(t, "GetTransaction as another user", err, framework.ErrNotFound)
+}
+
+func testTransactionNeedsEnrollment(t *testing.T, s framework.Store) {
+	err := s.PutTransaction(t.Context(), newTx("tx1", "alice", "duo"))
+	wantErr(t, "PutTransaction without enrollment", err, framework.ErrNotFound)
+}
+
+func testTransactionGoesWithEnrollment(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	active(t, s, "alice", "totp")
+	for _, tx := range []framework.Transaction{newTx("tx1", "alice", "duo"), newTx("tx2", "alice", "totp")} {
+		if err := s.PutTransaction(t.Context(), tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(t.Context(), "alice", "duo"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.GetTransaction(t.Context(), "alice", "tx1")
+	wantErr(t, "transaction of a deleted enrollment", err, framework.ErrNotFound)
+	if _, err := s.GetTransaction(t.Context(), "alice", "tx2"); err != nil {
+		t.Errorf("another provider's transaction went too: %v", err)
+	}
+}
