@@ -78,6 +78,9 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 		}
 	}
 	f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Outcome: string(e.Status)}); err != nil {
+		return EnrollResult{}, err
+	}
 	return EnrollResult{Status: e.Status, Display: resp.Display}, nil
 }
 
@@ -131,6 +134,9 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 			reason = sdk.ReasonInvalidCode
 		}
 		f.log.Info("enrollment confirmation refused", "provider", provider, "user", userID, "reason", reason)
+		if err := f.audit(ctx, AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(StatusPending), Reason: string(reason)}); err != nil {
+			return ConfirmResult{}, err
+		}
 		return ConfirmResult{Status: StatusPending, Reason: reason}, nil
 	}
 	if len(resp.State) == 0 {
@@ -147,6 +153,9 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		return ConfirmResult{}, errorf(CodeInternal, err, "store enrollment")
 	}
 	f.log.Info("enrollment confirmed", "provider", provider, "user", userID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(StatusActive)}); err != nil {
+		return ConfirmResult{}, err
+	}
 	return ConfirmResult{Status: StatusActive}, nil
 }
 
@@ -192,6 +201,13 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		return VerifyResult{}, err
 	}
 	res, err := f.verifyWithState(ctx, m, in, "")
+	if CodeOf(err) == CodeProviderUnavailable {
+		// No decision was made, but the attempt is part of the trail.
+		if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+			Outcome: "error", Reason: string(CodeProviderUnavailable), ClientIP: in.ClientIP}); aerr != nil {
+			return VerifyResult{}, aerr
+		}
+	}
 	if err != nil || res.Outcome != sdk.Pending {
 		return res, err
 	}
@@ -204,7 +220,7 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		ProviderTxID: res.TxID, CreatedAt: now, ExpiresAt: now.Add(transactionTTL),
 	}
 	if err := f.store.PutTransaction(ctx, tx); errors.Is(err, ErrNotFound) {
-		return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}), nil
+		return f.decided(ctx, in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled})
 	} else if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "store transaction")
 	}
@@ -241,7 +257,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
 	if f.now().After(tx.ExpiresAt) {
 		_ = f.store.DeleteTransaction(ctx, tx.ID)
-		return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}), nil
+		return f.decided(ctx, in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired})
 	}
 	m, err := f.provider(tx.Provider, tx.Audience)
 	if err != nil {
@@ -270,7 +286,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 	for range maxCASAttempts {
 		e, err := f.store.Get(ctx, in.UserID, in.Provider)
 		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
-			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}), nil
+			return f.decided(ctx, in, VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled})
 		}
 		if err != nil {
 			return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
@@ -278,7 +294,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 		state, err := f.seal.open(in.UserID, in.Provider, e.State)
 		if err != nil {
 			f.log.Error("cannot open stored state", "provider", in.Provider, "user", in.UserID, "error", err)
-			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}), nil
+			return f.decided(ctx, in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState})
 		}
 		now := f.now()
 		var resp sdk.VerifyResponse
@@ -292,7 +308,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 		})
 		if sdk.KindOf(err) == sdk.KindInvalidState {
 			f.log.Error("provider refused stored state", "provider", in.Provider, "user", in.UserID, "error", err)
-			return f.decided(in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}), nil
+			return f.decided(ctx, in, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState})
 		}
 		if err != nil {
 			return VerifyResult{}, providerErr(in.Provider, err)
@@ -304,7 +320,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
 		}
 		if resp.State == nil {
-			return f.decided(in, res), nil
+			return f.decided(ctx, in, res)
 		}
 		if len(resp.State) == 0 {
 			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned an empty state", in.Provider)
@@ -321,18 +337,35 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 		if err != nil {
 			return VerifyResult{}, errorf(CodeInternal, err, "store state")
 		}
-		return f.decided(in, res), nil
+		return f.decided(ctx, in, res)
 	}
 	return VerifyResult{}, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again")
 }
 
-func (f *Framework) decided(in VerifyInput, res VerifyResult) VerifyResult {
-	if res.Reason == sdk.ReasonFailmodeSafe {
-		// An allow without a second factor: make it stand out.
-		f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID, "audience", in.Audience)
-	}
+// decided records a verification's outcome in the log and the audit log;
+// if the audit entry cannot be written, the decision is not returned.
+func (f *Framework) decided(ctx context.Context, in VerifyInput, res VerifyResult) (VerifyResult, error) {
 	f.log.Info("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", res.Outcome, "reason", res.Reason)
-	return res
+	entry := AuditEntry{
+		Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+		Outcome: string(res.Outcome), Reason: string(res.Reason), ClientIP: in.ClientIP, Details: res.Details,
+	}
+	if err := f.audit(ctx, entry); err != nil {
+		return VerifyResult{}, err
+	}
+	if res.Reason == sdk.ReasonFailmodeSafe || res.Reason == sdk.ReasonUnavailable {
+		mode := "secure"
+		if res.Reason == sdk.ReasonFailmodeSafe {
+			mode = "safe"
+			// An allow without a second factor: make it stand out.
+			f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID)
+		}
+		entry.Event, entry.Details = EventFailmode, map[string]string{"failmode": mode}
+		if err := f.audit(ctx, entry); err != nil {
+			return VerifyResult{}, err
+		}
+	}
+	return res, nil
 }
 
 // EnrollmentInfo is what callers may see of an enrollment: never its state.
@@ -373,5 +406,5 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return errorf(CodeInternal, err, "delete enrollment")
 	}
 	f.log.Info("enrollment reset", "provider", provider, "user", userID)
-	return nil
+	return f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"})
 }

@@ -46,6 +46,7 @@ type Options struct {
 // enrollment and verification flows over a Store.
 type Framework struct {
 	store      Store
+	auditLog   AuditLog
 	seal       *sealer
 	log        hclog.Logger
 	now        func() time.Time
@@ -63,12 +64,16 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if opts.Store == nil {
 		return nil, errors.New("framework: a Store is required")
 	}
+	auditLog, ok := opts.Store.(AuditLog)
+	if !ok {
+		return nil, fmt.Errorf("framework: the store (%T) keeps no audit log; it must implement AuditLog", opts.Store)
+	}
 	seal, err := newSealer(opts.EncryptionKey)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	f := &Framework{
-		store: opts.Store, seal: seal, log: opts.Logger, now: opts.Now,
+		store: opts.Store, auditLog: auditLog, seal: seal, log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
 	}
 	if f.log == nil {

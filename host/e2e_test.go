@@ -268,7 +268,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // host's logger under the provider's name, and no secret rides along.
 func TestPluginLogsReachHostLog(t *testing.T) {
 	var buf syncBuffer
-	h := startHostLog(t, totpClients, hclog.New(&hclog.LoggerOptions{Name: "twofactor", Output: &buf, Level: hclog.Info}))
+	h := startHostLog(t, totpClients, newBufferLogger(&buf))
 	secret := h.enroll("alice")
 	h.clock.Add(30 * time.Second)
 	code := h.code(secret)
@@ -282,4 +282,8 @@ func TestPluginLogsReachHostLog(t *testing.T) {
 	if strings.Contains(log, secret) || regexp.MustCompile(`\b`+code+`\b`).MatchString(log) {
 		t.Errorf("log contains a secret or code:\n%s", log)
 	}
+}
+
+func newBufferLogger(buf *syncBuffer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "twofactor", Output: buf, Level: hclog.Info})
 }

@@ -152,7 +152,7 @@ func (s *Server) auth(scope config.Scope, next http.HandlerFunc) http.HandlerFun
 			writeError(w, http.StatusForbidden, "forbidden", "API key %q has scope %q; this route needs an admin key", key.Name, key.Scope)
 			return
 		}
-		next(w, r)
+		next(w, r.WithContext(framework.WithActor(r.Context(), key.Name)))
 	}
 }
 
@@ -171,6 +171,7 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /v1/providers", s.auth(admin, s.listProviders))
+	s.mux.HandleFunc("GET /v1/audit", s.auth(admin, s.listAudit))
 	s.mux.HandleFunc("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
 	s.mux.HandleFunc("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
 	s.mux.HandleFunc("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Transaction/OtherUser", testTransactionOtherUser},
 		{"Transaction/NeedsEnrollment", testTransactionNeedsEnrollment},
 		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
+		{"Audit/RoundTrip", testAuditRoundTrip},
+		{"Audit/SurvivesReset", testAuditSurvivesReset},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

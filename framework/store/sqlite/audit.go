@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+var _ framework.AuditLog = (*Store)(nil)
+
+// maxAuditPage caps one ListAudit answer.
+const maxAuditPage = 1000
+
+func (s *Store) AppendAudit(ctx context.Context, e framework.AuditEntry) error {
+	at, err := nanos("Time", e.Time)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit: %w", err)
+	}
+	details := e.Details
+	if details == nil {
+		details = map[string]string{}
+	}
+	d, err := json.Marshal(details)
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `
+		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(d))
+	if err != nil {
+		return fmt.Errorf("sqlite: append audit: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) ListAudit(ctx context.Context, q framework.AuditQuery) ([]framework.AuditEntry, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > maxAuditPage {
+		limit = maxAuditPage
+	}
+	var since int64
+	if !q.Since.IsZero() {
+		var err error
+		if since, err = nanos("Since", q.Since); err != nil {
+			return nil, fmt.Errorf("sqlite: list audit: %w", err)
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, `
+		SELECT id, at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details
+		FROM audit
+		WHERE id > ? AND at >= ? AND (? = '' OR user_id = ?)
+		ORDER BY id LIMIT ?`,
+		q.AfterID, since, q.UserID, q.UserID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	defer rows.Close()
+	out := []framework.AuditEntry{}
+	for rows.Next() {
+		var (
+			e        framework.AuditEntry
+			at       int64
+			audience string
+			details  string
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Event, &e.Actor, &e.UserID, &e.Provider, &audience, &e.Outcome, &e.Reason, &e.ClientIP, &details); err != nil {
+			return nil, fmt.Errorf("sqlite: list audit: %w", err)
+		}
+		e.Time, e.Audience = time.Unix(0, at).UTC(), framework.Audience(audience)
+		if err := json.Unmarshal([]byte(details), &e.Details); err != nil {
+			return nil, fmt.Errorf("sqlite: list audit: entry %d details: %w", e.ID, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list audit: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+package storetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+func auditLog(t *testing.T, s framework.Store) framework.AuditLog {
+	t.Helper()
+	a, ok := s.(framework.AuditLog)
+	if !ok {
+		t.Fatalf("%T does not implement framework.AuditLog", s)
+	}
+	return a
+}
+
+func testAuditRoundTrip(t *testing.T, s framework.Store) {
+	a := auditLog(t, s)
+	in := []framework.AuditEntry{
+		{Time: base, Event: framework.EventEnrollBegin, Actor: "panel", UserID: "alice", Provider: "totp", Audience: framework.AudienceClient, Outcome: "pending"},
+		{Time: at(time.Second), Event: framework.EventVerify, Actor: "panel", UserID: "bob", Provider: "totp", Outcome: "deny", Reason: "invalid_code", ClientIP: "192.0.2.7"},
+		{Time: at(2 * time.Second), Event: framework.EventVerify, Actor: "panel", UserID: "alice", Provider: "totp", Outcome: "allow", Details: map[string]string{"step_offset": "-1"}},
+	}
+	for _, e := range in {
+		if err := a.AppendAudit(t.Context(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := a.ListAudit(t.Context(), framework.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("ListAudit = %d entries, want 3", len(all))
+	}
+	for i, got := range all {
+		want := in[i]
+		if i > 0 && got.ID <= all[i-1].ID {
+			t.Errorf("ids not increasing: %d after %d", got.ID, all[i-1].ID)
+		}
+		if !got.Time.Equal(want.Time) || got.Time.Location() != time.UTC || got.Event != want.Event || got.Actor != want.Actor ||
+			got.UserID != want.UserID || got.Provider != want.Provider || got.Audience != want.Audience || got.Outcome != want.Outcome ||
+			got.Reason != want.Reason || got.ClientIP != want.ClientIP || (len(want.Details) > 0 && !reflect.DeepEqual(got.Details, want.Details)) {
+			t.Errorf("entry %d = %+v, want %+v", i, got, want)
+		}
+	}
+	alice, _ := a.ListAudit(t.Context(), framework.AuditQuery{UserID: "alice"})
+	if len(alice) != 2 || alice[0].UserID != "alice" || alice[1].UserID != "alice" {
+		t.Errorf("by user: %+v", alice)
+	}
+	since, _ := a.ListAudit(t.Context(), framework.AuditQuery{Since: at(time.Second)})
+	if len(since) != 2 || since[0].Event != framework.EventVerify {
+		t.Errorf("since: %+v", since)
+	}
+	page, _ := a.ListAudit(t.Context(), framework.AuditQuery{Limit: 1})
+	next, _ := a.ListAudit(t.Context(), framework.AuditQuery{Limit: 1, AfterID: page[0].ID})
+	if len(page) != 1 || len(next) != 1 || next[0].ID != all[1].ID {
+		t.Errorf("paging: %+v then %+v", page, next)
+	}
+}
+
+// testAuditSurvivesReset: the trail of a user outlives their enrollment.
+func testAuditSurvivesReset(t *testing.T, s framework.Store) {
+	a := auditLog(t, s)
+	active(t, s, "alice", "totp")
+	if err := a.AppendAudit(t.Context(), framework.AuditEntry{Time: base, Event: framework.EventVerify, UserID: "alice", Provider: "totp"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(t.Context(), "alice", "totp"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.ListAudit(t.Context(), framework.AuditQuery{UserID: "alice"}); len(got) != 1 {
+		t.Errorf("audit after reset: %+v", got)
+	}
+}
