@@ -3,7 +3,11 @@ package framework
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 )
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // Code classifies a framework error so a caller (the HTTP service, or a
 // host application embedding the framework) can branch on it.
@@ -19,6 +23,7 @@ const (
 	CodeNotFound            Code = "not_found"
 	CodeProviderUnavailable Code = "provider_unavailable"
 	CodeConflict            Code = "conflict"
+	CodeLockedOut           Code = "locked_out"
 	CodeInternal            Code = "internal"
 )
 
@@ -27,6 +32,9 @@ type Error struct {
 	Code    Code
 	Message string // safe to show to a caller: no secret, no code, no state
 	Err     error  // the cause, for logs; may be nil
+	// RetryAfter, for CodeLockedOut, is how long until the next attempt is
+	// allowed.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -200,7 +200,15 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	if err := f.checkLocked(ctx, in); err != nil {
+		return VerifyResult{}, err
+	}
 	res, err := f.verifyWithState(ctx, m, in, "")
+	if err == nil {
+		if err := f.account(ctx, in, res); err != nil {
+			return VerifyResult{}, err
+		}
+	}
 	if CodeOf(err) == CodeProviderUnavailable {
 		// No decision was made, but the attempt is part of the trail.
 		if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
@@ -265,6 +273,9 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	}
 	res, err := f.verifyWithState(ctx, m, in, tx.ProviderTxID)
 	if err != nil {
+		return VerifyResult{}, err
+	}
+	if err := f.account(ctx, in, res); err != nil {
 		return VerifyResult{}, err
 	}
 	if res.Outcome == sdk.Pending {
@@ -406,5 +417,10 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return errorf(CodeInternal, err, "delete enrollment")
 	}
 	f.log.Info("enrollment reset", "provider", provider, "user", userID)
+	// A reset is an admin's decision about this user: it also ends a
+	// lockout, so the user can enroll again and log in.
+	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
+		return errorf(CodeInternal, err, "reset attempts")
+	}
 	return f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"})
 }

@@ -40,6 +40,9 @@ type Options struct {
 	// PendingTTL is how long a begun enrollment may wait for confirmation;
 	// 15 minutes when zero.
 	PendingTTL time.Duration
+	// Lockout is the attempt budget; zero fields take
+	// DefaultLockoutPolicy's values.
+	Lockout LockoutPolicy
 }
 
 // Framework is the host-side core: it runs the providers and the
@@ -47,6 +50,8 @@ type Options struct {
 type Framework struct {
 	store      Store
 	auditLog   AuditLog
+	attempts   AttemptStore
+	lockout    LockoutPolicy
 	seal       *sealer
 	log        hclog.Logger
 	now        func() time.Time
@@ -68,12 +73,16 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if !ok {
 		return nil, fmt.Errorf("framework: the store (%T) keeps no audit log; it must implement AuditLog", opts.Store)
 	}
+	attempts, ok := opts.Store.(AttemptStore)
+	if !ok {
+		return nil, fmt.Errorf("framework: the store (%T) keeps no attempt budget; it must implement AttemptStore", opts.Store)
+	}
 	seal, err := newSealer(opts.EncryptionKey)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	f := &Framework{
-		store: opts.Store, auditLog: auditLog, seal: seal, log: opts.Logger, now: opts.Now,
+		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal, log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
 	}
 	if f.log == nil {

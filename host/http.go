@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -51,6 +53,7 @@ var statusOf = map[framework.Code]int{
 	framework.CodeNotFound:            http.StatusNotFound,
 	framework.CodeProviderUnavailable: http.StatusServiceUnavailable,
 	framework.CodeConflict:            http.StatusConflict,
+	framework.CodeLockedOut:           http.StatusTooManyRequests,
 }
 
 // writeFrameworkError answers with the framework's code and safe message.
@@ -66,6 +69,11 @@ func (s *Server) writeFrameworkError(w http.ResponseWriter, r *http.Request, err
 	}
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	if fe.RetryAfter > 0 {
+		// Whole seconds, rounded up, so a client that waits exactly this
+		// long is not refused again.
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((fe.RetryAfter+time.Second-1)/time.Second), 10))
 	}
 	msg := fe.Message
 	if fe.Code == framework.CodeInternal {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/confmap"
@@ -67,6 +68,7 @@ type Config struct {
 	Providers     []Provider
 	LogLevel      string
 	LogFormat     string
+	Lockout       framework.LockoutPolicy
 }
 
 // Error is a refused configuration; Key is the dotted path at fault.
@@ -129,7 +131,8 @@ func Load(src Source) (*Config, error) {
 }
 
 var (
-	topKeys      = []string{"listen", "encryption_key", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format"}
+	topKeys = []string{"listen", "encryption_key", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
+		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures"}
 	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
@@ -184,6 +187,9 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 		return nil, keyErr("log.format", "%q is not text or json", c.LogFormat)
 	}
 	if err := c.parseAPIKeys(k); err != nil {
+		return nil, err
+	}
+	if err := c.parseLockout(k); err != nil {
 		return nil, err
 	}
 	return c, c.parseProviders(k)
@@ -343,4 +349,71 @@ func boolKey(k *koanf.Koanf, key string) (bool, error) {
 // SettingKey is the config path of a provider setting, for messages.
 func SettingKey(provider, field string) string {
 	return "providers." + provider + ".settings." + field
+}
+
+func (c *Config) parseLockout(k *koanf.Koanf) error {
+	p := framework.DefaultLockoutPolicy
+	var err error
+	if p.FreeAttempts, err = intKey(k, "lockout.free_attempts", p.FreeAttempts, 1, 100); err != nil {
+		return err
+	}
+	if p.MaxFailures, err = intKey(k, "lockout.max_failures", p.MaxFailures, 1, 100); err != nil {
+		return err
+	}
+	if p.Backoff, err = durationKey(k, "lockout.backoff", p.Backoff); err != nil {
+		return err
+	}
+	if p.MaxBackoff, err = durationKey(k, "lockout.max_backoff", p.MaxBackoff); err != nil {
+		return err
+	}
+	if p.MaxBackoff < p.Backoff {
+		return keyErr("lockout.max_backoff", "must not be shorter than lockout.backoff (%s)", p.Backoff)
+	}
+	if p.MaxFailures <= p.FreeAttempts {
+		return keyErr("lockout.max_failures", "must be more than lockout.free_attempts (%d)", p.FreeAttempts)
+	}
+	c.Lockout = p
+	return nil
+}
+
+// intKey reads an integer from YAML (int) or the environment (string).
+func intKey(k *koanf.Koanf, key string, def, lo, hi int) (int, error) {
+	var n int
+	switch v := k.Get(key).(type) {
+	case nil:
+		return def, nil
+	case int:
+		n = v
+	case int64:
+		n = int(v)
+	case float64:
+		if v != float64(int(v)) {
+			return 0, keyErr(key, "must be a whole number")
+		}
+		n = int(v)
+	case string:
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			return 0, keyErr(key, "%q is not a whole number", v)
+		}
+	default:
+		return 0, keyErr(key, "must be a whole number")
+	}
+	if n < lo || n > hi {
+		return 0, keyErr(key, "%d is out of range [%d, %d]", n, lo, hi)
+	}
+	return n, nil
+}
+
+func durationKey(k *koanf.Koanf, key string, def time.Duration) (time.Duration, error) {
+	v := k.Get(key)
+	if v == nil {
+		return def, nil
+	}
+	s, ok := v.(string)
+	d, err := time.ParseDuration(s)
+	if !ok || err != nil || d <= 0 {
+		return 0, keyErr(key, "must be a positive duration such as \"30s\"")
+	}
+	return d, nil
 }

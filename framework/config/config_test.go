@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twofactor/twofactor/framework"
 )
 
 func TestLoadGood(t *testing.T) {
@@ -23,6 +25,9 @@ func TestLoadGood(t *testing.T) {
 	}
 	if len(c.APIKeys) != 2 || c.APIKeys[1].Scope != ScopeAdmin || c.APIKeys[0].Hash != sha256.Sum256([]byte("app-key-0123456789abcdefghijklmnopqrstuv")) {
 		t.Errorf("api keys = %+v", c.APIKeys)
+	}
+	if c.Lockout != framework.DefaultLockoutPolicy {
+		t.Errorf("lockout defaults: %+v", c.Lockout)
 	}
 	if c.LogLevel != "info" || c.LogFormat != "text" || len(c.EncryptionKey) != 32 {
 		t.Errorf("defaults: %+v", c)
@@ -88,6 +93,10 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"bad pin", func(s string) string {
 			return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1)
 		}, nil, "providers.totp.sha256"},
+		{"bad lockout backoff", func(s string) string { return s + "lockout: {backoff: soon}\n" }, nil, "lockout.backoff"},
+		{"lockout cap below backoff", func(s string) string { return s + "lockout: {backoff: 1m, max_backoff: 30s}\n" }, nil, "lockout.max_backoff"},
+		{"lockout free attempts out of range", nil, []string{"TWOFACTOR_LOCKOUT__FREE_ATTEMPTS=0"}, "lockout.free_attempts"},
+		{"lockout max above NIST's 100", func(s string) string { return s + "lockout: {max_failures: 1000}\n" }, nil, "lockout.max_failures"},
 		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
 	}
 	for _, tt := range tests {

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
 		{"Audit/RoundTrip", testAuditRoundTrip},
 		{"Audit/SurvivesReset", testAuditSurvivesReset},
+		{"Attempts/CountAndLock", testAttemptsCountAndLock},
+		{"Attempts/Concurrent", testAttemptsConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
