@@ -7,13 +7,14 @@ import (
 
 // Audit events.
 const (
-	EventEnrollBegin   = "enroll.begin"
-	EventEnrollConfirm = "enroll.confirm"
-	EventVerify        = "verify"
-	EventReset         = "enrollment.reset"
-	EventLockout       = "lockout"
-	EventFailmode      = "failmode"
-	EventConfigReload  = "config.reload"
+	EventEnrollBegin    = "enroll.begin"
+	EventEnrollConfirm  = "enroll.confirm"
+	EventVerify         = "verify"
+	EventReset          = "enrollment.reset"
+	EventLockout        = "lockout"
+	EventFailmode       = "failmode"
+	EventConfigReload   = "config.reload"
+	EventRecoveryIssued = "recovery.issued"
 )
 
 // AuditEntry is one decision or change, as written to the audit log. It

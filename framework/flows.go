@@ -88,6 +88,9 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 type ConfirmResult struct {
 	Status Status
 	Reason sdk.Reason // why it stayed pending; empty when active
+	// RecoveryCodes are issued with the user's first confirmed factor and
+	// shown this once; only their hashes are kept.
+	RecoveryCodes []string
 }
 
 // ConfirmEnrollment finishes a pending enrollment with the user's proof
@@ -156,7 +159,15 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	if err := f.audit(ctx, AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(StatusActive)}); err != nil {
 		return ConfirmResult{}, err
 	}
-	return ConfirmResult{Status: StatusActive}, nil
+	res := ConfirmResult{Status: StatusActive}
+	if n, err := f.recovery.CountRecoveryCodes(ctx, userID); err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "count recovery codes")
+	} else if n == 0 {
+		if res.RecoveryCodes, err = f.issueRecoveryCodes(ctx, userID); err != nil {
+			return ConfirmResult{}, err
+		}
+	}
+	return res, nil
 }
 
 // VerifyInput is one answer to a challenge.
@@ -195,6 +206,9 @@ const maxCASAttempts = 8
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
+	}
+	if in.Provider == RecoveryProvider {
+		return f.verifyRecovery(ctx, in)
 	}
 	m, err := f.provider(in.Provider, in.Audience)
 	if err != nil {
@@ -421,6 +435,17 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	// lockout, so the user can enroll again and log in.
 	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
 		return errorf(CodeInternal, err, "reset attempts")
+	}
+	// Recovery codes stand in for a factor; with none left they must not
+	// outlive the factors they back up.
+	left, err := f.store.List(ctx, userID)
+	if err != nil {
+		return errorf(CodeInternal, err, "list enrollments")
+	}
+	if len(left) == 0 {
+		if err := f.recovery.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
+			return errorf(CodeInternal, err, "drop recovery codes")
+		}
 	}
 	return f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"})
 }

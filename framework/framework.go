@@ -48,17 +48,19 @@ type Options struct {
 // Framework is the host-side core: it runs the providers and the
 // enrollment and verification flows over a Store.
 type Framework struct {
-	store      Store
-	auditLog   AuditLog
-	attempts   AttemptStore
-	lockout    LockoutPolicy
-	seal       *sealer
-	log        hclog.Logger
-	now        func() time.Time
-	pendingTTL time.Duration
-	providers  map[string]*managed
-	names      []string
-	closeOnce  sync.Once
+	store        Store
+	auditLog     AuditLog
+	attempts     AttemptStore
+	recovery     RecoveryStore
+	recoveryHash *recoveryHasher
+	lockout      LockoutPolicy
+	seal         *sealer
+	log          hclog.Logger
+	now          func() time.Time
+	pendingTTL   time.Duration
+	providers    map[string]*managed
+	names        []string
+	closeOnce    sync.Once
 }
 
 // New validates the options and starts every provider. A configuration
@@ -77,12 +79,21 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if !ok {
 		return nil, fmt.Errorf("framework: the store (%T) keeps no attempt budget; it must implement AttemptStore", opts.Store)
 	}
+	recovery, ok := opts.Store.(RecoveryStore)
+	if !ok {
+		return nil, fmt.Errorf("framework: the store (%T) keeps no recovery codes; it must implement RecoveryStore", opts.Store)
+	}
 	seal, err := newSealer(opts.EncryptionKey)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
+	recoveryHash, err := newRecoveryHasher(opts.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
+	}
 	f := &Framework{
-		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal, log: opts.Logger, now: opts.Now,
+		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal,
+		recovery: recovery, recoveryHash: recoveryHash, log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
 	}
 	if f.log == nil {
@@ -140,6 +151,9 @@ func (e *ProviderError) Unwrap() error { return e.Err }
 func checkSpec(s ProviderSpec) error {
 	if !providerName.MatchString(s.Name) {
 		return fmt.Errorf("provider name %q must match %s", s.Name, providerName)
+	}
+	if s.Name == RecoveryProvider {
+		return fmt.Errorf("provider name %q is reserved for the host's recovery codes", s.Name)
 	}
 	if (s.Binary == "") == (s.Impl == nil) {
 		return fmt.Errorf("provider %q: set exactly one of Binary and Impl", s.Name)

@@ -41,6 +41,7 @@ func TestAuditTrail(t *testing.T) {
 	want := []row{
 		{"enroll.begin", "panel", "pending", ""},
 		{"enroll.confirm", "panel", "active", ""},
+		{"recovery.issued", "panel", "issued", ""},
 		{"verify", "panel", "allow", ""},
 		{"verify", "panel", "deny", "replayed"},
 		{"verify", "panel", "deny", "invalid_code"},
@@ -57,7 +58,7 @@ func TestAuditTrail(t *testing.T) {
 			t.Errorf("entry %d = %+v, want %+v", i, got, want[i])
 		}
 	}
-	if ip := entries[2].(map[string]any)["client_ip"]; ip != "198.51.100.4" {
+	if ip := entries[3].(map[string]any)["client_ip"]; ip != "198.51.100.4" {
 		t.Errorf("client ip not recorded: %v", ip)
 	}
 	if p := h.do("GET", "/v1/audit", appKey, nil); p.status != http.StatusForbidden {
@@ -67,22 +68,23 @@ func TestAuditTrail(t *testing.T) {
 	p1 := h.do("GET", "/v1/audit?user=alice&limit=2", adminKey, nil)
 	next := p1.body["next_after"].(float64)
 	p2 := h.do("GET", "/v1/audit?user=alice&limit=2&after="+strconv.FormatInt(int64(next), 10), adminKey, nil)
-	if len(p2.body["entries"].([]any)) != 2 || p2.body["entries"].([]any)[0].(map[string]any)["event"] != "verify" {
+	if len(p2.body["entries"].([]any)) != 2 || p2.body["entries"].([]any)[0].(map[string]any)["event"] != "recovery.issued" {
 		t.Errorf("second page: %v", p2.body)
 	}
 
 	// No secret or code anywhere on disk or in the log.
+	recovery := h.lastRecovery
 	dir := filepath.Dir(h.svc.Config.StorageDSN)
 	files, _ := os.ReadDir(dir)
 	for _, f := range files {
 		b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
-		for _, s := range []string{secret, confirmCode, good, wrong} {
+		for _, s := range append([]string{secret, confirmCode, good, wrong}, recovery...) {
 			if strings.Contains(string(b), s) {
 				t.Errorf("%s contains %q", f.Name(), s)
 			}
 		}
 	}
-	for _, s := range []string{secret, confirmCode, good} {
+	for _, s := range append([]string{secret, confirmCode, good}, recovery...) {
 		if strings.Contains(logBuf.String(), `"`+s+`"`) || strings.Contains(logBuf.String(), "="+s) {
 			t.Errorf("log contains %q", s)
 		}

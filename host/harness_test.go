@@ -91,6 +91,8 @@ type testHost struct {
 	clock      *clock
 	pluginsDir string
 	svc        *host.Service
+	// lastRecovery are the recovery codes the last enroll was given.
+	lastRecovery []string
 }
 
 func startHost(t *testing.T, providers string) *testHost {
@@ -196,6 +198,10 @@ func (h *testHost) enroll(user string) string {
 	c := h.do("POST", "/v1/users/"+url.PathEscape(user)+"/enrollments/totp/confirm", appKey, map[string]string{"code": h.code(key.Secret())})
 	if c.status != http.StatusOK || c.str("status") != "active" {
 		h.t.Fatalf("confirm: %d %v", c.status, c.body)
+	}
+	h.lastRecovery = nil
+	for _, rc := range c.body["recovery_codes"].([]any) {
+		h.lastRecovery = append(h.lastRecovery, rc.(string))
 	}
 	return key.Secret()
 }

@@ -186,6 +186,8 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) 
 	s.mux.HandleFunc("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
 	s.mux.HandleFunc("POST /v1/users/{user}/verify", s.auth(app, s.verify))
 	s.mux.HandleFunc("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
+	s.mux.HandleFunc("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
+	s.mux.HandleFunc("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path)
 	})

@@ -119,7 +119,31 @@ func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, string(res.Reason), "%s", reasonText(res.Reason))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": res.Status})
+	out := map[string]any{"status": res.Status}
+	if len(res.RecoveryCodes) > 0 {
+		// Shown once: only their hashes are kept.
+		out["recovery_codes"] = res.RecoveryCodes
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// regenerateRecoveryCodes issues a new set, invalidating the old one.
+func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	codes, err := s.fw.RegenerateRecoveryCodes(r.Context(), r.PathValue("user"))
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
+}
+
+func (s *Server) recoveryCodesLeft(w http.ResponseWriter, r *http.Request) {
+	n, err := s.fw.RecoveryCodesLeft(r.Context(), r.PathValue("user"))
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"remaining": n})
 }
 
 type enrollmentJSON struct {

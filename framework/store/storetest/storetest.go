@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Audit/SurvivesReset", testAuditSurvivesReset},
 		{"Attempts/CountAndLock", testAttemptsCountAndLock},
 		{"Attempts/Concurrent", testAttemptsConcurrent},
+		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
+		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

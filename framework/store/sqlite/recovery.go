@@ -1,0 +1,59 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+var _ framework.RecoveryStore = (*Store)(nil)
+
+// ReplaceRecoveryCodes swaps the whole set in one transaction, so a user
+// never has a mix of old and new codes, nor none at all in between.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
+	created, err := nanos("now", now)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace recovery codes: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace recovery codes: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, userID); err != nil {
+		return fmt.Errorf("sqlite: replace recovery codes: %w", err)
+	}
+	for _, h := range hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`, userID, h, created); err != nil {
+			return fmt.Errorf("sqlite: replace recovery codes: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: replace recovery codes: %w", err)
+	}
+	return nil
+}
+
+// UseRecoveryCode deletes and reports in one statement: of two requests
+// racing with the same code, exactly one sees a row deleted.
+func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: use recovery code: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: use recovery code: %w", err)
+	}
+	return n == 1, nil
+}
+
+func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: count recovery codes: %w", err)
+	}
+	return n, nil
+}
