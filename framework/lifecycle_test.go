@@ -274,8 +274,9 @@ func TestPinnedChecksum(t *testing.T) {
 	}{
 		{"correct", good, ""},
 		{"correct upper-case", strings.ToUpper(good), ""},
-		{"wrong", hex.EncodeToString(other[:]), "checksum"},
-		{"last digit off", lastDigitOff(good), "checksum"},
+		// The message names both digests, so the admin can compare.
+		{"wrong", hex.EncodeToString(other[:]), "expected sha256 " + hex.EncodeToString(other[:]) + ", actual " + good},
+		{"last digit off", lastDigitOff(good), "expected sha256 " + lastDigitOff(good) + ", actual " + good},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

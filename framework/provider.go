@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,21 @@ func FindBinary(dir, name string) (string, error) {
 		return "", fmt.Errorf("provider %q: %s is not an executable file", name, path)
 	}
 	return path, nil
+}
+
+// FileSHA256 returns the hex SHA-256 of a file: the digest to pin a plugin
+// binary with.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("digest %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("digest %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Restart backoff: a crashed plugin is restarted at once on the next call;
@@ -122,6 +139,16 @@ func (m *managed) launch() (sdk.Provider, *plugin.Client, error) {
 	setParentDeathSignal(cmd)
 	cfg := sdk.ClientConfig(cmd, m.log)
 	if m.spec.SHA256 != "" {
+		// go-plugin checks the pin again at exec, but its error names
+		// neither digest; this check tells the admin what to compare.
+		actual, err := FileSHA256(m.spec.Binary)
+		if err != nil {
+			return nil, nil, fmt.Errorf("provider %q: %w", m.spec.Name, err)
+		}
+		if !strings.EqualFold(actual, m.spec.SHA256) {
+			return nil, nil, fmt.Errorf("provider %q: %s does not match its pin: expected sha256 %s, actual %s (if you upgraded it on purpose, pin the new digest)",
+				m.spec.Name, m.spec.Binary, strings.ToLower(m.spec.SHA256), actual)
+		}
 		sum, _ := hex.DecodeString(m.spec.SHA256) // checked by checkSpec
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}

@@ -31,6 +31,7 @@ Usage:
   twofactor init      --config FILE --plugins-dir DIR  write a development config (once)
   twofactor providers --config FILE                    start each provider and show its health
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
+  twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor version
 `
 
@@ -51,7 +52,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "providers":
 		err = cmdProviders(ctx, args[1:], stdout, stderr)
 	case "reset":
-		err = cmdReset(ctx, args[1:], stdout)
+		err = cmdReset(framework.WithActor(ctx, "cli"), args[1:], stdout)
+	case "digest":
+		err = cmdDigest(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "twofactor", Version)
 	case "help", "-h", "--help":
@@ -162,6 +165,28 @@ func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", user, provider)
+	return nil
+}
+
+// cmdDigest prints what to put in providers.NAME.sha256.
+func cmdDigest(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: twofactor digest --config FILE PROVIDER")
+	}
+	bin, err := framework.FindBinary(cfg.PluginsDir, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	sum, err := framework.FileSHA256(bin)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s  %s\n# pin it in the config:\nproviders:\n  %s:\n    sha256: %s\n", sum, bin, fs.Arg(0), sum)
 	return nil
 }
 
