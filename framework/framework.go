@@ -33,8 +33,11 @@ type Options struct {
 	// EncryptionKey seals every provider state at rest (AES-256-GCM); it
 	// must be KeySize bytes.
 	EncryptionKey []byte
-	Providers     []ProviderSpec
-	Logger        hclog.Logger
+	// PreviousKeys still open data sealed before a key rotation; see
+	// Rekey.
+	PreviousKeys [][]byte
+	Providers    []ProviderSpec
+	Logger       hclog.Logger
 	// Now is the trusted clock; time.Now when nil. Tests inject one.
 	Now func() time.Time
 	// PendingTTL is how long a begun enrollment may wait for confirmation;
@@ -53,6 +56,7 @@ type Framework struct {
 	attempts     AttemptStore
 	recovery     RecoveryStore
 	recoveryHash *recoveryHasher
+	secrets      SecretStore
 	lockout      LockoutPolicy
 	seal         *sealer
 	log          hclog.Logger
@@ -83,17 +87,17 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if !ok {
 		return nil, fmt.Errorf("framework: the store (%T) keeps no recovery codes; it must implement RecoveryStore", opts.Store)
 	}
-	seal, err := newSealer(opts.EncryptionKey)
-	if err != nil {
-		return nil, fmt.Errorf("framework: %w", err)
+	secrets, ok := opts.Store.(SecretStore)
+	if !ok {
+		return nil, fmt.Errorf("framework: the store (%T) keeps no host secrets; it must implement SecretStore", opts.Store)
 	}
-	recoveryHash, err := newRecoveryHasher(opts.EncryptionKey)
+	seal, err := newSealer(opts.EncryptionKey, opts.PreviousKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	f := &Framework{
 		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal,
-		recovery: recovery, recoveryHash: recoveryHash, log: opts.Logger, now: opts.Now,
+		recovery: recovery, secrets: secrets, log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
 	}
 	if f.log == nil {
@@ -104,6 +108,14 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	}
 	if f.pendingTTL == 0 {
 		f.pendingTTL = 15 * time.Minute
+	}
+	// Before any provider starts: a wrong key must stop us here.
+	pepper, err := f.hostSecret(ctx, secretRecoveryPepper)
+	if err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
+	}
+	if f.recoveryHash, err = newRecoveryHasher(pepper); err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
 	}
 	for _, spec := range opts.Providers {
 		if err := checkSpec(spec); err != nil {

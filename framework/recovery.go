@@ -38,14 +38,15 @@ const (
 	recoveryAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 )
 
-// recoveryHasher hashes recovery codes with HMAC-SHA256 under a key
-// derived from the encryption key. A database alone is then useless for an
-// offline search of the 80-bit codes: the key is not in it. That is why a
-// fast keyed hash is used instead of a slow salted one.
+// recoveryHasher hashes recovery codes with HMAC-SHA256 under a random
+// pepper that is stored sealed by the encryption key. A database alone is
+// then useless for an offline search of the 80-bit codes: opening the
+// pepper needs the key, which is not in it. That is why a fast keyed hash
+// is used instead of a slow salted one.
 type recoveryHasher struct{ key []byte }
 
-func newRecoveryHasher(encryptionKey []byte) (*recoveryHasher, error) {
-	key, err := hkdf.Key(sha256.New, encryptionKey, nil, "twofactor recovery codes v1", 32)
+func newRecoveryHasher(pepper []byte) (*recoveryHasher, error) {
+	key, err := hkdf.Key(sha256.New, pepper, nil, "twofactor recovery codes v1", 32)
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,8 @@ import (
 	"fmt"
 )
 
-// sealFormat is the first byte of every sealed blob, so a later format (a
-// key id for rotation, say) can be told apart from this one.
+// sealFormat is the first byte of every sealed blob, so a later format can
+// be told apart from this one.
 const sealFormat byte = 1
 
 // KeySize is the size of the encryption key: AES-256.
@@ -17,57 +17,75 @@ const KeySize = 32
 
 // errUnseal is deliberately vague: whether the key, the binding or the bytes
 // are wrong, the caller must not learn which.
-var errUnseal = errors.New("stored state cannot be decrypted (wrong key, or the row belongs to another user or provider)")
+var errUnseal = errors.New("stored data cannot be decrypted (wrong key, or the row belongs to another user or provider)")
 
-// sealer encrypts provider state at rest with AES-256-GCM. The user id and
-// provider name are authenticated as associated data, so a row copied to
-// another user or provider fails to open instead of granting that user the
+// sealer encrypts data at rest with AES-256-GCM. The user id and provider
+// name are authenticated as associated data, so a row copied to another
+// user or provider fails to open instead of granting that user the
 // victim's factor.
+//
+// It seals under the current key and opens under the current or any
+// previous key, which is how the key is rotated without downtime: old rows
+// keep working and are re-sealed under the new key when written (or all at
+// once by Rekey).
 type sealer struct {
-	aead cipher.AEAD
+	aeads []cipher.AEAD // current first
 }
 
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("encryption key must be %d bytes, got %d", KeySize, len(key))
+func newSealer(current []byte, previous ...[]byte) (*sealer, error) {
+	s := &sealer{}
+	for i, key := range append([][]byte{current}, previous...) {
+		if len(key) != KeySize {
+			return nil, fmt.Errorf("encryption key %d must be %d bytes, got %d", i, KeySize, len(key))
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("encryption key %d: %w", i, err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("encryption key %d: %w", i, err)
+		}
+		s.aeads = append(s.aeads, aead)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("encryption key: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("encryption key: %w", err)
-	}
-	return &sealer{aead: aead}, nil
+	return s, nil
 }
 
 // binding is the associated data; lengths are prefixed so that ("ab","c")
 // and ("a","bc") differ.
 func binding(userID, provider string) []byte {
-	ad := fmt.Appendf(nil, "twofactor/state/v1\x00%d:%s\x00%d:%s", len(userID), userID, len(provider), provider)
-	return ad
+	return fmt.Appendf(nil, "twofactor/state/v1\x00%d:%s\x00%d:%s", len(userID), userID, len(provider), provider)
 }
 
 func (s *sealer) seal(userID, provider string, plain []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
+	aead := s.aeads[0]
+	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal state: %w", err)
+		return nil, fmt.Errorf("seal: %w", err)
 	}
-	out := make([]byte, 0, 1+len(nonce)+len(plain)+s.aead.Overhead())
+	out := make([]byte, 0, 1+len(nonce)+len(plain)+aead.Overhead())
 	out = append(out, sealFormat)
 	out = append(out, nonce...)
-	return s.aead.Seal(out, nonce, plain, binding(userID, provider)), nil
+	return aead.Seal(out, nonce, plain, binding(userID, provider)), nil
 }
 
 func (s *sealer) open(userID, provider string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < 1+n+s.aead.Overhead() || sealed[0] != sealFormat {
-		return nil, errUnseal
+	plain, _, err := s.openKey(userID, provider, sealed)
+	return plain, err
+}
+
+// openKey also reports whether the blob was sealed under a previous key,
+// so the caller can re-seal it under the current one.
+func (s *sealer) openKey(userID, provider string, sealed []byte) (plain []byte, old bool, err error) {
+	ad := binding(userID, provider)
+	for i, aead := range s.aeads {
+		n := aead.NonceSize()
+		if len(sealed) < 1+n+aead.Overhead() || sealed[0] != sealFormat {
+			return nil, false, errUnseal
+		}
+		if plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], ad); err == nil {
+			return plain, i > 0, nil
+		}
 	}
-	plain, err := s.aead.Open(nil, sealed[1:1+n], sealed[1+n:], binding(userID, provider))
-	if err != nil {
-		return nil, errUnseal
-	}
-	return plain, nil
+	return nil, false, errUnseal
 }

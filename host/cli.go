@@ -32,6 +32,7 @@ Usage:
   twofactor providers --config FILE                    start each provider and show its health
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
+  twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
   twofactor version
 `
 
@@ -55,6 +56,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdReset(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "digest":
 		err = cmdDigest(args[1:], stdout)
+	case "rekey":
+		err = cmdRekey(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "twofactor", Version)
 	case "help", "-h", "--help":
@@ -140,6 +143,21 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+// openStoreOnly opens the framework over the store without starting any
+// provider: maintenance commands need no plugin.
+func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framework, func(), error) {
+	store, err := sqlite.Open(ctx, cfg.StorageDSN)
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: %w", err)
+	}
+	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return fw, func() { fw.Close(); store.Close() }, nil
+}
+
 func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
 	cfg, err := loadConfig(fs, args, nil)
@@ -150,21 +168,36 @@ func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("usage: twofactor reset --config FILE USER PROVIDER")
 	}
 	user, provider := fs.Arg(0), fs.Arg(1)
-	store, err := sqlite.Open(ctx, cfg.StorageDSN)
-	if err != nil {
-		return fmt.Errorf("storage: %w", err)
-	}
-	defer store.Close()
-	// Resetting needs the store only: no provider is started.
-	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey})
+	fw, closeAll, err := openStoreOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer fw.Close()
+	defer closeAll()
 	if err := fw.ResetEnrollment(ctx, user, provider); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", user, provider)
+	return nil
+}
+
+// cmdRekey re-encrypts everything under the current key, after which
+// previous_encryption_keys can be emptied.
+func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	fw, closeAll, err := openStoreOnly(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	n, err := fw.Rekey(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "re-encrypted %d enrollment(s) under the current encryption_key; previous_encryption_keys may now be removed\n", n)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
 	"github.com/twofactor/twofactor/internal/testbin"
@@ -93,6 +94,8 @@ type testHost struct {
 	svc        *host.Service
 	// lastRecovery are the recovery codes the last enroll was given.
 	lastRecovery []string
+	configPath   string
+	stop         func() // stops the host early; idempotent
 }
 
 func startHost(t *testing.T, providers string) *testHost {
@@ -103,7 +106,8 @@ func startHost(t *testing.T, providers string) *testHost {
 func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
 	t.Helper()
 	plugins := pluginCopy(t)
-	cfg, err := config.Load(config.Source{File: writeConfig(t, plugins, providers), Environ: []string{}})
+	path := writeConfig(t, plugins, providers)
+	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,14 +123,18 @@ func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-		svc.Close()
-	})
-	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk, pluginsDir: plugins, svc: svc}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			svc.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk, pluginsDir: plugins, svc: svc, configPath: path, stop: stop}
 }
 
 type testWriter struct{ t *testing.T }
@@ -209,11 +217,36 @@ func (h *testHost) enroll(user string) string {
 // code is the TOTP code for secret at the host's current time.
 func (h *testHost) code(secret string) string {
 	h.t.Helper()
-	c, err := totp.GenerateCodeCustom(secret, h.clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	c, err := totpCode(secret, h.clock.Now())
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return c
+}
+
+func totpCode(secret string, at time.Time) (string, error) {
+	return totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+}
+
+func verifyInput(user, code string) framework.VerifyInput {
+	return framework.VerifyInput{UserID: user, Provider: "totp", Audience: framework.AudienceClient, Code: code}
+}
+
+// recoverWith opens the host on a config and uses one recovery code.
+func recoverWith(path, code string) (string, error) {
+	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
+	if err != nil {
+		return "", err
+	}
+	svc, err := host.Open(context.Background(), cfg, hclog.NewNullLogger())
+	if err != nil {
+		return "", err
+	}
+	defer svc.Close()
+	in := verifyInput("alice", code)
+	in.Provider = "recovery"
+	res, err := svc.Framework.Verify(context.Background(), in)
+	return string(res.Outcome), err
 }
 
 func (h *testHost) verify(user, code string) response {

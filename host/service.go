@@ -60,7 +60,8 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
-	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, Providers: specs, Logger: log, Lockout: cfg.Lockout}
+	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys,
+		Providers: specs, Logger: log, Lockout: cfg.Lockout}
 	for _, o := range opts {
 		o(&fo)
 	}

@@ -61,6 +61,7 @@ type Provider struct {
 type Config struct {
 	Listen        string
 	EncryptionKey []byte
+	PreviousKeys  [][]byte // still decrypt; see twofactor rekey
 	StorageDriver string
 	StorageDSN    string // for sqlite, an absolute file path
 	APIKeys       []APIKey
@@ -131,7 +132,7 @@ func Load(src Source) (*Config, error) {
 }
 
 var (
-	topKeys = []string{"listen", "encryption_key", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
+	topKeys = []string{"listen", "encryption_key", "previous_encryption_keys", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
 		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures"}
 	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
@@ -235,6 +236,34 @@ func (c *Config) parseKey(k *koanf.Koanf) error {
 		return keyErr("encryption_key", "is a placeholder, not random bytes; %s", hint)
 	}
 	c.EncryptionKey = key
+	// A list in YAML; from the environment, comma-separated.
+	var prev []string
+	switch v := k.Get("previous_encryption_keys").(type) {
+	case nil:
+	case string:
+		prev = strings.Split(v, ",")
+	case []any:
+		for _, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return keyErr("previous_encryption_keys", "must be a list of base64 keys")
+			}
+			prev = append(prev, s)
+		}
+	default:
+		return keyErr("previous_encryption_keys", "must be a list of base64 keys")
+	}
+	for i, raw := range prev {
+		at := fmt.Sprintf("previous_encryption_keys[%d]", i)
+		old, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
+		if err != nil || len(old) != framework.KeySize {
+			return keyErr(at, "must be %d bytes in base64", framework.KeySize)
+		}
+		if string(old) == string(key) {
+			return keyErr(at, "is the same as encryption_key")
+		}
+		c.PreviousKeys = append(c.PreviousKeys, old)
+	}
 	return nil
 }
 

@@ -93,6 +93,8 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"bad pin", func(s string) string {
 			return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1)
 		}, nil, "providers.totp.sha256"},
+		{"bad previous key", func(s string) string { return s + "previous_encryption_keys: [c2hvcnQ=]\n" }, nil, "previous_encryption_keys[0]"},
+		{"previous key equals current", nil, []string{"TWOFACTOR_PREVIOUS_ENCRYPTION_KEYS=AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=,3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="}, "previous_encryption_keys[1]"},
 		{"bad lockout backoff", func(s string) string { return s + "lockout: {backoff: soon}\n" }, nil, "lockout.backoff"},
 		{"lockout cap below backoff", func(s string) string { return s + "lockout: {backoff: 1m, max_backoff: 30s}\n" }, nil, "lockout.max_backoff"},
 		{"lockout free attempts out of range", nil, []string{"TWOFACTOR_LOCKOUT__FREE_ATTEMPTS=0"}, "lockout.free_attempts"},

@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/Concurrent", testAttemptsConcurrent},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
+		{"Secrets", testSecrets},
+		{"ScanEnrollments", testScanEnrollments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

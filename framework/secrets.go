@@ -1,0 +1,138 @@
+package framework
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+)
+
+// SecretStore keeps the host's own secrets (sealed like provider state) in
+// the store, so every replica shares them and key rotation covers them.
+type SecretStore interface {
+	// LoadOrCreateSecret stores sealed under name unless a value is
+	// already there, and returns the stored value either way: of two
+	// replicas starting at once, both end up with the same secret.
+	LoadOrCreateSecret(ctx context.Context, name string, sealed []byte) ([]byte, error)
+	// ReplaceSecret swaps the value if it still equals old (ErrConflict
+	// otherwise).
+	ReplaceSecret(ctx context.Context, name string, old, sealed []byte) error
+}
+
+// secretRecoveryPepper keys the recovery-code hashes. It is random and
+// kept sealed in the store rather than derived from the encryption key, so
+// rotating the key does not invalidate recovery codes.
+const secretRecoveryPepper = "recovery-pepper"
+
+// hostSecret loads (creating on first start) a host secret. It is also the
+// start-up check of the encryption key: a database whose secrets no
+// configured key opens is refused, never used unencrypted or re-created.
+func (f *Framework) hostSecret(ctx context.Context, name string) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	sealedFresh, err := f.seal.seal("", "host/"+name, fresh)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := f.secrets.LoadOrCreateSecret(ctx, name, sealedFresh)
+	if err != nil {
+		return nil, fmt.Errorf("load host secret %q: %w", name, err)
+	}
+	plain, old, err := f.seal.openKey("", "host/"+name, stored)
+	if err != nil {
+		return nil, errors.New("encryption_key cannot decrypt this database: it is the wrong key, or the key was rotated without listing the old one under previous_encryption_keys")
+	}
+	if old {
+		if err := f.resealSecret(ctx, name, stored, plain); err != nil {
+			return nil, err
+		}
+	}
+	return plain, nil
+}
+
+func (f *Framework) resealSecret(ctx context.Context, name string, stored, plain []byte) error {
+	sealed, err := f.seal.seal("", "host/"+name, plain)
+	if err != nil {
+		return err
+	}
+	err = f.secrets.ReplaceSecret(ctx, name, stored, sealed)
+	if err != nil && !errors.Is(err, ErrConflict) { // another replica re-sealed it first
+		return fmt.Errorf("re-seal host secret %q: %w", name, err)
+	}
+	return nil
+}
+
+// EnrollmentScanner walks every enrollment, for bulk maintenance.
+type EnrollmentScanner interface {
+	// ScanEnrollments returns up to limit enrollments ordered by (user,
+	// provider), strictly after the given pair ("" , "" for the start).
+	ScanEnrollments(ctx context.Context, afterUser, afterProvider string, limit int) ([]Enrollment, error)
+}
+
+// Rekey re-seals every enrollment still sealed under a previous encryption
+// key with the current one, so the previous keys can then be dropped. It
+// is safe to run while the service runs: each row is rewritten with
+// compare-and-swap. It returns how many rows it re-sealed.
+func (f *Framework) Rekey(ctx context.Context) (int, error) {
+	scanner, ok := f.store.(EnrollmentScanner)
+	if !ok {
+		return 0, fmt.Errorf("the store (%T) cannot list all enrollments", f.store)
+	}
+	if _, err := f.hostSecret(ctx, secretRecoveryPepper); err != nil {
+		return 0, err
+	}
+	n := 0
+	var afterUser, afterProvider string
+	for {
+		page, err := scanner.ScanEnrollments(ctx, afterUser, afterProvider, 500)
+		if err != nil {
+			return n, fmt.Errorf("rekey: %w", err)
+		}
+		for _, e := range page {
+			done, err := f.rekeyOne(ctx, e)
+			if err != nil {
+				return n, err
+			}
+			if done {
+				n++
+			}
+		}
+		if len(page) < 500 {
+			return n, nil
+		}
+		last := page[len(page)-1]
+		afterUser, afterProvider = last.UserID, last.Provider
+	}
+}
+
+// rekeyOne re-seals one row, re-reading it if a verify changed it first.
+func (f *Framework) rekeyOne(ctx context.Context, e Enrollment) (bool, error) {
+	for range maxCASAttempts {
+		plain, old, err := f.seal.openKey(e.UserID, e.Provider, e.State)
+		if err != nil {
+			return false, fmt.Errorf("rekey: user %q provider %q: %w", e.UserID, e.Provider, err)
+		}
+		if !old {
+			return false, nil
+		}
+		if e.State, err = f.seal.seal(e.UserID, e.Provider, plain); err != nil {
+			return false, err
+		}
+		e.UpdatedAt = f.now()
+		_, err = f.store.Update(ctx, e)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, ErrConflict) {
+			return false, fmt.Errorf("rekey: %w", err)
+		}
+		if e, err = f.store.Get(ctx, e.UserID, e.Provider); errors.Is(err, ErrNotFound) {
+			return false, nil // reset meanwhile: nothing to re-seal
+		} else if err != nil {
+			return false, fmt.Errorf("rekey: %w", err)
+		}
+	}
+	return false, fmt.Errorf("rekey: user %q provider %q keeps changing; run rekey again", e.UserID, e.Provider)
+}

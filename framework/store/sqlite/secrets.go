@@ -1,0 +1,60 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+var (
+	_ framework.SecretStore       = (*Store)(nil)
+	_ framework.EnrollmentScanner = (*Store)(nil)
+)
+
+func (s *Store) LoadOrCreateSecret(ctx context.Context, name string, sealed []byte) ([]byte, error) {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO host_secrets (name, sealed) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, sealed); err != nil {
+		return nil, fmt.Errorf("sqlite: create host secret: %w", err)
+	}
+	var stored []byte
+	// Read through the writer: a reader connection might not see the row
+	// another process just inserted until its next transaction.
+	if err := s.w.QueryRowContext(ctx, `SELECT sealed FROM host_secrets WHERE name = ?`, name).Scan(&stored); err != nil {
+		return nil, fmt.Errorf("sqlite: load host secret: %w", err)
+	}
+	return stored, nil
+}
+
+func (s *Store) ReplaceSecret(ctx context.Context, name string, old, sealed []byte) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE host_secrets SET sealed = ? WHERE name = ? AND sealed = ?`, sealed, name, old)
+	if err != nil {
+		return fmt.Errorf("sqlite: replace host secret: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: replace host secret: %w", err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlite: replace host secret: %w", framework.ErrConflict)
+	}
+	return nil
+}
+
+func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider string, limit int) ([]framework.Enrollment, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM enrollments
+		WHERE (user_id, provider) > (?, ?) ORDER BY user_id, provider LIMIT ?`, afterUser, afterProvider, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
+	}
+	defer rows.Close()
+	out := []framework.Enrollment{}
+	for rows.Next() {
+		e, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
+	}
+	return out, nil
+}
