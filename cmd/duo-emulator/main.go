@@ -1,0 +1,204 @@
+// Command duo-emulator runs the Duo Auth API emulator (providers/duo/duotest)
+// for manual runs and demos. It prints the api_hostname, the integration
+// and secret keys and the path of the emulator's CA certificate (PEM, in a
+// temporary file removed on exit), then serves until SIGINT or SIGTERM.
+//
+//	duo-emulator -user alice -user bob -passcode alice:123456
+//
+// With -control ADDR it also serves a plain-HTTP control API on ADDR (keep
+// it on loopback) to play the user's side:
+//
+//	POST /activate?code=duo://…                 the user scanned the activation barcode
+//	POST /push?user=alice&result=allow&after=5s  script the next push to alice
+//	POST /passcode?user=alice&code=123456        a passcode valid once
+//	POST /preauth?user=bob&result=deny&msg=…     force a preauth result
+//	POST /user?name=carol                        add an enrolled user
+//	POST /clock?offset=90s                       skew the emulator's clock
+//	GET  /requests                               the requests received, as JSON
+package main
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twofactor/twofactor/providers/duo/duotest"
+)
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "duo-emulator:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var users, passcodes listFlag
+	flag.Var(&users, "user", "add an enrolled user with one phone device (repeatable)")
+	flag.Var(&passcodes, "passcode", "USER:CODE, a passcode valid once (repeatable)")
+	skew := flag.Duration("skew", duotest.DefaultSkew, "accepted Date skew")
+	offset := flag.Duration("clock-offset", 0, "the emulator clock's offset from this host's clock")
+	websdk := flag.Bool("websdk", false, "also create Web SDK keys (signed Auth API calls with them get 40301)")
+	control := flag.String("control", "", "serve the plain-HTTP control API on this address, e.g. 127.0.0.1:8099")
+	flag.Parse()
+
+	s, err := duotest.Start(duotest.Options{Skew: *skew})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.SetClockOffset(*offset)
+
+	caPath, err := writeCA(s)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(caPath)
+
+	ikey, skey := s.Integration()
+	fmt.Printf("DUO_API_HOSTNAME=%s\nDUO_INTEGRATION_KEY=%s\nDUO_SECRET_KEY=%s\nDUO_CA_CERT=%s\n", s.Host(), ikey, skey, caPath)
+	if *websdk {
+		wi, ws := s.AddWebSDKIntegration()
+		fmt.Printf("DUO_WEBSDK_INTEGRATION_KEY=%s\nDUO_WEBSDK_SECRET_KEY=%s\n", wi, ws)
+	}
+	for _, u := range users {
+		fmt.Printf("user %s user_id=%s\n", u, s.AddUser(u))
+	}
+	for _, pc := range passcodes {
+		u, code, ok := strings.Cut(pc, ":")
+		if !ok || u == "" || code == "" {
+			return fmt.Errorf("-passcode %q: want USER:CODE", pc)
+		}
+		s.AddPasscode(u, code)
+	}
+
+	errc := make(chan error, 1)
+	if *control != "" {
+		ln, err := net.Listen("tcp", *control)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: controlAPI(s), ReadHeaderTimeout: 10 * time.Second}
+		defer srv.Close()
+		go func() { errc <- srv.Serve(ln) }()
+		fmt.Printf("DUO_EMULATOR_CONTROL=http://%s\n", ln.Addr())
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case <-sig:
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+func writeCA(s *duotest.Server) (string, error) {
+	f, err := os.CreateTemp("", "duo-emulator-ca-*.pem")
+	if err != nil {
+		return "", err
+	}
+	err = pem.Encode(f, &pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func controlAPI(s *duotest.Server) http.Handler {
+	mux := http.NewServeMux()
+	post := func(path string, h func(q map[string]string) (any, error)) {
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			if err := r.ParseForm(); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			q := map[string]string{}
+			for k := range r.Form {
+				q[k] = r.Form.Get(k)
+			}
+			out, err := h(q)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			writeJSON(w, out)
+		})
+	}
+	post("/activate", func(q map[string]string) (any, error) {
+		return "ok", s.ActivateEnrollment(q["code"])
+	})
+	post("/push", func(q map[string]string) (any, error) {
+		var after time.Duration
+		if q["after"] != "" {
+			d, err := time.ParseDuration(q["after"])
+			if err != nil {
+				return nil, err
+			}
+			after = d
+		}
+		switch q["result"] {
+		case "allow", "deny", "fraud", "timeout":
+		default:
+			return nil, errors.New("result: allow, deny, fraud or timeout")
+		}
+		s.ScriptPush(q["user"], duotest.Push{Result: q["result"], After: after})
+		return "ok", nil
+	})
+	post("/passcode", func(q map[string]string) (any, error) {
+		if q["user"] == "" || q["code"] == "" {
+			return nil, errors.New("user and code are required")
+		}
+		s.AddPasscode(q["user"], q["code"])
+		return "ok", nil
+	})
+	post("/preauth", func(q map[string]string) (any, error) {
+		s.SetPreauthResult(q["user"], q["result"], q["msg"])
+		return "ok", nil
+	})
+	post("/user", func(q map[string]string) (any, error) {
+		if q["name"] == "" {
+			return nil, errors.New("name is required")
+		}
+		return map[string]string{"user_id": s.AddUser(q["name"])}, nil
+	})
+	post("/clock", func(q map[string]string) (any, error) {
+		d, err := time.ParseDuration(q["offset"])
+		if err != nil {
+			return nil, err
+		}
+		s.SetClockOffset(d)
+		return map[string]int64{"time": s.Now().Unix()}, nil
+	})
+	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.Requests())
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,308 @@
+package duo
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"github.com/twofactor/twofactor/providers/duo/internal/authapi"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Reasons this provider adds to the sdk vocabulary, for denials that Duo
+// tells apart and that hosts may want to show or count separately.
+const (
+	// ReasonFraud: the user marked the push as fraudulent in Duo Mobile.
+	ReasonFraud sdk.Reason = "fraud"
+	// ReasonTimeout: the user did not answer the push (or call) in time.
+	ReasonTimeout sdk.Reason = "timeout"
+	// ReasonLockedOut: Duo has locked the user out (too many failures, or
+	// an admin's decision).
+	ReasonLockedOut sdk.Reason = "locked_out"
+	// ReasonDeniedByPolicy: preauth answered "deny": Duo's policy does not
+	// let this user log in now; Message carries Duo's status_msg.
+	ReasonDeniedByPolicy sdk.Reason = "denied_by_policy"
+)
+
+// Factors accepted in VerifyRequest.Factor.
+const (
+	FactorAuto     = "auto"     // Duo chooses (push when the user has Duo Mobile); a typed code means passcode
+	FactorPush     = "push"     // Duo Push, asynchronous
+	FactorPasscode = "passcode" // a code from Duo Mobile, a hardware token, SMS or a bypass code
+)
+
+// maxPasscodeLen bounds a passcode (YubiKey OTPs are 44 characters).
+const maxPasscodeLen = 64
+
+// Verify checks a user's answer:
+//
+//   - a passcode (Factor "passcode", or a Code with Factor "" or "auto") is
+//     checked synchronously with /auth: allow or deny;
+//   - a push (Factor "push", or "auto"/"" without a Code) is started with
+//     an asynchronous /auth: Pending with a TxID and ReasonWaiting;
+//   - a TxID polls that push with /auth_status: Pending, Allow or Deny.
+//
+// New verifications start with a preauth: a bypass user is allowed
+// (Details "duo": "bypass") and a denied one is denied. Denials carry Duo's
+// reason: invalid_code, denied_by_user, fraud, timeout, locked_out,
+// denied_by_policy. When Duo cannot be reached the failmode decides: secure
+// denies with ReasonUnavailable, safe allows with ReasonFailmodeSafe. A
+// push poll that reaches the timeout is still Pending: Duo long-polls.
+// Every call is bounded by the timeout setting.
+func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	c, err := p.current()
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	st, err := parseState(req.State)
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	if st.Status == statusPending {
+		return sdk.VerifyResponse{}, stateError("the Duo enrollment is not finished")
+	}
+	if req.User.ID != "" && req.User.ID != st.Username {
+		return sdk.VerifyResponse{}, stateError("belongs to another user")
+	}
+	factor, err := pickFactor(req)
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	ip, err := clientIP(req.ClientIP)
+	if err != nil {
+		return sdk.VerifyResponse{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	if req.TxID != "" {
+		if !authapi.ValidTxID(req.TxID) {
+			return sdk.VerifyResponse{}, sdk.FieldError(sdk.KindInvalidRequest, "txid", "malformed transaction id")
+		}
+		return p.poll(ctx, c, st, req.TxID)
+	}
+	passcode := ""
+	if factor == FactorPasscode {
+		var ok bool
+		if passcode, ok = normalizePasscode(req.Code); !ok {
+			return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode,
+				Message: "passcode is not 1 to 64 letters and digits"}, nil
+		}
+	}
+
+	user := authapi.User{Username: st.Username}
+	c.ensureOffset(ctx, p.now())
+	var pre *authapi.PreauthResult
+	err = c.retryOnClock(ctx, func() (err error) {
+		pre, err = c.client.Preauth(ctx, authapi.PreauthRequest{User: user, IPAddr: ip})
+		return err
+	})
+	if err != nil {
+		return p.failed(c, st, "preauth", err)
+	}
+	switch pre.Result {
+	case authapi.PreauthAllow:
+		p.log.Info("verify: Duo bypass", "user", st.Username)
+		return sdk.VerifyResponse{Outcome: sdk.Allow, Message: "Duo lets this user in without a second factor (bypass)",
+			Details: map[string]string{"duo": "bypass"}}, nil
+	case authapi.PreauthDeny:
+		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: ReasonDeniedByPolicy,
+			Message: orDefault(pre.StatusMsg, "Duo does not let this user log in"),
+			Details: map[string]string{"duo": "preauth_deny"}}, nil
+	case authapi.PreauthEnroll:
+		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState,
+			Message: "Duo does not know this user or the user has no device any more: enroll again",
+			Details: map[string]string{"duo": "preauth_enroll"}}, nil
+	}
+
+	ar := authapi.AuthRequest{User: user, Factor: factor, IPAddr: ip, PushInfo: c.pushInfo}
+	if c.displayUsername && factor != FactorPasscode {
+		ar.DisplayUsername = req.User.Label()
+		if ar.DisplayUsername == "" {
+			ar.DisplayUsername = st.Username
+		}
+	}
+	if factor == FactorPasscode {
+		ar.Passcode = passcode
+		res, err := c.client.Auth(ctx, ar)
+		if err != nil {
+			if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+				return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode,
+					Message: "Duo refused the passcode: " + describe(e)}, nil
+			}
+			return p.failed(c, st, "auth", err)
+		}
+		return result(res, true, ""), nil
+	}
+	txid, err := c.client.AuthAsync(ctx, ar)
+	if err != nil {
+		return p.failed(c, st, "auth", err)
+	}
+	p.log.Debug("verify: push started", "user", st.Username, "txid", txid)
+	return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
+		Message: "waiting for the user to answer in Duo Mobile"}, nil
+}
+
+// poll asks Duo for the status of a started push.
+func (p *Provider) poll(ctx context.Context, c *config, st *stateV1, txid string) (sdk.VerifyResponse, error) {
+	c.ensureOffset(ctx, p.now())
+	var res *authapi.AuthResult
+	err := c.retryOnClock(ctx, func() (err error) {
+		res, err = c.client.AuthStatus(ctx, txid)
+		return err
+	})
+	if err != nil {
+		if authapi.IsTimeout(err) {
+			// Duo answers auth_status only when the status changes: no
+			// answer within the timeout means the user has not answered.
+			return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
+				Message: "waiting for the user to answer in Duo Mobile"}, nil
+		}
+		if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+			return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonExpired,
+				Message: "Duo does not know this transaction (expired or never started)"}, nil
+		}
+		return p.failed(c, st, "auth_status", err)
+	}
+	return result(res, false, txid), nil
+}
+
+// result turns Duo's answer into a VerifyResponse.
+func result(r *authapi.AuthResult, passcode bool, txid string) sdk.VerifyResponse {
+	details := map[string]string{}
+	if r.Status != "" {
+		details["duo_status"] = r.Status
+	}
+	switch r.Result {
+	case authapi.ResultAllow:
+		if r.Status == authapi.StatusBypass {
+			details["duo"] = "bypass"
+		}
+		return sdk.VerifyResponse{Outcome: sdk.Allow, Message: orDefault(r.StatusMsg, "approved"), Details: details}
+	case authapi.ResultWaiting:
+		return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
+			Message: orDefault(r.StatusMsg, "waiting for the user to answer in Duo Mobile"), Details: details}
+	}
+	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: denyReason(r.Status, passcode),
+		Message: orDefault(r.StatusMsg, "denied"), Details: details}
+}
+
+// denyReason maps Duo's status of a denied authentication.
+func denyReason(status string, passcode bool) sdk.Reason {
+	switch status {
+	case authapi.StatusFraud:
+		return ReasonFraud
+	case authapi.StatusTimeout:
+		return ReasonTimeout
+	case authapi.StatusLockedOut:
+		return ReasonLockedOut
+	case authapi.StatusPushFail:
+		return sdk.ReasonUnavailable
+	}
+	if passcode {
+		return sdk.ReasonInvalidCode
+	}
+	return sdk.ReasonDeniedByUser
+}
+
+// failed handles a failed Duo call during Verify: wrong keys or clock are
+// errors for the admin; an unavailable Duo is left to the failmode.
+func (p *Provider) failed(c *config, st *stateV1, op string, err error) (sdk.VerifyResponse, error) {
+	if e, ok := c.credentialsError(err); ok {
+		p.log.Error("verify: Duo refused the credentials", "op", op, "error", err)
+		return sdk.VerifyResponse{}, e
+	}
+	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) {
+		p.log.Warn("verify: Duo refused the request", "op", op, "error", err)
+		return sdk.VerifyResponse{}, sdk.Errorf(sdk.KindInvalidRequest, "Duo refused %s: %s", op, describe(e))
+	}
+	if !authapi.IsUnavailable(err) {
+		return sdk.VerifyResponse{}, sdk.Errorf(sdk.KindInternal, "duo: %v", err)
+	}
+	details := map[string]string{"failmode": c.failmode, "duo_error": err.Error()}
+	if c.failmode == failmodeSafe {
+		p.log.Warn("verify: Duo unavailable, failmode safe allows without a second factor",
+			"user", st.Username, "op", op, "error", err)
+		return sdk.VerifyResponse{Outcome: sdk.Allow, Reason: sdk.ReasonFailmodeSafe, Details: details,
+			Message: "Duo is unavailable; failmode safe lets the user in without a second factor"}, nil
+	}
+	p.log.Warn("verify: Duo unavailable, failmode secure denies", "user", st.Username, "op", op, "error", err)
+	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonUnavailable, Details: details,
+		Message: "Duo is unavailable; failmode secure denies the login"}, nil
+}
+
+// retryOnClock runs call, and once more after measuring the clock offset
+// again if Duo rejected the request's time (40104/40105): the clock may
+// have jumped since the last measurement.
+func (c *config) retryOnClock(ctx context.Context, call func() error) error {
+	err := call()
+	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.IsBadTimestamp() {
+		if _, perr := c.client.MeasureOffset(ctx); perr != nil {
+			return err
+		}
+		return call()
+	}
+	return err
+}
+
+// pickFactor chooses the interaction for a request.
+func pickFactor(req sdk.VerifyRequest) (string, error) {
+	switch req.Factor {
+	case "", FactorAuto:
+		if req.Code != "" && req.TxID == "" {
+			return FactorPasscode, nil
+		}
+		return FactorAuto, nil
+	case FactorPush:
+		if req.Code != "" {
+			return "", sdk.FieldError(sdk.KindInvalidRequest, "code", "a code cannot be given with factor push")
+		}
+		return FactorPush, nil
+	case FactorPasscode:
+		if req.TxID != "" {
+			return "", sdk.FieldError(sdk.KindInvalidRequest, "txid", "a passcode is verified at once; there is no transaction to poll")
+		}
+		return FactorPasscode, nil
+	}
+	return "", sdk.FieldError(sdk.KindInvalidRequest, "factor", "unsupported factor %q (use auto, push or passcode)", req.Factor)
+}
+
+// clientIP returns the address to send as ipaddr, or "".
+func clientIP(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	h := s
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		h = host
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	if ip == nil {
+		return "", sdk.FieldError(sdk.KindInvalidRequest, "client_ip", "%q is not an IP address", s)
+	}
+	return ip.String(), nil
+}
+
+// normalizePasscode removes ASCII spaces and accepts 1 to 64 ASCII
+// letters and digits (Duo Mobile and token codes are digits; YubiKey OTPs
+// are letters).
+func normalizePasscode(code string) (string, bool) {
+	code = strings.ReplaceAll(code, " ", "")
+	if code == "" || len(code) > maxPasscodeLen {
+		return "", false
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return "", false
+		}
+	}
+	return code, true
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
