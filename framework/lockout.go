@@ -76,7 +76,7 @@ func (p LockoutPolicy) lockUntil(now time.Time, failures int) time.Time {
 
 // ReasonLockedOut denies a verification without asking the provider while
 // the user's attempt budget is spent.
-const ReasonLockedOut sdk.Reason = "locked_out"
+const ReasonLockedOut = sdk.ReasonLockedOut
 
 // countsAsFailure says whether a deny spends the attempt budget: wrong
 // codes and refused pushes do; reasons that are not a guess do not. A
@@ -88,7 +88,8 @@ func countsAsFailure(r VerifyResult) bool {
 		return false
 	}
 	switch r.Reason {
-	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonUnavailable, sdk.ReasonExpired, ReasonLockedOut:
+	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonUnavailable, sdk.ReasonExpired,
+		sdk.ReasonTimeout, ReasonLockedOut, sdk.ReasonDeniedByPolicy:
 		return false
 	}
 	return true

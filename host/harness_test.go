@@ -49,12 +49,14 @@ func pluginCopy(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	b, err := os.ReadFile(filepath.Join(src, "twofactor-provider-totp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "twofactor-provider-totp"), b, 0o755); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"twofactor-provider-totp", "twofactor-provider-duo"} {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }

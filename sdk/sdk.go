@@ -191,6 +191,16 @@ const (
 	ReasonInvalidState       Reason = "invalid_state"
 	ReasonWaiting            Reason = "waiting"
 	ReasonFailmodeSafe       Reason = "failmode_safe"
+	// ReasonTimeout: an out-of-band request (a push, a call) went
+	// unanswered.
+	ReasonTimeout Reason = "timeout"
+	// ReasonFraud: the user reported the request as not theirs.
+	ReasonFraud Reason = "fraud"
+	// ReasonLockedOut: the user is locked out, by the host's attempt
+	// budget or by the provider's backend.
+	ReasonLockedOut Reason = "locked_out"
+	// ReasonDeniedByPolicy: the backend's policy refuses this user now.
+	ReasonDeniedByPolicy Reason = "denied_by_policy"
 )
 
 // VerifyResponse is the result of Verify.

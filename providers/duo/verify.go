@@ -9,19 +9,14 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
-// Reasons this provider adds to the sdk vocabulary, for denials that Duo
-// tells apart and that hosts may want to show or count separately.
+// Duo's denials map onto the sdk vocabulary: fraud (marked fraudulent in
+// Duo Mobile), timeout (unanswered), locked_out (by Duo), and
+// denied_by_policy (preauth said deny; Message carries Duo's status_msg).
 const (
-	// ReasonFraud: the user marked the push as fraudulent in Duo Mobile.
-	ReasonFraud sdk.Reason = "fraud"
-	// ReasonTimeout: the user did not answer the push (or call) in time.
-	ReasonTimeout sdk.Reason = "timeout"
-	// ReasonLockedOut: Duo has locked the user out (too many failures, or
-	// an admin's decision).
-	ReasonLockedOut sdk.Reason = "locked_out"
-	// ReasonDeniedByPolicy: preauth answered "deny": Duo's policy does not
-	// let this user log in now; Message carries Duo's status_msg.
-	ReasonDeniedByPolicy sdk.Reason = "denied_by_policy"
+	ReasonFraud          = sdk.ReasonFraud
+	ReasonTimeout        = sdk.ReasonTimeout
+	ReasonLockedOut      = sdk.ReasonLockedOut
+	ReasonDeniedByPolicy = sdk.ReasonDeniedByPolicy
 )
 
 // Factors accepted in VerifyRequest.Factor.

@@ -1,0 +1,239 @@
+package host_test
+
+import (
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/providers/duo/duotest"
+)
+
+// duoHost runs the real host with the real Duo plugin against the
+// emulator, for staff. failmode and timeout vary per test.
+func duoHost(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) *testHost {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startHost(t, fmt.Sprintf(`providers:
+  duo:
+    enabled: true
+    staff: true
+    settings:
+      integration_key: %s
+      secret_key: %s
+      api_hostname: %s
+      allow_custom_host: true
+      ca_file: %s
+      failmode: %s
+      timeout: 2s
+`, ikey, skey, emu.Host(), ca, failmode))
+}
+
+func startEmulator(t *testing.T) *duotest.Server {
+	t.Helper()
+	emu, err := duotest.Start(duotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	return emu
+}
+
+func (h *testHost) duoVerify(user string, body map[string]string) response {
+	h.t.Helper()
+	body["provider"], body["audience"] = "duo", "staff"
+	return h.do("POST", "/v1/users/"+user+"/verify", appKey, body)
+}
+
+func (h *testHost) poll(user, txid string) response {
+	h.t.Helper()
+	return h.do("GET", "/v1/users/"+user+"/verifications/"+txid, appKey, nil)
+}
+
+// TestDuoThroughHost is the Duo walkthrough through the real host and
+// the real twofactor-provider-duo process, against the emulator.
+func TestDuoThroughHost(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+	h := duoHost(t, emu, ikey, skey, "secure")
+
+	p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
+	if p["health"] != "healthy" || !strings.Contains(toJSON(p["diagnostics"]), "clock_offset") {
+		t.Errorf("duo provider status: %v", p)
+	}
+	if strings.Contains(toJSON(p), skey) {
+		t.Fatal("the secret key is in the providers answer")
+	}
+
+	// Enroll a user Duo does not know: activation, waiting, success.
+	r := h.do("POST", "/v1/users/carol/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"})
+	d, _ := r.body["display"].(map[string]any)
+	if r.status != http.StatusCreated || d["activation_code"] == nil || !strings.HasPrefix(str(d["barcode_url"]), "https://") {
+		t.Fatalf("begin: %d %v", r.status, r.body)
+	}
+	if c := h.do("POST", "/v1/users/carol/enrollments/duo/confirm", appKey, map[string]string{}); c.status != http.StatusAccepted || c.str("reason") != "waiting" {
+		t.Fatalf("confirm before activation: %d %v", c.status, c.body)
+	}
+	if err := emu.ActivateEnrollment(d["activation_code"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.do("POST", "/v1/users/carol/enrollments/duo/confirm", appKey, map[string]string{}); c.status != http.StatusOK || c.str("status") != "active" {
+		t.Fatalf("confirm after activation: %d %v", c.status, c.body)
+	}
+
+	// Passcode: allowed once.
+	emu.AddPasscode("carol", "314159")
+	if v := h.duoVerify("carol", map[string]string{"factor": "passcode", "code": "314159", "client_ip": "203.0.113.9"}); v.str("outcome") != "allow" {
+		t.Fatalf("passcode: %d %v", v.status, v.body)
+	}
+	if v := h.duoVerify("carol", map[string]string{"factor": "passcode", "code": "314159"}); v.str("outcome") != "deny" {
+		t.Errorf("passcode reused: %d %v", v.status, v.body)
+	}
+	ipSent := false
+	for _, req := range emu.Requests() {
+		ipSent = ipSent || (req.Path == "/auth/v2/auth" && req.Params.Get("ipaddr") == "203.0.113.9")
+	}
+	if !ipSent {
+		t.Error("the client IP did not reach Duo")
+	}
+
+	// Pushes: pending, then the user's answer.
+	for _, tt := range []struct{ result, outcome, reason string }{
+		{"allow", "allow", ""},
+		{"deny", "deny", "denied_by_user"},
+		{"fraud", "deny", "fraud"},
+		{"timeout", "deny", "timeout"},
+	} {
+		t.Run("push "+tt.result, func(t *testing.T) {
+			emu.ScriptPush("carol", duotest.Push{Result: tt.result})
+			v := h.duoVerify("carol", map[string]string{"factor": "push"})
+			if v.str("outcome") != "pending" || v.str("txid") == "" {
+				t.Fatalf("push: %d %v", v.status, v.body)
+			}
+			got := h.poll("carol", v.str("txid"))
+			if got.str("outcome") != tt.outcome || got.str("reason") != tt.reason {
+				t.Errorf("poll: %d %v, want %s/%s", got.status, got.body, tt.outcome, tt.reason)
+			}
+			if again := h.poll("carol", v.str("txid")); again.status != http.StatusNotFound {
+				t.Errorf("a decided push can be polled again: %d %v", again.status, again.body)
+			}
+		})
+	}
+	// A push is bound to its user.
+	emu.ScriptPush("carol", duotest.Push{Result: "allow"})
+	v := h.duoVerify("carol", map[string]string{"factor": "push"})
+	if other := h.poll("mallory", v.str("txid")); other.status != http.StatusNotFound {
+		t.Errorf("another user polled carol's push: %d %v", other.status, other.body)
+	}
+}
+
+// TestDuoClockDrift: Duo's clock 90 s ahead of this host's. Activation
+// reports the offset; logins still work because requests are signed with
+// Duo's time.
+func TestDuoClockDrift(t *testing.T) {
+	emu := startEmulator(t)
+	emu.SetClockOffset(90 * time.Second)
+	ikey, skey := emu.Integration()
+	emu.AddUser("dave")
+	h := duoHost(t, emu, ikey, skey, "secure")
+	p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
+	diag := toJSON(p["diagnostics"])
+	if p["health"] != "degraded" || !strings.Contains(diag, "clock_offset") || !(strings.Contains(diag, `"value":"90s"`) || strings.Contains(diag, `"value":"89s"`) || strings.Contains(diag, `"value":"91s"`)) {
+		t.Errorf("providers: %v", p)
+	}
+	r := h.do("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"})
+	if r.status != http.StatusCreated || r.str("status") != "active" {
+		t.Fatalf("a user Duo knows is enrolled at once: %d %v", r.status, r.body)
+	}
+	emu.AddPasscode("dave", "271828")
+	if v := h.duoVerify("dave", map[string]string{"factor": "passcode", "code": "271828"}); v.str("outcome") != "allow" {
+		t.Errorf("passcode with a drifted clock: %d %v", v.status, v.body)
+	}
+}
+
+// TestDuoFailmode: Duo unreachable in the ways it really fails; secure
+// denies, safe allows and says so in the audit log; no verify outlasts
+// the timeout (2 s) by more than a second.
+func TestDuoFailmode(t *testing.T) {
+	failures := []struct {
+		name string
+		f    duotest.Failure
+	}{
+		{"500", duotest.Failure{Path: "/auth/v2/auth", Status: 500}},
+		{"malformed JSON", duotest.Failure{Path: "/auth/v2/auth", Malformed: true}},
+		{"429 beyond the deadline", duotest.Failure{Path: "/auth/v2/auth", Status: 429, RetryAfter: time.Minute}},
+		{"slow", duotest.Failure{Path: "/auth/v2/auth", Delay: 10 * time.Second}},
+	}
+	for _, mode := range []string{"secure", "safe"} {
+		t.Run(mode, func(t *testing.T) {
+			emu := startEmulator(t)
+			ikey, skey := emu.Integration()
+			emu.AddUser("erin")
+			h := duoHost(t, emu, ikey, skey, mode)
+			if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+				t.Fatalf("enroll: %v", r.body)
+			}
+			for _, tt := range failures {
+				t.Run(tt.name, func(t *testing.T) {
+					emu.Fail(1, tt.f)
+					start := time.Now()
+					v := h.duoVerify("erin", map[string]string{"factor": "passcode", "code": "123456"})
+					if took := time.Since(start); took > 3*time.Second {
+						t.Errorf("verify took %v with a 2s timeout", took)
+					}
+					want := map[string]string{"secure": "deny/unavailable", "safe": "allow/failmode_safe"}[mode]
+					if got := v.str("outcome") + "/" + v.str("reason"); got != want {
+						t.Errorf("%d %v, want %s", v.status, v.body, want)
+					}
+				})
+			}
+			emu.Close() // Duo gone entirely
+			v := h.duoVerify("erin", map[string]string{"factor": "passcode", "code": "123456"})
+			want := map[string]string{"secure": "deny", "safe": "allow"}[mode]
+			if v.str("outcome") != want {
+				t.Errorf("emulator down: %d %v", v.status, v.body)
+			}
+			audit := toJSON(h.do("GET", "/v1/audit?user=erin", adminKey, nil).body)
+			if !strings.Contains(audit, `"event":"failmode"`) || !strings.Contains(audit, `"failmode":"`+mode+`"`) {
+				t.Errorf("no failmode audit entry: %s", audit)
+			}
+		})
+	}
+}
+
+// TestDuoBadCredentials: each classic mistake gets its own message, the
+// host keeps running, and the secret key is never shown.
+func TestDuoBadCredentials(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+	webIkey, webSkey := emu.AddWebSDKIntegration()
+	wrongSkey := strings.Repeat("x", 40)
+	tests := []struct {
+		name, ikey, skey, want string
+	}{
+		{"wrong integration key", "DI" + strings.Repeat("A", 18), skey, "integration_key"},
+		{"wrong secret key", ikey, wrongSkey, "secret_key"},
+		{"web sdk keys", webIkey, webSkey, "Auth API"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := duoHost(t, emu, tt.ikey, tt.skey, "secure")
+			p := h.do("GET", "/v1/providers", adminKey, nil)
+			body := toJSON(p.body)
+			if !strings.Contains(body, tt.want) || strings.Contains(body, tt.skey) {
+				t.Errorf("providers: %s (want mention of %q, never the secret)", body, tt.want)
+			}
+			if r := h.do("GET", "/healthz", "", nil); r.status != http.StatusOK {
+				t.Error("host not running")
+			}
+		})
+	}
+}
