@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,7 +29,7 @@ var _ Provider = (*client)(nil)
 func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *plugin.ClientConfig {
 	return &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(nil),
+		VersionedPlugins: pluginSets(nil, nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -37,12 +38,21 @@ func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *plugin.ClientConfig {
 	}
 }
 
+// offeredVersion finds the plugin's version in go-plugin's refusal of a
+// plugin whose protocol versions the host does not speak ("incompatible API
+// version with plugin. Plugin version: 2, Client versions: [1]").
+var offeredVersion = regexp.MustCompile(`Plugin version: (\d+)`)
+
 // Dispense completes the connection to a started plugin and returns the
 // Provider it serves. It fails if the plugin negotiated a protocol version
-// this host does not speak.
+// this host does not speak, with an error naming both versions.
 func Dispense(c *plugin.Client) (Provider, error) {
 	rpc, err := c.Client()
 	if err != nil {
+		if m := offeredVersion.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("provider plugin speaks protocol version %s; this host speaks protocol version %d "+
+				"(build the provider with an SDK that serves version %d): %w", m[1], ProtocolVersion, ProtocolVersion, err)
+		}
 		return nil, fmt.Errorf("connect to provider plugin: %w", err)
 	}
 	if v := c.NegotiatedVersion(); v != ProtocolVersion {

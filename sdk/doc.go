@@ -11,6 +11,7 @@
 // a provider that records "last accepted code" in its state gets replay
 // protection that holds across host replicas.
 //
-// The host side of the same wire is here too (NewPluginClient and
-// ClientConfig), so hosts never touch the generated protocol types.
+// The host side of the same wire is here too (ClientConfig and Dispense),
+// so hosts never touch the generated protocol types. Package providertest
+// is the conformance kit a provider author runs from go test.
 package sdk

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
@@ -25,11 +26,12 @@ const pluginName = "provider"
 // served: net/rpc is frozen upstream and would tie us to Go.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl Provider // nil on the host side
+	impl Provider     // nil on the host side
+	log  hclog.Logger // the plugin's log; nil on the host side
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterProviderServiceServer(s, &server{impl: p.impl})
+	pb.RegisterProviderServiceServer(s, &server{impl: p.impl, log: p.log})
 	return nil
 }
 
@@ -39,8 +41,8 @@ func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 
 // pluginSets lists the plugin sets per protocol version; a new wire version
 // is added here beside the old one, never in its place.
-func pluginSets(impl Provider) map[int]plugin.PluginSet {
+func pluginSets(impl Provider, log hclog.Logger) map[int]plugin.PluginSet {
 	return map[int]plugin.PluginSet{
-		ProtocolVersion: {pluginName: &grpcPlugin{impl: impl}},
+		ProtocolVersion: {pluginName: &grpcPlugin{impl: impl, log: log}},
 	}
 }

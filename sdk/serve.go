@@ -13,16 +13,22 @@ import (
 // when the host ends the plugin. Call it from main and do nothing else
 // there: stdout belongs to the handshake.
 func Serve(p Provider) {
+	// The logger is made before plugin.Serve, which points os.Stderr at a
+	// stream the host discards: lines logged through it (a recovered panic,
+	// a method that ignores its deadline) reach the host's log.
+	log := Logger()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(p),
+		VersionedPlugins: pluginSets(p, log),
 		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           Logger(),
+		Logger:           log,
 	})
 }
 
 // Logger returns the logger a provider should use. It writes hclog JSON to
 // stderr, which the host re-emits in its own log under the provider's name.
+// Call it before Serve (as in main: sdk.Serve(New(WithLogger(sdk.Logger())))):
+// once Serve runs, os.Stderr no longer leads to the host.
 // Never log secrets, codes or state.
 func Logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
