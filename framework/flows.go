@@ -217,7 +217,14 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err := f.checkLocked(ctx, in); err != nil {
 		return VerifyResult{}, err
 	}
+	started := time.Now()
 	res, err := f.verifyWithState(ctx, m, in, "")
+	switch {
+	case err == nil && res.Reason == ReasonNotEnrolled:
+		f.padNotEnrolled(ctx, m, started)
+	case err == nil:
+		m.latency.observe(time.Since(started))
+	}
 	if err == nil {
 		if err := f.account(ctx, in, res); err != nil {
 			return VerifyResult{}, err

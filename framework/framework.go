@@ -46,6 +46,9 @@ type Options struct {
 	// Lockout is the attempt budget; zero fields take
 	// DefaultLockoutPolicy's values.
 	Lockout LockoutPolicy
+	// Sleep waits (padding not-enrolled answers to a provider's usual
+	// time); tests inject one. A timer honouring ctx when nil.
+	Sleep func(ctx context.Context, d time.Duration)
 }
 
 // Framework is the host-side core: it runs the providers and the
@@ -61,6 +64,7 @@ type Framework struct {
 	seal         *sealer
 	log          hclog.Logger
 	now          func() time.Time
+	sleep        func(ctx context.Context, d time.Duration)
 	pendingTTL   time.Duration
 	providers    map[string]*managed
 	names        []string
@@ -105,6 +109,10 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	}
 	if f.now == nil {
 		f.now = time.Now
+	}
+	f.sleep = opts.Sleep
+	if f.sleep == nil {
+		f.sleep = sleepCtx
 	}
 	if f.pendingTTL == 0 {
 		f.pendingTTL = 15 * time.Minute

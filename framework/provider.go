@@ -89,9 +89,10 @@ const (
 // restarts a dead plugin lazily, on the call that finds it dead, guarded so
 // that many concurrent callers cause one restart, not many.
 type managed struct {
-	spec ProviderSpec
-	log  hclog.Logger
-	now  func() time.Time
+	spec    ProviderSpec
+	log     hclog.Logger
+	now     func() time.Time
+	latency latencyEWMA // of answered verifies, to pad not-enrolled ones
 
 	mu          sync.Mutex
 	client      *plugin.Client // nil for in-process providers
