@@ -1,0 +1,336 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// Store is a framework.Store in a PostgreSQL database.
+type Store struct {
+	// Unlike SQLite, PostgreSQL takes concurrent writers, so one pool
+	// serves reads and writes alike; row locks, not the pool, order
+	// writers to the same row.
+	pool *pgxpool.Pool
+}
+
+var _ framework.Store = (*Store)(nil)
+
+// Open connects to the database dsn names and brings its schema up to date.
+// Errors never contain the DSN's password.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	// An empty DSN would make pgx fall back to the PG* environment
+	// variables and then to a local socket: a missing setting would connect
+	// to some default database instead of failing.
+	if strings.TrimSpace(dsn) == "" {
+		return nil, errors.New("postgres: open: empty DSN")
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, openError(dsn, "parse DSN", err)
+	}
+	params := cfg.ConnConfig.RuntimeParams
+	// Forced, not defaulted: the single-statement compare-and-swap relies
+	// on READ COMMITTED's re-check of the WHERE clause after waiting for a
+	// concurrent writer (see the package comment). Under a stricter
+	// server default the losing writer would get a serialization error
+	// instead of ErrConflict.
+	params["default_transaction_isolation"] = "read committed"
+	if params["application_name"] == "" {
+		// Lets a DBA tell this store's sessions apart in pg_stat_activity.
+		params["application_name"] = "twofactor"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, openError(dsn, "connect", err)
+	}
+	// The pool connects lazily; connect now so that an unreachable server
+	// or a refused login is reported as that, not as a failed migration.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, openError(dsn, "connect", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, openError(dsn, "migrate", err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// openError wraps an Open failure, masking the DSN's passwords in its
+// text. pgx masks them in its own parse errors too, but only as a best
+// effort for a string it could not parse; a password in a log is a leak
+// that cannot be taken back, so this masks again. errors.Is and errors.As
+// still see the original error.
+func openError(dsn, step string, err error) error {
+	return fmt.Errorf("postgres: open: %s: %w", step, &redactedError{err: err, secrets: dsnSecrets(dsn)})
+}
+
+type redactedError struct {
+	err     error
+	secrets []string
+}
+
+func (e *redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range e.secrets {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
+	}
+	return msg
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+var (
+	// The userinfo password of a URL: what follows the first ':' up to
+	// the '@' that ends the userinfo, found as pgx finds it (the first '@'
+	// before any '/').
+	urlPassword = regexp.MustCompile(`^postgres(?:ql)?://[^@/:]*:([^@/]*)@`)
+	// password= or sslpassword= in keyword/value form or a URL query,
+	// quoted or not.
+	kvPassword = regexp.MustCompile(`(?i)(?:^|[\s?&])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+)
+
+// dsnSecrets returns the passwords written in dsn, in every spelling an
+// error message might quote them in: raw, percent-decoded and unquoted.
+// Longest first, so that a password containing another is masked whole.
+func dsnSecrets(dsn string) []string {
+	var raw []string
+	if m := urlPassword.FindStringSubmatch(dsn); m != nil {
+		raw = append(raw, m[1])
+	}
+	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
+		raw = append(raw, m[1])
+	}
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range raw {
+		add(s)
+		if u, err := url.QueryUnescape(s); err == nil {
+			add(u)
+		}
+		if u, err := url.PathUnescape(s); err == nil {
+			add(u)
+		}
+		if len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+			inner := s[1 : len(s)-1]
+			add(inner)
+			add(strings.NewReplacer(`\'`, `'`, `\\`, `\`).Replace(inner))
+		}
+	}
+	// Longest first: masking "pass" inside "password1" first would leave
+	// "xxxxxword1", which no longer matches the longer secret.
+	slices.SortStableFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// Ping reports whether the store can serve requests, for readiness checks:
+// it reaches the server and finds this store's schema on the search path.
+func (s *Store) Ping(ctx context.Context) error {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`
+
+// PutPending is one statement, so no other writer can come between finding
+// the row pending and replacing it: INSERT ... ON CONFLICT DO UPDATE either
+// inserts or locks the existing row and updates it, never failing with a
+// duplicate key however many race. The WHERE on DO UPDATE turns an active
+// row into "no row returned", which is how ErrAlreadyActive is detected
+// without a second query.
+func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framework.Enrollment, error) {
+	created, err := timestamp("CreatedAt", e.CreatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: put pending enrollment: %w", err)
+	}
+	updated, err := timestamp("UpdatedAt", e.UpdatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: put pending enrollment: %w", err)
+	}
+	got, err := scan(s.pool.QueryRow(ctx, `
+		INSERT INTO enrollments (`+columns+`)
+		VALUES ($1, $2, 'pending', $3, 1, $4, $5, NULL)
+		ON CONFLICT (user_id, provider) DO UPDATE SET
+			state        = excluded.state,
+			version      = enrollments.version + 1,
+			created_at   = excluded.created_at,
+			updated_at   = excluded.updated_at,
+			confirmed_at = NULL
+		WHERE enrollments.status = 'pending'
+		RETURNING `+columns,
+		e.UserID, e.Provider, blob(e.State), created, updated))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = framework.ErrAlreadyActive
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: put pending enrollment: %w", err)
+	}
+	return got, nil
+}
+
+func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enrollment, error) {
+	got, err := scan(s.pool.QueryRow(ctx,
+		`SELECT `+columns+` FROM enrollments WHERE user_id = $1 AND provider = $2`,
+		userID, provider))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = framework.ErrNotFound
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: get enrollment: %w", err)
+	}
+	return got, nil
+}
+
+// List orders by provider, whose column collation is "C": byte order, the
+// order Go's string comparison and the SQLite store give, not the
+// database locale's.
+func (s *Store) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+columns+` FROM enrollments WHERE user_id = $1 ORDER BY provider`,
+		userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list enrollments: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (framework.Enrollment, error) {
+		return scan(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list enrollments: %w", err)
+	}
+	if list == nil {
+		list = []framework.Enrollment{} // an unknown user is an empty list, never nil
+	}
+	return list, nil
+}
+
+// Update is compare-and-swap in one statement. Of several writers holding
+// the same version, the first to lock the row updates it; the others wait
+// for its commit, re-check "version = $n" against the new row (READ
+// COMMITTED), find it false and update nothing.
+func (s *Store) Update(ctx context.Context, e framework.Enrollment) (framework.Enrollment, error) {
+	if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+		return framework.Enrollment{}, fmt.Errorf("postgres: update enrollment: invalid status %q", e.Status)
+	}
+	updated, err := timestamp("UpdatedAt", e.UpdatedAt)
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: update enrollment: %w", err)
+	}
+	var confirmed *time.Time // NULL for the zero time: "not confirmed"
+	if !e.ConfirmedAt.IsZero() {
+		c, err := timestamp("ConfirmedAt", e.ConfirmedAt)
+		if err != nil {
+			return framework.Enrollment{}, fmt.Errorf("postgres: update enrollment: %w", err)
+		}
+		confirmed = &c
+	}
+	got, err := scan(s.pool.QueryRow(ctx, `
+		UPDATE enrollments SET
+			status       = $1,
+			state        = $2,
+			version      = version + 1,
+			updated_at   = $3,
+			confirmed_at = $4
+		WHERE user_id = $5 AND provider = $6 AND version = $7
+		RETURNING `+columns,
+		string(e.Status), blob(e.State), updated, confirmed,
+		e.UserID, e.Provider, e.Version))
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = framework.ErrConflict
+	}
+	if err != nil {
+		return framework.Enrollment{}, fmt.Errorf("postgres: update enrollment: %w", err)
+	}
+	return got, nil
+}
+
+// Delete removes the enrollment; its transactions go with it (ON DELETE
+// CASCADE).
+func (s *Store) Delete(ctx context.Context, userID, provider string) error {
+	tag, err := s.pool.Exec(ctx,
+		`DELETE FROM enrollments WHERE user_id = $1 AND provider = $2`,
+		userID, provider)
+	if err != nil {
+		return fmt.Errorf("postgres: delete enrollment: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: delete enrollment: %w", framework.ErrNotFound)
+	}
+	return nil
+}
+
+// scan reads one enrollment. pgx's QueryRow Scan reads the result to its
+// end, so a write with RETURNING that fails at commit reports it here.
+// Scanning bytea into a []byte copies it, so the caller owns State.
+func scan(row pgx.Row) (framework.Enrollment, error) {
+	var (
+		e         framework.Enrollment
+		status    string
+		confirmed *time.Time
+	)
+	if err := row.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &e.CreatedAt, &e.UpdatedAt, &confirmed); err != nil {
+		return framework.Enrollment{}, err
+	}
+	e.Status = framework.Status(status)
+	// pgx returns timestamptz in the local zone; the suite, and callers
+	// comparing with the SQLite store, expect UTC.
+	e.CreatedAt = e.CreatedAt.UTC()
+	e.UpdatedAt = e.UpdatedAt.UTC()
+	if confirmed != nil {
+		e.ConfirmedAt = confirmed.UTC()
+	}
+	return e, nil
+}
+
+// The times the SQLite store can hold (it keeps unix nanoseconds), roughly
+// years 1678 to 2262. PostgreSQL could hold far more, but a write one
+// backend accepts and the other refuses would make them disagree, and
+// would make a database impossible to move from this store to SQLite. The
+// range also catches a zero time written by mistake.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// timestamp checks t is storable and returns it in UTC. PostgreSQL keeps
+// microseconds; pgx drops the nanoseconds below them.
+func timestamp(field string, t time.Time) (time.Time, error) {
+	if t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("%s %s is outside the storable range %s to %s",
+			field, t.UTC().Format(time.RFC3339), minTime.UTC().Format(time.RFC3339), maxTime.UTC().Format(time.RFC3339))
+	}
+	return t.UTC(), nil
+}
+
+// blob keeps an empty state from becoming NULL: pgx sends a nil slice as
+// NULL, which state's NOT NULL would reject.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
