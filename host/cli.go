@@ -17,7 +17,6 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
-	"github.com/twofactor/twofactor/framework/store/sqlite"
 )
 
 // Version is the host's release version, set at build time with
@@ -146,9 +145,9 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // openStoreOnly opens the framework over the store without starting any
 // provider: maintenance commands need no plugin.
 func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framework, func(), error) {
-	store, err := sqlite.Open(ctx, cfg.StorageDSN)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("storage: %w", err)
+		return nil, nil, err
 	}
 	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys})
 	if err != nil {

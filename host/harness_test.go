@@ -193,6 +193,17 @@ func (h *testHost) do(method, path, key string, body any) response {
 	return out
 }
 
+// otpSecret reads the TOTP secret from an enrollment answer.
+func otpSecret(t *testing.T, r response) string {
+	t.Helper()
+	display, _ := r.body["display"].(map[string]any)
+	key, err := otp.NewKeyFromURL(str(display["otpauth_url"]))
+	if err != nil {
+		t.Fatalf("enrollment answer %d %v: %v", r.status, r.body, err)
+	}
+	return key.Secret()
+}
+
 // enroll begins and confirms a TOTP enrollment and returns the secret.
 func (h *testHost) enroll(user string) string {
 	h.t.Helper()

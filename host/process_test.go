@@ -18,12 +18,20 @@ import (
 // says it is serving; it returns the command and the plugins folder.
 func startProcess(t *testing.T) (*exec.Cmd, string, string) {
 	t.Helper()
+	plugins := pluginCopy(t)
+	cmd, url := startProcessWith(t, writeConfig(t, plugins, totpClients))
+	return cmd, plugins, url
+}
+
+// startProcessWith runs `twofactor serve` on a config file and returns
+// once it is serving, with its base URL.
+func startProcessWith(t *testing.T, configPath string) (*exec.Cmd, string) {
+	t.Helper()
 	bin, err := testbin.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	plugins := pluginCopy(t)
-	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", writeConfig(t, plugins, totpClients))
+	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", configPath)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -37,11 +45,11 @@ func startProcess(t *testing.T) (*exec.Cmd, string, string) {
 	for sc.Scan() {
 		if m := serving.FindStringSubmatch(sc.Text()); m != nil {
 			go io.Copy(io.Discard, stderr) // keep draining so the host never blocks on its log
-			return cmd, plugins, "http://" + m[1]
+			return cmd, "http://" + m[1]
 		}
 	}
 	t.Fatalf("host exited before serving: %v", sc.Err())
-	return nil, "", ""
+	return nil, ""
 }
 
 // TestNoOrphanPlugins: whether the host is stopped politely or killed

@@ -13,7 +13,6 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
-	"github.com/twofactor/twofactor/framework/store/sqlite"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -30,7 +29,7 @@ type Service struct {
 	Config    *config.Config
 	Framework *framework.Framework
 	Server    *Server
-	store     *sqlite.Store
+	store     framework.Store
 	log       hclog.Logger
 }
 
@@ -56,9 +55,9 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
 		})
 	}
-	store, err := sqlite.Open(ctx, cfg.StorageDSN)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("storage: %w", err)
+		return nil, err
 	}
 	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys,
 		Providers: specs, Logger: log, Lockout: cfg.Lockout}

@@ -162,14 +162,20 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 	if c.StorageDriver == "" {
 		c.StorageDriver = "sqlite"
 	}
-	if c.StorageDriver != "sqlite" {
-		return nil, keyErr("storage.driver", "%q is not supported (supported: sqlite)", c.StorageDriver)
-	}
 	c.StorageDSN = k.String("storage.dsn")
-	if c.StorageDSN == "" {
-		return nil, keyErr("storage.dsn", "missing: the SQLite database file, e.g. twofactor.db")
+	switch c.StorageDriver {
+	case "sqlite":
+		if c.StorageDSN == "" {
+			return nil, keyErr("storage.dsn", "missing: the SQLite database file, e.g. twofactor.db")
+		}
+		c.StorageDSN = resolve(base, c.StorageDSN)
+	case "postgres":
+		if !strings.HasPrefix(c.StorageDSN, "postgres://") && !strings.HasPrefix(c.StorageDSN, "postgresql://") {
+			return nil, keyErr("storage.dsn", "must be a postgres:// URL, e.g. postgres://twofactor@db.internal:5432/twofactor?sslmode=verify-full")
+		}
+	default:
+		return nil, keyErr("storage.driver", "%q is not supported (supported: sqlite, postgres)", c.StorageDriver)
 	}
-	c.StorageDSN = resolve(base, c.StorageDSN)
 	c.PluginsDir = k.String("plugins.dir")
 	if c.PluginsDir == "" {
 		return nil, keyErr("plugins.dir", "missing: the folder holding twofactor-provider-* binaries")

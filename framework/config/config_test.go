@@ -76,6 +76,9 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"placeholder encryption key", func(s string) string {
 			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)
 		}, nil, "encryption_key"},
+		{"postgres needs a URL", func(s string) string {
+			return strings.Replace(strings.Replace(s, "driver: sqlite", "driver: postgres", 1), "dsn: data/twofactor.db", "dsn: host=db", 1)
+		}, nil, "storage.dsn"},
 		{"unsupported driver", func(s string) string { return strings.Replace(s, "driver: sqlite", "driver: mysql", 1) }, nil, "storage.driver"},
 		{"bad listen", func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:0", "listen: nowhere", 1) }, nil, "listen"},
 		{"short api key", func(s string) string {

@@ -1,0 +1,139 @@
+package host_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresDSN returns a DSN for a fresh schema of the test PostgreSQL,
+// dropped at cleanup, or skips saying how to run the test.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("TEST_POSTGRES_DSN")
+	if base == "" {
+		t.Skip("set TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL replica tests")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "t_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+
+func startReplica(t *testing.T, config string) *testHost {
+	t.Helper()
+	cmd, url := startProcessWith(t, config)
+	h := &testHost{t: t, url: url, clock: &clock{}}
+	h.stop = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
+	return h
+}
+
+// realCode is the TOTP code at the real time plus d: separate processes
+// use the real clock.
+func realCode(t *testing.T, secret string, d time.Duration) string {
+	t.Helper()
+	c, err := totpCode(secret, time.Now().Add(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReplicasShareGuarantees: two host processes on one PostgreSQL. A
+// code submitted to both at once lets exactly one login in; failures on
+// one replica lock the user out on the other; a replica restarted
+// remembers which codes were used.
+func TestReplicasShareGuarantees(t *testing.T) {
+	dsn := postgresDSN(t)
+	plugins := pluginCopy(t)
+	config := writeConfig(t, plugins, totpClients)
+	text, _ := os.ReadFile(config)
+	os.WriteFile(config, []byte(strings.Replace(string(text), "storage: {driver: sqlite, dsn: twofactor.db}", "storage: {driver: postgres, dsn: '"+dsn+"'}", 1)), 0o600)
+
+	a, b := startReplica(t, config), startReplica(t, config)
+	defer a.stop()
+
+	// Enroll through A; the confirmation code is the current one.
+	r := a.do("POST", "/v1/users/alice/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+	secret := otpSecret(t, r)
+	if c := a.do("POST", "/v1/users/alice/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secret, 0)}); c.str("status") != "active" {
+		t.Fatalf("confirm: %d %v", c.status, c.body)
+	}
+
+	// The next step's code (inside the skew) to both replicas at once.
+	next := realCode(t, secret, 30*time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	start := make(chan struct{})
+	for i := range 10 {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			v := h.verify("alice", next)
+			mu.Lock()
+			outcomes[v.str("outcome")+"/"+v.str("reason")]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if outcomes["allow/"] != 1 || outcomes["deny/replayed"] != 9 {
+		t.Fatalf("double submit across replicas: %v", outcomes)
+	}
+
+	// B restarts and still knows the code was used.
+	b.stop()
+	b = startReplica(t, config)
+	defer b.stop()
+	if v := b.verify("alice", next); v.str("reason") != "replayed" {
+		t.Errorf("after a restart the used code is %v", v.body)
+	}
+
+	// Six wrong codes to A, then bob's right code to B: locked out on B.
+	r = a.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+	bobSecret := otpSecret(t, r)
+	a.do("POST", "/v1/users/bob/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, bobSecret, 0)})
+	wrong := "000000"
+	for range 6 {
+		a.verify("bob", wrong)
+	}
+	v := b.verify("bob", realCode(t, bobSecret, 30*time.Second))
+	if v.status != http.StatusTooManyRequests || v.errCode() != "locked_out" || v.header.Get("Retry-After") == "" {
+		t.Errorf("right code on B after failures on A: %d %v Retry-After=%q", v.status, v.body, v.header.Get("Retry-After"))
+	}
+}
