@@ -48,7 +48,6 @@ func postgresDSN(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-
 func startReplica(t *testing.T, config string) *testHost {
 	t.Helper()
 	cmd, url := startProcessWith(t, config)
