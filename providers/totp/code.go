@@ -42,12 +42,24 @@ func normalizeCode(code string, digits int) (string, bool) {
 	return string(buf[:n]), true
 }
 
-// match is the outcome of checking a code against the skew window.
+// hintSteps is how many steps on each side of the current one Verify
+// looks at, beyond the skew window, to tell a device with a wrong clock
+// from a wrong code. A code matching there is never accepted.
+const hintSteps = 10
+
+// match is the outcome of checking a code against the skew window and,
+// when asked, the wider hint window around it.
 type match struct {
-	matched bool  // the code equals the code of some step in the window
+	matched bool  // the code equals the code of some step in the skew window
 	fresh   bool  // ... of a step after the last accepted one
 	step    int64 // the highest such fresh step
 	offset  int64 // step minus the current step, for the audit log
+
+	// Set only when nothing in the skew window matched: the code equals
+	// the code of a step outside it but within the hint window.
+	outside       bool
+	outsideFresh  bool  // ... of a step after the last accepted one
+	outsideOffset int64 // that step minus the current step; the nearest one if several
 }
 
 // check compares code with the codes of every step from T-skew to T+skew,
@@ -56,9 +68,16 @@ type match struct {
 // whether or where the code matched. Steps below zero do not exist and are
 // skipped (pquerna/otp would wrap them to 2^64-1, issue #97).
 //
+// When hint is larger than skew and nothing in the skew window matched,
+// the steps from T-hint to T+hint outside the skew window are compared the
+// same way (all of them, no early exit), and a match is reported in
+// outside: never as matched, so it can never be accepted. Whether this
+// second scan runs says only what the outcome says anyway (a match in the
+// skew window or not), never where the code matched.
+//
 // A malformed code is reported as no match, never as an error: it is the
 // user's mistake, not the caller's.
-func (e *enrollment) check(code string, now time.Time, skew int64) (match, error) {
+func (e *enrollment) check(code string, now time.Time, skew, hint int64) (match, error) {
 	var m match
 	c, ok := normalizeCode(code, e.digits)
 	if !ok {
@@ -67,18 +86,24 @@ func (e *enrollment) check(code string, now time.Time, skew int64) (match, error
 	// pquerna/otp takes the secret as base32 and decodes it on each call.
 	secret := base32.StdEncoding.EncodeToString(e.secret)
 	opts := hotp.ValidateOpts{Digits: otp.Digits(e.digits), Algorithm: e.algorithm}
+	equal := func(step, t int64) (bool, error) {
+		want, err := hotp.GenerateCodeCustom(secret, uint64(step), opts)
+		if err != nil {
+			// Unreachable: the secret was just encoded from bytes.
+			return false, sdk.Errorf(sdk.KindInternal, "computing code for step offset %d: %v", step-t, err)
+		}
+		return subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1, nil
+	}
 
 	t := floorDiv(now.Unix(), e.period)
 	for step := t - skew; step <= t+skew; step++ {
 		if step < 0 {
 			continue
 		}
-		want, err := hotp.GenerateCodeCustom(secret, uint64(step), opts)
+		eq, err := equal(step, t)
 		if err != nil {
-			// Unreachable: the secret was just encoded from bytes.
-			return match{}, sdk.Errorf(sdk.KindInternal, "computing code for step offset %d: %v", step-t, err)
+			return match{}, err
 		}
-		eq := subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1
 		m.matched = m.matched || eq
 		// Steps ascend, so the last fresh match is the highest.
 		if eq && step > e.lastStep {
@@ -87,7 +112,32 @@ func (e *enrollment) check(code string, now time.Time, skew int64) (match, error
 			m.offset = step - t
 		}
 	}
+	if m.matched || hint <= skew {
+		return m, nil
+	}
+	for step := t - hint; step <= t+hint; step++ {
+		if step < 0 || step >= t-skew && step <= t+skew {
+			continue
+		}
+		eq, err := equal(step, t)
+		if err != nil {
+			return match{}, err
+		}
+		// Keep the match nearest the current step: the likelier clock error.
+		if eq && (!m.outside || abs(step-t) < abs(m.outsideOffset)) {
+			m.outside = true
+			m.outsideFresh = step > e.lastStep
+			m.outsideOffset = step - t
+		}
+	}
 	return m, nil
+}
+
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // floorDiv is a/b rounded towards minus infinity, so a time before 1970 maps

@@ -16,6 +16,12 @@
 //   - The skew window. Every step in the window is computed and compared in
 //     constant time, without stopping at the first match and without the
 //     counter underflow of pquerna/otp near the epoch (issue #97).
+//   - A clock hint. A code that matches nothing in the skew window is
+//     compared, the same way, with the steps up to 10 periods either side;
+//     a match there is denied as clock_skew_suspected with the offset in
+//     steps ("step_offset" in Details, hence in the host's audit log), so
+//     an admin can tell a phone with a wrong clock from a mistyped code.
+//     It is never accepted.
 //
 // The algorithm, digits, period and secret are stored in each enrollment's
 // state, so an admin may change those settings later without breaking

@@ -1,6 +1,7 @@
 package totp
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,8 @@ func FuzzNormalizeCode(f *testing.F) {
 
 // FuzzVerify feeds arbitrary codes, states and times to Verify. It must not
 // panic; an unusable state must be an InvalidState error and never an
-// Allow; and an Allow must be for a code of a fresh step inside the window.
+// Allow; an Allow must be for a code of a fresh step inside the window; and
+// a clock hint must name a fresh step outside it, whose code was sent.
 func FuzzVerify(f *testing.F) {
 	valid := `{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1","digits":6,"period":30,"last_step":0}`
 	f.Add("287082", []byte(valid), int64(59))
@@ -66,6 +68,17 @@ func FuzzVerify(f *testing.F) {
 		if r.Outcome != sdk.Allow {
 			if r.Outcome != sdk.Deny || r.State != nil {
 				t.Fatalf("non-allow response %+v", r)
+			}
+			if r.Reason == sdk.ReasonClockSkewSuspected {
+				// The hint names a fresh step outside the window (skew 2)
+				// and within ten steps, whose code this is.
+				off, err := strconv.ParseInt(r.Details["step_offset"], 10, 64)
+				T := floorDiv(unix, e.period)
+				c, _ := normalizeCode(code, e.digits)
+				if err != nil || off >= -2 && off <= 2 || off < -hintSteps || off > hintSteps || T+off <= e.lastStep ||
+					c == "" || c != codeAt(t, e.secret, e.algName, e.digits, T+off) {
+					t.Fatalf("clock hint %+v for %q at %d", r, code, unix)
+				}
 			}
 			return
 		}

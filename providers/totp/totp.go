@@ -265,7 +265,8 @@ func (c *config) enrollFinish(req sdk.EnrollRequest) (sdk.EnrollResponse, error)
 	if err != nil {
 		return sdk.EnrollResponse{}, err
 	}
-	m, err := e.check(req.Code, now(req.Now), c.skew)
+	// No clock hint here: a finish step answers only done or a reason.
+	m, err := e.check(req.Code, now(req.Now), c.skew, 0)
 	if err != nil {
 		return sdk.EnrollResponse{}, err
 	}
@@ -294,7 +295,7 @@ func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyR
 	if err != nil {
 		return sdk.VerifyResponse{}, err
 	}
-	m, err := e.check(req.Code, now(req.Now), c.skew)
+	m, err := e.check(req.Code, now(req.Now), c.skew, hintSteps)
 	if err != nil {
 		return sdk.VerifyResponse{}, err
 	}
@@ -307,11 +308,31 @@ func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyR
 			State:   e.marshal(),
 			Details: map[string]string{"step_offset": fmt.Sprint(m.offset)},
 		}, nil
-	case m.matched:
+	case m.matched, m.outside && !m.outsideFresh:
+		// A step outside the window at or before the last accepted one
+		// was itself accepted once: a reused code, not a clock to fix.
 		return sdk.VerifyResponse{
 			Outcome: sdk.Deny,
 			Reason:  sdk.ReasonReplayed,
 			Message: "code was already used",
+		}, nil
+	case m.outside && m.outsideOffset > 0:
+		// A code for a future step will become valid: telling the sender
+		// so would turn a lucky guess into a login a few minutes later.
+		// The caller hears invalid_code; the offset goes to the audit log
+		// only, where doctor reports it.
+		return sdk.VerifyResponse{
+			Outcome: sdk.Deny,
+			Reason:  sdk.ReasonInvalidCode,
+			Message: "code does not match",
+			Details: map[string]string{"suspected_step_offset": fmt.Sprint(m.outsideOffset)},
+		}, nil
+	case m.outside:
+		return sdk.VerifyResponse{
+			Outcome: sdk.Deny,
+			Reason:  sdk.ReasonClockSkewSuspected,
+			Message: skewMessage(m.outsideOffset),
+			Details: map[string]string{"step_offset": fmt.Sprint(m.outsideOffset)},
 		}, nil
 	default:
 		return sdk.VerifyResponse{
@@ -320,6 +341,19 @@ func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyR
 			Message: "code does not match",
 		}, nil
 	}
+}
+
+// skewMessage explains a code that matches offset steps away from now.
+func skewMessage(offset int64) string {
+	dir := "future"
+	if offset < 0 {
+		dir, offset = "past", -offset
+	}
+	unit := "steps"
+	if offset == 1 {
+		unit = "step"
+	}
+	return fmt.Sprintf("code matches %d %s in the %s: check the device's clock", offset, unit, dir)
 }
 
 // now returns the host's time for a request, or this machine's clock when

@@ -173,10 +173,135 @@ func TestSkewWindow(t *testing.T) {
 				if got := lastStep(t, r.State); got != T+off {
 					t.Errorf("skew %d offset %d: last_step %d", skew, off, got)
 				}
+			} else if off < 0 {
+				// Just behind the window: denied, with the clock hint.
+				wantOutcome(t, r, sdk.Deny, sdk.ReasonClockSkewSuspected)
+				if got := r.Details["step_offset"]; got != fmt.Sprint(off) {
+					t.Errorf("skew %d offset %d: step_offset %q", skew, off, got)
+				}
 			} else {
+				// Ahead of it: a plain invalid_code, the offset for the
+				// audit log only (see TestClockSkewHint).
 				wantOutcome(t, r, sdk.Deny, sdk.ReasonInvalidCode)
+				if got := r.Details["suspected_step_offset"]; got != fmt.Sprint(off) {
+					t.Errorf("skew %d offset %d: suspected_step_offset %q", skew, off, got)
+				}
 			}
 		}
+	}
+}
+
+// TestClockSkewHint: a code from a device whose clock is a few periods off
+// is denied with clock_skew_suspected and the offset in steps; never
+// allowed, whatever the skew setting.
+func TestClockSkewHint(t *testing.T) {
+	secret := []byte(rfcSeedSHA1)
+	const now = 1700000015 // mid-step
+	T := int64(now / 30)
+	p := configured(t, nil) // skew 1
+	st := stateFor(t, secret, "SHA1", 6, 30, 0)
+
+	for _, tc := range []struct {
+		off    int64
+		reason sdk.Reason
+		msg    string
+	}{
+		{-4, sdk.ReasonClockSkewSuspected, "code matches 4 steps in the past: check the device's clock"},
+		// A future step's code would become valid: the sender is not told.
+		{3, sdk.ReasonInvalidCode, "code does not match"},
+		{-2, sdk.ReasonClockSkewSuspected, "code matches 2 steps in the past: check the device's clock"},
+		{-10, sdk.ReasonClockSkewSuspected, "code matches 10 steps in the past: check the device's clock"},
+		{10, sdk.ReasonInvalidCode, "code does not match"},
+		{-11, sdk.ReasonInvalidCode, "code does not match"},
+		{11, sdk.ReasonInvalidCode, "code does not match"},
+		{-40, sdk.ReasonInvalidCode, "code does not match"},
+	} {
+		t.Run(fmt.Sprint(tc.off), func(t *testing.T) {
+			code := codeAt(t, secret, "SHA1", 6, T+tc.off)
+			// No step within ±10 (and the skew window) shares this code,
+			// or the expectations below would not hold.
+			for o := int64(-hintSteps); o <= hintSteps; o++ {
+				if o != tc.off && codeAt(t, secret, "SHA1", 6, T+o) == code {
+					t.Fatalf("steps %d and %d share a code; pick another time", tc.off, o)
+				}
+			}
+			r := verify(t, p, st, code, now)
+			wantOutcome(t, r, sdk.Deny, tc.reason)
+			if r.Message != tc.msg {
+				t.Errorf("Message = %q, want %q", r.Message, tc.msg)
+			}
+			switch {
+			case tc.reason == sdk.ReasonClockSkewSuspected:
+				if got := r.Details["step_offset"]; got != fmt.Sprint(tc.off) {
+					t.Errorf("Details = %v, want step_offset %d", r.Details, tc.off)
+				}
+			case tc.off > 0 && tc.off <= hintSteps:
+				if got := r.Details["suspected_step_offset"]; got != fmt.Sprint(tc.off) {
+					t.Errorf("Details = %v, want suspected_step_offset %d", r.Details, tc.off)
+				}
+			case r.Details != nil:
+				t.Errorf("Details = %v on %s", r.Details, tc.reason)
+			}
+		})
+	}
+
+	// Within the skew: allowed, as always.
+	for _, off := range []int64{-1, 0, 1} {
+		wantOutcome(t, verify(t, p, st, codeAt(t, secret, "SHA1", 6, T+off), now), sdk.Allow, "")
+	}
+	// With skew 2, -2 is inside and allowed; -3 is a hint.
+	p2 := configured(t, sdk.Settings{"skew": "2"})
+	wantOutcome(t, verify(t, p2, st, codeAt(t, secret, "SHA1", 6, T-2), now), sdk.Allow, "")
+	wantOutcome(t, verify(t, p2, st, codeAt(t, secret, "SHA1", 6, T-3), now), sdk.Deny, sdk.ReasonClockSkewSuspected)
+	// With skew 0, the neighbour behind is a hint too.
+	p0 := configured(t, sdk.Settings{"skew": "0"})
+	r := verify(t, p0, st, codeAt(t, secret, "SHA1", 6, T-1), now)
+	wantOutcome(t, r, sdk.Deny, sdk.ReasonClockSkewSuspected)
+	if r.Message != "code matches 1 step in the past: check the device's clock" || r.Details["step_offset"] != "-1" {
+		t.Errorf("skew 0, -1: %q %v", r.Message, r.Details)
+	}
+}
+
+// A used code stays replayed: inside the skew window (the hint is not
+// looked for once the window matched), and outside it when the step is at
+// or before the last accepted one.
+func TestClockSkewHintReplay(t *testing.T) {
+	secret := []byte(rfcSeedSHA1)
+	const now = 1700000015
+	T := int64(now / 30)
+	p := configured(t, nil) // skew 1
+
+	code := codeAt(t, secret, "SHA1", 6, T-1)
+	r := verify(t, p, stateFor(t, secret, "SHA1", 6, 30, 0), code, now)
+	wantOutcome(t, r, sdk.Allow, "")
+	wantOutcome(t, verify(t, p, r.State, code, now), sdk.Deny, sdk.ReasonReplayed)
+
+	// Four periods later the same code is 5 steps old: it was used, so it
+	// is replayed, not a clock to fix.
+	wantOutcome(t, verify(t, p, r.State, code, now+4*30), sdk.Deny, sdk.ReasonReplayed)
+	// A code 4 steps old that was never used, while a later step was: also
+	// at or before the last accepted step, so replayed.
+	used := stateFor(t, secret, "SHA1", 6, 30, T-1)
+	wantOutcome(t, verify(t, p, used, codeAt(t, secret, "SHA1", 6, T-4), now), sdk.Deny, sdk.ReasonReplayed)
+	// A fresh step 4 ahead: invalid_code to the caller, the offset in
+	// the details for the audit log.
+	r = verify(t, p, used, codeAt(t, secret, "SHA1", 6, T+4), now)
+	wantOutcome(t, r, sdk.Deny, sdk.ReasonInvalidCode)
+	if r.Details["suspected_step_offset"] != "4" {
+		t.Errorf("+4 after a use: %v", r.Details)
+	}
+}
+
+// The hint is not given at enrollment: a finish step answers only done or
+// a reason the host knows for it.
+func TestClockSkewHintNotAtEnroll(t *testing.T) {
+	secret := []byte(rfcSeedSHA1)
+	const now = 1700000015
+	p := configured(t, nil)
+	st := stateFor(t, secret, "SHA1", 6, 30, 0)
+	r, err := p.Enroll(ctx, sdk.EnrollRequest{Step: sdk.EnrollFinish, State: st, Code: codeAt(t, secret, "SHA1", 6, now/30-4), Now: time.Unix(now, 0)})
+	if err != nil || r.Done || r.Reason != sdk.ReasonInvalidCode {
+		t.Errorf("enroll finish with a code 4 steps old = %+v, %v", r, err)
 	}
 }
 
