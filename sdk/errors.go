@@ -43,6 +43,8 @@ type Error struct {
 	Message string // human-readable, never containing a secret
 }
 
+// Error formats the error as "kind: field: message", or "kind: message"
+// when no field is at fault.
 func (e *Error) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("%s: %s: %s", e.Kind, e.Field, e.Message)

@@ -39,7 +39,7 @@ func (s *server) guard(err *error) {
 // context ended before the plugin logs, at warn level, that the method
 // ignored its deadline. The host stopped waiting when the context ended;
 // a method that runs on holds resources for an answer no one will read.
-const deadlineGrace = 500 * time.Millisecond
+const deadlineGrace = 2 * time.Second
 
 // ignoredDeadlineMessage starts the log line of a method that ignored its
 // deadline; the conformance kit (providertest) looks for this exact text.

@@ -1,0 +1,44 @@
+// Package providertest is the conformance kit for twofactor providers. A
+// provider author calls Run from the provider's own go test, against the
+// provider in process, against its built binary, or both:
+//
+//	func TestConformance(t *testing.T) {
+//		settings := sdk.Settings{"issuer": "ACME"}
+//		providertest.Run(t, providertest.InProcess(New()), settings)
+//		providertest.Run(t, providertest.Binary("bin/twofactor-provider-acme"), settings)
+//	}
+//
+// Run drives the contract as the host does and checks, each as a subtest
+// named after its Rule, what every provider must honour:
+//
+//   - info-complete: Info works before Configure and is complete: a name
+//     the host accepts, a version, this SDK's protocol version, and a
+//     schema whose fields are named, typed, explained, and flagged Secret
+//     when they look like a secret.
+//   - configure: Configure accepts the settings given to Run.
+//   - configure-required: Configure without any one required field fails
+//     with an *sdk.Error of kind invalid_settings naming that field.
+//   - configure-unknown: Configure with an unknown field fails naming it.
+//   - activate: Activate reports a known Health.
+//   - enroll-roundtrip: Enroll begin returns a non-empty opaque state, and
+//     Enroll finish accepts it (it may answer "not done").
+//   - garbage-code: Verify and Enroll finish given garbage codes (empty,
+//     1 KB of junk, Unicode digits, NUL bytes, ...) deny, or return an
+//     *sdk.Error of kind invalid_request or invalid_state: never Allow,
+//     never a panic, never a transport error, never an internal error.
+//   - garbage-state: the same for garbage states.
+//   - allow-replay (with Options.Code): a valid code is allowed and the new
+//     state recorded; the same code against that state is denied as
+//     replayed; the next code against it is allowed.
+//   - deadline: a call whose context has already ended returns at once,
+//     and a call with a short deadline returns by it; an error is then a
+//     deadline or cancellation error. Against a binary, the kit also reads
+//     the plugin's log for the SDK's report of a method that went on
+//     running after the host stopped waiting.
+//   - process-exit (binary targets): the plugin exits when the host kills
+//     its client.
+//
+// Every failure message starts with "rule NAME:", so a broken provider
+// reads which promise it breaks. Options adds what the kit cannot know (a
+// way to compute a valid code) and skips rules that do not apply.
+package providertest

@@ -1,0 +1,256 @@
+package providertest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/providertest/testdata/fake"
+)
+
+// recorder is a tb that records the kit's verdicts instead of failing the
+// test that runs it, so a test can assert that the kit fails.
+type recorder struct {
+	name     string
+	root     *recorder
+	mu       sync.Mutex // root only: guards msgs
+	msgs     []string   // root only: "subtest: message"
+	failed   bool
+	skipped  bool
+	cleanups []func()
+	children []*recorder
+}
+
+func newRecorder() *recorder {
+	r := &recorder{}
+	r.root = r
+	return r
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) add(kind, format string, args ...any) {
+	r.root.mu.Lock()
+	defer r.root.mu.Unlock()
+	r.root.msgs = append(r.root.msgs, fmt.Sprintf("%s %s: %s", kind, r.name, fmt.Sprintf(format, args...)))
+}
+
+func (r *recorder) Logf(format string, args ...any) { r.add("log", format, args...) }
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failed = true
+	r.add("FAIL", format, args...)
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped = true
+	r.add("skip", format, args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Failed() bool { return r.failed }
+
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+// do runs f as testing runs a test: in its own goroutine, so Fatalf and
+// Skipf can end it, then its cleanups, last first.
+func (r *recorder) do(f func(tb)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			for _, c := range slices.Backward(r.cleanups) {
+				c()
+			}
+		}()
+		f(r)
+	}()
+	<-done
+}
+
+func (r *recorder) Run(name string, f func(tb)) bool {
+	sub := &recorder{name: name, root: r.root}
+	r.children = append(r.children, sub)
+	sub.do(f)
+	if sub.failed {
+		r.failed = true
+	}
+	return !sub.failed
+}
+
+// verdicts lists which rules failed and which were skipped.
+func (r *recorder) verdicts() (failed, skipped []Rule) {
+	for _, c := range r.children {
+		switch {
+		case c.failed:
+			failed = append(failed, Rule(c.name))
+		case c.skipped:
+			skipped = append(skipped, Rule(c.name))
+		}
+	}
+	return failed, skipped
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.msgs, "\n")
+}
+
+// runRecorded runs the kit without failing the calling test.
+func runRecorded(target Target, settings sdk.Settings, o Options) *recorder {
+	r := newRecorder()
+	r.do(func(t tb) { run(t, target, settings, o) })
+	return r
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binErr  error
+)
+
+// buildTestdata builds the providers under testdata once per test run, into
+// a folder TestMain removes; testdata is not part of ./..., so they are
+// built here.
+func buildTestdata(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "providertest-"); binErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
+			"./testdata/good", "./testdata/incomplete-info", "./testdata/panics", "./testdata/ignores-deadline")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var fakeSettings = sdk.Settings{"issuer": "ACME"}
+
+func TestKitVerdicts(t *testing.T) {
+	bin := buildTestdata(t)
+	withCode := Options{Code: fake.Code}
+	tests := []struct {
+		name   string
+		target Target
+		opts   Options
+		// want maps each rule that must fail to text its message must hold.
+		want map[Rule]string
+		// wantSkipped are the rules that must be skipped.
+		wantSkipped []Rule
+	}{
+		{"good in process", InProcess(fake.New()), withCode, nil, []Rule{RuleProcessExit}},
+		{"good binary", Binary(filepath.Join(bin, "good")), withCode, nil, nil},
+		{"good without Options", InProcess(fake.New()), Options{}, nil, []Rule{RuleAllowReplay, RuleProcessExit}},
+		{"skip list", InProcess(fake.New()), Options{Skip: []Rule{RuleDeadline}}, nil, []Rule{RuleAllowReplay, RuleDeadline, RuleProcessExit}},
+
+		{"incomplete info binary", Binary(filepath.Join(bin, "incomplete-info")), withCode,
+			map[Rule]string{RuleInfoComplete: "rule info-complete: Info.Version is empty"}, nil},
+		{"incomplete info in process", InProcess(fake.IncompleteInfo()), withCode,
+			map[Rule]string{RuleInfoComplete: `rule info-complete: schema field "issuer" has no Help text`}, []Rule{RuleProcessExit}},
+		{"panics binary", Binary(filepath.Join(bin, "panics")), withCode,
+			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty returned an internal error (a panic inside a plugin comes back this way)"}, nil},
+		{"panics in process", InProcess(fake.Panics()), withCode,
+			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty panicked: runtime error: slice bounds out of range"}, []Rule{RuleProcessExit}},
+		{"ignores deadline binary", Binary(filepath.Join(bin, "ignores-deadline")), withCode,
+			map[Rule]string{RuleDeadline: "rule deadline: the plugin went on running Activate after the host's 250ms deadline passed"}, nil},
+		{"ignores deadline in process", InProcess(fake.IgnoresDeadline()), withCode,
+			map[Rule]string{RuleDeadline: "rule deadline: Activate with an expired context did not return within 2s: it ignores its context"}, []Rule{RuleProcessExit}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := runRecorded(tt.target, fakeSettings, tt.opts)
+			failed, skipped := r.verdicts()
+			var want []Rule
+			for rule, text := range tt.want {
+				want = append(want, rule)
+				if !strings.Contains(r.String(), "FAIL "+string(rule)+": "+text) {
+					t.Errorf("no failure of rule %s saying %q", rule, text)
+				}
+			}
+			slices.Sort(want)
+			slices.Sort(failed)
+			if !slices.Equal(failed, want) {
+				t.Errorf("failed rules = %v, want %v", failed, want)
+			}
+			if !slices.Equal(skipped, tt.wantSkipped) {
+				t.Errorf("skipped rules = %v, want %v", skipped, tt.wantSkipped)
+			}
+			if t.Failed() {
+				t.Logf("the kit said:\n%s", r)
+			}
+		})
+	}
+}
+
+// TestKitPluginPanicReachesLog: the SDK logs a recovered panic where the
+// host sees it, not on the stderr that go-plugin redirects after Serve.
+func TestKitPluginPanicReachesLog(t *testing.T) {
+	bin := buildTestdata(t)
+	r := newRecorder()
+	var k *kit
+	r.do(func(t tb) {
+		k = &kit{target: Binary(filepath.Join(bin, "panics")), settings: fakeSettings, opts: Options{Timeout: 10e9}}
+		k.start(t)
+		k.verify(nil, "", k.now)
+		if _, ok := k.logs.waitFor("provider panicked", 0, 5e9); !ok {
+			t.Errorf("no panic in the plugin's log:\n%s", k.logs.tail(20))
+		}
+	})
+	if r.failed {
+		t.Error(r)
+	}
+}
+
+func TestKitRefusesToSkipConfigure(t *testing.T) {
+	r := runRecorded(InProcess(fake.New()), fakeSettings, Options{Skip: []Rule{RuleConfigure}})
+	if !r.failed || !strings.Contains(r.String(), "cannot be skipped") {
+		t.Errorf("kit = %s", r)
+	}
+}
+
+func TestKitStopsWhenConfigureFails(t *testing.T) {
+	r := runRecorded(InProcess(fake.New()), sdk.Settings{}, Options{})
+	failed, _ := r.verdicts()
+	if !slices.Equal(failed, []Rule{RuleConfigure}) || !strings.Contains(r.String(), "the remaining rules cannot run") {
+		t.Errorf("failed = %v; kit said:\n%s", failed, r)
+	}
+}
+
+func TestLooksSecret(t *testing.T) {
+	for name, want := range map[string]bool{
+		"secret_key": true, "password": true, "api_key": true, "client_secret": true, "access_token": true, "secret": true,
+		"secret_bytes": false, "integration_key": false, "api_hostname": false, "issuer": false, "look_ahead": false,
+	} {
+		if got := looksSecret(name); got != want {
+			t.Errorf("looksSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

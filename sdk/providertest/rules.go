@@ -1,0 +1,553 @@
+package providertest
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+var (
+	// providerName is the host's rule for provider names (config keys,
+	// URLs, binary names).
+	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+	// fieldName is sdk.Schema's rule for setting names.
+	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+// kitUser is the end user every enroll and verify is about.
+var kitUser = sdk.User{ID: "providertest-user", AccountName: "providertest@example.com"}
+
+// looksSecret says whether a setting's name suggests a credential, which
+// must then be flagged Secret so the host never logs or shows it.
+func looksSecret(name string) bool {
+	for _, s := range []string{"password", "passphrase", "private_key", "secret_key", "api_key", "_secret", "_token"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return name == "secret" || name == "token" || name == "skey"
+}
+
+func (k *kit) checkInfo(t tb) {
+	t.Helper()
+	o := call(k, k.prov.Info)
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Info before Configure %s", RuleInfoComplete, b)
+	}
+	if o.err != nil {
+		t.Fatalf("rule %s: Info before Configure failed: %v", RuleInfoComplete, o.err)
+	}
+	info := o.val
+	k.info = info
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf("rule %s: "+format, append([]any{RuleInfoComplete}, args...)...)
+	}
+	if !providerName.MatchString(info.Name) {
+		fail("Info.Name %q does not match %s", info.Name, providerName)
+	}
+	if strings.TrimSpace(info.Version) == "" {
+		fail("Info.Version is empty")
+	}
+	if info.ProtocolVersion != sdk.ProtocolVersion {
+		fail("Info.ProtocolVersion is %d; this SDK speaks %d (set it to sdk.ProtocolVersion)", info.ProtocolVersion, sdk.ProtocolVersion)
+	}
+	if !info.Capabilities.Code && !info.Capabilities.Push {
+		fail("Info.Capabilities has neither Code nor Push: the host could not verify anything")
+	}
+	seen := map[string]bool{}
+	for i, f := range info.Schema {
+		if !fieldName.MatchString(f.Name) {
+			fail("schema field %d: name %q does not match %s", i, f.Name, fieldName)
+			continue
+		}
+		if seen[f.Name] {
+			fail("schema field %q is listed twice", f.Name)
+		}
+		seen[f.Name] = true
+		switch f.Type {
+		case sdk.TypeString, sdk.TypeInt, sdk.TypeBool, sdk.TypeDuration:
+		case "":
+			fail("schema field %q has no Type", f.Name)
+		default:
+			fail("schema field %q has unknown Type %q", f.Name, f.Type)
+		}
+		if strings.TrimSpace(f.Help) == "" {
+			fail("schema field %q has no Help text (the admin reads it in the config docs and errors)", f.Name)
+		}
+		if looksSecret(f.Name) && !f.Secret {
+			fail("schema field %q looks like a credential but is not flagged Secret", f.Name)
+		}
+		switch {
+		case f.Secret && f.Default != "":
+			fail("secret schema field %q has a default; a secret must come from the admin", f.Name)
+		case f.Required && f.Default != "":
+			fail("required schema field %q has a default, which is never used", f.Name)
+		case f.Default != "":
+			if _, err := (sdk.Schema{f}).Parse(nil); err != nil {
+				fail("the default of schema field %q breaks the field's own rules: %v", f.Name, err)
+			}
+		}
+	}
+}
+
+func (k *kit) configure(t tb, rule Rule, settings sdk.Settings) error {
+	t.Helper()
+	o := callErr(k, func(ctx context.Context) error { return k.prov.Configure(ctx, settings) })
+	if b := broken(o); b != "" {
+		t.Errorf("rule %s: Configure %s", rule, b)
+		return o.err
+	}
+	return o.err
+}
+
+// reconfigure restores the settings given to Run after a rule configured
+// bad ones.
+func (k *kit) reconfigure(t tb, rule Rule) {
+	t.Helper()
+	if err := k.configure(t, rule, k.settings); err != nil {
+		k.configured = false
+		t.Errorf("rule %s: Configure with the settings given to Run failed after a refused Configure: %v", rule, err)
+	}
+}
+
+func (k *kit) checkConfigure(t tb) {
+	t.Helper()
+	if err := k.configure(t, RuleConfigure, k.settings); err != nil {
+		t.Errorf("rule %s: Configure refused the settings given to Run: %v", RuleConfigure, err)
+		return
+	}
+	k.configured = true
+}
+
+// wantSettingsError checks that err is an *sdk.Error of kind
+// invalid_settings naming field.
+func wantSettingsError(t tb, rule Rule, what, field string, err error) {
+	t.Helper()
+	var e *sdk.Error
+	switch {
+	case err == nil:
+		t.Errorf("rule %s: Configure %s succeeded; want an *sdk.Error of kind %s naming %q", rule, what, sdk.KindInvalidSettings, field)
+	case kindOf(err) != sdk.KindInvalidSettings:
+		t.Errorf("rule %s: Configure %s returned %v; want an *sdk.Error of kind %s naming %q", rule, what, err, sdk.KindInvalidSettings, field)
+	case errors.As(err, &e) && e.Field != field:
+		t.Errorf("rule %s: Configure %s returned an error naming field %q; want %q: %v", rule, what, e.Field, field, err)
+	}
+}
+
+func (k *kit) checkConfigureRequired(t tb) {
+	t.Helper()
+	defer k.reconfigure(t, RuleConfigureRequired)
+	n := 0
+	for _, f := range k.info.Schema {
+		if !f.Required {
+			continue
+		}
+		n++
+		s := maps.Clone(k.settings)
+		delete(s, f.Name)
+		err := k.configure(t, RuleConfigureRequired, s)
+		wantSettingsError(t, RuleConfigureRequired, "without required field "+f.Name, f.Name, err)
+	}
+	if n == 0 {
+		t.Logf("the schema has no required field")
+	}
+}
+
+// unknownSetting is a setting no provider declares.
+const unknownSetting = "providertest_unknown_setting"
+
+func (k *kit) checkConfigureUnknown(t tb) {
+	t.Helper()
+	defer k.reconfigure(t, RuleConfigureUnknown)
+	s := maps.Clone(k.settings)
+	if s == nil {
+		s = sdk.Settings{}
+	}
+	s[unknownSetting] = "1"
+	err := k.configure(t, RuleConfigureUnknown, s)
+	wantSettingsError(t, RuleConfigureUnknown, "with unknown field "+unknownSetting, unknownSetting, err)
+}
+
+func (k *kit) checkActivate(t tb) {
+	t.Helper()
+	o := call(k, k.prov.Activate)
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Activate %s", RuleActivate, b)
+	}
+	if o.err != nil {
+		t.Fatalf("rule %s: Activate failed: %v", RuleActivate, o.err)
+	}
+	switch o.val.Health {
+	case sdk.Healthy, sdk.Degraded:
+	case sdk.Unhealthy:
+		t.Logf("Activate reports %s", o.val.Health)
+	default:
+		t.Errorf("rule %s: Activate returned unknown health %q; want %s, %s or %s", RuleActivate, o.val.Health, sdk.Healthy, sdk.Degraded, sdk.Unhealthy)
+	}
+	for _, d := range o.val.Diagnostics {
+		if d.Code == "" {
+			t.Errorf("rule %s: Activate returned a diagnostic without a Code: %+v", RuleActivate, d)
+		}
+	}
+}
+
+func (k *kit) enroll(req sdk.EnrollRequest) outcome[sdk.EnrollResponse] {
+	req.User, req.Now = kitUser, k.now
+	return call(k, func(ctx context.Context) (sdk.EnrollResponse, error) { return k.prov.Enroll(ctx, req) })
+}
+
+func (k *kit) verify(state []byte, code string, now time.Time) outcome[sdk.VerifyResponse] {
+	req := sdk.VerifyRequest{User: kitUser, State: state, Code: code, Now: now}
+	return call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
+}
+
+func (k *kit) checkEnroll(t tb) {
+	t.Helper()
+	o := k.enroll(sdk.EnrollRequest{Step: sdk.EnrollBegin})
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Enroll begin %s", RuleEnrollRoundTrip, b)
+	}
+	if o.err != nil {
+		t.Fatalf("rule %s: Enroll begin failed: %v", RuleEnrollRoundTrip, o.err)
+	}
+	begin := o.val
+	if len(begin.State) == 0 {
+		t.Fatalf("rule %s: Enroll begin returned no state; the host stores it and sends it to finish", RuleEnrollRoundTrip)
+	}
+	k.pending = begin.State
+	if begin.Done {
+		if k.info.Capabilities.EnrollNeedsConfirmation {
+			t.Errorf("rule %s: Enroll begin says done, but Info.Capabilities.EnrollNeedsConfirmation is set", RuleEnrollRoundTrip)
+		}
+		k.confirmed = begin.State
+		return
+	}
+	code := "000000" // a wrong code, unless it happens to be right: either answer is fine
+	if k.opts.Code != nil {
+		var err error
+		if code, err = k.opts.Code(begin.State, k.now); err != nil {
+			t.Fatalf("rule %s: Options.Code cannot make a code for the state Enroll begin returned: %v", RuleEnrollRoundTrip, err)
+		}
+	}
+	o = k.enroll(sdk.EnrollRequest{Step: sdk.EnrollFinish, State: begin.State, Code: code})
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Enroll finish with the state Enroll begin returned %s", RuleEnrollRoundTrip, b)
+	}
+	if o.err != nil {
+		t.Fatalf("rule %s: Enroll finish refused the state Enroll begin returned: %v", RuleEnrollRoundTrip, o.err)
+	}
+	finish := o.val
+	switch {
+	case finish.Done && len(finish.State) == 0:
+		t.Errorf("rule %s: Enroll finish says done but returned no state", RuleEnrollRoundTrip)
+	case finish.Done:
+		k.confirmed = finish.State
+	case k.opts.Code != nil && k.info.Capabilities.EnrollNeedsConfirmation:
+		t.Errorf("rule %s: Enroll finish with a valid code (from Options.Code) is not done: reason %q", RuleEnrollRoundTrip, finish.Reason)
+	case finish.Reason == "":
+		t.Logf("Enroll finish is not done and gives no Reason; the host will report %q", sdk.ReasonInvalidCode)
+	}
+}
+
+// verifyState is the state to verify against: a confirmed one if the
+// enrollment finished, else the pending one.
+func (k *kit) verifyState(t tb) []byte {
+	t.Helper()
+	switch {
+	case k.confirmed != nil:
+		return k.confirmed
+	case k.pending != nil:
+		return k.pending
+	}
+	t.Skipf("no state to verify against: Enroll begin failed (see rule %s)", RuleEnrollRoundTrip)
+	return nil
+}
+
+var garbageCodes = []struct{ name, code string }{
+	{"empty", ""},
+	{"spaces", "      "},
+	{"1 KB of junk", strings.Repeat("9z%$-!\x7f~", 128)},
+	{"1 KB of digits", strings.Repeat("7", 1024)},
+	{"Arabic-Indic digits", "١٢٣٤٥٦"},
+	{"full-width digits", "１２３４５６"},
+	{"NUL bytes", "\x00\x00\x00\x00\x00\x00"},
+	{"digits around a NUL", "123\x00456"},
+	{"negative number", "-12345"},
+	{"format verbs", "%s%d%n%x"},
+	{"one digit", "1"},
+}
+
+// checkDeny checks the answer to garbage: a Deny (or Pending, for a push
+// provider), or a typed error of kind invalid_request or invalid_state.
+func (k *kit) checkDeny(t tb, rule Rule, what string, o outcome[sdk.VerifyResponse]) {
+	t.Helper()
+	if b := broken(o); b != "" {
+		t.Errorf("rule %s: %s %s", rule, what, b)
+		return
+	}
+	if o.err != nil {
+		if kind := kindOf(o.err); kind != sdk.KindInvalidRequest && kind != sdk.KindInvalidState {
+			t.Errorf("rule %s: %s returned %v; want a Deny, or an *sdk.Error of kind %s or %s", rule, what, o.err, sdk.KindInvalidRequest, sdk.KindInvalidState)
+		}
+		return
+	}
+	switch o.val.Outcome {
+	case sdk.Deny:
+	case sdk.Allow:
+		t.Errorf("rule %s: %s was ALLOWED", rule, what)
+	case sdk.Pending:
+		if !k.info.Capabilities.Push {
+			t.Errorf("rule %s: %s returned pending, but the provider has no Push capability", rule, what)
+		}
+	default:
+		t.Errorf("rule %s: %s returned unknown outcome %q; want %s", rule, what, o.val.Outcome, sdk.Deny)
+	}
+}
+
+// checkNotDone checks Enroll finish's answer to garbage: not done, or a
+// typed error of kind invalid_request or invalid_state.
+func (k *kit) checkNotDone(t tb, rule Rule, what string, o outcome[sdk.EnrollResponse]) {
+	t.Helper()
+	if b := broken(o); b != "" {
+		t.Errorf("rule %s: %s %s", rule, what, b)
+		return
+	}
+	if o.err != nil {
+		if kind := kindOf(o.err); kind != sdk.KindInvalidRequest && kind != sdk.KindInvalidState {
+			t.Errorf("rule %s: %s returned %v; want not done, or an *sdk.Error of kind %s or %s", rule, what, o.err, sdk.KindInvalidRequest, sdk.KindInvalidState)
+		}
+		return
+	}
+	if o.val.Done && k.info.Capabilities.EnrollNeedsConfirmation {
+		t.Errorf("rule %s: %s completed the enrollment", rule, what)
+	}
+}
+
+// checkAlive fails if the plugin process died during a rule.
+func (k *kit) checkAlive(t tb, rule Rule) {
+	t.Helper()
+	if k.client != nil && k.client.Exited() {
+		t.Fatalf("rule %s: the plugin process exited", rule)
+	}
+}
+
+func (k *kit) checkGarbageCode(t tb) {
+	t.Helper()
+	state := k.verifyState(t)
+	for _, g := range garbageCodes {
+		k.checkDeny(t, RuleGarbageCode, "Verify with code "+g.name, k.verify(state, g.code, k.now))
+		if k.pending != nil {
+			o := k.enroll(sdk.EnrollRequest{Step: sdk.EnrollFinish, State: k.pending, Code: g.code})
+			k.checkNotDone(t, RuleGarbageCode, "Enroll finish with code "+g.name, o)
+		}
+	}
+	k.checkAlive(t, RuleGarbageCode)
+}
+
+func garbageStates(valid []byte) []struct {
+	name  string
+	state []byte
+} {
+	junk := make([]byte, 1024)
+	r := rand.New(rand.NewPCG(4226, 6238))
+	for i := range junk {
+		junk[i] = byte(r.UintN(256))
+	}
+	states := []struct {
+		name  string
+		state []byte
+	}{
+		{"nil", nil},
+		{"empty", []byte{}},
+		{"text", []byte("not a state")},
+		{"1 KB of random bytes", junk},
+		{"JSON null", []byte("null")},
+		{"empty JSON object", []byte("{}")},
+		{"JSON array", []byte("[1,2,3]")},
+		{"future version", []byte(`{"v":99999}`)},
+		{"64 KB of zeros", make([]byte, 64<<10)},
+	}
+	if len(valid) > 1 {
+		states = append(states, struct {
+			name  string
+			state []byte
+		}{"truncated valid state", valid[:len(valid)/2]})
+	}
+	return states
+}
+
+func (k *kit) checkGarbageState(t tb) {
+	t.Helper()
+	for _, g := range garbageStates(k.verifyState(t)) {
+		k.checkDeny(t, RuleGarbageState, "Verify with state "+g.name, k.verify(g.state, "123456", k.now))
+		o := k.enroll(sdk.EnrollRequest{Step: sdk.EnrollFinish, State: g.state, Code: "123456"})
+		k.checkNotDone(t, RuleGarbageState, "Enroll finish with state "+g.name, o)
+	}
+	k.checkAlive(t, RuleGarbageState)
+}
+
+func (k *kit) checkAllowReplay(t tb) {
+	t.Helper()
+	if k.opts.Code == nil {
+		t.Skipf("rule %s needs Options.Code to make a valid code", RuleAllowReplay)
+	}
+	if k.confirmed == nil {
+		t.Skipf("no confirmed enrollment (see rule %s)", RuleEnrollRoundTrip)
+	}
+	// Later than any step or window the enrollment may have used, so that
+	// time-based codes are fresh.
+	now1, now2 := k.now.Add(10*time.Minute), k.now.Add(20*time.Minute)
+	code, err := k.opts.Code(k.confirmed, now1)
+	if err != nil {
+		t.Fatalf("rule %s: Options.Code cannot make a code for the confirmed state: %v", RuleAllowReplay, err)
+	}
+	o := k.verify(k.confirmed, code, now1)
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Verify with a valid code %s", RuleAllowReplay, b)
+	}
+	if o.err != nil || o.val.Outcome != sdk.Allow {
+		t.Fatalf("rule %s: Verify with a valid code (from Options.Code) = %+v, %v; want %s", RuleAllowReplay, o.val, o.err, sdk.Allow)
+	}
+	next := o.val.State
+	if len(next) == 0 {
+		t.Fatalf("rule %s: Verify allowed a code without returning a new state: nothing records that the code was used, so it can be replayed", RuleAllowReplay)
+	}
+	o = k.verify(next, code, now1)
+	switch {
+	case broken(o) != "":
+		t.Errorf("rule %s: Verify replaying the code %s", RuleAllowReplay, broken(o))
+	case o.err != nil:
+		t.Errorf("rule %s: Verify replaying the code against the state its first use returned failed: %v", RuleAllowReplay, o.err)
+	case o.val.Outcome != sdk.Deny || o.val.Reason != sdk.ReasonReplayed:
+		t.Errorf("rule %s: Verify replaying the code = %s %q; want %s %q", RuleAllowReplay, o.val.Outcome, o.val.Reason, sdk.Deny, sdk.ReasonReplayed)
+	}
+	if code, err = k.opts.Code(next, now2); err != nil {
+		t.Fatalf("rule %s: Options.Code cannot make a code for the state Verify returned: %v", RuleAllowReplay, err)
+	}
+	o = k.verify(next, code, now2)
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Verify of the next code %s", RuleAllowReplay, b)
+	}
+	if o.err != nil || o.val.Outcome != sdk.Allow {
+		t.Errorf("rule %s: Verify of the next code against the state the last Verify returned = %+v, %v; want %s", RuleAllowReplay, o.val, o.err, sdk.Allow)
+	}
+}
+
+// Deadline checks: a call with an ended context must return within
+// promptly; one with a short deadline must return within promptly after it.
+const (
+	promptly      = 2 * time.Second
+	shortDeadline = 250 * time.Millisecond
+	// ignoredDeadlineLog is what the SDK's plugin server logs when a method
+	// runs on after its context ended (sdk/server.go).
+	ignoredDeadlineLog = "provider ignored its deadline"
+	// sdkDeadlineGrace is how long after the context ends the SDK waits
+	// before logging it, plus time for the line to reach the host.
+	sdkDeadlineGrace = 2*time.Second + time.Second
+)
+
+// deadlineCalls are the calls checked against deadlines: the ones that may
+// reach a backend.
+func (k *kit) deadlineCalls(state []byte) []struct {
+	name string
+	fn   func(context.Context) (any, error)
+} {
+	return []struct {
+		name string
+		fn   func(context.Context) (any, error)
+	}{
+		{"Info", func(ctx context.Context) (any, error) { return k.prov.Info(ctx) }},
+		{"Activate", func(ctx context.Context) (any, error) { return k.prov.Activate(ctx) }},
+		{"Enroll", func(ctx context.Context) (any, error) {
+			return k.prov.Enroll(ctx, sdk.EnrollRequest{User: kitUser, Step: sdk.EnrollBegin, Now: k.now})
+		}},
+		{"Verify", func(ctx context.Context) (any, error) {
+			return k.prov.Verify(ctx, sdk.VerifyRequest{User: kitUser, State: state, Code: "000000", Now: k.now})
+		}},
+	}
+}
+
+// deadlineErrOK says whether err is an acceptable answer to a call whose
+// deadline passed: none (the work was done in time), the context's error,
+// or unavailable (a backend call cut short).
+func deadlineErrOK(err error) bool {
+	return err == nil || isContextErr(err) || kindOf(err) == sdk.KindUnavailable
+}
+
+func (k *kit) checkDeadline(t tb) {
+	t.Helper()
+	state := k.pending
+	if k.confirmed != nil {
+		state = k.confirmed
+	}
+	for _, c := range k.deadlineCalls(state) {
+		ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+		o := callCtx(ctx, promptly, c.fn)
+		cancel()
+		switch {
+		case o.hung:
+			t.Errorf("rule %s: %s with an expired context did not return within %s: it ignores its context", RuleDeadline, c.name, promptly)
+		case broken(o) != "":
+			t.Errorf("rule %s: %s with an expired context %s", RuleDeadline, c.name, broken(o))
+		case !deadlineErrOK(o.err):
+			t.Errorf("rule %s: %s with an expired context returned %v; want a deadline or cancellation error", RuleDeadline, c.name, o.err)
+		}
+	}
+	for _, c := range k.deadlineCalls(state) {
+		if c.name == "Info" {
+			continue
+		}
+		mark := 0
+		if k.logs != nil {
+			mark = k.logs.mark()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), shortDeadline)
+		o := callCtx(ctx, shortDeadline+promptly, c.fn)
+		cancel()
+		switch {
+		case o.hung:
+			t.Errorf("rule %s: %s with a %s deadline was still running %s after it: it ignores its context", RuleDeadline, c.name, shortDeadline, promptly)
+			continue
+		case broken(o) != "":
+			t.Errorf("rule %s: %s with a %s deadline %s", RuleDeadline, c.name, shortDeadline, broken(o))
+			continue
+		case !deadlineErrOK(o.err):
+			t.Errorf("rule %s: %s with a %s deadline returned %v; want a deadline or cancellation error", RuleDeadline, c.name, shortDeadline, o.err)
+			continue
+		}
+		// Over the wire the host's side of a call always ends at the
+		// deadline; whether the provider stopped too shows in its log.
+		if k.logs != nil && o.err != nil {
+			if line, ok := k.logs.waitFor(ignoredDeadlineLog, mark, sdkDeadlineGrace); ok {
+				t.Errorf("rule %s: the plugin went on running %s after the host's %s deadline passed; its log says: %s", RuleDeadline, c.name, shortDeadline, line)
+			}
+		}
+	}
+}
+
+// exitWithin is how long go-plugin waits for a plugin to exit after asking
+// it to before it kills the process.
+const exitWithin = 2 * time.Second
+
+func (k *kit) checkProcessExit(t tb) {
+	t.Helper()
+	if k.client == nil {
+		t.Skipf("rule %s applies to Binary targets only", RuleProcessExit)
+	}
+	start := time.Now()
+	k.client.Kill()
+	took := time.Since(start)
+	switch {
+	case !k.client.Exited():
+		t.Errorf("rule %s: the plugin process is still running after the host killed its client", RuleProcessExit)
+	case took >= exitWithin:
+		t.Errorf("rule %s: the plugin did not exit within %s of the host's request; go-plugin had to kill it", RuleProcessExit, exitWithin)
+	}
+}
