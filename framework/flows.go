@@ -178,6 +178,11 @@ type VerifyInput struct {
 	Code     string
 	Factor   string // "push", "passcode", ...; empty for the provider's default
 	ClientIP string
+	// RememberDevice asks for a device token with an allow, when the
+	// audience's policy allows remembering devices; DeviceLabel (a user
+	// agent, at most MaxDeviceLabel characters) names the device in lists.
+	RememberDevice bool
+	DeviceLabel    string
 }
 
 // VerifyResult is the decision.
@@ -187,6 +192,11 @@ type VerifyResult struct {
 	Message string
 	TxID    string
 	Details map[string]string
+	// DeviceToken, on an allow with VerifyInput.RememberDevice, skips the
+	// second factor for this user and audience until it expires; shown
+	// once, only its hash is stored. DeviceID names it in Devices.
+	DeviceToken string
+	DeviceID    string
 }
 
 // ReasonNotEnrolled denies a user who has no active enrollment in the
@@ -204,7 +214,11 @@ const maxCASAttempts = 8
 // or across replicas sharing a store. A Pending outcome (a push sent)
 // carries a TxID to poll with PollVerification.
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	ctx = startVerify(ctx, false)
 	if err := ValidateUserID(in.UserID); err != nil {
+		return VerifyResult{}, err
+	}
+	if err := checkRemember(in); err != nil {
 		return VerifyResult{}, err
 	}
 	if in.Provider == RecoveryProvider {
@@ -230,12 +244,16 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 			return VerifyResult{}, err
 		}
 	}
+	f.observeFailure(ctx, in, err)
 	if CodeOf(err) == CodeProviderUnavailable {
 		// No decision was made, but the attempt is part of the trail.
 		if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
 			Outcome: "error", Reason: string(CodeProviderUnavailable), ClientIP: in.ClientIP}); aerr != nil {
 			return VerifyResult{}, aerr
 		}
+	}
+	if err == nil && res.Outcome == sdk.Allow {
+		return f.rememberDevice(ctx, in, res)
 	}
 	if err != nil || res.Outcome != sdk.Pending {
 		return res, err
@@ -273,6 +291,7 @@ func newTxID() string {
 // Verify started. The transaction belongs to the user who started it;
 // another user's id gets CodeNotFound.
 func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (VerifyResult, error) {
+	ctx = startVerify(ctx, true)
 	if err := ValidateUserID(userID); err != nil {
 		return VerifyResult{}, err
 	}
@@ -294,6 +313,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	}
 	res, err := f.verifyWithState(ctx, m, in, tx.ProviderTxID)
 	if err != nil {
+		f.observeFailure(ctx, in, err)
 		return VerifyResult{}, err
 	}
 	if err := f.account(ctx, in, res); err != nil {
@@ -397,6 +417,7 @@ func (f *Framework) decided(ctx context.Context, in VerifyInput, res VerifyResul
 			return VerifyResult{}, err
 		}
 	}
+	f.observe(ctx, in, res.Outcome, res.Reason)
 	return res, nil
 }
 
@@ -438,6 +459,9 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return errorf(CodeInternal, err, "delete enrollment")
 	}
 	f.log.Info("enrollment reset", "provider", provider, "user", userID)
+	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil { // a lost phone: forget its browsers too
+		return err
+	}
 	// A reset is an admin's decision about this user: it also ends a
 	// lockout, so the user can enroll again and log in.
 	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {

@@ -49,6 +49,12 @@ type Options struct {
 	// Sleep waits (padding not-enrolled answers to a provider's usual
 	// time); tests inject one. A timer honouring ctx when nil.
 	Sleep func(ctx context.Context, d time.Duration)
+	// Observer is told of every verify decision and lockout, for metrics;
+	// nil ignores them. See Observer.
+	Observer Observer
+	// Policy is the login policy per audience (see Challenge); the zero
+	// value requires nothing and remembers no device.
+	Policy Policy
 }
 
 // Framework is the host-side core: it runs the providers and the
@@ -60,9 +66,12 @@ type Framework struct {
 	recovery     RecoveryStore
 	recoveryHash *recoveryHasher
 	secrets      SecretStore
+	policyStore  PolicyStore
+	policy       Policy
 	lockout      LockoutPolicy
 	seal         *sealer
 	log          hclog.Logger
+	obs          Observer
 	now          func() time.Time
 	sleep        func(ctx context.Context, d time.Duration)
 	pendingTTL   time.Duration
@@ -95,6 +104,10 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if !ok {
 		return nil, fmt.Errorf("framework: the store (%T) keeps no host secrets; it must implement SecretStore", opts.Store)
 	}
+	policyStore, ok := opts.Store.(PolicyStore)
+	if !ok {
+		return nil, fmt.Errorf("framework: the store (%T) keeps no grace logins or remembered devices; it must implement PolicyStore", opts.Store)
+	}
 	seal, err := newSealer(opts.EncryptionKey, opts.PreviousKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
@@ -107,10 +120,14 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if f.log == nil {
 		f.log = hclog.NewNullLogger()
 	}
+	if f.obs = opts.Observer; f.obs == nil {
+		f.obs = NopObserver{}
+	}
 	if f.now == nil {
 		f.now = time.Now
 	}
 	f.sleep = opts.Sleep
+	f.policyStore, f.policy = policyStore, opts.Policy.withDefaults()
 	if f.sleep == nil {
 		f.sleep = sleepCtx
 	}
@@ -151,6 +168,10 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		}
 	}
 	slices.Sort(f.names)
+	if err := f.checkPolicy(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("framework: %w", err)
+	}
 	return f, nil
 }
 
@@ -255,6 +276,9 @@ func (f *Framework) provider(name string, aud Audience) (*managed, error) {
 		}
 	default:
 		return nil, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
+	}
+	if err := f.checkAllowed(name, aud); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

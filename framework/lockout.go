@@ -114,6 +114,7 @@ func (f *Framework) checkLocked(ctx context.Context, in VerifyInput) error {
 		Outcome: string(sdk.Deny), Reason: string(ReasonLockedOut), ClientIP: in.ClientIP}); aerr != nil {
 		return aerr
 	}
+	f.observe(ctx, in, sdk.Deny, ReasonLockedOut)
 	return &Error{Code: CodeLockedOut, Message: msg, RetryAfter: retry}
 }
 
@@ -132,6 +133,7 @@ func (f *Framework) account(ctx context.Context, in VerifyInput, res VerifyResul
 		}
 		if a.LockedUntil.After(now) {
 			f.log.Warn("user locked out", "user", in.UserID, "failures", a.Failures, "until", a.LockedUntil)
+			f.obs.LockedOut(in.UserID, in.Provider)
 			return f.audit(ctx, AuditEntry{Event: EventLockout, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
 				Outcome: "locked", ClientIP: in.ClientIP,
 				Details: map[string]string{"failures": itoa(a.Failures), "locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}})

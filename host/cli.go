@@ -29,6 +29,7 @@ Usage:
   twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
   twofactor init      --config FILE --plugins-dir DIR  write a development config (once)
   twofactor providers --config FILE                    start each provider and show its health
+  twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
@@ -51,6 +52,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdInit(args[1:], stdout)
 	case "providers":
 		err = cmdProviders(ctx, args[1:], stdout, stderr)
+	case "doctor":
+		err = cmdDoctor(ctx, args[1:], stdout)
 	case "reset":
 		err = cmdReset(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "digest":

@@ -1,8 +1,11 @@
 package host
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,7 +71,7 @@ func (s *Server) writeFrameworkError(w http.ResponseWriter, r *http.Request, err
 		status = http.StatusInternalServerError
 	}
 	if status >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err, "request_id", RequestID(r.Context()))
 	}
 	if fe.RetryAfter > 0 {
 		// Whole seconds, rounded up, so a client that waits exactly this
@@ -172,9 +175,27 @@ type Server struct {
 	mux  *http.ServeMux
 }
 
+// ServerOption adds to what NewServer serves.
+type ServerOption func(*Server)
+
+// WithMetrics serves h at GET /metrics, to admin keys only unless public:
+// metrics reveal how many users log in, fail and get locked out.
+func WithMetrics(h http.Handler, public bool) ServerOption {
+	return func(s *Server) {
+		if public {
+			s.mux.Handle("GET /metrics", h)
+			return
+		}
+		s.mux.HandleFunc("GET /metrics", s.auth(config.ScopeAdmin, h.ServeHTTP))
+	}
+}
+
 // NewServer returns the API over fw, accepting the given keys.
-func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) *Server {
+func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, opts ...ServerOption) *Server {
 	s := &Server{fw: fw, keys: keys, log: log, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	app, admin := config.ScopeApp, config.ScopeAdmin
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -188,10 +209,97 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger) 
 	s.mux.HandleFunc("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
 	s.mux.HandleFunc("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
 	s.mux.HandleFunc("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
+	s.mux.HandleFunc("POST /v1/users/{user}/challenge", s.auth(app, s.challenge))
+	s.mux.HandleFunc("GET /v1/users/{user}/devices", s.auth(app, s.listDevices))
+	s.mux.HandleFunc("DELETE /v1/users/{user}/devices", s.auth(app, s.revokeDevices))
+	s.mux.HandleFunc("DELETE /v1/users/{user}/devices/{id}", s.auth(app, s.revokeDevice))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path)
 	})
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP gives every request an id (the caller's X-Request-Id when it
+// is well formed, else a random one), echoes it in the response's
+// X-Request-Id, and logs the request with it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get(RequestIDHeader)
+	if !validRequestID(id) {
+		id = newRequestID()
+	}
+	w.Header().Set(RequestIDHeader, id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	level := hclog.Info
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+		level = hclog.Debug // probes and scrapes every few seconds
+	}
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	path := r.URL.EscapedPath() // percent-encoded: no control characters reach the log
+	if len(path) > 256 {
+		path = path[:256] + "..."
+	}
+	s.log.Log(level, "request", "method", r.Method, "path", path, "status", sw.status,
+		"duration", time.Since(start), "request_id", id)
+}
+
+// RequestIDHeader carries a request's id, in and out.
+const RequestIDHeader = "X-Request-Id"
+
+type requestIDKey struct{}
+
+// RequestID is the id of the request ctx belongs to; "" outside one.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID accepts 1 to 64 of [A-Za-z0-9._-]: enough for UUIDs and
+// the ids proxies generate, and nothing that could forge a log line.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

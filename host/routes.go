@@ -185,6 +185,9 @@ type verifyRequest struct {
 	Code     string `json:"code,omitempty"`
 	Factor   string `json:"factor,omitempty"`
 	ClientIP string `json:"client_ip,omitempty"`
+	// Remember this device (see policy.go): a device_token with an allow.
+	RememberDevice bool   `json:"remember_device,omitempty"`
+	DeviceLabel    string `json:"device_label,omitempty"`
 }
 
 type verifyResponse struct {
@@ -192,6 +195,8 @@ type verifyResponse struct {
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
 	TxID    string `json:"txid,omitempty"`
+	// DeviceToken is shown once; only its hash is stored.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +217,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience),
 		Code: req.Code, Factor: req.Factor, ClientIP: req.ClientIP,
+		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel,
 	})
 	s.writeVerifyResult(w, r, res, err)
 }
@@ -219,7 +225,11 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 // pollVerification answers whether a pending verification (a push) was
 // approved; the host application polls it with the txid verify returned.
 func (s *Server) pollVerification(w http.ResponseWriter, r *http.Request) {
-	res, err := s.fw.PollVerification(r.Context(), r.PathValue("user"), r.PathValue("txid"))
+	in, ok := pollRemember(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.fw.Poll(r.Context(), in)
 	s.writeVerifyResult(w, r, res, err)
 }
 
@@ -228,7 +238,8 @@ func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res f
 		s.writeFrameworkError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID})
+	writeJSON(w, http.StatusOK, verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
+		DeviceToken: res.DeviceToken})
 }
 
 // reasonText explains a refused confirmation to the caller.

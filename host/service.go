@@ -13,6 +13,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host/metrics"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -31,6 +32,9 @@ type Service struct {
 	Server    *Server
 	store     framework.Store
 	log       hclog.Logger
+	// Metrics is served at GET /metrics; a config reload counts itself
+	// with Metrics.ConfigReloaded.
+	Metrics *metrics.Metrics
 }
 
 // Option adjusts the framework options Open derives from the config.
@@ -59,8 +63,10 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
+	met := metrics.New()
 	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys,
-		Providers: specs, Logger: log, Lockout: cfg.Lockout}
+		Providers: specs, Logger: log, Lockout: cfg.Lockout, Observer: met}
+	fo.Policy = cfg.Policy
 	for _, o := range opts {
 		o(&fo)
 	}
@@ -69,7 +75,9 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 		store.Close()
 		return nil, settingsError(err)
 	}
-	return &Service{Config: cfg, Framework: fw, Server: NewServer(fw, cfg.APIKeys, log), store: store, log: log}, nil
+	met.WatchProviders(fw)
+	srv := NewServer(fw, cfg.APIKeys, log, WithMetrics(met.Handler(), cfg.MetricsPublic), WithUI(cfg.EncryptionKey, fo.Now))
+	return &Service{Config: cfg, Framework: fw, Server: srv, Metrics: met, store: store, log: log}, nil
 }
 
 // settingsError rewrites a provider's refusal of a setting into a config

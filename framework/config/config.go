@@ -70,6 +70,10 @@ type Config struct {
 	LogLevel      string
 	LogFormat     string
 	Lockout       framework.LockoutPolicy
+	// MetricsPublic serves GET /metrics without an API key; by default it
+	// needs an admin key (metrics reveal how many users log in and fail).
+	MetricsPublic bool
+	Policy        framework.Policy // policy.staff, policy.clients
 }
 
 // Error is a refused configuration; Key is the dotted path at fault.
@@ -133,7 +137,7 @@ func Load(src Source) (*Config, error) {
 
 var (
 	topKeys = []string{"listen", "encryption_key", "previous_encryption_keys", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
-		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures"}
+		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "metrics.public"}
 	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
@@ -199,11 +203,19 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 	if err := c.parseLockout(k); err != nil {
 		return nil, err
 	}
-	return c, c.parseProviders(k)
+	public, err := boolKey(k, "metrics.public")
+	if err != nil {
+		return nil, err
+	}
+	c.MetricsPublic = public
+	if err := c.parseProviders(k); err != nil {
+		return c, err
+	}
+	return c, c.parsePolicy(k)
 }
 
 func checkKnown(key string) error {
-	if slices.Contains(topKeys, key) {
+	if slices.Contains(topKeys, key) || isPolicyKey(key) {
 		return nil
 	}
 	parts := strings.SplitN(key, ".", 4)

@@ -141,3 +141,35 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("example loaded as %+v", c)
 	}
 }
+
+// TestMetricsPublic: /metrics needs an admin key unless metrics.public is
+// set, from the file or the environment.
+func TestMetricsPublic(t *testing.T) {
+	good, err := os.ReadFile("testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(extra string, env ...string) (*Config, error) {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, append(good, extra...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(Source{File: path, Environ: env})
+	}
+	if c, err := load(""); err != nil || c.MetricsPublic {
+		t.Errorf("default: %v %v, want private", c, err)
+	}
+	if c, err := load("metrics: {public: true}\n"); err != nil || !c.MetricsPublic {
+		t.Errorf("metrics.public: true: %v", err)
+	}
+	if c, err := load("metrics: {public: true}\n", "TWOFACTOR_METRICS__PUBLIC=false"); err != nil || c.MetricsPublic {
+		t.Errorf("environment should win: %v", err)
+	}
+	var ce *Error
+	if _, err := load("metrics: {public: sometimes}\n"); !errors.As(err, &ce) || ce.Key != "metrics.public" {
+		t.Errorf("bad value: %v, want an error naming metrics.public", err)
+	}
+	if _, err := load("metrics: {path: /m}\n"); !errors.As(err, &ce) || ce.Key != "metrics.path" {
+		t.Errorf("unknown key: %v, want an error naming metrics.path", err)
+	}
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
+	tests = append(tests, policyTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -1,0 +1,374 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Policy is the login policy: per audience, whether a second factor is
+// required, with which providers, and whether a device may be remembered.
+// The zero Policy requires nothing, allows every provider enabled for the
+// audience and remembers no device.
+type Policy struct {
+	Staff   AudiencePolicy
+	Clients AudiencePolicy
+}
+
+// AudiencePolicy is the login policy of one audience.
+type AudiencePolicy struct {
+	// Require forces a second factor: a user without one is told to
+	// enroll (after GraceLogins logins without one).
+	Require bool
+	// GraceLogins is how many logins a user who must enroll may still make
+	// without a factor; counted in the store per user and audience. Only
+	// meaningful with Require.
+	GraceLogins int
+	// AllowedProviders are the providers this audience may enroll in and
+	// verify with; nil means every provider enabled for the audience.
+	AllowedProviders []string
+	// RememberDevice lets a verified user skip the second factor on the
+	// same device for a number of days.
+	RememberDevice RememberDevicePolicy
+}
+
+// RememberDevicePolicy is "remember this device" for one audience.
+type RememberDevicePolicy struct {
+	Enabled bool
+	Days    int // how long a remembered device skips the second factor
+}
+
+// Bounds of the policy's numbers.
+const (
+	MaxGraceLogins      = 1000
+	MaxRememberDays     = 365
+	DefaultRememberDays = 30 // Days when RememberDevice is enabled without one
+)
+
+// withDefaults fills RememberDevice.Days and copies the provider lists, so
+// the caller's slices can change without changing the running policy.
+func (p Policy) withDefaults() Policy {
+	for _, a := range []*AudiencePolicy{&p.Staff, &p.Clients} {
+		if a.RememberDevice.Enabled && a.RememberDevice.Days == 0 {
+			a.RememberDevice.Days = DefaultRememberDays
+		}
+		if a.AllowedProviders != nil {
+			a.AllowedProviders = slices.Clone(a.AllowedProviders)
+		}
+	}
+	return p
+}
+
+// For returns the audience's policy; the zero one for an unknown audience.
+func (p Policy) For(aud Audience) AudiencePolicy {
+	switch aud {
+	case AudienceStaff:
+		return p.Staff
+	case AudienceClient:
+		return p.Clients
+	}
+	return AudiencePolicy{}
+}
+
+// policyKey is the config key of an audience's policy, for messages.
+func policyKey(aud Audience) string {
+	if aud == AudienceClient {
+		return "policy.clients"
+	}
+	return "policy.staff"
+}
+
+// checkPolicy validates the policy against the configured providers, as
+// New does: the config loader checks the same with the YAML key named,
+// this catches an embedder's mistake.
+func (f *Framework) checkPolicy() error {
+	for _, aud := range []Audience{AudienceStaff, AudienceClient} {
+		p, at := f.policy.For(aud), policyKey(aud)
+		if p.GraceLogins < 0 || p.GraceLogins > MaxGraceLogins {
+			return fmt.Errorf("%s.grace_logins: %d is out of range [0, %d]", at, p.GraceLogins, MaxGraceLogins)
+		}
+		if p.GraceLogins > 0 && !p.Require {
+			return fmt.Errorf("%s.grace_logins: has no effect unless %s.require is true", at, at)
+		}
+		if p.RememberDevice.Enabled && (p.RememberDevice.Days < 1 || p.RememberDevice.Days > MaxRememberDays) {
+			return fmt.Errorf("%s.remember_device.days: %d is out of range [1, %d]", at, p.RememberDevice.Days, MaxRememberDays)
+		}
+		if p.AllowedProviders != nil && len(p.AllowedProviders) == 0 {
+			return fmt.Errorf("%s.allowed_providers: is empty; leave it out to allow every provider enabled for the audience", at)
+		}
+		for i, name := range p.AllowedProviders {
+			if slices.Contains(p.AllowedProviders[:i], name) {
+				return fmt.Errorf("%s.allowed_providers: %q is listed twice", at, name)
+			}
+			m, ok := f.providers[name]
+			if !ok {
+				return fmt.Errorf("%s.allowed_providers: %q is not an enabled provider", at, name)
+			}
+			if !m.enabledFor(aud) {
+				return fmt.Errorf("%s.allowed_providers: provider %q is not enabled for %s", at, name, aud)
+			}
+		}
+		if p.Require && len(f.allowedProviders(aud)) == 0 {
+			return fmt.Errorf("%s.require: no enabled provider serves %s, so no one could log in", at, aud)
+		}
+	}
+	return nil
+}
+
+func (m *managed) enabledFor(aud Audience) bool {
+	return aud == AudienceStaff && m.spec.Staff || aud == AudienceClient && m.spec.Clients
+}
+
+// allowedProviders returns, sorted, the providers the audience may use:
+// enabled for it and, when the policy lists some, listed.
+func (f *Framework) allowedProviders(aud Audience) []string {
+	var out []string
+	for _, n := range f.names {
+		if f.providerAllowed(n, aud) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (f *Framework) providerAllowed(name string, aud Audience) bool {
+	m, ok := f.providers[name]
+	if !ok || !m.enabledFor(aud) {
+		return false
+	}
+	allowed := f.policy.For(aud).AllowedProviders
+	return allowed == nil || slices.Contains(allowed, name)
+}
+
+// checkAllowed refuses a provider the audience's policy leaves out. The
+// provider is known and enabled for the audience (checked before).
+func (f *Framework) checkAllowed(name string, aud Audience) error {
+	if !f.providerAllowed(name, aud) {
+		return errorf(CodeAudienceNotAllowed, nil, "provider %q is not allowed for %s by %s.allowed_providers", name, aud, policyKey(aud))
+	}
+	return nil
+}
+
+// Decision is what a login form must do next.
+type Decision string
+
+// Decisions of Challenge.
+const (
+	// DecisionAllow: let the user in without a second factor.
+	DecisionAllow Decision = "allow"
+	// DecisionVerify: ask for one of the listed providers' factors.
+	DecisionVerify Decision = "verify"
+	// DecisionEnroll: the user must enroll in one of the listed providers
+	// before logging in.
+	DecisionEnroll Decision = "enroll"
+	// DecisionDeny: refuse the login for now (see RetryAfter).
+	DecisionDeny Decision = "deny"
+)
+
+// Why says why Challenge decided as it did; it is audited with the
+// decision.
+type Why string
+
+// Reasons of Challenge's decisions.
+const (
+	WhyNotRequired      Why = "not_required"        // allow: no factor enrolled and the policy requires none
+	WhyRememberedDevice Why = "remembered_device"   // allow: a valid remembered-device token
+	WhyGraceLogin       Why = "grace_login"         // allow: must enroll, but a grace login was left
+	WhyEnrolled         Why = "enrolled"            // verify: the user has a factor the audience allows
+	WhyEnrollment       Why = "enrollment_required" // enroll: the policy requires a factor and no grace login is left
+	WhyLockedOut        Why = "locked_out"          // deny: the attempt budget is spent
+)
+
+// Factor names in ChallengeProvider.Factors.
+const (
+	FactorCode     = "code"     // a typed code, sent as "code" with no factor
+	FactorPush     = "push"     // an approval on a phone: verify with factor "push", then poll
+	FactorPasscode = "passcode" // a typed code of a provider that also pushes: factor "passcode"
+)
+
+// ChallengeInput asks what a user, whose password was just checked, must
+// do to finish logging in.
+type ChallengeInput struct {
+	UserID   string
+	Audience Audience
+	// DeviceToken is a remembered-device token a verify returned earlier,
+	// if the device has one.
+	DeviceToken string
+	ClientIP    string
+}
+
+// ChallengeProvider is a provider the user can verify with or enroll in.
+type ChallengeProvider struct {
+	Name string
+	// Factors are what the provider can ask, from its capabilities: a
+	// code-only provider has "code"; one that can push has "push" and
+	// "passcode" (the values of VerifyInput.Factor).
+	Factors []string
+}
+
+// ChallengeResult is Challenge's decision.
+type ChallengeResult struct {
+	Decision Decision
+	Why      Why
+	// Providers, for verify: the user's active providers the audience
+	// allows; for enroll: the providers the user may enroll in.
+	Providers []ChallengeProvider
+	// RecoveryAvailable, for verify and deny: the user has unused
+	// recovery codes (a recovery code also ends a lockout).
+	RecoveryAvailable bool
+	// RetryAfter, for deny: how long until the lockout ends.
+	RetryAfter time.Duration
+	// GraceLoginsLeft, for a grace login: how many remain after this one.
+	GraceLoginsLeft int
+	// DeviceID, for a remembered device: which one (see Devices).
+	DeviceID string
+}
+
+// Challenge decides what a user must do after the password: be let in,
+// answer a second factor (and which), enroll first, or wait out a
+// lockout. In order:
+//
+//  1. a locked-out user is denied (RetryAfter);
+//  2. a user with an active factor the audience allows must verify, unless
+//     DeviceToken is a valid remembered device for this user and audience;
+//  3. otherwise, if the policy does not require a factor, the user is let
+//     in (not_required);
+//  4. otherwise a grace login is used if one is left (counted atomically
+//     in the store), or the user must enroll.
+//
+// Every decision is written to the audit log (event "challenge") with its
+// why; a decision that cannot be audited is not made.
+func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (ChallengeResult, error) {
+	if err := ValidateUserID(in.UserID); err != nil {
+		return ChallengeResult{}, err
+	}
+	if in.Audience != AudienceStaff && in.Audience != AudienceClient {
+		return ChallengeResult{}, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
+	}
+	pol := f.policy.For(in.Audience)
+	details := map[string]string{}
+	now := f.now()
+
+	a, err := f.attempts.Attempts(ctx, in.UserID)
+	if err != nil {
+		return ChallengeResult{}, errorf(CodeInternal, err, "read attempts")
+	}
+	if a.LockedUntil.After(now) {
+		res := ChallengeResult{Decision: DecisionDeny, Why: WhyLockedOut, RetryAfter: a.LockedUntil.Sub(now)}
+		if res.RecoveryAvailable, err = f.recoveryAvailable(ctx, in.UserID); err != nil {
+			return ChallengeResult{}, err
+		}
+		details["retry_after"] = strconv.FormatInt(int64((res.RetryAfter+time.Second-1)/time.Second), 10)
+		return f.challenged(ctx, in, res, details)
+	}
+
+	list, err := f.store.List(ctx, in.UserID)
+	if err != nil {
+		return ChallengeResult{}, errorf(CodeInternal, err, "list enrollments")
+	}
+	var usable []ChallengeProvider
+	for _, e := range list {
+		if e.Status == StatusActive && f.providerAllowed(e.Provider, in.Audience) {
+			usable = append(usable, f.challengeProvider(e.Provider))
+		}
+	}
+	if len(usable) > 0 {
+		if in.DeviceToken != "" {
+			d, why, err := f.checkDevice(ctx, in, pol, now)
+			if err != nil {
+				return ChallengeResult{}, err
+			}
+			if why == "" {
+				details["device_id"] = d.ID
+				return f.challenged(ctx, in, ChallengeResult{Decision: DecisionAllow, Why: WhyRememberedDevice, DeviceID: d.ID}, details)
+			}
+			// Not for the caller (it learns only "verify"), for forensics:
+			// a token shown for another user is worth a look.
+			details["device_token"] = why
+		}
+		res := ChallengeResult{Decision: DecisionVerify, Why: WhyEnrolled, Providers: usable}
+		if res.RecoveryAvailable, err = f.recoveryAvailable(ctx, in.UserID); err != nil {
+			return ChallengeResult{}, err
+		}
+		details["providers"] = providerNames(usable)
+		return f.challenged(ctx, in, res, details)
+	}
+	if !pol.Require {
+		return f.challenged(ctx, in, ChallengeResult{Decision: DecisionAllow, Why: WhyNotRequired}, details)
+	}
+	if pol.GraceLogins > 0 {
+		used, granted, err := f.policyStore.UseGraceLogin(ctx, in.UserID, in.Audience, pol.GraceLogins)
+		if err != nil {
+			return ChallengeResult{}, errorf(CodeInternal, err, "count grace login")
+		}
+		details["grace_logins_used"] = itoa(used)
+		details["grace_logins"] = itoa(pol.GraceLogins)
+		if granted {
+			res := ChallengeResult{Decision: DecisionAllow, Why: WhyGraceLogin, GraceLoginsLeft: max(pol.GraceLogins-used, 0)}
+			return f.challenged(ctx, in, res, details)
+		}
+	}
+	res := ChallengeResult{Decision: DecisionEnroll, Why: WhyEnrollment}
+	for _, n := range f.allowedProviders(in.Audience) {
+		res.Providers = append(res.Providers, f.challengeProvider(n))
+	}
+	details["providers"] = providerNames(res.Providers)
+	return f.challenged(ctx, in, res, details)
+}
+
+// challenged audits a decision and returns it.
+func (f *Framework) challenged(ctx context.Context, in ChallengeInput, res ChallengeResult, details map[string]string) (ChallengeResult, error) {
+	f.log.Info("challenge", "user", in.UserID, "audience", in.Audience, "decision", res.Decision, "why", res.Why)
+	if len(details) == 0 {
+		details = nil
+	}
+	if err := f.audit(ctx, AuditEntry{Event: EventChallenge, UserID: in.UserID, Audience: in.Audience,
+		Outcome: string(res.Decision), Reason: string(res.Why), ClientIP: in.ClientIP, Details: details}); err != nil {
+		return ChallengeResult{}, err
+	}
+	return res, nil
+}
+
+func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool, error) {
+	n, err := f.recovery.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return false, errorf(CodeInternal, err, "count recovery codes")
+	}
+	return n > 0, nil
+}
+
+// challengeProvider lists a provider's factors from its capabilities. A
+// provider that never started has told nothing yet: no factors.
+func (f *Framework) challengeProvider(name string) ChallengeProvider {
+	m := f.providers[name]
+	m.mu.Lock()
+	caps := m.info.Capabilities
+	m.mu.Unlock()
+	return ChallengeProvider{Name: name, Factors: factorsOf(caps)}
+}
+
+func factorsOf(c sdk.Capabilities) []string {
+	out := []string{}
+	switch {
+	case c.Push && c.Code:
+		out = append(out, FactorPush, FactorPasscode)
+	case c.Push:
+		out = append(out, FactorPush)
+	case c.Code:
+		out = append(out, FactorCode)
+	}
+	return out
+}
+
+func providerNames(ps []ChallengeProvider) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ",")
+}

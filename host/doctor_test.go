@@ -1,0 +1,251 @@
+package host_test
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/providers/duo/duotest"
+)
+
+// doctorDuoConfig writes a config enabling Duo against the emulator.
+func doctorDuoConfig(t *testing.T, emu *duotest.Server, ikey, skey string) string {
+	t.Helper()
+	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return writeConfig(t, pluginCopy(t), fmt.Sprintf(`providers:
+  duo:
+    enabled: true
+    staff: true
+    settings:
+      integration_key: %s
+      secret_key: %s
+      api_hostname: %s
+      allow_custom_host: true
+      ca_file: %s
+      timeout: 2s
+`, ikey, skey, emu.Host(), ca))
+}
+
+type doctorJSON struct {
+	Checks []struct {
+		Name, Status, Message, Fix string
+	}
+	OK bool
+}
+
+// doctor runs twofactor doctor twice, as text and as JSON, and checks the
+// two agree on the exit code and that the JSON parses.
+func doctor(t *testing.T, path string) (int, string, doctorJSON) {
+	t.Helper()
+	code, out, stderr := runCLI("doctor", "--config", path)
+	jcode, jout, _ := runCLI("doctor", "--config", path, "--json")
+	var rep doctorJSON
+	if err := json.Unmarshal([]byte(jout), &rep); err != nil {
+		t.Fatalf("doctor --json is not JSON: %v\n%s", err, jout)
+	}
+	if (code == 0) != (jcode == 0) || (code == 0) != rep.OK {
+		t.Errorf("exit %d, --json exit %d, ok %v", code, jcode, rep.OK)
+	}
+	if code != 0 && !strings.Contains(stderr, "check(s) failed") {
+		t.Errorf("stderr: %q", stderr)
+	}
+	return code, out, rep
+}
+
+func (r doctorJSON) check(name string) (status, message, fix string) {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c.Status, c.Message, c.Fix
+		}
+	}
+	return "", "", ""
+}
+
+func TestDoctorHealthy(t *testing.T) {
+	path := writeConfig(t, pluginCopy(t), totpClients)
+	code, out, rep := doctor(t, path)
+	if code != 0 || strings.Contains(out, "✘") || strings.Contains(out, "\n! ") || !strings.Contains(out, "all checks passed") {
+		t.Fatalf("healthy setup: exit %d\n%s", code, out)
+	}
+	for _, name := range []string{"config", "storage", "encryption_key", "provider.totp.binary", "provider.totp.activate",
+		"provider.totp.authenticator_compat", "audit.clock_skew"} {
+		if st, msg, _ := rep.check(name); st != "ok" {
+			t.Errorf("check %s: %q %q", name, st, msg)
+		}
+	}
+	if !strings.HasPrefix(out, "✔ config: ") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestDoctorDuoWrongIntegrationKey(t *testing.T) {
+	emu := startEmulator(t)
+	_, skey := emu.Integration()
+	path := doctorDuoConfig(t, emu, "DI"+strings.Repeat("A", 18), skey)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.duo.activate")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "integration_key") ||
+		!strings.Contains(fix, "copy the Integration key of an Auth API application from Applications → Protect an Application → Auth API") {
+		t.Errorf("wrong integration key: exit %d\n%s", code, out)
+	}
+	if !regexp.MustCompile(`(?m)^✘ provider\.duo\.activate: .*integration_key.*\n    fix: copy the Integration key`).MatchString(out) {
+		t.Errorf("human output:\n%s", out)
+	}
+	_, jout, _ := runCLI("doctor", "--config", path, "--json")
+	if strings.Contains(out, skey) || strings.Contains(jout, skey) {
+		t.Fatal("doctor printed the Duo secret key")
+	}
+}
+
+func TestDoctorDuoWrongSecretKey(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, _ := emu.Integration()
+	wrong := strings.Repeat("s", 40)
+	path := doctorDuoConfig(t, emu, ikey, wrong)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.duo.activate")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "secret_key") || !strings.Contains(fix, "TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY") {
+		t.Errorf("wrong secret key: exit %d\n%s", code, out)
+	}
+	_, jout, _ := runCLI("doctor", "--config", path, "--json")
+	if strings.Contains(out, wrong) || strings.Contains(jout, wrong) {
+		t.Fatal("doctor printed the secret key")
+	}
+}
+
+func TestDoctorDuoClockOffset(t *testing.T) {
+	emu := startEmulator(t)
+	emu.SetClockOffset(90 * time.Second)
+	ikey, skey := emu.Integration()
+	path := doctorDuoConfig(t, emu, ikey, skey)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.duo.clock")
+	if code == 0 || st != "fail" || !regexp.MustCompile(`\b(89|90|91) s behind duo's`).MatchString(msg) || !strings.Contains(fix, "NTP") {
+		t.Errorf("90 s offset: exit %d\n%s", code, out)
+	}
+	if st, _, _ := rep.check("provider.duo.activate"); st != "ok" {
+		t.Errorf("activate with a drifted clock should pass:\n%s", out)
+	}
+	if strings.Contains(out, skey) {
+		t.Fatal("doctor printed the Duo secret key")
+	}
+
+	// A small offset is fine.
+	emu.SetClockOffset(5 * time.Second)
+	if code, out, rep := doctor(t, path); code != 0 || func() bool { st, _, _ := rep.check("provider.duo.clock"); return st != "ok" }() {
+		t.Errorf("5 s offset: exit %d\n%s", code, out)
+	}
+}
+
+func TestDoctorMissingBinary(t *testing.T) {
+	plugins := pluginCopy(t)
+	bin := filepath.Join(plugins, "twofactor-provider-totp")
+	if err := os.Remove(bin); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, plugins, totpClients)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.totp.binary")
+	if code == 0 || st != "fail" || !strings.Contains(msg, bin) || !strings.Contains(fix, "plugins.dir") {
+		t.Errorf("missing binary: exit %d\n%s", code, out)
+	}
+	if rep.OK {
+		t.Error("--json says ok")
+	}
+	// The settings are still checked.
+	if st, _, _ := rep.check("provider.totp.authenticator_compat"); st != "ok" {
+		t.Errorf("settings not checked:\n%s", out)
+	}
+}
+
+func TestDoctorTamperedPin(t *testing.T) {
+	plugins := pluginCopy(t)
+	path := writeConfig(t, plugins, totpClients)
+	_, dout, _ := runCLI("digest", "--config", path, "totp")
+	pin := dout[:64]
+	path = writeConfig(t, plugins, strings.Replace(totpClients, "    enabled: true", "    enabled: true\n    sha256: "+pin, 1))
+	if code, out, _ := doctor(t, path); code != 0 {
+		t.Fatalf("pinned binary: exit %d\n%s", code, out)
+	}
+	f, err := os.OpenFile(filepath.Join(plugins, "twofactor-provider-totp"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("tampered"))
+	f.Close()
+	_, dout, _ = runCLI("digest", "--config", path, "totp")
+	actual := dout[:64]
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.totp.pin")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "expected sha256 "+pin) || !strings.Contains(msg, "actual "+actual) ||
+		!strings.Contains(fix, "twofactor digest") {
+		t.Errorf("tampered binary: exit %d\n%s", code, out)
+	}
+}
+
+func TestDoctorTOTPSettingsAppsIgnore(t *testing.T) {
+	path := writeConfig(t, pluginCopy(t), strings.Replace(totpClients, "{issuer: ACME Billing}",
+		"{issuer: ACME Billing, digits: 8, algorithm: SHA256}", 1))
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.totp.authenticator_compat")
+	if code != 0 || st != "warn" || !strings.Contains(msg, "digits 8") || !strings.Contains(msg, "algorithm SHA256") ||
+		!strings.Contains(msg, "Google Authenticator and Microsoft Authenticator") || !strings.Contains(fix, "digits: 6") {
+		t.Errorf("digits 8: exit %d (a warning passes)\n%s", code, out)
+	}
+	if !regexp.MustCompile(`(?m)^! provider\.totp\.authenticator_compat: .*\n    fix: set `).MatchString(out) || !strings.Contains(out, "no failures, 1 warning(s)") {
+		t.Errorf("human output:\n%s", out)
+	}
+}
+
+func TestDoctorEncryptionKey(t *testing.T) {
+	plugins := pluginCopy(t)
+	path := writeConfig(t, plugins, totpClients)
+	text, _ := os.ReadFile(path)
+
+	// A placeholder key: config fails, naming the key and how to make one.
+	placeholder := strings.Replace(string(text), "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", strings.Repeat("A", 43)+"=", 1)
+	os.WriteFile(path, []byte(placeholder), 0o600)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("encryption_key")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "placeholder") || !strings.Contains(fix, "head -c 32 /dev/urandom | base64") {
+		t.Errorf("placeholder key: exit %d\n%s", code, out)
+	}
+
+	// A real key, but not the one the database was made with.
+	os.WriteFile(path, text, 0o600)
+	if code, out, _ := doctor(t, path); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	other := strings.Replace(string(text), "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", 1)
+	os.WriteFile(path, []byte(other), 0o600)
+	code, out, rep = doctor(t, path)
+	st, msg, fix = rep.check("encryption_key")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "cannot decrypt") || !strings.Contains(fix, "previous_encryption_keys") {
+		t.Errorf("wrong key: exit %d\n%s", code, out)
+	}
+	if strings.Contains(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=") || strings.Contains(out, "3q2+7wABAgMEBQYH") {
+		t.Error("doctor printed an encryption key")
+	}
+}
+
+func TestDoctorBadConfig(t *testing.T) {
+	path := writeConfig(t, pluginCopy(t), totpClients+"    colour: blue\n")
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("config")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "providers.totp.colour") || !strings.Contains(fix, "providers.totp.colour") {
+		t.Errorf("unknown key: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI("doctor"); code == 0 || !strings.Contains(out, "--config") {
+		t.Errorf("no --config: exit %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,196 @@
+// Package metrics exposes the host's metrics in the Prometheus format. It
+// implements framework.Observer for the decisions the framework makes, and
+// reads provider health and restarts from the framework at scrape time.
+//
+// Every metric lives in a registry of its own (not Prometheus' global
+// one), so that two hosts in one process, as tests run them, do not mix.
+package metrics
+
+import (
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Metric names.
+const (
+	VerifyTotal      = "twofactor_verify_total"
+	VerifyDuration   = "twofactor_verify_duration_seconds"
+	LockoutsTotal    = "twofactor_lockouts_total"
+	ProviderHealth   = "twofactor_provider_health"
+	ProviderRunning  = "twofactor_provider_running"
+	ProviderRestarts = "twofactor_provider_restarts_total"
+	ConfigReloads    = "twofactor_config_reloads_total"
+)
+
+// Config reload outcomes, for ConfigReloaded.
+const (
+	ReloadApplied = "applied"
+	ReloadRefused = "refused"
+)
+
+// Metrics is the host's metrics registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	verifies *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	lockouts prometheus.Counter
+	reloads  *prometheus.CounterVec
+	reasons  labelGuard
+}
+
+var _ framework.Observer = (*Metrics)(nil)
+
+// New returns a registry with the host's metrics and the Go runtime's and
+// process' standard ones.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		verifies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: VerifyTotal,
+			Help: "Verification decisions by provider, outcome (allow, deny, pending, error) and reason. A push counts once as pending and once as its final outcome.",
+		}, []string{"provider", "outcome", "reason"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    VerifyDuration,
+			Help:    "Time from a verify (or the poll that decided a push) to its decision, by provider.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"provider"}),
+		lockouts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: LockoutsTotal,
+			Help: "Failed verifications that started or extended a user's backoff.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: ConfigReloads,
+			Help: "Configuration reloads by outcome (applied, refused).",
+		}, []string{"outcome"}),
+		reasons: labelGuard{max: 64, seen: map[string]bool{}},
+	}
+	m.reg.MustRegister(m.verifies, m.latency, m.lockouts, m.reloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, o := range []string{ReloadApplied, ReloadRefused} {
+		m.reloads.WithLabelValues(o) // present at zero before the first reload
+	}
+	return m
+}
+
+// Registry is where the metrics live, to add more or to gather in tests.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Verified implements framework.Observer.
+func (m *Metrics) Verified(provider string, outcome sdk.Outcome, reason sdk.Reason, d time.Duration) {
+	o := string(outcome)
+	switch outcome {
+	case sdk.Allow, sdk.Deny, sdk.Pending, framework.OutcomeError:
+	default:
+		o = "other"
+	}
+	m.verifies.WithLabelValues(provider, o, m.reasons.label(string(reason))).Inc()
+	m.latency.WithLabelValues(provider).Observe(d.Seconds())
+}
+
+// LockedOut implements framework.Observer. The user is not a label: one
+// series per user would grow without bound.
+func (m *Metrics) LockedOut(string, string) { m.lockouts.Inc() }
+
+// ConfigReloaded counts one configuration reload; outcome is
+// ReloadApplied or ReloadRefused.
+func (m *Metrics) ConfigReloaded(outcome string) {
+	if outcome != ReloadApplied && outcome != ReloadRefused {
+		outcome = "other"
+	}
+	m.reloads.WithLabelValues(outcome).Inc()
+}
+
+// ProviderSource is what the provider collector reads at each scrape;
+// *framework.Framework is one.
+type ProviderSource interface {
+	Providers() []framework.ProviderStatus
+}
+
+// WatchProviders adds, per provider, its health (1 healthy, 0.5 degraded,
+// 0 unhealthy or down), whether its process runs, and its restart
+// attempts, read from src at every scrape so they are always current.
+func (m *Metrics) WatchProviders(src ProviderSource) {
+	m.reg.MustRegister(&providerCollector{src: src})
+}
+
+var (
+	healthDesc = prometheus.NewDesc(ProviderHealth,
+		"Provider health from its last Activate: 1 healthy, 0.5 degraded, 0 unhealthy or not running.", []string{"provider"}, nil)
+	runningDesc = prometheus.NewDesc(ProviderRunning,
+		"1 when the provider's plugin process is running, else 0.", []string{"provider"}, nil)
+	restartsDesc = prometheus.NewDesc(ProviderRestarts,
+		"Restart attempts of the provider's plugin process after it died, since the host started.", []string{"provider"}, nil)
+)
+
+type providerCollector struct{ src ProviderSource }
+
+func (c *providerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- healthDesc
+	ch <- runningDesc
+	ch <- restartsDesc
+}
+
+func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.src.Providers() {
+		ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, healthValue(p.Health), p.Name)
+		running := 0.0
+		if p.Running {
+			running = 1
+		}
+		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, running, p.Name)
+		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, float64(p.Restarts), p.Name)
+	}
+}
+
+func healthValue(h sdk.Health) float64 {
+	switch h {
+	case sdk.Healthy:
+		return 1
+	case sdk.Degraded:
+		return 0.5
+	}
+	return 0
+}
+
+// labelGuard keeps a label fed by plugins bounded: reasons come from
+// third-party providers, and each new value is a new series. Values that
+// do not look like a reason, and any beyond the first max, become "other".
+type labelGuard struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]bool
+}
+
+var reasonShape = regexp.MustCompile(`^[a-z][a-z0-9_]{0,47}$`)
+
+func (g *labelGuard) label(v string) string {
+	if v == "" {
+		return ""
+	}
+	if !reasonShape.MatchString(v) {
+		return "other"
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.seen[v] {
+		if len(g.seen) >= g.max {
+			return "other"
+		}
+		g.seen[v] = true
+	}
+	return v
+}

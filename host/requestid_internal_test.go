@@ -1,0 +1,88 @@
+package host
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+func TestValidRequestID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"":                        false,
+		"a":                       true,
+		"req-42":                  true,
+		"A.b_C-9":                 true,
+		strings.Repeat("x", 64):   true,
+		strings.Repeat("x", 65):   false,
+		"with space":              false,
+		"tab\there":               false,
+		"line\nbreak":             false,
+		"slash/":                  false,
+		"ünï":                     false,
+		"key=value":               false,
+		`"quoted"`:                false,
+		"0f8fad5b-d9cb-469f-a165": true,
+	} {
+		if got := validRequestID(id); got != want {
+			t.Errorf("validRequestID(%q) = %v, want %v", id, got, want)
+		}
+	}
+	if a, b := newRequestID(), newRequestID(); a == b || !validRequestID(a) || len(a) != 32 {
+		t.Errorf("generated ids %q %q", a, b)
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestErrorLineHasRequestID: a request that fails inside the host logs
+// its error and its request line, both with the request's id; the caller
+// sees only "internal error" and the id to quote.
+func TestErrorLineHasRequestID(t *testing.T) {
+	var buf lockedBuffer
+	s := NewServer(nil, nil, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	s.mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) {
+		if RequestID(r.Context()) != "trace-42" {
+			t.Errorf("handler sees request id %q", RequestID(r.Context()))
+		}
+		s.writeFrameworkError(w, r, errors.New("disk on fire"))
+	})
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/boom", nil)
+	req.Header.Set(RequestIDHeader, "trace-42")
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusInternalServerError || rec.Header().Get(RequestIDHeader) != "trace-42" || strings.Contains(rec.Body.String(), "disk") {
+		t.Errorf("answer: %d %q %s", rec.Code, rec.Header().Get(RequestIDHeader), rec.Body)
+	}
+	log := buf.String()
+	for _, re := range []string{
+		`\[ERROR\] request failed: method=GET path=/boom error="disk on fire" request_id=trace-42\n`,
+		`\[INFO\]  request: method=GET path=/boom status=500 duration=\S+ request_id=trace-42\n`,
+	} {
+		if !regexp.MustCompile(re).MatchString(log) {
+			t.Errorf("log lacks %s:\n%s", re, log)
+		}
+	}
+	// Probes log at debug only: a load balancer would flood the log.
+	buf.b.Reset()
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
+	if strings.Contains(buf.String(), "request") {
+		t.Errorf("/healthz logged at info: %s", buf.String())
+	}
+}

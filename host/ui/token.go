@@ -1,0 +1,171 @@
+package ui
+
+import (
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+)
+
+// A token is "base64url(JSON claims) . base64url(HMAC-SHA256(key, first
+// part))". It is the only credential of the UI: the host application gets
+// one for a user from the API, and every page and form of the UI carries
+// it. Tokens are signed, not encrypted: the claims (user id, audience,
+// provider, return URL) are readable by whoever holds the link.
+
+// Token kinds. A link opens a page; the others are derived from a link by
+// the UI itself and carry the original link's claims.
+const (
+	kindLink   = ""       // issued by the API: opens the enroll, verify or admin page
+	kindWait   = "wait"   // a pending push: polls its transaction
+	kindResult = "result" // a decided verification: shown to the user and handed back to the application
+)
+
+// Pages a link opens.
+const (
+	PageEnroll = "enroll"
+	PageVerify = "verify"
+	PageAdmin  = "admin"
+)
+
+// claims are what a token says. The JSON names are short: tokens travel
+// in URLs.
+type claims struct {
+	Page     string `json:"p"`
+	User     string `json:"u,omitempty"`
+	Audience string `json:"a,omitempty"`
+	Provider string `json:"pv,omitempty"`
+	Return   string `json:"r,omitempty"`
+	Issuer   string `json:"i,omitempty"` // the API key's name that asked for the link
+	Nonce    string `json:"n"`           // the link's id, random
+	Exp      int64  `json:"e"`           // Unix seconds
+
+	Kind    string `json:"k,omitempty"`
+	LinkExp int64  `json:"le,omitempty"` // the original link's expiry, in derived tokens
+	TxID    string `json:"tx,omitempty"`
+	Outcome string `json:"o,omitempty"`
+	Reason  string `json:"rs,omitempty"`
+	Message string `json:"ms,omitempty"` // the provider's words for a denial by policy
+	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery"
+	At      int64  `json:"at,omitempty"` // when a result was decided
+}
+
+// link returns the claims of the link a derived token came from: signed
+// again, they give back the very token the application issued.
+func (c claims) link() claims {
+	l := claims{Page: c.Page, User: c.User, Audience: c.Audience, Provider: c.Provider, Return: c.Return,
+		Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp}
+	if c.Kind != kindLink {
+		l.Exp = c.LinkExp
+	}
+	return l
+}
+
+// derive makes a token of another kind from a link's claims, valid for ttl
+// from now.
+func (c claims) derive(kind string, now time.Time, ttl time.Duration) claims {
+	d := c.link()
+	d.Kind, d.LinkExp, d.Exp = kind, d.Exp, now.Add(ttl).Unix()
+	return d
+}
+
+// Token errors; each has its own page.
+var (
+	errTokenMissing = errors.New("no link token")
+	errTokenInvalid = errors.New("link token is not valid")
+	errTokenExpired = errors.New("link token has expired")
+)
+
+// signer signs and checks tokens and derives CSRF values from them.
+type signer struct {
+	sign, csrf []byte
+}
+
+func newSigner(key []byte) (*signer, error) {
+	if len(key) < 32 {
+		return nil, errors.New("ui: the signing key must be at least 32 bytes")
+	}
+	sign, err := hkdf.Key(sha256.New, key, nil, "twofactor ui token v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	csrf, err := hkdf.Key(sha256.New, key, nil, "twofactor ui csrf v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &signer{sign: sign, csrf: csrf}, nil
+}
+
+var b64 = base64.RawURLEncoding
+
+func (s *signer) mac(payload string) []byte {
+	m := hmac.New(sha256.New, s.sign)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+func (s *signer) token(c claims) string {
+	j, err := json.Marshal(c)
+	if err != nil {
+		panic(err) // claims are strings and integers
+	}
+	payload := b64.EncodeToString(j)
+	return payload + "." + b64.EncodeToString(s.mac(payload))
+}
+
+// maxToken bounds what is parsed: a link with a long user id and return
+// URL stays well below.
+const maxToken = 4096
+
+// parse checks a token's signature (in constant time) and expiry.
+func (s *signer) parse(tok string, now time.Time) (claims, error) {
+	if tok == "" {
+		return claims{}, errTokenMissing
+	}
+	payload, sig, ok := strings.Cut(tok, ".")
+	if !ok || len(tok) > maxToken {
+		return claims{}, errTokenInvalid
+	}
+	got, err := b64.DecodeString(sig)
+	if err != nil || !hmac.Equal(got, s.mac(payload)) {
+		return claims{}, errTokenInvalid
+	}
+	raw, err := b64.DecodeString(payload)
+	if err != nil {
+		return claims{}, errTokenInvalid
+	}
+	var c claims
+	if err := json.Unmarshal(raw, &c); err != nil || c.Nonce == "" || c.Exp == 0 {
+		return claims{}, errTokenInvalid
+	}
+	if now.Unix() >= c.Exp {
+		return c, errTokenExpired
+	}
+	return c, nil
+}
+
+// csrfValue is the CSRF value of the forms on a page opened with tok. It
+// is a MAC of the token under a key of its own, so it cannot be computed
+// from a link, only read from a page the UI rendered for it.
+func (s *signer) csrfValue(tok string) string {
+	m := hmac.New(sha256.New, s.csrf)
+	m.Write([]byte(tok))
+	return b64.EncodeToString(m.Sum(nil))
+}
+
+func (s *signer) checkCSRF(tok, value string) bool {
+	return hmac.Equal([]byte(s.csrfValue(tok)), []byte(value))
+}
+
+func newNonce() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return b64.EncodeToString(b)
+}

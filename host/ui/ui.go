@@ -1,0 +1,318 @@
+// Package ui is the host's web UI: server-rendered pages where an end user
+// enrolls (a TOTP QR code, Duo Mobile activation), saves recovery codes and
+// verifies at login (a code, or a Duo push with a page that waits for the
+// approval), and where an admin sees the providers' health.
+//
+// The UI has no login system. The host application asks the API for a
+// short-lived signed link for one user, page, audience and provider (see
+// NewLink) and sends the user's browser to it; every page and form carries
+// that token. After a verification the user is sent back to the
+// application's return URL with a signed result the application checks with
+// the API (see CheckResult).
+//
+// Pages work without JavaScript; the push waiting page polls with a small
+// script and falls back to a refresh. Every response carries a strict
+// Content-Security-Policy; every form has a CSRF value bound to the token.
+package ui
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// Framework is what the UI uses of the framework.
+type Framework interface {
+	BeginEnrollment(ctx context.Context, in framework.EnrollInput) (framework.EnrollResult, error)
+	ConfirmEnrollment(ctx context.Context, userID, provider, code string) (framework.ConfirmResult, error)
+	Verify(ctx context.Context, in framework.VerifyInput) (framework.VerifyResult, error)
+	PollVerification(ctx context.Context, userID, txID string) (framework.VerifyResult, error)
+	Enrollments(ctx context.Context, userID string) ([]framework.EnrollmentInfo, error)
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+	RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error)
+	Providers() []framework.ProviderStatus
+	Refresh(ctx context.Context)
+}
+
+var _ Framework = (*framework.Framework)(nil)
+
+// Options configure a UI.
+type Options struct {
+	Framework Framework
+	// Key signs links and derives CSRF values; at least 32 bytes. The host
+	// derives it from the encryption key, so links work across restarts
+	// and replicas.
+	Key []byte
+	// Now is the trusted clock; time.Now when nil.
+	Now    func() time.Time
+	Logger hclog.Logger
+	// LinkTTL is how long a link stays valid; 10 minutes when zero.
+	LinkTTL time.Duration
+}
+
+// Lifetimes of derived tokens.
+const (
+	// waitTTL covers a push: the framework forgets it after 5 minutes.
+	waitTTL = 5 * time.Minute
+	// resultTTL is how long the application has to check a result.
+	resultTTL = 5 * time.Minute
+	// maxForm caps a form body; the largest form is a token and a code.
+	maxForm = 16 << 10
+)
+
+// UI serves the pages under /ui/.
+type UI struct {
+	fw      Framework
+	sig     *signer
+	now     func() time.Time
+	log     hclog.Logger
+	linkTTL time.Duration
+	pages   map[string]*template.Template
+	mux     *http.ServeMux
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// New returns the UI.
+func New(opts Options) (*UI, error) {
+	if opts.Framework == nil {
+		return nil, errors.New("ui: a Framework is required")
+	}
+	sig, err := newSigner(opts.Key)
+	if err != nil {
+		return nil, err
+	}
+	u := &UI{fw: opts.Framework, sig: sig, now: opts.Now, log: opts.Logger, linkTTL: opts.LinkTTL}
+	if u.now == nil {
+		u.now = time.Now
+	}
+	if u.log == nil {
+		u.log = hclog.NewNullLogger()
+	}
+	if u.linkTTL == 0 {
+		u.linkTTL = 10 * time.Minute
+	}
+	if u.pages, err = parseTemplates(); err != nil {
+		return nil, err
+	}
+	u.routes()
+	return u, nil
+}
+
+func parseTemplates() (map[string]*template.Template, error) {
+	base, err := template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/base.html")
+	if err != nil {
+		return nil, err
+	}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "base" {
+			continue
+		}
+		t, err := template.Must(base.Clone()).ParseFS(templateFS, n)
+		if err != nil {
+			return nil, err
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+func (u *UI) routes() {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	m.HandleFunc("GET /ui/static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // no directory listings
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})
+	m.HandleFunc("GET /ui/enroll", u.enrollPage)
+	m.HandleFunc("POST /ui/enroll/begin", u.enrollBegin)
+	m.HandleFunc("POST /ui/enroll/confirm", u.enrollConfirm)
+	m.HandleFunc("GET /ui/verify", u.verifyPage)
+	m.HandleFunc("POST /ui/verify/code", u.verifyCode)
+	m.HandleFunc("POST /ui/verify/recovery", u.verifyRecovery)
+	m.HandleFunc("POST /ui/verify/push", u.verifyPush)
+	m.HandleFunc("GET /ui/verify/wait", u.verifyWait)
+	m.HandleFunc("GET /ui/verify/status", u.verifyStatus)
+	m.HandleFunc("GET /ui/verify/done", u.verifyDone)
+	m.HandleFunc("GET /ui/admin", u.adminPage)
+	m.HandleFunc("POST /ui/admin/refresh", u.adminRefresh)
+	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
+		u.renderMessage(w, r, http.StatusNotFound, "Page not found",
+			"This address does not lead anywhere. Open the link your application gave you again.")
+	})
+	u.mux = m
+}
+
+// csp allows this origin's stylesheet and script, images from this origin
+// and inline data: PNGs (the QR codes), fetches to this origin (the push
+// poll) and forms to this origin; nothing else, and no framing.
+const csp = "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// ServeHTTP serves everything under /ui/.
+func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// Pages carry tokens, secrets and recovery codes: never cache them.
+	// Static files override this.
+	h.Set("Cache-Control", "no-store")
+	u.mux.ServeHTTP(w, r)
+}
+
+// LinkRequest asks for a link to a page for one user.
+type LinkRequest struct {
+	Page      string // PageEnroll or PageVerify; PageAdmin for an admin
+	User      string
+	Audience  string
+	Provider  string
+	ReturnURL string // where to send the user afterwards; optional
+	Issuer    string // the API key's name, recorded in the audit log
+}
+
+// Link is a signed link to a page.
+type Link struct {
+	// URL is relative to the host's base URL: "/ui/verify?t=...".
+	URL       string
+	ExpiresAt time.Time
+	// ID identifies the link; a verification result names it, so the
+	// application can tell the result of its own link.
+	ID string
+}
+
+func invalid(format string, args ...any) error {
+	return &framework.Error{Code: framework.CodeInvalidRequest, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewLink checks a request and signs a link. Errors are *framework.Error.
+func (u *UI) NewLink(req LinkRequest) (Link, error) {
+	c := claims{Page: req.Page, Issuer: req.Issuer, Nonce: newNonce()}
+	switch req.Page {
+	case PageEnroll, PageVerify:
+		if err := framework.ValidateUserID(req.User); err != nil {
+			return Link{}, err
+		}
+		if err := u.checkProvider(req.Provider, req.Audience); err != nil {
+			return Link{}, err
+		}
+		if err := checkReturnURL(req.ReturnURL); err != nil {
+			return Link{}, err
+		}
+		c.User, c.Audience, c.Provider, c.Return = req.User, req.Audience, req.Provider, req.ReturnURL
+	case PageAdmin:
+		if req.User != "" || req.Provider != "" || req.Audience != "" || req.ReturnURL != "" {
+			return Link{}, invalid("an admin link takes no user, provider, audience or return_url")
+		}
+	default:
+		return Link{}, invalid("page must be %q or %q", PageEnroll, PageVerify)
+	}
+	exp := u.now().Add(u.linkTTL).Truncate(time.Second)
+	c.Exp = exp.Unix()
+	return Link{URL: "/ui/" + req.Page + "?t=" + u.sig.token(c), ExpiresAt: exp.UTC(), ID: c.Nonce}, nil
+}
+
+func (u *UI) checkProvider(name, audience string) error {
+	if audience != string(framework.AudienceStaff) && audience != string(framework.AudienceClient) {
+		return invalid("audience must be %q or %q", framework.AudienceStaff, framework.AudienceClient)
+	}
+	if name == framework.RecoveryProvider {
+		return invalid("recovery codes are offered on every verify page; ask for the user's provider")
+	}
+	for _, p := range u.fw.Providers() {
+		if p.Name != name {
+			continue
+		}
+		if (audience == string(framework.AudienceStaff) && !p.Staff) || (audience == string(framework.AudienceClient) && !p.Clients) {
+			return &framework.Error{Code: framework.CodeAudienceNotAllowed, Message: fmt.Sprintf("provider %q is not enabled for %s", name, audience)}
+		}
+		return nil
+	}
+	return &framework.Error{Code: framework.CodeUnknownProvider, Message: fmt.Sprintf("no active provider named %q", name)}
+}
+
+// checkReturnURL accepts a path on this origin ("/account/security") or an
+// absolute http or https URL. Only holders of an API key can put one in a
+// link (it is signed), so this is not an open redirect; it keeps out
+// javascript: and other schemes.
+func checkReturnURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 1024 {
+		return invalid("return_url is longer than 1024 characters")
+	}
+	u, err := url.Parse(s)
+	if err != nil || strings.ContainsAny(s, "\\\x00\r\n\t") {
+		return invalid("return_url is not a valid URL")
+	}
+	switch {
+	case u.Scheme == "" && u.Host == "" && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//"):
+		return nil
+	case (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil:
+		return nil
+	}
+	return invalid("return_url must be a path starting with / or an http(s) URL")
+}
+
+// Result is a verification's outcome, as CheckResult reads it from the
+// token the UI appended to the return URL.
+type Result struct {
+	LinkID    string
+	User      string
+	Audience  string
+	Provider  string // the provider the link was for
+	Method    string // what the user answered with: the provider, or "recovery"
+	Outcome   string // "allow" or "deny"
+	Reason    string
+	At        time.Time
+	ExpiresAt time.Time
+}
+
+// ErrResultInvalid is CheckResult's answer for a forged or malformed result,
+// ErrResultExpired for one that is too old.
+var (
+	ErrResultInvalid = errors.New("not a valid verification result")
+	ErrResultExpired = errors.New("the verification result has expired")
+)
+
+// CheckResult checks a result token ("twofactor_result" on the return URL).
+func (u *UI) CheckResult(tok string) (Result, error) {
+	c, err := u.sig.parse(tok, u.now())
+	switch {
+	case errors.Is(err, errTokenExpired):
+		return Result{}, ErrResultExpired
+	case err != nil || c.Kind != kindResult:
+		return Result{}, ErrResultInvalid
+	}
+	return Result{LinkID: c.Nonce, User: c.User, Audience: c.Audience, Provider: c.Provider, Method: c.Method,
+		Outcome: c.Outcome, Reason: c.Reason, At: time.Unix(c.At, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
+}

@@ -1,0 +1,150 @@
+package host
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host/ui"
+)
+
+// uiKeyInfo separates the web UI's link-signing key from every other use
+// of the encryption key.
+const uiKeyInfo = "twofactor web ui links v1"
+
+// WithUI serves the web UI under /ui/ and the API routes that hand out
+// its links:
+//
+//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?}
+//	POST /v1/ui-links               (admin key) {"page":"admin"}
+//	POST /v1/ui-results             (app key)   {"result"}: checks what the UI appended to return_url
+//
+// Links are signed with a key derived (HKDF-SHA256) from encryptionKey,
+// so they survive restarts and work on every replica sharing the config.
+// now is the trusted clock (the framework's); time.Now when nil.
+func WithUI(encryptionKey []byte, now func() time.Time) ServerOption {
+	return func(s *Server) {
+		key, err := hkdf.Key(sha256.New, encryptionKey, nil, uiKeyInfo, 32)
+		if err == nil && len(encryptionKey) < 16 {
+			err = errors.New("encryption key too short")
+		}
+		var u *ui.UI
+		if err == nil {
+			u, err = ui.New(ui.Options{Framework: s.fw, Key: key, Now: now, Logger: s.log.Named("ui")})
+		}
+		if err != nil {
+			// The config loader guarantees the key; templates are embedded.
+			// Either failing is a bug, not an admin's mistake.
+			panic("host: web UI: " + err.Error())
+		}
+		l := &uiLinks{s: s, ui: u}
+		s.mux.HandleFunc("POST /v1/users/{user}/ui-links", s.auth(config.ScopeApp, l.create))
+		s.mux.HandleFunc("POST /v1/ui-links", s.auth(config.ScopeAdmin, l.createAdmin))
+		s.mux.HandleFunc("POST /v1/ui-results", s.auth(config.ScopeApp, l.checkResult))
+		s.mux.Handle("/ui/", u)
+	}
+}
+
+type uiLinks struct {
+	s  *Server
+	ui *ui.UI
+}
+
+type uiLinkRequest struct {
+	Page      string `json:"page"`
+	Audience  string `json:"audience,omitempty"`
+	Provider  string `json:"provider,omitempty"`
+	ReturnURL string `json:"return_url,omitempty"`
+}
+
+type uiLinkResponse struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	ID        string    `json:"id"`
+}
+
+// keyName is the name of the API key a request was authenticated with
+// (auth has already checked it).
+func (l *uiLinks) keyName(r *http.Request) string {
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	k, _ := l.s.keys.lookup(strings.TrimSpace(token))
+	return k.Name
+}
+
+func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
+	var req uiLinkRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Page == ui.PageAdmin {
+		writeError(w, http.StatusBadRequest, "invalid_request", "admin links come from POST /v1/ui-links with an admin key")
+		return
+	}
+	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: req.Audience,
+		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+	if err != nil {
+		l.s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, uiLinkResponse(link))
+}
+
+func (l *uiLinks) createAdmin(w http.ResponseWriter, r *http.Request) {
+	var req uiLinkRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Page != ui.PageAdmin {
+		writeError(w, http.StatusBadRequest, "invalid_request", `page must be "admin"; user pages come from POST /v1/users/{user}/ui-links`)
+		return
+	}
+	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: req.Audience, Provider: req.Provider,
+		ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+	if err != nil {
+		l.s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, uiLinkResponse(link))
+}
+
+type uiResultRequest struct {
+	Result string `json:"result"`
+}
+
+type uiResultResponse struct {
+	LinkID     string    `json:"link_id"`
+	User       string    `json:"user"`
+	Audience   string    `json:"audience"`
+	Provider   string    `json:"provider"`
+	Method     string    `json:"method"`
+	Outcome    string    `json:"outcome"`
+	Reason     string    `json:"reason,omitempty"`
+	VerifiedAt time.Time `json:"verified_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// checkResult tells the application what a verification in the UI
+// decided. The application must also check that link_id is the id of the
+// link it issued for this login, and accept a result once.
+func (l *uiLinks) checkResult(w http.ResponseWriter, r *http.Request) {
+	var req uiResultRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := l.ui.CheckResult(req.Result)
+	switch {
+	case errors.Is(err, ui.ErrResultExpired):
+		writeError(w, http.StatusUnprocessableEntity, "expired", "the verification result has expired; verify again")
+		return
+	case err != nil:
+		writeError(w, http.StatusUnprocessableEntity, "invalid_result", "not a verification result of this host")
+		return
+	}
+	writeJSON(w, http.StatusOK, uiResultResponse{LinkID: res.LinkID, User: res.User, Audience: res.Audience,
+		Provider: res.Provider, Method: res.Method, Outcome: res.Outcome, Reason: res.Reason,
+		VerifiedAt: res.At, ExpiresAt: res.ExpiresAt})
+}
