@@ -114,7 +114,7 @@ func randomString(n int) string {
 // actually answered earns one: an allow by failmode safe (the provider's
 // backend was down) or by Duo's bypass is no proof of the device.
 func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res VerifyResult) (VerifyResult, error) {
-	pol := f.policy.For(in.Audience).RememberDevice
+	pol := f.registry().policy.For(in.Audience).RememberDevice
 	if !in.RememberDevice || !pol.Enabled || res.Outcome != sdk.Allow || res.Reason != "" || res.Details["duo"] == "bypass" {
 		return res, nil
 	}

@@ -45,7 +45,7 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	}
 	now := f.now()
 	var resp sdk.EnrollResponse
-	err = m.call(ctx, func(p sdk.Provider) error {
+	err = f.call(ctx, m, func(p sdk.Provider) error {
 		var err error
 		resp, err = p.Enroll(ctx, sdk.EnrollRequest{
 			User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollBegin, Now: now,
@@ -99,7 +99,7 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	if err := ValidateUserID(userID); err != nil {
 		return ConfirmResult{}, err
 	}
-	m, ok := f.providers[provider]
+	m, ok := f.registry().providers[provider]
 	if !ok {
 		return ConfirmResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
 	}
@@ -123,7 +123,7 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonInvalidState}, nil
 	}
 	var resp sdk.EnrollResponse
-	err = m.call(ctx, func(p sdk.Provider) error {
+	err = f.call(ctx, m, func(p sdk.Provider) error {
 		var err error
 		resp, err = p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: userID}, Step: sdk.EnrollFinish, State: state, Code: code, Now: now})
 		return err
@@ -350,7 +350,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 		}
 		now := f.now()
 		var resp sdk.VerifyResponse
-		err = m.call(ctx, func(p sdk.Provider) error {
+		err = f.call(ctx, m, func(p sdk.Provider) error {
 			var err error
 			resp, err = p.Verify(ctx, sdk.VerifyRequest{
 				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -67,7 +67,6 @@ type Framework struct {
 	recoveryHash *recoveryHasher
 	secrets      SecretStore
 	policyStore  PolicyStore
-	policy       Policy
 	lockout      LockoutPolicy
 	seal         *sealer
 	log          hclog.Logger
@@ -75,10 +74,21 @@ type Framework struct {
 	now          func() time.Time
 	sleep        func(ctx context.Context, d time.Duration)
 	pendingTTL   time.Duration
-	providers    map[string]*managed
-	names        []string
-	closeOnce    sync.Once
+	// reg is swapped whole by Reconfigure: a request works on one
+	// consistent set of providers and policy from start to end.
+	reg       atomic.Pointer[registry]
+	reloadMu  sync.Mutex // one Reconfigure at a time
+	closeOnce sync.Once
 }
+
+// registry is one configuration's providers and login policy.
+type registry struct {
+	providers map[string]*managed
+	names     []string // sorted
+	policy    Policy
+}
+
+func (f *Framework) registry() *registry { return f.reg.Load() }
 
 // New validates the options and starts every provider. A configuration
 // mistake (a missing binary, a setting the provider refuses) is an error; a
@@ -115,8 +125,9 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	f := &Framework{
 		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal,
 		recovery: recovery, secrets: secrets, log: opts.Logger, now: opts.Now,
-		pendingTTL: opts.PendingTTL, providers: make(map[string]*managed),
+		pendingTTL: opts.PendingTTL,
 	}
+	f.reg.Store(&registry{providers: map[string]*managed{}, policy: opts.Policy.withDefaults()})
 	if f.log == nil {
 		f.log = hclog.NewNullLogger()
 	}
@@ -127,7 +138,7 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		f.now = time.Now
 	}
 	f.sleep = opts.Sleep
-	f.policyStore, f.policy = policyStore, opts.Policy.withDefaults()
+	f.policyStore = policyStore
 	if f.sleep == nil {
 		f.sleep = sleepCtx
 	}
@@ -142,36 +153,11 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if f.recoveryHash, err = newRecoveryHasher(pepper); err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
-	for _, spec := range opts.Providers {
-		if err := checkSpec(spec); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("framework: %w", err)
-		}
-		if _, dup := f.providers[spec.Name]; dup {
-			f.Close()
-			return nil, fmt.Errorf("framework: provider %q listed twice", spec.Name)
-		}
-		m := newManaged(spec, f.log, f.now)
-		f.providers[spec.Name] = m
-		f.names = append(f.names, spec.Name)
-		m.mu.Lock()
-		err := m.start(ctx)
-		m.mu.Unlock()
-		if err != nil {
-			// Settings the provider refuses, or the wrong binary, are config
-			// mistakes: refuse to run. Anything else may heal on a restart.
-			if sdk.KindOf(err) == sdk.KindInvalidSettings || errors.Is(err, errNotThisProvider) {
-				f.Close()
-				return nil, &ProviderError{Provider: spec.Name, Err: err}
-			}
-			f.log.Error("provider failed to start; it stays unavailable until a restart succeeds", "provider", spec.Name, "error", err)
-		}
+	reg, err := f.startRegistry(ctx, opts.Providers, opts.Policy.withDefaults(), nil, false)
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(f.names)
-	if err := f.checkPolicy(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("framework: %w", err)
-	}
+	f.reg.Store(reg)
 	return f, nil
 }
 
@@ -219,7 +205,7 @@ func checkSpec(s ProviderSpec) error {
 func (f *Framework) Close() error {
 	f.closeOnce.Do(func() {
 		var wg sync.WaitGroup
-		for _, m := range f.providers {
+		for _, m := range f.registry().providers {
 			wg.Add(1)
 			go func() { defer wg.Done(); m.stop() }()
 		}
@@ -230,9 +216,10 @@ func (f *Framework) Close() error {
 
 // Providers returns every configured provider's status, sorted by name.
 func (f *Framework) Providers() []ProviderStatus {
-	out := make([]ProviderStatus, 0, len(f.names))
-	for _, n := range f.names {
-		out = append(out, f.providers[n].status())
+	reg := f.registry()
+	out := make([]ProviderStatus, 0, len(reg.names))
+	for _, n := range reg.names {
+		out = append(out, reg.providers[n].status())
 	}
 	return out
 }
@@ -240,8 +227,9 @@ func (f *Framework) Providers() []ProviderStatus {
 // Refresh re-runs Activate on every provider (restarting dead plugins) so
 // that health and diagnostics are current.
 func (f *Framework) Refresh(ctx context.Context) {
-	for _, n := range f.names {
-		f.providers[n].refresh(ctx)
+	reg := f.registry()
+	for _, n := range reg.names {
+		reg.providers[n].refresh(ctx)
 	}
 }
 
@@ -261,7 +249,7 @@ func ValidateUserID(id string) error {
 
 // provider finds a provider and checks the audience may use it.
 func (f *Framework) provider(name string, aud Audience) (*managed, error) {
-	m, ok := f.providers[name]
+	m, ok := f.registry().providers[name]
 	if !ok {
 		return nil, errorf(CodeUnknownProvider, nil, "no active provider named %q", name)
 	}

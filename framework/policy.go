@@ -86,9 +86,9 @@ func policyKey(aud Audience) string {
 // checkPolicy validates the policy against the configured providers, as
 // New does: the config loader checks the same with the YAML key named,
 // this catches an embedder's mistake.
-func (f *Framework) checkPolicy() error {
+func (r *registry) checkPolicy() error {
 	for _, aud := range []Audience{AudienceStaff, AudienceClient} {
-		p, at := f.policy.For(aud), policyKey(aud)
+		p, at := r.policy.For(aud), policyKey(aud)
 		if p.GraceLogins < 0 || p.GraceLogins > MaxGraceLogins {
 			return fmt.Errorf("%s.grace_logins: %d is out of range [0, %d]", at, p.GraceLogins, MaxGraceLogins)
 		}
@@ -105,7 +105,7 @@ func (f *Framework) checkPolicy() error {
 			if slices.Contains(p.AllowedProviders[:i], name) {
 				return fmt.Errorf("%s.allowed_providers: %q is listed twice", at, name)
 			}
-			m, ok := f.providers[name]
+			m, ok := r.providers[name]
 			if !ok {
 				return fmt.Errorf("%s.allowed_providers: %q is not an enabled provider", at, name)
 			}
@@ -113,7 +113,7 @@ func (f *Framework) checkPolicy() error {
 				return fmt.Errorf("%s.allowed_providers: provider %q is not enabled for %s", at, name, aud)
 			}
 		}
-		if p.Require && len(f.allowedProviders(aud)) == 0 {
+		if p.Require && len(r.allowedProviders(aud)) == 0 {
 			return fmt.Errorf("%s.require: no enabled provider serves %s, so no one could log in", at, aud)
 		}
 	}
@@ -126,29 +126,29 @@ func (m *managed) enabledFor(aud Audience) bool {
 
 // allowedProviders returns, sorted, the providers the audience may use:
 // enabled for it and, when the policy lists some, listed.
-func (f *Framework) allowedProviders(aud Audience) []string {
+func (r *registry) allowedProviders(aud Audience) []string {
 	var out []string
-	for _, n := range f.names {
-		if f.providerAllowed(n, aud) {
+	for _, n := range r.names {
+		if r.providerAllowed(n, aud) {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-func (f *Framework) providerAllowed(name string, aud Audience) bool {
-	m, ok := f.providers[name]
+func (r *registry) providerAllowed(name string, aud Audience) bool {
+	m, ok := r.providers[name]
 	if !ok || !m.enabledFor(aud) {
 		return false
 	}
-	allowed := f.policy.For(aud).AllowedProviders
+	allowed := r.policy.For(aud).AllowedProviders
 	return allowed == nil || slices.Contains(allowed, name)
 }
 
 // checkAllowed refuses a provider the audience's policy leaves out. The
 // provider is known and enabled for the audience (checked before).
 func (f *Framework) checkAllowed(name string, aud Audience) error {
-	if !f.providerAllowed(name, aud) {
+	if !f.registry().providerAllowed(name, aud) {
 		return errorf(CodeAudienceNotAllowed, nil, "provider %q is not allowed for %s by %s.allowed_providers", name, aud, policyKey(aud))
 	}
 	return nil
@@ -250,7 +250,8 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	if in.Audience != AudienceStaff && in.Audience != AudienceClient {
 		return ChallengeResult{}, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
 	}
-	pol := f.policy.For(in.Audience)
+	reg := f.registry()
+	pol := reg.policy.For(in.Audience)
 	details := map[string]string{}
 	now := f.now()
 
@@ -273,7 +274,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	}
 	var usable []ChallengeProvider
 	for _, e := range list {
-		if e.Status == StatusActive && f.providerAllowed(e.Provider, in.Audience) {
+		if e.Status == StatusActive && reg.providerAllowed(e.Provider, in.Audience) {
 			usable = append(usable, f.challengeProvider(e.Provider))
 		}
 	}
@@ -314,7 +315,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 		}
 	}
 	res := ChallengeResult{Decision: DecisionEnroll, Why: WhyEnrollment}
-	for _, n := range f.allowedProviders(in.Audience) {
+	for _, n := range reg.allowedProviders(in.Audience) {
 		res.Providers = append(res.Providers, f.challengeProvider(n))
 	}
 	details["providers"] = providerNames(res.Providers)
@@ -345,7 +346,10 @@ func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool,
 // challengeProvider lists a provider's factors from its capabilities. A
 // provider that never started has told nothing yet: no factors.
 func (f *Framework) challengeProvider(name string) ChallengeProvider {
-	m := f.providers[name]
+	m, ok := f.registry().providers[name]
+	if !ok {
+		return ChallengeProvider{Name: name, Factors: []string{}}
+	}
 	m.mu.Lock()
 	caps := m.info.Capabilities
 	m.mu.Unlock()

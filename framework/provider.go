@@ -93,6 +93,10 @@ type managed struct {
 	log     hclog.Logger
 	now     func() time.Time
 	latency latencyEWMA // of answered verifies, to pad not-enrolled ones
+	// users is held shared by every call; retire takes it exclusively, so
+	// a replaced provider stops only after its in-flight calls are done,
+	// and calls arriving later are sent to its successor.
+	users sync.RWMutex
 
 	mu          sync.Mutex
 	client      *plugin.Client // nil for in-process providers
@@ -235,6 +239,10 @@ func (m *managed) markDown(prov sdk.Provider, cause error) {
 // is restarted once and fn retried once: a provider call has no side effect
 // the host keeps before it gets the answer, so the retry is safe.
 func (m *managed) call(ctx context.Context, fn func(sdk.Provider) error) error {
+	if !m.users.TryRLock() {
+		return errRetired
+	}
+	defer m.users.RUnlock()
 	for attempt := 0; ; attempt++ {
 		prov, err := m.get(ctx)
 		if err != nil {
@@ -286,6 +294,12 @@ func (m *managed) refresh(ctx context.Context) {
 		m.activation = sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{{Code: "activate_failed", Message: err.Error()}}}
 		m.mu.Unlock()
 	}
+}
+
+// retire stops a provider a reload replaced, once its calls are done.
+func (m *managed) retire() {
+	m.users.Lock()
+	m.stop()
 }
 
 func (m *managed) stop() {

@@ -110,6 +110,20 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers))
+	// SIGHUP reloads the config, as the file watcher does on a change.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = svc.Reload(ctx)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return svc.Serve(ctx, ln)
 }
 

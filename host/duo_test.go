@@ -17,13 +17,23 @@ import (
 // emulator, for staff. failmode and timeout vary per test.
 func duoHost(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) *testHost {
 	t.Helper()
+	return startHost(t, "providers:\n"+duoSettings(t, emu, ikey, skey, failmode))
+}
+
+// duoBlock is a providers.duo entry to append to a config that already
+// has a providers section.
+func duoBlock(t *testing.T, emu *duotest.Server, ikey, skey string) string {
+	return duoSettings(t, emu, ikey, skey, "secure")
+}
+
+func duoSettings(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) string {
+	t.Helper()
 	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
 	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return startHost(t, fmt.Sprintf(`providers:
-  duo:
+	return fmt.Sprintf(`  duo:
     enabled: true
     staff: true
     settings:
@@ -34,7 +44,7 @@ func duoHost(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) *te
       ca_file: %s
       failmode: %s
       timeout: 2s
-`, ikey, skey, emu.Host(), ca, failmode))
+`, ikey, skey, emu.Host(), ca, failmode)
 }
 
 func startEmulator(t *testing.T) *duotest.Server {

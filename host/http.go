@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -153,7 +154,7 @@ func (s *Server) auth(scope config.Scope, next http.HandlerFunc) http.HandlerFun
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		token, isBearer := strings.CutPrefix(h, "Bearer ")
-		key, ok := s.keys.lookup(strings.TrimSpace(token))
+		key, ok := s.keys.Load().lookup(strings.TrimSpace(token))
 		if !isBearer || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="twofactor"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required: Authorization: Bearer KEY")
@@ -170,9 +171,19 @@ func (s *Server) auth(scope config.Scope, next http.HandlerFunc) http.HandlerFun
 // Server is the HTTP API.
 type Server struct {
 	fw   *framework.Framework
-	keys keyring
+	keys atomic.Pointer[keyring] // swapped by a config reload
 	log  hclog.Logger
 	mux  *http.ServeMux
+}
+
+func (s *Server) setKeys(keys []config.APIKey) {
+	k := keyring(keys)
+	s.keys.Store(&k)
+}
+
+// withRoute serves one more route with the given key scope.
+func withRoute(pattern string, scope config.Scope, h http.HandlerFunc) ServerOption {
+	return func(s *Server) { s.mux.HandleFunc(pattern, s.auth(scope, h)) }
 }
 
 // ServerOption adds to what NewServer serves.
@@ -192,7 +203,8 @@ func WithMetrics(h http.Handler, public bool) ServerOption {
 
 // NewServer returns the API over fw, accepting the given keys.
 func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, opts ...ServerOption) *Server {
-	s := &Server{fw: fw, keys: keys, log: log, mux: http.NewServeMux()}
+	s := &Server{fw: fw, log: log, mux: http.NewServeMux()}
+	s.setKeys(keys)
 	for _, o := range opts {
 		o(s)
 	}

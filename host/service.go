@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -35,6 +36,9 @@ type Service struct {
 	// Metrics is served at GET /metrics; a config reload counts itself
 	// with Metrics.ConfigReloaded.
 	Metrics *metrics.Metrics
+
+	reloadMu sync.Mutex // one reload at a time
+	reload   reloadState
 }
 
 // Option adjusts the framework options Open derives from the config.
@@ -49,15 +53,9 @@ func WithClock(now func() time.Time) Option {
 // Open opens the store and starts every enabled provider. A provider whose
 // settings it refuses is an error naming the config key.
 func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Option) (*Service, error) {
-	specs := make([]framework.ProviderSpec, 0, len(cfg.Providers))
-	for _, p := range cfg.Providers {
-		bin, err := framework.FindBinary(cfg.PluginsDir, p.Name)
-		if err != nil {
-			return nil, fmt.Errorf("config: providers.%s: %w", p.Name, err)
-		}
-		specs = append(specs, framework.ProviderSpec{
-			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
-		})
+	specs, err := providerSpecs(cfg)
+	if err != nil {
+		return nil, err
 	}
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
@@ -76,8 +74,12 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 		return nil, settingsError(err)
 	}
 	met.WatchProviders(fw)
-	srv := NewServer(fw, cfg.APIKeys, log, WithMetrics(met.Handler(), cfg.MetricsPublic), WithUI(cfg.EncryptionKey, fo.Now))
-	return &Service{Config: cfg, Framework: fw, Server: srv, Metrics: met, store: store, log: log}, nil
+	svc := &Service{Config: cfg, Framework: fw, Metrics: met, store: store, log: log}
+	svc.reload.hash, svc.reload.loadedAt = cfg.Hash, time.Now()
+	svc.reload.events = make(chan ReloadEvent, 16)
+	svc.Server = NewServer(fw, cfg.APIKeys, log, WithMetrics(met.Handler(), cfg.MetricsPublic), WithUI(cfg.EncryptionKey, fo.Now),
+		withRoute("GET /v1/config/status", config.ScopeAdmin, svc.configStatus))
+	return svc, nil
 }
 
 // settingsError rewrites a provider's refusal of a setting into a config
@@ -111,6 +113,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	s.watchConfig(ctx)
 	refresh := time.NewTicker(time.Minute)
 	defer refresh.Stop()
 	for {

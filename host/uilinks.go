@@ -71,7 +71,7 @@ type uiLinkResponse struct {
 // (auth has already checked it).
 func (l *uiLinks) keyName(r *http.Request) string {
 	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	k, _ := l.s.keys.lookup(strings.TrimSpace(token))
+	k, _ := l.s.keys.Load().lookup(strings.TrimSpace(token))
 	return k.Name
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -70,6 +71,10 @@ type Config struct {
 	LogLevel      string
 	LogFormat     string
 	Lockout       framework.LockoutPolicy
+	// Source is where this config was read from, to read it again on a
+	// reload; Hash is the SHA-256 of the file then.
+	Source Source
+	Hash   string
 	// MetricsPublic serves GET /metrics without an API key; by default it
 	// needs an admin key (metrics reveal how many users log in and fail).
 	MetricsPublic bool
@@ -132,7 +137,24 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(k, base)
+	c, err := parse(k, base)
+	if err != nil {
+		return nil, err
+	}
+	c.Source = src
+	if c.Hash, err = fileHash(src.File); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func fileHash(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("config: read %s: %w", path, err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
 }
 
 var (

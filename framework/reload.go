@@ -1,0 +1,110 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// startRegistry builds a registry for specs, reusing the running providers
+// of prev whose spec did not change and starting the others. With strict
+// (a live reload), every new provider must start and activate, or nothing
+// changes; at first start (New), a provider whose backend is down is let
+// in as unavailable, as a restart may heal it. On error every provider
+// started here is stopped again.
+func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, policy Policy, prev *registry, strict bool) (*registry, error) {
+	reg := &registry{providers: map[string]*managed{}, policy: policy}
+	var started []*managed
+	fail := func(err error) (*registry, error) {
+		for _, m := range started {
+			m.stop()
+		}
+		return nil, err
+	}
+	for _, spec := range specs {
+		if err := checkSpec(spec); err != nil {
+			return fail(fmt.Errorf("framework: %w", err))
+		}
+		if _, dup := reg.providers[spec.Name]; dup {
+			return fail(fmt.Errorf("framework: provider %q listed twice", spec.Name))
+		}
+		reg.names = append(reg.names, spec.Name)
+		if prev != nil {
+			if old, ok := prev.providers[spec.Name]; ok && sameSpec(old.spec, spec) {
+				reg.providers[spec.Name] = old
+				continue
+			}
+		}
+		m := newManaged(spec, f.log, f.now)
+		reg.providers[spec.Name] = m
+		started = append(started, m)
+		m.mu.Lock()
+		err := m.start(ctx)
+		m.mu.Unlock()
+		if err == nil {
+			continue
+		}
+		// Settings the provider refuses, or the wrong binary, are config
+		// mistakes: refuse to run. Anything else may heal on a restart.
+		if strict || sdk.KindOf(err) == sdk.KindInvalidSettings || errors.Is(err, errNotThisProvider) {
+			return fail(&ProviderError{Provider: spec.Name, Err: err})
+		}
+		f.log.Error("provider failed to start; it stays unavailable until a restart succeeds", "provider", spec.Name, "error", err)
+	}
+	slices.Sort(reg.names)
+	if err := reg.checkPolicy(); err != nil {
+		return fail(fmt.Errorf("framework: %w", err))
+	}
+	return reg, nil
+}
+
+func sameSpec(a, b ProviderSpec) bool {
+	return a.Name == b.Name && a.Staff == b.Staff && a.Clients == b.Clients && a.Binary == b.Binary &&
+		a.SHA256 == b.SHA256 && a.Impl == b.Impl && maps.Equal(a.Settings, b.Settings)
+}
+
+// Reconfigure applies a new set of providers and login policy without a
+// restart. A provider whose spec is unchanged keeps running; a new or
+// changed one is started and must pass Configure and Activate before
+// anything is swapped; then the new configuration takes over in one step,
+// and replaced providers stop once the requests already using them are
+// done. If anything fails, the running configuration is kept and the error
+// says why.
+func (f *Framework) Reconfigure(ctx context.Context, specs []ProviderSpec, policy Policy) error {
+	f.reloadMu.Lock()
+	defer f.reloadMu.Unlock()
+	prev := f.registry()
+	reg, err := f.startRegistry(ctx, specs, policy.withDefaults(), prev, true)
+	if err != nil {
+		return err
+	}
+	f.reg.Store(reg)
+	for name, m := range prev.providers {
+		if reg.providers[name] != m {
+			go m.retire()
+		}
+	}
+	f.log.Info("configuration applied", "providers", reg.names)
+	return nil
+}
+
+// errRetired: the provider was replaced by a reload while this request
+// held the old one; the request moves to the new one.
+var errRetired = errors.New("provider replaced by a configuration reload")
+
+// call runs fn on m, or on m's successor if a reload retired m meanwhile.
+func (f *Framework) call(ctx context.Context, m *managed, fn func(sdk.Provider) error) error {
+	err := m.call(ctx, fn)
+	if !errors.Is(err, errRetired) {
+		return err
+	}
+	next, ok := f.registry().providers[m.spec.Name]
+	if !ok || next == m {
+		return errorf(CodeProviderUnavailable, nil, "provider %q was removed by a configuration reload", m.spec.Name)
+	}
+	return next.call(ctx, fn)
+}

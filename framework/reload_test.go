@@ -1,0 +1,98 @@
+package framework_test
+
+import (
+	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// TestReconfigure: a live change swaps a provider's process without a
+// failed request; an invalid change is refused and the running
+// configuration keeps serving.
+func TestReconfigure(t *testing.T) {
+	bin := pluginPath(t)
+	e := newEnv(t, asPlugin(bin))
+	secret := e.begin(t, "alice")
+	confirm := codeAt(t, secret, e.clk.Now())
+	if r := e.confirm(t, "alice", confirm); r.Status != framework.StatusActive {
+		t.Fatalf("confirm: %+v", r)
+	}
+
+	// A loop of verifies that always reach the provider (a replayed code is
+	// answered by it, and does not spend the attempt budget).
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, failures atomic.Int64
+	var firstErr atomic.Value
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: confirm})
+				calls.Add(1)
+				if err != nil || res.Reason != sdk.ReasonReplayed {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, errors.Join(err, errors.New(string(res.Reason))))
+				}
+			}
+		}()
+	}
+
+	// Changed settings: a new process is started, activated and swapped in.
+	changed := asPlugin(bin)
+	changed.Settings = maps.Clone(changed.Settings)
+	changed.Settings["issuer"] = "ACME Renamed"
+	if err := e.fw.Reconfigure(t.Context(), []framework.ProviderSpec{changed}, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	before := calls.Load()
+	// Let the loop run on the new process for a while (by count, not time).
+	for calls.Load() < before+50 {
+	}
+	// A refused change: digits 7. Nothing changes.
+	bad := asPlugin(bin)
+	bad.Settings = maps.Clone(bad.Settings)
+	bad.Settings["digits"] = "7"
+	err := e.fw.Reconfigure(t.Context(), []framework.ProviderSpec{bad}, framework.Policy{})
+	var se *sdk.Error
+	if !errors.As(err, &se) || se.Field != "digits" {
+		t.Errorf("digits 7 accepted or wrong error: %v", err)
+	}
+	before = calls.Load()
+	for calls.Load() < before+50 {
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d verifies failed during reloads; first: %v", failures.Load(), calls.Load(), firstErr.Load())
+	}
+	st := e.fw.Providers()
+	if len(st) != 1 || !st[0].Running || st[0].Restarts != 0 {
+		t.Errorf("after reloads: %+v", st)
+	}
+
+	// Enabling another audience and removing nothing keeps the user's
+	// enrollment; removing the provider makes it unknown.
+	both := changed
+	both.Clients = true
+	if err := e.fw.Reconfigure(t.Context(), []framework.ProviderSpec{both}, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantVerify(t, "alice", codeAt(t, secret, e.clk.Advance(period)), sdk.Allow, "")
+	if err := e.fw.Reconfigure(t.Context(), nil, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: "123456"})
+	wantCode(t, err, framework.CodeUnknownProvider)
+}

@@ -1,0 +1,193 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/knadh/koanf/providers/file"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host/metrics"
+)
+
+// ReloadEvent is the outcome of one configuration reload.
+type ReloadEvent struct {
+	Applied bool
+	Err     error // why it was refused
+	Hash    string
+}
+
+// reloadState is what GET /v1/config/status shows.
+type reloadState struct {
+	mu          sync.Mutex
+	hash        string
+	loadedAt    time.Time
+	refusedAt   time.Time
+	refusedErr  string
+	refusedHash string
+	events      chan ReloadEvent
+}
+
+// Reloads delivers each reload's outcome (dropped when nobody reads).
+func (s *Service) Reloads() <-chan ReloadEvent { return s.reload.events }
+
+// Reload reads the configuration again and applies what changed:
+// providers, their settings and audiences, the login policy and the API
+// keys. A new or changed provider runs only after it passed Configure and
+// Activate; requests in flight finish on the old one. An invalid file, or
+// a change that needs a restart (listen, storage, keys, log), is refused
+// with the key named, logged and audited, and the running configuration
+// stays.
+func (s *Service) Reload(ctx context.Context) error {
+	err := s.reloadOnce(ctx)
+	ctx = framework.WithActor(ctx, "config")
+	ev := ReloadEvent{Applied: err == nil, Err: err}
+	s.reload.mu.Lock()
+	if err == nil {
+		ev.Hash = s.Config.Hash
+		s.reload.hash, s.reload.loadedAt = s.Config.Hash, time.Now()
+		s.log.Info("configuration reloaded", "hash", s.Config.Hash)
+		s.Metrics.ConfigReloaded(metrics.ReloadApplied)
+		_ = s.Framework.RecordConfigReload(ctx, "applied", "", map[string]string{"hash": s.Config.Hash})
+	} else {
+		hash, _ := fileHashOf(s.Config.Source.File)
+		s.reload.refusedAt, s.reload.refusedErr, s.reload.refusedHash = time.Now(), err.Error(), hash
+		s.log.Error("configuration change refused; the running configuration stays", "error", err)
+		s.Metrics.ConfigReloaded(metrics.ReloadRefused)
+		_ = s.Framework.RecordConfigReload(ctx, "refused", "invalid_config", map[string]string{"error": err.Error()})
+	}
+	s.reload.mu.Unlock()
+	select {
+	case s.reload.events <- ev:
+	default:
+	}
+	return err
+}
+
+func fileHashOf(path string) (string, error) {
+	c, err := config.Load(config.Source{File: path, Environ: []string{}})
+	if err != nil {
+		return "", err
+	}
+	return c.Hash, nil
+}
+
+func (s *Service) reloadOnce(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	next, err := config.Load(s.Config.Source)
+	if err != nil {
+		return err
+	}
+	if next.Hash == s.Config.Hash && reflect.DeepEqual(next, s.Config) {
+		return nil
+	}
+	if key := needsRestart(s.Config, next); key != "" {
+		return &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
+	}
+	specs, err := providerSpecs(next)
+	if err != nil {
+		return err
+	}
+	if err := s.Framework.Reconfigure(ctx, specs, next.Policy); err != nil {
+		return settingsError(err)
+	}
+	s.Server.setKeys(next.APIKeys)
+	s.Config = next
+	return nil
+}
+
+// needsRestart names the first key whose change a running host cannot
+// apply, or "".
+func needsRestart(old, next *config.Config) string {
+	switch {
+	case old.Listen != next.Listen:
+		return "listen"
+	case string(old.EncryptionKey) != string(next.EncryptionKey):
+		return "encryption_key"
+	case !reflect.DeepEqual(old.PreviousKeys, next.PreviousKeys):
+		return "previous_encryption_keys"
+	case old.StorageDriver != next.StorageDriver:
+		return "storage.driver"
+	case old.StorageDSN != next.StorageDSN:
+		return "storage.dsn"
+	case old.Lockout != next.Lockout:
+		return "lockout"
+	case old.LogLevel != next.LogLevel || old.LogFormat != next.LogFormat:
+		return "log"
+	case old.MetricsPublic != next.MetricsPublic:
+		return "metrics.public"
+	}
+	return ""
+}
+
+// reloadQuiet is how long the config file must be unchanged before a
+// reload reads it.
+const reloadQuiet = 150 * time.Millisecond
+
+// watchConfig reloads on every change of the config file until ctx ends.
+// Editors often replace the file rather than write it; koanf's watcher
+// follows the path, so both are seen.
+func (s *Service) watchConfig(ctx context.Context) {
+	if s.Config.Source.File == "" {
+		return
+	}
+	fp := file.Provider(s.Config.Source.File)
+	// A plain write truncates the file and then fills it: reloading on the
+	// first event would read an empty file and refuse it. Events are
+	// gathered until the file has been quiet for reloadQuiet.
+	var mu sync.Mutex
+	var timer *time.Timer
+	err := fp.Watch(func(_ any, err error) {
+		if err != nil {
+			s.log.Error("config watch", "error", err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if timer != nil {
+			timer.Stop()
+		}
+		timer = time.AfterFunc(reloadQuiet, func() {
+			if ctx.Err() == nil {
+				_ = s.Reload(ctx)
+			}
+		})
+	})
+	if err != nil {
+		s.log.Error("cannot watch the config file; reload with SIGHUP", "error", err)
+		return
+	}
+	go func() { <-ctx.Done(); fp.Unwatch() }()
+}
+
+// configStatus answers GET /v1/config/status.
+func (s *Service) configStatus(w http.ResponseWriter, _ *http.Request) {
+	st := &s.reload
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := map[string]any{"hash": st.hash, "loaded_at": st.loadedAt.UTC(), "last_refused": nil}
+	if !st.refusedAt.IsZero() {
+		out["last_refused"] = map[string]any{"at": st.refusedAt.UTC(), "error": st.refusedErr, "hash": st.refusedHash}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func providerSpecs(cfg *config.Config) ([]framework.ProviderSpec, error) {
+	specs := make([]framework.ProviderSpec, 0, len(cfg.Providers))
+	for _, p := range cfg.Providers {
+		bin, err := framework.FindBinary(cfg.PluginsDir, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("config: providers.%s: %w", p.Name, err)
+		}
+		specs = append(specs, framework.ProviderSpec{
+			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
+		})
+	}
+	return specs, nil
+}
