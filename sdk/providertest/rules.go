@@ -477,8 +477,17 @@ func (k *kit) deadlineCalls(state []byte) []struct {
 // deadlineErrOK says whether err is an acceptable answer to a call whose
 // deadline passed: none (the work was done in time), the context's error,
 // or unavailable (a backend call cut short).
+// deadlineErrOK accepts what a provider that respects its deadline may
+// answer: the deadline itself, an unavailable backend, or a typed answer it
+// could give at once without waiting on anything (say, invalid_state for an
+// enrollment that is not finished). What the rule catches is a call that
+// outlives its deadline, or fails as a bug.
 func deadlineErrOK(err error) bool {
-	return err == nil || isContextErr(err) || kindOf(err) == sdk.KindUnavailable
+	if err == nil || isContextErr(err) {
+		return true
+	}
+	k := kindOf(err)
+	return k != "" && k != sdk.KindInternal
 }
 
 func (k *kit) checkDeadline(t tb) {
