@@ -1,10 +1,8 @@
 package duo
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -67,32 +65,9 @@ func stateError(format string, args ...any) error {
 // object of this version, no unknown fields, no trailing data, and fields
 // that fit the status. Messages never quote the state.
 func parseState(b []byte) (*stateV1, error) {
-	if len(b) == 0 {
-		return nil, stateError("empty")
-	}
-	if len(b) > maxStateLen {
-		return nil, stateError("longer than %d bytes", maxStateLen)
-	}
-	var probe struct {
-		V *int `json:"v"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, jsonError(err)
-	}
-	if probe.V == nil {
-		return nil, stateError("no version")
-	}
-	if *probe.V != stateVersion {
-		return nil, stateError("unsupported version %d (this provider reads version %d)", *probe.V, stateVersion)
-	}
 	var s stateV1
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, stateError("trailing data after the JSON object")
+	if err := sdk.DecodeState(b, stateVersion, maxStateLen, &s); err != nil {
+		return nil, err
 	}
 	if err := checkUsername(s.Username); err != nil {
 		return nil, stateError("username %s", err)
@@ -140,23 +115,4 @@ func checkUsername(u string) error {
 		return errors.New("has leading or trailing spaces")
 	}
 	return nil
-}
-
-// jsonError turns a decoding error into a state error without quoting the
-// state.
-func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return stateError("not valid JSON (at byte %d)", syntax.Offset)
-	case errors.As(err, &typ) && typ.Field != "":
-		return stateError("field %q has the wrong type", typ.Field)
-	case errors.As(err, &typ):
-		return stateError("not a JSON object")
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return stateError("truncated JSON")
-	default:
-		return stateError("not a version %d state object", stateVersion)
-	}
 }

@@ -1,11 +1,8 @@
 package totp
 
 import (
-	"bytes"
 	"encoding/base32"
 	"encoding/json"
-	"errors"
-	"io"
 
 	"github.com/pquerna/otp"
 
@@ -74,35 +71,9 @@ func stateError(format string, args ...any) error {
 // Messages describe the problem without quoting the state, which holds the
 // secret.
 func parseState(b []byte) (*enrollment, error) {
-	if len(b) == 0 {
-		return nil, stateError("empty")
-	}
-	if len(b) > maxStateLen {
-		return nil, stateError("longer than %d bytes", maxStateLen)
-	}
-	// Read the version alone first, so a state from a newer release is
-	// reported as such rather than as having unknown fields.
-	var probe struct {
-		V *int `json:"v"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, jsonError(err)
-	}
-	if probe.V == nil {
-		return nil, stateError("no version")
-	}
-	if *probe.V != stateVersion {
-		return nil, stateError("unsupported version %d (this provider reads version %d)", *probe.V, stateVersion)
-	}
-
 	var s stateV1
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, stateError("trailing data after the JSON object")
+	if err := sdk.DecodeState(b, stateVersion, maxStateLen, &s); err != nil {
+		return nil, err
 	}
 
 	secret, err := b32.DecodeString(s.Secret)
@@ -136,24 +107,4 @@ func parseState(b []byte) (*enrollment, error) {
 		period:    s.Period,
 		lastStep:  s.LastStep,
 	}, nil
-}
-
-// jsonError turns a decoding error into a state error without repeating the
-// JSON package's message, which can quote bytes of the state.
-func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return stateError("not valid JSON (at byte %d)", syntax.Offset)
-	case errors.As(err, &typ) && typ.Field != "":
-		return stateError("field %q has the wrong type", typ.Field)
-	case errors.As(err, &typ):
-		return stateError("not a JSON object")
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return stateError("truncated JSON")
-	default:
-		// DisallowUnknownFields reports an unknown field this way.
-		return stateError("not a version %d state object", stateVersion)
-	}
 }
