@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -89,10 +91,15 @@ func (s *Server) writeFrameworkError(w http.ResponseWriter, r *http.Request, err
 // decode reads a strict JSON body: at most maxBody bytes, one object, no
 // unknown fields.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err == nil {
+		err = checkKeys(body, v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		if _, extra := dec.Token(); extra != io.EOF {
 			err = errors.New("unexpected data after the JSON object")
@@ -113,6 +120,64 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
+// checkKeys refuses what encoding/json would quietly accept in a request
+// body: a key given twice (Go keeps the last value, a proxy in front may
+// judge the first) and a key that matches a field only case-insensitively
+// ("Code" for "code"). Request bodies are flat objects, so only the top
+// level is checked; nested values are skipped whole.
+func checkKeys(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return nil // not an object: Decode reports it precisely
+	}
+	known := jsonFieldNames(v)
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return fmt.Errorf("json: duplicate field %q", key)
+		}
+		seen[key] = true
+		if !known[key] {
+			return fmt.Errorf("json: unknown field %q", key)
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// jsonFieldNames lists the exact JSON names of a struct's fields.
+func jsonFieldNames(v any) map[string]bool {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	names := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return names
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names[name] = true
+	}
+	return names
+}
+
 // jsonProblem describes a decoding error without echoing the body, which
 // may hold a code.
 func jsonProblem(err error) string {
@@ -125,6 +190,8 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("field %q must be a %s", typ.Field, typ.Type)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case strings.HasPrefix(err.Error(), "json: duplicate field "):
+		return "duplicate field " + strings.TrimPrefix(err.Error(), "json: duplicate field ")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "truncated JSON"
 	}
