@@ -143,6 +143,25 @@ func TestDuoThroughHost(t *testing.T) {
 	if other := h.poll("mallory", v.str("txid")); other.status != http.StatusNotFound {
 		t.Errorf("another user polled carol's push: %d %v", other.status, other.body)
 	}
+
+	// Neither the Duo secret key nor a passcode is anywhere in the
+	// database files or the audit log.
+	dir := filepath.Dir(h.svc.Config.StorageDSN)
+	files, _ := os.ReadDir(dir)
+	for _, f := range files {
+		if !strings.HasPrefix(f.Name(), filepath.Base(h.svc.Config.StorageDSN)) {
+			continue // the config file holds the key by design
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, f.Name()))
+		for _, secret := range []string{skey, "314159"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s contains %q", f.Name(), secret)
+			}
+		}
+	}
+	if audit := toJSON(h.do("GET", "/v1/audit?limit=1000", adminKey, nil).body); strings.Contains(audit, skey) || strings.Contains(audit, "314159") {
+		t.Error("the audit log holds the Duo secret key or a passcode")
+	}
 }
 
 // TestDuoClockDrift: Duo's clock 90 s ahead of this host's. Activation
