@@ -32,7 +32,7 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalizeCode$$' -fuzztime $(FUZZTIME) ./providers/totp/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./providers/totp/
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequestBody$$' -fuzztime $(FUZZTIME) ./host/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyRequestBody$$' -fuzztime $(FUZZTIME) ./host/apifuzz/
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt needed on the files above" && exit 1)
