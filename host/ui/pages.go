@@ -257,7 +257,9 @@ func humanDuration(d time.Duration) string {
 // reasonText explains a denial to the user.
 func reasonText(reason, message string) string {
 	switch sdk.Reason(reason) {
-	case sdk.ReasonInvalidCode:
+	case sdk.ReasonInvalidCode, framework.ReasonNotEnrolled:
+		// Worded alike on purpose: what a person at the keyboard sees must
+		// not tell an unenrolled user from a wrong code.
 		return "That code isn't right. Enter the current code from your app."
 	case sdk.ReasonReplayed:
 		return "That code was already used. Wait for the next code in your app, then enter it."
@@ -275,7 +277,7 @@ func reasonText(reason, message string) string {
 		return "We couldn't reach the verification service. Please try again in a moment."
 	case sdk.ReasonLockedOut:
 		return "Your account is locked for now after too many attempts."
-	case sdk.ReasonInvalidState, framework.ReasonNotEnrolled:
+	case sdk.ReasonInvalidState:
 		return "Your two-step verification setup can't be used. Contact support to reset it."
 	case sdk.ReasonDeniedByPolicy:
 		if message != "" {

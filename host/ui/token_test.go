@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 func testSigner(t *testing.T, b byte) *signer {
@@ -129,5 +132,13 @@ func TestTemplatesParse(t *testing.T) {
 		if pages[name] == nil {
 			t.Errorf("no template %q", name)
 		}
+	}
+}
+
+// TestNoEnrollmentOracle: the page text for an unenrolled user and for a
+// wrong code is the same, so the person at the keyboard learns nothing.
+func TestNoEnrollmentOracle(t *testing.T) {
+	if a, b := reasonText(string(framework.ReasonNotEnrolled), ""), reasonText(string(sdk.ReasonInvalidCode), ""); a != b {
+		t.Errorf("not_enrolled shows %q, invalid_code %q", a, b)
 	}
 }
