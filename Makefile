@@ -5,7 +5,7 @@ TOOLS     := $(BIN)/tools
 PROVIDERS := $(notdir $(wildcard cmd/twofactor-provider-*))
 DEV_CONFIG ?= .dev/twofactor.yaml
 
-.PHONY: all build run test test-short vet fmt fuzz bench proto clean
+.PHONY: all build run test vet fuzz bench chaos proto clean
 
 all: build
 
@@ -26,7 +26,13 @@ test: vet
 	$(GO) test -race -count=1 ./...
 	cd sdk && $(GO) test -race -count=1 ./...
 	cd examples/provider-hotp && $(GO) test -race -count=1 ./...
+	CHAOS_ROUNDS=5 $(GO) test -tags chaos -race -count=1 -run '^TestChaos$$' ./host/
 	$(MAKE) fuzz FUZZTIME=5s
+
+# Plugin crashes under load, longer: no code accepted twice, no 500, no
+# enrollment lost, no orphan plugin (host/chaos_test.go).
+chaos:
+	CHAOS_ROUNDS=60 $(GO) test -tags chaos -race -count=1 -v -run '^TestChaos$$' ./host/
 
 FUZZTIME ?= 10s
 fuzz:
@@ -38,6 +44,7 @@ vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt needed on the files above" && exit 1)
 	$(GO) vet ./...
 	$(GO) vet -tags bench ./bench/...
+	$(GO) vet -tags chaos ./host/
 	cd sdk && $(GO) vet ./...
 	cd examples/provider-hotp && $(GO) vet ./...
 
