@@ -38,6 +38,8 @@ type Store struct {
 	// other, so reads need not queue behind w. query_only makes a write
 	// sent here by mistake fail instead of competing with w for the lock.
 	r *sql.DB
+	// audit group-commits audit entries (see auditWriter).
+	audit auditWriter
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -83,6 +85,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s := &Store{w: w, r: r}
+	s.audit.start(w)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -199,6 +202,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes both pools. Closing the last connection checkpoints the log
 // into the database file.
 func (s *Store) Close() error {
+	s.audit.stop()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

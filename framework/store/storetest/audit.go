@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,5 +76,41 @@ func testAuditSurvivesReset(t *testing.T, s framework.Store) {
 	}
 	if got, _ := a.ListAudit(t.Context(), framework.AuditQuery{UserID: "alice"}); len(got) != 1 {
 		t.Errorf("audit after reset: %+v", got)
+	}
+}
+
+// testAuditConcurrent: entries appended at once (a store may commit them
+// together) are all there, once each, in increasing id order.
+func testAuditConcurrent(t *testing.T, s framework.Store) {
+	a := auditLog(t, s)
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := framework.AuditEntry{Time: at(time.Duration(i) * time.Second), Event: framework.EventVerify, UserID: fmt.Sprintf("user%02d", i)}
+			if err := a.AppendAudit(t.Context(), e); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	all, err := a.ListAudit(t.Context(), framework.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, e := range all {
+		if i > 0 && e.ID <= all[i-1].ID {
+			t.Errorf("ids not increasing at %d", i)
+		}
+		if seen[e.UserID] {
+			t.Errorf("%s written twice", e.UserID)
+		}
+		seen[e.UserID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct entries, want %d", len(seen), n)
 	}
 }

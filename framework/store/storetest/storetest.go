@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
 		{"Audit/RoundTrip", testAuditRoundTrip},
 		{"Audit/SurvivesReset", testAuditSurvivesReset},
+		{"Audit/Concurrent", testAuditConcurrent},
 		{"Attempts/CountAndLock", testAttemptsCountAndLock},
 		{"Attempts/Concurrent", testAttemptsConcurrent},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
