@@ -1,0 +1,242 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"image/png"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/boombuler/barcode"
+	"github.com/boombuler/barcode/qr"
+	"github.com/pquerna/otp"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Enrollment pages: start, scan or activate, confirm, recovery codes.
+
+func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.open(w, r, PageEnroll, kindLink)
+	if !ok {
+		return
+	}
+	v := u.base(c, tok)
+	on, err := u.active(u.ctx(r, c), c.User, c.Provider)
+	if err != nil {
+		u.renderMessage(w, r, http.StatusInternalServerError, "Something went wrong", u.frameworkMessage(err))
+		return
+	}
+	if on {
+		u.enrolled(w, r, c, tok, nil, true)
+		return
+	}
+	v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+	if v.Push {
+		v.Lead = "Protect your account with Duo Mobile: at each sign-in you approve a request on your phone."
+	} else {
+		v.Lead = "Protect your account with a 6-digit code from an app on your phone, asked for at each sign-in."
+	}
+	u.render(w, http.StatusOK, "enroll_start", v)
+}
+
+func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageEnroll)
+	if !ok {
+		return
+	}
+	ctx := u.ctx(r, c)
+	res, err := u.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience)})
+	if framework.CodeOf(err) == framework.CodeAlreadyEnrolled {
+		u.enrolled(w, r, c, tok, nil, true)
+		return
+	}
+	if err != nil {
+		v := u.base(c, tok)
+		v.Title, v.Steps, v.Error = "Set up two-step verification", enrollSteps(1, v.Push), u.frameworkMessage(err)
+		u.render(w, http.StatusOK, "enroll_start", v)
+		return
+	}
+	if res.Status == framework.StatusActive {
+		// Nothing to confirm (Duo already knows the user).
+		u.enrolled(w, r, c, tok, nil, false)
+		return
+	}
+	v := u.setupView(c, tok)
+	d := res.Display
+	if len(d.QRPNG) > 0 {
+		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
+	}
+	if d.OTPAuthURL != "" {
+		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil {
+			v.Secret, v.Issuer, v.Account = groupSecret(key.Secret()), key.Issuer(), key.AccountName()
+			v.Digits = key.Digits().Length()
+		}
+	}
+	if d.ActivationCode != "" || d.BarcodeURL != "" {
+		if png := activationQR(d); png != nil {
+			v.setQR(png, "Activation barcode to scan with Duo Mobile")
+		}
+		v.ActivationURL = d.ActivationURL
+	}
+	if v.QR == "" && v.Secret == "" && v.ActivationURL == "" {
+		// A provider of its own kind: its words are all there is.
+		v.Instructions = d.Instructions
+	}
+	u.render(w, http.StatusOK, "enroll_setup", v)
+}
+
+// setQR shows a PNG inline, at its own size (a QR code scaled by the
+// browser gets uneven modules); one that is not a PNG is not shown.
+func (v *view) setQR(b []byte, alt string) {
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	if err != nil || cfg.Width != cfg.Height || cfg.Width > 512 {
+		return
+	}
+	v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b))
+	v.QRAlt, v.QRSize = alt, cfg.Width
+}
+
+func (u *UI) setupView(c claims, tok string) *view {
+	v := u.base(c, tok)
+	v.Steps, v.Digits = enrollSteps(2, v.Push), 6
+	if v.Push {
+		v.Title = "Activate Duo Mobile"
+		v.Lead = "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue."
+	} else {
+		v.Title = "Scan the QR code"
+		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the 6-digit code the app shows."
+	}
+	return v
+}
+
+// groupSecret writes a base32 secret in groups of four for typing.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// activationQR draws Duo's activation barcode here, so the page needs no
+// image from Duo: the same value Duo's barcode URL encodes.
+func activationQR(d sdk.Display) []byte {
+	value := d.ActivationCode
+	if bu, err := url.Parse(d.BarcodeURL); err == nil && bu.Query().Get("value") != "" {
+		value = bu.Query().Get("value")
+	}
+	if value == "" {
+		return nil
+	}
+	code, err := qr.Encode(value, qr.M, qr.Auto)
+	if err != nil {
+		return nil
+	}
+	// A whole number of pixels per module keeps the modules even.
+	n := code.Bounds().Dx()
+	size := max(n, 224/n*n)
+	if code, err = barcode.Scale(code, size, size); err != nil {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, code); err != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageEnroll)
+	if !ok {
+		return
+	}
+	code := r.PostForm.Get("code")
+	if len(code) > 64 {
+		code = code[:64]
+	}
+	res, err := u.fw.ConfirmEnrollment(u.ctx(r, c), c.User, c.Provider, code)
+	switch framework.CodeOf(err) {
+	case "":
+	case framework.CodeAlreadyEnrolled:
+		u.enrolled(w, r, c, tok, nil, true)
+		return
+	case framework.CodeNotEnrolled:
+		v := u.base(c, tok)
+		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Error = "Your setup was not started or was reset. Start again."
+		u.render(w, http.StatusOK, "enroll_start", v)
+		return
+	default:
+		v := u.setupView(c, tok)
+		v.Title, v.Lead, v.Error = "Confirm your setup", "", u.frameworkMessage(err)
+		u.render(w, http.StatusOK, "enroll_setup", v)
+		return
+	}
+	if res.Status == framework.StatusActive {
+		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
+		return
+	}
+	v := u.setupView(c, tok)
+	v.Title, v.Lead = "Confirm your setup", ""
+	switch res.Reason {
+	case sdk.ReasonWaiting:
+		v.Title = "Waiting for activation"
+		v.Notice = "Duo Mobile has not been activated yet. Finish the activation on your phone, then check again."
+	case sdk.ReasonExpired, sdk.ReasonInvalidState:
+		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Error = "This setup expired before it was confirmed. Start again to get a new code."
+		u.render(w, http.StatusOK, "enroll_start", v)
+		return
+	case sdk.ReasonReplayed:
+		v.Error = "That code was already used. Wait for the next code in your app, then enter it."
+	default:
+		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, scan a new QR code."
+	}
+	u.render(w, http.StatusOK, "enroll_setup", v)
+}
+
+// enrolled shows the last step: the recovery codes when this was the first
+// factor, else how many are left.
+func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok string, codes []string, already bool) {
+	ctx := u.ctx(r, c)
+	v := u.base(c, tok)
+	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v.Push), already, "ok"
+	if !already && len(codes) == 0 {
+		// A factor enrolled without a confirmation step (Duo knew the user)
+		// gets recovery codes as a confirmed one does: if there are none.
+		if n, err := u.fw.RecoveryCodesLeft(ctx, c.User); err == nil && n == 0 {
+			if fresh, err := u.fw.RegenerateRecoveryCodes(ctx, c.User); err == nil {
+				codes = fresh
+			}
+		}
+	}
+	v.RecoveryCodes = codes
+	if len(codes) == 0 {
+		n, err := u.fw.RecoveryCodesLeft(ctx, c.User)
+		if err != nil {
+			u.renderMessage(w, r, http.StatusInternalServerError, "Something went wrong", u.frameworkMessage(err))
+			return
+		}
+		v.CodesLeft = n
+	}
+	switch {
+	case already:
+		v.Title, v.Steps = "Already set up", nil
+		v.Lead = fmt.Sprintf("Two-step verification with your %s is already on for this account. To set it up again, for example on a new phone, ask support to reset it.", v.ProviderLabel)
+	case len(codes) > 0:
+		v.Title = "Save your backup codes"
+		v.Lead = "If you lose your phone, each of these codes lets you sign in once. Keep them somewhere safe, such as a password manager. They won't be shown again."
+	default:
+		v.Title = "You're all set"
+		v.Lead = fmt.Sprintf("Two-step verification with your %s is on.", v.ProviderLabel)
+	}
+	u.render(w, http.StatusOK, "enroll_done", v)
+}
