@@ -26,6 +26,10 @@ type EnrollResult struct {
 	// Display is sensitive (it may contain a TOTP secret): show it once,
 	// never store or log it.
 	Display sdk.Display
+	// RecoveryCodes are issued when the enrollment is active at once (a
+	// provider that needs no confirmation) and it is the user's first
+	// factor, as ConfirmEnrollment does; shown this once.
+	RecoveryCodes []string
 }
 
 // BeginEnrollment starts (or restarts) a user's enrollment in a provider.
@@ -81,7 +85,13 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Outcome: string(e.Status)}); err != nil {
 		return EnrollResult{}, err
 	}
-	return EnrollResult{Status: e.Status, Display: resp.Display}, nil
+	res := EnrollResult{Status: e.Status, Display: resp.Display}
+	if e.Status == StatusActive {
+		if res.RecoveryCodes, err = f.firstFactorCodes(ctx, in.UserID); err != nil {
+			return EnrollResult{}, err
+		}
+	}
+	return res, nil
 }
 
 // ConfirmResult is the outcome of a confirmation.
@@ -160,12 +170,8 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		return ConfirmResult{}, err
 	}
 	res := ConfirmResult{Status: StatusActive}
-	if n, err := f.recovery.CountRecoveryCodes(ctx, userID); err != nil {
-		return ConfirmResult{}, errorf(CodeInternal, err, "count recovery codes")
-	} else if n == 0 {
-		if res.RecoveryCodes, err = f.issueRecoveryCodes(ctx, userID); err != nil {
-			return ConfirmResult{}, err
-		}
+	if res.RecoveryCodes, err = f.firstFactorCodes(ctx, userID); err != nil {
+		return ConfirmResult{}, err
 	}
 	return res, nil
 }

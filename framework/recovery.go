@@ -139,6 +139,19 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]st
 	return codes, nil
 }
 
+// firstFactorCodes issues recovery codes when a factor has just become
+// active and the user has none: with the first factor, not every one.
+func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]string, error) {
+	n, err := f.recovery.CountRecoveryCodes(ctx, userID)
+	if err != nil {
+		return nil, errorf(CodeInternal, err, "count recovery codes")
+	}
+	if n > 0 {
+		return nil, nil
+	}
+	return f.issueRecoveryCodes(ctx, userID)
+}
+
 // RecoveryCodesLeft returns how many unused recovery codes the user has.
 func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
 	if err := ValidateUserID(userID); err != nil {

@@ -182,6 +182,9 @@ func TestDuoClockDrift(t *testing.T) {
 	if r.status != http.StatusCreated || r.str("status") != "active" {
 		t.Fatalf("a user Duo knows is enrolled at once: %d %v", r.status, r.body)
 	}
+	if codes, _ := r.body["recovery_codes"].([]any); len(codes) != 10 {
+		t.Errorf("a first factor active at once comes with 10 recovery codes, got %v", r.body["recovery_codes"])
+	}
 	emu.AddPasscode("dave", "271828")
 	if v := h.duoVerify("dave", map[string]string{"factor": "passcode", "code": "271828"}); v.str("outcome") != "allow" {
 		t.Errorf("passcode with a drifted clock: %d %v", v.status, v.body)

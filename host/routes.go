@@ -93,7 +93,11 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 	if len(res.Display.QRPNG) > 0 {
 		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"provider": req.Provider, "status": res.Status, "display": d})
+	out := map[string]any{"provider": req.Provider, "status": res.Status, "display": d}
+	if len(res.RecoveryCodes) > 0 {
+		out["recovery_codes"] = res.RecoveryCodes // active at once: shown this once
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 type confirmRequest struct {

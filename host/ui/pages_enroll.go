@@ -63,7 +63,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Status == framework.StatusActive {
 		// Nothing to confirm (Duo already knows the user).
-		u.enrolled(w, r, c, tok, nil, false)
+		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
 		return
 	}
 	v := u.setupView(c, tok)
