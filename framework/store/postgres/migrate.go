@@ -4,13 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"regexp"
-	"slices"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twofactor/twofactor/framework/store/internal/migration"
 )
 
 // Migrations ship inside the binary so a deployment is one file and the
@@ -21,44 +18,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
-
-// loadMigrations returns the embedded migrations in order. Versions must run
-// 1, 2, 3... without gaps, so a file added with a clashing or skipped number
-// fails every Open (and the tests) instead of being applied out of order.
-func loadMigrations() ([]migration, error) {
-	paths, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, p := range paths {
-		base := p[len("migrations/"):]
-		m := migrationName.FindStringSubmatch(base)
-		if m == nil {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", base)
-		}
-		v, _ := strconv.Atoi(m[1])
-		body, err := migrationFiles.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
-		}
-	}
-	return ms, nil
-}
+// loadMigrations returns the embedded migrations in order.
+func loadMigrations() ([]migration.Migration, error) { return migration.Load(migrationFiles) }
 
 // migrationLock is the advisory lock key that serialises migrations: the
 // ASCII of "twofacto", arbitrary but recognisable in pg_locks (as classid
@@ -133,18 +94,18 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 			}
 		}
 		for _, m := range ms {
-			if applied[m.version] {
+			if applied[m.Version] {
 				continue
 			}
 			// Without arguments pgx sends the file with the simple query
 			// protocol, which allows several statements in one string.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx,
 				`INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
-				m.version, m.name); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
+				m.Version, m.Name); err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
 			}
 		}
 		return nil

@@ -134,7 +134,7 @@ func TestMigrationsMatchSQLite(t *testing.T) {
 	}
 	var ours []string
 	for _, m := range ms {
-		ours = append(ours, m.name)
+		ours = append(ours, m.Name)
 	}
 	paths, err := filepath.Glob(filepath.Join("..", "sqlite", "migrations", "*.sql"))
 	if err != nil {

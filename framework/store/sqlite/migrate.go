@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"regexp"
-	"slices"
-	"strconv"
 	"time"
+
+	"github.com/twofactor/twofactor/framework/store/internal/migration"
 )
 
 // Migrations ship inside the binary so a deployment is one file and the
@@ -18,44 +16,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-var migrationName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
-
-// loadMigrations returns the embedded migrations in order. Versions must run
-// 1, 2, 3... without gaps, so a file added with a clashing or skipped number
-// fails every Open (and the tests) instead of being applied out of order.
-func loadMigrations() ([]migration, error) {
-	paths, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, p := range paths {
-		base := p[len("migrations/"):]
-		m := migrationName.FindStringSubmatch(base)
-		if m == nil {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", base)
-		}
-		v, _ := strconv.Atoi(m[1])
-		body, err := migrationFiles.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
-		}
-	}
-	return ms, nil
-}
+// loadMigrations returns the embedded migrations in order.
+func loadMigrations() ([]migration.Migration, error) { return migration.Load(migrationFiles) }
 
 // migrate applies the migrations not yet recorded in schema_migrations, all
 // in one transaction, so a failure leaves the schema as it was.
@@ -113,16 +75,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 
 	for _, m := range ms {
-		if applied[m.version] {
+		if applied[m.Version] {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UnixNano()); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+			m.Version, m.Name, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 	}
 	return tx.Commit()
