@@ -107,7 +107,12 @@ func startHost(t *testing.T, providers string) *testHost {
 
 func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
 	t.Helper()
-	plugins := pluginCopy(t)
+	return startHostIn(t, pluginCopy(t), providers, log)
+}
+
+// startHostIn runs a host on the given plugins folder and providers config.
+func startHostIn(t *testing.T, plugins, providers string, log hclog.Logger) *testHost {
+	t.Helper()
 	path := writeConfig(t, plugins, providers)
 	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
 	if err != nil {

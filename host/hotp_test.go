@@ -1,25 +1,19 @@
 package host_test
 
 import (
-	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/hotp"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/framework/config"
-	"github.com/twofactor/twofactor/host"
 )
 
 // hotpExample is the third-party HOTP provider: its own module, written
@@ -62,36 +56,7 @@ func hotpConfig(t *testing.T, plugins string) string {
 // config; startHost copies only the built-in plugins.
 func startHostWith(t *testing.T, plugins, providers string) *testHost {
 	t.Helper()
-	path := writeConfig(t, plugins, providers)
-	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{t: time.Unix(1_800_000_000, 0).UTC()}
-	log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn})
-	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-			svc.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk, pluginsDir: plugins, svc: svc, configPath: path, stop: stop}
+	return startHostIn(t, plugins, providers, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
 }
 
 // TestHOTPThroughHost: a user enrolls a hardware token with the HOTP
