@@ -2,8 +2,11 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -69,12 +72,15 @@ func (s *Service) Reload(ctx context.Context) error {
 	return err
 }
 
+// fileHashOf is the SHA-256 of the file as it is now: a refused file is
+// usually one that does not load, so it is hashed directly.
 func fileHashOf(path string) (string, error) {
-	c, err := config.Load(config.Source{File: path, Environ: []string{}})
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	return c.Hash, nil
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:]), nil
 }
 
 func (s *Service) reloadOnce(ctx context.Context) error {

@@ -95,7 +95,8 @@ func TestLiveReload(t *testing.T) {
 
 	st := h.do("GET", "/v1/config/status", adminKey, nil)
 	refused, _ := st.body["last_refused"].(map[string]any)
-	if st.status != 200 || st.str("hash") == "" || refused == nil || !strings.Contains(str(refused["error"]), "providers.totp.settings.digits") {
+	if st.status != 200 || st.str("hash") == "" || refused == nil || !strings.Contains(str(refused["error"]), "providers.totp.settings.digits") ||
+		len(str(refused["hash"])) != 64 || refused["hash"] == st.body["hash"] {
 		t.Errorf("config status: %d %v", st.status, st.body)
 	}
 	auditBody := h.do("GET", "/v1/audit?limit=1000", adminKey, nil).body
