@@ -216,7 +216,8 @@ type ChallengeResult struct {
 	Decision Decision
 	Why      Why
 	// Providers, for verify: the user's active providers the audience
-	// allows; for enroll: the providers the user may enroll in.
+	// allows; for enroll and a grace login: the providers the user may
+	// enroll in (a login page can offer to set one up now).
 	Providers []ChallengeProvider
 	// RecoveryAvailable, for verify and deny: the user has unused
 	// recovery codes (a recovery code also ends a lockout).
@@ -227,6 +228,10 @@ type ChallengeResult struct {
 	GraceLoginsLeft int
 	// DeviceID, for a remembered device: which one (see Devices).
 	DeviceID string
+	// RememberDeviceDays, for verify: the audience's policy lets the user
+	// remember this device for so many days (offer "remember this device"
+	// with VerifyInput.RememberDevice); 0 when it does not.
+	RememberDeviceDays int
 }
 
 // Challenge decides what a user must do after the password: be let in,
@@ -293,6 +298,9 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 			details["device_token"] = why
 		}
 		res := ChallengeResult{Decision: DecisionVerify, Why: WhyEnrolled, Providers: usable}
+		if pol.RememberDevice.Enabled {
+			res.RememberDeviceDays = pol.RememberDevice.Days
+		}
 		if res.RecoveryAvailable, err = f.recoveryAvailable(ctx, in.UserID); err != nil {
 			return ChallengeResult{}, err
 		}
@@ -310,16 +318,23 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 		details["grace_logins_used"] = itoa(used)
 		details["grace_logins"] = itoa(pol.GraceLogins)
 		if granted {
-			res := ChallengeResult{Decision: DecisionAllow, Why: WhyGraceLogin, GraceLoginsLeft: max(pol.GraceLogins-used, 0)}
+			res := ChallengeResult{Decision: DecisionAllow, Why: WhyGraceLogin, GraceLoginsLeft: max(pol.GraceLogins-used, 0),
+				Providers: f.enrollable(reg, in.Audience)}
 			return f.challenged(ctx, in, res, details)
 		}
 	}
-	res := ChallengeResult{Decision: DecisionEnroll, Why: WhyEnrollment}
-	for _, n := range reg.allowedProviders(in.Audience) {
-		res.Providers = append(res.Providers, f.challengeProvider(n))
-	}
+	res := ChallengeResult{Decision: DecisionEnroll, Why: WhyEnrollment, Providers: f.enrollable(reg, in.Audience)}
 	details["providers"] = providerNames(res.Providers)
 	return f.challenged(ctx, in, res, details)
+}
+
+// enrollable lists the providers a user of the audience may enroll in.
+func (f *Framework) enrollable(reg *registry, aud Audience) []ChallengeProvider {
+	var out []ChallengeProvider
+	for _, n := range reg.allowedProviders(aud) {
+		out = append(out, f.challengeProvider(n))
+	}
+	return out
 }
 
 // challenged audits a decision and returns it.

@@ -134,7 +134,9 @@ func TestChallengeDecisions(t *testing.T) {
 			},
 			[]string{"enroll/enrollment_required/totp:code"}},
 		{"grace logins, then enroll", framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 2}}, nil,
-			[]string{"allow/grace_login", "allow/grace_login", "enroll/enrollment_required/pushy:push+passcode,totp:code", "enroll/enrollment_required/pushy:push+passcode,totp:code"}},
+			// A grace login lists the providers to enroll in, so a login page can offer them.
+			[]string{"allow/grace_login/pushy:push+passcode,totp:code", "allow/grace_login/pushy:push+passcode,totp:code",
+				"enroll/enrollment_required/pushy:push+passcode,totp:code", "enroll/enrollment_required/pushy:push+passcode,totp:code"}},
 		{"grace logins count per audience", framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 1}, Clients: framework.AudiencePolicy{Require: true, GraceLogins: 1}},
 			func(t *testing.T, e *env) framework.ChallengeInput {
 				if r, err := e.fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: client}); err != nil || r.Why != framework.WhyGraceLogin {
@@ -142,7 +144,7 @@ func TestChallengeDecisions(t *testing.T) {
 				}
 				return framework.ChallengeInput{UserID: "alice", Audience: staff}
 			},
-			[]string{"allow/grace_login", "enroll/enrollment_required/pushy:push+passcode,totp:code"}},
+			[]string{"allow/grace_login/pushy:push+passcode,totp:code", "enroll/enrollment_required/pushy:push+passcode,totp:code"}},
 		{"a pending enrollment is no factor", framework.Policy{Staff: framework.AudiencePolicy{Require: true}},
 			func(t *testing.T, e *env) framework.ChallengeInput {
 				e.begin(t, "alice")
@@ -281,6 +283,14 @@ func TestChallengeDecisions(t *testing.T) {
 				}
 				if res.Why == framework.WhyGraceLogin && res.GraceLoginsLeft != tt.policy.Staff.GraceLogins-i-1 {
 					t.Errorf("challenge %d: %d grace logins left", i+1, res.GraceLoginsLeft)
+				}
+				// "Remember this device" is offered with verify, for the policy's days.
+				days := 0
+				if rd := tt.policy.For(in.Audience).RememberDevice; rd.Enabled && res.Decision == framework.DecisionVerify {
+					days = rd.Days
+				}
+				if res.RememberDeviceDays != days {
+					t.Errorf("challenge %d: remember_device_days %d, want %d", i+1, res.RememberDeviceDays, days)
 				}
 			}
 			// Every decision is audited with its why.
@@ -430,6 +440,10 @@ func TestPolicyCheckedAtNew(t *testing.T) {
 		list, _ := e.fw.Devices(t.Context(), "alice")
 		if len(list) != 1 || list[0].ExpiresAt.Sub(list[0].CreatedAt) != framework.DefaultRememberDays*24*time.Hour {
 			t.Errorf("devices = %+v", list)
+		}
+		// A login page offers the same days.
+		if res, err := e.fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: staff}); err != nil || res.RememberDeviceDays != framework.DefaultRememberDays {
+			t.Errorf("challenge = %+v, %v; want remember_device_days %d", res, err, framework.DefaultRememberDays)
 		}
 	})
 }

@@ -31,6 +31,9 @@ type challengeResponse struct {
 	RecoveryAvailable *bool                   `json:"recovery_available,omitempty"`
 	RetryAfter        *int64                  `json:"retry_after,omitempty"`
 	GraceLoginsLeft   *int                    `json:"grace_logins_left,omitempty"`
+	// RememberDeviceDays, with verify: how long "remember this device"
+	// would skip the second factor; 0 when the policy does not offer it.
+	RememberDeviceDays *int `json:"remember_device_days,omitempty"`
 }
 
 // challenge answers a login form after the password: allow, verify (with
@@ -58,8 +61,8 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := challengeResponse{Decision: string(res.Decision), Why: string(res.Why)}
-	switch res.Decision {
-	case framework.DecisionVerify, framework.DecisionEnroll:
+	switch {
+	case res.Decision == framework.DecisionVerify, res.Decision == framework.DecisionEnroll, res.Why == framework.WhyGraceLogin:
 		out.Providers = []challengeProviderJSON{}
 		for _, p := range res.Providers {
 			out.Providers = append(out.Providers, challengeProviderJSON{Name: p.Name, Factors: p.Factors})
@@ -68,6 +71,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	switch res.Decision {
 	case framework.DecisionVerify:
 		out.RecoveryAvailable = &res.RecoveryAvailable
+		out.RememberDeviceDays = &res.RememberDeviceDays
 	case framework.DecisionDeny:
 		out.RecoveryAvailable = &res.RecoveryAvailable
 		secs := int64((res.RetryAfter + time.Second - 1) / time.Second)

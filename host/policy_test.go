@@ -104,6 +104,10 @@ func TestChallengeGraceLogins(t *testing.T) {
 			if r.body["grace_logins_left"] != left {
 				t.Errorf("grace_logins_left = %v, want %v", r.body["grace_logins_left"], left)
 			}
+			// What the user could set up now, to offer it.
+			if got := providersOf(r); got != "totp:code" {
+				t.Errorf("grace login providers = %q", got)
+			}
 		}
 		for range 2 {
 			wantDecision(t, h.challenge("alice", map[string]string{"audience": "staff"}), "enroll", "enrollment_required")
@@ -116,6 +120,9 @@ func TestChallengeGraceLogins(t *testing.T) {
 		wantDecision(t, r, "verify", "enrolled")
 		if r.body["recovery_available"] != true {
 			t.Errorf("recovery_available = %v", r.body["recovery_available"])
+		}
+		if d, ok := r.body["remember_device_days"]; !ok || d != 0.0 {
+			t.Errorf("remember_device_days = %v (present %v), want 0: the policy does not remember devices", d, ok)
 		}
 		want := []string{"allow/grace_login", "allow/grace_login", "enroll/enrollment_required", "enroll/enrollment_required", "verify/enrolled"}
 		if got := h.challengeAudit("alice"); !slices.Equal(got, want) {
@@ -223,6 +230,10 @@ func TestRememberedDevice(t *testing.T) {
 		return h.challenge(user, map[string]string{"audience": audience, "device_token": tok})
 	}
 
+	// The login form learns it may offer "remember this device", and for how long.
+	if r := h.challenge("alice", map[string]string{"audience": "client"}); r.body["remember_device_days"] != 30.0 {
+		t.Errorf("remember_device_days = %v, want 30", r.body["remember_device_days"])
+	}
 	tok := remember("alice", secret)
 	wantDecision(t, withToken("alice", "client", tok), "allow", "remembered_device")
 	wantDecision(t, withToken("alice", "client", tok), "allow", "remembered_device") // not single-use
