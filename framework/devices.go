@@ -56,6 +56,11 @@ type RememberedDevice struct {
 	Label     string // what the user sees in a list: a user agent, say
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Provider is the provider the user answered when the device was
+	// remembered; TrustToken, sealed, is that provider's own token for the
+	// device (see sdk.VerifyResponse.TrustToken), nil when it gave none.
+	Provider   string
+	TrustToken []byte
 }
 
 // DeviceInfo is what callers may see of a remembered device.
@@ -112,10 +117,12 @@ func randomString(n int) string {
 // rememberDevice issues a remembered-device token after an allow, when the
 // caller asked and the audience's policy allows it. Only a second factor
 // actually answered earns one: an allow by failmode safe (the provider's
-// backend was down) or by Duo's bypass is no proof of the device.
+// backend was down) or without a prompt (Duo's bypass, a device Duo
+// remembers) is no proof of the device. The provider's trust token, if it
+// gave one, is kept sealed with the device.
 func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res VerifyResult) (VerifyResult, error) {
 	pol := f.registry().policy.For(in.Audience).RememberDevice
-	if !in.RememberDevice || !pol.Enabled || res.Outcome != sdk.Allow || res.Reason != "" || res.Details["duo"] == "bypass" {
+	if !in.RememberDevice || !pol.Enabled || res.Outcome != sdk.Allow || res.Reason != "" || res.Unprompted {
 		return res, nil
 	}
 	raw := make([]byte, deviceTokenBytes)
@@ -126,6 +133,14 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 	d := RememberedDevice{
 		ID: randomString(12), UserID: in.UserID, Audience: in.Audience, TokenHash: hashDeviceToken(raw),
 		Label: in.DeviceLabel, CreatedAt: now, ExpiresAt: now.Add(time.Duration(pol.Days) * 24 * time.Hour),
+		Provider: in.Provider,
+	}
+	if res.trustToken != "" {
+		sealed, err := f.seal.seal(in.UserID, trustBinding(d.ID, in.Provider), []byte(res.trustToken))
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "seal trust token")
+		}
+		d.TrustToken = sealed
 	}
 	if err := f.policyStore.PutDevice(ctx, d, maxDevicesPerUser); err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "store remembered device")
@@ -141,6 +156,35 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 	res.DeviceToken = base64.RawURLEncoding.EncodeToString(raw)
 	res.DeviceID = d.ID
 	return res, nil
+}
+
+// trustBinding is what a device's sealed trust token is bound to besides
+// the user: the device and the provider. Provider names cannot hold a NUL,
+// so no enrollment's binding can equal it.
+func trustBinding(deviceID, provider string) string {
+	return "trust\x00" + deviceID + "\x00" + provider
+}
+
+// trustTokenFor returns the provider's trust token kept with the device
+// in.DeviceToken names, when that is a live remembered device (as
+// Challenge would honour it) of this user and audience remembered with
+// this provider; "" otherwise. A token that no longer opens (sealed under
+// an encryption key since retired) is dropped: the provider then asks.
+func (f *Framework) trustTokenFor(ctx context.Context, in VerifyInput) (string, error) {
+	if in.DeviceToken == "" {
+		return "", nil
+	}
+	pol := f.registry().policy.For(in.Audience)
+	d, why, err := f.checkDevice(ctx, ChallengeInput{UserID: in.UserID, Audience: in.Audience, DeviceToken: in.DeviceToken}, pol, f.now())
+	if err != nil || why != "" || d.Provider != in.Provider || len(d.TrustToken) == 0 {
+		return "", err
+	}
+	plain, err := f.seal.open(in.UserID, trustBinding(d.ID, d.Provider), d.TrustToken)
+	if err != nil {
+		f.log.Warn("remembered device's trust token does not open; the provider will ask", "user", in.UserID, "device", d.ID)
+		return "", nil
+	}
+	return string(plain), nil
 }
 
 // checkDevice decides whether a presented token is a live remembered

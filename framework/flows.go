@@ -189,6 +189,15 @@ type VerifyInput struct {
 	// agent, at most MaxDeviceLabel characters) names the device in lists.
 	RememberDevice bool
 	DeviceLabel    string
+	// DeviceToken is the remembered-device token this device got from an
+	// earlier verify, if it has one. When it names a live remembered device
+	// of this user, audience and provider, the provider's own trust token
+	// kept with it (Duo's trusted_device_token) goes to the provider, whose
+	// backend may then allow without asking. An unknown or expired token
+	// changes nothing.
+	DeviceToken string
+
+	trustToken string // the provider's token for DeviceToken's device, opened
 }
 
 // VerifyResult is the decision.
@@ -203,6 +212,11 @@ type VerifyResult struct {
 	// once, only its hash is stored. DeviceID names it in Devices.
 	DeviceToken string
 	DeviceID    string
+	// Unprompted: the provider allowed without asking the user anything
+	// now (a bypass, a device its backend remembers).
+	Unprompted bool
+
+	trustToken string // the provider's token for this device, on an allow
 }
 
 // ReasonNotEnrolled denies a user who has no active enrollment in the
@@ -235,6 +249,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		return VerifyResult{}, err
 	}
 	if err := f.checkLocked(ctx, in); err != nil {
+		return VerifyResult{}, err
+	}
+	if in.trustToken, err = f.trustTokenFor(ctx, in); err != nil {
 		return VerifyResult{}, err
 	}
 	started := time.Now()
@@ -360,7 +377,7 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 			var err error
 			resp, err = p.Verify(ctx, sdk.VerifyRequest{
 				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
-				TxID: providerTxID, ClientIP: in.ClientIP, Now: now,
+				TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
 			})
 			return err
 		})
@@ -373,7 +390,9 @@ func (f *Framework) verifyWithState(ctx context.Context, m *managed, in VerifyIn
 		}
 		res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
 		switch res.Outcome {
-		case sdk.Allow, sdk.Deny, sdk.Pending:
+		case sdk.Allow:
+			res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken
+		case sdk.Deny, sdk.Pending:
 		default:
 			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
 		}

@@ -30,7 +30,7 @@ func (pushy) Enroll(context.Context, sdk.EnrollRequest) (sdk.EnrollResponse, err
 func (pushy) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
 	switch req.Code {
 	case "bypass":
-		return sdk.VerifyResponse{Outcome: sdk.Allow, Details: map[string]string{"duo": "bypass"}}, nil
+		return sdk.VerifyResponse{Outcome: sdk.Allow, Unprompted: true, Details: map[string]string{"duo": "bypass"}}, nil
 	case "safe":
 		return sdk.VerifyResponse{Outcome: sdk.Allow, Reason: sdk.ReasonFailmodeSafe}, nil
 	case "wrong":

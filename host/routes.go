@@ -104,9 +104,17 @@ type confirmRequest struct {
 	Code string `json:"code"`
 }
 
+// maxCodeLen bounds a code before it reaches a provider: every provider's
+// codes, spaced out, are far shorter.
+const maxCodeLen = 64
+
 func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 	var req confirmRequest
 	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Code) > maxCodeLen {
+		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
 		return
 	}
 	res, err := s.fw.ConfirmEnrollment(r.Context(), r.PathValue("user"), r.PathValue("provider"), req.Code)
@@ -192,6 +200,10 @@ type verifyRequest struct {
 	// Remember this device (see policy.go): a device_token with an allow.
 	RememberDevice bool   `json:"remember_device,omitempty"`
 	DeviceLabel    string `json:"device_label,omitempty"`
+	// The device_token an earlier verify gave this device: the provider's
+	// own remembered-device token kept with it (Duo's) goes to the
+	// provider, which may then allow without asking.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 type verifyResponse struct {
@@ -208,7 +220,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.Code) > 64 {
+	if len(req.Code) > maxCodeLen {
 		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
 		return
 	}
@@ -221,7 +233,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience),
 		Code: req.Code, Factor: req.Factor, ClientIP: req.ClientIP,
-		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel,
+		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel, DeviceToken: req.DeviceToken,
 	})
 	s.writeVerifyResult(w, r, res, err)
 }

@@ -163,6 +163,12 @@ type VerifyRequest struct {
 	ClientIP string
 	// Now is the host's trusted time for this request.
 	Now time.Time
+	// TrustToken is a token this provider returned earlier
+	// (VerifyResponse.TrustToken) on an allow for this user, from the
+	// device the user is on now: the host keeps it sealed with the
+	// remembered device it issued. A provider whose backend still trusts it
+	// may allow without asking (Unprompted); empty when the device has none.
+	TrustToken string
 }
 
 // Outcome is the result of a verification.
@@ -217,4 +223,15 @@ type VerifyResponse struct {
 	// Details carry extra facts for the audit log, such as the clock offset
 	// in steps behind ReasonClockSkewSuspected. Never secrets or codes.
 	Details map[string]string
+	// Unprompted marks an allow the backend gave without asking the user
+	// anything now (a bypass, a device the backend remembers). It is no
+	// proof that the user holds the factor, so the host never remembers a
+	// device on it.
+	Unprompted bool
+	// TrustToken, on an allow, is the backend's own remembered-device token
+	// for the device the user answered on (Duo's trusted_device_token). It
+	// is a secret: the host stores it sealed with the remembered device it
+	// issues, never shows it to anyone, and sends it back as
+	// VerifyRequest.TrustToken on later verifies from that device.
+	TrustToken string
 }

@@ -123,7 +123,7 @@ func enrollRespFromPB(r *pb.EnrollResponse) EnrollResponse {
 func verifyReqToPB(r VerifyRequest) *pb.VerifyRequest {
 	return &pb.VerifyRequest{
 		User: userToPB(r.User), State: r.State, Code: r.Code, Factor: r.Factor, Txid: r.TxID,
-		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now),
+		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now), TrustToken: r.TrustToken,
 	}
 }
 
@@ -131,6 +131,7 @@ func verifyReqFromPB(r *pb.VerifyRequest) VerifyRequest {
 	return VerifyRequest{
 		User: userFromPB(r.GetUser()), State: r.GetState(), Code: r.GetCode(), Factor: r.GetFactor(),
 		TxID: r.GetTxid(), ClientIP: r.GetClientIp(), Now: fromUnixNano(r.GetNowUnixNano()),
+		TrustToken: r.GetTrustToken(),
 	}
 }
 
@@ -138,6 +139,7 @@ func verifyRespToPB(r VerifyResponse) *pb.VerifyResponse {
 	return &pb.VerifyResponse{
 		Outcome: string(r.Outcome), Reason: string(r.Reason), Message: r.Message, Txid: r.TxID,
 		StateSet: r.State != nil, State: r.State, Details: r.Details,
+		Unprompted: r.Unprompted, TrustToken: r.TrustToken,
 	}
 }
 
@@ -145,6 +147,7 @@ func verifyRespFromPB(r *pb.VerifyResponse) VerifyResponse {
 	out := VerifyResponse{
 		Outcome: Outcome(r.GetOutcome()), Reason: Reason(r.GetReason()), Message: r.GetMessage(),
 		TxID: r.GetTxid(), Details: r.GetDetails(),
+		Unprompted: r.GetUnprompted(), TrustToken: r.GetTrustToken(),
 	}
 	if r.GetStateSet() {
 		out.State = r.GetState()

@@ -110,9 +110,11 @@ func TestWireVerifyState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			impl := &echoProvider{verifyResp: VerifyResponse{Outcome: Allow, State: tt.state, Details: map[string]string{"k": "v"}}}
+			impl := &echoProvider{verifyResp: VerifyResponse{Outcome: Allow, State: tt.state, Details: map[string]string{"k": "v"},
+				Unprompted: true, TrustToken: "resp-trust"}}
 			p := connect(t, impl)
-			r, err := p.Verify(ctx, VerifyRequest{User: User{ID: "u"}, Code: "1", Factor: "push", TxID: "tx", ClientIP: "192.0.2.1"})
+			r, err := p.Verify(ctx, VerifyRequest{User: User{ID: "u"}, Code: "1", Factor: "push", TxID: "tx", ClientIP: "192.0.2.1",
+				TrustToken: "req-trust"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +124,8 @@ func TestWireVerifyState(t *testing.T) {
 			if impl.gotVerify.Now.IsZero() {
 				t.Error("client did not fill Now")
 			}
-			if impl.gotVerify.TxID != "tx" || impl.gotVerify.ClientIP != "192.0.2.1" || impl.gotVerify.Factor != "push" || r.Details["k"] != "v" {
+			if impl.gotVerify.TxID != "tx" || impl.gotVerify.ClientIP != "192.0.2.1" || impl.gotVerify.Factor != "push" || r.Details["k"] != "v" ||
+				impl.gotVerify.TrustToken != "req-trust" || !r.Unprompted || r.TrustToken != "resp-trust" {
 				t.Errorf("fields lost: req %+v resp %+v", impl.gotVerify, r)
 			}
 		})

@@ -37,8 +37,13 @@ const maxPasscodeLen = 64
 //     an asynchronous /auth: Pending with a TxID and ReasonWaiting;
 //   - a TxID polls that push with /auth_status: Pending, Allow or Deny.
 //
-// New verifications start with a preauth: a bypass user is allowed
-// (Details "duo": "bypass") and a denied one is denied. Denials carry Duo's
+// New verifications start with a preauth, which carries the request's
+// TrustToken (Duo's trusted_device_token from an earlier allow on this
+// device) when there is one: a bypass user is allowed (Details "duo":
+// "bypass"), so is a device Duo still remembers ("remembered_device"),
+// both Unprompted; a denied user is denied. An allow answered on a device
+// returns Duo's trusted_device_token, if Duo's Remembered Devices policy
+// gave one, as TrustToken. Denials carry Duo's
 // reason: invalid_code, denied_by_user, fraud, timeout, locked_out,
 // denied_by_policy. When Duo cannot be reached the failmode decides: secure
 // denies with ReasonUnavailable, safe allows with ReasonFailmodeSafe. A
@@ -67,6 +72,9 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	if err != nil {
 		return sdk.VerifyResponse{}, err
 	}
+	if !validTrustToken(req.TrustToken) {
+		return sdk.VerifyResponse{}, sdk.FieldError(sdk.KindInvalidRequest, "trust_token", "not a token Duo issued")
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -89,7 +97,7 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	c.ensureOffset(ctx, p.now())
 	var pre *authapi.PreauthResult
 	err = c.retryOnClock(ctx, func() (err error) {
-		pre, err = c.client.Preauth(ctx, authapi.PreauthRequest{User: user, IPAddr: ip})
+		pre, err = c.client.Preauth(ctx, authapi.PreauthRequest{User: user, IPAddr: ip, TrustedDeviceToken: req.TrustToken})
 		return err
 	})
 	if err != nil {
@@ -97,8 +105,15 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	}
 	switch pre.Result {
 	case authapi.PreauthAllow:
+		if req.TrustToken != "" {
+			// Duo answers allow for a bypass user too; with a token sent, a
+			// remembered device is what Duo documents.
+			p.log.Info("verify: Duo remembers this device", "user", st.Username)
+			return sdk.VerifyResponse{Outcome: sdk.Allow, Unprompted: true, Message: orDefault(pre.StatusMsg, "Duo remembers this device"),
+				Details: map[string]string{"duo": "remembered_device"}}, nil
+		}
 		p.log.Info("verify: Duo bypass", "user", st.Username)
-		return sdk.VerifyResponse{Outcome: sdk.Allow, Message: "Duo lets this user in without a second factor (bypass)",
+		return sdk.VerifyResponse{Outcome: sdk.Allow, Unprompted: true, Message: "Duo lets this user in without a second factor (bypass)",
 			Details: map[string]string{"duo": "bypass"}}, nil
 	case authapi.PreauthDeny:
 		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: ReasonDeniedByPolicy,
@@ -172,8 +187,13 @@ func result(r *authapi.AuthResult, passcode bool, txid string) sdk.VerifyRespons
 	case authapi.ResultAllow:
 		if r.Status == authapi.StatusBypass {
 			details["duo"] = "bypass"
+			return sdk.VerifyResponse{Outcome: sdk.Allow, Unprompted: true, Message: orDefault(r.StatusMsg, "approved"), Details: details}
 		}
-		return sdk.VerifyResponse{Outcome: sdk.Allow, Message: orDefault(r.StatusMsg, "approved"), Details: details}
+		out := sdk.VerifyResponse{Outcome: sdk.Allow, Message: orDefault(r.StatusMsg, "approved"), Details: details}
+		if validTrustToken(r.TrustedDeviceToken) {
+			out.TrustToken = r.TrustedDeviceToken
+		}
+		return out
 	case authapi.ResultWaiting:
 		return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
 			Message: orDefault(r.StatusMsg, "waiting for the user to answer in Duo Mobile"), Details: details}
@@ -293,6 +313,25 @@ func normalizePasscode(code string) (string, bool) {
 		}
 	}
 	return code, true
+}
+
+// maxTrustToken bounds a trusted_device_token. Duo's are opaque strings
+// of some tens of characters; this leaves room and keeps junk out of the
+// store and of preauth's signed parameters.
+const maxTrustToken = 1024
+
+// validTrustToken accepts "" (none) or up to maxTrustToken printable ASCII
+// characters without spaces.
+func validTrustToken(t string) bool {
+	if len(t) > maxTrustToken {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func orDefault(s, def string) string {

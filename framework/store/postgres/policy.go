@@ -42,7 +42,7 @@ func (s *Store) UseGraceLogin(ctx context.Context, userID string, aud framework.
 	return used, false, nil
 }
 
-const deviceColumns = `id, token_hash, user_id, audience, label, created_at, expires_at`
+const deviceColumns = `id, token_hash, user_id, audience, label, created_at, expires_at, provider, trust_token`
 
 // PutDevice inserts and prunes in one transaction. The per-user advisory
 // lock runs two puts for one user one after the other (as SQLite's single
@@ -64,8 +64,8 @@ func (s *Store) PutDevice(ctx context.Context, d framework.RememberedDevice, kee
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, deviceLock, d.UserID); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO remembered_devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			d.ID, d.TokenHash, d.UserID, string(d.Audience), d.Label, created, expires); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO remembered_devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			d.ID, d.TokenHash, d.UserID, string(d.Audience), d.Label, created, expires, d.Provider, nullBytes(d.TrustToken)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM remembered_devices WHERE user_id = $1 AND expires_at <= $2`, d.UserID, created); err != nil {
@@ -135,11 +135,19 @@ func scanDevice(row pgx.Row) (framework.RememberedDevice, error) {
 		d   framework.RememberedDevice
 		aud string
 	)
-	if err := row.Scan(&d.ID, &d.TokenHash, &d.UserID, &aud, &d.Label, &d.CreatedAt, &d.ExpiresAt); err != nil {
+	if err := row.Scan(&d.ID, &d.TokenHash, &d.UserID, &aud, &d.Label, &d.CreatedAt, &d.ExpiresAt, &d.Provider, &d.TrustToken); err != nil {
 		return framework.RememberedDevice{}, err
 	}
 	d.Audience = framework.Audience(aud)
 	// pgx returns timestamptz in the local zone; the suite expects UTC.
 	d.CreatedAt, d.ExpiresAt = d.CreatedAt.UTC(), d.ExpiresAt.UTC()
 	return d, nil
+}
+
+// nullBytes stores an empty token as NULL: no token, rather than an empty one.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

@@ -48,7 +48,7 @@ func (s *Store) UseGraceLogin(ctx context.Context, userID string, aud framework.
 	return used, granted, nil
 }
 
-const deviceColumns = `id, token_hash, user_id, audience, label, created_at, expires_at`
+const deviceColumns = `id, token_hash, user_id, audience, label, created_at, expires_at, provider, trust_token`
 
 // PutDevice inserts and prunes in one transaction, so the user's list never
 // holds more than keep devices.
@@ -69,8 +69,8 @@ func (s *Store) PutDevice(ctx context.Context, d framework.RememberedDevice, kee
 		return fmt.Errorf("sqlite: put device: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO remembered_devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		d.ID, d.TokenHash, d.UserID, string(d.Audience), d.Label, created, expires); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO remembered_devices (`+deviceColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.TokenHash, d.UserID, string(d.Audience), d.Label, created, expires, d.Provider, nullBytes(d.TrustToken)); err != nil {
 		return fmt.Errorf("sqlite: put device: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM remembered_devices WHERE user_id = ? AND expires_at <= ?`, d.UserID, created); err != nil {
@@ -160,11 +160,19 @@ func scanDevice(rows *sql.Rows) (framework.RememberedDevice, error) {
 		aud              string
 		created, expires int64
 	)
-	if err := rows.Scan(&d.ID, &d.TokenHash, &d.UserID, &aud, &d.Label, &created, &expires); err != nil {
+	if err := rows.Scan(&d.ID, &d.TokenHash, &d.UserID, &aud, &d.Label, &created, &expires, &d.Provider, &d.TrustToken); err != nil {
 		return framework.RememberedDevice{}, err
 	}
 	d.Audience = framework.Audience(aud)
 	d.CreatedAt = time.Unix(0, created).UTC()
 	d.ExpiresAt = time.Unix(0, expires).UTC()
 	return d, nil
+}
+
+// nullBytes stores an empty token as NULL: no token, rather than an empty one.
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }

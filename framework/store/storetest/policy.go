@@ -91,13 +91,14 @@ func device(id, user string, aud framework.Audience, created time.Duration, days
 	return framework.RememberedDevice{
 		ID: id, UserID: user, Audience: aud, TokenHash: h[:], Label: "Mozilla/5.0 (X11; Linux) — " + id,
 		CreatedAt: at(created), ExpiresAt: at(created + time.Duration(days)*24*time.Hour),
+		Provider: "duo", TrustToken: []byte("sealed trust of " + id),
 	}
 }
 
 func sameDevice(t *testing.T, got, want framework.RememberedDevice) {
 	t.Helper()
 	if got.ID != want.ID || got.UserID != want.UserID || got.Audience != want.Audience || got.Label != want.Label ||
-		!bytes.Equal(got.TokenHash, want.TokenHash) {
+		!bytes.Equal(got.TokenHash, want.TokenHash) || got.Provider != want.Provider || !bytes.Equal(got.TrustToken, want.TrustToken) {
 		t.Errorf("device = %+v, want %+v", got, want)
 	}
 	if d := timeDiff(got.CreatedAt, want.CreatedAt); d != "" {
@@ -114,6 +115,7 @@ func testDeviceRoundTrip(t *testing.T, s framework.Store) {
 	a1 := device("dev-a1", "alice", framework.AudienceStaff, 0, 30)
 	a2 := device("dev-a2", "alice", framework.AudienceClient, time.Minute, 7)
 	b1 := device("dev-b1", "bob", framework.AudienceStaff, 0, 30)
+	b1.Provider, b1.TrustToken = "totp", nil // a provider that gives no trust token
 	for _, d := range []framework.RememberedDevice{a2, a1, b1} {
 		if err := p.PutDevice(ctx, d, 50); err != nil {
 			t.Fatalf("PutDevice(%s): %v", d.ID, err)
@@ -134,6 +136,9 @@ func testDeviceRoundTrip(t *testing.T, s framework.Store) {
 	}
 	sameDevice(t, list[0], a1) // oldest first
 	sameDevice(t, list[1], a2)
+	if got, err := p.DeviceByHash(ctx, b1.TokenHash); err != nil || got.TrustToken != nil {
+		t.Errorf("device without a trust token: %+v, %v; want TrustToken nil", got, err)
+	}
 	if list, err := p.ListDevices(ctx, "nobody"); err != nil || list == nil || len(list) != 0 {
 		t.Errorf("unknown user: %#v, %v; want an empty, non-nil list", list, err)
 	}

@@ -137,6 +137,8 @@ func (s *Server) preauth(_ *http.Request, p url.Values) (any, *duoError) {
 		if u.forcedMsg != "" {
 			msg = u.forcedMsg
 		}
+	case s.trustedLocked(u, p.Get("trusted_device_token")):
+		result, msg = "allow", msgRemembered
 	case len(u.devices) > 0:
 		result, msg = "auth", msgActive
 	}
@@ -201,6 +203,7 @@ func (s *Server) auth(r *http.Request, p url.Values) (any, *duoError) {
 		return map[string]any{"txid": t.id}, nil
 	}
 	decided := t.evaluate(s.nowLocked(), true)
+	s.issueTrustLocked(t)
 	hook := s.onWaiting
 	s.mu.Unlock()
 	if decided {
@@ -223,6 +226,7 @@ func (s *Server) auth(r *http.Request, p url.Values) (any, *duoError) {
 		}
 		s.mu.Lock()
 		decided = t.evaluate(s.nowLocked(), true)
+		s.issueTrustLocked(t)
 		s.mu.Unlock()
 		if decided {
 			return t.view(), nil
@@ -241,7 +245,7 @@ func (s *Server) startLocked(p url.Values, factor string) (*txn, *duoError) {
 	}
 	now := s.nowLocked()
 	final := func(result, status, msg string) *txn {
-		return &txn{created: now, result: result, status: status, msg: msg}
+		return &txn{created: now, result: result, status: status, msg: msg, userID: u.id}
 	}
 	if u.forced != "" {
 		msg := u.forcedMsg
@@ -282,7 +286,7 @@ func (s *Server) startLocked(p url.Values, factor string) (*txn, *duoError) {
 	if capability == "sms" {
 		return final("deny", "sent", msgSMS), nil
 	}
-	t := &txn{pending: true, waiting: "pushed", created: now}
+	t := &txn{pending: true, waiting: "pushed", created: now, userID: u.id}
 	if capability == "phone" {
 		t.waiting = "calling"
 	}
@@ -324,6 +328,7 @@ func (s *Server) authStatus(_ *http.Request, p url.Values) (any, *duoError) {
 		return nil, paramError("txid")
 	}
 	t.evaluate(s.nowLocked(), false)
+	s.issueTrustLocked(t)
 	return t.view(), nil
 }
 

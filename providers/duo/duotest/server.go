@@ -90,6 +90,8 @@ type Server struct {
 	txns         map[string]*txn
 	fails        []*failRule
 	reqs         []Request
+	remember     time.Duration        // Remembered Devices policy; 0 is off (trusted.go)
+	trusted      map[[32]byte]trusted // issued trusted_device_tokens by SHA-256
 
 	// test hooks, called outside the lock with a copy of the record: after
 	// a request is recorded and after its outcome is known.

@@ -43,6 +43,8 @@ type txn struct {
 	result  string
 	status  string
 	msg     string
+	userID  string
+	trust   string // trusted_device_token of an allow, when the policy gave one
 }
 
 // Status messages, worded as Duo words them.
@@ -222,7 +224,11 @@ func (t *txn) view() map[string]any {
 	if t.pending {
 		return map[string]any{"result": "waiting", "status": t.waiting, "status_msg": waitingMsg(t.waiting)}
 	}
-	return map[string]any{"result": t.result, "status": t.status, "status_msg": t.msg}
+	v := map[string]any{"result": t.result, "status": t.status, "status_msg": t.msg}
+	if t.trust != "" {
+		v["trusted_device_token"] = t.trust
+	}
+	return v
 }
 
 func waitingMsg(status string) string {
