@@ -248,7 +248,8 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	if err := f.checkLocked(ctx, in); err != nil {
+	seen, err := f.checkLocked(ctx, in)
+	if err != nil {
 		return VerifyResult{}, err
 	}
 	if in.trustToken, err = f.trustTokenFor(ctx, in); err != nil {
@@ -263,7 +264,7 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		m.latency.observe(time.Since(started))
 	}
 	if err == nil {
-		if err := f.account(ctx, in, res); err != nil {
+		if err := f.account(ctx, in, res, seen); err != nil {
 			return VerifyResult{}, err
 		}
 	}
@@ -339,7 +340,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 		f.observeFailure(ctx, in, err)
 		return VerifyResult{}, err
 	}
-	if err := f.account(ctx, in, res); err != nil {
+	if err := f.account(ctx, in, res, nil); err != nil {
 		return VerifyResult{}, err
 	}
 	if res.Outcome == sdk.Pending {

@@ -95,15 +95,16 @@ func countsAsFailure(r VerifyResult) bool {
 	return true
 }
 
-// checkLocked refuses a verification while the user is backed off.
-func (f *Framework) checkLocked(ctx context.Context, in VerifyInput) error {
+// checkLocked refuses a verification while the user is backed off. It
+// returns what it read, for account.
+func (f *Framework) checkLocked(ctx context.Context, in VerifyInput) (*Attempts, error) {
 	a, err := f.attempts.Attempts(ctx, in.UserID)
 	if err != nil {
-		return errorf(CodeInternal, err, "read attempts")
+		return nil, errorf(CodeInternal, err, "read attempts")
 	}
 	now := f.now()
 	if !a.LockedUntil.After(now) {
-		return nil
+		return &a, nil
 	}
 	retry := a.LockedUntil.Sub(now)
 	msg := "too many failed attempts; try again later"
@@ -112,16 +113,23 @@ func (f *Framework) checkLocked(ctx context.Context, in VerifyInput) error {
 	}
 	if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
 		Outcome: string(sdk.Deny), Reason: string(ReasonLockedOut), ClientIP: in.ClientIP}); aerr != nil {
-		return aerr
+		return nil, aerr
 	}
 	f.observe(ctx, in, sdk.Deny, ReasonLockedOut)
-	return &Error{Code: CodeLockedOut, Message: msg, RetryAfter: retry}
+	return nil, &Error{Code: CodeLockedOut, Message: msg, RetryAfter: retry}
 }
 
-// account updates the attempt budget after a decision.
-func (f *Framework) account(ctx context.Context, in VerifyInput, res VerifyResult) error {
+// account updates the attempt budget after a decision. seen is what
+// checkLocked read before it (nil when nothing was read): an allow need
+// not clear a budget that was clean then, which saves a write on nearly
+// every allow. A failure counted by a concurrent request after that read
+// then stays counted, which errs on the safe side.
+func (f *Framework) account(ctx context.Context, in VerifyInput, res VerifyResult, seen *Attempts) error {
 	switch {
 	case res.Outcome == sdk.Allow:
+		if seen != nil && seen.Failures == 0 && seen.LockedUntil.IsZero() {
+			return nil
+		}
 		if err := f.attempts.ResetAttempts(ctx, in.UserID); err != nil {
 			return errorf(CodeInternal, err, "reset attempts")
 		}

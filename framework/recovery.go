@@ -190,5 +190,5 @@ func (f *Framework) verifyRecovery(ctx context.Context, in VerifyInput) (VerifyR
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	return res, f.account(ctx, in, res)
+	return res, f.account(ctx, in, res, nil)
 }

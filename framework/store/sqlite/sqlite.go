@@ -33,11 +33,11 @@ type Store struct {
 	// under 3s and none failed. Every statement here is a single autocommit
 	// statement, so each holds the connection briefly. busy_timeout still
 	// matters: it is how this process waits for another process's writer.
-	w *sql.DB
+	w *db
 	// r serves Get and List. WAL lets readers run beside the writer and each
 	// other, so reads need not queue behind w. query_only makes a write
 	// sent here by mistake fail instead of competing with w for the lock.
-	r *sql.DB
+	r *db
 	// audit group-commits audit entries (see auditWriter).
 	audit auditWriter
 }
@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r}
+	s := &Store{w: newDB(w), r: newDB(r)}
 	s.audit.start(w)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
@@ -335,7 +335,7 @@ func (s *Store) Delete(ctx context.Context, userID, provider string) error {
 
 // queryOne runs a statement expected to yield at most one row, and
 // sql.ErrNoRows if it yields none.
-func queryOne(ctx context.Context, db *sql.DB, query string, args ...any) (framework.Enrollment, error) {
+func queryOne(ctx context.Context, db *db, query string, args ...any) (framework.Enrollment, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return framework.Enrollment{}, err
