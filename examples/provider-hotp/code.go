@@ -45,10 +45,11 @@ func (e *enrollment) codeAt(counter int64) string {
 
 // match returns the lowest counter in [from, to] whose code is code. It
 // computes and compares every code in the range in constant time, without
-// stopping at a match. Counters below zero do not exist and are skipped.
+// stopping at a match. Counters below zero do not exist and are skipped,
+// as are those above maxCounter: a state recording one would be refused.
 func (e *enrollment) match(code string, from, to int64) (int64, bool) {
 	found, ok := int64(0), false
-	for c := max(from, 0); c <= to; c++ {
+	for c := max(from, 0); c <= min(to, maxCounter); c++ {
 		eq := subtle.ConstantTimeCompare([]byte(e.codeAt(c)), []byte(code)) == 1
 		if eq && !ok {
 			found, ok = c, true

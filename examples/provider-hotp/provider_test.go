@@ -21,7 +21,7 @@ var rfcSecret = []byte("12345678901234567890")
 // rfcCodes are the HOTP values of Appendix D for counters 0 to 9.
 var rfcCodes = []string{"755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"}
 
-func configured(t *testing.T, extra sdk.Settings) *Provider {
+func configured(t testing.TB, extra sdk.Settings) *Provider {
 	t.Helper()
 	s := sdk.Settings{"issuer": "ACME"}
 	for k, v := range extra {
