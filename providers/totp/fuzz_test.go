@@ -1,6 +1,9 @@
 package totp
 
 import (
+	"encoding/json"
+	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,4 +98,72 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Allow for %q, which is not the code of step %d", code, next.lastStep)
 		}
 	})
+}
+
+// FuzzParseState feeds arbitrary state blobs to the provider's decoding of
+// its opaque state, directly and through both calls that take a state
+// (Verify and the enrollment's finish step), with a code that is right
+// for the RFC 6238 secret, so that only the state can be at fault. An
+// unusable state is an InvalidState error from all three, never an allow
+// or a confirmed enrollment, and its message never quotes the secret; a
+// usable one is within bounds and survives a round trip.
+func FuzzParseState(f *testing.F) {
+	for _, g := range garbageStates {
+		f.Add([]byte(g.state))
+	}
+	for _, s := range []string{
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1","digits":6,"period":30,"last_step":0}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA256","digits":8,"period":60,"last_step":1}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA512","digits":6,"period":30,"last_step":9223372036854775807}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1","digits":6,"period":30,"last_step":0,"Secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1\u0000","digits":6,"period":30,"last_step":0}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1","digits":6,"period":30,"last_step":1e3}`,
+		`{"v":1,"secret":"GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ","algorithm":"SHA1","digits":6,"period":30,"last_step":null}`,
+	} {
+		f.Add([]byte(s))
+	}
+	p := New()
+	if err := p.Configure(ctx, sdk.Settings{"issuer": "Acme"}); err != nil {
+		f.Fatal(err)
+	}
+	now := time.Unix(59, 0) // 287082 is the RFC seed's SHA-1 code then
+	f.Fuzz(func(t *testing.T, state []byte) {
+		e, perr := parseState(state)
+		v, verr := p.Verify(ctx, sdk.VerifyRequest{State: state, Code: "287082", Now: now})
+		en, eerr := p.Enroll(ctx, sdk.EnrollRequest{Step: sdk.EnrollFinish, State: state, Code: "287082", Now: now})
+		if perr != nil {
+			for _, err := range []error{perr, verr, eerr} {
+				var se *sdk.Error
+				if !errors.As(err, &se) || se.Kind != sdk.KindInvalidState {
+					t.Fatalf("unusable state %q gave %#v, want an invalid_state error", state, err)
+				}
+				if secret := jsonString(state, "secret"); len(secret) >= 8 && strings.Contains(err.Error(), secret) {
+					t.Fatalf("the error quotes the secret: %v", err)
+				}
+			}
+			if v.Outcome == sdk.Allow || v.State != nil || en.Done || en.State != nil {
+				t.Fatalf("unusable state %q gave %+v and %+v", state, v, en)
+			}
+			return
+		}
+		if verr != nil || eerr != nil {
+			t.Fatalf("usable state %q gave errors %v, %v", state, verr, eerr)
+		}
+		if len(e.secret) < minSecretBytes || len(e.secret) > maxSecretBytes || (e.digits != 6 && e.digits != 8) ||
+			e.period < minPeriod || e.period > maxPeriod || e.lastStep < 0 || algorithms[e.algName] != e.algorithm {
+			t.Fatalf("parseState(%q) accepted %+v", state, e)
+		}
+		again, err := parseState(e.marshal())
+		if err != nil || !reflect.DeepEqual(again, e) {
+			t.Fatalf("round trip of %q: %+v, %v; want %+v", state, again, err, e)
+		}
+	})
+}
+
+// jsonString is the string value of key in a JSON object, or "".
+func jsonString(b []byte, key string) string {
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	s, _ := m[key].(string)
+	return s
 }
