@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -111,7 +112,7 @@ func Load(src Source) (*Config, error) {
 		return nil, errors.New("config: no config file given (use --config FILE; twofactor init writes one)")
 	}
 	if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", src.File, err)
+		return nil, fmt.Errorf("config: read %s: %w", src.File, withYAMLLine(src.File, err))
 	}
 	environ := src.Environ
 	if environ == nil {
@@ -146,6 +147,41 @@ func Load(src Source) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// yamlAtLine is how a YAML error names its line.
+var yamlAtLine = regexp.MustCompile(`\bline \d+\b`)
+
+// maxLocateLines bounds withYAMLLine's search; a config file is far
+// shorter.
+const maxLocateLines = 1000
+
+// withYAMLLine adds the line to a YAML error that names none: go-yaml
+// leaves it out of errors found while reading (a control character,
+// invalid UTF-8), on the first line, and while decoding (an anchor that
+// contains itself, excessive aliasing). It is the first line whose part
+// of the file, up to and including it, gives the same error.
+func withYAMLLine(path string, err error) error {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "yaml: ") || yamlAtLine.MatchString(msg) {
+		return err
+	}
+	text, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return err
+	}
+	end := 0
+	for n := 1; n <= maxLocateLines && end < len(text); n++ {
+		if i := bytes.IndexByte(text[end:], '\n'); i >= 0 {
+			end += i + 1
+		} else {
+			end = len(text)
+		}
+		if _, perr := yaml.Parser().Unmarshal(text[:end]); perr != nil && perr.Error() == msg {
+			return fmt.Errorf("line %d: %w", n, err)
+		}
+	}
+	return err
 }
 
 func fileHash(path string) (string, error) {
