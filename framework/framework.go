@@ -84,9 +84,13 @@ type Framework struct {
 // registry is one configuration's providers and login policy.
 type registry struct {
 	providers map[string]*managed
-	names     []string // sorted
+	audiences map[string]audiences // by provider name, from its spec
+	names     []string             // sorted
 	policy    Policy
 }
+
+// audiences says whom a provider serves.
+type audiences struct{ staff, clients bool }
 
 func (f *Framework) registry() *registry { return f.reg.Load() }
 
@@ -127,7 +131,7 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		recovery: recovery, secrets: secrets, log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL,
 	}
-	f.reg.Store(&registry{providers: map[string]*managed{}, policy: opts.Policy.withDefaults()})
+	f.reg.Store(&registry{providers: map[string]*managed{}, audiences: map[string]audiences{}, policy: opts.Policy.withDefaults()})
 	if f.log == nil {
 		f.log = hclog.NewNullLogger()
 	}
@@ -219,7 +223,9 @@ func (f *Framework) Providers() []ProviderStatus {
 	reg := f.registry()
 	out := make([]ProviderStatus, 0, len(reg.names))
 	for _, n := range reg.names {
-		out = append(out, reg.providers[n].status())
+		st := reg.providers[n].status()
+		st.Staff, st.Clients = reg.audiences[n].staff, reg.audiences[n].clients
+		out = append(out, st)
 	}
 	return out
 }
@@ -249,17 +255,18 @@ func ValidateUserID(id string) error {
 
 // provider finds a provider and checks the audience may use it.
 func (f *Framework) provider(name string, aud Audience) (*managed, error) {
-	m, ok := f.registry().providers[name]
+	reg := f.registry()
+	m, ok := reg.providers[name]
 	if !ok {
 		return nil, errorf(CodeUnknownProvider, nil, "no active provider named %q", name)
 	}
 	switch aud {
 	case AudienceStaff:
-		if !m.spec.Staff {
+		if !reg.enabledFor(name, aud) {
 			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for staff", name)
 		}
 	case AudienceClient:
-		if !m.spec.Clients {
+		if !reg.enabledFor(name, aud) {
 			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for clients", name)
 		}
 	default:

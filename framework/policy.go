@@ -105,11 +105,10 @@ func (r *registry) checkPolicy() error {
 			if slices.Contains(p.AllowedProviders[:i], name) {
 				return fmt.Errorf("%s.allowed_providers: %q is listed twice", at, name)
 			}
-			m, ok := r.providers[name]
-			if !ok {
+			if _, ok := r.providers[name]; !ok {
 				return fmt.Errorf("%s.allowed_providers: %q is not an enabled provider", at, name)
 			}
-			if !m.enabledFor(aud) {
+			if !r.enabledFor(name, aud) {
 				return fmt.Errorf("%s.allowed_providers: provider %q is not enabled for %s", at, name, aud)
 			}
 		}
@@ -120,8 +119,12 @@ func (r *registry) checkPolicy() error {
 	return nil
 }
 
-func (m *managed) enabledFor(aud Audience) bool {
-	return aud == AudienceStaff && m.spec.Staff || aud == AudienceClient && m.spec.Clients
+// enabledFor reports whether the provider's config enables it for the
+// audience. The registry keeps this, not the running provider: a reload
+// that changes only a provider's audiences keeps its process.
+func (r *registry) enabledFor(name string, aud Audience) bool {
+	a, ok := r.audiences[name]
+	return ok && (aud == AudienceStaff && a.staff || aud == AudienceClient && a.clients)
 }
 
 // allowedProviders returns, sorted, the providers the audience may use:
@@ -137,8 +140,7 @@ func (r *registry) allowedProviders(aud Audience) []string {
 }
 
 func (r *registry) providerAllowed(name string, aud Audience) bool {
-	m, ok := r.providers[name]
-	if !ok || !m.enabledFor(aud) {
+	if !r.enabledFor(name, aud) {
 		return false
 	}
 	allowed := r.policy.For(aud).AllowedProviders

@@ -264,7 +264,7 @@ func (m *managed) status() ProviderStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := ProviderStatus{
-		Name: m.spec.Name, Version: m.info.Version, Staff: m.spec.Staff, Clients: m.spec.Clients,
+		Name: m.spec.Name, Version: m.info.Version, // audiences: from the registry
 		Running: m.prov != nil && (m.client == nil || !m.client.Exited()), Restarts: m.restarts,
 		Health: m.activation.Health, Diagnostics: m.activation.Diagnostics,
 	}

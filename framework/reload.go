@@ -17,7 +17,7 @@ import (
 // in as unavailable, as a restart may heal it. On error every provider
 // started here is stopped again.
 func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, policy Policy, prev *registry, strict bool) (*registry, error) {
-	reg := &registry{providers: map[string]*managed{}, policy: policy}
+	reg := &registry{providers: map[string]*managed{}, audiences: map[string]audiences{}, policy: policy}
 	var started []*managed
 	fail := func(err error) (*registry, error) {
 		for _, m := range started {
@@ -33,8 +33,9 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 			return fail(fmt.Errorf("framework: provider %q listed twice", spec.Name))
 		}
 		reg.names = append(reg.names, spec.Name)
+		reg.audiences[spec.Name] = audiences{staff: spec.Staff, clients: spec.Clients}
 		if prev != nil {
-			if old, ok := prev.providers[spec.Name]; ok && sameSpec(old.spec, spec) {
+			if old, ok := prev.providers[spec.Name]; ok && sameProcess(old.spec, spec) {
 				reg.providers[spec.Name] = old
 				continue
 			}
@@ -62,8 +63,12 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 	return reg, nil
 }
 
-func sameSpec(a, b ProviderSpec) bool {
-	return a.Name == b.Name && a.Staff == b.Staff && a.Clients == b.Clients && a.Binary == b.Binary &&
+// sameProcess reports whether a running provider can serve the new spec
+// as it is: same binary, pin and settings. Audiences are not the
+// provider's business (the registry applies them), so changing only them
+// keeps the process and its warm connections.
+func sameProcess(a, b ProviderSpec) bool {
+	return a.Name == b.Name && a.Binary == b.Binary &&
 		a.SHA256 == b.SHA256 && a.Impl == b.Impl && maps.Equal(a.Settings, b.Settings)
 }
 

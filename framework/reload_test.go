@@ -3,11 +3,14 @@ package framework_test
 import (
 	"errors"
 	"maps"
+	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -95,4 +98,55 @@ func TestReconfigure(t *testing.T) {
 	}
 	_, err = e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: "123456"})
 	wantCode(t, err, framework.CodeUnknownProvider)
+}
+
+// TestReconfigureAudiencesOnly: a change of a provider's audiences alone
+// takes effect at once and keeps the running process (no restart, no
+// second Activate against its backend); a settings change starts a new
+// one.
+func TestReconfigureAudiencesOnly(t *testing.T) {
+	bin := copyPlugin(t, "audiences")
+	staffOnly := asPlugin(bin)
+	staffOnly.Clients = false
+	e := newEnv(t, staffOnly)
+	secret := e.enroll(t, "alice")
+	pids := testbin.Processes(filepath.Dir(bin))
+	if len(pids) != 1 {
+		t.Fatalf("plugin processes = %v, want one", pids)
+	}
+	_, err := e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceClient, Code: "123456"})
+	wantCode(t, err, framework.CodeAudienceNotAllowed)
+
+	clientsOnly := staffOnly
+	clientsOnly.Staff, clientsOnly.Clients = false, true
+	if err := e.fw.Reconfigure(t.Context(), []framework.ProviderSpec{clientsOnly}, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testbin.Processes(filepath.Dir(bin)); !slices.Equal(got, pids) {
+		t.Errorf("an audience change restarted the plugin: processes %v, were %v", got, pids)
+	}
+	res, err := e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceClient,
+		Code: codeAt(t, secret, e.clk.Advance(period))})
+	if err != nil || res.Outcome != sdk.Allow {
+		t.Errorf("clients after enabling them: %+v, %v", res, err)
+	}
+	_, err = e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: "123456"})
+	wantCode(t, err, framework.CodeAudienceNotAllowed)
+	if st := e.fw.Providers(); len(st) != 1 || st[0].Staff || !st[0].Clients {
+		t.Errorf("status after the change: %+v", st)
+	}
+
+	renamed := clientsOnly
+	renamed.Settings = maps.Clone(renamed.Settings)
+	renamed.Settings["issuer"] = "ACME Renamed"
+	if err := e.fw.Reconfigure(t.Context(), []framework.ProviderSpec{renamed}, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	// The replaced process stops once idle; the new one is running.
+	if err := testbin.WaitExit(pids[0]); err != nil {
+		t.Errorf("the replaced plugin process: %v", err)
+	}
+	if got := testbin.Processes(filepath.Dir(bin)); len(got) != 1 || got[0] == pids[0] {
+		t.Errorf("after a settings change: processes %v, were %v", got, pids)
+	}
 }
