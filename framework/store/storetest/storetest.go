@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"ScanEnrollments", testScanEnrollments},
 	}
 	tests = append(tests, policyTests...)
+	tests = append(tests, bulkTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+var _ framework.BulkEnrollmentWriter = (*Store)(nil)
+
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// InsertEnrollments streams the batch into the table with COPY, in one
+// transaction. COPY stops at the first duplicate key with a unique
+// violation, which rolls the whole batch back; the offending row is then
+// looked up, so the error names it rather than quoting the server's
+// message.
+func (s *Store) InsertEnrollments(ctx context.Context, batch []framework.Enrollment) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	rows, err := bulkRows(batch)
+	if err != nil {
+		return fmt.Errorf("postgres: insert enrollments: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"enrollments"},
+			[]string{"user_id", "provider", "status", "state", "version", "created_at", "updated_at", "confirmed_at"},
+			pgx.CopyFromRows(rows))
+		return err
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		err = s.findStored(ctx, batch, err)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: insert enrollments: %w", err)
+	}
+	return nil
+}
+
+// findStored returns an *ExistsError for a row of batch that is already
+// stored, or cause when none is (it was deleted again since).
+func (s *Store) findStored(ctx context.Context, batch []framework.Enrollment, cause error) error {
+	users, providers := make([]string, len(batch)), make([]string, len(batch))
+	for i, e := range batch {
+		users[i], providers[i] = e.UserID, e.Provider
+	}
+	var user, provider string
+	err := s.pool.QueryRow(ctx, `
+		SELECT e.user_id, e.provider
+		FROM enrollments e
+		JOIN unnest($1::text[], $2::text[]) AS b(user_id, provider)
+		  ON e.user_id = b.user_id AND e.provider = b.provider
+		LIMIT 1`, users, providers).Scan(&user, &provider)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w (%w)", framework.ErrExists, cause)
+		}
+		return errors.Join(cause, err)
+	}
+	return &framework.ExistsError{UserID: user, Provider: provider}
+}
+
+// bulkRows checks the whole batch and converts it to COPY rows before
+// anything is sent: a duplicate inside the batch is reported as that, not
+// as a clash with a stored row.
+func bulkRows(batch []framework.Enrollment) ([][]any, error) {
+	type key struct{ user, provider string }
+	seen := make(map[key]struct{}, len(batch))
+	rows := make([][]any, len(batch))
+	for i, e := range batch {
+		k := key{e.UserID, e.Provider}
+		if _, dup := seen[k]; dup {
+			return nil, &framework.ExistsError{UserID: e.UserID, Provider: e.Provider, InBatch: true}
+		}
+		seen[k] = struct{}{}
+		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+			return nil, fmt.Errorf("enrollment %d: invalid status %q", i, e.Status)
+		}
+		created, err := timestamp("CreatedAt", e.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("enrollment %d: %w", i, err)
+		}
+		updated, err := timestamp("UpdatedAt", e.UpdatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("enrollment %d: %w", i, err)
+		}
+		var confirmed *time.Time // NULL for the zero time
+		if !e.ConfirmedAt.IsZero() {
+			c, err := timestamp("ConfirmedAt", e.ConfirmedAt)
+			if err != nil {
+				return nil, fmt.Errorf("enrollment %d: %w", i, err)
+			}
+			confirmed = &c
+		}
+		rows[i] = []any{e.UserID, e.Provider, string(e.Status), blob(e.State), int64(1), created, updated, confirmed}
+	}
+	return rows, nil
+}

@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/twofactor/twofactor/framework"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ framework.BulkEnrollmentWriter = (*Store)(nil)
+
+// bulkChunk is the rows per INSERT statement: a multi-row INSERT costs
+// far less per row than one statement each (binding and stepping through
+// database/sql dominate a small row). 64 rows are 448 parameters, well
+// under SQLite's limit of 32766.
+const bulkChunk = 64
+
+// bulkInsert is the INSERT of n rows.
+func bulkInsert(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO enrollments (` + columns + `) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?, ?, ?, ?, 1, ?, ?, ?)`)
+	}
+	return b.String()
+}
+
+// InsertEnrollments writes the batch in one transaction on the writer
+// connection, in INSERTs of bulkChunk rows: SQLite has no COPY, and inside
+// one transaction a row costs a B-tree insert, not a commit. A stored key
+// fails the primary key; SQLite then undoes that statement only, and its
+// rows are inserted one by one to find the one at fault, before the
+// rollback leaves nothing of the batch.
+func (s *Store) InsertEnrollments(ctx context.Context, batch []framework.Enrollment) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	args, err := bulkArgs(batch)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	one, err := tx.PrepareContext(ctx, bulkInsert(1))
+	if err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	defer one.Close()
+	var many *sql.Stmt
+	if len(batch) >= bulkChunk {
+		if many, err = tx.PrepareContext(ctx, bulkInsert(bulkChunk)); err != nil {
+			return fmt.Errorf("sqlite: insert enrollments: %w", err)
+		}
+		defer many.Close()
+	}
+	for from := 0; from < len(batch); from += bulkChunk {
+		to := min(from+bulkChunk, len(batch))
+		if to-from == bulkChunk {
+			_, err = many.ExecContext(ctx, args[from*bulkArgsPerRow:to*bulkArgsPerRow]...)
+		}
+		if to-from < bulkChunk || isPrimaryKey(err) {
+			err = insertEach(ctx, one, batch, args, from, to)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: insert enrollments: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	return nil
+}
+
+// insertEach inserts rows from to to one at a time; a stored key is an
+// *ExistsError naming its row.
+func insertEach(ctx context.Context, one *sql.Stmt, batch []framework.Enrollment, args []any, from, to int) error {
+	for i := from; i < to; i++ {
+		if _, err := one.ExecContext(ctx, args[i*bulkArgsPerRow:(i+1)*bulkArgsPerRow]...); err != nil {
+			if isPrimaryKey(err) {
+				return &framework.ExistsError{UserID: batch[i].UserID, Provider: batch[i].Provider}
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// bulkArgsPerRow are the parameters of one row in bulkInsert.
+const bulkArgsPerRow = 7
+
+// bulkArgs checks the whole batch and converts it to statement arguments,
+// bulkArgsPerRow a row, before anything is written: a duplicate inside the
+// batch is reported as that, not as a clash with a stored row.
+func bulkArgs(batch []framework.Enrollment) ([]any, error) {
+	type key struct{ user, provider string }
+	seen := make(map[key]struct{}, len(batch))
+	args := make([]any, 0, bulkArgsPerRow*len(batch))
+	for i, e := range batch {
+		k := key{e.UserID, e.Provider}
+		if _, dup := seen[k]; dup {
+			return nil, &framework.ExistsError{UserID: e.UserID, Provider: e.Provider, InBatch: true}
+		}
+		seen[k] = struct{}{}
+		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+			return nil, fmt.Errorf("enrollment %d: invalid status %q", i, e.Status)
+		}
+		created, err := nanos("CreatedAt", e.CreatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("enrollment %d: %w", i, err)
+		}
+		updated, err := nanos("UpdatedAt", e.UpdatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("enrollment %d: %w", i, err)
+		}
+		var confirmed any // NULL for the zero time
+		if !e.ConfirmedAt.IsZero() {
+			if confirmed, err = nanos("ConfirmedAt", e.ConfirmedAt); err != nil {
+				return nil, fmt.Errorf("enrollment %d: %w", i, err)
+			}
+		}
+		args = append(args, e.UserID, e.Provider, string(e.Status), blob(e.State), created, updated, confirmed)
+	}
+	return args, nil
+}
+
+func isPrimaryKey(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
