@@ -1,0 +1,202 @@
+//go:build bench && linux
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const totpProvider = `  totp:
+    enabled: true
+    clients: true
+    settings: {issuer: Bench}
+`
+
+// writeConfig writes a host config like host/harness_test.go's, on a free
+// loopback port, and returns its path and the base URL.
+func writeConfig(dir, plugins, storage, providers string) (string, string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	text := fmt.Sprintf(`listen: %s
+encryption_key: %s
+storage: %s
+plugins: {dir: %s}
+api_keys:
+  - {name: bench-app, key: %s, scope: app}
+  - {name: bench-admin, key: %s, scope: admin}
+providers:
+%s`, addr, encKey, storage, plugins, appKey, adminKey, providers)
+	path := filepath.Join(dir, "twofactor.yaml")
+	return path, "http://" + addr, os.WriteFile(path, []byte(text), 0o600)
+}
+
+// host is a running `twofactor serve`.
+type host struct {
+	cmd     *exec.Cmd
+	logFile *os.File
+	exited  chan struct{} // closed once the host was reaped
+	ready   time.Duration // from exec to the first /readyz 200
+}
+
+var readyClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+
+// startHost execs the host and polls /readyz every millisecond until it
+// answers 200 (at most 30 s).
+func startHost(bin, config, url, logPath string) (*host, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", config)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// If the driver dies, so does the host (and its plugins with it).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	exited := make(chan struct{})
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	go func() { cmd.Wait(); close(exited) }()
+	h := &host{cmd: cmd, logFile: logFile, exited: exited}
+	deadline := start.Add(30 * time.Second)
+	for {
+		res, err := readyClient.Get(url + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				h.ready = time.Since(start)
+				return h, nil
+			}
+		}
+		select {
+		case <-exited:
+			logFile.Close()
+			return nil, fmt.Errorf("host exited before it was ready; see %s", logPath)
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			h.stop()
+			return nil, fmt.Errorf("host not ready after 30s; see %s", logPath)
+		}
+	}
+}
+
+// stop ends the host politely (SIGTERM) and waits for it; it reaps its
+// plugins itself.
+func (h *host) stop() {
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+	case <-time.After(40 * time.Second):
+		h.cmd.Process.Kill()
+		<-h.exited
+	}
+	h.logFile.Close()
+}
+
+type procRSS struct {
+	name string
+	pid  int
+	rss  int64 // bytes
+}
+
+// rss reads VmRSS of the host and of each child (its plugins).
+func (h *host) rss() []procRSS {
+	pid := h.cmd.Process.Pid
+	out := []procRSS{{name: "twofactor (host)", pid: pid, rss: vmRSS(pid)}}
+	for _, c := range children(pid) {
+		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", c))
+		out = append(out, procRSS{name: filepath.Base(exe), pid: c, rss: vmRSS(c)})
+	}
+	return out
+}
+
+// cpu returns the CPU seconds (user+system) used so far by the host and
+// by its children together.
+func (h *host) cpu() (hostSec, pluginSec float64) {
+	pid := h.cmd.Process.Pid
+	hostSec = cpuSeconds(pid)
+	for _, c := range children(pid) {
+		pluginSec += cpuSeconds(c)
+	}
+	return hostSec, pluginSec
+}
+
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`(?m)^VmRSS:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name.
+func statFields(pid int) []string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
+}
+
+// cpuSeconds is utime+stime of pid (fields 14 and 15 of /proc/PID/stat),
+// in clock ticks of 1/100 s (USER_HZ is 100 on Linux).
+func cpuSeconds(pid int) float64 {
+	s, _ := cpuSecondsOK(pid)
+	return s
+}
+
+// cpuSecondsOK is cpuSeconds, and false when the process is gone (or a
+// zombie, whose counters may no longer be complete).
+func cpuSecondsOK(pid int) (float64, bool) {
+	f := statFields(pid)
+	if len(f) < 13 || f[0] == "Z" {
+		return 0, false
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100, true
+}
+
+func children(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f := statFields(c)
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) && f[0] != "Z" {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
