@@ -101,7 +101,10 @@ func newSigner(key []byte) (*signer, error) {
 	return &signer{sign: sign, csrf: csrf}, nil
 }
 
-var b64 = base64.RawURLEncoding
+// b64 decodes strictly: without Strict a signature's last character
+// carries two ignored bits, so four spellings of one token would all be
+// accepted (and each gets its own CSRF value).
+var b64 = base64.RawURLEncoding.Strict()
 
 func (s *signer) mac(payload string) []byte {
 	m := hmac.New(sha256.New, s.sign)

@@ -142,3 +142,29 @@ func TestNoEnrollmentOracle(t *testing.T) {
 		t.Errorf("not_enrolled shows %q, invalid_code %q", a, b)
 	}
 }
+
+// TestTokenOneSpelling: a token has one spelling. The last character of
+// a 32-byte signature in unpadded base64 carries two unused bits; a
+// lenient decoder ignores them, so three altered tokens were accepted as
+// the original (found by host/apifuzz's FuzzUIToken).
+func TestTokenOneSpelling(t *testing.T) {
+	s := testSigner(t, 1)
+	now := time.Unix(1_800_000_000, 0)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for range 16 { // tokens whose signatures end in different characters
+		tok := s.token(claims{Page: PageVerify, User: "alice", Nonce: newNonce(), Exp: now.Add(time.Minute).Unix()})
+		if _, err := s.parse(tok, now); err != nil {
+			t.Fatal(err)
+		}
+		last := strings.IndexByte(alphabet, tok[len(tok)-1])
+		for i := last &^ 3; i < last&^3+4; i++ { // the same six data bits
+			if i == last {
+				continue
+			}
+			alt := tok[:len(tok)-1] + alphabet[i:i+1]
+			if _, err := s.parse(alt, now); !errors.Is(err, errTokenInvalid) {
+				t.Errorf("parse(%q) = %v, want invalid (the token is %q)", alt, err, tok)
+			}
+		}
+	}
+}
