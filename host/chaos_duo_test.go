@@ -1,0 +1,174 @@
+//go:build chaos
+
+package host_test
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/internal/testbin"
+	"github.com/twofactor/twofactor/providers/duo/duotest"
+)
+
+// TestChaosDuo: two hosts, one in failmode secure and one in failmode
+// safe, each running the real Duo plugin against one emulator under 25
+// passcode verifies a second (the passcode factor answers synchronously);
+// every round Duo fails for a while, answering 500s or, every other round,
+// too slowly for the provider's 1 s timeout. Every answer must be Duo's
+// own (allow), or the failmode's decision (secure: deny/unavailable; safe:
+// allow/failmode_safe) for a request that overlapped the outage, or a
+// typed 503; never a 500. Throughput counts Duo's own answers.
+func TestChaosDuo(t *testing.T) {
+	rounds := chaosRounds(t)
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+
+	type outage struct {
+		kind    string
+		on, off time.Time // off is zero while the outage lasts
+	}
+	var (
+		omu     sync.Mutex
+		outages []outage
+	)
+	// during names the outage a request overlapped, if any: the emulator
+	// takes an injected failure when the request reaches it, between the
+	// request's start and end.
+	during := func(start, end time.Time) string {
+		omu.Lock()
+		defer omu.Unlock()
+		for _, o := range outages {
+			if end.After(o.on) && (o.off.IsZero() || start.Before(o.off)) {
+				return o.kind
+			}
+		}
+		return ""
+	}
+
+	var (
+		passcodes atomic.Int64
+		loads     []*load
+		hosts     []*testHost
+		tallies   []*tally
+	)
+	for _, mode := range []string{"secure", "safe"} {
+		settings := duoSettings(t, emu, ikey, skey, mode)
+		if !strings.Contains(settings, "timeout: 2s") {
+			t.Fatalf("the Duo settings have no timeout to shorten: %s", settings)
+		}
+		// Errors only: every failmode decision is a warning, hundreds here.
+		log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Error})
+		h := startHostLog(t, "providers:\n"+strings.Replace(settings, "timeout: 2s", "timeout: 1s", 1), log)
+		var users []string
+		for i := range 10 {
+			u := fmt.Sprintf("%s-user%02d", mode, i)
+			emu.AddUser(u)
+			if r := h.do("POST", "/v1/users/"+u+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.status != http.StatusCreated || r.str("status") != "active" {
+				t.Fatalf("enroll %s: %d %v", u, r.status, r.body)
+			}
+			users = append(users, u)
+		}
+		failmode := map[string]string{"secure": "200 deny/unavailable", "safe": "200 allow/failmode_safe"}[mode]
+		client := chaosClient(8)
+		answers := newTally()
+		var n atomic.Int64
+		l := startLoad(mode, 25, 8, func() int {
+			u := users[n.Add(1)%int64(len(users))]
+			code := fmt.Sprintf("%08d", passcodes.Add(1))
+			emu.AddPasscode(u, code)
+			start := time.Now()
+			a, err := postVerify(client, h.url, u, map[string]string{"provider": "duo", "audience": "staff", "factor": "passcode", "code": code})
+			end := time.Now()
+			if err != nil {
+				answers.fail("%s: no answer: %v", u, err)
+				return 0
+			}
+			switch a.String() {
+			case "200 allow/":
+				answers.add(a.String())
+				return 1
+			case failmode:
+				if kind := during(start, end); kind != "" {
+					answers.add(a.String() + " during " + kind)
+					return 0
+				}
+				answers.add(a.String())
+				answers.fail("%s: %s outside any Duo outage (%s to %s)", u, a, start.Format("15:04:05.000"), end.Format("15:04:05.000"))
+				return 0
+			case "503 provider_unavailable/":
+				answers.add(a.String())
+				return 0
+			}
+			answers.add(a.String())
+			answers.fail("%s: unexpected answer %s (failmode %s)", u, a, mode)
+			return 0
+		})
+		loads, hosts, tallies = append(loads, l), append(hosts, h), append(tallies, answers)
+	}
+
+	faults := []struct {
+		kind string
+		f    duotest.Failure
+	}{
+		{"500s", duotest.Failure{Status: 500}},
+		{"timeouts", duotest.Failure{Delay: 3 * time.Second}}, // beyond the provider's 1 s timeout
+	}
+	var recoveries []recovery
+	for round := range rounds {
+		f := faults[round%len(faults)]
+		name := fmt.Sprintf("round %d: Duo %s for 1s", round, f.kind)
+		recoveries = append(recoveries, chaosRound(t, name, loads, func() time.Time {
+			omu.Lock()
+			outages = append(outages, outage{kind: f.kind, on: time.Now()})
+			omu.Unlock()
+			emu.Fail(math.MaxInt, f.f)
+			<-time.After(time.Second)
+			emu.ClearFailures()
+			omu.Lock()
+			outages[len(outages)-1].off = time.Now()
+			off := outages[len(outages)-1].off
+			omu.Unlock()
+			return off // requests held by a Delay still wait out their timeout: part of the recovery
+		})...)
+	}
+	for _, l := range loads {
+		l.Stop()
+	}
+	for i, l := range loads {
+		t.Logf("%s: %d requests, %d sent late", l.name, l.sent, l.late)
+		tallies[i].report(t, l.name)
+		// Each kind of outage was seen, and decided by the failmode.
+		for _, f := range faults[:min(rounds, len(faults))] {
+			seen := false
+			tallies[i].mu.Lock()
+			for kind, c := range tallies[i].counts {
+				seen = seen || (c > 0 && strings.HasSuffix(kind, " during "+f.kind))
+			}
+			tallies[i].mu.Unlock()
+			if !seen {
+				t.Errorf("%s: no failmode decision during the Duo %s", l.name, f.kind)
+			}
+		}
+	}
+	logRecoveries(t, recoveries)
+
+	// No plugin process outlives its host.
+	for _, h := range hosts {
+		pids := testbin.Processes(h.pluginsDir)
+		h.stop()
+		if err := waitGone(pids, 10*time.Second); err != nil {
+			t.Error(err)
+		}
+		if left := testbin.Processes(h.pluginsDir); len(left) != 0 {
+			t.Errorf("plugin processes left after the host stopped: %v", left)
+		}
+	}
+}
