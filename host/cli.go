@@ -33,6 +33,7 @@ Usage:
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
+  twofactor import    --config FILE [--dry-run] FILE   import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])
   twofactor version
 `
 
@@ -60,6 +61,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdDigest(args[1:], stdout)
 	case "rekey":
 		err = cmdRekey(framework.WithActor(ctx, "cli"), args[1:], stdout)
+	case "import":
+		err = cmdImport(framework.WithActor(ctx, "cli"), args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "twofactor", Version)
 	case "help", "-h", "--help":

@@ -1,0 +1,216 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/internal/totpfile"
+	"github.com/twofactor/twofactor/providers/totp"
+)
+
+// importProvider is the provider imported secrets become: the built-in
+// TOTP provider, whose state format providers/totp.ImportState writes.
+const importProvider = "totp"
+
+// defaultImportBatch is the rows per transaction: large enough that the
+// commit is a small share of a batch, small enough that a running host's
+// verifies wait for one batch only briefly.
+const defaultImportBatch = 5000
+
+// cmdImport brings existing TOTP secrets from another system (a built-in
+// TOTP of a billing panel, say) into the store as confirmed TOTP
+// enrollments, so users keep their authenticator app entry.
+//
+// It reads the file twice: first to check every line (a bad line is
+// reported, with its number, before anything is written), then to write
+// it in batches of one transaction each. A user who is already enrolled
+// stops the import at that batch; the batches before it stay imported, and
+// the message says from which line to go on.
+func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	format := fs.String("format", "", "csv or jsonl (default: from the file name; .jsonl/.ndjson/.json are JSON Lines)")
+	batchSize := fs.Int("batch", defaultImportBatch, fmt.Sprintf("users per transaction (at most %d)", framework.MaxImportBatch))
+	dryRun := fs.Bool("dry-run", false, "check the file and write nothing")
+	cfg, err := loadConfig(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: twofactor import --config FILE [--format csv|jsonl] [--batch N] [--dry-run] SECRETS-FILE")
+	}
+	if *batchSize < 1 || *batchSize > framework.MaxImportBatch {
+		return fmt.Errorf("--batch must be 1 to %d", framework.MaxImportBatch)
+	}
+	path := fs.Arg(0)
+	f := totpfile.FormatOf(path)
+	if *format != "" {
+		f = totpfile.Format(*format)
+	}
+	if !totpEnabled(cfg) {
+		fmt.Fprintf(stderr, "twofactor: warning: providers.%s is not enabled in the config: imported users cannot verify until it is\n", importProvider)
+	}
+
+	began := time.Now()
+	n, err := readImport(path, f, func(importRow) error { return nil })
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
+	fmt.Fprintf(stdout, "checked %d users in %v\n", n, time.Since(began).Round(time.Millisecond))
+	if *dryRun || n == 0 {
+		return nil
+	}
+
+	fw, closeAll, err := openStoreOnly(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	wrote := time.Now()
+	imp := &importer{fw: fw, size: *batchSize, stdout: stdout, total: n}
+	if err := imp.run(ctx, path, f); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	d := time.Since(wrote)
+	fmt.Fprintf(stdout, "imported %d users into %s in %v (%.0f/s)\n", imp.done, importProvider, d.Round(time.Millisecond), float64(imp.done)/d.Seconds())
+	return nil
+}
+
+func totpEnabled(cfg *config.Config) bool {
+	for _, p := range cfg.Providers {
+		if p.Name == importProvider {
+			return p.Enabled
+		}
+	}
+	return false
+}
+
+// importRow is one checked line: its user and the provider state built
+// from its secret.
+type importRow struct {
+	line  int
+	user  string
+	state []byte
+}
+
+// readImport reads and checks every line of the file, calling fn with
+// each, and returns how many there were. A user appearing twice is an
+// error naming both lines. Errors never quote a secret.
+func readImport(path string, f totpfile.Format, fn func(importRow) error) (int, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer file.Close()
+	firstLine := map[string]int{}
+	n := 0
+	err = totpfile.Read(file, f, func(r totpfile.Row) error {
+		// The state first: if the columns are swapped, the user field may
+		// hold the secret, and the user is quoted below.
+		state, err := totp.ImportState(r.Secret, r.Algorithm, r.Digits, r.Period)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", r.Line, err)
+		}
+		if err := framework.ValidateUserID(r.User); err != nil {
+			return fmt.Errorf("line %d: %w", r.Line, err)
+		}
+		if first, dup := firstLine[r.User]; dup {
+			return fmt.Errorf("line %d: user %q appears again (first on line %d)", r.Line, r.User, first)
+		}
+		firstLine[r.User] = r.Line
+		n++
+		return fn(importRow{line: r.Line, user: r.User, state: state})
+	})
+	return n, err
+}
+
+// importer writes checked rows in batches, while the next batch is read:
+// reading and building states takes about as long as sealing and writing
+// them.
+type importer struct {
+	fw          *framework.Framework
+	size        int
+	stdout      io.Writer
+	done, total int
+	nextReport  int
+}
+
+// batch is up to importer.size rows and their line numbers.
+type batch struct {
+	rows  []framework.ImportedEnrollment
+	lines []int
+}
+
+func (im *importer) run(ctx context.Context, path string, f totpfile.Format) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan batch, 2)
+	var readErr error // set before ch is closed
+	go func() {
+		defer close(ch)
+		var b batch
+		send := func() error {
+			select {
+			case ch <- b:
+				b = batch{}
+				return nil
+			case <-rctx.Done():
+				return rctx.Err()
+			}
+		}
+		_, readErr = readImport(path, f, func(r importRow) error {
+			b.rows = append(b.rows, framework.ImportedEnrollment{UserID: r.user, State: r.state})
+			b.lines = append(b.lines, r.line)
+			if len(b.rows) < im.size {
+				return nil
+			}
+			return send()
+		})
+		if readErr == nil && len(b.rows) > 0 {
+			readErr = send()
+		}
+	}()
+	for b := range ch {
+		if err := im.write(ctx, b); err != nil {
+			cancel()
+			for range ch { // let the reader finish
+			}
+			return err
+		}
+	}
+	return readErr
+}
+
+func (im *importer) write(ctx context.Context, b batch) error {
+	if err := im.fw.ImportEnrollments(ctx, importProvider, b.rows); err != nil {
+		return im.failed(b, err)
+	}
+	im.done += len(b.rows)
+	if im.done >= im.nextReport && im.done < im.total {
+		fmt.Fprintf(im.stdout, "imported %d of %d users\n", im.done, im.total)
+		im.nextReport = im.done + max(im.total/10, im.size)
+	}
+	return nil
+}
+
+// failed explains a refused batch: which line, what was written before.
+func (im *importer) failed(b batch, err error) error {
+	from, to := b.lines[0], b.lines[len(b.lines)-1]
+	var ee *framework.ExistsError
+	if errors.As(err, &ee) {
+		for i, e := range b.rows {
+			if e.UserID == ee.UserID {
+				err = fmt.Errorf("line %d: user %q already has a %s enrollment", b.lines[i], ee.UserID, importProvider)
+				break
+			}
+		}
+	}
+	return fmt.Errorf("%w. Lines %d to %d were not imported; the %d users before line %d were. "+
+		"Remove or fix that line and import the rest of the file, from line %d on", err, from, to, im.done, from, from)
+}
