@@ -24,6 +24,11 @@
 // spend the attempt budget and lock users out (HTTP 429). With -admin-key
 // it checks the provider first and removes its users' enrollments at the
 // end (unless -keep).
+//
+// With -users-file it enrolls nobody: it verifies users that `twofactor
+// import` brought in from those files (CSV or JSON Lines of
+// user,secret[,digits,period,algorithm]), -users of them picked at random
+// across all the files, and leaves them enrolled.
 package main
 
 import (
@@ -69,6 +74,7 @@ func (l *intList) Set(v string) error {
 type options struct {
 	url, appKey, adminKey string
 	users                 int
+	usersFiles            string
 	concurrency           intList
 	duration, warmup      time.Duration
 	timeout               time.Duration
@@ -98,7 +104,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8740", "base URL of the twofactor HTTP API")
 	fs.StringVar(&o.appKey, "app-key", os.Getenv("APP_KEY"), "API key of scope app (default $APP_KEY)")
 	fs.StringVar(&o.adminKey, "admin-key", os.Getenv("ADMIN_KEY"), "optional admin API key: check the provider first, remove the users after (default $ADMIN_KEY)")
-	fs.IntVar(&o.users, "users", 100, "users to enroll and verify, round robin")
+	fs.IntVar(&o.users, "users", 100, "users to enroll and verify, round robin (with -users-file: how many of the file's users, picked at random)")
+	fs.StringVar(&o.usersFiles, "users-file", "", "comma-separated files `twofactor import` read: verify those (imported) users instead of enrolling new ones")
 	fs.Var(&o.concurrency, "concurrency", "concurrent workers, a comma-separated list, repeatable (default 1,8,32)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per concurrency level")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each level")
@@ -146,12 +153,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 // report is what -json prints.
 type report struct {
-	URL           string   `json:"url"`
-	Provider      string   `json:"provider"`
-	Audience      string   `json:"audience"`
-	Users         int      `json:"users"`
-	EnrollSeconds float64  `json:"enroll_seconds"`
-	Results       []Result `json:"results"`
+	URL           string  `json:"url"`
+	Provider      string  `json:"provider"`
+	Audience      string  `json:"audience"`
+	Users         int     `json:"users"`
+	EnrollSeconds float64 `json:"enroll_seconds"`
+	// Population is how many users the -users-file files hold; Users of
+	// them were picked.
+	Population int      `json:"population,omitempty"`
+	Results    []Result `json:"results"`
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -170,12 +180,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	began := time.Now()
-	if err := g.enrollAll(ctx); err != nil {
-		return err
+	population := 0
+	if o.usersFiles != "" {
+		if g.users, population, err = loadUsers(strings.Split(o.usersFiles, ","), o.users, uint64(began.UnixNano())); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "loaded %d of the %d imported users in %v\n", len(g.users), population, time.Since(began).Round(time.Millisecond))
+	} else {
+		if err := g.enrollAll(ctx); err != nil {
+			return err
+		}
+		d := time.Since(began)
+		fmt.Fprintf(stderr, "enrolled %d users in %v (%.0f/s)\n", o.users, d.Round(time.Millisecond), float64(o.users)/d.Seconds())
 	}
 	enrollTime := time.Since(began)
-	fmt.Fprintf(stderr, "enrolled %d users in %v (%.0f/s)\n", o.users, enrollTime.Round(time.Millisecond), float64(o.users)/enrollTime.Seconds())
-	if o.adminKey != "" && !o.keep {
+	if o.adminKey != "" && !o.keep && o.usersFiles == "" {
 		defer func() {
 			// A fresh context: an interrupted run still cleans up.
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -185,9 +204,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}()
 	}
-	rep := report{URL: o.url, Provider: o.provider, Audience: o.audience, Users: o.users, EnrollSeconds: enrollTime.Seconds()}
+	rep := report{URL: o.url, Provider: o.provider, Audience: o.audience, Users: len(g.users), Population: population}
+	if o.usersFiles == "" {
+		rep.EnrollSeconds = enrollTime.Seconds()
+	}
 	if !o.jsonOut {
-		fmt.Fprintf(stdout, "verify load: %s, %d users, provider %s, audience %s, %v per level\n\n", o.url, o.users, o.provider, o.audience, o.duration)
+		fmt.Fprintf(stdout, "verify load: %s, %d users, provider %s, audience %s, %v per level\n\n", o.url, len(g.users), o.provider, o.audience, o.duration)
 		io.WriteString(stdout, tableHeader)
 	}
 	for _, c := range o.concurrency {
