@@ -55,9 +55,11 @@ vet:
 
 # The whole benchmark suite (issue 7), in under 10 minutes: the micro
 # benchmarks, the plugin-call baseline (bench/plugincall), then the driver
-# (bench/main.go): HTTP verify through a real `twofactor serve` driven by
+# (bench/): HTTP verify through a real `twofactor serve` driven by
 # cmd/twofactor-load on SQLite and PostgreSQL at concurrency 1, 8 and 32,
-# startup, memory, and the goals. It prints Markdown for BENCHMARKS.md and
+# startup, verify against 1,000 to 1,000,000 users filled in through
+# `twofactor import` (the scale table), memory idle and after 100,000 users
+# and 60 s of load, and the goals. It prints Markdown for BENCHMARKS.md and
 # keeps it in bin/bench/tables.md. PostgreSQL rows need TEST_POSTGRES_DSN
 # (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable); without
 # it they are skipped with a message. A failing benchmark does not stop the

@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"strings"
+	"time"
 )
 
 func verdict(ok bool) string {
@@ -91,12 +93,23 @@ func (r *report) goals(o options) {
 	if ps, ok := r.idleRSS["TOTP + Duo"]; ok {
 		t := totalRSS(ps)
 		r.printf("4. Memory: host + two providers idle %s (goal ≤ %s): %s", fmtMiB(t), fmtMiB(goalIdleRSS), verdict(t <= goalIdleRSS))
-		if r.loadedRSS != nil {
+		if m := r.memory; m != nil {
+			t := totalRSS(m.after)
+			r.printf("; after %s users imported and %v of load, %s (goal ≤ %s): %s (", fmtInt(m.users), m.duration, fmtMiB(t), fmtMiB(goalLoadedRSS), verdict(t <= goalLoadedRSS))
+			for i, p := range m.after {
+				if i > 0 {
+					r.printf(", ")
+				}
+				r.printf("%s %s", p.name, fmtMiB(p.rss))
+			}
+			r.printf(")")
+		} else if r.loadedRSS != nil {
 			r.printf("; host + TOTP %s %s (the goal's 100,000 users and 60 s run: **not measured**; goal ≤ %s)", r.loadedRSSFor, fmtMiB(totalRSS(r.loadedRSS)), fmtMiB(goalLoadedRSS))
 		}
 		r.printf(".\n")
 	}
-	r.printf("5. Scale (1,000 to 1,000,000 users): **not measured**.\n\n")
+	r.scaleGoal()
+	r.printf("\n")
 	r.printf("Load average at the end: %s.\n", loadavg())
 }
 
@@ -107,4 +120,29 @@ func level(lr loadReport, c int) (loadResult, bool) {
 		}
 	}
 	return loadResult{}, false
+}
+
+// scaleGoal is goal 5: p50 within 20% from the first population to the
+// last, on every store measured.
+func (r *report) scaleGoal() {
+	if len(r.scale) == 0 {
+		r.printf("5. Scale (1,000 to 1,000,000 users): **not measured**.\n")
+		return
+	}
+	r.printf("5. Scale: verify p50 at concurrency %d as the population grows (median of %d rounds, ratio to the smallest population; goal: within %.0f%%):",
+		r.scaleConcurrency, len(r.scale[0].levels[0].runs), (goalScaleRatio-1)*100)
+	for i, ss := range r.scale {
+		ratios := ss.p50Ratios()
+		worst := 0.0
+		parts := make([]string, len(ss.levels))
+		for j, l := range ss.levels {
+			worst = max(worst, ratios[j])
+			parts[j] = fmt.Sprintf("%s %s", fmtInt(l.users), fmtDur(time.Duration(medianOf(l.runs, p50))))
+		}
+		if i > 0 {
+			r.printf(";")
+		}
+		r.printf(" %s %s, at most %.2f×: %s", storeLabel[ss.store], strings.Join(parts, ", "), worst, verdict(worst <= goalScaleRatio))
+	}
+	r.printf(".\n")
 }

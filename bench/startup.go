@@ -13,15 +13,17 @@ import (
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
-func (r *report) startupTable(o options, bin, work string) error {
+// startDuo starts the in-process Duo emulator and returns the providers
+// config block of a Duo provider using it, and a function stopping it.
+func startDuo(work string) (string, func(), error) {
 	emu, err := duotest.Start(duotest.Options{})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer emu.Close()
 	ca := filepath.Join(work, "duo-ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw}), 0o600); err != nil {
-		return err
+		emu.Close()
+		return "", nil, err
 	}
 	ikey, skey := emu.Integration()
 	duo := fmt.Sprintf(`  duo:
@@ -36,6 +38,10 @@ func (r *report) startupTable(o options, bin, work string) error {
       failmode: secure
       timeout: 2s
 `, ikey, skey, emu.Host(), ca)
+	return duo, func() { emu.Close() }, nil
+}
+
+func (r *report) startupTable(o options, bin, work, duo string) error {
 	sets := []struct{ name, providers string }{
 		{"TOTP", totpProvider},
 		{"TOTP + Duo", totpProvider + duo},
@@ -95,6 +101,11 @@ func (r *report) memoryTable() {
 	}
 	if r.loadedRSS != nil {
 		row("TOTP, "+r.loadedRSSFor, r.loadedRSS)
+	}
+	if m := r.memory; m != nil {
+		row(fmt.Sprintf("TOTP + Duo, SQLite, %s users imported, after the scale rounds", fmtInt(m.users)), m.before)
+		row(fmt.Sprintf("TOTP + Duo, SQLite, %s users, then %v of verify at c=%d over all of them (%.0f/s, %s)",
+			fmtInt(m.users), m.duration, m.concurrency, m.result.RPS, fmtCounts(m.result.Outcomes)), m.after)
 	}
 	r.printf("\nRSS counts shared pages (the Go runtime, libc) once per process, so the total overstates the memory used.\n\n")
 }
