@@ -23,6 +23,9 @@ const uiKeyInfo = "twofactor web ui links v1"
 //	POST /v1/ui-links               (admin key) {"page":"admin"}
 //	POST /v1/ui-results             (app key)   {"result"}: checks what the UI appended to return_url
 //
+// A verify link's provider is optional: the page is a login page that
+// follows the login policy's decision and offers the user's providers.
+//
 // Links are signed with a key derived (HKDF-SHA256) from encryptionKey,
 // so they survive restarts and work on every replica sharing the config.
 // now is the trusted clock (the framework's); time.Now when nil.
@@ -130,6 +133,13 @@ type uiResultResponse struct {
 // checkResult tells the application what a verification in the UI
 // decided. The application must also check that link_id is the id of the
 // link it issued for this login, and accept a result once.
+//
+// method is how an allow was reached: the provider the user answered,
+// "recovery" for a recovery code, or, when the login policy let the user
+// in without a second factor, its why: "remembered_device" (this browser
+// is remembered), "not_required" (no factor, none required) or
+// "grace_login" (one is required, but a grace login was left). An
+// application that needs a factor actually answered checks it.
 func (l *uiLinks) checkResult(w http.ResponseWriter, r *http.Request) {
 	var req uiResultRequest
 	if !decode(w, r, &req) {

@@ -232,7 +232,7 @@ func TestAdminPage(t *testing.T) {
 		t.Errorf("refresh: %d", r.status)
 	}
 	// A user link does not open the admin page.
-	uf := h.get(h.link("alice", map[string]string{"page": "verify", "audience": "client", "provider": "totp"}), false).form(t)
+	uf := h.get(h.link("alice", map[string]string{"page": "enroll", "audience": "client", "provider": "totp"}), false).form(t)
 	if r := h.get(h.url+"/ui/admin?t="+uf.Get("t"), false); r.status != http.StatusForbidden {
 		t.Errorf("user link on the admin page: %d", r.status)
 	}

@@ -54,8 +54,16 @@ type view struct {
 	AlreadyEnabled bool
 
 	// Verification.
-	NoFactor     bool // the user has no active enrollment in the provider
+	Code         bool // the provider takes a typed code (a passcode, with Push)
+	Recovery     bool // offer a recovery code
 	RecoveryOpen bool
+	RememberDays int  // offer "remember this device" for so many days
+	Remember     bool // the box was ticked
+	Others       []method
+	Methods      []method // the enroll page's choices
+	ChooseURL    string   // back to the choices of an enrollment the login page asked for
+	InLogin      bool     // an enrollment the login page asked for
+	RetryURL     string
 	PollURL      string
 	WaitURL      string
 	VerifyURL    string
@@ -125,9 +133,9 @@ func (u *UI) open(w http.ResponseWriter, r *http.Request, page, kind string) (cl
 	return c, tok, true
 }
 
-// submit checks a form: its link token, then its CSRF value. A form posted
-// from another site is refused before anything else.
-func (u *UI) submit(w http.ResponseWriter, r *http.Request, page string) (claims, string, bool) {
+// submit checks a form: its token (of this page and kind), then its CSRF
+// value. A form posted from another site is refused before anything else.
+func (u *UI) submit(w http.ResponseWriter, r *http.Request, page, kind string) (claims, string, bool) {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		u.renderMessage(w, r, http.StatusForbidden, "This form came from another site",
 			"For your security, this form can only be sent from this page. Open the link your application gave you again.")
@@ -140,7 +148,7 @@ func (u *UI) submit(w http.ResponseWriter, r *http.Request, page string) (claims
 	}
 	tok := r.PostForm.Get("t")
 	c, err := u.sig.parse(tok, u.now())
-	if err == nil && (c.Page != page || c.Kind != kindLink) {
+	if err == nil && (c.Page != page || c.Kind != kind) {
 		err = errTokenInvalid
 	}
 	if err != nil {
@@ -175,8 +183,20 @@ func clientIP(r *http.Request) string {
 
 // base fills what every page of a link shows.
 func (u *UI) base(c claims, tok string) *view {
-	return &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
+	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
 		Push: c.Provider == "duo", ReturnURL: c.Return}
+	if c.Then == PageVerify {
+		// An enrollment the login page asked for: once done, back to the
+		// login page (which decides again: now with the new factor), not
+		// to the application, which would get no result.
+		l := claims{Page: PageVerify, User: c.User, Audience: c.Audience, Provider: c.Provider, Return: c.Return,
+			Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp}
+		v.InLogin, v.ReturnURL = true, "/ui/verify?t="+u.sig.token(l)
+		if len(decodeProviders(c.Providers)) > 1 {
+			v.ChooseURL = "/ui/verify?t=" + u.sig.token(l.form(c.decision))
+		}
+	}
+	return v
 }
 
 func providerLabel(name string) string {
@@ -218,6 +238,9 @@ func (u *UI) frameworkMessage(err error) string {
 	}
 	switch fe.Code {
 	case framework.CodeLockedOut:
+		if fe.RetryAfter > maxRetryShown {
+			return "Too many wrong attempts: for your security, this account is locked. Use a backup code, or ask support to unlock it."
+		}
 		return "Too many wrong attempts. For your security, try again in " + humanDuration(fe.RetryAfter) + "."
 	case framework.CodeProviderUnavailable:
 		return "We couldn't reach the verification service. Please try again in a moment."
@@ -242,9 +265,15 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
 	case d < 2*time.Hour:
 		return "an hour"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int((d+time.Hour-1)/time.Hour))
 	}
-	return fmt.Sprintf("%d hours", int((d+time.Hour-1)/time.Hour))
+	return fmt.Sprintf("%d days", int((d+24*time.Hour-1)/(24*time.Hour)))
 }
+
+// maxRetryShown: a lockout longer than this is the one only an admin or a
+// recovery code ends (100 years, in the framework); it gets no countdown.
+const maxRetryShown = 30 * 24 * time.Hour
 
 // reasonText explains a denial to the user.
 func reasonText(reason, message string) string {

@@ -76,7 +76,7 @@ func (u *UI) adminPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) adminRefresh(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := u.submit(w, r, PageAdmin)
+	c, tok, ok := u.submit(w, r, PageAdmin, kindLink)
 	if !ok {
 		return
 	}

@@ -45,7 +45,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := u.submit(w, r, PageEnroll)
+	c, tok, ok := u.submit(w, r, PageEnroll, kindLink)
 	if !ok {
 		return
 	}
@@ -154,7 +154,7 @@ func activationQR(d sdk.Display) []byte {
 }
 
 func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := u.submit(w, r, PageEnroll)
+	c, tok, ok := u.submit(w, r, PageEnroll, kindLink)
 	if !ok {
 		return
 	}

@@ -22,6 +22,7 @@ import (
 // the UI itself and carry the original link's claims.
 const (
 	kindLink   = ""       // issued by the API: opens the enroll, verify or admin page
+	kindForm   = "form"   // the verify page after its login decision: its forms and provider switches
 	kindWait   = "wait"   // a pending push: polls its transaction
 	kindResult = "result" // a decided verification: shown to the user and handed back to the application
 )
@@ -51,8 +52,27 @@ type claims struct {
 	Outcome string `json:"o,omitempty"`
 	Reason  string `json:"rs,omitempty"`
 	Message string `json:"ms,omitempty"` // the provider's words for a denial by policy
-	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery"
+	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
 	At      int64  `json:"at,omitempty"` // when a result was decided
+
+	Remember bool   `json:"rm,omitempty"` // wait: the user asked to remember this device
+	Then     string `json:"th,omitempty"` // an enroll link the login page made: PageVerify, where to go once enrolled
+
+	decision
+}
+
+// decision is the login decision (framework.Challenge) a verify page
+// opened with. Its form, wait and derived enroll tokens carry it, so the
+// posts and pages that follow act on it without deciding again: a decision
+// is made, and audited, once per page open (it may use a grace login).
+type decision struct {
+	Decision  string `json:"dc,omitempty"` // verify, deny or enroll; allow for a grace login's result
+	Why       string `json:"wy,omitempty"`
+	Providers string `json:"ps,omitempty"` // the decision's providers: "name:factor+factor,..."
+	Days      int    `json:"dd,omitempty"` // verify: "remember this device" offered for so many days
+	Recovery  bool   `json:"rc,omitempty"` // verify, deny: the user has recovery codes left
+	Until     int64  `json:"un,omitempty"` // deny: when the lockout ends, Unix milliseconds
+	Grace     int    `json:"g,omitempty"`  // grace login: how many are left after this one
 }
 
 // link returns the claims of the link a derived token came from: signed
@@ -74,6 +94,14 @@ func (c claims) derive(kind string, now time.Time, ttl time.Duration) claims {
 	return d
 }
 
+// form returns the claims of a verify page's forms after decision d: valid
+// as long as the link they come from.
+func (c claims) form(d decision) claims {
+	f := c.link()
+	f.Kind, f.LinkExp, f.decision = kindForm, f.Exp, d
+	return f
+}
+
 // Token errors; each has its own page.
 var (
 	errTokenMissing = errors.New("no link token")
@@ -83,7 +111,7 @@ var (
 
 // signer signs and checks tokens and derives CSRF values from them.
 type signer struct {
-	sign, csrf []byte
+	sign, csrf, cookie []byte
 }
 
 func newSigner(key []byte) (*signer, error) {
@@ -98,7 +126,11 @@ func newSigner(key []byte) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{sign: sign, csrf: csrf}, nil
+	cookie, err := hkdf.Key(sha256.New, key, nil, "twofactor ui device cookie v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &signer{sign: sign, csrf: csrf, cookie: cookie}, nil
 }
 
 // b64 decodes strictly: without Strict a signature's last character

@@ -128,7 +128,7 @@ func TestTemplatesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"message", "enroll_start", "enroll_setup", "enroll_done", "verify", "wait", "done", "admin"} {
+	for _, name := range []string{"message", "enroll_start", "enroll_setup", "enroll_done", "verify", "wait", "done", "admin", "choose", "locked"} {
 		if pages[name] == nil {
 			t.Errorf("no template %q", name)
 		}

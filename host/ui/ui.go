@@ -10,6 +10,15 @@
 // application's return URL with a signed result the application checks with
 // the API (see CheckResult).
 //
+// The verify page is a login page: it opens with the login policy's
+// decision (framework.Challenge) for the user and audience, with this
+// browser's remembered-device cookie, and acts on it: an allow goes
+// straight to the result; verify shows the forms of the providers the
+// decision lists (and only those); enroll offers to set one up; deny says
+// when to try again and offers a recovery code. "Remember this device"
+// stores the framework's device token in an HttpOnly cookie named per
+// user and audience.
+//
 // Pages work without JavaScript; the push waiting page polls with a small
 // script and falls back to a refresh. Every response carries a strict
 // Content-Security-Policy; every form has a CSRF value bound to the token.
@@ -36,8 +45,9 @@ import (
 type Framework interface {
 	BeginEnrollment(ctx context.Context, in framework.EnrollInput) (framework.EnrollResult, error)
 	ConfirmEnrollment(ctx context.Context, userID, provider, code string) (framework.ConfirmResult, error)
+	Challenge(ctx context.Context, in framework.ChallengeInput) (framework.ChallengeResult, error)
 	Verify(ctx context.Context, in framework.VerifyInput) (framework.VerifyResult, error)
-	PollVerification(ctx context.Context, userID, txID string) (framework.VerifyResult, error)
+	Poll(ctx context.Context, in framework.PollInput) (framework.VerifyResult, error)
 	Enrollments(ctx context.Context, userID string) ([]framework.EnrollmentInfo, error)
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error)
@@ -194,7 +204,7 @@ type LinkRequest struct {
 	Page      string // PageEnroll or PageVerify; PageAdmin for an admin
 	User      string
 	Audience  string
-	Provider  string
+	Provider  string // required for enroll; for verify, optional: shown first if the user may use it
 	ReturnURL string // where to send the user afterwards; optional
 	Issuer    string // the API key's name, recorded in the audit log
 }
@@ -221,8 +231,15 @@ func (u *UI) NewLink(req LinkRequest) (Link, error) {
 		if err := framework.ValidateUserID(req.User); err != nil {
 			return Link{}, err
 		}
-		if err := u.checkProvider(req.Provider, req.Audience); err != nil {
+		if err := checkAudience(req.Audience); err != nil {
 			return Link{}, err
+		}
+		// A verify link may leave the provider out: the login decision
+		// lists the user's; one named is shown first if listed.
+		if req.Provider != "" || req.Page == PageEnroll {
+			if err := u.checkProvider(req.Provider, req.Audience); err != nil {
+				return Link{}, err
+			}
 		}
 		if err := checkReturnURL(req.ReturnURL); err != nil {
 			return Link{}, err
@@ -240,9 +257,16 @@ func (u *UI) NewLink(req LinkRequest) (Link, error) {
 	return Link{URL: "/ui/" + req.Page + "?t=" + u.sig.token(c), ExpiresAt: exp.UTC(), ID: c.Nonce}, nil
 }
 
-func (u *UI) checkProvider(name, audience string) error {
+func checkAudience(audience string) error {
 	if audience != string(framework.AudienceStaff) && audience != string(framework.AudienceClient) {
 		return invalid("audience must be %q or %q", framework.AudienceStaff, framework.AudienceClient)
+	}
+	return nil
+}
+
+func (u *UI) checkProvider(name, audience string) error {
+	if name == "" {
+		return invalid("provider is required for an enroll link")
 	}
 	if name == framework.RecoveryProvider {
 		return invalid("recovery codes are offered on every verify page; ask for the user's provider")
@@ -286,11 +310,17 @@ func checkReturnURL(s string) error {
 // Result is a verification's outcome, as CheckResult reads it from the
 // token the UI appended to the return URL.
 type Result struct {
-	LinkID    string
-	User      string
-	Audience  string
-	Provider  string // the provider the link was for
-	Method    string // what the user answered with: the provider, or "recovery"
+	LinkID   string
+	User     string
+	Audience string
+	Provider string // the provider the link was for; "" when it named none
+	// Method is how the outcome was reached: the provider the user
+	// answered, or "recovery" for a recovery code; for an allow without a
+	// second factor, the login policy's why: "remembered_device" (this
+	// browser is remembered), "not_required" (the user has no factor and
+	// the audience requires none) or "grace_login" (one must be set up,
+	// but a grace login was left).
+	Method    string
 	Outcome   string // "allow" or "deny"
 	Reason    string
 	At        time.Time

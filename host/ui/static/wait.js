@@ -1,5 +1,7 @@
 // Polls a pending push and moves on once it is answered. Without
 // JavaScript the page refreshes itself instead (a <noscript> refresh).
+// Same-origin credentials: an approval the user asked to remember sets the
+// device cookie on this poll's answer.
 (function () {
   "use strict";
   var el = document.querySelector("[data-poll]");
@@ -8,7 +10,7 @@
   }
   var url = el.getAttribute("data-poll");
   function tick() {
-    fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "omit" })
+    fetch(url, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (j) {
         if (j && j.next) {

@@ -1,0 +1,637 @@
+package ui_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp"
+
+	"github.com/twofactor/twofactor/providers/duo/duotest"
+)
+
+// The verify page as a login page: it opens with the login policy's
+// decision (allow, verify, enroll, deny), made once per page open.
+
+// policy is a config block after the providers.
+func policy(yaml string) string { return "policy:\n" + yaml }
+
+// duoBoth is the Duo block for both audiences.
+func duoBoth(t *testing.T, emu *duotest.Server) string {
+	t.Helper()
+	return strings.Replace(duoStaff(t, emu), "    staff: true\n", "    staff: true\n    clients: true\n", 1)
+}
+
+const totpBoth = `  totp:
+    enabled: true
+    staff: true
+    clients: true
+    settings: {issuer: ACME Hosting}
+`
+
+// enrollTOTP enrolls user in TOTP through the API and returns the secret;
+// the clock moves on a step, so the confirmation code is spent.
+func (h *testHost) enrollTOTP(user, audience string) string {
+	h.t.Helper()
+	status, out := h.api("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": audience})
+	if status != http.StatusCreated {
+		h.t.Fatalf("enroll %s: %d %v", user, status, out)
+	}
+	key, err := otp.NewKeyFromURL(out["display"].(map[string]any)["otpauth_url"].(string))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": totpCode(h.t, key.Secret(), h.clock.Now())}); status != http.StatusOK {
+		h.t.Fatalf("confirm %s: %d %v", user, status, out)
+	}
+	h.clock.Add(30 * time.Second)
+	return key.Secret()
+}
+
+// open gets a page without following redirects, with request headers.
+func (h *testHost) open(u string, header map[string]string) page {
+	h.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = h.url + u
+	}
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return readPage(h.t, res)
+}
+
+// challenges returns the user's audited login decisions as "decision/why"
+// with the actor.
+func (h *testHost) challenges(user string) []string {
+	h.t.Helper()
+	_, out := h.api("GET", "/v1/audit?user="+url.QueryEscape(user)+"&limit=1000", adminKey, nil)
+	var got []string
+	for _, e := range out["entries"].([]any) {
+		m := e.(map[string]any)
+		if m["event"] == "challenge" {
+			got = append(got, m["outcome"].(string)+"/"+m["reason"].(string)+" by "+m["actor"].(string))
+		}
+	}
+	return got
+}
+
+// result checks a result token with the API.
+func (h *testHost) result(tok string) map[string]any {
+	h.t.Helper()
+	status, out := h.api("POST", "/v1/ui-results", appKey, map[string]string{"result": tok})
+	if status != http.StatusOK {
+		h.t.Fatalf("ui-results: %d %v", status, out)
+	}
+	return out
+}
+
+// resultOf reads the result token off a URL the browser was sent to.
+func resultOf(t *testing.T, location string) string {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil || u.Query().Get("twofactor_result") == "" {
+		t.Fatalf("no result in %q", location)
+	}
+	return u.Query().Get("twofactor_result")
+}
+
+// href returns the href of the element with this id.
+func (p page) href(t *testing.T, id string) string {
+	t.Helper()
+	m := regexp.MustCompile(`<a [^>]*href="([^"]+)"[^>]*id="` + regexp.QuoteMeta(id) + `"|<a [^>]*id="` + regexp.QuoteMeta(id) + `"[^>]*href="([^"]+)"`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no link #%s on the page: %s", id, p.body)
+	}
+	return strings.ReplaceAll(m[1]+m[2], "&amp;", "&")
+}
+
+// strict checks a page has the UI's headers and no inline script or style.
+func strict(t *testing.T, what string, p page) {
+	t.Helper()
+	if p.header.Get("Content-Security-Policy") != "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'" ||
+		p.header.Get("Cache-Control") != "no-store" || p.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("%s: headers %v", what, p.header)
+	}
+	if strings.Contains(p.body, "<script") || strings.Contains(p.body, "style=") || strings.Contains(p.body, " on") && regexp.MustCompile(` on[a-z]+=`).MatchString(p.body) {
+		t.Errorf("%s: an inline script or style", what)
+	}
+}
+
+// TestLoginAllow: a user the policy lets in without a second factor goes
+// straight back to the application with a signed allow saying why; without
+// a return URL, to a result page that says so.
+func TestLoginAllow(t *testing.T) {
+	h := startHost(t, start, totpClients)
+	// A login page link names only the user and audience.
+	p := h.get(h.link("bob", map[string]string{"page": "verify", "audience": "client", "return_url": "https://panel.example/login?next=%2F"}), false)
+	loc := p.header.Get("Location")
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(loc, "https://panel.example/login?next=%2F&twofactor_result=") {
+		t.Fatalf("not required: %d %q", p.status, loc)
+	}
+	res := h.result(resultOf(t, loc))
+	if res["outcome"] != "allow" || res["method"] != "not_required" || res["user"] != "bob" || res["provider"] != "" || res["link_id"] == "" {
+		t.Errorf("result: %v", res)
+	}
+	p = h.get(h.link("bob", map[string]string{"page": "verify", "audience": "client"}), false)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/verify/done?t=") {
+		t.Fatalf("not required, no return URL: %d %v", p.status, p.header)
+	}
+	if d := h.get(h.url+p.header.Get("Location"), false); !strings.Contains(d.body, "You&#39;re signed in") || !strings.Contains(d.body, "isn&#39;t required") {
+		t.Errorf("result page: %s", d.body)
+	}
+	if got, want := h.challenges("bob"), []string{"allow/not_required by ui:panel", "allow/not_required by ui:panel"}; !slices.Equal(got, want) {
+		t.Errorf("audited decisions %v, want %v", got, want)
+	}
+	// A verify link still checks a provider it names.
+	if status, _ := h.api("POST", "/v1/users/bob/ui-links", appKey, map[string]string{"page": "verify", "audience": "client", "provider": "sms"}); status != http.StatusNotFound {
+		t.Errorf("verify link for an unknown provider: %d", status)
+	}
+	// An enroll link needs its provider.
+	if status, _ := h.api("POST", "/v1/users/bob/ui-links", appKey, map[string]string{"page": "enroll", "audience": "client"}); status != http.StatusBadRequest {
+		t.Errorf("enroll link without a provider: %d", status)
+	}
+}
+
+// TestLoginGraceLogins: a user who must enroll but has grace logins left is
+// let in, told how many remain and offered to set up a factor now; once
+// they are spent, the page asks to set one up first. Pages after the
+// decision (the result page again, the setup pages) decide nothing, so they
+// spend no grace login.
+func TestLoginGraceLogins(t *testing.T) {
+	h := startHost(t, start, totpClients, policy("  clients: {require: true, grace_logins: 2}\n"))
+	ret := "https://panel.example/home"
+	p := h.get(h.link("gina", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/verify/done?t=") {
+		t.Fatalf("grace login: %d %v", p.status, p.header)
+	}
+	done := h.get(h.url+p.header.Get("Location"), false)
+	strict(t, "grace login", done)
+	if !strings.Contains(done.body, "sign in once more without it") || !strings.Contains(done.body, "Set it up now") {
+		t.Errorf("grace result page: %s", done.body)
+	}
+	cont := done.href(t, "continue")
+	if res := h.result(resultOf(t, cont)); res["outcome"] != "allow" || res["method"] != "grace_login" {
+		t.Errorf("result: %v", res)
+	}
+	// Reloading the result page and walking into the setup decide nothing.
+	for range 3 {
+		h.get(h.url+p.header.Get("Location"), false)
+	}
+	setup := h.get(h.url+done.href(t, "setup-totp"), false)
+	if setup.status != 200 || !strings.Contains(setup.body, `id="begin"`) || strings.Contains(setup.body, "Not now") {
+		t.Errorf("setup page from the grace login: %d %s", setup.status, setup.body)
+	}
+	if got := h.challenges("gina"); len(got) != 1 {
+		t.Errorf("audited decisions %v, want the one of the page open", got)
+	}
+
+	// The second and last grace login, then enroll first.
+	p = h.get(h.link("gina", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
+	if d := h.get(h.url+p.header.Get("Location"), false); !strings.Contains(d.body, "This was your last sign-in without it") {
+		t.Errorf("last grace login: %s", d.body)
+	}
+	p = h.get(h.link("gina", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
+	if p.status != 200 || !strings.Contains(p.body, "needs two-step verification before you can sign in") || !strings.Contains(p.body, `id="setup-totp"`) {
+		t.Fatalf("after the grace logins: %d %s", p.status, p.body)
+	}
+	strict(t, "enroll first", p)
+	want := []string{"allow/grace_login by ui:panel", "allow/grace_login by ui:panel", "enroll/enrollment_required by ui:panel"}
+	if got := h.challenges("gina"); !slices.Equal(got, want) {
+		t.Errorf("audited decisions %v, want %v", got, want)
+	}
+}
+
+// TestLoginEnrollFirst: a user who must enroll is offered the audience's
+// providers; the setup link comes from the login link (same user, audience
+// and return URL) and, once enrolled, leads back to the login page, which
+// now asks for the new factor.
+func TestLoginEnrollFirst(t *testing.T) {
+	emu := startEmulator(t)
+	h := startHost(t, start, totpClients, duoBoth(t, emu), policy("  clients: {require: true}\n"))
+	ret := "/account/after-login"
+	p := h.get(h.link("erin", map[string]string{"page": "verify", "audience": "client", "provider": "totp", "return_url": ret}), false)
+	if p.status != 200 || !strings.Contains(p.body, "Set up two-step verification") || !strings.Contains(p.body, `id="setup-duo"`) {
+		t.Fatalf("enroll first: %d %s", p.status, p.body)
+	}
+	if strings.Contains(p.body, `name="t"`) || strings.Contains(p.body, ret) {
+		t.Error("the choice page has a form or a way around the enrollment")
+	}
+	sp := h.get(h.url+p.href(t, "setup-totp"), false)
+	if sp.status != 200 || !strings.Contains(sp.body, `id="begin"`) || strings.Contains(sp.body, "Not now") {
+		t.Fatalf("setup: %d %s", sp.status, sp.body)
+	}
+	// Another provider is one click away, without deciding again.
+	if back := h.get(h.url+sp.href(t, "choose"), false); !strings.Contains(back.body, `id="setup-duo"`) {
+		t.Errorf("choose another way: %s", back.body)
+	}
+	f := sp.form(t)
+	setup := h.post("/ui/enroll/begin", f, nil)
+	secret := strings.ReplaceAll(secretRE.FindStringSubmatch(setup.body)[1], " ", "")
+	f.Set("code", totpCode(t, secret, h.clock.Now()))
+	codes := h.post("/ui/enroll/confirm", f, nil)
+	next := codes.href(t, "continue")
+	if !strings.Contains(codes.body, `id="recovery-codes"`) || !strings.HasPrefix(next, "/ui/verify?t=") {
+		t.Fatalf("after enrolling: continue to %q: %s", next, codes.body)
+	}
+	// Back on the login page: now a code.
+	h.clock.Add(30 * time.Second)
+	v := h.get(h.url+next, false)
+	if v.status != 200 || !strings.Contains(v.body, `id="submit-code"`) {
+		t.Fatalf("login page after enrolling: %d %s", v.status, v.body)
+	}
+	vf := v.form(t)
+	vf.Set("code", totpCode(t, secret, h.clock.Now()))
+	r := h.post("/ui/verify/code", vf, nil)
+	d := h.get(h.url+r.header.Get("Location"), false)
+	res := h.result(resultOf(t, h.url+d.href(t, "continue")))
+	if res["outcome"] != "allow" || res["method"] != "totp" || res["user"] != "erin" {
+		t.Errorf("result: %v", res)
+	}
+	want := []string{"enroll/enrollment_required by ui:panel", "verify/enrolled by ui:panel"}
+	if got := h.challenges("erin"); !slices.Equal(got, want) {
+		t.Errorf("audited decisions %v, want %v", got, want)
+	}
+}
+
+// TestLoginProviders: the page shows the link's provider if the decision
+// lists it, else the first; it offers the others listed and nothing else.
+// A provider the user has not enrolled in, or the audience does not allow,
+// can be neither shown nor posted. Wrong codes and switches decide nothing
+// again.
+func TestLoginProviders(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddUser("carol")
+	h := startHost(t, start, totpBoth, duoBoth(t, emu), policy("  staff: {allowed_providers: [totp]}\n"))
+	secret := h.enrollTOTP("carol", "client")
+	if status, out := h.api("POST", "/v1/users/carol/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
+		t.Fatalf("duo: %d %v", status, out)
+	}
+	h.enrollTOTP("dan", "client")
+
+	// No provider named: the first listed (duo), with TOTP offered.
+	p := h.get(h.link("carol", map[string]string{"page": "verify", "audience": "client"}), false)
+	if p.status != 200 || !strings.Contains(p.body, `id="push"`) || !strings.Contains(p.body, `id="use-totp"`) || strings.Contains(p.body, `id="use-duo"`) {
+		t.Fatalf("carol, no provider: %d %s", p.status, p.body)
+	}
+	strict(t, "verify", p)
+	// TOTP named: TOTP, with Duo offered.
+	p = h.get(h.link("carol", map[string]string{"page": "verify", "audience": "client", "provider": "totp"}), false)
+	if !strings.Contains(p.body, `id="submit-code"`) || strings.Contains(p.body, `id="push"`) || !strings.Contains(p.body, `id="use-duo"`) {
+		t.Fatalf("carol, totp: %s", p.body)
+	}
+	f := p.form(t)
+	// Switch to Duo and back; a provider not listed is refused.
+	if d := h.get(h.url+p.href(t, "use-duo"), false); d.status != 200 || !strings.Contains(d.body, `id="push"`) || !strings.Contains(d.body, `value="duo"`) {
+		t.Errorf("switch to duo: %d %s", d.status, d.body)
+	}
+	for _, bad := range []string{"sms", "recovery", "hotp"} {
+		if r := h.get(h.url+"/ui/verify?t="+f.Get("t")+"&provider="+bad, false); r.status != http.StatusForbidden {
+			t.Errorf("switch to %s: %d", bad, r.status)
+		}
+		g := url.Values{"t": {f.Get("t")}, "csrf": {f.Get("csrf")}, "provider": {bad}, "code": {"123456"}}
+		if r := h.post("/ui/verify/code", g, nil); r.status != http.StatusForbidden {
+			t.Errorf("code for %s: %d %s", bad, r.status, r.body)
+		}
+	}
+	// A push needs a provider that pushes.
+	if r := h.post("/ui/verify/push", url.Values{"t": {f.Get("t")}, "csrf": {f.Get("csrf")}, "provider": {"totp"}}, nil); r.status != http.StatusForbidden {
+		t.Errorf("push with totp: %d", r.status)
+	}
+	// Wrong codes show the page again; the right one passes.
+	f.Set("provider", "totp")
+	for range 2 {
+		f.Set("code", "000000")
+		if r := h.post("/ui/verify/code", f, nil); r.status != 200 || !strings.Contains(r.body, `role="alert"`) || !strings.Contains(r.body, `id="use-duo"`) {
+			t.Fatalf("wrong code: %d %s", r.status, r.body)
+		}
+	}
+	f.Set("code", totpCode(t, secret, h.clock.Now()))
+	if r := h.post("/ui/verify/code", f, nil); r.status != http.StatusSeeOther {
+		t.Errorf("right code: %d %s", r.status, r.body)
+	}
+	if got := h.challenges("carol"); len(got) != 2 {
+		t.Errorf("audited decisions %v, want one per page open (2)", got)
+	}
+
+	// dan has TOTP only: Duo, enabled for clients, is not his to choose,
+	// even when the link names it.
+	p = h.get(h.link("dan", map[string]string{"page": "verify", "audience": "client", "provider": "duo"}), false)
+	if p.status != 200 || !strings.Contains(p.body, `id="submit-code"`) || strings.Contains(p.body, `id="push"`) || strings.Contains(p.body, "Other ways") {
+		t.Fatalf("dan: %d %s", p.status, p.body)
+	}
+	f = p.form(t)
+	if r := h.get(h.url+"/ui/verify?t="+f.Get("t")+"&provider=duo", false); r.status != http.StatusForbidden {
+		t.Errorf("dan switching to duo: %d", r.status)
+	}
+	if r := h.post("/ui/verify/push", url.Values{"t": {f.Get("t")}, "csrf": {f.Get("csrf")}, "provider": {"duo"}}, nil); r.status != http.StatusForbidden {
+		t.Errorf("dan pushing duo: %d", r.status)
+	}
+	// Staff may use TOTP only: carol's Duo is not offered to her as staff.
+	p = h.get(h.link("carol", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false)
+	if p.status != 200 || strings.Contains(p.body, `id="push"`) || strings.Contains(p.body, `id="use-duo"`) {
+		t.Errorf("carol as staff: %d %s", p.status, p.body)
+	}
+	// A form needs the decision: a link token posted directly is refused.
+	link := h.link("carol", map[string]string{"page": "verify", "audience": "client"})
+	lt, _ := url.Parse(link)
+	if r := h.post("/ui/verify/code", url.Values{"t": {lt.Query().Get("t")}, "csrf": {f.Get("csrf")}, "code": {"123456"}}, nil); r.status != http.StatusForbidden || !strings.Contains(r.body, "not valid") {
+		t.Errorf("a link token posted: %d %s", r.status, r.body)
+	}
+}
+
+// TestLoginLockedOut: a locked-out user is told when to try again and
+// offered a recovery code, which lets them in and ends the lockout.
+func TestLoginLockedOut(t *testing.T) {
+	h := startHost(t, start, totpClients)
+	secret := h.enrollTOTP("lucy", "client")
+	_, out := h.api("POST", "/v1/users/lucy/recovery-codes", appKey, nil)
+	codes := out["recovery_codes"].([]any)
+	p := h.get(h.link("lucy", map[string]string{"page": "verify", "audience": "client", "return_url": "/back"}), false)
+	f := p.form(t)
+	// Wrong codes until the lockout starts: the page then says so.
+	var r page
+	for i := range 6 {
+		f.Set("code", "000000")
+		r = h.post("/ui/verify/code", f, nil)
+		if strings.Contains(r.body, "Too many attempts") {
+			break
+		}
+		if i == 5 {
+			t.Fatalf("no lockout page after 6 wrong codes: %s", r.body)
+		}
+	}
+	if !strings.Contains(r.body, "Try again in 30 seconds") || !strings.Contains(r.body, `id="submit-recovery"`) {
+		t.Errorf("lockout after wrong codes: %s", r.body)
+	}
+	// A new login page: deny, with the time left and the recovery form.
+	h.clock.Add(10 * time.Second)
+	p = h.get(h.link("lucy", map[string]string{"page": "verify", "audience": "client", "return_url": "/back"}), false)
+	if p.status != 200 || !strings.Contains(p.body, "Too many attempts") || !strings.Contains(p.body, "Try again in 20 seconds") ||
+		!strings.Contains(p.body, `id="submit-recovery"`) || strings.Contains(p.body, `id="submit-code"`) || !strings.Contains(p.body, `id="retry"`) {
+		t.Fatalf("locked out: %d %s", p.status, p.body)
+	}
+	strict(t, "locked out", p)
+	lf := p.form(t)
+	// A code cannot be posted with the lockout's form.
+	lf.Set("code", totpCode(t, secret, h.clock.Now()))
+	if r := h.post("/ui/verify/code", lf, nil); r.status != http.StatusForbidden {
+		t.Errorf("a code posted while locked out: %d", r.status)
+	}
+	lf.Set("code", "AAAA-BBBB-CCCC-DDDD")
+	if r := h.post("/ui/verify/recovery", lf, nil); r.status != 200 || !strings.Contains(r.body, "isn&#39;t valid") || !strings.Contains(r.body, "Too many attempts") {
+		t.Errorf("wrong recovery code: %d %s", r.status, r.body)
+	}
+	lf.Set("code", codes[0].(string))
+	r = h.post("/ui/verify/recovery", lf, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("recovery code: %d %s", r.status, r.body)
+	}
+	d := h.get(h.url+r.header.Get("Location"), false)
+	if res := h.result(resultOf(t, h.url+d.href(t, "continue"))); res["outcome"] != "allow" || res["method"] != "recovery" {
+		t.Errorf("result: %v", res)
+	}
+	// The lockout is over.
+	if p := h.get(h.link("lucy", map[string]string{"page": "verify", "audience": "client"}), false); !strings.Contains(p.body, `id="submit-code"`) {
+		t.Errorf("after the recovery code: %s", p.body)
+	}
+	want := []string{"verify/enrolled by ui:panel", "deny/locked_out by ui:panel", "verify/enrolled by ui:panel"}
+	if got := h.challenges("lucy"); !slices.Equal(got, want) {
+		t.Errorf("audited decisions %v, want %v", got, want)
+	}
+}
+
+var deviceCookieRE = regexp.MustCompile(`^twofactor_device_[A-Za-z0-9_-]{16}$`)
+
+// deviceCookie returns the device cookie a response set.
+func deviceCookie(t *testing.T, p page) *http.Cookie {
+	t.Helper()
+	res := http.Response{Header: p.header}
+	for _, c := range res.Cookies() {
+		if strings.HasPrefix(c.Name, "twofactor_device_") {
+			return c
+		}
+	}
+	t.Fatalf("no device cookie set: %v", p.header)
+	return nil
+}
+
+// TestLoginRememberDevice: "remember this device" is offered when the
+// policy allows it; a verify with it ticked sets the device cookie, and the
+// next login page with that cookie goes straight to the result. The cookie
+// is per user and audience, HttpOnly, SameSite=Lax, Path=/ui/, as long as
+// the policy's days, Secure behind HTTPS; the token is nowhere else.
+func TestLoginRememberDevice(t *testing.T) {
+	h := startHost(t, start, totpBoth, policy("  clients: {remember_device: {enabled: true, days: 30}}\n"))
+	alice := h.enrollTOTP("alice", "client")
+	bob := h.enrollTOTP("bob", "client")
+	ret := "https://panel.example/after"
+	// Not printable (U+200B), not UTF-8 (\xff), too long: the label keeps the rest.
+	ua := "Mozilla/5.0 (X11; Linux x86_64) Test\u200bBrowser/1.0\xff " + strings.Repeat("x", 300)
+
+	p := h.get(h.link("alice", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
+	if !strings.Contains(p.body, `name="remember"`) || !strings.Contains(p.body, "Remember this device for 30 days") {
+		t.Fatalf("no remember checkbox: %s", p.body)
+	}
+	f := p.form(t)
+	f.Set("remember", "1")
+	f.Set("code", "000000")
+	r := h.post("/ui/verify/code", f, map[string]string{"User-Agent": ua})
+	if r.header.Get("Set-Cookie") != "" || !strings.Contains(r.body, `name="remember" value="1" id="remember" checked`) {
+		t.Errorf("wrong code: a cookie %q, or the box was not kept ticked", r.header.Get("Set-Cookie"))
+	}
+	f.Set("code", totpCode(t, alice, h.clock.Now()))
+	r = h.post("/ui/verify/code", f, map[string]string{"User-Agent": ua, "X-Forwarded-Proto": "https"})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("verify: %d %s", r.status, r.body)
+	}
+	ck := deviceCookie(t, r)
+	raw := r.header.Get("Set-Cookie")
+	if !deviceCookieRE.MatchString(ck.Name) || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/ui/" ||
+		ck.MaxAge != 30*24*3600 || !ck.Secure || len(ck.Value) != 43 {
+		t.Errorf("cookie %s", raw)
+	}
+	if strings.Contains(r.header.Get("Location"), ck.Value) {
+		t.Error("the device token is in the redirect")
+	}
+	// Over plain HTTP the cookie is not Secure (the next verify in a step).
+	h.clock.Add(30 * time.Second)
+	p = h.get(h.link("alice", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
+	f = p.form(t)
+	f.Set("remember", "1")
+	f.Set("code", totpCode(t, alice, h.clock.Now()))
+	r = h.post("/ui/verify/code", f, map[string]string{"User-Agent": ua})
+	if c := deviceCookie(t, r); c.Secure || c.Name != ck.Name || c.Value == ck.Value {
+		t.Errorf("plain HTTP cookie: %s", r.header.Get("Set-Cookie"))
+	}
+	// The device is listed under the browser's user agent, printable and
+	// at most 200 characters.
+	_, out := h.api("GET", "/v1/users/alice/devices", appKey, nil)
+	devs := out["devices"].([]any)
+	label := devs[0].(map[string]any)["label"].(string)
+	if len(devs) != 2 || !strings.HasPrefix(label, "Mozilla/5.0 (X11; Linux x86_64) TestBrowser/1.0 xxx") || len(label) != 200 {
+		t.Errorf("devices %v", devs)
+	}
+
+	// The next login with the cookie: straight to the result.
+	cookie := map[string]string{"Cookie": ck.Name + "=" + ck.Value}
+	p = h.open(h.link("alice", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), cookie)
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), ret+"?twofactor_result=") {
+		t.Fatalf("remembered device: %d %v %s", p.status, p.header, p.body)
+	}
+	if res := h.result(resultOf(t, p.header.Get("Location"))); res["outcome"] != "allow" || res["method"] != "remembered_device" || res["user"] != "alice" {
+		t.Errorf("result: %v", res)
+	}
+	// Not for bob in the same browser: his cookie has another name, and
+	// alice's token under his name is refused too.
+	p = h.open(h.link("bob", map[string]string{"page": "verify", "audience": "client"}), cookie)
+	if p.status != 200 || !strings.Contains(p.body, `id="submit-code"`) {
+		t.Errorf("bob with alice's cookie: %d", p.status)
+	}
+	bf := p.form(t)
+	bf.Set("remember", "1")
+	bf.Set("code", totpCode(t, bob, h.clock.Now()))
+	bc := deviceCookie(t, h.post("/ui/verify/code", bf, nil))
+	if bc.Name == ck.Name {
+		t.Error("alice and bob share a cookie name")
+	}
+	p = h.open(h.link("bob", map[string]string{"page": "verify", "audience": "client"}), map[string]string{"Cookie": bc.Name + "=" + ck.Value})
+	if p.status != 200 || !strings.Contains(p.body, `id="submit-code"`) {
+		t.Errorf("alice's token under bob's name: %d", p.status)
+	}
+	// Not for staff, whose policy remembers nothing: no checkbox either.
+	h.clock.Add(30 * time.Second)
+	p = h.open(h.link("alice", map[string]string{"page": "verify", "audience": "staff"}), cookie)
+	if p.status != 200 || strings.Contains(p.body, `name="remember"`) {
+		t.Errorf("alice as staff: %d %s", p.status, p.body)
+	}
+	sf := p.form(t)
+	sf.Set("remember", "1")
+	sf.Set("code", totpCode(t, alice, h.clock.Now()))
+	if r := h.post("/ui/verify/code", sf, nil); r.status != http.StatusSeeOther || r.header.Get("Set-Cookie") != "" {
+		t.Errorf("remember without the policy: %d %v", r.status, r.header)
+	}
+
+	// Revoked: the login page asks again and clears the stale cookie.
+	h.api("DELETE", "/v1/users/alice/devices", appKey, nil)
+	p = h.open(h.link("alice", map[string]string{"page": "verify", "audience": "client"}), cookie)
+	if p.status != 200 || !strings.Contains(p.body, `id="submit-code"`) {
+		t.Fatalf("revoked device: %d", p.status)
+	}
+	if c := deviceCookie(t, p); c.Name != ck.Name || c.MaxAge >= 0 || c.Value != "" {
+		t.Errorf("stale cookie not cleared: %s", p.header.Get("Set-Cookie"))
+	}
+	// The token never appears in a page or the audit log.
+	_, audit := h.api("GET", "/v1/audit?user=alice&limit=1000", adminKey, nil)
+	for _, e := range audit["entries"].([]any) {
+		if m := e.(map[string]any); strings.Contains(strings.Join(strings.Fields(toString(m)), " "), ck.Value) {
+			t.Errorf("token in the audit log: %v", m)
+		}
+	}
+}
+
+func toString(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k)
+		b.WriteString("=")
+		switch v := v.(type) {
+		case string:
+			b.WriteString(v)
+		case map[string]any:
+			b.WriteString(toString(v))
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+// TestLoginRememberDevicePush: a push carries "remember this device"
+// through the waiting page; the approval sets the cookie, on the script's
+// poll or on the page itself. The waiting page and its way back decide
+// nothing again.
+func TestLoginRememberDevicePush(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddUser("dave")
+	h := startHost(t, time.Now(), duoStaff(t, emu), policy("  staff: {remember_device: {enabled: true, days: 7}}\n"))
+	if status, out := h.api("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	push := func(jsonPoll bool) *http.Cookie {
+		t.Helper()
+		p := h.get(h.link("dave", map[string]string{"page": "verify", "audience": "staff"}), false)
+		if !strings.Contains(p.body, "Remember this device for 7 days") || !strings.Contains(p.body, `id="push"`) {
+			t.Fatalf("verify page: %s", p.body)
+		}
+		f := p.form(t)
+		f.Set("remember", "1")
+		emu.ScriptPush("dave", duotest.Push{Result: "allow", After: time.Second})
+		r := h.post("/ui/verify/push", f, nil)
+		wait := r.header.Get("Location")
+		if !strings.HasPrefix(wait, "/ui/verify/wait?t=") {
+			t.Fatalf("push: %d %v", r.status, r.header)
+		}
+		w := h.get(h.url+wait, false)
+		if w.status != 200 || !strings.Contains(w.body, "Waiting for your approval") {
+			t.Fatalf("waiting page: %d %s", w.status, w.body)
+		}
+		// The way back is the same decision's page.
+		if back := h.get(h.url+w.href(t, "other"), false); back.status != 200 || !strings.Contains(back.body, `id="push"`) {
+			t.Errorf("back from waiting: %d", back.status)
+		}
+		poll := wait
+		if jsonPoll {
+			poll = strings.Replace(wait, "/wait?", "/status?", 1)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r = h.get(h.url+poll, false)
+			if r.status == http.StatusSeeOther || strings.Contains(r.body, `"done"`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no approval: %d %s", r.status, r.body)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		return deviceCookie(t, r)
+	}
+	for _, jsonPoll := range []bool{true, false} {
+		ck := push(jsonPoll)
+		if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/ui/" || ck.MaxAge != 7*24*3600 {
+			t.Errorf("cookie of the push (json poll %v): %+v", jsonPoll, ck)
+		}
+		p := h.open(h.link("dave", map[string]string{"page": "verify", "audience": "staff", "return_url": "/in"}), map[string]string{"Cookie": ck.Name + "=" + ck.Value})
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/in?twofactor_result=") {
+			t.Errorf("remembered after a push (json poll %v): %d %v", jsonPoll, p.status, p.header)
+		}
+	}
+	want := []string{"verify/enrolled by ui:panel", "allow/remembered_device by ui:panel", "verify/enrolled by ui:panel", "allow/remembered_device by ui:panel"}
+	if got := h.challenges("dave"); !slices.Equal(got, want) {
+		t.Errorf("audited decisions %v, want %v", got, want)
+	}
+
+	// Enter in the passcode field submits the form with its first button,
+	// the push: a passcode that comes with it is checked as a passcode.
+	emu.AddPasscode("dave", "314159")
+	f := h.get(h.link("dave", map[string]string{"page": "verify", "audience": "staff"}), false).form(t)
+	f.Set("code", "314159")
+	r := h.post("/ui/verify/push", f, nil)
+	if loc := r.header.Get("Location"); r.status != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/verify/done?t=") {
+		t.Fatalf("passcode through the push button: %d %v", r.status, r.header)
+	}
+	if d := h.get(h.url+r.header.Get("Location"), false); !strings.Contains(d.body, "You&#39;re verified") {
+		t.Errorf("passcode through the push button: %s", d.body)
+	}
+}
