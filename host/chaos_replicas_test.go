@@ -139,6 +139,7 @@ func TestChaosReplicas(t *testing.T) {
 			if err != nil {
 				if _, _, now := r.state(); now != gen {
 					answers.add("no answer from a replica being killed")
+					allowed.lost(u)
 					continue // killed while the request was in flight: send it to the other
 				}
 				answers.fail("%s: no answer from replica %s, which was not killed: %v", u, r.name, err)
