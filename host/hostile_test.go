@@ -44,8 +44,8 @@ func (p *countingProvider) Enroll(ctx context.Context, req sdk.EnrollRequest) (s
 }
 
 // hostileServer is the HTTP API over a framework with the TOTP provider
-// in this process (clients only), alice enrolled; it returns the code
-// valid now.
+// in this process (clients only), alice enrolled and carol's enrollment
+// pending; it returns alice's code valid now.
 func hostileServer(t *testing.T) (*host.Server, *countingProvider, string) {
 	t.Helper()
 	now := time.Unix(1_800_000_000, 0).UTC()
@@ -81,6 +81,10 @@ func hostileServer(t *testing.T) (*host.Server, *countingProvider, string) {
 		t.Fatal(err)
 	}
 	valid, _ := totp.GenerateCode(key.Secret(), now)
+	// carol has a pending enrollment to confirm.
+	if _, err := fw.BeginEnrollment(context.Background(), framework.EnrollInput{UserID: "carol", Provider: "totp", Audience: framework.AudienceClient}); err != nil {
+		t.Fatal(err)
+	}
 	srv := host.NewServer(fw, []config.APIKey{{Name: "k", Scope: config.ScopeApp, Hash: sha256.Sum256([]byte(appKey))}}, hclog.NewNullLogger())
 	return srv, prov, valid
 }
@@ -98,7 +102,8 @@ func toDigits(code string, zero rune) string {
 // TestHostileInput throws hostile requests at the HTTP boundary. Each gets
 // a clear 4xx with an error code, and the provider is never called; or,
 // for a code the provider must judge (malformed but within the length
-// limit), a 200 deny. Never a 500, never an allow.
+// limit), a 200 deny or, at confirmation, a 422. Never a 500, never an
+// allow or a confirmed enrollment.
 func TestHostileInput(t *testing.T) {
 	srv, prov, valid := hostileServer(t)
 	mib := strings.Repeat("1", 1<<20)
@@ -106,16 +111,23 @@ func TestHostileInput(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"provider": "totp", "audience": "client", "code": code})
 		return string(b)
 	}
+	confirmBody := func(code string) string {
+		b, _ := json.Marshal(map[string]string{"code": code})
+		return string(b)
+	}
 	const (
-		verify = "/v1/users/alice/verify"
-		enroll = "/v1/users/bob/enrollments"
+		verify    = "/v1/users/alice/verify"
+		enroll    = "/v1/users/bob/enrollments"
+		confirm   = "/v1/users/carol/enrollments/totp/confirm"
+		challenge = "/v1/users/alice/challenge"
 	)
 	type tc struct {
 		name string
 		path string
 		body string
-		// status 0: the provider may judge it (a 200 deny), or the host may
-		// refuse it (a clear 4xx, without a provider call).
+		// status 0: the provider may judge it (a 200 deny, or a 422 at
+		// confirmation), or the host may refuse it (a clear 4xx, without a
+		// provider call).
 		status int
 		code   string // the error code of a 4xx, when it must be this one
 	}
@@ -136,6 +148,7 @@ func TestHostileInput(t *testing.T) {
 		{name: "signed code", path: verify, body: verifyBody("+" + valid[1:])},
 		{name: "invalid UTF-8 in the code", path: verify, body: `{"provider":"totp","audience":"client","code":"12\xff\xfe56"}`},
 		{name: "empty code", path: verify, body: verifyBody("")},
+		{name: "code as null", path: verify, body: `{"provider":"totp","audience":"client","code":null}`},
 
 		// JSON types and shapes.
 		{name: "code as a JSON number", path: verify, body: `{"provider":"totp","audience":"client","code":123456}`, status: 400, code: "invalid_json"},
@@ -161,6 +174,8 @@ func TestHostileInput(t *testing.T) {
 		{name: "escape character in the user id", path: "/v1/users/alice%1B%5B31m/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
 		{name: "invalid UTF-8 in the user id", path: "/v1/users/ali%FFce/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
 		{name: "overlong user id", path: "/v1/users/" + strings.Repeat("a", 129) + "/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		{name: "DEL in the user id", path: "/v1/users/alice%7F/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		{name: "line separator in the user id", path: "/v1/users/alice%E2%80%A8x/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
 
 		// Providers and audiences.
 		{name: "unknown provider", path: verify, body: `{"provider":"sms","audience":"client","code":"` + valid + `"}`, status: 404, code: "unknown_provider"},
@@ -181,6 +196,40 @@ func TestHostileInput(t *testing.T) {
 		{name: "enroll: provider as a number", path: enroll, body: `{"provider":1,"audience":"client"}`, status: 400, code: "invalid_json"},
 		{name: "enroll: NUL in the user id", path: "/v1/users/b%00b/enrollments", body: `{"provider":"totp","audience":"client"}`, status: 400, code: "invalid_request"},
 		{name: "enroll: 1 MiB account name", path: enroll, body: `{"provider":"totp","audience":"client","account_name":"` + mib + `"}`, status: 413, code: "body_too_large"},
+		{name: "enroll: empty audience", path: enroll, body: `{"provider":"totp"}`, status: 400, code: "invalid_request"},
+		{name: "enroll: audience as a number", path: enroll, body: `{"provider":"totp","audience":2}`, status: 400, code: "invalid_json"},
+		{name: "enroll: duplicate provider", path: enroll, body: `{"provider":"sms","provider":"totp","audience":"client"}`, status: 400, code: "invalid_json"},
+		{name: "enroll: key in another case", path: enroll, body: `{"Provider":"totp","audience":"client"}`, status: 400, code: "invalid_json"},
+		{name: "enroll: unknown field", path: enroll, body: `{"provider":"totp","audience":"client","secret":"JBSWY3DP"}`, status: 400, code: "invalid_json"},
+		{name: "enroll: CRLF in the user id", path: "/v1/users/bob%0D%0AX-Injected:%201/enrollments", body: `{"provider":"totp","audience":"client"}`, status: 400, code: "invalid_request"},
+
+		// The same at confirmation (carol's enrollment is pending).
+		{name: "confirm: overlong code", path: confirm, body: confirmBody(strings.Repeat("1", 65)), status: 400, code: "invalid_request"},
+		{name: "confirm: overlong code of spaces", path: confirm, body: confirmBody("123456" + strings.Repeat(" ", 200)), status: 400, code: "invalid_request"},
+		{name: "confirm: 1 MiB code", path: confirm, body: confirmBody(mib), status: 413, code: "body_too_large"},
+		{name: "confirm: non-ASCII code", path: confirm, body: confirmBody("12345é")},
+		{name: "confirm: code with a NUL", path: confirm, body: confirmBody("123\x00456")},
+		{name: "confirm: Arabic-Indic digits", path: confirm, body: confirmBody(toDigits("123456", '٠'))},
+		{name: "confirm: full-width digits", path: confirm, body: confirmBody(toDigits("123456", '０'))},
+		{name: "confirm: code as a JSON number", path: confirm, body: `{"code":123456}`, status: 400, code: "invalid_json"},
+		{name: "confirm: code given twice", path: confirm, body: `{"code":"000000","code":"123456"}`, status: 400, code: "invalid_json"},
+		{name: "confirm: unknown field", path: confirm, body: `{"code":"123456","provider":"totp"}`, status: 400, code: "invalid_json"},
+		{name: "confirm: unknown provider", path: "/v1/users/carol/enrollments/sms/confirm", body: confirmBody("123456"), status: 404, code: "unknown_provider"},
+		{name: "confirm: provider with a NUL", path: "/v1/users/carol/enrollments/tot%00p/confirm", body: confirmBody("123456"), status: 404, code: "unknown_provider"},
+		{name: "confirm: NUL in the user id", path: "/v1/users/car%00ol/enrollments/totp/confirm", body: confirmBody("123456"), status: 400, code: "invalid_request"},
+		{name: "confirm: CRLF in the user id", path: "/v1/users/carol%0D%0A/enrollments/totp/confirm", body: confirmBody("123456"), status: 400, code: "invalid_request"},
+
+		// The login challenge: it never calls a provider.
+		{name: "challenge: unknown audience", path: challenge, body: `{"audience":"root"}`, status: 400, code: "invalid_request"},
+		{name: "challenge: empty audience", path: challenge, body: `{}`, status: 400, code: "invalid_request"},
+		{name: "challenge: audience as a number", path: challenge, body: `{"audience":1}`, status: 400, code: "invalid_json"},
+		{name: "challenge: audience given twice", path: challenge, body: `{"audience":"staff","audience":"client"}`, status: 400, code: "invalid_json"},
+		{name: "challenge: unknown field", path: challenge, body: `{"audience":"client","provider":"totp"}`, status: 400, code: "invalid_json"},
+		{name: "challenge: overlong device token", path: challenge, body: `{"audience":"client","device_token":"` + strings.Repeat("A", 200) + `"}`, status: 400, code: "invalid_request"},
+		{name: "challenge: 1 MiB device token", path: challenge, body: `{"audience":"client","device_token":"` + mib + `"}`, status: 413, code: "body_too_large"},
+		{name: "challenge: client_ip with CRLF", path: challenge, body: `{"audience":"client","client_ip":"1.2.3.4\r\nX: y"}`, status: 400, code: "invalid_request"},
+		{name: "challenge: NUL in the user id", path: "/v1/users/ali%00ce/challenge", body: `{"audience":"client"}`, status: 400, code: "invalid_request"},
+		{name: "challenge: CRLF in the user id", path: "/v1/users/alice%0D%0AX-Injected:%201/challenge", body: `{"audience":"client"}`, status: 400, code: "invalid_request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -207,6 +256,11 @@ func TestHostileInput(t *testing.T) {
 			case rec.Code == http.StatusOK:
 				if c.status != 0 || out.Outcome != "deny" {
 					t.Errorf("200 %s, want %d %s", rec.Body.String(), c.status, c.code)
+				}
+			case rec.Code == http.StatusUnprocessableEntity && c.path == confirm:
+				// The provider refused the code: not confirmed.
+				if c.status != 0 || out.Error == nil || out.Error.Code != "invalid_code" {
+					t.Errorf("422 %s, want %d %s", rec.Body.String(), c.status, c.code)
 				}
 			case rec.Code >= 400 && rec.Code < 500:
 				if c.status != 0 && rec.Code != c.status {

@@ -1,112 +1,280 @@
 package apifuzz_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/framework/config"
-	"github.com/twofactor/twofactor/framework/store/sqlite"
-	"github.com/twofactor/twofactor/host"
-	totpprovider "github.com/twofactor/twofactor/providers/totp"
-	"github.com/twofactor/twofactor/sdk"
 )
 
-// FuzzVerifyRequestBody throws arbitrary bodies at the verify route. The
-// provider runs in-process here so the fuzzer explores the HTTP boundary
-// fast; the wire is covered by the end-to-end tests.
+// The API's JSON request bodies. Every target checks the same things:
+// no panic, never a 5xx, a 4xx carries an error code, the provider is
+// never reached by a request the host itself must refuse (malformed JSON,
+// an oversized body, an unknown provider or audience, a bad user id), and
+// nothing is allowed or activated that should not be.
+
+// FuzzVerifyRequestBody throws arbitrary bodies at the verify route. $CODE
+// in an input is alice's valid code.
 func FuzzVerifyRequestBody(f *testing.F) {
 	for _, seed := range []string{
 		`{"provider":"totp","audience":"client","code":"123456"}`,
+		`{"provider":"totp","audience":"client","code":"$CODE"}`,
+		`{"provider":"totp","audience":"client","code":"$CODE","remember_device":true,"device_label":"Firefox"}`,
+		`{"provider":"totp","audience":"client","code":"$CODE","device_token":"$DEVICE"}`,
+		`{"provider":"totp","audience":"client","code":"123456","remember_device":"yes","device_label":"\u0007"}`,
 		`{"provider":"totp","audience":"client","code":" 123 456 ","client_ip":"192.0.2.1"}`,
 		`{"provider":"totp","audience":"staff","code":"123456","factor":"push"}`,
 		`{"provider":"totp","audience":"client","code":"١٢٣٤٥٦"}`,
 		`{"provider":"totp","audience":"client","code":123456}`,
+		`{"provider":"totp","audience":"client","code":"1","code":"$CODE"}`,
+		`{"provider":"recovery","audience":"client","code":"abcd-efgh"}`,
 		`{"provider":"totp"}{"provider":"totp"}`,
 		`{"provider":"totp","audience":"client","code":"123456","extra":1}`,
 		`[1,2,3]`, `null`, `"x"`, ``, `{`, `{"code":"\u0000"}`,
 	} {
 		f.Add(seed)
 	}
-	now := time.Unix(1_800_000_000, 0).UTC()
-	store, err := sqlite.Open(context.Background(), filepath.Join(f.TempDir(), "fuzz.db"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { store.Close() })
-	fw, err := framework.New(context.Background(), framework.Options{
-		Store: store, EncryptionKey: bytes.Repeat([]byte{3, 1}, 16), Now: func() time.Time { return now },
-		Logger: hclog.NewNullLogger(),
-		// The fuzzer sends wrong codes by the thousand: with the default
-		// budget alice is locked out at once and every later input only
-		// meets the lockout check.
-		Lockout: framework.LockoutPolicy{FreeAttempts: 1 << 30, MaxFailures: 1 << 30},
-		Providers: []framework.ProviderSpec{{Name: "totp", Clients: true, Impl: totpprovider.New(),
-			Settings: sdk.Settings{"issuer": "Fuzz"}}},
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { fw.Close() })
-	res, err := fw.BeginEnrollment(context.Background(), framework.EnrollInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceClient})
-	if err != nil {
-		f.Fatal(err)
-	}
-	key, _ := otp.NewKeyFromURL(res.Display.OTPAuthURL)
-	confirm, _ := totp.GenerateCode(key.Secret(), now.Add(-30*time.Second))
-	if _, err := fw.ConfirmEnrollment(context.Background(), "alice", "totp", confirm); err != nil {
-		f.Fatal(err)
-	}
-	valid, _ := totp.GenerateCode(key.Secret(), now)
-	srv := host.NewServer(fw, []config.APIKey{{Name: "k", Scope: config.ScopeApp, Hash: sha256.Sum256([]byte(appKey))}}, hclog.NewNullLogger())
-
+	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, body string) {
-		req := httptest.NewRequest("POST", "/v1/users/alice/verify", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+appKey)
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
-		var out struct {
-			Outcome string `json:"outcome"`
-			Reason  string `json:"reason"`
-			Error   *struct {
-				Code string `json:"code"`
-			} `json:"error"`
+		body = h.expand(body)
+		before := h.prov.calls.Load()
+		rec := h.do(http.MethodPost, "/v1/users/alice/verify", appKey, "", body)
+		called := h.prov.calls.Load() - before
+		out := checkAPI(t, rec, http.StatusOK, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound,
+			http.StatusRequestEntityTooLarge, http.StatusTooManyRequests)
+		var in struct {
+			Provider, Audience, Code string
 		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-			t.Fatalf("response is not JSON: %q", rec.Body.String())
+		sane := strictBody(body, &in)
+		if called > 0 && (rec.Code != http.StatusOK || !sane || in.Provider != "totp" || in.Audience != "client" || len(in.Code) > 64) {
+			t.Fatalf("the provider was called for %q: %d %s", body, rec.Code, rec.Body.String())
 		}
-		switch rec.Code {
-		case http.StatusOK:
-			if out.Outcome != "allow" && out.Outcome != "deny" {
-				t.Fatalf("200 with outcome %q", out.Outcome)
+		if rec.Code != http.StatusOK {
+			return
+		}
+		switch out.Outcome {
+		case "allow":
+			valid := h.code(h.aliceSecret)
+			if in.Provider == framework.RecoveryProvider {
+				t.Fatalf("allow for recovery code %q, which the fuzzer cannot know", in.Code)
 			}
-			if out.Outcome == "allow" {
-				var in struct{ Code string }
-				_ = json.Unmarshal([]byte(body), &in)
-				if strings.ReplaceAll(in.Code, " ", "") != valid {
-					t.Fatalf("allow for code %q (valid is %q)", in.Code, valid)
-				}
+			if called == 0 || strings.ReplaceAll(in.Code, " ", "") != valid {
+				t.Fatalf("allow for code %q (valid is %q)", in.Code, valid)
 			}
-		case http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusTooManyRequests:
-			if out.Error == nil || out.Error.Code == "" {
-				t.Fatalf("%d without an error code: %q", rec.Code, rec.Body.String())
-			}
+		case "deny":
 		default:
-			t.Fatalf("status %d for body %q: %s", rec.Code, body, rec.Body.String())
+			t.Fatalf("200 with outcome %q", out.Outcome)
 		}
 	})
 }
 
-const appKey = "app-key-for-fuzzing-0123456789abcdefghij"
+// FuzzEnrollRequestBody throws arbitrary user ids and bodies at
+// POST /v1/users/{user}/enrollments. Only TOTP for clients exists; alice
+// has it active already.
+func FuzzEnrollRequestBody(f *testing.F) {
+	for _, seed := range []struct{ user, body string }{
+		{"bob", `{"provider":"totp","audience":"client"}`},
+		{"bob", `{"provider":"totp","audience":"client","account_name":"bob@example.com"}`},
+		{"bob", `{"provider":"totp","audience":"client","account_name":"evil:issuer"}`},
+		{"bob", `{"provider":"totp","audience":"client","account_name":"tab\there"}`},
+		{"bob:colon", `{"provider":"totp","audience":"client"}`},
+		{"alice", `{"provider":"totp","audience":"client"}`},
+		{"bob", `{"provider":"totp","audience":"staff"}`},
+		{"bob", `{"provider":"sms","audience":"client"}`},
+		{"bob", `{"provider":"totp","audience":"root"}`},
+		{"bob", `{"provider":"recovery","audience":"client"}`},
+		{"bob", `{"provider":"totp","audience":"client","provider":"sms"}`},
+		{"bob", `{"provider":"totp","audience":"client","Provider":"sms"}`},
+		{"bob", `{"provider":1,"audience":"client"}`},
+		{"bob", `{"provider":"totp","audience":"client","account_name":null}`},
+		{"bob", `{"provider":"totp","audience":"client"} {}`},
+		{"b\x00b", `{"provider":"totp","audience":"client"}`},
+		{"bob\r\nX-Injected: 1", `{"provider":"totp","audience":"client"}`},
+		{strings.Repeat("b", 129), `{"provider":"totp","audience":"client"}`},
+		{"bob", `[]`}, {"bob", ``}, {"bob", `{`},
+	} {
+		f.Add(seed.user, seed.body)
+	}
+	h := newHarness(f)
+	f.Fuzz(func(t *testing.T, user, body string) {
+		segment, user := userPath(user)
+		before := h.prov.calls.Load()
+		rec := h.do(http.MethodPost, "/v1/users/"+segment+"/enrollments", appKey, "", body)
+		called := h.prov.calls.Load() - before
+		checkAPI(t, rec, http.StatusCreated, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound,
+			http.StatusConflict, http.StatusRequestEntityTooLarge)
+		var in struct{ Provider, Audience, AccountName string }
+		sane := strictBody(body, &in) && in.Provider == "totp" && in.Audience == "client" && framework.ValidateUserID(user) == nil
+		if called > 0 && !sane {
+			t.Fatalf("the provider was called for user %q, body %q: %d %s", user, body, rec.Code, rec.Body.String())
+		}
+		// The provider refuses an account name it cannot put in a label
+		// (400 invalid_request); every other 4xx is the host's own.
+		if called > 0 && rec.Code/100 == 4 && !strings.Contains(rec.Body.String(), `"invalid_request"`) {
+			t.Fatalf("%d after a provider call: %s", rec.Code, rec.Body.String())
+		}
+		if rec.Code == http.StatusCreated {
+			var out struct {
+				Status  string
+				Display struct {
+					OTPAuthURL string `json:"otpauth_url"`
+				}
+			}
+			_ = json.Unmarshal(rec.Body.Bytes(), &out)
+			if !sane || called == 0 || out.Status != "pending" || user == "alice" {
+				t.Fatalf("201 for user %q, body %q: %s", user, body, rec.Body.String())
+			}
+			if _, err := otp.NewKeyFromURL(out.Display.OTPAuthURL); err != nil {
+				t.Fatalf("201 without a usable otpauth URL: %s", rec.Body.String())
+			}
+		}
+	})
+}
+
+// FuzzConfirmRequestBody throws arbitrary provider names (in the path)
+// and bodies at POST /v1/users/carol/enrollments/{provider}/confirm, where
+// carol has a pending TOTP enrollment. $CODE in an input is carol's valid
+// code; when it confirms, carol is reset and begins again.
+func FuzzConfirmRequestBody(f *testing.F) {
+	for _, seed := range []struct{ provider, body string }{
+		{"totp", `{"code":"$CODE"}`},
+		{"totp", `{"code":" $CODE "}`},
+		{"totp", `{"code":"123456"}`},
+		{"totp", `{"code":"١٢٣٤٥٦"}`},
+		{"totp", `{"code":"` + strings.Repeat("1", 65) + `"}`},
+		{"totp", `{"code":"$CODE` + strings.Repeat(" ", 100) + `"}`},
+		{"totp", `{"code":123456}`},
+		{"totp", `{"code":"1","code":"$CODE"}`},
+		{"totp", `{"Code":"$CODE"}`},
+		{"totp", `{"code":"$CODE","provider":"totp"}`},
+		{"totp", `{}`}, {"totp", ``}, {"totp", `null`}, {"totp", `{"code":"$CODE"}x`},
+		{"sms", `{"code":"$CODE"}`},
+		{"TOTP", `{"code":"$CODE"}`},
+		{"recovery", `{"code":"$CODE"}`},
+		{"tot\x00p", `{"code":"$CODE"}`},
+	} {
+		f.Add(seed.provider, seed.body)
+	}
+	h := newHarness(f)
+	ctx := context.Background()
+	var secret string
+	begin := func() {
+		res, err := h.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "carol", Provider: "totp", Audience: framework.AudienceClient})
+		if err != nil {
+			f.Fatal(err)
+		}
+		key, err := otp.NewKeyFromURL(res.Display.OTPAuthURL)
+		if err != nil {
+			f.Fatal(err)
+		}
+		secret = key.Secret()
+	}
+	begin()
+	f.Fuzz(func(t *testing.T, provider, body string) {
+		valid, _ := totp.GenerateCode(secret, h.now())
+		body = strings.ReplaceAll(body, "$CODE", valid)
+		segment, _ := userPath(provider)
+		before := h.prov.calls.Load()
+		rec := h.do(http.MethodPost, "/v1/users/carol/enrollments/"+segment+"/confirm", appKey, "", body)
+		called := h.prov.calls.Load() - before
+		out := checkAPI(t, rec, http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict,
+			http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
+		var in struct{ Code string }
+		sane := strictBody(body, &in) && provider == "totp" && len(in.Code) <= 64
+		if called > 0 && !sane {
+			t.Fatalf("the provider was called for %q, body %q: %d %s", provider, body, rec.Code, rec.Body.String())
+		}
+		// 422 is the provider's refusal of the code; every other 4xx is
+		// the host's own.
+		if (called > 0) != (rec.Code == http.StatusOK || rec.Code == http.StatusUnprocessableEntity) {
+			t.Fatalf("%d with %d provider calls, for %q, body %q: %s", rec.Code, called, provider, body, rec.Body.String())
+		}
+		if rec.Code == http.StatusOK {
+			if out.Status != "active" || strings.ReplaceAll(in.Code, " ", "") != valid {
+				t.Fatalf("confirmed with code %q (valid is %q): %s", in.Code, valid, rec.Body.String())
+			}
+			if err := h.fw.ResetEnrollment(ctx, "carol", "totp"); err != nil {
+				t.Fatal(err)
+			}
+			begin()
+		}
+	})
+}
+
+// FuzzChallengeRequestBody throws arbitrary user ids and bodies at
+// POST /v1/users/{user}/challenge. Clients must have a factor (alice has
+// one, and a remembered device: $DEVICE); staff need none. A challenge
+// never calls a provider, and allows only what the policy allows.
+func FuzzChallengeRequestBody(f *testing.F) {
+	for _, seed := range []struct{ user, body string }{
+		{"alice", `{"audience":"client"}`},
+		{"alice", `{"audience":"client","device_token":"$DEVICE"}`},
+		{"alice", `{"audience":"client","device_token":"$DEVICE","client_ip":"2001:db8::1"}`},
+		{"alice", `{"audience":"client","device_token":"$DEVICEx"}`},
+		{"alice", `{"audience":"client","device_token":"x$DEVICE"}`},
+		{"alice", `{"audience":"client","device_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`},
+		{"alice", `{"audience":"staff","device_token":"$DEVICE"}`},
+		{"bob", `{"audience":"client","device_token":"$DEVICE"}`},
+		{"bob", `{"audience":"staff"}`},
+		{"alice", `{"audience":"root"}`},
+		{"alice", `{"audience":"CLIENT"}`},
+		{"alice", `{}`},
+		{"alice", `{"audience":"client","client_ip":"1.2.3.4\r\nX: y"}`},
+		{"alice", `{"audience":"client","device_token":` + `"` + strings.Repeat("A", 200) + `"}`},
+		{"alice", `{"audience":"client","audience":"staff"}`},
+		{"alice", `{"audience":1}`},
+		{"alice", `{"audience":"client","provider":"totp"}`},
+		{"ali\x00ce", `{"audience":"client"}`},
+		{"alice\r\n", `{"audience":"client"}`},
+		{"alice", ``}, {"alice", `[`}, {"alice", `{"audience":"client"}{}`},
+	} {
+		f.Add(seed.user, seed.body)
+	}
+	h := newHarness(f)
+	f.Fuzz(func(t *testing.T, user, body string) {
+		body = h.expand(body)
+		segment, user := userPath(user)
+		before := h.prov.calls.Load()
+		rec := h.do(http.MethodPost, "/v1/users/"+segment+"/challenge", appKey, "", body)
+		if n := h.prov.calls.Load() - before; n != 0 {
+			t.Fatalf("a challenge called the provider %d times", n)
+		}
+		out := checkAPI(t, rec, http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+		if rec.Code != http.StatusOK {
+			return
+		}
+		var in struct {
+			Audience    string
+			DeviceToken string `json:"device_token"`
+		}
+		if !strictBody(body, &in) {
+			t.Fatalf("200 for a body that is not one JSON object: %q", body)
+		}
+		switch {
+		case out.Decision == "allow" && out.Why == "remembered_device":
+			if user != "alice" || in.Audience != "client" || in.DeviceToken != h.deviceToken {
+				t.Fatalf("remembered device for user %q, body %q", user, body)
+			}
+		case out.Decision == "allow" && out.Why == "not_required":
+			if in.Audience != "staff" {
+				t.Fatalf("no factor required of user %q, body %q", user, body)
+			}
+		case out.Decision == "verify":
+			if user != "alice" || in.Audience != "client" {
+				t.Fatalf("verify for user %q, body %q", user, body)
+			}
+		case out.Decision == "enroll":
+			if user == "alice" || in.Audience != "client" {
+				t.Fatalf("enroll for user %q, body %q", user, body)
+			}
+		default:
+			t.Fatalf("decision %q (%s) for user %q, body %q", out.Decision, out.Why, user, body)
+		}
+	})
+}

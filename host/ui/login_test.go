@@ -172,6 +172,17 @@ func TestLoginAllow(t *testing.T) {
 func TestLoginGraceLogins(t *testing.T) {
 	h := startHost(t, start, totpClients, policy("  clients: {require: true, grace_logins: 2}\n"))
 	ret := "https://panel.example/home"
+	// A link checker's HEAD and a browser's prefetch decide nothing.
+	link := h.link("gina", map[string]string{"page": "verify", "audience": "client", "return_url": ret})
+	if res, err := http.Head(link); err != nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("HEAD: %v %v", res, err)
+	}
+	if p := h.open(link, map[string]string{"Sec-Purpose": "prefetch;prerender"}); p.status != http.StatusServiceUnavailable {
+		t.Errorf("prefetch: %d", p.status)
+	}
+	if got := h.challenges("gina"); len(got) != 0 {
+		t.Errorf("decided for a HEAD or a prefetch: %v", got)
+	}
 	p := h.get(h.link("gina", map[string]string{"page": "verify", "audience": "client", "return_url": ret}), false)
 	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/verify/done?t=") {
 		t.Fatalf("grace login: %d %v", p.status, p.header)
@@ -192,6 +203,18 @@ func TestLoginGraceLogins(t *testing.T) {
 	setup := h.get(h.url+done.href(t, "setup-totp"), false)
 	if setup.status != 200 || !strings.Contains(setup.body, `id="begin"`) || strings.Contains(setup.body, "Not now") {
 		t.Errorf("setup page from the grace login: %d %s", setup.status, setup.body)
+	}
+	// Starting the setup and typing a wrong code, twice: shown again each
+	// time, from the same link, deciding nothing.
+	sf := setup.form(t)
+	if r := h.post("/ui/enroll/begin", sf, nil); r.status != 200 || !strings.Contains(r.body, `id="qr"`) {
+		t.Fatalf("begin: %d %s", r.status, r.body)
+	}
+	for range 2 {
+		sf.Set("code", "000000")
+		if r := h.post("/ui/enroll/confirm", sf, nil); !strings.Contains(r.body, "didn&#39;t match") {
+			t.Errorf("wrong confirmation code: %d %s", r.status, r.body)
+		}
 	}
 	if got := h.challenges("gina"); len(got) != 1 {
 		t.Errorf("audited decisions %v, want the one of the page open", got)

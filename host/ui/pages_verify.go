@@ -38,10 +38,23 @@ func (u *UI) verifyPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.Kind == kindLink {
+		if r.Method == http.MethodHead || prefetch(r) {
+			// Deciding may spend a grace login: only for a page the user
+			// opens, not for a link checker or a browser's speculation.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 		u.decide(w, r, c)
 		return
 	}
 	u.show(w, r, c, tok, r.URL.Query().Get("provider"), nil)
+}
+
+// prefetch tells a browser's prefetch or prerender of a page (Chrome's
+// Sec-Purpose, the older Purpose and X-Moz headers) from a navigation.
+func prefetch(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Sec-Purpose"), "prefetch") || r.Header.Get("Purpose") == "prefetch" ||
+		r.Header.Get("X-Moz") == "prefetch"
 }
 
 // decide asks the login policy what this user must do, with this
