@@ -41,10 +41,10 @@ chaos:
 
 # Every fuzz target, each for FUZZTIME, one after another: the parsers at
 # a boundary (codes, API bodies and the UI's tokens and forms, the config
-# file, providers' opaque state, Duo's responses). A failing input is
-# written to the package's testdata/fuzz/TARGET/; commit it with the fix.
-# The SDK and the HOTP example are modules of their own, fuzzed from
-# their folders. One target alone: its line of `make -n fuzz` (README.md).
+# file, import files, providers' opaque state, Duo's responses). A failing
+# input is written to the package's testdata/fuzz/TARGET/; commit it with
+# the fix. The SDK and the HOTP example are modules of their own, fuzzed
+# from their folders. One target alone: its line of `make -n fuzz`.
 FUZZTIME ?= 10s
 fuzz1 = cd $(1) && $(GO) test -run '^$$' -fuzz '^$(3)$$' -fuzztime $(FUZZTIME) $(2)
 fuzz:
@@ -56,6 +56,7 @@ fuzz:
 	$(call fuzz1,.,./providers/duo/internal/authapi/,FuzzDecode)
 	$(call fuzz1,.,./providers/duo/internal/authapi/,FuzzCanonParams)
 	$(call fuzz1,.,./framework/config/,FuzzLoad)
+	$(call fuzz1,.,./internal/totpfile/,FuzzRead)
 	$(call fuzz1,.,./host/apifuzz/,FuzzVerifyRequestBody)
 	$(call fuzz1,.,./host/apifuzz/,FuzzEnrollRequestBody)
 	$(call fuzz1,.,./host/apifuzz/,FuzzConfirmRequestBody)
