@@ -253,22 +253,25 @@ func (u *UI) frameworkMessage(err error) string {
 	return "Something went wrong on our side. Please try again in a moment."
 }
 
+// humanDuration says how long to wait, rounded up: telling a user to
+// come back sooner than the lock ends would only lock them out again.
 func humanDuration(d time.Duration) string {
-	switch {
-	case d <= time.Second:
+	ceil := func(unit time.Duration) int { return int((d + unit - 1) / unit) }
+	switch s, m, h := ceil(time.Second), ceil(time.Minute), ceil(time.Hour); {
+	case s <= 1:
 		return "a second"
-	case d < time.Minute:
-		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
-	case d < 2*time.Minute:
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case s == 60:
 		return "a minute"
-	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
-	case d < 2*time.Hour:
+	case m < 60:
+		return fmt.Sprintf("%d minutes", m)
+	case m == 60:
 		return "an hour"
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int((d+time.Hour-1)/time.Hour))
+	case h < 48:
+		return fmt.Sprintf("%d hours", h)
 	}
-	return fmt.Sprintf("%d days", int((d+24*time.Hour-1)/(24*time.Hour)))
+	return fmt.Sprintf("%d days", ceil(24*time.Hour))
 }
 
 // maxRetryShown: a lockout longer than this is the one only an admin or a

@@ -116,3 +116,48 @@ func TestFormTokens(t *testing.T) {
 		t.Error("the form token rebuilt from a wait token differs")
 	}
 }
+
+// TestLockedView: the lockout page counts down a backoff, but not the lock
+// only an admin or a recovery code ends (100 years in the framework).
+func TestLockedView(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	u := &UI{sig: testSigner(t, 1), now: func() time.Time { return now }}
+	link := claims{Page: PageVerify, User: "alice", Audience: "client", Nonce: "n", Exp: now.Add(10 * time.Minute).Unix()}
+	for _, tt := range []struct {
+		until     time.Duration
+		lead      string
+		retry     bool
+		framework string
+	}{
+		{90 * time.Second, "Try again in 2 minutes.", true, "try again in 2 minutes"},
+		{29500 * time.Millisecond, "Try again in 30 seconds.", true, "try again in 30 seconds"},
+		{-time.Second, "You can try again now.", true, ""},
+		{time.Hour, "Try again in an hour.", false, "try again in an hour"},
+		{100 * 365 * 24 * time.Hour, "Ask support to unlock it.", false, "ask support to unlock it"},
+	} {
+		f := link.form(decision{Decision: "deny", Why: "locked_out", Recovery: true, Until: now.Add(tt.until).UnixMilli()})
+		v := u.lockedView(f, u.sig.token(f))
+		if !strings.HasSuffix(v.Lead, tt.lead) || (v.RetryURL != "") != tt.retry || !v.Recovery || !v.RecoveryOpen {
+			t.Errorf("locked for %v: lead %q, retry %q, recovery %v", tt.until, v.Lead, v.RetryURL, v.Recovery)
+		}
+		if tt.framework != "" {
+			msg := u.frameworkMessage(&framework.Error{Code: framework.CodeLockedOut, RetryAfter: tt.until})
+			if !strings.Contains(msg, tt.framework) {
+				t.Errorf("locked for %v: %q", tt.until, msg)
+			}
+		}
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "a second", time.Second: "a second", 1500 * time.Millisecond: "2 seconds", 30 * time.Second: "30 seconds",
+		59500 * time.Millisecond: "a minute", time.Minute: "a minute", 61 * time.Second: "2 minutes", 90 * time.Second: "2 minutes",
+		59 * time.Minute: "59 minutes", time.Hour: "an hour", time.Hour + time.Second: "2 hours", 47 * time.Hour: "47 hours",
+		48 * time.Hour: "2 days", 49 * time.Hour: "3 days",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
