@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,6 +95,8 @@ func FuzzUIToken(f *testing.F) {
 	f.Add("$LINK", uint16(0), byte(0))
 	f.Add("$RESULT", uint16(0), byte(0))
 	f.Add("$ELINK", uint16(0), byte(0))
+	f.Add("$FORM", uint16(0), byte(0))
+	f.Add("$FORM", uint16(1), byte(0x02))
 	f.Add("$LINK", uint16(1), byte(0x02))   // the signature's last character
 	f.Add("$RESULT", uint16(1), byte(0x01)) // the same
 	f.Add("$RESULT", uint16(1), byte(0x02))
@@ -122,18 +125,24 @@ func FuzzUIToken(f *testing.F) {
 				t.Fatalf("the provider was called %d times", n)
 			}
 		}()
-		for _, page := range []struct{ path, valid string }{
-			{"/ui/verify", h.link},
-			{"/ui/enroll", h.enrollLink},
-			{"/ui/verify/done", h.result},
+		for _, page := range []struct {
+			path  string
+			valid []string
+		}{
+			// The login page opens with its link, and with the form token
+			// its decision made (a provider switch, the way back from a push).
+			{"/ui/verify", []string{h.link, h.form}},
+			{"/ui/enroll", []string{h.enrollLink}},
+			{"/ui/verify/done", []string{h.result}},
 		} {
+			valid := slices.Contains(page.valid, tok)
 			rec := h.do(http.MethodGet, page.path+"?t="+url.QueryEscape(tok), "", "", "")
 			switch {
-			case rec.Code == http.StatusOK && tok != page.valid:
-				t.Fatalf("%s opened with token %q (the valid one is %q)", page.path, tok, page.valid)
+			case rec.Code == http.StatusOK && !valid:
+				t.Fatalf("%s opened with token %q (the valid ones are %q)", page.path, tok, page.valid)
 			case rec.Code == http.StatusOK:
 			case rec.Code == http.StatusForbidden:
-				if tok == page.valid {
+				if valid {
 					t.Fatalf("%s refused its own token: %s", page.path, rec.Body.String())
 				}
 			default:
