@@ -134,15 +134,16 @@ func (r *report) scaleGoal() {
 	for i, ss := range r.scale {
 		ratios := ss.p50Ratios()
 		worst := 0.0
-		parts := make([]string, len(ss.levels))
-		for j, l := range ss.levels {
-			worst = max(worst, ratios[j])
-			parts[j] = fmt.Sprintf("%s %s", fmtInt(l.users), fmtDur(time.Duration(medianOf(l.runs, p50))))
+		parts := make([]string, 0, len(ss.levels))
+		for j, l := range ss.levels[1:] {
+			worst = max(worst, ratios[j+1])
+			parts = append(parts, fmt.Sprintf("%s %.2f×", fmtInt(l.users), ratios[j+1]))
 		}
 		if i > 0 {
 			r.printf(";")
 		}
-		r.printf(" %s %s, at most %.2f×: %s", storeLabel[ss.store], strings.Join(parts, ", "), worst, verdict(worst <= goalScaleRatio))
+		r.printf(" %s %s at %s users, then %s: %s", storeLabel[ss.store], fmtDur(time.Duration(medianOf(ss.levels[0].runs, p50))),
+			fmtInt(ss.levels[0].users), strings.Join(parts, ", "), verdict(worst <= goalScaleRatio))
 	}
 	r.printf(".\n")
 }

@@ -207,10 +207,12 @@ func (r *report) scaleTables(o options, bin, work, duo string) error {
 		for i, n := range sizes {
 			levels[i] = &scaleLevel{users: n, file: files[n].all, samples: files[n].samples}
 		}
+		t0 := time.Now()
 		ss, err := r.scaleStore(o, bin, dir, duo, store, levels)
 		if err != nil {
 			return fmt.Errorf("scale on %s: %w", store, err)
 		}
+		fmt.Fprintf(os.Stderr, "bench: scale on %s took %v\n", storeLabel[store], time.Since(t0).Round(time.Second))
 		if ss != nil {
 			r.scale = append(r.scale, ss)
 		}
