@@ -136,40 +136,60 @@ func needsRestart(old, next *config.Config) string {
 // reload reads it.
 const reloadQuiet = 150 * time.Millisecond
 
-// watchConfig reloads on every change of the config file until ctx ends.
-// Editors often replace the file rather than write it; koanf's watcher
-// follows the path, so both are seen.
-func (s *Service) watchConfig(ctx context.Context) {
+// watchConfig reloads on every change of the config file until ctx ends
+// or the returned stop is called. Editors often replace the file rather
+// than write it; koanf's watcher follows the path, so both are seen. After
+// stop returns, the watcher logs nothing and starts no reload: koanf's
+// goroutine outlives Unwatch for a moment, and the files it watched may
+// already be gone.
+func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 	if s.Config.Source.File == "" {
-		return
+		return func() {}
 	}
 	fp := file.Provider(s.Config.Source.File)
 	// A plain write truncates the file and then fills it: reloading on the
 	// first event would read an empty file and refuse it. Events are
-	// gathered until the file has been quiet for reloadQuiet.
-	var mu sync.Mutex
-	var timer *time.Timer
+	// gathered until the file has been quiet for reloadQuiet. mu is held by
+	// every callback and reload, so stop waits for one in progress.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		timer   *time.Timer
+	)
 	err := fp.Watch(func(_ any, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
+		}
 		if err != nil {
 			s.log.Error("config watch", "error", err)
 			return
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if timer != nil {
 			timer.Stop()
 		}
 		timer = time.AfterFunc(reloadQuiet, func() {
-			if ctx.Err() == nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if !stopped && ctx.Err() == nil {
 				_ = s.Reload(ctx)
 			}
 		})
 	})
 	if err != nil {
 		s.log.Error("cannot watch the config file; reload with SIGHUP", "error", err)
-		return
+		return func() {}
 	}
-	go func() { <-ctx.Done(); fp.Unwatch() }()
+	return sync.OnceFunc(func() {
+		mu.Lock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		_ = fp.Unwatch()
+	})
 }
 
 // configStatus answers GET /v1/config/status.

@@ -113,7 +113,7 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.watchConfig(ctx)
+	defer s.watchConfig(ctx)()
 	refresh := time.NewTicker(time.Minute)
 	defer refresh.Stop()
 	for {
