@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/batch"
 )
 
 var _ framework.BulkEnrollmentWriter = (*Store)(nil)
@@ -72,19 +73,12 @@ func (s *Store) findStored(ctx context.Context, batch []framework.Enrollment, ca
 // bulkRows checks the whole batch and converts it to COPY rows before
 // anything is sent: a duplicate inside the batch is reported as that, not
 // as a clash with a stored row.
-func bulkRows(batch []framework.Enrollment) ([][]any, error) {
-	type key struct{ user, provider string }
-	seen := make(map[key]struct{}, len(batch))
-	rows := make([][]any, len(batch))
-	for i, e := range batch {
-		k := key{e.UserID, e.Provider}
-		if _, dup := seen[k]; dup {
-			return nil, &framework.ExistsError{UserID: e.UserID, Provider: e.Provider, InBatch: true}
-		}
-		seen[k] = struct{}{}
-		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
-			return nil, fmt.Errorf("enrollment %d: invalid status %q", i, e.Status)
-		}
+func bulkRows(b []framework.Enrollment) ([][]any, error) {
+	if err := batch.Check(b); err != nil {
+		return nil, err
+	}
+	rows := make([][]any, len(b))
+	for i, e := range b {
 		created, err := timestamp("CreatedAt", e.CreatedAt)
 		if err != nil {
 			return nil, fmt.Errorf("enrollment %d: %w", i, err)

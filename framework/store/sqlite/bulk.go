@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/batch"
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -103,19 +104,12 @@ const bulkArgsPerRow = 7
 // bulkArgs checks the whole batch and converts it to statement arguments,
 // bulkArgsPerRow a row, before anything is written: a duplicate inside the
 // batch is reported as that, not as a clash with a stored row.
-func bulkArgs(batch []framework.Enrollment) ([]any, error) {
-	type key struct{ user, provider string }
-	seen := make(map[key]struct{}, len(batch))
-	args := make([]any, 0, bulkArgsPerRow*len(batch))
-	for i, e := range batch {
-		k := key{e.UserID, e.Provider}
-		if _, dup := seen[k]; dup {
-			return nil, &framework.ExistsError{UserID: e.UserID, Provider: e.Provider, InBatch: true}
-		}
-		seen[k] = struct{}{}
-		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
-			return nil, fmt.Errorf("enrollment %d: invalid status %q", i, e.Status)
-		}
+func bulkArgs(b []framework.Enrollment) ([]any, error) {
+	if err := batch.Check(b); err != nil {
+		return nil, err
+	}
+	args := make([]any, 0, bulkArgsPerRow*len(b))
+	for i, e := range b {
 		created, err := nanos("CreatedAt", e.CreatedAt)
 		if err != nil {
 			return nil, fmt.Errorf("enrollment %d: %w", i, err)
