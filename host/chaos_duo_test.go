@@ -171,11 +171,6 @@ func TestChaosDuo(t *testing.T) {
 	for _, h := range hosts {
 		pids := testbin.Processes(h.pluginsDir)
 		h.stop()
-		if err := waitGone(pids, 10*time.Second); err != nil {
-			t.Error(err)
-		}
-		if left := testbin.Processes(h.pluginsDir); len(left) != 0 {
-			t.Errorf("plugin processes left after the host stopped: %v", left)
-		}
+		noOrphans(t, h.pluginsDir, pids, "after the host stopped")
 	}
 }

@@ -86,12 +86,7 @@ func (r *chaosReplica) sigkill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if err := waitGone(pids, 10*time.Second); err != nil {
-		t.Errorf("replica %s SIGKILLed: %v", r.name, err)
-	}
-	if left := testbin.Processes(r.plugins); len(left) != 0 {
-		t.Errorf("replica %s SIGKILLed: orphan plugin processes %v", r.name, left)
-	}
+	noOrphans(t, r.plugins, pids, "replica "+r.name+" SIGKILLed")
 }
 
 // TestChaosReplicas: two `twofactor serve` processes on one PostgreSQL
