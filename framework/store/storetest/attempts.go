@@ -8,17 +8,8 @@ import (
 	"github.com/twofactor/twofactor/framework"
 )
 
-func attemptStore(t *testing.T, s framework.Store) framework.AttemptStore {
-	t.Helper()
-	a, ok := s.(framework.AttemptStore)
-	if !ok {
-		t.Fatalf("%T does not implement framework.AttemptStore", s)
-	}
-	return a
-}
-
 func testAttemptsCountAndLock(t *testing.T, s framework.Store) {
-	a := attemptStore(t, s)
+	a := capability[framework.AttemptStore](t, s)
 	if got, err := a.Attempts(t.Context(), "alice"); err != nil || got != (framework.Attempts{}) {
 		t.Fatalf("fresh user: %+v, %v", got, err)
 	}
@@ -52,7 +43,7 @@ func testAttemptsCountAndLock(t *testing.T, s framework.Store) {
 // testAttemptsConcurrent: failures recorded at once are all counted, as two
 // replicas would record them.
 func testAttemptsConcurrent(t *testing.T, s framework.Store) {
-	a := attemptStore(t, s)
+	a := capability[framework.AttemptStore](t, s)
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Add(1)

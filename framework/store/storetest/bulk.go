@@ -23,15 +23,6 @@ var bulkTests = []struct {
 	{"Bulk/RefusesStoredInLargeBatch", testBulkRefusesStoredInLargeBatch},
 }
 
-func bulkWriter(t *testing.T, s framework.Store) framework.BulkEnrollmentWriter {
-	t.Helper()
-	b, ok := s.(framework.BulkEnrollmentWriter)
-	if !ok {
-		t.Fatalf("%T does not implement framework.BulkEnrollmentWriter", s)
-	}
-	return b
-}
-
 // imported is what the framework passes to InsertEnrollments: an active
 // enrollment confirmed at c.
 func imported(user, provider string, c time.Time) framework.Enrollment {
@@ -42,7 +33,7 @@ func imported(user, provider string, c time.Time) framework.Enrollment {
 }
 
 func testBulkInserts(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	active(t, s, "alice", "totp") // another provider of the same user does not clash
 	pending := imported("carol", "totp", at(time.Hour))
 	pending.Status, pending.ConfirmedAt = framework.StatusPending, time.Time{}
@@ -74,7 +65,7 @@ func testBulkInserts(t *testing.T, s framework.Store) {
 }
 
 func testBulkEmpty(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	if err := b.InsertEnrollments(t.Context(), nil); err != nil {
 		t.Errorf("nil batch: %v", err)
 	}
@@ -106,7 +97,7 @@ func wantAbsent(t *testing.T, s framework.Store, provider string, users ...strin
 }
 
 func testBulkRefusesStored(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	for _, status := range []framework.Status{framework.StatusActive, framework.StatusPending} {
 		t.Run(string(status), func(t *testing.T) {
 			user := "bob-" + string(status)
@@ -136,7 +127,7 @@ func testBulkRefusesStored(t *testing.T, s framework.Store) {
 }
 
 func testBulkRefusesDuplicateInBatch(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	batch := []framework.Enrollment{
 		imported("alice", "totp", base),
 		imported("bob", "totp", base),
@@ -147,7 +138,7 @@ func testBulkRefusesDuplicateInBatch(t *testing.T, s framework.Store) {
 }
 
 func testBulkRefusesInvalidStatus(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	bad := imported("bob", "totp", base)
 	bad.Status = "revoked"
 	if err := b.InsertEnrollments(t.Context(), []framework.Enrollment{imported("alice", "totp", base), bad}); err == nil {
@@ -159,7 +150,7 @@ func testBulkRefusesInvalidStatus(t *testing.T, s framework.Store) {
 // testBulkLarge inserts several thousand rows in a few batches, the way an
 // import does, and reads them back from the start, the middle and the end.
 func testBulkLarge(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	const batches, size = 3, 2000
 	for n := range batches {
 		batch := make([]framework.Enrollment, size)
@@ -199,7 +190,7 @@ func testBulkLarge(t *testing.T, s framework.Store) {
 // batch (a store may write it in chunks) is named, and no row of the batch
 // is written, neither before it nor after.
 func testBulkRefusesStoredInLargeBatch(t *testing.T, s framework.Store) {
-	b := bulkWriter(t, s)
+	b := capability[framework.BulkEnrollmentWriter](t, s)
 	before := active(t, s, "user-000150", "totp")
 	batch := make([]framework.Enrollment, 300)
 	for i := range batch {

@@ -8,17 +8,8 @@ import (
 	"github.com/twofactor/twofactor/framework"
 )
 
-func recoveryStore(t *testing.T, s framework.Store) framework.RecoveryStore {
-	t.Helper()
-	r, ok := s.(framework.RecoveryStore)
-	if !ok {
-		t.Fatalf("%T does not implement framework.RecoveryStore", s)
-	}
-	return r
-}
-
 func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
-	r := recoveryStore(t, s)
+	r := capability[framework.RecoveryStore](t, s)
 	old := [][]byte{[]byte("old-1"), []byte("old-2")}
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", old, base); err != nil {
 		t.Fatal(err)
@@ -60,7 +51,7 @@ func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 }
 
 func testRecoveryConcurrentUse(t *testing.T, s framework.Store) {
-	r := recoveryStore(t, s)
+	r := capability[framework.RecoveryStore](t, s)
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", [][]byte{[]byte("c")}, base); err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,7 @@ import (
 )
 
 func testSecrets(t *testing.T, s framework.Store) {
-	ss, ok := s.(framework.SecretStore)
-	if !ok {
-		t.Fatalf("%T does not implement framework.SecretStore", s)
-	}
+	ss := capability[framework.SecretStore](t, s)
 	got, err := ss.LoadOrCreateSecret(t.Context(), "pepper", []byte("first"))
 	if err != nil || string(got) != "first" {
 		t.Fatalf("create: %q, %v", got, err)
@@ -32,10 +29,7 @@ func testSecrets(t *testing.T, s framework.Store) {
 }
 
 func testScanEnrollments(t *testing.T, s framework.Store) {
-	sc, ok := s.(framework.EnrollmentScanner)
-	if !ok {
-		t.Fatalf("%T does not implement framework.EnrollmentScanner", s)
-	}
+	sc := capability[framework.EnrollmentScanner](t, s)
 	var want []string
 	for _, u := range []string{"carol", "alice", "bob"} {
 		for _, p := range []string{"totp", "duo"} {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -673,4 +674,15 @@ func testUserIDs(t *testing.T, s framework.Store) {
 		_, err := s.Get(t.Context(), tc.id, "totp")
 		wantErr(t, tc.name+": Get after Delete", err, framework.ErrNotFound)
 	}
+}
+
+// capability returns s as the optional store interface T, or fails the
+// test naming what s lacks.
+func capability[T any](t *testing.T, s framework.Store) T {
+	t.Helper()
+	c, ok := s.(T)
+	if !ok {
+		t.Fatalf("%T does not implement %v", s, reflect.TypeFor[T]())
+	}
+	return c
 }
