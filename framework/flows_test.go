@@ -400,11 +400,24 @@ func TestEnrollmentsNeverExposeState(t *testing.T) {
 
 // TestConcurrentVerifySingleUse races one valid code through many
 // verifies at once: the store's compare-and-swap must let exactly one in.
+// The attempt budget is made large enough for all of them to be evaluated
+// (with the default budget the gate would turn most away first; see
+// TestGateBurst).
 func TestConcurrentVerifySingleUse(t *testing.T) {
 	const n = 20
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			e := newEnv(t, mode.spec(t))
+			e := newEnv(t)
+			e.fw.Close()
+			fw, err := framework.New(t.Context(), framework.Options{
+				Store: e.store, EncryptionKey: e.key, Providers: []framework.ProviderSpec{mode.spec(t)}, Now: e.clk.Now,
+				Lockout: framework.LockoutPolicy{FreeAttempts: 10 * n},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { fw.Close() })
+			e.fw = fw
 			secret := e.enroll(t, "alice")
 			code := codeAt(t, secret, e.clk.Advance(period))
 

@@ -46,6 +46,9 @@ type Options struct {
 	// Lockout is the attempt budget; zero fields take
 	// DefaultLockoutPolicy's values.
 	Lockout LockoutPolicy
+	// PushLimit bounds the pushes sent to one user by one provider; zero
+	// fields take DefaultPushLimit's values.
+	PushLimit PushLimit
 	// Sleep waits (padding not-enrolled answers to a provider's usual
 	// time); tests inject one. A timer honouring ctx when nil.
 	Sleep func(ctx context.Context, d time.Duration)
@@ -68,6 +71,7 @@ type Framework struct {
 	secrets      SecretStore
 	policyStore  PolicyStore
 	lockout      LockoutPolicy
+	pushLimit    PushLimit
 	seal         *sealer
 	log          hclog.Logger
 	obs          Observer
@@ -102,34 +106,14 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	if opts.Store == nil {
 		return nil, errors.New("framework: a Store is required")
 	}
-	auditLog, ok := opts.Store.(AuditLog)
-	if !ok {
-		return nil, fmt.Errorf("framework: the store (%T) keeps no audit log; it must implement AuditLog", opts.Store)
-	}
-	attempts, ok := opts.Store.(AttemptStore)
-	if !ok {
-		return nil, fmt.Errorf("framework: the store (%T) keeps no attempt budget; it must implement AttemptStore", opts.Store)
-	}
-	recovery, ok := opts.Store.(RecoveryStore)
-	if !ok {
-		return nil, fmt.Errorf("framework: the store (%T) keeps no recovery codes; it must implement RecoveryStore", opts.Store)
-	}
-	secrets, ok := opts.Store.(SecretStore)
-	if !ok {
-		return nil, fmt.Errorf("framework: the store (%T) keeps no host secrets; it must implement SecretStore", opts.Store)
-	}
-	policyStore, ok := opts.Store.(PolicyStore)
-	if !ok {
-		return nil, fmt.Errorf("framework: the store (%T) keeps no grace logins or remembered devices; it must implement PolicyStore", opts.Store)
-	}
 	seal, err := newSealer(opts.EncryptionKey, opts.PreviousKeys...)
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	f := &Framework{
-		store: opts.Store, auditLog: auditLog, attempts: attempts, lockout: opts.Lockout.withDefaults(), seal: seal,
-		recovery: recovery, secrets: secrets, log: opts.Logger, now: opts.Now,
-		pendingTTL: opts.PendingTTL,
+		store: opts.Store, auditLog: opts.Store, attempts: opts.Store, lockout: opts.Lockout.withDefaults(), seal: seal,
+		recovery: opts.Store, secrets: opts.Store, log: opts.Logger, now: opts.Now,
+		pendingTTL: opts.PendingTTL, pushLimit: opts.PushLimit.withDefaults(),
 	}
 	f.reg.Store(&registry{providers: map[string]*managed{}, audiences: map[string]audiences{}, policy: opts.Policy.withDefaults()})
 	if f.log == nil {
@@ -142,7 +126,7 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		f.now = time.Now
 	}
 	f.sleep = opts.Sleep
-	f.policyStore = policyStore
+	f.policyStore = opts.Store
 	if f.sleep == nil {
 		f.sleep = sleepCtx
 	}

@@ -7,34 +7,74 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
-// Attempts is a user's run of consecutive failed verifications, across all
-// providers.
+// Budget names one of a user's attempt budgets. Each is a run of
+// consecutive failures with its own backoff.
+type Budget string
+
+// Budgets. Recovery codes have a budget of their own: they are how a user
+// gets back in while the factors' budget is backed off, so a flood of wrong
+// recovery codes must not spend the factors' budget (and the other way
+// round).
+const (
+	BudgetFactor   Budget = "factor"   // verifies with any provider, enrollment confirms
+	BudgetRecovery Budget = "recovery" // recovery codes
+)
+
+// Attempts is a user's run of consecutive failed attempts in one budget.
 type Attempts struct {
 	Failures    int
 	LockedUntil time.Time // zero when not backed off
 }
 
-// AttemptStore keeps the attempt budget in the store, so it holds across
+// Reservation is one attempt let through the gate: the budget after it was
+// counted, and what LockedUntil was before, so a refund can put it back.
+type Reservation struct {
+	Attempts
+	PrevLockedUntil time.Time
+}
+
+// AttemptStore keeps the attempt budgets in the store, so they hold across
 // replicas and restarts.
+//
+// The gate is ReserveAttempt: checking the budget and counting the attempt
+// happen in one atomic step, before the secret is evaluated. Reading the
+// budget, evaluating, and only then recording a failure is a race a burst
+// of simultaneous guesses wins.
 type AttemptStore interface {
-	// Attempts returns the user's current run; the zero value if none.
-	Attempts(ctx context.Context, userID string) (Attempts, error)
-	// RecordFailure adds one failure and, in the same transaction, sets
-	// LockedUntil to lockUntil(the new count) — so two replicas counting at
-	// once cannot lose a failure.
-	RecordFailure(ctx context.Context, userID string, lockUntil func(failures int) time.Time) (Attempts, error)
-	// ResetAttempts ends the run (a success, or an admin's reset).
+	// Attempts returns the user's current run in a budget; the zero value
+	// if none.
+	Attempts(ctx context.Context, userID string, b Budget) (Attempts, error)
+	// ReserveAttempt atomically: if the budget's LockedUntil is after now,
+	// changes nothing and returns ok false with the budget as stored;
+	// otherwise adds one to Failures, sets LockedUntil to lockUntil(the new
+	// count) and returns ok true. Concurrent calls, in this process or in
+	// another replica, are serialized: of any burst at most as many are let
+	// through as lockUntil leaves free.
+	ReserveAttempt(ctx context.Context, userID string, b Budget, now time.Time, lockUntil func(failures int) time.Time) (r Reservation, ok bool, err error)
+	// RefundAttempt takes back a reservation whose attempt turned out not
+	// to be a guess (a replayed code, a provider that found nothing to
+	// check): Failures goes down by one (never below zero), and LockedUntil
+	// goes back to r.PrevLockedUntil if it is still the r.LockedUntil this
+	// reservation set. A run that was reset meanwhile is left alone.
+	RefundAttempt(ctx context.Context, userID string, b Budget, r Reservation) error
+	// RecordFailure counts a failure that no reservation counted (a push
+	// the user denied, seen when it is polled) and, atomically with it,
+	// sets LockedUntil to the later of its current value and
+	// lockUntil(the new count).
+	RecordFailure(ctx context.Context, userID string, b Budget, lockUntil func(failures int) time.Time) (Attempts, error)
+	// ResetAttempts ends the user's runs in every budget (a success, or an
+	// admin's unlock or reset).
 	ResetAttempts(ctx context.Context, userID string) error
 }
 
 // LockoutPolicy is the attempt budget. The defaults follow NIST SP
-// 800-63B §3.2.2 and RFC 4226 §7.3: a few free tries, then an exponential
+// 800-63B §5.2.2 and RFC 4226 §7.3: a few free tries, then an exponential
 // backoff, and never more than 100 consecutive failures.
 type LockoutPolicy struct {
-	FreeAttempts int           // failures before the backoff starts; 5
+	FreeAttempts int           // attempts before the backoff starts; 5
 	Backoff      time.Duration // first backoff, doubling; 30s
 	MaxBackoff   time.Duration // cap of one backoff; 1h
-	MaxFailures  int           // after this many only an admin reset (or a recovery code) unlocks; 100
+	MaxFailures  int           // after this many only an admin's unlock (or a recovery code) unlocks; 100
 }
 
 // DefaultLockoutPolicy is used for zero fields of Options.Lockout.
@@ -57,12 +97,16 @@ func (p LockoutPolicy) withDefaults() LockoutPolicy {
 	return d
 }
 
+// forever is the lock of a budget at its cap: until an admin's unlock or a
+// recovery code.
+const forever = 100 * 365 * 24 * time.Hour
+
 // lockUntil is when a user with this many consecutive failures may try
 // again: now for the free attempts, then Backoff doubling up to
 // MaxBackoff; "forever" (until reset) from MaxFailures on.
 func (p LockoutPolicy) lockUntil(now time.Time, failures int) time.Time {
-	if failures >= p.MaxFailures {
-		return now.Add(100 * 365 * 24 * time.Hour)
+	if p.MaxFailures > 0 && failures >= p.MaxFailures {
+		return now.Add(forever)
 	}
 	if failures < p.FreeAttempts {
 		return time.Time{}
@@ -74,78 +118,17 @@ func (p LockoutPolicy) lockUntil(now time.Time, failures int) time.Time {
 	return now.Add(min(d, p.MaxBackoff))
 }
 
+// forBudget is the policy of one budget. Recovery codes back off like the
+// factors but have no permanent cap: 80-bit codes cannot be guessed online
+// at one try an hour, and a cap would let a stranger who never had a factor
+// lock the user out of the very thing that ends a lockout.
+func (p LockoutPolicy) forBudget(b Budget) LockoutPolicy {
+	if b == BudgetRecovery {
+		p.MaxFailures = 0
+	}
+	return p
+}
+
 // ReasonLockedOut denies a verification without asking the provider while
-// the user's attempt budget is spent.
+// the user's attempt budget is backed off.
 const ReasonLockedOut = sdk.ReasonLockedOut
-
-// countsAsFailure says whether a deny spends the attempt budget: wrong
-// codes and refused pushes do; reasons that are not a guess do not. A
-// replayed code is not a guess either: whoever sends it saw a real code a
-// moment ago (usually the user, clicking twice), and counting it would let
-// a double submit lock a user out.
-func countsAsFailure(r VerifyResult) bool {
-	if r.Outcome != sdk.Deny {
-		return false
-	}
-	switch r.Reason {
-	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonUnavailable, sdk.ReasonExpired,
-		sdk.ReasonTimeout, ReasonLockedOut, sdk.ReasonDeniedByPolicy:
-		return false
-	}
-	return true
-}
-
-// checkLocked refuses a verification while the user is backed off. It
-// returns what it read, for account.
-func (f *Framework) checkLocked(ctx context.Context, in VerifyInput) (*Attempts, error) {
-	a, err := f.attempts.Attempts(ctx, in.UserID)
-	if err != nil {
-		return nil, errorf(CodeInternal, err, "read attempts")
-	}
-	now := f.now()
-	if !a.LockedUntil.After(now) {
-		return &a, nil
-	}
-	retry := a.LockedUntil.Sub(now)
-	msg := "too many failed attempts; try again later"
-	if a.Failures >= f.lockout.MaxFailures {
-		msg = "too many failed attempts; an admin must reset the account, or use a recovery code"
-	}
-	if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-		Outcome: string(sdk.Deny), Reason: string(ReasonLockedOut), ClientIP: in.ClientIP}); aerr != nil {
-		return nil, aerr
-	}
-	f.observe(ctx, in, sdk.Deny, ReasonLockedOut)
-	return nil, &Error{Code: CodeLockedOut, Message: msg, RetryAfter: retry}
-}
-
-// account updates the attempt budget after a decision. seen is what
-// checkLocked read before it (nil when nothing was read): an allow need
-// not clear a budget that was clean then, which saves a write on nearly
-// every allow. A failure counted by a concurrent request after that read
-// then stays counted, which errs on the safe side.
-func (f *Framework) account(ctx context.Context, in VerifyInput, res VerifyResult, seen *Attempts) error {
-	switch {
-	case res.Outcome == sdk.Allow:
-		if seen != nil && seen.Failures == 0 && seen.LockedUntil.IsZero() {
-			return nil
-		}
-		if err := f.attempts.ResetAttempts(ctx, in.UserID); err != nil {
-			return errorf(CodeInternal, err, "reset attempts")
-		}
-	case countsAsFailure(res):
-		now := f.now()
-		a, err := f.attempts.RecordFailure(ctx, in.UserID, func(n int) time.Time { return f.lockout.lockUntil(now, n) })
-		if err != nil {
-			return errorf(CodeInternal, err, "record failure")
-		}
-		if a.LockedUntil.After(now) {
-			f.log.Warn("user locked out", "user", in.UserID, "failures", a.Failures, "until", a.LockedUntil)
-			f.obs.LockedOut(in.UserID, in.Provider)
-			return f.audit(ctx, AuditEntry{Event: EventLockout, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-				Outcome: "locked", ClientIP: in.ClientIP,
-				Details: map[string]string{"failures": itoa(a.Failures), "locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}})
-		}
-	}
-	return nil
-}

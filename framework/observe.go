@@ -18,20 +18,20 @@ import (
 type Observer interface {
 	// Verified reports one verification decision: every answer of Verify
 	// (allow, deny, pending; deny with ReasonLockedOut while the user is
-	// backed off; OutcomeError with reason "provider_unavailable" when the
-	// provider could not answer), and the final answer of PollVerification
-	// (polls still pending are not reported, so a push counts once as
-	// pending and once as its outcome). d is the wall time from the call's
-	// start to the decision.
+	// backed off, or ReasonPushLimit; OutcomeError with the error's Code as
+	// the reason when no decision could be made, e.g. provider_unavailable),
+	// and the final answer of PollVerification (polls still pending are not
+	// reported, so a push counts once as pending and once as its outcome).
+	// d is the wall time from the call's start to the decision.
 	Verified(provider string, outcome sdk.Outcome, reason sdk.Reason, d time.Duration)
 	// LockedOut reports a failure that started or extended a user's
 	// backoff; the same event is audited as EventLockout.
 	LockedOut(userID, provider string)
 }
 
-// OutcomeError is the outcome reported to an Observer for a verification
-// that ended without a decision (the provider was unavailable); the reason
-// is the error's Code.
+// OutcomeError is the outcome reported to an Observer, and audited, for a
+// verification that ended without a decision (the provider was
+// unavailable, the store failed); the reason is the error's Code.
 const OutcomeError sdk.Outcome = "error"
 
 // NopObserver ignores everything. It is what a nil Options.Observer means.
@@ -60,23 +60,18 @@ func startVerify(ctx context.Context, poll bool) context.Context {
 	return context.WithValue(ctx, verifyTimerKey{}, verifyTimer{start: time.Now(), poll: poll})
 }
 
+// isPoll says whether ctx is a PollVerification's.
+func (f *Framework) isPoll(ctx context.Context) bool {
+	t, _ := ctx.Value(verifyTimerKey{}).(verifyTimer)
+	return t.poll
+}
+
 // observe reports a decision to the Observer.
 func (f *Framework) observe(ctx context.Context, in VerifyInput, outcome sdk.Outcome, reason sdk.Reason) {
 	t, _ := ctx.Value(verifyTimerKey{}).(verifyTimer)
-	if t.poll && outcome == sdk.Pending {
-		return // counted when the push was sent
-	}
 	var d time.Duration
 	if !t.start.IsZero() {
 		d = time.Since(t.start)
 	}
 	f.obs.Verified(in.Provider, outcome, reason, d)
-}
-
-// observeFailure reports a verification that ended because the provider
-// could not answer; other errors are not decisions and are not reported.
-func (f *Framework) observeFailure(ctx context.Context, in VerifyInput, err error) {
-	if CodeOf(err) == CodeProviderUnavailable {
-		f.observe(ctx, in, OutcomeError, sdk.Reason(CodeProviderUnavailable))
-	}
 }

@@ -16,7 +16,9 @@ import (
 type pushProvider struct {
 	mu      sync.Mutex
 	answers map[string]sdk.Outcome // by provider txid
+	reasons map[string]sdk.Reason  // a deny's reason by provider txid; denied_by_user when unset
 	polled  []string
+	sent    int // pushes started
 }
 
 func (p *pushProvider) Info(context.Context) (sdk.Info, error) {
@@ -33,6 +35,7 @@ func (p *pushProvider) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.Verif
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r.TxID == "" {
+		p.sent++
 		return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: "duo-tx-" + r.User.ID}, nil
 	}
 	p.polled = append(p.polled, r.TxID)
@@ -40,6 +43,9 @@ func (p *pushProvider) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.Verif
 	case sdk.Allow:
 		return sdk.VerifyResponse{Outcome: sdk.Allow}, nil
 	case sdk.Deny:
+		if reason, ok := p.reasons[r.TxID]; ok {
+			return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: reason}, nil
+		}
 		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonDeniedByUser}, nil
 	}
 	return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: r.TxID}, nil

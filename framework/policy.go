@@ -184,6 +184,10 @@ const (
 	WhyEnrolled         Why = "enrolled"            // verify: the user has a factor the audience allows
 	WhyEnrollment       Why = "enrollment_required" // enroll: the policy requires a factor and no grace login is left
 	WhyLockedOut        Why = "locked_out"          // deny: the attempt budget is spent
+	// deny: the user has a factor, but none they can use now (its provider
+	// is disabled, down, refused, or not allowed for the audience); a
+	// recovery code still works (RecoveryAvailable)
+	WhyProviderUnavailable Why = "provider_unavailable"
 )
 
 // Factor names in ChallengeProvider.Factors.
@@ -243,9 +247,13 @@ type ChallengeResult struct {
 //  1. a locked-out user is denied (RetryAfter);
 //  2. a user with an active factor the audience allows must verify, unless
 //     DeviceToken is a valid remembered device for this user and audience;
-//  3. otherwise, if the policy does not require a factor, the user is let
+//  3. a user whose active factors are all unusable now (provider disabled,
+//     down, refused by its pin, or not allowed for the audience) is denied
+//     (provider_unavailable, with RecoveryAvailable): a factor that cannot
+//     be used never turns into "no factor needed";
+//  4. otherwise, if the policy does not require a factor, the user is let
 //     in (not_required);
-//  4. otherwise a grace login is used if one is left (counted atomically
+//  5. otherwise a grace login is used if one is left (counted atomically
 //     in the store), or the user must enroll.
 //
 // Every decision is written to the audit log (event "challenge") with its
@@ -262,7 +270,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	details := map[string]string{}
 	now := f.now()
 
-	a, err := f.attempts.Attempts(ctx, in.UserID)
+	a, err := f.attempts.Attempts(ctx, in.UserID, BudgetFactor)
 	if err != nil {
 		return ChallengeResult{}, errorf(CodeInternal, err, "read attempts")
 	}
@@ -280,10 +288,28 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 		return ChallengeResult{}, errorf(CodeInternal, err, "list enrollments")
 	}
 	var usable []ChallengeProvider
+	var unusable []string
 	for _, e := range list {
-		if e.Status == StatusActive && reg.providerAllowed(e.Provider, in.Audience) {
+		switch {
+		case e.Status != StatusActive:
+		case reg.providerAllowed(e.Provider, in.Audience) && f.serving(reg, e.Provider):
 			usable = append(usable, f.challengeProvider(e.Provider))
+		default:
+			unusable = append(unusable, e.Provider)
 		}
+	}
+	if len(usable) == 0 && len(unusable) > 0 {
+		// Fail closed: the user has a factor, so they need one, even when
+		// it cannot be used now (its provider disabled, down, refused by its
+		// pin, or not allowed for this audience). Never "not required", and
+		// never enrolment in something else: that would let whoever has the
+		// password set up their own factor.
+		res := ChallengeResult{Decision: DecisionDeny, Why: WhyProviderUnavailable}
+		if res.RecoveryAvailable, err = f.recoveryAvailable(ctx, in.UserID); err != nil {
+			return ChallengeResult{}, err
+		}
+		details["unusable_providers"] = strings.Join(unusable, ",")
+		return f.challenged(ctx, in, res, details)
 	}
 	if len(usable) > 0 {
 		if in.DeviceToken != "" {
@@ -363,14 +389,27 @@ func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool,
 // challengeProvider lists a provider's factors from its capabilities. A
 // provider that never started has told nothing yet: no factors.
 func (f *Framework) challengeProvider(name string) ChallengeProvider {
+	return ChallengeProvider{Name: name, Factors: factorsOf(f.capabilities(name))}
+}
+
+// serving says whether the registry's provider is running: one that failed
+// to start (a pin mismatch, a missing binary) or whose process is down
+// cannot verify anyone now.
+func (f *Framework) serving(reg *registry, name string) bool {
+	m, ok := reg.providers[name]
+	return ok && m.status().Running
+}
+
+// capabilities are what a provider told of itself when it started; none
+// for a provider that is not running or never started.
+func (f *Framework) capabilities(name string) sdk.Capabilities {
 	m, ok := f.registry().providers[name]
 	if !ok {
-		return ChallengeProvider{Name: name, Factors: []string{}}
+		return sdk.Capabilities{}
 	}
 	m.mu.Lock()
-	caps := m.info.Capabilities
-	m.mu.Unlock()
-	return ChallengeProvider{Name: name, Factors: factorsOf(caps)}
+	defer m.mu.Unlock()
+	return m.info.Capabilities
 }
 
 func factorsOf(c sdk.Capabilities) []string {

@@ -178,18 +178,21 @@ func TestChallengeDecisions(t *testing.T) {
 				return framework.ChallengeInput{UserID: "alice", Audience: staff}
 			},
 			[]string{"verify/enrolled/totp:code"}},
+		// A factor the audience may not use still is the user's factor:
+		// never "not required", never enrolment in another one (whoever
+		// has the password would set up their own).
 		{"only a left-out provider, not required", framework.Policy{Staff: framework.AudiencePolicy{AllowedProviders: []string{"totp"}}},
 			func(t *testing.T, e *env) framework.ChallengeInput {
 				e.enrollPushyEarlier(t, "alice")
 				return framework.ChallengeInput{UserID: "alice", Audience: staff}
 			},
-			[]string{"allow/not_required"}},
-		{"only a left-out provider, required", framework.Policy{Staff: framework.AudiencePolicy{Require: true, AllowedProviders: []string{"totp"}}},
+			[]string{"deny/provider_unavailable"}},
+		{"only a left-out provider, required with grace logins", framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 3, AllowedProviders: []string{"totp"}}},
 			func(t *testing.T, e *env) framework.ChallengeInput {
 				e.enrollPushyEarlier(t, "alice")
 				return framework.ChallengeInput{UserID: "alice", Audience: staff}
 			},
-			[]string{"enroll/enrollment_required/totp:code"}},
+			[]string{"deny/provider_unavailable"}},
 		{"locked out", framework.Policy{},
 			func(t *testing.T, e *env) framework.ChallengeInput {
 				secret := e.enroll(t, "alice")
@@ -278,7 +281,7 @@ func TestChallengeDecisions(t *testing.T) {
 				if n, _ := e.fw.RecoveryCodesLeft(t.Context(), in.UserID); res.RecoveryAvailable != (asked && n > 0) {
 					t.Errorf("challenge %d: recovery_available %v with %d recovery codes", i+1, res.RecoveryAvailable, n)
 				}
-				if res.Decision == framework.DecisionDeny && res.RetryAfter != 30*time.Second {
+				if res.Why == framework.WhyLockedOut && res.RetryAfter != 30*time.Second {
 					t.Errorf("retry after %v, want 30s", res.RetryAfter)
 				}
 				if res.Why == framework.WhyGraceLogin && res.GraceLoginsLeft != tt.policy.Staff.GraceLogins-i-1 {
@@ -446,21 +449,4 @@ func TestPolicyCheckedAtNew(t *testing.T) {
 			t.Errorf("challenge = %+v, %v; want remember_device_days %d", res, err, framework.DefaultRememberDays)
 		}
 	})
-}
-
-// noPolicyStore is a store without the PolicyStore methods.
-type noPolicyStore struct {
-	framework.Store
-	framework.AuditLog
-	framework.AttemptStore
-	framework.RecoveryStore
-	framework.SecretStore
-}
-
-func TestNewNeedsPolicyStore(t *testing.T) {
-	s, _ := openStore(t)
-	_, err := framework.New(t.Context(), framework.Options{Store: noPolicyStore{s, s, s, s, s}, EncryptionKey: newKey(t)})
-	if err == nil || !strings.Contains(err.Error(), "PolicyStore") {
-		t.Errorf("New = %v, want a refusal naming PolicyStore", err)
-	}
 }

@@ -164,31 +164,42 @@ func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (int, 
 	return n, nil
 }
 
-// verifyRecovery checks a recovery code. It is not held back by a lockout
-// — a success ends one, which is how a user who lost their device gets
-// back in after the budget is spent — but a wrong code still counts as a
-// failure. Guessing 80-bit codes online is hopeless either way.
+// verifyRecovery checks a recovery code. It has an attempt budget of its
+// own (BudgetRecovery), so it keeps working while the factors' budget is
+// backed off — a success ends every run, which is how a user who lost their
+// device gets back in — and a flood of wrong recovery codes backs off only
+// the recovery codes, never the factors. It goes through the same gate and
+// record as any verification.
 func (f *Framework) verifyRecovery(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	if in.Audience != AudienceStaff && in.Audience != AudienceClient {
 		return VerifyResult{}, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
 	}
-	res := VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}
-	if code, ok := normalizeRecoveryCode(in.Code); ok {
-		used, err := f.recovery.UseRecoveryCode(ctx, in.UserID, f.recoveryHash.hash(in.UserID, code))
-		if err != nil {
-			return VerifyResult{}, errorf(CodeInternal, err, "use recovery code")
-		}
-		if used {
-			left, err := f.recovery.CountRecoveryCodes(ctx, in.UserID)
-			if err != nil {
-				return VerifyResult{}, errorf(CodeInternal, err, "count recovery codes")
-			}
-			res = VerifyResult{Outcome: sdk.Allow, Details: map[string]string{"recovery_codes_left": itoa(left)}}
-		}
-	}
-	res, err := f.decided(ctx, in, res)
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
+	t, err := f.gate(ctx, in.UserID, BudgetRecovery)
 	if err != nil {
-		return VerifyResult{}, err
+		return f.record(ctx, in, nil, VerifyResult{}, err)
 	}
-	return res, f.account(ctx, in, res, nil)
+	res, err := f.useRecoveryCode(ctx, in)
+	return f.record(ctx, in, t, res, err)
+}
+
+// useRecoveryCode is the decision: a code of the user's, used once.
+func (f *Framework) useRecoveryCode(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	code, ok := normalizeRecoveryCode(in.Code)
+	if !ok {
+		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
+	}
+	used, err := f.recovery.UseRecoveryCode(ctx, in.UserID, f.recoveryHash.hash(in.UserID, code))
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "use recovery code")
+	}
+	if !used {
+		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
+	}
+	left, err := f.recovery.CountRecoveryCodes(ctx, in.UserID)
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "count recovery codes")
+	}
+	return VerifyResult{Outcome: sdk.Allow, Details: map[string]string{"recovery_codes_left": itoa(left)}}, nil
 }

@@ -42,7 +42,9 @@ var (
 	ErrAlreadyActive = errors.New("an active enrollment exists")
 )
 
-// Store persists enrollments. Every method is atomic on its own; the
+// Store persists enrollments and everything else the framework keeps
+// (audit log, attempt budgets, recovery codes, host secrets, login policy
+// counters, pushes in flight). Every method is atomic on its own; the
 // framework builds its guarantees (single use of a code, nothing enrolled
 // ever lost) on Update being compare-and-swap and PutPending never touching
 // an active enrollment.
@@ -64,6 +66,14 @@ type Store interface {
 	// Delete removes one enrollment; ErrNotFound if there is none.
 	Delete(ctx context.Context, userID, provider string) error
 	TransactionStore
+	PushStore
+	// The rest of what the framework keeps: every store has all of it, so
+	// it is one interface (only BulkEnrollmentWriter stays optional).
+	AuditLog
+	AttemptStore
+	RecoveryStore
+	SecretStore
+	PolicyStore
 	// Close releases the store's resources.
 	Close() error
 }
@@ -82,12 +92,9 @@ type Transaction struct {
 	ExpiresAt    time.Time
 }
 
-// TransactionStore persists transactions. Deleting an enrollment deletes
-// its transactions.
+// TransactionStore reads and ends transactions (PushStore starts them).
+// Deleting an enrollment deletes its transactions.
 type TransactionStore interface {
-	// PutTransaction records tx; ErrNotFound if the user has no enrollment
-	// in tx.Provider.
-	PutTransaction(ctx context.Context, tx Transaction) error
 	// GetTransaction returns the user's transaction with that id, or
 	// ErrNotFound (also when it belongs to another user).
 	GetTransaction(ctx context.Context, userID, id string) (Transaction, error)

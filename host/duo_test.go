@@ -115,14 +115,16 @@ func TestDuoThroughHost(t *testing.T) {
 		t.Error("the client IP did not reach Duo")
 	}
 
-	// Pushes: pending, then the user's answer.
+	// Pushes: pending, then the user's answer. Each in a push window of
+	// its own (at most 3 pushes per 10 minutes by default).
 	for _, tt := range []struct{ result, outcome, reason string }{
 		{"allow", "allow", ""},
 		{"deny", "deny", "denied_by_user"},
-		{"fraud", "deny", "fraud"},
 		{"timeout", "deny", "timeout"},
+		{"fraud", "deny", "fraud"},
 	} {
 		t.Run("push "+tt.result, func(t *testing.T) {
+			h.clock.Add(11 * time.Minute)
 			emu.ScriptPush("carol", duotest.Push{Result: tt.result})
 			v := h.duoVerify("carol", map[string]string{"factor": "push"})
 			if v.str("outcome") != "pending" || v.str("txid") == "" {
@@ -137,6 +139,11 @@ func TestDuoThroughHost(t *testing.T) {
 			}
 		})
 	}
+	// A fraud report locks the user at once, for the longest backoff.
+	if v := h.duoVerify("carol", map[string]string{"factor": "push"}); v.status != http.StatusTooManyRequests {
+		t.Errorf("push after a fraud report: %d %v, want 429", v.status, v.body)
+	}
+	h.clock.Add(time.Hour + time.Minute)
 	// A push is bound to its user.
 	emu.ScriptPush("carol", duotest.Push{Result: "allow"})
 	v := h.duoVerify("carol", map[string]string{"factor": "push"})

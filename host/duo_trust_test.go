@@ -96,17 +96,22 @@ func TestDuoTrustedDeviceToken(t *testing.T) {
 		if sent, _ := lastPreauth(t, emu); sent != "" || r.str("outcome") != "pending" {
 			t.Errorf("%s/%s with erin's device token: preauth token %q, answer %d %v", tt.user, tt.audience, sent, r.status, r.body)
 		}
+		h.poll(tt.user, r.str("txid")) // the push ends (denied), so the next is a new one
 	}
 
 	// Duo forgot the device (its admin reset it): Duo asks again.
 	emu.RevokeTrustedDevices("erin")
+	h.clock.Add(11 * time.Minute) // a new push window (3 pushes per 10 minutes)
+	emu.ScriptPush("erin", duotest.Push{Result: "deny"})
 	r = h.do("POST", "/v1/users/erin/verify", appKey, map[string]any{"provider": "duo", "audience": "staff", "factor": "push", "device_token": tok})
 	if sent, _ := lastPreauth(t, emu); sent != duoToken || r.str("outcome") != "pending" {
 		t.Errorf("after Duo revoked: preauth token %q, answer %d %v; want the token sent and a push", sent, r.status, r.body)
 	}
+	h.poll("erin", r.str("txid"))
 
 	// A new remembered device, then revoked in the host: Duo's token is
 	// gone with it.
+	h.clock.Add(11 * time.Minute)
 	emu.ScriptPush("erin", duotest.Push{Result: "allow"})
 	v = h.duoVerify("erin", map[string]string{"factor": "push"})
 	p = h.do("GET", "/v1/users/erin/verifications/"+v.str("txid")+"?remember_device=true", appKey, nil)

@@ -113,12 +113,17 @@ func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
 // startHostIn runs a host on the given plugins folder and providers config.
 func startHostIn(t *testing.T, plugins, providers string, log hclog.Logger) *testHost {
 	t.Helper()
-	path := writeConfig(t, plugins, providers)
+	return serveConfig(t, writeConfig(t, plugins, providers), plugins, &clock{t: time.Unix(1_800_000_000, 0).UTC()}, log)
+}
+
+// serveConfig runs a host on the config file at path (its store is beside
+// it), with the test's clock.
+func serveConfig(t *testing.T, path, plugins string, clk *clock, log hclog.Logger) *testHost {
+	t.Helper()
 	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Unix(1_800_000_000, 0).UTC()}
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)

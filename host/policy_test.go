@@ -188,15 +188,14 @@ func TestChallengeListsAllowedProviders(t *testing.T) {
 		t.Errorf("duo enroll for staff: %d %v", e.status, e.body)
 	}
 
-	// erin: Duo only. For staff that is no factor at all: enroll in TOTP.
+	// erin: Duo only, which staff may not use. She has a factor, so she
+	// is never let in without one, nor offered to enroll in another (that
+	// would hand whoever has her password a factor of their own): deny.
 	if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); r.str("status") != "active" {
 		t.Fatalf("duo enroll: %d %v", r.status, r.body)
 	}
 	r = h.challenge("erin", map[string]string{"audience": "staff"})
-	wantDecision(t, r, "enroll", "enrollment_required")
-	if got := providersOf(r); got != "totp:code" {
-		t.Errorf("enroll providers = %q", got)
-	}
+	wantDecision(t, r, "deny", "provider_unavailable")
 	wantDecision(t, h.challenge("erin", map[string]string{"audience": "client"}), "verify", "enrolled")
 }
 

@@ -122,7 +122,7 @@ func needsRestart(old, next *config.Config) string {
 		return "storage.driver"
 	case old.StorageDSN != next.StorageDSN:
 		return "storage.dsn"
-	case old.Lockout != next.Lockout:
+	case old.Lockout != next.Lockout || old.PushLimit != next.PushLimit:
 		return "lockout"
 	case old.LogLevel != next.LogLevel || old.LogFormat != next.LogFormat:
 		return "log"

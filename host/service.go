@@ -63,7 +63,7 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 	}
 	met := metrics.New()
 	fo := framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys,
-		Providers: specs, Logger: log, Lockout: cfg.Lockout, Observer: met}
+		Providers: specs, Logger: log, Lockout: cfg.Lockout, PushLimit: cfg.PushLimit, Observer: met}
 	fo.Policy = cfg.Policy
 	for _, o := range opts {
 		o(&fo)

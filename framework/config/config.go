@@ -72,6 +72,7 @@ type Config struct {
 	LogLevel      string
 	LogFormat     string
 	Lockout       framework.LockoutPolicy
+	PushLimit     framework.PushLimit // lockout.max_pushes per lockout.push_window
 	// Source is where this config was read from, to read it again on a
 	// reload; Hash is the SHA-256 of the file then.
 	Source Source
@@ -195,7 +196,7 @@ func fileHash(path string) (string, error) {
 
 var (
 	topKeys = []string{"listen", "encryption_key", "previous_encryption_keys", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
-		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "metrics.public"}
+		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "lockout.max_pushes", "lockout.push_window", "metrics.public"}
 	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
@@ -478,6 +479,17 @@ func (c *Config) parseLockout(k *koanf.Koanf) error {
 		return keyErr("lockout.max_failures", "must be more than lockout.free_attempts (%d)", p.FreeAttempts)
 	}
 	c.Lockout = p
+	l := framework.DefaultPushLimit
+	if l.Max, err = intKey(k, "lockout.max_pushes", l.Max, 1, 20); err != nil {
+		return err
+	}
+	if l.Window, err = durationKey(k, "lockout.push_window", l.Window); err != nil {
+		return err
+	}
+	if l.Window < time.Minute || l.Window > 24*time.Hour {
+		return keyErr("lockout.push_window", "%s is out of range [1m, 24h]", l.Window)
+	}
+	c.PushLimit = l
 	return nil
 }
 

@@ -262,8 +262,13 @@ func FuzzChallengeRequestBody(f *testing.F) {
 				t.Fatalf("remembered device for user %q, body %q", user, body)
 			}
 		case out.Decision == "allow" && out.Why == "not_required":
-			if in.Audience != "staff" {
+			if in.Audience != "staff" || user == "alice" {
 				t.Fatalf("no factor required of user %q, body %q", user, body)
+			}
+		case out.Decision == "deny" && out.Why == "provider_unavailable":
+			// alice's factor is not enabled for staff: she still has one.
+			if user != "alice" || in.Audience != "staff" {
+				t.Fatalf("provider_unavailable for user %q, body %q", user, body)
 			}
 		case out.Decision == "verify":
 			if user != "alice" || in.Audience != "client" {

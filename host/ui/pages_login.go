@@ -303,6 +303,15 @@ func (u *UI) enrollURL(c claims, provider string) string {
 // recovery code, which also ends the lockout.
 func (u *UI) lockedView(c claims, tok string) *view {
 	v := u.base(c, tok)
+	if c.Why == string(framework.WhyProviderUnavailable) {
+		// The user has a factor that cannot be used now: no way around it
+		// but a recovery code, or trying again when it is back.
+		v.Title, v.Icon = "Your sign-in method isn't available", "lock"
+		v.Lead = "Your second factor can't be checked right now. Try again in a few minutes, use a recovery code, or ask support."
+		v.Recovery, v.RecoveryOpen = c.Recovery, c.Recovery
+		v.RetryURL = "/ui/verify?t=" + u.sig.token(c.link())
+		return v
+	}
 	v.Title, v.Icon = "Too many attempts", "lock"
 	left := time.UnixMilli(c.Until).Sub(u.now())
 	switch {

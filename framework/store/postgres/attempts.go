@@ -13,12 +13,12 @@ import (
 
 var _ framework.AttemptStore = (*Store)(nil)
 
-func (s *Store) Attempts(ctx context.Context, userID string) (framework.Attempts, error) {
+func (s *Store) Attempts(ctx context.Context, userID string, b framework.Budget) (framework.Attempts, error) {
 	var (
 		failures int
 		until    *time.Time
 	)
-	err := s.pool.QueryRow(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = $1`, userID).Scan(&failures, &until)
+	err := s.pool.QueryRow(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = $1 AND budget = $2`, userID, string(b)).Scan(&failures, &until)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return framework.Attempts{}, nil
 	}
@@ -36,38 +36,116 @@ func attempts(failures int, until *time.Time) framework.Attempts {
 	return a
 }
 
-// RecordFailure counts and locks in one transaction. The upsert leaves the
-// user's row locked until commit, so a replica counting at the same moment
-// waits at its own upsert and then counts from the committed number:
-// failures are never lost, and the lock time written always belongs to the
-// count it was computed from.
-func (s *Store) RecordFailure(ctx context.Context, userID string, lockUntil func(int) time.Time) (framework.Attempts, error) {
+// nullTime is t for a timestamptz column, NULL for the zero time.
+func nullTime(field string, t time.Time) (*time.Time, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	u, err := timestamp(field, t)
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// lockAttempts makes sure the user's row of budget b exists and locks it
+// until the transaction ends, returning what it holds. Every replica that
+// checks or counts the same budget waits here for the one before it to
+// commit, then reads what that one wrote.
+func lockAttempts(ctx context.Context, tx pgx.Tx, userID string, b framework.Budget) (framework.Attempts, error) {
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ($1, $2, 0, NULL)
+		ON CONFLICT (user_id, budget) DO NOTHING`, userID, string(b)); err != nil {
+		return framework.Attempts{}, err
+	}
 	var (
 		failures int
 		until    *time.Time
 	)
+	err := tx.QueryRow(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = $1 AND budget = $2 FOR UPDATE`,
+		userID, string(b)).Scan(&failures, &until)
+	return attempts(failures, until), err
+}
+
+func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
+	var (
+		r  framework.Reservation
+		ok bool
+	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO attempts (user_id, failures, locked_until) VALUES ($1, 1, NULL)
-			ON CONFLICT (user_id) DO UPDATE SET failures = attempts.failures + 1
-			RETURNING failures`, userID).Scan(&failures)
+		cur, err := lockAttempts(ctx, tx, userID, b)
 		if err != nil {
 			return err
 		}
-		if t := lockUntil(failures); !t.IsZero() {
-			u, err := timestamp("LockedUntil", t)
-			if err != nil {
-				return err
-			}
-			until = &u
+		if cur.LockedUntil.After(now) {
+			r.Attempts = cur
+			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE attempts SET locked_until = $1 WHERE user_id = $2`, until, userID)
+		next := lockUntil(cur.Failures + 1)
+		until, err := nullTime("LockedUntil", next)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`,
+			cur.Failures+1, until, userID, string(b)); err != nil {
+			return err
+		}
+		r = framework.Reservation{Attempts: attempts(cur.Failures+1, until), PrevLockedUntil: cur.LockedUntil}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return framework.Reservation{}, false, fmt.Errorf("postgres: reserve attempt: %w", err)
+	}
+	return r, ok, nil
+}
+
+func (s *Store) RefundAttempt(ctx context.Context, userID string, b framework.Budget, r framework.Reservation) error {
+	set, err := nullTime("LockedUntil", r.LockedUntil)
+	if err != nil {
+		return fmt.Errorf("postgres: refund attempt: %w", err)
+	}
+	prev, err := nullTime("PrevLockedUntil", r.PrevLockedUntil)
+	if err != nil {
+		return fmt.Errorf("postgres: refund attempt: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `
+		UPDATE attempts SET failures = GREATEST(failures - 1, 0),
+			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
+		WHERE user_id = $3 AND budget = $4`, set, prev, userID, string(b))
+	if err != nil {
+		return fmt.Errorf("postgres: refund attempt: %w", err)
+	}
+	return nil
+}
+
+// RecordFailure counts and locks in one transaction, on the locked row: a
+// replica counting at the same moment waits and then counts from the
+// committed number, so failures are never lost.
+func (s *Store) RecordFailure(ctx context.Context, userID string, b framework.Budget, lockUntil func(int) time.Time) (framework.Attempts, error) {
+	var a framework.Attempts
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := lockAttempts(ctx, tx, userID, b)
+		if err != nil {
+			return err
+		}
+		a = framework.Attempts{Failures: cur.Failures + 1, LockedUntil: cur.LockedUntil}
+		if next := lockUntil(a.Failures); next.After(a.LockedUntil) {
+			a.LockedUntil = next
+		}
+		until, err := nullTime("LockedUntil", a.LockedUntil)
+		if err != nil {
+			return err
+		}
+		a = attempts(a.Failures, until)
+		_, err = tx.Exec(ctx, `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`,
+			a.Failures, until, userID, string(b))
 		return err
 	})
 	if err != nil {
 		return framework.Attempts{}, fmt.Errorf("postgres: record failure: %w", err)
 	}
-	return attempts(failures, until), nil
+	return a, nil
 }
 
 func (s *Store) ResetAttempts(ctx context.Context, userID string) error {

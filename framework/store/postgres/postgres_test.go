@@ -463,9 +463,10 @@ func TestSentinelsWrapped(t *testing.T) {
 	if !errors.Is(err, framework.ErrNotFound) || !strings.HasPrefix(err.Error(), "postgres: delete enrollment: ") {
 		t.Errorf("Delete of missing row: %v", err)
 	}
-	err = s.PutTransaction(t.Context(), framework.Transaction{ID: "tx", UserID: "alice", Provider: "duo", CreatedAt: e.CreatedAt, ExpiresAt: e.CreatedAt})
-	if !errors.Is(err, framework.ErrNotFound) || !strings.HasPrefix(err.Error(), "postgres: put transaction: ") {
-		t.Errorf("PutTransaction without enrollment: %v", err)
+	_, err = s.ReservePush(t.Context(), framework.Transaction{ID: "tx", UserID: "alice", Provider: "duo", CreatedAt: e.CreatedAt, ExpiresAt: e.CreatedAt},
+		e.CreatedAt, framework.DefaultPushLimit)
+	if !errors.Is(err, framework.ErrNotFound) || !strings.HasPrefix(err.Error(), "postgres: reserve push: ") {
+		t.Errorf("ReservePush without enrollment: %v", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -13,30 +14,6 @@ import (
 
 // foreignKeyViolation is SQLSTATE 23503.
 const foreignKeyViolation = "23503"
-
-// PutTransaction relies on the foreign key to enrollments: checking for the
-// enrollment first and inserting after would let a Delete come between.
-func (s *Store) PutTransaction(ctx context.Context, tx framework.Transaction) error {
-	created, err := timestamp("CreatedAt", tx.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("postgres: put transaction: %w", err)
-	}
-	expires, err := timestamp("ExpiresAt", tx.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("postgres: put transaction: %w", err)
-	}
-	_, err = s.pool.Exec(ctx, `
-		INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		tx.ID, tx.UserID, tx.Provider, string(tx.Audience), tx.ProviderTxID, created, expires)
-	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == foreignKeyViolation {
-		err = framework.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("postgres: put transaction: %w", err)
-	}
-	return nil
-}
 
 // GetTransaction matches the user as well as the id, so a transaction id
 // learnt by another user finds nothing.
@@ -63,6 +40,96 @@ func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framewor
 func (s *Store) DeleteTransaction(ctx context.Context, id string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM transactions WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("postgres: delete transaction: %w", err)
+	}
+	return nil
+}
+
+var _ framework.PushStore = (*Store)(nil)
+
+// ReservePush serializes a user's push requests for one provider on their
+// push_windows row (locked until commit): the second of a burst waits, then
+// finds the first's transaction.
+func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now time.Time, limit framework.PushLimit) (framework.PushReservation, error) {
+	var res framework.PushReservation
+	created, err := timestamp("CreatedAt", t.CreatedAt)
+	if err != nil {
+		return res, fmt.Errorf("postgres: reserve push: %w", err)
+	}
+	expires, err := timestamp("ExpiresAt", t.ExpiresAt)
+	if err != nil {
+		return res, fmt.Errorf("postgres: reserve push: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO push_windows (user_id, provider, window_start, sent) VALUES ($1, $2, $3, 0)
+			ON CONFLICT (user_id, provider) DO NOTHING`, t.UserID, t.Provider, now.UTC()); err != nil {
+			return err
+		}
+		var (
+			start time.Time
+			sent  int
+		)
+		if err := tx.QueryRow(ctx, `SELECT window_start, sent FROM push_windows WHERE user_id = $1 AND provider = $2 FOR UPDATE`,
+			t.UserID, t.Provider).Scan(&start, &sent); err != nil {
+			return err
+		}
+		var (
+			ex       framework.Transaction
+			audience string
+		)
+		err := tx.QueryRow(ctx, `
+			SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
+			FROM transactions WHERE user_id = $1 AND provider = $2 AND audience = $3 AND expires_at > $4
+			ORDER BY created_at DESC LIMIT 1`, t.UserID, t.Provider, string(t.Audience), now.UTC()).
+			Scan(&ex.ID, &ex.UserID, &ex.Provider, &audience, &ex.ProviderTxID, &ex.CreatedAt, &ex.ExpiresAt)
+		if err == nil {
+			ex.Audience = framework.Audience(audience)
+			ex.CreatedAt, ex.ExpiresAt = ex.CreatedAt.UTC(), ex.ExpiresAt.UTC()
+			res.Existing = &ex
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if windowEnd := start.Add(limit.Window); !windowEnd.After(now) {
+			start, sent = now.UTC(), 0
+		} else if sent >= limit.Max {
+			res.RetryAt = windowEnd.UTC()
+			return nil
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.ID, t.UserID, t.Provider, string(t.Audience), t.ProviderTxID, created, expires)
+		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == foreignKeyViolation {
+			return framework.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE push_windows SET window_start = $1, sent = $2 WHERE user_id = $3 AND provider = $4`,
+			start, sent+1, t.UserID, t.Provider)
+		return err
+	})
+	if err != nil {
+		return framework.PushReservation{}, fmt.Errorf("postgres: reserve push: %w", err)
+	}
+	return res, nil
+}
+
+// SendTransaction records the provider's id of a push that was sent, and
+// its full lifetime.
+func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error {
+	expires, err := timestamp("ExpiresAt", expiresAt)
+	if err != nil {
+		return fmt.Errorf("postgres: send transaction: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE transactions SET provider_tx_id = $1, expires_at = $2 WHERE id = $3`, providerTxID, expires, id)
+	if err != nil {
+		return fmt.Errorf("postgres: send transaction: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: send transaction: %w", framework.ErrNotFound)
 	}
 	return nil
 }

@@ -12,10 +12,10 @@ import (
 
 var _ framework.AttemptStore = (*Store)(nil)
 
-func (s *Store) Attempts(ctx context.Context, userID string) (framework.Attempts, error) {
+func (s *Store) Attempts(ctx context.Context, userID string, b framework.Budget) (framework.Attempts, error) {
 	var failures int
 	var until int64
-	err := s.r.QueryRowContext(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = ?`, userID).Scan(&failures, &until)
+	err := s.r.QueryRowContext(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = ? AND budget = ?`, userID, string(b)).Scan(&failures, &until)
 	if errors.Is(err, sql.ErrNoRows) {
 		return framework.Attempts{}, nil
 	}
@@ -33,36 +33,102 @@ func attempts(failures int, until int64) framework.Attempts {
 	return a
 }
 
-// RecordFailure counts and locks in one transaction on the single writer
-// connection (BEGIN IMMEDIATE), so no other writer, in this process or
-// another, can count in between.
-func (s *Store) RecordFailure(ctx context.Context, userID string, lockUntil func(int) time.Time) (framework.Attempts, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
+func unixOrZero(field string, t time.Time) (int64, error) {
+	if t.IsZero() {
+		return 0, nil
 	}
-	defer tx.Rollback()
-	var failures int
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO attempts (user_id, failures, locked_until) VALUES (?, 1, 0)
-		ON CONFLICT (user_id) DO UPDATE SET failures = attempts.failures + 1
-		RETURNING failures`, userID).Scan(&failures)
-	if err != nil {
-		return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
-	}
-	var until int64
-	if t := lockUntil(failures); !t.IsZero() {
-		if until, err = nanos("LockedUntil", t); err != nil {
-			return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
+	return nanos(field, t)
+}
+
+// ReserveAttempt checks and counts in one transaction on the single writer
+// connection (BEGIN IMMEDIATE: the write lock is taken before the read), so
+// no other writer, in this process or another, can check in between.
+func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
+	var (
+		r  framework.Reservation
+		ok bool
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var failures int
+		var until int64
+		err := tx.QueryRowContext(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = ? AND budget = ?`, userID, string(b)).Scan(&failures, &until)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
 		}
+		cur := attempts(failures, until)
+		if cur.LockedUntil.After(now) {
+			r.Attempts = cur
+			return nil
+		}
+		next, err := unixOrZero("LockedUntil", lockUntil(failures+1))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, budget) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`,
+			userID, string(b), failures+1, next)
+		if err != nil {
+			return err
+		}
+		r = framework.Reservation{Attempts: attempts(failures+1, next), PrevLockedUntil: cur.LockedUntil}
+		ok = true
+		return nil
+	})
+	if err != nil {
+		return framework.Reservation{}, false, fmt.Errorf("sqlite: reserve attempt: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE attempts SET locked_until = ? WHERE user_id = ?`, until, userID); err != nil {
+	return r, ok, nil
+}
+
+func (s *Store) RefundAttempt(ctx context.Context, userID string, b framework.Budget, r framework.Reservation) error {
+	set, err := unixOrZero("LockedUntil", r.LockedUntil)
+	if err != nil {
+		return fmt.Errorf("sqlite: refund attempt: %w", err)
+	}
+	prev, err := unixOrZero("PrevLockedUntil", r.PrevLockedUntil)
+	if err != nil {
+		return fmt.Errorf("sqlite: refund attempt: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `
+		UPDATE attempts SET failures = MAX(failures - 1, 0),
+			locked_until = CASE WHEN locked_until = ? THEN ? ELSE locked_until END
+		WHERE user_id = ? AND budget = ?`, set, prev, userID, string(b))
+	if err != nil {
+		return fmt.Errorf("sqlite: refund attempt: %w", err)
+	}
+	return nil
+}
+
+// RecordFailure counts and locks in one transaction on the single writer
+// connection, so no other writer can count in between.
+func (s *Store) RecordFailure(ctx context.Context, userID string, b framework.Budget, lockUntil func(int) time.Time) (framework.Attempts, error) {
+	var a framework.Attempts
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var failures int
+		var until int64
+		err := tx.QueryRowContext(ctx, `
+			INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, 0)
+			ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1
+			RETURNING failures, locked_until`, userID, string(b)).Scan(&failures, &until)
+		if err != nil {
+			return err
+		}
+		next, err := unixOrZero("LockedUntil", lockUntil(failures))
+		if err != nil {
+			return err
+		}
+		until = max(until, next)
+		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET locked_until = ? WHERE user_id = ? AND budget = ?`, until, userID, string(b)); err != nil {
+			return err
+		}
+		a = attempts(failures, until)
+		return nil
+	})
+	if err != nil {
 		return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
-	}
-	return attempts(failures, until), nil
+	return a, nil
 }
 
 func (s *Store) ResetAttempts(ctx context.Context, userID string) error {
@@ -70,4 +136,18 @@ func (s *Store) ResetAttempts(ctx context.Context, userID string) error {
 		return fmt.Errorf("sqlite: reset attempts: %w", err)
 	}
 	return nil
+}
+
+// inTx runs fn in one transaction on the writer connection; its DSN makes
+// BeginTx a BEGIN IMMEDIATE.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -25,7 +25,7 @@ func TestPreparedStatements(t *testing.T) {
 		if _, err := s.Get(ctx, "alice", "totp"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Attempts(ctx, "alice"); err != nil {
+		if _, err := s.Attempts(ctx, "alice", framework.BudgetFactor); err != nil {
 			t.Fatal(err)
 		}
 	}

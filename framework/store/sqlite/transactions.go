@@ -13,29 +13,6 @@ import (
 	sqlitedriver "modernc.org/sqlite"
 )
 
-func (s *Store) PutTransaction(ctx context.Context, tx framework.Transaction) error {
-	created, err := nanos("CreatedAt", tx.CreatedAt)
-	if err != nil {
-		return fmt.Errorf("sqlite: put transaction: %w", err)
-	}
-	expires, err := nanos("ExpiresAt", tx.ExpiresAt)
-	if err != nil {
-		return fmt.Errorf("sqlite: put transaction: %w", err)
-	}
-	_, err = s.w.ExecContext(ctx, `
-		INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		tx.ID, tx.UserID, tx.Provider, string(tx.Audience), tx.ProviderTxID, created, expires)
-	var se *sqlitedriver.Error
-	if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
-		err = framework.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: put transaction: %w", err)
-	}
-	return nil
-}
-
 func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framework.Transaction, error) {
 	var (
 		tx               framework.Transaction
@@ -60,6 +37,100 @@ func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framewor
 func (s *Store) DeleteTransaction(ctx context.Context, id string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM transactions WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("sqlite: delete transaction: %w", err)
+	}
+	return nil
+}
+
+var _ framework.PushStore = (*Store)(nil)
+
+// ReservePush checks for a pending push, checks and counts the push window,
+// and inserts the new transaction, all in one BEGIN IMMEDIATE transaction
+// on the single writer connection: a burst of push requests for one user
+// is served one at a time, so the second finds the first's transaction.
+func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now time.Time, limit framework.PushLimit) (framework.PushReservation, error) {
+	var res framework.PushReservation
+	nowNS, err := nanos("now", now)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: reserve push: %w", err)
+	}
+	created, err := nanos("CreatedAt", tx.CreatedAt)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: reserve push: %w", err)
+	}
+	expires, err := nanos("ExpiresAt", tx.ExpiresAt)
+	if err != nil {
+		return res, fmt.Errorf("sqlite: reserve push: %w", err)
+	}
+	err = s.inTx(ctx, func(q *sql.Tx) error {
+		var (
+			ex               framework.Transaction
+			audience         string
+			exCreated, exExp int64
+		)
+		err := q.QueryRowContext(ctx, `
+			SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
+			FROM transactions WHERE user_id = ? AND provider = ? AND audience = ? AND expires_at > ?
+			ORDER BY created_at DESC LIMIT 1`, tx.UserID, tx.Provider, string(tx.Audience), nowNS).
+			Scan(&ex.ID, &ex.UserID, &ex.Provider, &audience, &ex.ProviderTxID, &exCreated, &exExp)
+		if err == nil {
+			ex.Audience = framework.Audience(audience)
+			ex.CreatedAt, ex.ExpiresAt = time.Unix(0, exCreated).UTC(), time.Unix(0, exExp).UTC()
+			res.Existing = &ex
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var start int64
+		var sent int
+		err = q.QueryRowContext(ctx, `SELECT window_start, sent FROM push_windows WHERE user_id = ? AND provider = ?`,
+			tx.UserID, tx.Provider).Scan(&start, &sent)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		windowEnd := time.Unix(0, start).Add(limit.Window)
+		if errors.Is(err, sql.ErrNoRows) || !windowEnd.After(now) {
+			start, sent = nowNS, 0
+		} else if sent >= limit.Max {
+			res.RetryAt = windowEnd.UTC()
+			return nil
+		}
+		_, err = q.ExecContext(ctx, `
+			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			tx.ID, tx.UserID, tx.Provider, string(tx.Audience), tx.ProviderTxID, created, expires)
+		var se *sqlitedriver.Error
+		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
+			return framework.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `
+			INSERT INTO push_windows (user_id, provider, window_start, sent) VALUES (?, ?, ?, ?)
+			ON CONFLICT (user_id, provider) DO UPDATE SET window_start = excluded.window_start, sent = excluded.sent`,
+			tx.UserID, tx.Provider, start, sent+1)
+		return err
+	})
+	if err != nil {
+		return framework.PushReservation{}, fmt.Errorf("sqlite: reserve push: %w", err)
+	}
+	return res, nil
+}
+
+// SendTransaction records the provider's id of a push that was sent, and
+// its full lifetime.
+func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error {
+	expires, err := nanos("ExpiresAt", expiresAt)
+	if err != nil {
+		return fmt.Errorf("sqlite: send transaction: %w", err)
+	}
+	r, err := s.w.ExecContext(ctx, `UPDATE transactions SET provider_tx_id = ?, expires_at = ? WHERE id = ?`, providerTxID, expires, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: send transaction: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: send transaction: %w", framework.ErrNotFound)
 	}
 	return nil
 }

@@ -1,61 +1,239 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
 )
 
-func testAttemptsCountAndLock(t *testing.T, s framework.Store) {
-	a := capability[framework.AttemptStore](t, s)
-	if got, err := a.Attempts(t.Context(), "alice"); err != nil || got != (framework.Attempts{}) {
-		t.Fatalf("fresh user: %+v, %v", got, err)
-	}
-	lock := func(n int) time.Time {
-		if n >= 3 {
-			return at(time.Duration(n) * time.Minute)
+// lockFrom locks from the nth failure on, for n minutes past base.
+func lockFrom(n int) func(int) time.Time {
+	return func(f int) time.Time {
+		if f >= n {
+			return at(time.Duration(f) * time.Minute)
 		}
 		return time.Time{}
 	}
+}
+
+func testAttemptsCountAndLock(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	if got, err := s.Attempts(ctx, "alice", framework.BudgetFactor); err != nil || got != (framework.Attempts{}) {
+		t.Fatalf("fresh user: %+v, %v", got, err)
+	}
 	for i := 1; i <= 3; i++ {
-		got, err := a.RecordFailure(t.Context(), "alice", lock)
+		got, err := s.RecordFailure(ctx, "alice", framework.BudgetFactor, lockFrom(3))
 		if err != nil || got.Failures != i {
 			t.Fatalf("failure %d: %+v, %v", i, got, err)
 		}
 	}
-	got, _ := a.Attempts(t.Context(), "alice")
+	got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor)
 	if got.Failures != 3 || timeDiff(got.LockedUntil, at(3*time.Minute)) != "" {
 		t.Errorf("after 3 failures: %+v", got)
 	}
-	if other, _ := a.Attempts(t.Context(), "bob"); other.Failures != 0 {
+	// RecordFailure never shortens a lock.
+	got, err := s.RecordFailure(ctx, "alice", framework.BudgetFactor, func(int) time.Time { return at(time.Minute) })
+	if err != nil || got.Failures != 4 || timeDiff(got.LockedUntil, at(3*time.Minute)) != "" {
+		t.Errorf("a shorter lock replaced a longer one: %+v, %v", got, err)
+	}
+	if other, _ := s.Attempts(ctx, "bob", framework.BudgetFactor); other.Failures != 0 {
 		t.Errorf("bob has alice's failures: %+v", other)
 	}
-	if err := a.ResetAttempts(t.Context(), "alice"); err != nil {
+	if rec, _ := s.Attempts(ctx, "alice", framework.BudgetRecovery); rec.Failures != 0 {
+		t.Errorf("the recovery budget has the factors' failures: %+v", rec)
+	}
+	if _, err := s.RecordFailure(ctx, "alice", framework.BudgetRecovery, lockFrom(100)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := a.Attempts(t.Context(), "alice"); got != (framework.Attempts{}) {
-		t.Errorf("after reset: %+v", got)
+	if err := s.ResetAttempts(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []framework.Budget{framework.BudgetFactor, framework.BudgetRecovery} {
+		if got, _ := s.Attempts(ctx, "alice", b); got != (framework.Attempts{}) {
+			t.Errorf("after reset, %s: %+v", b, got)
+		}
 	}
 }
 
 // testAttemptsConcurrent: failures recorded at once are all counted, as two
 // replicas would record them.
 func testAttemptsConcurrent(t *testing.T, s framework.Store) {
-	a := capability[framework.AttemptStore](t, s)
 	var wg sync.WaitGroup
 	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := a.RecordFailure(t.Context(), "alice", func(int) time.Time { return time.Time{} }); err != nil {
+		wg.Go(func() {
+			if _, err := s.RecordFailure(t.Context(), "alice", framework.BudgetFactor, func(int) time.Time { return time.Time{} }); err != nil {
 				t.Error(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	if got, _ := a.Attempts(t.Context(), "alice"); got.Failures != concurrency {
+	if got, _ := s.Attempts(t.Context(), "alice", framework.BudgetFactor); got.Failures != concurrency {
 		t.Errorf("failures = %d, want %d", got.Failures, concurrency)
+	}
+}
+
+// testReserveGate: the gate lets through exactly as many attempts as the
+// budget leaves free, however many arrive at once.
+func testReserveGate(t *testing.T, s framework.Store) {
+	const free = 5
+	now := at(0)
+	var ok atomic.Int32
+	var wg sync.WaitGroup
+	for range 4 * concurrency {
+		wg.Go(func() {
+			_, reserved, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, now, lockFrom(free))
+			if err != nil {
+				t.Error(err)
+			}
+			if reserved {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != free {
+		t.Errorf("%d of %d simultaneous reservations got through, want %d", ok.Load(), 4*concurrency, free)
+	}
+	got, _ := s.Attempts(t.Context(), "alice", framework.BudgetFactor)
+	if got.Failures != free || timeDiff(got.LockedUntil, at(free*time.Minute)) != "" {
+		t.Errorf("budget after the burst: %+v", got)
+	}
+	// Refused reservations say until when.
+	r, reserved, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, now, lockFrom(free))
+	if err != nil || reserved || timeDiff(r.LockedUntil, at(free*time.Minute)) != "" {
+		t.Errorf("reservation while locked: %+v, %v, %v", r, reserved, err)
+	}
+	// Once the lock has passed, one more gets through, and starts the next.
+	r, reserved, err = s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, at(free*time.Minute), lockFrom(free))
+	if err != nil || !reserved || r.Failures != free+1 || timeDiff(r.PrevLockedUntil, at(free*time.Minute)) != "" {
+		t.Errorf("reservation after the lock: %+v, %v, %v", r, reserved, err)
+	}
+	// Another budget of the same user is not touched.
+	if _, reserved, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetRecovery, now, lockFrom(free)); err != nil || !reserved {
+		t.Errorf("recovery budget: %v, %v", reserved, err)
+	}
+}
+
+// testRefund: a refund gives the count back, and the lock the reservation
+// set, but leaves a lock someone else set since.
+func testRefund(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	for range 2 {
+		if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, ok, err := s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(3))
+	if err != nil || !ok || r.LockedUntil.IsZero() {
+		t.Fatalf("third reservation: %+v, %v, %v", r, ok, err)
+	}
+	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 2 || !got.LockedUntil.IsZero() {
+		t.Errorf("after the refund: %+v, want 2 failures and no lock", got)
+	}
+	// A lock set by another attempt in between stays.
+	r, _, _ = s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(3))
+	if _, err := s.RecordFailure(ctx, "alice", framework.BudgetFactor, func(int) time.Time { return at(time.Hour) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 3 || timeDiff(got.LockedUntil, at(time.Hour)) != "" {
+		t.Errorf("after a refund over another's lock: %+v", got)
+	}
+	// A refund after a reset changes nothing and never goes below zero.
+	if err := s.ResetAttempts(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 0 {
+		t.Errorf("refund after reset: %+v", got)
+	}
+}
+
+// testReservePushBurst: of a burst of push requests for one user and
+// provider, one inserts its transaction and every other finds it.
+func testReservePushBurst(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	limit := framework.PushLimit{Max: 3, Window: 10 * time.Minute}
+	var inserted, existing atomic.Int32
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			tx := newTx(fmt.Sprintf("tx%d", i), "alice", "duo")
+			tx.ProviderTxID = ""
+			r, err := s.ReservePush(t.Context(), tx, at(0), limit)
+			switch {
+			case err != nil:
+				t.Error(err)
+			case r.Existing != nil:
+				existing.Add(1)
+			case r.RetryAt.IsZero():
+				inserted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if inserted.Load() != 1 || existing.Load() != concurrency-1 {
+		t.Errorf("inserted %d, found pending %d; want 1 and %d", inserted.Load(), existing.Load(), concurrency-1)
+	}
+}
+
+// testReservePushLimit: at most Max pushes per window, then RetryAt; a
+// pushed transaction that ended frees the one pending slot; the window
+// restarts once passed.
+func testReservePushLimit(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	active(t, s, "alice", "duo")
+	limit := framework.PushLimit{Max: 2, Window: 10 * time.Minute}
+	push := func(id string, now time.Time) framework.PushReservation {
+		t.Helper()
+		tx := newTx(id, "alice", "duo")
+		tx.ProviderTxID, tx.CreatedAt, tx.ExpiresAt = "", now, now.Add(time.Minute)
+		r, err := s.ReservePush(ctx, tx, now, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := push("p1", at(0)); r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("first push: %+v", r)
+	}
+	if err := s.SendTransaction(ctx, "p1", "duo-tx", at(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := push("p2", at(time.Minute)); r.Existing == nil || r.Existing.ID != "p1" || r.Existing.ProviderTxID != "duo-tx" {
+		t.Fatalf("second push while the first is pending: %+v", r)
+	}
+	if err := s.DeleteTransaction(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := push("p3", at(2*time.Minute)); r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("push after the first ended: %+v", r)
+	}
+	// p3 expires unsent at 3m: no longer pending, but still counted.
+	r := push("p4", at(4*time.Minute))
+	if r.Existing != nil || timeDiff(r.RetryAt, at(10*time.Minute)) != "" {
+		t.Fatalf("third push in the window: %+v, want RetryAt at the window's end", r)
+	}
+	if r := push("p5", at(10*time.Minute)); r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("push in a new window: %+v", r)
+	}
+	if err := s.SendTransaction(ctx, "gone", "x", at(time.Hour)); !errors.Is(err, framework.ErrNotFound) {
+		t.Errorf("SendTransaction of a missing transaction = %v, want ErrNotFound", err)
+	}
+	tx := newTx("p6", "bob", "duo")
+	if _, err := s.ReservePush(ctx, tx, at(0), limit); !errors.Is(err, framework.ErrNotFound) {
+		t.Errorf("ReservePush without an enrollment = %v, want ErrNotFound", err)
 	}
 }

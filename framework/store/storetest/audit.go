@@ -11,7 +11,7 @@ import (
 )
 
 func testAuditRoundTrip(t *testing.T, s framework.Store) {
-	a := capability[framework.AuditLog](t, s)
+	a := framework.AuditLog(s)
 	in := []framework.AuditEntry{
 		{Time: base, Event: framework.EventEnrollBegin, Actor: "panel", UserID: "alice", Provider: "totp", Audience: framework.AudienceClient, Outcome: "pending"},
 		{Time: at(time.Second), Event: framework.EventVerify, Actor: "panel", UserID: "bob", Provider: "totp", Outcome: "deny", Reason: "invalid_code", ClientIP: "192.0.2.7"},
@@ -57,7 +57,7 @@ func testAuditRoundTrip(t *testing.T, s framework.Store) {
 
 // testAuditSurvivesReset: the trail of a user outlives their enrollment.
 func testAuditSurvivesReset(t *testing.T, s framework.Store) {
-	a := capability[framework.AuditLog](t, s)
+	a := framework.AuditLog(s)
 	active(t, s, "alice", "totp")
 	if err := a.AppendAudit(t.Context(), framework.AuditEntry{Time: base, Event: framework.EventVerify, UserID: "alice", Provider: "totp"}); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func testAuditSurvivesReset(t *testing.T, s framework.Store) {
 // testAuditConcurrent: entries appended at once (a store may commit them
 // together) are all there, once each, in increasing id order.
 func testAuditConcurrent(t *testing.T, s framework.Store) {
-	a := capability[framework.AuditLog](t, s)
+	a := framework.AuditLog(s)
 	const n = 50
 	var wg sync.WaitGroup
 	for i := range n {

@@ -26,7 +26,7 @@ var policyTests = []struct {
 }
 
 func testGraceLogins(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	ctx := t.Context()
 	use := func(user string, aud framework.Audience, limit, wantUsed int, wantGranted bool) {
 		t.Helper()
@@ -51,7 +51,7 @@ func testGraceLogins(t *testing.T, s framework.Store) {
 // testGraceLoginsConcurrent: replicas racing for the last grace logins
 // never grant more than the limit.
 func testGraceLoginsConcurrent(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	const limit = 5
 	var granted atomic.Int32
 	var wg sync.WaitGroup
@@ -101,7 +101,7 @@ func sameDevice(t *testing.T, got, want framework.RememberedDevice) {
 }
 
 func testDeviceRoundTrip(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	ctx := t.Context()
 	a1 := device("dev-a1", "alice", framework.AudienceStaff, 0, 30)
 	a2 := device("dev-a2", "alice", framework.AudienceClient, time.Minute, 7)
@@ -136,7 +136,7 @@ func testDeviceRoundTrip(t *testing.T, s framework.Store) {
 }
 
 func testDeviceDelete(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	ctx := t.Context()
 	for _, d := range []framework.RememberedDevice{
 		device("dev-a1", "alice", framework.AudienceStaff, 0, 30),
@@ -174,7 +174,7 @@ func testDeviceDelete(t *testing.T, s framework.Store) {
 // testDevicePrune: a put drops the user's expired devices and keeps at
 // most keep, the newest; other users are untouched.
 func testDevicePrune(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	ctx := t.Context()
 	short := device("dev-short", "alice", framework.AudienceStaff, 0, 1)
 	puts := []framework.RememberedDevice{
@@ -223,7 +223,7 @@ func wantIDs(t *testing.T, p framework.PolicyStore, user string, ids ...string) 
 // testDeviceHashUnique: a token hash names one device; a second put of the
 // same hash fails and changes nothing.
 func testDeviceHashUnique(t *testing.T, s framework.Store) {
-	p := capability[framework.PolicyStore](t, s)
+	p := framework.PolicyStore(s)
 	d := device("dev-1", "alice", framework.AudienceStaff, 0, 30)
 	if err := p.PutDevice(t.Context(), d, 50); err != nil {
 		t.Fatal(err)

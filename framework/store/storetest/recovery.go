@@ -9,7 +9,7 @@ import (
 )
 
 func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
-	r := capability[framework.RecoveryStore](t, s)
+	r := framework.RecoveryStore(s)
 	old := [][]byte{[]byte("old-1"), []byte("old-2")}
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", old, base); err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 }
 
 func testRecoveryConcurrentUse(t *testing.T, s framework.Store) {
-	r := capability[framework.RecoveryStore](t, s)
+	r := framework.RecoveryStore(s)
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", [][]byte{[]byte("c")}, base); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func testSecrets(t *testing.T, s framework.Store) {
-	ss := capability[framework.SecretStore](t, s)
+	ss := framework.SecretStore(s)
 	got, err := ss.LoadOrCreateSecret(t.Context(), "pepper", []byte("first"))
 	if err != nil || string(got) != "first" {
 		t.Fatalf("create: %q, %v", got, err)

@@ -14,12 +14,20 @@ func newTx(id, user, provider string) framework.Transaction {
 	}
 }
 
+// putTx inserts a transaction as a push does, and fails the test unless it
+// was inserted.
+func putTx(t *testing.T, s framework.Store, tx framework.Transaction) {
+	t.Helper()
+	r, err := s.ReservePush(t.Context(), tx, tx.CreatedAt, framework.DefaultPushLimit)
+	if err != nil || r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("ReservePush(%s) = %+v, %v; want it inserted", tx.ID, r, err)
+	}
+}
+
 func testTransactionRoundTrip(t *testing.T, s framework.Store) {
 	active(t, s, "alice", "duo")
 	tx := newTx("tx1", "alice", "duo")
-	if err := s.PutTransaction(t.Context(), tx); err != nil {
-		t.Fatal(err)
-	}
+	putTx(t, s, tx)
 	got, err := s.GetTransaction(t.Context(), "alice", "tx1")
 	if err != nil {
 		t.Fatal(err)
@@ -41,25 +49,21 @@ func testTransactionRoundTrip(t *testing.T, s framework.Store) {
 func testTransactionOtherUser(t *testing.T, s framework.Store) {
 	active(t, s, "alice", "duo")
 	active(t, s, "bob", "duo")
-	if err := s.PutTransaction(t.Context(), newTx("tx1", "alice", "duo")); err != nil {
-		t.Fatal(err)
-	}
+	putTx(t, s, newTx("tx1", "alice", "duo"))
 	_, err := s.GetTransaction(t.Context(), "bob", "tx1")
 	wantErr(t, "GetTransaction as another user", err, framework.ErrNotFound)
 }
 
 func testTransactionNeedsEnrollment(t *testing.T, s framework.Store) {
-	err := s.PutTransaction(t.Context(), newTx("tx1", "alice", "duo"))
-	wantErr(t, "PutTransaction without enrollment", err, framework.ErrNotFound)
+	_, err := s.ReservePush(t.Context(), newTx("tx1", "alice", "duo"), base, framework.DefaultPushLimit)
+	wantErr(t, "ReservePush without enrollment", err, framework.ErrNotFound)
 }
 
 func testTransactionGoesWithEnrollment(t *testing.T, s framework.Store) {
 	active(t, s, "alice", "duo")
 	active(t, s, "alice", "totp")
 	for _, tx := range []framework.Transaction{newTx("tx1", "alice", "duo"), newTx("tx2", "alice", "totp")} {
-		if err := s.PutTransaction(t.Context(), tx); err != nil {
-			t.Fatal(err)
-		}
+		putTx(t, s, tx)
 	}
 	if err := s.Delete(t.Context(), "alice", "duo"); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,278 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// EnrollInput starts an enrollment.
+type EnrollInput struct {
+	UserID   string
+	Provider string
+	Audience Audience
+	// AccountName is the label shown in an authenticator app; UserID when
+	// empty.
+	AccountName string
+}
+
+// EnrollResult is what to show the user to continue enrolling.
+type EnrollResult struct {
+	Status Status
+	// Display is sensitive (it may contain a TOTP secret): show it once,
+	// never store or log it.
+	Display sdk.Display
+	// RecoveryCodes are issued when the enrollment is active at once (a
+	// provider that needs no confirmation) and it is the user's first
+	// factor, as ConfirmEnrollment does; shown this once.
+	RecoveryCodes []string
+}
+
+// BeginEnrollment starts (or restarts) a user's enrollment in a provider.
+// An active enrollment is never replaced: it must be reset first.
+func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (EnrollResult, error) {
+	if err := ValidateUserID(in.UserID); err != nil {
+		return EnrollResult{}, err
+	}
+	m, err := f.provider(in.Provider, in.Audience)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	if e, err := f.store.Get(ctx, in.UserID, in.Provider); err == nil && e.Status == StatusActive {
+		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return EnrollResult{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	now := f.now()
+	var resp sdk.EnrollResponse
+	err = f.call(ctx, m, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Enroll(ctx, sdk.EnrollRequest{
+			User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollBegin, Now: now,
+		})
+		return err
+	})
+	if err != nil {
+		return EnrollResult{}, providerErr(in.Provider, err)
+	}
+	if len(resp.State) == 0 {
+		return EnrollResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll begin", in.Provider)
+	}
+	sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
+	if err != nil {
+		return EnrollResult{}, errorf(CodeInternal, err, "seal state")
+	}
+	e, err := f.store.PutPending(ctx, Enrollment{
+		UserID: in.UserID, Provider: in.Provider, Status: StatusPending, State: sealed, CreatedAt: now, UpdatedAt: now,
+	})
+	if errors.Is(err, ErrAlreadyActive) {
+		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
+	}
+	if err != nil {
+		return EnrollResult{}, errorf(CodeInternal, err, "store enrollment")
+	}
+	if resp.Done { // a provider that needs no confirmation
+		e.Status, e.ConfirmedAt = StatusActive, now
+		if _, err := f.store.Update(ctx, e); err != nil {
+			return EnrollResult{}, errorf(CodeConflict, err, "enrollment changed concurrently; begin again")
+		}
+	}
+	f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Outcome: string(e.Status)}); err != nil {
+		return EnrollResult{}, err
+	}
+	res := EnrollResult{Status: e.Status, Display: resp.Display}
+	if e.Status == StatusActive {
+		if res.RecoveryCodes, err = f.firstFactorCodes(ctx, in.UserID); err != nil {
+			return EnrollResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// ConfirmResult is the outcome of a confirmation.
+type ConfirmResult struct {
+	Status Status
+	Reason sdk.Reason // why it stayed pending; empty when active
+	// RecoveryCodes are issued with the user's first confirmed factor and
+	// shown this once; only their hashes are kept.
+	RecoveryCodes []string
+}
+
+// ConfirmEnrollment finishes a pending enrollment with the user's proof
+// (a code from the authenticator app, for TOTP).
+func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, code string) (ConfirmResult, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return ConfirmResult{}, err
+	}
+	m, ok := f.registry().providers[provider]
+	if !ok {
+		return ConfirmResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
+	}
+	e, err := f.store.Get(ctx, userID, provider)
+	if errors.Is(err, ErrNotFound) {
+		return ConfirmResult{}, errorf(CodeNotEnrolled, nil, "no %q enrollment to confirm; begin one first", provider)
+	}
+	if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	if e.Status == StatusActive {
+		return ConfirmResult{}, errorf(CodeAlreadyEnrolled, nil, "the %q enrollment is already active", provider)
+	}
+	now := f.now()
+	if now.Sub(e.UpdatedAt) > f.pendingTTL {
+		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}, nil
+	}
+	// A confirmation checks a secret (a code the user read, or was sent):
+	// it passes the same gate as a verify, in the same budget.
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
+	t, err := f.gate(ctx, userID, BudgetFactor)
+	if err != nil {
+		if aerr := f.audit(ctx, AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider,
+			Outcome: string(sdk.Deny), Reason: string(ReasonLockedOut)}); aerr != nil {
+			return ConfirmResult{}, aerr
+		}
+		return ConfirmResult{}, err
+	}
+	res, err := f.confirm(ctx, m, e, code, now)
+	return f.recordConfirm(ctx, t, userID, provider, res, err)
+}
+
+// confirm is the decision of a confirmation: the provider checks the
+// proof, and on success the enrollment becomes active (compare-and-swap).
+func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code string, now time.Time) (ConfirmResult, error) {
+	userID, provider := e.UserID, e.Provider
+	state, err := f.seal.open(userID, provider, e.State)
+	if err != nil {
+		f.log.Error("cannot open stored state", "provider", provider, "user", userID, "error", err)
+		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonInvalidState}, nil
+	}
+	var resp sdk.EnrollResponse
+	err = f.call(ctx, m, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: userID}, Step: sdk.EnrollFinish, State: state, Code: code, Now: now})
+		return err
+	})
+	if err != nil {
+		return ConfirmResult{}, providerErr(provider, err)
+	}
+	if !resp.Done {
+		reason := resp.Reason
+		if reason == "" {
+			reason = sdk.ReasonInvalidCode
+		}
+		return ConfirmResult{Status: StatusPending, Reason: reason}, nil
+	}
+	if len(resp.State) == 0 {
+		return ConfirmResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll finish", provider)
+	}
+	sealed, err := f.seal.seal(userID, provider, resp.State)
+	if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "seal state")
+	}
+	e.Status, e.State, e.UpdatedAt, e.ConfirmedAt = StatusActive, sealed, now, now
+	if _, err := f.store.Update(ctx, e); errors.Is(err, ErrConflict) {
+		return ConfirmResult{}, errorf(CodeConflict, err, "the enrollment changed while confirming; try again")
+	} else if err != nil {
+		return ConfirmResult{}, errorf(CodeInternal, err, "store enrollment")
+	}
+	return ConfirmResult{Status: StatusActive}, nil
+}
+
+// recordConfirm audits a confirmation and settles its attempt: a wrong
+// code stays counted, anything else is given back. A confirmation that
+// succeeds does not end the user's run of failures as a verify does: a
+// factor being enrolled proves nothing about the factors already active.
+func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, res ConfirmResult, err error) (ConfirmResult, error) {
+	entry := AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(res.Status), Reason: string(res.Reason)}
+	if err != nil {
+		entry.Outcome, entry.Reason = string(OutcomeError), string(CodeOf(err))
+	}
+	f.log.Info("enrollment confirmation", "provider", provider, "user", userID, "outcome", entry.Outcome, "reason", entry.Reason)
+	if aerr := f.audit(ctx, entry); aerr != nil {
+		return ConfirmResult{}, aerr
+	}
+	s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err)
+	if err == nil && res.Status == StatusActive {
+		s = settleRefund
+	}
+	locked, serr := f.settle(ctx, t, s)
+	if serr != nil {
+		return ConfirmResult{}, serr
+	}
+	if locked != nil {
+		if lerr := f.lockedOut(ctx, userID, provider, "", "", *locked); lerr != nil {
+			return ConfirmResult{}, lerr
+		}
+	}
+	if err != nil || res.Status != StatusActive {
+		return res, err
+	}
+	if res.RecoveryCodes, err = f.firstFactorCodes(ctx, userID); err != nil {
+		return ConfirmResult{}, err
+	}
+	return res, nil
+}
+
+// EnrollmentInfo is what callers may see of an enrollment: never its state.
+type EnrollmentInfo struct {
+	Provider    string
+	Status      Status
+	CreatedAt   time.Time
+	ConfirmedAt time.Time
+}
+
+// Enrollments lists a user's enrollments.
+func (f *Framework) Enrollments(ctx context.Context, userID string) ([]EnrollmentInfo, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return nil, err
+	}
+	list, err := f.store.List(ctx, userID)
+	if err != nil {
+		return nil, errorf(CodeInternal, err, "list enrollments")
+	}
+	out := make([]EnrollmentInfo, 0, len(list))
+	for _, e := range list {
+		out = append(out, EnrollmentInfo{Provider: e.Provider, Status: e.Status, CreatedAt: e.CreatedAt, ConfirmedAt: e.ConfirmedAt})
+	}
+	return out, nil
+}
+
+// ResetEnrollment removes a user's enrollment in a provider, as an admin
+// does when a phone is lost. The user can then enroll again.
+func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string) error {
+	if err := ValidateUserID(userID); err != nil {
+		return err
+	}
+	err := f.store.Delete(ctx, userID, provider)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	}
+	if err != nil {
+		return errorf(CodeInternal, err, "delete enrollment")
+	}
+	f.log.Info("enrollment reset", "provider", provider, "user", userID)
+	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil { // a lost phone: forget its browsers too
+		return err
+	}
+	// A reset is an admin's decision about this user: it also ends a
+	// lockout, so the user can enroll again and log in.
+	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
+		return errorf(CodeInternal, err, "reset attempts")
+	}
+	// Recovery codes stand in for a factor; with none left they must not
+	// outlive the factors they back up.
+	left, err := f.store.List(ctx, userID)
+	if err != nil {
+		return errorf(CodeInternal, err, "list enrollments")
+	}
+	if len(left) == 0 {
+		if err := f.recovery.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
+			return errorf(CodeInternal, err, "drop recovery codes")
+		}
+	}
+	return f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"})
+}

@@ -1,0 +1,152 @@
+package framework
+
+import (
+	"context"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// ticket is one attempt let through the gate, to be settled once decided.
+type ticket struct {
+	userID string
+	budget Budget
+	r      Reservation
+}
+
+// gate reserves one attempt in the user's budget before anything secret is
+// evaluated: the check and the count are one atomic step in the store, so
+// a burst of simultaneous guesses, on one host or spread over replicas,
+// gets no more evaluations than the budget leaves free. A refusal is
+// CodeLockedOut with the time until the budget lets the next one through.
+func (f *Framework) gate(ctx context.Context, userID string, b Budget) (*ticket, error) {
+	now := f.now()
+	pol := f.lockout.forBudget(b)
+	r, ok, err := f.attempts.ReserveAttempt(ctx, userID, b, now, func(n int) time.Time { return pol.lockUntil(now, n) })
+	if err != nil {
+		return nil, errorf(CodeInternal, err, "reserve attempt")
+	}
+	if !ok {
+		return nil, lockedOutErr(pol, r.Attempts, now)
+	}
+	return &ticket{userID: userID, budget: b, r: r}, nil
+}
+
+// checkLocked refuses, without reserving anything, while the factors'
+// budget is backed off: for what is not a guess but must not go on during
+// a lockout (sending a push).
+func (f *Framework) checkLocked(ctx context.Context, userID string) error {
+	a, err := f.attempts.Attempts(ctx, userID, BudgetFactor)
+	if err != nil {
+		return errorf(CodeInternal, err, "read attempts")
+	}
+	if now := f.now(); a.LockedUntil.After(now) {
+		return lockedOutErr(f.lockout, a, now)
+	}
+	return nil
+}
+
+func lockedOutErr(pol LockoutPolicy, a Attempts, now time.Time) *Error {
+	msg := "too many failed attempts; try again later"
+	if pol.MaxFailures > 0 && a.Failures >= pol.MaxFailures {
+		msg = "too many failed attempts; an admin must unlock the account, or use a recovery code"
+	}
+	return &Error{Code: CodeLockedOut, Message: msg, RetryAfter: a.LockedUntil.Sub(now)}
+}
+
+// settlement is how an attempt ends for its budget.
+type settlement int
+
+const (
+	// settleSuccess: the user proved the factor; their runs end.
+	settleSuccess settlement = iota
+	// settleFailure: a guess that failed; it stays counted.
+	settleFailure
+	// settleUnknown: no decision (a timeout, a backend or store error); the
+	// reservation holds for the backoff window: errors are not free tries.
+	settleUnknown
+	// settleRefund: not a guess (a replay, nothing enrolled, a push sent);
+	// the reservation is given back.
+	settleRefund
+)
+
+// settlementOf classifies a verification's result for the budget. Wrong
+// codes and refused pushes spend the budget; reasons that are not a guess
+// do not. A replayed code is not a guess either: whoever sends it saw a
+// real code a moment ago (usually the user, clicking twice), and counting
+// it would let a double submit lock a user out. A push the user let time
+// out or reported as fraud counts: it is how push fatigue is fought.
+func settlementOf(res VerifyResult, err error) settlement {
+	switch {
+	case err != nil:
+		return settleUnknown
+	case res.Outcome == sdk.Allow:
+		return settleSuccess
+	case res.Outcome != sdk.Deny:
+		return settleRefund
+	}
+	switch res.Reason {
+	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonExpired,
+		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit:
+		return settleRefund
+	case sdk.ReasonUnavailable:
+		return settleUnknown
+	}
+	return settleFailure
+}
+
+// settle ends a ticket. It returns the budget when this attempt started or
+// extended a backoff (for the lockout audit entry), else nil.
+func (f *Framework) settle(ctx context.Context, t *ticket, s settlement) (*Attempts, error) {
+	switch s {
+	case settleSuccess:
+		if err := f.attempts.ResetAttempts(ctx, t.userID); err != nil {
+			return nil, errorf(CodeInternal, err, "reset attempts")
+		}
+	case settleRefund:
+		if err := f.attempts.RefundAttempt(ctx, t.userID, t.budget, t.r); err != nil {
+			return nil, errorf(CodeInternal, err, "refund attempt")
+		}
+	default:
+		// Counted when reserved; nothing to write.
+		if t.r.LockedUntil.After(t.r.PrevLockedUntil) {
+			return &t.r.Attempts, nil
+		}
+	}
+	return nil, nil
+}
+
+// settleUnreserved counts the outcome of a decision no ticket covers (a
+// push polled to its end): an allow ends the runs, a failure is counted
+// now, and a fraud report locks for the longest backoff at once.
+func (f *Framework) settleUnreserved(ctx context.Context, userID string, res VerifyResult) (*Attempts, error) {
+	switch settlementOf(res, nil) {
+	case settleSuccess:
+		if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
+			return nil, errorf(CodeInternal, err, "reset attempts")
+		}
+	case settleFailure:
+		now := f.now()
+		a, err := f.attempts.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
+			until := f.lockout.lockUntil(now, n)
+			if res.Reason == sdk.ReasonFraud {
+				until = maxTime(until, now.Add(f.lockout.MaxBackoff))
+			}
+			return until
+		})
+		if err != nil {
+			return nil, errorf(CodeInternal, err, "record failure")
+		}
+		if a.LockedUntil.After(now) {
+			return &a, nil
+		}
+	}
+	return nil, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

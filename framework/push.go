@@ -1,0 +1,61 @@
+package framework
+
+import (
+	"context"
+	"time"
+)
+
+// PushLimit bounds the out-of-band requests (pushes) sent to one user by
+// one provider: the defence against push fatigue ("MFA bombing"), where an
+// attacker who has the password sends push after push until a tired user
+// approves one. Besides it, a user never has more than one push pending
+// per provider: asking again while one is pending answers that one.
+type PushLimit struct {
+	Max    int           // pushes per Window; 3
+	Window time.Duration // 10 minutes
+}
+
+// DefaultPushLimit is used for zero fields of Options.PushLimit.
+var DefaultPushLimit = PushLimit{Max: 3, Window: 10 * time.Minute}
+
+func (l PushLimit) withDefaults() PushLimit {
+	if l.Max <= 0 {
+		l.Max = DefaultPushLimit.Max
+	}
+	if l.Window <= 0 {
+		l.Window = DefaultPushLimit.Window
+	}
+	return l
+}
+
+// PushReservation is ReservePush's answer: one of Existing (a push is
+// already pending: answer with it), RetryAt (the limit is reached until
+// then) or neither (the transaction was inserted: send the push).
+type PushReservation struct {
+	Existing *Transaction
+	RetryAt  time.Time
+}
+
+// PushStore keeps the push limit and the transactions of pushes in flight.
+type PushStore interface {
+	// ReservePush atomically: returns the user's live transaction for
+	// tx.Provider and tx.Audience (ExpiresAt after now) if there is one,
+	// changing nothing (a push started for one audience's login never
+	// answers another's);
+	// else, if limit.Max pushes were counted in the window still running,
+	// returns RetryAt (the window's end), changing nothing; else counts one
+	// push (a window that has passed starts again at now) and inserts tx.
+	// ErrNotFound, changing nothing, if the user has no enrollment in
+	// tx.Provider.
+	ReservePush(ctx context.Context, tx Transaction, now time.Time, limit PushLimit) (PushReservation, error)
+	// SendTransaction records the provider's transaction id of a push once
+	// it was sent, and the transaction's full lifetime; ErrNotFound if the
+	// transaction is gone.
+	SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error
+}
+
+// pushSendTTL is how long a reserved push may take to be sent. Until the
+// provider answers, the transaction holds the user's one pending push; if
+// this host dies before recording the provider's id, the reservation
+// expires after this and does not block the user's next push for long.
+const pushSendTTL = time.Minute

@@ -1,0 +1,72 @@
+package postgres
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// schemaBefore fills a new schema with the migrations before the one whose
+// name contains next, as the release before next wrote it, and returns its
+// DSN and a connection to it.
+func schemaBefore(t *testing.T, next string) (string, *pgx.Conn) {
+	t.Helper()
+	dsn := newSchema(t)
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(t.Context()) })
+	if _, err := conn.Exec(t.Context(), `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if strings.Contains(m.Name, next) {
+			return dsn, conn
+		}
+		if _, err := conn.Exec(t.Context(), m.SQL); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		if _, err := conn.Exec(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("no migration named like %q", next)
+	return "", nil
+}
+
+// TestUpgradeAttemptGate: a run of failures kept by the release before the
+// attempt gate (one budget per user) is the factors' budget after it.
+func TestUpgradeAttemptGate(t *testing.T) {
+	dsn, conn := schemaBefore(t, "attempt_gate")
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := conn.Exec(t.Context(), `INSERT INTO attempts (user_id, failures, locked_until) VALUES ('alice', 7, $1), ('bob', 2, NULL)`, until); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	got, err := s.Attempts(t.Context(), "alice", framework.BudgetFactor)
+	if err != nil || got.Failures != 7 || !got.LockedUntil.Equal(until) {
+		t.Errorf("alice after the upgrade: %+v, %v", got, err)
+	}
+	if got, _ := s.Attempts(t.Context(), "bob", framework.BudgetFactor); got.Failures != 2 || !got.LockedUntil.IsZero() {
+		t.Errorf("bob after the upgrade: %+v", got)
+	}
+	if got, _ := s.Attempts(t.Context(), "alice", framework.BudgetRecovery); got != (framework.Attempts{}) {
+		t.Errorf("alice's recovery budget after the upgrade: %+v", got)
+	}
+	if _, ok, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, until.Add(-time.Second), func(int) time.Time { return time.Time{} }); err != nil || ok {
+		t.Errorf("reservation while locked after the upgrade: %v, %v", ok, err)
+	}
+	if _, ok, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetRecovery, until, func(int) time.Time { return time.Time{} }); err != nil || !ok {
+		t.Errorf("recovery budget after the upgrade: %v, %v", ok, err)
+	}
+}

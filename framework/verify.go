@@ -1,0 +1,335 @@
+package framework
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// Verification is a pipeline, in this order and nowhere else:
+//
+//  1. validate: the request alone (user id, remember-device fields), and
+//     the provider and audience;
+//  2. gate: one attempt reserved in the user's budget, atomically, before
+//     anything secret is evaluated (gate.go);
+//  3. decide: the provider evaluates against the stored state, and its new
+//     state is written with compare-and-swap (decide, startPush);
+//  4. record: the attempt settled, the audit entries written, the metrics
+//     told — in one place (record.go), on a context of its own, so a
+//     client that leaves does not leave a decision half-recorded.
+
+// VerifyInput is one answer to a challenge.
+type VerifyInput struct {
+	UserID   string
+	Provider string
+	Audience Audience
+	Code     string
+	Factor   string // "push", "passcode", ...; empty for the provider's default
+	ClientIP string
+	// RememberDevice asks for a device token with an allow, when the
+	// audience's policy allows remembering devices; DeviceLabel (a user
+	// agent, at most MaxDeviceLabel characters) names the device in lists.
+	RememberDevice bool
+	DeviceLabel    string
+	// DeviceToken is the remembered-device token this device got from an
+	// earlier verify, if it has one. When it names a live remembered device
+	// of this user, audience and provider, the provider's own trust token
+	// kept with it (Duo's trusted_device_token) goes to the provider, whose
+	// backend may then allow without asking. An unknown or expired token
+	// changes nothing.
+	DeviceToken string
+
+	trustToken string // the provider's token for DeviceToken's device, opened
+}
+
+// VerifyResult is the decision.
+type VerifyResult struct {
+	Outcome sdk.Outcome
+	Reason  sdk.Reason
+	Message string
+	TxID    string
+	Details map[string]string
+	// DeviceToken, on an allow with VerifyInput.RememberDevice, skips the
+	// second factor for this user and audience until it expires; shown
+	// once, only its hash is stored. DeviceID names it in Devices.
+	DeviceToken string
+	DeviceID    string
+	// Unprompted: the provider allowed without asking the user anything
+	// now (a bypass, a device its backend remembers).
+	Unprompted bool
+
+	trustToken string // the provider's token for this device, on an allow
+}
+
+// ReasonPushLimit denies a push while the user's push limit is reached;
+// the caller gets CodeLockedOut with RetryAfter.
+const ReasonPushLimit sdk.Reason = "push_limit"
+
+// ReasonNotEnrolled denies a user who has no active enrollment in the
+// provider; it is decided by the host, not the provider.
+const ReasonNotEnrolled sdk.Reason = "not_enrolled"
+
+// maxCASAttempts bounds how often a verify re-reads state that changed
+// under it. Each retry re-verifies against the newer state, so a code that
+// won a race elsewhere is then seen as replayed.
+const maxCASAttempts = 8
+
+// Verify checks a user's answer. An allow is returned only after the
+// provider's new state (recording the used code) was stored with
+// compare-and-swap, so one code can never let two logins in, on one host
+// or across replicas sharing a store. A Pending outcome (a push sent)
+// carries a TxID to poll with PollVerification; while it is pending,
+// asking for another push answers the same TxID.
+func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	ctx = startVerify(ctx, false)
+	if err := ValidateUserID(in.UserID); err != nil {
+		return VerifyResult{}, err
+	}
+	if err := checkRemember(in); err != nil {
+		return VerifyResult{}, err
+	}
+	if in.Provider == RecoveryProvider {
+		return f.verifyRecovery(ctx, in)
+	}
+	m, err := f.provider(in.Provider, in.Audience)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
+	// A push request checks no secret of the requester's: it is held back
+	// by a lockout, and gated by the push limit (startPush), but reserves
+	// no attempt, so a double click on "send push" answers the pending push
+	// instead of spending the budget. Its answer, when it comes, is counted
+	// like any other.
+	push := f.isPush(in)
+	var t *ticket
+	if push {
+		err = f.checkLocked(ctx, in.UserID)
+	} else {
+		t, err = f.gate(ctx, in.UserID, BudgetFactor)
+	}
+	if err != nil {
+		return f.record(ctx, in, nil, VerifyResult{}, err)
+	}
+	if in.trustToken, err = f.trustTokenFor(ctx, in); err != nil {
+		return f.record(ctx, in, t, VerifyResult{}, err)
+	}
+	started := time.Now()
+	var res VerifyResult
+	if push {
+		res, err = f.startPush(ctx, m, in)
+	} else {
+		res, err = f.decide(ctx, m, in, "")
+		if err == nil && res.Outcome == sdk.Pending {
+			// Only a request for a push may leave something pending: a code
+			// is decided now, and anything sent must pass the push limit.
+			res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending to a code", in.Provider)
+		}
+	}
+	switch {
+	case err == nil && res.Reason == ReasonNotEnrolled:
+		f.padNotEnrolled(ctx, m, started)
+	case err == nil:
+		m.latency.observe(time.Since(started))
+	}
+	res, err = f.record(ctx, in, t, res, err)
+	if err == nil && res.Outcome == sdk.Allow {
+		return f.rememberDevice(ctx, in, res)
+	}
+	return res, err
+}
+
+// decisionTimeout bounds a decision once its attempt is reserved: the
+// provider's call (which has a deadline of its own), the state write and
+// the record. It does not end when the caller goes away.
+const decisionTimeout = 30 * time.Second
+
+// decisionContext detaches a decision from its caller's cancellation: once
+// an attempt is reserved, the decision is made, stored, settled and audited
+// whether or not the client still waits for it.
+func decisionContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
+}
+
+// isPush says whether a verify asks for an out-of-band request (a push)
+// rather than checks a code: no code, to a provider that can push.
+func (f *Framework) isPush(in VerifyInput) bool {
+	return in.Code == "" && f.capabilities(in.Provider).Push
+}
+
+// startPush sends a push, within the push limit: the transaction is
+// reserved first (or the pending one answered, or the limit reported), then
+// the provider asked, then its transaction id recorded.
+func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
+	now := f.now()
+	tx := Transaction{
+		ID: newTxID(), UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
+	}
+	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
+	case err != nil:
+		return VerifyResult{}, errorf(CodeInternal, err, "reserve push")
+	case pr.Existing != nil:
+		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pr.Existing.ID,
+			Details: map[string]string{"push": "already_pending"}}, nil
+	case !pr.RetryAt.IsZero():
+		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(now),
+			Message: "too many push requests for this user; try again later, or use a code"}
+	}
+	res, err := f.decide(ctx, m, in, "")
+	if err == nil && res.Outcome == sdk.Pending && res.TxID == "" {
+		res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
+	}
+	if err != nil || res.Outcome != sdk.Pending {
+		// Nothing is pending after all (an error, or a bypass decided at
+		// once): free the user's one pending push. The push still counts
+		// toward the limit.
+		if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
+			f.log.Error("cannot delete an unsent push's transaction", "provider", in.Provider, "user", in.UserID, "error", derr)
+		}
+		return res, err
+	}
+	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL))
+	if errors.Is(err, ErrNotFound) { // the enrollment was reset meanwhile
+		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
+	}
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "store transaction")
+	}
+	res.TxID = tx.ID
+	return res, nil
+}
+
+// errPushLimit marks the CodeLockedOut of a reached push limit.
+var errPushLimit = errors.New("push limit reached")
+
+// transactionTTL bounds how long a pending verification can be polled;
+// Duo gives up on a push after 60 seconds.
+const transactionTTL = 5 * time.Minute
+
+func newTxID() string {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// PollVerification asks for the outcome of a pending verification that
+// Verify started. The transaction belongs to the user who started it;
+// another user's id gets CodeNotFound. A poll is not a guess and passes no
+// gate, but its outcome is recorded like any verification's: a push the
+// user denied, let time out or reported as fraud counts as a failure.
+func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (VerifyResult, error) {
+	ctx = startVerify(ctx, true)
+	if err := ValidateUserID(userID); err != nil {
+		return VerifyResult{}, err
+	}
+	tx, err := f.store.GetTransaction(ctx, userID, txID)
+	if errors.Is(err, ErrNotFound) {
+		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+	}
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "read transaction")
+	}
+	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
+	if f.now().After(tx.ExpiresAt) {
+		_ = f.store.DeleteTransaction(ctx, tx.ID)
+		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil)
+	}
+	if tx.ProviderTxID == "" { // still being sent by the request that reserved it
+		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: tx.ID}, nil
+	}
+	m, err := f.provider(tx.Provider, tx.Audience)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	res, err := f.decide(ctx, m, in, tx.ProviderTxID)
+	if err == nil && res.Outcome == sdk.Pending {
+		res.TxID = tx.ID
+		return f.record(ctx, in, nil, res, nil)
+	}
+	if err == nil {
+		if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
+			err = errorf(CodeInternal, derr, "delete transaction")
+		}
+		res.TxID = ""
+	}
+	return f.record(ctx, in, nil, res, err)
+}
+
+// decide runs one provider Verify against the stored state and writes the
+// state the provider returns with compare-and-swap, deciding again on the
+// newer state whenever another request changed it first. providerTxID
+// polls the provider's pending transaction when set.
+func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, error) {
+	for range maxCASAttempts {
+		e, err := f.store.Get(ctx, in.UserID, in.Provider)
+		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
+			return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
+		}
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
+		}
+		state, err := f.seal.open(in.UserID, in.Provider, e.State)
+		if err != nil {
+			f.log.Error("cannot open stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+			return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil
+		}
+		now := f.now()
+		var resp sdk.VerifyResponse
+		err = f.call(ctx, m, func(p sdk.Provider) error {
+			var err error
+			resp, err = p.Verify(ctx, sdk.VerifyRequest{
+				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
+				TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
+			})
+			return err
+		})
+		if sdk.KindOf(err) == sdk.KindInvalidState {
+			f.log.Error("provider refused stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+			return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil
+		}
+		if err != nil {
+			return VerifyResult{}, providerErr(in.Provider, err)
+		}
+		res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
+		switch res.Outcome {
+		case sdk.Allow:
+			res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken
+		case sdk.Deny, sdk.Pending:
+		default:
+			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
+		}
+		if resp.State == nil {
+			return res, nil
+		}
+		if len(resp.State) == 0 {
+			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned an empty state", in.Provider)
+		}
+		sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "seal state")
+		}
+		e.State, e.UpdatedAt = sealed, now
+		_, err = f.store.Update(ctx, e)
+		if errors.Is(err, ErrConflict) {
+			continue // someone else changed the state first: decide again on theirs
+		}
+		if err != nil {
+			return VerifyResult{}, errorf(CodeInternal, err, "store state")
+		}
+		return res, nil
+	}
+	return VerifyResult{}, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again")
+}
