@@ -146,6 +146,7 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		return nil, err
 	}
 	f.reg.Store(reg)
+	f.warnStranded(ctx, reg)
 	return f, nil
 }
 

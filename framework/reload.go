@@ -94,6 +94,7 @@ func (f *Framework) Reconfigure(ctx context.Context, specs []ProviderSpec, polic
 		}
 	}
 	f.log.Info("configuration applied", "providers", reg.names)
+	f.warnStranded(ctx, reg)
 	return nil
 }
 

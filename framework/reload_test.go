@@ -5,9 +5,12 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/testbin"
@@ -148,5 +151,49 @@ func TestReconfigureAudiencesOnly(t *testing.T) {
 	}
 	if got := testbin.Processes(filepath.Dir(bin)); len(got) != 1 || got[0] == pids[0] {
 		t.Errorf("after a settings change: processes %v, were %v", got, pids)
+	}
+}
+
+// lockedBuffer is an io.Writer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestReconfigureWarnsStranded: a reload that disables the only provider
+// an enrolled user has logs a WARN with the number of such users; the user
+// is then denied at login, never let in without a factor.
+func TestReconfigureWarnsStranded(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnv(t)
+	e.fw.Close()
+	fw, err := framework.New(t.Context(), framework.Options{
+		Store: e.store, EncryptionKey: e.key, Providers: []framework.ProviderSpec{inProcess()}, Now: e.clk.Now,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	e.fw = fw
+	e.enroll(t, "alice")
+	e.enroll(t, "bob")
+	if err := fw.Reconfigure(t.Context(), nil, framework.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "[WARN]") || !strings.Contains(out, "users=2") || !strings.Contains(out, "recovery code") {
+		t.Errorf("reload log = %q, want a WARN counting 2 stranded users with the fix", out)
+	}
+	res, err := fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: framework.AudienceStaff})
+	if err != nil || res.Decision != framework.DecisionDeny || res.Why != framework.WhyProviderUnavailable || !res.RecoveryAvailable {
+		t.Errorf("challenge after the reload: %+v, %v", res, err)
 	}
 }

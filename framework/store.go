@@ -65,6 +65,9 @@ type Store interface {
 	Update(ctx context.Context, e Enrollment) (Enrollment, error)
 	// Delete removes one enrollment; ErrNotFound if there is none.
 	Delete(ctx context.Context, userID, provider string) error
+	// CountStranded returns how many users have an active enrollment but
+	// none in any of the usable providers.
+	CountStranded(ctx context.Context, usable []string) (int, error)
 	TransactionStore
 	PushStore
 	// The rest of what the framework keeps: every store has all of it, so

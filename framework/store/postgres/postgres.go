@@ -334,3 +334,19 @@ func blob(b []byte) []byte {
 	}
 	return b
 }
+
+func (s *Store) CountStranded(ctx context.Context, usable []string) (int, error) {
+	if usable == nil {
+		usable = []string{}
+	}
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		SELECT COUNT(DISTINCT e.user_id) FROM enrollments e
+		WHERE e.status = 'active' AND NOT EXISTS (
+			SELECT 1 FROM enrollments u
+			WHERE u.user_id = e.user_id AND u.status = 'active' AND u.provider = ANY($1::text[]))`, usable).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: count stranded users: %w", err)
+	}
+	return n, nil
+}

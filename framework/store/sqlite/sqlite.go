@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -405,4 +406,24 @@ func blob(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// CountStranded passes the usable providers as one JSON array, so the
+// statement is the same whatever their number.
+func (s *Store) CountStranded(ctx context.Context, usable []string) (int, error) {
+	list, err := json.Marshal(usable)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count stranded users: %w", err)
+	}
+	var n int
+	err = s.r.QueryRowContext(ctx, `
+		SELECT COUNT(DISTINCT e.user_id) FROM enrollments e
+		WHERE e.status = 'active' AND NOT EXISTS (
+			SELECT 1 FROM enrollments u
+			WHERE u.user_id = e.user_id AND u.status = 'active' AND u.provider IN (SELECT value FROM json_each(?)))`,
+		string(list)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: count stranded users: %w", err)
+	}
+	return n, nil
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/Refund", testRefund},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},
+		{"CountStranded", testCountStranded},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
 		{"Secrets", testSecrets},

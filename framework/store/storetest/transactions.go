@@ -74,3 +74,27 @@ func testTransactionGoesWithEnrollment(t *testing.T, s framework.Store) {
 		t.Errorf("another provider's transaction went too: %v", err)
 	}
 }
+
+// testCountStranded: users with an active enrollment but none in a usable
+// provider; pending enrollments are no factor.
+func testCountStranded(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "totp")
+	active(t, s, "alice", "duo")
+	active(t, s, "bob", "duo")
+	active(t, s, "dave", "totp")
+	mustPut(t, s, framework.Enrollment{UserID: "carol", Provider: "totp", Status: framework.StatusPending, State: []byte("s"), CreatedAt: base, UpdatedAt: base})
+	for _, tt := range []struct {
+		usable []string
+		want   int
+	}{
+		{[]string{"totp"}, 1},
+		{[]string{"duo"}, 1},
+		{nil, 3},
+		{[]string{"duo", "totp"}, 0},
+		{[]string{"TOTP"}, 3},
+	} {
+		if n, err := s.CountStranded(t.Context(), tt.usable); err != nil || n != tt.want {
+			t.Errorf("CountStranded(%q) = %d, %v; want %d", tt.usable, n, err, tt.want)
+		}
+	}
+}
