@@ -269,10 +269,10 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		}
 	}
 	f.observeFailure(ctx, in, err)
-	if CodeOf(err) == CodeProviderUnavailable {
+	if c := CodeOf(err); noAnswer(c) {
 		// No decision was made, but the attempt is part of the trail.
 		if aerr := f.audit(ctx, AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-			Outcome: "error", Reason: string(CodeProviderUnavailable), ClientIP: in.ClientIP}); aerr != nil {
+			Outcome: "error", Reason: string(c), ClientIP: in.ClientIP}); aerr != nil {
 			return VerifyResult{}, aerr
 		}
 	}

@@ -76,7 +76,14 @@ func (f *Framework) observe(ctx context.Context, in VerifyInput, outcome sdk.Out
 // observeFailure reports a verification that ended because the provider
 // could not answer; other errors are not decisions and are not reported.
 func (f *Framework) observeFailure(ctx context.Context, in VerifyInput, err error) {
-	if CodeOf(err) == CodeProviderUnavailable {
-		f.observe(ctx, in, OutcomeError, sdk.Reason(CodeProviderUnavailable))
+	if c := CodeOf(err); noAnswer(c) {
+		f.observe(ctx, in, OutcomeError, sdk.Reason(c))
 	}
+}
+
+// noAnswer reports whether code means the provider gave no answer (down,
+// or past its deadline): an attempt without a decision, which is still
+// counted and audited.
+func noAnswer(c Code) bool {
+	return c == CodeProviderUnavailable || c == CodeProviderTimeout
 }
