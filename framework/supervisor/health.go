@@ -9,6 +9,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
+// hungGrace is the grace of a plugin declared hung before SIGKILL.
+const hungGrace = 250 * time.Millisecond
+
 // supervise is the plugin's own schedule: it pings the running plugin,
 // declares it hung when it misses HangAfter pings in a row, and restarts
 // a failed plugin when its backoff allows, whether or not traffic comes
@@ -64,7 +67,9 @@ func (p *Process) check() {
 	p.detachLocked(newError(p.spec.Name, KindHung, err, "was hung (its plugin process missed %d health pings in a row) and was killed", missed))
 	p.mu.Unlock()
 	p.log.Warn("provider plugin is hung: killing it and starting it again", "pid", h.pid, "missed_pings", missed, "error", err)
-	p.kill(h)
+	// It did not answer its pings: it will not answer a polite shutdown
+	// either, so its grace is short.
+	p.kill(h, min(p.opts.KillGrace, hungGrace))
 	_, _ = p.get(context.Background(), time.Now())
 }
 
@@ -98,24 +103,25 @@ func (p *Process) ping(c *plugin.Client, limit time.Duration) error {
 // first asks the plugin to shut down over gRPC with no deadline, which
 // never returns from a stopped or hung process. After the grace period the
 // process group is SIGKILLed, which breaks that call; Kill then reaps.
-func (p *Process) kill(h handle) {
+func (p *Process) kill(h handle, grace time.Duration) {
 	if h.client == nil {
 		return
 	}
 	done := make(chan struct{})
 	go func() { h.client.Kill(); close(done) }()
-	t := time.NewTimer(p.opts.KillGrace)
+	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case <-done:
 		return
 	case <-t.C:
 	}
-	p.log.Warn("provider plugin did not stop within its grace period: sending SIGKILL to its process group", "pid", h.pid, "grace", p.opts.KillGrace)
+	p.log.Warn("provider plugin did not stop within its grace period: sending SIGKILL to its process group", "pid", h.pid, "grace", grace)
 	if h.pid > 0 {
 		killGroup(h.pid)
 	}
-	t.Reset(p.opts.KillGrace)
+	// Reaping after SIGKILL is quick; wait as long again at most.
+	t.Reset(max(grace, hungGrace))
 	select {
 	case <-done:
 	case <-t.C:

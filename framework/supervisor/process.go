@@ -153,7 +153,7 @@ func (p *Process) get(ctx context.Context, started time.Time) (sdk.Provider, err
 			h := p.detachLocked(newError(p.spec.Name, KindUnavailable, nil, "plugin process exited"))
 			p.mu.Unlock()
 			p.log.Error("provider plugin is down", "error", "plugin process exited")
-			go p.kill(h)
+			go p.kill(h, p.opts.KillGrace)
 			continue
 		}
 		if ch := p.starting; ch != nil {
@@ -221,7 +221,7 @@ func (p *Process) start() error {
 		if again && KindOf(err) != KindStopped {
 			p.log.Error("provider start failed", "error", err, "retry_in", retry)
 		}
-		p.kill(h)
+		p.kill(h, p.opts.KillGrace)
 		return err
 	}
 	p.cur, p.info, p.activation, p.timeouts = h, info, act, tos
@@ -319,7 +319,7 @@ func (p *Process) markDown(prov sdk.Provider, cause error) {
 	h := p.detachLocked(cause)
 	p.mu.Unlock()
 	p.log.Error("provider plugin is down", "error", cause)
-	go p.kill(h)
+	go p.kill(h, p.opts.KillGrace)
 }
 
 // Call runs fn against the provider, under the provider's deadlines (see
@@ -446,7 +446,7 @@ func (p *Process) Stop() {
 	// Everything below, the kill included, within this bound.
 	limit := time.NewTimer(2*p.opts.KillGrace + control)
 	defer limit.Stop()
-	p.kill(h)
+	p.kill(h, p.opts.KillGrace)
 	// A start under way sees closed when it ends and kills what it
 	// launched; wait for that (and for the loop), but not forever.
 	if starting != nil {
