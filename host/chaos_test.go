@@ -51,7 +51,7 @@ func TestChaosPluginKill(t *testing.T) {
 	var recoveries []recovery
 	for round := range chaosRounds(t) {
 		recoveries = append(recoveries, chaosRound(t, fmt.Sprintf("round %d: SIGKILL the TOTP plugin", round), []*load{c.l}, func() time.Time {
-			pid := c.onePlugin(t, round)
+			pid := testbin.OnlyProcess(t, c.h.pluginsDir)
 			at := time.Now()
 			syscall.Kill(pid, syscall.SIGKILL)
 			return at
@@ -80,8 +80,8 @@ func TestChaosPluginHang(t *testing.T) {
 	var recoveries []recovery
 	for round := range rounds {
 		recoveries = append(recoveries, chaosRound(t, fmt.Sprintf("round %d: SIGSTOP the TOTP plugin", round), []*load{c.l}, func() time.Time {
-			pid := c.onePlugin(t, round)
-			sigstop(t, pid)
+			pid := testbin.OnlyProcess(t, c.h.pluginsDir)
+			testbin.Stop(t, pid)
 			stopped := time.Now()
 			unready := pollUntil(t, 10*time.Second, "/readyz 503 with the plugin stopped", func() bool {
 				return c.h.do("GET", "/readyz", "", nil).status == http.StatusServiceUnavailable
@@ -222,16 +222,6 @@ func (c *totpChaos) verify(client *http.Client, u string, step int64, code strin
 	}
 	c.answers.fail("%s: unexpected answer %s", u, a)
 	return 0
-}
-
-// onePlugin returns the pid of the one TOTP plugin process.
-func (c *totpChaos) onePlugin(t *testing.T, round int) int {
-	t.Helper()
-	pids := testbin.Processes(c.h.pluginsDir)
-	if len(pids) != 1 {
-		t.Fatalf("round %d: TOTP plugin processes before the fault: %v", round, pids)
-	}
-	return pids[0]
 }
 
 // finish stops the load and checks what must hold after the run.

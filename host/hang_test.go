@@ -24,16 +24,6 @@ const totpTimeout1s = `providers:
     settings: {issuer: ACME Billing}
 `
 
-// sigstop stops pid, and continues it at cleanup so a failing test never
-// leaves a stopped process behind.
-func sigstop(t *testing.T, pid int) {
-	t.Helper()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
-}
-
 // pollUntil polls cond every 20 ms until it holds, or fails the test
 // after within.
 func pollUntil(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
@@ -55,11 +45,8 @@ func pollUntil(t *testing.T, within time.Duration, what string, cond func() bool
 func TestStoppedPluginAnswersProviderTimeout(t *testing.T) {
 	h := startHost(t, totpTimeout1s)
 	secret := h.enroll("alice")
-	pids := testbin.Processes(h.pluginsDir)
-	if len(pids) != 1 {
-		t.Fatalf("plugin processes: %v", pids)
-	}
-	sigstop(t, pids[0])
+	pids := []int{testbin.OnlyProcess(t, h.pluginsDir)}
+	testbin.Stop(t, pids[0])
 	h.clock.Add(30 * time.Second) // the confirmation's code is spent
 
 	start := time.Now()
@@ -121,11 +108,8 @@ func TestStoppedPluginAnswersProviderTimeout(t *testing.T) {
 func TestSIGTERMWithStoppedPlugin(t *testing.T) {
 	plugins := pluginCopy(t)
 	cmd, url := startProcessWith(t, writeConfig(t, plugins, totpTimeout1s+"shutdown_timeout: 3s\n"))
-	pids := testbin.Processes(plugins)
-	if len(pids) != 1 {
-		t.Fatalf("plugin processes: %v", pids)
-	}
-	sigstop(t, pids[0])
+	pids := []int{testbin.OnlyProcess(t, plugins)}
+	testbin.Stop(t, pids[0])
 	// A request in flight on the stopped plugin as the signal arrives.
 	inflight := make(chan error, 1)
 	go func() {
@@ -157,11 +141,8 @@ func TestSIGTERMWithStoppedPlugin(t *testing.T) {
 func TestReloadReplacesStoppedPlugin(t *testing.T) {
 	h := startHost(t, totpTimeout1s)
 	secret := h.enroll("alice")
-	pids := testbin.Processes(h.pluginsDir)
-	if len(pids) != 1 {
-		t.Fatalf("plugin processes: %v", pids)
-	}
-	sigstop(t, pids[0])
+	pids := []int{testbin.OnlyProcess(t, h.pluginsDir)}
+	testbin.Stop(t, pids[0])
 	text, err := os.ReadFile(h.configPath)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func verify(p *supervisor.Process) error {
 func TestStoppedPluginTimesOutThenIsKilledAndRestarted(t *testing.T) {
 	bin := totpCopy(t)
 	p, pid := startTOTP(t, bin)
-	stopProcess(t, pid)
+	testbin.Stop(t, pid)
 
 	start := time.Now()
 	err := verify(p)
@@ -52,7 +52,7 @@ func TestStoppedPluginTimesOutThenIsKilledAndRestarted(t *testing.T) {
 	if err := testbin.WaitExit(pid); err != nil {
 		t.Fatal(err)
 	}
-	if next := onePid(t, filepath.Dir(bin)); next == pid {
+	if next := testbin.OnlyProcess(t, filepath.Dir(bin)); next == pid {
 		t.Fatalf("the hung process %d still serves", pid)
 	}
 	// The restarted plugin answers (a deny for an unknown state is an
@@ -67,7 +67,7 @@ func TestStoppedPluginTimesOutThenIsKilledAndRestarted(t *testing.T) {
 func TestMissedPingIsReportedBeforeTheKill(t *testing.T) {
 	bin := totpCopy(t)
 	p, pid := startTOTP(t, bin)
-	stopProcess(t, pid)
+	testbin.Stop(t, pid)
 	eventually(t, 5*time.Second, "hung reported", func() bool { return p.Status().Hung || p.Status().Hangs > 0 })
 	eventually(t, 10*time.Second, "restarted", func() bool { st := p.Status(); return st.Running && !st.Hung })
 }
@@ -77,7 +77,7 @@ func TestMissedPingIsReportedBeforeTheKill(t *testing.T) {
 func TestStopIsBoundedOnAStoppedPlugin(t *testing.T) {
 	bin := totpCopy(t)
 	p, pid := startTOTP(t, bin)
-	stopProcess(t, pid)
+	testbin.Stop(t, pid)
 	start := time.Now()
 	p.Stop()
 	// 2 x kill grace + control deadline (1 s), plus slack for -race.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,4 +63,25 @@ func WaitExit(pid int) error {
 		}
 		return err
 	}
+}
+
+// OnlyProcess returns the pid of the one live process whose executable is
+// in dir, and fails tb if there is not exactly one.
+func OnlyProcess(tb testing.TB, dir string) int {
+	tb.Helper()
+	pids := Processes(dir)
+	if len(pids) != 1 {
+		tb.Fatalf("processes of %s: %v, want one", dir, pids)
+	}
+	return pids[0]
+}
+
+// Stop SIGSTOPs pid, and SIGCONTs it when tb ends, so a failing test
+// never leaves a stopped process behind.
+func Stop(tb testing.TB, pid int) {
+	tb.Helper()
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
 }
