@@ -212,7 +212,9 @@ func (p *Process) start() error {
 		err = newError(p.spec.Name, KindStopped, nil, "was shut down while starting")
 	}
 	if err != nil {
-		p.lastErr = err
+		// A hung process is gone by now; what remains is a provider that
+		// is down (Running false), not one that hangs.
+		p.lastErr, p.hung, p.missedPings = err, false, 0
 		p.backoff = min(max(p.backoff*2, backoffMin), backoffMax)
 		p.nextAttempt = p.opts.Now().Add(p.backoff)
 		retry, again := p.backoff, p.restarts > 0

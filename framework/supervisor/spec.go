@@ -69,9 +69,9 @@ type ProviderStatus struct {
 	// LastErr is LastError typed: an *Error whose Kind says what happened
 	// (KindHung, KindTimeout, KindUnavailable...), for callers that branch.
 	LastErr error
-	// Hung is true from the moment the plugin's health pings fail until
-	// a successful restart. Hangs and Timeouts count since this provider
-	// was configured.
+	// Hung is true from the plugin's first missed health ping until it
+	// answers again, is restarted, or fails to restart (then Running is
+	// false). Hangs and Timeouts count since this provider was configured.
 	Hung     bool
 	Hangs    int
 	Timeouts int

@@ -173,3 +173,27 @@ func (s slowProvider) Verify(ctx context.Context, _ sdk.VerifyRequest) (sdk.Veri
 		return sdk.VerifyResponse{}, ctx.Err()
 	}
 }
+
+// TestHungPluginWhoseRestartFailsIsDown: a hung plugin is killed even
+// when it cannot be started again (its binary is gone); it is then
+// reported down, not hung, and comes back once the binary does.
+func TestHungPluginWhoseRestartFailsIsDown(t *testing.T) {
+	bin := totpCopy(t)
+	p, pid := startTOTP(t, bin)
+	aside := bin + ".aside"
+	if err := os.Rename(bin, aside); err != nil {
+		t.Fatal(err)
+	}
+	testbin.Stop(t, pid)
+	eventually(t, 10*time.Second, "hung plugin killed, restart failed", func() bool {
+		st := p.Status()
+		return st.Hangs == 1 && !st.Running && !st.Hung && st.LastErr != nil
+	})
+	if err := testbin.WaitExit(pid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(aside, bin); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "restarted after the binary came back", func() bool { return p.Status().Running })
+}
