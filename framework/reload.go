@@ -62,7 +62,8 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 }
 
 // sameProcess reports whether a running provider can serve the new spec
-// as it is: same binary, pin and settings. Audiences are not the
+// as it is: same binary, pin, settings and timeout (the supervisor holds
+// its deadlines, so a new timeout takes a new process). Audiences are not the
 // provider's business (the registry applies them), so changing only them
 // keeps the process and its warm connections.
 func sameProcess(a, b ProviderSpec) bool {

@@ -98,33 +98,3 @@ func (p *Process) ping(c *plugin.Client, limit time.Duration) error {
 	}
 	return nil
 }
-
-// kill ends a plugin process within a bounded time: go-plugin's Kill
-// first asks the plugin to shut down over gRPC with no deadline, which
-// never returns from a stopped or hung process. After the grace period the
-// process group is SIGKILLed, which breaks that call; Kill then reaps.
-func (p *Process) kill(h handle, grace time.Duration) {
-	if h.client == nil {
-		return
-	}
-	done := make(chan struct{})
-	go func() { h.client.Kill(); close(done) }()
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case <-done:
-		return
-	case <-t.C:
-	}
-	p.log.Warn("provider plugin did not stop within its grace period: sending SIGKILL to its process group", "pid", h.pid, "grace", grace)
-	if h.pid > 0 {
-		killGroup(h.pid)
-	}
-	// Reaping after SIGKILL is quick; wait as long again at most.
-	t.Reset(max(grace, hungGrace))
-	select {
-	case <-done:
-	case <-t.C:
-		p.log.Error("provider plugin client still closing after SIGKILL", "pid", h.pid)
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -76,12 +77,29 @@ func OnlyProcess(tb testing.TB, dir string) int {
 	return pids[0]
 }
 
-// Stop SIGSTOPs pid, and SIGCONTs it when tb ends, so a failing test
-// never leaves a stopped process behind.
+// Stop SIGSTOPs pid and returns once the kernel shows it stopped (a
+// signal is delivered asynchronously: the process may answer one more
+// request otherwise). It SIGCONTs the process when tb ends, so a failing
+// test never leaves a stopped process behind.
 func Stop(tb testing.TB, pid int) {
 	tb.Helper()
 	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+	stat := filepath.Join("/proc", strconv.Itoa(pid), "stat")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			tb.Fatalf("process %d after SIGSTOP: %v", pid, err)
+		}
+		if st := processState(string(b)); st == "T" || st == "t" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("process %d not stopped 5s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
