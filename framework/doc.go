@@ -17,8 +17,11 @@
 // sealed with AES-256-GCM bound to the user and provider; a state change
 // is stored with compare-and-swap, so one code lets one login in across
 // replicas sharing a store; failed attempts are budgeted in the store;
-// every decision is written to the audit log before it is returned; and a
-// crashed plugin is restarted and the call retried once.
+// every decision is written to the audit log before it is returned; and,
+// through the supervisor (package supervisor), every provider call has a
+// deadline the host enforces (CodeProviderTimeout past it), a crashed
+// plugin is restarted and the call retried once, and a hung one (missing
+// its health pings) is killed and restarted.
 //
 // Storage is behind the Store interface (and the AuditLog, AttemptStore,
 // RecoveryStore, SecretStore and PolicyStore interfaces beside it), with

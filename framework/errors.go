@@ -22,9 +22,12 @@ const (
 	CodeAlreadyEnrolled     Code = "already_enrolled"
 	CodeNotFound            Code = "not_found"
 	CodeProviderUnavailable Code = "provider_unavailable"
-	CodeConflict            Code = "conflict"
-	CodeLockedOut           Code = "locked_out"
-	CodeInternal            Code = "internal"
+	// CodeProviderTimeout: the provider did not answer within its
+	// deadline (providers.NAME.timeout); no decision was made.
+	CodeProviderTimeout Code = "provider_timeout"
+	CodeConflict        Code = "conflict"
+	CodeLockedOut       Code = "locked_out"
+	CodeInternal        Code = "internal"
 )
 
 // Error is the typed error of the framework's flows.

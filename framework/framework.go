@@ -58,6 +58,9 @@ type Options struct {
 	// Policy is the login policy per audience (see Challenge); the zero
 	// value requires nothing and remembers no device.
 	Policy Policy
+	// Supervision tunes the provider supervisors (health pings, hang
+	// detection, kill grace); the zero value takes their defaults.
+	Supervision Supervision
 }
 
 // Framework is the host-side core: it runs the providers and the
@@ -78,6 +81,7 @@ type Framework struct {
 	now          func() time.Time
 	sleep        func(ctx context.Context, d time.Duration)
 	pendingTTL   time.Duration
+	supervision  Supervision
 	// reg is swapped whole by Reconfigure: a request works on one
 	// consistent set of providers and policy from start to end.
 	reg       atomic.Pointer[registry]
@@ -113,7 +117,7 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	f := &Framework{
 		store: opts.Store, auditLog: opts.Store, attempts: opts.Store, lockout: opts.Lockout.withDefaults(), seal: seal,
 		recovery: opts.Store, secrets: opts.Store, log: opts.Logger, now: opts.Now,
-		pendingTTL: opts.PendingTTL, pushLimit: opts.PushLimit.withDefaults(),
+		pendingTTL: opts.PendingTTL, pushLimit: opts.PushLimit.withDefaults(), supervision: opts.Supervision,
 	}
 	f.reg.Store(&registry{providers: map[string]*managed{}, audiences: map[string]audiences{}, policy: opts.Policy.withDefaults()})
 	if f.log == nil {
@@ -149,8 +153,6 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 	f.warnStranded(ctx, reg)
 	return f, nil
 }
-
-var errNotThisProvider = errors.New("wrong provider binary")
 
 // ProviderError is New's refusal of one provider's configuration. Err is
 // an *sdk.Error of KindInvalidSettings when the provider refused a
@@ -196,7 +198,7 @@ func (f *Framework) Close() error {
 		var wg sync.WaitGroup
 		for _, m := range f.registry().providers {
 			wg.Add(1)
-			go func() { defer wg.Done(); m.stop() }()
+			go func() { defer wg.Done(); m.Stop() }()
 		}
 		wg.Wait()
 	})
@@ -208,7 +210,7 @@ func (f *Framework) Providers() []ProviderStatus {
 	reg := f.registry()
 	out := make([]ProviderStatus, 0, len(reg.names))
 	for _, n := range reg.names {
-		st := reg.providers[n].status()
+		st := reg.providers[n].Status()
 		st.Staff, st.Clients = reg.audiences[n].staff, reg.audiences[n].clients
 		out = append(out, st)
 	}
@@ -220,7 +222,7 @@ func (f *Framework) Providers() []ProviderStatus {
 func (f *Framework) Refresh(ctx context.Context) {
 	reg := f.registry()
 	for _, n := range reg.names {
-		reg.providers[n].refresh(ctx)
+		reg.providers[n].Refresh(ctx)
 	}
 }
 
@@ -281,6 +283,9 @@ func providerErr(name string, err error) error {
 		}
 		return errorf(CodeInvalidRequest, nil, "%s", se.Message)
 	}
+	if CodeOf(err) == CodeProviderTimeout {
+		return err
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return errorf(CodeProviderUnavailable, err, "provider %q did not answer in time", name)
 	}
@@ -300,13 +305,22 @@ func (f *Framework) Ready(ctx context.Context) error {
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	var down []string
+	var down, hung []string
 	for _, st := range f.Providers() {
-		if !st.Running {
+		switch {
+		case st.Hung:
+			hung = append(hung, st.Name)
+		case !st.Running:
 			down = append(down, st.Name)
 		}
 	}
-	if len(down) > 0 {
+	// A hung plugin process is this replica's fault (another replica's
+	// plugin answers): taking the replica out of rotation is right. A slow
+	// shared backend is not reported here; failmode handles it.
+	switch {
+	case len(hung) > 0:
+		return fmt.Errorf("provider plugins not answering health pings: %v", hung)
+	case len(down) > 0:
 		return fmt.Errorf("providers not running: %v", down)
 	}
 	return nil

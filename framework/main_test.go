@@ -24,16 +24,7 @@ import (
 
 // TestMain builds the real plugin binaries once for every test and
 // benchmark in this package, and removes them afterwards.
-func TestMain(m *testing.M) {
-	if _, err := testbin.Dir(); err != nil {
-		fmt.Fprintln(os.Stderr, "building plugin binaries:", err)
-		testbin.Cleanup()
-		os.Exit(1)
-	}
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // totpBinaryName is the file name of the TOTP plugin built by testbin.
 const totpBinaryName = framework.BinaryPrefix + "totp"

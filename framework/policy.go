@@ -393,11 +393,15 @@ func (f *Framework) challengeProvider(name string) ChallengeProvider {
 }
 
 // serving says whether the registry's provider is running: one that failed
-// to start (a pin mismatch, a missing binary) or whose process is down
-// cannot verify anyone now.
+// to start (a pin mismatch, a missing binary), whose process is down, or
+// that hangs cannot verify anyone now.
 func (f *Framework) serving(reg *registry, name string) bool {
 	m, ok := reg.providers[name]
-	return ok && m.status().Running
+	if !ok {
+		return false
+	}
+	st := m.Status()
+	return st.Running && !st.Hung
 }
 
 // capabilities are what a provider told of itself when it started; none

@@ -21,7 +21,7 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 	var started []*managed
 	fail := func(err error) (*registry, error) {
 		for _, m := range started {
-			m.stop()
+			m.Stop()
 		}
 		return nil, err
 	}
@@ -40,12 +40,10 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 				continue
 			}
 		}
-		m := newManaged(spec, f.log, f.now)
+		m := newManaged(spec, f.log, f.now, f.supervision)
 		reg.providers[spec.Name] = m
 		started = append(started, m)
-		m.mu.Lock()
-		err := m.start(ctx)
-		m.mu.Unlock()
+		err := m.Start(ctx)
 		if err == nil {
 			continue
 		}
@@ -64,11 +62,12 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 }
 
 // sameProcess reports whether a running provider can serve the new spec
-// as it is: same binary, pin and settings. Audiences are not the
+// as it is: same binary, pin, settings and timeout (the supervisor holds
+// its deadlines, so a new timeout takes a new process). Audiences are not the
 // provider's business (the registry applies them), so changing only them
 // keeps the process and its warm connections.
 func sameProcess(a, b ProviderSpec) bool {
-	return a.Name == b.Name && a.Binary == b.Binary &&
+	return a.Name == b.Name && a.Binary == b.Binary && a.Timeout == b.Timeout &&
 		a.SHA256 == b.SHA256 && a.Impl == b.Impl && maps.Equal(a.Settings, b.Settings)
 }
 
@@ -90,17 +89,13 @@ func (f *Framework) Reconfigure(ctx context.Context, specs []ProviderSpec, polic
 	f.reg.Store(reg)
 	for name, m := range prev.providers {
 		if reg.providers[name] != m {
-			go m.retire()
+			go m.Retire()
 		}
 	}
 	f.log.Info("configuration applied", "providers", reg.names)
 	f.warnStranded(ctx, reg)
 	return nil
 }
-
-// errRetired: the provider was replaced by a reload while this request
-// held the old one; the request moves to the new one.
-var errRetired = errors.New("provider replaced by a configuration reload")
 
 // call runs fn on m, or on m's successor if a reload retired m meanwhile.
 func (f *Framework) call(ctx context.Context, m *managed, fn func(sdk.Provider) error) error {

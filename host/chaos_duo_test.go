@@ -27,7 +27,8 @@ import (
 // safe: allow/failmode_safe) for a request that overlapped the outage or
 // that took the whole timeout (Duo too slow without an injected fault: a
 // starved machine), or a typed 503; never a 500. Throughput counts Duo's
-// own answers.
+// own answers. Through it all the plugin is never declared hung nor
+// timed out by the host, and /readyz stays 200.
 func TestChaosDuo(t *testing.T) {
 	rounds := chaosRounds(t)
 	const timeout = 2 * time.Second // the provider's, as duoSettings writes it
@@ -138,6 +139,13 @@ func TestChaosDuo(t *testing.T) {
 			omu.Unlock()
 			emu.Fail(math.MaxInt, f.f)
 			<-time.After(time.Second)
+			// A shared backend failing is not this replica's fault: the
+			// failmode decides, and the replica stays in rotation.
+			for _, h := range hosts {
+				if r := h.do("GET", "/readyz", "", nil); r.status != http.StatusOK {
+					t.Errorf("%s: /readyz during the Duo %s: %d %v", name, f.kind, r.status, r.body)
+				}
+			}
 			emu.ClearFailures()
 			omu.Lock()
 			outages[len(outages)-1].off = time.Now()
@@ -166,6 +174,17 @@ func TestChaosDuo(t *testing.T) {
 		}
 	}
 	logRecoveries(t, recoveries)
+
+	// A slow backend behind a plugin that answers its pings is not a
+	// hang, and Duo's own timeout (plus the host's margin) is never cut
+	// short by the host's deadline.
+	for _, h := range hosts {
+		for _, st := range h.svc.Framework.Providers() {
+			if st.Hangs != 0 || st.Timeouts != 0 || st.Restarts != 0 {
+				t.Errorf("%s: hangs %d, timeouts %d, restarts %d; want none for a slow backend", st.Name, st.Hangs, st.Timeouts, st.Restarts)
+			}
+		}
+	}
 
 	// No plugin process outlives its host.
 	for _, h := range hosts {

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 
@@ -293,6 +294,10 @@ func newBufferLogger(buf *syncBuffer) hclog.Logger {
 // verdictOf names a verify's answer for counting: outcome/reason, or the
 // HTTP status of an error.
 func verdictOf(r response) string {
+	if r.status >= 500 { // unexpected: name it, so a failure says what it was
+		e, _ := r.body["error"].(map[string]any)
+		return strconv.Itoa(r.status) + " " + fmt.Sprint(e["message"])
+	}
 	if r.status >= 400 {
 		return strconv.Itoa(r.status)
 	}

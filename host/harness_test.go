@@ -44,21 +44,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // own, so the test can tell its plugin processes from other tests'.
 func pluginCopy(t *testing.T) string {
 	t.Helper()
-	src, err := testbin.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, name := range []string{"twofactor-provider-totp", "twofactor-provider-duo"} {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testbin.Copy(t, "twofactor-provider-totp", "twofactor-provider-duo")
 }
 
 func writeConfig(t *testing.T, pluginsDir, extra string) string {

@@ -58,6 +58,7 @@ var statusOf = map[framework.Code]int{
 	framework.CodeAlreadyEnrolled:     http.StatusConflict,
 	framework.CodeNotFound:            http.StatusNotFound,
 	framework.CodeProviderUnavailable: http.StatusServiceUnavailable,
+	framework.CodeProviderTimeout:     http.StatusServiceUnavailable,
 	framework.CodeConflict:            http.StatusConflict,
 	framework.CodeLockedOut:           http.StatusTooManyRequests,
 }

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -91,4 +92,37 @@ func TestNoOrphanPlugins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noOrphans checks that the plugin processes pids, listed in dir before
+// their host stopped or died, exit within 10 s, and that no process of dir
+// is left.
+func noOrphans(t *testing.T, dir string, pids []int, what string) {
+	t.Helper()
+	if err := waitGone(pids, 10*time.Second); err != nil {
+		t.Errorf("%s: %v", what, err)
+	}
+	if left := testbin.Processes(dir); len(left) != 0 {
+		t.Errorf("%s: plugin processes left: %v", what, left)
+	}
+}
+
+// waitGone waits, at most d, for every process in pids to exit (pidfd).
+func waitGone(pids []int, d time.Duration) error {
+	done := make(chan error, len(pids))
+	for _, pid := range pids {
+		go func() { done <- testbin.WaitExit(pid) }()
+	}
+	deadline := time.After(d)
+	for range pids {
+		select {
+		case err := <-done:
+			if err != nil {
+				return err
+			}
+		case <-deadline:
+			return fmt.Errorf("plugin processes %v still running %v later", pids, d)
+		}
+	}
+	return nil
 }

@@ -213,6 +213,7 @@ func providerSpecs(cfg *config.Config) ([]framework.ProviderSpec, error) {
 		}
 		specs = append(specs, framework.ProviderSpec{
 			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
+			Timeout: p.Timeout,
 		})
 	}
 	return specs, nil

@@ -40,13 +40,19 @@ type providerJSON struct {
 	Restarts    int              `json:"restarts"`
 	Diagnostics []diagnosticJSON `json:"diagnostics"`
 	LastError   string           `json:"last_error,omitempty"`
+	// Hung: the plugin process misses its health pings (it is killed and
+	// restarted); Hangs and Timeouts count since the provider started.
+	Hung     bool `json:"hung"`
+	Hangs    int  `json:"hangs"`
+	Timeouts int  `json:"timeouts"`
 }
 
 func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 	out := []providerJSON{}
 	for _, p := range s.fw.Providers() {
 		j := providerJSON{Name: p.Name, Version: p.Version, Audiences: []string{}, Health: string(p.Health),
-			Running: p.Running, Restarts: p.Restarts, Diagnostics: []diagnosticJSON{}, LastError: p.LastError}
+			Running: p.Running, Restarts: p.Restarts, Diagnostics: []diagnosticJSON{}, LastError: p.LastError,
+			Hung: p.Hung, Hangs: p.Hangs, Timeouts: p.Timeouts}
 		if p.Staff {
 			j.Audiences = append(j.Audiences, string(framework.AudienceStaff))
 		}

@@ -99,8 +99,15 @@ func (s *Service) Close() error {
 	return s.store.Close()
 }
 
+// stopReserve is the part of shutdown_timeout kept for stopping the
+// plugins after the HTTP server: each gets a grace period to exit, then
+// its process group is SIGKILLed and reaped (see supervisor.Process.Stop).
+const stopReserve = 5 * time.Second
+
 // Serve answers HTTP on ln until ctx is done, then shuts down gracefully:
-// in-flight requests finish (up to 30 s), then the providers stop.
+// in-flight requests finish (up to shutdown_timeout less stopReserve; each
+// provider call is bounded by its own deadline anyway), then connections
+// are closed. Close then stops the providers within stopReserve.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.Server,
@@ -123,11 +130,13 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		case <-refresh.C:
 			s.Framework.Refresh(ctx)
 		case <-ctx.Done():
-			s.log.Info("shutting down: finishing in-flight requests")
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			budget := max(s.Config.ShutdownTimeout-stopReserve, time.Second)
+			s.log.Info("shutting down: finishing in-flight requests", "within", budget)
+			sctx, cancel := context.WithTimeout(context.Background(), budget)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
-				s.log.Error("shutdown", "error", err)
+				s.log.Error("shutdown: in-flight requests did not finish in time; closing their connections", "error", err)
+				srv.Close()
 			}
 			return nil
 		}

@@ -57,6 +57,9 @@ type Provider struct {
 	Clients  bool
 	SHA256   string
 	Settings map[string]string
+	// Timeout bounds the host's Enroll and Verify calls to the provider
+	// (providers.NAME.timeout); zero means the supervisor's default (5 s).
+	Timeout time.Duration
 }
 
 // Config is a loaded, validated configuration.
@@ -81,7 +84,19 @@ type Config struct {
 	// needs an admin key (metrics reveal how many users log in and fail).
 	MetricsPublic bool
 	Policy        framework.Policy // policy.staff, policy.clients
+	// ShutdownTimeout bounds a graceful stop (SIGTERM): in-flight requests,
+	// then the plugins, SIGKILLed if they do not stop (shutdown_timeout).
+	ShutdownTimeout time.Duration
 }
+
+// Bounds of the timeouts an admin may set. A provider call past MaxTimeout
+// would outlive the HTTP server's write timeout (90 s).
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	MinTimeout             = 100 * time.Millisecond
+	MaxTimeout             = 60 * time.Second
+	MaxShutdownTimeout     = 10 * time.Minute
+)
 
 // Error is a refused configuration; Key is the dotted path at fault.
 type Error struct {
@@ -196,8 +211,8 @@ func fileHash(path string) (string, error) {
 
 var (
 	topKeys = []string{"listen", "encryption_key", "previous_encryption_keys", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
-		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "lockout.max_pushes", "lockout.push_window", "metrics.public"}
-	providerKeys = []string{"enabled", "staff", "clients", "sha256"}
+		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "lockout.max_pushes", "lockout.push_window", "metrics.public", "shutdown_timeout"}
+	providerKeys = []string{"enabled", "staff", "clients", "sha256", "timeout"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
 
@@ -267,6 +282,9 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 		return nil, err
 	}
 	c.MetricsPublic = public
+	if c.ShutdownTimeout, err = boundedDuration(k, "shutdown_timeout", DefaultShutdownTimeout, time.Second, MaxShutdownTimeout); err != nil {
+		return nil, err
+	}
 	if err := c.parseProviders(k); err != nil {
 		return c, err
 	}
@@ -417,6 +435,9 @@ func (c *Config) parseProviders(k *koanf.Koanf) error {
 		if p.SHA256 = strings.ToLower(k.String(at + ".sha256")); p.SHA256 != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.SHA256) {
 			return keyErr(at+".sha256", "must be 64 hex digits (sha256sum of the binary)")
 		}
+		if p.Timeout, err = boundedDuration(k, at+".timeout", 0, MinTimeout, MaxTimeout); err != nil {
+			return err
+		}
 		if p.Enabled && !p.Staff && !p.Clients {
 			return keyErr(at, "enabled but neither staff nor clients is true, so no one could use it")
 		}
@@ -531,6 +552,18 @@ func durationKey(k *koanf.Koanf, key string, def time.Duration) (time.Duration, 
 	d, err := time.ParseDuration(s)
 	if !ok || err != nil || d <= 0 {
 		return 0, keyErr(key, "must be a positive duration such as \"30s\"")
+	}
+	return d, nil
+}
+
+// boundedDuration is durationKey within [lo, hi]; def when absent.
+func boundedDuration(k *koanf.Koanf, key string, def, lo, hi time.Duration) (time.Duration, error) {
+	d, err := durationKey(k, key, def)
+	if err != nil || d == def {
+		return d, err
+	}
+	if d < lo || d > hi {
+		return 0, keyErr(key, "%s is out of range [%s, %s]", d, lo, hi)
 	}
 	return d, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 )
@@ -31,6 +32,25 @@ func TestLoadGood(t *testing.T) {
 	}
 	if c.LogLevel != "info" || c.LogFormat != "text" || len(c.EncryptionKey) != 32 {
 		t.Errorf("defaults: %+v", c)
+	}
+	// A config written before the timeouts existed loads with their
+	// defaults: the provider's Timeout stays zero (the supervisor's 5 s).
+	if c.ShutdownTimeout != DefaultShutdownTimeout || c.Providers[0].Timeout != 0 {
+		t.Errorf("timeout defaults: shutdown %s, provider %s", c.ShutdownTimeout, c.Providers[0].Timeout)
+	}
+}
+
+// TestTimeouts reads providers.NAME.timeout and shutdown_timeout from the
+// file and the environment.
+func TestTimeouts(t *testing.T) {
+	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{
+		"TWOFACTOR_PROVIDERS__TOTP__TIMEOUT=1500ms", "TWOFACTOR_SHUTDOWN_TIMEOUT=7s",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Providers[0].Timeout != 1500*time.Millisecond || c.ShutdownTimeout != 7*time.Second {
+		t.Errorf("timeouts: provider %s, shutdown %s", c.Providers[0].Timeout, c.ShutdownTimeout)
 	}
 }
 
@@ -102,6 +122,12 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"lockout cap below backoff", func(s string) string { return s + "lockout: {backoff: 1m, max_backoff: 30s}\n" }, nil, "lockout.max_backoff"},
 		{"lockout free attempts out of range", nil, []string{"TWOFACTOR_LOCKOUT__FREE_ATTEMPTS=0"}, "lockout.free_attempts"},
 		{"lockout max above NIST's 100", func(s string) string { return s + "lockout: {max_failures: 1000}\n" }, nil, "lockout.max_failures"},
+		{"provider timeout not a duration", nil, []string{"TWOFACTOR_PROVIDERS__TOTP__TIMEOUT=soon"}, "providers.totp.timeout"},
+		{"provider timeout too short", nil, []string{"TWOFACTOR_PROVIDERS__TOTP__TIMEOUT=1ms"}, "providers.totp.timeout"},
+		{"provider timeout beyond the write timeout", func(s string) string {
+			return strings.Replace(s, "    enabled: true", "    enabled: true\n    timeout: 5m", 1)
+		}, nil, "providers.totp.timeout"},
+		{"shutdown timeout too long", func(s string) string { return s + "shutdown_timeout: 1h\n" }, nil, "shutdown_timeout"},
 		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
 	}
 	for _, tt := range tests {

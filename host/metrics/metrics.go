@@ -29,6 +29,9 @@ const (
 	ProviderRunning  = "twofactor_provider_running"
 	ProviderRestarts = "twofactor_provider_restarts_total"
 	ConfigReloads    = "twofactor_config_reloads_total"
+	ProviderHung     = "twofactor_provider_hung"
+	ProviderHangs    = "twofactor_provider_hangs_total"
+	ProviderTimeouts = "twofactor_provider_timeouts_total"
 )
 
 // Config reload outcomes, for ConfigReloaded.
@@ -134,6 +137,12 @@ var (
 		"1 when the provider's plugin process is running, else 0.", []string{"provider"}, nil)
 	restartsDesc = prometheus.NewDesc(ProviderRestarts,
 		"Restart attempts of the provider's plugin process after it died, since the host started.", []string{"provider"}, nil)
+	hungDesc = prometheus.NewDesc(ProviderHung,
+		"1 while the provider's plugin process misses its health pings (it is then killed and restarted), else 0.", []string{"provider"}, nil)
+	hangsDesc = prometheus.NewDesc(ProviderHangs,
+		"Times the provider's plugin process was declared hung and killed.", []string{"provider"}, nil)
+	timeoutsDesc = prometheus.NewDesc(ProviderTimeouts,
+		"Calls to the provider that missed their deadline (answered 503 provider_timeout).", []string{"provider"}, nil)
 )
 
 type providerCollector struct{ src ProviderSource }
@@ -142,6 +151,9 @@ func (c *providerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- healthDesc
 	ch <- runningDesc
 	ch <- restartsDesc
+	ch <- hungDesc
+	ch <- hangsDesc
+	ch <- timeoutsDesc
 }
 
 func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -153,6 +165,13 @@ func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, running, p.Name)
 		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, float64(p.Restarts), p.Name)
+		hung := 0.0
+		if p.Hung {
+			hung = 1
+		}
+		ch <- prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, hung, p.Name)
+		ch <- prometheus.MustNewConstMetric(hangsDesc, prometheus.CounterValue, float64(p.Hangs), p.Name)
+		ch <- prometheus.MustNewConstMetric(timeoutsDesc, prometheus.CounterValue, float64(p.Timeouts), p.Name)
 	}
 }
 

@@ -28,15 +28,7 @@ import (
 
 // TestMain builds the real binaries once: the UI is tested on the real
 // host with real plugin processes.
-func TestMain(m *testing.M) {
-	if _, err := testbin.Dir(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	testbin.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 const (
 	appKey   = "app-key-for-ui-tests-0123456789abcdefgh"

@@ -242,7 +242,7 @@ func (u *UI) frameworkMessage(err error) string {
 			return "Too many wrong attempts: for your security, this account is locked. Use a backup code, or ask support to unlock it."
 		}
 		return "Too many wrong attempts. For your security, try again in " + humanDuration(fe.RetryAfter) + "."
-	case framework.CodeProviderUnavailable:
+	case framework.CodeProviderUnavailable, framework.CodeProviderTimeout:
 		return "We couldn't reach the verification service. Please try again in a moment."
 	case framework.CodeAudienceNotAllowed, framework.CodeUnknownProvider:
 		return "This sign-in method is not available for your account any more."

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,5 +63,43 @@ func WaitExit(pid int) error {
 			continue
 		}
 		return err
+	}
+}
+
+// OnlyProcess returns the pid of the one live process whose executable is
+// in dir, and fails tb if there is not exactly one.
+func OnlyProcess(tb testing.TB, dir string) int {
+	tb.Helper()
+	pids := Processes(dir)
+	if len(pids) != 1 {
+		tb.Fatalf("processes of %s: %v, want one", dir, pids)
+	}
+	return pids[0]
+}
+
+// Stop SIGSTOPs pid and returns once the kernel shows it stopped (a
+// signal is delivered asynchronously: the process may answer one more
+// request otherwise). It SIGCONTs the process when tb ends, so a failing
+// test never leaves a stopped process behind.
+func Stop(tb testing.TB, pid int) {
+	tb.Helper()
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+	stat := filepath.Join("/proc", strconv.Itoa(pid), "stat")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			tb.Fatalf("process %d after SIGSTOP: %v", pid, err)
+		}
+		if st := processState(string(b)); st == "T" || st == "t" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("process %d not stopped 5s after SIGSTOP", pid)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"testing"
 )
 
 var (
@@ -42,4 +43,39 @@ func Cleanup() {
 	if dir != "" {
 		os.RemoveAll(dir)
 	}
+}
+
+// Main is the TestMain of a package whose tests run the real binaries: it
+// builds them once, runs the tests, removes them and exits.
+func Main(m *testing.M) {
+	if _, err := Dir(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the binaries:", err)
+		Cleanup()
+		os.Exit(1)
+	}
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Copy copies the named built binaries into a folder of tb's own and
+// returns it, so a test can tell its processes (by folder) from other
+// tests'.
+func Copy(tb testing.TB, names ...string) string {
+	tb.Helper()
+	src, err := Dir()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	for _, name := range names {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o755); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
 }

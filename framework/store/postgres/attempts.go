@@ -51,19 +51,19 @@ func nullTime(field string, t time.Time) (*time.Time, error) {
 // lockAttempts makes sure the user's row of budget b exists and locks it
 // until the transaction ends, returning what it holds. Every replica that
 // checks or counts the same budget waits here for the one before it to
-// commit, then reads what that one wrote.
+// commit, then reads what that one wrote. It is one statement: an upsert
+// whose no-op update takes the row lock and returns the row, so a reset
+// that deletes the row in between cannot leave it with nothing to lock
+// (an insert, then a separate SELECT ... FOR UPDATE, could find nothing).
 func lockAttempts(ctx context.Context, tx pgx.Tx, userID string, b framework.Budget) (framework.Attempts, error) {
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ($1, $2, 0, NULL)
-		ON CONFLICT (user_id, budget) DO NOTHING`, userID, string(b)); err != nil {
-		return framework.Attempts{}, err
-	}
 	var (
 		failures int
 		until    *time.Time
 	)
-	err := tx.QueryRow(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = $1 AND budget = $2 FOR UPDATE`,
-		userID, string(b)).Scan(&failures, &until)
+	err := tx.QueryRow(ctx, `
+		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ($1, $2, 0, NULL)
+		ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures
+		RETURNING failures, locked_until`, userID, string(b)).Scan(&failures, &until)
 	return attempts(failures, until), err
 }
 

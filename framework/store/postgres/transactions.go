@@ -60,17 +60,15 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 		return res, fmt.Errorf("postgres: reserve push: %w", err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO push_windows (user_id, provider, window_start, sent) VALUES ($1, $2, $3, 0)
-			ON CONFLICT (user_id, provider) DO NOTHING`, t.UserID, t.Provider, now.UTC()); err != nil {
-			return err
-		}
+		// The no-op update locks the row and returns it, in one statement.
 		var (
 			start time.Time
 			sent  int
 		)
-		if err := tx.QueryRow(ctx, `SELECT window_start, sent FROM push_windows WHERE user_id = $1 AND provider = $2 FOR UPDATE`,
-			t.UserID, t.Provider).Scan(&start, &sent); err != nil {
+		if err := tx.QueryRow(ctx, `
+			INSERT INTO push_windows (user_id, provider, window_start, sent) VALUES ($1, $2, $3, 0)
+			ON CONFLICT (user_id, provider) DO UPDATE SET sent = push_windows.sent
+			RETURNING window_start, sent`, t.UserID, t.Provider, now.UTC()).Scan(&start, &sent); err != nil {
 			return err
 		}
 		var (

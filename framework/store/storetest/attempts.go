@@ -237,3 +237,27 @@ func testReservePushLimit(t *testing.T, s framework.Store) {
 		t.Errorf("ReservePush without an enrollment = %v, want ErrNotFound", err)
 	}
 }
+
+// testReserveRacesReset: reservations racing with resets (an allow on
+// another replica) never fail: a reset that deletes the budget's row
+// between a reservation's steps must not leave it with nothing to lock.
+func testReserveRacesReset(t *testing.T, s framework.Store) {
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			for range 10 {
+				var err error
+				if i%2 == 0 {
+					_, _, err = s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, at(0), lockFrom(1000))
+				} else {
+					err = s.ResetAttempts(t.Context(), "alice")
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
