@@ -46,6 +46,7 @@ func newChaosReplica(t *testing.T, name, dsn string) *chaosReplica {
 	if err := os.WriteFile(config, text, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	initStore(t, config)
 	r := &chaosReplica{name: name, config: config, plugins: plugins}
 	r.start(t)
 	return r

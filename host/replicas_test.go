@@ -77,6 +77,7 @@ func TestReplicasShareGuarantees(t *testing.T) {
 	config := writeConfig(t, plugins, totpClients)
 	text, _ := os.ReadFile(config)
 	os.WriteFile(config, []byte(strings.Replace(string(text), "storage: {driver: sqlite, dsn: twofactor.db}", "storage: {driver: postgres, dsn: '"+dsn+"'}", 1)), 0o600)
+	initStore(t, config)
 
 	a, b := startReplica(t, config), startReplica(t, config)
 	defer a.stop()

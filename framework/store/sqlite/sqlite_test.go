@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 // openTemp opens a store in a fresh temporary directory; the caller closes it.
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "twofactor.db"))
+	s, err := Create(t.Context(), filepath.Join(t.TempDir(), "twofactor.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -32,7 +32,7 @@ func openTemp(t *testing.T) *Store {
 
 func mustOpen(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), path)
+	s, err := Create(t.Context(), path)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
@@ -131,7 +131,7 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-gate
-			stores[i], errs[i] = Open(t.Context(), path)
+			stores[i], errs[i] = Create(t.Context(), path)
 		})
 	}
 	close(gate)
@@ -192,7 +192,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(t.Context(), tc.path)
+			s, err := Create(t.Context(), tc.path)
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open(%s) succeeded", tc.path)
@@ -276,7 +276,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeStore(t, s)
-	s, err := Open(t.Context(), path)
+	s, err := Create(t.Context(), path)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open of a database from a newer build succeeded")
@@ -344,5 +344,69 @@ func TestPing(t *testing.T) {
 	closeStore(t, s)
 	if err := s.Ping(t.Context()); err == nil {
 		t.Fatal("Ping after Close succeeded")
+	}
+}
+
+// TestInstallMark: Open refuses a missing file (creating nothing) and an
+// empty store nobody initialized; Create marks a store once; a store of
+// the previous schema that holds data is marked by its upgrade, and one
+// that holds nothing stays refused.
+func TestInstallMark(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.db")
+	if _, err := Open(t.Context(), missing); !errors.Is(err, framework.ErrStoreNotInitialized) {
+		t.Fatalf("Open of a missing file: %v", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open created %s", missing)
+	}
+
+	path := filepath.Join(dir, "twofactor.db")
+	s := mustOpen(t, path)
+	id, err := s.InstallID(t.Context())
+	if err != nil || len(id) != 32 {
+		t.Fatalf("InstallID = %q, %v", id, err)
+	}
+	closeStore(t, s)
+	s, err = Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := s.InstallID(t.Context()); again != id {
+		t.Fatalf("InstallID changed on reopen: %q, was %q", again, id)
+	}
+
+	for _, tc := range []struct {
+		name     string
+		data     string // a statement that leaves data from an earlier release, or ""
+		wantOpen bool
+	}{
+		{"previous release, with an enrollment", `INSERT INTO enrollments (user_id, provider, status, state, version, created_at, updated_at) VALUES ('alice', 'totp', 'active', x'00', 1, 1, 1)`, true},
+		{"previous release, with an audit entry", `INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES (1, 'verify', '', 'bob', 'totp', 'client', 'deny', '', '', '{}')`, true},
+		{"previous release, empty", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			s := mustOpen(t, path)
+			// Back to the previous release's schema: no install table.
+			for _, q := range []string{`DROP TABLE install`, `DELETE FROM schema_migrations WHERE version >= 9`, tc.data} {
+				if q == "" {
+					continue
+				}
+				if _, err := s.w.ExecContext(t.Context(), q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			closeStore(t, s)
+			s, err := Open(t.Context(), path)
+			if tc.wantOpen != (err == nil) {
+				t.Fatalf("Open: %v; want success %v", err, tc.wantOpen)
+			}
+			if err == nil {
+				closeStore(t, s)
+			} else if !errors.Is(err, framework.ErrStoreNotInitialized) {
+				t.Fatalf("Open refused with %v, not ErrStoreNotInitialized", err)
+			}
+		})
 	}
 }

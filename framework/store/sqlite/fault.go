@@ -1,0 +1,229 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/twofactor/twofactor/framework"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The store's connections go through a thin wrapper of modernc's driver
+// that does two things on every statement, so that no method of the store
+// (and no method added later) has to remember them:
+//
+//   - it wraps a failure of the storage itself in framework.StoreUnavailable
+//     (see unavailable), which the framework answers as 503
+//     store_unavailable instead of 500 internal;
+//   - it refuses to run anything while the store's file watch reports the
+//     database file deleted or replaced (see fileWatch): SQLite would go on
+//     writing to the unlinked inode, and every enrollment written there is
+//     lost at the next restart.
+//
+// Logical results (a constraint, no rows) pass through untouched.
+
+// baseDriver is modernc's registered "sqlite" driver.
+var baseDriver = func() driver.Driver {
+	db, err := sql.Open("sqlite", "")
+	if err != nil {
+		panic(err) // the driver is linked in; Open of a known name does not fail
+	}
+	defer db.Close()
+	return db.Driver()
+}()
+
+// unavailableCodes are the SQLite primary result codes that mean the
+// storage failed rather than the statement: the disk (IOERR, FULL), the
+// file (READONLY, CANTOPEN, CORRUPT, NOTADB, NOLFS, PERM), memory, and a
+// lock another process held past busy_timeout (BUSY, LOCKED, PROTOCOL).
+var unavailableCodes = map[int]bool{
+	sqlite3.SQLITE_PERM: true, sqlite3.SQLITE_BUSY: true, sqlite3.SQLITE_LOCKED: true,
+	sqlite3.SQLITE_NOMEM: true, sqlite3.SQLITE_READONLY: true, sqlite3.SQLITE_IOERR: true,
+	sqlite3.SQLITE_CORRUPT: true, sqlite3.SQLITE_FULL: true, sqlite3.SQLITE_CANTOPEN: true,
+	sqlite3.SQLITE_PROTOCOL: true, sqlite3.SQLITE_NOLFS: true, sqlite3.SQLITE_NOTADB: true,
+}
+
+// unavailable returns err wrapped in framework.StoreUnavailable when it is
+// a storage failure, else err.
+func unavailable(err error) error {
+	var e *sqlitedriver.Error
+	if errors.As(err, &e) && unavailableCodes[e.Code()&0xff] {
+		return framework.StoreUnavailable(err)
+	}
+	return err
+}
+
+// connector opens wrapped connections to one DSN.
+type connector struct {
+	dsn   string
+	fault *atomic.Pointer[error] // the file watch's verdict; nil while the file is the one opened
+}
+
+func (c *connector) Connect(context.Context) (driver.Conn, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	cn, err := baseDriver.Open(c.dsn)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	bc, ok := cn.(baseConn)
+	if !ok {
+		cn.Close()
+		return nil, fmt.Errorf("sqlite: the driver's connection %T lacks an interface database/sql needs", cn)
+	}
+	return &conn{base: bc, c: c}, nil
+}
+
+func (c *connector) Driver() driver.Driver { return baseDriver }
+
+func (c *connector) check() error {
+	if p := c.fault.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// The interfaces modernc's conn implements and database/sql uses. A
+// wrapper that dropped one would silently change database/sql's
+// behaviour (it would, say, stop honouring contexts), so the assertions
+// below fail the build instead.
+type baseConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+}
+
+var (
+	_ baseConn                = (*conn)(nil)
+	_ driver.StmtExecContext  = (*stmt)(nil)
+	_ driver.StmtQueryContext = (*stmt)(nil)
+	_ driver.Connector        = (*connector)(nil)
+)
+
+type conn struct {
+	base baseConn
+	c    *connector
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.c.check(); err != nil {
+		return nil, err
+	}
+	st, err := c.base.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return &stmt{base: st, c: c.c}, nil
+}
+
+func (c *conn) Close() error { return c.base.Close() }
+
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.c.check(); err != nil {
+		return nil, err
+	}
+	t, err := c.base.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return tx{t}, nil
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.c.check(); err != nil {
+		return nil, err
+	}
+	r, err := c.base.ExecContext(ctx, query, args)
+	return r, unavailable(err)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.c.check(); err != nil {
+		return nil, err
+	}
+	r, err := c.base.QueryContext(ctx, query, args)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return &rows{base: r}, nil
+}
+
+func (c *conn) Ping(ctx context.Context) error {
+	if err := c.c.check(); err != nil {
+		return err
+	}
+	return unavailable(c.base.Ping(ctx))
+}
+
+func (c *conn) ResetSession(ctx context.Context) error { return c.base.ResetSession(ctx) }
+func (c *conn) IsValid() bool                          { return c.base.IsValid() }
+
+type stmt struct {
+	base driver.Stmt
+	c    *connector
+}
+
+func (s *stmt) Close() error  { return s.base.Close() }
+func (s *stmt) NumInput() int { return s.base.NumInput() }
+
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return nil, errors.New("sqlite: Stmt.Exec without a context is not used")
+}
+
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return nil, errors.New("sqlite: Stmt.Query without a context is not used")
+}
+
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	if err := s.c.check(); err != nil {
+		return nil, err
+	}
+	r, err := s.base.(driver.StmtExecContext).ExecContext(ctx, args)
+	return r, unavailable(err)
+}
+
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	if err := s.c.check(); err != nil {
+		return nil, err
+	}
+	r, err := s.base.(driver.StmtQueryContext).QueryContext(ctx, args)
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return &rows{base: r}, nil
+}
+
+// rows wraps Next, where a write with RETURNING reports a failed commit.
+type rows struct{ base driver.Rows }
+
+func (r *rows) Columns() []string { return r.base.Columns() }
+func (r *rows) Close() error      { return unavailable(r.base.Close()) }
+
+// Next leaves io.EOF as it is (unavailable wraps only SQLite's errors):
+// database/sql compares it with ==.
+func (r *rows) Next(dest []driver.Value) error { return unavailable(r.base.Next(dest)) }
+
+type tx struct{ base driver.Tx }
+
+func (t tx) Commit() error   { return unavailable(t.base.Commit()) }
+func (t tx) Rollback() error { return unavailable(t.base.Rollback()) }
