@@ -133,13 +133,7 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 		t.Errorf("only %d of %d users' codes were allowed under the terminations", len(allowed), users)
 	}
 	// Afterwards: ready, and a fresh code of a user not locked out works.
-	deadline := time.Now().Add(5 * time.Second)
-	for h.do("GET", "/readyz", "", nil).status != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz not 200 within 5 s after the terminations stopped")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	h.pollStatus("/readyz", http.StatusOK, 5*time.Second)
 	r := h.do("POST", "/v1/users/fresh/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("enroll after the terminations: %d %v", r.status, r.body)

@@ -3,6 +3,7 @@ package host_test
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,21 +16,30 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// pollStatus asks path until it answers want or the deadline passes, and
-// returns how long that took.
-func (h *testHost) pollStatus(path string, want int, within time.Duration) time.Duration {
+// waitFor calls try until it reports done or within passes (then the test
+// fails with the last answer), and returns how long that took.
+func (h *testHost) waitFor(what string, within time.Duration, try func() (response, bool)) time.Duration {
 	h.t.Helper()
 	start := time.Now()
 	for {
-		r := h.do("GET", path, "", nil)
-		if r.status == want {
+		r, done := try()
+		if done {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
-			h.t.Fatalf("%s still answers %d %v after %v; want %d", path, r.status, r.body, within, want)
+			h.t.Fatalf("%s: still %d %v after %v", what, r.status, r.body, within)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// pollStatus asks path until it answers want.
+func (h *testHost) pollStatus(path string, want int, within time.Duration) time.Duration {
+	h.t.Helper()
+	return h.waitFor(fmt.Sprintf("GET %s answering %d", path, want), within, func() (response, bool) {
+		r := h.do("GET", path, "", nil)
+		return r, r.status == want
+	})
 }
 
 // wantStoreUnavailable checks the answer a storage fault must give:

@@ -11,21 +11,13 @@ import (
 	"time"
 )
 
-// keyWorks polls an app route with key until it answers 200, failing after
-// within.
+// keyWorks polls an app route with key until it answers 200.
 func (h *testHost) keyWorks(key string, within time.Duration) time.Duration {
 	h.t.Helper()
-	start := time.Now()
-	for {
+	return h.waitFor("the new API key", within, func() (response, bool) {
 		r := h.do("GET", "/v1/users/alice/enrollments", key, nil)
-		if r.status == http.StatusOK {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			h.t.Fatalf("the new API key is still refused (%d %v) %v after the config changed", r.status, r.body, within)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return r, r.status == http.StatusOK
+	})
 }
 
 func newKey(t *testing.T) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 
@@ -63,7 +64,25 @@ func unavailable(err error) error {
 type connector struct {
 	dsn   string
 	fault *atomic.Pointer[error] // the file watch's verdict; nil while the file is the one opened
+	// contendedUntil (unix nanoseconds): until then, statements wait only
+	// shortBusy for a lock another process holds (see conn.before).
+	contendedUntil atomic.Int64
 }
+
+// A lock held by another process (a backup's BEGIN IMMEDIATE, a CLI
+// import) makes a statement wait busy_timeout and then fail. The writer
+// has one connection, so the requests queued behind it would each wait
+// busy_timeout in turn: the tenth would answer after 50 s. Once one
+// statement has waited the full busy_timeout in vain, the lock is known
+// to be held: for contendedFor, the statements that follow wait only
+// shortBusy, so the queue drains with 503s in a bounded time and the
+// first statement after the lock is released succeeds.
+const (
+	contendedFor = 2 * time.Second
+	shortBusy    = 100 * time.Millisecond
+)
+
+func (c *connector) contended() bool { return time.Now().UnixNano() < c.contendedUntil.Load() }
 
 func (c *connector) Connect(context.Context) (driver.Conn, error) {
 	if err := c.check(); err != nil {
@@ -113,8 +132,38 @@ var (
 )
 
 type conn struct {
-	base baseConn
-	c    *connector
+	base  baseConn
+	c     *connector
+	short bool // busy_timeout is shortBusy on this connection
+}
+
+// before runs ahead of every statement: it refuses while the file watch
+// reports a fault, and sets this connection's busy_timeout for the lock
+// contention in force. database/sql uses a connection from one goroutine
+// at a time, so short needs no lock.
+func (c *conn) before(ctx context.Context) error {
+	if err := c.c.check(); err != nil {
+		return err
+	}
+	if want := c.c.contended(); want != c.short {
+		wait := busyTimeout
+		if want {
+			wait = shortBusy
+		}
+		if _, err := c.base.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", wait.Milliseconds()), nil); err != nil {
+			return unavailable(err)
+		}
+		c.short = want
+	}
+	return nil
+}
+
+// after classifies a statement's error and notes lock contention.
+func (c *conn) after(err error) error {
+	if isBusy(err) && !c.short {
+		c.c.contendedUntil.Store(time.Now().Add(contendedFor).UnixNano())
+	}
+	return unavailable(err)
 }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
@@ -129,7 +178,7 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	return &stmt{base: st, c: c.c}, nil
+	return &stmt{base: st, c: c}, nil
 }
 
 func (c *conn) Close() error { return c.base.Close() }
@@ -139,33 +188,33 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := c.c.check(); err != nil {
+	if err := c.before(ctx); err != nil {
 		return nil, err
 	}
 	t, err := c.base.BeginTx(ctx, opts)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, c.after(err)
 	}
 	return tx{t}, nil
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if err := c.c.check(); err != nil {
+	if err := c.before(ctx); err != nil {
 		return nil, err
 	}
 	r, err := c.base.ExecContext(ctx, query, args)
-	return r, unavailable(err)
+	return r, c.after(err)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := c.c.check(); err != nil {
+	if err := c.before(ctx); err != nil {
 		return nil, err
 	}
 	r, err := c.base.QueryContext(ctx, query, args)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, c.after(err)
 	}
-	return &rows{base: r}, nil
+	return &rows{base: r, c: c}, nil
 }
 
 func (c *conn) Ping(ctx context.Context) error {
@@ -180,7 +229,7 @@ func (c *conn) IsValid() bool                          { return c.base.IsValid()
 
 type stmt struct {
 	base driver.Stmt
-	c    *connector
+	c    *conn
 }
 
 func (s *stmt) Close() error  { return s.base.Close() }
@@ -195,33 +244,37 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 }
 
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	if err := s.c.check(); err != nil {
+	if err := s.c.before(ctx); err != nil {
 		return nil, err
 	}
 	r, err := s.base.(driver.StmtExecContext).ExecContext(ctx, args)
-	return r, unavailable(err)
+	return r, s.c.after(err)
 }
 
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	if err := s.c.check(); err != nil {
+	if err := s.c.before(ctx); err != nil {
 		return nil, err
 	}
 	r, err := s.base.(driver.StmtQueryContext).QueryContext(ctx, args)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, s.c.after(err)
 	}
-	return &rows{base: r}, nil
+	return &rows{base: r, c: s.c}, nil
 }
 
-// rows wraps Next, where a write with RETURNING reports a failed commit.
-type rows struct{ base driver.Rows }
+// rows wraps Next, where a write with RETURNING reports a failed commit
+// (or a lock it could not get).
+type rows struct {
+	base driver.Rows
+	c    *conn
+}
 
 func (r *rows) Columns() []string { return r.base.Columns() }
 func (r *rows) Close() error      { return unavailable(r.base.Close()) }
 
-// Next leaves io.EOF as it is (unavailable wraps only SQLite's errors):
+// Next leaves io.EOF as it is (after wraps only SQLite's errors):
 // database/sql compares it with ==.
-func (r *rows) Next(dest []driver.Value) error { return unavailable(r.base.Next(dest)) }
+func (r *rows) Next(dest []driver.Value) error { return r.c.after(r.base.Next(dest)) }
 
 type tx struct{ base driver.Tx }
 

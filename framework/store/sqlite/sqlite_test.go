@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -408,5 +410,55 @@ func TestInstallMark(t *testing.T) {
 				t.Fatalf("Open refused with %v, not ErrStoreNotInitialized", err)
 			}
 		})
+	}
+}
+
+// TestExternalLockBounded: another process holds the write lock (a backup
+// tool's BEGIN IMMEDIATE). The first write waits busy_timeout and fails
+// with ErrStoreUnavailable; the writes queued behind it then wait only
+// shortBusy each, so ten of them are all answered within busy_timeout
+// plus a second, not ten busy_timeouts; after the lock goes, writes work.
+func TestExternalLockBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twofactor.db")
+	s := mustOpen(t, path)
+	defer closeStore(t, s)
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.PutPending(t.Context(), framework.Enrollment{UserID: fmt.Sprint("u", i), Provider: "totp", State: []byte{1}, CreatedAt: now, UpdatedAt: now})
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	for i, err := range errs {
+		if !errors.Is(err, framework.ErrStoreUnavailable) {
+			t.Fatalf("write %d under an external lock: %v, want ErrStoreUnavailable", i, err)
+		}
+	}
+	if limit := busyTimeout + time.Second + time.Duration(len(errs))*shortBusy; took > limit {
+		t.Fatalf("10 writes under the lock took %v; the bound is %v", took, limit)
+	}
+	t.Logf("10 writes refused in %v", took.Round(time.Millisecond))
+	if _, err := conn.ExecContext(t.Context(), `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutPending(t.Context(), framework.Enrollment{UserID: "after", Provider: "totp", State: []byte{1}, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatalf("write after the lock was released: %v", err)
 	}
 }
