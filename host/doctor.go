@@ -161,7 +161,8 @@ func (d *doctor) run(ctx context.Context) {
 		d.add("config", CheckOK, msg, "")
 	}
 
-	store, err := OpenStore(ctx, cfg)
+	// openStore, not OpenStore: the fix goes in its own field.
+	store, err := openStore(ctx, cfg, false)
 	if err == nil {
 		if p, ok := store.(interface{ Ping(context.Context) error }); ok {
 			if err = p.Ping(ctx); err != nil {
@@ -172,8 +173,7 @@ func (d *doctor) run(ctx context.Context) {
 	if err != nil {
 		fix := storageFix(cfg)
 		if errors.Is(err, framework.ErrStoreNotInitialized) {
-			fix = "restore the store from the backup (or mount its volume, or correct storage.dsn); " +
-				"to start with an empty store on purpose, run: twofactor init --config " + d.src.File
+			fix = notInitializedFix(cfg)
 		}
 		d.add("storage", CheckFail, err.Error(), fix)
 		d.keyFormatOnly()

@@ -19,9 +19,19 @@ import (
 func OpenStore(ctx context.Context, cfg *config.Config) (framework.Store, error) {
 	s, err := openStore(ctx, cfg, false)
 	if errors.Is(err, framework.ErrStoreNotInitialized) {
-		return nil, fmt.Errorf("%w\n  the store holds every enrollment: if it existed, restore it from the backup (or mount its volume, or correct storage.dsn);\n  to start with an empty store on purpose, run: twofactor init --config FILE", err)
+		return nil, fmt.Errorf("%w\n  %s", err, notInitializedFix(cfg))
 	}
 	return s, err
+}
+
+// notInitializedFix says what to do about framework.ErrStoreNotInitialized.
+func notInitializedFix(cfg *config.Config) string {
+	file := cfg.Source.File
+	if file == "" {
+		file = "FILE"
+	}
+	return "the store holds every enrollment: if it existed, restore it from the backup (or mount its volume, or correct storage.dsn); " +
+		"to start with an empty store on purpose, run: twofactor init --config " + file
 }
 
 // InitStore creates the store the config names if there is none, brings

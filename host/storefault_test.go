@@ -51,42 +51,66 @@ func wantStoreUnavailable(t *testing.T, what string, r response) {
 	}
 }
 
-// TestDeletedDatabaseFile: the SQLite file deleted under a running host
-// (a mistaken cleanup). SQLite would go on writing to the unlinked inode,
-// so everything written from then on would vanish at the next restart:
-// /readyz turns 503 within 5 s and every request answers 503
+// TestDeletedDatabaseFile: the SQLite file deleted (moved away) or
+// replaced by another file under a running host (a mistaken cleanup, a
+// restore over the live file). SQLite would go on writing to the inode it
+// has open, so everything written from then on would vanish at the next
+// restart: /readyz turns 503 within 5 s and every request answers 503
 // store_unavailable. The file put back, the host serves again. And serve
-// refuses to start on the missing file (TestServeRefusesMissingStore).
+// refuses to start on a missing file (TestServeRefusesMissingStore).
 func TestDeletedDatabaseFile(t *testing.T) {
-	h := startHost(t, totpClients)
-	secret := h.enroll("alice")
-	db := filepath.Join(filepath.Dir(h.configPath), "twofactor.db")
-	aside := db + ".aside"
-	if err := os.Rename(db, aside); err != nil {
-		t.Fatal(err)
-	}
-	took := h.pollStatus("/readyz", http.StatusServiceUnavailable, 5*time.Second)
-	t.Logf("/readyz 503 %v after the file was removed", took.Round(time.Millisecond))
-	h.clock.Add(30 * time.Second)
-	code := h.code(secret)
-	wantStoreUnavailable(t, "verify", h.verify("alice", code))
-	wantStoreUnavailable(t, "enroll", h.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"}))
+	for _, tc := range []struct {
+		name  string
+		fault func(db, aside string) error
+	}{
+		{"moved away", func(db, aside string) error { return os.Rename(db, aside) }},
+		{"replaced by a copy", func(db, aside string) error {
+			b, err := os.ReadFile(db)
+			if err != nil {
+				return err
+			}
+			if err := os.Link(db, aside); err != nil {
+				return err
+			}
+			if err := os.WriteFile(db+".copy", b, 0o600); err != nil {
+				return err
+			}
+			return os.Rename(db+".copy", db)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startHost(t, totpClients)
+			secret := h.enroll("alice")
+			db := filepath.Join(filepath.Dir(h.configPath), "twofactor.db")
+			aside := db + ".aside"
+			if err := tc.fault(db, aside); err != nil {
+				t.Fatal(err)
+			}
+			took := h.pollStatus("/readyz", http.StatusServiceUnavailable, 5*time.Second)
+			t.Logf("/readyz 503 %v after the fault", took.Round(time.Millisecond))
+			h.clock.Add(30 * time.Second)
+			code := h.code(secret)
+			wantStoreUnavailable(t, "verify", h.verify("alice", code))
+			wantStoreUnavailable(t, "enroll", h.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"}))
 
-	if err := os.Rename(aside, db); err != nil {
-		t.Fatal(err)
-	}
-	h.pollStatus("/readyz", http.StatusOK, 5*time.Second)
-	if v := h.verify("alice", code); v.str("outcome") != "allow" {
-		t.Fatalf("verify with the file back: %d %v", v.status, v.body)
-	}
-	if v := h.verify("alice", code); v.str("reason") != "replayed" {
-		t.Fatalf("replay with the file back: %d %v", v.status, v.body)
+			if err := os.Rename(aside, db); err != nil {
+				t.Fatal(err)
+			}
+			h.pollStatus("/readyz", http.StatusOK, 5*time.Second)
+			if v := h.verify("alice", code); v.str("outcome") != "allow" {
+				t.Fatalf("verify with the file back: %d %v", v.status, v.body)
+			}
+			if v := h.verify("alice", code); v.str("reason") != "replayed" {
+				t.Fatalf("replay with the file back: %d %v", v.status, v.body)
+			}
+		})
 	}
 }
 
 // TestServeRefusesMissingStore: serve on a missing SQLite file, or on an
 // empty store nobody initialized, refuses to start and says what to do,
-// rather than creating an empty store in which nobody is enrolled.
+// rather than creating an empty store in which nobody is enrolled; doctor
+// fails the storage check with the same fix; init makes it servable.
 func TestServeRefusesMissingStore(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -115,6 +139,9 @@ func TestServeRefusesMissingStore(t *testing.T) {
 				if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 					t.Fatalf("serve created %s: %v", db, err)
 				}
+			}
+			if code, out, _ := runCLI("doctor", "--config", path); code != 1 || !strings.Contains(out, "fix: the store holds every enrollment") {
+				t.Fatalf("doctor: exit %d, %q; want 1 and the fix", code, out)
 			}
 			// init is the fix: it creates and marks the store.
 			if code, out, stderr := runCLI("init", "--config", path); code != 0 || !strings.Contains(out, "install id") {

@@ -85,9 +85,17 @@ func (w *configWatcher) set(watching bool, err error) {
 	}
 }
 
-// run watches until ctx ends. onErr reports each error (to the log).
-func (w *configWatcher) run(ctx context.Context, onErr func(error)) {
+// run watches until ctx ends. onErr reports each error (to the log), but
+// not the same error again and again while it retries once a second.
+func (w *configWatcher) run(ctx context.Context, report func(error)) {
 	defer w.set(false, nil)
+	var logged string
+	onErr := func(err error) {
+		if err.Error() != logged {
+			logged = err.Error()
+			report(err)
+		}
+	}
 	last := w.loaded
 	for ctx.Err() == nil {
 		fw, names, err := w.arm()
@@ -107,6 +115,7 @@ func (w *configWatcher) run(ctx context.Context, onErr func(error)) {
 			continue
 		}
 		w.set(true, nil)
+		logged = ""
 		// What changed while nothing watched (before the first arming, or
 		// between two) is read now, not at the next poll.
 		if fp := w.fingerprint(); fp != last {

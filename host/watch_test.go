@@ -141,3 +141,40 @@ func TestConfigWatcherIgnoresDatabaseWrites(t *testing.T) {
 	case <-time.After(4 * reloadQuietForTest):
 	}
 }
+
+// TestConfigWatcherRetriesAfterError: the config path becomes a symlink
+// loop, which the watcher cannot resolve: /v1/config/status says it is
+// not watching and why, and the watcher keeps trying. Once the path
+// leads to a file again, it watches again and a new API key works within
+// 5 s.
+func TestConfigWatcherRetriesAfterError(t *testing.T) {
+	h := startHost(t, totpClients)
+	dir := filepath.Dir(h.configPath)
+	base, err := os.ReadFile(h.configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := filepath.Join(dir, "loop.yaml")
+	if err := os.Symlink("twofactor.yaml", loop); err != nil {
+		t.Fatal(err)
+	}
+	swapLink(t, loop, h.configPath) // twofactor.yaml -> loop.yaml -> twofactor.yaml
+	h.waitFor("the watcher reporting the loop", 5*time.Second, func() (response, bool) {
+		st := h.do("GET", "/v1/config/status", adminKey, nil)
+		w, _ := st.body["watch"].(map[string]any)
+		e, _ := w["last_error"].(map[string]any)
+		return st, w["watching"] == false && strings.Contains(str(e["error"]), "symlinks")
+	})
+
+	next := newKey(t)
+	if err := os.WriteFile(filepath.Join(dir, "fixed.yaml"), []byte(strings.Replace(string(base), appKey, next, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swapLink(t, filepath.Join(dir, "fixed.yaml"), h.configPath)
+	h.keyWorks(next, 5*time.Second)
+	h.waitFor("the watcher watching again", 5*time.Second, func() (response, bool) {
+		st := h.do("GET", "/v1/config/status", adminKey, nil)
+		w, _ := st.body["watch"].(map[string]any)
+		return st, w["watching"] == true
+	})
+}
