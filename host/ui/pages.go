@@ -253,6 +253,17 @@ func (u *UI) frameworkMessage(err error) string {
 	return "Something went wrong on our side. Please try again in a moment."
 }
 
+// frameworkStatus is the HTTP status of a page that failed with err: 503
+// when the store or a provider is unavailable (a retry may work), else
+// 500.
+func frameworkStatus(err error) int {
+	switch framework.CodeOf(err) {
+	case framework.CodeStoreUnavailable, framework.CodeProviderUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 // humanDuration says how long to wait, rounded up: telling a user to
 // come back sooner than the lock ends would only lock them out again.
 func humanDuration(d time.Duration) string {
