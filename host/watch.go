@@ -145,8 +145,12 @@ func (w *configWatcher) watch(ctx context.Context, fw *fsnotify.Watcher, names m
 			if !names[filepath.Clean(ev.Name)] {
 				continue // the database, its WAL, an editor's swap file
 			}
-			last = w.fingerprint()
-			w.changed()
+			// A touch, a chmod or a rewrite with the same bytes is no
+			// change to read.
+			if fp := w.fingerprint(); fp != last {
+				last = fp
+				w.changed()
+			}
 			if ev.Op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0 {
 				return last // a name now points elsewhere: resolve again
 			}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // keyWorks polls an app route with key until it answers 200.
@@ -177,4 +179,42 @@ func TestConfigWatcherRetriesAfterError(t *testing.T) {
 		w, _ := st.body["watch"].(map[string]any)
 		return st, w["watching"] == true
 	})
+}
+
+// TestConfigWatcherConfigMap: the layout of a Kubernetes ConfigMap volume,
+// where the config is a link through a folder link (twofactor.yaml ->
+// ..data/twofactor.yaml, ..data -> ..v1) and an update swaps ..data to a
+// new folder in one rename. The new API key works within 5 s, twice.
+func TestConfigWatcherConfigMap(t *testing.T) {
+	plugins := pluginCopy(t)
+	path := writeConfig(t, plugins, totpClients)
+	dir := filepath.Dir(path)
+	base, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := func(name string, text []byte) {
+		t.Helper()
+		if err := os.Mkdir(filepath.Join(dir, name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, "twofactor.yaml"), text, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		swapLink(t, filepath.Join(dir, name), filepath.Join(dir, "..data"))
+	}
+	version("..v1", base)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "twofactor.yaml"), path); err != nil {
+		t.Fatal(err)
+	}
+	h := startHostAt(t, plugins, path, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
+	for _, v := range []string{"..v2", "..v3"} {
+		next := newKey(t)
+		version(v, []byte(strings.Replace(string(base), appKey, next, 1)))
+		took := h.keyWorks(next, 5*time.Second)
+		t.Logf("%s: the new key works after %v", v, took.Round(time.Millisecond))
+	}
 }
