@@ -64,6 +64,9 @@ func unavailable(err error) error {
 type connector struct {
 	dsn   string
 	fault *atomic.Pointer[error] // the file watch's verdict; nil while the file is the one opened
+	// beforeWrite, on the writer's connector, checks the file before each
+	// statement (see fileWatch.beforeWrite); nil on the readers'.
+	beforeWrite func() error
 	// contendedUntil (unix nanoseconds): until then, statements wait only
 	// shortBusy for a lock another process holds (see conn.before).
 	contendedUntil atomic.Int64
@@ -144,6 +147,11 @@ type conn struct {
 func (c *conn) before(ctx context.Context) error {
 	if err := c.c.check(); err != nil {
 		return err
+	}
+	if c.c.beforeWrite != nil {
+		if err := c.c.beforeWrite(); err != nil {
+			return err
+		}
 	}
 	if want := c.c.contended(); want != c.short {
 		wait := busyTimeout

@@ -46,24 +46,45 @@ func newFileWatch(path string) (*fileWatch, error) {
 // check compares the path with the opened file and checks that it may
 // still be written, records the verdict and returns it.
 func (w *fileWatch) check() error {
-	fi, err := os.Stat(w.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		err = fmt.Errorf("database file %s was deleted or moved while open", w.path)
-	case err != nil:
-		err = fmt.Errorf("database file %s: %w", w.path, err)
-	case !os.SameFile(fi, w.opened):
-		err = fmt.Errorf("database file %s was replaced by another file while open", w.path)
-	default:
+	err := w.identity()
+	if err == nil {
 		err = writable(w.path)
 	}
 	if err == nil {
 		w.fault.Store(nil)
 		return nil
 	}
+	return w.failed(err)
+}
+
+// beforeWrite runs ahead of every statement on the writer connection: a
+// stat, a microsecond beside the commit's fsync, so that not even the
+// writes of the second between two checks go to a deleted file.
+func (w *fileWatch) beforeWrite() error {
+	if err := w.identity(); err != nil {
+		return w.failed(err)
+	}
+	return nil
+}
+
+func (w *fileWatch) failed(err error) error {
 	err = framework.StoreUnavailable(err)
 	w.fault.Store(&err)
 	return err
+}
+
+// identity reports the path no longer naming the file opened.
+func (w *fileWatch) identity() error {
+	fi, err := os.Stat(w.path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("database file %s was deleted or moved while open", w.path)
+	case err != nil:
+		return fmt.Errorf("database file %s: %w", w.path, err)
+	case !os.SameFile(fi, w.opened):
+		return fmt.Errorf("database file %s was replaced by another file while open", w.path)
+	}
+	return nil
 }
 
 func (w *fileWatch) run() {

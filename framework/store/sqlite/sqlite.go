@@ -87,7 +87,7 @@ func open(ctx context.Context, path string, create bool) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	w := sql.OpenDB(&connector{dsn: dsn(abs, false), fault: &watch.fault})
+	w := sql.OpenDB(&connector{dsn: dsn(abs, false), fault: &watch.fault, beforeWrite: watch.beforeWrite})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	if err := initialize(ctx, w); err != nil {

@@ -462,3 +462,43 @@ func TestExternalLockBounded(t *testing.T) {
 		t.Fatalf("write after the lock was released: %v", err)
 	}
 }
+
+// TestDeletedFileRefusesAtOnce: the database file unlinked under an open
+// store. SQLite would write on to the deleted inode and lose it all at
+// close; the very next write is refused with ErrStoreUnavailable, and so
+// are reads from then on, until the file is back.
+func TestDeletedFileRefusesAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twofactor.db")
+	s := mustOpen(t, path)
+	defer closeStore(t, s)
+	now := time.Now().UTC()
+	e := framework.Enrollment{UserID: "alice", Provider: "totp", State: []byte{1}, CreatedAt: now, UpdatedAt: now}
+	if _, err := s.PutPending(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(path, path+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	e.UserID = "bob"
+	if _, err := s.PutPending(t.Context(), e); !errors.Is(err, framework.ErrStoreUnavailable) {
+		t.Fatalf("write right after the file was deleted: %v, want ErrStoreUnavailable", err)
+	}
+	if _, err := s.Get(t.Context(), "alice", "totp"); !errors.Is(err, framework.ErrStoreUnavailable) {
+		t.Fatalf("read after the deletion was noticed: %v, want ErrStoreUnavailable", err)
+	}
+	if err := s.Ping(t.Context()); !errors.Is(err, framework.ErrStoreUnavailable) {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := os.Rename(path+".aside", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with the file back: %v", err)
+	}
+	if _, err := s.PutPending(t.Context(), e); err != nil {
+		t.Fatalf("write with the file back: %v", err)
+	}
+}
