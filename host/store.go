@@ -44,9 +44,13 @@ func InitStore(ctx context.Context, cfg *config.Config) (string, error) {
 		return "", err
 	}
 	defer s.Close()
-	id, err := s.(interface {
+	marked, ok := s.(interface {
 		InstallID(context.Context) (string, error)
-	}).InstallID(ctx)
+	})
+	if !ok {
+		return "", fmt.Errorf("storage: the %s store has no install mark", cfg.StorageDriver)
+	}
+	id, err := marked.InstallID(ctx)
 	if err != nil {
 		return "", fmt.Errorf("storage: %w", err)
 	}
