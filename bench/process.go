@@ -63,6 +63,12 @@ func startHost(bin, config, url, logPath string) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
+	// serve refuses a store nobody initialized; init is idempotent, so a
+	// restart on the same config runs it again harmlessly.
+	if out, err := exec.Command(filepath.Join(bin, "twofactor"), "init", "--config", config).CombinedOutput(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("twofactor init: %v: %s", err, out)
+	}
 	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", config)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// If the driver dies, so does the host (and its plugins with it).

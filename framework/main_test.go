@@ -131,7 +131,7 @@ func newKey(tb testing.TB) []byte {
 func openStore(tb testing.TB) (*sqlite.Store, string) {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "twofactor.db")
-	store, err := sqlite.Open(tb.Context(), path)
+	store, err := sqlite.Create(tb.Context(), path)
 	if err != nil {
 		tb.Fatal(err)
 	}

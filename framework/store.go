@@ -40,6 +40,13 @@ var (
 	ErrNotFound      = errors.New("enrollment not found")
 	ErrConflict      = errors.New("enrollment changed concurrently")
 	ErrAlreadyActive = errors.New("an active enrollment exists")
+	// ErrStoreNotInitialized: Open found no store where one should be (a
+	// missing SQLite file), or a store that is empty and was never
+	// marked by a Create (init). Opening it anyway would serve every
+	// enrolled user as not enrolled: the store silently became empty
+	// (a deleted file, a volume not mounted, a wrong DSN). The fix is to
+	// restore the backup, or to create the store on purpose.
+	ErrStoreNotInitialized = errors.New("no initialized store")
 )
 
 // Store persists enrollments and everything else the framework keeps

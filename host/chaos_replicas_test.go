@@ -5,9 +5,7 @@ package host_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,20 +30,7 @@ type chaosReplica struct {
 
 func newChaosReplica(t *testing.T, name, dsn string) *chaosReplica {
 	t.Helper()
-	plugins := pluginCopy(t)
-	config := writeConfig(t, plugins, totpClients)
-	text, err := os.ReadFile(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const sqlite = "storage: {driver: sqlite, dsn: twofactor.db}"
-	if !strings.Contains(string(text), sqlite) {
-		t.Fatalf("the test config has no %q line to replace", sqlite)
-	}
-	text = []byte(strings.Replace(string(text), sqlite, "storage: {driver: postgres, dsn: '"+dsn+"'}", 1))
-	if err := os.WriteFile(config, text, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config, plugins := postgresConfigAt(t, dsn, totpClients)
 	r := &chaosReplica{name: name, config: config, plugins: plugins}
 	r.start(t)
 	return r

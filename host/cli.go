@@ -27,7 +27,7 @@ const usage = `twofactor: a pluggable two-factor authentication host
 
 Usage:
   twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
-  twofactor init      --config FILE --plugins-dir DIR  write a development config (once)
+  twofactor init      --config FILE [--plugins-dir DIR] create the store; first write a development config if FILE does not exist
   twofactor providers --config FILE                    start each provider and show its health
   twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
@@ -50,7 +50,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = cmdServe(ctx, args[1:], stderr)
 	case "init":
-		err = cmdInit(args[1:], stdout)
+		err = cmdInit(ctx, args[1:], stdout)
 	case "providers":
 		err = cmdProviders(ctx, args[1:], stdout, stderr)
 	case "doctor":
@@ -250,32 +250,52 @@ func randomB64(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// cmdInit writes a development config with fresh secrets, once. It never
-// overwrites: losing the encryption key would lose every enrollment.
-func cmdInit(args []string, stdout io.Writer) error {
+// cmdInit creates the store the config names (and marks it, so that
+// serve can tell it from a store that silently became empty). When the
+// config file does not exist, it first writes a development config with
+// fresh secrets. It never overwrites: losing the encryption key would lose
+// every enrollment.
+func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
-	path := fs.String("config", "", "config file to create")
-	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries")
+	path := fs.String("config", "", "config file (written if it does not exist)")
+	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries (for a new config)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *path == "" || *plugins == "" {
-		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR")
+	if *path == "" {
+		return errors.New("usage: twofactor init --config FILE [--plugins-dir DIR]")
 	}
 	if _, err := os.Stat(*path); err == nil {
 		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
-		return nil
+	} else if err := writeDevConfig(*path, *plugins, stdout); err != nil {
+		return err
 	}
-	pluginsAbs, err := filepath.Abs(*plugins)
+	cfg, err := config.Load(config.Source{File: *path})
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
+	id, err := InitStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "store ready (%s, install id %s)\n", cfg.StorageDriver, id)
+	return nil
+}
+
+func writeDevConfig(path, plugins string, stdout io.Writer) error {
+	if plugins == "" {
+		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR (a new config needs the plugins folder)")
+	}
+	pluginsAbs, err := filepath.Abs(plugins)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	appKey, adminKey := randomB64(32), randomB64(32)
 	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey)
-	f, err := os.OpenFile(*path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
@@ -292,7 +312,7 @@ func cmdInit(args []string, stdout io.Writer) error {
 try:
   export APP_KEY='%s' ADMIN_KEY='%s'
   curl -s -H "Authorization: Bearer $ADMIN_KEY" http://%s/v1/providers
-`, *path, appKey, adminKey, appKey, adminKey, config.DefaultListen)
+`, path, appKey, adminKey, appKey, adminKey, config.DefaultListen)
 	return nil
 }
 

@@ -161,7 +161,8 @@ func (d *doctor) run(ctx context.Context) {
 		d.add("config", CheckOK, msg, "")
 	}
 
-	store, err := OpenStore(ctx, cfg)
+	// openStore, not OpenStore: the fix goes in its own field.
+	store, err := openStore(ctx, cfg, false)
 	if err == nil {
 		if p, ok := store.(interface{ Ping(context.Context) error }); ok {
 			if err = p.Ping(ctx); err != nil {
@@ -170,7 +171,11 @@ func (d *doctor) run(ctx context.Context) {
 		}
 	}
 	if err != nil {
-		d.add("storage", CheckFail, err.Error(), storageFix(cfg))
+		fix := storageFix(cfg)
+		if errors.Is(err, framework.ErrStoreNotInitialized) {
+			fix = notInitializedFix(cfg)
+		}
+		d.add("storage", CheckFail, err.Error(), fix)
 		d.keyFormatOnly()
 		d.providers(ctx, nil)
 		return
@@ -247,7 +252,7 @@ func (d *doctor) keyOK(opened bool) {
 func storageFix(cfg *config.Config) string {
 	if cfg.StorageDriver == "sqlite" {
 		return fmt.Sprintf("storage.dsn is %s: its folder must exist and be writable by this user, and the file "+
-			"must be a twofactor SQLite database (or not exist yet)", cfg.StorageDSN)
+			"must be a twofactor SQLite database (twofactor init creates it)", cfg.StorageDSN)
 	}
 	return "check that the PostgreSQL server in storage.dsn is reachable from this host, that the user and password " +
 		"are right, and that the user may create tables in the database (the schema is migrated on open)"

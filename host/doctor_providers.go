@@ -80,7 +80,7 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 		if err == nil {
 			defer os.RemoveAll(dir)
 			var s *sqlite.Store
-			if s, err = sqlite.Open(ctx, filepath.Join(dir, "doctor.db")); err == nil {
+			if s, err = sqlite.Create(ctx, filepath.Join(dir, "doctor.db")); err == nil {
 				defer s.Close()
 				store = s
 			}

@@ -72,10 +72,7 @@ func TestGateBurstOneHost(t *testing.T) {
 // TestGateBurstReplicas: the same burst split over two replicas sharing
 // one PostgreSQL.
 func TestGateBurstReplicas(t *testing.T) {
-	dsn := postgresDSN(t)
-	config := writeConfig(t, pluginCopy(t), totpClients)
-	text, _ := os.ReadFile(config)
-	os.WriteFile(config, []byte(strings.Replace(string(text), "storage: {driver: sqlite, dsn: twofactor.db}", "storage: {driver: postgres, dsn: '"+dsn+"'}", 1)), 0o600)
+	config := postgresConfig(t, totpClients)
 	a, b := startReplica(t, config), startReplica(t, config)
 	r := a.do("POST", "/v1/users/alice/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
 	secret := otpSecret(t, r)

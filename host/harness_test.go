@@ -62,7 +62,27 @@ api_keys:
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A config the tests wrote invalid on purpose has no store to create:
+	// the host refuses it before it opens one.
+	if cfg, err := config.Load(config.Source{File: path, Environ: []string{}}); err == nil {
+		if _, err := host.InitStore(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return path
+}
+
+// initStore does what "twofactor init" does to the store a config names:
+// serve refuses a store nobody initialized.
+func initStore(t testing.TB, path string) {
+	t.Helper()
+	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.InitStore(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
 }
 
 const totpClients = `providers:
@@ -99,7 +119,13 @@ func startHostLog(t *testing.T, providers string, log hclog.Logger) *testHost {
 // startHostIn runs a host on the given plugins folder and providers config.
 func startHostIn(t *testing.T, plugins, providers string, log hclog.Logger) *testHost {
 	t.Helper()
-	return serveConfig(t, writeConfig(t, plugins, providers), plugins, &clock{t: time.Unix(1_800_000_000, 0).UTC()}, log)
+	return startHostAt(t, plugins, writeConfig(t, plugins, providers), log)
+}
+
+// startHostAt runs a host on a config file written by the caller.
+func startHostAt(t *testing.T, plugins, path string, log hclog.Logger) *testHost {
+	t.Helper()
+	return serveConfig(t, path, plugins, &clock{t: time.Unix(1_800_000_000, 0).UTC()}, log)
 }
 
 // serveConfig runs a host on the config file at path (its store is beside

@@ -49,7 +49,7 @@ func (p *countingProvider) Enroll(ctx context.Context, req sdk.EnrollRequest) (s
 func hostileServer(t *testing.T) (*host.Server, *countingProvider, string) {
 	t.Helper()
 	now := time.Unix(1_800_000_000, 0).UTC()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "hostile.db"))
+	store, err := sqlite.Create(context.Background(), filepath.Join(t.TempDir(), "hostile.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,15 +61,15 @@ var statusOf = map[framework.Code]int{
 	framework.CodeProviderTimeout:     http.StatusServiceUnavailable,
 	framework.CodeConflict:            http.StatusConflict,
 	framework.CodeLockedOut:           http.StatusTooManyRequests,
+	framework.CodeStoreUnavailable:    http.StatusServiceUnavailable,
 }
 
 // writeFrameworkError answers with the framework's code and safe message.
 // The cause, which may name internals, goes to the log only.
 func (s *Server) writeFrameworkError(w http.ResponseWriter, r *http.Request, err error) {
-	var fe *framework.Error
-	if !errors.As(err, &fe) {
-		fe = &framework.Error{Code: framework.CodeInternal, Message: "internal error", Err: err}
-	}
+	// ErrorOf, not errors.As: a store failure wrapped by a flow as
+	// "internal" is still a store failure, 503 with Retry-After.
+	fe := framework.ErrorOf(err)
 	status, ok := statusOf[fe.Code]
 	if !ok {
 		status = http.StatusInternalServerError

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/knadh/koanf/providers/file"
-
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host/metrics"
@@ -34,6 +32,7 @@ type reloadState struct {
 	refusedErr  string
 	refusedHash string
 	events      chan ReloadEvent
+	watcher     *configWatcher // nil until Serve starts it
 }
 
 // Reloads delivers each reload's outcome (dropped when nobody reads).
@@ -47,6 +46,14 @@ func (s *Service) Reloads() <-chan ReloadEvent { return s.reload.events }
 // with the key named, logged and audited, and the running configuration
 // stays.
 func (s *Service) Reload(ctx context.Context) error {
+	// Whatever asked (SIGHUP, the watcher), the watcher resolves the path
+	// and watches its folders again: after a symlink swap or a folder
+	// recreated, what it watched may be gone.
+	s.reload.mu.Lock()
+	if s.reload.watcher != nil {
+		s.reload.watcher.Rearm()
+	}
+	s.reload.mu.Unlock()
 	err := s.reloadOnce(ctx)
 	ctx = framework.WithActor(ctx, "config")
 	ev := ReloadEvent{Applied: err == nil, Err: err}
@@ -136,34 +143,26 @@ func needsRestart(old, next *config.Config) string {
 // reload reads it.
 const reloadQuiet = 150 * time.Millisecond
 
-// watchConfig reloads on every change of the config file until ctx ends
-// or the returned stop is called. Editors often replace the file rather
-// than write it; koanf's watcher follows the path, so both are seen. After
-// stop returns, the watcher logs nothing and starts no reload: koanf's
-// goroutine outlives Unwatch for a moment, and the files it watched may
-// already be gone.
+// watchConfig reloads on every change of the config file (see
+// configWatcher) until ctx ends or the returned stop is called. After stop
+// returns, the watcher logs nothing and starts no reload.
 func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 	if s.Config.Source.File == "" {
 		return func() {}
 	}
-	fp := file.Provider(s.Config.Source.File)
 	// A plain write truncates the file and then fills it: reloading on the
-	// first event would read an empty file and refuse it. Events are
+	// first event would read an empty file and refuse it. Changes are
 	// gathered until the file has been quiet for reloadQuiet. mu is held by
-	// every callback and reload, so stop waits for one in progress.
+	// every trigger and reload, so stop waits for one in progress.
 	var (
 		mu      sync.Mutex
 		stopped bool
 		timer   *time.Timer
 	)
-	err := fp.Watch(func(_ any, err error) {
+	w := newConfigWatcher(s.Config.Source.File, s.Config.Hash, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {
-			return
-		}
-		if err != nil {
-			s.log.Error("config watch", "error", err)
 			return
 		}
 		if timer != nil {
@@ -177,10 +176,17 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 			}
 		})
 	})
-	if err != nil {
-		s.log.Error("cannot watch the config file; reload with SIGHUP", "error", err)
-		return func() {}
-	}
+	s.reload.mu.Lock()
+	s.reload.watcher = w
+	s.reload.mu.Unlock()
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(wctx, func(err error) {
+			s.log.Error("config watch; retrying (SIGHUP also re-arms it)", "error", err)
+		})
+	}()
 	return sync.OnceFunc(func() {
 		mu.Lock()
 		stopped = true
@@ -188,7 +194,8 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 			timer.Stop()
 		}
 		mu.Unlock()
-		_ = fp.Unwatch()
+		cancel()
+		<-done
 	})
 }
 
@@ -198,6 +205,15 @@ func (s *Service) configStatus(w http.ResponseWriter, _ *http.Request) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	out := map[string]any{"hash": st.hash, "loaded_at": st.loadedAt.UTC(), "last_refused": nil}
+	watch := map[string]any{"watching": false, "last_error": nil}
+	if st.watcher != nil {
+		ws := st.watcher.Status()
+		watch["watching"] = ws.Watching
+		if ws.LastError != "" {
+			watch["last_error"] = map[string]any{"at": ws.ErrorAt.UTC(), "error": ws.LastError}
+		}
+	}
+	out["watch"] = watch
 	if !st.refusedAt.IsZero() {
 		out["last_refused"] = map[string]any{"at": st.refusedAt.UTC(), "error": st.refusedErr, "hash": st.refusedHash}
 	}

@@ -48,6 +48,38 @@ func postgresDSN(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
+// postgresConfig writes a config on a fresh PostgreSQL schema (skipping
+// the test without TEST_POSTGRES_DSN) and initializes the store, as
+// `twofactor init` does; it returns the config's path.
+func postgresConfig(t *testing.T, providers string) string {
+	t.Helper()
+	config, _ := postgresConfigAt(t, postgresDSN(t), providers)
+	return config
+}
+
+// postgresConfigAt writes a config on dsn, with a plugins folder of its
+// own, and initializes the store; it returns the config's path and the
+// plugins folder.
+func postgresConfigAt(t *testing.T, dsn, providers string) (config, plugins string) {
+	t.Helper()
+	plugins = pluginCopy(t)
+	config = writeConfig(t, plugins, providers)
+	text, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sqlite = "storage: {driver: sqlite, dsn: twofactor.db}"
+	if !strings.Contains(string(text), sqlite) {
+		t.Fatalf("the test config has no %q line to replace", sqlite)
+	}
+	text = []byte(strings.Replace(string(text), sqlite, "storage: {driver: postgres, dsn: '"+dsn+"'}", 1))
+	if err := os.WriteFile(config, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	initStore(t, config)
+	return config, plugins
+}
+
 func startReplica(t *testing.T, config string) *testHost {
 	t.Helper()
 	cmd, url := startProcessWith(t, config)
@@ -72,12 +104,7 @@ func realCode(t *testing.T, secret string, d time.Duration) string {
 // one replica lock the user out on the other; a replica restarted
 // remembers which codes were used.
 func TestReplicasShareGuarantees(t *testing.T) {
-	dsn := postgresDSN(t)
-	plugins := pluginCopy(t)
-	config := writeConfig(t, plugins, totpClients)
-	text, _ := os.ReadFile(config)
-	os.WriteFile(config, []byte(strings.Replace(string(text), "storage: {driver: sqlite, dsn: twofactor.db}", "storage: {driver: postgres, dsn: '"+dsn+"'}", 1)), 0o600)
-
+	config := postgresConfig(t, totpClients)
 	a, b := startReplica(t, config), startReplica(t, config)
 	defer a.stop()
 

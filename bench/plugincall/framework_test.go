@@ -61,7 +61,7 @@ func BenchmarkFrameworkReplay(b *testing.B) {
 func replayEnv(b *testing.B, spec framework.ProviderSpec) (*framework.Framework, string) {
 	b.Helper()
 	now := time.Date(2030, time.March, 4, 5, 6, 0, 0, time.UTC)
-	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+	store, err := sqlite.Create(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

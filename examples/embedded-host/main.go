@@ -37,7 +37,11 @@ func main() {
 // run enrolls alice, confirms with the code her app would show, and
 // verifies her next login; the SQLite database lives in dir.
 func run(ctx context.Context, out io.Writer, dir string) (framework.VerifyResult, error) {
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "twofactor.db"))
+	// Create: this example starts with an empty store on purpose. An
+	// application reopening its store calls sqlite.Open, which refuses a
+	// missing or never-initialized database instead of serving everyone as
+	// not enrolled.
+	store, err := sqlite.Create(ctx, filepath.Join(dir, "twofactor.db"))
 	if err != nil {
 		return framework.VerifyResult{}, err
 	}

@@ -101,7 +101,7 @@ func newHarness(f *testing.F) *harness {
 	ctx := context.Background()
 	h := &harness{prov: &countingProvider{Provider: totpprovider.New()}}
 	h.clock.Store(t0.Unix())
-	store, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
+	store, err := sqlite.Create(ctx, filepath.Join(f.TempDir(), "fuzz.db"))
 	if err != nil {
 		f.Fatal(err)
 	}

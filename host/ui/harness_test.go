@@ -114,6 +114,9 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := host.InitStore(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
 	clk := &clock{t: start}
 	log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn})
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))

@@ -232,10 +232,7 @@ func enrollSteps(current int, push bool) []step {
 // frameworkMessage explains a framework error to an end user. The
 // framework's own message is written for developers; it goes to the log.
 func (u *UI) frameworkMessage(err error) string {
-	var fe *framework.Error
-	if !errors.As(err, &fe) {
-		fe = &framework.Error{Code: framework.CodeInternal}
-	}
+	fe := framework.ErrorOf(err)
 	switch fe.Code {
 	case framework.CodeLockedOut:
 		if fe.RetryAfter > maxRetryShown {
@@ -244,6 +241,9 @@ func (u *UI) frameworkMessage(err error) string {
 		return "Too many wrong attempts. For your security, try again in " + humanDuration(fe.RetryAfter) + "."
 	case framework.CodeProviderUnavailable, framework.CodeProviderTimeout:
 		return "We couldn't reach the verification service. Please try again in a moment."
+	case framework.CodeStoreUnavailable:
+		u.log.Error("ui: store unavailable", "error", err)
+		return "We can't check sign-ins right now. Please try again in a moment."
 	case framework.CodeAudienceNotAllowed, framework.CodeUnknownProvider:
 		return "This sign-in method is not available for your account any more."
 	case framework.CodeConflict:
@@ -251,6 +251,17 @@ func (u *UI) frameworkMessage(err error) string {
 	}
 	u.log.Error("ui: request failed", "error", err)
 	return "Something went wrong on our side. Please try again in a moment."
+}
+
+// frameworkStatus is the HTTP status of a page that failed with err: 503
+// when the store or a provider is unavailable (a retry may work), else
+// 500.
+func frameworkStatus(err error) int {
+	switch framework.CodeOf(err) {
+	case framework.CodeStoreUnavailable, framework.CodeProviderUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
 }
 
 // humanDuration says how long to wait, rounded up: telling a user to

@@ -28,7 +28,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 	v := u.base(c, tok)
 	on, err := u.active(u.ctx(r, c), c.User, c.Provider)
 	if err != nil {
-		u.renderMessage(w, r, http.StatusInternalServerError, "Something went wrong", u.frameworkMessage(err))
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
 		return
 	}
 	if on {
@@ -222,7 +222,7 @@ func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok stri
 	if len(codes) == 0 {
 		n, err := u.fw.RecoveryCodesLeft(ctx, c.User)
 		if err != nil {
-			u.renderMessage(w, r, http.StatusInternalServerError, "Something went wrong", u.frameworkMessage(err))
+			u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
 			return
 		}
 		v.CodesLeft = n

@@ -22,14 +22,26 @@ type Store struct {
 	// Unlike SQLite, PostgreSQL takes concurrent writers, so one pool
 	// serves reads and writes alike; row locks, not the pool, order
 	// writers to the same row.
-	pool *pgxpool.Pool
+	pool faultPool
 }
 
 var _ framework.Store = (*Store)(nil)
 
 // Open connects to the database dsn names and brings its schema up to date.
-// Errors never contain the DSN's password.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+// It refuses, with an error that errors.Is framework.ErrStoreNotInitialized,
+// a store that is empty and was never marked by Create (a wrong DSN or
+// search_path, a restore that did not happen): serving it would treat
+// every enrolled user as not enrolled. A store an earlier release filled is
+// marked by its upgrade and opens. Errors never contain the DSN's password.
+func Open(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, false) }
+
+// Create is Open for a store created on purpose ("twofactor init", or an
+// embedding application starting afresh): it marks the store as
+// initialized (see InstallID) if it is not yet. On a marked store it
+// changes nothing but the schema.
+func Create(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, true) }
+
+func open(ctx context.Context, dsn string, create bool) (*Store, error) {
 	// An empty DSN would make pgx fall back to the PG* environment
 	// variables and then to a local socket: a missing setting would connect
 	// to some default database instead of failing.
@@ -51,6 +63,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		// Lets a DBA tell this store's sessions apart in pg_stat_activity.
 		params["application_name"] = "twofactor"
 	}
+	configure(cfg)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, openError(dsn, "connect", err)
@@ -65,7 +78,36 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, openError(dsn, "migrate", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: faultPool{pool}}
+	var id string
+	if create {
+		_, err = pool.Exec(ctx, `INSERT INTO install (id, install_id) VALUES (1, md5(random()::text || clock_timestamp()::text)) ON CONFLICT (id) DO NOTHING`)
+	}
+	if err == nil {
+		id, err = s.InstallID(ctx)
+	}
+	if err == nil && id == "" {
+		err = fmt.Errorf("the database holds no data and was never initialized: %w", framework.ErrStoreNotInitialized)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, openError(dsn, "install mark", err)
+	}
+	return s, nil
+}
+
+// InstallID returns the mark Create wrote (or the upgrade migration, for a
+// store an earlier release filled), or "" for an unmarked store.
+func (s *Store) InstallID(ctx context.Context) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT install_id FROM install WHERE id = 1`).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("postgres: read install mark: %w", err)
+	}
+	return id, nil
 }
 
 // openError wraps an Open failure, masking the DSN's passwords in its
@@ -139,12 +181,17 @@ func dsnSecrets(dsn string) []string {
 	return out
 }
 
-// Ping reports whether the store can serve requests, for readiness checks:
-// it reaches the server and finds this store's schema on the search path.
+// Ping reports whether the store can take writes, for readiness checks:
+// one small UPDATE of the install mark reaches the server, finds this
+// store's schema on the search path and proves the server accepts writes
+// (a standby promoted away from, or a read-only server, refuses it).
 func (s *Store) Ping(ctx context.Context) error {
-	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+	tag, err := s.pool.Exec(ctx, `UPDATE install SET probed_at = now() WHERE id = 1`)
+	if err == nil && tag.RowsAffected() != 1 {
+		err = fmt.Errorf("the install mark is gone: %w", framework.ErrStoreNotInitialized)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: ping: %w", framework.StoreUnavailable(err))
 	}
 	return nil
 }

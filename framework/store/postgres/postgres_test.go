@@ -98,7 +98,7 @@ func openFresh(t *testing.T) *Store {
 
 func mustOpen(t *testing.T, dsn string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), dsn)
+	s, err := Create(t.Context(), dsn)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -211,7 +211,7 @@ func TestConcurrentOpenOfNewSchema(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-gate
-			stores[i], errs[i] = Open(t.Context(), dsn)
+			stores[i], errs[i] = Create(t.Context(), dsn)
 		})
 	}
 	close(gate)
@@ -261,7 +261,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeStore(t, s)
-	s, err := Open(t.Context(), dsn)
+	s, err := Create(t.Context(), dsn)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open of a database from a newer build succeeded")
@@ -286,7 +286,7 @@ func TestFailedMigrationChangesNothing(t *testing.T) {
 	if _, err := conn.Exec(t.Context(), `CREATE TABLE audit (x int)`); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(t.Context(), dsn)
+	s, err := Create(t.Context(), dsn)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded with a conflicting table in the schema")

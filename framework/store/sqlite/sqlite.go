@@ -41,6 +41,8 @@ type Store struct {
 	r *db
 	// audit group-commits audit entries (see auditWriter).
 	audit auditWriter
+	// watch notices the file deleted or replaced (see fileWatch).
+	watch *fileWatch
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -49,10 +51,23 @@ var _ framework.Store = (*Store)(nil)
 // process (another Open of the same file) before failing.
 const busyTimeout = 5 * time.Second
 
-// Open opens the store at path, creating the file (mode 0600) if it does not
-// exist, and brings its schema up to date. The parent directory must exist:
-// creating it would hide a mistyped path behind an empty database.
-func Open(ctx context.Context, path string) (*Store, error) {
+// Open opens the existing store at path and brings its schema up to date.
+// It refuses, with an error that errors.Is framework.ErrStoreNotInitialized,
+// a missing file and a store that is empty and was never marked by Create:
+// serving either would treat every enrolled user as not enrolled. A store
+// an earlier release filled is marked by its upgrade and opens.
+func Open(ctx context.Context, path string) (*Store, error) { return open(ctx, path, false) }
+
+// Create opens the store at path, creating the file (mode 0600) if it does
+// not exist, brings its schema up to date and marks it as initialized
+// (see InstallID). It is what "twofactor init" runs, and what an embedding
+// application calls when it means to start with an empty store. On an
+// existing store it changes nothing but the schema. The parent directory
+// must exist: creating it would hide a mistyped path behind an empty
+// database.
+func Create(ctx context.Context, path string) (*Store, error) { return open(ctx, path, true) }
+
+func open(ctx context.Context, path string, create bool) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty path")
 	}
@@ -60,38 +75,71 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if err := createFile(abs); err != nil {
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	if create {
+		err = createFile(abs)
+	} else {
+		err = existingFile(abs)
 	}
-
-	w, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+	watch, err := newFileWatch(abs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	w := sql.OpenDB(&connector{dsn: dsn(abs, false), fault: &watch.fault, beforeWrite: watch.beforeWrite})
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	if err := initialize(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: migrate: %w", path, err)
 	}
-
-	r, err := sql.Open("sqlite", dsn(abs, true))
+	var id string
+	if create {
+		id, err = mark(ctx, w)
+	} else {
+		id, err = installID(ctx, w)
+	}
+	if err == nil && id == "" {
+		err = fmt.Errorf("the database holds no data and was never initialized: %w", framework.ErrStoreNotInitialized)
+	}
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
+
+	r := sql.OpenDB(&connector{dsn: dsn(abs, true), fault: &watch.fault})
 	// Keep every reader idle rather than reopening: opening a connection
 	// runs the DSN pragmas again.
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: newDB(w), r: newDB(r)}
+	s := &Store{w: newDB(w), r: newDB(r), watch: watch}
+	go watch.run()
 	s.audit.start(w)
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// existingFile checks that path is a regular file. SQLite's mode=rw would
+// refuse a missing file too, but with "unable to open database file",
+// which names neither the cause nor the fix.
+func existingFile(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("the database file does not exist: %w", framework.ErrStoreNotInitialized)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", path)
+	}
+	return nil
 }
 
 // initialize migrates the schema, retrying while SQLite reports the
@@ -186,24 +234,11 @@ func dsn(path string, readOnly bool) string {
 	return u.String()
 }
 
-// Ping reports whether the store can take writes and serve reads, for
-// readiness checks. The write side is the single writer connection, so Ping
-// waits behind any write in progress.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
-	}
-	return nil
-}
-
 // Close closes both pools. Closing the last connection checkpoints the log
 // into the database file.
 func (s *Store) Close() error {
 	s.audit.stop()
+	s.watch.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 

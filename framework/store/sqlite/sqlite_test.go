@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 // openTemp opens a store in a fresh temporary directory; the caller closes it.
 func openTemp(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "twofactor.db"))
+	s, err := Create(t.Context(), filepath.Join(t.TempDir(), "twofactor.db"))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -32,7 +32,7 @@ func openTemp(t *testing.T) *Store {
 
 func mustOpen(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), path)
+	s, err := Create(t.Context(), path)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
@@ -131,7 +131,7 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-gate
-			stores[i], errs[i] = Open(t.Context(), path)
+			stores[i], errs[i] = Create(t.Context(), path)
 		})
 	}
 	close(gate)
@@ -192,7 +192,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(t.Context(), tc.path)
+			s, err := Create(t.Context(), tc.path)
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open(%s) succeeded", tc.path)
@@ -276,7 +276,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeStore(t, s)
-	s, err := Open(t.Context(), path)
+	s, err := Create(t.Context(), path)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open of a database from a newer build succeeded")

@@ -54,6 +54,10 @@ func TestUpgradeAttemptGate(t *testing.T) {
 		t.Fatal(err)
 	}
 	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// The previous release's init marked the store; its users failed.
+	if _, err := db.Exec(`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`INSERT INTO attempts (user_id, failures, locked_until) VALUES ('alice', 7, ?), ('bob', 2, 0)`, until.UnixNano()); err != nil {
 		t.Fatal(err)
 	}

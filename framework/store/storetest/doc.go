@@ -10,7 +10,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) framework.Store {
-//			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"))
+//			s, err := sqlite.Create(t.Context(), filepath.Join(t.TempDir(), "db"))
 //			if err != nil {
 //				t.Fatal(err)
 //			}
