@@ -273,6 +273,12 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 }
 
 func checkKnown(key string) error {
+	// An empty name ("": in the YAML, or a dot at either end of a name,
+	// which koanf reads as a path separator) would otherwise give an error
+	// naming no key at all (fuzz find FuzzLoad/empty_key_name).
+	if slices.Contains(strings.Split(key, "."), "") {
+		return keyErr(strconv.Quote(key), "a key name is empty")
+	}
 	if slices.Contains(topKeys, key) || isPolicyKey(key) {
 		return nil
 	}

@@ -103,6 +103,8 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"lockout free attempts out of range", nil, []string{"TWOFACTOR_LOCKOUT__FREE_ATTEMPTS=0"}, "lockout.free_attempts"},
 		{"lockout max above NIST's 100", func(s string) string { return s + "lockout: {max_failures: 1000}\n" }, nil, "lockout.max_failures"},
 		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
+		{"empty key name", func(s string) string { return s + "\"\": x\n" }, nil, `""`},
+		{"empty nested key name", func(s string) string { return s + "metrics: {\"\": x}\n" }, nil, `"metrics."`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
