@@ -33,6 +33,7 @@ Usage:
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
+  twofactor keygen                                     print a fresh random key (32 bytes, base64) for encryption_key or an API key
   twofactor import    --config FILE [--dry-run] FILE   import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])
   twofactor version
 `
@@ -63,6 +64,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdRekey(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "import":
 		err = cmdImport(framework.WithActor(ctx, "cli"), args[1:], stdout, stderr)
+	case "keygen":
+		err = cmdKeygen(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "twofactor", Version)
 	case "help", "-h", "--help":
@@ -82,9 +85,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (*config.Config, error) {
+	src, err := configSource(fs, args, overrides)
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(src)
+}
+
+// configSource parses the command's flags into where to read the config.
+func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string) (config.Source, error) {
 	path := fs.String("config", "", "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return config.Source{}, err
 	}
 	src := config.Source{File: *path, Overrides: map[string]any{}}
 	for key, v := range overrides {
@@ -92,7 +104,7 @@ func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (
 			src.Overrides[key] = *v
 		}
 	}
-	return config.Load(src)
+	return src, nil
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -203,7 +215,14 @@ func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 // previous_encryption_keys can be emptied.
 func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
+	src, err := configSource(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	// A weak key under previous_encryption_keys is what rekey retires, so
+	// it is accepted here, and only here.
+	src.AllowWeakPreviousKeys = true
+	cfg, err := config.Load(src)
 	if err != nil {
 		return err
 	}
@@ -239,6 +258,16 @@ func cmdDigest(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s  %s\n# pin it in the config:\nproviders:\n  %s:\n    sha256: %s\n", sum, bin, fs.Arg(0), sum)
+	return nil
+}
+
+// cmdKeygen prints one fresh key: 32 bytes from crypto/rand in base64,
+// good for encryption_key and for an API key alike (256 bits).
+func cmdKeygen(args []string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return errors.New("usage: twofactor keygen")
+	}
+	fmt.Fprintln(stdout, randomB64(32))
 	return nil
 }
 

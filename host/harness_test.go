@@ -26,8 +26,8 @@ import (
 )
 
 const (
-	appKey   = "app-key-for-tests-0123456789abcdefghij"
-	adminKey = "admin-key-for-tests-0123456789abcdefgh"
+	appKey   = "app-ELRgmGBaEnyVTawLdIA62bIFqZgQx4AzQA9jjSCANL0"
+	adminKey = "admin-G02BYGOITRF2IoUxJEiO4n9YywKIfaO0zPIC88x8P3E"
 )
 
 // clock is a settable clock shared by the test and the host.
@@ -65,7 +65,7 @@ func writeConfig(t *testing.T, pluginsDir, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
-encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=
+encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=
 storage: {driver: sqlite, dsn: twofactor.db}
 plugins: {dir: %s}
 api_keys:
@@ -118,6 +118,13 @@ func startHostIn(t *testing.T, plugins, providers string, log hclog.Logger) *tes
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startHostConfig(t, plugins, path, cfg, log)
+}
+
+// startHostConfig runs a host on a loaded config (which a test may have
+// changed after loading, e.g. to stand for what an older release accepted).
+func startHostConfig(t *testing.T, plugins, path string, cfg *config.Config, log hclog.Logger) *testHost {
+	t.Helper()
 	clk := &clock{t: time.Unix(1_800_000_000, 0).UTC()}
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
 	if err != nil {
