@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -137,6 +138,9 @@ func (m *managed) start(ctx context.Context) error {
 func (m *managed) launch() (sdk.Provider, *plugin.Client, error) {
 	if m.spec.Impl != nil {
 		return m.spec.Impl, nil, nil
+	}
+	if err := binperm.Check(m.spec.Binary); err != nil { // StrictModes: a binary others could replace is not run
+		return nil, nil, fmt.Errorf("provider %q: %w", m.spec.Name, err)
 	}
 	cmd := exec.Command(m.spec.Binary)
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads

@@ -58,7 +58,33 @@ func pluginCopy(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
+	// The host refuses a plugin that group or others can write
+	// (framework/binperm): set the modes whatever the umask.
+	chmodGoW(t, dir)
 	return dir
+}
+
+// chmodGoW removes group and others' write permission from dir and the
+// files in it, as an admin installing plugins would.
+func chmodGoW(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{dir}
+	for _, e := range entries {
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err == nil {
+			err = os.Chmod(p, fi.Mode().Perm()&^0o022)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func writeConfig(t *testing.T, pluginsDir, extra string) string {
