@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
 )
 
@@ -27,7 +28,7 @@ const usage = `twofactor: a pluggable two-factor authentication host
 
 Usage:
   twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
-  twofactor init      --config FILE --plugins-dir DIR  write a development config (once)
+  twofactor init      --config FILE --plugins-dir DIR [--pin]  write a config with fresh keys (once); --pin pins each provider binary's sha256
   twofactor providers --config FILE                    start each provider and show its health
   twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
@@ -253,7 +254,7 @@ func cmdDigest(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sum, err := framework.FileSHA256(bin)
+	sum, err := pinOf(cfg.PluginsDir, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -279,17 +280,21 @@ func randomB64(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// cmdInit writes a development config with fresh secrets, once. It never
-// overwrites: losing the encryption key would lose every enrollment.
+// cmdInit writes a config with fresh secrets, once. It never overwrites:
+// losing the encryption key would lose every enrollment. With --pin, for a
+// production install, each provider it enables is pinned to the SHA-256
+// of the binary it finds; without, the config stays unpinned, as the dev
+// config of make run must (every rebuild changes a digest).
 func cmdInit(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	path := fs.String("config", "", "config file to create")
 	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries")
+	pin := fs.Bool("pin", false, "pin each enabled provider to the sha256 of its binary in --plugins-dir")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *path == "" || *plugins == "" {
-		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR")
+	if *path == "" || *plugins == "" || fs.NArg() != 0 {
+		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR [--pin]")
 	}
 	if _, err := os.Stat(*path); err == nil {
 		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
@@ -299,11 +304,19 @@ func cmdInit(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pinLine := ""
+	if *pin {
+		sum, err := pinOf(pluginsAbs, "totp")
+		if err != nil {
+			return fmt.Errorf("init --pin: %w", err)
+		}
+		pinLine = "\n    sha256: " + sum
+	}
 	if err := os.MkdirAll(filepath.Dir(*path), 0o700); err != nil {
 		return err
 	}
 	appKey, adminKey := randomB64(32), randomB64(32)
-	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey)
+	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey, pinLine)
 	f, err := os.OpenFile(*path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -315,14 +328,32 @@ func cmdInit(args []string, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `wrote %s with a fresh encryption key and two API keys:
+	pinned := ""
+	if *pin {
+		pinned = " (providers pinned to the sha256 of their binaries: after an upgrade, twofactor digest prints the new pin)"
+	}
+	fmt.Fprintf(stdout, `wrote %s with a fresh encryption key and two API keys%s:
   app key   (enroll, verify):            %s
   admin key (providers, reset a user):   %s
 try:
   export APP_KEY='%s' ADMIN_KEY='%s'
   curl -s -H "Authorization: Bearer $ADMIN_KEY" http://%s/v1/providers
-`, *path, appKey, adminKey, appKey, adminKey, config.DefaultListen)
+`, *path, pinned, appKey, adminKey, appKey, adminKey, config.DefaultListen)
 	return nil
+}
+
+// pinOf is the pin of a provider's binary, as twofactor digest prints it.
+// A binary that others could replace is not pinned: the pin would vouch
+// for whatever they put there.
+func pinOf(pluginsDir, name string) (string, error) {
+	bin, err := framework.FindBinary(pluginsDir, name)
+	if err != nil {
+		return "", err
+	}
+	if err := binperm.Check(bin); err != nil {
+		return "", err
+	}
+	return framework.FileSHA256(bin)
 }
 
 const devConfig = `# Development config written by "twofactor init". Keep it private: it holds
@@ -344,7 +375,7 @@ api_keys:
     scope: admin
 providers:
   totp:
-    enabled: true
+    enabled: true%s
     staff: true
     clients: true
     settings:
