@@ -32,6 +32,7 @@ Usage:
   twofactor providers --config FILE                    start each provider and show its health
   twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
+  twofactor unlock    --config FILE USER               end a user's lockout, keeping their factors (audited)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
   twofactor keygen                                     print a fresh random key (32 bytes, base64) for encryption_key or an API key
@@ -59,6 +60,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout)
 	case "reset":
 		err = cmdReset(framework.WithActor(ctx, "cli"), args[1:], stdout)
+	case "unlock":
+		err = cmdUnlock(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "digest":
 		err = cmdDigest(args[1:], stdout)
 	case "rekey":
