@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
@@ -193,26 +194,33 @@ func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framewor
 	return fw, func() { fw.Close(); store.Close() }, nil
 }
 
-func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
+// onStore runs a maintenance command that takes --config and exactly the
+// operands usage names, on the framework over the store alone.
+func onStore(ctx context.Context, name, operands string, args []string, run func(fw *framework.Framework, operands []string) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	cfg, err := loadConfig(fs, args, nil)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
-		return errors.New("usage: twofactor reset --config FILE USER PROVIDER")
+	if fs.NArg() != len(strings.Fields(operands)) {
+		return fmt.Errorf("usage: twofactor %s --config FILE %s", name, operands)
 	}
-	user, provider := fs.Arg(0), fs.Arg(1)
 	fw, closeAll, err := openStoreOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	if err := fw.ResetEnrollment(ctx, user, provider); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", user, provider)
-	return nil
+	return run(fw, fs.Args())
+}
+
+func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
+	return onStore(ctx, "reset", "USER PROVIDER", args, func(fw *framework.Framework, op []string) error {
+		if err := fw.ResetEnrollment(ctx, op[0], op[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", op[0], op[1])
+		return nil
+	})
 }
 
 // cmdRekey re-encrypts everything under the current key, after which

@@ -6,11 +6,11 @@ package host
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/twofactor/twofactor/framework"
 )
 
 func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request) {
@@ -22,22 +22,11 @@ func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func cmdUnlock(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("unlock", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
-	if err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: twofactor unlock --config FILE USER")
-	}
-	fw, closeAll, err := openStoreOnly(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	if err := fw.Unlock(ctx, fs.Arg(0)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "ended %s's lockout; their factors are unchanged\n", fs.Arg(0))
-	return nil
+	return onStore(ctx, "unlock", "USER", args, func(fw *framework.Framework, op []string) error {
+		if err := fw.Unlock(ctx, op[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ended %s's lockout; their factors are unchanged\n", op[0])
+		return nil
+	})
 }

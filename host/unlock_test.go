@@ -83,7 +83,8 @@ func TestUnlock(t *testing.T) {
 	})
 
 	t.Run("bad input", func(t *testing.T) {
-		for _, args := range [][]string{{"unlock", "--config", h.configPath}, {"unlock", "--config", h.configPath, "al\x01ice"}} {
+		for _, args := range [][]string{{"unlock", "--config", h.configPath}, {"unlock", "--config", h.configPath, "al\x01ice"},
+			{"unlock", "--config", h.configPath, "alice", "bob"}, {"reset", "--config", h.configPath, "alice"}} {
 			if code, _, stderr := runCLI(args...); code == 0 || stderr == "" {
 				t.Errorf("%q: exit %d %q", args, code, stderr)
 			}
@@ -93,6 +94,17 @@ func TestUnlock(t *testing.T) {
 		}
 		if got := unlocks(); len(got) != 2 {
 			t.Errorf("bad input was audited as an unlock: %v", got)
+		}
+	})
+
+	// reset shares unlock's command plumbing (onStore); unlike unlock it
+	// removes the factor.
+	t.Run("reset removes the factor", func(t *testing.T) {
+		if code, out, stderr := runCLI("reset", "--config", h.configPath, "alice", "totp"); code != 0 || !strings.Contains(out, "removed alice's totp") {
+			t.Fatalf("reset: exit %d %q %q", code, out, stderr)
+		}
+		if v := h.verify("alice", h.code(secret)); v.str("reason") != "not_enrolled" {
+			t.Errorf("after reset: %d %v", v.status, v.body)
 		}
 	})
 }
