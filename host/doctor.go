@@ -229,13 +229,13 @@ func (d *doctor) configFailed(err error) {
 	case ce.Key == "encryption_key":
 		d.add("config", CheckFail, err.Error(), "see encryption_key below")
 		d.add("encryption_key", CheckFail, ce.Key+": "+ce.Message,
-			"set encryption_key to 32 random bytes in base64 ("+config.KeygenHint+"); if this host already "+
+			"set encryption_key to a fresh key (twofactor keygen, or head -c 32 /dev/urandom | base64); if this host already "+
 				"has enrollments, put the old key under previous_encryption_keys and run twofactor rekey: a new key alone cannot read them")
 		return
 	case strings.HasPrefix(ce.Key, "api_keys[") && strings.HasSuffix(ce.Key, ".key"):
 		d.add("config", CheckFail, err.Error(), "see api_keys below")
 		d.add("api_keys", CheckFail, ce.Key+": "+ce.Message,
-			"replace "+ce.Key+" in "+d.src.File+" with a fresh key ("+config.KeygenHint+") and give it to the application that uses it")
+			"replace "+ce.Key+" in "+d.src.File+" with a fresh key from twofactor keygen, and give it to the application that uses it")
 		return
 	}
 	d.add("config", CheckFail, err.Error(), fix)
