@@ -46,9 +46,9 @@ import (
 )
 
 const (
-	appKey   = "bench-app-key-0123456789abcdefghijklmnop"
-	adminKey = "bench-admin-key-0123456789abcdefghijklmn"
-	encKey   = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="
+	appKey   = "bench-app-B1JFKMUgav5yie3pdnqMCqqdEuSHkFYdj8m8Dbc8KPc"
+	adminKey = "bench-admin-XIS0ooZsxDxEdPTgpAZwMEtbMXUqaaE1tAYiNFNKEVs"
+	encKey   = "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20="
 )
 
 // Goals of issue 7, for the comparison at the end.

@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
 )
 
@@ -27,12 +29,14 @@ const usage = `twofactor: a pluggable two-factor authentication host
 
 Usage:
   twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
-  twofactor init      --config FILE [--plugins-dir DIR] create the store; first write a development config if FILE does not exist
+  twofactor init      --config FILE [--plugins-dir DIR] [--pin] create the store; first write a config with fresh keys if FILE does not exist (--pin: pin each provider binary's sha256)
   twofactor providers --config FILE                    start each provider and show its health
   twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
   twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
+  twofactor unlock    --config FILE USER               end a user's lockout, keeping their factors (audited)
   twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
   twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
+  twofactor keygen                                     print a fresh random key (32 bytes, base64) for encryption_key or an API key
   twofactor import    --config FILE [--dry-run] FILE   import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])
   twofactor version
 `
@@ -57,12 +61,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdDoctor(ctx, args[1:], stdout)
 	case "reset":
 		err = cmdReset(framework.WithActor(ctx, "cli"), args[1:], stdout)
+	case "unlock":
+		err = cmdUnlock(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "digest":
 		err = cmdDigest(args[1:], stdout)
 	case "rekey":
 		err = cmdRekey(framework.WithActor(ctx, "cli"), args[1:], stdout)
 	case "import":
 		err = cmdImport(framework.WithActor(ctx, "cli"), args[1:], stdout, stderr)
+	case "keygen":
+		err = cmdKeygen(args[1:], stdout)
 	case "version":
 		fmt.Fprintln(stdout, "twofactor", Version)
 	case "help", "-h", "--help":
@@ -82,9 +90,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (*config.Config, error) {
+	src, err := configSource(fs, args, overrides)
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(src)
+}
+
+// configSource parses the command's flags into where to read the config.
+func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string) (config.Source, error) {
 	path := fs.String("config", "", "config file (YAML)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return config.Source{}, err
 	}
 	src := config.Source{File: *path, Overrides: map[string]any{}}
 	for key, v := range overrides {
@@ -92,7 +109,7 @@ func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (
 			src.Overrides[key] = *v
 		}
 	}
-	return config.Load(src)
+	return src, nil
 }
 
 func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
@@ -177,33 +194,47 @@ func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framewor
 	return fw, func() { fw.Close(); store.Close() }, nil
 }
 
-func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("reset", flag.ContinueOnError)
+// onStore runs a maintenance command that takes --config and exactly the
+// operands usage names, on the framework over the store alone.
+func onStore(ctx context.Context, name, operands string, args []string, run func(fw *framework.Framework, operands []string) error) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	cfg, err := loadConfig(fs, args, nil)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
-		return errors.New("usage: twofactor reset --config FILE USER PROVIDER")
+	if fs.NArg() != len(strings.Fields(operands)) {
+		return fmt.Errorf("usage: twofactor %s --config FILE %s", name, operands)
 	}
-	user, provider := fs.Arg(0), fs.Arg(1)
 	fw, closeAll, err := openStoreOnly(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	if err := fw.ResetEnrollment(ctx, user, provider); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", user, provider)
-	return nil
+	return run(fw, fs.Args())
+}
+
+func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
+	return onStore(ctx, "reset", "USER PROVIDER", args, func(fw *framework.Framework, op []string) error {
+		if err := fw.ResetEnrollment(ctx, op[0], op[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", op[0], op[1])
+		return nil
+	})
 }
 
 // cmdRekey re-encrypts everything under the current key, after which
 // previous_encryption_keys can be emptied.
 func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
+	src, err := configSource(fs, args, nil)
+	if err != nil {
+		return err
+	}
+	// A weak key under previous_encryption_keys is what rekey retires, so
+	// it is accepted here, and only here.
+	src.AllowWeakPreviousKeys = true
+	cfg, err := config.Load(src)
 	if err != nil {
 		return err
 	}
@@ -234,11 +265,21 @@ func cmdDigest(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sum, err := framework.FileSHA256(bin)
+	sum, err := pinOf(cfg.PluginsDir, fs.Arg(0))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s  %s\n# pin it in the config:\nproviders:\n  %s:\n    sha256: %s\n", sum, bin, fs.Arg(0), sum)
+	return nil
+}
+
+// cmdKeygen prints one fresh key: 32 bytes from crypto/rand in base64,
+// good for encryption_key and for an API key alike (256 bits).
+func cmdKeygen(args []string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return errors.New("usage: twofactor keygen")
+	}
+	fmt.Fprintln(stdout, randomB64(32))
 	return nil
 }
 
@@ -252,22 +293,26 @@ func randomB64(n int) string {
 
 // cmdInit creates the store the config names (and marks it, so that
 // serve can tell it from a store that silently became empty). When the
-// config file does not exist, it first writes a development config with
-// fresh secrets. It never overwrites: losing the encryption key would lose
-// every enrollment.
+// config file does not exist, it first writes a config with fresh secrets.
+// It never overwrites: losing the encryption key would lose every
+// enrollment. With --pin, for a production install, each provider the new
+// config enables is pinned to the SHA-256 of the binary it finds; without,
+// the config stays unpinned, as the dev config of make run must (every
+// rebuild changes a digest).
 func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("init", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (written if it does not exist)")
 	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries (for a new config)")
+	pin := fs.Bool("pin", false, "pin each enabled provider to the sha256 of its binary in --plugins-dir (for a new config)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *path == "" {
-		return errors.New("usage: twofactor init --config FILE [--plugins-dir DIR]")
+	if *path == "" || fs.NArg() != 0 {
+		return errors.New("usage: twofactor init --config FILE [--plugins-dir DIR] [--pin]")
 	}
 	if _, err := os.Stat(*path); err == nil {
 		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
-	} else if err := writeDevConfig(*path, *plugins, stdout); err != nil {
+	} else if err := writeNewConfig(*path, *plugins, *pin, stdout); err != nil {
 		return err
 	}
 	cfg, err := config.Load(config.Source{File: *path})
@@ -282,19 +327,27 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func writeDevConfig(path, plugins string, stdout io.Writer) error {
+func writeNewConfig(path, plugins string, pin bool, stdout io.Writer) error {
 	if plugins == "" {
-		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR (a new config needs the plugins folder)")
+		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR [--pin] (a new config needs the plugins folder)")
 	}
 	pluginsAbs, err := filepath.Abs(plugins)
 	if err != nil {
 		return err
 	}
+	pinLine := ""
+	if pin {
+		sum, err := pinOf(pluginsAbs, "totp")
+		if err != nil {
+			return fmt.Errorf("init --pin: %w", err)
+		}
+		pinLine = "\n    sha256: " + sum
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
 	appKey, adminKey := randomB64(32), randomB64(32)
-	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey)
+	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey, pinLine)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -306,19 +359,37 @@ func writeDevConfig(path, plugins string, stdout io.Writer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `wrote %s with a fresh encryption key and two API keys:
+	pinned := ""
+	if pin {
+		pinned = " (providers pinned to the sha256 of their binaries: after an upgrade, twofactor digest prints the new pin)"
+	}
+	fmt.Fprintf(stdout, `wrote %s with a fresh encryption key and two API keys%s:
   app key   (enroll, verify):            %s
   admin key (providers, reset a user):   %s
 try:
   export APP_KEY='%s' ADMIN_KEY='%s'
   curl -s -H "Authorization: Bearer $ADMIN_KEY" http://%s/v1/providers
-`, path, appKey, adminKey, appKey, adminKey, config.DefaultListen)
+`, path, pinned, appKey, adminKey, appKey, adminKey, config.DefaultListen)
 	return nil
 }
 
-const devConfig = `# Development config written by "twofactor init". Keep it private: it holds
-# the key that encrypts every enrollment. See examples/twofactor.yaml for
-# every option.
+// pinOf is the pin of a provider's binary, as twofactor digest prints it.
+// A binary that others could replace is not pinned: the pin would vouch
+// for whatever they put there.
+func pinOf(pluginsDir, name string) (string, error) {
+	bin, err := framework.FindBinary(pluginsDir, name)
+	if err != nil {
+		return "", err
+	}
+	if err := binperm.Check(bin); err != nil {
+		return "", err
+	}
+	return framework.FileSHA256(bin)
+}
+
+const devConfig = `# Config written by "twofactor init". Keep it private: it holds the key
+# that encrypts every enrollment. See examples/twofactor.yaml for every
+# option.
 listen: 127.0.0.1:8740
 encryption_key: %s
 storage:
@@ -335,7 +406,7 @@ api_keys:
     scope: admin
 providers:
   totp:
-    enabled: true
+    enabled: true%s
     staff: true
     clients: true
     settings:

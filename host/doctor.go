@@ -224,11 +224,23 @@ func (d *doctor) configFailed(err error) {
 			strings.ToUpper(strings.ReplaceAll(ce.Key, ".", "__")))
 	}
 	fix += "; examples/twofactor.yaml documents every key"
-	if ce.Key == "encryption_key" || strings.HasPrefix(ce.Key, "previous_encryption_keys") {
+	switch {
+	case strings.HasPrefix(ce.Key, "previous_encryption_keys"):
 		d.add("config", CheckFail, err.Error(), "see encryption_key below")
 		d.add("encryption_key", CheckFail, ce.Key+": "+ce.Message,
-			"set encryption_key to 32 random bytes in base64 (head -c 32 /dev/urandom | base64); if this host already "+
-				"has enrollments, put back the key they were encrypted with instead: a new key cannot read them")
+			"fix "+ce.Key+" as said: twofactor rekey --config "+d.src.File+" re-encrypts every enrollment under "+
+				"encryption_key, after which no previous key is needed")
+		return
+	case ce.Key == "encryption_key":
+		d.add("config", CheckFail, err.Error(), "see encryption_key below")
+		d.add("encryption_key", CheckFail, ce.Key+": "+ce.Message,
+			"set encryption_key to a fresh key (twofactor keygen, or head -c 32 /dev/urandom | base64); if this host already "+
+				"has enrollments, put the old key under previous_encryption_keys and run twofactor rekey: a new key alone cannot read them")
+		return
+	case strings.HasPrefix(ce.Key, "api_keys[") && strings.HasSuffix(ce.Key, ".key"):
+		d.add("config", CheckFail, err.Error(), "see api_keys below")
+		d.add("api_keys", CheckFail, ce.Key+": "+ce.Message,
+			"replace "+ce.Key+" in "+d.src.File+" with a fresh key from twofactor keygen, and give it to the application that uses it")
 		return
 	}
 	d.add("config", CheckFail, err.Error(), fix)

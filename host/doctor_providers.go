@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/framework/store/sqlite"
 	"github.com/twofactor/twofactor/sdk"
@@ -53,7 +54,15 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 				framework.BinaryPrefix, p.Name, d.cfg.PluginsDir))
 			continue
 		}
-		d.add(pre+".binary", CheckOK, "found "+bin, "")
+		if err := binperm.Check(bin); err != nil {
+			fix := "make the binary and every folder on its path readable by this user"
+			if pe := (*binperm.Error)(nil); errors.As(err, &pe) {
+				fix = pe.Fix + " (the host refuses to start a plugin binary that others could replace)"
+			}
+			d.add(pre+".binary", CheckFail, err.Error(), fix)
+			continue
+		}
+		d.add(pre+".binary", CheckOK, "found "+bin+", writable by its owner only", "")
 		if p.SHA256 != "" {
 			actual, err := framework.FileSHA256(bin)
 			switch {

@@ -213,7 +213,7 @@ func TestDoctorEncryptionKey(t *testing.T) {
 	text, _ := os.ReadFile(path)
 
 	// A placeholder key: config fails, naming the key and how to make one.
-	placeholder := strings.Replace(string(text), "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", strings.Repeat("A", 43)+"=", 1)
+	placeholder := strings.Replace(string(text), "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=", strings.Repeat("A", 43)+"=", 1)
 	os.WriteFile(path, []byte(placeholder), 0o600)
 	code, out, rep := doctor(t, path)
 	st, msg, fix := rep.check("encryption_key")
@@ -226,14 +226,14 @@ func TestDoctorEncryptionKey(t *testing.T) {
 	if code, out, _ := doctor(t, path); code != 0 {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
-	other := strings.Replace(string(text), "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", 1)
+	other := strings.Replace(string(text), "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=", "9dePX4oslHBN1q6B0honaF5scPdVNFLWBnkEEQO99XQ=", 1)
 	os.WriteFile(path, []byte(other), 0o600)
 	code, out, rep = doctor(t, path)
 	st, msg, fix = rep.check("encryption_key")
 	if code == 0 || st != "fail" || !strings.Contains(msg, "cannot decrypt") || !strings.Contains(fix, "previous_encryption_keys") {
 		t.Errorf("wrong key: exit %d\n%s", code, out)
 	}
-	if strings.Contains(out, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=") || strings.Contains(out, "3q2+7wABAgMEBQYH") {
+	if strings.Contains(out, "9dePX4oslHBN1q6B0honaF5scPdVNFLWBnkEEQO99XQ=") || strings.Contains(out, "RwdyqsyED7nqk4E7") {
 		t.Error("doctor printed an encryption key")
 	}
 }

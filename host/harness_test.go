@@ -26,8 +26,8 @@ import (
 )
 
 const (
-	appKey   = "app-key-for-tests-0123456789abcdefghij"
-	adminKey = "admin-key-for-tests-0123456789abcdefgh"
+	appKey   = "app-ELRgmGBaEnyVTawLdIA62bIFqZgQx4AzQA9jjSCANL0"
+	adminKey = "admin-G02BYGOITRF2IoUxJEiO4n9YywKIfaO0zPIC88x8P3E"
 )
 
 // clock is a settable clock shared by the test and the host.
@@ -44,14 +44,41 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 // own, so the test can tell its plugin processes from other tests'.
 func pluginCopy(t *testing.T) string {
 	t.Helper()
-	return testbin.Copy(t, "twofactor-provider-totp", "twofactor-provider-duo")
+	dir := testbin.Copy(t, "twofactor-provider-totp", "twofactor-provider-duo")
+	// The host refuses a plugin that group or others can write
+	// (framework/binperm): set the modes whatever the umask.
+	chmodGoW(t, dir)
+	return dir
+}
+
+// chmodGoW removes group and others' write permission from dir and the
+// files in it, as an admin installing plugins would.
+func chmodGoW(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{dir}
+	for _, e := range entries {
+		paths = append(paths, filepath.Join(dir, e.Name()))
+	}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err == nil {
+			err = os.Chmod(p, fi.Mode().Perm()&^0o022)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func writeConfig(t *testing.T, pluginsDir, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
-encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=
+encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=
 storage: {driver: sqlite, dsn: twofactor.db}
 plugins: {dir: %s}
 api_keys:
@@ -136,6 +163,13 @@ func serveConfig(t *testing.T, path, plugins string, clk *clock, log hclog.Logge
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startHostConfig(t, plugins, path, cfg, clk, log)
+}
+
+// startHostConfig runs a host on a loaded config (which a test may have
+// changed after loading, e.g. to stand for what an older release accepted).
+func startHostConfig(t *testing.T, plugins, path string, cfg *config.Config, clk *clock, log hclog.Logger) *testHost {
+	t.Helper()
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func TestImportCommandRefusesBadLines(t *testing.T) {
 		{"not base32", "alice," + importSecretA + "\nbob," + importSecretA[:20] + "01890189\n", "line 2: secret is not base32"},
 		{"columns swapped", importSecretA + ",alice\n", "line 1: secret is"},
 		{"user twice", "alice," + importSecretA + "\nbob," + importSecretA + "\nalice," + importSecretB + "\n", `line 3: user "alice" appears again (first on line 1)`},
-		{"bad digits", "alice," + importSecretA + ",7\n", "line 1: digits is 7"},
+		{"bad digits", "alice," + importSecretA + ",7\n", "line 1: digits is not 6 or 8"},
 		{"bad user", "al\x01ice," + importSecretA + "\n", "user id must contain only printable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 )
 
 const (
-	key1 = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="
-	key2 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+	key1 = "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20="
+	key2 = "fZ7fN8yyr73745IAqR/GCXkQps2Hnj2v0skiAB3fpEs="
 )
 
 // TestKeyRotation: data written under key 1 keeps working with key 2 as

@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -119,6 +118,10 @@ type Source struct {
 	Environ []string
 	// Overrides are applied last, keyed by dotted path (from flags).
 	Overrides map[string]any
+	// AllowWeakPreviousKeys accepts a weak key under
+	// previous_encryption_keys: twofactor rekey sets it, since re-encrypting
+	// under a new key is the way off a weak one. Everything else refuses.
+	AllowWeakPreviousKeys bool
 }
 
 // Load reads, merges and validates the configuration.
@@ -154,7 +157,7 @@ func Load(src Source) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := parse(k, base)
+	c, err := parse(k, base, src.AllowWeakPreviousKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +219,7 @@ var (
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
 
-func parse(k *koanf.Koanf, base string) (*Config, error) {
+func parse(k *koanf.Koanf, base string, allowWeakPrevious bool) (*Config, error) {
 	keys := k.Keys()
 	slices.Sort(keys)
 	for _, key := range keys {
@@ -234,7 +237,7 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		return nil, keyErr("listen", "%q is not host:port", c.Listen)
 	}
-	if err := c.parseKey(k); err != nil {
+	if err := c.parseKey(k, allowWeakPrevious); err != nil {
 		return nil, err
 	}
 	if c.StorageDriver == "" {
@@ -292,6 +295,12 @@ func parse(k *koanf.Koanf, base string) (*Config, error) {
 }
 
 func checkKnown(key string) error {
+	// An empty name ("": in the YAML, or a dot at either end of a name,
+	// which koanf reads as a path separator) would otherwise give an error
+	// naming no key at all (fuzz find FuzzLoad/empty_key_name).
+	if slices.Contains(strings.Split(key, "."), "") {
+		return keyErr(strconv.Quote(key), "a key name is empty")
+	}
 	if slices.Contains(topKeys, key) || isPolicyKey(key) {
 		return nil
 	}
@@ -317,18 +326,20 @@ func resolve(base, p string) string {
 	return filepath.Join(base, p)
 }
 
-func (c *Config) parseKey(k *koanf.Koanf) error {
+func (c *Config) parseKey(k *koanf.Koanf, allowWeakPrevious bool) error {
 	raw := strings.TrimSpace(k.String("encryption_key"))
-	const hint = "generate one with: head -c 32 /dev/urandom | base64"
 	if raw == "" {
-		return keyErr("encryption_key", "missing; %s", hint)
+		return keyErr("encryption_key", "missing; %s", KeygenHint)
 	}
-	key, err := base64.StdEncoding.DecodeString(raw)
-	if err != nil || len(key) != framework.KeySize {
-		return keyErr("encryption_key", "must be %d random bytes in base64; %s", framework.KeySize, hint)
-	}
-	if allSame(key) {
-		return keyErr("encryption_key", "is a placeholder, not random bytes; %s", hint)
+	key, why, malformed := encryptionKey(raw)
+	switch {
+	case malformed:
+		return keyErr("encryption_key", "%s; %s", why, KeygenHint)
+	case why != "":
+		// The way off a weak key that already encrypts data is a rotation,
+		// which is why rekey accepts a weak previous key (Source).
+		return keyErr("encryption_key", "%s; %s. If this host already has enrollments, move this key to "+
+			"previous_encryption_keys, set the new one here and run twofactor rekey", why, KeygenHint)
 	}
 	c.EncryptionKey = key
 	// A list in YAML; from the environment, comma-separated.
@@ -350,12 +361,15 @@ func (c *Config) parseKey(k *koanf.Koanf) error {
 	}
 	for i, raw := range prev {
 		at := fmt.Sprintf("previous_encryption_keys[%d]", i)
-		old, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
-		if err != nil || len(old) != framework.KeySize {
-			return keyErr(at, "must be %d bytes in base64", framework.KeySize)
+		old, why, malformed := encryptionKey(strings.TrimSpace(raw))
+		if malformed {
+			return keyErr(at, "%s: no data can be encrypted under it; remove it", why)
 		}
 		if string(old) == string(key) {
 			return keyErr(at, "is the same as encryption_key")
+		}
+		if why != "" && !allowWeakPrevious {
+			return keyErr(at, "%s: run twofactor rekey to re-encrypt every enrollment under encryption_key, then remove it", why)
 		}
 		c.PreviousKeys = append(c.PreviousKeys, old)
 	}
@@ -371,8 +385,8 @@ func allSame(b []byte) bool {
 	return true
 }
 
-// minAPIKeyLen keeps API keys out of guessing range (32 characters of
-// base64 is 192 bits).
+// minAPIKeyLen is a floor before the entropy estimate (keys.go): 32
+// characters of base64 is 192 bits.
 const minAPIKeyLen = 32
 
 func (c *Config) parseAPIKeys(k *koanf.Koanf) error {
@@ -402,7 +416,9 @@ func (c *Config) parseAPIKeys(k *koanf.Koanf) error {
 		case seen[name]:
 			return keyErr(at+".name", "%q is used twice", name)
 		case len(key) < minAPIKeyLen:
-			return keyErr(at+".key", "must be at least %d characters (generate one with: head -c 32 /dev/urandom | base64)", minAPIKeyLen)
+			return keyErr(at+".key", "must be at least %d characters; %s", minAPIKeyLen, KeygenHint)
+		case weakAPIKey(key) != "":
+			return keyErr(at+".key", "%s; %s", weakAPIKey(key), KeygenHint)
 		case scope != string(ScopeApp) && scope != string(ScopeAdmin):
 			return keyErr(at+".scope", "%q is not app or admin", scope)
 		}

@@ -24,7 +24,7 @@ func TestLoadGood(t *testing.T) {
 	if len(c.Providers) != 1 || c.Providers[0].Name != "totp" || c.Providers[0].Settings["digits"] != "6" || c.Providers[0].Settings["issuer"] != "ACME Billing" {
 		t.Errorf("providers = %+v (disabled ones must be left out)", c.Providers)
 	}
-	if len(c.APIKeys) != 2 || c.APIKeys[1].Scope != ScopeAdmin || c.APIKeys[0].Hash != sha256.Sum256([]byte("app-key-0123456789abcdefghijklmnopqrstuv")) {
+	if len(c.APIKeys) != 2 || c.APIKeys[1].Scope != ScopeAdmin || c.APIKeys[0].Hash != sha256.Sum256([]byte("app-VLrnF0ZD3fCBuGRhAllUunTgaGwgQFn2b9Vf4s43ZNY")) {
 		t.Errorf("api keys = %+v", c.APIKeys)
 	}
 	if c.Lockout != framework.DefaultLockoutPolicy {
@@ -88,13 +88,13 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 			return strings.Replace(s, "    enabled: true", "    enabled: true\n    stuff: true", 1)
 		}, nil, "providers.totp.stuff"},
 		{"missing encryption key", func(s string) string {
-			return strings.Replace(s, "encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n", "", 1)
+			return strings.Replace(s, "encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=\n", "", 1)
 		}, nil, "encryption_key"},
 		{"short encryption key", func(s string) string {
-			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "c2hvcnQ=", 1)
+			return strings.Replace(s, "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=", "c2hvcnQ=", 1)
 		}, nil, "encryption_key"},
 		{"placeholder encryption key", func(s string) string {
-			return strings.Replace(s, "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)
+			return strings.Replace(s, "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", 1)
 		}, nil, "encryption_key"},
 		{"postgres needs a URL", func(s string) string {
 			return strings.Replace(strings.Replace(s, "driver: sqlite", "driver: postgres", 1), "dsn: data/twofactor.db", "dsn: host=db", 1)
@@ -102,7 +102,7 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		{"unsupported driver", func(s string) string { return strings.Replace(s, "driver: sqlite", "driver: mysql", 1) }, nil, "storage.driver"},
 		{"bad listen", func(s string) string { return strings.Replace(s, "listen: 127.0.0.1:0", "listen: nowhere", 1) }, nil, "listen"},
 		{"short api key", func(s string) string {
-			return strings.Replace(s, "app-key-0123456789abcdefghijklmnopqrstuv", "short", 1)
+			return strings.Replace(s, "app-VLrnF0ZD3fCBuGRhAllUunTgaGwgQFn2b9Vf4s43ZNY", "short", 1)
 		}, nil, "api_keys[0].key"},
 		{"bad scope", func(s string) string { return strings.Replace(s, "scope: app", "scope: root", 1) }, nil, "api_keys[0].scope"},
 		{"duplicate key name", func(s string) string { return strings.Replace(s, "name: ops", "name: panel", 1) }, nil, "api_keys[1].name"},
@@ -117,7 +117,7 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 			return strings.Replace(s, "    enabled: true", "    enabled: true\n    sha256: abc", 1)
 		}, nil, "providers.totp.sha256"},
 		{"bad previous key", func(s string) string { return s + "previous_encryption_keys: [c2hvcnQ=]\n" }, nil, "previous_encryption_keys[0]"},
-		{"previous key equals current", nil, []string{"TWOFACTOR_PREVIOUS_ENCRYPTION_KEYS=AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=,3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="}, "previous_encryption_keys[1]"},
+		{"previous key equals current", nil, []string{"TWOFACTOR_PREVIOUS_ENCRYPTION_KEYS=fZ7fN8yyr73745IAqR/GCXkQps2Hnj2v0skiAB3fpEs=,RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20="}, "previous_encryption_keys[1]"},
 		{"bad lockout backoff", func(s string) string { return s + "lockout: {backoff: soon}\n" }, nil, "lockout.backoff"},
 		{"lockout cap below backoff", func(s string) string { return s + "lockout: {backoff: 1m, max_backoff: 30s}\n" }, nil, "lockout.max_backoff"},
 		{"lockout free attempts out of range", nil, []string{"TWOFACTOR_LOCKOUT__FREE_ATTEMPTS=0"}, "lockout.free_attempts"},
@@ -129,6 +129,8 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 		}, nil, "providers.totp.timeout"},
 		{"shutdown timeout too long", func(s string) string { return s + "shutdown_timeout: 1h\n" }, nil, "shutdown_timeout"},
 		{"bad provider name", func(s string) string { return s + "  Bad_Name:\n    enabled: true\n" }, nil, "providers.Bad_Name"},
+		{"empty key name", func(s string) string { return s + "\"\": x\n" }, nil, `""`},
+		{"empty nested key name", func(s string) string { return s + "metrics: {\"\": x}\n" }, nil, `"metrics."`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,14 +154,30 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 	}
 }
 
-// TestExampleConfig keeps examples/twofactor.yaml loadable: with a real key
-// from the environment it loads; as shipped, its placeholder key is refused.
+// TestExampleConfig keeps examples/twofactor.yaml loadable: as shipped,
+// its placeholder keys are refused, the encryption key first and then
+// (with a real one from the environment) the first API key; with real keys
+// in place of every placeholder it loads.
 func TestExampleConfig(t *testing.T) {
 	const example = "../../examples/twofactor.yaml"
-	if _, err := Load(Source{File: example, Environ: []string{}}); err == nil || !strings.Contains(err.Error(), "encryption_key") {
-		t.Errorf("placeholder key accepted or wrong error: %v", err)
+	env := []string{"TWOFACTOR_ENCRYPTION_KEY=" + freshKey()}
+	var ce *Error
+	if _, err := Load(Source{File: example, Environ: []string{}}); !errors.As(err, &ce) || ce.Key != "encryption_key" {
+		t.Errorf("placeholder encryption key accepted or wrong error: %v", err)
 	}
-	c, err := Load(Source{File: example, Environ: []string{"TWOFACTOR_ENCRYPTION_KEY=3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="}})
+	if _, err := Load(Source{File: example, Environ: env}); !errors.As(err, &ce) || ce.Key != "api_keys[0].key" ||
+		!strings.Contains(ce.Message, "twofactor keygen") {
+		t.Errorf("placeholder API key accepted or wrong error: %v", err)
+	}
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "twofactor.yaml")
+	if err := os.WriteFile(path, []byte(withRealKeys(string(b))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Source{File: path, Environ: env})
 	if err != nil {
 		t.Fatal(err)
 	}

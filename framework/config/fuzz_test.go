@@ -23,14 +23,14 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(string(good))
-	const minimal = "encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n" +
+	const minimal = "encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=\n" +
 		"storage: {dsn: t.db}\nplugins: {dir: bin}\n" +
-		"api_keys: [{name: a, key: app-key-0123456789abcdefghijklmnopqrstuv, scope: app}]\n"
+		"api_keys: [{name: a, key: app-VLrnF0ZD3fCBuGRhAllUunTgaGwgQFn2b9Vf4s43ZNY, scope: app}]\n"
 	f.Add(minimal)
 	for _, extra := range []string{
 		"listen: \"[::1]:8740\"\n",
-		"previous_encryption_keys: [AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=]\n",
-		"previous_encryption_keys: AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=\n",
+		"previous_encryption_keys: [9dePX4oslHBN1q6B0honaF5scPdVNFLWBnkEEQO99XQ=]\n",
+		"previous_encryption_keys: 9dePX4oslHBN1q6B0honaF5scPdVNFLWBnkEEQO99XQ=,RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=\n",
 		"lockout: {free_attempts: 3, max_failures: 10, backoff: 1s, max_backoff: 1h}\n",
 		"lockout: {free_attempts: 3.5}\n",
 		"lockout: {backoff: -1s}\n",
@@ -47,7 +47,7 @@ func FuzzLoad(f *testing.F) {
 		"storage: {driver: postgres, dsn: \"postgres://db/x\"}\n",
 		"storage: {driver: mysql}\n",
 		"api_keys: [{name: a, key: short, scope: app}]\n",
-		"api_keys: [{name: a, key: app-key-0123456789abcdefghijklmnopqrstuv, scope: root}]\n",
+		"api_keys: [{name: a, key: app-VLrnF0ZD3fCBuGRhAllUunTgaGwgQFn2b9Vf4s43ZNY, scope: root}]\n",
 		"api_keys: [x]\n",
 		"api_keys: {a: b}\n",
 		"listne: x\n",
@@ -97,11 +97,11 @@ func checkConfig(t *testing.T, c *Config, dir string) {
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		t.Fatalf("listen %q", c.Listen)
 	}
-	if len(c.EncryptionKey) != framework.KeySize || allSame(c.EncryptionKey) {
-		t.Fatalf("encryption key of %d bytes", len(c.EncryptionKey))
+	if len(c.EncryptionKey) != framework.KeySize || weakEncryptionKey(c.EncryptionKey) != "" {
+		t.Fatalf("encryption key of %d bytes: %s", len(c.EncryptionKey), weakEncryptionKey(c.EncryptionKey))
 	}
 	for _, k := range c.PreviousKeys {
-		if len(k) != framework.KeySize || string(k) == string(c.EncryptionKey) {
+		if len(k) != framework.KeySize || string(k) == string(c.EncryptionKey) || weakEncryptionKey(k) != "" {
 			t.Fatalf("previous key of %d bytes", len(k))
 		}
 	}

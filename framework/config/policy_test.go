@@ -124,7 +124,7 @@ func TestExamplePolicyBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(b)
+	text := withRealKeys(string(b))
 	i := strings.Index(text, "\n# policy:\n")
 	if i < 0 {
 		t.Fatal("no commented policy block in the example")
@@ -138,7 +138,7 @@ func TestExamplePolicyBlock(t *testing.T) {
 	if err := os.WriteFile(path, []byte(out.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(Source{File: path, Environ: []string{"TWOFACTOR_ENCRYPTION_KEY=3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="}})
+	c, err := Load(Source{File: path, Environ: []string{}})
 	if err != nil {
 		t.Fatal(err)
 	}

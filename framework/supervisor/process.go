@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -236,6 +237,9 @@ func (p *Process) start() error {
 func (p *Process) launch() (handle, error) {
 	if p.spec.Impl != nil {
 		return handle{prov: p.spec.Impl}, nil
+	}
+	if err := binperm.Check(p.spec.Binary); err != nil { // StrictModes: a binary others could replace is not run
+		return handle{}, fmt.Errorf("provider %q: %w", p.spec.Name, err)
 	}
 	cmd := exec.Command(p.spec.Binary)
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads

@@ -29,8 +29,8 @@ import (
 )
 
 const (
-	appKey   = "app-key-for-fuzzing-0123456789abcdefghij"
-	adminKey = "admin-key-for-fuzzing-0123456789abcdefgh"
+	appKey   = "app-ThIZ7BAtTMDHowGmqOL3GBJOfAQBqheLoLl86rOONUU"
+	adminKey = "admin-HfLdH9WrJpyNeJP7WU3n3GC3NCivbBGB55jhJrYfmH0"
 )
 
 // t0 is when alice confirmed her TOTP enrollment. Each setup step that

@@ -31,8 +31,8 @@ import (
 func TestMain(m *testing.M) { testbin.Main(m) }
 
 const (
-	appKey   = "app-key-for-ui-tests-0123456789abcdefgh"
-	adminKey = "admin-key-for-ui-tests-0123456789abcdef"
+	appKey   = "app-rC6mCxX1ATBeBzPanVDgW10ovZTsMg0Je7yTEKzUIgI"
+	adminKey = "admin-OccWpNCTFRRysSCbYn0VqYlPSVhpLCtHwqa3rcGV9sk"
 )
 
 type clock struct {
@@ -98,7 +98,7 @@ func startHost(t *testing.T, start time.Time, providers ...string) *testHost {
 	}
 	dir := t.TempDir()
 	cfgText := fmt.Sprintf(`listen: 127.0.0.1:0
-encryption_key: 3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8=
+encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=
 storage: {driver: sqlite, dsn: %s}
 plugins: {dir: %s}
 api_keys:

@@ -33,6 +33,15 @@ func Dir() (string, error) {
 		cmd.Dir = root
 		if out, berr := cmd.CombinedOutput(); berr != nil {
 			err = fmt.Errorf("go build ./cmd/...: %v\n%s", berr, out)
+			return
+		}
+		// The host refuses a plugin that group or others can write
+		// (framework/binperm); go build's modes follow the umask.
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if cerr := os.Chmod(filepath.Join(dir, e.Name()), 0o755); cerr != nil && err == nil {
+				err = cerr
+			}
 		}
 	})
 	return dir, err

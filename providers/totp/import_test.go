@@ -68,9 +68,13 @@ func TestImportStateRefuses(t *testing.T) {
 		{"too long", strings.Repeat(secret, 4), "", 0, 0, "at most 64"},
 		{"MD5", secret, "MD5", 0, 0, "algorithm is not"},
 		{"secret in the algorithm column", secret, secret, 0, 0, "algorithm is not"},
-		{"7 digits", secret, "", 7, 0, "digits is 7"},
-		{"period 10", secret, "", 0, 10, "period is 10 seconds"},
-		{"period 301", secret, "", 0, 301, "period is 301 seconds"},
+		{"7 digits", secret, "", 7, 0, "digits is not 6 or 8"},
+		{"period 10", secret, "", 0, 10, "period is outside 15 to 300 seconds"},
+		{"period 301", secret, "", 0, 301, "period is outside 15 to 300 seconds"},
+		// A secret of base32 digits only, in the digits or period column of a
+		// file with its columns swapped (fuzz find FuzzRead/db2cde4d3a4719b1).
+		{"digit-only secret as digits", secret, "", 2222222222, 0, "digits is not 6 or 8"},
+		{"digit-only secret as period", secret, "", 0, 2222222222, "period is outside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := ImportState(tc.secret, tc.alg, tc.digits, tc.period)
@@ -80,7 +84,7 @@ func TestImportStateRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q, want it to say %q", err, tc.want)
 			}
-			for _, s := range []string{secret, secret[:16], short, strings.TrimRight(short, "=")} {
+			for _, s := range []string{secret, secret[:16], short, strings.TrimRight(short, "="), "2222222222"} {
 				if strings.Contains(err.Error(), s) {
 					t.Errorf("error %q quotes the secret", err)
 				}

@@ -1,0 +1,19 @@
+//go:build unix
+
+package binperm
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// enforced: Unix owners and modes are what Check reads.
+const enforced = true
+
+func owner(fi fs.FileInfo) (uid int, known bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
