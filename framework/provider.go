@@ -125,7 +125,7 @@ func (m *managed) start(ctx context.Context) error {
 		if client != nil {
 			client.Kill()
 		}
-		m.lastErr = err
+		m.lastErr, m.activation = err, failedActivation(err)
 		m.backoff = min(max(m.backoff*2, backoffMin), backoffMax)
 		m.nextAttempt = m.now().Add(m.backoff)
 		return err
@@ -291,7 +291,7 @@ func (m *managed) refresh(ctx context.Context) {
 	})
 	if err != nil {
 		m.mu.Lock()
-		m.activation = sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{{Code: "activate_failed", Message: err.Error()}}}
+		m.activation = failedActivation(err)
 		m.mu.Unlock()
 	}
 }

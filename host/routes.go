@@ -26,9 +26,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 type diagnosticJSON struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Value   string `json:"value,omitempty"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Value    string `json:"value,omitempty"`
+	Severity string `json:"severity"`
+	Fix      string `json:"fix,omitempty"`
 }
 
 type providerJSON struct {
@@ -54,7 +56,8 @@ func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 			j.Audiences = append(j.Audiences, string(framework.AudienceClient))
 		}
 		for _, d := range p.Diagnostics {
-			j.Diagnostics = append(j.Diagnostics, diagnosticJSON(d))
+			j.Diagnostics = append(j.Diagnostics, diagnosticJSON{Code: d.Code, Message: d.Message, Value: d.Value,
+				Severity: string(framework.SeverityOf(d)), Fix: d.Fix})
 		}
 		out = append(out, j)
 	}

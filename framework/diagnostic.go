@@ -1,0 +1,29 @@
+package framework
+
+import (
+	"errors"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// SeverityOf is a diagnostic's severity, SeverityInfo when the provider
+// set none (a plugin built before the field existed).
+func SeverityOf(d sdk.Diagnostic) sdk.Severity {
+	if d.Severity == "" {
+		return sdk.SeverityInfo
+	}
+	return d.Severity
+}
+
+// failedActivation is what an admin sees of a provider whose start or
+// Activate failed: unhealthy, with the error as an error diagnostic that
+// keeps the provider's own kind, field and fix. The host adds nothing of
+// its own: what to change is the provider's to say.
+func failedActivation(err error) sdk.Activation {
+	d := sdk.Diagnostic{Code: "activate_failed", Severity: sdk.SeverityError, Message: err.Error()}
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		d.Code, d.Value, d.Message, d.Fix = string(se.Kind), se.Field, se.Message, se.Fix
+	}
+	return sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{d}}
+}
