@@ -89,7 +89,7 @@ func countsAsFailure(r VerifyResult) bool {
 	}
 	switch r.Reason {
 	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonUnavailable, sdk.ReasonExpired,
-		sdk.ReasonTimeout, ReasonLockedOut, sdk.ReasonDeniedByPolicy:
+		sdk.ReasonTimeout, ReasonLockedOut, sdk.ReasonDeniedByPolicy, sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired:
 		return false
 	}
 	return true
