@@ -1,7 +1,13 @@
 package host_test
 
 import (
+	"fmt"
+	"math"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,4 +115,159 @@ func verifyEntries(h *testHost, user string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// TestDuoUnreachableAtStart: a host started while Duo cannot be reached
+// registers the provider and applies its failmode from the first verify,
+// audited; the failmode can be changed by a reload while Duo is still
+// down.
+func TestDuoUnreachableAtStart(t *testing.T) {
+	for _, mode := range []string{"secure", "safe"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			emu := startEmulator(t)
+			ikey, skey := emu.Integration()
+			emu.AddUser("una")
+			down := func() { emu.Fail(math.MaxInt, duotest.Failure{Drop: true}) }
+			down()
+			h := startHost(t, "providers:\n"+duoSettings(t, emu, ikey, skey, mode))
+			p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
+			if p["health"] != "unhealthy" || p["running"] != true || !strings.Contains(toJSON(p["diagnostics"]), "duo_unreachable") {
+				t.Fatalf("provider status with Duo down at start: %v", p)
+			}
+			// Duo answers for a moment, long enough to enroll.
+			emu.ClearFailures()
+			if r := h.do("POST", "/v1/users/una/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+				t.Fatalf("enroll: %v", r.body)
+			}
+			down()
+			want := map[string]string{"secure": "deny/unavailable", "safe": "allow/failmode_safe"}[mode]
+			v := h.duoVerify("una", map[string]string{"factor": "passcode", "code": "123456"})
+			if got := v.str("outcome") + "/" + v.str("reason"); got != want {
+				t.Fatalf("verify with Duo down since start: %d %v, want %s", v.status, v.body, want)
+			}
+			entries := verifyEntries(h, "una")
+			if n := len(entries); n == 0 || entries[n-1]["outcome"].(string)+"/"+entries[n-1]["reason"].(string) != want {
+				t.Errorf("audit: %v, want a %s entry", entries, want)
+			}
+
+			// Flip the failmode by a reload while Duo is still down.
+			other := map[string]string{"secure": "safe", "safe": "secure"}[mode]
+			text, _ := os.ReadFile(h.configPath)
+			next := strings.Replace(string(text), "failmode: "+mode, "failmode: "+other, 1)
+			if err := os.WriteFile(h.configPath, []byte(next), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if ev := waitReload(t, h.svc); !ev.Applied {
+				t.Fatalf("reload of the failmode refused while Duo is down: %v", ev.Err)
+			}
+			want = map[string]string{"secure": "deny/unavailable", "safe": "allow/failmode_safe"}[other]
+			v = h.duoVerify("una", map[string]string{"factor": "passcode", "code": "123456"})
+			if got := v.str("outcome") + "/" + v.str("reason"); got != want {
+				t.Errorf("verify after the reload: %d %v, want %s", v.status, v.body, want)
+			}
+		})
+	}
+}
+
+// TestDuoSkewMidRun: the emulator's clock jumps 400 s during a burst of
+// concurrent passcode verifies; none fails for it: each request that meets
+// a 401 measures Duo's clock and is signed again.
+func TestDuoSkewMidRun(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+	emu.AddUser("sam")
+	h := duoHost(t, emu, ikey, skey, "secure")
+	if r := h.do("POST", "/v1/users/sam/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+		t.Fatalf("enroll: %v", r.body)
+	}
+	const workers, each = 4, 6
+	for i := range workers * each {
+		emu.AddPasscode("sam", fmt.Sprintf("%06d", 100000+i))
+	}
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	jumped := make(chan struct{})
+	failures := make(chan string, workers*each)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if i == each/2 {
+					<-jumped // the second half runs after the jump
+				}
+				code := fmt.Sprintf("%06d", 100000+w*each+i)
+				v := h.duoVerify("sam", map[string]string{"factor": "passcode", "code": code})
+				if v.str("outcome") != "allow" {
+					failures <- fmt.Sprintf("%s: %d %v", code, v.status, v.body)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for done.Load() < workers*each/2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	emu.SetClockOffset(400 * time.Second)
+	close(jumped)
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Error("verify failed across the clock jump:", f)
+	}
+	bad := 0
+	for _, r := range emu.Requests() {
+		if r.Code == 40105 {
+			bad++
+		}
+	}
+	if bad == 0 {
+		t.Error("no request met the skewed clock: the test did not test the jump")
+	}
+}
+
+// TestDuoCredentialsNamed: each classic mistake, answered by Duo with a
+// JSON error and by a server that sends bare errors, is named by the
+// setting in twofactor providers and in doctor, never as a DNS problem.
+func TestDuoCredentialsNamed(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+	webIkey, webSkey := emu.AddWebSDKIntegration()
+	other := startEmulator(t) // another Duo: a wrong api_hostname that is still a Duo
+	for _, tc := range []struct {
+		name       string
+		emu        *duotest.Server
+		ikey, skey string
+		// setting must be named in the fix; bare: when the answer is bare
+		setting, bareSetting string
+	}{
+		{"wrong integration key", emu, "DI" + strings.Repeat("Q", 18), skey, "integration_key", "integration_key"},
+		{"wrong secret key", emu, ikey, strings.Repeat("k", 40), "secret_key", "secret_key"},
+		{"wrong hostname", other, ikey, skey, "api_hostname", "api_hostname"},
+		{"wrong application type", emu, webIkey, webSkey, "Auth API", "Auth API"},
+	} {
+		for _, bare := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bare=%v", tc.name, bare), func(t *testing.T) {
+				tc.emu.SetBareErrors(bare)
+				defer tc.emu.SetBareErrors(false)
+				path := doctorDuoConfig(t, tc.emu, tc.ikey, tc.skey)
+				_, out, rep := doctor(t, path)
+				st, msg, fix := rep.check("provider.duo.activate")
+				if st != "fail" || !strings.Contains(fix, tc.setting) || strings.Contains(fix, "DNS") {
+					t.Errorf("doctor: %s %q\nfix %q\n%s", st, msg, fix, out)
+				}
+				code, pout, _ := runCLI("providers", "--config", path)
+				if code == 0 || !strings.Contains(pout, "fix: ") || !strings.Contains(pout, tc.setting) || strings.Contains(pout, "DNS") {
+					t.Errorf("twofactor providers: exit %d\n%s", code, pout)
+				}
+				for _, secret := range []string{tc.skey} {
+					if strings.Contains(out+pout, secret) {
+						t.Fatal("a secret key was printed")
+					}
+				}
+			})
+		}
+	}
 }
