@@ -271,3 +271,40 @@ func TestDuoCredentialsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestDuoPreauthResultsThroughHost: preauth's enroll reaches the API with
+// Duo's enroll_portal_url, a deny's status_msg reaches the audit log, and
+// neither spends the user's attempt budget.
+func TestDuoPreauthResultsThroughHost(t *testing.T) {
+	emu := startEmulator(t)
+	ikey, skey := emu.Integration()
+	emu.AddUser("pia")
+	h := duoHost(t, emu, ikey, skey, "safe")
+	if r := h.do("POST", "/v1/users/pia/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+		t.Fatalf("enroll: %v", r.body)
+	}
+	for range 6 { // more than the attempt budget would allow if they counted
+		emu.SetPreauthResult("pia", "enroll", "")
+		v := h.duoVerify("pia", map[string]string{"factor": "push"})
+		portal := v.str("enroll_portal_url")
+		if v.str("outcome") != "deny" || v.str("reason") != "enrollment_required" ||
+			!strings.HasPrefix(portal, "https://"+emu.Host()+"/portal?code=") {
+			t.Fatalf("preauth enroll: %d %v", v.status, v.body)
+		}
+		emu.SetPreauthResult("pia", "deny", "Your account is disabled by IT")
+		v = h.duoVerify("pia", map[string]string{"factor": "push"})
+		if v.str("outcome") != "deny" || v.str("reason") != "denied_by_policy" {
+			t.Fatalf("preauth deny: %d %v", v.status, v.body)
+		}
+	}
+	entries := verifyEntries(h, "pia")
+	last := entries[len(entries)-1]
+	if d, _ := last["details"].(map[string]any); d["status_msg"] != "Your account is disabled by IT" {
+		t.Errorf("audit entry %v, want Duo's status_msg in its details", last)
+	}
+	// The user is not locked out: Duo's own allow still goes through.
+	emu.SetPreauthResult("pia", "allow", "")
+	if v := h.duoVerify("pia", map[string]string{"factor": "push"}); v.str("outcome") != "allow" {
+		t.Errorf("after 12 denials by Duo's policy: %d %v", v.status, v.body)
+	}
+}

@@ -216,6 +216,9 @@ type verifyResponse struct {
 	TxID    string `json:"txid,omitempty"`
 	// DeviceToken is shown once; only its hash is stored.
 	DeviceToken string `json:"device_token,omitempty"`
+	// EnrollPortalURL, with reason enrollment_required, is where the
+	// provider's backend (Duo) lets the user enroll, when it says.
+	EnrollPortalURL string `json:"enroll_portal_url,omitempty"`
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -257,8 +260,10 @@ func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res f
 		s.writeFrameworkError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
-		DeviceToken: res.DeviceToken})
+	out := verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
+		DeviceToken: res.DeviceToken}
+	out.EnrollPortalURL = framework.EnrollPortalURL(res)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // reasonText explains a refused confirmation to the caller.

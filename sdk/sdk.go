@@ -230,7 +230,7 @@ const (
 	// ReasonDeniedByPolicy: the backend's policy refuses this user now.
 	ReasonDeniedByPolicy Reason = "denied_by_policy"
 	// ReasonEnrollmentRequired: the backend wants the user to enroll with
-	// it first; Details "enroll_portal_url" is where, when it says.
+	// it first; Details[DetailEnrollPortalURL] is where, when it says.
 	ReasonEnrollmentRequired Reason = "enrollment_required"
 	// ReasonBackendRefused: the backend answered, but with a refusal or an
 	// answer that is not a decision (an error status, a malformed body).
@@ -238,6 +238,11 @@ const (
 	// not an outage.
 	ReasonBackendRefused Reason = "backend_refused"
 )
+
+// DetailEnrollPortalURL is the VerifyResponse.Details key of the https
+// URL where the backend lets a user enroll, given with
+// ReasonEnrollmentRequired; hosts pass it on to the user.
+const DetailEnrollPortalURL = "enroll_portal_url"
 
 // VerifyResponse is the result of Verify.
 type VerifyResponse struct {

@@ -289,3 +289,26 @@ func TestPushWithoutJavaScript(t *testing.T) {
 		t.Errorf("after approval: %s", done.body)
 	}
 }
+
+// TestPushEnrollmentRequired: a user Duo wants enrolled first is told so,
+// with a link to Duo's enrollment portal.
+func TestPushEnrollmentRequired(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddUser("erin")
+	h := startHost(t, time.Now(), duoStaff(t, emu))
+	if status, out := h.api("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	emu.SetPreauthResult("erin", "enroll", "")
+	f := h.get(h.link("erin", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
+	r := h.post("/ui/verify/push", f, nil)
+	done := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(done, "/ui/verify/done?t=") {
+		t.Fatalf("push: %d %v %s", r.status, r.header, r.body)
+	}
+	p := h.get(h.url+done, false)
+	portal := regexp.MustCompile(`<a class="btn btn-primary" href="(https://` + regexp.QuoteMeta(emu.Host()) + `/portal\?code=[a-z0-9]+)" id="enroll-portal"`)
+	if !strings.Contains(p.body, "set up your second factor with the verification service first") || !portal.MatchString(p.body) {
+		t.Errorf("done page:\n%s", p.body)
+	}
+}

@@ -223,7 +223,7 @@ func enrollRequired(pre *authapi.PreauthResult) sdk.VerifyResponse {
 		Message: "Duo does not know this user or the user has no device any more: the user must enroll with Duo",
 		Details: map[string]string{"duo": "preauth_enroll"}}
 	if u := portalURL(pre.EnrollPortalURL); u != "" {
-		out.Details["enroll_portal_url"] = u
+		out.Details[sdk.DetailEnrollPortalURL] = u
 		out.Message += " at " + u
 	}
 	return out
