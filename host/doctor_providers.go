@@ -243,6 +243,7 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 	count := 0
 	users := map[string]bool{}
 	offsets := map[int]int{}
+	period := 30 // a step's length, as the entries give it (step_seconds)
 	var after int64
 	for range 1000 { // at most 1000 pages
 		list, err := fw.Audit(ctx, framework.AuditQuery{Since: since, AfterID: after, Limit: 1000})
@@ -263,6 +264,9 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 			if n, err := strconv.Atoi(e.Details["step_offset"]); err == nil {
 				offsets[n]++
 			}
+			if n, err := strconv.Atoi(e.Details["step_seconds"]); err == nil && n > 0 {
+				period = n
+			}
 		}
 	}
 	if count == 0 {
@@ -276,10 +280,6 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 		if n > best || n == best && abs(off) < abs(typical) {
 			typical, best = off, n
 		}
-	}
-	period := 30
-	if n, err := strconv.Atoi(d.totpPeriod()); err == nil && n > 0 {
-		period = n
 	}
 	dir := "behind"
 	if typical > 0 {
@@ -301,15 +301,6 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 			"sync it with NTP", len(users), abs(typical), period)
 	}
 	d.add(name, CheckWarn, msg, fix)
-}
-
-func (d *doctor) totpPeriod() string {
-	for _, p := range d.cfg.Providers {
-		if p.Name == "totp" {
-			return p.Settings["period"]
-		}
-	}
-	return ""
 }
 
 func abs(n int) int {

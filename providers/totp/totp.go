@@ -351,7 +351,9 @@ func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyR
 			Outcome: sdk.Deny,
 			Reason:  sdk.ReasonClockSkewSuspected,
 			Message: skewMessage(m.outsideOffset),
-			Details: map[string]string{"step_offset": fmt.Sprint(m.outsideOffset)},
+			// step_seconds turns the offset into time for the host's
+			// doctor, which knows no provider's settings.
+			Details: map[string]string{"step_offset": fmt.Sprint(m.outsideOffset), "step_seconds": fmt.Sprint(e.period)},
 		}, nil
 	default:
 		return sdk.VerifyResponse{
