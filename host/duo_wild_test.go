@@ -26,9 +26,7 @@ func TestDuoWildThroughHost(t *testing.T) {
 			ikey, skey := emu.Integration()
 			emu.AddUser("wild")
 			h := startHost(t, "providers:\n"+duoSettingsTimeout(t, emu, ikey, skey, mode, duotest.Timeout))
-			if r := h.do("POST", "/v1/users/wild/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-				t.Fatalf("enroll: %v", r.body)
-			}
+			h.enrollDuo("wild")
 			for _, sc := range duotest.WildScenarios() {
 				t.Run(sc.Name, func(t *testing.T) {
 					emu.ResetWild()
@@ -137,9 +135,7 @@ func TestDuoUnreachableAtStart(t *testing.T) {
 			}
 			// Duo answers for a moment, long enough to enroll.
 			emu.ClearFailures()
-			if r := h.do("POST", "/v1/users/una/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-				t.Fatalf("enroll: %v", r.body)
-			}
+			h.enrollDuo("una")
 			down()
 			want := map[string]string{"secure": "deny/unavailable", "safe": "allow/failmode_safe"}[mode]
 			v := h.duoVerify("una", map[string]string{"factor": "passcode", "code": "123456"})
@@ -178,9 +174,7 @@ func TestDuoSkewMidRun(t *testing.T) {
 	ikey, skey := emu.Integration()
 	emu.AddUser("sam")
 	h := duoHost(t, emu, ikey, skey, "secure")
-	if r := h.do("POST", "/v1/users/sam/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("enroll: %v", r.body)
-	}
+	h.enrollDuo("sam")
 	const workers, each = 4, 6
 	for i := range workers * each {
 		emu.AddPasscode("sam", fmt.Sprintf("%06d", 100000+i))
@@ -280,9 +274,7 @@ func TestDuoPreauthResultsThroughHost(t *testing.T) {
 	ikey, skey := emu.Integration()
 	emu.AddUser("pia")
 	h := duoHost(t, emu, ikey, skey, "safe")
-	if r := h.do("POST", "/v1/users/pia/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("enroll: %v", r.body)
-	}
+	h.enrollDuo("pia")
 	for range 6 { // more than the attempt budget would allow if they counted
 		emu.SetPreauthResult("pia", "enroll", "")
 		v := h.duoVerify("pia", map[string]string{"factor": "push"})
@@ -306,5 +298,13 @@ func TestDuoPreauthResultsThroughHost(t *testing.T) {
 	emu.SetPreauthResult("pia", "allow", "")
 	if v := h.duoVerify("pia", map[string]string{"factor": "push"}); v.str("outcome") != "allow" {
 		t.Errorf("after 12 denials by Duo's policy: %d %v", v.status, v.body)
+	}
+}
+
+// enrollDuo enrolls a user Duo already knows: active at once.
+func (h *testHost) enrollDuo(user string) {
+	h.t.Helper()
+	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+		h.t.Fatalf("enroll %s in Duo: %d %v", user, r.status, r.body)
 	}
 }

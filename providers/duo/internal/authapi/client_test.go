@@ -364,7 +364,8 @@ func TestResponses(t *testing.T) {
 		{"time wrong type", raw(200, `{"stat":"OK","response":{"time":"now"}}`), ClassRefused, 200, 0},
 		{"OK with 500", raw(500, `{"stat":"OK","response":{"time":1}}`), ClassUnavailable, 500, 0},
 		{"OK with 404", raw(404, `{"stat":"OK","response":{"time":1}}`), ClassRefused, 404, 0},
-		{"too big", raw(200, big), ClassUnavailable, 200, 0},
+		{"too big", raw(200, big), ClassRefused, 200, 0},
+		{"too big 503", raw(503, big), ClassUnavailable, 503, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)

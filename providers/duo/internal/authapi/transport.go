@@ -40,6 +40,11 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 			// The deadline passed while the answer came in: too late.
 			err = errors.New("response arrived after the deadline")
 		}
+		if errors.Is(err, errTooLarge) && status < 500 {
+			// A complete answer, only too big to read: definite, and
+			// nothing to trust.
+			return &Error{HTTPStatus: status, Malformed: true, Message: err.Error()}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				// Report the context's own error, so that callers can
@@ -75,6 +80,9 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 		return err
 	}
 }
+
+// errTooLarge: the response body is over the cap.
+var errTooLarge = errors.New("response is larger than the cap")
 
 // do sends one request and reads the capped body.
 func (c *Client) do(ctx context.Context, method, path string, params url.Values, signed bool) (int, http.Header, []byte, error) {
@@ -117,7 +125,7 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values,
 		return resp.StatusCode, nil, nil, fmt.Errorf("reading response: %w", err)
 	}
 	if int64(len(b)) > c.maxBody {
-		return resp.StatusCode, nil, nil, fmt.Errorf("response is larger than %d bytes", c.maxBody)
+		return resp.StatusCode, nil, nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.maxBody)
 	}
 	return resp.StatusCode, resp.Header, b, nil
 }
