@@ -231,6 +231,15 @@ func TestAdminPage(t *testing.T) {
 	if r := h.post("/ui/admin/refresh", f, nil); r.status != http.StatusSeeOther {
 		t.Errorf("refresh: %d", r.status)
 	}
+	if strings.Contains(p.body, "what every authenticator app supports") {
+		t.Error("an info diagnostic is shown as a note")
+	}
+	// A provider's warning is shown with the provider's fix.
+	odd := startHost(t, start, strings.Replace(totpClients, "{issuer: ACME Hosting}", "{issuer: ACME Hosting, digits: 8}", 1))
+	_, oout := odd.api("POST", "/v1/ui-links", adminKey, map[string]string{"page": "admin"})
+	if op := odd.get(odd.url+oout["url"].(string), false); !strings.Contains(op.body, "Fix: set digits: 6") {
+		t.Errorf("admin page with digits 8:\n%s", op.body)
+	}
 	// A user link does not open the admin page.
 	uf := h.get(h.link("alice", map[string]string{"page": "enroll", "audience": "client", "provider": "totp"}), false).form(t)
 	if r := h.get(h.url+"/ui/admin?t="+uf.Get("t"), false); r.status != http.StatusForbidden {
