@@ -130,7 +130,9 @@ func TestDuoUnreachableAtStart(t *testing.T) {
 			down()
 			h := startHost(t, "providers:\n"+duoSettings(t, emu, ikey, skey, mode))
 			p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
-			if p["health"] != "unhealthy" || p["running"] != true || !strings.Contains(toJSON(p["diagnostics"]), "duo_unreachable") {
+			diags := toJSON(p["diagnostics"])
+			if p["health"] != "unhealthy" || p["running"] != true || !strings.Contains(diags, `"code":"duo_unreachable"`) ||
+				!strings.Contains(diags, `"severity":"error"`) || !strings.Contains(diags, `"fix":"check that this server reaches https://`+emu.Host()) {
 				t.Fatalf("provider status with Duo down at start: %v", p)
 			}
 			// Duo answers for a moment, long enough to enroll.
