@@ -251,13 +251,7 @@ func TestAdminPage(t *testing.T) {
 // <noscript> refresh) and loads the poll script from this origin; its JSON
 // poll says pending, then the page itself moves on to the result.
 func TestPushWithoutJavaScript(t *testing.T) {
-	emu := startEmulator(t)
-	emu.AddUser("dave")
-	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
-	f := h.get(h.link("dave", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
+	h, emu, f := duoVerifyPage(t, "dave")
 	emu.ScriptPush("dave", duotest.Push{Result: "allow", After: 2 * time.Second})
 	r := h.post("/ui/verify/push", f, nil)
 	wait := r.header.Get("Location")
@@ -302,14 +296,8 @@ func TestPushWithoutJavaScript(t *testing.T) {
 // TestPushEnrollmentRequired: a user Duo wants enrolled first is told so,
 // with a link to Duo's enrollment portal.
 func TestPushEnrollmentRequired(t *testing.T) {
-	emu := startEmulator(t)
-	emu.AddUser("erin")
-	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h, emu, f := duoVerifyPage(t, "erin")
 	emu.SetPreauthResult("erin", "enroll", "")
-	f := h.get(h.link("erin", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 	r := h.post("/ui/verify/push", f, nil)
 	done := r.header.Get("Location")
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(done, "/ui/verify/done?t=") {
@@ -320,4 +308,18 @@ func TestPushEnrollmentRequired(t *testing.T) {
 	if !strings.Contains(p.body, "set up your second factor with the verification service first") || !portal.MatchString(p.body) {
 		t.Errorf("done page:\n%s", p.body)
 	}
+}
+
+// duoVerifyPage runs a host with Duo for staff against a new emulator,
+// enrolls user (known to Duo, so active at once) and opens the verify
+// page: the host, the emulator and the page's form.
+func duoVerifyPage(t *testing.T, user string) (*testHost, *duotest.Server, url.Values) {
+	t.Helper()
+	emu := startEmulator(t)
+	emu.AddUser(user)
+	h := startHost(t, time.Now(), duoStaff(t, emu))
+	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	return h, emu, h.get(h.link(user, map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 }
