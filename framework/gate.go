@@ -87,7 +87,8 @@ func settlementOf(res VerifyResult, err error) settlement {
 	}
 	switch res.Reason {
 	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonExpired,
-		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit:
+		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit,
+		sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired: // the backend refused the request, not the answer
 		return settleRefund
 	case sdk.ReasonUnavailable:
 		return settleUnknown

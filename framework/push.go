@@ -52,6 +52,11 @@ type PushStore interface {
 	// it was sent, and the transaction's full lifetime; ErrNotFound if the
 	// transaction is gone.
 	SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error
+	// CancelPush deletes a reserved transaction whose push was never sent
+	// (the provider decided at once: a bypass, a refusal) and gives its
+	// count in the window back; a transaction that is gone changes
+	// nothing.
+	CancelPush(ctx context.Context, tx Transaction) error
 }
 
 // pushSendTTL is how long a reserved push may take to be sent. Until the

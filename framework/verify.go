@@ -188,14 +188,21 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 	if err == nil && res.Outcome == sdk.Pending && res.TxID == "" {
 		res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
 	}
-	if err != nil || res.Outcome != sdk.Pending {
-		// Nothing is pending after all (an error, or a bypass decided at
-		// once): free the user's one pending push. The push still counts
-		// toward the limit.
+	switch {
+	case err != nil:
+		// Nothing is pending, but the push may have been sent (a timeout):
+		// free the user's one pending push; the push still counts.
 		if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
-			f.log.Error("cannot delete an unsent push's transaction", "provider", in.Provider, "user", in.UserID, "error", derr)
+			f.log.Error("cannot delete a failed push's transaction", "provider", in.Provider, "user", in.UserID, "error", derr)
 		}
 		return res, err
+	case res.Outcome != sdk.Pending:
+		// Decided at once (a bypass, a refusal): no push reached the user,
+		// so none is counted.
+		if cerr := f.store.CancelPush(ctx, tx); cerr != nil {
+			f.log.Error("cannot cancel an unsent push", "provider", in.Provider, "user", in.UserID, "error", cerr)
+		}
+		return res, nil
 	}
 	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL))
 	if errors.Is(err, ErrNotFound) { // the enrollment was reset meanwhile

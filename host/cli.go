@@ -162,10 +162,11 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENTS\tHEALTH\tNOTES")
 	unhealthy := 0
-	for _, p := range svc.Framework.Providers() {
+	list := svc.Framework.Providers()
+	for _, p := range list {
 		note := p.LastError
-		for _, d := range p.Diagnostics {
-			note += " " + d.Code + ": " + d.Message
+		if len(p.Diagnostics) > 0 {
+			note = fmt.Sprintf("%d finding(s) below", len(p.Diagnostics))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\n", p.Name, p.Version, p.Staff, p.Clients, p.Health, note)
 		if p.Health == "unhealthy" {
@@ -173,6 +174,20 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	tw.Flush()
+	// Each finding with the fix its provider gives: the host adds where a
+	// setting it names lives, nothing about the backend.
+	for _, p := range list {
+		for _, d := range p.Diagnostics {
+			fmt.Fprintf(stdout, "\n%s %s: %s", p.Name, framework.SeverityOf(d), d.Code)
+			if d.Value != "" {
+				fmt.Fprintf(stdout, " (%s)", d.Value)
+			}
+			fmt.Fprintf(stdout, "\n    %s\n", d.Message)
+			if d.Fix != "" {
+				fmt.Fprintf(stdout, "    fix: %s\n", d.Fix)
+			}
+		}
+	}
 	if unhealthy > 0 {
 		return fmt.Errorf("%d provider(s) unhealthy", unhealthy)
 	}

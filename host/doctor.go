@@ -41,11 +41,6 @@ type DoctorReport struct {
 	OK     bool    `json:"ok"`
 }
 
-// clockOffsetLimit is the clock offset from a provider's backend above
-// which the doctor fails: Duo rejects requests signed more than about 60 s
-// off, and only the provider's correction keeps logins working.
-const clockOffsetLimit = 30 * time.Second
-
 // skewWindow is how far back the doctor reads the audit log for
 // clock_skew_suspected denials.
 const skewWindow = 24 * time.Hour

@@ -1,8 +1,9 @@
 package host
 
 // The provider checks of twofactor doctor: each enabled provider's binary,
-// pin, start and Activate, its diagnostics, and TOTP's settings and the
-// clock skew its users showed lately.
+// pin, start and Activate, and its diagnostics with the fix the provider
+// gives (the host names no provider and parses no error text), and the
+// clock skew users showed lately.
 
 import (
 	"context"
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +33,7 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 	type entry struct {
 		p     config.Provider
 		spec  *framework.ProviderSpec
-		start string // a start failure found before or by framework.New
+		start error // a start failure found before or by framework.New
 	}
 	// Group the checks by provider, in the order they were made.
 	first := len(d.checks)
@@ -97,7 +97,7 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 		if err != nil {
 			for _, e := range list {
 				if e.spec != nil {
-					e.start = "not started: no store to start the framework over: " + err.Error()
+					e.start = fmt.Errorf("not started: no store to start the framework over: %w", err)
 				}
 			}
 		}
@@ -105,7 +105,7 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 	for {
 		var specs []framework.ProviderSpec
 		for _, e := range list {
-			if e.spec != nil && e.start == "" {
+			if e.spec != nil && e.start == nil {
 				specs = append(specs, *e.spec)
 			}
 		}
@@ -123,15 +123,15 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 		var pe *framework.ProviderError
 		if !errors.As(err, &pe) {
 			for _, e := range list {
-				if e.spec != nil && e.start == "" {
-					e.start = err.Error()
+				if e.spec != nil && e.start == nil {
+					e.start = err
 				}
 			}
 			break
 		}
 		for _, e := range list {
 			if e.p.Name == pe.Provider {
-				e.start = settingsError(err).Error()
+				e.start = err
 			}
 		}
 	}
@@ -142,7 +142,6 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 	}
 	for _, e := range list {
 		if e.spec == nil {
-			d.totpSettings(e.p)
 			continue
 		}
 		pre := "provider." + e.p.Name
@@ -153,130 +152,96 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 			}
 		}
 		switch {
-		case e.start != "":
-			d.startFailed(e.p.Name, e.start)
+		case e.start != nil:
+			d.startFailed(e.p.Name, e.start.Error(), startDiagnostic(e.start))
 		case st == nil:
-			d.startFailed(e.p.Name, "provider did not start")
+			d.startFailed(e.p.Name, "provider did not start", sdk.Diagnostic{})
 		case !st.Running:
-			d.startFailed(e.p.Name, st.LastError)
+			var dg sdk.Diagnostic
+			for _, x := range st.Diagnostics {
+				if framework.SeverityOf(x) == sdk.SeverityError {
+					dg = x
+				}
+			}
+			d.startFailed(e.p.Name, st.LastError, dg)
 		default:
 			msg := fmt.Sprintf("version %s started; Activate passed, health %s", st.Version, st.Health)
 			d.add(pre+".activate", CheckOK, msg, "")
 			d.diagnostics(e.p.Name, st.Diagnostics)
 		}
-		d.totpSettings(e.p)
 	}
 }
 
-// errKind finds the sdk error kind and field in a provider's error text:
-// "... activate: invalid_credentials: integration_key: message".
-var errKind = regexp.MustCompile(`\b(invalid_settings|invalid_credentials|clock_skew|unavailable|not_configured|invalid_state|invalid_request|internal): (?:([a-z][a-z0-9_]*): )?`)
-
-// startFailed explains why a provider did not start or pass Activate.
-func (d *doctor) startFailed(name, msg string) {
-	name0 := "provider." + name + ".activate"
-	msg = strings.TrimPrefix(msg, fmt.Sprintf("provider %q: ", name))
-	settings := "providers." + name + ".settings."
-	var kind sdk.Kind
-	var field string
-	if m := errKind.FindStringSubmatch(msg); m != nil {
-		kind, field = sdk.Kind(m[1]), m[2]
+// startDiagnostic is a start failure as the provider described it: its
+// kind, field and fix, when the error carries them.
+func startDiagnostic(err error) sdk.Diagnostic {
+	var se *sdk.Error
+	if !errors.As(err, &se) {
+		return sdk.Diagnostic{}
 	}
-	fix := fmt.Sprintf("run twofactor providers --config %s to see the provider's log; check that %s%s is from the same "+
-		"release as this host", d.src.File, framework.BinaryPrefix, name)
-	switch {
-	case strings.HasPrefix(msg, "config: "+settings):
-		key := strings.SplitN(strings.TrimPrefix(msg, "config: "), ":", 2)[0]
-		fix = fmt.Sprintf("fix %s in %s: the provider refused it", key, d.src.File)
-	case kind == sdk.KindInvalidCredentials && field == "integration_key" && strings.Contains(msg, "another kind of Duo application"):
-		fix = "create an Auth API application (Duo Admin Panel → Applications → Protect an Application → Auth API) and copy " +
-			"its Integration key, Secret key and API hostname into " + settings + "*"
-	case kind == sdk.KindInvalidCredentials && field == "integration_key":
-		fix = "copy the Integration key of an Auth API application from Applications → Protect an Application → Auth API " +
-			"into " + settings + "integration_key, and check that " + settings + "api_hostname is the API hostname shown " +
-			"on the same page"
-	case kind == sdk.KindInvalidCredentials && field == "secret_key":
-		fix = "copy the Secret key of the same Auth API application (Applications → your Auth API application → Secret key) " +
-			"into " + config.EnvPrefix + strings.ToUpper(strings.ReplaceAll(settings, ".", "__")) + "SECRET_KEY, and check " +
-			"that " + settings + "api_hostname is exactly the API hostname shown with it"
-	case kind == sdk.KindInvalidCredentials && field != "":
-		fix = "the backend rejected " + settings + field + ": copy it again from the backend's admin console"
-	case kind == sdk.KindInvalidCredentials:
-		fix = "the backend rejected the credentials in " + settings + "*: copy them again from the backend's admin console"
-	case kind == sdk.KindClockSkew:
-		fix = "sync this server's clock with NTP (chrony, systemd-timesyncd or ntpd) and check the time zone is not set on the hardware clock"
-	case kind == sdk.KindUnavailable:
-		fix = "check that this server reaches the provider's backend (DNS, firewall, outbound proxy; for Duo, HTTPS to " +
-			settings + "api_hostname); the service retries on its own"
-	case kind == sdk.KindInvalidSettings && field != "":
-		fix = fmt.Sprintf("fix %s%s in %s", settings, field, d.src.File)
-	}
-	d.add(name0, CheckFail, msg, fix)
+	return sdk.Diagnostic{Code: string(se.Kind), Value: se.Field, Message: se.Message, Severity: sdk.SeverityError, Fix: se.Fix}
 }
 
-// diagnostics turns a started provider's Activate findings into checks.
-func (d *doctor) diagnostics(name string, diags []sdk.Diagnostic) {
-	pre := "provider." + name
-	for _, dg := range diags {
-		switch dg.Code {
-		case "clock_offset":
-			off, err := time.ParseDuration(dg.Value)
-			if err != nil {
-				d.add(pre+".clock", CheckWarn, "clock offset "+strconv.Quote(dg.Value)+" is not a duration: "+dg.Message, "")
-				continue
-			}
-			secs := int64(off.Abs().Round(time.Second) / time.Second)
-			side := "behind"
-			if off < 0 {
-				side = "ahead of"
-			}
-			if off.Abs() > clockOffsetLimit {
-				d.add(pre+".clock", CheckFail,
-					fmt.Sprintf("this server's clock is %d s %s %s's (limit %d s); logins work only because requests are "+
-						"signed with the backend's time", secs, side, name, int(clockOffsetLimit/time.Second)),
-					"sync this server's clock with NTP (chrony, systemd-timesyncd or ntpd); TOTP codes are checked against the same clock")
-			} else {
-				d.add(pre+".clock", CheckOK, fmt.Sprintf("this server's clock is within %d s of %s's (%s)", secs, name, dg.Value), "")
-			}
-		case "failmode":
-			d.add(pre+".failmode", CheckWarn, dg.Message+" (failmode: "+dg.Value+")",
-				"set providers."+name+".settings.failmode: secure unless letting users in without a second factor "+
-					"while the backend is down is what you want")
-		case "authenticator_compat":
-			if name != "totp" { // totp's settings are checked from the config
-				d.add(pre+".authenticator_compat", CheckWarn, dg.Message+" ("+dg.Value+")",
-					"use SHA1, 6 digits and 30 seconds in providers."+name+".settings")
-			}
+// startFailed explains why a provider did not start or pass Activate,
+// with the provider's own fix (dg, from its typed error) when it gave one.
+func (d *doctor) startFailed(name, msg string, dg sdk.Diagnostic) {
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "framework: "), fmt.Sprintf("provider %q: ", name))
+	if dg.Message != "" {
+		// The provider's own words, with its kind and the setting it names.
+		msg = dg.Code + ": " + dg.Message
+		if dg.Value != "" {
+			msg = dg.Code + " (" + dg.Value + "): " + dg.Message
 		}
 	}
+	fix := dg.Fix
+	switch {
+	case dg.Code == string(sdk.KindInvalidSettings) && dg.Value != "":
+		key := config.SettingKey(name, dg.Value)
+		msg = key + ": " + dg.Message
+		fix = joinFix(fmt.Sprintf("fix %s in %s: the provider refused it", key, d.src.File), fix)
+	case fix == "":
+		fix = fmt.Sprintf("run twofactor providers --config %s to see the provider's log; check that %s%s is from the same "+
+			"release as this host", d.src.File, framework.BinaryPrefix, name)
+	}
+	d.add("provider."+name+".activate", CheckFail, msg, d.withSetting(name, dg.Value, fix))
 }
 
-// totpSettings warns about TOTP settings that Google Authenticator and
-// Microsoft Authenticator ignore: such users scan the QR code and get codes
-// that never match. Read from the config, so it works even when the
-// provider does not start.
-func (d *doctor) totpSettings(p config.Provider) {
-	if p.Name != "totp" {
-		return
+// diagnostics turns a started provider's Activate findings into checks:
+// the severity the provider gave decides the status, and the fix is the
+// provider's.
+func (d *doctor) diagnostics(name string, diags []sdk.Diagnostic) {
+	for _, dg := range diags {
+		status := CheckOK
+		switch framework.SeverityOf(dg) {
+		case sdk.SeverityWarning:
+			status = CheckWarn
+		case sdk.SeverityError:
+			status = CheckFail
+		}
+		msg := dg.Message
+		if dg.Value != "" {
+			msg += " (" + dg.Value + ")"
+		}
+		d.add("provider."+name+"."+dg.Code, status, msg, dg.Fix)
 	}
-	var odd, fix []string
-	if a := p.Settings["algorithm"]; a != "" && !strings.EqualFold(a, "SHA1") {
-		odd, fix = append(odd, "algorithm "+a), append(fix, "algorithm: SHA1")
+}
+
+// withSetting appends where a setting the provider named lives: its key
+// in the config file and the environment variable that sets it.
+func (d *doctor) withSetting(provider, field, fix string) string {
+	if field == "" || fix == "" {
+		return fix
 	}
-	if n := p.Settings["digits"]; n != "" && n != "6" {
-		odd, fix = append(odd, "digits "+n), append(fix, "digits: 6")
+	key := config.SettingKey(provider, field)
+	return fmt.Sprintf("%s (in %s: %s, or the environment variable %s%s)", fix, d.src.File, key,
+		config.EnvPrefix, strings.ToUpper(strings.ReplaceAll(key, ".", "__")))
+}
+
+func joinFix(a, b string) string {
+	if b == "" {
+		return a
 	}
-	if n := p.Settings["period"]; n != "" && n != "30" {
-		odd, fix = append(odd, "period "+n), append(fix, "period: 30")
-	}
-	name := "provider.totp.authenticator_compat"
-	if len(odd) == 0 {
-		d.add(name, CheckOK, "SHA1, 6 digits, 30 s: what every authenticator app supports", "")
-		return
-	}
-	d.add(name, CheckWarn, strings.Join(odd, ", ")+": Google Authenticator and Microsoft Authenticator ignore these "+
-		"and always use SHA1, 6 digits and 30 s, so their users get codes that never match",
-		"set "+strings.Join(fix, ", ")+" under providers.totp.settings (existing enrollments keep the settings they were made with)")
+	return a + "; " + b
 }
 
 // recentSkew reports clock_skew_suspected denials of the last day: many of
@@ -287,6 +252,7 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 	count := 0
 	users := map[string]bool{}
 	offsets := map[int]int{}
+	period := 30 // a step's length, as the entries give it (step_seconds)
 	var after int64
 	for range 1000 { // at most 1000 pages
 		list, err := fw.Audit(ctx, framework.AuditQuery{Since: since, AfterID: after, Limit: 1000})
@@ -307,6 +273,9 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 			if n, err := strconv.Atoi(e.Details["step_offset"]); err == nil {
 				offsets[n]++
 			}
+			if n, err := strconv.Atoi(e.Details["step_seconds"]); err == nil && n > 0 {
+				period = n
+			}
 		}
 	}
 	if count == 0 {
@@ -320,10 +289,6 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 		if n > best || n == best && abs(off) < abs(typical) {
 			typical, best = off, n
 		}
-	}
-	period := 30
-	if n, err := strconv.Atoi(d.totpPeriod()); err == nil && n > 0 {
-		period = n
 	}
 	dir := "behind"
 	if typical > 0 {
@@ -345,15 +310,6 @@ func (d *doctor) recentSkew(ctx context.Context, fw *framework.Framework) {
 			"sync it with NTP", len(users), abs(typical), period)
 	}
 	d.add(name, CheckWarn, msg, fix)
-}
-
-func (d *doctor) totpPeriod() string {
-	for _, p := range d.cfg.Providers {
-		if p.Name == "totp" {
-			return p.Settings["period"]
-		}
-	}
-	return ""
 }
 
 func abs(n int) int {

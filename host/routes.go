@@ -26,9 +26,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 type diagnosticJSON struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Value   string `json:"value,omitempty"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Value    string `json:"value,omitempty"`
+	Severity string `json:"severity"`
+	Fix      string `json:"fix,omitempty"`
 }
 
 type providerJSON struct {
@@ -60,7 +62,8 @@ func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 			j.Audiences = append(j.Audiences, string(framework.AudienceClient))
 		}
 		for _, d := range p.Diagnostics {
-			j.Diagnostics = append(j.Diagnostics, diagnosticJSON(d))
+			j.Diagnostics = append(j.Diagnostics, diagnosticJSON{Code: d.Code, Message: d.Message, Value: d.Value,
+				Severity: string(framework.SeverityOf(d)), Fix: d.Fix})
 		}
 		out = append(out, j)
 	}
@@ -219,6 +222,9 @@ type verifyResponse struct {
 	TxID    string `json:"txid,omitempty"`
 	// DeviceToken is shown once; only its hash is stored.
 	DeviceToken string `json:"device_token,omitempty"`
+	// EnrollPortalURL, with reason enrollment_required, is where the
+	// provider's backend (Duo) lets the user enroll, when it says.
+	EnrollPortalURL string `json:"enroll_portal_url,omitempty"`
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -260,8 +266,10 @@ func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res f
 		s.writeFrameworkError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
-		DeviceToken: res.DeviceToken})
+	out := verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
+		DeviceToken: res.DeviceToken}
+	out.EnrollPortalURL = framework.EnrollPortalURL(res)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // reasonText explains a refused confirmation to the caller.

@@ -34,7 +34,7 @@ func TestClockSkewThroughHost(t *testing.T) {
 	}
 	last := entries[len(entries)-1].(map[string]any)
 	details, _ := last["details"].(map[string]any)
-	if last["event"] != "verify" || last["reason"] != "clock_skew_suspected" || details["step_offset"] != "-4" {
+	if last["event"] != "verify" || last["reason"] != "clock_skew_suspected" || details["step_offset"] != "-4" || details["step_seconds"] != "30" {
 		t.Errorf("audit entry: %v", last)
 	}
 

@@ -41,6 +41,9 @@ type Error struct {
 	Kind    Kind
 	Field   string // the setting or request field at fault, if any
 	Message string // human-readable, never containing a secret
+	// Fix, when set, says what the admin should change (naming the
+	// setting). The host shows it with the error without interpreting it.
+	Fix string
 }
 
 // Error formats the error as "kind: field: message", or "kind: message"
@@ -82,4 +85,11 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return KindInternal
+}
+
+// WithFix sets the error's Fix and returns the error, so that a provider
+// writes sdk.FieldError(...).WithFix("copy ... into ...").
+func (e *Error) WithFix(format string, args ...any) *Error {
+	e.Fix = fmt.Sprintf(format, args...)
+	return e
 }

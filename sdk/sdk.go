@@ -65,7 +65,11 @@ const (
 	Unhealthy Health = "unhealthy"
 )
 
-// Activation is the result of Activate.
+// Activation is the result of Activate. A provider that can still decide
+// while its backend is unreachable (Duo's failmode) reports that as an
+// Activation with Health Unhealthy and a diagnostic, not as an error, so
+// that the host serves it; an error from Activate means the provider cannot
+// serve at all (wrong credentials, a refused setting).
 type Activation struct {
 	Health Health
 	// Diagnostics are human-readable findings for the admin, such as a clock
@@ -78,7 +82,25 @@ type Diagnostic struct {
 	Code    string // stable machine-readable identifier, e.g. "clock_offset"
 	Message string
 	Value   string // optional measured value, e.g. "-42s"
+	// Severity says how much it matters; empty is SeverityInfo (what a
+	// provider built before the field existed sends).
+	Severity Severity
+	// Fix says what the admin should change, naming the setting (for
+	// example "copy the Secret key ... into providers.duo.settings.secret_key").
+	// The host prints it as it is: it knows nothing about the backend.
+	// Required for SeverityError (the conformance kit checks it).
+	Fix string
 }
+
+// Severity ranks a Diagnostic.
+type Severity string
+
+// Severities.
+const (
+	SeverityInfo    Severity = "info"    // for the record
+	SeverityWarning Severity = "warning" // works, but should be changed
+	SeverityError   Severity = "error"   // does not work until fixed
+)
 
 // User identifies the end user a request is about.
 type User struct {
@@ -207,7 +229,20 @@ const (
 	ReasonLockedOut Reason = "locked_out"
 	// ReasonDeniedByPolicy: the backend's policy refuses this user now.
 	ReasonDeniedByPolicy Reason = "denied_by_policy"
+	// ReasonEnrollmentRequired: the backend wants the user to enroll with
+	// it first; Details[DetailEnrollPortalURL] is where, when it says.
+	ReasonEnrollmentRequired Reason = "enrollment_required"
+	// ReasonBackendRefused: the backend answered, but with a refusal or an
+	// answer that is not a decision (an error status, a malformed body).
+	// It is a deny, never left to a failmode: a backend that answers is
+	// not an outage.
+	ReasonBackendRefused Reason = "backend_refused"
 )
+
+// DetailEnrollPortalURL is the VerifyResponse.Details key of the https
+// URL where the backend lets a user enroll, given with
+// ReasonEnrollmentRequired; hosts pass it on to the user.
+const DetailEnrollPortalURL = "enroll_portal_url"
 
 // VerifyResponse is the result of Verify.
 type VerifyResponse struct {

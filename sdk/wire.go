@@ -74,7 +74,8 @@ func infoFromPB(r *pb.InfoResponse) Info {
 func activationToPB(a Activation) *pb.ActivateResponse {
 	out := &pb.ActivateResponse{Health: string(a.Health)}
 	for _, d := range a.Diagnostics {
-		out.Diagnostics = append(out.Diagnostics, &pb.Diagnostic{Code: d.Code, Message: d.Message, Value: d.Value})
+		out.Diagnostics = append(out.Diagnostics, &pb.Diagnostic{Code: d.Code, Message: d.Message, Value: d.Value,
+			Severity: string(d.Severity), Fix: d.Fix})
 	}
 	return out
 }
@@ -82,7 +83,8 @@ func activationToPB(a Activation) *pb.ActivateResponse {
 func activationFromPB(r *pb.ActivateResponse) Activation {
 	out := Activation{Health: Health(r.GetHealth())}
 	for _, d := range r.GetDiagnostics() {
-		out.Diagnostics = append(out.Diagnostics, Diagnostic{Code: d.GetCode(), Message: d.GetMessage(), Value: d.GetValue()})
+		out.Diagnostics = append(out.Diagnostics, Diagnostic{Code: d.GetCode(), Message: d.GetMessage(), Value: d.GetValue(),
+			Severity: Severity(d.GetSeverity()), Fix: d.GetFix()})
 	}
 	return out
 }
@@ -190,7 +192,7 @@ func toStatus(err error) error {
 	if !ok {
 		code = codes.Unknown
 	}
-	st, derr := status.New(code, e.Error()).WithDetails(&pb.ErrorDetail{Kind: string(e.Kind), Field: e.Field, Message: e.Message})
+	st, derr := status.New(code, e.Error()).WithDetails(&pb.ErrorDetail{Kind: string(e.Kind), Field: e.Field, Message: e.Message, Fix: e.Fix})
 	if derr != nil {
 		return status.Error(code, e.Error())
 	}
@@ -213,7 +215,7 @@ func fromStatus(err error) error {
 	}
 	for _, d := range st.Details() {
 		if det, ok := d.(*pb.ErrorDetail); ok {
-			return &Error{Kind: Kind(det.GetKind()), Field: det.GetField(), Message: det.GetMessage()}
+			return &Error{Kind: Kind(det.GetKind()), Field: det.GetField(), Message: det.GetMessage(), Fix: det.GetFix()}
 		}
 	}
 	switch st.Code() {

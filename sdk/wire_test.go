@@ -36,7 +36,8 @@ func (e *echoProvider) Configure(_ context.Context, s Settings) error {
 }
 
 func (e *echoProvider) Activate(context.Context) (Activation, error) {
-	return Activation{Health: Degraded, Diagnostics: []Diagnostic{{Code: "clock_offset", Message: "m", Value: "-3s"}}}, e.err
+	return Activation{Health: Degraded, Diagnostics: []Diagnostic{{Code: "clock_offset", Message: "m", Value: "-3s",
+		Severity: SeverityWarning, Fix: "sync the clock"}}}, e.err
 }
 
 func (e *echoProvider) Enroll(_ context.Context, r EnrollRequest) (EnrollResponse, error) {
@@ -80,7 +81,8 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Errorf("Configure: err %v, provider got %v", err, impl.gotSettings)
 	}
 	act, err := p.Activate(ctx)
-	if err != nil || act.Health != Degraded || len(act.Diagnostics) != 1 || act.Diagnostics[0].Value != "-3s" {
+	wantDiag := Diagnostic{Code: "clock_offset", Message: "m", Value: "-3s", Severity: SeverityWarning, Fix: "sync the clock"}
+	if err != nil || act.Health != Degraded || len(act.Diagnostics) != 1 || act.Diagnostics[0] != wantDiag {
 		t.Errorf("Activate = %+v, %v", act, err)
 	}
 
@@ -140,12 +142,15 @@ func TestWireErrors(t *testing.T) {
 		wantKind  Kind
 		wantField string
 		wantIs    error
+		wantFix   string
 	}{
-		{"invalid settings keep the field", FieldError(KindInvalidSettings, "issuer", "required"), KindInvalidSettings, "issuer", nil},
-		{"backend unavailable is not unreachable", Errorf(KindUnavailable, "duo down"), KindUnavailable, "", nil},
-		{"invalid credentials", FieldError(KindInvalidCredentials, "integration_key", "rejected"), KindInvalidCredentials, "integration_key", nil},
-		{"untyped error becomes internal", errors.New("oops"), KindInternal, "", nil},
-		{"deadline survives", context.DeadlineExceeded, "", "", context.DeadlineExceeded},
+		{"invalid settings keep the field", FieldError(KindInvalidSettings, "issuer", "required"), KindInvalidSettings, "issuer", nil, ""},
+		{"backend unavailable is not unreachable", Errorf(KindUnavailable, "duo down"), KindUnavailable, "", nil, ""},
+		{"invalid credentials", FieldError(KindInvalidCredentials, "integration_key", "rejected"), KindInvalidCredentials, "integration_key", nil, ""},
+		{"the fix travels", FieldError(KindInvalidCredentials, "secret_key", "rejected").WithFix("copy the %s", "secret key"),
+			KindInvalidCredentials, "secret_key", nil, "copy the secret key"},
+		{"untyped error becomes internal", errors.New("oops"), KindInternal, "", nil, ""},
+		{"deadline survives", context.DeadlineExceeded, "", "", context.DeadlineExceeded, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +166,7 @@ func TestWireErrors(t *testing.T) {
 				return
 			}
 			var e *Error
-			if !errors.As(err, &e) || e.Kind != tt.wantKind || e.Field != tt.wantField {
+			if !errors.As(err, &e) || e.Kind != tt.wantKind || e.Field != tt.wantField || e.Fix != tt.wantFix {
 				t.Errorf("err = %#v, want kind %s field %q", err, tt.wantKind, tt.wantField)
 			}
 			if errors.Is(err, ErrUnreachable) {

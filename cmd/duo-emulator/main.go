@@ -14,7 +14,23 @@
 //	POST /preauth?user=bob&result=deny&msg=…     force a preauth result
 //	POST /user?name=carol                        add an enrolled user
 //	POST /clock?offset=90s                       skew the emulator's clock
+//	POST /window?skew=300s                       accept Dates this far off (default 60s)
+//	POST /bare?on=1                              every FAIL the emulator writes goes out with an empty body
+//	POST /portless?on=1                          check signatures against Host without its port
+//	POST /fail?n=3&path=/auth/v2/auth&status=429&retry_after=2s&x_retry_after=1
+//	                                             inject the next n failures (see below)
+//	POST /reset                                  end every switch above and every injected failure
 //	GET  /requests                               the requests received, as JSON
+//
+// /fail takes: path (default any), n (default 1, "always" for good),
+// status, empty=1 (no body), retry_after (a duration) with x_retry_after=1
+// (send it as X-Retry-After) or retry_after_date=1 (as an HTTP-date),
+// fail_code (a FAIL envelope with this code, at status or 200), stat (an
+// unknown stat such as BAD_STATUS), raw=1 with body (answer body verbatim),
+// response (a JSON object answered as the OK response, e.g. an async auth
+// answered with {"result":"allow","status":"allow"}), malformed=1, delay
+// (a duration; slow auth_status with path=/auth/v2/auth_status) and
+// drop=1.
 package main
 
 import (
@@ -23,10 +39,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +71,8 @@ func run() error {
 	skew := flag.Duration("skew", duotest.DefaultSkew, "accepted Date skew")
 	offset := flag.Duration("clock-offset", 0, "the emulator clock's offset from this host's clock")
 	websdk := flag.Bool("websdk", false, "also create Web SDK keys (signed Auth API calls with them get 40301)")
+	bare := flag.Bool("bare", false, "answer every error the emulator writes with an empty body (as some servers do)")
+	portless := flag.Bool("portless", false, "check signatures against the Host header without its port")
 	control := flag.String("control", "", "serve the plain-HTTP control API on this address, e.g. 127.0.0.1:8099")
 	flag.Parse()
 
@@ -62,6 +82,8 @@ func run() error {
 	}
 	defer s.Close()
 	s.SetClockOffset(*offset)
+	s.SetBareErrors(*bare)
+	s.SetHostWithoutPort(*portless)
 
 	caPath, err := writeCA(s)
 	if err != nil {
@@ -192,6 +214,25 @@ func controlAPI(s *duotest.Server) http.Handler {
 		s.SetClockOffset(d)
 		return map[string]int64{"time": s.Now().Unix()}, nil
 	})
+	post("/window", func(q map[string]string) (any, error) {
+		d, err := time.ParseDuration(q["skew"])
+		if err != nil {
+			return nil, err
+		}
+		s.SetSkewWindow(d)
+		return "ok", nil
+	})
+	post("/bare", func(q map[string]string) (any, error) { s.SetBareErrors(q["on"] == "1"); return "ok", nil })
+	post("/portless", func(q map[string]string) (any, error) { s.SetHostWithoutPort(q["on"] == "1"); return "ok", nil })
+	post("/reset", func(map[string]string) (any, error) { s.ResetWild(); return "ok", nil })
+	post("/fail", func(q map[string]string) (any, error) {
+		n, f, err := parseFailure(q)
+		if err != nil {
+			return nil, err
+		}
+		s.Fail(n, f)
+		return "ok", nil
+	})
 	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.Requests())
 	})
@@ -201,4 +242,50 @@ func controlAPI(s *duotest.Server) http.Handler {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(v)
+}
+
+// parseFailure reads a /fail request's parameters (see the package doc).
+func parseFailure(q map[string]string) (int, duotest.Failure, error) {
+	f := duotest.Failure{Path: q["path"], EmptyBody: q["empty"] == "1", XRetryAfter: q["x_retry_after"] == "1",
+		RetryAfterDate: q["retry_after_date"] == "1", Stat: q["stat"], Raw: q["raw"] == "1", RawBody: q["body"],
+		Malformed: q["malformed"] == "1", Drop: q["drop"] == "1"}
+	n := 1
+	switch v := q["n"]; v {
+	case "":
+	case "always":
+		n = math.MaxInt
+	default:
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			return 0, f, fmt.Errorf("n: %q is not a positive count or \"always\"", v)
+		}
+	}
+	ints := map[string]*int{"status": &f.Status, "fail_code": &f.FailCode}
+	for k, dst := range ints {
+		if v := q[k]; v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil {
+				return 0, f, fmt.Errorf("%s: %q is not a number", k, v)
+			}
+			*dst = i
+		}
+	}
+	durations := map[string]*time.Duration{"retry_after": &f.RetryAfter, "delay": &f.Delay}
+	for k, dst := range durations {
+		if v := q[k]; v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return 0, f, fmt.Errorf("%s: %v", k, err)
+			}
+			*dst = d
+		}
+	}
+	if v := q["response"]; v != "" {
+		var resp map[string]any
+		if err := json.Unmarshal([]byte(v), &resp); err != nil {
+			return 0, f, fmt.Errorf("response: not a JSON object: %v", err)
+		}
+		f.Response = resp
+	}
+	return n, f, nil
 }

@@ -216,6 +216,7 @@ func (p *Process) start() error {
 		// A hung process is gone by now; what remains is a provider that
 		// is down (Running false), not one that hangs.
 		p.lastErr, p.hung, p.missedPings = err, false, 0
+		p.activation = FailedActivation(err)
 		p.backoff = min(max(p.backoff*2, backoffMin), backoffMax)
 		p.nextAttempt = p.opts.Now().Add(p.backoff)
 		retry, again := p.backoff, p.restarts > 0
@@ -424,7 +425,7 @@ func (p *Process) Refresh(ctx context.Context) {
 	})
 	if err != nil {
 		p.mu.Lock()
-		p.activation = sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{{Code: "activate_failed", Message: err.Error()}}}
+		p.activation = FailedActivation(err)
 		p.mu.Unlock()
 	}
 }

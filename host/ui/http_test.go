@@ -231,6 +231,15 @@ func TestAdminPage(t *testing.T) {
 	if r := h.post("/ui/admin/refresh", f, nil); r.status != http.StatusSeeOther {
 		t.Errorf("refresh: %d", r.status)
 	}
+	if strings.Contains(p.body, "what every authenticator app supports") {
+		t.Error("an info diagnostic is shown as a note")
+	}
+	// A provider's warning is shown with the provider's fix.
+	odd := startHost(t, start, strings.Replace(totpClients, "{issuer: ACME Hosting}", "{issuer: ACME Hosting, digits: 8}", 1))
+	_, oout := odd.api("POST", "/v1/ui-links", adminKey, map[string]string{"page": "admin"})
+	if op := odd.get(odd.url+oout["url"].(string), false); !strings.Contains(op.body, "Fix: set digits: 6") {
+		t.Errorf("admin page with digits 8:\n%s", op.body)
+	}
 	// A user link does not open the admin page.
 	uf := h.get(h.link("alice", map[string]string{"page": "enroll", "audience": "client", "provider": "totp"}), false).form(t)
 	if r := h.get(h.url+"/ui/admin?t="+uf.Get("t"), false); r.status != http.StatusForbidden {
@@ -242,13 +251,7 @@ func TestAdminPage(t *testing.T) {
 // <noscript> refresh) and loads the poll script from this origin; its JSON
 // poll says pending, then the page itself moves on to the result.
 func TestPushWithoutJavaScript(t *testing.T) {
-	emu := startEmulator(t)
-	emu.AddUser("dave")
-	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
-	f := h.get(h.link("dave", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
+	h, emu, f := duoVerifyPage(t, "dave")
 	emu.ScriptPush("dave", duotest.Push{Result: "allow", After: 2 * time.Second})
 	r := h.post("/ui/verify/push", f, nil)
 	wait := r.header.Get("Location")
@@ -288,4 +291,35 @@ func TestPushWithoutJavaScript(t *testing.T) {
 	if !strings.Contains(done.body, "You&#39;re verified") {
 		t.Errorf("after approval: %s", done.body)
 	}
+}
+
+// TestPushEnrollmentRequired: a user Duo wants enrolled first is told so,
+// with a link to Duo's enrollment portal.
+func TestPushEnrollmentRequired(t *testing.T) {
+	h, emu, f := duoVerifyPage(t, "erin")
+	emu.SetPreauthResult("erin", "enroll", "")
+	r := h.post("/ui/verify/push", f, nil)
+	done := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(done, "/ui/verify/done?t=") {
+		t.Fatalf("push: %d %v %s", r.status, r.header, r.body)
+	}
+	p := h.get(h.url+done, false)
+	portal := regexp.MustCompile(`<a class="btn btn-primary" href="(https://` + regexp.QuoteMeta(emu.Host()) + `/portal\?code=[a-z0-9]+)" id="enroll-portal"`)
+	if !strings.Contains(p.body, "set up your second factor with the verification service first") || !portal.MatchString(p.body) {
+		t.Errorf("done page:\n%s", p.body)
+	}
+}
+
+// duoVerifyPage runs a host with Duo for staff against a new emulator,
+// enrolls user (known to Duo, so active at once) and opens the verify
+// page: the host, the emulator and the page's form.
+func duoVerifyPage(t *testing.T, user string) (*testHost, *duotest.Server, url.Values) {
+	t.Helper()
+	emu := startEmulator(t)
+	emu.AddUser(user)
+	h := startHost(t, time.Now(), duoStaff(t, emu))
+	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	return h, emu, h.get(h.link(user, map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 }

@@ -38,6 +38,9 @@ type view struct {
 	Error         string
 	Notice        string
 	ReturnURL     string
+	// EnrollPortalURL is where the provider's backend (Duo) lets the user
+	// enroll, when it wants the user to enroll first.
+	EnrollPortalURL string
 
 	// Enrollment.
 	QR             template.URL
@@ -314,6 +317,10 @@ func reasonText(reason, message string) string {
 		return "Your account is locked for now after too many attempts."
 	case sdk.ReasonInvalidState:
 		return "Your two-step verification setup can't be used. Contact support to reset it."
+	case sdk.ReasonEnrollmentRequired:
+		return "You need to set up your second factor with the verification service first, then try again."
+	case sdk.ReasonBackendRefused:
+		return "The verification service refused this request. Please try again later or contact support."
 	case sdk.ReasonDeniedByPolicy:
 		if message != "" {
 			return "Your organization's policy refused this login: " + message

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -55,16 +56,21 @@ func (u *UI) adminPage(w http.ResponseWriter, r *http.Request) {
 			row.HealthClass = "bad"
 		}
 		for _, d := range p.Diagnostics {
+			sev := framework.SeverityOf(d)
 			if d.Code == "clock_offset" {
 				row.ClockOffset, row.ClockClass = d.Value, "good"
-				if off, err := time.ParseDuration(d.Value); err == nil && off.Abs() > 30*time.Second {
+				if sev != sdk.SeverityInfo {
 					row.ClockClass = "warn"
 				}
-				if p.Health == sdk.Healthy {
-					continue
-				}
 			}
-			row.Notes = append(row.Notes, d.Message)
+			if sev == sdk.SeverityInfo {
+				continue // for the record: the admin page shows what needs doing
+			}
+			note := d.Message
+			if d.Fix != "" {
+				note += " Fix: " + d.Fix
+			}
+			row.Notes = append(row.Notes, note)
 		}
 		if p.LastError != "" {
 			row.Notes = append(row.Notes, "Last error: "+p.LastError)

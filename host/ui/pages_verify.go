@@ -129,8 +129,11 @@ func (u *UI) doneURL(c claims, res framework.VerifyResult, method string) string
 	now := u.now()
 	rc := c.derive(kindResult, now, resultTTL)
 	rc.Outcome, rc.Reason, rc.At, rc.Method = string(res.Outcome), string(res.Reason), now.Unix(), method
-	if res.Reason == sdk.ReasonDeniedByPolicy {
+	switch res.Reason {
+	case sdk.ReasonDeniedByPolicy:
 		rc.Message = truncate(res.Message, 200)
+	case sdk.ReasonEnrollmentRequired:
+		rc.Portal = framework.EnrollPortalURL(res)
 	}
 	return "/ui/verify/done?t=" + u.sig.token(rc)
 }
@@ -265,7 +268,9 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		v.Title, v.Icon, v.Lead = "Not verified", "error", reasonText(c.Reason, c.Message)
-		v.ReturnURL = ""
+		// The token is signed by this host, which checked the URL when it
+		// made it.
+		v.ReturnURL, v.EnrollPortalURL = "", c.Portal
 		if u.now().Unix() < link.Exp {
 			v.VerifyURL = "/ui/verify?t=" + u.sig.token(link)
 		} else {

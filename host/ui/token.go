@@ -52,6 +52,7 @@ type claims struct {
 	Outcome string `json:"o,omitempty"`
 	Reason  string `json:"rs,omitempty"`
 	Message string `json:"ms,omitempty"` // the provider's words for a denial by policy
+	Portal  string `json:"pu,omitempty"` // where the backend lets the user enroll (enrollment_required)
 	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
 	At      int64  `json:"at,omitempty"` // when a result was decided
 

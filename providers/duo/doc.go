@@ -35,33 +35,44 @@
 //
 // Activate measures the offset between this server's clock and Duo's with
 // the unsigned /ping (offset = Duo's time − local time), then calls the
-// signed /check: 40102 and 40301 are reported against integration_key,
-// 40103 against secret_key ("secret key or API hostname is wrong"), 40104 and
-// 40105 as clock skew with the measured offset, network errors and 5xx as
-// unavailable. Every request is signed with the local time plus the
-// offset, so a drifted clock alone never breaks Duo logins; the offset is
-// always reported as the clock_offset diagnostic, and above 30 s the
-// provider is degraded with a message to fix the clock. The offset is
-// measured again at every Activate, before a call when it is older than
-// ten minutes, and once more when Duo answers 40105 anyway.
+// signed /check. Every request is signed with the local time plus the
+// offset, so a drifted clock alone never breaks Duo logins; any 401 makes
+// the client measure the offset again at once and re-sign the request,
+// once (and the offset is also measured before a call when it is older
+// than ten minutes). The offset is always reported as the clock_offset
+// diagnostic; above 30 s the provider is degraded with a fix to sync the
+// clock.
+//
+// A refusal names the setting at fault, with a Fix (diagnose.go): 40102
+// integration_key, 40301 or a bare 403 the application type, 40103
+// secret_key (or api_hostname), 40104/40105 after the re-signed retry the
+// clock; a bare 401 says that the answer cannot tell and lists the
+// candidates in order. A Duo that cannot be reached at all is not an
+// error: Activate reports the provider unhealthy (diagnostic
+// duo_unreachable) and it serves, its failmode deciding every
+// verification, until a later Activate finds Duo again. So a host started
+// while Duo is down applies the failmode from the first second, and a
+// reload that changes the failmode is accepted while Duo is down.
 //
 // # Verification
 //
 // A passcode is checked synchronously; a push is started asynchronously
 // (Pending with a TxID) and polled with the TxID. Each new verification
 // starts with a preauth, so Duo's bypass ("allow", Details "duo": "bypass")
-// and deny decisions apply. Reasons come from the sdk vocabulary
-// (invalid_code, denied_by_user, expired, unavailable, waiting,
-// failmode_safe, invalid_state) plus four Duo ones defined here: fraud,
-// timeout, locked_out and denied_by_policy.
+// and deny decisions apply: deny carries Duo's status_msg in Message and
+// in Details "status_msg" (the audit log); enroll is a deny with
+// ReasonEnrollmentRequired and Details "enroll_portal_url" when Duo gave
+// one. Reasons come from the sdk vocabulary.
 //
-// When Duo is unavailable (network error, 5xx, malformed answer, a 429
-// whose Retry-After does not fit in the timeout, the timeout itself),
-// failmode secure denies with ReasonUnavailable and failmode safe allows
-// with ReasonFailmodeSafe; both say so in Message and Details and log it.
+// Every answer is classified (internal/authapi.Classify; the README has
+// the table). Only an unreachable Duo (network error, timeout, 5xx, 429
+// after its retries) is left to the failmode: secure denies with
+// ReasonUnavailable and safe allows with ReasonFailmodeSafe, both saying
+// so in Message and Details and in the log. Every definite answer is
+// never an allow: wrong credentials or clock are errors for the admin
+// (KindInvalidCredentials, KindClockSkew, with a Fix); any other refusal
+// (another 4xx, a FAIL at any status, an empty, malformed or unexpected
+// 200) is a deny with ReasonBackendRefused and Duo's answer in Details.
 // One exception: Duo's auth_status long-polls until the push's status
 // changes, so a poll that reaches the timeout is Pending, not unavailable.
-// Wrong credentials or clock met during a verification are returned as
-// errors (KindInvalidCredentials, KindClockSkew), not hidden behind the
-// failmode.
 package duo

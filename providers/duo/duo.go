@@ -94,8 +94,8 @@ var schema = sdk.Schema{
 		Type:    sdk.TypeString,
 		Default: failmodeSecure,
 		Enum:    []string{failmodeSecure, failmodeSafe},
-		Help: "What a verification answers when Duo cannot be reached (network error, 5xx, malformed " +
-			"answer, rate limit beyond the timeout, timeout): secure denies; safe lets the user in without " +
+		Help: "What a verification answers when Duo cannot be reached (network error, 5xx, rate limit " +
+			"beyond the timeout, timeout; never when Duo answers, whatever it answers): secure denies; safe lets the user in without " +
 			"a second factor, and every such login is audited as failmode_safe.",
 	},
 	{
@@ -157,6 +157,10 @@ type Provider struct {
 	log   hclog.Logger
 	roots *x509.CertPool
 	now   func() time.Time
+	// sleep and jitter pace the retries after a 429; nil means a timer
+	// and math/rand. Tests inject them (see authapi.Config).
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func(n time.Duration) time.Duration
 }
 
 var _ sdk.Provider = (*Provider)(nil)
@@ -218,6 +222,13 @@ func formatOffset(d time.Duration) string {
 // integration key, the secret key or the API hostname is wrong. The offset
 // is always reported as the "clock_offset" diagnostic; above 30 s the
 // provider is degraded.
+//
+// A Duo that cannot be reached is not an error: the provider reports
+// itself unhealthy (diagnostic duo_unreachable, with the fix) and serves,
+// because its failmode decides every verification until Duo answers again
+// (the host re-runs Activate on a schedule). A definite refusal of the
+// credentials, the host or the clock is an error naming the setting, with
+// a Fix.
 func (p *Provider) Activate(ctx context.Context) (sdk.Activation, error) {
 	c, err := p.current()
 	if err != nil {
@@ -226,93 +237,58 @@ func (p *Provider) Activate(ctx context.Context) (sdk.Activation, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
+	op := "ping"
 	off, err := c.client.MeasureOffset(ctx)
-	if err != nil {
-		p.log.Warn("activate: ping failed", "api_hostname", c.host, "error", err)
-		return sdk.Activation{}, c.activateError(err, 0, false)
+	if err == nil {
+		op = "check"
+		_, err = c.client.Check(ctx)
+		off, _ = c.client.Offset()
 	}
-	if _, err := c.client.Check(ctx); err != nil {
-		p.log.Warn("activate: check failed", "api_hostname", c.host, "integration_key", c.ikey,
+	switch authapi.Classify(err) {
+	case authapi.ClassNone:
+	case authapi.ClassUnavailable:
+		p.log.Warn("activate: Duo cannot be reached; the failmode decides until it can", "op", op,
+			"api_hostname", c.host, "failmode", c.failmode, "error", err)
+		return c.withFailmode(c.unreachable(err)), nil
+	case authapi.ClassInternal:
+		return sdk.Activation{}, sdk.Errorf(sdk.KindInternal, "duo: %v", err)
+	default:
+		p.log.Warn("activate: Duo refused the "+op, "api_hostname", c.host, "integration_key", c.ikey,
 			"clock_offset", formatOffset(off), "error", err)
-		return sdk.Activation{}, c.activateError(err, off, true)
+		return sdk.Activation{}, c.refusal(op, err, off)
 	}
 	a := sdk.Activation{Health: sdk.Healthy}
 	d := sdk.Diagnostic{
-		Code:    "clock_offset",
-		Value:   formatOffset(off),
-		Message: "Duo's clock minus this server's clock; requests are signed with Duo's time",
+		Code:     "clock_offset",
+		Value:    formatOffset(off),
+		Severity: sdk.SeverityInfo,
+		Message:  "Duo's clock minus this server's clock; requests are signed with Duo's time",
 	}
 	if off.Abs() > offsetWarn {
 		a.Health = sdk.Degraded
+		d.Severity = sdk.SeverityWarning
 		d.Message = fmt.Sprintf("this server's clock is %s off Duo's; Duo logins still work because requests are "+
 			"signed with Duo's time, but sync this server's clock with NTP", formatOffset(off.Abs()))
+		d.Fix = "sync this server's clock with NTP (chrony, systemd-timesyncd or ntpd); TOTP codes are checked against the same clock"
 	}
 	a.Diagnostics = append(a.Diagnostics, d)
+	p.log.Info("activated", "api_hostname", c.host, "health", a.Health, "clock_offset", d.Value)
+	return c.withFailmode(a), nil
+}
+
+// withFailmode adds the failmode diagnostic when it lets users in.
+func (c *config) withFailmode(a sdk.Activation) sdk.Activation {
 	if c.failmode == failmodeSafe {
 		a.Diagnostics = append(a.Diagnostics, sdk.Diagnostic{
-			Code:    "failmode",
-			Value:   failmodeSafe,
-			Message: "when Duo cannot be reached, users are let in without a second factor",
+			Code:     "failmode",
+			Value:    failmodeSafe,
+			Severity: sdk.SeverityWarning,
+			Message:  "when Duo cannot be reached, users are let in without a second factor",
+			Fix: "set the " + settingFailmode + " setting to secure unless letting users in without a second factor " +
+				"while Duo is down is what you want",
 		})
 	}
-	p.log.Info("activated", "api_hostname", c.host, "health", a.Health, "clock_offset", d.Value)
-	return a, nil
-}
-
-// activateError explains why Activate failed.
-func (c *config) activateError(err error, off time.Duration, measured bool) error {
-	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) {
-		switch {
-		case e.IsInvalidIntegrationKey():
-			return sdk.FieldError(sdk.KindInvalidCredentials, settingIntegrationKey,
-				"Duo does not know integration key %s (Duo: %s): check it was copied from an Auth API application "+
-					"(%s), and that api_hostname (%s) is that application's", c.ikey, e.Message, adminPanelPath, c.host)
-		case e.IsForbidden():
-			return sdk.FieldError(sdk.KindInvalidCredentials, settingIntegrationKey,
-				"integration key %s belongs to another kind of Duo application (Duo: %d %s), such as Web SDK / "+
-					"Universal Prompt or Admin API; this provider needs the keys of an Auth API application: "+
-					"create one in %s", c.ikey, e.Code, e.Message, adminPanelPath)
-		case e.IsInvalidSignature():
-			return sdk.FieldError(sdk.KindInvalidCredentials, settingSecretKey,
-				"secret key or API hostname is wrong: Duo knows integration key %s but rejected the request's "+
-					"signature (Duo: %s); copy the secret key of the same Auth API application, and check that "+
-					"api_hostname %s is exactly the one shown with it", c.ikey, e.Message, c.host)
-		case e.IsBadTimestamp():
-			msg := fmt.Sprintf("Duo rejected the request's time (Duo: %d %s)", e.Code, e.Message)
-			if measured {
-				msg = fmt.Sprintf("this server's clock is %s off Duo's; sync it with NTP (Duo: %d %s)",
-					formatOffset(off.Abs()), e.Code, e.Message)
-			}
-			return sdk.Errorf(sdk.KindClockSkew, "%s", msg)
-		default:
-			return sdk.Errorf(sdk.KindInvalidCredentials, "Duo at %s refused the check: %v", c.host, e)
-		}
-	}
-	return c.unavailableError(err)
-}
-
-// unavailableError is the sdk error for a Duo that cannot be reached, or
-// an internal error for anything else (a bug).
-func (c *config) unavailableError(err error) error {
-	if authapi.IsUnavailable(err) {
-		return sdk.Errorf(sdk.KindUnavailable, "Duo at %s is unavailable: %v", c.host, err)
-	}
-	return sdk.Errorf(sdk.KindInternal, "duo: %v", err)
-}
-
-// credentialsError maps a definite Duo error about the keys, the host name
-// or the clock, met during Enroll or Verify, to the matching sdk error; ok
-// is false for other errors.
-func (c *config) credentialsError(err error) (error, bool) {
-	e, ok := authapi.AsError(err)
-	if !ok || authapi.IsUnavailable(err) {
-		return nil, false
-	}
-	if e.IsInvalidIntegrationKey() || e.IsForbidden() || e.IsInvalidSignature() || e.IsBadTimestamp() {
-		off, _ := c.client.Offset()
-		return c.activateError(err, off, true), true
-	}
-	return nil, false
+	return a
 }
 
 // ensureOffset re-measures the clock offset when it was never measured or

@@ -2,6 +2,7 @@ package duo
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -213,75 +214,132 @@ func TestActivateCredentialErrors(t *testing.T) {
 	bothCAs := writeCA(t, e.emu.Certificate().Raw, front.Certificate().Raw, other.Certificate().Raw)
 
 	wrongSKey := strings.Repeat("x", 40)
+	// In bare mode both emulators answer every refusal with an empty body:
+	// the provider cannot tell which value is wrong and says so.
+	const bareField, bareMessage = "", "does not say which value is wrong"
 	for _, tc := range []struct {
 		name    string
 		extra   sdk.Settings
 		kind    sdk.Kind
 		field   string
 		message string
+		// bareField and bareMessage are the same for a bare answer.
+		bareField, bareMessage string
 	}{
 		{"wrong integration key", sdk.Settings{"integration_key": "DI" + strings.Repeat("Z", 18)},
-			sdk.KindInvalidCredentials, "integration_key", "Duo does not know integration key"},
+			sdk.KindInvalidCredentials, "integration_key", "Duo does not know integration key", bareField, bareMessage},
 		{"wrong secret key", sdk.Settings{"secret_key": wrongSKey},
-			sdk.KindInvalidCredentials, "secret_key", "secret key or API hostname is wrong"},
+			sdk.KindInvalidCredentials, "secret_key", "secret key or API hostname is wrong", bareField, bareMessage},
 		{"wrong hostname (signature host mismatch)", sdk.Settings{"api_hostname": frontHost, "ca_file": bothCAs},
-			sdk.KindInvalidCredentials, "secret_key", "secret key or API hostname is wrong"},
+			sdk.KindInvalidCredentials, "secret_key", "secret key or API hostname is wrong", bareField, bareMessage},
 		{"hostname of another Duo", sdk.Settings{"api_hostname": other.Host(), "ca_file": bothCAs},
-			sdk.KindInvalidCredentials, "integration_key", "api_hostname (" + other.Host() + ") is that application's"},
+			sdk.KindInvalidCredentials, "integration_key", "api_hostname (" + other.Host() + ") is that application's", bareField, bareMessage},
 		{"Web SDK keys", sdk.Settings{"integration_key": webIKey, "secret_key": webSKey},
-			sdk.KindInvalidCredentials, "integration_key", "another kind of Duo application"},
+			sdk.KindInvalidCredentials, "integration_key", "another kind of Duo application", "integration_key", "another kind of Duo application"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.provider(tc.extra).Activate(ctx)
-			se := wantKind(t, err, tc.kind, tc.field)
-			if !strings.Contains(se.Message, tc.message) {
-				t.Errorf("message = %q, want it to contain %q", se.Message, tc.message)
-			}
-			if tc.field == "integration_key" && !strings.Contains(se.Message, "Auth API") {
-				t.Errorf("message = %q, want it to point at an Auth API application", se.Message)
-			}
-			for _, secret := range []string{e.skey, webSKey, wrongSKey} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error leaks a secret key: %v", err)
+		for _, bare := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bare=%v", tc.name, bare), func(t *testing.T) {
+				e.emu.SetBareErrors(bare)
+				other.SetBareErrors(bare)
+				_, err := e.provider(tc.extra).Activate(ctx)
+				field, message := tc.field, tc.message
+				if bare {
+					field, message = tc.bareField, tc.bareMessage
 				}
-			}
-		})
+				se := wantKind(t, err, tc.kind, field)
+				if !strings.Contains(se.Message, message) {
+					t.Errorf("message = %q, want it to contain %q", se.Message, message)
+				}
+				// The fix names the setting (every candidate when the answer
+				// cannot tell), and never sends the admin to DNS.
+				names := []string{field}
+				if field == "" {
+					names = []string{"integration_key", "secret_key", "api_hostname", "Auth API"}
+				}
+				for _, name := range names {
+					if !strings.Contains(se.Fix, name) {
+						t.Errorf("fix = %q, want it to name %s", se.Fix, name)
+					}
+				}
+				if field == "" && !strings.Contains(se.Fix, "1. integration_key") || strings.Contains(se.Fix, "DNS") {
+					t.Errorf("fix = %q", se.Fix)
+				}
+				if field == "integration_key" && !strings.Contains(se.Message, "Auth API") {
+					t.Errorf("message = %q, want it to point at an Auth API application", se.Message)
+				}
+				for _, secret := range []string{e.skey, webSKey, wrongSKey} {
+					if strings.Contains(err.Error(), secret) || strings.Contains(se.Fix, secret) {
+						t.Errorf("error leaks a secret key: %v", err)
+					}
+				}
+			})
+		}
 	}
 	if r := e.emu.Requests(); len(r) == 0 {
 		t.Fatal("the emulator saw no request")
 	}
 }
 
+// TestActivateUnavailable: a Duo that cannot be reached does not stop the
+// provider: it reports itself unhealthy, with a fix that names the host,
+// and serves (the failmode decides); answers that are definite (a
+// malformed 200) are not an outage.
 func TestActivateUnavailable(t *testing.T) {
 	e := newEnv(t)
 	p := e.provider(sdk.Settings{"timeout": "1s"})
 	for _, f := range []duotest.Failure{
 		{Path: "/auth/v2/ping", Status: 500},
 		{Path: "/auth/v2/check", Status: 503},
-		{Path: "/auth/v2/check", Malformed: true},
 		{Path: "/auth/v2/ping", Delay: 5 * time.Second},
 	} {
 		e.emu.Fail(1, f)
 		start := time.Now()
-		_, err := p.Activate(ctx)
-		wantKind(t, err, sdk.KindUnavailable, "")
+		a, err := p.Activate(ctx)
+		wantUnreachable(t, a, err, e.emu.Host())
 		if el := time.Since(start); el > 2*time.Second {
 			t.Errorf("Activate with %+v took %v", f, el)
 		}
 	}
-	e.emu.Close()
+	e.emu.Fail(1, duotest.Failure{Path: "/auth/v2/check", Malformed: true})
 	_, err := p.Activate(ctx)
-	wantKind(t, err, sdk.KindUnavailable, "")
+	se := wantKind(t, err, sdk.KindInvalidCredentials, "api_hostname")
+	if !strings.Contains(se.Fix, "api_hostname") {
+		t.Errorf("fix = %q, want it to name api_hostname", se.Fix)
+	}
+	e.emu.Close()
+	a, err := p.Activate(ctx)
+	wantUnreachable(t, a, err, e.emu.Host())
+}
+
+// wantUnreachable checks the activation of a provider whose Duo cannot be
+// reached.
+func wantUnreachable(t *testing.T, a sdk.Activation, err error, host string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("Activate error %v, want an unhealthy activation", err)
+	}
+	if a.Health != sdk.Unhealthy || len(a.Diagnostics) == 0 {
+		t.Fatalf("Activate = %+v, want unhealthy with a diagnostic", a)
+	}
+	d := a.Diagnostics[0]
+	if d.Code != "duo_unreachable" || d.Severity != sdk.SeverityError || !strings.Contains(d.Fix, host) ||
+		!strings.Contains(d.Message, "failmode") {
+		t.Errorf("diagnostic = %+v", d)
+	}
 }
 
 func TestActivateUntrustedCertificate(t *testing.T) {
 	e := newEnv(t)
-	// Without ca_file the emulator's certificate is not trusted.
-	_, err := e.provider(sdk.Settings{"ca_file": ""}).Activate(ctx)
-	wantKind(t, err, sdk.KindUnavailable, "")
+	// Without ca_file the emulator's certificate is not trusted: Duo
+	// cannot be reached, and the fix mentions ca_file.
+	a, err := e.provider(sdk.Settings{"ca_file": ""}).Activate(ctx)
+	wantUnreachable(t, a, err, e.emu.Host())
+	if !strings.Contains(a.Diagnostics[0].Fix, "ca_file") {
+		t.Errorf("fix = %q", a.Diagnostics[0].Fix)
+	}
 	// WithRootCAs is the in-process alternative to ca_file.
-	if _, err := e.provider(sdk.Settings{"ca_file": ""}, WithRootCAs(e.emu.CertPool())).Activate(ctx); err != nil {
-		t.Errorf("Activate WithRootCAs: %v", err)
+	if a, err := e.provider(sdk.Settings{"ca_file": ""}, WithRootCAs(e.emu.CertPool())).Activate(ctx); err != nil || a.Health != sdk.Healthy {
+		t.Errorf("Activate WithRootCAs: %+v, %v", a, err)
 	}
 }
 
@@ -365,19 +423,20 @@ func TestClockJump(t *testing.T) {
 func TestClockSkewError(t *testing.T) {
 	e := newEnv(t)
 	// The host clock reads right while the offset is measured (two
-	// readings), then jumps 5 minutes back.
+	// readings), then 5 minutes back when a request is signed (the third),
+	// every time: measuring again on the 40105 does not help.
 	calls := 0
 	jumpy := func() time.Time {
 		calls++
-		if calls <= 2 {
+		if calls%3 != 0 {
 			return time.Now()
 		}
 		return time.Now().Add(-5 * time.Minute)
 	}
 	_, err := e.provider(nil, WithClock(jumpy)).Activate(ctx)
 	se := wantKind(t, err, sdk.KindClockSkew, "")
-	if !strings.Contains(se.Message, "sync it with NTP") {
-		t.Errorf("message = %q", se.Message)
+	if !strings.Contains(se.Fix, "NTP") || !strings.Contains(se.Message, "even after measuring") {
+		t.Errorf("error = %q, fix %q", se.Message, se.Fix)
 	}
 }
 

@@ -2,7 +2,6 @@ package duo
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/twofactor/twofactor/providers/duo/internal/authapi"
 	"github.com/twofactor/twofactor/sdk"
@@ -72,7 +71,7 @@ func (p *Provider) enrollBegin(ctx context.Context, c *config, req sdk.EnrollReq
 	// PreauthEnroll: Duo does not know the user, or the user has no device.
 	en, err := c.client.Enroll(ctx, authapi.EnrollRequest{Username: username})
 	if err != nil {
-		if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+		if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
 			hint := ""
 			if pre.EnrollPortalURL != "" {
 				hint = "; the user can enroll at " + pre.EnrollPortalURL
@@ -118,7 +117,7 @@ func (p *Provider) enrollFinish(ctx context.Context, c *config, req sdk.EnrollRe
 	c.ensureOffset(ctx, p.now())
 	status, err := c.client.EnrollStatus(ctx, st.UserID, st.ActivationCode)
 	if err != nil {
-		if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+		if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
 			// Duo no longer knows the activation.
 			return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
 		}
@@ -136,24 +135,20 @@ func (p *Provider) enrollFinish(ctx context.Context, c *config, req sdk.EnrollRe
 	}
 }
 
-// enrollError maps a failed Duo call during enrollment.
+// enrollError maps a failed Duo call during enrollment, which has no
+// failmode: unreachable is KindUnavailable, a refusal of the credentials
+// or the clock names the setting, any other refusal is the request's.
 func (p *Provider) enrollError(c *config, op string, err error) error {
 	p.log.Warn("enroll: "+op+" failed", "api_hostname", c.host, "error", err)
-	if e, ok := c.credentialsError(err); ok {
-		return e
-	}
-	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) {
+	switch authapi.Classify(err) {
+	case authapi.ClassUnavailable:
+		return sdk.Errorf(sdk.KindUnavailable, "Duo at %s is unavailable: %v", c.host, err)
+	case authapi.ClassCredentials, authapi.ClassClock:
+		off, _ := c.client.Offset()
+		return c.refusal(op, err, off)
+	case authapi.ClassRefused:
+		e, _ := authapi.AsError(err)
 		return sdk.Errorf(sdk.KindInvalidRequest, "Duo refused %s: %s", op, describe(e))
 	}
-	return c.unavailableError(err)
-}
-
-// describe is a Duo error for a message: "40002 Invalid request parameters
-// (username)".
-func describe(e *authapi.Error) string {
-	s := fmt.Sprintf("%d %s", e.Code, e.Message)
-	if e.Detail != "" {
-		s += " (" + e.Detail + ")"
-	}
-	return s
+	return sdk.Errorf(sdk.KindInternal, "duo: %v", err)
 }

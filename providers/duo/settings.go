@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twofactor/twofactor/providers/duo/internal/authapi"
 	"github.com/twofactor/twofactor/sdk"
@@ -79,6 +80,12 @@ func (p *Provider) configure(settings sdk.Settings) error {
 		RootCAs:        roots,
 		Now:            p.now,
 		UserAgent:      "twofactor-provider-duo/" + Version,
+		Sleep:          p.sleep,
+		Jitter:         p.jitter,
+		OnResign: func(op string, before, after time.Duration) {
+			p.log.Warn("Duo answered 401: measured Duo's clock and signed the request again", "op", op,
+				"clock_offset_before", formatOffset(before), "clock_offset", formatOffset(after))
+		},
 	})
 	if err != nil {
 		// The settings were checked above; this is a bug. authapi's

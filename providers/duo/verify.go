@@ -3,6 +3,7 @@ package duo
 import (
 	"context"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/twofactor/twofactor/providers/duo/internal/authapi"
@@ -95,11 +96,7 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 
 	user := authapi.User{Username: st.Username}
 	c.ensureOffset(ctx, p.now())
-	var pre *authapi.PreauthResult
-	err = c.retryOnClock(ctx, func() (err error) {
-		pre, err = c.client.Preauth(ctx, authapi.PreauthRequest{User: user, IPAddr: ip, TrustedDeviceToken: req.TrustToken})
-		return err
-	})
+	pre, err := c.client.Preauth(ctx, authapi.PreauthRequest{User: user, IPAddr: ip, TrustedDeviceToken: req.TrustToken})
 	if err != nil {
 		return p.failed(c, st, "preauth", err)
 	}
@@ -116,13 +113,15 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 		return sdk.VerifyResponse{Outcome: sdk.Allow, Unprompted: true, Message: "Duo lets this user in without a second factor (bypass)",
 			Details: map[string]string{"duo": "bypass"}}, nil
 	case authapi.PreauthDeny:
+		// Duo's status_msg says why; it goes to the audit log for the admin.
+		details := map[string]string{"duo": "preauth_deny"}
+		if pre.StatusMsg != "" {
+			details["status_msg"] = pre.StatusMsg
+		}
 		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: ReasonDeniedByPolicy,
-			Message: orDefault(pre.StatusMsg, "Duo does not let this user log in"),
-			Details: map[string]string{"duo": "preauth_deny"}}, nil
+			Message: orDefault(pre.StatusMsg, "Duo does not let this user log in"), Details: details}, nil
 	case authapi.PreauthEnroll:
-		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState,
-			Message: "Duo does not know this user or the user has no device any more: enroll again",
-			Details: map[string]string{"duo": "preauth_enroll"}}, nil
+		return enrollRequired(pre), nil
 	}
 
 	ar := authapi.AuthRequest{User: user, Factor: factor, IPAddr: ip, PushInfo: c.pushInfo}
@@ -136,7 +135,7 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 		ar.Passcode = passcode
 		res, err := c.client.Auth(ctx, ar)
 		if err != nil {
-			if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+			if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
 				return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode,
 					Message: "Duo refused the passcode: " + describe(e)}, nil
 			}
@@ -156,11 +155,7 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 // poll asks Duo for the status of a started push.
 func (p *Provider) poll(ctx context.Context, c *config, st *stateV1, txid string) (sdk.VerifyResponse, error) {
 	c.ensureOffset(ctx, p.now())
-	var res *authapi.AuthResult
-	err := c.retryOnClock(ctx, func() (err error) {
-		res, err = c.client.AuthStatus(ctx, txid)
-		return err
-	})
+	res, err := c.client.AuthStatus(ctx, txid)
 	if err != nil {
 		if authapi.IsTimeout(err) {
 			// Duo answers auth_status only when the status changes: no
@@ -168,7 +163,7 @@ func (p *Provider) poll(ctx context.Context, c *config, st *stateV1, txid string
 			return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
 				Message: "waiting for the user to answer in Duo Mobile"}, nil
 		}
-		if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.Code == authapi.CodeInvalidParams {
+		if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
 			return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonExpired,
 				Message: "Duo does not know this transaction (expired or never started)"}, nil
 		}
@@ -220,21 +215,55 @@ func denyReason(status string, passcode bool) sdk.Reason {
 	return sdk.ReasonDeniedByUser
 }
 
-// failed handles a failed Duo call during Verify: wrong keys or clock are
-// errors for the admin; an unavailable Duo is left to the failmode.
+// enrollRequired is the deny for a user Duo wants enrolled first: with
+// Duo's enroll_portal_url, when it gave one that is an https URL, for the
+// host to pass on to the user.
+func enrollRequired(pre *authapi.PreauthResult) sdk.VerifyResponse {
+	out := sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonEnrollmentRequired,
+		Message: "Duo does not know this user or the user has no device any more: the user must enroll with Duo",
+		Details: map[string]string{"duo": "preauth_enroll"}}
+	if u := portalURL(pre.EnrollPortalURL); u != "" {
+		out.Details[sdk.DetailEnrollPortalURL] = u
+		out.Message += " at " + u
+	}
+	return out
+}
+
+// portalURL returns u if it is an absolute https URL without user info of
+// reasonable length, else "": it is shown to users as a link.
+func portalURL(u string) string {
+	if len(u) > 2048 || strings.ContainsAny(u, " \t\r\n\"<>") {
+		return ""
+	}
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "https" || p.Host == "" || p.User != nil {
+		return ""
+	}
+	return p.String()
+}
+
+// failed handles a failed Duo call during Verify, by the classification of
+// authapi.Classify: only an unreachable Duo is left to the failmode; a
+// refusal of the credentials or the clock is an error for the admin (the
+// host answers 503 and audits it); any other definite answer is a deny,
+// ReasonBackendRefused: a Duo that answers is not an outage.
 func (p *Provider) failed(c *config, st *stateV1, op string, err error) (sdk.VerifyResponse, error) {
-	if e, ok := c.credentialsError(err); ok {
+	switch authapi.Classify(err) {
+	case authapi.ClassCredentials, authapi.ClassClock:
 		p.log.Error("verify: Duo refused the credentials", "op", op, "error", err)
-		return sdk.VerifyResponse{}, e
-	}
-	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) {
-		p.log.Warn("verify: Duo refused the request", "op", op, "error", err)
-		return sdk.VerifyResponse{}, sdk.Errorf(sdk.KindInvalidRequest, "Duo refused %s: %s", op, describe(e))
-	}
-	if !authapi.IsUnavailable(err) {
+		off, _ := c.client.Offset()
+		return sdk.VerifyResponse{}, c.refusal(op, err, off)
+	case authapi.ClassRefused:
+		e, _ := authapi.AsError(err)
+		p.log.Warn("verify: Duo refused the request; denied", "user", st.Username, "op", op, "error", err)
+		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonBackendRefused,
+			Message: "Duo refused the " + op + ": " + describe(e),
+			Details: map[string]string{"duo_error": e.Error(), "duo_op": op}}, nil
+	case authapi.ClassUnavailable:
+	default:
 		return sdk.VerifyResponse{}, sdk.Errorf(sdk.KindInternal, "duo: %v", err)
 	}
-	details := map[string]string{"failmode": c.failmode, "duo_error": err.Error()}
+	details := map[string]string{"failmode": c.failmode, "duo_error": err.Error(), "duo_op": op}
 	if c.failmode == failmodeSafe {
 		p.log.Warn("verify: Duo unavailable, failmode safe allows without a second factor",
 			"user", st.Username, "op", op, "error", err)
@@ -244,20 +273,6 @@ func (p *Provider) failed(c *config, st *stateV1, op string, err error) (sdk.Ver
 	p.log.Warn("verify: Duo unavailable, failmode secure denies", "user", st.Username, "op", op, "error", err)
 	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonUnavailable, Details: details,
 		Message: "Duo is unavailable; failmode secure denies the login"}, nil
-}
-
-// retryOnClock runs call, and once more after measuring the clock offset
-// again if Duo rejected the request's time (40104/40105): the clock may
-// have jumped since the last measurement.
-func (c *config) retryOnClock(ctx context.Context, call func() error) error {
-	err := call()
-	if e, ok := authapi.AsError(err); ok && !authapi.IsUnavailable(err) && e.IsBadTimestamp() {
-		if _, perr := c.client.MeasureOffset(ctx); perr != nil {
-			return err
-		}
-		return call()
-	}
-	return err
 }
 
 // pickFactor chooses the interaction for a request.

@@ -131,9 +131,15 @@ func TestVerifyPreauthResults(t *testing.T) {
 	if r.Message != "You are locked out." {
 		t.Errorf("message = %q, want Duo's status_msg", r.Message)
 	}
+	if r.Details["status_msg"] != "You are locked out." {
+		t.Errorf("details = %v, want Duo's status_msg for the audit log", r.Details)
+	}
 	e.emu.SetPreauthResult("frank", "enroll", "")
 	r, err = p.Verify(ctx, sdk.VerifyRequest{User: sdk.User{ID: "frank"}, State: state})
-	wantOutcome(t, r, err, sdk.Deny, sdk.ReasonInvalidState)
+	wantOutcome(t, r, err, sdk.Deny, sdk.ReasonEnrollmentRequired)
+	if u := r.Details["enroll_portal_url"]; !strings.HasPrefix(u, "https://"+e.emu.Host()+"/portal?code=") {
+		t.Errorf("details = %v, want Duo's enroll_portal_url", r.Details)
+	}
 	for _, req := range e.emu.Requests() {
 		if req.Path == "/auth/v2/auth" {
 			t.Errorf("auth was called after preauth decided: %+v", req)
@@ -212,7 +218,6 @@ func TestFailmode(t *testing.T) {
 		{"emulator down", func(e *env) { e.emu.Close() }},
 		{"500", func(e *env) { e.emu.Fail(10, duotest.Failure{Status: 500}) }},
 		{"503 on auth", func(e *env) { e.emu.Fail(10, duotest.Failure{Path: "/auth/v2/auth", Status: 503}) }},
-		{"malformed JSON", func(e *env) { e.emu.Fail(10, duotest.Failure{Malformed: true}) }},
 		{"429 beyond the timeout", func(e *env) {
 			e.emu.Fail(10, duotest.Failure{Status: 429, RetryAfter: 30 * time.Second})
 		}},

@@ -225,22 +225,41 @@ func (p *Provider) current() (*config, error) {
 }
 
 // Activate reports health. TOTP has no backend, so it is healthy once
-// configured; it warns when the settings are ones that popular apps ignore.
+// configured; its authenticator_compat diagnostic says whether the
+// settings are ones that popular apps ignore (a warning, with the fix).
 func (p *Provider) Activate(context.Context) (sdk.Activation, error) {
 	c, err := p.current()
 	if err != nil {
 		return sdk.Activation{}, err
 	}
-	a := sdk.Activation{Health: sdk.Healthy}
-	if c.algorithm != otp.AlgorithmSHA1 || c.digits != 6 || c.period != 30 {
-		a.Diagnostics = append(a.Diagnostics, sdk.Diagnostic{
-			Code: "authenticator_compat",
-			Message: "Google Authenticator and Microsoft Authenticator ignore algorithm, digits and period " +
-				"and always use SHA1, 6 digits and 30 seconds; their users will not be able to confirm enrollment",
-			Value: fmt.Sprintf("algorithm=%s digits=%d period=%d", c.algName, c.digits, c.period),
-		})
+	return sdk.Activation{Health: sdk.Healthy, Diagnostics: []sdk.Diagnostic{c.compat()}}, nil
+}
+
+// compat is the authenticator_compat diagnostic: Google Authenticator and
+// Microsoft Authenticator ignore algorithm, digits and period, so users of
+// other settings scan the QR code and get codes that never match.
+func (c *config) compat() sdk.Diagnostic {
+	var odd, fix []string
+	if c.algorithm != otp.AlgorithmSHA1 {
+		odd, fix = append(odd, "algorithm "+c.algName), append(fix, "algorithm: SHA1")
 	}
-	return a, nil
+	if c.digits != 6 {
+		odd, fix = append(odd, fmt.Sprintf("digits %d", c.digits)), append(fix, "digits: 6")
+	}
+	if c.period != 30 {
+		odd, fix = append(odd, fmt.Sprintf("period %d", c.period)), append(fix, "period: 30")
+	}
+	d := sdk.Diagnostic{Code: "authenticator_compat", Severity: sdk.SeverityInfo,
+		Value:   fmt.Sprintf("algorithm=%s digits=%d period=%d", c.algName, c.digits, c.period),
+		Message: "SHA1, 6 digits, 30 s: what every authenticator app supports"}
+	if len(odd) > 0 {
+		d.Severity = sdk.SeverityWarning
+		d.Message = strings.Join(odd, ", ") + ": Google Authenticator and Microsoft Authenticator ignore these and " +
+			"always use SHA1, 6 digits and 30 s, so their users get codes that never match"
+		d.Fix = "set " + strings.Join(fix, ", ") + " in this provider's settings (existing enrollments keep the " +
+			"settings they were made with)"
+	}
+	return d
 }
 
 // Enroll runs one enrollment step: begin creates a secret and shows it,
@@ -332,7 +351,9 @@ func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyR
 			Outcome: sdk.Deny,
 			Reason:  sdk.ReasonClockSkewSuspected,
 			Message: skewMessage(m.outsideOffset),
-			Details: map[string]string{"step_offset": fmt.Sprint(m.outsideOffset)},
+			// step_seconds turns the offset into time for the host's
+			// doctor, which knows no provider's settings.
+			Details: map[string]string{"step_offset": fmt.Sprint(m.outsideOffset), "step_seconds": fmt.Sprint(e.period)},
 		}, nil
 	default:
 		return sdk.VerifyResponse{

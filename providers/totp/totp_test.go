@@ -133,12 +133,13 @@ func TestActivate(t *testing.T) {
 	for _, tc := range []struct {
 		settings sdk.Settings
 		warn     bool
+		fix      string // what the fix must say when warned
 	}{
-		{nil, false},
-		{sdk.Settings{"skew": "2", "secret_bytes": "32"}, false},
-		{sdk.Settings{"algorithm": "SHA256"}, true},
-		{sdk.Settings{"digits": "8"}, true},
-		{sdk.Settings{"period": "60"}, true},
+		{nil, false, ""},
+		{sdk.Settings{"skew": "2", "secret_bytes": "32"}, false, ""},
+		{sdk.Settings{"algorithm": "SHA256"}, true, "algorithm: SHA1"},
+		{sdk.Settings{"digits": "8"}, true, "digits: 6"},
+		{sdk.Settings{"period": "60"}, true, "period: 30"},
 	} {
 		a, err := configured(t, tc.settings).Activate(ctx)
 		if err != nil {
@@ -147,9 +148,13 @@ func TestActivate(t *testing.T) {
 		if a.Health != sdk.Healthy {
 			t.Errorf("%v: health = %s", tc.settings, a.Health)
 		}
-		warned := len(a.Diagnostics) == 1 && a.Diagnostics[0].Code == "authenticator_compat"
-		if warned != tc.warn || (!tc.warn && len(a.Diagnostics) != 0) {
-			t.Errorf("%v: diagnostics = %+v, want warning %v", tc.settings, a.Diagnostics, tc.warn)
+		if len(a.Diagnostics) != 1 || a.Diagnostics[0].Code != "authenticator_compat" {
+			t.Fatalf("%v: diagnostics = %+v, want one authenticator_compat", tc.settings, a.Diagnostics)
+		}
+		d := a.Diagnostics[0]
+		warned := d.Severity == sdk.SeverityWarning
+		if warned != tc.warn || (!tc.warn && (d.Severity != sdk.SeverityInfo || d.Fix != "")) || !strings.Contains(d.Fix, tc.fix) {
+			t.Errorf("%v: diagnostic = %+v, want warning %v with a fix saying %q", tc.settings, d, tc.warn, tc.fix)
 		}
 	}
 }

@@ -178,6 +178,8 @@ func TestKitVerdicts(t *testing.T) {
 			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty returned an internal error (a panic inside a plugin comes back this way)"}, nil},
 		{"panics in process", InProcess(fake.Panics()), withCode,
 			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty panicked: runtime error: slice bounds out of range"}, []Rule{RuleProcessExit}},
+		{"error diagnostic without a fix", InProcess(fake.ErrorWithoutFix()), withCode,
+			map[Rule]string{RuleActivate: `rule activate: Activate returned an error diagnostic "backend_down" without a Fix`}, []Rule{RuleProcessExit}},
 		{"ignores deadline binary", Binary(filepath.Join(bin, "ignores-deadline")), withCode,
 			map[Rule]string{RuleDeadline: "rule deadline: the plugin went on running Activate after the host's 250ms deadline passed"}, nil},
 		{"ignores deadline in process", InProcess(fake.IgnoresDeadline()), withCode,

@@ -194,6 +194,18 @@ func (k *kit) checkActivate(t tb) {
 		if d.Code == "" {
 			t.Errorf("rule %s: Activate returned a diagnostic without a Code: %+v", RuleActivate, d)
 		}
+		switch d.Severity {
+		case "", sdk.SeverityInfo, sdk.SeverityWarning:
+		case sdk.SeverityError:
+			// The host prints the provider's fix as it is and knows no
+			// backend: an error the admin cannot act on is a dead end.
+			if strings.TrimSpace(d.Fix) == "" {
+				t.Errorf("rule %s: Activate returned an error diagnostic %q without a Fix saying what to change", RuleActivate, d.Code)
+			}
+		default:
+			t.Errorf("rule %s: diagnostic %q has unknown severity %q; want %s, %s or %s", RuleActivate, d.Code, d.Severity,
+				sdk.SeverityInfo, sdk.SeverityWarning, sdk.SeverityError)
+		}
 	}
 }
 

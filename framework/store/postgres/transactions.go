@@ -131,3 +131,18 @@ func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, ex
 	}
 	return nil
 }
+
+func (s *Store) CancelPush(ctx context.Context, t framework.Transaction) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM transactions WHERE id = $1`, t.ID)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE push_windows SET sent = GREATEST(sent - 1, 0) WHERE user_id = $1 AND provider = $2`, t.UserID, t.Provider)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: cancel push: %w", err)
+	}
+	return nil
+}

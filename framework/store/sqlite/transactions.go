@@ -134,3 +134,21 @@ func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, ex
 	}
 	return nil
 }
+
+func (s *Store) CancelPush(ctx context.Context, tx framework.Transaction) error {
+	err := s.inTx(ctx, func(q *sql.Tx) error {
+		r, err := q.ExecContext(ctx, `DELETE FROM transactions WHERE id = ?`, tx.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = q.ExecContext(ctx, `UPDATE push_windows SET sent = MAX(sent - 1, 0) WHERE user_id = ? AND provider = ?`, tx.UserID, tx.Provider)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: cancel push: %w", err)
+	}
+	return nil
+}

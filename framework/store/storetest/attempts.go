@@ -261,3 +261,30 @@ func testReserveRacesReset(t *testing.T, s framework.Store) {
 	}
 	wg.Wait()
 }
+
+// testCancelPush: a push cancelled before it was sent frees the pending
+// slot and its count in the window; cancelling twice gives back one.
+func testCancelPush(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	active(t, s, "alice", "duo")
+	limit := framework.PushLimit{Max: 1, Window: 10 * time.Minute}
+	tx := newTx("c1", "alice", "duo")
+	tx.ProviderTxID = ""
+	if r, err := s.ReservePush(ctx, tx, at(0), limit); err != nil || r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("first push: %+v, %v", r, err)
+	}
+	for range 2 {
+		if err := s.CancelPush(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx2 := newTx("c2", "alice", "duo")
+	if r, err := s.ReservePush(ctx, tx2, at(time.Minute), limit); err != nil || r.Existing != nil || !r.RetryAt.IsZero() {
+		t.Fatalf("push after a cancelled one, with a limit of 1: %+v, %v", r, err)
+	}
+	tx3 := newTx("c3", "alice", "duo")
+	tx3.Audience = framework.AudienceClient
+	if r, err := s.ReservePush(ctx, tx3, at(2*time.Minute), limit); err != nil || r.RetryAt.IsZero() {
+		t.Fatalf("a second push in the window (another audience): %+v, %v; want the limit", r, err)
+	}
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/ReserveRacesReset", testReserveRacesReset},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},
+		{"Push/Cancel", testCancelPush},
 		{"CountStranded", testCountStranded},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},

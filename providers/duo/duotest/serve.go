@@ -3,7 +3,7 @@ package duotest
 import (
 	"fmt"
 	"html"
-	"math"
+	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -25,7 +25,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if perr != nil {
-		s.finish(idx, false, perr.code, writeFail(w, perr))
+		s.finish(idx, false, perr.code, s.writeFail(w, perr))
 		return
 	}
 	if strings.HasPrefix(r.URL.Path, "/activate/") && r.Method == http.MethodGet {
@@ -35,20 +35,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, ok := routes[r.URL.Path]
 	if !ok {
-		s.finish(idx, false, errNotFound.code, writeFail(w, errNotFound))
+		s.finish(idx, false, errNotFound.code, s.writeFail(w, errNotFound))
 		return
 	}
 	if r.Method != rt.method {
-		s.finish(idx, false, errMethod.code, writeFail(w, errMethod))
+		s.finish(idx, false, errMethod.code, s.writeFail(w, errMethod))
 		return
 	}
 	authorized := false
 	if rt.signed {
 		if derr := s.authenticate(r, params); derr != nil {
-			s.finish(idx, false, derr.code, writeFail(w, derr))
+			s.finish(idx, false, derr.code, s.writeFail(w, derr))
 			return
 		}
 		authorized = true
+	}
+	if ov, ok := s.takeOverride(r.URL.Path); ok {
+		writeOK(w, ov)
+		s.finish(idx, authorized, 0, http.StatusOK)
+		return
 	}
 	resp, derr := rt.h(s, r, params)
 	switch {
@@ -56,7 +61,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.finish(idx, authorized, 0, 0)
 		panic(http.ErrAbortHandler) // close the connection without an answer
 	case derr != nil:
-		s.finish(idx, authorized, derr.code, writeFail(w, derr))
+		s.finish(idx, authorized, derr.code, s.writeFail(w, derr))
 	default:
 		if raw, isRaw := resp.(rawBody); isRaw {
 			w.Header().Set("Content-Type", raw.contentType)
@@ -103,7 +108,7 @@ func (s *Server) authenticate(r *http.Request, params url.Values) *duoError {
 	}
 	s.mu.Lock()
 	in, known := s.integrations[ikey]
-	now := s.nowLocked()
+	now, skew, portless := s.nowLocked(), s.skew, s.portlessHost
 	s.mu.Unlock()
 	if !known {
 		return errInvalidIkey
@@ -119,10 +124,16 @@ func (s *Server) authenticate(r *http.Request, params url.Values) *duoError {
 	if err != nil {
 		return errBadDate
 	}
-	if d := now.Sub(t); d > s.skew || d < -s.skew {
+	if d := now.Sub(t); d > skew || d < -skew {
 		return errBadDate
 	}
-	canon := canonicalV2(date, r.Method, r.Host, r.URL.Path, params)
+	host := r.Host
+	if portless {
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+	}
+	canon := canonicalV2(date, r.Method, host, r.URL.Path, params)
 	if !signatureValid(in.skey, canon, sig) {
 		return errInvalidSignature
 	}
@@ -150,6 +161,14 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, idx int, f Failu
 		s.finish(idx, false, 0, 0)
 		panic(http.ErrAbortHandler) // not hijackable (HTTP/2): abort the stream
 	}
+	if f.Response != nil {
+		// Answered after authentication, in ServeHTTP.
+		s.pushOverride(r.URL.Path, f.Response)
+		return false
+	}
+	if s.injectWild(w, idx, f) {
+		return true
+	}
 	status := f.Status
 	if f.Malformed {
 		if status == 0 {
@@ -167,14 +186,18 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, idx int, f Failu
 	e := &duoError{code: status * 100, message: http.StatusText(status)}
 	if status == http.StatusTooManyRequests {
 		e = &duoError{code: 42901, message: "Too many requests"}
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))
-		}
+		s.retryAfterHeader(w, f)
 	}
 	if e.message == "" {
 		e.message = "Error"
 	}
-	s.finish(idx, false, e.code, writeFail(w, e))
+	if f.EmptyBody {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(status)
+		s.finish(idx, false, e.code, status)
+		return true
+	}
+	s.finish(idx, false, e.code, s.writeFail(w, e))
 	return true
 }
 

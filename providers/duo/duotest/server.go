@@ -49,9 +49,32 @@ type Failure struct {
 	Path       string        // e.g. "/auth/v2/auth"; "" = any
 	Status     int           // 429, 500, 503 ...; 0 = normal status
 	RetryAfter time.Duration // sets Retry-After (seconds) on a 429
-	Malformed  bool          // 200 with a body that is not JSON
+	Malformed  bool          // 200 (or Status) with a body that is truncated JSON
 	Delay      time.Duration // real wall-clock delay before answering (honours request context cancellation)
 	Drop       bool          // close the connection without answering (hijack)
+
+	// Answers seen from Duo-like servers in the wild (wild.go).
+
+	// EmptyBody sends the error at Status with no body at all.
+	EmptyBody bool
+	// XRetryAfter sends RetryAfter as X-Retry-After instead of
+	// Retry-After; RetryAfterDate sends it as an HTTP-date (the emulator
+	// clock plus RetryAfter).
+	XRetryAfter, RetryAfterDate bool
+	// FailCode answers a FAIL envelope with this code (any number, such
+	// as a non-Duo 1000) at Status, 200 when Status is 0.
+	FailCode int
+	// Stat answers {"stat": Stat} at 200: a stat that is neither OK nor
+	// FAIL, such as "BAD_STATUS".
+	Stat string
+	// Raw answers RawBody verbatim at Status, 200 when Status is 0: an
+	// empty or non-JSON success.
+	Raw     bool
+	RawBody string
+	// Response answers {"stat":"OK","response":Response} at 200 in place
+	// of the real answer, after the request was authenticated: an async
+	// auth answered with a result, an allow without status_msg.
+	Response any
 }
 
 type failRule struct {
@@ -91,6 +114,9 @@ type Server struct {
 	fails        []*failRule
 	reqs         []Request
 	remember     time.Duration        // Remembered Devices policy; 0 is off (trusted.go)
+	bareErrors   bool                 // FAIL answers go out without a body (wild.go)
+	portlessHost bool                 // signatures are checked against Host without its port (wild.go)
+	overrides    []override           // Failure.Response answers waiting for their request (wild.go)
 	trusted      map[[32]byte]trusted // issued trusted_device_tokens by SHA-256
 
 	// test hooks, called outside the lock with a copy of the record: after
@@ -345,8 +371,16 @@ func writeOK(w http.ResponseWriter, resp any) {
 	writeJSON(w, http.StatusOK, okEnvelope{Stat: "OK", Response: resp})
 }
 
-func writeFail(w http.ResponseWriter, e *duoError) int {
+func (s *Server) writeFail(w http.ResponseWriter, e *duoError) int {
 	status := httpStatus(e.code)
+	s.mu.Lock()
+	bare := s.bareErrors
+	s.mu.Unlock()
+	if bare {
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(status)
+		return status
+	}
 	writeJSON(w, status, failEnvelope{Stat: "FAIL", Code: e.code, Message: e.message, MessageDetail: e.detail})
 	return status
 }

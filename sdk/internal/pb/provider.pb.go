@@ -31,10 +31,12 @@ const (
 // ErrorDetail rides in a gRPC status's details so the host gets back the
 // provider's typed error.
 type ErrorDetail struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Field         string                 `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Field   string                 `protobuf:"bytes,2,opt,name=field,proto3" json:"field,omitempty"`
+	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// What the admin should change; added in 1.x, empty from older plugins.
+	Fix           string `protobuf:"bytes,4,opt,name=fix,proto3" json:"fix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +88,13 @@ func (x *ErrorDetail) GetField() string {
 func (x *ErrorDetail) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *ErrorDetail) GetFix() string {
+	if x != nil {
+		return x.Fix
 	}
 	return ""
 }
@@ -495,10 +504,14 @@ func (*ActivateRequest) Descriptor() ([]byte, []int) {
 }
 
 type Diagnostic struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	Value   string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	// info, warning or error; empty (older plugins) means info.
+	Severity string `protobuf:"bytes,4,opt,name=severity,proto3" json:"severity,omitempty"`
+	// What the admin should change, naming the setting.
+	Fix           string `protobuf:"bytes,5,opt,name=fix,proto3" json:"fix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -550,6 +563,20 @@ func (x *Diagnostic) GetMessage() string {
 func (x *Diagnostic) GetValue() string {
 	if x != nil {
 		return x.Value
+	}
+	return ""
+}
+
+func (x *Diagnostic) GetSeverity() string {
+	if x != nil {
+		return x.Severity
+	}
+	return ""
+}
+
+func (x *Diagnostic) GetFix() string {
+	if x != nil {
+		return x.Fix
 	}
 	return ""
 }
@@ -1100,11 +1127,12 @@ var File_provider_proto protoreflect.FileDescriptor
 
 const file_provider_proto_rawDesc = "" +
 	"\n" +
-	"\x0eprovider.proto\x12\ftwofactor.v1\"Q\n" +
+	"\x0eprovider.proto\x12\ftwofactor.v1\"c\n" +
 	"\vErrorDetail\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\r\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
+	"\x03fix\x18\x04 \x01(\tR\x03fix\"\r\n" +
 	"\vInfoRequest\"\xc9\x01\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1133,12 +1161,14 @@ const file_provider_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
 	"\x11ConfigureResponse\"\x11\n" +
-	"\x0fActivateRequest\"P\n" +
+	"\x0fActivateRequest\"~\n" +
 	"\n" +
 	"Diagnostic\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05value\x18\x03 \x01(\tR\x05value\"f\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x1a\n" +
+	"\bseverity\x18\x04 \x01(\tR\bseverity\x12\x10\n" +
+	"\x03fix\x18\x05 \x01(\tR\x03fix\"f\n" +
 	"\x10ActivateResponse\x12\x16\n" +
 	"\x06health\x18\x01 \x01(\tR\x06health\x12:\n" +
 	"\vdiagnostics\x18\x02 \x03(\v2\x18.twofactor.v1.DiagnosticR\vdiagnostics\"9\n" +

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,8 +30,9 @@ const (
 // answer (a preauth listing many devices) is a few kilobytes.
 const DefaultMaxResponseBytes = 1 << 20
 
-// DefaultRetryAfter is the wait before retrying a 429 that carries no
-// usable Retry-After header: the first back-off step of Duo's own clients.
+// DefaultRetryAfter is the first wait before retrying a 429 that carries
+// no usable Retry-After header (it doubles on each further 429): the first
+// back-off step of Duo's own clients.
 const DefaultRetryAfter = time.Second
 
 // MaxRetryAfter is the longest wait honoured for a 429, even when the
@@ -59,6 +61,16 @@ type Config struct {
 	// Transport, when set, is used instead of a TLS transport built from
 	// RootCAs (tests, proxies).
 	Transport http.RoundTripper
+	// Sleep waits d or until ctx ends (between tries after a 429); nil
+	// means a timer. Tests inject one.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a random duration in [0, n) added to a backoff; nil
+	// means math/rand. Tests inject one.
+	Jitter func(n time.Duration) time.Duration
+	// OnResign, when set, is told when a 401 made the client measure the
+	// clock offset again and re-sign the request (op, the offset before
+	// and after), so that the caller can report it.
+	OnResign func(op string, before, after time.Duration)
 }
 
 // Client calls Duo's Auth API v2. It is safe for concurrent use. Every
@@ -76,8 +88,9 @@ type Client struct {
 	offset     atomic.Int64 // Duo's clock minus the local clock, in nanoseconds
 	measuredAt atomic.Int64 // local Unix nanoseconds of the last measurement; 0 = never
 
-	// sleep waits d or until ctx ends; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
+	sleep    func(ctx context.Context, d time.Duration) error
+	jitter   func(n time.Duration) time.Duration
+	onResign func(op string, before, after time.Duration)
 }
 
 // New returns a Client. It checks only the shape of cfg; Check tells
@@ -93,13 +106,21 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		ikey:    cfg.IntegrationKey,
-		skey:    []byte(cfg.SecretKey),
-		host:    cfg.Host,
-		ua:      cfg.UserAgent,
-		maxBody: cfg.MaxResponseBytes,
-		now:     cfg.Now,
-		sleep:   sleepCtx,
+		ikey:     cfg.IntegrationKey,
+		skey:     []byte(cfg.SecretKey),
+		host:     cfg.Host,
+		ua:       cfg.UserAgent,
+		maxBody:  cfg.MaxResponseBytes,
+		now:      cfg.Now,
+		sleep:    cfg.Sleep,
+		jitter:   cfg.Jitter,
+		onResign: cfg.OnResign,
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.jitter == nil {
+		c.jitter = func(n time.Duration) time.Duration { return rand.N(n) }
 	}
 	if c.maxBody <= 0 {
 		c.maxBody = DefaultMaxResponseBytes

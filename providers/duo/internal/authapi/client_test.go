@@ -169,14 +169,17 @@ func TestPingCheckAndOffset(t *testing.T) {
 	// The local clock is 90 s behind the server's.
 	c := f.client(t, func(cfg *Config) { cfg.Now = func() time.Time { return time.Now().Add(-90 * time.Second) } })
 
-	// Unsigned ping works however far off the clock is; signed check
-	// fails until the offset is measured.
+	// Unsigned ping works however far off the clock is; a signed check
+	// before any measurement is answered 40105, which makes the client
+	// measure and re-sign: it succeeds on the second try.
 	if _, err := c.Ping(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_, err := c.Check(ctx)
-	if e, isErr := AsError(err); !isErr || !e.IsBadTimestamp() || e.HTTPStatus != 401 {
-		t.Fatalf("Check before MeasureOffset = %v, want 40105", err)
+	if _, err := c.Check(ctx); err != nil {
+		t.Fatalf("Check before MeasureOffset = %v, want compensated on the 40105", err)
+	}
+	if reqs := f.requests(); len(reqs) != 4 || reqs[1].Authorized && reqs[1].Path == PathCheck && reqs[1].Date == reqs[3].Date {
+		t.Fatalf("requests = %+v, want ping, check (40105), ping, check", reqs)
 	}
 	off, err := c.MeasureOffset(ctx)
 	if err != nil {
@@ -319,38 +322,50 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
+// TestResponses is the classification table of the README, one row per
+// kind of answer: only transport errors, deadlines, 5xx and 429 after the
+// retries are unavailable; every other answer is definite.
 func TestResponses(t *testing.T) {
-	type want struct {
-		code        int // *Error with this code, when unavailable is false
-		status      int
-		unavailable bool
-	}
 	big := `{"stat":"OK","response":{"time":1,"pad":"` + strings.Repeat("x", DefaultMaxResponseBytes) + `"}}`
 	for _, tc := range []struct {
-		name string
-		h    http.HandlerFunc
-		want want
+		name   string
+		h      http.HandlerFunc
+		class  Class
+		status int
+		code   int // Duo's code in the *Error, for definite answers
 	}{
-		{"40102", raw(401, `{"stat":"FAIL","code":40102,"message":"Invalid integration key in request credentials"}`), want{code: 40102, status: 401}},
-		{"40301", raw(403, `{"code": 40301, "message": "Access forbidden", "stat": "FAIL"}`), want{code: 40301, status: 403}},
-		{"40002 detail", raw(400, `{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}`), want{code: 40002, status: 400}},
-		{"FAIL with 200", raw(200, `{"stat":"FAIL","code":40002,"message":"x"}`), want{code: 40002, status: 200}},
-		{"code as string", raw(400, `{"stat":"FAIL","code":"40002","message":"x"}`), want{code: 40002, status: 400}},
-		{"FAIL without code", raw(400, `{"stat":"FAIL","code":"","message":"x"}`), want{unavailable: true, status: 400}},
-		{"500 FAIL", raw(500, `{"stat":"FAIL","code":50000,"message":"Internal"}`), want{unavailable: true, status: 500}},
-		{"503 HTML", raw(503, `<html>down</html>`), want{unavailable: true, status: 503}},
-		{"empty 401", raw(401, ``), want{unavailable: true, status: 401}},
-		{"redirect", raw(302, ``, "Location", "https://example.com/"), want{unavailable: true, status: 302}},
-		{"malformed", raw(200, `{"stat":"OK","response":{"time":`), want{unavailable: true, status: 200}},
-		{"not JSON", raw(200, `OK`), want{unavailable: true, status: 200}},
-		{"trailing data", raw(200, `{"stat":"OK","response":{"time":1}} {}`), want{unavailable: true, status: 200}},
-		{"unknown stat", raw(200, `{"stat":"MAYBE","response":{"time":1}}`), want{unavailable: true, status: 200}},
-		{"no response", raw(200, `{"stat":"OK"}`), want{unavailable: true, status: 200}},
-		{"null response", raw(200, `{"stat":"OK","response":null}`), want{unavailable: true, status: 200}},
-		{"no time", raw(200, `{"stat":"OK","response":{}}`), want{unavailable: true, status: 200}},
-		{"time wrong type", raw(200, `{"stat":"OK","response":{"time":"now"}}`), want{unavailable: true, status: 200}},
-		{"OK with 500", raw(500, `{"stat":"OK","response":{"time":1}}`), want{unavailable: true, status: 500}},
-		{"too big", raw(200, big), want{unavailable: true, status: 200}},
+		{"40102", raw(401, `{"stat":"FAIL","code":40102,"message":"Invalid integration key in request credentials"}`), ClassCredentials, 401, 40102},
+		{"40301", raw(403, `{"code": 40301, "message": "Access forbidden", "stat": "FAIL"}`), ClassCredentials, 403, 40301},
+		{"bare 403", raw(403, ``), ClassCredentials, 403, 0},
+		{"40105", raw(401, `{"stat":"FAIL","code":40105,"message":"Bad request timestamp"}`), ClassClock, 401, 40105},
+		{"40002 detail", raw(400, `{"stat":"FAIL","code":40002,"message":"Invalid request parameters","message_detail":"username"}`), ClassRefused, 400, 40002},
+		{"FAIL with 200", raw(200, `{"stat":"FAIL","code":40002,"message":"x"}`), ClassRefused, 200, 40002},
+		{"FAIL 200 non-Duo code", raw(200, `{"stat":"FAIL","code":1000,"message":"Bad user"}`), ClassRefused, 200, 1000},
+		{"code as string", raw(400, `{"stat":"FAIL","code":"40002","message":"x"}`), ClassRefused, 400, 40002},
+		{"FAIL without code", raw(400, `{"stat":"FAIL","code":"","message":"x"}`), ClassRefused, 400, 0},
+		{"FAIL malformed code", raw(400, `{"stat":"FAIL","code":"x1","message":"x"}`), ClassRefused, 400, 0},
+		{"500 FAIL", raw(500, `{"stat":"FAIL","code":50000,"message":"Internal"}`), ClassUnavailable, 500, 0},
+		{"503 HTML", raw(503, `<html>down</html>`), ClassUnavailable, 503, 0},
+		{"502 empty", raw(502, ``), ClassUnavailable, 502, 0},
+		{"empty 401", raw(401, ``), ClassCredentials, 401, 0},
+		{"empty 400", raw(400, ``), ClassRefused, 400, 0},
+		{"empty 402", raw(402, ``), ClassRefused, 402, 0},
+		{"empty 404", raw(404, ``), ClassRefused, 404, 0},
+		{"HTML 404", raw(404, `<html>not found</html>`), ClassRefused, 404, 0},
+		{"redirect", raw(302, ``, "Location", "https://example.com/"), ClassRefused, 302, 0},
+		{"malformed", raw(200, `{"stat":"OK","response":{"time":`), ClassRefused, 200, 0},
+		{"empty 200", raw(200, ``), ClassRefused, 200, 0},
+		{"not JSON", raw(200, `OK`), ClassRefused, 200, 0},
+		{"trailing data", raw(200, `{"stat":"OK","response":{"time":1}} {}`), ClassRefused, 200, 0},
+		{"unknown stat", raw(200, `{"stat":"BAD_STATUS","response":{"time":1}}`), ClassRefused, 200, 0},
+		{"no response", raw(200, `{"stat":"OK"}`), ClassRefused, 200, 0},
+		{"null response", raw(200, `{"stat":"OK","response":null}`), ClassRefused, 200, 0},
+		{"no time", raw(200, `{"stat":"OK","response":{}}`), ClassRefused, 200, 0},
+		{"time wrong type", raw(200, `{"stat":"OK","response":{"time":"now"}}`), ClassRefused, 200, 0},
+		{"OK with 500", raw(500, `{"stat":"OK","response":{"time":1}}`), ClassUnavailable, 500, 0},
+		{"OK with 404", raw(404, `{"stat":"OK","response":{"time":1}}`), ClassRefused, 404, 0},
+		{"too big", raw(200, big), ClassRefused, 200, 0},
+		{"too big 503", raw(503, big), ClassUnavailable, 503, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
@@ -362,19 +377,19 @@ func TestResponses(t *testing.T) {
 			if strings.Contains(err.Error(), testSKey) {
 				t.Errorf("error leaks the secret key: %v", err)
 			}
+			if got := Classify(err); got != tc.class {
+				t.Fatalf("Classify(%v) = %s, want %s", err, got, tc.class)
+			}
 			var u *UnavailableError
-			if tc.want.unavailable {
-				if !errors.As(err, &u) || u.HTTPStatus != tc.want.status {
-					t.Fatalf("err = %v (%T), want unavailable with HTTP %d", err, err, tc.want.status)
+			if tc.class == ClassUnavailable {
+				if !errors.As(err, &u) || u.HTTPStatus != tc.status {
+					t.Fatalf("err = %v (%T), want unavailable with HTTP %d", err, err, tc.status)
 				}
 				return
 			}
-			if errors.As(err, &u) {
-				t.Fatalf("err = %v, want a definite *Error", err)
-			}
 			e, isErr := AsError(err)
-			if !isErr || e.Code != tc.want.code || e.HTTPStatus != tc.want.status {
-				t.Fatalf("err = %#v, want code %d HTTP %d", err, tc.want.code, tc.want.status)
+			if !isErr || e.Code != tc.code || e.HTTPStatus != tc.status {
+				t.Fatalf("err = %#v, want code %d HTTP %d", err, tc.code, tc.status)
 			}
 		})
 	}
@@ -394,8 +409,8 @@ func TestResultValidation(t *testing.T) {
 	_, checks["enroll_status"] = c.EnrollStatus(ctx, "DU1", "x")
 	_, checks["enroll"] = c.Enroll(ctx, EnrollRequest{})
 	for name, err := range checks {
-		if !IsUnavailable(err) {
-			t.Errorf("%s: err = %v, want unavailable (malformed)", name, err)
+		if e, ok := AsError(err); !ok || !e.Malformed || Classify(err) != ClassRefused {
+			t.Errorf("%s: err = %v, want a malformed answer, refused", name, err)
 		}
 	}
 }
@@ -415,20 +430,30 @@ func fakeSleep(c *Client) *[]time.Duration {
 
 func TestRateLimit(t *testing.T) {
 	limited := raw(429, `{"stat":"FAIL","code":42901,"message":"Too Many Requests"}`)
+	const jitter = 250 * time.Millisecond
+	now := time.Now().Truncate(time.Second)
 	for _, tc := range []struct {
 		name      string
 		timeout   time.Duration
-		responses int // how many 429s before an OK
-		header    string
+		responses int      // how many 429s before an OK
+		header    []string // name, value
 		wantWaits []time.Duration
 		wantOK    bool
 		wantCalls int
 	}{
-		{"retry fits", 10 * time.Second, 1, "2", []time.Duration{2 * time.Second}, true, 2},
-		{"retry beyond deadline", time.Second, 1, "2", nil, false, 1},
-		{"retried once only", 10 * time.Second, 2, "2", []time.Duration{2 * time.Second}, false, 2},
-		{"no header: default wait", 10 * time.Second, 1, "", []time.Duration{DefaultRetryAfter}, true, 2},
-		{"beyond max wait", time.Hour, 1, "3600", nil, false, 1},
+		{"Retry-After seconds", 10 * time.Second, 1, []string{"Retry-After", "2"}, []time.Duration{2 * time.Second}, true, 2},
+		{"X-Retry-After", 10 * time.Second, 1, []string{"X-Retry-After", "3"}, []time.Duration{3 * time.Second}, true, 2},
+		{"Retry-After HTTP-date", 10 * time.Second, 1, []string{"Retry-After", now.Add(4 * time.Second).UTC().Format(http.TimeFormat)},
+			[]time.Duration{4 * time.Second}, true, 2},
+		{"retry beyond deadline", time.Second, 1, []string{"Retry-After", "2"}, nil, false, 1},
+		{"third try succeeds", 20 * time.Second, 2, []string{"Retry-After", "2"}, []time.Duration{2 * time.Second, 2 * time.Second}, true, 3},
+		{"no header: exponential backoff with jitter", 30 * time.Second, 3, nil,
+			[]time.Duration{time.Second + jitter, 2*time.Second + jitter, 4*time.Second + jitter}, true, 4},
+		{"backoff stops at the deadline", 4 * time.Second, 9, nil,
+			[]time.Duration{time.Second + jitter, 2*time.Second + jitter}, false, 3},
+		{"tries are bounded", time.Hour, 20, []string{"Retry-After", "1"},
+			[]time.Duration{time.Second, time.Second, time.Second, time.Second, time.Second, time.Second}, false, 7},
+		{"beyond max wait", time.Hour, 1, []string{"Retry-After", "3600"}, nil, false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
@@ -440,10 +465,10 @@ func TestRateLimit(t *testing.T) {
 				k := n
 				mu.Unlock()
 				if k <= tc.responses {
-					if tc.header == "" {
+					if tc.header == nil {
 						raw(429, "")(w, r)
 					} else {
-						w.Header().Set("Retry-After", tc.header)
+						w.Header().Set(tc.header[0], tc.header[1])
 						limited(w, r)
 					}
 					return
@@ -455,14 +480,21 @@ func TestRateLimit(t *testing.T) {
 				}
 				ok(w, `{"result":"auth","status_msg":"ok"}`)
 			})
-			// A clock that moves a second per call, so the retry has its
-			// own Date.
+			// A clock that moves a second per call, so each retry has its
+			// own Date; the fake sleep does not move it, so the waits
+			// asked for are compared with the real deadline only.
 			var clk sync.Mutex
-			tick := time.Now()
+			tick := now
 			c := f.client(t, func(cfg *Config) {
 				cfg.Now = func() time.Time { clk.Lock(); defer clk.Unlock(); tick = tick.Add(time.Second); return tick }
+				cfg.Jitter = func(n time.Duration) time.Duration { return jitter }
 			})
+			c.SetOffset(0, time.Time{})
 			waits := fakeSleep(c)
+			if tc.name == "Retry-After HTTP-date" {
+				// Duo's date is compared with Duo's time: freeze the clock.
+				c.now = func() time.Time { return now }
+			}
 			cctx, cancel := context.WithTimeout(ctx, tc.timeout)
 			defer cancel()
 			start := time.Now()
@@ -475,7 +507,7 @@ func TestRateLimit(t *testing.T) {
 			}
 			if !tc.wantOK {
 				var u *UnavailableError
-				if !errors.As(err, &u) || u.HTTPStatus != 429 {
+				if !errors.As(err, &u) || u.HTTPStatus != 429 || Classify(err) != ClassUnavailable {
 					t.Fatalf("err = %v, want unavailable 429", err)
 				}
 				if e, _ := AsError(err); e == nil || e.HTTPStatus != 429 {
@@ -489,12 +521,12 @@ func TestRateLimit(t *testing.T) {
 			if len(reqs) != tc.wantCalls {
 				t.Fatalf("%d requests, want %d", len(reqs), tc.wantCalls)
 			}
-			if len(reqs) == 2 {
-				if reqs[0].Date == reqs[1].Date {
-					t.Error("the retry reused the Date")
+			for i := 1; i < len(reqs); i++ {
+				if tc.name != "Retry-After HTTP-date" && reqs[i-1].Date == reqs[i].Date {
+					t.Error("a retry reused the Date")
 				}
-				if !reqs[1].Authorized || reqs[1].ContentLength <= 0 || reqs[1].Params.Get("username") != "alice" {
-					t.Errorf("retry = %+v, want signed with the full body", reqs[1])
+				if !reqs[i].Authorized || reqs[i].ContentLength <= 0 || reqs[i].Params.Get("username") != "alice" {
+					t.Errorf("retry = %+v, want signed with the full body", reqs[i])
 				}
 			}
 		})
@@ -503,24 +535,85 @@ func TestRateLimit(t *testing.T) {
 
 func TestRetryAfterParsing(t *testing.T) {
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              DefaultRetryAfter,
-		"0":                             0,
-		"5":                             5 * time.Second,
-		"-1":                            DefaultRetryAfter,
-		"soon":                          DefaultRetryAfter,
-		"99999999999999999999":          DefaultRetryAfter,
-		"3600":                          MaxRetryAfter + time.Second,
-		"Tue, 01 Jan 2030 00:00:07 GMT": 7 * time.Second,
-		"Mon, 31 Dec 2029 23:00:00 GMT": 0,
+	type want struct {
+		d  time.Duration
+		ok bool
+	}
+	for _, tc := range []struct {
+		name, value string
+		want        want
+	}{
+		{"Retry-After", "", want{0, false}},
+		{"Retry-After", "0", want{0, true}},
+		{"Retry-After", "5", want{5 * time.Second, true}},
+		{"X-Retry-After", "6", want{6 * time.Second, true}},
+		{"Retry-After", "-1", want{0, false}},
+		{"Retry-After", "soon", want{0, false}},
+		{"Retry-After", "99999999999999999999", want{0, false}},
+		{"Retry-After", "3600", want{MaxRetryAfter + time.Second, true}},
+		{"Retry-After", "Tue, 01 Jan 2030 00:00:07 GMT", want{7 * time.Second, true}},
+		{"X-Retry-After", "Tue, 01 Jan 2030 00:00:08 GMT", want{8 * time.Second, true}},
+		{"Retry-After", "Mon, 31 Dec 2029 23:00:00 GMT", want{0, true}},
 	} {
 		h := http.Header{}
-		if in != "" {
-			h.Set("Retry-After", in)
+		if tc.value != "" {
+			h.Set(tc.name, tc.value)
 		}
-		if got := retryAfter(h, now); got != want {
-			t.Errorf("retryAfter(%q) = %v, want %v", in, got, want)
+		if d, ok := retryAfter(h, now); d != tc.want.d || ok != tc.want.ok {
+			t.Errorf("retryAfter(%s: %q) = %v, %v; want %v", tc.name, tc.value, d, ok, tc.want)
 		}
+	}
+}
+
+// TestUnauthorizedRemeasuresAndResigns: a 401 makes the client measure
+// the clock at once with the unsigned ping and re-sign the request with
+// Duo's time, once; the offset is reported.
+func TestUnauthorizedRemeasuresAndResigns(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		skew      time.Duration // the server's clock minus the client's
+		bare      bool          // the server answers a bare 401 instead of 40105
+		wantClass Class
+		wantCalls int // signed calls to check
+	}{
+		{"skewed clock, 40105", 400 * time.Second, false, ClassNone, 2},
+		{"skewed clock, bare 401", -400 * time.Second, true, ClassNone, 2},
+		{"wrong key is not retried twice", 0, true, ClassCredentials, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			base := time.Now()
+			f.now = func() time.Time { return time.Now().Add(tc.skew) }
+			if tc.bare {
+				f.handle(PathCheck, func(w http.ResponseWriter, r *http.Request) {
+					ok(w, fmt.Sprintf(`{"time":%d}`, f.now().Unix()))
+				})
+			}
+			var reported []time.Duration
+			c := f.client(t, func(cfg *Config) {
+				cfg.OnResign = func(op string, before, after time.Duration) { reported = append(reported, after) }
+				if tc.name == "wrong key is not retried twice" {
+					cfg.SecretKey = strings.Repeat("x", 40)
+				}
+			})
+			c.SetOffset(0, base) // measured "now", but wrong
+			_, err := c.Check(ctx)
+			if got := Classify(err); got != tc.wantClass {
+				t.Fatalf("Check: %v (class %s), want class %s", err, got, tc.wantClass)
+			}
+			signed := 0
+			for _, r := range f.requests() {
+				if r.Path == PathCheck {
+					signed++
+				}
+			}
+			if signed != tc.wantCalls {
+				t.Errorf("%d calls to check, want %d", signed, tc.wantCalls)
+			}
+			if len(reported) != 1 || (reported[0]-tc.skew).Abs() > 2*time.Second {
+				t.Errorf("offsets reported = %v, want one near %v", reported, tc.skew)
+			}
+		})
 	}
 }
 

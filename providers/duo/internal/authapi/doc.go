@@ -10,20 +10,28 @@
 //     measured with the unsigned ping (MeasureOffset), as duo_unix does; the
 //     official client always signs with the local clock, so a drifted host
 //     gets 40105 on every call.
-//   - A 429 is retried once, re-signed with a fresh Date and the whole body,
-//     and only when its Retry-After ends before the context's deadline;
-//     otherwise the call fails at once as unavailable. The official client
-//     retries up to seven times over a minute, resending an empty body.
+//   - A 429 is retried as Duo documents it: after its Retry-After or
+//     X-Retry-After (seconds or an HTTP-date), or else with exponential
+//     backoff and jitter, re-signed with a fresh Date and the whole body,
+//     up to seven tries and never past the context's deadline; then the
+//     call is unavailable. The official client ignores the headers and
+//     resends an empty body.
+//   - Any 401 makes the client measure the clock offset at once (ping) and
+//     re-sign the request with Duo's time, once: a drifted clock costs one
+//     round trip, not a failed login.
 //   - POST bodies carry a Content-Length (never chunked), response bodies
 //     are capped (DefaultMaxResponseBytes) and parsed strictly: one JSON
 //     envelope, no trailing data, a known stat, and known result values
 //     (unknown extra properties are ignored, because Duo documents that
 //     new ones may appear at any time).
-//   - Errors keep what the caller needs: a FAIL envelope is an *Error with
-//     the HTTP status, Duo's code, message and detail; a network error, a
-//     5xx, a malformed or oversized body and a 429 that was not retried are
-//     an *UnavailableError (IsUnavailable), so that the caller's failmode can
-//     decide.
+//   - Every failure is classified (Classify): only a transport error, the
+//     deadline, a 5xx and a 429 after the retries are unavailable (an
+//     *UnavailableError), which a caller may leave to its failmode; every
+//     other answer is a definite *Error: a FAIL envelope at any status
+//     below 500, a bare or HTML 4xx, a 200 that is malformed or not what
+//     the request asks for (Malformed). Within those, credentials (401,
+//     40301, bare 403) and clock (40104/40105) are told apart from other
+//     refusals.
 //   - TLS uses the system roots, or a given *x509.CertPool (an emulator);
 //     the scheme is always https.
 //

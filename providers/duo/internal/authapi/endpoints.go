@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -211,7 +212,13 @@ type AuthResult struct {
 
 func (r *AuthResult) validate(waitingOK bool) error {
 	switch r.Result {
-	case ResultAllow, ResultDeny:
+	case ResultAllow:
+		// An allow must say what kind (allow, bypass): one that does not
+		// is not an answer to trust.
+		if strings.TrimSpace(r.Status) == "" {
+			return errors.New(`auth result "allow" without a status`)
+		}
+	case ResultDeny:
 	case ResultWaiting:
 		if !waitingOK {
 			return errors.New(`auth result "waiting" from a synchronous call`)

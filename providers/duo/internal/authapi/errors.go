@@ -21,16 +21,22 @@ const (
 	CodeRateLimited           = 42901
 )
 
-// Error is a FAIL envelope from Duo: {"stat":"FAIL","code":…,"message":…,
-// "message_detail":…}. Errors Duo answers with a 5xx status, and 429s that
-// could not be retried, are wrapped in an *UnavailableError instead, so
-// that IsUnavailable tells every transient failure apart from a definite
-// answer.
+// Error is a definite answer that is not a success: a FAIL envelope from
+// Duo ({"stat":"FAIL","code":…,"message":…,"message_detail":…}) at any
+// status below 500, or any other answer below 500 that is not a valid
+// success for the request (Malformed: a bare 401, an HTML 404, an empty
+// 200, an async auth without a txid). Errors Duo answers with a 5xx
+// status, and 429s that could not be retried, are wrapped in an
+// *UnavailableError instead, so that IsUnavailable tells every transient
+// failure apart from a definite answer. Classify sorts them further.
 type Error struct {
 	HTTPStatus int    // the response's status code
 	Code       int    // Duo's five-digit code; 0 if the reply had none
 	Message    string // Duo's message, e.g. "Invalid integration key in request credentials"
 	Detail     string // Duo's message_detail, e.g. the name of a bad parameter
+	// Malformed: the answer was not a FAIL envelope, nor a valid success
+	// (Message says what was wrong with it).
+	Malformed bool
 	// RetryAfter is the wait the server asked for with a 429's Retry-After
 	// header (or the default wait when it gave none).
 	RetryAfter time.Duration
@@ -41,6 +47,9 @@ func (e *Error) Error() string {
 	b.WriteString("duo: ")
 	if e.Code != 0 {
 		fmt.Fprintf(&b, "%d ", e.Code)
+	}
+	if e.Malformed {
+		b.WriteString("malformed answer: ")
 	}
 	if e.Message != "" {
 		b.WriteString(e.Message)
@@ -74,6 +83,81 @@ func (e *Error) IsBadTimestamp() bool {
 // not call this API (a Web SDK / Universal Prompt or Admin API
 // application used with the Auth API).
 func (e *Error) IsForbidden() bool { return e.Code == CodeForbidden }
+
+// Class is what a failed call means for the caller; see Classify.
+type Class int
+
+// Classes, from Classify.
+const (
+	// ClassNone: no error.
+	ClassNone Class = iota
+	// ClassUnavailable: Duo gave no usable answer (a transport error, the
+	// deadline, a 5xx, a 429 after the retries). Only this class may be
+	// left to a failmode.
+	ClassUnavailable
+	// ClassCredentials: a 401 (bare or 40101/40102/40103, after the
+	// re-signed retry), a 40301, or a bare 403: the integration key, the
+	// secret key, the API hostname or the application type is wrong.
+	ClassCredentials
+	// ClassClock: 40104 or 40105 (after the re-signed retry): the
+	// request's time was refused.
+	ClassClock
+	// ClassRefused: any other definite answer: another 4xx, a FAIL at any
+	// status below 500, a 200 that is malformed or not what the request
+	// asks for. Never a failmode allow.
+	ClassRefused
+	// ClassInternal: the call was not made (a bad argument: a bug).
+	ClassInternal
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassNone:
+		return "none"
+	case ClassUnavailable:
+		return "unavailable"
+	case ClassCredentials:
+		return "credentials"
+	case ClassClock:
+		return "clock"
+	case ClassRefused:
+		return "refused"
+	}
+	return "internal"
+}
+
+// Classify sorts an error of this package into the class the caller acts
+// on. The table, in order:
+//
+//	transport error, deadline, HTTP 5xx (any body)        unavailable
+//	HTTP 429 after the retries                             unavailable
+//	code 40104 or 40105 (any status)                       clock
+//	HTTP 401 (any body), code 401xx, code 40301, bare 403  credentials
+//	anything else: other 4xx, 1xx/3xx, FAIL at 200,
+//	  malformed or unexpected 200                          refused
+func Classify(err error) Class {
+	if err == nil {
+		return ClassNone
+	}
+	if IsUnavailable(err) {
+		return ClassUnavailable
+	}
+	e, ok := AsError(err)
+	if !ok {
+		return ClassInternal
+	}
+	switch {
+	case e.IsBadTimestamp():
+		return ClassClock
+	case e.HTTPStatus == 401, e.Code/100 == 401, e.IsForbidden(), e.HTTPStatus == 403 && e.Code == 0:
+		return ClassCredentials
+	}
+	return ClassRefused
+}
+
+// IsBare reports an error answer that says nothing about its cause: no
+// FAIL envelope, or one without a code (a bare 401).
+func (e *Error) IsBare() bool { return e.Code == 0 }
 
 // AsError returns the *Error in err's chain, if any.
 func AsError(err error) (*Error, bool) {

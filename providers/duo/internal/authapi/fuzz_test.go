@@ -1,7 +1,6 @@
 package authapi
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,8 +8,10 @@ import (
 )
 
 // FuzzDecode feeds arbitrary bodies and statuses to the response decoder
-// of every endpoint: it never panics, and every failure is either a
-// definite *Error or an *UnavailableError.
+// of every endpoint and classifies the result: it never panics; a 5xx is
+// always unavailable and nothing else is (so that no definite answer can
+// reach a failmode); a 401 is always credentials or clock; a success is
+// only ever a 200.
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"stat":"OK","response":{"time":1357020061}}`,
@@ -22,10 +23,15 @@ func FuzzDecode(f *testing.F) {
 		`{"stat":"FAIL","code":40102,"message":"Invalid integration key in request credentials"}`,
 		`{"stat":"FAIL","code":"","message":"x","message_detail":"y"}`,
 		`{"stat":"OK","response":{"time":`,
+		`{"stat":"FAIL","code":1000,"message":"Bad user"}`,
+		`{"stat":"BAD_STATUS"}`,
+		`{"stat":"OK","response":{"result":"allow"}}`,
+		`<html>502 Bad Gateway</html>`,
 		``,
 	} {
-		f.Add(200, s)
-		f.Add(401, s)
+		for _, status := range []int{200, 302, 400, 401, 403, 404, 500, 503} {
+			f.Add(status, s)
+		}
 	}
 	targets := []func() validator{
 		func() validator { return &timeResponse{} },
@@ -42,12 +48,21 @@ func FuzzDecode(f *testing.F) {
 		}
 		for _, mk := range targets {
 			err := decode("GET /x", status, []byte(body), mk())
+			class := Classify(err)
+			switch {
+			case err == nil && status != http.StatusOK:
+				t.Fatalf("decode(%d, %q) succeeded at a status other than 200", status, body)
+			case status >= 500 && class != ClassUnavailable:
+				t.Fatalf("decode(%d, %q) = %v: class %s, want unavailable", status, body, err, class)
+			case status < 500 && class == ClassUnavailable:
+				t.Fatalf("decode(%d, %q) = %v: a definite answer classified unavailable", status, body, err)
+			case status == http.StatusUnauthorized && class != ClassCredentials && class != ClassClock:
+				t.Fatalf("decode(401, %q) = %v: class %s, want credentials or clock", body, err, class)
+			case class == ClassInternal:
+				t.Fatalf("decode(%d, %q) = %v (%T): not a classified error", status, body, err, err)
+			}
 			if err == nil {
 				continue
-			}
-			var e *Error
-			if !IsUnavailable(err) && !errors.As(err, &e) {
-				t.Fatalf("decode(%d, %q) = %v (%T)", status, body, err, err)
 			}
 			if strings.ContainsAny(err.Error(), "\n\r\x00") {
 				t.Fatalf("error contains control characters: %q", err.Error())

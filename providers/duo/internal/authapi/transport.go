@@ -19,16 +19,31 @@ import (
 // validator is implemented by every response type.
 type validator interface{ validate() error }
 
-// call makes one API call and decodes the response into out. A 429 is
-// retried once, with a fresh Date and signature and the full body, when
-// the wait it asks for ends before the context's deadline.
+// call makes one API call and decodes the response into out.
+//
+// A 429 is retried (re-signed with a fresh Date, the full body resent) as
+// Duo documents it: after the wait its Retry-After or X-Retry-After header
+// asks for (seconds or an HTTP-date), or else after an exponential backoff
+// with jitter, up to maxRateLimitTries tries and never past the context's
+// deadline; then the call is unavailable.
+//
+// A signed request answered 401 (any 401: bare, 40101..40105) is a clock
+// question before it is a credentials one: the offset is measured at once
+// with the unsigned ping and the request re-signed with Duo's time, once.
+// A second 401 is the answer.
 func (c *Client) call(ctx context.Context, method, path string, params url.Values, signed bool, out validator) error {
 	op := method + " " + path
-	for attempt := 0; ; attempt++ {
+	resigned := false
+	for limited := 0; ; {
 		status, hdr, body, err := c.do(ctx, method, path, params, signed)
 		if err == nil && ctx.Err() != nil {
 			// The deadline passed while the answer came in: too late.
 			err = errors.New("response arrived after the deadline")
+		}
+		if errors.Is(err, errTooLarge) && status < 500 {
+			// A complete answer, only too big to read: definite, and
+			// nothing to trust.
+			return &Error{HTTPStatus: status, Malformed: true, Message: err.Error()}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -39,19 +54,35 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 			return &UnavailableError{Op: op, HTTPStatus: status, Err: err}
 		}
 		if status == http.StatusTooManyRequests {
-			wait := retryAfter(hdr, c.duoNow())
+			wait := c.rateLimitWait(hdr, limited)
+			limited++
 			fail := failFromBody(status, body)
 			fail.RetryAfter = wait
-			if attempt == 0 && fits(ctx, wait) {
+			if limited < maxRateLimitTries && fits(ctx, wait) {
 				if err := c.sleep(ctx, wait); err == nil {
 					continue
 				}
 			}
-			return &UnavailableError{Op: op, HTTPStatus: status, RetryAfter: wait, Err: fail}
+			return &UnavailableError{Op: op, HTTPStatus: status, RetryAfter: wait,
+				Err: fmt.Errorf("%w (after %d tries)", fail, limited)}
 		}
-		return decode(op, status, body, out)
+		err = decode(op, status, body, out)
+		if signed && !resigned && status == http.StatusUnauthorized {
+			resigned = true
+			old, _ := c.Offset()
+			if off, perr := c.MeasureOffset(ctx); perr == nil {
+				if c.onResign != nil {
+					c.onResign(op, old, off)
+				}
+				continue
+			}
+		}
+		return err
 	}
 }
+
+// errTooLarge: the response body is over the cap.
+var errTooLarge = errors.New("response is larger than the cap")
 
 // do sends one request and reads the capped body.
 func (c *Client) do(ctx context.Context, method, path string, params url.Values, signed bool) (int, http.Header, []byte, error) {
@@ -94,35 +125,50 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values,
 		return resp.StatusCode, nil, nil, fmt.Errorf("reading response: %w", err)
 	}
 	if int64(len(b)) > c.maxBody {
-		return resp.StatusCode, nil, nil, fmt.Errorf("response is larger than %d bytes", c.maxBody)
+		return resp.StatusCode, nil, nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.maxBody)
 	}
 	return resp.StatusCode, resp.Header, b, nil
 }
 
-// retryAfter reads a 429's Retry-After header: delay-seconds or an
-// HTTP-date (compared with duoNow, Duo's clock as best known).
-func retryAfter(h http.Header, duoNow time.Time) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return DefaultRetryAfter
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return DefaultRetryAfter
-		}
-		if n > int64(MaxRetryAfter/time.Second)+1 {
-			return MaxRetryAfter + time.Second // beyond any wait honoured
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(duoNow)
-		if d < 0 {
-			return 0
-		}
+// maxRateLimitTries bounds the tries of one call answered 429: Duo's own
+// clients make up to seven.
+const maxRateLimitTries = 7
+
+// rateLimitWait is how long to wait after the n-th (from 0) 429 of a call:
+// what the server asked for with Retry-After or X-Retry-After (duo_unix
+// honours both), or else DefaultRetryAfter doubled per 429, plus up to a
+// second of jitter so that many clients limited together do not come back
+// together.
+func (c *Client) rateLimitWait(h http.Header, n int) time.Duration {
+	if d, ok := retryAfter(h, c.duoNow()); ok {
 		return d
 	}
-	return DefaultRetryAfter
+	return min(DefaultRetryAfter<<min(n, 5), MaxRetryAfter) + c.jitter(time.Second)
+}
+
+// retryAfter reads a 429's Retry-After (or, without it, X-Retry-After)
+// header: delay-seconds or an HTTP-date (compared with duoNow, Duo's clock
+// as best known). ok is false when neither is present and usable.
+func retryAfter(h http.Header, duoNow time.Time) (time.Duration, bool) {
+	for _, name := range []string{"Retry-After", "X-Retry-After"} {
+		v := strings.TrimSpace(h.Get(name))
+		if v == "" {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if n < 0 {
+				continue
+			}
+			if n > int64(MaxRetryAfter/time.Second)+1 {
+				return MaxRetryAfter + time.Second, true // beyond any wait honoured
+			}
+			return time.Duration(n) * time.Second, true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(duoNow), 0), true
+		}
+	}
+	return 0, false
 }
 
 // fits reports whether waiting d still leaves the context time to retry.
@@ -221,7 +267,7 @@ func failCode(raw json.RawMessage) (int, error) {
 }
 
 // failFromBody builds an *Error from a body that may or may not be a FAIL
-// envelope (used for 429s, whose body is informative only).
+// envelope (used for 429s and 5xx, whose body is informative only).
 func failFromBody(status int, body []byte) *Error {
 	e := &Error{HTTPStatus: status}
 	if env, err := parseEnvelope(body); err == nil && env.Stat == "FAIL" {
@@ -229,7 +275,7 @@ func failFromBody(status int, body []byte) *Error {
 		e.Message, e.Detail = deref(env.Message), deref(env.Detail)
 	}
 	if e.Message == "" {
-		e.Message = "Too many requests"
+		e.Message = http.StatusText(status)
 	}
 	return e
 }
@@ -241,42 +287,37 @@ func deref(p *string) string {
 	return clean(*p)
 }
 
-// decode turns a response into out, an *Error, or an *UnavailableError.
+// decode turns a response into out, an *Error (a definite answer), or an
+// *UnavailableError (a 5xx, whatever its body). See Classify for the whole
+// table.
 func decode(op string, status int, body []byte, out validator) error {
-	unavailable := func(err error) error {
-		return &UnavailableError{Op: op, HTTPStatus: status, Err: err}
+	if status >= 500 {
+		// A server error, whatever the body says: trying later may work.
+		return &UnavailableError{Op: op, HTTPStatus: status, Err: failFromBody(status, body)}
+	}
+	malformed := func(err error) error {
+		return &Error{HTTPStatus: status, Malformed: true, Message: err.Error()}
 	}
 	env, err := parseEnvelope(body)
 	if err != nil {
-		if status != http.StatusOK {
-			return unavailable(fmt.Errorf("unexpected HTTP status %d: %v", status, err))
-		}
-		return unavailable(err)
+		return malformed(err)
 	}
 	if env.Stat == "FAIL" {
-		code, err := failCode(env.Code)
-		if err != nil {
-			return unavailable(err)
-		}
-		e := &Error{HTTPStatus: status, Code: code, Message: deref(env.Message), Detail: deref(env.Detail)}
-		if status >= 500 || code == 0 || code >= 50000 {
-			// A server error, or a FAIL that says nothing (duo_unix
-			// treats it as a server error too).
-			return unavailable(e)
-		}
-		return e
+		// A malformed code is still a refusal: code 0.
+		code, _ := failCode(env.Code)
+		return &Error{HTTPStatus: status, Code: code, Message: deref(env.Message), Detail: deref(env.Detail)}
 	}
 	if status != http.StatusOK {
-		return unavailable(fmt.Errorf("stat OK with HTTP status %d", status))
+		return malformed(fmt.Errorf("stat OK with HTTP status %d", status))
 	}
 	if len(env.Response) == 0 || string(bytes.TrimSpace(env.Response)) == "null" {
-		return unavailable(errors.New("OK response has no response field"))
+		return malformed(errors.New("OK response has no response field"))
 	}
 	if err := json.Unmarshal(env.Response, out); err != nil {
-		return unavailable(fmt.Errorf("malformed response: %s", jsonProblem(err)))
+		return malformed(fmt.Errorf("malformed response: %s", jsonProblem(err)))
 	}
 	if err := out.validate(); err != nil {
-		return unavailable(fmt.Errorf("malformed response: %w", err))
+		return malformed(fmt.Errorf("malformed response: %w", err))
 	}
 	return nil
 }

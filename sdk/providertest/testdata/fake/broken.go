@@ -38,3 +38,17 @@ func (p ignoresDeadline) Activate(context.Context) (sdk.Activation, error) {
 	time.Sleep(5 * time.Second) // a slow backend call made with context.Background()
 	return p.Provider.Activate(context.Background())
 }
+
+// ErrorWithoutFix reports an error diagnostic that does not say what to
+// change.
+func ErrorWithoutFix() sdk.Provider { return errorWithoutFix{New()} }
+
+type errorWithoutFix struct{ *Provider }
+
+func (p errorWithoutFix) Activate(ctx context.Context) (sdk.Activation, error) {
+	a, err := p.Provider.Activate(ctx)
+	a.Health = sdk.Unhealthy
+	a.Diagnostics = append(a.Diagnostics, sdk.Diagnostic{Code: "backend_down", Severity: sdk.SeverityError,
+		Message: "the backend does not answer"})
+	return a, err
+}

@@ -1,0 +1,20 @@
+package supervisor
+
+import (
+	"errors"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// FailedActivation is what an admin sees of a provider whose start or
+// Activate failed: unhealthy, with the error as an error diagnostic that
+// keeps the provider's own kind, field and fix. The host adds nothing of
+// its own: what to change is the provider's to say.
+func FailedActivation(err error) sdk.Activation {
+	d := sdk.Diagnostic{Code: "activate_failed", Severity: sdk.SeverityError, Message: err.Error()}
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		d.Code, d.Value, d.Message, d.Fix = string(se.Kind), se.Field, se.Message, se.Fix
+	}
+	return sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{d}}
+}
