@@ -36,6 +36,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -45,11 +48,22 @@ import (
 	"github.com/twofactor/twofactor/internal/testbin"
 )
 
-const (
-	appKey   = "bench-app-key-0123456789abcdefghijklmnop"
-	adminKey = "bench-admin-key-0123456789abcdefghijklmn"
-	encKey   = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGh8="
+// The keys of the hosts the bench starts, fresh each run: the config
+// refuses weak or well-known keys, and a fixed key in the source is one.
+var (
+	appKey   = randomKey(hex.EncodeToString)
+	adminKey = randomKey(hex.EncodeToString)
+	encKey   = randomKey(base64.StdEncoding.EncodeToString)
 )
+
+// randomKey is 32 bytes from crypto/rand, encoded.
+func randomKey(encode func([]byte) string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return encode(b)
+}
 
 // Goals of issue 7, for the comparison at the end.
 const (
@@ -84,6 +98,13 @@ type options struct {
 	memoryUsers       int // the population of goal 4's loaded measurement (SQLite)
 	memoryDuration    time.Duration
 	memoryConcurrency int
+
+	loginUsers       int // issue 16: users of the first-use workload
+	wrongUsers       int
+	replayUsers      int
+	loginConcurrency string
+	loginStores      string
+	cpuprofile       string
 }
 
 func main() {
@@ -107,6 +128,12 @@ func main() {
 	flag.IntVar(&o.memoryUsers, "memory-users", 100000, "population (one of -scale-users) whose SQLite host gets goal 4's load run")
 	flag.DurationVar(&o.memoryDuration, "memory-duration", 60*time.Second, "goal 4's load run (0 skips it)")
 	flag.IntVar(&o.memoryConcurrency, "memory-concurrency", 32, "concurrency of goal 4's load run")
+	flag.IntVar(&o.loginUsers, "login-users", 400000, "users imported for the first-use login workload (0 skips the login table)")
+	flag.IntVar(&o.wrongUsers, "wrong-users", 50000, "users imported for the wrong-code workload (4 wrong codes each at most)")
+	flag.IntVar(&o.replayUsers, "replay-users", 1000, "users imported for the replay workload")
+	flag.StringVar(&o.loginConcurrency, "login-concurrency", "1,8,32", "concurrency levels of the first-use logins (PostgreSQL: the last only)")
+	flag.StringVar(&o.loginStores, "login-stores", "sqlite,postgres", "stores of the login table")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the CPU profile of the SQLite login host (all its workloads) to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -119,6 +146,10 @@ func main() {
 // report collects the sections and the figures the goals need.
 type report struct {
 	md bytes.Buffer
+
+	logins       []loginRow // issue 16's table
+	loginSkipped []string
+	replayUsers  int
 
 	micro        map[string]*benchSamples
 	fsync        time.Duration
@@ -159,6 +190,11 @@ func run(o options) error {
 	if err := rep.fsyncFloor(work); err != nil {
 		return err
 	}
+	rep.replayUsers = o.replayUsers
+	if err := rep.loginTables(o, bin, work); err != nil {
+		return err
+	}
+	rep.goals16()
 	if err := rep.httpTables(o, bin, work); err != nil {
 		return err
 	}

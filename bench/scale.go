@@ -69,13 +69,7 @@ func writeUsers(path, sampleBase string, n, sample, runs int, rng *rand.Rand) ([
 	key := make([]byte, 20)
 	var line []byte
 	for i := range n {
-		for j := 0; j < len(key); j += 8 {
-			v := rng.Uint64()
-			for k := 0; k < 8 && j+k < len(key); k++ {
-				key[j+k] = byte(v >> (8 * k))
-			}
-		}
-		line = fmt.Appendf(line[:0], "user-%07d,%s\n", i, b32.EncodeToString(key))
+		line = userLine(line[:0], i, key, rng)
 		w.Write(line)
 		if len(picked) < pick {
 			picked = append(picked, string(line))
@@ -100,6 +94,18 @@ func writeUsers(path, sampleBase string, n, sample, runs int, rng *rand.Rand) ([
 		files = append(files, name)
 	}
 	return files, nil
+}
+
+// userLine appends user i's line of a `twofactor import` CSV to line: the
+// id user-NNNNNNN and a random secret of len(key) bytes (key is scratch).
+func userLine(line []byte, i int, key []byte, rng *rand.Rand) []byte {
+	for j := 0; j < len(key); j += 8 {
+		v := rng.Uint64()
+		for k := 0; k < 8 && j+k < len(key); k++ {
+			key[j+k] = byte(v >> (8 * k))
+		}
+	}
+	return fmt.Appendf(line, "user-%07d,%s\n", i, b32.EncodeToString(key))
 }
 
 // stepAligned waits, if need be, for the next 30-second TOTP step, so

@@ -1,10 +1,11 @@
 // Command twofactor is the two-factor host: the HTTP service and the admin
 // commands.
 //
-// TWOFACTOR_CPUPROFILE=FILE writes a CPU profile of the whole command to
+// TF_CPUPROFILE=FILE writes a CPU profile of the whole command to
 // FILE (for `make bench -cpuprofile`; read it with `go tool pprof`). It is
 // an environment variable rather than a flag of serve so the diagnostic
-// stays out of the host's command line and config.
+// stays out of the host's command line and config; not TWOFACTOR_…, which
+// the config loader reads as config keys (and refuses unknown ones).
 package main
 
 import (
@@ -16,16 +17,16 @@ import (
 )
 
 func main() {
-	stop, err := startCPUProfile(os.Getenv("TWOFACTOR_CPUPROFILE"))
+	stop, err := startCPUProfile(os.Getenv("TF_CPUPROFILE"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "twofactor: TWOFACTOR_CPUPROFILE:", err)
+		fmt.Fprintln(os.Stderr, "twofactor: TF_CPUPROFILE:", err)
 		os.Exit(1)
 	}
 	code := host.Main(os.Args[1:], os.Stdout, os.Stderr)
 	// host.Main returns after a graceful stop (SIGTERM, SIGINT), so the
 	// profile covers the whole run; os.Exit would skip a deferred call.
 	if err := stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "twofactor: TWOFACTOR_CPUPROFILE:", err)
+		fmt.Fprintln(os.Stderr, "twofactor: TF_CPUPROFILE:", err)
 		code = max(code, 1)
 	}
 	os.Exit(code)
