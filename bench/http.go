@@ -89,7 +89,7 @@ var storeLabel = map[string]string{
 }
 
 func (r *report) httpTables(o options, bin, work string) error {
-	r.printf("## HTTP verify (`POST /v1/users/{user}/verify` on a real `twofactor serve`)\n\n")
+	r.printf("## HTTP verify of the freshest code, mostly replays (issue 7's workload)\n\n")
 	r.printf("`cmd/twofactor-load`: %d users enrolled through the API, round robin, each request the user's freshest valid TOTP code "+
 		"(the first use of a step is an allow, later ones replays); %v measured per level after %v of warm-up; "+
 		"replay protection, attempt counting and the audit log on, log level info. "+
