@@ -295,7 +295,8 @@ func (r *report) printLogins(o options) {
 		r.printf("- %s\n", s)
 	}
 	if o.cpuprofile != "" {
-		r.printf("- The SQLite host's CPU profile (all its workloads above) is in `%s`: `go tool pprof -top bin/twofactor %s`.\n", o.cpuprofile, o.cpuprofile)
+		r.printf("- The SQLite host's CPU profile (its whole life: all its workloads above) is in `%s`; read it with `go tool pprof -top %s` "+
+			"(a Go profile carries its symbols, so the deleted binary is not needed).\n", o.cpuprofile, o.cpuprofile)
 	}
 	r.printf("\n")
 }

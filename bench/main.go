@@ -22,8 +22,17 @@
 //     TOTP and Duo processes (goal 4 as specified);
 //   - compares every figure with issue 7's goals.
 //
+// Before all of that but the floor (issue 16), logins.go measures first-use
+// logins (cmd/twofactor-load -mode first-use: every request a login that
+// writes the user's state) on SQLite and PostgreSQL against the bare
+// baseline (bench/bare, built here: net/http + pquerna/otp from memory),
+// with wrong codes and replays as labelled rows, and goals16.go computes
+// issue 16's goals from them; -cpuprofile writes the SQLite login host's
+// CPU profile.
+//
 // Files: main.go (flags, the run), machine.go, micro.go (go test -bench
-// output), floor.go (the fsync floor), http.go (HTTP verify), process.go
+// output), floor.go (the fsync floor), logins.go and goals16.go (issue
+// 16), http.go (HTTP verify of the freshest code), process.go
 // (hosts, and RSS and CPU from /proc), startup.go (startup and memory),
 // scale.go (the bulk-filled populations) and goals.go.
 //
