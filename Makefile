@@ -78,9 +78,15 @@ vet:
 	cd sdk && $(GO) vet ./...
 	cd examples/provider-hotp && $(GO) vet ./...
 
-# The whole benchmark suite (issue 7), in under 10 minutes: the micro
-# benchmarks, the plugin-call baseline (bench/plugincall), then the driver
-# (bench/): HTTP verify through a real `twofactor serve` driven by
+# The whole benchmark suite (issues 7 and 16), in about 10 minutes: the
+# micro benchmarks, the plugin-call baseline (bench/plugincall), then the
+# driver (bench/): first-use logins (every request a login that writes
+# state; 400,000 users imported) on SQLite at concurrency 1, 8 and 32 and on
+# PostgreSQL at 32, against the bare baseline (bench/bare: net/http +
+# pquerna/otp from memory), wrong codes and replays as labelled rows, with
+# CPU per request and issue 16's goals; BENCH_FLAGS=-cpuprofile=FILE writes
+# the SQLite login host's CPU profile. Then, issue 7's tables: HTTP verify
+# of the freshest code (mostly replays) through a real `twofactor serve` driven by
 # cmd/twofactor-load on SQLite and PostgreSQL at concurrency 1, 8 and 32,
 # startup, verify against 1,000 to 1,000,000 users filled in through
 # `twofactor import` (the scale table), memory idle and after 100,000 users

@@ -89,7 +89,7 @@ var storeLabel = map[string]string{
 }
 
 func (r *report) httpTables(o options, bin, work string) error {
-	r.printf("## HTTP verify (`POST /v1/users/{user}/verify` on a real `twofactor serve`)\n\n")
+	r.printf("## HTTP verify of the freshest code, mostly replays (issue 7's workload)\n\n")
 	r.printf("`cmd/twofactor-load`: %d users enrolled through the API, round robin, each request the user's freshest valid TOTP code "+
 		"(the first use of a step is an allow, later ones replays); %v measured per level after %v of warm-up; "+
 		"replay protection, attempt counting and the audit log on, log level info. "+
@@ -263,13 +263,24 @@ func loadStore(o options, bin, work, store, storage string) (loadReport, []procR
 		return loadReport{}, nil, err
 	}
 	defer h.stop()
-	hostCPU0, plugCPU0 := h.cpu()
-	cmd := exec.Command(filepath.Join(bin, "twofactor-load"), "-url", url, "-app-key", appKey, "-admin-key", adminKey,
+	lr, err := drive(h, bin, []string{"-url", url, "-app-key", appKey, "-admin-key", adminKey,
 		"-users", strconv.Itoa(o.users), "-concurrency", o.concurrency, "-duration", o.duration.String(),
-		"-warmup", o.warmup.String(), "-json", "-keep")
+		"-warmup", o.warmup.String(), "-json", "-keep"})
+	if err != nil {
+		return loadReport{}, nil, fmt.Errorf("%w (log: %s)", err, filepath.Join(dir, "host.log"))
+	}
+	return lr, h.rss(), nil
+}
+
+// drive runs cmd/twofactor-load with args (which must include -json)
+// against the server h, and returns its report with the CPU h (and its
+// plugins) and the generator used over the run and over each level.
+func drive(h *host, bin string, args []string) (loadReport, error) {
+	hostCPU0, plugCPU0 := h.cpu()
+	cmd := exec.Command(filepath.Join(bin, "twofactor-load"), args...)
 	var out bytes.Buffer
-	// The generator prints "enrolled …" when setup is done and "c=N: …"
-	// after each level: snapshot the CPU counters at each.
+	// The generator prints "enrolled …" or "loaded …" when setup is done
+	// and "c=N: …" after each level: snapshot the CPU counters at each.
 	var snaps []cpuSnap
 	snap := func() cpuSnap {
 		hc, pc := h.cpu()
@@ -281,17 +292,17 @@ func loadStore(o options, bin, work, store, storage string) (loadReport, []procR
 	}
 	cmd.Stdout = &out
 	cmd.Stderr = &lineWatcher{onLine: func(line string) {
-		if strings.HasPrefix(line, "enrolled ") || strings.HasPrefix(line, "c=") {
+		if strings.HasPrefix(line, "enrolled ") || strings.HasPrefix(line, "loaded ") || strings.HasPrefix(line, "c=") {
 			snaps = append(snaps, snap())
 		}
 	}}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Run(); err != nil {
-		return loadReport{}, nil, fmt.Errorf("twofactor-load: %w (log: %s)", err, filepath.Join(dir, "host.log"))
+		return loadReport{}, fmt.Errorf("twofactor-load: %w", err)
 	}
 	var lr loadReport
 	if err := json.Unmarshal(out.Bytes(), &lr); err != nil {
-		return loadReport{}, nil, fmt.Errorf("twofactor-load -json: %w", err)
+		return loadReport{}, fmt.Errorf("twofactor-load -json: %w", err)
 	}
 	hostCPU1, plugCPU1 := h.cpu()
 	lr.cpuHost, lr.cpuPlugins = hostCPU1-hostCPU0, plugCPU1-plugCPU0
@@ -305,5 +316,5 @@ func loadStore(o options, bin, work, store, storage string) (loadReport, []procR
 		a, b := snaps[i-1], snaps[i]
 		lr.levels = append(lr.levels, levelCPU{wall: b.at.Sub(a.at), host: b.host - a.host, plugins: b.plugins - a.plugins, load: b.load - a.load})
 	}
-	return lr, h.rss(), nil
+	return lr, nil
 }

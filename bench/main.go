@@ -22,8 +22,17 @@
 //     TOTP and Duo processes (goal 4 as specified);
 //   - compares every figure with issue 7's goals.
 //
+// Before all of that but the floor (issue 16), logins.go measures first-use
+// logins (cmd/twofactor-load -mode first-use: every request a login that
+// writes the user's state) on SQLite and PostgreSQL against the bare
+// baseline (bench/bare, built here: net/http + pquerna/otp from memory),
+// with wrong codes and replays as labelled rows, and goals16.go computes
+// issue 16's goals from them; -cpuprofile writes the SQLite login host's
+// CPU profile.
+//
 // Files: main.go (flags, the run), machine.go, micro.go (go test -bench
-// output), floor.go (the fsync floor), http.go (HTTP verify), process.go
+// output), floor.go (the fsync floor), logins.go and goals16.go (issue
+// 16), http.go (HTTP verify of the freshest code), process.go
 // (hosts, and RSS and CPU from /proc), startup.go (startup and memory),
 // scale.go (the bulk-filled populations) and goals.go.
 //
@@ -36,6 +45,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -45,11 +57,22 @@ import (
 	"github.com/twofactor/twofactor/internal/testbin"
 )
 
-const (
-	appKey   = "bench-app-B1JFKMUgav5yie3pdnqMCqqdEuSHkFYdj8m8Dbc8KPc"
-	adminKey = "bench-admin-XIS0ooZsxDxEdPTgpAZwMEtbMXUqaaE1tAYiNFNKEVs"
-	encKey   = "RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20="
+// The keys of the hosts the bench starts, fresh each run: the config
+// refuses weak or well-known keys, and a fixed key in the source is one.
+var (
+	appKey   = randomKey(hex.EncodeToString)
+	adminKey = randomKey(hex.EncodeToString)
+	encKey   = randomKey(base64.StdEncoding.EncodeToString)
 )
+
+// randomKey is 32 bytes from crypto/rand, encoded.
+func randomKey(encode func([]byte) string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return encode(b)
+}
 
 // Goals of issue 7, for the comparison at the end.
 const (
@@ -84,6 +107,13 @@ type options struct {
 	memoryUsers       int // the population of goal 4's loaded measurement (SQLite)
 	memoryDuration    time.Duration
 	memoryConcurrency int
+
+	loginUsers       int // issue 16: users of the first-use workload
+	wrongUsers       int
+	replayUsers      int
+	loginConcurrency string
+	loginStores      string
+	cpuprofile       string
 }
 
 func main() {
@@ -107,6 +137,12 @@ func main() {
 	flag.IntVar(&o.memoryUsers, "memory-users", 100000, "population (one of -scale-users) whose SQLite host gets goal 4's load run")
 	flag.DurationVar(&o.memoryDuration, "memory-duration", 60*time.Second, "goal 4's load run (0 skips it)")
 	flag.IntVar(&o.memoryConcurrency, "memory-concurrency", 32, "concurrency of goal 4's load run")
+	flag.IntVar(&o.loginUsers, "login-users", 400000, "users imported for the first-use login workload (0 skips the login table)")
+	flag.IntVar(&o.wrongUsers, "wrong-users", 50000, "users imported for the wrong-code workload (4 wrong codes each at most)")
+	flag.IntVar(&o.replayUsers, "replay-users", 1000, "users imported for the replay workload")
+	flag.StringVar(&o.loginConcurrency, "login-concurrency", "1,8,32", "concurrency levels of the first-use logins (PostgreSQL: the last only)")
+	flag.StringVar(&o.loginStores, "login-stores", "sqlite,postgres", "stores of the login table")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the CPU profile of the SQLite login host (all its workloads) to this file")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -119,6 +155,10 @@ func main() {
 // report collects the sections and the figures the goals need.
 type report struct {
 	md bytes.Buffer
+
+	logins       []loginRow // issue 16's table
+	loginSkipped []string
+	replayUsers  int
 
 	micro        map[string]*benchSamples
 	fsync        time.Duration
@@ -159,6 +199,11 @@ func run(o options) error {
 	if err := rep.fsyncFloor(work); err != nil {
 		return err
 	}
+	rep.replayUsers = o.replayUsers
+	if err := rep.loginTables(o, bin, work); err != nil {
+		return err
+	}
+	rep.goals16()
 	if err := rep.httpTables(o, bin, work); err != nil {
 		return err
 	}

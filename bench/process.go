@@ -27,12 +27,10 @@ const totpProvider = `  totp:
 // writeConfig writes a host config like host/harness_test.go's, on a free
 // loopback port, and returns its path and the base URL.
 func writeConfig(dir, plugins, storage, providers string) (string, string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return "", "", err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	text := fmt.Sprintf(`listen: %s
 encryption_key: %s
 storage: %s
@@ -46,7 +44,17 @@ providers:
 	return path, "http://" + addr, os.WriteFile(path, []byte(text), 0o600)
 }
 
-// host is a running `twofactor serve`.
+// freeAddr is a loopback address with a port free at the moment.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// host is a running `twofactor serve` (or the bare baseline, bench/bare).
 type host struct {
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -56,22 +64,38 @@ type host struct {
 
 var readyClient = &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
-// startHost execs the host and polls /readyz every millisecond until it
-// answers 200 (at most 30 s).
-func startHost(bin, config, url, logPath string) (*host, error) {
+// startHost execs the host and waits until it is ready (startServer).
+// env is added to the driver's environment (e.g. TF_CPUPROFILE).
+func startHost(bin, config, url, logPath string, env ...string) (*host, error) {
+	// Before the clock of the startup measurement starts.
+	if err := initStore(bin, config); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", config)
+	cmd.Env = append(os.Environ(), env...)
+	return startServer(cmd, url, logPath)
+}
+
+// initStore runs `twofactor init` on config: serve and import refuse a
+// store nobody initialized. init is idempotent, so a restart on the same
+// config runs it again harmlessly.
+func initStore(bin, config string) error {
+	if out, err := exec.Command(filepath.Join(bin, "twofactor"), "init", "--config", config).CombinedOutput(); err != nil {
+		return fmt.Errorf("twofactor init: %v: %s", err, out)
+	}
+	return nil
+}
+
+// startServer starts cmd, a server of /readyz at url (the host or the bare
+// baseline), with its output to logPath, and polls /readyz every
+// millisecond until it answers 200 (at most 30 s).
+func startServer(cmd *exec.Cmd, url, logPath string) (*host, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	// serve refuses a store nobody initialized; init is idempotent, so a
-	// restart on the same config runs it again harmlessly.
-	if out, err := exec.Command(filepath.Join(bin, "twofactor"), "init", "--config", config).CombinedOutput(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("twofactor init: %v: %s", err, out)
-	}
-	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", config)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// If the driver dies, so does the host (and its plugins with it).
+	// If the driver dies, so does the server (and the host's plugins).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	exited := make(chan struct{})
 	start := time.Now()
@@ -94,12 +118,15 @@ func startHost(bin, config, url, logPath string) (*host, error) {
 		select {
 		case <-exited:
 			logFile.Close()
-			return nil, fmt.Errorf("host exited before it was ready; see %s", logPath)
+			// The work folder goes when the driver fails: show the end of the log.
+			tail, _ := os.ReadFile(logPath)
+			tail = tail[max(0, len(tail)-2000):]
+			return nil, fmt.Errorf("%s exited before it was ready: %s", filepath.Base(cmd.Path), bytes.TrimSpace(tail))
 		case <-time.After(time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			h.stop()
-			return nil, fmt.Errorf("host not ready after 30s; see %s", logPath)
+			return nil, fmt.Errorf("%s not ready after 30s; see %s", filepath.Base(cmd.Path), logPath)
 		}
 	}
 }

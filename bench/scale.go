@@ -69,13 +69,7 @@ func writeUsers(path, sampleBase string, n, sample, runs int, rng *rand.Rand) ([
 	key := make([]byte, 20)
 	var line []byte
 	for i := range n {
-		for j := 0; j < len(key); j += 8 {
-			v := rng.Uint64()
-			for k := 0; k < 8 && j+k < len(key); k++ {
-				key[j+k] = byte(v >> (8 * k))
-			}
-		}
-		line = fmt.Appendf(line[:0], "user-%07d,%s\n", i, b32.EncodeToString(key))
+		line = userLine(line[:0], i, key, rng)
 		w.Write(line)
 		if len(picked) < pick {
 			picked = append(picked, string(line))
@@ -102,6 +96,18 @@ func writeUsers(path, sampleBase string, n, sample, runs int, rng *rand.Rand) ([
 	return files, nil
 }
 
+// userLine appends user i's line of a `twofactor import` CSV to line: the
+// id user-NNNNNNN and a random secret of len(key) bytes (key is scratch).
+func userLine(line []byte, i int, key []byte, rng *rand.Rand) []byte {
+	for j := 0; j < len(key); j += 8 {
+		v := rng.Uint64()
+		for k := 0; k < 8 && j+k < len(key); k++ {
+			key[j+k] = byte(v >> (8 * k))
+		}
+	}
+	return fmt.Appendf(line, "user-%07d,%s\n", i, b32.EncodeToString(key))
+}
+
 // stepAligned waits, if need be, for the next 30-second TOTP step, so
 // that a run of d starting now stays inside one step. Each run's users
 // are fresh: their first verify (an allow, with its state write) comes in
@@ -125,6 +131,9 @@ var (
 // importUsers runs `twofactor import` and returns its wall time and the
 // durations of its two passes as it reports them.
 func importUsers(bin, cfg, file string, want int) (wall, check, write time.Duration, err error) {
+	if err := initStore(bin, cfg); err != nil {
+		return 0, 0, 0, err
+	}
 	start := time.Now()
 	cmd := exec.Command(filepath.Join(bin, "twofactor"), "import", "--config", cfg, file)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

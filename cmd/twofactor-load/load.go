@@ -228,8 +228,13 @@ func (g *generator) runLevel(ctx context.Context, c int) Result {
 				if !started.Before(end) {
 					return
 				}
-				u := g.users[next.Add(1)%uint64(len(g.users))]
-				outcome, fresh, double, err := g.verifyOnce(ctx, u, started, rng)
+				outcome, fresh, double, err := g.verifyOnce(ctx, &next, started, rng)
+				if errors.Is(err, errOutOfFresh) || errors.Is(err, errOutOfWrong) {
+					// The workload ran dry: counted (warm-up or not), and the
+					// worker stops rather than spin over the users.
+					st.errs[errorKind(err)]++
+					return
+				}
 				if started.Before(measureFrom) {
 					continue
 				}
@@ -279,39 +284,35 @@ type verifyAnswer struct {
 	Reason  string `json:"reason"`
 }
 
-// verifyOnce sends one verify for u: the freshest valid code, or with
-// probability -wrong-ratio a wrong one. outcome is "allow", "deny/replayed"
-// and so on; double is an allow of a step already allowed.
-func (g *generator) verifyOnce(ctx context.Context, u *otpUser, now time.Time, rng *rand.Rand) (outcome string, fresh, double bool, err error) {
-	var code string
-	step := int64(-1)
-	if g.o.wrongRatio > 0 && rng.Float64() < g.o.wrongRatio {
-		// The window is wider than any skew a host is configured with.
-		code, err = u.wrongCode(now, 3, rng)
-	} else {
-		code, step, fresh, err = u.next(now, g.o.lead)
-	}
+// verifyOnce sends the workload's next request (nextRequest). outcome is
+// "allow", "deny/replayed" and so on; double is an allow of a step already
+// allowed, or of a wrong code.
+func (g *generator) verifyOnce(ctx context.Context, next *atomic.Uint64, now time.Time, rng *rand.Rand) (outcome string, fresh, double bool, err error) {
+	rq, err := g.nextRequest(now, next, rng)
 	if err != nil {
 		return "", false, false, err
 	}
+	if rq.claimed {
+		defer rq.u.release()
+	}
 	// A new slice each time: the transport may still hold the last one.
-	b := make([]byte, 0, len(g.bodyPrefix)+len(code)+3)
+	b := make([]byte, 0, len(g.bodyPrefix)+len(rq.code)+3)
 	b = append(b, g.bodyPrefix...)
 	b = append(b, '"')
-	b = append(b, code...)
+	b = append(b, rq.code...)
 	b = append(b, '"', '}')
 	var ans verifyAnswer
-	if err := g.call(ctx, "POST", userPath(u.id)+"/verify", g.o.appKey, b, &ans); err != nil {
-		return "", fresh, false, err
+	if err := g.call(ctx, "POST", userPath(rq.u.id)+"/verify", g.o.appKey, b, &ans); err != nil {
+		return "", rq.fresh, false, err
 	}
 	if ans.Outcome == "allow" {
-		if step < 0 {
-			return wrongAllowed, fresh, true, nil
+		if rq.step < 0 {
+			return wrongAllowed, rq.fresh, true, nil
 		}
-		double = u.allowed(step)
+		double = rq.u.allowed(rq.step)
 	}
 	if ans.Reason != "" {
-		return ans.Outcome + "/" + ans.Reason, fresh, double, nil
+		return ans.Outcome + "/" + ans.Reason, rq.fresh, double, nil
 	}
-	return ans.Outcome, fresh, double, nil
+	return ans.Outcome, rq.fresh, double, nil
 }

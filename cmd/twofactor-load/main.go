@@ -20,6 +20,11 @@
 // generator checks every allow: a step allowed twice is a double accept,
 // reported in its own column, which must be 0.
 //
+// That is -mode freshest, the default. -mode first-use sends only first
+// uses of valid codes (every request a login that writes the user's
+// state) and -mode wrong only wrong codes, a few per user; modes.go says
+// how, and how many users each needs.
+//
 // It never sends a wrong code unless -wrong-ratio is set: wrong codes
 // spend the attempt budget and lock users out (HTTP 429). With -admin-key
 // it checks the provider first and removes its users' enrollments at the
@@ -83,6 +88,8 @@ type options struct {
 	setupConcurrency      int
 	lead                  int64
 	wrongRatio            float64
+	mode                  string
+	wrongPerUser          int
 	jsonOut, keep         bool
 }
 
@@ -116,6 +123,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.setupConcurrency, "setup-concurrency", 8, "parallel enrollments during setup")
 	fs.Int64Var(&o.lead, "lead", 1, "send the code of the current step plus this many (at most the provider's skew setting)")
 	fs.Float64Var(&o.wrongRatio, "wrong-ratio", 0, "fraction of requests sent with a wrong code (these lock users out)")
+	fs.StringVar(&o.mode, "mode", modeFreshest, "workload: freshest (each user's freshest code: first use allowed, then replays), first-use (only first uses of valid codes: every request a login), wrong (only wrong codes, at most -wrong-per-user a user)")
+	fs.IntVar(&o.wrongPerUser, "wrong-per-user", 4, "-mode wrong: wrong codes sent to one user at most (keep it under the attempt gate's 5)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON instead of a Markdown table")
 	fs.BoolVar(&o.keep, "keep", false, "with -admin-key: keep the users' enrollments at the end")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +145,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-wrong-ratio must be between 0 and 1")
 	case o.lead < 0:
 		return nil, errors.New("-lead must not be negative")
+	case o.mode != modeFreshest && o.mode != modeFirstUse && o.mode != modeWrong:
+		return nil, fmt.Errorf("-mode %q: want %s, %s or %s", o.mode, modeFreshest, modeFirstUse, modeWrong)
+	case o.mode != modeFreshest && o.wrongRatio > 0:
+		return nil, fmt.Errorf("-wrong-ratio is for -mode %s only", modeFreshest)
+	case o.wrongPerUser < 1:
+		return nil, errors.New("-wrong-per-user must be at least 1")
 	case o.setupConcurrency < 1:
 		return nil, errors.New("-setup-concurrency must be at least 1")
 	}
@@ -256,6 +271,9 @@ func errorKind(err error) string {
 			return fmt.Sprintf("http %d", he.status)
 		}
 		return fmt.Sprintf("http %d %s", he.status, he.code)
+	}
+	if errors.Is(err, errOutOfFresh) || errors.Is(err, errOutOfWrong) {
+		return err.Error()
 	}
 	msg := err.Error()
 	var ne interface{ Timeout() bool }

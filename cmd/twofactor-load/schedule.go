@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pquerna/otp"
@@ -32,6 +33,11 @@ type otpUser struct {
 	// is a double accept: a code used twice. (Answers can arrive out of
 	// order, so the generator keeps the set rather than the highest step.)
 	allowedSteps map[int64]bool
+	// busy is set while a -mode first-use request of the user is in
+	// flight (claimFresh, release).
+	busy bool
+	// wrongSent counts the wrong codes -mode wrong sent to the user.
+	wrongSent atomic.Int64
 }
 
 // newOTPUser reads the user's key from the otpauth URL enrollment showed.
