@@ -65,13 +65,18 @@ func actorOf(ctx context.Context) string {
 // audit writes one entry. A failure is returned: a security decision that
 // cannot be recorded is not made (the caller fails closed).
 func (f *Framework) audit(ctx context.Context, e AuditEntry) error {
-	e.Time = f.now().UTC()
-	e.Actor = actorOf(ctx)
-	if err := f.auditLog.AppendAudit(ctx, e); err != nil {
+	if err := f.auditLog.AppendAudit(ctx, f.stamp(ctx, e)); err != nil {
 		f.log.Error("audit write failed", "event", e.Event, "error", err)
 		return errorf(CodeInternal, err, "write audit log")
 	}
 	return nil
+}
+
+// stamp sets an entry's time and actor.
+func (f *Framework) stamp(ctx context.Context, e AuditEntry) AuditEntry {
+	e.Time = f.now().UTC()
+	e.Actor = actorOf(ctx)
+	return e
 }
 
 // Audit lists audit entries.

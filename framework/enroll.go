@@ -137,18 +137,18 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		}
 		return ConfirmResult{}, err
 	}
-	res, err := f.confirm(ctx, m, e, code, now)
-	return f.recordConfirm(ctx, t, userID, provider, res, err)
+	res, upd, err := f.confirm(ctx, m, e, code, now)
+	return f.recordConfirm(ctx, t, userID, provider, res, upd, err)
 }
 
 // confirm is the decision of a confirmation: the provider checks the
 // proof, and on success the enrollment becomes active (compare-and-swap).
-func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code string, now time.Time) (ConfirmResult, error) {
+func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code string, now time.Time) (ConfirmResult, *Enrollment, error) {
 	userID, provider := e.UserID, e.Provider
 	state, err := f.seal.open(userID, provider, e.State)
 	if err != nil {
 		f.log.Error("cannot open stored state", "provider", provider, "user", userID, "error", err)
-		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonInvalidState}, nil
+		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonInvalidState}, nil, nil
 	}
 	var resp sdk.EnrollResponse
 	err = f.call(ctx, m, func(p sdk.Provider) error {
@@ -157,56 +157,56 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 		return err
 	})
 	if err != nil {
-		return ConfirmResult{}, providerErr(provider, err)
+		return ConfirmResult{}, nil, providerErr(provider, err)
 	}
 	if !resp.Done {
 		reason := resp.Reason
 		if reason == "" {
 			reason = sdk.ReasonInvalidCode
 		}
-		return ConfirmResult{Status: StatusPending, Reason: reason}, nil
+		return ConfirmResult{Status: StatusPending, Reason: reason}, nil, nil
 	}
 	if len(resp.State) == 0 {
-		return ConfirmResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll finish", provider)
+		return ConfirmResult{}, nil, errorf(CodeInternal, nil, "provider %q returned no state from enroll finish", provider)
 	}
 	sealed, err := f.seal.seal(userID, provider, resp.State)
 	if err != nil {
-		return ConfirmResult{}, errorf(CodeInternal, err, "seal state")
+		return ConfirmResult{}, nil, errorf(CodeInternal, err, "seal state")
 	}
 	e.Status, e.State, e.UpdatedAt, e.ConfirmedAt = StatusActive, sealed, now, now
-	if _, err := f.store.Update(ctx, e); errors.Is(err, ErrConflict) {
-		return ConfirmResult{}, errorf(CodeConflict, err, "the enrollment changed while confirming; try again")
-	} else if err != nil {
-		return ConfirmResult{}, errorf(CodeInternal, err, "store enrollment")
-	}
-	return ConfirmResult{Status: StatusActive}, nil
+	return ConfirmResult{Status: StatusActive}, &e, nil
 }
 
-// recordConfirm audits a confirmation and settles its attempt: a wrong
-// code stays counted, anything else is given back. A confirmation that
-// succeeds does not end the user's run of failures as a verify does: a
-// factor being enrolled proves nothing about the factors already active.
-func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, res ConfirmResult, err error) (ConfirmResult, error) {
+// recordConfirm writes a confirmation's outcome in one DecisionWrite: the
+// activated enrollment (compare-and-swap), the audit entry and the
+// settlement of its attempt. A wrong code stays counted, anything else is
+// given back: a confirmation that succeeds does not end the user's run of
+// failures as a verify does, since a factor being enrolled proves nothing
+// about the factors already active.
+func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, res ConfirmResult, upd *Enrollment, err error) (ConfirmResult, error) {
 	entry := AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(res.Status), Reason: string(res.Reason)}
 	if err != nil {
-		entry.Outcome, entry.Reason = string(OutcomeError), string(CodeOf(err))
+		entry.Outcome, entry.Reason, upd = string(OutcomeError), string(CodeOf(err)), nil
+	}
+	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
+	var locked *Attempts
+	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err); {
+	case err == nil && res.Status == StatusActive, s == settleRefund:
+		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
+	case t.r.LockedUntil.After(t.r.PrevLockedUntil):
+		locked = &t.r.Attempts
+		w.Audit = append(w.Audit, f.stamp(ctx, lockoutEntry(userID, provider, "", "", *locked)))
+	}
+	if cerr := f.store.CommitDecision(ctx, w); errors.Is(cerr, ErrConflict) {
+		// Nothing was written: record the attempt without the state.
+		return f.recordConfirm(ctx, t, userID, provider, ConfirmResult{}, nil,
+			errorf(CodeConflict, cerr, "the enrollment changed while confirming; try again"))
+	} else if cerr != nil {
+		return ConfirmResult{}, errorf(CodeInternal, cerr, "record confirmation")
 	}
 	f.log.Info("enrollment confirmation", "provider", provider, "user", userID, "outcome", entry.Outcome, "reason", entry.Reason)
-	if aerr := f.audit(ctx, entry); aerr != nil {
-		return ConfirmResult{}, aerr
-	}
-	s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err)
-	if err == nil && res.Status == StatusActive {
-		s = settleRefund
-	}
-	locked, serr := f.settle(ctx, t, s)
-	if serr != nil {
-		return ConfirmResult{}, serr
-	}
 	if locked != nil {
-		if lerr := f.lockedOut(ctx, userID, provider, "", "", *locked); lerr != nil {
-			return ConfirmResult{}, lerr
-		}
+		f.noteLockout(userID, provider, *locked)
 	}
 	if err != nil || res.Status != StatusActive {
 		return res, err

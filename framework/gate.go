@@ -96,51 +96,23 @@ func settlementOf(res VerifyResult, err error) settlement {
 	return settleFailure
 }
 
-// settle ends a ticket. It returns the budget when this attempt started or
-// extended a backoff (for the lockout audit entry), else nil.
-func (f *Framework) settle(ctx context.Context, t *ticket, s settlement) (*Attempts, error) {
-	switch s {
-	case settleSuccess:
-		if err := f.attempts.ResetAttempts(ctx, t.userID); err != nil {
-			return nil, errorf(CodeInternal, err, "reset attempts")
-		}
-	case settleRefund:
-		if err := f.attempts.RefundAttempt(ctx, t.userID, t.budget, t.r); err != nil {
-			return nil, errorf(CodeInternal, err, "refund attempt")
-		}
-	default:
-		// Counted when reserved; nothing to write.
-		if t.r.LockedUntil.After(t.r.PrevLockedUntil) {
-			return &t.r.Attempts, nil
-		}
-	}
-	return nil, nil
-}
-
-// settleUnreserved counts the outcome of a decision no ticket covers (a
-// push polled to its end): an allow ends the runs, a failure is counted
-// now, and a fraud report locks for the longest backoff at once.
+// settleUnreserved counts a failure no ticket covers (a push polled to a
+// refusal): counted now, and a fraud report locks for the longest backoff
+// at once. It returns the budget when this started or extended a backoff.
 func (f *Framework) settleUnreserved(ctx context.Context, userID string, res VerifyResult) (*Attempts, error) {
-	switch settlementOf(res, nil) {
-	case settleSuccess:
-		if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
-			return nil, errorf(CodeInternal, err, "reset attempts")
+	now := f.now()
+	a, err := f.attempts.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
+		until := f.lockout.lockUntil(now, n)
+		if res.Reason == sdk.ReasonFraud {
+			until = maxTime(until, now.Add(f.lockout.MaxBackoff))
 		}
-	case settleFailure:
-		now := f.now()
-		a, err := f.attempts.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
-			until := f.lockout.lockUntil(now, n)
-			if res.Reason == sdk.ReasonFraud {
-				until = maxTime(until, now.Add(f.lockout.MaxBackoff))
-			}
-			return until
-		})
-		if err != nil {
-			return nil, errorf(CodeInternal, err, "record failure")
-		}
-		if a.LockedUntil.After(now) {
-			return &a, nil
-		}
+		return until
+	})
+	if err != nil {
+		return nil, errorf(CodeInternal, err, "record failure")
+	}
+	if a.LockedUntil.After(now) {
+		return &a, nil
 	}
 	return nil, nil
 }

@@ -27,7 +27,10 @@ type Attempts struct {
 }
 
 // Reservation is one attempt let through the gate: the budget after it was
-// counted, and what LockedUntil was before, so a refund can put it back.
+// counted, and what LockedUntil was before, so a refund can put it back: a
+// DecisionWrite's Refund lowers Failures by one (never below zero) and puts
+// LockedUntil back to PrevLockedUntil if it is still the LockedUntil this
+// reservation set; a run that was reset meanwhile is left alone.
 type Reservation struct {
 	Attempts
 	PrevLockedUntil time.Time
@@ -51,12 +54,6 @@ type AttemptStore interface {
 	// another replica, are serialized: of any burst at most as many are let
 	// through as lockUntil leaves free.
 	ReserveAttempt(ctx context.Context, userID string, b Budget, now time.Time, lockUntil func(failures int) time.Time) (r Reservation, ok bool, err error)
-	// RefundAttempt takes back a reservation whose attempt turned out not
-	// to be a guess (a replayed code, a provider that found nothing to
-	// check): Failures goes down by one (never below zero), and LockedUntil
-	// goes back to r.PrevLockedUntil if it is still the r.LockedUntil this
-	// reservation set. A run that was reset meanwhile is left alone.
-	RefundAttempt(ctx context.Context, userID string, b Budget, r Reservation) error
 	// RecordFailure counts a failure that no reservation counted (a push
 	// the user denied, seen when it is polled) and, atomically with it,
 	// sets LockedUntil to the later of its current value and

@@ -8,75 +8,108 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
+// errStale: the decision was made on state another request changed first;
+// nothing of it was written, and the caller decides again.
+var errStale = errors.New("decided on stale state")
+
 // record is where every verification ends, decided or not, and the only
-// place that settles its attempt, writes its audit entries and reports its
-// metrics. t is the attempt reserved at the gate (nil for a poll, or when
-// the gate refused). The audit entry is written before the budget is
-// settled: a decision that cannot be audited is not returned, and one that
-// was audited stays in the trail even if settling then fails.
-func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res VerifyResult, err error) (VerifyResult, error) {
+// place that writes its state, settles its attempt, writes its audit
+// entries and reports its metrics. t is the attempt reserved at the gate
+// (nil for a poll, or when the gate refused); upd is the enrollment with
+// the provider's new state, if it changed.
+//
+// State, audit entries and settlement are one DecisionWrite, committed
+// together (and group-committed with concurrent decisions by the store):
+// an allow is returned only once all of it is durable, and a decision
+// whose audit entry cannot be written is not made. errStale means the
+// state was changed by another request first and nothing was written.
+func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res VerifyResult, upd *Enrollment, err error) (VerifyResult, error) {
 	entry := AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, ClientIP: in.ClientIP}
 	outcome, reason := res.Outcome, res.Reason
 	switch {
 	case err == nil:
-		entry.Outcome, entry.Reason, entry.Details = string(res.Outcome), string(res.Reason), res.Details
+		entry.Details = res.Details
 	case CodeOf(err) == CodeLockedOut:
 		outcome, reason = sdk.Deny, ReasonLockedOut
 		if errors.Is(err, errPushLimit) {
 			reason = ReasonPushLimit
 		}
-		entry.Outcome, entry.Reason = string(outcome), string(reason)
 	default:
 		// No decision, but the attempt is part of the trail.
 		outcome, reason = OutcomeError, sdk.Reason(CodeOf(err))
-		entry.Outcome, entry.Reason = string(outcome), string(reason)
+		upd = nil
+	}
+	entry.Outcome, entry.Reason = string(outcome), string(reason)
+	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
+	failmode := ""
+	if err == nil && (res.Reason == sdk.ReasonFailmodeSafe || res.Reason == sdk.ReasonUnavailable) {
+		failmode = map[sdk.Reason]string{sdk.ReasonFailmodeSafe: "safe", sdk.ReasonUnavailable: "secure"}[res.Reason]
+		entry.Event, entry.Details = EventFailmode, map[string]string{"failmode": failmode}
+		w.Audit = append(w.Audit, f.stamp(ctx, entry))
+	}
+
+	var locked *Attempts
+	unreservedFailure := false
+	switch s := settlementOf(res, err); {
+	case t != nil && errors.Is(err, errPushLimit), t != nil && s == settleRefund:
+		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
+	case t != nil && s == settleSuccess, t == nil && s == settleSuccess:
+		w.ResetUser = in.UserID
+	case t != nil:
+		// Counted when reserved; nothing to write but the lockout it
+		// started, if it did.
+		if t.r.LockedUntil.After(t.r.PrevLockedUntil) {
+			locked = &t.r.Attempts
+			w.Audit = append(w.Audit, f.stamp(ctx, lockoutEntry(in.UserID, in.Provider, in.Audience, in.ClientIP, *locked)))
+		}
+	case err == nil && s == settleFailure:
+		unreservedFailure = true // a push polled to a refusal: counted below
+	}
+
+	cerr := f.store.CommitDecision(ctx, w)
+	if errors.Is(cerr, ErrConflict) {
+		return VerifyResult{}, errStale
+	}
+	if cerr != nil {
+		f.log.Error("decision not recorded", "provider", in.Provider, "user", in.UserID, "error", cerr)
+		return VerifyResult{}, errorf(CodeInternal, cerr, "record decision")
 	}
 	f.log.Debug("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", outcome, "reason", reason)
-	if aerr := f.audit(ctx, entry); aerr != nil {
-		return VerifyResult{}, aerr
-	}
-	if err == nil && (res.Reason == sdk.ReasonFailmodeSafe || res.Reason == sdk.ReasonUnavailable) {
-		mode := "secure"
-		if res.Reason == sdk.ReasonFailmodeSafe {
-			mode = "safe"
-			// An allow without a second factor: make it stand out.
-			f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID)
-		}
-		entry.Event, entry.Details = EventFailmode, map[string]string{"failmode": mode}
-		if aerr := f.audit(ctx, entry); aerr != nil {
-			return VerifyResult{}, aerr
-		}
+	if failmode == "safe" {
+		// An allow without a second factor: make it stand out.
+		f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID)
 	}
 	if !(f.isPoll(ctx) && outcome == sdk.Pending) { // a push counts once as pending, once as its outcome
 		f.observe(ctx, in, outcome, reason)
 	}
-
-	var locked *Attempts
-	var serr error
-	switch {
-	case t != nil && errors.Is(err, errPushLimit):
-		locked, serr = f.settle(ctx, t, settleRefund)
-	case t != nil:
-		locked, serr = f.settle(ctx, t, settlementOf(res, err))
-	case err == nil:
-		locked, serr = f.settleUnreserved(ctx, in.UserID, res)
-	}
-	if serr != nil {
-		return VerifyResult{}, serr
-	}
 	if locked != nil {
-		if lerr := f.lockedOut(ctx, in.UserID, in.Provider, in.Audience, in.ClientIP, *locked); lerr != nil {
-			return VerifyResult{}, lerr
+		f.noteLockout(in.UserID, in.Provider, *locked)
+	}
+	if unreservedFailure {
+		a, serr := f.settleUnreserved(ctx, in.UserID, res)
+		if serr != nil {
+			return VerifyResult{}, serr
+		}
+		if a != nil {
+			f.noteLockout(in.UserID, in.Provider, *a)
+			if aerr := f.audit(ctx, lockoutEntry(in.UserID, in.Provider, in.Audience, in.ClientIP, *a)); aerr != nil {
+				return VerifyResult{}, aerr
+			}
 		}
 	}
 	return res, err
 }
 
-// lockedOut reports an attempt that started or extended a backoff.
-func (f *Framework) lockedOut(ctx context.Context, userID, provider string, aud Audience, ip string, a Attempts) error {
+// lockoutEntry is the audit entry of an attempt that started or extended
+// a backoff.
+func lockoutEntry(userID, provider string, aud Audience, ip string, a Attempts) AuditEntry {
+	return AuditEntry{Event: EventLockout, UserID: userID, Provider: provider, Audience: aud,
+		Outcome: "locked", ClientIP: ip,
+		Details: map[string]string{"failures": itoa(a.Failures), "locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}}
+}
+
+// noteLockout logs and counts a lockout whose audit entry was written.
+func (f *Framework) noteLockout(userID, provider string, a Attempts) {
 	f.log.Warn("user locked out", "user", userID, "failures", a.Failures, "until", a.LockedUntil)
 	f.obs.LockedOut(userID, provider)
-	return f.audit(ctx, AuditEntry{Event: EventLockout, UserID: userID, Provider: provider, Audience: aud,
-		Outcome: "locked", ClientIP: ip,
-		Details: map[string]string{"failures": itoa(a.Failures), "locked_until": a.LockedUntil.UTC().Format(time.RFC3339)}})
 }

@@ -178,10 +178,10 @@ func (f *Framework) verifyRecovery(ctx context.Context, in VerifyInput) (VerifyR
 	defer cancel()
 	t, err := f.gate(ctx, in.UserID, BudgetRecovery)
 	if err != nil {
-		return f.record(ctx, in, nil, VerifyResult{}, err)
+		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
 	}
 	res, err := f.useRecoveryCode(ctx, in)
-	return f.record(ctx, in, t, res, err)
+	return f.record(ctx, in, t, res, nil, err)
 }
 
 // useRecoveryCode is the decision: a code of the user's, used once.

@@ -77,6 +77,7 @@ type Store interface {
 	CountStranded(ctx context.Context, usable []string) (int, error)
 	TransactionStore
 	PushStore
+	DecisionStore
 	// The rest of what the framework keeps: every store has all of it, so
 	// it is one interface (only BulkEnrollmentWriter stays optional).
 	AuditLog

@@ -16,11 +16,13 @@ import (
 //     the provider and audience;
 //  2. gate: one attempt reserved in the user's budget, atomically, before
 //     anything secret is evaluated (gate.go);
-//  3. decide: the provider evaluates against the stored state, and its new
-//     state is written with compare-and-swap (decide, startPush);
-//  4. record: the attempt settled, the audit entries written, the metrics
-//     told — in one place (record.go), on a context of its own, so a
-//     client that leaves does not leave a decision half-recorded.
+//  3. decide: the provider evaluates against the stored state (decide,
+//     startPush);
+//  4. record: the new state (compare-and-swap), the settlement of the
+//     attempt and the audit entries committed as one transaction, the
+//     metrics told — in one place (record.go), on a context of its own, so
+//     a client that leaves does not leave a decision half-recorded. A
+//     stale state sends the request back to decide.
 
 // VerifyInput is one answer to a challenge.
 type VerifyInput struct {
@@ -114,30 +116,42 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		t, err = f.gate(ctx, in.UserID, BudgetFactor)
 	}
 	if err != nil {
-		return f.record(ctx, in, nil, VerifyResult{}, err)
+		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
 	}
 	if in.trustToken, err = f.trustTokenFor(ctx, in); err != nil {
-		return f.record(ctx, in, t, VerifyResult{}, err)
+		return f.record(ctx, in, t, VerifyResult{}, nil, err)
 	}
-	started := time.Now()
 	var res VerifyResult
-	if push {
-		res, err = f.startPush(ctx, m, in)
-	} else {
-		res, err = f.decide(ctx, m, in, "")
-		if err == nil && res.Outcome == sdk.Pending {
-			// Only a request for a push may leave something pending: a code
-			// is decided now, and anything sent must pass the push limit.
-			res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending to a code", in.Provider)
+	for range maxCASAttempts {
+		started := time.Now()
+		var upd *Enrollment
+		if push {
+			res, err = f.startPush(ctx, m, in)
+		} else {
+			res, upd, err = f.decide(ctx, m, in, "")
+			if err == nil && res.Outcome == sdk.Pending {
+				// Only a request for a push may leave something pending: a
+				// code is decided now, and anything sent must pass the push
+				// limit.
+				res, upd, err = VerifyResult{}, nil, errorf(CodeInternal, nil, "provider %q answered pending to a code", in.Provider)
+			}
 		}
+		switch {
+		case err == nil && res.Reason == ReasonNotEnrolled:
+			f.padNotEnrolled(ctx, m, started)
+		case err == nil:
+			m.latency.observe(time.Since(started))
+		}
+		res, err = f.record(ctx, in, t, res, upd, err)
+		if !errors.Is(err, errStale) {
+			break
+		}
+		// Another request changed the state first: decide again on theirs
+		// (a code it used is then a replay).
 	}
-	switch {
-	case err == nil && res.Reason == ReasonNotEnrolled:
-		f.padNotEnrolled(ctx, m, started)
-	case err == nil:
-		m.latency.observe(time.Since(started))
+	if errors.Is(err, errStale) {
+		return f.record(ctx, in, t, VerifyResult{}, nil, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again"))
 	}
-	res, err = f.record(ctx, in, t, res, err)
 	if err == nil && res.Outcome == sdk.Allow {
 		return f.rememberDevice(ctx, in, res)
 	}
@@ -184,7 +198,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(now),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
-	res, err := f.decide(ctx, m, in, "")
+	res, _, err := f.decide(ctx, m, in, "")
 	if err == nil && res.Outcome == sdk.Pending && res.TxID == "" {
 		res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
 	}
@@ -252,7 +266,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	defer cancel()
 	if f.now().After(tx.ExpiresAt) {
 		_ = f.store.DeleteTransaction(ctx, tx.ID)
-		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil)
+		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil, nil)
 	}
 	if tx.ProviderTxID == "" { // still being sent by the request that reserved it
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: tx.ID}, nil
@@ -261,82 +275,79 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	res, err := f.decide(ctx, m, in, tx.ProviderTxID)
-	if err == nil && res.Outcome == sdk.Pending {
-		res.TxID = tx.ID
-		return f.record(ctx, in, nil, res, nil)
-	}
-	if err == nil {
-		if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
-			err = errorf(CodeInternal, derr, "delete transaction")
+	for range maxCASAttempts {
+		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID)
+		if err == nil && res.Outcome == sdk.Pending {
+			res.TxID = tx.ID
+			return f.record(ctx, in, nil, res, upd, nil)
 		}
-		res.TxID = ""
+		if err == nil {
+			if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
+				err = errorf(CodeInternal, derr, "delete transaction")
+			}
+			res.TxID = ""
+		}
+		res, err = f.record(ctx, in, nil, res, upd, err)
+		if !errors.Is(err, errStale) {
+			return res, err
+		}
 	}
-	return f.record(ctx, in, nil, res, err)
+	return f.record(ctx, in, nil, VerifyResult{}, nil, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again"))
 }
 
-// decide runs one provider Verify against the stored state and writes the
-// state the provider returns with compare-and-swap, deciding again on the
-// newer state whenever another request changed it first. providerTxID
-// polls the provider's pending transaction when set.
-func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, error) {
-	for range maxCASAttempts {
-		e, err := f.store.Get(ctx, in.UserID, in.Provider)
-		if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
-			return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
-		}
-		if err != nil {
-			return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
-		}
-		state, err := f.seal.open(in.UserID, in.Provider, e.State)
-		if err != nil {
-			f.log.Error("cannot open stored state", "provider", in.Provider, "user", in.UserID, "error", err)
-			return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil
-		}
-		now := f.now()
-		var resp sdk.VerifyResponse
-		err = f.call(ctx, m, func(p sdk.Provider) error {
-			var err error
-			resp, err = p.Verify(ctx, sdk.VerifyRequest{
-				User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
-				TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
-			})
-			return err
-		})
-		if sdk.KindOf(err) == sdk.KindInvalidState {
-			f.log.Error("provider refused stored state", "provider", in.Provider, "user", in.UserID, "error", err)
-			return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil
-		}
-		if err != nil {
-			return VerifyResult{}, providerErr(in.Provider, err)
-		}
-		res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
-		switch res.Outcome {
-		case sdk.Allow:
-			res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken
-		case sdk.Deny, sdk.Pending:
-		default:
-			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
-		}
-		if resp.State == nil {
-			return res, nil
-		}
-		if len(resp.State) == 0 {
-			return VerifyResult{}, errorf(CodeInternal, nil, "provider %q returned an empty state", in.Provider)
-		}
-		sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
-		if err != nil {
-			return VerifyResult{}, errorf(CodeInternal, err, "seal state")
-		}
-		e.State, e.UpdatedAt = sealed, now
-		_, err = f.store.Update(ctx, e)
-		if errors.Is(err, ErrConflict) {
-			continue // someone else changed the state first: decide again on theirs
-		}
-		if err != nil {
-			return VerifyResult{}, errorf(CodeInternal, err, "store state")
-		}
-		return res, nil
+// decide runs one provider Verify against the stored state. When the
+// provider returns a new state, decide seals it into the enrollment it
+// read and returns that for record to write with compare-and-swap (nil
+// when the state did not change). providerTxID polls the provider's
+// pending transaction when set.
+func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, *Enrollment, error) {
+	e, err := f.store.Get(ctx, in.UserID, in.Provider)
+	if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
+		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil, nil
 	}
-	return VerifyResult{}, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again")
+	if err != nil {
+		return VerifyResult{}, nil, errorf(CodeInternal, err, "read enrollment")
+	}
+	state, err := f.seal.open(in.UserID, in.Provider, e.State)
+	if err != nil {
+		f.log.Error("cannot open stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil, nil
+	}
+	now := f.now()
+	var resp sdk.VerifyResponse
+	err = f.call(ctx, m, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Verify(ctx, sdk.VerifyRequest{
+			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
+			TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
+		})
+		return err
+	})
+	if sdk.KindOf(err) == sdk.KindInvalidState {
+		f.log.Error("provider refused stored state", "provider", in.Provider, "user", in.UserID, "error", err)
+		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidState}, nil, nil
+	}
+	if err != nil {
+		return VerifyResult{}, nil, providerErr(in.Provider, err)
+	}
+	res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
+	switch res.Outcome {
+	case sdk.Allow:
+		res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken
+	case sdk.Deny, sdk.Pending:
+	default:
+		return VerifyResult{}, nil, errorf(CodeInternal, nil, "provider %q returned unknown outcome %q", in.Provider, res.Outcome)
+	}
+	if resp.State == nil {
+		return res, nil, nil
+	}
+	if len(resp.State) == 0 {
+		return VerifyResult{}, nil, errorf(CodeInternal, nil, "provider %q returned an empty state", in.Provider)
+	}
+	sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
+	if err != nil {
+		return VerifyResult{}, nil, errorf(CodeInternal, err, "seal state")
+	}
+	e.State, e.UpdatedAt = sealed, now
+	return res, &e, nil
 }

@@ -22,39 +22,19 @@ const maxAuditPage = 1000
 // of "twofaudt".
 const auditLock int64 = 0x74776f6661756474
 
-// AppendAudit holds an advisory lock from before the entry takes its id
-// until after it commits, so entries become visible in id order.
+// AppendAudit commits one entry as a decision of its own (CommitDecision):
+// group-committed with this replica's other decisions.
 //
-// Without it two replicas could take ids 5 and 6 and commit 6 first; a
-// reader paging with AfterID would then see 6, move its cursor past 5, and
-// never see 5 once it commits. SQLite cannot do this (one writer at a
-// time), and the audit trail is where a silently skipped entry hurts most.
-// The lock is taken in a CTE of the same statement: its transaction-scoped
-// lock is released only after the implicit transaction has committed and
-// become visible. The price is that appends, one short insert each, are
-// serialised across the database.
+// Audit entries are inserted under an advisory lock held from before the
+// entries take their ids until after they commit, so they become visible
+// in id order. Without it two replicas could take ids 5 and 6 and commit 6
+// first; a reader paging with AfterID would then see 6, move its cursor
+// past 5, and never see 5 once it commits. SQLite cannot do this (one
+// writer at a time), and the audit trail is where a silently skipped entry
+// hurts most. The price is that audit writes are serialised across the
+// database: one batch of a replica at a time, not one entry.
 func (s *Store) AppendAudit(ctx context.Context, e framework.AuditEntry) error {
-	at, err := timestamp("Time", e.Time)
-	if err != nil {
-		return fmt.Errorf("postgres: append audit: %w", err)
-	}
-	details := e.Details
-	if details == nil {
-		details = map[string]string{}
-	}
-	d, err := json.Marshal(details)
-	if err != nil {
-		return fmt.Errorf("postgres: append audit: %w", err)
-	}
-	// The casts are needed because the values feed a SELECT, where
-	// PostgreSQL would otherwise take an untyped parameter as text.
-	_, err = s.pool.Exec(ctx, `
-		WITH serial AS (SELECT pg_advisory_xact_lock($1))
-		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
-		SELECT $2::timestamptz, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text
-		FROM serial`,
-		auditLock, at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(d))
-	if err != nil {
+	if err := s.CommitDecision(ctx, framework.DecisionWrite{Audit: []framework.AuditEntry{e}}); err != nil {
 		return fmt.Errorf("postgres: append audit: %w", err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
 // Store is a framework.Store in a PostgreSQL database.
@@ -23,6 +24,8 @@ type Store struct {
 	// serves reads and writes alike; row locks, not the pool, order
 	// writers to the same row.
 	pool faultPool
+	// decisions group-commits decisions and audit entries (decision.go).
+	decisions *groupcommit.Writer[decisionArgs]
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -79,6 +82,7 @@ func open(ctx context.Context, dsn string, create bool) (*Store, error) {
 		return nil, openError(dsn, "migrate", err)
 	}
 	s := &Store{pool: faultPool{pool}}
+	s.startDecisions()
 	var id string
 	if create {
 		_, err = pool.Exec(ctx, `INSERT INTO install (id, install_id) VALUES (1, md5(random()::text || clock_timestamp()::text)) ON CONFLICT (id) DO NOTHING`)
@@ -90,7 +94,7 @@ func open(ctx context.Context, dsn string, create bool) (*Store, error) {
 		err = fmt.Errorf("the database holds no data and was never initialized: %w", framework.ErrStoreNotInitialized)
 	}
 	if err != nil {
-		pool.Close()
+		s.Close()
 		return nil, openError(dsn, "install mark", err)
 	}
 	return s, nil
@@ -198,6 +202,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	if s.decisions != nil {
+		s.decisions.Stop()
+	}
 	s.pool.Close()
 	return nil
 }

@@ -34,22 +34,37 @@ func (d *db) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st != nil {
 		return st, nil
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if st = d.stmts[query]; st != nil {
-		return st, nil
-	}
-	if len(d.stmts) >= maxPrepared {
+	d.mu.RLock()
+	full := len(d.stmts) >= maxPrepared
+	d.mu.RUnlock()
+	if full {
 		return nil, nil
 	}
 	// Prepared outside any caller's deadline: the statement outlives the
-	// call that first needed it.
+	// call that first needed it. And outside d.mu: preparing waits for a
+	// connection, which on the single writer may be held by a transaction
+	// that itself looks in the cache (a deadlock while the lock was held).
 	st, err := d.DB.PrepareContext(context.WithoutCancel(ctx), query)
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if prev := d.stmts[query]; prev != nil { // prepared meanwhile by another caller
+		st.Close()
+		return prev, nil
+	}
 	d.stmts[query] = st
 	return st, nil
+}
+
+// cached returns query's prepared statement if it is in the cache, without
+// preparing it: inside a transaction on the single writer connection,
+// preparing on the pool would wait for that very connection.
+func (d *db) cached(query string) *sql.Stmt {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.stmts[query]
 }
 
 func (d *db) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {

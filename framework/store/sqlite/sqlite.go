@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 
 	sqlitedriver "modernc.org/sqlite" // also registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -39,8 +40,8 @@ type Store struct {
 	// other, so reads need not queue behind w. query_only makes a write
 	// sent here by mistake fail instead of competing with w for the lock.
 	r *db
-	// audit group-commits audit entries (see auditWriter).
-	audit auditWriter
+	// decisions group-commits decisions and audit entries (decision.go).
+	decisions *groupcommit.Writer[decisionArgs]
 	// watch notices the file deleted or replaced (see fileWatch).
 	watch *fileWatch
 }
@@ -117,7 +118,10 @@ func open(ctx context.Context, path string, create bool) (*Store, error) {
 	r.SetMaxIdleConns(n)
 	s := &Store{w: newDB(w), r: newDB(r), watch: watch}
 	go watch.run()
-	s.audit.start(w)
+	if err := s.startDecisions(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -237,7 +241,9 @@ func dsn(path string, readOnly bool) string {
 // Close closes both pools. Closing the last connection checkpoints the log
 // into the database file.
 func (s *Store) Close() error {
-	s.audit.stop()
+	if s.decisions != nil {
+		s.decisions.Stop()
+	}
 	s.watch.close()
 	return errors.Join(s.r.Close(), s.w.Close())
 }

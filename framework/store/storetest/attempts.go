@@ -132,7 +132,7 @@ func testRefund(t *testing.T, s framework.Store) {
 	if err != nil || !ok || r.LockedUntil.IsZero() {
 		t.Fatalf("third reservation: %+v, %v, %v", r, ok, err)
 	}
-	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+	if err := s.CommitDecision(ctx, framework.DecisionWrite{Refund: &framework.Refund{UserID: "alice", Budget: framework.BudgetFactor, Reservation: r}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 2 || !got.LockedUntil.IsZero() {
@@ -143,7 +143,7 @@ func testRefund(t *testing.T, s framework.Store) {
 	if _, err := s.RecordFailure(ctx, "alice", framework.BudgetFactor, func(int) time.Time { return at(time.Hour) }); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+	if err := s.CommitDecision(ctx, framework.DecisionWrite{Refund: &framework.Refund{UserID: "alice", Budget: framework.BudgetFactor, Reservation: r}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 3 || timeDiff(got.LockedUntil, at(time.Hour)) != "" {
@@ -153,7 +153,7 @@ func testRefund(t *testing.T, s framework.Store) {
 	if err := s.ResetAttempts(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RefundAttempt(ctx, "alice", framework.BudgetFactor, r); err != nil {
+	if err := s.CommitDecision(ctx, framework.DecisionWrite{Refund: &framework.Refund{UserID: "alice", Budget: framework.BudgetFactor, Reservation: r}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); got.Failures != 0 {
@@ -286,5 +286,71 @@ func testCancelPush(t *testing.T, s framework.Store) {
 	tx3.Audience = framework.AudienceClient
 	if r, err := s.ReservePush(ctx, tx3, at(2*time.Minute), limit); err != nil || r.RetryAt.IsZero() {
 		t.Fatalf("a second push in the window (another audience): %+v, %v; want the limit", r, err)
+	}
+}
+
+// testCommitDecision: a decision's state, audit entries and settlement are
+// written together; a stale version writes nothing of it, and concurrent
+// decisions (one group-committed batch) each get their own answer.
+func testCommitDecision(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	e := active(t, s, "alice", "totp")
+	if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(100)); err != nil {
+		t.Fatal(err)
+	}
+	entry := framework.AuditEntry{Time: base, Event: framework.EventVerify, UserID: "alice", Provider: "totp", Outcome: "allow"}
+	stale := e
+	upd := e
+	upd.State, upd.UpdatedAt = []byte("used step 42"), at(time.Minute)
+	if err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &upd, Audit: []framework.AuditEntry{entry}, ResetUser: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get(ctx, "alice", "totp")
+	if string(got.State) != "used step 42" || got.Version != e.Version+1 {
+		t.Errorf("state after the decision: %q v%d", got.State, got.Version)
+	}
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); a != (framework.Attempts{}) {
+		t.Errorf("budget after an allow: %+v", a)
+	}
+	// The same version again: a conflict, and nothing of it is written.
+	if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(100)); err != nil {
+		t.Fatal(err)
+	}
+	stale.State = []byte("second use")
+	err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &stale, Audit: []framework.AuditEntry{entry}, ResetUser: "alice"})
+	wantErr(t, "CommitDecision on a stale version", err, framework.ErrConflict)
+	if got, _ := s.Get(ctx, "alice", "totp"); string(got.State) != "used step 42" {
+		t.Errorf("a stale decision wrote its state: %q", got.State)
+	}
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); a.Failures != 1 {
+		t.Errorf("a stale decision settled its attempt: %+v", a)
+	}
+	list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+	if len(list) != 1 {
+		t.Errorf("%d audit entries, want 1: the stale decision's is not written", len(list))
+	}
+	// Concurrent decisions on one version: exactly one wins.
+	cur, _ := s.Get(ctx, "alice", "totp")
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			u := cur
+			u.State = []byte(fmt.Sprintf("use %d", i))
+			err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &u, Audit: []framework.AuditEntry{entry}})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, framework.ErrConflict):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Errorf("%d of %d concurrent decisions on one version won, want 1", wins.Load(), concurrency)
+	}
+	if list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"}); len(list) != 2 {
+		t.Errorf("%d audit entries after the race, want 2", len(list))
 	}
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/Concurrent", testAttemptsConcurrent},
 		{"Attempts/ReserveGate", testReserveGate},
 		{"Attempts/Refund", testRefund},
+		{"Decision/Commit", testCommitDecision},
 		{"Attempts/ReserveRacesReset", testReserveRacesReset},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},

@@ -1,0 +1,37 @@
+package framework
+
+import "context"
+
+// DecisionWrite is everything one decision writes, committed as one
+// transaction: the user's new state (the code now used), the decision's
+// audit entries and the settlement of its attempt. Together they are one
+// fact: a code is accepted if and only if its audit entry exists and the
+// attempt is settled, whatever crashes.
+type DecisionWrite struct {
+	// Update is the enrollment to write with compare-and-swap on its
+	// Version, as Store.Update does; nil when the state did not change.
+	Update *Enrollment
+	// Audit entries, in order; Time and Actor are set.
+	Audit []AuditEntry
+	// ResetUser ends every attempt run of this user (an allow); "" for none.
+	ResetUser string
+	// Refund gives back a reservation that was not a guess; nil for none.
+	Refund *Refund
+}
+
+// Refund is one reservation to give back (see Reservation).
+type Refund struct {
+	UserID      string
+	Budget      Budget
+	Reservation Reservation
+}
+
+// DecisionStore commits decisions.
+type DecisionStore interface {
+	// CommitDecision writes d in one transaction and returns once it is
+	// durable. Stores may commit several decisions in one transaction
+	// (group commit: one fsync for a batch) as long as each is all or
+	// nothing. ErrConflict, writing nothing of d, when d.Update's version
+	// is stale: the caller decides again on the newer state.
+	CommitDecision(ctx context.Context, d DecisionWrite) error
+}

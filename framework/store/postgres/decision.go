@@ -1,0 +1,201 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
+)
+
+var _ framework.DecisionStore = (*Store)(nil)
+
+// decisionArgs is a DecisionWrite turned into statement arguments before
+// it joins a batch, so a value the store cannot hold fails its own
+// decision, not the batch.
+type decisionArgs struct {
+	update []any // nil when the state did not change
+	user   string
+	key    string // user and provider: the order updates lock rows in
+	audits [][]any
+	reset  string
+	refund []any
+}
+
+const (
+	updateSQL = `
+		UPDATE enrollments SET status = $1, state = $2, version = version + 1, updated_at = $3, confirmed_at = $4
+		WHERE user_id = $5 AND provider = $6 AND version = $7`
+	auditSQL = `
+		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	resetSQL  = `DELETE FROM attempts WHERE user_id = $1`
+	refundSQL = `
+		UPDATE attempts SET failures = GREATEST(failures - 1, 0),
+			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
+		WHERE user_id = $3 AND budget = $4`
+)
+
+const maxDecisionBatch = 256
+
+// CommitDecision returns once d is committed: with the decisions of this
+// replica that arrived while the previous commit was in progress, in one
+// transaction (group commit: one WAL flush for all of them).
+func (s *Store) CommitDecision(ctx context.Context, d framework.DecisionWrite) error {
+	a, err := decisionToArgs(d)
+	if err != nil {
+		return fmt.Errorf("postgres: commit decision: %w", err)
+	}
+	if err := s.decisions.Do(ctx, a); err != nil {
+		return fmt.Errorf("postgres: commit decision: %w", err)
+	}
+	return nil
+}
+
+func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
+	var a decisionArgs
+	if e := d.Update; e != nil {
+		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+			return a, fmt.Errorf("invalid status %q", e.Status)
+		}
+		updated, err := timestamp("UpdatedAt", e.UpdatedAt)
+		if err != nil {
+			return a, err
+		}
+		confirmed, err := nullTime("ConfirmedAt", e.ConfirmedAt)
+		if err != nil {
+			return a, err
+		}
+		a.update = []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}
+		a.key = e.UserID + "\x00" + e.Provider
+	}
+	for _, e := range d.Audit {
+		at, err := timestamp("Time", e.Time)
+		if err != nil {
+			return a, err
+		}
+		details := e.Details
+		if details == nil {
+			details = map[string]string{}
+		}
+		js, err := json.Marshal(details)
+		if err != nil {
+			return a, err
+		}
+		a.audits = append(a.audits, []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)})
+	}
+	a.reset = d.ResetUser
+	if r := d.Refund; r != nil {
+		set, err := nullTime("LockedUntil", r.Reservation.LockedUntil)
+		if err != nil {
+			return a, err
+		}
+		prev, err := nullTime("PrevLockedUntil", r.Reservation.PrevLockedUntil)
+		if err != nil {
+			return a, err
+		}
+		a.refund = []any{set, prev, r.UserID, string(r.Budget)}
+		a.user = r.UserID
+	}
+	if a.reset != "" {
+		a.user = a.reset
+	}
+	return a, nil
+}
+
+func (s *Store) startDecisions() {
+	s.decisions = groupcommit.New(maxDecisionBatch, s.writeDecisions)
+}
+
+// writeDecisions commits a batch in one transaction, in three phases so
+// that two replicas' batches can never wait on each other in a cycle:
+// first the enrollment updates in (user, provider) order, then the attempt
+// budgets in user order, and last the audit entries, under the advisory
+// lock that keeps audit ids in commit order (see AppendAudit's history in
+// audit.go). Every batch takes its locks in that one global order. A
+// decision whose compare-and-swap finds a newer version writes nothing
+// (ErrConflict for it alone); any other failure fails the batch.
+func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), statementTimeout+5*time.Second)
+	defer cancel()
+	errs := make([]error, len(batch))
+	order := func(key func(decisionArgs) string) []int {
+		idx := make([]int, 0, len(batch))
+		for i, d := range batch {
+			if key(d) != "" {
+				idx = append(idx, i)
+			}
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return strings.Compare(key(batch[a]), key(batch[b])) })
+		return idx
+	}
+	// Each phase is one pgx.Batch: one round trip for all its statements.
+	run := func(tx pgx.Tx, b *pgx.Batch, each func(i int, tag pgconnTag) error) error {
+		if b.Len() == 0 {
+			return nil
+		}
+		br := tx.SendBatch(ctx, b)
+		for i := range b.Len() {
+			tag, err := br.Exec()
+			if err == nil && each != nil {
+				err = each(i, tag)
+			}
+			if err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		updates := order(func(d decisionArgs) string { return d.key })
+		b := &pgx.Batch{}
+		for _, i := range updates {
+			b.Queue(updateSQL, batch[i].update...)
+		}
+		if err := run(tx, b, func(n int, tag pgconnTag) error {
+			if tag.RowsAffected() == 0 {
+				errs[updates[n]] = framework.ErrConflict
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		for _, i := range order(func(d decisionArgs) string { return d.user }) {
+			if errs[i] != nil {
+				continue
+			}
+			if batch[i].reset != "" {
+				b.Queue(resetSQL, batch[i].reset)
+			}
+			if batch[i].refund != nil {
+				b.Queue(refundSQL, batch[i].refund...)
+			}
+		}
+		locked := false
+		for i, d := range batch {
+			if errs[i] != nil || len(d.audits) == 0 {
+				continue
+			}
+			if !locked {
+				b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditLock)
+				locked = true
+			}
+			for _, row := range d.audits {
+				b.Queue(auditSQL, row...)
+			}
+		}
+		return run(tx, b, nil)
+	})
+	return errs, unavailable(err)
+}
+
+type pgconnTag = pgconn.CommandTag
