@@ -423,7 +423,7 @@ providers:
   totp:
     enabled: true%s
     staff: true
-    clients: true
+    client: true
     settings:
       issuer: twofactor-dev
 `
