@@ -558,3 +558,31 @@ func boundedDuration(k *koanf.Koanf, key string, def, lo, hi time.Duration) (tim
 	}
 	return d, nil
 }
+
+// LogFormatOf is the log.format src asks for ("text" when it cannot tell),
+// read from the file and the environment without judging anything else:
+// a command prints its fatal error, a refused config included, in the
+// format every other line of the process would have had.
+func LogFormatOf(src Source) string {
+	k := koanf.New(".")
+	if src.File != "" {
+		_ = k.Load(file.Provider(src.File), yaml.Parser())
+	}
+	format := k.String("log.format")
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, EnvPrefix+"LOG__FORMAT="); ok {
+			format = v
+		}
+	}
+	if f, ok := src.Overrides["log.format"].(string); ok {
+		format = f
+	}
+	if format == "json" {
+		return "json"
+	}
+	return "text"
+}
