@@ -45,3 +45,20 @@ func TestClientAudienceAlias(t *testing.T) {
 		t.Errorf("misspelt audience: %d %v", bad.status, bad.body)
 	}
 }
+
+// TestStaticAssetsLoggedAtDebug: the web UI's stylesheet and script are
+// logged at debug, not info, where the API's requests are.
+func TestStaticAssetsLoggedAtDebug(t *testing.T) {
+	var buf syncBuffer
+	h := startHostLog(t, totpClients, newBufferLogger(&buf))
+	if r, err := http.Get(h.url + "/ui/static/style.css"); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("style.css: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+	h.do("GET", "/v1/providers", adminKey, nil)
+	log := buf.String()
+	if !strings.Contains(log, "path=/v1/providers") || strings.Contains(log, "/ui/static/") {
+		t.Errorf("info log:\n%s", log)
+	}
+}
