@@ -94,6 +94,10 @@ func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string,
 	if err := parseArgs(fs, args, help); err != nil {
 		return config.Source{}, err
 	}
+	if *path == "" {
+		c, _ := commandNamed(fs.Name())
+		return config.Source{}, &usageError{fmt.Sprintf("usage: twofactor %s %s (--config is missing; twofactor init writes a config)", c.name, c.synopsis)}
+	}
 	src := config.Source{File: *path, Overrides: map[string]any{}}
 	for key, v := range overrides {
 		if *v != "" {

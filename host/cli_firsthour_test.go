@@ -38,6 +38,10 @@ func TestCLIFlagsAnywhere(t *testing.T) {
 	if code != 1 || strings.Contains(stderr, "no config file") || !strings.Contains(stderr, "not_found") {
 		t.Errorf("reset with flags last: exit %d, stderr %q", code, stderr)
 	}
+	// No --config is a usage error that says so.
+	if code, _, stderr := runCLI("reset", "carol", "totp"); code != 2 || !strings.Contains(stderr, "--config is missing") {
+		t.Errorf("no --config: exit %d, stderr %q", code, stderr)
+	}
 	// Too many operands is a usage error (exit 2) that shows the synopsis.
 	if code, _, stderr := runCLI("unlock", "carol", "dave", "--config", path); code != 2 || !strings.Contains(stderr, "usage: twofactor unlock --config FILE USER") {
 		t.Errorf("two users: exit %d, stderr %q", code, stderr)

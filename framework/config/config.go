@@ -574,7 +574,9 @@ func LogFormatOf(src Source) string {
 		environ = os.Environ()
 	}
 	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, EnvPrefix+"LOG__FORMAT="); ok {
+		// As Load reads it: the prefix as written, the path in any case.
+		if name, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) &&
+			strings.EqualFold(strings.TrimPrefix(name, EnvPrefix), "LOG__FORMAT") {
 			format = v
 		}
 	}

@@ -28,7 +28,7 @@ func TestUnknownKeySuggestsNearest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Load(Source{File: writeGoodPlus(t, tt.yaml), Environ: append([]string{}, tt.env...)})
+			_, err := loadWith(t, tt.yaml, tt.env)
 			var ce *Error
 			if !errors.As(err, &ce) || ce.Key != tt.wantKey {
 				t.Fatalf("err = %v, want an error naming %s", err, tt.wantKey)
@@ -41,19 +41,6 @@ func TestUnknownKeySuggestsNearest(t *testing.T) {
 			}
 		})
 	}
-}
-
-func writeGoodPlus(t *testing.T, extra string) string {
-	t.Helper()
-	good, err := os.ReadFile("testdata/good.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(path, append(good, extra...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestClientAudienceAlias: the config says "client" for the audience, as
@@ -137,6 +124,32 @@ func TestExampleListsEveryKey(t *testing.T) {
 				t.Errorf("examples/twofactor.yaml does not list %s (no %q line after its parents)", key, seg)
 				break
 			}
+		}
+	}
+}
+
+// TestLogFormatOf: the log format is found even in a config the loader
+// refuses, and the environment and flags win as in Load.
+func TestLogFormatOf(t *testing.T) {
+	dir := t.TempDir()
+	refused := filepath.Join(dir, "refused.yaml")
+	if err := os.WriteFile(refused, []byte("log: {format: json}\nprovders: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		src  Source
+		want string
+	}{
+		{"from a refused file", Source{File: refused, Environ: []string{}}, "json"},
+		{"no file", Source{File: filepath.Join(dir, "none.yaml"), Environ: []string{}}, "text"},
+		{"environment wins", Source{File: refused, Environ: []string{"TWOFACTOR_LOG__FORMAT=text"}}, "text"},
+		{"environment, any case", Source{File: filepath.Join(dir, "none.yaml"), Environ: []string{"TWOFACTOR_log__format=json"}}, "json"},
+		{"flag wins", Source{File: refused, Environ: []string{}, Overrides: map[string]any{"log.format": "text"}}, "text"},
+	}
+	for _, tt := range tests {
+		if got := LogFormatOf(tt.src); got != tt.want {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }
