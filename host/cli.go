@@ -167,7 +167,7 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer svc.Close()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENTS\tHEALTH\tNOTES")
+	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENT\tHEALTH\tNOTES")
 	unhealthy := 0
 	list := svc.Framework.Providers()
 	for _, p := range list {

@@ -184,4 +184,12 @@ func TestServeBusyPort(t *testing.T) {
 	if st, msg, fix := rep.check("listen"); st != "fail" || !strings.Contains(msg, addr) || !strings.Contains(fix, "TWOFACTOR_LISTEN") {
 		t.Errorf("doctor on a busy port: %q %q %q", st, msg, fix)
 	}
+	// A twofactor host already serving there is a warning: most likely
+	// the one the doctor is run beside.
+	h := startHost(t, totpClients)
+	t.Setenv("TWOFACTOR_LISTEN", strings.TrimPrefix(h.url, "http://"))
+	code, _, rep = doctor(t, writeConfig(t, plugins, totpClients))
+	if st, msg, _ := rep.check("listen"); code != 0 || st != "warn" || !strings.Contains(msg, "running twofactor host") {
+		t.Errorf("doctor beside a running host: exit %d, %q %q", code, st, msg)
+	}
 }
