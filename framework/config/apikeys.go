@@ -110,10 +110,17 @@ func cloneMap(m map[string]any) map[string]any {
 }
 
 // readKeyFile reads an API key from its own file. The file is a secret:
-// it must be a regular file that neither the group nor others may read
-// or write (as ssh refuses a private key others can read). Errors never
-// carry the file's content.
+// it must be a regular file, owned by root or the user the host runs as,
+// that neither the group nor others may read or write (as ssh refuses a
+// private key others can read). Errors never carry the file's content.
 func readKeyFile(at, path string) (string, error) {
+	// Stat before opening: opening a FIFO would block the loader until
+	// something writes to it.
+	if pre, err := os.Stat(path); err != nil {
+		return "", keyErr(at, "cannot read %s: %v", path, errors.Unwrap(err))
+	} else if !pre.Mode().IsRegular() {
+		return "", keyErr(at, "%s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return "", keyErr(at, "cannot read %s: %v", path, errors.Unwrap(err))
@@ -123,11 +130,16 @@ func readKeyFile(at, path string) (string, error) {
 	if err != nil {
 		return "", keyErr(at, "cannot read %s: %v", path, err)
 	}
+	// What was opened, checked again: the path may have changed between.
 	if !fi.Mode().IsRegular() {
 		return "", keyErr(at, "%s is not a regular file", path)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return "", keyErr(at, "%s is open to its group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	if uid, foreign := foreignOwner(fi); foreign {
+		return "", keyErr(at, "%s belongs to uid %d, neither root nor the user twofactor runs as (uid %d): run chown %d %s",
+			path, uid, os.Getuid(), os.Getuid(), path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -48,6 +49,17 @@ func TestAPIKeysFromEnvironmentAndFiles(t *testing.T) {
 	if err := os.Chmod(openFile, 0o644); err != nil { // the umask may not be 022
 		t.Fatal(err)
 	}
+	// A file someone else owns: only root can give it away, and CI runs
+	// as root; otherwise that case is left out.
+	foreignFile := filepath.Join(dir, "foreign.key")
+	if err := os.WriteFile(foreignFile, []byte(appKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	canChown := os.Chown(foreignFile, 12345, 12345) == nil
+	fifo := filepath.Join(dir, "fifo.key")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		yaml    string
@@ -70,6 +82,10 @@ func TestAPIKeysFromEnvironmentAndFiles(t *testing.T) {
 			map[string][]byte{"panel": []byte(appKey)}, ""},
 		{"key_file others may read", "api_keys:\n  - {name: panel, key_file: " + openFile + ", scope: app}\n",
 			nil, nil, "api_keys[0].key_file"},
+		{"key_file owned by another user", "api_keys:\n  - {name: panel, key_file: " + foreignFile + ", scope: app}\n",
+			nil, nil, "api_keys[0].key_file"},
+		{"key_file a FIFO (refused, not waited on)", "api_keys:\n  - {name: panel, key_file: " + fifo + ", scope: app}\n",
+			nil, nil, "api_keys[0].key_file"},
 		{"key_file missing", "api_keys:\n  - {name: panel, key_file: " + filepath.Join(dir, "none") + ", scope: app}\n",
 			nil, nil, "api_keys[0].key_file"},
 		{"key_file a folder", "api_keys:\n  - {name: panel, key_file: " + dir + ", scope: app}\n",
@@ -85,6 +101,9 @@ func TestAPIKeysFromEnvironmentAndFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if strings.Contains(tt.name, "another user") && !canChown {
+				t.Skip("needs root to give a file to another user")
+			}
 			env := append([]string{}, tt.env...) // nil would read os.Environ
 			c, err := Load(Source{File: goodWithoutKeys(t, tt.yaml), Environ: env})
 			if tt.wantKey != "" {
