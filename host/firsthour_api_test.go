@@ -1,10 +1,18 @@
 package host_test
 
+// The first-hour frictions of issue 19 as the API sees them: the
+// audience's one word and its alias, static assets at debug, an API key
+// file rotated by a reload.
+
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestClientAudienceAlias: the API's word for the audience is "client";
@@ -60,5 +68,45 @@ func TestStaticAssetsLoggedAtDebug(t *testing.T) {
 	log := buf.String()
 	if !strings.Contains(log, "path=/v1/providers") || strings.Contains(log, "/ui/static/") {
 		t.Errorf("info log:\n%s", log)
+	}
+}
+
+// TestAPIKeyFileRotatedOnReload: an API key read from key_file is read
+// again on a reload, so rotating it is: write the new key, send SIGHUP
+// (here: Reload). The old key stops working, the new one works.
+func TestAPIKeyFileRotatedOnReload(t *testing.T) {
+	plugins := pluginCopy(t)
+	path := writeConfig(t, plugins, totpClients)
+	keyFile := filepath.Join(filepath.Dir(path), "ops.key")
+	if err := os.WriteFile(keyFile, []byte(adminKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(b), "{name: ops, key: "+adminKey+", scope: admin}", "{name: ops, key_file: ops.key, scope: admin}", 1)
+	if text == string(b) {
+		t.Fatal("writeConfig changed shape")
+	}
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHostAt(t, plugins, path, hclog.NewNullLogger())
+	if r := h.do("GET", "/v1/providers", adminKey, nil); r.status != http.StatusOK {
+		t.Fatalf("key from key_file: %d %v", r.status, r.body)
+	}
+	const rotated = "ops-7sQm2LxV9pKcR4tWz8YbN3eJ6hGdF5aU1oIiE0rTyXq"
+	if err := os.WriteFile(keyFile, []byte(rotated), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.do("GET", "/v1/providers", adminKey, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("old key after rotation: %d", r.status)
+	}
+	if r := h.do("GET", "/v1/providers", rotated, nil); r.status != http.StatusOK {
+		t.Errorf("new key after rotation: %d %v", r.status, r.body)
 	}
 }
