@@ -4,20 +4,30 @@ BIN       := $(CURDIR)/bin
 TOOLS     := $(BIN)/tools
 PROVIDERS := $(notdir $(wildcard cmd/twofactor-provider-*))
 DEV_CONFIG ?= .dev/twofactor.yaml
+# make run LISTEN=127.0.0.1:8741 serves on another address (the default,
+# from the dev config, is 127.0.0.1:8740).
+LISTEN ?=
 
-.PHONY: all build run test vet fuzz bench chaos proto clean
+# twofactor version names the release and the commit. Go's build info
+# carries the commit only when built in a plain git clone (not a worktree,
+# not with -buildvcs=false), so the build stamps both from git.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/twofactor/twofactor/host.Version=$(VERSION) -X github.com/twofactor/twofactor/host.Revision=$(REVISION)
+
+.PHONY: all build run test vet fuzz bench chaos proto clean print-%
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 	cd examples/provider-hotp && $(GO) build -o $(BIN)/ .
 
 # First run writes a dev config with a fresh encryption key and API keys
 # (printed once); later runs reuse it.
 run: build
 	$(BIN)/twofactor init --config $(DEV_CONFIG) --plugins-dir $(BIN)
-	$(BIN)/twofactor serve --config $(DEV_CONFIG)
+	$(BIN)/twofactor serve --config $(DEV_CONFIG) $(if $(LISTEN),--listen $(LISTEN))
 
 # Every test of the three modules (host, SDK, HOTP example provider), with
 # the race detector, then the chaos tests in their short form (3 faults
@@ -115,3 +125,8 @@ proto:
 
 clean:
 	rm -rf $(BIN)
+
+# make print-VAR prints a variable (tests read LDFLAGS through it).
+print-%:
+	@echo '$($*)'
+

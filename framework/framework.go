@@ -254,7 +254,7 @@ func (f *Framework) provider(name string, aud Audience) (*managed, error) {
 		}
 	case AudienceClient:
 		if !reg.enabledFor(name, aud) {
-			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for clients", name)
+			return nil, errorf(CodeAudienceNotAllowed, nil, "provider %q is not enabled for the client audience", name)
 		}
 	default:
 		return nil, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)

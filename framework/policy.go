@@ -78,7 +78,7 @@ func (p Policy) For(aud Audience) AudiencePolicy {
 // policyKey is the config key of an audience's policy, for messages.
 func policyKey(aud Audience) string {
 	if aud == AudienceClient {
-		return "policy.clients"
+		return "policy.client"
 	}
 	return "policy.staff"
 }

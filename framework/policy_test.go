@@ -412,7 +412,7 @@ func TestPolicyCheckedAtNew(t *testing.T) {
 		want   string
 	}{
 		{"unknown provider", framework.Policy{Staff: framework.AudiencePolicy{AllowedProviders: []string{"sms"}}}, "policy.staff.allowed_providers"},
-		{"provider not for the audience", framework.Policy{Clients: framework.AudiencePolicy{AllowedProviders: []string{"pushy"}}}, "policy.clients.allowed_providers"},
+		{"provider not for the audience", framework.Policy{Clients: framework.AudiencePolicy{AllowedProviders: []string{"pushy"}}}, "policy.client.allowed_providers"},
 		{"listed twice", framework.Policy{Staff: framework.AudiencePolicy{AllowedProviders: []string{"totp", "totp"}}}, "listed twice"},
 		{"empty list", framework.Policy{Staff: framework.AudiencePolicy{AllowedProviders: []string{}}}, "is empty"},
 		{"grace without require", framework.Policy{Staff: framework.AudiencePolicy{GraceLogins: 3}}, "policy.staff.grace_logins"},
@@ -432,7 +432,7 @@ func TestPolicyCheckedAtNew(t *testing.T) {
 		store, _ := openStore(t)
 		_, err := framework.New(t.Context(), framework.Options{Store: store, EncryptionKey: newKey(t),
 			Policy: framework.Policy{Clients: framework.AudiencePolicy{Require: true}}})
-		if err == nil || !strings.Contains(err.Error(), "policy.clients.require") {
+		if err == nil || !strings.Contains(err.Error(), "policy.client.require") {
 			t.Errorf("New = %v", err)
 		}
 	})

@@ -76,6 +76,18 @@ type EnrollmentScanner interface {
 // is safe to run while the service runs: each row is rewritten with
 // compare-and-swap. It returns how many rows it re-sealed.
 func (f *Framework) Rekey(ctx context.Context) (int, error) {
+	return f.RekeyProgress(ctx, nil)
+}
+
+// rekeyPage is how many enrollments Rekey reads at a time; progress is
+// reported after each page.
+const rekeyPage = 500
+
+// RekeyProgress is Rekey that calls progress (when not nil) after each
+// page of rows with how many it has read and re-sealed so far: a rekey of
+// hundreds of thousands of users takes tens of seconds, and an admin
+// should see it move (issue 19).
+func (f *Framework) RekeyProgress(ctx context.Context, progress func(scanned, resealed int)) (int, error) {
 	scanner, ok := f.store.(EnrollmentScanner)
 	if !ok {
 		return 0, fmt.Errorf("the store (%T) cannot list all enrollments", f.store)
@@ -83,10 +95,10 @@ func (f *Framework) Rekey(ctx context.Context) (int, error) {
 	if _, err := f.hostSecret(ctx, secretRecoveryPepper); err != nil {
 		return 0, err
 	}
-	n := 0
+	n, scanned := 0, 0
 	var afterUser, afterProvider string
 	for {
-		page, err := scanner.ScanEnrollments(ctx, afterUser, afterProvider, 500)
+		page, err := scanner.ScanEnrollments(ctx, afterUser, afterProvider, rekeyPage)
 		if err != nil {
 			return n, fmt.Errorf("rekey: %w", err)
 		}
@@ -99,7 +111,10 @@ func (f *Framework) Rekey(ctx context.Context) (int, error) {
 				n++
 			}
 		}
-		if len(page) < 500 {
+		if scanned += len(page); progress != nil {
+			progress(scanned, n)
+		}
+		if len(page) < rekeyPage {
 			return n, nil
 		}
 		last := page[len(page)-1]

@@ -8,43 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
 )
 
-// Version is the host's release version, set at build time with
-// -ldflags "-X github.com/twofactor/twofactor/host.Version=...".
-var Version = "dev"
-
-const usage = `twofactor: a pluggable two-factor authentication host
-
-Usage:
-  twofactor serve     --config FILE [--listen ADDR]   run the HTTP service
-  twofactor init      --config FILE [--plugins-dir DIR] [--pin] create the store; first write a config with fresh keys if FILE does not exist (--pin: pin each provider binary's sha256)
-  twofactor providers --config FILE                    start each provider and show its health
-  twofactor doctor    --config FILE [--json]           check config, key, storage, providers and clocks; say what to fix
-  twofactor reset     --config FILE USER PROVIDER      remove a user's enrollment (lost device)
-  twofactor unlock    --config FILE USER               end a user's lockout, keeping their factors (audited)
-  twofactor digest    --config FILE PROVIDER           print the sha256 to pin a provider binary with
-  twofactor rekey     --config FILE                    re-encrypt all data under encryption_key (after a rotation)
-  twofactor keygen                                     print a fresh random key (32 bytes, base64) for encryption_key or an API key
-  twofactor import    --config FILE [--dry-run] FILE   import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])
-  twofactor version
-`
-
-// Main runs the twofactor command and returns its exit code.
+// Main runs the twofactor command and returns its exit code: 0 done (or
+// help printed), 1 the command failed, 2 the command line is wrong.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 1 {
-		fmt.Fprint(stderr, usage)
+		writeUsage(stderr)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,7 +32,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = cmdServe(ctx, args[1:], stderr)
+		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "init":
 		err = cmdInit(ctx, args[1:], stdout)
 	case "providers":
@@ -72,25 +52,36 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "keygen":
 		err = cmdKeygen(args[1:], stdout)
 	case "version":
-		fmt.Fprintln(stdout, "twofactor", Version)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		err = cmdVersion(args[1:], stdout)
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			if c, ok := commandNamed(args[1]); ok {
+				writeHelp(stdout, c, nil)
+				return 0
+			}
+		}
+		writeUsage(stdout)
 	default:
-		fmt.Fprintf(stderr, "twofactor: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "twofactor: unknown command %q\n\n", args[0])
+		writeUsage(stderr)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	if err != nil {
+	var usage *usageError
+	switch {
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &usage):
 		fmt.Fprintln(stderr, "twofactor:", err)
+		return 2
+	case err != nil:
+		reportFatal(stderr, err)
 		return 1
 	}
 	return 0
 }
 
-func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (*config.Config, error) {
-	src, err := configSource(fs, args, overrides)
+func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string, help io.Writer) (*config.Config, error) {
+	src, err := configSource(fs, args, overrides, help)
 	if err != nil {
 		return nil, err
 	}
@@ -98,10 +89,14 @@ func loadConfig(fs *flag.FlagSet, args []string, overrides map[string]*string) (
 }
 
 // configSource parses the command's flags into where to read the config.
-func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string) (config.Source, error) {
+func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string, help io.Writer) (config.Source, error) {
 	path := fs.String("config", "", "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, help); err != nil {
 		return config.Source{}, err
+	}
+	if *path == "" {
+		c, _ := commandNamed(fs.Name())
+		return config.Source{}, &usageError{fmt.Sprintf("usage: twofactor %s %s (--config is missing; twofactor init writes a config)", c.name, c.synopsis)}
 	}
 	src := config.Source{File: *path, Overrides: map[string]any{}}
 	for key, v := range overrides {
@@ -112,10 +107,22 @@ func configSource(fs *flag.FlagSet, args []string, overrides map[string]*string)
 	return src, nil
 }
 
-func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", "", "address to listen on, overrides the config's listen")
-	cfg, err := loadConfig(fs, args, map[string]*string{"listen": listen})
+	addr := fs.String("listen", "", "address to listen on, overrides the config's listen and TWOFACTOR_LISTEN")
+	src, err := configSource(fs, args, map[string]*string{"listen": addr}, stdout)
+	if err != nil {
+		return err
+	}
+	if err := wantOperands(fs); err != nil {
+		return err
+	}
+	return inLogFormat(src, serve(ctx, src, stderr))
+}
+
+// serve runs the service until ctx ends.
+func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
+	cfg, err := config.Load(src)
 	if err != nil {
 		return err
 	}
@@ -125,11 +132,11 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer svc.Close()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := listen(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers))
+	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", VersionString())
 	// SIGHUP reloads the config, as the file watcher does on a change.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -149,7 +156,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 
 func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("providers", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
+	cfg, err := loadConfig(fs, args, nil, stdout)
 	if err != nil {
 		return err
 	}
@@ -160,7 +167,7 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	defer svc.Close()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENTS\tHEALTH\tNOTES")
+	fmt.Fprintln(tw, "PROVIDER\tVERSION\tSTAFF\tCLIENT\tHEALTH\tNOTES")
 	unhealthy := 0
 	list := svc.Framework.Providers()
 	for _, p := range list {
@@ -211,14 +218,14 @@ func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framewor
 
 // onStore runs a maintenance command that takes --config and exactly the
 // operands usage names, on the framework over the store alone.
-func onStore(ctx context.Context, name, operands string, args []string, run func(fw *framework.Framework, operands []string) error) error {
+func onStore(ctx context.Context, name string, args []string, help io.Writer, run func(fw *framework.Framework, operands []string) error) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
+	cfg, err := loadConfig(fs, args, nil, help)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != len(strings.Fields(operands)) {
-		return fmt.Errorf("usage: twofactor %s --config FILE %s", name, operands)
+	if err := wantOperands(fs); err != nil {
+		return err
 	}
 	fw, closeAll, err := openStoreOnly(ctx, cfg)
 	if err != nil {
@@ -229,7 +236,7 @@ func onStore(ctx context.Context, name, operands string, args []string, run func
 }
 
 func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
-	return onStore(ctx, "reset", "USER PROVIDER", args, func(fw *framework.Framework, op []string) error {
+	return onStore(ctx, "reset", args, stdout, func(fw *framework.Framework, op []string) error {
 		if err := fw.ResetEnrollment(ctx, op[0], op[1]); err != nil {
 			return err
 		}
@@ -242,9 +249,16 @@ func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 // previous_encryption_keys can be emptied.
 func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
-	src, err := configSource(fs, args, nil)
+	every := fs.Int("progress", defaultProgressRows, "print progress every N rows (and at least every 5 seconds); 0: never")
+	src, err := configSource(fs, args, nil, stdout)
 	if err != nil {
 		return err
+	}
+	if err := wantOperands(fs); err != nil {
+		return err
+	}
+	if *every < 0 {
+		return &usageError{"rekey: --progress must be 0 or more"}
 	}
 	// A weak key under previous_encryption_keys is what rekey retires, so
 	// it is accepted here, and only here.
@@ -258,7 +272,7 @@ func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeAll()
-	n, err := fw.Rekey(ctx)
+	n, err := fw.RekeyProgress(ctx, progressPrinter(stdout, *every, progressInterval, time.Now))
 	if err != nil {
 		return err
 	}
@@ -269,12 +283,12 @@ func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 // cmdDigest prints what to put in providers.NAME.sha256.
 func cmdDigest(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("digest", flag.ContinueOnError)
-	cfg, err := loadConfig(fs, args, nil)
+	cfg, err := loadConfig(fs, args, nil, stdout)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: twofactor digest --config FILE PROVIDER")
+	if err := wantOperands(fs); err != nil {
+		return err
 	}
 	bin, err := framework.FindBinary(cfg.PluginsDir, fs.Arg(0))
 	if err != nil {
@@ -291,8 +305,12 @@ func cmdDigest(args []string, stdout io.Writer) error {
 // cmdKeygen prints one fresh key: 32 bytes from crypto/rand in base64,
 // good for encryption_key and for an API key alike (256 bits).
 func cmdKeygen(args []string, stdout io.Writer) error {
-	if len(args) != 0 {
-		return errors.New("usage: twofactor keygen")
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	if err := parseArgs(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := wantOperands(fs); err != nil {
+		return err
 	}
 	fmt.Fprintln(stdout, randomB64(32))
 	return nil
@@ -319,11 +337,14 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	path := fs.String("config", "", "config file (written if it does not exist)")
 	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries (for a new config)")
 	pin := fs.Bool("pin", false, "pin each enabled provider to the sha256 of its binary in --plugins-dir (for a new config)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
-	if *path == "" || fs.NArg() != 0 {
-		return errors.New("usage: twofactor init --config FILE [--plugins-dir DIR] [--pin]")
+	if err := wantOperands(fs); err != nil {
+		return err
+	}
+	if *path == "" {
+		return &usageError{"usage: twofactor init --config FILE [--plugins-dir DIR] [--pin] (--config is missing)"}
 	}
 	if _, err := os.Stat(*path); err == nil {
 		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
@@ -423,7 +444,7 @@ providers:
   totp:
     enabled: true%s
     staff: true
-    clients: true
+    client: true
     settings:
       issuer: twofactor-dev
 `

@@ -51,11 +51,11 @@ func cmdDoctor(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	path := fs.String("config", "", "config file (YAML)")
 	asJSON := fs.Bool("json", false, "print the checks as JSON")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return errors.New("usage: twofactor doctor --config FILE [--json]")
+	if err := wantOperands(fs); err != nil {
+		return err
 	}
 	rep := Doctor(ctx, config.Source{File: *path})
 	if *asJSON {
@@ -155,6 +155,7 @@ func (d *doctor) run(ctx context.Context) {
 	} else {
 		d.add("config", CheckOK, msg, "")
 	}
+	d.listenPort(ctx, cfg.Listen)
 
 	// openStore, not OpenStore: the fix goes in its own field.
 	store, err := openStore(ctx, cfg, false)

@@ -314,8 +314,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	s.mux.ServeHTTP(sw, r)
 	level := hclog.Info
-	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
-		level = hclog.Debug // probes and scrapes every few seconds
+	if routine(r.URL.Path) {
+		level = hclog.Debug
 	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
@@ -326,6 +326,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Log(level, "request", "method", r.Method, "path", path, "status", sw.status,
 		"duration", time.Since(start), "request_id", id)
+}
+
+// routine reports whether a request is logged at debug rather than info:
+// probes and scrapes come every few seconds, and each page of the web UI
+// fetches its stylesheet and script; an info log of them buries the
+// requests that matter (issue 19).
+func routine(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/ui/static/")
 }
 
 // RequestIDHeader carries a request's id, in and out.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -38,12 +39,12 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	format := fs.String("format", "", "csv or jsonl (default: from the file name; .jsonl/.ndjson/.json are JSON Lines)")
 	batchSize := fs.Int("batch", defaultImportBatch, fmt.Sprintf("users per transaction (at most %d)", framework.MaxImportBatch))
 	dryRun := fs.Bool("dry-run", false, "check the file and write nothing")
-	cfg, err := loadConfig(fs, args, nil)
+	cfg, err := loadConfig(fs, args, nil, stdout)
 	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("usage: twofactor import --config FILE [--format csv|jsonl] [--batch N] [--dry-run] SECRETS-FILE")
+	if err := wantOperands(fs); err != nil {
+		return err
 	}
 	if *batchSize < 1 || *batchSize > framework.MaxImportBatch {
 		return fmt.Errorf("--batch must be 1 to %d", framework.MaxImportBatch)
@@ -58,7 +59,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	began := time.Now()
-	n, err := readImport(path, f, func(importRow) error { return nil })
+	n, err := readImport(path, f, maxBadLines, func(importRow) error { return nil })
 	if err != nil {
 		return fmt.Errorf("%s: %w; nothing was imported", path, err)
 	}
@@ -99,35 +100,84 @@ type importRow struct {
 	state []byte
 }
 
+// maxBadLines is how many bad lines the check lists before it stops:
+// enough to fix a file in one go, short enough to read.
+const maxBadLines = 100
+
+// badLinesError lists the bad lines of a file.
+type badLinesError struct {
+	lines []error
+	more  bool // the check stopped at maxBadLines
+}
+
+func (e *badLinesError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d bad line(s)", len(e.lines))
+	if e.more {
+		fmt.Fprintf(&b, " (the first %d; the check stopped there)", maxBadLines)
+	}
+	for _, l := range e.lines {
+		b.WriteString("\n  ")
+		b.WriteString(l.Error())
+	}
+	return b.String()
+}
+
 // readImport reads and checks every line of the file, calling fn with
-// each, and returns how many there were. A user appearing twice is an
-// error naming both lines. Errors never quote a secret.
-func readImport(path string, f totpfile.Format, fn func(importRow) error) (int, error) {
+// each good one, and returns how many there were. A user appearing twice
+// is an error naming both lines. With maxBad > 0, a bad line is noted and
+// the reading goes on, so that one pass lists up to maxBad of them (a
+// *badLinesError); with 0, the first bad line stops it. Errors never quote
+// a secret.
+func readImport(path string, f totpfile.Format, maxBad int, fn func(importRow) error) (int, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer file.Close()
+	var bad badLinesError
+	errStop := errors.New("too many bad lines")
+	note := func(err error) error {
+		if maxBad == 0 {
+			return err
+		}
+		if len(bad.lines) == maxBad {
+			bad.more = true
+			return errStop
+		}
+		bad.lines = append(bad.lines, err)
+		return nil
+	}
 	firstLine := map[string]int{}
 	n := 0
-	err = totpfile.Read(file, f, func(r totpfile.Row) error {
+	err = totpfile.ReadEach(file, f, func(r totpfile.Row) error {
 		// The state first: if the columns are swapped, the user field may
 		// hold the secret, and the user is quoted below.
 		state, err := totp.ImportState(r.Secret, r.Algorithm, r.Digits, r.Period)
 		if err != nil {
-			return fmt.Errorf("line %d: %w", r.Line, err)
+			return note(fmt.Errorf("line %d: %w", r.Line, err))
 		}
 		if err := framework.ValidateUserID(r.User); err != nil {
-			return fmt.Errorf("line %d: %w", r.Line, err)
+			return note(fmt.Errorf("line %d: %w", r.Line, err))
 		}
 		if first, dup := firstLine[r.User]; dup {
-			return fmt.Errorf("line %d: user %q appears again (first on line %d)", r.Line, r.User, first)
+			return note(fmt.Errorf("line %d: user %q appears again (first on line %d)", r.Line, r.User, first))
 		}
 		firstLine[r.User] = r.Line
 		n++
 		return fn(importRow{line: r.Line, user: r.User, state: state})
-	})
-	return n, err
+	}, note)
+	switch {
+	case err != nil && !errors.Is(err, errStop):
+		if len(bad.lines) > 0 { // a line the reader cannot get past, after others
+			bad.lines = append(bad.lines, err)
+			return n, &bad
+		}
+		return n, err
+	case len(bad.lines) > 0:
+		return n, &bad
+	}
+	return n, nil
 }
 
 // importer writes checked rows in batches, while the next batch is read:
@@ -164,7 +214,7 @@ func (im *importer) run(ctx context.Context, path string, f totpfile.Format) err
 				return rctx.Err()
 			}
 		}
-		_, readErr = readImport(path, f, func(r importRow) error {
+		_, readErr = readImport(path, f, 0, func(r importRow) error {
 			b.rows = append(b.rows, framework.ImportedEnrollment{UserID: r.user, State: r.state})
 			b.lines = append(b.lines, r.line)
 			if len(b.rows) < im.size {

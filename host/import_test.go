@@ -3,6 +3,7 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,48 @@ func TestImportCommandRefusesBadLines(t *testing.T) {
 	}
 	// Nothing of those files was written: alice imports cleanly now.
 	if code, out, errOut := runImport(t, "--config", cfg, writeFile(t, "ok.csv", "alice,"+importSecretA+"\n")); code != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
+
+// TestImportListsEveryBadLine: one pass names every bad line of a file
+// (CSV and JSON Lines), up to 100, and writes nothing.
+func TestImportListsEveryBadLine(t *testing.T) {
+	cfg := writeConfig(t, pluginCopy(t), totpClients)
+	good := func(i int) string { return fmt.Sprintf("user%d,%s\n", i, importSecretA) }
+	var many strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&many, "user%d,not-base32!\n", i)
+	}
+	tests := []struct {
+		name, file, text string
+		want             []string
+		wantNot          string
+	}{
+		{"csv", "users.csv", good(1) + "bob,GEZDGNBVGY3TQOJQ\n" + good(3) + "carol\n" + good(5) + "dan," + importSecretA + ",7\n" + "user1," + importSecretB + "\n",
+			[]string{"4 bad line(s)", "line 2: secret is 10 bytes", "line 4: 1 fields", "line 6: digits is not 6 or 8", `line 7: user "user1" appears again`}, "the check stopped"},
+		{"jsonl", "users.jsonl", `{"user":"a","secret":"` + importSecretA + `"}` + "\n{nope\n" + `{"user":"b","secret":"` + importSecretA + `","extra":1}` + "\n",
+			[]string{"2 bad line(s)", "line 2: not valid JSON", "line 3: unknown field"}, "the check stopped"},
+		{"capped at 100", "many.csv", many.String(), []string{"100 bad line(s) (the first 100; the check stopped there)", "line 100: ", "nothing was imported"}, "line 101:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runImport(t, "--config", cfg, writeFile(t, tt.file, tt.text))
+			if code != 1 {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, errOut)
+				}
+			}
+			if strings.Contains(errOut, tt.wantNot) || strings.Contains(errOut, importSecretA) {
+				t.Errorf("stderr says %q or quotes a secret:\n%s", tt.wantNot, errOut)
+			}
+		})
+	}
+	// Nothing was written: user1 imports cleanly now.
+	if code, out, errOut := runImport(t, "--config", cfg, writeFile(t, "ok.csv", good(1))); code != 0 {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }

@@ -54,7 +54,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res, err := s.fw.Challenge(r.Context(), framework.ChallengeInput{
-		UserID: r.PathValue("user"), Audience: framework.Audience(req.Audience), DeviceToken: req.DeviceToken, ClientIP: req.ClientIP,
+		UserID: r.PathValue("user"), Audience: audienceOf(req.Audience), DeviceToken: req.DeviceToken, ClientIP: req.ClientIP,
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)

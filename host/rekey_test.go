@@ -68,7 +68,8 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatalf("key 2 with key 1 as previous: %q, %v", out, err)
 	}
 	// rekey finds bob's row, still under key 1.
-	if code, out, stderr := runCLI("rekey", "--config", path); code != 0 || !strings.Contains(out, "re-encrypted 1 enrollment") {
+	if code, out, stderr := runCLI("rekey", "--config", path, "--progress", "1"); code != 0 || !strings.Contains(out, "re-encrypted 1 enrollment") ||
+		!strings.Contains(out, "rekey: 2 row(s) read, 1 re-encrypted so far") {
 		t.Fatalf("rekey: exit %d %q %q", code, out, stderr)
 	}
 	rewrite(key2)

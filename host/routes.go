@@ -91,7 +91,7 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.fw.BeginEnrollment(r.Context(), framework.EnrollInput{
-		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience), AccountName: req.AccountName,
+		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience), AccountName: req.AccountName,
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
@@ -243,7 +243,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
-		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience),
+		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
 		Code: req.Code, Factor: req.Factor, ClientIP: req.ClientIP,
 		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel, DeviceToken: req.DeviceToken,
 	})

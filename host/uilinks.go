@@ -87,7 +87,7 @@ func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "admin links come from POST /v1/ui-links with an admin key")
 		return
 	}
-	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: req.Audience,
+	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: string(audienceOf(req.Audience)),
 		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
@@ -105,7 +105,7 @@ func (l *uiLinks) createAdmin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", `page must be "admin"; user pages come from POST /v1/users/{user}/ui-links`)
 		return
 	}
-	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: req.Audience, Provider: req.Provider,
+	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: string(audienceOf(req.Audience)), Provider: req.Provider,
 		ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)

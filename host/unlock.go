@@ -22,7 +22,7 @@ func (s *Server) unlockUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func cmdUnlock(ctx context.Context, args []string, stdout io.Writer) error {
-	return onStore(ctx, "unlock", "USER", args, func(fw *framework.Framework, op []string) error {
+	return onStore(ctx, "unlock", args, stdout, func(fw *framework.Framework, op []string) error {
 		if err := fw.Unlock(ctx, op[0]); err != nil {
 			return err
 		}

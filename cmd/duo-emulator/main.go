@@ -1,7 +1,9 @@
 // Command duo-emulator runs the Duo Auth API emulator (providers/duo/duotest)
-// for manual runs and demos. It prints the api_hostname, the integration
-// and secret keys and the path of the emulator's CA certificate (PEM, in a
-// temporary file removed on exit), then serves until SIGINT or SIGTERM.
+// for manual runs and demos. It prints the host config's Duo block to
+// paste (providers.duo.settings: api_hostname, integration_key,
+// secret_key, allow_custom_host and ca_file, the emulator's CA certificate
+// in a temporary PEM file removed on exit), then serves until SIGINT or
+// SIGTERM.
 //
 //	duo-emulator -user alice -user bob -passcode alice:123456
 //
@@ -39,6 +41,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -51,6 +54,26 @@ import (
 
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
+
+// writeConfigBlock prints the host config's Duo block for this emulator,
+// ready to paste under the config's top level (or to merge into its
+// providers:), and the environment form of the secret key (issue 19: it
+// printed DUO_* variables that nothing reads).
+func writeConfigBlock(w io.Writer, host, ikey, skey, caPath string) {
+	fmt.Fprintf(w, `# Paste into the host config (examples/twofactor.yaml shows every key):
+providers:
+  duo:
+    enabled: true
+    staff: true
+    client: true
+    settings:
+      api_hostname: %q
+      integration_key: %q
+      secret_key: %q   # or: TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY=%s
+      allow_custom_host: true   # only for an emulator
+      ca_file: %q
+`, host, ikey, skey, skey, caPath)
+}
 
 type listFlag []string
 
@@ -92,13 +115,13 @@ func run() error {
 	defer os.Remove(caPath)
 
 	ikey, skey := s.Integration()
-	fmt.Printf("DUO_API_HOSTNAME=%s\nDUO_INTEGRATION_KEY=%s\nDUO_SECRET_KEY=%s\nDUO_CA_CERT=%s\n", s.Host(), ikey, skey, caPath)
+	writeConfigBlock(os.Stdout, s.Host(), ikey, skey, caPath)
 	if *websdk {
 		wi, ws := s.AddWebSDKIntegration()
-		fmt.Printf("DUO_WEBSDK_INTEGRATION_KEY=%s\nDUO_WEBSDK_SECRET_KEY=%s\n", wi, ws)
+		fmt.Printf("# Web SDK keys (signed Auth API calls with them get 40301): integration_key %s, secret_key %s\n", wi, ws)
 	}
 	for _, u := range users {
-		fmt.Printf("user %s user_id=%s\n", u, s.AddUser(u))
+		fmt.Printf("# user %s, user_id %s\n", u, s.AddUser(u))
 	}
 	for _, pc := range passcodes {
 		u, code, ok := strings.Cut(pc, ":")
@@ -117,7 +140,7 @@ func run() error {
 		srv := &http.Server{Handler: controlAPI(s), ReadHeaderTimeout: 10 * time.Second}
 		defer srv.Close()
 		go func() { errc <- srv.Serve(ln) }()
-		fmt.Printf("DUO_EMULATOR_CONTROL=http://%s\n", ln.Addr())
+		fmt.Printf("# control API: http://%s\n", ln.Addr())
 	}
 
 	sig := make(chan os.Signal, 1)

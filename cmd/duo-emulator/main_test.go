@@ -6,9 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -68,5 +72,37 @@ func TestParseFailure(t *testing.T) {
 		if _, _, err := parseFailure(bad); err == nil {
 			t.Errorf("parseFailure(%v) accepted", bad)
 		}
+	}
+}
+
+// TestConfigBlockLoads: what the emulator prints is a config block the
+// host's loader takes as it is, with every value where the Duo provider
+// reads it.
+func TestConfigBlockLoads(t *testing.T) {
+	var block strings.Builder
+	writeConfigBlock(&block, "127.0.0.1:4443", "DIABCDEFGHIJKLMNOPQR", "s3cr3t-with-\"quote", "/tmp/duo ca.pem")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "twofactor.yaml")
+	base := "encryption_key: RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=\nstorage: {driver: sqlite, dsn: t.db}\nplugins: {dir: .}\n" +
+		"api_keys:\n  - {name: panel, key: app-ELRgmGBaEnyVTawLdIA62bIFqZgQx4AzQA9jjSCANL0, scope: app}\n"
+	if err := os.WriteFile(path, []byte(base+block.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, block.String())
+	}
+	want := map[string]string{"api_hostname": "127.0.0.1:4443", "integration_key": "DIABCDEFGHIJKLMNOPQR",
+		"secret_key": "s3cr3t-with-\"quote", "allow_custom_host": "true", "ca_file": "/tmp/duo ca.pem"}
+	if len(cfg.Providers) != 1 || cfg.Providers[0].Name != "duo" || !cfg.Providers[0].Staff || !cfg.Providers[0].Clients {
+		t.Fatalf("providers = %+v", cfg.Providers)
+	}
+	for k, v := range want {
+		if got := cfg.Providers[0].Settings[k]; got != v {
+			t.Errorf("settings.%s = %q, want %q", k, got, v)
+		}
+	}
+	if regexp.MustCompile(`(?m)^DUO_`).MatchString(block.String()) {
+		t.Errorf("still prints DUO_ variables:\n%s", block.String())
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -82,7 +83,7 @@ type Config struct {
 	// MetricsPublic serves GET /metrics without an API key; by default it
 	// needs an admin key (metrics reveal how many users log in and fail).
 	MetricsPublic bool
-	Policy        framework.Policy // policy.staff, policy.clients
+	Policy        framework.Policy // policy.staff, policy.client
 	// ShutdownTimeout bounds a graceful stop (SIGTERM): in-flight requests,
 	// then the plugins, SIGKILLed if they do not stop (shutdown_timeout).
 	ShutdownTimeout time.Duration
@@ -137,16 +138,33 @@ func Load(src Source) (*Config, error) {
 	if environ == nil {
 		environ = os.Environ()
 	}
+	// API keys are a list in the file; koanf would read
+	// TWOFACTOR_API_KEYS__0__KEY as a map {"0": …} that replaces it, so
+	// those variables are set aside and merged into the list by index.
+	var apiEnv []apiKeyEnv
+	var apiEnvErr error
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(key, v string) (string, any) {
 			key = strings.ToLower(strings.TrimPrefix(key, EnvPrefix))
-			return strings.ReplaceAll(key, "__", "."), v
+			key = strings.ReplaceAll(key, "__", ".")
+			if strings.HasPrefix(key, apiKeysEnvPrefix) {
+				e, err := parseAPIKeyEnv(key, v)
+				apiEnv, apiEnvErr = append(apiEnv, e), cmp.Or(apiEnvErr, err)
+				return "", nil
+			}
+			return key, v
 		},
 	}), nil)
 	if err != nil {
 		return nil, fmt.Errorf("config: environment: %w", err)
+	}
+	if apiEnvErr != nil {
+		return nil, apiEnvErr
+	}
+	if err := mergeAPIKeyEnv(k, apiEnv); err != nil {
+		return nil, err
 	}
 	if len(src.Overrides) > 0 {
 		if err := k.Load(confmap.Provider(src.Overrides, "."), nil); err != nil {
@@ -215,11 +233,15 @@ func fileHash(path string) (string, error) {
 var (
 	topKeys = []string{"listen", "encryption_key", "previous_encryption_keys", "storage.driver", "storage.dsn", "api_keys", "plugins.dir", "log.level", "log.format",
 		"lockout.free_attempts", "lockout.backoff", "lockout.max_backoff", "lockout.max_failures", "lockout.max_pushes", "lockout.push_window", "metrics.public", "shutdown_timeout"}
-	providerKeys = []string{"enabled", "staff", "clients", "sha256", "timeout"}
+	providerKeys = []string{"enabled", "staff", audienceWord, "sha256", "timeout"}
 	providerName = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 )
 
 func parse(k *koanf.Koanf, base string, allowWeakPrevious bool) (*Config, error) {
+	k, err := canonical(k)
+	if err != nil {
+		return nil, err
+	}
 	keys := k.Keys()
 	slices.Sort(keys)
 	for _, key := range keys {
@@ -274,7 +296,7 @@ func parse(k *koanf.Koanf, base string, allowWeakPrevious bool) (*Config, error)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return nil, keyErr("log.format", "%q is not text or json", c.LogFormat)
 	}
-	if err := c.parseAPIKeys(k); err != nil {
+	if err := c.parseAPIKeys(k, base); err != nil {
 		return nil, err
 	}
 	if err := c.parseLockout(k); err != nil {
@@ -316,7 +338,7 @@ func checkKnown(key string) error {
 			return nil
 		}
 	}
-	return keyErr(key, "unknown key")
+	return unknownKeyErr(key)
 }
 
 func resolve(base, p string) string {
@@ -385,53 +407,6 @@ func allSame(b []byte) bool {
 	return true
 }
 
-// minAPIKeyLen is a floor before the entropy estimate (keys.go): 32
-// characters of base64 is 192 bits.
-const minAPIKeyLen = 32
-
-func (c *Config) parseAPIKeys(k *koanf.Koanf) error {
-	raw, ok := k.Get("api_keys").([]any)
-	if !ok || len(raw) == 0 {
-		return keyErr("api_keys", "at least one API key is required: a list of {name, key, scope}")
-	}
-	seen := map[string]bool{}
-	hashes := map[[sha256.Size]byte]bool{}
-	for i, item := range raw {
-		at := fmt.Sprintf("api_keys[%d]", i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			return keyErr(at, "must be a map with name, key and scope")
-		}
-		for f := range m {
-			if f != "name" && f != "key" && f != "scope" {
-				return keyErr(at+"."+f, "unknown key")
-			}
-		}
-		name, _ := m["name"].(string)
-		key, _ := m["key"].(string)
-		scope, _ := m["scope"].(string)
-		switch {
-		case name == "":
-			return keyErr(at+".name", "missing")
-		case seen[name]:
-			return keyErr(at+".name", "%q is used twice", name)
-		case len(key) < minAPIKeyLen:
-			return keyErr(at+".key", "must be at least %d characters; %s", minAPIKeyLen, KeygenHint)
-		case weakAPIKey(key) != "":
-			return keyErr(at+".key", "%s; %s", weakAPIKey(key), KeygenHint)
-		case scope != string(ScopeApp) && scope != string(ScopeAdmin):
-			return keyErr(at+".scope", "%q is not app or admin", scope)
-		}
-		h := sha256.Sum256([]byte(key))
-		if hashes[h] {
-			return keyErr(at+".key", "the same key is listed twice")
-		}
-		seen[name], hashes[h] = true, true
-		c.APIKeys = append(c.APIKeys, APIKey{Name: name, Scope: Scope(scope), Hash: h})
-	}
-	return nil
-}
-
 func (c *Config) parseProviders(k *koanf.Koanf) error {
 	names := k.MapKeys("providers")
 	slices.Sort(names)
@@ -445,7 +420,7 @@ func (c *Config) parseProviders(k *koanf.Koanf) error {
 		if p.Staff, err = boolKey(k, at+".staff"); err != nil {
 			return err
 		}
-		if p.Clients, err = boolKey(k, at+".clients"); err != nil {
+		if p.Clients, err = boolKey(k, at+"."+audienceWord); err != nil {
 			return err
 		}
 		if p.SHA256 = strings.ToLower(k.String(at + ".sha256")); p.SHA256 != "" && !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(p.SHA256) {
@@ -455,7 +430,7 @@ func (c *Config) parseProviders(k *koanf.Koanf) error {
 			return err
 		}
 		if p.Enabled && !p.Staff && !p.Clients {
-			return keyErr(at, "enabled but neither staff nor clients is true, so no one could use it")
+			return keyErr(at, "enabled but neither staff nor client is true, so no one could use it")
 		}
 		for s, v := range k.Cut(at + ".settings").All() {
 			switch v.(type) {
@@ -582,4 +557,34 @@ func boundedDuration(k *koanf.Koanf, key string, def, lo, hi time.Duration) (tim
 		return 0, keyErr(key, "%s is out of range [%s, %s]", d, lo, hi)
 	}
 	return d, nil
+}
+
+// LogFormatOf is the log.format src asks for ("text" when it cannot tell),
+// read from the file and the environment without judging anything else:
+// a command prints its fatal error, a refused config included, in the
+// format every other line of the process would have had.
+func LogFormatOf(src Source) string {
+	k := koanf.New(".")
+	if src.File != "" {
+		_ = k.Load(file.Provider(src.File), yaml.Parser())
+	}
+	format := k.String("log.format")
+	environ := src.Environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	for _, kv := range environ {
+		// As Load reads it: the prefix as written, the path in any case.
+		if name, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, EnvPrefix) &&
+			strings.EqualFold(strings.TrimPrefix(name, EnvPrefix), "LOG__FORMAT") {
+			format = v
+		}
+	}
+	if f, ok := src.Overrides["log.format"].(string); ok {
+		format = f
+	}
+	if format == "json" {
+		return "json"
+	}
+	return "text"
 }

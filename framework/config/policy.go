@@ -14,7 +14,7 @@ import (
 var policyAudiences = []struct {
 	key string
 	aud framework.Audience
-}{{"staff", framework.AudienceStaff}, {"clients", framework.AudienceClient}}
+}{{"staff", framework.AudienceStaff}, {audienceWord, framework.AudienceClient}}
 
 var policyFields = []string{"require", "grace_logins", "allowed_providers", "remember_device.enabled", "remember_device.days"}
 
@@ -32,7 +32,7 @@ func isPolicyKey(key string) bool {
 	return false
 }
 
-// parsePolicy reads policy.staff and policy.clients. It runs after the
+// parsePolicy reads policy.staff and policy.client (alias: clients). It runs after the
 // providers are parsed: allowed_providers must name enabled providers that
 // serve the audience.
 func (c *Config) parsePolicy(k *koanf.Koanf) error {
@@ -117,7 +117,7 @@ func (c *Config) allowedProviders(k *koanf.Koanf, key string, aud framework.Audi
 		if !servesAudience(c.Providers[j], aud) {
 			field := "staff"
 			if aud == framework.AudienceClient {
-				field = "clients"
+				field = audienceWord
 			}
 			return nil, keyErr(at, "provider %q is not enabled for this audience (providers.%s.%s is false)", n, n, field)
 		}

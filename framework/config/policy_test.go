@@ -86,14 +86,14 @@ func TestPolicyRefusedWithKeyNamed(t *testing.T) {
 		wantKey    string
 	}{
 		{"disabled provider", "policy: {staff: {allowed_providers: [duo]}}\n", nil, "policy.staff.allowed_providers[0]"},
-		{"unknown provider", "policy: {clients: {allowed_providers: [totp, sms]}}\n", nil, "policy.clients.allowed_providers[1]"},
+		{"unknown provider", "policy: {clients: {allowed_providers: [totp, sms]}}\n", nil, "policy.client.allowed_providers[1]"},
 		{"provider not for the audience", "policy: {staff: {allowed_providers: [totp]}}\n",
 			[]string{"TWOFACTOR_PROVIDERS__TOTP__STAFF=false"}, "policy.staff.allowed_providers[0]"},
 		{"listed twice", "policy: {staff: {allowed_providers: [totp, totp]}}\n", nil, "policy.staff.allowed_providers[1]"},
 		{"empty list", "policy: {staff: {allowed_providers: []}}\n", nil, "policy.staff.allowed_providers"},
 		{"not a list", "policy: {staff: {allowed_providers: {totp: true}}}\n", nil, "policy.staff.allowed_providers.totp"},
 		{"negative grace", "policy: {staff: {require: true, grace_logins: -1}}\n", nil, "policy.staff.grace_logins"},
-		{"grace without require", "policy: {clients: {grace_logins: 2}}\n", nil, "policy.clients.grace_logins"},
+		{"grace without require", "policy: {clients: {grace_logins: 2}}\n", nil, "policy.client.grace_logins"},
 		{"days zero", "policy: {staff: {remember_device: {enabled: true, days: 0}}}\n", nil, "policy.staff.remember_device.days"},
 		{"days above a year", "policy: {staff: {remember_device: {enabled: true, days: 400}}}\n", nil, "policy.staff.remember_device.days"},
 		{"bad require", "policy: {staff: {require: maybe}}\n", nil, "policy.staff.require"},

@@ -66,11 +66,20 @@ const maxLine = 64 << 10
 // Read calls fn with every row of r in order, and stops at the first
 // error, fn's included.
 func Read(r io.Reader, f Format, fn func(Row) error) error {
+	return ReadEach(r, f, fn, func(err error) error { return err })
+}
+
+// ReadEach is Read that hands a line it cannot read to bad and goes on to
+// the next line when bad returns nil, so that one pass can list every bad
+// line. An error after which the next line cannot be found (a CSV quote
+// left open, a bad header, a JSON line longer than the limit) stops it
+// all the same.
+func ReadEach(r io.Reader, f Format, fn func(Row) error, bad func(error) error) error {
 	switch f {
 	case CSV:
-		return readCSV(r, fn)
+		return readCSV(r, fn, bad)
 	case JSONL:
-		return readJSONL(r, fn)
+		return readJSONL(r, fn, bad)
 	}
 	return fmt.Errorf("unknown format %q (csv or jsonl)", f)
 }
@@ -78,7 +87,7 @@ func Read(r io.Reader, f Format, fn func(Row) error) error {
 // columns are the CSV columns in positional order.
 var columns = []string{"user", "secret", "digits", "period", "algorithm"}
 
-func readCSV(r io.Reader, fn func(Row) error) error {
+func readCSV(r io.Reader, fn func(Row) error, bad func(error) error) error {
 	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<20))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -107,32 +116,42 @@ func readCSV(r io.Reader, fn func(Row) error) error {
 				continue
 			}
 		}
-		switch {
-		case width > 0 && len(rec) != width:
-			return fmt.Errorf("line %d: %d fields; the header has %d", line, len(rec), width)
-		case width == 0 && (len(rec) < 2 || len(rec) > len(columns)):
-			return fmt.Errorf("line %d: %d fields; want user,secret[,digits,period,algorithm]", line, len(rec))
-		}
-		field := func(name string) string {
-			if i, ok := index[name]; ok && i < len(rec) {
-				return strings.TrimSpace(rec[i])
+		row, err := csvRow(rec, line, width, index)
+		if err != nil {
+			if err := bad(err); err != nil {
+				return err
 			}
-			return ""
-		}
-		row := Row{Line: line, User: field("user"), Secret: field("secret"), Algorithm: field("algorithm")}
-		if row.Digits, err = number(field("digits"), "digits"); err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
-		}
-		if row.Period, err = number(field("period"), "period"); err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
-		}
-		if err := row.check(); err != nil {
-			return err
+			continue
 		}
 		if err := fn(row); err != nil {
 			return err
 		}
 	}
+}
+
+// csvRow checks one record and makes it a row.
+func csvRow(rec []string, line, width int, index map[string]int) (Row, error) {
+	switch {
+	case width > 0 && len(rec) != width:
+		return Row{}, fmt.Errorf("line %d: %d fields; the header has %d", line, len(rec), width)
+	case width == 0 && (len(rec) < 2 || len(rec) > len(columns)):
+		return Row{}, fmt.Errorf("line %d: %d fields; want user,secret[,digits,period,algorithm]", line, len(rec))
+	}
+	field := func(name string) string {
+		if i, ok := index[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	row := Row{Line: line, User: field("user"), Secret: field("secret"), Algorithm: field("algorithm")}
+	var err error
+	if row.Digits, err = number(field("digits"), "digits"); err != nil {
+		return Row{}, fmt.Errorf("line %d: %w", line, err)
+	}
+	if row.Period, err = number(field("period"), "period"); err != nil {
+		return Row{}, fmt.Errorf("line %d: %w", line, err)
+	}
+	return row, row.check()
 }
 
 // isHeader: a first line naming any column is a header (a secret is never
@@ -213,7 +232,7 @@ type jsonRow struct {
 	Algorithm string  `json:"algorithm"`
 }
 
-func readJSONL(r io.Reader, fn func(Row) error) error {
+func readJSONL(r io.Reader, fn func(Row) error, bad func(error) error) error {
 	br := bufio.NewReaderSize(r, 1<<20)
 	for line := 1; ; line++ {
 		b, err := br.ReadSlice('\n')
@@ -224,36 +243,43 @@ func readJSONL(r io.Reader, fn func(Row) error) error {
 			return err
 		}
 		if t := bytes.TrimSpace(b); len(t) > 0 {
-			var j jsonRow
-			dec := json.NewDecoder(bytes.NewReader(t))
-			dec.DisallowUnknownFields()
-			if derr := dec.Decode(&j); derr != nil {
-				return fmt.Errorf("line %d: %w", line, jsonError(derr))
-			}
-			if dec.More() {
-				return fmt.Errorf("line %d: more than one JSON value", line)
-			}
-			row := Row{Line: line, Digits: j.Digits, Period: j.Period, Algorithm: strings.TrimSpace(j.Algorithm)}
-			if j.User != nil {
-				row.User = strings.TrimSpace(*j.User)
-			}
-			if j.Secret != nil {
-				row.Secret = strings.TrimSpace(*j.Secret)
-			}
-			if row.Digits < 0 || row.Period < 0 {
-				return fmt.Errorf("line %d: digits and period must be positive", line)
-			}
-			if err := row.check(); err != nil {
-				return err
-			}
-			if err := fn(row); err != nil {
-				return err
+			row, rerr := jsonlRow(t, line)
+			if rerr != nil {
+				if rerr := bad(rerr); rerr != nil {
+					return rerr
+				}
+			} else if ferr := fn(row); ferr != nil {
+				return ferr
 			}
 		}
 		if err == io.EOF {
 			return nil
 		}
 	}
+}
+
+// jsonlRow checks one JSON line and makes it a row.
+func jsonlRow(t []byte, line int) (Row, error) {
+	var j jsonRow
+	dec := json.NewDecoder(bytes.NewReader(t))
+	dec.DisallowUnknownFields()
+	if derr := dec.Decode(&j); derr != nil {
+		return Row{}, fmt.Errorf("line %d: %w", line, jsonError(derr))
+	}
+	if dec.More() {
+		return Row{}, fmt.Errorf("line %d: more than one JSON value", line)
+	}
+	row := Row{Line: line, Digits: j.Digits, Period: j.Period, Algorithm: strings.TrimSpace(j.Algorithm)}
+	if j.User != nil {
+		row.User = strings.TrimSpace(*j.User)
+	}
+	if j.Secret != nil {
+		row.Secret = strings.TrimSpace(*j.Secret)
+	}
+	if row.Digits < 0 || row.Period < 0 {
+		return Row{}, fmt.Errorf("line %d: digits and period must be positive", line)
+	}
+	return row, row.check()
 }
 
 // jsonError describes a decoding error without the input: encoding/json's
