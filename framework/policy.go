@@ -367,7 +367,7 @@ func (f *Framework) enrollable(reg *registry, aud Audience) []ChallengeProvider 
 
 // challenged audits a decision and returns it.
 func (f *Framework) challenged(ctx context.Context, in ChallengeInput, res ChallengeResult, details map[string]string) (ChallengeResult, error) {
-	f.log.Info("challenge", "user", in.UserID, "audience", in.Audience, "decision", res.Decision, "why", res.Why)
+	f.log.Debug("challenge", "user", in.UserID, "audience", in.Audience, "decision", res.Decision, "why", res.Why)
 	if len(details) == 0 {
 		details = nil
 	}
