@@ -62,11 +62,9 @@ const (
 	settleSuccess settlement = iota
 	// settleFailure: a guess that failed; it stays counted.
 	settleFailure
-	// settleUnknown: no decision (a timeout, a backend or store error); the
-	// reservation holds for the backoff window: errors are not free tries.
-	settleUnknown
-	// settleRefund: not a guess (a replay, nothing enrolled, a push sent);
-	// the reservation is given back.
+	// settleRefund: not a guess (a replay, nothing enrolled, a push sent)
+	// or no evaluation at all (the provider or its backend did not answer,
+	// the store failed): the reservation is given back.
 	settleRefund
 )
 
@@ -76,10 +74,19 @@ const (
 // real code a moment ago (usually the user, clicking twice), and counting
 // it would let a double submit lock a user out. A push the user let time
 // out or reported as fraud counts: it is how push fatigue is fought.
+//
+// An attempt that got no answer (a provider timeout, a plugin down, a
+// backend unreachable, a store error) is given back too. It taught the
+// sender nothing, and no state changed; keeping it would turn every
+// outage into a lockout of every user who tried to log in during it (the
+// chaos test of a hung plugin locked its users out for the backoff). The
+// gate still holds during the outage: while the attempt is in flight its
+// reservation counts, so a burst gets no more evaluations than the budget
+// leaves free.
 func settlementOf(res VerifyResult, err error) settlement {
 	switch {
 	case err != nil:
-		return settleUnknown
+		return settleRefund
 	case res.Outcome == sdk.Allow:
 		return settleSuccess
 	case res.Outcome != sdk.Deny:
@@ -87,11 +94,9 @@ func settlementOf(res VerifyResult, err error) settlement {
 	}
 	switch res.Reason {
 	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonExpired,
-		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit,
+		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit, sdk.ReasonUnavailable,
 		sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired: // the backend refused the request, not the answer
 		return settleRefund
-	case sdk.ReasonUnavailable:
-		return settleUnknown
 	}
 	return settleFailure
 }
