@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,20 +217,42 @@ func (r response) errCode() string {
 	return s
 }
 
+// do sends a request the test means to be valid: the request and the
+// response are both validated against the OpenAPI document
+// (openapi_test.go), and a mismatch fails the test.
 func (h *testHost) do(method, path, key string, body any) response {
 	h.t.Helper()
-	var rd io.Reader
+	return h.send(method, path, key, body, true)
+}
+
+// doRaw sends a request that may be invalid on purpose (hostile input, a
+// missing key): only the response is validated against the document.
+func (h *testHost) doRaw(method, path, key string, body any) response {
+	h.t.Helper()
+	return h.send(method, path, key, body, false)
+}
+
+func (h *testHost) send(method, path, key string, body any, checkRequest bool) response {
+	h.t.Helper()
+	c := loadContract(h.t)
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = bytes.NewBufferString(b)
+		raw = []byte(b)
 	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
+		raw, _ = json.Marshal(b)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, h.url+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -240,10 +263,13 @@ func (h *testHost) do(method, path, key string, body any) response {
 	}
 	defer res.Body.Close()
 	out := response{status: res.StatusCode, header: res.Header, body: map[string]any{}}
-	raw, _ := io.ReadAll(res.Body)
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out.body); err != nil {
-			h.t.Fatalf("%s %s: response is not JSON: %q", method, path, raw)
+	resBody, _ := io.ReadAll(res.Body)
+	if err := validateExchange(c, req, raw, checkRequest, res.StatusCode, res.Header, resBody); err != nil {
+		h.t.Error(err)
+	}
+	if len(resBody) > 0 && !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		if err := json.Unmarshal(resBody, &out.body); err != nil {
+			h.t.Fatalf("%s %s: response is not JSON: %q", method, path, resBody)
 		}
 	}
 	return out
