@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -68,6 +70,23 @@ func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) er
 	return nil
 }
 
+// ipFormats asserts the document's ipv4 and ipv6 formats as the host
+// parses client_ip (netip.ParseAddr): kin-openapi leaves them unchecked.
+var ipFormats = []openapi3.SchemaValidationOption{
+	openapi3.WithStringFormatValidator("ipv4", openapi3.NewCallbackValidator(func(s string) error {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
+			return errors.New("not an IPv4 address")
+		}
+		return nil
+	})),
+	openapi3.WithStringFormatValidator("ipv6", openapi3.NewCallbackValidator(func(s string) error {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is6() {
+			return errors.New("not an IPv6 address")
+		}
+		return nil
+	})),
+}
+
 // validateExchange checks one request and its response against the
 // document: the request only when checkRequest (hostile tests send
 // invalid ones on purpose), the response always. It returns what is wrong.
@@ -92,14 +111,14 @@ func validateExchange(c *contractDoc, req *http.Request, reqBody []byte, checkRe
 		return validateErrorBody(c, resBody)
 	}
 	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: bearerPresent, MultiError: true}}
+		Options: &openapi3filter.Options{AuthenticationFunc: bearerPresent, MultiError: true, SchemaValidationOptions: ipFormats}}
 	if checkRequest {
 		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
 			return fmt.Errorf("request %s %s does not match the document: %w", req.Method, req.URL.Path, err)
 		}
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}}
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, SchemaValidationOptions: ipFormats}}
 	out.SetBodyBytes(resBody)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		return fmt.Errorf("response %d to %s %s does not match the document: %w\nbody: %s", status, req.Method, req.URL.Path, err, resBody)
@@ -118,6 +137,16 @@ func validateErrorBody(c *contractDoc, body []byte) error {
 		return fmt.Errorf("error body %s does not match the Error schema: %w", body, err)
 	}
 	return nil
+}
+
+// checkRecorded validates an answer recorded with httptest against the
+// document. The request is hostile on purpose, so only the answer is held
+// to the document.
+func checkRecorded(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if err := validateExchange(loadContract(t), req, nil, false, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		t.Error(err)
+	}
 }
 
 func readCloser(b []byte) *bodyReader { return &bodyReader{Reader: bytes.NewReader(b)} }
@@ -219,6 +248,10 @@ func TestContractCatchesDrift(t *testing.T) {
 		{"an unknown error code", "GET", "/v1/users/alice/enrollments", 400, jsonHeader(), `{"error":{"code":"oops","message":"x"}}`, false},
 		{"a 401 without WWW-Authenticate", "GET", "/v1/users/alice/enrollments", 401, jsonHeader(),
 			`{"error":{"code":"unauthorized","message":"x"}}`, false},
+		{"a client_ip that is no address", "POST", "/v1/users/alice/challenge", 0, nil, `{"audience":"client","client_ip":"not-an-ip"}`, false},
+		{"an IPv6 client_ip", "POST", "/v1/users/alice/challenge", 0, nil, `{"audience":"client","client_ip":"2001:db8::1"}`, true},
+		{"a 429 without Retry-After", "POST", "/v1/users/alice/verify", 429, jsonHeader(),
+			`{"error":{"code":"locked_out","message":"x"}}`, false},
 		{"an unknown route answering 200", "GET", "/v2/x", 200, jsonHeader(), `{}`, false},
 		{"an unknown route answering the error shape", "GET", "/v2/x", 404, jsonHeader(),
 			`{"error":{"code":"not_found","message":"no route"}}`, true},
@@ -229,7 +262,13 @@ func TestContractCatchesDrift(t *testing.T) {
 				t.Fatal(err)
 			}
 			req.Header.Set("Authorization", "Bearer "+appKey)
-			err = validateExchange(c, req, nil, false, tt.status, tt.header, []byte(tt.body))
+			if tt.status == 0 {
+				// A request's body, checked with an answer that matches.
+				req.Header.Set("Content-Type", "application/json")
+				err = validateExchange(c, req, []byte(tt.body), true, 200, jsonHeader(), []byte(`{"decision":"allow","why":"not_required"}`))
+			} else {
+				err = validateExchange(c, req, nil, false, tt.status, tt.header, []byte(tt.body))
+			}
 			if (err == nil) != tt.ok {
 				t.Errorf("validation error = %v, want ok = %v", err, tt.ok)
 			}
