@@ -9,9 +9,12 @@ package host_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -48,6 +51,7 @@ var contract = sync.OnceValues(func() (*contractDoc, error) {
 type contractDoc struct {
 	doc    *openapi3.T
 	router routers.Router
+	valid  sync.Map // exchangeKey of each exchange found valid
 }
 
 func loadContract(t testing.TB) *contractDoc {
@@ -91,6 +95,57 @@ var ipFormats = []openapi3.SchemaValidationOption{
 // document: the request only when checkRequest (hostile tests send
 // invalid ones on purpose), the response always. It returns what is wrong.
 func validateExchange(c *contractDoc, req *http.Request, reqBody []byte, checkRequest bool,
+	status int, header http.Header, resBody []byte) error {
+	// Validating costs a few milliseconds (kin-openapi compiles the JSON
+	// Schema each time), and a burst test repeats one exchange hundreds of
+	// times: an exchange identical in every byte validation reads to one
+	// already found valid is valid.
+	key := exchangeKey(req, reqBody, checkRequest, status, header, resBody)
+	if _, ok := c.valid.Load(key); ok {
+		return nil
+	}
+	err := validateOnce(c, req, reqBody, checkRequest, status, header, resBody)
+	if err == nil {
+		c.valid.Store(key, true)
+	}
+	return err
+}
+
+// exchangeKey digests what validation reads: the request line, its
+// headers and body, the answer's status, headers (but Date, which no
+// route describes and which changes every second) and body.
+func exchangeKey(req *http.Request, reqBody []byte, checkRequest bool, status int, header http.Header, resBody []byte) [32]byte {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	headers := func(hd http.Header) {
+		names := slices.Sorted(maps.Keys(hd))
+		for _, n := range names {
+			if n == "Date" {
+				continue
+			}
+			field([]byte(n))
+			for _, v := range hd[n] {
+				field([]byte(v))
+			}
+		}
+		field(nil)
+	}
+	field([]byte(fmt.Sprintf("%s %s %t %d", req.Method, req.URL.RequestURI(), checkRequest, status)))
+	headers(req.Header)
+	field(reqBody)
+	headers(header)
+	field(resBody)
+	var k [32]byte
+	h.Sum(k[:0])
+	return k
+}
+
+func validateOnce(c *contractDoc, req *http.Request, reqBody []byte, checkRequest bool,
 	status int, header http.Header, resBody []byte) error {
 	// The router matches on a copy, so the request the test sent is untouched.
 	probe := req.Clone(context.Background())
