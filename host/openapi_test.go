@@ -194,6 +194,15 @@ func validateErrorBody(c *contractDoc, body []byte) error {
 	return nil
 }
 
+// checkAnswer validates a request sent to h and its answer against the
+// document; the request too only when checkRequest.
+func (h *testHost) checkAnswer(req *http.Request, reqBody []byte, checkRequest bool, res *http.Response, resBody []byte) {
+	h.t.Helper()
+	if err := validateExchange(loadContract(h.t), req, reqBody, checkRequest, res.StatusCode, res.Header, resBody); err != nil {
+		h.t.Error(err)
+	}
+}
+
 // checkRecorded validates an answer recorded with httptest against the
 // document. The request is hostile on purpose, so only the answer is held
 // to the document.
