@@ -15,7 +15,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/twofactor/twofactor/host.Version=$(VERSION) -X github.com/twofactor/twofactor/host.Revision=$(REVISION)
 
-.PHONY: all build run test vet fuzz bench chaos proto clean print-%
+.PHONY: all build run test vet lint-api fuzz bench chaos proto clean print-%
 
 all: build
 
@@ -36,10 +36,24 @@ run: build
 # regression tests here; random exploration is `make fuzz`'s job, not
 # CI's: CI must be a function of the commit (issue 12).
 test: vet
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory lint-api; \
+	else echo "lint-api skipped: npm is not installed (apt-get install npm); CI runs it"; fi
 	$(GO) test -race -count=1 ./...
 	cd sdk && $(GO) test -race -count=1 ./...
 	cd examples/provider-hotp && $(GO) test -race -count=1 ./...
 	CHAOS_ROUNDS=3 $(GO) test -tags chaos -race -count=1 -run '^TestChaos' ./host/
+
+# Lints the HTTP API's OpenAPI document (host/api/openapi.yaml) with
+# Redocly's recommended rules (host/api/redocly.yaml). The linter comes from
+# the npm registry, pinned, installed once under bin/npm (a few seconds);
+# the lint itself takes about a second.
+REDOCLY_VERSION := 2.77.0
+REDOCLY := $(BIN)/npm/node_modules/.bin/redocly
+lint-api:
+	@test -x $(REDOCLY) && $(REDOCLY) --version 2>/dev/null | grep -qx '$(REDOCLY_VERSION)' || \
+		npm install --silent --no-audit --no-fund --prefix $(BIN)/npm @redocly/cli@$(REDOCLY_VERSION)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		$(REDOCLY) lint --config host/api/redocly.yaml host/api/openapi.yaml
 
 # Faults under a steady verify load, 20 of each kind (a minute or so per
 # test): the TOTP plugin SIGKILLed; one of two replicas on PostgreSQL

@@ -85,7 +85,7 @@ func TestHTTPScenario(t *testing.T) {
 	if p := h.do("GET", "/v1/providers", appKey, nil); p.status != http.StatusForbidden || p.errCode() != "forbidden" {
 		t.Errorf("app key on admin route: %d %v", p.status, p.body)
 	}
-	if p := h.do("GET", "/v1/users/alice/enrollments", "", nil); p.status != http.StatusUnauthorized || p.errCode() != "unauthorized" {
+	if p := h.doRaw("GET", "/v1/users/alice/enrollments", "", nil); p.status != http.StatusUnauthorized || p.errCode() != "unauthorized" {
 		t.Errorf("no key: %d %v", p.status, p.body)
 	}
 	if p := h.do("GET", "/v1/users/alice/enrollments", appKey+"x", nil); p.status != http.StatusUnauthorized {
@@ -136,7 +136,7 @@ func TestHTTPRejectsBadRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := h.do(tt.method, tt.path, appKey, tt.body)
+			r := h.doRaw(tt.method, tt.path, appKey, tt.body)
 			if r.status != tt.status || r.errCode() != tt.code {
 				t.Errorf("%d %v, want %d %q", r.status, r.body, tt.status, tt.code)
 			}

@@ -47,7 +47,7 @@ func TestClientAudienceAlias(t *testing.T) {
 			t.Errorf("audit entry stored audience %q: %v", aud, e)
 		}
 	}
-	bad := h.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "clint"})
+	bad := h.doRaw("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "clint"})
 	if msg, _ := bad.body["error"].(map[string]any)["message"].(string); bad.status != http.StatusBadRequest ||
 		!strings.Contains(msg, `"staff" or "client"`) {
 		t.Errorf("misspelt audience: %d %v", bad.status, bad.body)

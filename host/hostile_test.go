@@ -238,6 +238,7 @@ func TestHostileInput(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+appKey)
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, req)
+			checkRecorded(t, req, rec)
 			var out struct {
 				Outcome string `json:"outcome"`
 				Error   *struct {
@@ -283,6 +284,7 @@ func TestHostileInput(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+appKey)
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, req)
+	checkRecorded(t, req, rec)
 	if !strings.Contains(rec.Body.String(), `"outcome":"allow"`) {
 		t.Errorf("the valid code after the hostile requests: %d %s", rec.Code, rec.Body.String())
 	}
@@ -306,6 +308,7 @@ func TestDuplicateKeys(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer "+appKey)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
+		checkRecorded(t, req, rec)
 		if rec.Code >= 500 {
 			t.Errorf("%s: %d %s", body, rec.Code, rec.Body.String())
 		}

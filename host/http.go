@@ -242,7 +242,19 @@ type Server struct {
 	keys atomic.Pointer[keyring] // swapped by a config reload
 	log  hclog.Logger
 	mux  *http.ServeMux
+	// routes are the patterns served, in the order registered: the test
+	// that holds them equal to the OpenAPI document's paths reads them.
+	routes []string
 }
+
+// handle serves h at pattern and records the pattern in Routes.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, pattern)
+	s.mux.HandleFunc(pattern, h)
+}
+
+// Routes lists the patterns the server serves ("GET /v1/providers", "/ui/").
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
 func (s *Server) setKeys(keys []config.APIKey) {
 	k := keyring(keys)
@@ -251,7 +263,7 @@ func (s *Server) setKeys(keys []config.APIKey) {
 
 // withRoute serves one more route with the given key scope.
 func withRoute(pattern string, scope config.Scope, h http.HandlerFunc) ServerOption {
-	return func(s *Server) { s.mux.HandleFunc(pattern, s.auth(scope, h)) }
+	return func(s *Server) { s.handle(pattern, s.auth(scope, h)) }
 }
 
 // ServerOption adds to what NewServer serves.
@@ -262,10 +274,10 @@ type ServerOption func(*Server)
 func WithMetrics(h http.Handler, public bool) ServerOption {
 	return func(s *Server) {
 		if public {
-			s.mux.Handle("GET /metrics", h)
+			s.handle("GET /metrics", h.ServeHTTP)
 			return
 		}
-		s.mux.HandleFunc("GET /metrics", s.auth(config.ScopeAdmin, h.ServeHTTP))
+		s.handle("GET /metrics", s.auth(config.ScopeAdmin, h.ServeHTTP))
 	}
 }
 
@@ -277,24 +289,25 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, 
 		o(s)
 	}
 	app, admin := config.ScopeApp, config.ScopeAdmin
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("GET /v1/providers", s.auth(admin, s.listProviders))
-	s.mux.HandleFunc("GET /v1/audit", s.auth(admin, s.listAudit))
-	s.mux.HandleFunc("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
-	s.mux.HandleFunc("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
-	s.mux.HandleFunc("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))
-	s.mux.HandleFunc("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
-	s.mux.HandleFunc("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
-	s.mux.HandleFunc("POST /v1/users/{user}/verify", s.auth(app, s.verify))
-	s.mux.HandleFunc("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
-	s.mux.HandleFunc("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
-	s.mux.HandleFunc("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
-	s.mux.HandleFunc("POST /v1/users/{user}/challenge", s.auth(app, s.challenge))
-	s.mux.HandleFunc("GET /v1/users/{user}/devices", s.auth(app, s.listDevices))
-	s.mux.HandleFunc("DELETE /v1/users/{user}/devices", s.auth(app, s.revokeDevices))
-	s.mux.HandleFunc("DELETE /v1/users/{user}/devices/{id}", s.auth(app, s.revokeDevice))
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.handle("GET /healthz", s.healthz)
+	s.handle("GET /readyz", s.readyz)
+	s.handle("GET /v1/openapi.json", serveOpenAPI)
+	s.handle("GET /v1/providers", s.auth(admin, s.listProviders))
+	s.handle("GET /v1/audit", s.auth(admin, s.listAudit))
+	s.handle("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
+	s.handle("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
+	s.handle("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))
+	s.handle("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
+	s.handle("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
+	s.handle("POST /v1/users/{user}/verify", s.auth(app, s.verify))
+	s.handle("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
+	s.handle("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
+	s.handle("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
+	s.handle("POST /v1/users/{user}/challenge", s.auth(app, s.challenge))
+	s.handle("GET /v1/users/{user}/devices", s.auth(app, s.listDevices))
+	s.handle("DELETE /v1/users/{user}/devices", s.auth(app, s.revokeDevices))
+	s.handle("DELETE /v1/users/{user}/devices/{id}", s.auth(app, s.revokeDevice))
+	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path)
 	})
 	return s

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -30,13 +31,18 @@ func (h *testHost) scrape(key string) (int, samples) {
 		h.t.Fatal(err)
 	}
 	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.checkAnswer(req, nil, true, res, raw)
 	if res.StatusCode != http.StatusOK {
 		return res.StatusCode, nil
 	}
 	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		h.t.Errorf("/metrics Content-Type %q", ct)
 	}
-	return res.StatusCode, parseSamples(h.t, res.Body)
+	return res.StatusCode, parseSamples(h.t, bytes.NewReader(raw))
 }
 
 // sample is one line of the Prometheus text format.
@@ -242,7 +248,7 @@ func TestMetricsPublic(t *testing.T) {
 	}
 	m.want(t, 1, "twofactor_provider_health", "provider", "totp")
 	// Public /metrics opens nothing else.
-	if r := h.do("GET", "/v1/providers", "", nil); r.status != http.StatusUnauthorized {
+	if r := h.doRaw("GET", "/v1/providers", "", nil); r.status != http.StatusUnauthorized {
 		t.Errorf("/v1/providers without a key: %d", r.status)
 	}
 }
@@ -262,7 +268,14 @@ func (h *testHost) doWithID(method, path, key, id string) (int, string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	raw, err := io.ReadAll(res.Body)
 	res.Body.Close()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	// The requests here probe ids, with or without a key, on any path:
+	// only the answer is held to the document.
+	h.checkAnswer(req, nil, false, res, raw)
 	return res.StatusCode, res.Header.Get("X-Request-Id")
 }
 

@@ -244,7 +244,7 @@ func TestRememberedDevice(t *testing.T) {
 		other = "B" + tok[1:]
 	}
 	wantDecision(t, withToken("alice", "client", other), "verify", "enrolled") // not the token
-	if r := withToken("alice", "client", strings.Repeat("A", 200)); r.status != http.StatusBadRequest {
+	if r := h.doRaw("POST", "/v1/users/alice/challenge", appKey, map[string]string{"audience": "client", "device_token": strings.Repeat("A", 200)}); r.status != http.StatusBadRequest {
 		t.Errorf("an oversized token: %d %v", r.status, r.body)
 	}
 
@@ -257,7 +257,7 @@ func TestRememberedDevice(t *testing.T) {
 	if v := h.do("POST", "/v1/users/bob/verify", appKey, map[string]any{"provider": "totp", "audience": "client", "code": "000000", "remember_device": true}); v.body["device_token"] != nil {
 		t.Errorf("a token for a wrong code: %v", v.body)
 	}
-	if v := h.do("POST", "/v1/users/bob/verify", appKey, map[string]any{"provider": "totp", "audience": "client",
+	if v := h.doRaw("POST", "/v1/users/bob/verify", appKey, map[string]any{"provider": "totp", "audience": "client",
 		"code": h.code(bobSecret), "remember_device": true, "device_label": strings.Repeat("x", 201)}); v.status != http.StatusBadRequest {
 		t.Errorf("a 201-character label: %d %v", v.status, v.body)
 	}
@@ -404,7 +404,7 @@ func TestRememberDeviceDuoPush(t *testing.T) {
 	if v.str("outcome") != "pending" {
 		t.Fatalf("push: %d %v", v.status, v.body)
 	}
-	if bad := h.do("GET", "/v1/users/dave/verifications/"+v.str("txid")+"?remember_device=perhaps", appKey, nil); bad.status != http.StatusBadRequest {
+	if bad := h.doRaw("GET", "/v1/users/dave/verifications/"+v.str("txid")+"?remember_device=perhaps", appKey, nil); bad.status != http.StatusBadRequest {
 		t.Errorf("a bad remember_device: %d %v", bad.status, bad.body)
 	}
 	p := h.do("GET", "/v1/users/dave/verifications/"+v.str("txid")+"?remember_device=true&device_label=Duo+test", appKey, nil)
@@ -466,12 +466,14 @@ func TestChallengeRejectsBadRequests(t *testing.T) {
 			t.Errorf("%v: %d %v, want 400 %s", tt.body, r.status, r.body, tt.code)
 		}
 	}
-	if r := h.do("POST", "/v1/users/alice/challenge", "", map[string]string{"audience": "client"}); r.status != http.StatusUnauthorized {
+	if r := h.doRaw("POST", "/v1/users/alice/challenge", "", map[string]string{"audience": "client"}); r.status != http.StatusUnauthorized {
 		t.Errorf("without a key: %d", r.status)
 	}
 }
 
+// challenge2 sends alice's challenge with a body that may be invalid on
+// purpose.
 func (h *testHost) challenge2(body any) response {
 	h.t.Helper()
-	return h.do("POST", "/v1/users/alice/challenge", appKey, body)
+	return h.doRaw("POST", "/v1/users/alice/challenge", appKey, body)
 }

@@ -7,8 +7,25 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/host/api"
 	"github.com/twofactor/twofactor/sdk"
 )
+
+// openapiJSON is the API's description, converted once.
+var openapiJSON, openapiErr = api.JSON()
+
+// serveOpenAPI answers GET /v1/openapi.json without a key: the document
+// describes the API and holds nothing about users or the configuration.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	if openapiErr != nil {
+		// Only a broken embedded file, which api's tests rule out.
+		writeError(w, http.StatusInternalServerError, "internal", "internal error")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(openapiJSON)
+}
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -45,10 +45,10 @@ func WithUI(encryptionKey []byte, now func() time.Time) ServerOption {
 			panic("host: web UI: " + err.Error())
 		}
 		l := &uiLinks{s: s, ui: u}
-		s.mux.HandleFunc("POST /v1/users/{user}/ui-links", s.auth(config.ScopeApp, l.create))
-		s.mux.HandleFunc("POST /v1/ui-links", s.auth(config.ScopeAdmin, l.createAdmin))
-		s.mux.HandleFunc("POST /v1/ui-results", s.auth(config.ScopeApp, l.checkResult))
-		s.mux.Handle("/ui/", u)
+		s.handle("POST /v1/users/{user}/ui-links", s.auth(config.ScopeApp, l.create))
+		s.handle("POST /v1/ui-links", s.auth(config.ScopeAdmin, l.createAdmin))
+		s.handle("POST /v1/ui-results", s.auth(config.ScopeApp, l.checkResult))
+		s.handle("/ui/", u.ServeHTTP)
 	}
 }
 

@@ -89,7 +89,7 @@ func TestUnlock(t *testing.T) {
 				t.Errorf("%q: exit %d %q", args, code, stderr)
 			}
 		}
-		if r := h.do("POST", "/v1/users/"+strings.Repeat("x", 300)+"/unlock", adminKey, nil); r.status != http.StatusBadRequest {
+		if r := h.doRaw("POST", "/v1/users/"+strings.Repeat("x", 300)+"/unlock", adminKey, nil); r.status != http.StatusBadRequest {
 			t.Errorf("overlong user: %d %v", r.status, r.body)
 		}
 		if got := unlocks(); len(got) != 2 {
