@@ -41,6 +41,9 @@ func infoToPB(i Info) *pb.InfoResponse {
 			EnrollNeedsConfirmation: i.Capabilities.EnrollNeedsConfirmation,
 		},
 	}
+	for _, f := range i.Capabilities.Challenges {
+		out.Capabilities.ChallengeFactors = append(out.Capabilities.ChallengeFactors, string(f))
+	}
 	for _, f := range i.Schema {
 		out.Schema = append(out.Schema, &pb.Field{
 			Name: f.Name, Type: string(f.Type), Required: f.Required, Secret: f.Secret,
@@ -61,6 +64,9 @@ func infoFromPB(r *pb.InfoResponse) Info {
 			Push:                    r.GetCapabilities().GetPush(),
 			EnrollNeedsConfirmation: r.GetCapabilities().GetEnrollNeedsConfirmation(),
 		},
+	}
+	for _, f := range r.GetCapabilities().GetChallengeFactors() {
+		out.Capabilities.Challenges = append(out.Capabilities.Challenges, Factor(f))
 	}
 	for _, f := range r.GetSchema() {
 		out.Schema = append(out.Schema, Field{
@@ -160,6 +166,37 @@ func verifyRespFromPB(r *pb.VerifyResponse) VerifyResponse {
 	return out
 }
 
+func challengeReqToPB(r ChallengeRequest) *pb.ChallengeRequest {
+	return &pb.ChallengeRequest{User: userToPB(r.User), State: r.State, Factor: string(r.Factor),
+		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now)}
+}
+
+func challengeReqFromPB(r *pb.ChallengeRequest) ChallengeRequest {
+	return ChallengeRequest{User: userFromPB(r.GetUser()), State: r.GetState(), Factor: Factor(r.GetFactor()),
+		ClientIP: r.GetClientIp(), Now: fromUnixNano(r.GetNowUnixNano())}
+}
+
+func challengeRespToPB(r ChallengeResponse) *pb.ChallengeResponse {
+	return &pb.ChallengeResponse{
+		StateSet: r.State != nil, State: r.State, Txid: r.TxID, Message: r.Message,
+		ExpiresAtUnixNano: unixNano(r.ExpiresAt), ResendAfterUnixNano: unixNano(r.ResendAfter), Public: r.Public,
+	}
+}
+
+func challengeRespFromPB(r *pb.ChallengeResponse) ChallengeResponse {
+	out := ChallengeResponse{
+		TxID: r.GetTxid(), Message: r.GetMessage(), Public: r.GetPublic(),
+		ExpiresAt: fromUnixNano(r.GetExpiresAtUnixNano()), ResendAfter: fromUnixNano(r.GetResendAfterUnixNano()),
+	}
+	if r.GetStateSet() {
+		out.State = r.GetState()
+		if out.State == nil {
+			out.State = []byte{}
+		}
+	}
+	return out
+}
+
 // kindCodes maps error kinds to the gRPC code that carries them. The code is
 // a fallback for clients that ignore the ErrorDetail.
 var kindCodes = map[Kind]codes.Code{
@@ -170,6 +207,7 @@ var kindCodes = map[Kind]codes.Code{
 	KindNotConfigured:      codes.FailedPrecondition,
 	KindInvalidCredentials: codes.PermissionDenied,
 	KindClockSkew:          codes.FailedPrecondition,
+	KindUnsupported:        codes.Unimplemented,
 	KindInternal:           codes.Internal,
 }
 
