@@ -204,7 +204,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		}
 		return res, nil
 	}
-	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL))
+	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL), time.Time{})
 	if errors.Is(err, ErrNotFound) { // the enrollment was reset meanwhile
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
 	}
