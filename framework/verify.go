@@ -29,6 +29,9 @@ type VerifyInput struct {
 	Audience Audience
 	Code     string
 	Factor   string // "push", "passcode", ...; empty for the provider's default
+	// TxID answers the challenge StartVerification sent (send.go); a factor
+	// that needs a challenge is refused without one.
+	TxID     string
 	ClientIP string
 	// RememberDevice asks for a device token with an allow, when the
 	// audience's policy allows remembering devices; DeviceLabel (a user
@@ -124,7 +127,14 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if push {
 		res, err = f.startPush(ctx, m, in)
 	} else {
-		res, err = f.decide(ctx, m, in, "")
+		var ptx string
+		var decided *VerifyResult
+		if ptx, decided, err = f.answeredTx(ctx, in); decided != nil {
+			res = *decided
+		} else if err == nil {
+			res, err = f.decide(ctx, m, in, ptx)
+			f.endAnswered(ctx, in, res)
+		}
 		if err == nil && res.Outcome == sdk.Pending {
 			// Only a request for a push may leave something pending: a code
 			// is decided now, and anything sent must pass the push limit.

@@ -287,6 +287,7 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, 
 	s.mux.HandleFunc("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
 	s.mux.HandleFunc("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
 	s.mux.HandleFunc("POST /v1/users/{user}/verify", s.auth(app, s.verify))
+	s.mux.HandleFunc("POST /v1/users/{user}/verifications", s.auth(app, s.startVerification))
 	s.mux.HandleFunc("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
 	s.mux.HandleFunc("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
 	s.mux.HandleFunc("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
