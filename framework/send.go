@@ -248,6 +248,9 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 		}
 		return "", nil, nil
 	}
+	if in.Code == "" {
+		return "", nil, errorf(CodeInvalidRequest, nil, "code is required with txid (to wait for an answer, poll the verification)")
+	}
 	tx, err := f.store.GetTransaction(ctx, in.UserID, in.TxID)
 	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience)) {
 		return "", nil, errorf(CodeNotFound, nil, "no pending verification with that id for this user")

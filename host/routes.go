@@ -73,6 +73,9 @@ type enrollRequest struct {
 	Provider    string `json:"provider"`
 	Audience    string `json:"audience"`
 	AccountName string `json:"account_name,omitempty"`
+	// Inputs answer what the provider's enrollment asks for (an email
+	// address: {"email": "..."}).
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 type displayJSON struct {
@@ -91,6 +94,7 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.BeginEnrollment(r.Context(), framework.EnrollInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: framework.Audience(req.Audience), AccountName: req.AccountName,
+		Inputs: req.Inputs,
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)

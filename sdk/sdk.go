@@ -49,6 +49,11 @@ type Info struct {
 	Description     string
 	Schema          Schema
 	Capabilities    Capabilities
+	// EnrollInputs are what enrollment asks the user for (an email
+	// address, a phone number), validated by the host with Schema.Parse
+	// before EnrollBegin, which receives them in EnrollRequest.Inputs. Never
+	// Secret: the host shows them back to the user.
+	EnrollInputs Schema
 }
 
 // Capabilities tell the host which interactions a provider supports.
@@ -162,6 +167,9 @@ type EnrollRequest struct {
 	// Code is the user's confirmation code for EnrollFinish, if the provider
 	// needs one.
 	Code string
+	// Inputs are the user's answers to Info.EnrollInputs, on EnrollBegin;
+	// the host checked them against that schema.
+	Inputs map[string]string
 	// Now is the host's trusted time for this request; providers must use it
 	// instead of their own clock so that every replica agrees.
 	Now time.Time

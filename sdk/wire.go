@@ -44,10 +44,28 @@ func infoToPB(i Info) *pb.InfoResponse {
 	for _, f := range i.Capabilities.Challenges {
 		out.Capabilities.ChallengeFactors = append(out.Capabilities.ChallengeFactors, string(f))
 	}
-	for _, f := range i.Schema {
-		out.Schema = append(out.Schema, &pb.Field{
+	out.Schema = schemaToPB(i.Schema)
+	out.EnrollInputs = schemaToPB(i.EnrollInputs)
+	return out
+}
+
+func schemaToPB(s Schema) []*pb.Field {
+	var out []*pb.Field
+	for _, f := range s {
+		out = append(out, &pb.Field{
 			Name: f.Name, Type: string(f.Type), Required: f.Required, Secret: f.Secret,
 			Default: f.Default, Help: f.Help, Enum: f.Enum, Min: f.Min, Max: f.Max,
+		})
+	}
+	return out
+}
+
+func schemaFromPB(fs []*pb.Field) Schema {
+	var out Schema
+	for _, f := range fs {
+		out = append(out, Field{
+			Name: f.GetName(), Type: FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
+			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
 		})
 	}
 	return out
@@ -68,12 +86,8 @@ func infoFromPB(r *pb.InfoResponse) Info {
 	for _, f := range r.GetCapabilities().GetChallengeFactors() {
 		out.Capabilities.Challenges = append(out.Capabilities.Challenges, Factor(f))
 	}
-	for _, f := range r.GetSchema() {
-		out.Schema = append(out.Schema, Field{
-			Name: f.GetName(), Type: FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
-			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
-		})
-	}
+	out.Schema = schemaFromPB(r.GetSchema())
+	out.EnrollInputs = schemaFromPB(r.GetEnrollInputs())
 	return out
 }
 
@@ -100,11 +114,13 @@ func userToPB(u User) *pb.User { return &pb.User{Id: u.ID, AccountName: u.Accoun
 func userFromPB(u *pb.User) User { return User{ID: u.GetId(), AccountName: u.GetAccountName()} }
 
 func enrollReqToPB(r EnrollRequest) *pb.EnrollRequest {
-	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now)}
+	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now),
+		Inputs: r.Inputs}
 }
 
 func enrollReqFromPB(r *pb.EnrollRequest) EnrollRequest {
-	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano())}
+	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano()),
+		Inputs: r.GetInputs()}
 }
 
 func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {

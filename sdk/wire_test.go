@@ -29,6 +29,7 @@ func (e *echoProvider) Info(context.Context) (Info, error) {
 		Name: "echo", Version: "0.1.0", ProtocolVersion: ProtocolVersion, Description: "test",
 		Schema:       Schema{{Name: "key", Type: TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
 		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}},
+		EnrollInputs: Schema{{Name: "email", Type: TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }
 
@@ -101,11 +102,13 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 
 	now := time.Unix(1700000000, 123).UTC()
-	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now})
+	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now,
+		Inputs: map[string]string{"email": "a@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) {
+	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) ||
+		got.Inputs["email"] != "a@example.com" {
 		t.Errorf("provider got %+v", got)
 	}
 	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" {

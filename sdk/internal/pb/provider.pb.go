@@ -323,8 +323,11 @@ type InfoResponse struct {
 	Description     string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	Schema          []*Field               `protobuf:"bytes,5,rep,name=schema,proto3" json:"schema,omitempty"`
 	Capabilities    *Capabilities          `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What enrollment asks the user for (an email address), validated like
+	// settings. Empty from older plugins.
+	EnrollInputs  []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InfoResponse) Reset() {
@@ -395,6 +398,13 @@ func (x *InfoResponse) GetSchema() []*Field {
 func (x *InfoResponse) GetCapabilities() *Capabilities {
 	if x != nil {
 		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetEnrollInputs() []*Field {
+	if x != nil {
+		return x.EnrollInputs
 	}
 	return nil
 }
@@ -698,12 +708,14 @@ func (x *User) GetAccountName() string {
 }
 
 type EnrollRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
-	State         []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Code          string                 `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
-	NowUnixNano   int64                  `protobuf:"varint,5,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	User        *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Step        string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	State       []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Code        string                 `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
+	NowUnixNano int64                  `protobuf:"varint,5,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	// The user's answers to InfoResponse.enroll_inputs, on the begin step.
+	Inputs        map[string]string `protobuf:"bytes,6,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -771,6 +783,13 @@ func (x *EnrollRequest) GetNowUnixNano() int64 {
 		return x.NowUnixNano
 	}
 	return 0
+}
+
+func (x *EnrollRequest) GetInputs() map[string]string {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
 }
 
 type Display struct {
@@ -1334,14 +1353,15 @@ const file_provider_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
 	"\x19enroll_needs_confirmation\x18\x03 \x01(\bR\x17enrollNeedsConfirmation\x12+\n" +
-	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\"\xf6\x01\n" +
+	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\x05R\x0fprotocolVersion\x12 \n" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12+\n" +
 	"\x06schema\x18\x05 \x03(\v2\x13.twofactor.v1.FieldR\x06schema\x12>\n" +
-	"\fcapabilities\x18\x06 \x01(\v2\x1a.twofactor.v1.CapabilitiesR\fcapabilities\"\x99\x01\n" +
+	"\fcapabilities\x18\x06 \x01(\v2\x1a.twofactor.v1.CapabilitiesR\fcapabilities\x128\n" +
+	"\renroll_inputs\x18\a \x03(\v2\x13.twofactor.v1.FieldR\fenrollInputs\"\x99\x01\n" +
 	"\x10ConfigureRequest\x12H\n" +
 	"\bsettings\x18\x01 \x03(\v2,.twofactor.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
@@ -1361,13 +1381,17 @@ const file_provider_proto_rawDesc = "" +
 	"\vdiagnostics\x18\x02 \x03(\v2\x18.twofactor.v1.DiagnosticR\vdiagnostics\"9\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\faccount_name\x18\x02 \x01(\tR\vaccountName\"\x99\x01\n" +
+	"\faccount_name\x18\x02 \x01(\tR\vaccountName\"\x95\x02\n" +
 	"\rEnrollRequest\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.twofactor.v1.UserR\x04user\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\fR\x05state\x12\x12\n" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\"\n" +
-	"\rnow_unix_nano\x18\x05 \x01(\x03R\vnowUnixNano\"\xd6\x01\n" +
+	"\rnow_unix_nano\x18\x05 \x01(\x03R\vnowUnixNano\x12?\n" +
+	"\x06inputs\x18\x06 \x03(\v2'.twofactor.v1.EnrollRequest.InputsEntryR\x06inputs\x1a9\n" +
+	"\vInputsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x01\n" +
 	"\aDisplay\x12\x1f\n" +
 	"\votpauth_url\x18\x01 \x01(\tR\n" +
 	"otpauthUrl\x12\x15\n" +
@@ -1442,7 +1466,7 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_provider_proto_goTypes = []any{
 	(*ErrorDetail)(nil),       // 0: twofactor.v1.ErrorDetail
 	(*InfoRequest)(nil),       // 1: twofactor.v1.InfoRequest
@@ -1463,35 +1487,38 @@ var file_provider_proto_goTypes = []any{
 	(*ChallengeRequest)(nil),  // 16: twofactor.v1.ChallengeRequest
 	(*ChallengeResponse)(nil), // 17: twofactor.v1.ChallengeResponse
 	nil,                       // 18: twofactor.v1.ConfigureRequest.SettingsEntry
-	nil,                       // 19: twofactor.v1.VerifyResponse.DetailsEntry
+	nil,                       // 19: twofactor.v1.EnrollRequest.InputsEntry
+	nil,                       // 20: twofactor.v1.VerifyResponse.DetailsEntry
 }
 var file_provider_proto_depIdxs = []int32{
 	2,  // 0: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
 	3,  // 1: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
-	18, // 2: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
-	8,  // 3: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
-	10, // 4: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	12, // 5: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	10, // 6: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	19, // 7: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	10, // 8: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 9: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	5,  // 10: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	7,  // 11: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	11, // 12: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	14, // 13: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	16, // 14: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	4,  // 15: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	6,  // 16: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	9,  // 17: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	13, // 18: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	15, // 19: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	17, // 20: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	2,  // 2: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
+	18, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	8,  // 4: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
+	10, // 5: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
+	19, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	12, // 7: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	10, // 8: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	20, // 9: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	10, // 10: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 11: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	5,  // 12: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	7,  // 13: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	11, // 14: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	14, // 15: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	16, // 16: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	4,  // 17: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	6,  // 18: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	9,  // 19: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	13, // 20: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	15, // 21: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	17, // 22: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	17, // [17:23] is the sub-list for method output_type
+	11, // [11:17] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1505,7 +1532,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
