@@ -422,13 +422,7 @@ func (f *Framework) serving(reg *registry, name string) bool {
 // capabilities are what a provider told of itself when it started; none
 // for a provider that is not running or never started.
 func (f *Framework) capabilities(name string) sdk.Capabilities {
-	m, ok := f.registry().providers[name]
-	if !ok {
-		return sdk.Capabilities{}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.info.Capabilities
+	return f.providerInfo(name).Capabilities
 }
 
 func factorsOf(c sdk.Capabilities) []string {

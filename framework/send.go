@@ -95,12 +95,7 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 // sendChallenge reserves the send, asks the provider, stores its new state
 // and records the transaction, in that order (as startPush does for a push).
 func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
-	now := f.now()
-	tx := Transaction{
-		ID: newTxID(), UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
-	}
-	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return StartResult{}, errNotEnrolled(in.Provider)
@@ -109,7 +104,7 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 	case pr.Existing != nil:
 		return StartResult{TxID: pr.Existing.ID, ExpiresAt: pr.Existing.ExpiresAt, ResendAfter: pr.Existing.ResendAfter, AlreadySent: true}, nil
 	case !pr.RetryAt.IsZero():
-		return StartResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(now),
+		return StartResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
 			Message: "too many codes sent to this user; try again later"}
 	}
 	resp, err := f.callChallenge(ctx, m, in)
@@ -124,7 +119,7 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 		}
 		return StartResult{}, err
 	}
-	now = f.now()
+	now := f.now()
 	expires, resend := resp.ExpiresAt, resp.ResendAfter
 	if expires.IsZero() || expires.After(now.Add(transactionTTL)) {
 		expires = now.Add(transactionTTL)

@@ -176,12 +176,7 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // reserved first (or the pending one answered, or the limit reported), then
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
-	now := f.now()
-	tx := Transaction{
-		ID: newTxID(), UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
-	}
-	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
@@ -191,7 +186,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pr.Existing.ID,
 			Details: map[string]string{"push": "already_pending"}}, nil
 	case !pr.RetryAt.IsZero():
-		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(now),
+		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
 	res, err := f.decide(ctx, m, in, "")
