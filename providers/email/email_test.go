@@ -209,3 +209,44 @@ func TestWrongSMTPPassword(t *testing.T) {
 		t.Error("a mail went out without AUTH")
 	}
 }
+
+// TestTLSModes: each smtp_tls mode delivers a code to a server that
+// speaks it, and STARTTLS is never skipped: against a server that does not
+// offer it, nothing is sent (no downgrade to clear text).
+func TestTLSModes(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      emailtest.Options
+		mode      string
+		delivered bool
+	}{
+		{"implicit", emailtest.Options{ImplicitTLS: true}, email.TLSImplicit, true},
+		{"starttls", emailtest.Options{StartTLS: true}, email.TLSStartTLS, true},
+		{"none on loopback", emailtest.Options{}, email.TLSNone, true},
+		{"starttls to a server without it", emailtest.Options{}, email.TLSStartTLS, false},
+		{"implicit to a clear-text server", emailtest.Options{}, email.TLSImplicit, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := emailtest.Start(t, tc.opts)
+			s := settings(srv, sdk.Settings{"smtp_tls": tc.mode})
+			if srv.CAFile == "" && tc.mode != email.TLSNone {
+				delete(s, "smtp_ca_file")
+			}
+			p := email.New()
+			if err := p.Configure(t.Context(), s); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			_, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "carol"}, Step: sdk.EnrollBegin, Now: time.Now(),
+				Inputs: map[string]string{"email": "carol@x.example"}})
+			if got := err == nil && len(srv.Messages()) == 1; got != tc.delivered {
+				t.Errorf("delivered %v (err %v, %d mails), want %v", got, err, len(srv.Messages()), tc.delivered)
+			}
+			if !tc.delivered && sdk.KindOf(err) != sdk.KindUnavailable {
+				t.Errorf("refused send: %v, want unavailable", err)
+			}
+		})
+	}
+}

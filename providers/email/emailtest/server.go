@@ -32,6 +32,7 @@ import (
 type Options struct {
 	Username, Password string // AUTH PLAIN required when set
 	StartTLS           bool   // offer STARTTLS with a certificate for 127.0.0.1 (CAFile trusts it)
+	ImplicitTLS        bool   // TLS from the first byte instead (port 465 style)
 }
 
 // Message is one delivered mail.
@@ -60,14 +61,20 @@ func Start(t testing.TB, opts Options) *Server {
 	s := &Server{Host: "127.0.0.1", opts: opts, news: make(chan struct{}, 1)}
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
-	s.srv.AllowInsecureAuth = !opts.StartTLS
+	s.srv.AllowInsecureAuth = !opts.StartTLS && !opts.ImplicitTLS
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
-	if opts.StartTLS {
-		s.srv.TLSConfig, s.CAFile = selfSigned(t)
+	var tlsCfg *tls.Config
+	if opts.StartTLS || opts.ImplicitTLS {
+		tlsCfg, s.CAFile = selfSigned(t)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.ImplicitTLS {
+		ln = tls.NewListener(ln, tlsCfg)
+	} else {
+		s.srv.TLSConfig = tlsCfg
 	}
 	s.Port = ln.Addr().(*net.TCPAddr).Port
 	go func() { _ = s.srv.Serve(ln) }()
