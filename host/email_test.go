@@ -3,6 +3,9 @@ package host_test
 import (
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,14 +15,10 @@ import (
 	"github.com/twofactor/twofactor/providers/email/emailtest"
 )
 
-// startEmailHost runs a host with the email provider plugin sending
-// through a real SMTP server on 127.0.0.1 (STARTTLS and AUTH).
-func startEmailHost(t *testing.T) (*testHost, *emailtest.Server) {
-	t.Helper()
-	srv := emailtest.Start(t, emailtest.Options{Username: "mailer", Password: "s3cret", StartTLS: true})
-	plugins := testbin.Copy(t, "twofactor-provider-email")
-	chmodGoW(t, plugins)
-	cfg := fmt.Sprintf(`providers:
+// emailProviders is the providers config of the email plugin sending
+// through srv.
+func emailProviders(srv *emailtest.Server) string {
+	return fmt.Sprintf(`providers:
   email:
     enabled: true
     clients: true
@@ -34,8 +33,30 @@ func startEmailHost(t *testing.T) (*testHost, *emailtest.Server) {
       issuer: ACME
       code_key: c2l4dHktZm91ciBieXRlcyBvZiBhIHRlc3Qga2V5IG1hZGUgZm9yIHRoaXMgdGVzdA==
 `, srv.Port, srv.CAFile)
-	h := startHostIn(t, plugins, cfg, hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
+}
+
+// startEmailHost runs a host with the email provider plugin sending
+// through a real SMTP server on 127.0.0.1 (STARTTLS and AUTH).
+func startEmailHost(t *testing.T) (*testHost, *emailtest.Server) {
+	t.Helper()
+	srv := emailtest.Start(t, emailtest.Options{Username: "mailer", Password: "s3cret", StartTLS: true})
+	plugins := testbin.Copy(t, "twofactor-provider-email")
+	chmodGoW(t, plugins)
+	h := startHostIn(t, plugins, emailProviders(srv), hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
 	return h, srv
+}
+
+// enrollEmail enrolls user with addr and confirms with the mailed code.
+func enrollEmail(t *testing.T, h *testHost, srv *emailtest.Server, user, addr string) {
+	t.Helper()
+	n := len(srv.Messages())
+	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+		"inputs": map[string]string{"email": addr}}); r.status != http.StatusCreated {
+		t.Fatalf("enroll: %d %v", r.status, r.body)
+	}
+	if c := h.do("POST", "/v1/users/"+user+"/enrollments/email/confirm", appKey, map[string]string{"code": srv.LastCode(t, n, addr)}); c.str("status") != "active" {
+		t.Fatalf("confirm: %d %v", c.status, c.body)
+	}
 }
 
 // TestEmailLogin: through the HTTP API and the plugin binary, a user
@@ -161,14 +182,7 @@ func wrong(code string) string {
 // then refuses with 429 and Retry-After, and nothing more is mailed.
 func TestEmailSendLimit(t *testing.T) {
 	h, srv := startEmailHost(t)
-	const addr = "bob@x.example"
-	if r := h.do("POST", "/v1/users/bob/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
-		"inputs": map[string]string{"email": addr}}); r.status != http.StatusCreated {
-		t.Fatalf("enroll: %d %v", r.status, r.body)
-	}
-	if c := h.do("POST", "/v1/users/bob/enrollments/email/confirm", appKey, map[string]string{"code": srv.LastCode(t, 0, addr)}); c.str("status") != "active" {
-		t.Fatalf("confirm: %d %v", c.status, c.body)
-	}
+	enrollEmail(t, h, srv, "bob", "bob@x.example")
 	start := func() response {
 		return h.do("POST", "/v1/users/bob/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
 	}
@@ -201,5 +215,57 @@ func TestEmailSendLimit(t *testing.T) {
 	}
 	if got := len(srv.Messages()); got != 4 {
 		t.Errorf("%d mails, want 4 (enroll + 3)", got)
+	}
+}
+
+// TestEmailSendLimitAcrossReplicas: two host processes on one PostgreSQL
+// store; a burst of starts for one user, split between them, mails one
+// code: the send limit is the store's guarantee, not one process's.
+func TestEmailSendLimitAcrossReplicas(t *testing.T) {
+	srv := emailtest.Start(t, emailtest.Options{Username: "mailer", Password: "s3cret", StartTLS: true})
+	config, plugins := postgresConfigAt(t, postgresDSN(t), emailProviders(srv))
+	bin, err := testbin.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(bin, "twofactor-provider-email"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plugins, "twofactor-provider-email"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chmodGoW(t, plugins)
+	ra, rb := startReplica(t, config), startReplica(t, config)
+	defer ra.stop()
+	defer rb.stop()
+	enrollEmail(t, ra, srv, "dave", "dave@x.example")
+
+	const burst = 10
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	results := make(chan response, burst)
+	for i := range burst {
+		h := ra
+		if i%2 == 1 {
+			h = rb
+		}
+		wg.Go(func() {
+			<-start
+			results <- h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+	created, txids := 0, map[string]bool{}
+	for r := range results {
+		if r.status == http.StatusCreated {
+			created++
+		}
+		txids[r.str("txid")] = true
+	}
+	if created != 1 || len(txids) != 1 || len(srv.Messages()) != 2 {
+		t.Errorf("burst over two replicas: %d created, txids %v, %d mails; want 1, one txid, 2 (enroll + 1)", created, txids, len(srv.Messages()))
 	}
 }
