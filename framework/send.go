@@ -233,8 +233,8 @@ func (f *Framework) recordChallenge(ctx context.Context, in StartInput, res Star
 
 // answeredTx resolves the TxID of a Verify that answers a challenge into
 // the provider's transaction id. A factor that needs a challenge cannot be
-// answered without one. A TxID of another user, provider or audience is
-// CodeNotFound, like an unknown one; an expired one is a deny (decided,
+// answered without one. A TxID of another user, provider or audience, or
+// of a push, is CodeNotFound, like an unknown one; an expired one is a deny (decided,
 // non-nil) and is deleted.
 func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxID string, decided *VerifyResult, err error) {
 	if in.TxID == "" {
@@ -247,7 +247,9 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 		return "", nil, errorf(CodeInvalidRequest, nil, "code is required with txid (to wait for an answer, poll the verification)")
 	}
 	tx, err := f.store.GetTransaction(ctx, in.UserID, in.TxID)
-	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience)) {
+	// Only a challenge is answered with a code: a push's transaction (no
+	// ResendAfter) is polled, never verified against.
+	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience || tx.ResendAfter.IsZero())) {
 		return "", nil, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
 	}
 	if err != nil {
