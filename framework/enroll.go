@@ -16,6 +16,9 @@ type EnrollInput struct {
 	// AccountName is the label shown in an authenticator app; UserID when
 	// empty.
 	AccountName string
+	// Inputs answer the provider's Info.EnrollInputs (an email address);
+	// checked against them before the provider is asked.
+	Inputs map[string]string
 }
 
 // EnrollResult is what to show the user to continue enrolling.
@@ -45,12 +48,16 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return EnrollResult{}, errorf(CodeInternal, err, "read enrollment")
 	}
+	inputs, err := f.enrollInputs(in.Provider, in.Inputs)
+	if err != nil {
+		return EnrollResult{}, err
+	}
 	now := f.now()
 	var resp sdk.EnrollResponse
 	err = f.call(ctx, m, func(p sdk.Provider) error {
 		var err error
 		resp, err = p.Enroll(ctx, sdk.EnrollRequest{
-			User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollBegin, Now: now,
+			User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollBegin, Now: now, Inputs: inputs,
 		})
 		return err
 	})

@@ -78,6 +78,12 @@ func TestPendingVerification(t *testing.T) {
 	if res, err := fw.PollVerification(ctx, "alice", tx); err != nil || res.Outcome != sdk.Pending || res.TxID != tx {
 		t.Fatalf("poll while waiting: %+v, %v", res, err)
 	}
+	// A push's txid is polled, never verified against with a code: the
+	// code would otherwise reach the provider as a poll of the push.
+	if _, err := fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff,
+		TxID: tx, Code: "123456"}); !isCode(err, framework.CodeNotFound) {
+		t.Errorf("verify with a push's txid: %v, want not_found", err)
+	}
 	// Another user cannot poll (or learn about) alice's transaction.
 	if _, err := fw.PollVerification(ctx, "bob", tx); !isCode(err, framework.CodeNotFound) {
 		t.Errorf("bob polled alice's push: %v", err)

@@ -215,6 +215,10 @@ type ChallengeProvider struct {
 	// code-only provider has "code"; one that can push has "push" and
 	// "passcode" (the values of VerifyInput.Factor).
 	Factors []string
+	// ChallengeFirst lists the Factors whose verify needs a challenge sent
+	// first (StartVerification, then Verify with its TxID): an emailed
+	// code. Empty for most providers.
+	ChallengeFirst []string
 }
 
 // ChallengeResult is Challenge's decision.
@@ -389,7 +393,18 @@ func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool,
 // challengeProvider lists a provider's factors from its capabilities. A
 // provider that never started has told nothing yet: no factors.
 func (f *Framework) challengeProvider(name string) ChallengeProvider {
-	return ChallengeProvider{Name: name, Factors: factorsOf(f.capabilities(name))}
+	caps := f.capabilities(name)
+	p := ChallengeProvider{Name: name, Factors: factorsOf(caps)}
+	for _, fa := range p.Factors {
+		verifyFactor := fa
+		if fa == FactorCode { // verified with no factor: the default one
+			verifyFactor = ""
+		}
+		if caps.NeedsChallenge(sdk.Factor(verifyFactor)) {
+			p.ChallengeFirst = append(p.ChallengeFirst, fa)
+		}
+	}
+	return p
 }
 
 // serving says whether the registry's provider is running: one that failed
@@ -407,13 +422,7 @@ func (f *Framework) serving(reg *registry, name string) bool {
 // capabilities are what a provider told of itself when it started; none
 // for a provider that is not running or never started.
 func (f *Framework) capabilities(name string) sdk.Capabilities {
-	m, ok := f.registry().providers[name]
-	if !ok {
-		return sdk.Capabilities{}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.info.Capabilities
+	return f.providerInfo(name).Capabilities
 }
 
 func factorsOf(c sdk.Capabilities) []string {

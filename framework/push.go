@@ -41,17 +41,20 @@ type PushStore interface {
 	// ReservePush atomically: returns the user's live transaction for
 	// tx.Provider and tx.Audience (ExpiresAt after now) if there is one,
 	// changing nothing (a push started for one audience's login never
-	// answers another's);
+	// answers another's), unless that transaction is a challenge whose
+	// ResendAfter has passed: then it is deleted and the reservation goes
+	// on as if there had been none;
 	// else, if limit.Max pushes were counted in the window still running,
 	// returns RetryAt (the window's end), changing nothing; else counts one
 	// push (a window that has passed starts again at now) and inserts tx.
 	// ErrNotFound, changing nothing, if the user has no enrollment in
 	// tx.Provider.
 	ReservePush(ctx context.Context, tx Transaction, now time.Time, limit PushLimit) (PushReservation, error)
-	// SendTransaction records the provider's transaction id of a push once
-	// it was sent, and the transaction's full lifetime; ErrNotFound if the
-	// transaction is gone.
-	SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error
+	// SendTransaction records the provider's transaction id of a push or a
+	// challenge once it was sent, the transaction's full lifetime and, for
+	// a challenge, when it may be sent again (zero for a push);
+	// ErrNotFound if the transaction is gone.
+	SendTransaction(ctx context.Context, id, providerTxID string, expiresAt, resendAfter time.Time) error
 	// CancelPush deletes a reserved transaction whose push was never sent
 	// (the provider decided at once: a bypass, a refusal) and gives its
 	// count in the window back; a transaction that is gone changes
@@ -64,3 +67,24 @@ type PushStore interface {
 // this host dies before recording the provider's id, the reservation
 // expires after this and does not block the user's next push for long.
 const pushSendTTL = time.Minute
+
+// Resendable says whether a live transaction may be replaced by a new
+// send at now: a challenge whose ResendAfter has passed. A push (no
+// ResendAfter) is answered, never replaced, while it is pending. Stores
+// call it inside ReservePush, so that every store draws the line alike.
+func Resendable(tx Transaction, now time.Time) bool {
+	return !tx.ResendAfter.IsZero() && !tx.ResendAfter.After(now)
+}
+
+// reserveSend reserves one out-of-band send (a push, a challenge) for the
+// user's provider and audience under the push limit, as a transaction that
+// holds the user's one pending slot for pushSendTTL until it is sent.
+func (f *Framework) reserveSend(ctx context.Context, userID, provider string, aud Audience) (Transaction, PushReservation, error) {
+	now := f.now()
+	tx := Transaction{
+		ID: newTxID(), UserID: userID, Provider: provider, Audience: aud,
+		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
+	}
+	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	return tx, pr, err
+}

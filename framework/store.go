@@ -101,6 +101,10 @@ type Transaction struct {
 	ProviderTxID string
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
+	// ResendAfter is set on a challenge (send.go): from then on, a new
+	// challenge replaces this one. Zero for a push, which is never replaced
+	// while it is pending.
+	ResendAfter time.Time
 }
 
 // TransactionStore reads and ends transactions (PushStore starts them).

@@ -31,6 +31,9 @@ type VerifyInput struct {
 	Audience Audience
 	Code     string
 	Factor   string // "push", "passcode", ...; empty for the provider's default
+	// TxID answers the challenge StartVerification sent (send.go); a factor
+	// that needs a challenge is refused without one.
+	TxID     string
 	ClientIP string
 	// RememberDevice asks for a device token with an allow, when the
 	// audience's policy allows remembering devices; DeviceLabel (a user
@@ -128,7 +131,13 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		if push {
 			res, err = f.startPush(ctx, m, in)
 		} else {
-			res, upd, err = f.decide(ctx, m, in, "")
+			var ptx string
+			var decided *VerifyResult
+			if ptx, decided, err = f.answeredTx(ctx, in); decided != nil {
+				res = *decided
+			} else if err == nil {
+				res, upd, err = f.decide(ctx, m, in, ptx)
+			}
 			if err == nil && res.Outcome == sdk.Pending {
 				// Only a request for a push may leave something pending: a
 				// code is decided now, and anything sent must pass the push
@@ -144,6 +153,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 		}
 		res, err = f.record(ctx, in, t, res, upd, err)
 		if !errors.Is(err, errStale) {
+			if err == nil {
+				f.endAnswered(ctx, in, res)
+			}
 			break
 		}
 		// Another request changed the state first: decide again on theirs
@@ -180,12 +192,7 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // reserved first (or the pending one answered, or the limit reported), then
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
-	now := f.now()
-	tx := Transaction{
-		ID: newTxID(), UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
-		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
-	}
-	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
@@ -195,7 +202,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pr.Existing.ID,
 			Details: map[string]string{"push": "already_pending"}}, nil
 	case !pr.RetryAt.IsZero():
-		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(now),
+		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
 	res, _, err := f.decide(ctx, m, in, "")
@@ -218,7 +225,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		}
 		return res, nil
 	}
-	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL))
+	err = f.store.SendTransaction(ctx, tx.ID, res.TxID, f.now().Add(transactionTTL), time.Time{})
 	if errors.Is(err, ErrNotFound) { // the enrollment was reset meanwhile
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
 	}

@@ -18,19 +18,8 @@ import (
 func TestClientDisconnectMidVerify(t *testing.T) {
 	h := startHost(t, totpClients)
 	secret := h.enroll("alice")
-	pids := testbin.Processes(h.pluginsDir)
-	if len(pids) != 1 {
-		t.Fatalf("want 1 plugin process, found %v", pids)
-	}
-	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	stopped := true
-	t.Cleanup(func() {
-		if stopped {
-			syscall.Kill(pids[0], syscall.SIGCONT)
-		}
-	})
+	pid := testbin.OnlyProcess(t, h.pluginsDir)
+	testbin.Stop(t, pid) // returns once the kernel shows it stopped; continued at cleanup
 	h.clock.Add(30 * time.Second)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
@@ -41,10 +30,9 @@ func TestClientDisconnectMidVerify(t *testing.T) {
 		res.Body.Close()
 		t.Fatalf("the verify answered %d while its plugin was stopped", res.StatusCode)
 	}
-	if err := syscall.Kill(pids[0], syscall.SIGCONT); err != nil {
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	stopped = false
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		a := h.do("GET", "/v1/audit?user=alice&limit=1000", adminKey, nil)

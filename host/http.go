@@ -300,6 +300,7 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, 
 	s.handle("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
 	s.handle("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
 	s.handle("POST /v1/users/{user}/verify", s.auth(app, s.verify))
+	s.handle("POST /v1/users/{user}/verifications", s.auth(app, s.startVerification))
 	s.handle("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
 	s.handle("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
 	s.handle("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))

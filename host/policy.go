@@ -2,7 +2,6 @@ package host
 
 import (
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -22,6 +21,9 @@ type challengeRequest struct {
 type challengeProviderJSON struct {
 	Name    string   `json:"name"`
 	Factors []string `json:"factors"`
+	// ChallengeFirst: the factors to start with POST .../verifications
+	// (an emailed code) before verifying with the txid.
+	ChallengeFirst []string `json:"challenge_first,omitempty"`
 }
 
 type challengeResponse struct {
@@ -47,11 +49,8 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "device_token is longer than any token this host issues")
 		return
 	}
-	if req.ClientIP != "" {
-		if _, err := netip.ParseAddr(req.ClientIP); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "client_ip is not an IP address")
-			return
-		}
+	if !validClientIP(w, req.ClientIP) {
+		return
 	}
 	res, err := s.fw.Challenge(r.Context(), framework.ChallengeInput{
 		UserID: r.PathValue("user"), Audience: audienceOf(req.Audience), DeviceToken: req.DeviceToken, ClientIP: req.ClientIP,
@@ -65,7 +64,7 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	case res.Decision == framework.DecisionVerify, res.Decision == framework.DecisionEnroll, res.Why == framework.WhyGraceLogin:
 		out.Providers = []challengeProviderJSON{}
 		for _, p := range res.Providers {
-			out.Providers = append(out.Providers, challengeProviderJSON{Name: p.Name, Factors: p.Factors})
+			out.Providers = append(out.Providers, challengeProviderJSON{Name: p.Name, Factors: p.Factors, ChallengeFirst: p.ChallengeFirst})
 		}
 	}
 	switch res.Decision {

@@ -3,7 +3,6 @@ package host
 import (
 	"encoding/base64"
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -91,6 +90,9 @@ type enrollRequest struct {
 	Provider    string `json:"provider"`
 	Audience    string `json:"audience"`
 	AccountName string `json:"account_name,omitempty"`
+	// Inputs answer what the provider's enrollment asks for (an email
+	// address: {"email": "..."}).
+	Inputs map[string]string `json:"inputs,omitempty"`
 }
 
 type displayJSON struct {
@@ -109,6 +111,7 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.BeginEnrollment(r.Context(), framework.EnrollInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience), AccountName: req.AccountName,
+		Inputs: req.Inputs,
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
@@ -222,6 +225,8 @@ type verifyRequest struct {
 	Audience string `json:"audience"`
 	Code     string `json:"code,omitempty"`
 	Factor   string `json:"factor,omitempty"`
+	// TxID answers the challenge POST .../verifications sent.
+	TxID     string `json:"txid,omitempty"`
 	ClientIP string `json:"client_ip,omitempty"`
 	// Remember this device (see policy.go): a device_token with an allow.
 	RememberDevice bool   `json:"remember_device,omitempty"`
@@ -253,15 +258,12 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
 		return
 	}
-	if req.ClientIP != "" {
-		if _, err := netip.ParseAddr(req.ClientIP); err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_request", "client_ip is not an IP address")
-			return
-		}
+	if !validClientIP(w, req.ClientIP) || !validTxID(w, req.TxID) {
+		return
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
-		Code: req.Code, Factor: req.Factor, ClientIP: req.ClientIP,
+		Code: req.Code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
 		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel, DeviceToken: req.DeviceToken,
 	})
 	s.writeVerifyResult(w, r, res, err)

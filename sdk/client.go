@@ -16,10 +16,23 @@ import (
 // client is the host side of the wire: a Provider backed by a plugin
 // process.
 type client struct {
-	rpc pb.ProviderServiceClient
+	rpc     pb.ProviderServiceClient
+	version int // the negotiated protocol version
 }
 
-var _ Provider = (*client)(nil)
+var (
+	_ Provider   = (*client)(nil)
+	_ Challenger = (*client)(nil)
+)
+
+// NegotiatedProtocol returns the wire protocol version a plugin-backed
+// Provider (from Dispense) negotiated, or 0 for a Provider in this process.
+func NegotiatedProtocol(p Provider) int {
+	if c, ok := p.(*client); ok {
+		return c.version
+	}
+	return 0
+}
 
 // ClientConfig returns the go-plugin configuration a host uses to start the
 // provider binary cmd: this SDK's handshake and protocol versions, gRPC
@@ -50,13 +63,13 @@ func Dispense(c *plugin.Client) (Provider, error) {
 	rpc, err := c.Client()
 	if err != nil {
 		if m := offeredVersion.FindStringSubmatch(err.Error()); m != nil {
-			return nil, fmt.Errorf("provider plugin speaks protocol version %s; this host speaks protocol version %d "+
-				"(build the provider with an SDK that serves version %d): %w", m[1], ProtocolVersion, ProtocolVersion, err)
+			return nil, fmt.Errorf("provider plugin speaks protocol version %s; this host speaks %s "+
+				"(build the provider with an SDK that serves one of them): %w", m[1], hostVersions(), err)
 		}
 		return nil, fmt.Errorf("connect to provider plugin: %w", err)
 	}
-	if v := c.NegotiatedVersion(); v != ProtocolVersion {
-		return nil, fmt.Errorf("provider plugin speaks protocol version %d; this host speaks %d", v, ProtocolVersion)
+	if v := c.NegotiatedVersion(); v < MinProtocolVersion || v > ProtocolVersion {
+		return nil, fmt.Errorf("provider plugin speaks protocol version %d; this host speaks %s", v, hostVersions())
 	}
 	raw, err := rpc.Dispense(pluginName)
 	if err != nil {
@@ -67,6 +80,14 @@ func Dispense(c *plugin.Client) (Provider, error) {
 		return nil, fmt.Errorf("provider plugin returned %T, not a Provider", raw)
 	}
 	return p, nil
+}
+
+// hostVersions names the protocol versions this host speaks, for errors.
+func hostVersions() string {
+	if MinProtocolVersion == ProtocolVersion {
+		return fmt.Sprintf("protocol version %d", ProtocolVersion)
+	}
+	return fmt.Sprintf("protocol versions %d to %d", MinProtocolVersion, ProtocolVersion)
 }
 
 func (c *client) Info(ctx context.Context) (Info, error) {
@@ -110,4 +131,21 @@ func (c *client) Verify(ctx context.Context, req VerifyRequest) (VerifyResponse,
 		return VerifyResponse{}, fromStatus(err)
 	}
 	return verifyRespFromPB(r), nil
+}
+
+// Challenge calls the plugin's challenge step. Over protocol version 1 the
+// plugin has none, so the call is refused here without reaching it.
+func (c *client) Challenge(ctx context.Context, req ChallengeRequest) (ChallengeResponse, error) {
+	if c.version < 2 {
+		return ChallengeResponse{}, Errorf(KindUnsupported,
+			"provider plugin speaks protocol version %d, which has no challenge step", c.version)
+	}
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	r, err := c.rpc.Challenge(ctx, challengeReqToPB(req))
+	if err != nil {
+		return ChallengeResponse{}, fromStatus(err)
+	}
+	return challengeRespFromPB(r), nil
 }

@@ -30,6 +30,9 @@ const (
 	// KindClockSkew: the backend rejected the request because this
 	// machine's clock is off.
 	KindClockSkew Kind = "clock_skew"
+	// KindUnsupported: the provider does not offer what was asked (a
+	// Challenge of a provider without one, or over protocol version 1).
+	KindUnsupported Kind = "unsupported"
 	// KindInternal: a bug.
 	KindInternal Kind = "internal"
 )

@@ -26,8 +26,9 @@ const pluginName = "provider"
 // served: net/rpc is frozen upstream and would tie us to Go.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl Provider     // nil on the host side
-	log  hclog.Logger // the plugin's log; nil on the host side
+	impl    Provider     // nil on the host side
+	log     hclog.Logger // the plugin's log; nil on the host side
+	version int          // the protocol version this set serves
 }
 
 func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
@@ -36,13 +37,18 @@ func (p *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &client{rpc: pb.NewProviderServiceClient(c)}, nil
+	return &client{rpc: pb.NewProviderServiceClient(c), version: p.version}, nil
 }
 
 // pluginSets lists the plugin sets per protocol version; a new wire version
-// is added here beside the old one, never in its place.
+// is added here beside the old ones, never in their place. Every version
+// is the same gRPC service (a later version only adds methods), so a
+// plugin serves them all and the host remembers which one was negotiated
+// to know which methods it may call.
 func pluginSets(impl Provider, log hclog.Logger) map[int]plugin.PluginSet {
-	return map[int]plugin.PluginSet{
-		ProtocolVersion: {pluginName: &grpcPlugin{impl: impl, log: log}},
+	sets := make(map[int]plugin.PluginSet, ProtocolVersion-MinProtocolVersion+1)
+	for v := MinProtocolVersion; v <= ProtocolVersion; v++ {
+		sets[v] = plugin.PluginSet{pluginName: &grpcPlugin{impl: impl, log: log, version: v}}
 	}
+	return sets
 }

@@ -5,10 +5,17 @@ import (
 	"time"
 )
 
-// ProtocolVersion is the wire protocol this SDK speaks. A host refuses a
-// plugin that offers no protocol version it knows, naming both sides'
-// versions in the error.
-const ProtocolVersion = 1
+// ProtocolVersion is the newest wire protocol this SDK speaks; version 2
+// added the challenge step (Challenger). A host offers every version from
+// MinProtocolVersion to ProtocolVersion and go-plugin picks the newest one
+// the plugin also serves, so a plugin built with an older SDK keeps
+// working unchanged. A host refuses a plugin that offers no protocol
+// version it knows, naming both sides' versions in the error.
+const ProtocolVersion = 2
+
+// MinProtocolVersion is the oldest wire protocol this SDK still serves and
+// speaks to; it only changes with a major release.
+const MinProtocolVersion = 1
 
 // Provider is the contract every two-factor provider implements. A provider
 // is stateless: all per-user state travels in the requests as an opaque blob
@@ -42,6 +49,11 @@ type Info struct {
 	Description     string
 	Schema          Schema
 	Capabilities    Capabilities
+	// EnrollInputs are what enrollment asks the user for (an email
+	// address, a phone number), validated by the host with Schema.Parse
+	// before EnrollBegin, which receives them in EnrollRequest.Inputs. Never
+	// Secret: the host shows them back to the user.
+	EnrollInputs Schema
 }
 
 // Capabilities tell the host which interactions a provider supports.
@@ -49,6 +61,25 @@ type Capabilities struct {
 	Code                    bool // Verify accepts a typed code
 	Push                    bool // Verify can start an out-of-band approval and be polled
 	EnrollNeedsConfirmation bool // Enroll finish requires proof (a code) from the user
+	// Challenges lists the factors whose Verify needs a Challenge first
+	// (protocol version 2): the provider must implement Challenger. The
+	// empty Factor stands for the provider's default factor.
+	Challenges []Factor
+}
+
+// Factor names one interaction of a provider when it offers several, such
+// as "push" or "passcode"; the empty Factor is the provider's default.
+type Factor string
+
+// NeedsChallenge reports whether Verify of factor f needs a Challenge
+// first.
+func (c Capabilities) NeedsChallenge(f Factor) bool {
+	for _, x := range c.Challenges {
+		if x == f {
+			return true
+		}
+	}
+	return false
 }
 
 // Settings are the admin's settings for a provider, as strings keyed by field
@@ -136,6 +167,9 @@ type EnrollRequest struct {
 	// Code is the user's confirmation code for EnrollFinish, if the provider
 	// needs one.
 	Code string
+	// Inputs are the user's answers to Info.EnrollInputs, on EnrollBegin;
+	// the host checked them against that schema.
+	Inputs map[string]string
 	// Now is the host's trusted time for this request; providers must use it
 	// instead of their own clock so that every replica agrees.
 	Now time.Time
@@ -269,4 +303,53 @@ type VerifyResponse struct {
 	// issues, never shows it to anyone, and sends it back as
 	// VerifyRequest.TrustToken on later verifies from that device.
 	TrustToken string
+}
+
+// Challenger is implemented by a provider with a challenge step (protocol
+// version 2): before Verify of a factor listed in Capabilities.Challenges,
+// the host calls Challenge, which sends something to the user (a code by
+// email) or returns what the client needs to answer (security key
+// options). Verify then receives the TxID with the user's answer.
+//
+// It is a separate interface so that a provider written before it still
+// satisfies Provider; the host never calls it on a plugin that negotiated
+// protocol version 1.
+type Challenger interface {
+	Challenge(ctx context.Context, req ChallengeRequest) (ChallengeResponse, error)
+}
+
+// ChallengeRequest starts a verification that needs a challenge.
+type ChallengeRequest struct {
+	User User
+	// State is the stored state of the user's confirmed enrollment.
+	State []byte
+	// Factor is one of Capabilities.Challenges.
+	Factor Factor
+	// ClientIP is the end user's address as seen by the host application,
+	// when known.
+	ClientIP string
+	// Now is the host's trusted time for this request; providers must use
+	// it instead of their own clock.
+	Now time.Time
+}
+
+// ChallengeResponse is a challenge sent or prepared.
+type ChallengeResponse struct {
+	// State, when non-nil, replaces the stored state (for example the keyed
+	// hash of the code just sent); the host writes it with compare-and-swap.
+	State []byte
+	// TxID identifies this challenge; the host passes it back in
+	// VerifyRequest.TxID with the answer.
+	TxID string
+	// Message is one sentence for the user ("We sent a code to a***@example.com").
+	// Never the code itself.
+	Message string
+	// ExpiresAt is when the answer stops being accepted.
+	ExpiresAt time.Time
+	// ResendAfter is the earliest time a new Challenge may send again; the
+	// host refuses an earlier one without calling the provider.
+	ResendAfter time.Time
+	// Public is what the client needs to answer (for example WebAuthn
+	// options as JSON). It is shown to the client: never a secret.
+	Public string
 }

@@ -109,3 +109,20 @@ func (s *server) Verify(ctx context.Context, req *pb.VerifyRequest) (resp *pb.Ve
 	}
 	return verifyRespToPB(r), nil
 }
+
+// Challenge serves protocol version 2's challenge step. A provider without
+// one answers KindUnsupported: the host only calls it for a factor the
+// provider listed in Capabilities.Challenges.
+func (s *server) Challenge(ctx context.Context, req *pb.ChallengeRequest) (resp *pb.ChallengeResponse, err error) {
+	defer s.guard(&err)
+	defer s.watchDeadline(ctx, "Challenge")()
+	c, ok := s.impl.(Challenger)
+	if !ok {
+		return nil, toStatus(Errorf(KindUnsupported, "provider has no challenge step"))
+	}
+	r, err := c.Challenge(ctx, challengeReqFromPB(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return challengeRespToPB(r), nil
+}

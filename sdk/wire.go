@@ -41,10 +41,31 @@ func infoToPB(i Info) *pb.InfoResponse {
 			EnrollNeedsConfirmation: i.Capabilities.EnrollNeedsConfirmation,
 		},
 	}
-	for _, f := range i.Schema {
-		out.Schema = append(out.Schema, &pb.Field{
+	for _, f := range i.Capabilities.Challenges {
+		out.Capabilities.ChallengeFactors = append(out.Capabilities.ChallengeFactors, string(f))
+	}
+	out.Schema = schemaToPB(i.Schema)
+	out.EnrollInputs = schemaToPB(i.EnrollInputs)
+	return out
+}
+
+func schemaToPB(s Schema) []*pb.Field {
+	var out []*pb.Field
+	for _, f := range s {
+		out = append(out, &pb.Field{
 			Name: f.Name, Type: string(f.Type), Required: f.Required, Secret: f.Secret,
 			Default: f.Default, Help: f.Help, Enum: f.Enum, Min: f.Min, Max: f.Max,
+		})
+	}
+	return out
+}
+
+func schemaFromPB(fs []*pb.Field) Schema {
+	var out Schema
+	for _, f := range fs {
+		out = append(out, Field{
+			Name: f.GetName(), Type: FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
+			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
 		})
 	}
 	return out
@@ -62,12 +83,11 @@ func infoFromPB(r *pb.InfoResponse) Info {
 			EnrollNeedsConfirmation: r.GetCapabilities().GetEnrollNeedsConfirmation(),
 		},
 	}
-	for _, f := range r.GetSchema() {
-		out.Schema = append(out.Schema, Field{
-			Name: f.GetName(), Type: FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
-			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
-		})
+	for _, f := range r.GetCapabilities().GetChallengeFactors() {
+		out.Capabilities.Challenges = append(out.Capabilities.Challenges, Factor(f))
 	}
+	out.Schema = schemaFromPB(r.GetSchema())
+	out.EnrollInputs = schemaFromPB(r.GetEnrollInputs())
 	return out
 }
 
@@ -94,11 +114,13 @@ func userToPB(u User) *pb.User { return &pb.User{Id: u.ID, AccountName: u.Accoun
 func userFromPB(u *pb.User) User { return User{ID: u.GetId(), AccountName: u.GetAccountName()} }
 
 func enrollReqToPB(r EnrollRequest) *pb.EnrollRequest {
-	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now)}
+	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now),
+		Inputs: r.Inputs}
 }
 
 func enrollReqFromPB(r *pb.EnrollRequest) EnrollRequest {
-	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano())}
+	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano()),
+		Inputs: r.GetInputs()}
 }
 
 func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
@@ -160,6 +182,37 @@ func verifyRespFromPB(r *pb.VerifyResponse) VerifyResponse {
 	return out
 }
 
+func challengeReqToPB(r ChallengeRequest) *pb.ChallengeRequest {
+	return &pb.ChallengeRequest{User: userToPB(r.User), State: r.State, Factor: string(r.Factor),
+		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now)}
+}
+
+func challengeReqFromPB(r *pb.ChallengeRequest) ChallengeRequest {
+	return ChallengeRequest{User: userFromPB(r.GetUser()), State: r.GetState(), Factor: Factor(r.GetFactor()),
+		ClientIP: r.GetClientIp(), Now: fromUnixNano(r.GetNowUnixNano())}
+}
+
+func challengeRespToPB(r ChallengeResponse) *pb.ChallengeResponse {
+	return &pb.ChallengeResponse{
+		StateSet: r.State != nil, State: r.State, Txid: r.TxID, Message: r.Message,
+		ExpiresAtUnixNano: unixNano(r.ExpiresAt), ResendAfterUnixNano: unixNano(r.ResendAfter), Public: r.Public,
+	}
+}
+
+func challengeRespFromPB(r *pb.ChallengeResponse) ChallengeResponse {
+	out := ChallengeResponse{
+		TxID: r.GetTxid(), Message: r.GetMessage(), Public: r.GetPublic(),
+		ExpiresAt: fromUnixNano(r.GetExpiresAtUnixNano()), ResendAfter: fromUnixNano(r.GetResendAfterUnixNano()),
+	}
+	if r.GetStateSet() {
+		out.State = r.GetState()
+		if out.State == nil {
+			out.State = []byte{}
+		}
+	}
+	return out
+}
+
 // kindCodes maps error kinds to the gRPC code that carries them. The code is
 // a fallback for clients that ignore the ErrorDetail.
 var kindCodes = map[Kind]codes.Code{
@@ -170,6 +223,7 @@ var kindCodes = map[Kind]codes.Code{
 	KindNotConfigured:      codes.FailedPrecondition,
 	KindInvalidCredentials: codes.PermissionDenied,
 	KindClockSkew:          codes.FailedPrecondition,
+	KindUnsupported:        codes.Unimplemented,
 	KindInternal:           codes.Internal,
 }
 

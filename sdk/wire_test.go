@@ -17,6 +17,8 @@ type echoProvider struct {
 	gotSettings Settings
 	gotEnroll   EnrollRequest
 	gotVerify   VerifyRequest
+	gotChal     ChallengeRequest
+	chalResp    ChallengeResponse
 	verifyResp  VerifyResponse
 	err         error
 	panicNow    bool
@@ -26,7 +28,8 @@ func (e *echoProvider) Info(context.Context) (Info, error) {
 	return Info{
 		Name: "echo", Version: "0.1.0", ProtocolVersion: ProtocolVersion, Description: "test",
 		Schema:       Schema{{Name: "key", Type: TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
-		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true},
+		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}},
+		EnrollInputs: Schema{{Name: "email", Type: TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }
 
@@ -53,9 +56,21 @@ func (e *echoProvider) Verify(_ context.Context, r VerifyRequest) (VerifyRespons
 	return e.verifyResp, e.err
 }
 
+func (e *echoProvider) Challenge(_ context.Context, r ChallengeRequest) (ChallengeResponse, error) {
+	e.gotChal = r
+	return e.chalResp, e.err
+}
+
+// connect serves impl over the newest protocol version.
 func connect(t *testing.T, impl Provider) Provider {
 	t.Helper()
-	c, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{pluginName: &grpcPlugin{impl: impl}})
+	return connectVersion(t, impl, ProtocolVersion)
+}
+
+// connectVersion serves impl as negotiated at protocol version v.
+func connectVersion(t *testing.T, impl Provider, v int) Provider {
+	t.Helper()
+	c, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{pluginName: &grpcPlugin{impl: impl, version: v}})
 	t.Cleanup(func() { c.Close() })
 	raw, err := c.Dispense(pluginName)
 	if err != nil {
@@ -87,11 +102,13 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 
 	now := time.Unix(1700000000, 123).UTC()
-	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now})
+	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now,
+		Inputs: map[string]string{"email": "a@example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) {
+	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) ||
+		got.Inputs["email"] != "a@example.com" {
 		t.Errorf("provider got %+v", got)
 	}
 	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" {
@@ -188,3 +205,58 @@ func TestWirePanicIsInternalError(t *testing.T) {
 		t.Fatalf("provider did not survive a panic: %v", err)
 	}
 }
+
+// TestWireChallenge: protocol version 2's challenge step carries every
+// field both ways, keeps "no new state" apart from "empty state", and is
+// refused without reaching the plugin when version 1 was negotiated.
+func TestWireChallenge(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1700000000, 5).UTC()
+	req := ChallengeRequest{User: User{ID: "u1", AccountName: "a@example.com"}, State: []byte("s"), Factor: "email", ClientIP: "192.0.2.1", Now: now}
+	tests := []struct {
+		name string
+		resp ChallengeResponse
+	}{
+		{"new state", ChallengeResponse{State: []byte{1}, TxID: "tx", Message: "sent", ExpiresAt: now.Add(5 * time.Minute),
+			ResendAfter: now.Add(30 * time.Second), Public: `{"k":1}`}},
+		{"keep stored state", ChallengeResponse{TxID: "tx2"}},
+		{"store empty state", ChallengeResponse{State: []byte{}, TxID: "tx3"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			impl := &echoProvider{chalResp: tc.resp}
+			got, err := connect(t, impl).(Challenger).Challenge(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(impl.gotChal, req) {
+				t.Errorf("provider got %+v, want %+v", impl.gotChal, req)
+			}
+			if !reflect.DeepEqual(got, tc.resp) {
+				t.Errorf("Challenge = %+v, want %+v", got, tc.resp)
+			}
+		})
+	}
+
+	t.Run("protocol 1", func(t *testing.T) {
+		impl := &echoProvider{}
+		p := connectVersion(t, impl, 1)
+		_, err := p.(Challenger).Challenge(ctx, req)
+		if KindOf(err) != KindUnsupported || impl.gotChal.User.ID != "" {
+			t.Errorf("Challenge over protocol 1: %v (provider got %+v), want KindUnsupported before the wire", err, impl.gotChal)
+		}
+		if NegotiatedProtocol(p) != 1 {
+			t.Errorf("NegotiatedProtocol = %d, want 1", NegotiatedProtocol(p))
+		}
+	})
+
+	t.Run("provider without a challenge step", func(t *testing.T) {
+		_, err := connect(t, noChallenge{}).(Challenger).Challenge(ctx, req)
+		if KindOf(err) != KindUnsupported {
+			t.Errorf("Challenge of a provider without one: %v, want KindUnsupported", err)
+		}
+	})
+}
+
+// noChallenge is a provider written before protocol 2.
+type noChallenge struct{ Provider }

@@ -94,3 +94,15 @@ func (d *deadlined) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.Enro
 func (d *deadlined) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
 	return within(d, ctx, d.tos.call, func(ctx context.Context) (sdk.VerifyResponse, error) { return d.inner.Verify(ctx, req) })
 }
+
+var _ sdk.Challenger = (*deadlined)(nil)
+
+// Challenge runs the provider's challenge step (protocol 2) under the call
+// deadline; a provider without one answers KindUnsupported.
+func (d *deadlined) Challenge(ctx context.Context, req sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
+	c, ok := d.inner.(sdk.Challenger)
+	if !ok {
+		return sdk.ChallengeResponse{}, sdk.Errorf(sdk.KindUnsupported, "provider has no challenge step")
+	}
+	return within(d, ctx, d.tos.call, func(ctx context.Context) (sdk.ChallengeResponse, error) { return c.Challenge(ctx, req) })
+}

@@ -390,7 +390,7 @@ func (p *Process) Status() ProviderStatus {
 	defer p.mu.Unlock()
 	st := ProviderStatus{
 		Name: p.spec.Name, Version: p.info.Version,
-		Running: p.live(), Restarts: p.restarts,
+		Running: p.live(), Restarts: p.restarts, Protocol: sdk.NegotiatedProtocol(p.cur.prov),
 		Health: p.activation.Health, Diagnostics: p.activation.Diagnostics,
 		Hung: p.hung || p.missedPings > 0, Hangs: p.hangs, Timeouts: p.timeoutsN,
 		LastErr: p.lastErr,

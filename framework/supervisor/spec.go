@@ -57,11 +57,15 @@ type ProviderSpec struct {
 
 // ProviderStatus is what an admin sees of a provider.
 type ProviderStatus struct {
-	Name        string
-	Version     string
-	Staff       bool
-	Clients     bool
-	Running     bool
+	Name    string
+	Version string
+	Staff   bool
+	Clients bool
+	Running bool
+	// Protocol is the wire protocol version the running plugin negotiated
+	// (sdk.MinProtocolVersion to sdk.ProtocolVersion), 0 for a provider in
+	// this process or none running: version 1 has no challenge step.
+	Protocol    int
 	Health      sdk.Health
 	Diagnostics []sdk.Diagnostic
 	Restarts    int

@@ -32,6 +32,7 @@ const (
 	ProviderHung     = "twofactor_provider_hung"
 	ProviderHangs    = "twofactor_provider_hangs_total"
 	ProviderTimeouts = "twofactor_provider_timeouts_total"
+	ChallengesTotal  = "twofactor_challenges_total"
 )
 
 // Config reload outcomes, for ConfigReloaded.
@@ -47,10 +48,14 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	lockouts prometheus.Counter
 	reloads  *prometheus.CounterVec
+	sends    *prometheus.CounterVec
 	reasons  labelGuard
 }
 
-var _ framework.Observer = (*Metrics)(nil)
+var (
+	_ framework.Observer          = (*Metrics)(nil)
+	_ framework.ChallengeObserver = (*Metrics)(nil)
+)
 
 // New returns a registry with the host's metrics and the Go runtime's and
 // process' standard ones.
@@ -74,9 +79,13 @@ func New() *Metrics {
 			Name: ConfigReloads,
 			Help: "Configuration reloads by outcome (applied, refused).",
 		}, []string{"outcome"}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: ChallengesTotal,
+			Help: "Challenges (codes sent at login) by provider and outcome: sent, already_sent, or the refusal's reason (push_limit, locked_out, not_enrolled) or error code.",
+		}, []string{"provider", "outcome"}),
 		reasons: labelGuard{max: 64, seen: map[string]bool{}},
 	}
-	m.reg.MustRegister(m.verifies, m.latency, m.lockouts, m.reloads,
+	m.reg.MustRegister(m.verifies, m.latency, m.lockouts, m.reloads, m.sends,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{ReloadApplied, ReloadRefused} {
 		m.reloads.WithLabelValues(o) // present at zero before the first reload
@@ -102,6 +111,11 @@ func (m *Metrics) Verified(provider string, outcome sdk.Outcome, reason sdk.Reas
 	}
 	m.verifies.WithLabelValues(provider, o, m.reasons.label(string(reason))).Inc()
 	m.latency.WithLabelValues(provider).Observe(d.Seconds())
+}
+
+// ChallengeSent implements framework.ChallengeObserver.
+func (m *Metrics) ChallengeSent(provider, outcome string) {
+	m.sends.WithLabelValues(provider, m.reasons.label(outcome)).Inc()
 }
 
 // LockedOut implements framework.Observer. The user is not a label: one

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func TestInfo(t *testing.T) {
 	if info.Name != "duo" || info.Version != Version || info.ProtocolVersion != sdk.ProtocolVersion {
 		t.Errorf("Info = %+v", info)
 	}
-	if want := (sdk.Capabilities{Code: true, Push: true}); info.Capabilities != want {
+	if want := (sdk.Capabilities{Code: true, Push: true}); !reflect.DeepEqual(info.Capabilities, want) {
 		t.Errorf("Capabilities = %+v, want %+v", info.Capabilities, want)
 	}
 	var names []string

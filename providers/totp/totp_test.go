@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image/png"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,7 @@ func TestInfo(t *testing.T) {
 	if info.Name != "totp" || info.Version != "1.0.0" || info.ProtocolVersion != sdk.ProtocolVersion {
 		t.Errorf("Info = %+v", info)
 	}
-	if want := (sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}); info.Capabilities != want {
+	if want := (sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}); !reflect.DeepEqual(info.Capabilities, want) {
 		t.Errorf("Capabilities = %+v, want %+v", info.Capabilities, want)
 	}
 	var names []string

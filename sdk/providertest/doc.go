@@ -30,6 +30,16 @@
 //   - allow-replay (with Options.Code): a valid code is allowed and the new
 //     state recorded; the same code against that state is denied as
 //     replayed; the next code against it is allowed.
+//   - challenge-verify (a provider with Capabilities.Challenges): it
+//     implements sdk.Challenger; Challenge answers a TxID, an ExpiresAt
+//     after Now and a ResendAfter not before it. With Options.Delivered
+//     (how the test reads a code the provider sent, e.g. from its own SMTP
+//     server) the delivered code is in neither the state nor the message,
+//     a poll (TxID, no code) is pending or denied, a wrong code and the
+//     code without its TxID are denied, the code allows once and its
+//     replay is denied as replayed, and a code is expired at its
+//     ExpiresAt (time driven through Now). Options.EnrollInputs answer the
+//     provider's Info.EnrollInputs, and Delivered also confirms enrollment.
 //   - deadline: a call whose context has already ended returns at once,
 //     and a call with a short deadline returns by it; an error is then a
 //     deadline or cancellation error. Against a binary, the kit also reads

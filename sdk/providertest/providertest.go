@@ -65,6 +65,15 @@ type Options struct {
 	// test knows its state format. With it the kit confirms enrollment
 	// with a valid code and checks RuleAllowReplay.
 	Code func(state []byte, now time.Time) (string, error)
+	// Delivered, for a provider that sends its codes (by email, by SMS),
+	// returns the code it delivered last to the kit's user, after Enroll
+	// begin or Challenge: the test reads it where the provider sent it
+	// (its own SMTP server). With it the kit confirms enrollment with the
+	// delivered code and checks RuleChallenge fully.
+	Delivered func() (string, error)
+	// EnrollInputs answer Info.EnrollInputs on Enroll begin (an address
+	// the test's server receives mail for).
+	EnrollInputs map[string]string
 	// Skip lists rules that do not apply to this provider; each is
 	// reported as skipped. RuleConfigure cannot be skipped.
 	Skip []Rule
@@ -145,6 +154,7 @@ func run(t tb, target Target, settings sdk.Settings, o Options) {
 		{RuleGarbageCode, k.checkGarbageCode},
 		{RuleGarbageState, k.checkGarbageState},
 		{RuleAllowReplay, k.checkAllowReplay},
+		{RuleChallenge, k.checkChallenge},
 		{RuleDeadline, k.checkDeadline},
 		{RuleProcessExit, k.checkProcessExit},
 	}

@@ -54,8 +54,8 @@ func (k *kit) checkInfo(t tb) {
 	if strings.TrimSpace(info.Version) == "" {
 		fail("Info.Version is empty")
 	}
-	if info.ProtocolVersion != sdk.ProtocolVersion {
-		fail("Info.ProtocolVersion is %d; this SDK speaks %d (set it to sdk.ProtocolVersion)", info.ProtocolVersion, sdk.ProtocolVersion)
+	if info.ProtocolVersion < sdk.MinProtocolVersion || info.ProtocolVersion > sdk.ProtocolVersion {
+		fail("Info.ProtocolVersion is %d; this SDK speaks %d to %d (set it to sdk.ProtocolVersion)", info.ProtocolVersion, sdk.MinProtocolVersion, sdk.ProtocolVersion)
 	}
 	if !info.Capabilities.Code && !info.Capabilities.Push {
 		fail("Info.Capabilities has neither Code nor Push: the host could not verify anything")
@@ -211,6 +211,9 @@ func (k *kit) checkActivate(t tb) {
 
 func (k *kit) enroll(req sdk.EnrollRequest) outcome[sdk.EnrollResponse] {
 	req.User, req.Now = kitUser, k.now
+	if req.Step == sdk.EnrollBegin {
+		req.Inputs = k.opts.EnrollInputs
+	}
 	return call(k, func(ctx context.Context) (sdk.EnrollResponse, error) { return k.prov.Enroll(ctx, req) })
 }
 
@@ -241,10 +244,16 @@ func (k *kit) checkEnroll(t tb) {
 		return
 	}
 	code := "000000" // a wrong code, unless it happens to be right: either answer is fine
-	if k.opts.Code != nil {
+	switch {
+	case k.opts.Code != nil:
 		var err error
 		if code, err = k.opts.Code(begin.State, k.now); err != nil {
 			t.Fatalf("rule %s: Options.Code cannot make a code for the state Enroll begin returned: %v", RuleEnrollRoundTrip, err)
+		}
+	case k.opts.Delivered != nil:
+		var err error
+		if code, err = k.opts.Delivered(); err != nil {
+			t.Fatalf("rule %s: Options.Delivered found no code after Enroll begin: %v", RuleEnrollRoundTrip, err)
 		}
 	}
 	o = k.enroll(sdk.EnrollRequest{Step: sdk.EnrollFinish, State: begin.State, Code: code})
@@ -260,8 +269,8 @@ func (k *kit) checkEnroll(t tb) {
 		t.Errorf("rule %s: Enroll finish says done but returned no state", RuleEnrollRoundTrip)
 	case finish.Done:
 		k.confirmed = finish.State
-	case k.opts.Code != nil && k.info.Capabilities.EnrollNeedsConfirmation:
-		t.Errorf("rule %s: Enroll finish with a valid code (from Options.Code) is not done: reason %q", RuleEnrollRoundTrip, finish.Reason)
+	case (k.opts.Code != nil || k.opts.Delivered != nil) && k.info.Capabilities.EnrollNeedsConfirmation:
+		t.Errorf("rule %s: Enroll finish with a valid code (from Options.Code or Delivered) is not done: reason %q", RuleEnrollRoundTrip, finish.Reason)
 	case finish.Reason == "":
 		t.Logf("Enroll finish is not done and gives no Reason; the host will report %q", sdk.ReasonInvalidCode)
 	}

@@ -18,22 +18,34 @@ const foreignKeyViolation = "23503"
 // GetTransaction matches the user as well as the id, so a transaction id
 // learnt by another user finds nothing.
 func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framework.Transaction, error) {
-	var (
-		tx       framework.Transaction
-		audience string
-	)
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
-		FROM transactions WHERE id = $1 AND user_id = $2`, id, userID).
-		Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &tx.CreatedAt, &tx.ExpiresAt)
+	tx, err := scanTransaction(s.pool.QueryRow(ctx, `
+		SELECT `+transactionColumns+` FROM transactions WHERE id = $1 AND user_id = $2`, id, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = framework.ErrNotFound
 	}
 	if err != nil {
 		return framework.Transaction{}, fmt.Errorf("postgres: get transaction: %w", err)
 	}
+	return tx, nil
+}
+
+// transactionColumns are what scanTransaction reads, in its order.
+const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after`
+
+func scanTransaction(row pgx.Row) (framework.Transaction, error) {
+	var (
+		tx       framework.Transaction
+		audience string
+		resend   *time.Time
+	)
+	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &tx.CreatedAt, &tx.ExpiresAt, &resend); err != nil {
+		return framework.Transaction{}, err
+	}
 	tx.Audience = framework.Audience(audience)
 	tx.CreatedAt, tx.ExpiresAt = tx.CreatedAt.UTC(), tx.ExpiresAt.UTC()
+	if resend != nil {
+		tx.ResendAfter = resend.UTC()
+	}
 	return tx, nil
 }
 
@@ -71,22 +83,20 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 			RETURNING window_start, sent`, t.UserID, t.Provider, now.UTC()).Scan(&start, &sent); err != nil {
 			return err
 		}
-		var (
-			ex       framework.Transaction
-			audience string
-		)
-		err := tx.QueryRow(ctx, `
-			SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
+		ex, err := scanTransaction(tx.QueryRow(ctx, `
+			SELECT `+transactionColumns+`
 			FROM transactions WHERE user_id = $1 AND provider = $2 AND audience = $3 AND expires_at > $4
-			ORDER BY created_at DESC LIMIT 1`, t.UserID, t.Provider, string(t.Audience), now.UTC()).
-			Scan(&ex.ID, &ex.UserID, &ex.Provider, &audience, &ex.ProviderTxID, &ex.CreatedAt, &ex.ExpiresAt)
-		if err == nil {
-			ex.Audience = framework.Audience(audience)
-			ex.CreatedAt, ex.ExpiresAt = ex.CreatedAt.UTC(), ex.ExpiresAt.UTC()
+			ORDER BY created_at DESC LIMIT 1`, t.UserID, t.Provider, string(t.Audience), now.UTC()))
+		// A challenge due for a resend is replaced, but only once the
+		// limit lets the new one be sent: a refusal changes nothing.
+		var replace string
+		switch {
+		case err == nil && framework.Resendable(ex, now):
+			replace = ex.ID
+		case err == nil:
 			res.Existing = &ex
 			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
+		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
 		if windowEnd := start.Add(limit.Window); !windowEnd.After(now) {
@@ -94,6 +104,11 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 		} else if sent >= limit.Max {
 			res.RetryAt = windowEnd.UTC()
 			return nil
+		}
+		if replace != "" {
+			if _, err := tx.Exec(ctx, `DELETE FROM transactions WHERE id = $1`, replace); err != nil {
+				return err
+			}
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
@@ -115,14 +130,23 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 	return res, nil
 }
 
-// SendTransaction records the provider's id of a push that was sent, and
-// its full lifetime.
-func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error {
+// SendTransaction records the provider's id of a push or challenge that
+// was sent, its full lifetime and when a challenge may be sent again.
+func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt, resendAfter time.Time) error {
 	expires, err := timestamp("ExpiresAt", expiresAt)
 	if err != nil {
 		return fmt.Errorf("postgres: send transaction: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE transactions SET provider_tx_id = $1, expires_at = $2 WHERE id = $3`, providerTxID, expires, id)
+	var resend *time.Time
+	if !resendAfter.IsZero() {
+		r, err := timestamp("ResendAfter", resendAfter)
+		if err != nil {
+			return fmt.Errorf("postgres: send transaction: %w", err)
+		}
+		resend = &r
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE transactions SET provider_tx_id = $1, expires_at = $2, resend_after = $3 WHERE id = $4`,
+		providerTxID, expires, resend, id)
 	if err != nil {
 		return fmt.Errorf("postgres: send transaction: %w", err)
 	}

@@ -70,3 +70,31 @@ func TestUpgradeAttemptGate(t *testing.T) {
 		t.Errorf("recovery budget after the upgrade: %v, %v", ok, err)
 	}
 }
+
+// TestUpgradeChallengeResend: a push pending in the release before the
+// challenge step reads back with no ResendAfter, so it is still answered,
+// never replaced, by a new request.
+func TestUpgradeChallengeResend(t *testing.T) {
+	dsn, conn := schemaBefore(t, "challenge_resend")
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO enrollments VALUES ('alice', 'duo', 'active', '\x01', 1, $1, $1, $1)`,
+		`INSERT INTO transactions VALUES ('p1', 'alice', 'duo', 'client', 'duo-tx', $1::timestamptz, $1::timestamptz + interval '5 minutes')`,
+	} {
+		if _, err := conn.Exec(t.Context(), q, now); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	tx, err := s.GetTransaction(t.Context(), "alice", "p1")
+	if err != nil || !tx.ResendAfter.IsZero() || tx.ProviderTxID != "duo-tx" {
+		t.Fatalf("pending push after the upgrade: %+v, %v", tx, err)
+	}
+	next := framework.Transaction{ID: "p2", UserID: "alice", Provider: "duo", Audience: framework.AudienceClient,
+		CreatedAt: now.Add(time.Minute), ExpiresAt: now.Add(2 * time.Minute)}
+	r, err := s.ReservePush(t.Context(), next, now.Add(time.Minute), framework.DefaultPushLimit)
+	if err != nil || r.Existing == nil || r.Existing.ID != "p1" {
+		t.Errorf("push request after the upgrade: %+v, %v; want p1 answered", r, err)
+	}
+}

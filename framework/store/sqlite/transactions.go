@@ -14,23 +14,34 @@ import (
 )
 
 func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framework.Transaction, error) {
-	var (
-		tx               framework.Transaction
-		audience         string
-		created, expires int64
-	)
-	err := s.r.QueryRowContext(ctx, `
-		SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
-		FROM transactions WHERE id = ? AND user_id = ?`, id, userID).
-		Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &created, &expires)
+	tx, err := scanTransaction(s.r.QueryRowContext(ctx, `
+		SELECT `+transactionColumns+` FROM transactions WHERE id = ? AND user_id = ?`, id, userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = framework.ErrNotFound
 	}
 	if err != nil {
 		return framework.Transaction{}, fmt.Errorf("sqlite: get transaction: %w", err)
 	}
+	return tx, nil
+}
+
+// transactionColumns are what scanTransaction reads, in its order.
+const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after`
+
+func scanTransaction(row *sql.Row) (framework.Transaction, error) {
+	var (
+		tx                       framework.Transaction
+		audience                 string
+		created, expires, resend int64
+	)
+	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &created, &expires, &resend); err != nil {
+		return framework.Transaction{}, err
+	}
 	tx.Audience = framework.Audience(audience)
 	tx.CreatedAt, tx.ExpiresAt = time.Unix(0, created).UTC(), time.Unix(0, expires).UTC()
+	if resend != 0 {
+		tx.ResendAfter = time.Unix(0, resend).UTC()
+	}
 	return tx, nil
 }
 
@@ -62,23 +73,20 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 		return res, fmt.Errorf("sqlite: reserve push: %w", err)
 	}
 	err = s.inTx(ctx, func(q *sql.Tx) error {
-		var (
-			ex               framework.Transaction
-			audience         string
-			exCreated, exExp int64
-		)
-		err := q.QueryRowContext(ctx, `
-			SELECT id, user_id, provider, audience, provider_tx_id, created_at, expires_at
+		ex, err := scanTransaction(q.QueryRowContext(ctx, `
+			SELECT `+transactionColumns+`
 			FROM transactions WHERE user_id = ? AND provider = ? AND audience = ? AND expires_at > ?
-			ORDER BY created_at DESC LIMIT 1`, tx.UserID, tx.Provider, string(tx.Audience), nowNS).
-			Scan(&ex.ID, &ex.UserID, &ex.Provider, &audience, &ex.ProviderTxID, &exCreated, &exExp)
-		if err == nil {
-			ex.Audience = framework.Audience(audience)
-			ex.CreatedAt, ex.ExpiresAt = time.Unix(0, exCreated).UTC(), time.Unix(0, exExp).UTC()
+			ORDER BY created_at DESC LIMIT 1`, tx.UserID, tx.Provider, string(tx.Audience), nowNS))
+		// A challenge due for a resend is replaced, but only once the
+		// limit lets the new one be sent: a refusal changes nothing.
+		var replace string
+		switch {
+		case err == nil && framework.Resendable(ex, now):
+			replace = ex.ID
+		case err == nil:
 			res.Existing = &ex
 			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		var start int64
@@ -94,6 +102,11 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 		} else if sent >= limit.Max {
 			res.RetryAt = windowEnd.UTC()
 			return nil
+		}
+		if replace != "" {
+			if _, err := q.ExecContext(ctx, `DELETE FROM transactions WHERE id = ?`, replace); err != nil {
+				return err
+			}
 		}
 		_, err = q.ExecContext(ctx, `
 			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
@@ -118,14 +131,21 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 	return res, nil
 }
 
-// SendTransaction records the provider's id of a push that was sent, and
-// its full lifetime.
-func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt time.Time) error {
+// SendTransaction records the provider's id of a push or challenge that
+// was sent, its full lifetime and when a challenge may be sent again.
+func (s *Store) SendTransaction(ctx context.Context, id, providerTxID string, expiresAt, resendAfter time.Time) error {
 	expires, err := nanos("ExpiresAt", expiresAt)
 	if err != nil {
 		return fmt.Errorf("sqlite: send transaction: %w", err)
 	}
-	r, err := s.w.ExecContext(ctx, `UPDATE transactions SET provider_tx_id = ?, expires_at = ? WHERE id = ?`, providerTxID, expires, id)
+	var resend int64
+	if !resendAfter.IsZero() {
+		if resend, err = nanos("ResendAfter", resendAfter); err != nil {
+			return fmt.Errorf("sqlite: send transaction: %w", err)
+		}
+	}
+	r, err := s.w.ExecContext(ctx, `UPDATE transactions SET provider_tx_id = ?, expires_at = ?, resend_after = ? WHERE id = ?`,
+		providerTxID, expires, resend, id)
 	if err != nil {
 		return fmt.Errorf("sqlite: send transaction: %w", err)
 	}

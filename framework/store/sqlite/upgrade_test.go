@@ -82,3 +82,40 @@ func TestUpgradeAttemptGate(t *testing.T) {
 		t.Errorf("reservation while locked after the upgrade: %v, %v", ok, err)
 	}
 }
+
+// TestUpgradeChallengeResend: a push pending in the release before the
+// challenge step reads back with no ResendAfter, so it is still answered,
+// never replaced, by a new request.
+func TestUpgradeChallengeResend(t *testing.T) {
+	path := schemaBefore(t, "challenge_resend")
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO enrollments VALUES ('alice', 'duo', 'active', x'01', 1, 0, 0, 0)`,
+		`INSERT INTO transactions VALUES ('p1', 'alice', 'duo', 'client', 'duo-tx', ?1, ?1 + 300000000000)`,
+	} {
+		if _, err := db.Exec(q, now.UnixNano()); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open of the previous release's store: %v", err)
+	}
+	defer s.Close()
+	tx, err := s.GetTransaction(t.Context(), "alice", "p1")
+	if err != nil || !tx.ResendAfter.IsZero() || tx.ProviderTxID != "duo-tx" {
+		t.Fatalf("pending push after the upgrade: %+v, %v", tx, err)
+	}
+	next := framework.Transaction{ID: "p2", UserID: "alice", Provider: "duo", Audience: framework.AudienceClient,
+		CreatedAt: now.Add(time.Minute), ExpiresAt: now.Add(2 * time.Minute)}
+	r, err := s.ReservePush(t.Context(), next, now.Add(time.Minute), framework.DefaultPushLimit)
+	if err != nil || r.Existing == nil || r.Existing.ID != "p1" {
+		t.Errorf("push request after the upgrade: %+v, %v; want p1 answered", r, err)
+	}
+}

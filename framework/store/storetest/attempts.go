@@ -209,7 +209,7 @@ func testReservePushLimit(t *testing.T, s framework.Store) {
 	if r := push("p1", at(0)); r.Existing != nil || !r.RetryAt.IsZero() {
 		t.Fatalf("first push: %+v", r)
 	}
-	if err := s.SendTransaction(ctx, "p1", "duo-tx", at(5*time.Minute)); err != nil {
+	if err := s.SendTransaction(ctx, "p1", "duo-tx", at(5*time.Minute), time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if r := push("p2", at(time.Minute)); r.Existing == nil || r.Existing.ID != "p1" || r.Existing.ProviderTxID != "duo-tx" {
@@ -229,7 +229,7 @@ func testReservePushLimit(t *testing.T, s framework.Store) {
 	if r := push("p5", at(10*time.Minute)); r.Existing != nil || !r.RetryAt.IsZero() {
 		t.Fatalf("push in a new window: %+v", r)
 	}
-	if err := s.SendTransaction(ctx, "gone", "x", at(time.Hour)); !errors.Is(err, framework.ErrNotFound) {
+	if err := s.SendTransaction(ctx, "gone", "x", at(time.Hour), time.Time{}); !errors.Is(err, framework.ErrNotFound) {
 		t.Errorf("SendTransaction of a missing transaction = %v, want ErrNotFound", err)
 	}
 	tx := newTx("p6", "bob", "duo")

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},
 		{"Push/Cancel", testCancelPush},
+		{"Push/Resend", testReserveResend},
 		{"CountStranded", testCountStranded},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},

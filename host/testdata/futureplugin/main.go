@@ -1,6 +1,7 @@
-// Command v2plugin is a provider plugin from the future: it offers only
-// protocol version 2 of the twofactor wire, behind the same handshake
-// cookie. A host that speaks version 1 must refuse it, naming both.
+// Command futureplugin is a provider plugin from the future: it offers
+// only a protocol version newer than any this host speaks
+// (sdk.ProtocolVersion+1), behind the same handshake cookie. The host
+// must refuse it, naming both sides' versions.
 package main
 
 import (
@@ -12,7 +13,7 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
-// future stands for a version 2 provider service; the host never gets
+// future stands for a provider service of that version; the host never gets
 // far enough to call it.
 type future struct{ plugin.NetRPCUnsupportedPlugin }
 
@@ -25,7 +26,7 @@ func (future) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) 
 func main() {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]plugin.PluginSet{2: {"provider": future{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion + 1: {"provider": future{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }

@@ -1,0 +1,79 @@
+package host
+
+import (
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// The start of a verification whose factor needs a challenge first (an
+// emailed code): POST /v1/users/{user}/verifications sends it and answers
+// the txid that POST .../verify takes with the user's answer. The name
+// /challenge already means the login decision (policy.go); this is apart.
+
+type startRequest struct {
+	Provider string `json:"provider"`
+	Audience string `json:"audience"`
+	Factor   string `json:"factor,omitempty"`
+	ClientIP string `json:"client_ip,omitempty"`
+}
+
+type startResponse struct {
+	TxID        string    `json:"txid"`
+	Message     string    `json:"message,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	ResendAfter time.Time `json:"resend_after"`
+	Public      string    `json:"public,omitempty"`
+	// AlreadySent: nothing was sent now; the pending challenge (same txid)
+	// is still the one to answer until resend_after.
+	AlreadySent bool `json:"already_sent,omitempty"`
+}
+
+// maxTxIDLen bounds a txid from a client: the host's ids are 24
+// characters; anything much longer is not one of them.
+const maxTxIDLen = 64
+
+func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
+	var req startRequest
+	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
+		return
+	}
+	res, err := s.fw.StartVerification(r.Context(), framework.StartInput{
+		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
+		Factor: req.Factor, ClientIP: req.ClientIP,
+	})
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	status := http.StatusCreated
+	if res.AlreadySent {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, startResponse{TxID: res.TxID, Message: res.Message, ExpiresAt: res.ExpiresAt.UTC(),
+		ResendAfter: res.ResendAfter.UTC(), Public: res.Public, AlreadySent: res.AlreadySent})
+}
+
+// validClientIP writes a 400 and returns false unless ip is empty or an IP
+// address.
+func validClientIP(w http.ResponseWriter, ip string) bool {
+	if ip == "" {
+		return true
+	}
+	if _, err := netip.ParseAddr(ip); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "client_ip is not an IP address")
+		return false
+	}
+	return true
+}
+
+// validTxID writes a 400 and returns false for a txid no host issues.
+func validTxID(w http.ResponseWriter, txid string) bool {
+	if len(txid) > maxTxIDLen {
+		writeError(w, http.StatusBadRequest, "invalid_request", "txid is longer than any this host issues")
+		return false
+	}
+	return true
+}

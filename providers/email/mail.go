@@ -1,0 +1,207 @@
+package email
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	htmltemplate "html/template"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// smtpTimeout bounds an SMTP session when the caller's context has no
+// deadline (the host always gives one).
+const smtpTimeout = 20 * time.Second
+
+// message is what one mail says.
+type message struct {
+	Issuer, Code string
+	Minutes      int
+	Enrolling    bool
+}
+
+var textBody = texttemplate.Must(texttemplate.New("text").Parse(
+	`{{if .Enrolling}}To confirm this address for {{.Issuer}}, enter this code:{{else}}Your {{.Issuer}} sign-in code is:{{end}}
+
+    {{.Code}}
+
+It expires in {{.Minutes}} minutes. If you did not ask for it, ignore this mail; someone may know your password.
+`))
+
+var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(
+	`<!doctype html><html><body style="font-family:sans-serif">
+<p>{{if .Enrolling}}To confirm this address for {{.Issuer}}, enter this code:{{else}}Your {{.Issuer}} sign-in code is:{{end}}</p>
+<p style="font-size:2em;letter-spacing:.2em"><b>{{.Code}}</b></p>
+<p>It expires in {{.Minutes}} minutes. If you did not ask for it, ignore this mail; someone may know your password.</p>
+</body></html>
+`))
+
+func (c *config) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: c.host, MinVersion: tls.VersionTLS12}
+	if c.caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(c.caFile)
+	if err != nil {
+		return nil, sdk.FieldError(sdk.KindInvalidSettings, "smtp_ca_file", "cannot be read: %v", err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, sdk.FieldError(sdk.KindInvalidSettings, "smtp_ca_file", "holds no PEM certificate")
+	}
+	return cfg, nil
+}
+
+// dial opens an SMTP session with TLS and AUTH as configured, bounded by
+// ctx. The caller closes the client.
+func (c *config) dial(ctx context.Context) (*smtp.Client, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, smtpTimeout)
+		defer cancel()
+	}
+	tlsCfg, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, unavailable("connect to the SMTP server", err)
+	}
+	// The whole session shares the context's deadline, and a cancelled
+	// context closes the connection: no SMTP step outlives the host's wait.
+	deadline, _ := ctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var client *smtp.Client
+	switch c.tlsMode {
+	case TLSImplicit:
+		client = smtp.NewClient(tls.Client(conn, tlsCfg))
+	case TLSStartTLS:
+		if client, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
+			conn.Close()
+			return nil, unavailable("STARTTLS", err)
+		}
+	default:
+		client = smtp.NewClient(conn)
+	}
+	if err := client.Hello("localhost"); err != nil {
+		client.Close()
+		return nil, unavailable("EHLO", err)
+	}
+	if c.username != "" {
+		if err := client.Auth(sasl.NewPlainClient("", c.username, c.password)); err != nil {
+			client.Close()
+			return nil, sdk.Errorf(sdk.KindInvalidCredentials, "SMTP AUTH refused for smtp_username %q: %v", c.username, err)
+		}
+	}
+	return client, nil
+}
+
+// unavailable wraps an SMTP failure. The error text is the library's and
+// the server's, which never include the message (and so never the code).
+func unavailable(step string, err error) error {
+	return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: %v", step, err)
+}
+
+func (c *config) probe(ctx context.Context) error {
+	client, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.Quit(); err != nil {
+		return unavailable("QUIT", err)
+	}
+	return nil
+}
+
+// send mails code to the address.
+func (c *config) send(ctx context.Context, to, code string, enrolling bool) error {
+	body, err := c.compose(to, message{Issuer: c.issuer, Code: code, Minutes: int(c.ttl.Round(time.Minute) / time.Minute), Enrolling: enrolling})
+	if err != nil {
+		return sdk.Errorf(sdk.KindInternal, "compose mail: %v", err)
+	}
+	client, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	if err := client.SendMail(c.from.Address, []string{to}, bytes.NewReader(body)); err != nil {
+		return unavailable("send", err)
+	}
+	if err := client.Quit(); err != nil {
+		return unavailable("QUIT", err)
+	}
+	return nil
+}
+
+// compose builds a multipart/alternative mail with the text and HTML
+// bodies, quoted-printable.
+func (c *config) compose(to string, m message) ([]byte, error) {
+	if m.Minutes < 1 {
+		m.Minutes = 1
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	subject := c.issuer + " sign-in code"
+	if m.Enrolling {
+		subject = "Confirm your email address for " + c.issuer
+	}
+	id := make([]byte, 16)
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	domain := c.from.Address[strings.LastIndexByte(c.from.Address, '@')+1:]
+	fmt.Fprintf(&buf, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/alternative; boundary=%q\r\n\r\n",
+		c.from.String(), to, mime.QEncoding.Encode("utf-8", subject), time.Now().UTC().Format(time.RFC1123Z),
+		hex.EncodeToString(id), domain, mw.Boundary())
+	for _, part := range []struct {
+		ctype string
+		exec  func(*bytes.Buffer) error
+	}{
+		{"text/plain; charset=utf-8", func(b *bytes.Buffer) error { return textBody.Execute(b, m) }},
+		{"text/html; charset=utf-8", func(b *bytes.Buffer) error { return htmlBody.Execute(b, m) }},
+	} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {part.ctype}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			return nil, err
+		}
+		var body bytes.Buffer
+		if err := part.exec(&body); err != nil {
+			return nil, err
+		}
+		qp := quotedprintable.NewWriter(w)
+		if _, err := qp.Write(body.Bytes()); err != nil {
+			return nil, err
+		}
+		if err := qp.Close(); err != nil {
+			return nil, err
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
