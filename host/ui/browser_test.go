@@ -245,7 +245,7 @@ func TestBrowserDuoPush(t *testing.T) {
 	}
 	b.do("admin page", chromedp.Navigate(h.url+out["url"].(string)), chromedp.WaitVisible(chromedp.CSS("#providers")))
 	table := b.text("#providers")
-	for _, want := range []string{"duo", "totp", "healthy", "staff", "clients", "0s"} {
+	for _, want := range []string{"duo", "totp", "healthy", "staff", "client", "0s"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("admin page lacks %q: %s", want, table)
 		}

@@ -221,7 +221,7 @@ func TestAdminPage(t *testing.T) {
 		t.Fatalf("admin link: %d %v", status, out)
 	}
 	p := h.get(h.url+out["url"].(string), false)
-	if p.status != 200 || !strings.Contains(p.body, "<th scope=\"row\">totp</th>") || !strings.Contains(p.body, "healthy") || !strings.Contains(p.body, "clients") {
+	if p.status != 200 || !strings.Contains(p.body, "<th scope=\"row\">totp</th>") || !strings.Contains(p.body, "healthy") || !strings.Contains(p.body, "client") {
 		t.Fatalf("admin page: %d %s", p.status, p.body)
 	}
 	f := p.form(t)

@@ -40,7 +40,7 @@ func (u *UI) adminPage(w http.ResponseWriter, r *http.Request) {
 			row.Audiences = append(row.Audiences, "staff")
 		}
 		if p.Clients {
-			row.Audiences = append(row.Audiences, "clients")
+			row.Audiences = append(row.Audiences, "client")
 		}
 		switch {
 		case !p.Running:
