@@ -51,9 +51,9 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 	var locked *Attempts
 	unreservedFailure := false
 	switch s := settlementOf(res, err); {
-	case t != nil && errors.Is(err, errPushLimit), t != nil && s == settleRefund:
+	case t != nil && s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
-	case t != nil && s == settleSuccess, t == nil && s == settleSuccess:
+	case s == settleSuccess:
 		w.ResetUser = in.UserID
 	case t != nil:
 		// Counted when reserved; nothing to write but the lockout it
