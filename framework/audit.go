@@ -65,7 +65,7 @@ func actorOf(ctx context.Context) string {
 // audit writes one entry. A failure is returned: a security decision that
 // cannot be recorded is not made (the caller fails closed).
 func (f *Framework) audit(ctx context.Context, e AuditEntry) error {
-	if err := f.auditLog.AppendAudit(ctx, f.stamp(ctx, e)); err != nil {
+	if err := f.store.AppendAudit(ctx, f.stamp(ctx, e)); err != nil {
 		f.log.Error("audit write failed", "event", e.Event, "error", err)
 		return errorf(CodeInternal, err, "write audit log")
 	}
@@ -81,7 +81,7 @@ func (f *Framework) stamp(ctx context.Context, e AuditEntry) AuditEntry {
 
 // Audit lists audit entries.
 func (f *Framework) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
-	list, err := f.auditLog.ListAudit(ctx, q)
+	list, err := f.store.ListAudit(ctx, q)
 	if err != nil {
 		return nil, errorf(CodeInternal, err, "read audit log")
 	}

@@ -142,7 +142,7 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 		}
 		d.TrustToken = sealed
 	}
-	if err := f.policyStore.PutDevice(ctx, d, maxDevicesPerUser); err != nil {
+	if err := f.store.PutDevice(ctx, d, maxDevicesPerUser); err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "store remembered device")
 	}
 	if err := f.audit(ctx, AuditEntry{Event: EventDeviceRemember, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
@@ -150,7 +150,7 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 			"device_id": d.ID, "expires_at": d.ExpiresAt.UTC().Format(time.RFC3339), "label": d.Label,
 		}}); err != nil {
 		// Not audited, so not issued: take it back.
-		_ = f.policyStore.DeleteDevice(ctx, in.UserID, d.ID)
+		_ = f.store.DeleteDevice(ctx, in.UserID, d.ID)
 		return VerifyResult{}, err
 	}
 	res.DeviceToken = base64.RawURLEncoding.EncodeToString(raw)
@@ -199,7 +199,7 @@ func (f *Framework) checkDevice(ctx context.Context, in ChallengeInput, pol Audi
 	if err != nil || len(raw) != deviceTokenBytes {
 		return RememberedDevice{}, "malformed", nil
 	}
-	d, err := f.policyStore.DeviceByHash(ctx, hashDeviceToken(raw))
+	d, err := f.store.DeviceByHash(ctx, hashDeviceToken(raw))
 	if errors.Is(err, ErrNotFound) {
 		return RememberedDevice{}, "unknown", nil
 	}
@@ -224,7 +224,7 @@ func (f *Framework) Devices(ctx context.Context, userID string) ([]DeviceInfo, e
 	if err := ValidateUserID(userID); err != nil {
 		return nil, err
 	}
-	list, err := f.policyStore.ListDevices(ctx, userID)
+	list, err := f.store.ListDevices(ctx, userID)
 	if err != nil {
 		return nil, errorf(CodeInternal, err, "list remembered devices")
 	}
@@ -244,7 +244,7 @@ func (f *Framework) RevokeDevice(ctx context.Context, userID, id string) error {
 	if err := ValidateUserID(userID); err != nil {
 		return err
 	}
-	err := f.policyStore.DeleteDevice(ctx, userID, id)
+	err := f.store.DeleteDevice(ctx, userID, id)
 	if errors.Is(err, ErrNotFound) {
 		return errorf(CodeNotFound, nil, "user has no remembered device with that id")
 	}
@@ -269,7 +269,7 @@ func (f *Framework) RevokeDevices(ctx context.Context, userID string) (int, erro
 // caller's request is always audited; one caused by something else (reason,
 // such as "enrollment.reset") only when there was a device to revoke.
 func (f *Framework) revokeAllDevices(ctx context.Context, userID, reason string) (int, error) {
-	n, err := f.policyStore.DeleteDevices(ctx, userID)
+	n, err := f.store.DeleteDevices(ctx, userID)
 	if err != nil {
 		return 0, errorf(CodeInternal, err, "revoke remembered devices")
 	}

@@ -267,7 +267,7 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	}
 	// A reset is an admin's decision about this user: it also ends a
 	// lockout, so the user can enroll again and log in.
-	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
+	if err := f.store.ResetAttempts(ctx, userID); err != nil {
 		return errorf(CodeInternal, err, "reset attempts")
 	}
 	// Recovery codes stand in for a factor; with none left they must not
@@ -277,7 +277,7 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return errorf(CodeInternal, err, "list enrollments")
 	}
 	if len(left) == 0 {
-		if err := f.recovery.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
+		if err := f.store.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
 			return errorf(CodeInternal, err, "drop recovery codes")
 		}
 	}

@@ -67,12 +67,7 @@ type Options struct {
 // enrollment and verification flows over a Store.
 type Framework struct {
 	store        Store
-	auditLog     AuditLog
-	attempts     AttemptStore
-	recovery     RecoveryStore
 	recoveryHash *recoveryHasher
-	secrets      SecretStore
-	policyStore  PolicyStore
 	lockout      LockoutPolicy
 	pushLimit    PushLimit
 	seal         *sealer
@@ -115,8 +110,8 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	f := &Framework{
-		store: opts.Store, auditLog: opts.Store, attempts: opts.Store, lockout: opts.Lockout.withDefaults(), seal: seal,
-		recovery: opts.Store, secrets: opts.Store, log: opts.Logger, now: opts.Now,
+		store: opts.Store, lockout: opts.Lockout.withDefaults(), seal: seal,
+		log: opts.Logger, now: opts.Now,
 		pendingTTL: opts.PendingTTL, pushLimit: opts.PushLimit.withDefaults(), supervision: opts.Supervision,
 	}
 	f.reg.Store(&registry{providers: map[string]*managed{}, audiences: map[string]audiences{}, policy: opts.Policy.withDefaults()})
@@ -130,7 +125,6 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		f.now = time.Now
 	}
 	f.sleep = opts.Sleep
-	f.policyStore = opts.Store
 	if f.sleep == nil {
 		f.sleep = sleepCtx
 	}

@@ -22,7 +22,7 @@ type ticket struct {
 func (f *Framework) gate(ctx context.Context, userID string, b Budget) (*ticket, error) {
 	now := f.now()
 	pol := f.lockout.forBudget(b)
-	r, ok, err := f.attempts.ReserveAttempt(ctx, userID, b, now, func(n int) time.Time { return pol.lockUntil(now, n) })
+	r, ok, err := f.store.ReserveAttempt(ctx, userID, b, now, func(n int) time.Time { return pol.lockUntil(now, n) })
 	if err != nil {
 		return nil, errorf(CodeInternal, err, "reserve attempt")
 	}
@@ -36,7 +36,7 @@ func (f *Framework) gate(ctx context.Context, userID string, b Budget) (*ticket,
 // budget is backed off: for what is not a guess but must not go on during
 // a lockout (sending a push).
 func (f *Framework) checkLocked(ctx context.Context, userID string) error {
-	a, err := f.attempts.Attempts(ctx, userID, BudgetFactor)
+	a, err := f.store.Attempts(ctx, userID, BudgetFactor)
 	if err != nil {
 		return errorf(CodeInternal, err, "read attempts")
 	}
@@ -106,7 +106,7 @@ func settlementOf(res VerifyResult, err error) settlement {
 // at once. It returns the budget when this started or extended a backoff.
 func (f *Framework) settleUnreserved(ctx context.Context, userID string, res VerifyResult) (*Attempts, error) {
 	now := f.now()
-	a, err := f.attempts.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
+	a, err := f.store.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
 		until := f.lockout.lockUntil(now, n)
 		if res.Reason == sdk.ReasonFraud {
 			until = maxTime(until, now.Add(f.lockout.MaxBackoff))

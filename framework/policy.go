@@ -274,7 +274,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	details := map[string]string{}
 	now := f.now()
 
-	a, err := f.attempts.Attempts(ctx, in.UserID, BudgetFactor)
+	a, err := f.store.Attempts(ctx, in.UserID, BudgetFactor)
 	if err != nil {
 		return ChallengeResult{}, errorf(CodeInternal, err, "read attempts")
 	}
@@ -343,7 +343,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 		return f.challenged(ctx, in, ChallengeResult{Decision: DecisionAllow, Why: WhyNotRequired}, details)
 	}
 	if pol.GraceLogins > 0 {
-		used, granted, err := f.policyStore.UseGraceLogin(ctx, in.UserID, in.Audience, pol.GraceLogins)
+		used, granted, err := f.store.UseGraceLogin(ctx, in.UserID, in.Audience, pol.GraceLogins)
 		if err != nil {
 			return ChallengeResult{}, errorf(CodeInternal, err, "count grace login")
 		}
@@ -383,7 +383,7 @@ func (f *Framework) challenged(ctx context.Context, in ChallengeInput, res Chall
 }
 
 func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool, error) {
-	n, err := f.recovery.CountRecoveryCodes(ctx, userID)
+	n, err := f.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return false, errorf(CodeInternal, err, "count recovery codes")
 	}

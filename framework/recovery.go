@@ -129,7 +129,7 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]st
 		n, _ := normalizeRecoveryCode(codes[i])
 		hashes[i] = f.recoveryHash.hash(userID, n)
 	}
-	if err := f.recovery.ReplaceRecoveryCodes(ctx, userID, hashes, f.now()); err != nil {
+	if err := f.store.ReplaceRecoveryCodes(ctx, userID, hashes, f.now()); err != nil {
 		return nil, errorf(CodeInternal, err, "store recovery codes")
 	}
 	if err := f.audit(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
@@ -142,7 +142,7 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]st
 // firstFactorCodes issues recovery codes when a factor has just become
 // active and the user has none: with the first factor, not every one.
 func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]string, error) {
-	n, err := f.recovery.CountRecoveryCodes(ctx, userID)
+	n, err := f.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return nil, errorf(CodeInternal, err, "count recovery codes")
 	}
@@ -157,7 +157,7 @@ func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (int, 
 	if err := ValidateUserID(userID); err != nil {
 		return 0, err
 	}
-	n, err := f.recovery.CountRecoveryCodes(ctx, userID)
+	n, err := f.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
 		return 0, errorf(CodeInternal, err, "count recovery codes")
 	}
@@ -190,14 +190,14 @@ func (f *Framework) useRecoveryCode(ctx context.Context, in VerifyInput) (Verify
 	if !ok {
 		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
 	}
-	used, err := f.recovery.UseRecoveryCode(ctx, in.UserID, f.recoveryHash.hash(in.UserID, code))
+	used, err := f.store.UseRecoveryCode(ctx, in.UserID, f.recoveryHash.hash(in.UserID, code))
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "use recovery code")
 	}
 	if !used {
 		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
 	}
-	left, err := f.recovery.CountRecoveryCodes(ctx, in.UserID)
+	left, err := f.store.CountRecoveryCodes(ctx, in.UserID)
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "count recovery codes")
 	}

@@ -36,7 +36,7 @@ func (f *Framework) hostSecret(ctx context.Context, name string) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	stored, err := f.secrets.LoadOrCreateSecret(ctx, name, sealedFresh)
+	stored, err := f.store.LoadOrCreateSecret(ctx, name, sealedFresh)
 	if err != nil {
 		return nil, fmt.Errorf("load host secret %q: %w", name, err)
 	}
@@ -57,7 +57,7 @@ func (f *Framework) resealSecret(ctx context.Context, name string, stored, plain
 	if err != nil {
 		return err
 	}
-	err = f.secrets.ReplaceSecret(ctx, name, stored, sealed)
+	err = f.store.ReplaceSecret(ctx, name, stored, sealed)
 	if err != nil && !errors.Is(err, ErrConflict) { // another replica re-sealed it first
 		return fmt.Errorf("re-seal host secret %q: %w", name, err)
 	}

@@ -17,7 +17,7 @@ func (f *Framework) Unlock(ctx context.Context, userID string) error {
 	if err := f.audit(ctx, AuditEntry{Event: EventUnlock, UserID: userID, Outcome: "unlocked"}); err != nil {
 		return err
 	}
-	if err := f.attempts.ResetAttempts(ctx, userID); err != nil {
+	if err := f.store.ResetAttempts(ctx, userID); err != nil {
 		return errorf(CodeInternal, err, "reset attempts")
 	}
 	f.log.Info("lockout ended by an admin", "user", userID, "actor", actorOf(ctx))
