@@ -65,6 +65,11 @@ type Capabilities struct {
 	// (protocol version 2): the provider must implement Challenger. The
 	// empty Factor stands for the provider's default factor.
 	Challenges []Factor
+	// MultipleCredentials: one enrollment holds several credentials
+	// (security keys), each with a label. The host then lets the user add
+	// one to an active enrollment (EnrollAdd, then EnrollFinish), remove
+	// one (EnrollRemove) and list them (EnrollList).
+	MultipleCredentials bool
 }
 
 // Factor names one interaction of a provider when it offers several, such
@@ -156,6 +161,16 @@ type EnrollStep string
 const (
 	EnrollBegin  EnrollStep = "begin"
 	EnrollFinish EnrollStep = "finish"
+	// The steps of a provider with Capabilities.MultipleCredentials, on an
+	// active enrollment's State. EnrollAdd starts one more credential (it
+	// answers as EnrollBegin does and is finished by EnrollFinish, which
+	// must keep the credentials already there); EnrollRemove drops
+	// EnrollRequest.Credential, refusing to drop the last one; EnrollList
+	// returns EnrollResponse.Credentials and changes nothing. The latter
+	// two answer Done with the state to keep.
+	EnrollAdd    EnrollStep = "add"
+	EnrollRemove EnrollStep = "remove"
+	EnrollList   EnrollStep = "list"
 )
 
 // EnrollRequest is one enrollment step.
@@ -170,6 +185,9 @@ type EnrollRequest struct {
 	// Inputs are the user's answers to Info.EnrollInputs, on EnrollBegin;
 	// the host checked them against that schema.
 	Inputs map[string]string
+	// Credential is the id (from EnrollList) of the credential an
+	// EnrollRemove step removes.
+	Credential string
 	// Now is the host's trusted time for this request; providers must use it
 	// instead of their own clock so that every replica agrees.
 	Now time.Time
@@ -186,6 +204,18 @@ type EnrollResponse struct {
 	Reason Reason
 	// Display is what to show the user on EnrollBegin.
 	Display Display
+	// Credentials are the enrollment's credentials, from EnrollList (and
+	// EnrollRemove), for a provider with Capabilities.MultipleCredentials.
+	Credentials []Credential
+}
+
+// Credential is one of the credentials an enrollment holds (a security
+// key). Nothing in it is secret.
+type Credential struct {
+	ID         string // stable, URL-safe: what EnrollRemove names
+	Label      string // the user's name for it
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero until first used
 }
 
 // Display is what the host shows a user during enrollment. Its fields are
@@ -198,6 +228,9 @@ type Display struct {
 	ActivationCode string // a code to type or scan into an app (Duo)
 	BarcodeURL     string // an image of a QR code served by the backend (Duo)
 	Instructions   string // one sentence for the user
+	// Public is what the client needs to continue, handed to it unchanged
+	// (WebAuthn credential-creation options, as JSON). Never a secret.
+	Public string
 }
 
 // VerifyRequest is one answer to a challenge.

@@ -39,6 +39,7 @@ func infoToPB(i Info) *pb.InfoResponse {
 			Code:                    i.Capabilities.Code,
 			Push:                    i.Capabilities.Push,
 			EnrollNeedsConfirmation: i.Capabilities.EnrollNeedsConfirmation,
+			MultipleCredentials:     i.Capabilities.MultipleCredentials,
 		},
 	}
 	for _, f := range i.Capabilities.Challenges {
@@ -81,6 +82,7 @@ func infoFromPB(r *pb.InfoResponse) Info {
 			Code:                    r.GetCapabilities().GetCode(),
 			Push:                    r.GetCapabilities().GetPush(),
 			EnrollNeedsConfirmation: r.GetCapabilities().GetEnrollNeedsConfirmation(),
+			MultipleCredentials:     r.GetCapabilities().GetMultipleCredentials(),
 		},
 	}
 	for _, f := range r.GetCapabilities().GetChallengeFactors() {
@@ -115,12 +117,12 @@ func userFromPB(u *pb.User) User { return User{ID: u.GetId(), AccountName: u.Get
 
 func enrollReqToPB(r EnrollRequest) *pb.EnrollRequest {
 	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now),
-		Inputs: r.Inputs}
+		Inputs: r.Inputs, Credential: r.Credential}
 }
 
 func enrollReqFromPB(r *pb.EnrollRequest) EnrollRequest {
 	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano()),
-		Inputs: r.GetInputs()}
+		Inputs: r.GetInputs(), Credential: r.GetCredential()}
 }
 
 func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
@@ -129,8 +131,28 @@ func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
 		Display: &pb.Display{
 			OtpauthUrl: r.Display.OTPAuthURL, QrPng: r.Display.QRPNG, ActivationUrl: r.Display.ActivationURL,
 			ActivationCode: r.Display.ActivationCode, Instructions: r.Display.Instructions, BarcodeUrl: r.Display.BarcodeURL,
+			Public: r.Display.Public,
 		},
+		Credentials: credentialsToPB(r.Credentials),
 	}
+}
+
+func credentialsToPB(cs []Credential) []*pb.Credential {
+	var out []*pb.Credential
+	for _, c := range cs {
+		out = append(out, &pb.Credential{Id: c.ID, Label: c.Label,
+			CreatedUnixNano: unixNano(c.CreatedAt), LastUsedUnixNano: unixNano(c.LastUsedAt)})
+	}
+	return out
+}
+
+func credentialsFromPB(cs []*pb.Credential) []Credential {
+	var out []Credential
+	for _, c := range cs {
+		out = append(out, Credential{ID: c.GetId(), Label: c.GetLabel(),
+			CreatedAt: fromUnixNano(c.GetCreatedUnixNano()), LastUsedAt: fromUnixNano(c.GetLastUsedUnixNano())})
+	}
+	return out
 }
 
 func enrollRespFromPB(r *pb.EnrollResponse) EnrollResponse {
@@ -140,7 +162,9 @@ func enrollRespFromPB(r *pb.EnrollResponse) EnrollResponse {
 		Display: Display{
 			OTPAuthURL: d.GetOtpauthUrl(), QRPNG: d.GetQrPng(), ActivationURL: d.GetActivationUrl(),
 			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(), BarcodeURL: d.GetBarcodeUrl(),
+			Public: d.GetPublic(),
 		},
+		Credentials: credentialsFromPB(r.GetCredentials()),
 	}
 }
 

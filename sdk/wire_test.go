@@ -28,7 +28,7 @@ func (e *echoProvider) Info(context.Context) (Info, error) {
 	return Info{
 		Name: "echo", Version: "0.1.0", ProtocolVersion: ProtocolVersion, Description: "test",
 		Schema:       Schema{{Name: "key", Type: TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
-		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}},
+		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}, MultipleCredentials: true},
 		EnrollInputs: Schema{{Name: "email", Type: TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }
@@ -45,7 +45,8 @@ func (e *echoProvider) Activate(context.Context) (Activation, error) {
 
 func (e *echoProvider) Enroll(_ context.Context, r EnrollRequest) (EnrollResponse, error) {
 	e.gotEnroll = r
-	return EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: ReasonInvalidCode, Display: Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i", BarcodeURL: "b"}}, e.err
+	return EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: ReasonInvalidCode, Display: Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i", BarcodeURL: "b", Public: `{"p":1}`},
+		Credentials: []Credential{{ID: "k1", Label: "YubiKey", CreatedAt: time.Unix(1700000000, 5).UTC(), LastUsedAt: time.Unix(1700000100, 0).UTC()}, {ID: "k2"}}}, e.err
 }
 
 func (e *echoProvider) Verify(_ context.Context, r VerifyRequest) (VerifyResponse, error) {
@@ -103,16 +104,19 @@ func TestWireRoundTrip(t *testing.T) {
 
 	now := time.Unix(1700000000, 123).UTC()
 	er, err := p.Enroll(ctx, EnrollRequest{User: User{ID: "u1", AccountName: "Alice"}, Step: EnrollFinish, State: []byte("s"), Code: "123456", Now: now,
-		Inputs: map[string]string{"email": "a@example.com"}})
+		Inputs: map[string]string{"email": "a@example.com"}, Credential: "k9"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) ||
-		got.Inputs["email"] != "a@example.com" {
+		got.Inputs["email"] != "a@example.com" || got.Credential != "k9" {
 		t.Errorf("provider got %+v", got)
 	}
-	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" {
+	if !er.Done || er.Reason != ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" || er.Display.Public != `{"p":1}` {
 		t.Errorf("Enroll = %+v", er)
+	}
+	if wantResp, _ := impl.Enroll(ctx, EnrollRequest{}); !reflect.DeepEqual(er.Credentials, wantResp.Credentials) {
+		t.Errorf("Enroll credentials = %+v, want %+v", er.Credentials, wantResp.Credentials)
 	}
 }
 

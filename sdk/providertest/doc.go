@@ -40,6 +40,9 @@
 //     replay is denied as replayed, and a code is expired at its
 //     ExpiresAt (time driven through Now). Options.EnrollInputs answer the
 //     provider's Info.EnrollInputs, and Delivered also confirms enrollment.
+//     Options.Answer stands in for Delivered where the client answers what
+//     the provider handed it (WebAuthn options in Public): the kit passes
+//     it Display.Public to confirm enrollment and each challenge's Public.
 //   - deadline: a call whose context has already ended returns at once,
 //     and a call with a short deadline returns by it; an error is then a
 //     deadline or cancellation error. Against a binary, the kit also reads

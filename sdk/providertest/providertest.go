@@ -71,6 +71,12 @@ type Options struct {
 	// (its own SMTP server). With it the kit confirms enrollment with the
 	// delivered code and checks RuleChallenge fully.
 	Delivered func() (string, error)
+	// Answer, for a provider whose client answers what the provider
+	// handed it (WebAuthn: Display.Public after Enroll begin,
+	// ChallengeResponse.Public after Challenge), returns the client's
+	// answer to public, as the test's software authenticator makes it.
+	// The kit uses it where it would use Delivered.
+	Answer func(public string) (string, error)
 	// EnrollInputs answer Info.EnrollInputs on Enroll begin (an address
 	// the test's server receives mail for).
 	EnrollInputs map[string]string

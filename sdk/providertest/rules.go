@@ -255,6 +255,11 @@ func (k *kit) checkEnroll(t tb) {
 		if code, err = k.opts.Delivered(); err != nil {
 			t.Fatalf("rule %s: Options.Delivered found no code after Enroll begin: %v", RuleEnrollRoundTrip, err)
 		}
+	case k.opts.Answer != nil:
+		var err error
+		if code, err = k.opts.Answer(begin.Display.Public); err != nil {
+			t.Fatalf("rule %s: Options.Answer cannot answer Enroll begin's Display.Public: %v", RuleEnrollRoundTrip, err)
+		}
 	}
 	o = k.enroll(sdk.EnrollRequest{Step: sdk.EnrollFinish, State: begin.State, Code: code})
 	if b := broken(o); b != "" {
@@ -269,8 +274,8 @@ func (k *kit) checkEnroll(t tb) {
 		t.Errorf("rule %s: Enroll finish says done but returned no state", RuleEnrollRoundTrip)
 	case finish.Done:
 		k.confirmed = finish.State
-	case (k.opts.Code != nil || k.opts.Delivered != nil) && k.info.Capabilities.EnrollNeedsConfirmation:
-		t.Errorf("rule %s: Enroll finish with a valid code (from Options.Code or Delivered) is not done: reason %q", RuleEnrollRoundTrip, finish.Reason)
+	case (k.opts.Code != nil || k.opts.Delivered != nil || k.opts.Answer != nil) && k.info.Capabilities.EnrollNeedsConfirmation:
+		t.Errorf("rule %s: Enroll finish with a valid code (from Options.Code, Delivered or Answer) is not done: reason %q", RuleEnrollRoundTrip, finish.Reason)
 	case finish.Reason == "":
 		t.Logf("Enroll finish is not done and gives no Reason; the host will report %q", sdk.ReasonInvalidCode)
 	}

@@ -29,9 +29,17 @@ func (k *kit) verifyTx(state []byte, txid, code string, now time.Time) outcome[s
 	return call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
 }
 
-// delivered asks the test for the code the provider just delivered.
-func (k *kit) delivered(t tb, what string) string {
+// delivered asks the test for the code the provider just delivered, or
+// for the client's answer to the challenge's Public.
+func (k *kit) delivered(t tb, what string, ch sdk.ChallengeResponse) string {
 	t.Helper()
+	if k.opts.Answer != nil {
+		code, err := k.opts.Answer(ch.Public)
+		if err != nil || code == "" {
+			t.Fatalf("rule %s: Options.Answer cannot answer the Public of %s: %v", RuleChallenge, what, err)
+		}
+		return code
+	}
 	code, err := k.opts.Delivered()
 	if err != nil || code == "" {
 		t.Fatalf("rule %s: Options.Delivered found no code after %s: %v", RuleChallenge, what, err)
@@ -80,11 +88,11 @@ func (k *kit) checkChallenge(t tb) {
 		return ch
 	}
 	ch := send(now)
-	if k.opts.Delivered == nil {
-		t.Logf("Options.Delivered is not set: the delivered code cannot be checked")
+	if k.opts.Delivered == nil && k.opts.Answer == nil {
+		t.Logf("neither Options.Delivered nor Answer is set: the answer cannot be checked")
 		return
 	}
-	code := k.delivered(t, "Challenge")
+	code := k.delivered(t, "Challenge", ch)
 	if bytes.Contains(state, []byte(code)) || strings.Contains(ch.Message, code) || strings.Contains(ch.Public, code) {
 		t.Errorf("rule %s: the delivered code is in the state, Message or Public: keep only a keyed hash", RuleChallenge)
 	}
@@ -129,7 +137,7 @@ func (k *kit) checkChallenge(t tb) {
 	// Expiry, driven through Now: a later challenge's code at its ExpiresAt.
 	later := now.Add(time.Hour)
 	ch = send(later)
-	code = k.delivered(t, "a second Challenge")
+	code = k.delivered(t, "a second Challenge", ch)
 	o := k.verifyTx(state, ch.TxID, code, ch.ExpiresAt)
 	switch {
 	case broken(o) != "":

@@ -253,8 +253,12 @@ type Capabilities struct {
 	EnrollNeedsConfirmation bool                   `protobuf:"varint,3,opt,name=enroll_needs_confirmation,json=enrollNeedsConfirmation,proto3" json:"enroll_needs_confirmation,omitempty"`
 	// Protocol version 2: the factors whose Verify needs a Challenge first.
 	ChallengeFactors []string `protobuf:"bytes,4,rep,name=challenge_factors,json=challengeFactors,proto3" json:"challenge_factors,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// One enrollment holds several credentials (security keys): the host
+	// offers the add, remove and list enrollment steps. False from older
+	// plugins.
+	MultipleCredentials bool `protobuf:"varint,5,opt,name=multiple_credentials,json=multipleCredentials,proto3" json:"multiple_credentials,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -313,6 +317,13 @@ func (x *Capabilities) GetChallengeFactors() []string {
 		return x.ChallengeFactors
 	}
 	return nil
+}
+
+func (x *Capabilities) GetMultipleCredentials() bool {
+	if x != nil {
+		return x.MultipleCredentials
+	}
+	return false
 }
 
 type InfoResponse struct {
@@ -715,7 +726,9 @@ type EnrollRequest struct {
 	Code        string                 `protobuf:"bytes,4,opt,name=code,proto3" json:"code,omitempty"`
 	NowUnixNano int64                  `protobuf:"varint,5,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
 	// The user's answers to InfoResponse.enroll_inputs, on the begin step.
-	Inputs        map[string]string `protobuf:"bytes,6,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Inputs map[string]string `protobuf:"bytes,6,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The credential a remove step is about (an id from a list step).
+	Credential    string `protobuf:"bytes,7,opt,name=credential,proto3" json:"credential,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -792,6 +805,13 @@ func (x *EnrollRequest) GetInputs() map[string]string {
 	return nil
 }
 
+func (x *EnrollRequest) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
+
 type Display struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	OtpauthUrl     string                 `protobuf:"bytes,1,opt,name=otpauth_url,json=otpauthUrl,proto3" json:"otpauth_url,omitempty"`
@@ -800,8 +820,10 @@ type Display struct {
 	ActivationCode string                 `protobuf:"bytes,4,opt,name=activation_code,json=activationCode,proto3" json:"activation_code,omitempty"`
 	Instructions   string                 `protobuf:"bytes,5,opt,name=instructions,proto3" json:"instructions,omitempty"`
 	BarcodeUrl     string                 `protobuf:"bytes,6,opt,name=barcode_url,json=barcodeUrl,proto3" json:"barcode_url,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// What the client needs to continue (WebAuthn creation options, JSON).
+	Public        string `protobuf:"bytes,7,opt,name=public,proto3" json:"public,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Display) Reset() {
@@ -876,19 +898,98 @@ func (x *Display) GetBarcodeUrl() string {
 	return ""
 }
 
+func (x *Display) GetPublic() string {
+	if x != nil {
+		return x.Public
+	}
+	return ""
+}
+
+// Credential is one of several credentials an enrollment holds.
+type Credential struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Label            string                 `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	CreatedUnixNano  int64                  `protobuf:"varint,3,opt,name=created_unix_nano,json=createdUnixNano,proto3" json:"created_unix_nano,omitempty"`
+	LastUsedUnixNano int64                  `protobuf:"varint,4,opt,name=last_used_unix_nano,json=lastUsedUnixNano,proto3" json:"last_used_unix_nano,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Credential) Reset() {
+	*x = Credential{}
+	mi := &file_provider_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Credential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Credential) ProtoMessage() {}
+
+func (x *Credential) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Credential.ProtoReflect.Descriptor instead.
+func (*Credential) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Credential) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Credential) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Credential) GetCreatedUnixNano() int64 {
+	if x != nil {
+		return x.CreatedUnixNano
+	}
+	return 0
+}
+
+func (x *Credential) GetLastUsedUnixNano() int64 {
+	if x != nil {
+		return x.LastUsedUnixNano
+	}
+	return 0
+}
+
 type EnrollResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	State         []byte                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
-	Done          bool                   `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
-	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	Display       *Display               `protobuf:"bytes,4,opt,name=display,proto3" json:"display,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	State   []byte                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	Done    bool                   `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	Reason  string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Display *Display               `protobuf:"bytes,4,opt,name=display,proto3" json:"display,omitempty"`
+	// The enrollment's credentials, from a list step (and after add or
+	// remove).
+	Credentials   []*Credential `protobuf:"bytes,5,rep,name=credentials,proto3" json:"credentials,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -900,7 +1001,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -913,7 +1014,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EnrollResponse) GetState() []byte {
@@ -944,6 +1045,13 @@ func (x *EnrollResponse) GetDisplay() *Display {
 	return nil
 }
 
+func (x *EnrollResponse) GetCredentials() []*Credential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 type VerifyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -960,7 +1068,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1080,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1093,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *VerifyRequest) GetUser() *User {
@@ -1063,7 +1171,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1183,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1196,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyResponse) GetOutcome() string {
@@ -1168,7 +1276,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1288,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1301,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChallengeRequest) GetUser() *User {
@@ -1251,7 +1359,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1371,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1384,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChallengeResponse) GetStateSet() bool {
@@ -1348,12 +1456,13 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\x9f\x01\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\"\xd2\x01\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
 	"\x19enroll_needs_confirmation\x18\x03 \x01(\bR\x17enrollNeedsConfirmation\x12+\n" +
-	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\"\xb0\x02\n" +
+	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x121\n" +
+	"\x14multiple_credentials\x18\x05 \x01(\bR\x13multipleCredentials\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
@@ -1381,17 +1490,20 @@ const file_provider_proto_rawDesc = "" +
 	"\vdiagnostics\x18\x02 \x03(\v2\x18.twofactor.v1.DiagnosticR\vdiagnostics\"9\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\faccount_name\x18\x02 \x01(\tR\vaccountName\"\x95\x02\n" +
+	"\faccount_name\x18\x02 \x01(\tR\vaccountName\"\xb5\x02\n" +
 	"\rEnrollRequest\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.twofactor.v1.UserR\x04user\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\tR\x04step\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\fR\x05state\x12\x12\n" +
 	"\x04code\x18\x04 \x01(\tR\x04code\x12\"\n" +
 	"\rnow_unix_nano\x18\x05 \x01(\x03R\vnowUnixNano\x12?\n" +
-	"\x06inputs\x18\x06 \x03(\v2'.twofactor.v1.EnrollRequest.InputsEntryR\x06inputs\x1a9\n" +
+	"\x06inputs\x18\x06 \x03(\v2'.twofactor.v1.EnrollRequest.InputsEntryR\x06inputs\x12\x1e\n" +
+	"\n" +
+	"credential\x18\a \x01(\tR\n" +
+	"credential\x1a9\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
 	"\aDisplay\x12\x1f\n" +
 	"\votpauth_url\x18\x01 \x01(\tR\n" +
 	"otpauthUrl\x12\x15\n" +
@@ -1400,12 +1512,20 @@ const file_provider_proto_rawDesc = "" +
 	"\x0factivation_code\x18\x04 \x01(\tR\x0eactivationCode\x12\"\n" +
 	"\finstructions\x18\x05 \x01(\tR\finstructions\x12\x1f\n" +
 	"\vbarcode_url\x18\x06 \x01(\tR\n" +
-	"barcodeUrl\"\x83\x01\n" +
+	"barcodeUrl\x12\x16\n" +
+	"\x06public\x18\a \x01(\tR\x06public\"\x8d\x01\n" +
+	"\n" +
+	"Credential\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12*\n" +
+	"\x11created_unix_nano\x18\x03 \x01(\x03R\x0fcreatedUnixNano\x12-\n" +
+	"\x13last_used_unix_nano\x18\x04 \x01(\x03R\x10lastUsedUnixNano\"\xbf\x01\n" +
 	"\x0eEnrollResponse\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\fR\x05state\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12/\n" +
-	"\adisplay\x18\x04 \x01(\v2\x15.twofactor.v1.DisplayR\adisplay\"\xef\x01\n" +
+	"\adisplay\x18\x04 \x01(\v2\x15.twofactor.v1.DisplayR\adisplay\x12:\n" +
+	"\vcredentials\x18\x05 \x03(\v2\x18.twofactor.v1.CredentialR\vcredentials\"\xef\x01\n" +
 	"\rVerifyRequest\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.twofactor.v1.UserR\x04user\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\fR\x05state\x12\x12\n" +
@@ -1466,7 +1586,7 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_provider_proto_goTypes = []any{
 	(*ErrorDetail)(nil),       // 0: twofactor.v1.ErrorDetail
 	(*InfoRequest)(nil),       // 1: twofactor.v1.InfoRequest
@@ -1481,44 +1601,46 @@ var file_provider_proto_goTypes = []any{
 	(*User)(nil),              // 10: twofactor.v1.User
 	(*EnrollRequest)(nil),     // 11: twofactor.v1.EnrollRequest
 	(*Display)(nil),           // 12: twofactor.v1.Display
-	(*EnrollResponse)(nil),    // 13: twofactor.v1.EnrollResponse
-	(*VerifyRequest)(nil),     // 14: twofactor.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 15: twofactor.v1.VerifyResponse
-	(*ChallengeRequest)(nil),  // 16: twofactor.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 17: twofactor.v1.ChallengeResponse
-	nil,                       // 18: twofactor.v1.ConfigureRequest.SettingsEntry
-	nil,                       // 19: twofactor.v1.EnrollRequest.InputsEntry
-	nil,                       // 20: twofactor.v1.VerifyResponse.DetailsEntry
+	(*Credential)(nil),        // 13: twofactor.v1.Credential
+	(*EnrollResponse)(nil),    // 14: twofactor.v1.EnrollResponse
+	(*VerifyRequest)(nil),     // 15: twofactor.v1.VerifyRequest
+	(*VerifyResponse)(nil),    // 16: twofactor.v1.VerifyResponse
+	(*ChallengeRequest)(nil),  // 17: twofactor.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 18: twofactor.v1.ChallengeResponse
+	nil,                       // 19: twofactor.v1.ConfigureRequest.SettingsEntry
+	nil,                       // 20: twofactor.v1.EnrollRequest.InputsEntry
+	nil,                       // 21: twofactor.v1.VerifyResponse.DetailsEntry
 }
 var file_provider_proto_depIdxs = []int32{
 	2,  // 0: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
 	3,  // 1: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
 	2,  // 2: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
-	18, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	19, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
 	8,  // 4: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
 	10, // 5: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	19, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	20, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
 	12, // 7: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	10, // 8: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	20, // 9: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	10, // 10: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 11: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	5,  // 12: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	7,  // 13: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	11, // 14: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	14, // 15: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	16, // 16: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	4,  // 17: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	6,  // 18: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	9,  // 19: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	13, // 20: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	15, // 21: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	17, // 22: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	13, // 8: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	10, // 9: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	21, // 10: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	10, // 11: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 12: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	5,  // 13: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	7,  // 14: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	11, // 15: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	15, // 16: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	17, // 17: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	4,  // 18: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	6,  // 19: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	9,  // 20: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	14, // 21: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	16, // 22: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	18, // 23: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	18, // [18:24] is the sub-list for method output_type
+	12, // [12:18] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1532,7 +1654,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
