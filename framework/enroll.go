@@ -44,6 +44,9 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 		return EnrollResult{}, err
 	}
 	if e, err := f.store.Get(ctx, in.UserID, in.Provider); err == nil && e.Status == StatusActive {
+		if f.MultipleCredentials(in.Provider) { // one more security key
+			return f.addCredential(ctx, m, e, in)
+		}
 		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return EnrollResult{}, errorf(CodeInternal, err, "read enrollment")
@@ -125,11 +128,15 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	if err != nil {
 		return ConfirmResult{}, errorf(CodeInternal, err, "read enrollment")
 	}
-	if e.Status == StatusActive {
+	// An active enrollment that holds several credentials is confirming
+	// one more (begun by BeginEnrollment); the provider keeps that
+	// registration's expiry.
+	adding := e.Status == StatusActive && f.MultipleCredentials(provider)
+	if e.Status == StatusActive && !adding {
 		return ConfirmResult{}, errorf(CodeAlreadyEnrolled, nil, "the %q enrollment is already active", provider)
 	}
 	now := f.now()
-	if now.Sub(e.UpdatedAt) > f.pendingTTL {
+	if !adding && now.Sub(e.UpdatedAt) > f.pendingTTL {
 		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}, nil
 	}
 	// A confirmation checks a secret (a code the user read, or was sent):
@@ -180,7 +187,10 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 	if err != nil {
 		return ConfirmResult{}, nil, errorf(CodeInternal, err, "seal state")
 	}
-	e.Status, e.State, e.UpdatedAt, e.ConfirmedAt = StatusActive, sealed, now, now
+	if e.Status != StatusActive { // an added credential keeps the first confirmation's time
+		e.ConfirmedAt = now
+	}
+	e.Status, e.State, e.UpdatedAt = StatusActive, sealed, now
 	return ConfirmResult{Status: StatusActive}, &e, nil
 }
 

@@ -2,6 +2,7 @@ package host
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -102,6 +103,9 @@ type displayJSON struct {
 	ActivationCode string `json:"activation_code,omitempty"`
 	BarcodeURL     string `json:"barcode_url,omitempty"`
 	Instructions   string `json:"instructions,omitempty"`
+	// Public is what the browser needs to continue (WebAuthn creation
+	// options, JSON), handed over unchanged.
+	Public string `json:"public,omitempty"`
 }
 
 func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +122,8 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := displayJSON{OTPAuthURL: res.Display.OTPAuthURL, ActivationURL: res.Display.ActivationURL,
-		ActivationCode: res.Display.ActivationCode, BarcodeURL: res.Display.BarcodeURL, Instructions: res.Display.Instructions}
+		ActivationCode: res.Display.ActivationCode, BarcodeURL: res.Display.BarcodeURL, Instructions: res.Display.Instructions,
+		Public: res.Display.Public}
 	if len(res.Display.QRPNG) > 0 {
 		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
 	}
@@ -131,22 +136,53 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 
 type confirmRequest struct {
 	Code string `json:"code"`
+	// Credential is the browser's answer to a WebAuthn ceremony (the
+	// PublicKeyCredential as JSON), instead of a code.
+	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
 // maxCodeLen bounds a code before it reaches a provider: every provider's
 // codes, spaced out, are far shorter.
 const maxCodeLen = 64
 
+// maxCredentialLen bounds a browser's WebAuthn answer: one with an
+// attestation certificate chain is a few KiB.
+const maxCredentialLen = 32 << 10
+
+// answerOf returns what goes to the provider as the user's answer: the
+// code, or the credential JSON. It writes the error and returns false on
+// a bad one.
+func answerOf(w http.ResponseWriter, code string, credential json.RawMessage) (string, bool) {
+	if len(credential) == 0 || string(credential) == "null" {
+		if len(code) > maxCodeLen {
+			writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
+			return "", false
+		}
+		return code, true
+	}
+	switch {
+	case code != "":
+		writeError(w, http.StatusBadRequest, "invalid_request", "send a code or a credential, not both")
+	case len(credential) > maxCredentialLen:
+		writeError(w, http.StatusBadRequest, "invalid_request", "credential is longer than %d bytes", maxCredentialLen)
+	case credential[0] != '{':
+		writeError(w, http.StatusBadRequest, "invalid_request", "credential must be the browser's PublicKeyCredential as a JSON object")
+	default:
+		return string(credential), true
+	}
+	return "", false
+}
+
 func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 	var req confirmRequest
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.Code) > maxCodeLen {
-		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
+	code, ok := answerOf(w, req.Code, req.Credential)
+	if !ok {
 		return
 	}
-	res, err := s.fw.ConfirmEnrollment(r.Context(), r.PathValue("user"), r.PathValue("provider"), req.Code)
+	res, err := s.fw.ConfirmEnrollment(r.Context(), r.PathValue("user"), r.PathValue("provider"), code)
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
 		return
@@ -220,6 +256,48 @@ func (s *Server) resetEnrollment(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+type credentialJSON struct {
+	ID         string     `json:"id"`
+	Label      string     `json:"label"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+}
+
+func credentialsJSON(list []sdk.Credential) []credentialJSON {
+	out := make([]credentialJSON, 0, len(list))
+	for _, c := range list {
+		j := credentialJSON{ID: c.ID, Label: c.Label, CreatedAt: c.CreatedAt.UTC()}
+		if !c.LastUsedAt.IsZero() {
+			t := c.LastUsedAt.UTC()
+			j.LastUsedAt = &t
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// listCredentials lists the keys of an enrollment that holds several
+// (security keys and passkeys).
+func (s *Server) listCredentials(w http.ResponseWriter, r *http.Request) {
+	list, err := s.fw.Credentials(r.Context(), r.PathValue("user"), r.PathValue("provider"))
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": credentialsJSON(list)})
+}
+
+// removeCredential removes one key; the last one cannot be removed (an
+// admin resets the enrollment instead).
+func (s *Server) removeCredential(w http.ResponseWriter, r *http.Request) {
+	list, err := s.fw.RemoveCredential(r.Context(), r.PathValue("user"), r.PathValue("provider"), r.PathValue("credential"))
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": credentialsJSON(list)})
+}
+
 type verifyRequest struct {
 	Provider string `json:"provider"`
 	Audience string `json:"audience"`
@@ -235,6 +313,9 @@ type verifyRequest struct {
 	// own remembered-device token kept with it (Duo's) goes to the
 	// provider, which may then allow without asking.
 	DeviceToken string `json:"device_token,omitempty"`
+	// Credential is the browser's WebAuthn assertion (the
+	// PublicKeyCredential as JSON), instead of a code.
+	Credential json.RawMessage `json:"credential,omitempty"`
 }
 
 type verifyResponse struct {
@@ -254,8 +335,8 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	if len(req.Code) > maxCodeLen {
-		writeError(w, http.StatusBadRequest, "invalid_request", "code is longer than any provider accepts")
+	code, ok := answerOf(w, req.Code, req.Credential)
+	if !ok {
 		return
 	}
 	if !validClientIP(w, req.ClientIP) || !validTxID(w, req.TxID) {
@@ -263,7 +344,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
-		Code: req.Code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
+		Code: code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
 		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel, DeviceToken: req.DeviceToken,
 	})
 	s.writeVerifyResult(w, r, res, err)

@@ -1,0 +1,158 @@
+package framework
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// EventCredentialRemoved is the audit event of one credential (a security
+// key) removed from an enrollment that holds several.
+const EventCredentialRemoved = "enroll.remove"
+
+// A provider with Capabilities.MultipleCredentials (WebAuthn) keeps all
+// of a user's credentials in one enrollment. Adding one is an enrollment
+// begun on the active enrollment (the add step) and confirmed as usual;
+// the enrollment stays active throughout, so the keys already held keep
+// working. Removing one and listing them are steps of their own. The host
+// application decides who may add or remove: like any change of a
+// security setting, it should ask for a second factor first.
+
+// MultipleCredentials reports whether provider keeps several credentials in one
+// enrollment.
+func (f *Framework) MultipleCredentials(provider string) bool {
+	return f.providerInfo(provider).Capabilities.MultipleCredentials
+}
+
+// addCredential starts one more credential on an active enrollment.
+func (f *Framework) addCredential(ctx context.Context, m *managed, e Enrollment, in EnrollInput) (EnrollResult, error) {
+	inputs, err := f.enrollInputs(in.Provider, in.Inputs)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	now := f.now()
+	resp, err := f.enrollStep(ctx, m, e, sdk.EnrollRequest{
+		User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollAdd, Inputs: inputs, Now: now,
+	})
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	if err := f.storeStep(ctx, e, resp, now); err != nil {
+		return EnrollResult{}, err
+	}
+	f.log.Info("credential add begun", "provider", in.Provider, "user", in.UserID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+		Outcome: "adding"}); err != nil {
+		return EnrollResult{}, err
+	}
+	return EnrollResult{Status: StatusActive, Display: resp.Display}, nil
+}
+
+// enrollStep runs one step on the stored state of e.
+func (f *Framework) enrollStep(ctx context.Context, m *managed, e Enrollment, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	state, err := f.seal.open(e.UserID, e.Provider, e.State)
+	if err != nil {
+		f.log.Error("cannot open stored state", "provider", e.Provider, "user", e.UserID, "error", err)
+		return sdk.EnrollResponse{}, errorf(CodeInternal, nil, "the stored %q enrollment cannot be read; an admin must reset it", e.Provider)
+	}
+	req.State = state
+	var resp sdk.EnrollResponse
+	err = f.call(ctx, m, func(p sdk.Provider) error {
+		var err error
+		resp, err = p.Enroll(ctx, req)
+		return err
+	})
+	if err != nil {
+		return sdk.EnrollResponse{}, providerErr(e.Provider, err)
+	}
+	return resp, nil
+}
+
+// storeStep writes the state a step returned (compare-and-swap).
+func (f *Framework) storeStep(ctx context.Context, e Enrollment, resp sdk.EnrollResponse, now time.Time) error {
+	if len(resp.State) == 0 {
+		return errorf(CodeInternal, nil, "provider %q returned no state", e.Provider)
+	}
+	sealed, err := f.seal.seal(e.UserID, e.Provider, resp.State)
+	if err != nil {
+		return errorf(CodeInternal, err, "seal state")
+	}
+	e.State, e.UpdatedAt = sealed, now
+	if _, err := f.store.Update(ctx, e); err != nil {
+		return errorf(CodeConflict, err, "enrollment changed concurrently; try again")
+	}
+	return nil
+}
+
+// activeMultiple returns the user's active enrollment in a provider that
+// holds several credentials.
+func (f *Framework) activeMultiple(ctx context.Context, userID, provider string) (*managed, Enrollment, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return nil, Enrollment{}, err
+	}
+	m, ok := f.registry().providers[provider]
+	if !ok {
+		return nil, Enrollment{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
+	}
+	if !f.MultipleCredentials(provider) {
+		return nil, Enrollment{}, errorf(CodeInvalidRequest, nil, "provider %q holds one credential per user: it has no credentials to list", provider)
+	}
+	e, err := f.store.Get(ctx, userID, provider)
+	if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
+		return nil, Enrollment{}, errorf(CodeNotEnrolled, nil, "user has no active %q enrollment", provider)
+	}
+	if err != nil {
+		return nil, Enrollment{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	return m, e, nil
+}
+
+// Credentials lists the credentials of a user's enrollment in a provider
+// that holds several (security keys). Nothing in them is secret.
+func (f *Framework) Credentials(ctx context.Context, userID, provider string) ([]sdk.Credential, error) {
+	m, e, err := f.activeMultiple(ctx, userID, provider)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.enrollStep(ctx, m, e, sdk.EnrollRequest{User: sdk.User{ID: userID}, Step: sdk.EnrollList, Now: f.now()})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Credentials, nil
+}
+
+// RemoveCredential removes one credential from a user's enrollment; the
+// provider refuses to remove the last one (reset the enrollment instead).
+// It returns the credentials left.
+func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id string) ([]sdk.Credential, error) {
+	if id == "" || len(id) > 2048 {
+		return nil, errorf(CodeInvalidRequest, nil, "credential id must be 1-2048 characters")
+	}
+	m, e, err := f.activeMultiple(ctx, userID, provider)
+	if err != nil {
+		return nil, err
+	}
+	now := f.now()
+	resp, err := f.enrollStep(ctx, m, e, sdk.EnrollRequest{User: sdk.User{ID: userID}, Step: sdk.EnrollRemove, Credential: id, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Done {
+		return nil, errorf(CodeInvalidRequest, nil, "provider %q did not remove the credential", provider)
+	}
+	if err := f.storeStep(ctx, e, resp, now); err != nil {
+		return nil, err
+	}
+	f.log.Info("credential removed", "provider", provider, "user", userID)
+	// A removed key may be the lost one: browsers it vouched for are
+	// forgotten too, as on a reset.
+	if _, err := f.revokeAllDevices(ctx, userID, EventCredentialRemoved); err != nil {
+		return nil, err
+	}
+	if err := f.audit(ctx, AuditEntry{Event: EventCredentialRemoved, UserID: userID, Provider: provider, Outcome: "removed"}); err != nil {
+		return nil, err
+	}
+	return resp.Credentials, nil
+}
