@@ -92,6 +92,17 @@ type testHost struct {
 // "providers:"); its clock starts at start.
 func startHost(t *testing.T, start time.Time, providers ...string) *testHost {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startHostOn(t, ln, start, providers...)
+}
+
+// startHostOn is startHost on a listener the test made first (so that its
+// port can be in the config, as WebAuthn's origins need).
+func startHostOn(t *testing.T, ln net.Listener, start time.Time, providers ...string) *testHost {
+	t.Helper()
 	src, err := testbin.Dir()
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +131,6 @@ providers:
 	clk := &clock{t: start}
 	log := hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn})
 	svc, err := host.Open(context.Background(), cfg, log, host.WithClock(clk.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,9 +35,13 @@ type view struct {
 	Provider      string
 	ProviderLabel string
 	Push          bool // the provider is Duo: push and passcode
-	Error         string
-	Notice        string
-	ReturnURL     string
+	WebAuthn      bool // the provider is WebAuthn: security keys and passkeys
+	// Public is what the page's script hands the browser (WebAuthn
+	// creation options, JSON).
+	Public    string
+	Error     string
+	Notice    string
+	ReturnURL string
 	// EnrollPortalURL is where the provider's backend (Duo) lets the user
 	// enroll, when it wants the user to enroll first.
 	EnrollPortalURL string
@@ -187,7 +191,7 @@ func clientIP(r *http.Request) string {
 // base fills what every page of a link shows.
 func (u *UI) base(c claims, tok string) *view {
 	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
-		Push: c.Provider == "duo", ReturnURL: c.Return}
+		Push: c.Provider == "duo", WebAuthn: c.Provider == "webauthn", ReturnURL: c.Return}
 	if c.Then == PageVerify {
 		// An enrollment the login page asked for: once done, back to the
 		// login page (which decides again: now with the new factor), not
@@ -208,6 +212,8 @@ func providerLabel(name string) string {
 		return "authenticator app"
 	case "duo":
 		return "Duo Mobile"
+	case "webauthn":
+		return "security key or passkey"
 	case "":
 		return ""
 	}
@@ -295,6 +301,18 @@ const maxRetryShown = 30 * 24 * time.Hour
 // reasonText explains a denial to the user.
 func reasonText(reason, message string) string {
 	switch sdk.Reason(reason) {
+	// The WebAuthn provider's reasons (providers/webauthn), by value: the
+	// UI knows no provider's package.
+	case "unknown_credential":
+		return "That security key isn't registered for your account. Use a key you added, or a backup code."
+	case "cloned_authenticator":
+		return "This security key can't be trusted: its use counter went backwards, as a copied key's would. Use another key or a backup code, and tell support."
+	case "user_verification_required":
+		return "Your key must also check your PIN, fingerprint or face. Try again and confirm it when asked."
+	case "wrong_origin", "wrong_rp_id":
+		return "This answer didn't come from this site's page. Open the site from its own address and try again."
+	case "bad_signature":
+		return "Your security key's answer could not be verified. Please try again."
 	case sdk.ReasonInvalidCode, framework.ReasonNotEnrolled:
 		// Worded alike on purpose: what a person at the keyboard sees must
 		// not tell an unenrolled user from a wrong code.

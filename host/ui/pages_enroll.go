@@ -31,11 +31,21 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
 		return
 	}
-	if on {
+	if on && !u.fw.MultipleCredentials(c.Provider) {
 		u.enrolled(w, r, c, tok, nil, true)
 		return
 	}
 	v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+	if v.WebAuthn {
+		v.Title, v.AlreadyEnabled = "Add a security key or passkey", on
+		v.Lead = "A security key or passkey signs you in with a touch, and can't be phished."
+		if on {
+			v.Title, v.Steps = "Add another security key or passkey", nil
+			v.Lead = "Your account already has a security key. Add another one as a spare."
+		}
+		u.render(w, http.StatusOK, "enroll_start", v)
+		return
+	}
 	if v.Push {
 		v.Lead = "Protect your account with Duo Mobile: at each sign-in you approve a request on your phone."
 	} else {
@@ -50,7 +60,11 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := u.ctx(r, c)
-	res, err := u.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience)})
+	in := framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience)}
+	if c.Provider == "webauthn" {
+		in.Inputs = map[string]string{"label": r.PostForm.Get("label")}
+	}
+	res, err := u.fw.BeginEnrollment(ctx, in)
 	if framework.CodeOf(err) == framework.CodeAlreadyEnrolled {
 		u.enrolled(w, r, c, tok, nil, true)
 		return
@@ -61,13 +75,18 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
 	}
-	if res.Status == framework.StatusActive {
+	if res.Status == framework.StatusActive && res.Display.Public == "" {
 		// Nothing to confirm (Duo already knows the user).
 		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
 		return
 	}
 	v := u.setupView(c, tok)
 	d := res.Display
+	if d.Public != "" {
+		v.Public = d.Public
+		u.render(w, http.StatusOK, "enroll_setup", v)
+		return
+	}
 	if len(d.QRPNG) > 0 {
 		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
 	}
@@ -104,10 +123,14 @@ func (v *view) setQR(b []byte, alt string) {
 func (u *UI) setupView(c claims, tok string) *view {
 	v := u.base(c, tok)
 	v.Steps, v.Digits = enrollSteps(2, v.Push), 6
-	if v.Push {
+	switch {
+	case v.WebAuthn:
+		v.Title = "Use your security key or passkey"
+		v.Lead = "Press the button, then touch your security key or confirm with your fingerprint, face or PIN when your browser asks."
+	case v.Push:
 		v.Title = "Activate Duo Mobile"
 		v.Lead = "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue."
-	} else {
+	default:
 		v.Title = "Scan the QR code"
 		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the 6-digit code the app shows."
 	}
@@ -158,10 +181,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	code := r.PostForm.Get("code")
-	if len(code) > 64 {
-		code = code[:64]
-	}
+	code := answerOf(r)
 	res, err := u.fw.ConfirmEnrollment(u.ctx(r, c), c.User, c.Provider, code)
 	switch framework.CodeOf(err) {
 	case "":
@@ -198,9 +218,32 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	case sdk.ReasonReplayed:
 		v.Error = "That code was already used. Wait for the next code in your app, then enter it."
 	default:
+		if v.WebAuthn {
+			// The setup page again, with a fresh registration.
+			v.Error = "Your security key could not be added (" + string(res.Reason) + "). Start again."
+			v.Title, v.Steps = "Add a security key or passkey", enrollSteps(1, v.Push)
+			u.render(w, http.StatusOK, "enroll_start", v)
+			return
+		}
 		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, scan a new QR code."
 	}
 	u.render(w, http.StatusOK, "enroll_setup", v)
+}
+
+// answerOf is the user's answer in a form: the security key's JSON
+// (credential), or else the typed code; cut to what any provider takes.
+func answerOf(r *http.Request) string {
+	if cred := r.PostForm.Get("credential"); cred != "" {
+		if len(cred) > maxCredential {
+			return ""
+		}
+		return cred
+	}
+	code := r.PostForm.Get("code")
+	if len(code) > 64 {
+		code = code[:64]
+	}
+	return code
 }
 
 // enrolled shows the last step: the recovery codes when this was the first

@@ -227,6 +227,8 @@ func methodOf(p framework.ChallengeProvider, id, href string) method {
 		m.Detail = "A 6-digit code from an authenticator app on your phone."
 	case p.Name == "duo":
 		m.Detail = "Approve a request in Duo Mobile, or type a passcode from it."
+	case p.Name == "webauthn":
+		m.Detail = "Touch your security key, or use a passkey."
 	case push && code:
 		m.Detail = "Approve a request on your phone, or type a passcode."
 	case push:
@@ -248,7 +250,7 @@ func providerTitle(name string) string {
 
 func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *view {
 	v := u.base(c, tok)
-	v.Provider, v.ProviderLabel = p.Name, providerLabel(p.Name)
+	v.Provider, v.ProviderLabel, v.WebAuthn = p.Name, providerLabel(p.Name), p.Name == "webauthn"
 	var passcode bool
 	v.Push, v.Code, passcode = factorsOf(p)
 	v.Title = "Two-step verification"
@@ -259,6 +261,8 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 		v.Lead = fmt.Sprintf("Approve a login request in %s.", v.ProviderLabel)
 	case p.Name == "totp":
 		v.Lead = "Enter the 6-digit code from your authenticator app."
+	case p.Name == "webauthn":
+		v.Lead = "Use your security key or passkey to confirm it's you."
 	default:
 		v.Lead = fmt.Sprintf("Enter the code from your %s.", v.ProviderLabel)
 	}

@@ -27,6 +27,40 @@ func (u *UI) verifyPush(w http.ResponseWriter, r *http.Request) {
 	u.verifyWith(w, r, "push")
 }
 
+// verifyWebAuthn answers the login page with a security key's assertion
+// and the txid webauthnStart gave the page.
+func (u *UI) verifyWebAuthn(w http.ResponseWriter, r *http.Request) {
+	u.verifyWith(w, r, "webauthn")
+}
+
+// webauthnStart gives the login page's script a fresh challenge: the
+// credential-request options for navigator.credentials.get and the txid
+// to post back with the answer. JSON, for the script only.
+func (u *UI) webauthnStart(w http.ResponseWriter, r *http.Request) {
+	c, _, ok := u.submit(w, r, PageVerify, kindForm)
+	if !ok {
+		return
+	}
+	fail := func(status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	}
+	p, listed := pickProvider(c, r.PostForm.Get("provider"))
+	if c.Decision != string(framework.DecisionVerify) || !listed || p.Name != "webauthn" {
+		fail(http.StatusForbidden, "A security key is not a sign-in method for this account.")
+		return
+	}
+	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
+		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
+	if err != nil {
+		fail(frameworkStatus(err), u.frameworkMessage(err))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"txid": res.TxID, "public": res.Public})
+}
+
 // verifyWith answers a verify form: a code, a recovery code or a push,
 // with the provider the form names, which the decision must list.
 func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
@@ -34,10 +68,7 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 	if !ok {
 		return
 	}
-	code := r.PostForm.Get("code")
-	if len(code) > 64 {
-		code = code[:64]
-	}
+	code := answerOf(r)
 	if (how == "recovery" && c.Decision != string(framework.DecisionVerify) && c.Decision != string(framework.DecisionDeny)) ||
 		(how != "recovery" && c.Decision != string(framework.DecisionVerify)) {
 		u.tokenError(w, r, errTokenInvalid)
@@ -49,6 +80,11 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 		in.Provider, in.Code = framework.RecoveryProvider, code
 	} else {
 		p, ok = pickProvider(c, r.PostForm.Get("provider"))
+		if how == "webauthn" || p.Name == "webauthn" {
+			// A security key answers only through its own form.
+			ok = ok && how == "webauthn" && p.Name == "webauthn"
+			how = "webauthn"
+		}
 		push, hasCode, passcode := factorsOf(p)
 		if how == "push" && code != "" && hasCode {
 			// Enter in the passcode field submits the form with its first
@@ -60,9 +96,15 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			return
 		}
 		in.Provider = p.Name
-		if how == "push" {
+		switch how {
+		case "webauthn":
+			in.Code, in.TxID = code, r.PostForm.Get("txid")
+			if len(in.TxID) > 64 {
+				in.TxID = ""
+			}
+		case "push":
 			in.Factor = framework.FactorPush
-		} else {
+		default:
 			in.Code = code
 			if passcode {
 				in.Factor = framework.FactorPasscode

@@ -53,6 +53,8 @@ type Framework interface {
 	RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error)
 	Providers() []framework.ProviderStatus
 	Refresh(ctx context.Context)
+	StartVerification(ctx context.Context, in framework.StartInput) (framework.StartResult, error)
+	MultipleCredentials(provider string) bool
 }
 
 var _ Framework = (*framework.Framework)(nil)
@@ -77,8 +79,11 @@ const (
 	waitTTL = 5 * time.Minute
 	// resultTTL is how long the application has to check a result.
 	resultTTL = 5 * time.Minute
-	// maxForm caps a form body; the largest form is a token and a code.
-	maxForm = 16 << 10
+	// maxForm caps a form body; the largest form is a token and a
+	// security key's answer (at most maxCredential, form-encoded).
+	maxForm = 3 * maxCredential
+	// maxCredential caps a browser's WebAuthn answer, as the API does.
+	maxCredential = 32 << 10
 )
 
 // UI serves the pages under /ui/.
@@ -167,6 +172,8 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/verify/code", u.verifyCode)
 	m.HandleFunc("POST /ui/verify/recovery", u.verifyRecovery)
 	m.HandleFunc("POST /ui/verify/push", u.verifyPush)
+	m.HandleFunc("POST /ui/verify/webauthn/start", u.webauthnStart)
+	m.HandleFunc("POST /ui/verify/webauthn", u.verifyWebAuthn)
 	m.HandleFunc("GET /ui/verify/wait", u.verifyWait)
 	m.HandleFunc("GET /ui/verify/status", u.verifyStatus)
 	m.HandleFunc("GET /ui/verify/done", u.verifyDone)

@@ -1,0 +1,230 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
+	"github.com/chromedp/chromedp"
+)
+
+// virtualKey is a CTAP2 authenticator inside Chromium (the DevTools
+// WebAuthn domain), with user verification, always present.
+type virtualKey struct {
+	b  *browser
+	id webauthn.AuthenticatorID
+}
+
+func (b *browser) cdp(what string, f func(ctx context.Context, t *chromedp.Target) error) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Func(f)); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *browser) addVirtualKey() *virtualKey {
+	b.t.Helper()
+	k := &virtualKey{b: b}
+	b.cdp("add a virtual authenticator", func(ctx context.Context, t *chromedp.Target) error {
+		res, err := cdp.Call(ctx, t, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol: webauthn.AuthenticatorProtocolCtap2, Ctap2version: webauthn.Ctap2versionCtap21,
+				Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true,
+				HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+			}})
+		k.id = res.AuthenticatorID
+		return err
+	})
+	return k
+}
+
+// credentials are the credentials the authenticator holds.
+func (k *virtualKey) credentials() []*webauthn.Credential {
+	var out []*webauthn.Credential
+	k.b.cdp("get credentials", func(ctx context.Context, t *chromedp.Target) error {
+		res, err := cdp.Call(ctx, t, webauthn.GetCredentials, webauthn.GetCredentialsParams{AuthenticatorID: k.id})
+		out = res.Credentials
+		return err
+	})
+	return out
+}
+
+// put stores c (a credential taken from another authenticator, perhaps
+// with another sign count) in this one.
+func (k *virtualKey) put(c *webauthn.Credential) {
+	// Only the fields of a plain credential: this Chromium refuses any
+	// mention of CMTG keys, which cdproto's struct always sends.
+	type plain struct {
+		CredentialID         []byte  `json:"credentialId"`
+		IsResidentCredential bool    `json:"isResidentCredential"`
+		RpID                 string  `json:"rpId"`
+		PrivateKey           []byte  `json:"privateKey"`
+		UserHandle           []byte  `json:"userHandle,omitempty"`
+		SignCount            float64 `json:"signCount"`
+	}
+	params := map[string]any{"authenticatorId": k.id, "credential": plain{CredentialID: c.CredentialID,
+		IsResidentCredential: c.IsResidentCredential, RpID: c.RpID, PrivateKey: c.PrivateKey, UserHandle: c.UserHandle, SignCount: c.SignCount}}
+	k.b.cdp("add a credential", func(ctx context.Context, t *chromedp.Target) error {
+		return t.Call(ctx, webauthn.AddCredential.Method, params, nil)
+	})
+}
+
+func (k *virtualKey) overrideUV(bad bool) {
+	k.b.cdp("override the UV bit", func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, webauthn.SetResponseOverrideBits, webauthn.SetResponseOverrideBitsParams{AuthenticatorID: k.id, IsBadUV: &bad})
+		return err
+	})
+}
+
+func (k *virtualKey) userVerified(ok bool) {
+	k.b.cdp("set user verified", func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, webauthn.SetUserVerified, webauthn.SetUserVerifiedParams{AuthenticatorID: k.id, IsUserVerified: ok})
+		return err
+	})
+}
+
+func (k *virtualKey) remove() {
+	k.b.cdp("remove the authenticator", func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, webauthn.RemoveVirtualAuthenticator, webauthn.RemoveVirtualAuthenticatorParams{AuthenticatorID: k.id})
+		return err
+	})
+}
+
+// TestBrowserWebAuthn drives the enrollment and login pages in headless
+// Chromium on http://localhost:PORT (a relying party id cannot be an IP)
+// with the DevTools virtual authenticator, against the real host and the
+// webauthn plugin with user verification required: enroll a key, log in,
+// a response without user verification refused, a cancelled ceremony
+// explained, a second key added (the page's "add another"), the first key
+// removed through the API and no longer usable, and a sign count that went
+// backwards refused as a cloned authenticator.
+func TestBrowserWebAuthn(t *testing.T) {
+	b := newBrowser(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	h := startHostOn(t, ln, start, fmt.Sprintf(`  webauthn:
+    enabled: true
+    clients: true
+    settings:
+      rp_id: localhost
+      rp_display_name: ACME Hosting
+      origins: %s
+      user_verification: required
+`, origin))
+	ret := panel(t)
+	onLocalhost := func(link string) string { return strings.Replace(link, h.url, origin, 1) }
+	b.do("enable WebAuthn", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{})
+		return err
+	}))
+	first := b.addVirtualKey()
+
+	enroll := func(name, label string) {
+		t.Helper()
+		link := onLocalhost(h.link("alice", map[string]string{"page": "enroll", "provider": "webauthn", "audience": "client", "return_url": ret}))
+		b.do("open the enroll page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#begin")))
+		b.shot(name + "-start")
+		b.do("begin", chromedp.SendKeys(chromedp.CSS("#label"), label), chromedp.Click(chromedp.CSS("#begin")),
+			chromedp.WaitVisible(chromedp.CSS("#webauthn-create")))
+		b.shot(name + "-setup")
+		b.do("create the credential", chromedp.Click(chromedp.CSS("#webauthn-create")), chromedp.WaitVisible(chromedp.CSS("#continue")))
+		b.shot(name + "-done")
+	}
+	// login opens a fresh login page (past the send limit: three
+	// challenges in ten minutes) and presses the button.
+	login := func() {
+		t.Helper()
+		h.clock.Add(4 * time.Minute)
+		link := onLocalhost(h.link("alice", map[string]string{"page": "verify", "audience": "client", "return_url": ret}))
+		b.do("open the login page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#webauthn-get")))
+		b.do("use the key", chromedp.Click(chromedp.CSS("#webauthn-get")))
+	}
+	waitFor := func(what, sel, want string) {
+		t.Helper()
+		b.do(what, chromedp.WaitVisible(chromedp.CSS(sel)))
+		b.shot(strings.ReplaceAll(what, " ", "-"))
+		if got := b.text(sel); !strings.Contains(got, want) {
+			t.Errorf("%s: %s says %q, want %q", what, sel, got, want)
+		}
+	}
+
+	enroll("enroll", "Laptop key")
+	if n := b.text("#recovery-codes"); n == "" {
+		t.Errorf("the first key brought no recovery codes")
+	}
+	login()
+	waitFor("logged in", "h1", "verified")
+
+	// The authenticator answers without user verification: refused.
+	first.overrideUV(true)
+	login()
+	waitFor("refused without UV", "#error", "PIN, fingerprint or face")
+	first.overrideUV(false)
+
+	// The user cancels (the key cannot verify the user: the browser
+	// refuses the ceremony): the page says so and stays.
+	first.userVerified(false)
+	login()
+	waitFor("cancelled", "#webauthn-error", "cancelled or timed out")
+	first.userVerified(true)
+
+	// A second key, on another authenticator (the first is unplugged).
+	firstCred := first.credentials()[0]
+	first.remove()
+	second := b.addVirtualKey()
+	enroll("add", "Spare key")
+	status, out := h.api("GET", "/v1/users/alice/enrollments/webauthn/credentials", appKey, nil)
+	if cs, _ := out["credentials"].([]any); status != http.StatusOK || len(cs) != 2 {
+		t.Fatalf("credentials after adding: %d %v", status, out)
+	}
+	login()
+	waitFor("logged in with the second key", "h1", "verified")
+
+	// The first key is removed through the API, then plugged in again
+	// alone: it cannot log in.
+	id := base64.RawURLEncoding.EncodeToString(firstCred.CredentialID)
+	if status, out := h.api("DELETE", "/v1/users/alice/enrollments/webauthn/credentials/"+id, appKey, nil); status != http.StatusOK {
+		t.Fatalf("remove the first key: %d %v", status, out)
+	}
+	secondCred := second.credentials()[0]
+	second.remove()
+	first = b.addVirtualKey()
+	first.put(firstCred)
+	login()
+	waitFor("removed key refused", "#webauthn-error", "cancelled or timed out")
+
+	// The second key again, cloned: its counter starts over.
+	first.remove()
+	second = b.addVirtualKey()
+	if secondCred.SignCount < 1 {
+		t.Fatalf("the second key's counter is %v after a login", secondCred.SignCount)
+	}
+	secondCred.SignCount = 0
+	second.put(secondCred)
+	login()
+	waitFor("cloned key refused", "#error", "use counter went backwards")
+
+	var events []string
+	_, audit := h.api("GET", "/v1/audit?user=alice", adminKey, nil)
+	for _, e := range audit["entries"].([]any) {
+		m := e.(map[string]any)
+		events = append(events, fmt.Sprintf("%v:%v", m["event"], m["reason"]))
+	}
+	for _, want := range []string{"verify:user_verification_required", "verify:cloned_authenticator", "enroll.remove:"} {
+		if !strings.Contains(strings.Join(events, " "), want) {
+			t.Errorf("audit has no %s: %v", want, events)
+		}
+	}
+}
