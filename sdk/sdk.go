@@ -165,9 +165,10 @@ const (
 	// active enrollment's State. EnrollAdd starts one more credential (it
 	// answers as EnrollBegin does and is finished by EnrollFinish, which
 	// must keep the credentials already there); EnrollRemove drops
-	// EnrollRequest.Credential, refusing to drop the last one; EnrollList
-	// returns EnrollResponse.Credentials and changes nothing. The latter
-	// two answer Done with the state to keep.
+	// EnrollRequest.Credential (an error of KindInvalidRequest for the
+	// last one or an unknown one) and answers Done with the new State and
+	// the Credentials left; EnrollList answers Done with the Credentials
+	// and no State: it changes nothing.
 	EnrollAdd    EnrollStep = "add"
 	EnrollRemove EnrollStep = "remove"
 	EnrollList   EnrollStep = "list"
