@@ -165,7 +165,7 @@ func TestBrowserWebAuthn(t *testing.T) {
 		t.Errorf("the first key brought no recovery codes")
 	}
 	login()
-	waitFor("logged in", "h1", "verified")
+	waitFor("logged in", "main:has(#continue) h1", "verified")
 
 	// The authenticator answers without user verification: refused.
 	first.overrideUV(true)
@@ -190,7 +190,7 @@ func TestBrowserWebAuthn(t *testing.T) {
 		t.Fatalf("credentials after adding: %d %v", status, out)
 	}
 	login()
-	waitFor("logged in with the second key", "h1", "verified")
+	waitFor("logged in with the second key", "main:has(#continue) h1", "verified")
 
 	// The first key is removed through the API, then plugged in again
 	// alone: it cannot log in.
@@ -215,6 +215,22 @@ func TestBrowserWebAuthn(t *testing.T) {
 	second.put(secondCred)
 	login()
 	waitFor("cloned key refused", "#error", "use counter went backwards")
+
+	// Each press starts a challenge, under the send limit (three in ten
+	// minutes): past it the page says to wait, in a key's words.
+	second.userVerified(false)   // each ceremony then fails at once in the browser
+	h.clock.Add(7 * time.Minute) // with login's four, past every earlier challenge
+	login()
+	for i := 1; i <= 4; i++ {
+		if i > 1 {
+			b.do("press again", chromedp.Click(chromedp.CSS("#webauthn-get")))
+		}
+		want := "cancelled or timed out"
+		if i == 4 {
+			want = "Too many sign-in attempts"
+		}
+		waitFor(fmt.Sprintf("press %d", i), "#webauthn-error", want)
+	}
 
 	var events []string
 	_, audit := h.api("GET", "/v1/audit?user=alice", adminKey, nil)

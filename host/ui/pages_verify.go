@@ -53,6 +53,11 @@ func (u *UI) webauthnStart(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
 		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
+	if framework.CodeOf(err) == framework.CodeLockedOut {
+		// The send limit, or a lockout: said in a key's words.
+		fail(http.StatusTooManyRequests, "Too many sign-in attempts for now. Wait a few minutes and try again, or use a backup code.")
+		return
+	}
 	if err != nil {
 		fail(frameworkStatus(err), u.frameworkMessage(err))
 		return
