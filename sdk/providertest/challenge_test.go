@@ -3,8 +3,10 @@ package providertest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +19,12 @@ import (
 type mailer struct {
 	replayable bool // a used code keeps working
 	noExpiry   bool // a code works after ExpiresAt
-	mu         sync.Mutex
-	last       string
-	n          int
+	// public hands the code to the client in Public instead of mailing
+	// it, as "p:" and the code reversed; the client answers it (Answer).
+	public bool
+	mu     sync.Mutex
+	last   string
+	n      int
 }
 
 type mailerState struct {
@@ -69,7 +74,8 @@ func decode(b []byte) (mailerState, error) {
 
 func (m *mailer) Enroll(_ context.Context, r sdk.EnrollRequest) (sdk.EnrollResponse, error) {
 	if r.Step == sdk.EnrollBegin {
-		return sdk.EnrollResponse{State: encode(m.deliver(r.Now))}, nil
+		st := m.deliver(r.Now)
+		return sdk.EnrollResponse{State: encode(st), Display: sdk.Display{Public: m.publicOf(st)}}, nil
 	}
 	s, err := decode(r.State)
 	if err != nil || reverse(s.Code) != r.Code {
@@ -80,7 +86,22 @@ func (m *mailer) Enroll(_ context.Context, r sdk.EnrollRequest) (sdk.EnrollRespo
 
 func (m *mailer) Challenge(_ context.Context, r sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
 	s := m.deliver(r.Now)
-	return sdk.ChallengeResponse{State: encode(s), TxID: s.Tx, ExpiresAt: s.Exp, ResendAfter: r.Now}, nil
+	return sdk.ChallengeResponse{State: encode(s), TxID: s.Tx, ExpiresAt: s.Exp, ResendAfter: r.Now, Public: m.publicOf(s)}, nil
+}
+
+func (m *mailer) publicOf(s mailerState) string {
+	if !m.public {
+		return ""
+	}
+	return "p:" + s.Code // the state keeps the code reversed
+}
+
+// answer is the client's answer to a Public of a mailer with public set.
+func answer(public string) (string, error) {
+	if !strings.HasPrefix(public, "p:") {
+		return "", fmt.Errorf("not this provider's options: %q", public)
+	}
+	return reverse(strings.TrimPrefix(public, "p:")), nil
 }
 
 func (m *mailer) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.VerifyResponse, error) {
@@ -120,6 +141,30 @@ func TestKitChallengeRule(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			delivered := func() (string, error) { tc.m.mu.Lock(); defer tc.m.mu.Unlock(); return tc.m.last, nil }
 			r := runRecorded(InProcess(tc.m), nil, Options{Delivered: delivered})
+			failed, _ := r.verdicts()
+			if !slices.Equal(failed, tc.wantFailed) {
+				t.Errorf("failed rules = %v, want %v\n%s", failed, tc.wantFailed, r)
+			}
+		})
+	}
+}
+
+// TestKitChallengeRuleAnswer: with Options.Answer the kit plays the client
+// that answers what the provider handed it in Public (WebAuthn's way):
+// enrollment confirms with the answer to Display.Public, and the challenge
+// rule holds a provider to the same cycle as a delivered code.
+func TestKitChallengeRuleAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		m          *mailer
+		wantFailed []Rule
+	}{
+		{"sound", &mailer{public: true}, nil},
+		{"replayable", &mailer{public: true, replayable: true}, []Rule{RuleChallenge}},
+		{"no expiry", &mailer{public: true, noExpiry: true}, []Rule{RuleChallenge}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runRecorded(InProcess(tc.m), nil, Options{Answer: answer})
 			failed, _ := r.verdicts()
 			if !slices.Equal(failed, tc.wantFailed) {
 				t.Errorf("failed rules = %v, want %v\n%s", failed, tc.wantFailed, r)
