@@ -131,8 +131,22 @@ func TestWebAuthnLogin(t *testing.T) {
 	if v := verify(txid, get(first, public)); v.str("outcome") != "deny" || v.str("reason") != "unknown_credential" {
 		t.Errorf("verify with the removed key: %d %v", v.status, v.body)
 	}
-	if r := h.do("DELETE", "/v1/users/alice/enrollments/webauthn/credentials/"+second.ID(), appKey, nil); r.status != http.StatusBadRequest {
-		t.Errorf("remove the last key: %d %v, want 400", r.status, r.body)
+	for _, tc := range []struct {
+		what, method, path string
+		status             int
+		code               string
+	}{
+		{"remove the last key", "DELETE", "/v1/users/alice/enrollments/webauthn/credentials/" + second.ID(), http.StatusBadRequest, "invalid_request"},
+		{"remove a removed key", "DELETE", "/v1/users/alice/enrollments/webauthn/credentials/" + first.ID(), http.StatusBadRequest, "invalid_request"},
+		{"list a user without keys", "GET", "/v1/users/bob/enrollments/webauthn/credentials", http.StatusNotFound, "not_enrolled"},
+		{"list an unknown provider", "GET", "/v1/users/alice/enrollments/nope/credentials", http.StatusNotFound, "unknown_provider"},
+	} {
+		if r := h.do(tc.method, tc.path, appKey, nil); r.status != tc.status || r.errCode() != tc.code {
+			t.Errorf("%s: %d %v, want %d %s", tc.what, r.status, r.body, tc.status, tc.code)
+		}
+	}
+	if l := h.do("GET", "/v1/users/alice/enrollments/webauthn/credentials", appKey, nil); len(l.body["credentials"].([]any)) != 1 {
+		t.Errorf("after the refused removals: %v, want the one key left", l.body)
 	}
 	for _, bad := range []map[string]any{
 		{"provider": "webauthn", "audience": "client", "txid": txid, "credential": "a string"},
