@@ -3,6 +3,8 @@ package framework
 import (
 	"context"
 	"time"
+
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // PushLimit bounds the out-of-band requests (pushes) sent to one user by
@@ -85,6 +87,19 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 		ID: newTxID(), UserID: userID, Provider: provider, Audience: aud,
 		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL),
 	}
-	pr, err := f.store.ReservePush(ctx, tx, now, f.pushLimit)
+	pr, err := f.store.ReservePush(ctx, tx, now, f.sendLimit(provider))
 	return tx, pr, err
+}
+
+// sendLimit is the push limit, or SilentChallengeFactor times it for a
+// provider whose challenges send the user nothing (WebAuthn options): the
+// limit guards users against floods of codes and pushes, and a security
+// key's challenge that the user cancelled reached nobody. It still bounds
+// them, since each one writes the user's state.
+func (f *Framework) sendLimit(provider string) PushLimit {
+	l := f.pushLimit
+	if f.capabilities(provider).SilentChallenges {
+		l.Max *= sdk.SilentChallengeFactor
+	}
+	return l
 }

@@ -67,9 +67,6 @@ func TestWebAuthnLogin(t *testing.T) {
 
 	start := func() (txid, public string) {
 		t.Helper()
-		// Past the send limit (3 challenges in 10 minutes), which holds
-		// WebAuthn challenges too although they send nothing.
-		h.clock.Add(4 * time.Minute)
 		s := h.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
 		if s.status != http.StatusCreated || s.str("txid") == "" || s.str("public") == "" {
 			t.Fatalf("start: %d %v", s.status, s.body)
@@ -155,6 +152,29 @@ func TestWebAuthnLogin(t *testing.T) {
 	} {
 		if r := h.doRaw("POST", "/v1/users/alice/verify", appKey, bad); r.status != http.StatusBadRequest {
 			t.Errorf("verify with a bad credential: %d %v, want 400", r.status, r.body)
+		}
+	}
+
+	// A security key's challenge sends nothing: the send limit holds it
+	// at five times the push limit (15 in 10 minutes), and a burst past
+	// it is refused whole.
+	h.clock.Add(11 * time.Minute)
+	for i := 1; i <= 15; i++ {
+		if s := h.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"}); s.status != http.StatusCreated {
+			t.Fatalf("challenge %d of 15: %d %v", i, s.status, s.body)
+		}
+	}
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Go(func() {
+			codes[i] = h.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"}).status
+		})
+	}
+	wg.Wait()
+	for _, c := range codes {
+		if c != http.StatusTooManyRequests {
+			t.Errorf("a burst past 15 challenges: %v, want 429 for each", codes)
+			break
 		}
 	}
 

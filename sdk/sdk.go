@@ -70,7 +70,17 @@ type Capabilities struct {
 	// one to an active enrollment (EnrollAdd, then EnrollFinish), remove
 	// one (EnrollRemove) and list them (EnrollList).
 	MultipleCredentials bool
+	// SilentChallenges: Challenge sends nothing to the user, it only
+	// returns what the client answers (WebAuthn options). The host then
+	// allows SilentChallengeFactor times the send limit for it, which
+	// guards users against floods of codes and pushes: a challenge the
+	// user started and cancelled costs them nothing.
+	SilentChallenges bool
 }
+
+// SilentChallengeFactor is how many times the host's send limit a
+// provider with Capabilities.SilentChallenges may challenge a user.
+const SilentChallengeFactor = 5
 
 // Factor names one interaction of a provider when it offers several, such
 // as "push" or "passcode"; the empty Factor is the provider's default.

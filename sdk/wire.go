@@ -40,6 +40,7 @@ func infoToPB(i Info) *pb.InfoResponse {
 			Push:                    i.Capabilities.Push,
 			EnrollNeedsConfirmation: i.Capabilities.EnrollNeedsConfirmation,
 			MultipleCredentials:     i.Capabilities.MultipleCredentials,
+			SilentChallenges:        i.Capabilities.SilentChallenges,
 		},
 	}
 	for _, f := range i.Capabilities.Challenges {
@@ -83,6 +84,7 @@ func infoFromPB(r *pb.InfoResponse) Info {
 			Push:                    r.GetCapabilities().GetPush(),
 			EnrollNeedsConfirmation: r.GetCapabilities().GetEnrollNeedsConfirmation(),
 			MultipleCredentials:     r.GetCapabilities().GetMultipleCredentials(),
+			SilentChallenges:        r.GetCapabilities().GetSilentChallenges(),
 		},
 	}
 	for _, f := range r.GetCapabilities().GetChallengeFactors() {

@@ -28,7 +28,7 @@ func (e *echoProvider) Info(context.Context) (Info, error) {
 	return Info{
 		Name: "echo", Version: "0.1.0", ProtocolVersion: ProtocolVersion, Description: "test",
 		Schema:       Schema{{Name: "key", Type: TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
-		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}, MultipleCredentials: true},
+		Capabilities: Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Challenges: []Factor{"", "email"}, MultipleCredentials: true, SilentChallenges: true},
 		EnrollInputs: Schema{{Name: "email", Type: TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }

@@ -111,7 +111,7 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Description: "security keys and passkeys (WebAuthn)",
 		Schema:      schema,
 		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true,
-			Challenges: []sdk.Factor{""}, MultipleCredentials: true},
+			Challenges: []sdk.Factor{""}, MultipleCredentials: true, SilentChallenges: true},
 		EnrollInputs: enrollInputs,
 	}, nil
 }

@@ -257,8 +257,11 @@ type Capabilities struct {
 	// offers the add, remove and list enrollment steps. False from older
 	// plugins.
 	MultipleCredentials bool `protobuf:"varint,5,opt,name=multiple_credentials,json=multipleCredentials,proto3" json:"multiple_credentials,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Challenge sends nothing to the user (WebAuthn options): the host
+	// limits it more loosely than a send. False from older plugins.
+	SilentChallenges bool `protobuf:"varint,6,opt,name=silent_challenges,json=silentChallenges,proto3" json:"silent_challenges,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -322,6 +325,13 @@ func (x *Capabilities) GetChallengeFactors() []string {
 func (x *Capabilities) GetMultipleCredentials() bool {
 	if x != nil {
 		return x.MultipleCredentials
+	}
+	return false
+}
+
+func (x *Capabilities) GetSilentChallenges() bool {
+	if x != nil {
+		return x.SilentChallenges
 	}
 	return false
 }
@@ -1456,13 +1466,14 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\xd2\x01\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\"\xff\x01\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
 	"\x19enroll_needs_confirmation\x18\x03 \x01(\bR\x17enrollNeedsConfirmation\x12+\n" +
 	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x121\n" +
-	"\x14multiple_credentials\x18\x05 \x01(\bR\x13multipleCredentials\"\xb0\x02\n" +
+	"\x14multiple_credentials\x18\x05 \x01(\bR\x13multipleCredentials\x12+\n" +
+	"\x11silent_challenges\x18\x06 \x01(\bR\x10silentChallenges\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
