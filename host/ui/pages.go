@@ -220,10 +220,14 @@ func providerLabel(name string) string {
 	return strings.ToUpper(name)
 }
 
-func enrollSteps(current int, push bool) []step {
+// enrollSteps are the enrollment's steps for the view's provider.
+func (v *view) enrollSteps(current int) []step {
 	labels := []string{"Get the app", "Scan", "Backup codes"}
-	if push {
+	switch {
+	case v.Push:
 		labels[1] = "Activate"
+	case v.WebAuthn:
+		labels[0], labels[1] = "Your key", "Register"
 	}
 	out := make([]step, len(labels))
 	for i, l := range labels {

@@ -35,7 +35,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 		u.enrolled(w, r, c, tok, nil, true)
 		return
 	}
-	v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+	v.Title, v.Steps = "Set up two-step verification", v.enrollSteps(1)
 	if v.WebAuthn {
 		v.Title, v.AlreadyEnabled = "Add a security key or passkey", on
 		v.Lead = "A security key or passkey signs you in with a touch, and can't be phished."
@@ -71,7 +71,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		v := u.base(c, tok)
-		v.Title, v.Steps, v.Error = "Set up two-step verification", enrollSteps(1, v.Push), u.frameworkMessage(err)
+		v.Title, v.Steps, v.Error = "Set up two-step verification", v.enrollSteps(1), u.frameworkMessage(err)
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
 	}
@@ -122,7 +122,7 @@ func (v *view) setQR(b []byte, alt string) {
 
 func (u *UI) setupView(c claims, tok string) *view {
 	v := u.base(c, tok)
-	v.Steps, v.Digits = enrollSteps(2, v.Push), 6
+	v.Steps, v.Digits = v.enrollSteps(2), 6
 	switch {
 	case v.WebAuthn:
 		v.Title = "Use your security key or passkey"
@@ -190,7 +190,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	case framework.CodeNotEnrolled:
 		v := u.base(c, tok)
-		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Title, v.Steps = "Set up two-step verification", v.enrollSteps(1)
 		v.Error = "Your setup was not started or was reset. Start again."
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
@@ -211,7 +211,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		v.Title = "Waiting for activation"
 		v.Notice = "Duo Mobile has not been activated yet. Finish the activation on your phone, then check again."
 	case sdk.ReasonExpired, sdk.ReasonInvalidState:
-		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Title, v.Steps = "Set up two-step verification", v.enrollSteps(1)
 		v.Error = "This setup expired before it was confirmed. Start again to get a new code."
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
@@ -221,7 +221,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		if v.WebAuthn {
 			// The setup page again, with a fresh registration.
 			v.Error = "Your security key could not be added (" + string(res.Reason) + "). Start again."
-			v.Title, v.Steps = "Add a security key or passkey", enrollSteps(1, v.Push)
+			v.Title, v.Steps = "Add a security key or passkey", v.enrollSteps(1)
 			u.render(w, http.StatusOK, "enroll_start", v)
 			return
 		}
@@ -251,7 +251,7 @@ func answerOf(r *http.Request) string {
 func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok string, codes []string, already bool) {
 	ctx := u.ctx(r, c)
 	v := u.base(c, tok)
-	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v.Push), already, "ok"
+	v.Steps, v.AlreadyEnabled, v.Icon = v.enrollSteps(3), already, "ok"
 	if !already && len(codes) == 0 {
 		// A factor enrolled without a confirmation step (Duo knew the user)
 		// gets recovery codes as a confirmed one does: if there are none.
