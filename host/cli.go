@@ -18,6 +18,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/internal/buildinfo"
 )
 
 // Main runs the twofactor command and returns its exit code: 0 done (or
@@ -136,7 +137,7 @@ func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", VersionString())
+	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", buildinfo.String())
 	// SIGHUP reloads the config, as the file watcher does on a change.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
