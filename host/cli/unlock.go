@@ -1,4 +1,4 @@
-package host
+package cli
 
 // Ending a user's lockout, by an admin: `twofactor unlock`, as
 // POST /v1/users/{user}/unlock does (host/api). Both go through

@@ -1,4 +1,4 @@
-package host
+package cli
 
 // What the command line says about itself and about its failures (issue
 // 19): the release and revision it was built from, a fatal error in the
