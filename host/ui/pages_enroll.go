@@ -197,6 +197,11 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	default:
 		v := u.setupView(c, tok)
 		v.Title, v.Lead, v.Error = "Confirm your setup", "", u.frameworkMessage(err)
+		if v.WebAuthn { // its setup page needs fresh options: start again
+			v.Title, v.Steps = "Add a security key or passkey", v.enrollSteps(1)
+			u.render(w, http.StatusOK, "enroll_start", v)
+			return
+		}
 		u.render(w, http.StatusOK, "enroll_setup", v)
 		return
 	}
