@@ -137,6 +137,11 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 	return StartResult{TxID: tx.ID, Message: resp.Message, ExpiresAt: expires, ResendAfter: resend, Public: resp.Public}, nil
 }
 
+// IsSendLimit says whether err is StartVerification's (or a push's)
+// CodeLockedOut for a reached send limit, rather than a lockout after
+// failed attempts: the user may still answer a code sent earlier.
+func IsSendLimit(err error) bool { return errors.Is(err, errPushLimit) }
+
 func errNotEnrolled(provider string) error {
 	return errorf(CodeNotEnrolled, nil, "the user has no active enrollment in provider %q", provider)
 }

@@ -1,0 +1,100 @@
+package ui_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/providers/email/emailtest"
+)
+
+// TestLinkInputs: an enroll link's inputs are checked against what the
+// provider declares when the link is made (a clear 400 naming the input
+// otherwise); they prefill the enroll page, and with fix_inputs they are
+// shown read-only and are the only ones used, whatever the form posts.
+func TestLinkInputs(t *testing.T) {
+	srv := emailtest.Start(t, emailtest.Options{})
+	h := startHost(t, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), emailClients(srv), totpClients)
+
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		want string // in the error message; "" for a link
+	}{
+		{"prefill", map[string]any{"page": "enroll", "provider": "email", "inputs": map[string]string{"email": "a@x.example"}}, ""},
+		{"fixed", map[string]any{"page": "enroll", "provider": "email", "inputs": map[string]string{"email": "a@x.example"}, "fix_inputs": true}, ""},
+		{"undeclared input", map[string]any{"page": "enroll", "provider": "email", "inputs": map[string]string{"phone": "1"}}, "inputs.phone"},
+		{"fixed without the required one", map[string]any{"page": "enroll", "provider": "email", "inputs": map[string]string{"email": ""}, "fix_inputs": true}, "inputs.email"},
+		{"fixed without inputs", map[string]any{"page": "enroll", "provider": "email", "fix_inputs": true}, "fix_inputs"},
+		{"too long", map[string]any{"page": "enroll", "provider": "email", "inputs": map[string]string{"email": strings.Repeat("a", 321)}}, "inputs.email"},
+		{"provider without inputs", map[string]any{"page": "enroll", "provider": "totp", "inputs": map[string]string{"email": "a@x.example"}}, "asks no enrollment inputs"},
+		{"verify link", map[string]any{"page": "verify", "provider": "email", "inputs": map[string]string{"email": "a@x.example"}}, "enroll links only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.body["audience"] = "client"
+			status, out := h.api("POST", "/v1/users/erin/ui-links", appKey, tc.body)
+			if tc.want == "" {
+				if status != http.StatusCreated {
+					t.Fatalf("%d %v", status, out)
+				}
+				return
+			}
+			e, _ := out["error"].(map[string]any)
+			if msg, _ := e["message"].(string); status != http.StatusBadRequest || e["code"] != "invalid_request" || !strings.Contains(msg, tc.want) {
+				t.Errorf("%d %v, want 400 naming %q", status, out, tc.want)
+			}
+		})
+	}
+	if status, out := h.api("POST", "/v1/ui-links", adminKey, map[string]any{"page": "admin", "inputs": map[string]string{"email": "a@x.example"}}); status != http.StatusBadRequest {
+		t.Errorf("admin link with inputs: %d %v", status, out)
+	}
+
+	// What the enroll form posts: the address typed over a prefilled one
+	// is used; over a fixed one it is not.
+	begin := func(t *testing.T, user string, link map[string]any, typed string) page {
+		t.Helper()
+		p := h.get(h.link(user, link), true)
+		f := p.form(t)
+		f.Set("input_email", typed)
+		return h.post("/ui/enroll/begin", f, nil)
+	}
+	prefill := map[string]any{"page": "enroll", "audience": "client", "provider": "email", "inputs": map[string]string{"email": "old@x.example"}}
+	if p := h.get(h.link("frank", prefill), true); !strings.Contains(p.body, `value="old@x.example"`) || strings.Contains(p.body, "readonly") {
+		t.Errorf("prefilled page: %s", p.body)
+	}
+	n := len(srv.Messages())
+	if p := begin(t, "frank", prefill, "new@x.example"); !strings.Contains(p.body, `id="code"`) {
+		t.Fatalf("begin with a typed address: %d %s", p.status, p.body)
+	}
+	srv.LastCode(t, n, "new@x.example")
+
+	fixed := map[string]any{"page": "enroll", "audience": "client", "provider": "email", "inputs": map[string]string{"email": "boss@x.example"}, "fix_inputs": true}
+	if p := h.get(h.link("gina", fixed), true); !strings.Contains(p.body, `value="boss@x.example"`) || !strings.Contains(p.body, "readonly") {
+		t.Errorf("fixed page: %s", p.body)
+	}
+	n = len(srv.Messages())
+	if p := begin(t, "gina", fixed, "mine@x.example"); !strings.Contains(p.body, `id="code"`) {
+		t.Fatalf("begin with a fixed address: %d %s", p.status, p.body)
+	}
+	srv.LastCode(t, n, "boss@x.example")
+	for _, m := range srv.Messages()[n:] {
+		if strings.Join(m.To, ",") != "boss@x.example" {
+			t.Errorf("a fixed address was replaced: mail to %v", m.To)
+		}
+	}
+
+	// A malformed address: the page says what is wrong, keeps what was
+	// typed, and nothing is mailed or stored.
+	n = len(srv.Messages())
+	p := begin(t, "hank", map[string]any{"page": "enroll", "audience": "client", "provider": "email"}, "not an address")
+	if !strings.Contains(p.body, "Email address: is not an email address") || !strings.Contains(p.body, `value="not an address"`) {
+		t.Errorf("malformed address: %d %s", p.status, p.body)
+	}
+	if got := len(srv.Messages()); got != n {
+		t.Errorf("%d mails sent for a malformed address", got-n)
+	}
+	if status, out := h.api("GET", "/v1/users/hank/enrollments", appKey, nil); status != http.StatusOK || len(out["enrollments"].([]any)) != 0 {
+		t.Errorf("enrollments after a malformed address: %d %v", status, out)
+	}
+}
