@@ -90,6 +90,9 @@ const maxCASAttempts = 8
 // carries a TxID to poll with PollVerification; while it is pending,
 // asking for another push answers the same TxID.
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	if in.TxID != "" && in.Code == "" && f.capabilities(in.Provider).Push {
+		return f.finishPush(ctx, in)
+	}
 	ctx = startVerify(ctx, false)
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
