@@ -98,3 +98,62 @@ func TestLinkInputs(t *testing.T) {
 		t.Errorf("enrollments after a malformed address: %d %v", status, out)
 	}
 }
+
+// TestSendPageWithoutScript: the login page of a provider that sends its
+// code works as plain HTML: "Send code" posts, the page then renders the
+// seconds left before a resend on the host's clock, and the code posted
+// with the form's token (which carries the txid) verifies.
+func TestSendPageWithoutScript(t *testing.T) {
+	srv := emailtest.Start(t, emailtest.Options{})
+	h := startHost(t, time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), emailClients(srv))
+	const addr = "ivy@x.example"
+	if status, out := h.api("POST", "/v1/users/ivy/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+		"inputs": map[string]string{"email": addr}}); status != http.StatusCreated {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	if status, out := h.api("POST", "/v1/users/ivy/enrollments/email/confirm", appKey, map[string]string{"code": srv.LastCode(t, 0, addr)}); status != http.StatusOK {
+		t.Fatalf("confirm: %d %v", status, out)
+	}
+
+	p := h.get(h.link("ivy", map[string]string{"page": "verify", "audience": "client"}), true)
+	if !strings.Contains(p.body, `id="send"`) || strings.Contains(p.body, `id="code"`) {
+		t.Fatalf("login page before sending: %s", p.body)
+	}
+	n := len(srv.Messages())
+	f := p.form(t)
+	f.Set("provider", "email")
+	sent := h.post("/ui/verify/send", f, nil)
+	if sent.status != http.StatusSeeOther {
+		t.Fatalf("send: %d %s", sent.status, sent.body)
+	}
+	code := srv.LastCode(t, n, addr)
+	next := h.url + sent.header.Get("Location")
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, `data-resend-in="30">Resend in 30 s<`},
+		{10*time.Second + 500*time.Millisecond, `data-resend-in="20">Resend in 20 s<`}, // rounded up
+		{20 * time.Second, `data-resend-in="0">Resend code<`},
+	} {
+		h.clock.Add(tc.after)
+		if p = h.get(next, false); !strings.Contains(p.body, tc.want) || !strings.Contains(p.body, `id="code"`) {
+			t.Errorf("the sent page %s later: want %s in\n%s", tc.after, tc.want, p.body)
+		}
+	}
+	f = p.form(t)
+	f.Set("provider", "email")
+	f.Set("code", code)
+	if done := h.post("/ui/verify/code", f, nil); done.status != http.StatusSeeOther || !strings.HasPrefix(done.header.Get("Location"), "/ui/verify/done?t=") {
+		t.Errorf("verify the code: %d %s %s", done.status, done.header.Get("Location"), done.body)
+	}
+	// A code posted with a form token that names no challenge is refused
+	// before the framework: the txid comes only from a signed token.
+	p = h.get(h.link("ivy", map[string]string{"page": "verify", "audience": "client"}), true)
+	f = p.form(t)
+	f.Set("provider", "email")
+	f.Set("code", code)
+	if r := h.post("/ui/verify/code", f, nil); r.status != http.StatusOK || !strings.Contains(r.body, "Send a code first") {
+		t.Errorf("a code without a challenge: %d %s", r.status, r.body)
+	}
+}
