@@ -147,6 +147,9 @@ func TestSendPageWithoutScript(t *testing.T) {
 	if done := h.post("/ui/verify/code", f, nil); done.status != http.StatusSeeOther || !strings.HasPrefix(done.header.Get("Location"), "/ui/verify/done?t=") {
 		t.Errorf("verify the code: %d %s %s", done.status, done.header.Get("Location"), done.body)
 	}
+	if again := h.post("/ui/verify/code", f, nil); again.status != http.StatusOK || !strings.Contains(again.body, "send a new one") {
+		t.Errorf("the used code again: %d %s", again.status, again.body)
+	}
 	// A code posted with a form token that names no challenge is refused
 	// before the framework: the txid comes only from a signed token.
 	p = h.get(h.link("ivy", map[string]string{"page": "verify", "audience": "client"}), true)

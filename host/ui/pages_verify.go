@@ -98,6 +98,11 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
 			return
 		}
+		if in.TxID != "" && framework.CodeOf(err) == framework.CodeNotFound {
+			// The sent code's challenge is over (expired, or replaced).
+			again(sentReasonText(sdk.ReasonExpired, ""))
+			return
+		}
 		again(u.frameworkMessage(err))
 		return
 	}
