@@ -32,6 +32,9 @@ func (f *Framework) startPushVerification(ctx context.Context, m *managed, in St
 	if err == nil {
 		vr, err = f.startPush(ctx, m, vin)
 	}
+	if err == nil && vr.Reason == ReasonNotEnrolled {
+		err = errNotEnrolled(in.Provider) // as for a code: nothing to send to
+	}
 	if err == nil && vr.Outcome != sdk.Pending {
 		vr, err = f.record(ctx, vin, nil, vr, nil, nil)
 		if err != nil {

@@ -56,6 +56,9 @@ func TestDuoPushStart(t *testing.T) {
 		t.Helper()
 		return h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
 	}
+	if r := h.do("POST", "/v1/users/nobody/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"}); r.status != http.StatusNotFound || r.errCode() != "not_enrolled" {
+		t.Errorf("a push start for a user without the factor: %d %v, want 404 not_enrolled as for a code", r.status, r.body)
+	}
 
 	emu.ScriptPush("dave", duotest.Push{Result: "allow", After: 20 * time.Second})
 	s := start()
