@@ -54,7 +54,7 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 
 	var locked *Attempts
 	unreservedFailure := false
-	switch s := settlementOf(res, err); {
+	switch s := settlementOf(res, err, t != nil); {
 	case t != nil && s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	case s == settleSuccess:
