@@ -59,9 +59,15 @@ type view struct {
 	RecoveryCodes  []string
 	CodesLeft      int
 	AlreadyEnabled bool
+	Inputs         []inputField // what the provider's enrollment asks for
+	RestartURL     string       // the start page again: send a new code, change an input
 
 	// Verification.
 	Code         bool // the provider takes a typed code (a passcode, with Push)
+	CodeLabel    string
+	Sends        bool // the provider sends its code: "Send code" first
+	Sent         bool // a code was sent for this form: its field and "Resend"
+	ResendIn     int  // seconds until "Resend" is accepted
 	Recovery     bool // offer a recovery code
 	RecoveryOpen bool
 	RememberDays int  // offer "remember this device" for so many days
@@ -192,6 +198,9 @@ func clientIP(r *http.Request) string {
 func (u *UI) base(c claims, tok string) *view {
 	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
 		Push: c.Provider == "duo", WebAuthn: c.Provider == "webauthn", ReturnURL: c.Return}
+	if c.Page == PageEnroll && c.Provider != "" && !v.WebAuthn { // a key's label has a field of its own
+		v.Inputs = inputFields(u.fw.EnrollInputs(c.Provider), c.inputs(), c.FixInputs)
+	}
 	if c.Then == PageVerify {
 		// An enrollment the login page asked for: once done, back to the
 		// login page (which decides again: now with the new factor), not
@@ -214,20 +223,23 @@ func providerLabel(name string) string {
 		return "Duo Mobile"
 	case "webauthn":
 		return "security key or passkey"
+	case "email":
+		return "email"
 	case "":
 		return ""
 	}
 	return strings.ToUpper(name)
 }
 
-// enrollSteps are the enrollment's steps for the view's provider.
-func (v *view) enrollSteps(current int) []step {
+func enrollSteps(current int, v *view) []step {
 	labels := []string{"Get the app", "Scan", "Backup codes"}
 	switch {
 	case v.Push:
 		labels[1] = "Activate"
 	case v.WebAuthn:
 		labels[0], labels[1] = "Your key", "Register"
+	case len(v.Inputs) > 0:
+		labels[0], labels[1] = "Your details", "Confirm"
 	}
 	out := make([]step, len(labels))
 	for i, l := range labels {
