@@ -298,6 +298,7 @@ func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, 
 	s.handle("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
 	s.handle("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))
 	s.handle("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
+	s.handle("POST /v1/users/{user}/enrollments/{provider}/remove", s.auth(app, s.removeEnrollment))
 	s.handle("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
 	s.handle("POST /v1/users/{user}/verify", s.auth(app, s.verify))
 	s.handle("POST /v1/users/{user}/verifications", s.auth(app, s.startVerification))

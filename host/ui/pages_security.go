@@ -250,6 +250,10 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 	if len(code) > 64 {
 		code = code[:64]
 	}
+	if strings.TrimSpace(code) == "" {
+		u.renderStepUp(w, r, c, tok, "Enter the code.", provider == framework.RecoveryProvider)
+		return
+	}
 	in := framework.VerifyInput{UserID: c.User, Audience: framework.Audience(c.Audience), Provider: provider, Code: code, ClientIP: clientIP(r)}
 	recovery := provider == framework.RecoveryProvider
 	if !recovery {
@@ -266,8 +270,23 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 			in.Factor = framework.FactorPasscode
 		}
 	}
-	res, err := u.fw.Verify(ctx, in)
+	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
+	var res framework.VerifyResult
+	var err error
+	if isRemove {
+		// The framework checks the step-up and removes on its allow.
+		res, err = u.fw.RemoveEnrollmentStepUp(ctx, remove, in)
+	} else {
+		res, err = u.fw.Verify(ctx, in)
+		if err == nil && res.Outcome == sdk.Allow && !res.Answered() {
+			err = &framework.Error{Code: framework.CodeProviderUnavailable, Message: "step-up allowed without a code checked"}
+		}
+	}
 	switch {
+	case framework.CodeOf(err) == framework.CodeNotFound && isRemove:
+		// Removed meanwhile (another tab): what was asked is done.
+		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
+		return
 	case err != nil:
 		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery)
 		return
@@ -278,12 +297,7 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 		u.renderStepUp(w, r, c, tok, msg, recovery)
 		return
-	}
-	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
-		if err := u.fw.ResetEnrollment(ctx, c.User, p); err != nil && framework.CodeOf(err) != framework.CodeNotFound {
-			u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
-			return
-		}
+	case isRemove:
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
 		return
 	}

@@ -55,7 +55,7 @@ type Framework interface {
 	Refresh(ctx context.Context)
 	// The security page's.
 	Factors(provider string) framework.ChallengeProvider
-	ResetEnrollment(ctx context.Context, userID, provider string) error
+	RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)
 	Devices(ctx context.Context, userID string) ([]framework.DeviceInfo, error)
 	DeviceByToken(ctx context.Context, userID, token string) (framework.DeviceInfo, error)
 	RevokeDevice(ctx context.Context, userID, id string) error
