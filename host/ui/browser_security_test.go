@@ -206,6 +206,10 @@ func TestBrowserSecurityPage(t *testing.T) {
 	b.do("security page again", chromedp.Navigate(sec), chromedp.WaitVisible(chromedp.CSS("#this-device")))
 	b.do("forget this device", chromedp.Click(chromedp.CSS("#devices .forget")), chromedp.WaitVisible(chromedp.CSS("#no-devices")))
 	b.shot("security-forgot")
+
+	// The page a link that cannot be used shows.
+	b.do("an altered link", chromedp.Navigate(strings.Replace(sec, "?t=", "?t=x", 1)), chromedp.WaitVisible(chromedp.CSS(".icon-lock")))
+	b.shot("invalid-link")
 	if n := len(h.devices("dana")); n != 0 {
 		t.Errorf("%d devices after forgetting this one", n)
 	}
