@@ -184,6 +184,9 @@ func TestBrowserSecurityPage(t *testing.T) {
 	b.do("wrong code", chromedp.SetValue(chromedp.CSS("#provider"), "totp"), chromedp.SendKeys(chromedp.CSS("#code"), "000000"),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#error")))
 	b.shot("stepup-wrong-code")
+	if m := run(b, "method kept", chromedp.Evaluate[string](`document.getElementById("provider").value`)); m != "totp" {
+		t.Errorf("after a wrong code the method chosen is %q, want the one tried, totp", m)
+	}
 	if n := h.audited("dana", "verify", "deny"); n != 1 {
 		t.Errorf("%d denied verifies audited, want 1", n)
 	}

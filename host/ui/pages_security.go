@@ -216,7 +216,9 @@ func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, erro
 	return out, n, err
 }
 
-func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok, errMsg string, recoveryOpen bool) {
+// renderStepUp shows the step-up page; chosen is the method the user
+// tried, selected again after a refusal.
+func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok, errMsg string, recoveryOpen bool, chosen ...string) {
 	methods, codes, err := u.stepUpMethods(r, c)
 	if err != nil {
 		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
@@ -224,6 +226,9 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 	}
 	v := u.base(c, tok)
 	v.Title, v.Icon, v.Error, v.Action = "Confirm it's you", "lock", errMsg, c.Action
+	if len(chosen) > 0 {
+		v.Provider = chosen[0]
+	}
 	v.StepUpMethods, v.Recovery, v.RecoveryOpen = methods, codes > 0, recoveryOpen || (codes > 0 && len(methods) == 0)
 	v.SecurityURL = u.securityURL(c, "")
 	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
@@ -251,7 +256,7 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		code = code[:64]
 	}
 	if strings.TrimSpace(code) == "" {
-		u.renderStepUp(w, r, c, tok, "Enter the code.", provider == framework.RecoveryProvider)
+		u.renderStepUp(w, r, c, tok, "Enter the code.", provider == framework.RecoveryProvider, provider)
 		return
 	}
 	in := framework.VerifyInput{UserID: c.User, Audience: framework.Audience(c.Audience), Provider: provider, Code: code, ClientIP: clientIP(r)}
@@ -288,14 +293,14 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
 		return
 	case err != nil:
-		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery)
+		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
 		return
 	case res.Outcome != sdk.Allow:
 		msg := reasonText(string(res.Reason), res.Message)
 		if recovery && res.Reason == sdk.ReasonInvalidCode {
 			msg = "That backup code isn't valid or was already used."
 		}
-		u.renderStepUp(w, r, c, tok, msg, recovery)
+		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
 		return
 	case isRemove:
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
