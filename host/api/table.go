@@ -34,6 +34,7 @@ func (s *Server) routeTable() []route {
 		{"DELETE /v1/users/{user}/enrollments/{provider}", admin, s.resetEnrollment},
 		{"GET /v1/users/{user}/enrollments/{provider}/credentials", app, s.listCredentials},
 		{"DELETE /v1/users/{user}/enrollments/{provider}/credentials/{credential}", app, s.removeCredential},
+		{"POST /v1/users/{user}/enrollments/{provider}/remove", app, s.removeEnrollment},
 		{"POST /v1/users/{user}/unlock", admin, s.unlockUser},
 		{"POST /v1/users/{user}/verify", app, s.verify},
 		{"POST /v1/users/{user}/verifications", app, s.startVerification},
