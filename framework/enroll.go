@@ -171,6 +171,7 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 		if reason == "" {
 			reason = sdk.ReasonInvalidCode
 		}
+		reason = f.conformReason(provider, userID, VerifyResult{Outcome: sdk.Deny, Reason: reason}).Reason
 		return ConfirmResult{Status: StatusPending, Reason: reason}, nil, nil
 	}
 	if len(resp.State) == 0 {

@@ -92,10 +92,9 @@ func settlementOf(res VerifyResult, err error) settlement {
 	case res.Outcome != sdk.Deny:
 		return settleRefund
 	}
-	switch res.Reason {
-	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonExpired,
-		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit, sdk.ReasonUnavailable,
-		sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired: // the backend refused the request, not the answer
+	// The SDK's vocabulary says which reasons count: one table for the
+	// host, the guide and provider authors.
+	if !res.Reason.CountsAgainstBudget() {
 		return settleRefund
 	}
 	return settleFailure

@@ -72,11 +72,11 @@ type VerifyResult struct {
 
 // ReasonPushLimit denies a push while the user's push limit is reached;
 // the caller gets CodeLockedOut with RetryAfter.
-const ReasonPushLimit sdk.Reason = "push_limit"
+const ReasonPushLimit = sdk.ReasonPushLimit
 
 // ReasonNotEnrolled denies a user who has no active enrollment in the
 // provider; it is decided by the host, not the provider.
-const ReasonNotEnrolled sdk.Reason = "not_enrolled"
+const ReasonNotEnrolled = sdk.ReasonNotEnrolled
 
 // maxCASAttempts bounds how often a verify re-reads state that changed
 // under it. Each retry re-verifies against the newer state, so a code that
@@ -102,6 +102,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	}
 	m, err := f.provider(in.Provider, in.Audience)
 	if err != nil {
+		return VerifyResult{}, err
+	}
+	if err := f.checkFactor(m, in.Provider, in.Factor); err != nil {
 		return VerifyResult{}, err
 	}
 	ctx, cancel := decisionContext(ctx)
@@ -325,7 +328,7 @@ func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, prov
 	err = f.call(ctx, m, func(p sdk.Provider) error {
 		var err error
 		resp, err = p.Verify(ctx, sdk.VerifyRequest{
-			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
+			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: sdk.Factor(in.Factor),
 			TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
 		})
 		return err
@@ -338,6 +341,7 @@ func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, prov
 		return VerifyResult{}, nil, providerErr(in.Provider, err)
 	}
 	res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
+	res = f.conformReason(in.Provider, in.UserID, res)
 	switch res.Outcome {
 	case sdk.Allow:
 		res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken

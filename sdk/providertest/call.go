@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // outcome is what one provider call did.
@@ -70,7 +71,7 @@ func broken[R any](o outcome[R]) string {
 		return "panicked: " + first
 	case o.hung:
 		return fmt.Sprintf("did not return within %s", o.elapsed.Round(time.Millisecond))
-	case errors.Is(o.err, sdk.ErrUnreachable):
+	case errors.Is(o.err, sdkplugin.ErrUnreachable):
 		return fmt.Sprintf("failed in transport (the plugin crashed or its connection broke): %v", o.err)
 	case o.err != nil && sdk.KindOf(o.err) == sdk.KindInternal && !isContextErr(o.err):
 		return fmt.Sprintf("returned an internal error (a panic inside a plugin comes back this way): %v", o.err)

@@ -29,7 +29,7 @@ type mailerState struct {
 }
 
 func (m *mailer) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "mailer", Version: "1.0.0", ProtocolVersion: sdk.ProtocolVersion, Description: "test",
+	return sdk.Info{Name: "mailer", Version: "1.0.0", Description: "test",
 		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}}}, nil
 }
 func (m *mailer) Configure(_ context.Context, s sdk.Settings) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // Rule names one promise the kit checks. Each is a subtest of Run, and
@@ -41,7 +42,7 @@ type Target struct {
 }
 
 // Binary is the provider plugin at path, started by Run as the host starts
-// it (sdk.ClientConfig, plugin.NewClient, sdk.Dispense) and killed when
+// it (sdkplugin.ClientConfig, plugin.NewClient, sdkplugin.Dispense) and killed when
 // the test ends.
 func Binary(path string) Target { return Target{path: path} }
 
@@ -186,14 +187,14 @@ func (k *kit) start(t tb) {
 	cmd := exec.Command(k.target.path)
 	setParentDeathSignal(cmd)
 	log := hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Trace, Output: k.logs})
-	k.client = plugin.NewClient(sdk.ClientConfig(cmd, log))
+	k.client = plugin.NewClient(sdkplugin.ClientConfig(cmd, log))
 	t.Cleanup(func() {
 		k.client.Kill()
 		if t.Failed() {
 			t.Logf("the plugin's log, last lines:\n%s", k.logs.tail(40))
 		}
 	})
-	p, err := sdk.Dispense(k.client)
+	p, err := sdkplugin.Dispense(k.client)
 	if err != nil {
 		t.Fatalf("rule start: %s does not start as a provider plugin: %v", k.target.path, err)
 	}

@@ -54,9 +54,6 @@ func (k *kit) checkInfo(t tb) {
 	if strings.TrimSpace(info.Version) == "" {
 		fail("Info.Version is empty")
 	}
-	if info.ProtocolVersion < sdk.MinProtocolVersion || info.ProtocolVersion > sdk.ProtocolVersion {
-		fail("Info.ProtocolVersion is %d; this SDK speaks %d to %d (set it to sdk.ProtocolVersion)", info.ProtocolVersion, sdk.MinProtocolVersion, sdk.ProtocolVersion)
-	}
 	if !info.Capabilities.Code && !info.Capabilities.Push {
 		fail("Info.Capabilities has neither Code nor Push: the host could not verify anything")
 	}

@@ -37,7 +37,7 @@ func (p *Provider) Info(ctx context.Context) (sdk.Info, error) {
 		return sdk.Info{}, err
 	}
 	return sdk.Info{
-		Name: "fake", Version: "1.0.0", ProtocolVersion: sdk.ProtocolVersion, Description: "test provider",
+		Name: "fake", Version: "1.0.0", Description: "test provider",
 		Schema: schema, Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true},
 	}, nil
 }
