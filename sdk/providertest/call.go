@@ -49,11 +49,26 @@ func callCtx[R any](ctx context.Context, wait time.Duration, fn func(context.Con
 	}
 }
 
-// call runs fn with the kit's per-call timeout.
+// call runs fn with the kit's per-call timeout. A call that misses it
+// (no answer in time, or the deadline's error after it passed) fails the
+// running rule at once and marks the run to stop after it.
 func call[R any](k *kit, fn func(context.Context) (R, error)) outcome[R] {
 	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
 	defer cancel()
-	return callCtx(ctx, k.opts.Timeout+time.Second, fn)
+	o := callCtx(ctx, k.opts.Timeout+min(time.Second, k.opts.Timeout), fn)
+	if o.hung || (ctx.Err() != nil && isContextErr(o.err)) {
+		k.deadlineMissed(fmt.Sprintf("a call took %s of its %s", o.elapsed.Round(time.Millisecond), k.opts.Timeout))
+	}
+	return o
+}
+
+// deadlineMissed fails the running rule at once and stops the run after
+// it (see Options.Timeout).
+func (k *kit) deadlineMissed(what string) {
+	k.missed = fmt.Sprintf("rule %s: %s", k.rule, what)
+	if k.cur != nil {
+		k.cur.Fatalf("rule %s: %s: the provider missed its deadline; the kit stops here (Options.Timeout)", k.rule, what)
+	}
 }
 
 // callErr is call for methods that return only an error.

@@ -30,6 +30,8 @@ const (
 	RuleGarbageCode       Rule = "garbage-code"
 	RuleGarbageState      Rule = "garbage-state"
 	RuleAllowReplay       Rule = "allow-replay"
+	RuleFactors           Rule = "factors"
+	RulePendingPoll       Rule = "pending-poll"
 	RuleDeadline          Rule = "deadline"
 	RuleProcessExit       Rule = "process-exit"
 )
@@ -78,7 +80,11 @@ type Options struct {
 	// Skip lists rules that do not apply to this provider; each is
 	// reported as skipped. RuleConfigure cannot be skipped.
 	Skip []Rule
-	// Timeout bounds each call the kit makes; 10 seconds when zero.
+	// Timeout bounds each call the kit makes; 10 seconds when zero. The
+	// first call that misses it (no answer, or the deadline's own error
+	// once it passed) fails its rule and stops the run: every later call
+	// would wait out its deadline too, so a slow provider is reported in
+	// about one Timeout instead of one per call.
 	Timeout time.Duration
 }
 
@@ -127,6 +133,9 @@ type kit struct {
 
 	info       sdk.Info
 	configured bool
+	cur        tb        // the rule running now
+	rule       Rule      // its name
+	missed     string    // the first deadline miss; the run stops there
 	now        time.Time // the host's time for every request
 	pending    []byte    // state from Enroll begin
 	confirmed  []byte    // state from a finished enrollment
@@ -156,6 +165,8 @@ func run(t tb, target Target, settings sdk.Settings, o Options) {
 		{RuleGarbageState, k.checkGarbageState},
 		{RuleAllowReplay, k.checkAllowReplay},
 		{RuleChallenge, k.checkChallenge},
+		{RuleFactors, k.checkFactors},
+		{RulePendingPoll, k.checkPendingPoll},
 		{RuleDeadline, k.checkDeadline},
 		{RuleProcessExit, k.checkProcessExit},
 	}
@@ -164,8 +175,12 @@ func run(t tb, target Target, settings sdk.Settings, o Options) {
 			if slices.Contains(o.Skip, r.rule) {
 				t.Skipf("rule %s skipped by Options.Skip", r.rule)
 			}
+			k.cur, k.rule = t, r.rule
 			r.fn(t)
 		})
+		if k.missed != "" {
+			t.Fatalf("providertest: %s missed a deadline (%s); the kit stops at the first miss instead of waiting out every remaining call", target, k.missed)
+		}
 		if r.rule != RuleInfoComplete && !k.configured {
 			t.Fatalf("providertest: %s is not configured (see rule %s); the remaining rules cannot run", target, RuleConfigure)
 		}

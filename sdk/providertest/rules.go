@@ -19,8 +19,13 @@ var (
 	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
+// UserID is the end user every call of the kit is about, so that a test
+// can prepare its backend for that user (a Duo user who already has a
+// device, an address the test's mail server accepts).
+const UserID = "providertest-user"
+
 // kitUser is the end user every enroll and verify is about.
-var kitUser = sdk.User{ID: "providertest-user", AccountName: "providertest@example.com"}
+var kitUser = sdk.User{ID: UserID, AccountName: "providertest@example.com"}
 
 // looksSecret says whether a setting's name suggests a credential, which
 // must then be flagged Secret so the host never logs or shows it.
