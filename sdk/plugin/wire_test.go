@@ -11,6 +11,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/internal/pb"
 	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
@@ -265,3 +266,27 @@ func TestWireChallenge(t *testing.T) {
 
 // noChallenge is a provider written before protocol 2.
 type noChallenge struct{ sdk.Provider }
+
+// TestWireProtocolVersionField: Info no longer carries a protocol
+// version, but wire field 3 keeps its meaning for hosts built before:
+// the plugin fills it with the version it negotiated.
+func TestWireProtocolVersionField(t *testing.T) {
+	for v := sdk.MinProtocolVersion; v <= sdk.ProtocolVersion; v++ {
+		c, _ := goplugin.TestPluginGRPCConn(t, false, map[string]goplugin.Plugin{
+			wire.PluginName: &wire.Plugin{Version: v, Service: wire.NewServer(&echoProvider{}, v),
+				Connect: func(rpc pb.ProviderServiceClient, _ int) any { return rpc }},
+		})
+		raw, err := c.Dispense(wire.PluginName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := raw.(pb.ProviderServiceClient).Info(context.Background(), &pb.InfoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.GetProtocolVersion() != int32(v) {
+			t.Errorf("negotiated %d: protocol_version = %d", v, r.GetProtocolVersion())
+		}
+		c.Close()
+	}
+}
