@@ -265,7 +265,10 @@ const (
 // VerifyResponse is the result of Verify.
 type VerifyResponse struct {
 	Outcome Outcome
-	Reason  Reason
+	// Reason is a Reason constant of this package or a custom reason
+	// (Reason.IsCustom); the host denies anything else as
+	// ReasonInvalidReason.
+	Reason Reason
 	// Message is a short human-readable explanation, safe to show an admin.
 	Message string
 	// TxID identifies a pending out-of-band transaction to poll.
