@@ -17,7 +17,7 @@ import (
 // before.
 func (f *Framework) checkFactor(m *managed, provider, factor string) error {
 	info := f.providerInfo(provider)
-	if m.Status().Protocol == 1 || info.Capabilities.Offers(sdk.Factor(factor)) {
+	if info.Capabilities.Offers(sdk.Factor(factor)) || m.Status().Protocol == 1 {
 		return nil
 	}
 	offered := []string{`"" (the default)`}
