@@ -58,6 +58,10 @@
 //   - process-exit (binary targets): the plugin exits when the host kills
 //     its client.
 //
+// Every Verify and Enroll answer the kit sees must carry a reason the host
+// accepts (sdk.Reason.FromProvider): a word of the SDK's vocabulary, none,
+// or a custom "x-..." reason; the rule that saw another one fails.
+//
 // Every call has a deadline (Options.Timeout). The first call that misses
 // it fails its rule and stops the run there: a provider that waits out
 // every deadline is reported in about one Timeout, not one per call.

@@ -133,12 +133,13 @@ type kit struct {
 
 	info       sdk.Info
 	configured bool
-	cur        tb        // the rule running now
-	rule       Rule      // its name
-	missed     string    // the first deadline miss; the run stops there
-	now        time.Time // the host's time for every request
-	pending    []byte    // state from Enroll begin
-	confirmed  []byte    // state from a finished enrollment
+	cur        tb            // the rule running now
+	rule       Rule          // its name
+	missed     string        // the first deadline miss; the run stops there
+	badReason  map[Rule]bool // rules that already reported a reason outside the rule
+	now        time.Time     // the host's time for every request
+	pending    []byte        // state from Enroll begin
+	confirmed  []byte        // state from a finished enrollment
 }
 
 func run(t tb, target Target, settings sdk.Settings, o Options) {

@@ -17,7 +17,11 @@ const unknownTxID = "providertest-no-such-tx"
 
 func (k *kit) verifyFactor(state []byte, factor sdk.Factor, txid, code string, now time.Time) outcome[sdk.VerifyResponse] {
 	req := sdk.VerifyRequest{User: kitUser, State: state, Factor: factor, TxID: txid, Code: code, Now: now}
-	return call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
+	o := call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
+	if o.err == nil && broken(o) == "" {
+		k.checkReason("Verify", o.val.Reason)
+	}
+	return o
 }
 
 // checkFactors: Capabilities.Factors and Challenges agree, a factor the

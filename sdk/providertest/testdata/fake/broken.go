@@ -91,3 +91,17 @@ func (p slow) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResp
 	time.Sleep(time.Minute) // and then some: it never looked at ctx
 	return sdk.VerifyResponse{}, ctx.Err()
 }
+
+// OwnReason denies a wrong code with a reason of its own, outside the
+// SDK's vocabulary and without the custom prefix.
+func OwnReason() sdk.Provider { return ownReason{New()} }
+
+type ownReason struct{ *Provider }
+
+func (p ownReason) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	r, err := p.Provider.Verify(ctx, req)
+	if r.Reason == sdk.ReasonInvalidCode {
+		r.Reason = "wrong_code"
+	}
+	return r, err
+}
