@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -132,5 +133,24 @@ func TestReasonRuleCountsAgainstTheBudget(t *testing.T) {
 				t.Errorf("the right code after the burst: %d %v; want 429 locked_out", v.status, v.body)
 			}
 		})
+	}
+}
+
+// TestUndeclaredFactorRefused: a verify naming a factor the TOTP plugin
+// does not declare (protocol 2, Capabilities.Factors) is a 400 that
+// spends nothing: the right code still allows at once.
+func TestUndeclaredFactorRefused(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("alice")
+	h.clock.Add(30 * time.Second) // the confirmation code is spent
+	for range 6 {                 // more than the free attempts
+		v := h.do("POST", "/v1/users/alice/verify", appKey, map[string]string{"provider": "totp", "audience": "client",
+			"factor": "push", "code": h.code(secret)})
+		if v.status != http.StatusBadRequest || v.errCode() != "invalid_request" || !strings.Contains(v.body["error"].(map[string]any)["message"].(string), `factor "push"`) {
+			t.Fatalf("verify with an undeclared factor: %d %v; want 400 invalid_request naming it", v.status, v.body)
+		}
+	}
+	if v := h.verify("alice", h.code(secret)); v.status != http.StatusOK || v.str("outcome") != "allow" {
+		t.Errorf("the right code after refused factors: %d %v", v.status, v.body)
 	}
 }
