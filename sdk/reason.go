@@ -49,16 +49,17 @@ const (
 	// budget or by the provider's backend. Does not count.
 	ReasonLockedOut Reason = "locked_out"
 	// ReasonDeniedByPolicy: the backend's policy refuses this user now.
-	// Does not count.
+	// Counts when the attempt carried a code, else not (see
+	// CountsAgainstBudget).
 	ReasonDeniedByPolicy Reason = "denied_by_policy"
 	// ReasonEnrollmentRequired: the backend wants the user to enroll with
 	// it first; Details[DetailEnrollPortalURL] is where, when it says.
-	// Does not count.
+	// Counts when the attempt carried a code, else not.
 	ReasonEnrollmentRequired Reason = "enrollment_required"
 	// ReasonBackendRefused: the backend answered, but with a refusal or an
 	// answer that is not a decision (an error status, a malformed body).
 	// It is a deny, never left to a failmode: a backend that answers is
-	// not an outage. Does not count.
+	// not an outage. Counts when the attempt carried a code, else not.
 	ReasonBackendRefused Reason = "backend_refused"
 	// ReasonResyncRequired: the code is genuine but far ahead of where a
 	// counter-based token (HOTP) was expected to be; the next code
@@ -102,26 +103,35 @@ func (r Reason) IsCustom() bool {
 	return len(r) <= 64 && customReason.MatchString(string(r))
 }
 
+// budget says whether a deny with a reason counts against the budget.
+type budget int
+
+const (
+	counts     budget = iota // always
+	givenBack                // never
+	codeCounts               // when the attempt carried a code
+)
+
 // providerReasons are the reasons a provider may return besides custom
-// ones, with whether a deny with the reason counts against the budget.
-var providerReasons = map[Reason]bool{
-	ReasonNone:               true,
-	ReasonInvalidCode:        true,
-	ReasonReplayed:           false,
-	ReasonExpired:            false,
-	ReasonDeniedByUser:       true,
-	ReasonUnavailable:        false,
-	ReasonClockSkewSuspected: true,
-	ReasonInvalidState:       false,
-	ReasonWaiting:            true,
-	ReasonFailmodeSafe:       true,
-	ReasonTimeout:            true,
-	ReasonFraud:              true,
-	ReasonLockedOut:          false,
-	ReasonDeniedByPolicy:     false,
-	ReasonEnrollmentRequired: false,
-	ReasonBackendRefused:     false,
-	ReasonResyncRequired:     true,
+// ones, with how a deny with the reason settles.
+var providerReasons = map[Reason]budget{
+	ReasonNone:               counts,
+	ReasonInvalidCode:        counts,
+	ReasonReplayed:           givenBack,
+	ReasonExpired:            givenBack,
+	ReasonDeniedByUser:       counts,
+	ReasonUnavailable:        givenBack,
+	ReasonClockSkewSuspected: counts,
+	ReasonInvalidState:       givenBack,
+	ReasonWaiting:            counts,
+	ReasonFailmodeSafe:       counts,
+	ReasonTimeout:            counts,
+	ReasonFraud:              counts,
+	ReasonLockedOut:          givenBack,
+	ReasonDeniedByPolicy:     codeCounts,
+	ReasonEnrollmentRequired: codeCounts,
+	ReasonBackendRefused:     codeCounts,
+	ReasonResyncRequired:     counts,
 }
 
 // FromProvider reports whether a provider may return r: a provider reason,
@@ -136,23 +146,34 @@ func (r Reason) FromProvider() bool {
 
 // CountsAgainstBudget reports whether a deny (or an enrollment finish not
 // done) with reason r counts as a failed attempt against the user's
-// budget. What does not count is a refusal that says nothing about the
-// answer: the backend or the host refused the request (unavailable,
-// backend_refused, denied_by_policy, enrollment_required, locked_out,
-// push_limit, not_enrolled), or the answer came too late, twice or
-// against a state that cannot be used (expired, replayed, invalid_state).
-// Everything else counts, including an empty reason, a custom reason and
-// invalid_reason: the host fails closed on what it does not know. Allow
-// and Pending never count, whatever their reason.
-func (r Reason) CountsAgainstBudget() bool {
+// budget; withCode says the attempt carried a secret (a code, an
+// enrollment confirmation), not a request for a push or a poll.
+//
+// Never counted: the answer came too late, twice or against a state that
+// cannot be used (expired, replayed, invalid_state), nothing answered
+// (unavailable), or the host refused first (locked_out, push_limit,
+// not_enrolled). A backend's refusal (backend_refused,
+// enrollment_required, denied_by_policy) counts only with a code: the
+// host cannot check that the backend did not evaluate it, and a backend
+// that met every wrong passcode with a refusal would otherwise give
+// unlimited guesses. Everything else counts, including an empty reason,
+// a custom reason and invalid_reason: the host fails closed on what it
+// does not know. Allow and Pending never count, whatever their reason.
+func (r Reason) CountsAgainstBudget(withCode bool) bool {
 	switch r {
 	case ReasonNotEnrolled, ReasonPushLimit:
 		return false
 	case ReasonInvalidReason:
 		return true
 	}
-	counts, ok := providerReasons[r]
-	return !ok || counts
+	b, ok := providerReasons[r]
+	switch {
+	case !ok, b == counts:
+		return true
+	case b == codeCounts:
+		return withCode
+	}
+	return false
 }
 
 // DetailEnrollPortalURL is the VerifyResponse.Details key of the https

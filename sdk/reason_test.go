@@ -10,33 +10,36 @@ func TestReasonRule(t *testing.T) {
 		reason       Reason
 		fromProvider bool
 		custom       bool
-		counts       bool
+		counts       bool // with a code
+		pushCounts   bool // without one
 	}{
-		{ReasonNone, true, false, true},
-		{ReasonInvalidCode, true, false, true},
-		{ReasonReplayed, true, false, false},
-		{ReasonExpired, true, false, false},
-		{ReasonUnavailable, true, false, false},
-		{ReasonBackendRefused, true, false, false},
-		{ReasonFraud, true, false, true},
-		{ReasonResyncRequired, true, false, true},
-		{ReasonLockedOut, true, false, false},
-		{"x-card-blocked", true, true, true},
-		{"x-a_b-c9", true, true, true},
+		{ReasonNone, true, false, true, true},
+		{ReasonInvalidCode, true, false, true, true},
+		{ReasonReplayed, true, false, false, false},
+		{ReasonExpired, true, false, false, false},
+		{ReasonUnavailable, true, false, false, false},
+		{ReasonBackendRefused, true, false, true, false},
+		{ReasonFraud, true, false, true, true},
+		{ReasonResyncRequired, true, false, true, true},
+		{ReasonLockedOut, true, false, false, false},
+		{ReasonDeniedByPolicy, true, false, true, false},
+		{ReasonEnrollmentRequired, true, false, true, false},
+		{"x-card-blocked", true, true, true, true},
+		{"x-a_b-c9", true, true, true, true},
 		// Host reasons: a provider returning one breaks the rule.
-		{ReasonNotEnrolled, false, false, false},
-		{ReasonPushLimit, false, false, false},
-		{ReasonInvalidReason, false, false, true},
+		{ReasonNotEnrolled, false, false, false, false},
+		{ReasonPushLimit, false, false, false, false},
+		{ReasonInvalidReason, false, false, true, true},
 		// Outside the rule.
-		{"wrong_code", false, false, true},
-		{"X-Card", false, false, true},
-		{"x-", false, false, true},
-		{"x--double", false, false, true},
-		{"x-trailing-", false, false, true},
-		{"x-has space", false, false, true},
-		{"x-123456\n", false, false, true},
-		{Reason("x-" + strings.Repeat("a", 63)), false, false, true},
-		{Reason("x-" + strings.Repeat("a", 62)), true, true, true},
+		{"wrong_code", false, false, true, true},
+		{"X-Card", false, false, true, true},
+		{"x-", false, false, true, true},
+		{"x--double", false, false, true, true},
+		{"x-trailing-", false, false, true, true},
+		{"x-has space", false, false, true, true},
+		{"x-123456\n", false, false, true, true},
+		{Reason("x-" + strings.Repeat("a", 63)), false, false, true, true},
+		{Reason("x-" + strings.Repeat("a", 62)), true, true, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.reason), func(t *testing.T) {
@@ -46,8 +49,11 @@ func TestReasonRule(t *testing.T) {
 			if got := tt.reason.IsCustom(); got != tt.custom {
 				t.Errorf("IsCustom = %v, want %v", got, tt.custom)
 			}
-			if got := tt.reason.CountsAgainstBudget(); got != tt.counts {
-				t.Errorf("CountsAgainstBudget = %v, want %v", got, tt.counts)
+			if got := tt.reason.CountsAgainstBudget(true); got != tt.counts {
+				t.Errorf("CountsAgainstBudget(with a code) = %v, want %v", got, tt.counts)
+			}
+			if got := tt.reason.CountsAgainstBudget(false); got != tt.pushCounts {
+				t.Errorf("CountsAgainstBudget(without) = %v, want %v", got, tt.pushCounts)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package host
+package api
 
 import (
 	"crypto/hkdf"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host/ui"
 )
 
@@ -19,7 +18,7 @@ const uiKeyInfo = "twofactor web ui links v1"
 // WithUI serves the web UI under /ui/ and the API routes that hand out
 // its links:
 //
-//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?}
+//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?,"inputs"?,"fix_inputs"?}
 //	POST /v1/ui-links               (admin key) {"page":"admin"}
 //	POST /v1/ui-results             (app key)   {"result"}: checks what the UI appended to return_url
 //
@@ -42,13 +41,10 @@ func WithUI(encryptionKey []byte, now func() time.Time) ServerOption {
 		if err != nil {
 			// The config loader guarantees the key; templates are embedded.
 			// Either failing is a bug, not an admin's mistake.
-			panic("host: web UI: " + err.Error())
+			panic("api: web UI: " + err.Error())
 		}
-		l := &uiLinks{s: s, ui: u}
-		s.handle("POST /v1/users/{user}/ui-links", s.auth(config.ScopeApp, l.create))
-		s.handle("POST /v1/ui-links", s.auth(config.ScopeAdmin, l.createAdmin))
-		s.handle("POST /v1/ui-results", s.auth(config.ScopeApp, l.checkResult))
-		s.handle("/ui/", u.ServeHTTP)
+		// Its routes are in the route table (routeTable).
+		s.ui = &uiLinks{s: s, ui: u}
 	}
 }
 
@@ -62,6 +58,10 @@ type uiLinkRequest struct {
 	Audience  string `json:"audience,omitempty"`
 	Provider  string `json:"provider,omitempty"`
 	ReturnURL string `json:"return_url,omitempty"`
+	// Inputs prefill an enroll page's inputs (an email address); with
+	// FixInputs the user cannot change them.
+	Inputs    map[string]string `json:"inputs,omitempty"`
+	FixInputs bool              `json:"fix_inputs,omitempty"`
 }
 
 type uiLinkResponse struct {
@@ -88,7 +88,7 @@ func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: string(audienceOf(req.Audience)),
-		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return
@@ -106,7 +106,7 @@ func (l *uiLinks) createAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: string(audienceOf(req.Audience)), Provider: req.Provider,
-		ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+		ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return
