@@ -62,12 +62,37 @@ func unixOrZero(field string, t time.Time) (int64, error) {
 // entry's lock serialises the reservations of one budget, and keeps the
 // read from racing the commit that settles one of them.
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
-	k := ledgerKey{userID, b}
+	r, ok, err := s.reserve(ledgerKey{userID, b}, now, lockUntil, func() (framework.Attempts, error) {
+		return s.storedAttempts(ctx, userID, b)
+	})
+	return r, ok, err
+}
+
+var _ framework.EnrollmentReserver = (*Store)(nil)
+
+// ReserveAttemptFor is ReserveAttempt reading the user's enrollment in
+// provider in the same statement as the budget: a login's two reads are
+// one.
+func (s *Store) ReserveAttemptFor(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	var e *framework.Enrollment
+	r, ok, err := s.reserve(ledgerKey{userID, b}, now, lockUntil, func() (framework.Attempts, error) {
+		var a framework.Attempts
+		var err error
+		a, e, err = s.attemptsAndEnrollment(ctx, userID, b, provider)
+		return a, err
+	})
+	if !ok {
+		e = nil
+	}
+	return r, ok, e, err
+}
+
+func (s *Store) reserve(k ledgerKey, now time.Time, lockUntil func(int) time.Time, read func() (framework.Attempts, error)) (framework.Reservation, bool, error) {
 	e := s.ledger.pin(k)
 	defer s.ledger.unpin(k, e)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	stored, err := s.storedAttempts(ctx, userID, b)
+	stored, err := read()
 	if err != nil {
 		return framework.Reservation{}, false, fmt.Errorf("sqlite: reserve attempt: %w", err)
 	}
@@ -76,6 +101,38 @@ func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.B
 		return framework.Reservation{}, false, fmt.Errorf("sqlite: reserve attempt: %w", err)
 	}
 	return r, ok, nil
+}
+
+// attemptsAndEnrollmentSQL always returns one row: the budget's columns
+// NULL when it has no row, the enrollment's when there is none.
+const attemptsAndEnrollmentSQL = `
+	SELECT a.failures, a.locked_until, e.status, e.state, e.version, e.created_at, e.updated_at, e.confirmed_at
+	FROM (SELECT 1) AS one
+	LEFT JOIN attempts a ON a.user_id = ?1 AND a.budget = ?2
+	LEFT JOIN enrollments e ON e.user_id = ?1 AND e.provider = ?3`
+
+func (s *Store) attemptsAndEnrollment(ctx context.Context, userID string, b framework.Budget, provider string) (framework.Attempts, *framework.Enrollment, error) {
+	var (
+		failures, until, version    sql.NullInt64
+		created, updated, confirmed sql.NullInt64
+		status                      sql.NullString
+		state                       []byte
+	)
+	err := s.r.QueryRowContext(ctx, attemptsAndEnrollmentSQL, userID, string(b), provider).
+		Scan(&failures, &until, &status, &state, &version, &created, &updated, &confirmed)
+	if err != nil {
+		return framework.Attempts{}, nil, err
+	}
+	a := attempts(int(failures.Int64), until.Int64)
+	if !status.Valid {
+		return a, nil, nil
+	}
+	e := &framework.Enrollment{UserID: userID, Provider: provider, Status: framework.Status(status.String), State: state,
+		Version: version.Int64, CreatedAt: time.Unix(0, created.Int64).UTC(), UpdatedAt: time.Unix(0, updated.Int64).UTC()}
+	if confirmed.Valid {
+		e.ConfirmedAt = time.Unix(0, confirmed.Int64).UTC()
+	}
+	return a, e, nil
 }
 
 // RecordFailure counts and locks in one transaction on the single writer

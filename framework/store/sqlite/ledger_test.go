@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -135,5 +136,41 @@ func TestLedgerSettleRaces(t *testing.T) {
 	}
 	if a, _ := s.Attempts(t.Context(), "alice", framework.BudgetFactor); a.Failures != workers*rounds {
 		t.Errorf("failures = %d, want %d", a.Failures, workers*rounds)
+	}
+}
+
+// TestReserveAttemptFor: the reservation with the enrollment read in the
+// same statement: the enrollment as Get returns it (nil when there is
+// none), counted like ReserveAttempt, and nothing while locked.
+func TestReserveAttemptFor(t *testing.T) {
+	s := openTemp(t)
+	defer closeStore(t, s)
+	ctx := t.Context()
+	reserveFor := func(provider string) (framework.Reservation, bool, *framework.Enrollment) {
+		t.Helper()
+		r, ok, e, err := s.ReserveAttemptFor(ctx, "alice", framework.BudgetFactor, provider, ledgerNow, lockAt(3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, ok, e
+	}
+	if r, ok, e := reserveFor("totp"); !ok || e != nil || r.Failures != 1 {
+		t.Fatalf("no enrollment: %+v, %v, %+v", r, ok, e)
+	}
+	if _, err := s.PutPending(ctx, pendingEnrollment("alice", "totp", "seed")); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.Get(ctx, "alice", "totp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, e := reserveFor("totp"); !ok || e == nil || !reflect.DeepEqual(*e, want) || r.Failures != 2 {
+		t.Fatalf("with an enrollment: %+v, %v, %+v; want %+v", r, ok, e, want)
+	}
+	if _, ok, e := reserveFor("duo"); !ok || e != nil {
+		t.Fatalf("another provider: %v, %+v", ok, e)
+	}
+	if r, ok, e := reserveFor("totp"); ok || e != nil || !r.LockedUntil.Equal(ledgerNow.Add(time.Hour)) {
+		t.Fatalf("while locked: %+v, %v, %+v", r, ok, e)
 	}
 }
