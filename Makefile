@@ -13,7 +13,7 @@ LISTEN ?=
 # not with -buildvcs=false), so the build stamps both from git.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS  := -X github.com/twofactor/twofactor/host.Version=$(VERSION) -X github.com/twofactor/twofactor/host.Revision=$(REVISION)
+LDFLAGS  := -X github.com/twofactor/twofactor/internal/buildinfo.Version=$(VERSION) -X github.com/twofactor/twofactor/internal/buildinfo.Revision=$(REVISION)
 
 .PHONY: all build run test vet lint-api fuzz bench chaos proto clean print-%
 

@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/host/cli"
 )
 
 func runCLI(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := host.Main(args, &out, &errb)
+	code := cli.Main(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/framework/store/sqlite"
-	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/host/api"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -46,7 +46,7 @@ func (p *countingProvider) Enroll(ctx context.Context, req sdk.EnrollRequest) (s
 // hostileServer is the HTTP API over a framework with the TOTP provider
 // in this process (clients only), alice enrolled and carol's enrollment
 // pending; it returns alice's code valid now.
-func hostileServer(t *testing.T) (*host.Server, *countingProvider, string) {
+func hostileServer(t *testing.T) (*api.Server, *countingProvider, string) {
 	t.Helper()
 	now := time.Unix(1_800_000_000, 0).UTC()
 	store, err := sqlite.Create(context.Background(), filepath.Join(t.TempDir(), "hostile.db"))
@@ -85,7 +85,7 @@ func hostileServer(t *testing.T) (*host.Server, *countingProvider, string) {
 	if _, err := fw.BeginEnrollment(context.Background(), framework.EnrollInput{UserID: "carol", Provider: "totp", Audience: framework.AudienceClient}); err != nil {
 		t.Fatal(err)
 	}
-	srv := host.NewServer(fw, []config.APIKey{{Name: "k", Scope: config.ScopeApp, Hash: sha256.Sum256([]byte(appKey))}}, hclog.NewNullLogger())
+	srv := api.NewServer(fw, []config.APIKey{{Name: "k", Scope: config.ScopeApp, Hash: sha256.Sum256([]byte(appKey))}}, hclog.NewNullLogger())
 	return srv, prov, valid
 }
 

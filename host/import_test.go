@@ -17,6 +17,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/host/cli"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -29,7 +30,7 @@ const (
 func runImport(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = host.Main(append([]string{"import"}, args...), &out, &errb)
+	code = cli.Main(append([]string{"import"}, args...), &out, &errb)
 	return code, out.String(), errb.String()
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"reflect"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host/api"
 	"github.com/twofactor/twofactor/host/metrics"
 )
 
@@ -23,7 +23,7 @@ type ReloadEvent struct {
 	Hash    string
 }
 
-// reloadState is what GET /v1/config/status shows.
+// reloadState is what GET /v1/config/status shows (configStatus).
 type reloadState struct {
 	mu          sync.Mutex
 	hash        string
@@ -110,7 +110,7 @@ func (s *Service) reloadOnce(ctx context.Context) error {
 	if err := s.Framework.Reconfigure(ctx, specs, next.Policy); err != nil {
 		return settingsError(err)
 	}
-	s.Server.setKeys(next.APIKeys)
+	s.Server.SetKeys(next.APIKeys)
 	s.Config = next
 	return nil
 }
@@ -199,25 +199,18 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 	})
 }
 
-// configStatus answers GET /v1/config/status.
-func (s *Service) configStatus(w http.ResponseWriter, _ *http.Request) {
+// configStatus is what GET /v1/config/status shows (see api.ConfigStatus).
+func (s *Service) configStatus() api.ConfigStatus {
 	st := &s.reload
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	out := map[string]any{"hash": st.hash, "loaded_at": st.loadedAt.UTC(), "last_refused": nil}
-	watch := map[string]any{"watching": false, "last_error": nil}
+	out := api.ConfigStatus{Hash: st.hash, LoadedAt: st.loadedAt,
+		RefusedAt: st.refusedAt, RefusedError: st.refusedErr, RefusedHash: st.refusedHash}
 	if st.watcher != nil {
 		ws := st.watcher.Status()
-		watch["watching"] = ws.Watching
-		if ws.LastError != "" {
-			watch["last_error"] = map[string]any{"at": ws.ErrorAt.UTC(), "error": ws.LastError}
-		}
+		out.Watching, out.WatchError, out.WatchErrorAt = ws.Watching, ws.LastError, ws.ErrorAt
 	}
-	out["watch"] = watch
-	if !st.refusedAt.IsZero() {
-		out["last_refused"] = map[string]any{"at": st.refusedAt.UTC(), "error": st.refusedErr, "hash": st.refusedHash}
-	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func providerSpecs(cfg *config.Config) ([]framework.ProviderSpec, error) {

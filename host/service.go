@@ -14,6 +14,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host/api"
 	"github.com/twofactor/twofactor/host/metrics"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -30,7 +31,7 @@ func NewLogger(cfg *config.Config, w io.Writer) hclog.Logger {
 type Service struct {
 	Config    *config.Config
 	Framework *framework.Framework
-	Server    *Server
+	Server    *api.Server
 	store     framework.Store
 	log       hclog.Logger
 	// Metrics is served at GET /metrics; a config reload counts itself
@@ -77,8 +78,8 @@ func Open(ctx context.Context, cfg *config.Config, log hclog.Logger, opts ...Opt
 	svc := &Service{Config: cfg, Framework: fw, Metrics: met, store: store, log: log}
 	svc.reload.hash, svc.reload.loadedAt = cfg.Hash, time.Now()
 	svc.reload.events = make(chan ReloadEvent, 16)
-	svc.Server = NewServer(fw, cfg.APIKeys, log, WithMetrics(met.Handler(), cfg.MetricsPublic), WithUI(cfg.EncryptionKey, fo.Now),
-		withRoute("GET /v1/config/status", config.ScopeAdmin, svc.configStatus))
+	svc.Server = api.NewServer(fw, cfg.APIKeys, log, api.WithMetrics(met.Handler(), cfg.MetricsPublic),
+		api.WithUI(cfg.EncryptionKey, fo.Now), api.WithConfigStatus(svc.configStatus))
 	return svc, nil
 }
 

@@ -19,10 +19,21 @@ import (
 func OpenStore(ctx context.Context, cfg *config.Config) (framework.Store, error) {
 	s, err := openStore(ctx, cfg, false)
 	if errors.Is(err, framework.ErrStoreNotInitialized) {
-		return nil, fmt.Errorf("%w\n  %s", err, notInitializedFix(cfg))
+		return nil, &NotInitializedError{Err: err, Fix: notInitializedFix(cfg)}
 	}
 	return s, err
 }
+
+// NotInitializedError is OpenStore's refusal of a store that was never
+// initialized (it wraps framework.ErrStoreNotInitialized): the error and,
+// apart, the fix, which twofactor doctor shows in a field of its own.
+type NotInitializedError struct {
+	Err error
+	Fix string
+}
+
+func (e *NotInitializedError) Error() string { return e.Err.Error() + "\n  " + e.Fix }
+func (e *NotInitializedError) Unwrap() error { return e.Err }
 
 // notInitializedFix says what to do about framework.ErrStoreNotInitialized.
 func notInitializedFix(cfg *config.Config) string {

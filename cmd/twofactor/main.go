@@ -13,7 +13,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/host/cli"
 )
 
 func main() {
@@ -22,8 +22,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "twofactor: TF_CPUPROFILE:", err)
 		os.Exit(1)
 	}
-	code := host.Main(os.Args[1:], os.Stdout, os.Stderr)
-	// host.Main returns after a graceful stop (SIGTERM, SIGINT), so the
+	code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
+	// cli.Main returns after a graceful stop (SIGTERM, SIGINT), so the
 	// profile covers the whole run; os.Exit would skip a deferred call.
 	if err := stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "twofactor: TF_CPUPROFILE:", err)

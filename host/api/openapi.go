@@ -1,8 +1,9 @@
-// Package api holds the HTTP API's contract: the OpenAPI 3.1 description
-// of every route the host serves (openapi.yaml, written by hand and
-// embedded). The host serves it at GET /v1/openapi.json, the host's tests
-// validate every request and response against it, and `make lint-api`
-// lints it.
+// Package api is the host's HTTP API over the framework: API-key
+// authentication, the one route table (table.go) and the handlers. Every
+// decision is the framework's. It also holds the API's contract: the
+// OpenAPI 3.1 description of every route (openapi.yaml, written by hand
+// and embedded), served at GET /v1/openapi.json, validated against every
+// request and response of the host's tests, and linted by `make lint-api`.
 package api
 
 import (
@@ -27,20 +28,20 @@ func JSON() ([]byte, error) {
 	if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
 		return nil, fmt.Errorf("api: openapi.yaml: %w", err)
 	}
-	if err := checkKeys(doc, "#"); err != nil {
+	if err := stringKeys(doc, "#"); err != nil {
 		return nil, err
 	}
 	return json.Marshal(doc)
 }
 
-// checkKeys makes sure every map has string keys: YAML allows others (an
+// stringKeys makes sure every map has string keys: YAML allows others (an
 // unquoted 200 is an integer), JSON does not, and encoding/json would
 // refuse the document only at the first such key, without its place.
-func checkKeys(v any, at string) error {
+func stringKeys(v any, at string) error {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, e := range t {
-			if err := checkKeys(e, at+"/"+k); err != nil {
+			if err := stringKeys(e, at+"/"+k); err != nil {
 				return err
 			}
 		}
@@ -48,7 +49,7 @@ func checkKeys(v any, at string) error {
 		return fmt.Errorf("api: openapi.yaml: %s has a key that is not a string (quote it)", at)
 	case []any:
 		for i, e := range t {
-			if err := checkKeys(e, fmt.Sprintf("%s/%d", at, i)); err != nil {
+			if err := stringKeys(e, fmt.Sprintf("%s/%d", at, i)); err != nil {
 				return err
 			}
 		}

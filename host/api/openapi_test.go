@@ -23,9 +23,9 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-// TestCheckKeys: a key YAML reads as other than a string (an unquoted
+// TestStringKeys: a key YAML reads as other than a string (an unquoted
 // status code) is named with its place instead of breaking the JSON.
-func TestCheckKeys(t *testing.T) {
+func TestStringKeys(t *testing.T) {
 	for _, tt := range []struct {
 		yaml, want string
 	}{
@@ -37,7 +37,7 @@ func TestCheckKeys(t *testing.T) {
 		if err := yaml.Unmarshal([]byte(tt.yaml), &doc); err != nil {
 			t.Fatal(err)
 		}
-		err := checkKeys(doc, "#")
+		err := stringKeys(doc, "#")
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want+" ")) {
 			t.Errorf("%s: %v, want %q", tt.yaml, err, tt.want)
 		}

@@ -23,7 +23,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/framework/store/sqlite"
-	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/host/api"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -146,10 +146,10 @@ func newHarness(f *testing.F) *harness {
 	}
 	h.deviceToken = v.DeviceToken
 
-	h.srv = host.NewServer(h.fw, []config.APIKey{
+	h.srv = api.NewServer(h.fw, []config.APIKey{
 		{Name: "app", Scope: config.ScopeApp, Hash: sha256.Sum256([]byte(appKey))},
 		{Name: "admin", Scope: config.ScopeAdmin, Hash: sha256.Sum256([]byte(adminKey))},
-	}, hclog.NewNullLogger(), host.WithUI(encKey, h.now))
+	}, hclog.NewNullLogger(), api.WithUI(encKey, h.now))
 
 	// The UI: a verify link for alice, answered with a recovery code, which
 	// gives a result token; an enroll link for erin.

@@ -1,4 +1,4 @@
-package host
+package api
 
 import (
 	"crypto/hkdf"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host/ui"
 )
 
@@ -42,13 +41,10 @@ func WithUI(encryptionKey []byte, now func() time.Time) ServerOption {
 		if err != nil {
 			// The config loader guarantees the key; templates are embedded.
 			// Either failing is a bug, not an admin's mistake.
-			panic("host: web UI: " + err.Error())
+			panic("api: web UI: " + err.Error())
 		}
-		l := &uiLinks{s: s, ui: u}
-		s.handle("POST /v1/users/{user}/ui-links", s.auth(config.ScopeApp, l.create))
-		s.handle("POST /v1/ui-links", s.auth(config.ScopeAdmin, l.createAdmin))
-		s.handle("POST /v1/ui-results", s.auth(config.ScopeApp, l.checkResult))
-		s.handle("/ui/", u.ServeHTTP)
+		// Its routes are in the route table (routeTable).
+		s.ui = &uiLinks{s: s, ui: u}
 	}
 }
 

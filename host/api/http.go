@@ -1,4 +1,4 @@
-package host
+package api
 
 import (
 	"bytes"
@@ -260,6 +260,12 @@ type Server struct {
 	// routes are the patterns served, in the order registered: the test
 	// that holds them equal to the OpenAPI document's paths reads them.
 	routes []string
+
+	// What the options add; routeTable serves each that is set.
+	metrics       http.Handler
+	metricsPublic bool
+	status        func() ConfigStatus
+	ui            *uiLinks
 }
 
 // handle serves h at pattern and records the pattern in Routes.
@@ -271,14 +277,12 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 // Routes lists the patterns the server serves ("GET /v1/providers", "/ui/").
 func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
-func (s *Server) setKeys(keys []config.APIKey) {
+// SetKeys replaces the API keys the server accepts: a config reload
+// rotates them without a restart. Requests in flight keep the key they
+// were authenticated with.
+func (s *Server) SetKeys(keys []config.APIKey) {
 	k := keyring(keys)
 	s.keys.Store(&k)
-}
-
-// withRoute serves one more route with the given key scope.
-func withRoute(pattern string, scope config.Scope, h http.HandlerFunc) ServerOption {
-	return func(s *Server) { s.handle(pattern, s.auth(scope, h)) }
 }
 
 // ServerOption adds to what NewServer serves.
@@ -287,45 +291,23 @@ type ServerOption func(*Server)
 // WithMetrics serves h at GET /metrics, to admin keys only unless public:
 // metrics reveal how many users log in, fail and get locked out.
 func WithMetrics(h http.Handler, public bool) ServerOption {
-	return func(s *Server) {
-		if public {
-			s.handle("GET /metrics", h.ServeHTTP)
-			return
-		}
-		s.handle("GET /metrics", s.auth(config.ScopeAdmin, h.ServeHTTP))
-	}
+	return func(s *Server) { s.metrics, s.metricsPublic = h, public }
 }
 
 // NewServer returns the API over fw, accepting the given keys.
 func NewServer(fw *framework.Framework, keys []config.APIKey, log hclog.Logger, opts ...ServerOption) *Server {
 	s := &Server{fw: fw, log: log, mux: http.NewServeMux()}
-	s.setKeys(keys)
+	s.SetKeys(keys)
 	for _, o := range opts {
 		o(s)
 	}
-	app, admin := config.ScopeApp, config.ScopeAdmin
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
-	s.handle("GET /v1/openapi.json", serveOpenAPI)
-	s.handle("GET /v1/providers", s.auth(admin, s.listProviders))
-	s.handle("GET /v1/audit", s.auth(admin, s.listAudit))
-	s.handle("POST /v1/users/{user}/enrollments", s.auth(app, s.beginEnrollment))
-	s.handle("POST /v1/users/{user}/enrollments/{provider}/confirm", s.auth(app, s.confirmEnrollment))
-	s.handle("GET /v1/users/{user}/enrollments", s.auth(app, s.listEnrollments))
-	s.handle("DELETE /v1/users/{user}/enrollments/{provider}", s.auth(admin, s.resetEnrollment))
-	s.handle("POST /v1/users/{user}/unlock", s.auth(admin, s.unlockUser))
-	s.handle("POST /v1/users/{user}/verify", s.auth(app, s.verify))
-	s.handle("POST /v1/users/{user}/verifications", s.auth(app, s.startVerification))
-	s.handle("GET /v1/users/{user}/verifications/{txid}", s.auth(app, s.pollVerification))
-	s.handle("POST /v1/users/{user}/recovery-codes", s.auth(app, s.regenerateRecoveryCodes))
-	s.handle("GET /v1/users/{user}/recovery-codes", s.auth(app, s.recoveryCodesLeft))
-	s.handle("POST /v1/users/{user}/challenge", s.auth(app, s.challenge))
-	s.handle("GET /v1/users/{user}/devices", s.auth(app, s.listDevices))
-	s.handle("DELETE /v1/users/{user}/devices", s.auth(app, s.revokeDevices))
-	s.handle("DELETE /v1/users/{user}/devices/{id}", s.auth(app, s.revokeDevice))
-	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no route %s %s", r.Method, r.URL.Path)
-	})
+	for _, rt := range s.routeTable() {
+		h := rt.h
+		if rt.scope != public {
+			h = s.auth(rt.scope, h)
+		}
+		s.handle(rt.pattern, h)
+	}
 	return s
 }
 

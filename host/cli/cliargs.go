@@ -1,4 +1,4 @@
-package host
+package cli
 
 // The command line's grammar (issue 19): one table of commands, from
 // which both the usage and each command's --help are printed, and a

@@ -1,4 +1,4 @@
-package host
+package cli
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/buildinfo"
 )
 
 // Main runs the twofactor command and returns its exit code: 0 done (or
@@ -126,8 +128,8 @@ func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := NewLogger(cfg, stderr)
-	svc, err := Open(ctx, cfg, log)
+	log := host.NewLogger(cfg, stderr)
+	svc, err := host.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -136,7 +138,7 @@ func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", VersionString())
+	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", buildinfo.String())
 	// SIGHUP reloads the config, as the file watcher does on a change.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -161,7 +163,7 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	cfg.LogLevel = "error"
-	svc, err := Open(ctx, cfg, NewLogger(cfg, stderr))
+	svc, err := host.Open(ctx, cfg, host.NewLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
@@ -204,7 +206,7 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // openStoreOnly opens the framework over the store without starting any
 // provider: maintenance commands need no plugin.
 func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framework, func(), error) {
-	store, err := OpenStore(ctx, cfg)
+	store, err := host.OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -355,7 +357,7 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	id, err := InitStore(ctx, cfg)
+	id, err := host.InitStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

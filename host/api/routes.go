@@ -1,4 +1,4 @@
-package host
+package api
 
 import (
 	"encoding/base64"
@@ -6,18 +6,17 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/host/api"
 	"github.com/twofactor/twofactor/sdk"
 )
 
 // openapiJSON is the API's description, converted once.
-var openapiJSON, openapiErr = api.JSON()
+var openapiJSON, openapiErr = JSON()
 
 // serveOpenAPI answers GET /v1/openapi.json without a key: the document
 // describes the API and holds nothing about users or the configuration.
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
 	if openapiErr != nil {
-		// Only a broken embedded file, which api's tests rule out.
+		// Only a broken embedded file, which openapi_test rules out.
 		writeError(w, http.StatusInternalServerError, "internal", "internal error")
 		return
 	}

@@ -1,4 +1,4 @@
-package host
+package cli
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/host"
 )
 
 // Check statuses. A warning is printed but does not fail the doctor.
@@ -157,8 +158,7 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.listenPort(ctx, cfg.Listen)
 
-	// openStore, not OpenStore: the fix goes in its own field.
-	store, err := openStore(ctx, cfg, false)
+	store, err := host.OpenStore(ctx, cfg)
 	if err == nil {
 		if p, ok := store.(interface{ Ping(context.Context) error }); ok {
 			if err = p.Ping(ctx); err != nil {
@@ -167,11 +167,11 @@ func (d *doctor) run(ctx context.Context) {
 		}
 	}
 	if err != nil {
-		fix := storageFix(cfg)
-		if errors.Is(err, framework.ErrStoreNotInitialized) {
-			fix = notInitializedFix(cfg)
+		msg, fix := err.Error(), storageFix(cfg)
+		if ni, ok := errors.AsType[*host.NotInitializedError](err); ok {
+			msg, fix = ni.Err.Error(), ni.Fix // the fix in its own field
 		}
-		d.add("storage", CheckFail, err.Error(), fix)
+		d.add("storage", CheckFail, msg, fix)
 		d.keyFormatOnly()
 		d.providers(ctx, nil)
 		return

@@ -1,4 +1,4 @@
-package host
+package cli
 
 // What the command line says about itself and about its failures (issue
 // 19): the release and revision it was built from, a fatal error in the
@@ -10,59 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/internal/buildinfo"
 )
-
-// Version is the host's release and Revision the commit it was built
-// from. The Makefile stamps both from git with -ldflags "-X …"; a binary
-// built otherwise (go build, go install) takes them from its build info:
-// the module's version (a tag when installed by version) and vcs.revision
-// (when built in a git checkout).
-var (
-	Version  = ""
-	Revision = ""
-)
-
-// release is the release name and revision, each "unknown" when neither
-// the stamp nor the build info has it.
-func release() (version, revision string, modified bool) {
-	version, revision = Version, Revision
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch {
-			case s.Key == "vcs.revision" && revision == "":
-				revision = s.Value
-			case s.Key == "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if version == "" {
-		version = "dev"
-	}
-	if revision == "" {
-		revision = "unknown"
-	}
-	return version, revision, modified
-}
-
-// VersionString is what twofactor version prints.
-func VersionString() string {
-	v, rev, modified := release()
-	s := fmt.Sprintf("twofactor %s (revision %s", v, rev)
-	if modified {
-		s += ", with uncommitted changes"
-	}
-	return s + ")"
-}
 
 func cmdVersion(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
@@ -72,7 +26,7 @@ func cmdVersion(args []string, stdout io.Writer) error {
 	if err := wantOperands(fs); err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, VersionString())
+	fmt.Fprintln(stdout, buildinfo.String())
 	return nil
 }
 

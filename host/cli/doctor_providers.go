@@ -1,4 +1,4 @@
-package host
+package cli
 
 // The provider checks of twofactor doctor: each enabled provider's binary,
 // pin, start and Activate, and its diagnostics with the fix the provider
