@@ -171,7 +171,19 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 		if reason == "" {
 			reason = sdk.ReasonInvalidCode
 		}
-		return ConfirmResult{Status: StatusPending, Reason: reason}, nil, nil
+		if len(resp.State) == 0 {
+			return ConfirmResult{Status: StatusPending, Reason: reason}, nil, nil
+		}
+		// A refused confirm keeps the provider's new state (its own count
+		// of wrong codes, a code it spent), written with compare-and-swap
+		// like an accepted one; the enrollment stays pending and its
+		// pending lifetime does not start again.
+		sealed, err := f.seal.seal(userID, provider, resp.State)
+		if err != nil {
+			return ConfirmResult{}, nil, errorf(CodeInternal, err, "seal state")
+		}
+		e.State = sealed
+		return ConfirmResult{Status: StatusPending, Reason: reason}, &e, nil
 	}
 	if len(resp.State) == 0 {
 		return ConfirmResult{}, nil, errorf(CodeInternal, nil, "provider %q returned no state from enroll finish", provider)
@@ -197,7 +209,7 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	}
 	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
 	var locked *Attempts
-	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err); {
+	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, true); {
 	case err == nil && res.Status == StatusActive, s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	default:

@@ -2,26 +2,30 @@ package framework
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/twofactor/twofactor/sdk"
 )
 
-// maxInputLen bounds one enrollment input (an email address is at most
+// MaxInputLen bounds one enrollment input (an email address is at most
 // 254 characters): the host refuses a larger one before the provider.
-const maxInputLen = 320
+const MaxInputLen = 320
 
 // enrollInputs checks a user's enrollment inputs against what the provider
 // declared (Info.EnrollInputs) with the same rules as settings: unknown and
 // missing ones, types, enums, bounds. Bad input changes nothing: this runs
 // before the provider is asked.
 func (f *Framework) enrollInputs(provider string, inputs map[string]string) (map[string]string, error) {
-	schema := f.providerInfo(provider).EnrollInputs
+	return checkInputs(f.providerInfo(provider).EnrollInputs, inputs)
+}
+
+func checkInputs(schema sdk.Schema, inputs map[string]string) (map[string]string, error) {
 	if len(schema) == 0 && len(inputs) == 0 {
 		return nil, nil
 	}
 	for name, v := range inputs {
-		if len(v) > maxInputLen {
-			return nil, errorf(CodeInvalidRequest, nil, "inputs.%s is longer than %d bytes", name, maxInputLen)
+		if len(v) > MaxInputLen {
+			return nil, errorf(CodeInvalidRequest, nil, "inputs.%s is longer than %d bytes", name, MaxInputLen)
 		}
 	}
 	if _, err := schema.Parse(sdk.Settings(inputs)); err != nil {
@@ -32,6 +36,28 @@ func (f *Framework) enrollInputs(provider string, inputs map[string]string) (map
 		return nil, errorf(CodeInvalidRequest, nil, "inputs: %s", sdk.KindOf(err))
 	}
 	return inputs, nil
+}
+
+// EnrollInputs are what enrollment in provider asks the user for (its
+// Info.EnrollInputs), for a form that asks them; none for a provider that
+// is not running or asks nothing.
+func (f *Framework) EnrollInputs(provider string) sdk.Schema {
+	return f.providerInfo(provider).EnrollInputs
+}
+
+// CheckEnrollInputs checks inputs meant for a later BeginEnrollment in
+// provider (a UI link that prefills them) with the same rules, except
+// that with partial a required input may be missing: the user types it.
+func (f *Framework) CheckEnrollInputs(provider string, inputs map[string]string, partial bool) error {
+	schema := f.EnrollInputs(provider)
+	if partial {
+		schema = slices.Clone(schema)
+		for i := range schema {
+			schema[i].Required = false
+		}
+	}
+	_, err := checkInputs(schema, inputs)
+	return err
 }
 
 // providerInfo is what a provider told of itself when it last started.

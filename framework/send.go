@@ -46,7 +46,7 @@ type StartInput struct {
 	UserID   string
 	Provider string
 	Audience Audience
-	Factor   string // one of the provider's Capabilities.Challenges; empty for its default
+	Factor   string // one of the provider's Capabilities.Challenges (empty for its default), or "push"
 	ClientIP string
 }
 
@@ -60,6 +60,11 @@ type StartResult struct {
 	// AlreadySent: a challenge sent earlier is still pending and may not be
 	// sent again before ResendAfter; nothing was sent now.
 	AlreadySent bool
+	// Outcome and Reason are set, and TxID empty, when the provider decided
+	// at once instead of sending a push (Duo's bypass, a refusal): nothing
+	// was sent, and the decision was recorded as a verify.
+	Outcome sdk.Outcome
+	Reason  sdk.Reason
 }
 
 // NeedsChallenge says whether Verify of factor on provider needs a
@@ -80,11 +85,15 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 	if err != nil {
 		return StartResult{}, err
 	}
-	if !f.NeedsChallenge(in.Provider, in.Factor) {
+	push := f.isPushStart(in)
+	if !push && !f.NeedsChallenge(in.Provider, in.Factor) {
 		return StartResult{}, errorf(CodeInvalidRequest, nil, "factor %q of provider %q needs no challenge: verify the answer directly", in.Factor, in.Provider)
 	}
 	ctx, cancel := decisionContext(ctx)
 	defer cancel()
+	if push {
+		return f.startPushVerification(ctx, m, in)
+	}
 	var res StartResult
 	if err = f.checkLocked(ctx, in.UserID); err == nil {
 		res, err = f.sendChallenge(ctx, m, in)
@@ -136,6 +145,11 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 	}
 	return StartResult{TxID: tx.ID, Message: resp.Message, ExpiresAt: expires, ResendAfter: resend, Public: resp.Public}, nil
 }
+
+// IsSendLimit says whether err is StartVerification's (or a push's)
+// CodeLockedOut for a reached send limit, rather than a lockout after
+// failed attempts: the user may still answer a code sent earlier.
+func IsSendLimit(err error) bool { return errors.Is(err, errPushLimit) }
 
 func errNotEnrolled(provider string) error {
 	return errorf(CodeNotEnrolled, nil, "the user has no active enrollment in provider %q", provider)

@@ -68,6 +68,8 @@ type VerifyResult struct {
 	Unprompted bool
 
 	trustToken string // the provider's token for this device, on an allow
+	// recovery is the recovery code an allow uses up, in its record.
+	recovery *RecoveryUse
 }
 
 // ReasonPushLimit denies a push while the user's push limit is reached;
@@ -90,6 +92,9 @@ const maxCASAttempts = 8
 // carries a TxID to poll with PollVerification; while it is pending,
 // asking for another push answers the same TxID.
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	if in.TxID != "" && in.Code == "" && f.capabilities(in.Provider).Push {
+		return f.finishPush(ctx, in)
+	}
 	ctx = startVerify(ctx, false)
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err

@@ -269,3 +269,29 @@ func TestEmailSendLimitAcrossReplicas(t *testing.T) {
 		t.Errorf("burst over two replicas: %d created, txids %v, %d mails; want 1, one txid, 2 (enroll + 1)", created, txids, len(srv.Messages()))
 	}
 }
+
+// TestEmailConfirmCountsWrongCodes: through the plugin binary, each
+// refused confirmation stores the state the provider returned, so its
+// count of wrong codes carries to the next confirm: after three the
+// mailed code is dropped and even the right one is refused.
+func TestEmailConfirmCountsWrongCodes(t *testing.T) {
+	h, srv := startEmailHost(t)
+	const addr = "cleo@x.example"
+	if r := h.do("POST", "/v1/users/cleo/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+		"inputs": map[string]string{"email": addr}}); r.status != http.StatusCreated {
+		t.Fatalf("enroll: %d %v", r.status, r.body)
+	}
+	code := srv.LastCode(t, 0, addr)
+	confirm := func(code string) response {
+		t.Helper()
+		return h.do("POST", "/v1/users/cleo/enrollments/email/confirm", appKey, map[string]string{"code": code})
+	}
+	for i := range 3 {
+		if c := confirm(wrong(code)); c.status != http.StatusUnprocessableEntity || c.errCode() != "invalid_code" {
+			t.Fatalf("wrong code %d: %d %v", i+1, c.status, c.body)
+		}
+	}
+	if c := confirm(code); c.status != http.StatusUnprocessableEntity || c.errCode() != "expired" {
+		t.Errorf("the right code after three wrong ones: %d %v, want 422 expired", c.status, c.body)
+	}
+}

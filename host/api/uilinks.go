@@ -18,7 +18,7 @@ const uiKeyInfo = "twofactor web ui links v1"
 // WithUI serves the web UI under /ui/ and the API routes that hand out
 // its links:
 //
-//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?}
+//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?,"inputs"?,"fix_inputs"?}
 //	POST /v1/ui-links               (admin key) {"page":"admin"}
 //	POST /v1/ui-results             (app key)   {"result"}: checks what the UI appended to return_url
 //
@@ -58,6 +58,10 @@ type uiLinkRequest struct {
 	Audience  string `json:"audience,omitempty"`
 	Provider  string `json:"provider,omitempty"`
 	ReturnURL string `json:"return_url,omitempty"`
+	// Inputs prefill an enroll page's inputs (an email address); with
+	// FixInputs the user cannot change them.
+	Inputs    map[string]string `json:"inputs,omitempty"`
+	FixInputs bool              `json:"fix_inputs,omitempty"`
 }
 
 type uiLinkResponse struct {
@@ -84,7 +88,7 @@ func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: string(audienceOf(req.Audience)),
-		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return
@@ -102,7 +106,7 @@ func (l *uiLinks) createAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: string(audienceOf(req.Audience)), Provider: req.Provider,
-		ReturnURL: req.ReturnURL, Issuer: l.keyName(r)})
+		ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return

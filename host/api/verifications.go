@@ -8,9 +8,10 @@ import (
 	"github.com/twofactor/twofactor/framework"
 )
 
-// The start of a verification whose factor needs a challenge first (an
-// emailed code): POST /v1/users/{user}/verifications sends it and answers
-// the txid that POST .../verify takes with the user's answer. The name
+// The start of a verification whose factor needs something sent first (an
+// emailed code, a push): POST /v1/users/{user}/verifications sends it and
+// answers the txid that POST .../verify takes with the user's answer (a
+// push's is polled, or verified with no code). The name
 // /challenge already means the login decision (policy.go); this is apart.
 
 type startRequest struct {
@@ -31,6 +32,14 @@ type startResponse struct {
 	AlreadySent bool `json:"already_sent,omitempty"`
 }
 
+// decidedResponse answers a start the provider decided at once instead of
+// sending a push (Duo's bypass, a refusal).
+type decidedResponse struct {
+	Outcome string `json:"outcome"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
 // maxTxIDLen bounds a txid from a client: the host's ids are 24
 // characters; anything much longer is not one of them.
 const maxTxIDLen = 64
@@ -46,6 +55,10 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
+		return
+	}
+	if res.Outcome != "" {
+		writeJSON(w, http.StatusOK, decidedResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message})
 		return
 	}
 	status := http.StatusCreated

@@ -178,7 +178,7 @@ func (h *testHost) api(method, path, key string, body any) (int, map[string]any)
 }
 
 // link asks the API for a UI link and returns its absolute URL.
-func (h *testHost) link(user string, body map[string]string) string {
+func (h *testHost) link(user string, body any) string {
 	h.t.Helper()
 	status, out := h.api("POST", "/v1/users/"+url.PathEscape(user)+"/ui-links", appKey, body)
 	if status != http.StatusCreated {

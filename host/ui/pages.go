@@ -55,9 +55,15 @@ type view struct {
 	RecoveryCodes  []string
 	CodesLeft      int
 	AlreadyEnabled bool
+	Inputs         []inputField // what the provider's enrollment asks for
+	RestartURL     string       // the start page again: send a new code, change an input
 
 	// Verification.
 	Code         bool // the provider takes a typed code (a passcode, with Push)
+	CodeLabel    string
+	Sends        bool // the provider sends its code: "Send code" first
+	Sent         bool // a code was sent for this form: its field and "Resend"
+	ResendIn     int  // seconds until "Resend" is accepted
 	Recovery     bool // offer a recovery code
 	RecoveryOpen bool
 	RememberDays int  // offer "remember this device" for so many days
@@ -188,6 +194,9 @@ func clientIP(r *http.Request) string {
 func (u *UI) base(c claims, tok string) *view {
 	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
 		Push: c.Provider == "duo", ReturnURL: c.Return}
+	if c.Page == PageEnroll && c.Provider != "" {
+		v.Inputs = inputFields(u.fw.EnrollInputs(c.Provider), c.inputs(), c.FixInputs)
+	}
 	if c.Then == PageVerify {
 		// An enrollment the login page asked for: once done, back to the
 		// login page (which decides again: now with the new factor), not
@@ -208,16 +217,21 @@ func providerLabel(name string) string {
 		return "authenticator app"
 	case "duo":
 		return "Duo Mobile"
+	case "email":
+		return "email"
 	case "":
 		return ""
 	}
 	return strings.ToUpper(name)
 }
 
-func enrollSteps(current int, push bool) []step {
+func enrollSteps(current int, v *view) []step {
 	labels := []string{"Get the app", "Scan", "Backup codes"}
-	if push {
+	switch {
+	case v.Push:
 		labels[1] = "Activate"
+	case len(v.Inputs) > 0:
+		labels[0], labels[1] = "Your details", "Confirm"
 	}
 	out := make([]step, len(labels))
 	for i, l := range labels {

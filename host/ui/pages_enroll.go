@@ -35,10 +35,13 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 		u.enrolled(w, r, c, tok, nil, true)
 		return
 	}
-	v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
-	if v.Push {
+	v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v)
+	switch {
+	case v.Push:
 		v.Lead = "Protect your account with Duo Mobile: at each sign-in you approve a request on your phone."
-	} else {
+	case len(v.Inputs) > 0:
+		v.Lead = inputsLead(c.Provider)
+	default:
 		v.Lead = "Protect your account with a 6-digit code from an app on your phone, asked for at each sign-in."
 	}
 	u.render(w, http.StatusOK, "enroll_start", v)
@@ -50,14 +53,26 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := u.ctx(r, c)
-	res, err := u.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience)})
+	inputs := postedInputs(r, u.base(c, tok).Inputs, c)
+	res, err := u.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience),
+		Inputs: inputs})
 	if framework.CodeOf(err) == framework.CodeAlreadyEnrolled {
 		u.enrolled(w, r, c, tok, nil, true)
 		return
 	}
 	if err != nil {
 		v := u.base(c, tok)
-		v.Title, v.Steps, v.Error = "Set up two-step verification", enrollSteps(1, v.Push), u.frameworkMessage(err)
+		v.Title, v.Steps, v.Error = "Set up two-step verification", enrollSteps(1, v), u.frameworkMessage(err)
+		if framework.CodeOf(err) == framework.CodeInvalidRequest && len(v.Inputs) > 0 {
+			// An input the provider or its rules refused: the user's own
+			// words back, with what was wrong (inputs are never secret).
+			v.Lead, v.Error = inputsLead(c.Provider), inputError(err)
+			for i := range v.Inputs {
+				if !v.Inputs[i].ReadOnly {
+					v.Inputs[i].Value = inputs[strings.TrimPrefix(v.Inputs[i].Name, "input_")]
+				}
+			}
+		}
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
 	}
@@ -90,6 +105,26 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	u.render(w, http.StatusOK, "enroll_setup", v)
 }
 
+// inputsLead is the enroll page's lead for a provider that asks inputs.
+func inputsLead(provider string) string {
+	if provider == "email" {
+		return "Protect your account with a code we email you at each sign-in. First, confirm where to send it."
+	}
+	return "Protect your account with a code we send you at each sign-in. First, tell us where to send it."
+}
+
+// inputError is what was wrong with an input, from the framework's
+// message ("inputs.email: ..." or the provider's "email: ...").
+func inputError(err error) string {
+	msg := framework.ErrorOf(err).Message
+	msg = strings.TrimPrefix(msg, "inputs.")
+	name, rest, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(name, " \t") {
+		return "Check what you entered: " + msg
+	}
+	return inputLabel(name) + ": " + rest
+}
+
 // setQR shows a PNG inline, at its own size (a QR code scaled by the
 // browser gets uneven modules); one that is not a PNG is not shown.
 func (v *view) setQR(b []byte, alt string) {
@@ -103,11 +138,17 @@ func (v *view) setQR(b []byte, alt string) {
 
 func (u *UI) setupView(c claims, tok string) *view {
 	v := u.base(c, tok)
-	v.Steps, v.Digits = enrollSteps(2, v.Push), 6
-	if v.Push {
+	v.Steps, v.Digits = enrollSteps(2, v), 6
+	switch {
+	case len(v.Inputs) > 0:
+		// A provider that sends its code: its instructions say where.
+		v.Title, v.Lead, v.CodeLabel = "Enter the code we sent", "", "Code from the "+providerLabel(c.Provider)
+		v.RestartURL = "/ui/enroll?t=" + tok
+		return v
+	case v.Push:
 		v.Title = "Activate Duo Mobile"
 		v.Lead = "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue."
-	} else {
+	default:
 		v.Title = "Scan the QR code"
 		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the 6-digit code the app shows."
 	}
@@ -170,7 +211,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	case framework.CodeNotEnrolled:
 		v := u.base(c, tok)
-		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v)
 		v.Error = "Your setup was not started or was reset. Start again."
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
@@ -191,7 +232,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		v.Title = "Waiting for activation"
 		v.Notice = "Duo Mobile has not been activated yet. Finish the activation on your phone, then check again."
 	case sdk.ReasonExpired, sdk.ReasonInvalidState:
-		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v.Push)
+		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v)
 		v.Error = "This setup expired before it was confirmed. Start again to get a new code."
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
@@ -199,6 +240,12 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		v.Error = "That code was already used. Wait for the next code in your app, then enter it."
 	default:
 		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, scan a new QR code."
+	}
+	if len(v.Inputs) > 0 && res.Reason != sdk.ReasonWaiting {
+		v.Error = "That code didn't match. Enter the code from the latest message, or send a new one."
+		if res.Reason == sdk.ReasonReplayed {
+			v.Error = "That code can't be used any more. Send a new one."
+		}
 	}
 	u.render(w, http.StatusOK, "enroll_setup", v)
 }
@@ -208,7 +255,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok string, codes []string, already bool) {
 	ctx := u.ctx(r, c)
 	v := u.base(c, tok)
-	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v.Push), already, "ok"
+	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v), already, "ok"
 	if !already && len(codes) == 0 {
 		// A factor enrolled without a confirmation step (Duo knew the user)
 		// gets recovery codes as a confirmed one does: if there are none.

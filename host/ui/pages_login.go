@@ -45,7 +45,9 @@ func (u *UI) verifyPage(w http.ResponseWriter, r *http.Request) {
 		u.decide(w, r, c)
 		return
 	}
-	u.show(w, r, c, tok, r.URL.Query().Get("provider"), nil)
+	u.show(w, r, c, tok, r.URL.Query().Get("provider"), func(v *view) {
+		v.Remember = v.RememberDays > 0 && r.URL.Query().Get("remember") != ""
+	})
 }
 
 // prefetch tells a browser's prefetch or prerender of a page (Chrome's
@@ -174,14 +176,25 @@ func pickProvider(c claims, want string) (framework.ChallengeProvider, bool) {
 }
 
 // encodeProviders writes a decision's providers for a token:
-// "name:factor+factor,...". Provider names are [a-z0-9_-].
+// "name:factor+factor,...", a factor that needs a challenge first marked
+// with a trailing "*". Provider names are [a-z0-9_-].
 func encodeProviders(ps []framework.ChallengeProvider) string {
 	parts := make([]string, len(ps))
 	for i, p := range ps {
-		parts[i] = p.Name + ":" + strings.Join(p.Factors, "+")
+		fs := make([]string, len(p.Factors))
+		for j, f := range p.Factors {
+			fs[j] = f
+			if slices.Contains(p.ChallengeFirst, f) {
+				fs[j] += challengeMark
+			}
+		}
+		parts[i] = p.Name + ":" + strings.Join(fs, "+")
 	}
 	return strings.Join(parts, ",")
 }
+
+// challengeMark follows a factor that needs a challenge first in a token.
+const challengeMark = "*"
 
 func decodeProviders(s string) []framework.ChallengeProvider {
 	if s == "" {
@@ -193,6 +206,12 @@ func decodeProviders(s string) []framework.ChallengeProvider {
 		p := framework.ChallengeProvider{Name: name, Factors: []string{}}
 		if fs != "" {
 			p.Factors = strings.Split(fs, "+")
+		}
+		for i, f := range p.Factors {
+			if base, ok := strings.CutSuffix(f, challengeMark); ok {
+				p.Factors[i] = base
+				p.ChallengeFirst = append(p.ChallengeFirst, base)
+			}
 		}
 		out = append(out, p)
 	}
@@ -207,6 +226,12 @@ func factorsOf(p framework.ChallengeProvider) (push, code, passcode bool) {
 	passcode = slices.Contains(p.Factors, framework.FactorPasscode)
 	code = passcode || slices.Contains(p.Factors, framework.FactorCode) || !push
 	return push, code, passcode
+}
+
+// sendsCode says whether a provider's code is sent to the user first (an
+// emailed code): its page asks for a code once one was sent.
+func sendsCode(p framework.ChallengeProvider) bool {
+	return slices.Contains(p.ChallengeFirst, framework.FactorCode)
 }
 
 // method is a provider offered as a choice: a link to switch to it, or to
@@ -227,6 +252,10 @@ func methodOf(p framework.ChallengeProvider, id, href string) method {
 		m.Detail = "A 6-digit code from an authenticator app on your phone."
 	case p.Name == "duo":
 		m.Detail = "Approve a request in Duo Mobile, or type a passcode from it."
+	case p.Name == "email":
+		m.Detail = "A code we send to your email address."
+	case sendsCode(p):
+		m.Detail = "A code we send you."
 	case push && code:
 		m.Detail = "Approve a request on your phone, or type a passcode."
 	case push:
@@ -259,6 +288,8 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 		v.Lead = fmt.Sprintf("Approve a login request in %s.", v.ProviderLabel)
 	case p.Name == "totp":
 		v.Lead = "Enter the 6-digit code from your authenticator app."
+	case sendsCode(p):
+		u.sentView(v, c, p)
 	default:
 		v.Lead = fmt.Sprintf("Enter the code from your %s.", v.ProviderLabel)
 	}
@@ -327,4 +358,37 @@ func (u *UI) lockedView(c claims, tok string) *view {
 		v.RetryURL = "/ui/verify?t=" + u.sig.token(c.link())
 	}
 	return v
+}
+
+// sentView is the page of a provider that sends its code: "Send code"
+// until one was sent for this form (c.TxID), then the code field, the
+// provider's sentence and "Resend in 27 s". The server renders the
+// seconds left, so the page works without JavaScript; resend.js only
+// counts them down.
+func (u *UI) sentView(v *view, c claims, p framework.ChallengeProvider) {
+	v.Sends, v.CodeLabel = true, "Code from the "+v.ProviderLabel
+	if c.TxID == "" || c.Method != p.Name {
+		v.Code = false
+		v.Lead = fmt.Sprintf("We'll send a code to your %s. Enter it here to continue.", v.ProviderLabel)
+		if p.Name != "email" {
+			v.Lead = "We'll send you a code. Enter it here to continue."
+		}
+		return
+	}
+	v.Sent, v.Lead = true, c.SentMsg
+	if v.Lead == "" {
+		v.Lead = "We sent you a code."
+	}
+	v.Lead += " Enter it to continue."
+	v.ResendIn = secondsUntil(u.now(), time.UnixMilli(c.ResendAt))
+}
+
+// secondsUntil is the whole seconds from now to t, rounded up: a button
+// that says 0 must not be refused.
+func secondsUntil(now, t time.Time) int {
+	d := t.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
 }

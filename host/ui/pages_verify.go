@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/sdk"
@@ -60,6 +61,14 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			return
 		}
 		in.Provider = p.Name
+		if how == "code" && sendsCode(p) {
+			// The code answers the challenge this form's token names.
+			if c.TxID == "" || c.Method != p.Name {
+				u.show(w, r, c, tok, p.Name, func(v *view) { v.Error = "Send a code first." })
+				return
+			}
+			in.TxID = c.TxID
+		}
 		if how == "push" {
 			in.Factor = framework.FactorPush
 		} else {
@@ -89,6 +98,11 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
 			return
 		}
+		if in.TxID != "" && framework.CodeOf(err) == framework.CodeNotFound {
+			// The sent code's challenge is over (expired, or replaced).
+			again(sentReasonText(sdk.ReasonExpired, ""))
+			return
+		}
 		again(u.frameworkMessage(err))
 		return
 	}
@@ -114,10 +128,85 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			// A push that Duo refused at once (policy, no device) is final
 			// for this attempt: say why on the result page.
 			u.redirectDone(w, r, c, res, in.Provider)
+		case sendsCode(p):
+			again(sentReasonText(res.Reason, res.Message))
 		default:
 			again(reasonText(string(res.Reason), res.Message))
 		}
 	}
+}
+
+// sentReasonText explains a refused code that was sent to the user.
+func sentReasonText(reason sdk.Reason, message string) string {
+	switch reason {
+	case sdk.ReasonInvalidCode, framework.ReasonNotEnrolled:
+		return "That code isn't right. Enter the code from the latest message we sent."
+	case sdk.ReasonExpired:
+		return "That code has expired or a newer one was sent. Use the latest code, or send a new one."
+	case sdk.ReasonReplayed:
+		return "That code was already used. Send a new one."
+	}
+	return reasonText(string(reason), message)
+}
+
+// verifySend sends (or sends again) the code of a provider that sends
+// one, within the framework's send limit, and shows the page that asks for
+// it: its form token then names the challenge (TxID) the code answers.
+func (u *UI) verifySend(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageVerify, kindForm)
+	if !ok {
+		return
+	}
+	if c.Decision != string(framework.DecisionVerify) {
+		u.tokenError(w, r, errTokenInvalid)
+		return
+	}
+	p, ok := pickProvider(c, r.PostForm.Get("provider"))
+	if !ok || !sendsCode(p) {
+		u.notListed(w, r, c, tok)
+		return
+	}
+	remember := c.Days > 0 && r.PostForm.Get("remember") != ""
+	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
+		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
+	if err != nil {
+		var fe *framework.Error
+		switch {
+		case framework.IsSendLimit(err):
+			u.show(w, r, c, tok, p.Name, func(v *view) {
+				v.Error, v.Remember = "Too many codes were sent. For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+			})
+		case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
+			lc := c
+			lc.Until = u.now().Add(fe.RetryAfter).UnixMilli()
+			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
+		default:
+			u.show(w, r, c, tok, p.Name, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
+		}
+		return
+	}
+	f := c.form(c.decision)
+	f.TxID, f.Method, f.ResendAt, f.SentMsg = res.TxID, p.Name, res.ResendAfter.UnixMilli(), truncate(res.Message, 200)
+	if res.AlreadySent {
+		// Nothing was sent now: the page of the code sent before, saying
+		// when another may be.
+		if c.TxID == res.TxID {
+			f.SentMsg = c.SentMsg
+		}
+		ftok := u.sig.token(f)
+		u.show(w, r, f, ftok, p.Name, func(v *view) {
+			v.Notice = "A code was sent a moment ago. You can ask for a new one in " +
+				humanDuration(time.Duration(v.ResendIn)*time.Second) + "."
+			v.Remember = remember
+		})
+		return
+	}
+	u.log.Debug("ui: code sent", "provider", p.Name, "user", c.User)
+	next := "/ui/verify?t=" + u.sig.token(f) + "&provider=" + url.QueryEscape(p.Name)
+	if remember {
+		next += "&remember=1"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // redirectDone sends the browser to the result page of a decision.

@@ -77,9 +77,10 @@ func TestDeviceLabel(t *testing.T) {
 }
 
 func TestEncodeProviders(t *testing.T) {
-	ps := []framework.ChallengeProvider{{Name: "duo", Factors: []string{"push", "passcode"}}, {Name: "totp", Factors: []string{"code"}}, {Name: "new", Factors: []string{}}}
+	ps := []framework.ChallengeProvider{{Name: "duo", Factors: []string{"push", "passcode"}}, {Name: "totp", Factors: []string{"code"}}, {Name: "new", Factors: []string{}},
+		{Name: "email", Factors: []string{"code"}, ChallengeFirst: []string{"code"}}}
 	s := encodeProviders(ps)
-	if s != "duo:push+passcode,totp:code,new:" {
+	if s != "duo:push+passcode,totp:code,new:,email:code*" {
 		t.Errorf("encoded %q", s)
 	}
 	if got := decodeProviders(s); !reflect.DeepEqual(got, ps) {

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -56,6 +57,17 @@ type claims struct {
 	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
 	At      int64  `json:"at,omitempty"` // when a result was decided
 
+	// A verify form after a challenge was sent (an emailed code): TxID and
+	// Method name it, SentMsg is the provider's sentence for the user (never
+	// the code), ResendAt (Unix milliseconds) when another may be sent.
+	SentMsg  string `json:"sn,omitempty"`
+	ResendAt int64  `json:"ra,omitempty"`
+	// Inputs prefill an enroll link's form (an email address), URL-encoded
+	// (claims stay comparable); with FixInputs they are the only ones
+	// accepted.
+	Inputs    string `json:"in,omitempty"`
+	FixInputs bool   `json:"fi,omitempty"`
+
 	Remember bool   `json:"rm,omitempty"` // wait: the user asked to remember this device
 	Then     string `json:"th,omitempty"` // an enroll link the login page made: PageVerify, where to go once enrolled
 
@@ -76,11 +88,33 @@ type decision struct {
 	Grace     int    `json:"g,omitempty"`  // grace login: how many are left after this one
 }
 
+// inputs are the link's enrollment inputs.
+func (c claims) inputs() map[string]string {
+	q, err := url.ParseQuery(c.Inputs)
+	if err != nil || len(q) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(q))
+	for k := range q {
+		out[k] = q.Get(k)
+	}
+	return out
+}
+
+// encodeInputs writes enrollment inputs for claims.Inputs.
+func encodeInputs(in map[string]string) string {
+	q := url.Values{}
+	for k, v := range in {
+		q.Set(k, v)
+	}
+	return q.Encode()
+}
+
 // link returns the claims of the link a derived token came from: signed
 // again, they give back the very token the application issued.
 func (c claims) link() claims {
 	l := claims{Page: c.Page, User: c.User, Audience: c.Audience, Provider: c.Provider, Return: c.Return,
-		Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp}
+		Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp, Inputs: c.Inputs, FixInputs: c.FixInputs}
 	if c.Kind != kindLink {
 		l.Exp = c.LinkExp
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // Framework is what the UI uses of the framework.
@@ -47,6 +48,9 @@ type Framework interface {
 	ConfirmEnrollment(ctx context.Context, userID, provider, code string) (framework.ConfirmResult, error)
 	Challenge(ctx context.Context, in framework.ChallengeInput) (framework.ChallengeResult, error)
 	Verify(ctx context.Context, in framework.VerifyInput) (framework.VerifyResult, error)
+	StartVerification(ctx context.Context, in framework.StartInput) (framework.StartResult, error)
+	EnrollInputs(provider string) sdk.Schema
+	CheckEnrollInputs(provider string, inputs map[string]string, partial bool) error
 	Poll(ctx context.Context, in framework.PollInput) (framework.VerifyResult, error)
 	Enrollments(ctx context.Context, userID string) ([]framework.EnrollmentInfo, error)
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
@@ -167,6 +171,7 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/verify/code", u.verifyCode)
 	m.HandleFunc("POST /ui/verify/recovery", u.verifyRecovery)
 	m.HandleFunc("POST /ui/verify/push", u.verifyPush)
+	m.HandleFunc("POST /ui/verify/send", u.verifySend)
 	m.HandleFunc("GET /ui/verify/wait", u.verifyWait)
 	m.HandleFunc("GET /ui/verify/status", u.verifyStatus)
 	m.HandleFunc("GET /ui/verify/done", u.verifyDone)
@@ -207,6 +212,13 @@ type LinkRequest struct {
 	Provider  string // required for enroll; for verify, optional: shown first if the user may use it
 	ReturnURL string // where to send the user afterwards; optional
 	Issuer    string // the API key's name, recorded in the audit log
+	// Inputs prefill an enroll link's form with answers to the provider's
+	// enrollment inputs (an email address the application already knows);
+	// checked against the provider's declared inputs. With FixInputs they
+	// are shown read-only and are the only ones accepted: then every
+	// required input must be given.
+	Inputs    map[string]string
+	FixInputs bool
 }
 
 // Link is a signed link to a page.
@@ -244,10 +256,14 @@ func (u *UI) NewLink(req LinkRequest) (Link, error) {
 		if err := checkReturnURL(req.ReturnURL); err != nil {
 			return Link{}, err
 		}
+		if err := u.checkInputs(req); err != nil {
+			return Link{}, err
+		}
 		c.User, c.Audience, c.Provider, c.Return = req.User, req.Audience, req.Provider, req.ReturnURL
+		c.Inputs, c.FixInputs = encodeInputs(req.Inputs), req.FixInputs
 	case PageAdmin:
-		if req.User != "" || req.Provider != "" || req.Audience != "" || req.ReturnURL != "" {
-			return Link{}, invalid("an admin link takes no user, provider, audience or return_url")
+		if req.User != "" || req.Provider != "" || req.Audience != "" || req.ReturnURL != "" || len(req.Inputs) > 0 || req.FixInputs {
+			return Link{}, invalid("an admin link takes no user, provider, audience, return_url or inputs")
 		}
 	default:
 		return Link{}, invalid("page must be %q or %q", PageEnroll, PageVerify)
@@ -255,6 +271,25 @@ func (u *UI) NewLink(req LinkRequest) (Link, error) {
 	exp := u.now().Add(u.linkTTL).Truncate(time.Second)
 	c.Exp = exp.Unix()
 	return Link{URL: "/ui/" + req.Page + "?t=" + u.sig.token(c), ExpiresAt: exp.UTC(), ID: c.Nonce}, nil
+}
+
+// checkInputs checks an enroll link's inputs against the provider's
+// declared ones, as enrollment will: a link that could only fail later is
+// refused now, with the input named.
+func (u *UI) checkInputs(req LinkRequest) error {
+	if len(req.Inputs) == 0 && !req.FixInputs {
+		return nil
+	}
+	if req.Page != PageEnroll {
+		return invalid("inputs are for enroll links only")
+	}
+	if req.FixInputs && len(req.Inputs) == 0 {
+		return invalid("fix_inputs needs inputs")
+	}
+	if len(u.fw.EnrollInputs(req.Provider)) == 0 {
+		return invalid("provider %q asks no enrollment inputs", req.Provider)
+	}
+	return u.fw.CheckEnrollInputs(req.Provider, req.Inputs, !req.FixInputs)
 }
 
 func checkAudience(audience string) error {

@@ -36,7 +36,15 @@ type pending struct {
 	TxID    string    `json:"tx"`
 	Hash    string    `json:"h"` // base64 HMAC-SHA-256(code_key, user, tx, code)
 	Expires time.Time `json:"exp"`
+	Wrong   int       `json:"w,omitempty"` // wrong confirmation codes typed for it
 }
+
+// maxConfirmWrong is how many wrong codes an enrollment's code survives:
+// then it is dropped and the user must send a new one. The host's attempt
+// budget limits guesses across factors; this bounds the guesses at one
+// mailed code, which the host keeps in the state this provider returns
+// with each refusal.
+const maxConfirmWrong = 3
 
 // spend marks the pending code used. The resend throttle guards codes
 // that went unanswered; once one is used, the next login may send at once.
@@ -148,12 +156,15 @@ func (p *Provider) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.Enrol
 			return sdk.EnrollResponse{}, err
 		}
 		switch {
-		case s.Pending == nil:
-			return sdk.EnrollResponse{Reason: sdk.ReasonReplayed}, nil
+		case s.Pending == nil: // used, or dropped after too many wrong codes
+			return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
 		case !req.Now.Before(s.Pending.Expires):
 			return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
 		case !c.check(req.User.ID, s.Pending, req.Code):
-			return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}, nil
+			if s.Pending.Wrong++; s.Pending.Wrong >= maxConfirmWrong {
+				s.Pending = nil
+			}
+			return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode, State: s.encode()}, nil
 		}
 		s.spend()
 		return sdk.EnrollResponse{State: s.encode(), Done: true}, nil

@@ -97,10 +97,24 @@ func TestEmailFlow(t *testing.T) {
 	if msg.From != "no-reply@acme.example" || !strings.Contains(msg.Data, "text/html") || !strings.Contains(msg.Data, "ACME") {
 		t.Errorf("mail: from %q, want text and HTML naming the issuer:\n%s", msg.From, msg.Data)
 	}
-	if r, _ := p.Enroll(ctx, sdk.EnrollRequest{User: user, Step: sdk.EnrollFinish, State: begin.State, Code: wrong(code), Now: now}); r.Done || r.Reason != sdk.ReasonInvalidCode {
-		t.Errorf("confirm with a wrong code: %+v", r)
+	// Wrong codes are counted in the state each refusal returns: the host
+	// stores it, so the next confirm sees it; the code is dropped at
+	// email.MaxConfirmWrong.
+	state := begin.State
+	for i := range email.MaxConfirmWrong {
+		r, _ := p.Enroll(ctx, sdk.EnrollRequest{User: user, Step: sdk.EnrollFinish, State: state, Code: wrong(code), Now: now})
+		if r.Done || r.Reason != sdk.ReasonInvalidCode || r.State == nil {
+			t.Fatalf("confirm with wrong code %d: %+v", i+1, r)
+		}
+		if i == email.MaxConfirmWrong-1 {
+			if r, _ := p.Enroll(ctx, sdk.EnrollRequest{User: user, Step: sdk.EnrollFinish, State: r.State, Code: code, Now: now}); r.Done || r.Reason != sdk.ReasonExpired {
+				t.Errorf("the right code after %d wrong ones: %+v, want expired", email.MaxConfirmWrong, r)
+			}
+			break
+		}
+		state = r.State
 	}
-	fin, err := p.Enroll(ctx, sdk.EnrollRequest{User: user, Step: sdk.EnrollFinish, State: begin.State, Code: code[:4] + " " + code[4:], Now: now.Add(time.Minute)})
+	fin, err := p.Enroll(ctx, sdk.EnrollRequest{User: user, Step: sdk.EnrollFinish, State: state, Code: code[:4] + " " + code[4:], Now: now.Add(time.Minute)})
 	if err != nil || !fin.Done {
 		t.Fatalf("confirm: %+v, %v", fin, err)
 	}

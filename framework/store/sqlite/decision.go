@@ -27,6 +27,8 @@ type decisionArgs struct {
 	ticket *heldID
 	failed bool
 	fail   []any // failSQL's arguments when failed
+	// recovery is the recovery code used up, or nil.
+	recovery []any
 }
 
 // Statements of a decision, prepared once on the writer connection.
@@ -37,7 +39,8 @@ const (
 	auditSQL = `
 		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	resetSQL = `DELETE FROM attempts WHERE user_id = ?`
+	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
+	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
 	// failSQL counts a failed guess, and the lock its reservation set.
 	failSQL = `
 		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, ?)
@@ -97,6 +100,12 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.audits = append(a.audits, row)
 	}
 	a.reset = d.ResetUser
+	if u := d.UseRecovery; u != nil {
+		if err := checkRecoveryUse(d); err != nil {
+			return a, err
+		}
+		a.recovery = []any{u.UserID, u.Hash}
+	}
 	// A refund writes nothing: the reservation was only held (ledger).
 	r := d.Refund
 	if d.Settled != nil {
@@ -114,6 +123,19 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.fail = []any{r.UserID, string(r.Budget), until}
 	}
 	return a, nil
+}
+
+// checkRecoveryUse refuses a recovery code use the decision writer could
+// not make all or nothing: with an Update (two compare-and-swaps), or
+// naming no code.
+func checkRecoveryUse(d framework.DecisionWrite) error {
+	switch u := d.UseRecovery; {
+	case d.Update != nil:
+		return fmt.Errorf("a decision uses a recovery code or updates an enrollment, not both")
+	case u.UserID == "" || len(u.Hash) == 0:
+		return fmt.Errorf("recovery code use without a user or hash")
+	}
+	return nil
 }
 
 func auditArgs(e framework.AuditEntry) ([]any, error) {
@@ -136,7 +158,7 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL} {
+	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL} {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -146,9 +168,9 @@ func (s *Store) startDecisions(ctx context.Context) error {
 }
 
 // writeDecisions commits a batch in one transaction on the writer
-// connection. A decision whose compare-and-swap finds a newer version
-// writes nothing (ErrConflict for it alone) and keeps its reservation
-// held; any other failure fails the batch, rolled back whole. The ledger
+// connection. A decision whose compare-and-swap finds a newer version, or
+// whose recovery code is gone, writes nothing (ErrConflict for it alone)
+// and keeps its reservation held; any other failure fails the batch, rolled back whole. The ledger
 // entries of the batch's reservations stay locked until they are released
 // after the commit (see ledger).
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
@@ -194,6 +216,24 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					return err
 				}
 				r, err := st.ExecContext(ctx, d.update...)
+				if err != nil {
+					return err
+				}
+				if n, err := r.RowsAffected(); err != nil {
+					return err
+				} else if n == 0 {
+					errs[i] = framework.ErrConflict
+					continue
+				}
+			}
+			// Before anything else of the decision is written: a code
+			// another decision used first fails this one alone.
+			if d.recovery != nil {
+				st, err := stmt(useRecoverySQL)
+				if err != nil {
+					return err
+				}
+				r, err := st.ExecContext(ctx, d.recovery...)
 				if err != nil {
 					return err
 				}

@@ -1,0 +1,4 @@
+package email
+
+// MaxConfirmWrong is maxConfirmWrong, for the external tests.
+const MaxConfirmWrong = maxConfirmWrong
