@@ -124,7 +124,7 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if push {
 		err = f.checkLocked(ctx, in.UserID)
 	} else {
-		t, err = f.gate(ctx, in.UserID, BudgetFactor)
+		t, err = f.gateFor(ctx, in.UserID, BudgetFactor, in.Provider)
 	}
 	if err != nil {
 		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
@@ -144,7 +144,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 			if ptx, decided, err = f.answeredTx(ctx, in); decided != nil {
 				res = *decided
 			} else if err == nil {
-				res, upd, err = f.decide(ctx, m, in, ptx)
+				pre := t.pre
+				t.pre = nil // a decision made again reads the newer state
+				res, upd, err = f.decide(ctx, m, in, ptx, pre)
 			}
 			if err == nil && res.Outcome == sdk.Pending {
 				// Only a request for a push may leave something pending: a
@@ -213,7 +215,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
-	res, _, err := f.decide(ctx, m, in, "")
+	res, _, err := f.decide(ctx, m, in, "", nil)
 	if err == nil && res.Outcome == sdk.Pending && res.TxID == "" {
 		res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
 	}
@@ -291,7 +293,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 		return VerifyResult{}, err
 	}
 	for range maxCASAttempts {
-		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID)
+		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
 		if err == nil && res.Outcome == sdk.Pending {
 			res.TxID = tx.ID
 			return f.record(ctx, in, nil, res, upd, nil)
@@ -314,9 +316,19 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 // provider returns a new state, decide seals it into the enrollment it
 // read and returns that for record to write with compare-and-swap (nil
 // when the state did not change). providerTxID polls the provider's
-// pending transaction when set.
-func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, *Enrollment, error) {
-	e, err := f.store.Get(ctx, in.UserID, in.Provider)
+// pending transaction when set. pre, when not nil, is the enrollment as
+// the gate read it (gateFor), used instead of reading it again.
+func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string, pre *prefetched) (VerifyResult, *Enrollment, error) {
+	var e Enrollment
+	var err error
+	switch {
+	case pre == nil:
+		e, err = f.store.Get(ctx, in.UserID, in.Provider)
+	case pre.e == nil:
+		err = ErrNotFound
+	default:
+		e = *pre.e
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil, nil
 	}
