@@ -125,7 +125,7 @@ func TestWebAuthnLogin(t *testing.T) {
 		t.Fatalf("remove: %d %v", r.status, r.body)
 	}
 	txid, public = start()
-	if v := verify(txid, get(first, public)); v.str("outcome") != "deny" || v.str("reason") != "unknown_credential" {
+	if v := verify(txid, get(first, public)); v.str("outcome") != "deny" || v.str("reason") != "x-unknown_credential" {
 		t.Errorf("verify with the removed key: %d %v", v.status, v.body)
 	}
 	for _, tc := range []struct {
@@ -185,7 +185,7 @@ func TestWebAuthnLogin(t *testing.T) {
 	}
 	all := strings.Join(events, " ")
 	for _, want := range []string{"enroll.begin:pending", "enroll.confirm:active", "enroll.begin:adding", "challenge_sent:",
-		"verify:allow", "verify:deny:unknown_credential", "enroll.remove:removed"} {
+		"verify:allow", "verify:deny:x-unknown_credential", "enroll.remove:removed"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("audit has no %s: %v", want, events)
 		}

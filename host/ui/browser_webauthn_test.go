@@ -240,7 +240,7 @@ lockout: {max_pushes: 1}
 		m := e.(map[string]any)
 		events = append(events, fmt.Sprintf("%v:%v", m["event"], m["reason"]))
 	}
-	for _, want := range []string{"verify:user_verification_required", "verify:cloned_authenticator", "enroll.remove:"} {
+	for _, want := range []string{"verify:x-user_verification_required", "verify:x-cloned_authenticator", "enroll.remove:"} {
 		if !strings.Contains(strings.Join(events, " "), want) {
 			t.Errorf("audit has no %s: %v", want, events)
 		}

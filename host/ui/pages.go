@@ -342,15 +342,15 @@ func reasonText(reason, message string) string {
 	switch sdk.Reason(reason) {
 	// The WebAuthn provider's reasons (providers/webauthn), by value: the
 	// UI knows no provider's package.
-	case "unknown_credential":
+	case "x-unknown_credential":
 		return "That security key isn't registered for your account. Use a key you added, or a backup code."
-	case "cloned_authenticator":
+	case "x-cloned_authenticator":
 		return "This security key can't be trusted: its use counter went backwards, as a copied key's would. Use another key or a backup code, and tell support."
-	case "user_verification_required":
+	case "x-user_verification_required":
 		return "Your key must also check your PIN, fingerprint or face. Try again and confirm it when asked."
-	case "wrong_origin", "wrong_rp_id":
+	case "x-wrong_origin", "x-wrong_rp_id":
 		return "This answer didn't come from this site's page. Open the site from its own address and try again."
-	case "bad_signature":
+	case "x-bad_signature":
 		return "Your security key's answer could not be verified. Please try again."
 	case sdk.ReasonInvalidCode, framework.ReasonNotEnrolled:
 		// Worded alike on purpose: what a person at the keyboard sees must

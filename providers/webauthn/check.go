@@ -17,23 +17,23 @@ import (
 const (
 	// ReasonWrongOrigin: the browser collected the answer on a page whose
 	// origin is not in the origins setting (a phishing proxy's page).
-	ReasonWrongOrigin sdk.Reason = "wrong_origin"
+	ReasonWrongOrigin sdk.Reason = "x-wrong_origin"
 	// ReasonWrongRPID: the authenticator signed for another relying party.
-	ReasonWrongRPID sdk.Reason = "wrong_rp_id"
+	ReasonWrongRPID sdk.Reason = "x-wrong_rp_id"
 	// ReasonUnknownCredential: the answer comes from a credential this
 	// user does not hold (another user's key, or a removed one).
-	ReasonUnknownCredential sdk.Reason = "unknown_credential"
+	ReasonUnknownCredential sdk.Reason = "x-unknown_credential"
 	// ReasonBadSignature: the assertion or attestation does not verify.
-	ReasonBadSignature sdk.Reason = "bad_signature"
+	ReasonBadSignature sdk.Reason = "x-bad_signature"
 	// ReasonUserVerificationRequired: user_verification is required and
 	// the authenticator did not verify the user (no PIN, no biometric).
-	ReasonUserVerificationRequired sdk.Reason = "user_verification_required"
+	ReasonUserVerificationRequired sdk.Reason = "x-user_verification_required"
 	// ReasonClonedAuthenticator: the signature counter did not go up, so
 	// two copies of the key may exist. Denied and audited with the
 	// counters in the details.
-	ReasonClonedAuthenticator sdk.Reason = "cloned_authenticator"
+	ReasonClonedAuthenticator sdk.Reason = "x-cloned_authenticator"
 	// ReasonCredentialExists: enrollment of a key the user already holds.
-	ReasonCredentialExists sdk.Reason = "credential_exists"
+	ReasonCredentialExists sdk.Reason = "x-credential_exists"
 )
 
 // clientCheck is what a ceremony's answer must show before the library

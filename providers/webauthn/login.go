@@ -20,8 +20,8 @@ func (p *Provider) Challenge(_ context.Context, req sdk.ChallengeRequest) (sdk.C
 	if err != nil {
 		return sdk.ChallengeResponse{}, err
 	}
-	if req.Factor != "" {
-		return sdk.ChallengeResponse{}, sdk.Errorf(sdk.KindInvalidRequest, "unknown factor %q", req.Factor)
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.ChallengeResponse{}, err
 	}
 	s, err := decodeState(req.State)
 	if err != nil {
@@ -51,6 +51,9 @@ func (p *Provider) Challenge(_ context.Context, req sdk.ChallengeRequest) (sdk.C
 // right or wrong: any assertion ends it (what is not an assertion at all
 // does not). Without an answer it is a poll.
 func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.VerifyResponse{}, err
+	}
 	c, err := p.config()
 	if err != nil {
 		return sdk.VerifyResponse{}, err

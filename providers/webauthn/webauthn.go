@@ -59,6 +59,10 @@ var schema = sdk.Schema{
 	{Name: "timeout", Type: sdk.TypeDuration, Default: "2m", Help: "how long the browser waits, and how long a challenge is accepted"},
 }
 
+// capabilities: the default factor only, after a challenge.
+var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true,
+	Challenges: []sdk.Factor{""}, MultipleCredentials: true, SilentChallenges: true}
+
 // enrollInputs is what enrollment asks the user for.
 var enrollInputs = sdk.Schema{
 	{Name: "label", Type: sdk.TypeString, Help: "a name for the key (\"YubiKey on my keyring\"); \"Security key N\" when empty"},
@@ -107,11 +111,10 @@ func New(opts ...Option) *Provider {
 // Info implements sdk.Provider.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
-		Name: Name, Version: Version, ProtocolVersion: sdk.ProtocolVersion,
-		Description: "security keys and passkeys (WebAuthn)",
-		Schema:      schema,
-		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true,
-			Challenges: []sdk.Factor{""}, MultipleCredentials: true, SilentChallenges: true},
+		Name: Name, Version: Version,
+		Description:  "security keys and passkeys (WebAuthn)",
+		Schema:       schema,
+		Capabilities: capabilities,
 		EnrollInputs: enrollInputs,
 	}, nil
 }

@@ -253,13 +253,16 @@ type Capabilities struct {
 	EnrollNeedsConfirmation bool                   `protobuf:"varint,3,opt,name=enroll_needs_confirmation,json=enrollNeedsConfirmation,proto3" json:"enroll_needs_confirmation,omitempty"`
 	// Protocol version 2: the factors whose Verify needs a Challenge first.
 	ChallengeFactors []string `protobuf:"bytes,4,rep,name=challenge_factors,json=challengeFactors,proto3" json:"challenge_factors,omitempty"`
+	// Protocol version 2: the factors a request may name besides the
+	// default (empty) one.
+	Factors []string `protobuf:"bytes,5,rep,name=factors,proto3" json:"factors,omitempty"`
 	// One enrollment holds several credentials (security keys): the host
 	// offers the add, remove and list enrollment steps. False from older
 	// plugins.
-	MultipleCredentials bool `protobuf:"varint,5,opt,name=multiple_credentials,json=multipleCredentials,proto3" json:"multiple_credentials,omitempty"`
+	MultipleCredentials bool `protobuf:"varint,6,opt,name=multiple_credentials,json=multipleCredentials,proto3" json:"multiple_credentials,omitempty"`
 	// Challenge sends nothing to the user (WebAuthn options): the host
 	// limits it more loosely than a send. False from older plugins.
-	SilentChallenges bool `protobuf:"varint,6,opt,name=silent_challenges,json=silentChallenges,proto3" json:"silent_challenges,omitempty"`
+	SilentChallenges bool `protobuf:"varint,7,opt,name=silent_challenges,json=silentChallenges,proto3" json:"silent_challenges,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -322,6 +325,13 @@ func (x *Capabilities) GetChallengeFactors() []string {
 	return nil
 }
 
+func (x *Capabilities) GetFactors() []string {
+	if x != nil {
+		return x.Factors
+	}
+	return nil
+}
+
 func (x *Capabilities) GetMultipleCredentials() bool {
 	if x != nil {
 		return x.MultipleCredentials
@@ -337,13 +347,17 @@ func (x *Capabilities) GetSilentChallenges() bool {
 }
 
 type InfoResponse struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version         string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	ProtocolVersion int32                  `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	Description     string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	Schema          []*Field               `protobuf:"bytes,5,rep,name=schema,proto3" json:"schema,omitempty"`
-	Capabilities    *Capabilities          `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Ignored by hosts since the SDK dropped Info.ProtocolVersion: the
+	// version go-plugin negotiated is the one that counts. Plugins built
+	// since send the negotiated version here, for hosts built before; the
+	// number is never reused.
+	ProtocolVersion int32         `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Description     string        `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Schema          []*Field      `protobuf:"bytes,5,rep,name=schema,proto3" json:"schema,omitempty"`
+	Capabilities    *Capabilities `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// What enrollment asks the user for (an email address), validated like
 	// settings. Empty from older plugins.
 	EnrollInputs  []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
@@ -1466,14 +1480,15 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\xff\x01\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\"\x99\x02\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
 	"\x19enroll_needs_confirmation\x18\x03 \x01(\bR\x17enrollNeedsConfirmation\x12+\n" +
-	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x121\n" +
-	"\x14multiple_credentials\x18\x05 \x01(\bR\x13multipleCredentials\x12+\n" +
-	"\x11silent_challenges\x18\x06 \x01(\bR\x10silentChallenges\"\xb0\x02\n" +
+	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x12\x18\n" +
+	"\afactors\x18\x05 \x03(\tR\afactors\x121\n" +
+	"\x14multiple_credentials\x18\x06 \x01(\bR\x13multipleCredentials\x12+\n" +
+	"\x11silent_challenges\x18\a \x01(\bR\x10silentChallenges\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
