@@ -32,7 +32,7 @@ func (e *echoProvider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
 		Name: "echo", Version: "0.1.0", Description: "test",
 		Schema:       sdk.Schema{{Name: "key", Type: sdk.TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
-		Capabilities: sdk.Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Factors: []sdk.Factor{"email", "push"}, Challenges: []sdk.Factor{"", "email"}},
+		Capabilities: sdk.Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Factors: []sdk.Factor{"email", "push"}, Challenges: []sdk.Factor{"", "email"}, MultipleCredentials: true, SilentChallenges: true},
 		EnrollInputs: sdk.Schema{{Name: "email", Type: sdk.TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }
@@ -49,7 +49,8 @@ func (e *echoProvider) Activate(context.Context) (sdk.Activation, error) {
 
 func (e *echoProvider) Enroll(_ context.Context, r sdk.EnrollRequest) (sdk.EnrollResponse, error) {
 	e.gotEnroll = r
-	return sdk.EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: sdk.ReasonInvalidCode, Display: sdk.Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i", BarcodeURL: "b"}}, e.err
+	return sdk.EnrollResponse{State: []byte{0, 1, 2}, Done: true, Reason: sdk.ReasonInvalidCode, Display: sdk.Display{OTPAuthURL: "otpauth://x", QRPNG: []byte{9}, ActivationURL: "u", ActivationCode: "c", Instructions: "i", BarcodeURL: "b", Public: `{"p":1}`},
+		Credentials: []sdk.Credential{{ID: "k1", Label: "YubiKey", CreatedAt: time.Unix(1700000000, 5).UTC(), LastUsedAt: time.Unix(1700000100, 0).UTC()}, {ID: "k2"}}}, e.err
 }
 
 func (e *echoProvider) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.VerifyResponse, error) {
@@ -109,16 +110,19 @@ func TestWireRoundTrip(t *testing.T) {
 
 	now := time.Unix(1700000000, 123).UTC()
 	er, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "u1", AccountName: "Alice"}, Step: sdk.EnrollFinish, State: []byte("s"), Code: "123456", Now: now,
-		Inputs: map[string]string{"email": "a@example.com"}})
+		Inputs: map[string]string{"email": "a@example.com"}, Credential: "k9"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := impl.gotEnroll; got.User.ID != "u1" || got.User.AccountName != "Alice" || got.Step != sdk.EnrollFinish || string(got.State) != "s" || got.Code != "123456" || !got.Now.Equal(now) ||
-		got.Inputs["email"] != "a@example.com" {
+		got.Inputs["email"] != "a@example.com" || got.Credential != "k9" {
 		t.Errorf("provider got %+v", got)
 	}
-	if !er.Done || er.Reason != sdk.ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" {
+	if !er.Done || er.Reason != sdk.ReasonInvalidCode || !bytes.Equal(er.State, []byte{0, 1, 2}) || er.Display.OTPAuthURL != "otpauth://x" || er.Display.Instructions != "i" || er.Display.BarcodeURL != "b" || er.Display.Public != `{"p":1}` {
 		t.Errorf("Enroll = %+v", er)
+	}
+	if wantResp, _ := impl.Enroll(ctx, sdk.EnrollRequest{}); !reflect.DeepEqual(er.Credentials, wantResp.Credentials) {
+		t.Errorf("Enroll credentials = %+v, want %+v", er.Credentials, wantResp.Credentials)
 	}
 }
 
