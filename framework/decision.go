@@ -17,6 +17,21 @@ type DecisionWrite struct {
 	ResetUser string
 	// Refund gives back a reservation that was not a guess; nil for none.
 	Refund *Refund
+	// UseRecovery is the recovery code this decision consumes (an allow
+	// by recovery code); nil for none. The code is deleted in the
+	// decision's transaction, so it is used up if and only if the allow
+	// is recorded: a commit that fails leaves the user their code. A code
+	// already gone (another request used it first) is ErrConflict, and
+	// nothing of the decision is written. Never with Update: a recovery
+	// code is the host's, no provider state changes with it, and stores
+	// refuse the pair rather than order two compare-and-swaps.
+	UseRecovery *RecoveryUse
+}
+
+// RecoveryUse names one stored recovery code: its user and keyed hash.
+type RecoveryUse struct {
+	UserID string
+	Hash   []byte
 }
 
 // Refund is one reservation to give back (see Reservation).
@@ -32,6 +47,7 @@ type DecisionStore interface {
 	// durable. Stores may commit several decisions in one transaction
 	// (group commit: one fsync for a batch) as long as each is all or
 	// nothing. ErrConflict, writing nothing of d, when d.Update's version
-	// is stale: the caller decides again on the newer state.
+	// is stale or d.UseRecovery's code is gone: the caller decides again
+	// on the newer state.
 	CommitDecision(ctx context.Context, d DecisionWrite) error
 }

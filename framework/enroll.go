@@ -209,7 +209,7 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	}
 	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
 	var locked *Attempts
-	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err); {
+	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, true); {
 	case err == nil && res.Status == StatusActive, s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	case t.r.LockedUntil.After(t.r.PrevLockedUntil):

@@ -83,7 +83,20 @@ const (
 // gate still holds during the outage: while the attempt is in flight its
 // reservation counts, so a burst gets no more evaluations than the budget
 // leaves free.
-func settlementOf(res VerifyResult, err error) settlement {
+//
+// code says the attempt carried a secret (it was reserved at the gate: a
+// code, not a request for a push or a poll). A backend's refusal of it
+// (backend_refused, enrollment_required, denied_by_policy) then counts
+// like a wrong code: it is the provider's word that the backend did not
+// evaluate the code, which the host cannot check, and a backend (or
+// anything answering in its name) that met every wrong passcode with a
+// refusal would otherwise give unlimited guesses. The cost falls on a user
+// the backend refuses anyway. A request for a push sent no secret, so its
+// refusal is not counted. Two reasons stay given back even with a code:
+// replayed (see above; the TOTP and HOTP providers say it only of a code
+// that matched a step or counter already used, and Duo never does) and
+// unavailable (the backend did not answer: an outage, see above).
+func settlementOf(res VerifyResult, err error, code bool) settlement {
 	switch {
 	case err != nil:
 		return settleRefund
@@ -93,9 +106,13 @@ func settlementOf(res VerifyResult, err error) settlement {
 		return settleRefund
 	}
 	switch res.Reason {
+	case sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired, sdk.ReasonDeniedByPolicy:
+		if code {
+			return settleFailure
+		}
+		return settleRefund
 	case ReasonNotEnrolled, sdk.ReasonReplayed, sdk.ReasonInvalidState, sdk.ReasonExpired,
-		ReasonLockedOut, sdk.ReasonDeniedByPolicy, ReasonPushLimit, sdk.ReasonUnavailable,
-		sdk.ReasonBackendRefused, sdk.ReasonEnrollmentRequired: // the backend refused the request, not the answer
+		ReasonLockedOut, ReasonPushLimit, sdk.ReasonUnavailable:
 		return settleRefund
 	}
 	return settleFailure

@@ -22,7 +22,8 @@ var errStale = errors.New("decided on stale state")
 // together (and group-committed with concurrent decisions by the store):
 // an allow is returned only once all of it is durable, and a decision
 // whose audit entry cannot be written is not made. errStale means the
-// state was changed by another request first and nothing was written.
+// state was changed (or the recovery code used) by another request first
+// and nothing was written.
 func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res VerifyResult, upd *Enrollment, err error) (VerifyResult, error) {
 	entry := AuditEntry{Event: EventVerify, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, ClientIP: in.ClientIP}
 	outcome, reason := res.Outcome, res.Reason
@@ -41,6 +42,9 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 	}
 	entry.Outcome, entry.Reason = string(outcome), string(reason)
 	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
+	if err == nil && res.Outcome == sdk.Allow {
+		w.UseRecovery = res.recovery
+	}
 	failmode := ""
 	if err == nil && (res.Reason == sdk.ReasonFailmodeSafe || res.Reason == sdk.ReasonUnavailable) {
 		failmode = map[sdk.Reason]string{sdk.ReasonFailmodeSafe: "safe", sdk.ReasonUnavailable: "secure"}[res.Reason]
@@ -50,7 +54,7 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 
 	var locked *Attempts
 	unreservedFailure := false
-	switch s := settlementOf(res, err); {
+	switch s := settlementOf(res, err, t != nil); {
 	case t != nil && s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	case s == settleSuccess:

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"time"
 
@@ -21,9 +22,12 @@ type RecoveryStore interface {
 	// ReplaceRecoveryCodes atomically drops the user's codes and stores
 	// these hashes.
 	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
-	// UseRecoveryCode deletes the user's code with this hash and reports
-	// whether there was one: each code works once, even under a race.
-	UseRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
+	// HasRecoveryCode reports whether the user has an unused code with
+	// this hash. It only reads: a code is used up by the decision that
+	// accepts it (DecisionWrite.UseRecovery), in the same transaction, so
+	// each code works once even under a race, and a decision that is not
+	// recorded does not cost the user a code.
+	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 }
@@ -180,26 +184,40 @@ func (f *Framework) verifyRecovery(ctx context.Context, in VerifyInput) (VerifyR
 	if err != nil {
 		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
 	}
-	res, err := f.useRecoveryCode(ctx, in)
-	return f.record(ctx, in, t, res, nil, err)
+	for range maxCASAttempts {
+		res, err := f.checkRecoveryCode(ctx, in)
+		res, err = f.record(ctx, in, t, res, nil, err)
+		if !errors.Is(err, errStale) {
+			return res, err
+		}
+		// Another request used the code first: decide again (a deny now).
+	}
+	return f.record(ctx, in, t, VerifyResult{}, nil, errorf(CodeConflict, nil, "too many concurrent uses of this recovery code; try again"))
 }
 
-// useRecoveryCode is the decision: a code of the user's, used once.
-func (f *Framework) useRecoveryCode(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+// checkRecoveryCode is the decision: an allow if the code is one of the
+// user's, carrying the code for record to use up in the decision's own
+// transaction (DecisionWrite.UseRecovery).
+func (f *Framework) checkRecoveryCode(ctx context.Context, in VerifyInput) (VerifyResult, error) {
 	code, ok := normalizeRecoveryCode(in.Code)
 	if !ok {
 		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
 	}
-	used, err := f.store.UseRecoveryCode(ctx, in.UserID, f.recoveryHash.hash(in.UserID, code))
+	hash := f.recoveryHash.hash(in.UserID, code)
+	found, err := f.store.HasRecoveryCode(ctx, in.UserID, hash)
 	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "use recovery code")
+		return VerifyResult{}, errorf(CodeInternal, err, "check recovery code")
 	}
-	if !used {
+	if !found {
 		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
 	}
-	left, err := f.store.CountRecoveryCodes(ctx, in.UserID)
+	n, err := f.store.CountRecoveryCodes(ctx, in.UserID)
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "count recovery codes")
 	}
-	return VerifyResult{Outcome: sdk.Allow, Details: map[string]string{"recovery_codes_left": itoa(left)}}, nil
+	// The codes left once this one is used; another of the user's codes
+	// used at the same moment is not subtracted.
+	left := max(n-1, 0)
+	return VerifyResult{Outcome: sdk.Allow, Details: map[string]string{"recovery_codes_left": itoa(left)},
+		recovery: &RecoveryUse{UserID: in.UserID, Hash: hash}}, nil
 }

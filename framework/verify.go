@@ -68,6 +68,8 @@ type VerifyResult struct {
 	Unprompted bool
 
 	trustToken string // the provider's token for this device, on an allow
+	// recovery is the recovery code an allow uses up, in its record.
+	recovery *RecoveryUse
 }
 
 // ReasonPushLimit denies a push while the user's push limit is reached;

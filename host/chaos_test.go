@@ -28,7 +28,11 @@ import (
 //     serve` processes on one PostgreSQL is SIGKILLed and restarted every
 //     round (needs TEST_POSTGRES_DSN);
 //   - TestChaosDuo (chaos_duo_test.go): the Duo emulator answers 500s, then
-//     times out, every other round, under hosts in failmode secure and safe.
+//     times out, every other round, under hosts in failmode secure and safe;
+//   - TestChaosHostKill, TestChaosHostKillReplicas (chaos_hostkill_test.go):
+//     `twofactor serve` on SQLite, or one of two replicas on PostgreSQL, is
+//     SIGKILLed mid-batch under a closed loop of first-use logins, and no
+//     answered decision may be lost across the restart.
 //
 // The rules: no code accepted twice (every allow is checked against the
 // TOTP step of the code sent); no 500 (only a typed 503

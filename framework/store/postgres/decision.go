@@ -27,6 +27,10 @@ type decisionArgs struct {
 	audits [][]any
 	reset  string
 	refund []any
+	// recovery is the recovery code used up, or nil; recoveryKey (user
+	// and hash) the order its row is locked in.
+	recovery    []any
+	recoveryKey string
 }
 
 const (
@@ -36,8 +40,9 @@ const (
 	auditSQL = `
 		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	resetSQL  = `DELETE FROM attempts WHERE user_id = $1`
-	refundSQL = `
+	resetSQL       = `DELETE FROM attempts WHERE user_id = $1`
+	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2`
+	refundSQL      = `
 		UPDATE attempts SET failures = GREATEST(failures - 1, 0),
 			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
 		WHERE user_id = $3 AND budget = $4`
@@ -92,6 +97,13 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.audits = append(a.audits, []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)})
 	}
 	a.reset = d.ResetUser
+	if u := d.UseRecovery; u != nil {
+		if err := checkRecoveryUse(d); err != nil {
+			return a, err
+		}
+		a.recovery = []any{u.UserID, u.Hash}
+		a.recoveryKey = u.UserID + "\x00" + string(u.Hash)
+	}
 	if r := d.Refund; r != nil {
 		set, err := nullTime("LockedUntil", r.Reservation.LockedUntil)
 		if err != nil {
@@ -110,17 +122,32 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	return a, nil
 }
 
+// checkRecoveryUse refuses a recovery code use the decision writer could
+// not make all or nothing: with an Update (two compare-and-swaps), or
+// naming no code.
+func checkRecoveryUse(d framework.DecisionWrite) error {
+	switch u := d.UseRecovery; {
+	case d.Update != nil:
+		return fmt.Errorf("a decision uses a recovery code or updates an enrollment, not both")
+	case u.UserID == "" || len(u.Hash) == 0:
+		return fmt.Errorf("recovery code use without a user or hash")
+	}
+	return nil
+}
+
 func (s *Store) startDecisions() {
 	s.decisions = groupcommit.New(maxDecisionBatch, s.writeDecisions)
 }
 
 // writeDecisions commits a batch in one transaction, in three phases so
 // that two replicas' batches can never wait on each other in a cycle:
-// first the enrollment updates in (user, provider) order, then the attempt
-// budgets in user order, and last the audit entries, under the advisory
-// lock that keeps audit ids in commit order (see AppendAudit's history in
-// audit.go). Every batch takes its locks in that one global order. A
-// decision whose compare-and-swap finds a newer version writes nothing
+// first the enrollment updates in (user, provider) order and the recovery
+// codes used in (user, hash) order, then the attempt budgets in user
+// order, and last the audit entries, under the advisory lock that keeps
+// audit ids in commit order (see AppendAudit's history in audit.go).
+// Every batch takes its locks in that one global order. A decision whose
+// compare-and-swap finds a newer version, or whose recovery code is gone
+// (deleted by a transaction that committed first), writes nothing
 // (ErrConflict for it alone); any other failure fails the batch.
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), statementTimeout+5*time.Second)
@@ -155,14 +182,21 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		return br.Close()
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		updates := order(func(d decisionArgs) string { return d.key })
+		// A decision has an update or a recovery code, never both
+		// (checkRecoveryUse): each is its one compare-and-swap.
+		cas := order(func(d decisionArgs) string { return d.key })
 		b := &pgx.Batch{}
-		for _, i := range updates {
+		for _, i := range cas {
 			b.Queue(updateSQL, batch[i].update...)
 		}
+		recovery := order(func(d decisionArgs) string { return d.recoveryKey })
+		for _, i := range recovery {
+			b.Queue(useRecoverySQL, batch[i].recovery...)
+		}
+		cas = append(cas, recovery...)
 		if err := run(tx, b, func(n int, tag pgconnTag) error {
 			if tag.RowsAffected() == 0 {
-				errs[updates[n]] = framework.ErrConflict
+				errs[cas[n]] = framework.ErrConflict
 			}
 			return nil
 		}); err != nil {

@@ -55,15 +55,16 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
-// UseRecoveryCode deletes and reports in one statement: of two requests
-// racing with the same code, the second waits for the first's row lock,
-// then finds the row gone and deletes nothing.
-func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2`, userID, hash)
-	if err != nil {
-		return false, fmt.Errorf("postgres: use recovery code: %w", err)
+// HasRecoveryCode only reads: the code is deleted by the decision that
+// uses it (CommitDecision). Of two decisions racing with the same code,
+// the second's delete waits for the first's row lock, then finds the row
+// gone: a conflict, and it writes nothing.
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND hash = $2`, userID, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("postgres: check recovery code: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	return n == 1, nil
 }
 
 func (s *Store) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {

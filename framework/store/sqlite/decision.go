@@ -17,10 +17,11 @@ var _ framework.DecisionStore = (*Store)(nil)
 // it joins a batch, so a value the store cannot hold fails its own
 // decision, not the batch.
 type decisionArgs struct {
-	update []any   // nil when the state did not change
-	audits [][]any // one row each
-	reset  string  // user whose attempt runs end, or ""
-	refund []any   // nil for none
+	update   []any   // nil when the state did not change
+	audits   [][]any // one row each
+	reset    string  // user whose attempt runs end, or ""
+	refund   []any   // nil for none
+	recovery []any   // the recovery code used up, or nil
 }
 
 // Statements of a decision, prepared once on the writer connection.
@@ -31,8 +32,9 @@ const (
 	auditSQL = `
 		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	resetSQL  = `DELETE FROM attempts WHERE user_id = ?`
-	refundSQL = `
+	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
+	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
+	refundSQL      = `
 		UPDATE attempts SET failures = MAX(failures - 1, 0),
 			locked_until = CASE WHEN locked_until = ? THEN ? ELSE locked_until END
 		WHERE user_id = ? AND budget = ?`
@@ -81,6 +83,12 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.audits = append(a.audits, row)
 	}
 	a.reset = d.ResetUser
+	if u := d.UseRecovery; u != nil {
+		if err := checkRecoveryUse(d); err != nil {
+			return a, err
+		}
+		a.recovery = []any{u.UserID, u.Hash}
+	}
 	if r := d.Refund; r != nil {
 		set, err := unixOrZero("LockedUntil", r.Reservation.LockedUntil)
 		if err != nil {
@@ -93,6 +101,19 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.refund = []any{set, prev, r.UserID, string(r.Budget)}
 	}
 	return a, nil
+}
+
+// checkRecoveryUse refuses a recovery code use the decision writer could
+// not make all or nothing: with an Update (two compare-and-swaps), or
+// naming no code.
+func checkRecoveryUse(d framework.DecisionWrite) error {
+	switch u := d.UseRecovery; {
+	case d.Update != nil:
+		return fmt.Errorf("a decision uses a recovery code or updates an enrollment, not both")
+	case u.UserID == "" || len(u.Hash) == 0:
+		return fmt.Errorf("recovery code use without a user or hash")
+	}
+	return nil
 }
 
 func auditArgs(e framework.AuditEntry) ([]any, error) {
@@ -115,7 +136,7 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, refundSQL, reserveReadSQL, reserveUpsertSQL} {
+	for _, q := range []string{updateSQL, auditSQL, resetSQL, refundSQL, useRecoverySQL, reserveReadSQL, reserveUpsertSQL} {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -125,9 +146,9 @@ func (s *Store) startDecisions(ctx context.Context) error {
 }
 
 // writeDecisions commits a batch in one transaction on the writer
-// connection. A decision whose compare-and-swap finds a newer version
-// writes nothing (ErrConflict for it alone); any other failure fails the
-// batch, rolled back whole.
+// connection. A decision whose compare-and-swap finds a newer version, or
+// whose recovery code is gone, writes nothing (ErrConflict for it alone);
+// any other failure fails the batch, rolled back whole.
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
 	defer cancel()
@@ -141,6 +162,24 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					return err
 				}
 				r, err := st.ExecContext(ctx, d.update...)
+				if err != nil {
+					return err
+				}
+				if n, err := r.RowsAffected(); err != nil {
+					return err
+				} else if n == 0 {
+					errs[i] = framework.ErrConflict
+					continue
+				}
+			}
+			// Before anything else of the decision is written: a code
+			// another decision used first fails this one alone.
+			if d.recovery != nil {
+				st, err := stmt(useRecoverySQL)
+				if err != nil {
+					return err
+				}
+				r, err := st.ExecContext(ctx, d.recovery...)
 				if err != nil {
 					return err
 				}

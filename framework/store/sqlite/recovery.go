@@ -36,16 +36,12 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
-// UseRecoveryCode deletes and reports in one statement: of two requests
-// racing with the same code, exactly one sees a row deleted.
-func (s *Store) UseRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash)
-	if err != nil {
-		return false, fmt.Errorf("sqlite: use recovery code: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, fmt.Errorf("sqlite: use recovery code: %w", err)
+// HasRecoveryCode only reads: the code is deleted by the decision that
+// uses it (CommitDecision), whose delete decides a race.
+func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM recovery_codes WHERE user_id = ? AND hash = ?`, userID, hash).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlite: check recovery code: %w", err)
 	}
 	return n == 1, nil
 }

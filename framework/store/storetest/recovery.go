@@ -1,12 +1,44 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
 )
+
+// useCode does what the framework does with a recovery code: checks it,
+// then commits an allow that uses it up. It reports whether the allow was
+// recorded; ErrConflict (the code was used first) is a false.
+func useCode(t *testing.T, s framework.Store, user string, hash []byte) bool {
+	t.Helper()
+	has, err := s.HasRecoveryCode(t.Context(), user, hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has {
+		return false
+	}
+	err = s.CommitDecision(t.Context(), recoveryAllow(user, hash))
+	if errors.Is(err, framework.ErrConflict) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+// recoveryAllow is the decision of an allow by recovery code.
+func recoveryAllow(user string, hash []byte) framework.DecisionWrite {
+	return framework.DecisionWrite{
+		Audit:       []framework.AuditEntry{{Time: base, Event: framework.EventVerify, UserID: user, Provider: framework.RecoveryProvider, Outcome: "allow"}},
+		ResetUser:   user,
+		UseRecovery: &framework.RecoveryUse{UserID: user, Hash: hash},
+	}
+}
 
 func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 	r := framework.RecoveryStore(s)
@@ -24,19 +56,25 @@ func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 	if n, _ := r.CountRecoveryCodes(t.Context(), "alice"); n != 3 {
 		t.Errorf("count = %d, want 3", n)
 	}
-	if used, _ := r.UseRecoveryCode(t.Context(), "alice", []byte("old-1")); used {
+	if useCode(t, s, "alice", []byte("old-1")) {
 		t.Error("a replaced code still works")
 	}
-	if used, _ := r.UseRecoveryCode(t.Context(), "alice", []byte("new-2")); !used {
+	if has, _ := r.HasRecoveryCode(t.Context(), "alice", []byte("new-2")); !has {
+		t.Error("a fresh code is not there")
+	}
+	if n, _ := r.CountRecoveryCodes(t.Context(), "alice"); n != 3 {
+		t.Errorf("count after checking a code = %d, want 3: checking uses nothing", n)
+	}
+	if !useCode(t, s, "alice", []byte("new-2")) {
 		t.Error("a fresh code did not work")
 	}
-	if used, _ := r.UseRecoveryCode(t.Context(), "alice", []byte("new-2")); used {
+	if useCode(t, s, "alice", []byte("new-2")) {
 		t.Error("a code worked twice")
 	}
 	if n, _ := r.CountRecoveryCodes(t.Context(), "alice"); n != 2 {
 		t.Errorf("count after use = %d, want 2", n)
 	}
-	if used, _ := r.UseRecoveryCode(t.Context(), "bob", []byte("new-1")); used {
+	if useCode(t, s, "bob", []byte("new-1")) {
 		t.Error("bob used alice's code")
 	}
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", nil, base); err != nil {
@@ -50,6 +88,8 @@ func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 	}
 }
 
+// testRecoveryConcurrentUse: one code, used by concurrent decisions (one
+// group-committed batch, or several): exactly one is recorded.
 func testRecoveryConcurrentUse(t *testing.T, s framework.Store) {
 	r := framework.RecoveryStore(s)
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", [][]byte{[]byte("c")}, base); err != nil {
@@ -58,20 +98,101 @@ func testRecoveryConcurrentUse(t *testing.T, s framework.Store) {
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			used, err := r.UseRecoveryCode(t.Context(), "alice", []byte("c"))
-			if err != nil {
+		wg.Go(func() {
+			switch err := s.CommitDecision(t.Context(), recoveryAllow("alice", []byte("c"))); {
+			case err == nil:
+				wins.Add(1)
+			case !errors.Is(err, framework.ErrConflict):
 				t.Error(err)
 			}
-			if used {
-				wins.Add(1)
-			}
-		}()
+		})
 	}
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Errorf("%d requests used one code", wins.Load())
+	}
+	if list, _ := s.ListAudit(t.Context(), framework.AuditQuery{UserID: "alice"}); len(list) != 1 {
+		t.Errorf("%d audit entries, want the winner's alone", len(list))
+	}
+}
+
+// testDecisionUsesRecovery: a recovery code is used up by the decision
+// that accepts it and by nothing else. A decision whose code is gone is
+// ErrConflict and writes nothing of itself (no audit entry, no reset of
+// the budget); a decision that is refused writes nothing and leaves the
+// code; a code may not ride with an enrollment update.
+func testDecisionUsesRecovery(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	if err := s.ReplaceRecoveryCodes(ctx, "alice", [][]byte{[]byte("c1"), []byte("c2")}, base); err != nil {
+		t.Fatal(err)
+	}
+	e := active(t, s, "alice", "totp")
+	audits := func() int {
+		list, err := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+
+	// Refused before the commit: nothing written, the code still there.
+	upd := e
+	upd.State = []byte("with a code")
+	both := recoveryAllow("alice", []byte("c1"))
+	both.Update = &upd
+	if err := s.CommitDecision(ctx, both); err == nil || errors.Is(err, framework.ErrConflict) {
+		t.Errorf("a decision with an update and a recovery code: %v, want an error", err)
+	}
+	for _, bad := range []*framework.RecoveryUse{{UserID: "alice"}, {Hash: []byte("c1")}} {
+		d := recoveryAllow("alice", []byte("c1"))
+		d.UseRecovery = bad
+		if err := s.CommitDecision(ctx, d); err == nil {
+			t.Errorf("a recovery use %+v was accepted", *bad)
+		}
+	}
+	if got, _ := s.Get(ctx, "alice", "totp"); got.Version != e.Version {
+		t.Errorf("a refused decision wrote the enrollment: v%d", got.Version)
+	}
+	if n := audits(); n != 0 {
+		t.Errorf("%d audit entries after refused decisions, want 0", n)
+	}
+
+	// Used: the code goes with the audit entry and the reset.
+	if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetRecovery, at(0), lockFrom(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitDecision(ctx, recoveryAllow("alice", []byte("c1"))); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("c1")); has {
+		t.Error("the code used by a recorded decision is still there")
+	}
+	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("c2")); !has {
+		t.Error("the other code went too")
+	}
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetRecovery); a != (framework.Attempts{}) {
+		t.Errorf("budget after the allow: %+v", a)
+	}
+
+	// Used again: a conflict, and nothing of the decision is written.
+	if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetRecovery, at(0), lockFrom(100)); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "a second use of a code", s.CommitDecision(ctx, recoveryAllow("alice", []byte("c1"))), framework.ErrConflict)
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetRecovery); a.Failures != 1 {
+		t.Errorf("a conflicting decision reset the budget: %+v", a)
+	}
+	if n := audits(); n != 1 {
+		t.Errorf("%d audit entries, want 1: the conflicting decision's is not written", n)
+	}
+	// Another user's code of the same hash is theirs.
+	if err := s.ReplaceRecoveryCodes(ctx, "bob", [][]byte{[]byte("c2")}, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitDecision(ctx, recoveryAllow("bob", []byte("c2"))); err != nil {
+		t.Fatal(err)
+	}
+	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("c2")); !has {
+		t.Error("bob's use took alice's code")
 	}
 }

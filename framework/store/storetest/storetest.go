@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/ReserveGate", testReserveGate},
 		{"Attempts/Refund", testRefund},
 		{"Decision/Commit", testCommitDecision},
+		{"Decision/UsesRecovery", testDecisionUsesRecovery},
 		{"Attempts/ReserveRacesReset", testReserveRacesReset},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},
