@@ -15,7 +15,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS  := -X github.com/twofactor/twofactor/internal/buildinfo.Version=$(VERSION) -X github.com/twofactor/twofactor/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test vet lint-api fuzz bench chaos proto clean print-%
+.PHONY: all build run test vet lint-api axe fuzz bench chaos proto clean print-%
 
 all: build
 
@@ -30,15 +30,16 @@ run: build
 	$(BIN)/twofactor serve --config $(DEV_CONFIG) $(if $(LISTEN),--listen $(LISTEN))
 
 # Every test of the three modules (host, SDK, HOTP example provider), with
-# the race detector, then the chaos tests in their short form (3 faults
+# the race detector (after installing the API linter and axe-core when npm
+# is there), then the chaos tests in their short form (3 faults
 # each, under a minute). Plain `go test` runs every fuzz target on its seed
 # corpus and on the finds committed under testdata/fuzz/, so they are
 # regression tests here; random exploration is `make fuzz`'s job, not
 # CI's: CI must be a function of the commit (issue 12).
 test: vet
-	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory lint-api; \
-	else echo "lint-api skipped: npm is not installed (apt-get install npm); CI runs it"; fi
-	$(GO) test -race -count=1 ./...
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory lint-api axe; \
+	else echo "lint-api and axe skipped: npm is not installed (apt-get install npm); CI runs them"; fi
+	$(GO) test -race -count=1 -timeout 30m ./...
 	cd sdk && $(GO) test -race -count=1 ./...
 	cd examples/provider-hotp && $(GO) test -race -count=1 ./...
 	CHAOS_ROUNDS=3 $(GO) test -tags chaos -race -count=1 -run '^TestChaos' ./host/
@@ -54,6 +55,16 @@ lint-api:
 		npm install --silent --no-audit --no-fund --prefix $(BIN)/npm @redocly/cli@$(REDOCLY_VERSION)
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
 		$(REDOCLY) lint --config host/api/redocly.yaml host/api/openapi.yaml
+
+# axe-core, the accessibility engine the web UI's browser tests (host/ui)
+# run on every page they see, light and dark: from the npm registry,
+# pinned, installed once under bin/npm beside Redocly. Without it those
+# tests skip, saying so.
+AXE_VERSION := 4.14.1
+AXE_DIR := $(BIN)/npm/node_modules/axe-core
+axe:
+	@test -f $(AXE_DIR)/axe.min.js && grep -q '"version": "$(AXE_VERSION)"' $(AXE_DIR)/package.json || \
+		npm install --silent --no-audit --no-fund --prefix $(BIN)/npm axe-core@$(AXE_VERSION)
 
 # Faults under a steady verify load, 20 of each kind (a minute or so per
 # test): the TOTP plugin SIGKILLed; one of two replicas on PostgreSQL

@@ -11,15 +11,16 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // startPlugin runs the TOTP plugin binary with go-plugin, as the framework
 // does, and configures it; the process is stopped when the benchmark ends.
 func startPlugin(b *testing.B) sdk.Provider {
 	b.Helper()
-	client := plugin.NewClient(sdk.ClientConfig(exec.Command(pluginPath(b)), hclog.NewNullLogger()))
+	client := plugin.NewClient(sdkplugin.ClientConfig(exec.Command(pluginPath(b)), hclog.NewNullLogger()))
 	b.Cleanup(client.Kill)
-	p, err := sdk.Dispense(client)
+	p, err := sdkplugin.Dispense(client)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type countingProvider struct {
 const maxWrong = 3
 
 func (p *countingProvider) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "counter", Version: "1", ProtocolVersion: sdk.ProtocolVersion,
+	return sdk.Info{Name: "counter", Version: "1",
 		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}}, nil
 }
 func (p *countingProvider) Configure(context.Context, sdk.Settings) error { return nil }

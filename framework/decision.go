@@ -17,6 +17,14 @@ type DecisionWrite struct {
 	ResetUser string
 	// Refund gives back a reservation that was not a guess; nil for none.
 	Refund *Refund
+	// Settled is the reservation an allow or a failed guess settles (a
+	// given-back one is in Refund); nil for none. Failed says it was a
+	// failed guess, which stays counted. A store that counted the
+	// reservation when it was made (PostgreSQL) has nothing more to write
+	// for it; one that holds reservations in memory (SQLite) writes a
+	// failure's count now, and lets the reservation go.
+	Settled *Refund
+	Failed  bool
 	// UseRecovery is the recovery code this decision consumes (an allow
 	// by recovery code); nil for none. The code is deleted in the
 	// decision's transaction, so it is used up if and only if the allow

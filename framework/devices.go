@@ -315,3 +315,27 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 	return f.rememberDevice(ctx, VerifyInput{UserID: in.UserID, Provider: tx.Provider, Audience: tx.Audience,
 		RememberDevice: true, DeviceLabel: in.DeviceLabel, ClientIP: in.ClientIP}, res)
 }
+
+// DeviceByToken returns the user's remembered device that token (a device
+// token a verify gave) stands for, so a page can mark "this device" in the
+// user's list. CodeNotFound when the token is no device of this user's or
+// has expired.
+func (f *Framework) DeviceByToken(ctx context.Context, userID, token string) (DeviceInfo, error) {
+	if err := ValidateUserID(userID); err != nil {
+		return DeviceInfo{}, err
+	}
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil || len(raw) != deviceTokenBytes {
+		return DeviceInfo{}, errorf(CodeNotFound, nil, "not a remembered device of this user")
+	}
+	d, err := f.store.DeviceByHash(ctx, hashDeviceToken(raw))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return DeviceInfo{}, errorf(CodeNotFound, nil, "not a remembered device of this user")
+	case err != nil:
+		return DeviceInfo{}, errorf(CodeInternal, err, "read remembered device")
+	case d.UserID != userID || !f.now().Before(d.ExpiresAt):
+		return DeviceInfo{}, errorf(CodeNotFound, nil, "not a remembered device of this user")
+	}
+	return DeviceInfo{ID: d.ID, Audience: d.Audience, Label: d.Label, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}, nil
+}

@@ -171,6 +171,7 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 		if reason == "" {
 			reason = sdk.ReasonInvalidCode
 		}
+		reason = f.conformReason(provider, userID, VerifyResult{Outcome: sdk.Deny, Reason: reason}).Reason
 		if len(resp.State) == 0 {
 			return ConfirmResult{Status: StatusPending, Reason: reason}, nil, nil
 		}
@@ -212,9 +213,12 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, true); {
 	case err == nil && res.Status == StatusActive, s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
-	case t.r.LockedUntil.After(t.r.PrevLockedUntil):
-		locked = &t.r.Attempts
-		w.Audit = append(w.Audit, f.stamp(ctx, lockoutEntry(userID, provider, "", "", *locked)))
+	default:
+		w.Settled, w.Failed = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}, true
+		if t.r.LockedUntil.After(t.r.PrevLockedUntil) {
+			locked = &t.r.Attempts
+			w.Audit = append(w.Audit, f.stamp(ctx, lockoutEntry(userID, provider, "", "", *locked)))
+		}
 	}
 	if cerr := f.store.CommitDecision(ctx, w); errors.Is(cerr, ErrConflict) {
 		// Nothing was written: record the attempt without the state.

@@ -34,6 +34,11 @@ type Attempts struct {
 type Reservation struct {
 	Attempts
 	PrevLockedUntil time.Time
+	// ID is the store's handle on the reservation while it is unsettled:
+	// a store that holds reservations in memory until their decisions
+	// settle them (SQLite's ledger) finds it by ID; 0 for a store that
+	// counted it in the stored budget at once (PostgreSQL).
+	ID uint64
 }
 
 // AttemptStore keeps the attempt budgets in the store, so they hold across
@@ -52,7 +57,12 @@ type AttemptStore interface {
 	// otherwise adds one to Failures, sets LockedUntil to lockUntil(the new
 	// count) and returns ok true. Concurrent calls, in this process or in
 	// another replica, are serialized: of any burst at most as many are let
-	// through as lockUntil leaves free.
+	// through as lockUntil leaves free. The reservation is settled by the
+	// DecisionWrite of its decision (Refund, or Settled); until then it
+	// counts, in Attempts too. A store of one host may hold it in memory
+	// rather than in the stored budget: it then counts only in this
+	// process, and is written, when its guess failed, by the decision's
+	// commit (a reservation a crash takes back was never answered).
 	ReserveAttempt(ctx context.Context, userID string, b Budget, now time.Time, lockUntil func(failures int) time.Time) (r Reservation, ok bool, err error)
 	// RecordFailure counts a failure that no reservation counted (a push
 	// the user denied, seen when it is polled) and, atomically with it,

@@ -22,7 +22,7 @@ type pushProvider struct {
 }
 
 func (p *pushProvider) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "push", Version: "1", ProtocolVersion: sdk.ProtocolVersion, Capabilities: sdk.Capabilities{Push: true}}, nil
+	return sdk.Info{Name: "push", Version: "1", Capabilities: sdk.Capabilities{Push: true, Factors: []sdk.Factor{"push"}}}, nil
 }
 func (p *pushProvider) Configure(context.Context, sdk.Settings) error { return nil }
 func (p *pushProvider) Activate(context.Context) (sdk.Activation, error) {

@@ -445,3 +445,10 @@ func providerNames(ps []ChallengeProvider) string {
 	}
 	return strings.Join(names, ",")
 }
+
+// Factors says what a provider can ask (as a login decision lists it): for
+// pages that verify a user outside a login, such as a step-up before a
+// change to the user's factors.
+func (f *Framework) Factors(provider string) ChallengeProvider {
+	return f.challengeProvider(provider)
+}

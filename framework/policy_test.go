@@ -18,7 +18,7 @@ import (
 type pushy struct{}
 
 func (pushy) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "pushy", Version: "1", ProtocolVersion: sdk.ProtocolVersion, Capabilities: sdk.Capabilities{Code: true, Push: true}}, nil
+	return sdk.Info{Name: "pushy", Version: "1", Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{"push", "passcode"}}}, nil
 }
 func (pushy) Configure(context.Context, sdk.Settings) error { return nil }
 func (pushy) Activate(context.Context) (sdk.Activation, error) {

@@ -59,9 +59,14 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	case s == settleSuccess:
 		w.ResetUser = in.UserID
+		if t != nil {
+			w.Settled = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
+		}
 	case t != nil:
-		// Counted when reserved; nothing to write but the lockout it
-		// started, if it did.
+		// Counted when reserved (or, by a store holding reservations in
+		// memory, now); nothing else to write but the lockout it started,
+		// if it did.
+		w.Settled, w.Failed = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}, true
 		if t.r.LockedUntil.After(t.r.PrevLockedUntil) {
 			locked = &t.r.Attempts
 			w.Audit = append(w.Audit, f.stamp(ctx, lockoutEntry(in.UserID, in.Provider, in.Audience, in.ClientIP, *locked)))

@@ -85,6 +85,9 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 	if err != nil {
 		return StartResult{}, err
 	}
+	if err := f.checkFactor(m, in.Provider, in.Factor); err != nil {
+		return StartResult{}, err
+	}
 	push := f.isPushStart(in)
 	if !push && !f.NeedsChallenge(in.Provider, in.Factor) {
 		return StartResult{}, errorf(CodeInvalidRequest, nil, "factor %q of provider %q needs no challenge: verify the answer directly", in.Factor, in.Provider)

@@ -74,11 +74,11 @@ type VerifyResult struct {
 
 // ReasonPushLimit denies a push while the user's push limit is reached;
 // the caller gets CodeLockedOut with RetryAfter.
-const ReasonPushLimit sdk.Reason = "push_limit"
+const ReasonPushLimit = sdk.ReasonPushLimit
 
 // ReasonNotEnrolled denies a user who has no active enrollment in the
 // provider; it is decided by the host, not the provider.
-const ReasonNotEnrolled sdk.Reason = "not_enrolled"
+const ReasonNotEnrolled = sdk.ReasonNotEnrolled
 
 // maxCASAttempts bounds how often a verify re-reads state that changed
 // under it. Each retry re-verifies against the newer state, so a code that
@@ -109,6 +109,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	if err := f.checkFactor(m, in.Provider, in.Factor); err != nil {
+		return VerifyResult{}, err
+	}
 	ctx, cancel := decisionContext(ctx)
 	defer cancel()
 	// A push request checks no secret of the requester's: it is held back
@@ -121,7 +124,7 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if push {
 		err = f.checkLocked(ctx, in.UserID)
 	} else {
-		t, err = f.gate(ctx, in.UserID, BudgetFactor)
+		t, err = f.gateFor(ctx, in.UserID, BudgetFactor, in.Provider)
 	}
 	if err != nil {
 		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
@@ -141,7 +144,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 			if ptx, decided, err = f.answeredTx(ctx, in); decided != nil {
 				res = *decided
 			} else if err == nil {
-				res, upd, err = f.decide(ctx, m, in, ptx)
+				pre := t.pre
+				t.pre = nil // a decision made again reads the newer state
+				res, upd, err = f.decide(ctx, m, in, ptx, pre)
 			}
 			if err == nil && res.Outcome == sdk.Pending {
 				// Only a request for a push may leave something pending: a
@@ -210,7 +215,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
-	res, _, err := f.decide(ctx, m, in, "")
+	res, _, err := f.decide(ctx, m, in, "", nil)
 	if err == nil && res.Outcome == sdk.Pending && res.TxID == "" {
 		res, err = VerifyResult{}, errorf(CodeInternal, nil, "provider %q answered pending without a transaction id", in.Provider)
 	}
@@ -288,7 +293,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 		return VerifyResult{}, err
 	}
 	for range maxCASAttempts {
-		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID)
+		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
 		if err == nil && res.Outcome == sdk.Pending {
 			res.TxID = tx.ID
 			return f.record(ctx, in, nil, res, upd, nil)
@@ -311,9 +316,19 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 // provider returns a new state, decide seals it into the enrollment it
 // read and returns that for record to write with compare-and-swap (nil
 // when the state did not change). providerTxID polls the provider's
-// pending transaction when set.
-func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string) (VerifyResult, *Enrollment, error) {
-	e, err := f.store.Get(ctx, in.UserID, in.Provider)
+// pending transaction when set. pre, when not nil, is the enrollment as
+// the gate read it (gateFor), used instead of reading it again.
+func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, providerTxID string, pre *prefetched) (VerifyResult, *Enrollment, error) {
+	var e Enrollment
+	var err error
+	switch {
+	case pre == nil:
+		e, err = f.store.Get(ctx, in.UserID, in.Provider)
+	case pre.e == nil:
+		err = ErrNotFound
+	default:
+		e = *pre.e
+	}
 	if errors.Is(err, ErrNotFound) || (err == nil && e.Status != StatusActive) {
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil, nil
 	}
@@ -330,7 +345,7 @@ func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, prov
 	err = f.call(ctx, m, func(p sdk.Provider) error {
 		var err error
 		resp, err = p.Verify(ctx, sdk.VerifyRequest{
-			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: in.Factor,
+			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: sdk.Factor(in.Factor),
 			TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
 		})
 		return err
@@ -343,6 +358,7 @@ func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, prov
 		return VerifyResult{}, nil, providerErr(in.Provider, err)
 	}
 	res := VerifyResult{Outcome: resp.Outcome, Reason: resp.Reason, Message: resp.Message, TxID: resp.TxID, Details: resp.Details}
+	res = f.conformReason(in.Provider, in.UserID, res)
 	switch res.Outcome {
 	case sdk.Allow:
 		res.Unprompted, res.trustToken = resp.Unprompted, resp.TrustToken

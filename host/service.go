@@ -131,7 +131,12 @@ func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
 		case <-refresh.C:
 			s.Framework.Refresh(ctx)
 		case <-ctx.Done():
-			budget := max(s.Config.ShutdownTimeout-stopReserve, time.Second)
+			// A reload replaces s.Config under reloadMu (reload.go): read
+			// the timeout under it too, or shutdown races a reload.
+			s.reloadMu.Lock()
+			timeout := s.Config.ShutdownTimeout
+			s.reloadMu.Unlock()
+			budget := max(timeout-stopReserve, time.Second)
 			s.log.Info("shutting down: finishing in-flight requests", "within", budget)
 			sctx, cancel := context.WithTimeout(context.Background(), budget)
 			defer cancel()

@@ -20,3 +20,19 @@ func TestSDKImportsNothingFromTheHost(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorPackageCarriesNoHostClient: what a provider author imports
+// (sdk) does not pull in the host's side of the wire (sdk/plugin) nor the
+// conformance kit; those import sdk, never the other way.
+func TestAuthorPackageCarriesNoHostClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		switch pkg {
+		case "github.com/twofactor/twofactor/sdk/plugin", "github.com/twofactor/twofactor/sdk/providertest":
+			t.Errorf("package sdk depends on %s", pkg)
+		}
+	}
+}

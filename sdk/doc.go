@@ -11,7 +11,11 @@
 // a provider that records "last accepted code" in its state gets replay
 // protection that holds across host replicas.
 //
-// The host side of the same wire is here too (ClientConfig and Dispense),
-// so hosts never touch the generated protocol types. Package providertest
-// is the conformance kit a provider author runs from go test.
+// Reasons and factors are a closed vocabulary (reason.go): a provider
+// answers with the Reason constants here or a custom "x-..." reason, and
+// the host enforces it.
+//
+// The host's side of the same wire is package sdk/plugin, which a
+// provider never imports. Package providertest is the conformance kit a
+// provider author runs from go test.
 package sdk

@@ -11,7 +11,7 @@ import (
 type acme struct{}
 
 func (acme) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "acme", Version: "0.1.0", ProtocolVersion: sdk.ProtocolVersion,
+	return sdk.Info{Name: "acme", Version: "0.1.0",
 		Capabilities: sdk.Capabilities{Code: true}}, nil
 }
 

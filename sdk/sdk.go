@@ -3,19 +3,22 @@ package sdk
 import (
 	"context"
 	"time"
+
+	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
 // ProtocolVersion is the newest wire protocol this SDK speaks; version 2
-// added the challenge step (Challenger). A host offers every version from
-// MinProtocolVersion to ProtocolVersion and go-plugin picks the newest one
-// the plugin also serves, so a plugin built with an older SDK keeps
-// working unchanged. A host refuses a plugin that offers no protocol
-// version it knows, naming both sides' versions in the error.
-const ProtocolVersion = 2
+// added the challenge step (Challenger). Serve offers every version from
+// MinProtocolVersion to ProtocolVersion, a host offers the ones it speaks,
+// and go-plugin picks the newest both offer, so a plugin built with an
+// older SDK keeps working unchanged. A provider never states its version:
+// the negotiated one is what counts. A host refuses a plugin that offers
+// no protocol version it knows, naming both sides' versions in the error.
+const ProtocolVersion = wire.MaxVersion
 
 // MinProtocolVersion is the oldest wire protocol this SDK still serves and
 // speaks to; it only changes with a major release.
-const MinProtocolVersion = 1
+const MinProtocolVersion = wire.MinVersion
 
 // Provider is the contract every two-factor provider implements. A provider
 // is stateless: all per-user state travels in the requests as an opaque blob
@@ -43,12 +46,11 @@ type Provider interface {
 
 // Info is what a provider says about itself.
 type Info struct {
-	Name            string // lower-case identifier, [a-z0-9_-], used in config and URLs
-	Version         string // the provider's own release version
-	ProtocolVersion int    // the wire protocol the provider was built for; ProtocolVersion
-	Description     string
-	Schema          Schema
-	Capabilities    Capabilities
+	Name         string // lower-case identifier, [a-z0-9_-], used in config and URLs
+	Version      string // the provider's own release version
+	Description  string
+	Schema       Schema
+	Capabilities Capabilities
 	// EnrollInputs are what enrollment asks the user for (an email
 	// address, a phone number), validated by the host with Schema.Parse
 	// before EnrollBegin, which receives them in EnrollRequest.Inputs. Never
@@ -61,15 +63,37 @@ type Capabilities struct {
 	Code                    bool // Verify accepts a typed code
 	Push                    bool // Verify can start an out-of-band approval and be polled
 	EnrollNeedsConfirmation bool // Enroll finish requires proof (a code) from the user
+	// Factors lists the factors VerifyRequest.Factor and
+	// ChallengeRequest.Factor may name besides the default (the empty
+	// Factor, which every provider serves). The host refuses any other
+	// factor of a protocol 2 plugin with invalid_request before calling the
+	// provider; a provider refuses one itself (KindInvalidRequest), which
+	// the conformance kit checks.
+	Factors []Factor
 	// Challenges lists the factors whose Verify needs a Challenge first
 	// (protocol version 2): the provider must implement Challenger. The
-	// empty Factor stands for the provider's default factor.
+	// empty Factor stands for the provider's default factor; any other is
+	// also in Factors.
 	Challenges []Factor
 }
 
 // Factor names one interaction of a provider when it offers several, such
 // as "push" or "passcode"; the empty Factor is the provider's default.
 type Factor string
+
+// Offers reports whether a request may name factor f: the default, or
+// one of Factors.
+func (c Capabilities) Offers(f Factor) bool {
+	if f == "" {
+		return true
+	}
+	for _, x := range c.Factors {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
 
 // NeedsChallenge reports whether Verify of factor f needs a Challenge
 // first.
@@ -209,8 +233,9 @@ type VerifyRequest struct {
 	// normalise it.
 	Code string
 	// Factor chooses an interaction when a provider supports several, such
-	// as "push" or "passcode"; empty means the provider's default.
-	Factor string
+	// as "push" or "passcode"; empty means the provider's default. It is
+	// empty or one of Capabilities.Factors.
+	Factor Factor
 	// TxID polls a pending out-of-band transaction started by an earlier
 	// Verify.
 	TxID string
@@ -237,51 +262,13 @@ const (
 	Pending Outcome = "pending"
 )
 
-// Reason says why a verification was denied or is pending. The values below
-// are the vocabulary hosts understand; providers should not invent others.
-type Reason string
-
-// Reasons.
-const (
-	ReasonNone               Reason = ""
-	ReasonInvalidCode        Reason = "invalid_code"
-	ReasonReplayed           Reason = "replayed"
-	ReasonExpired            Reason = "expired"
-	ReasonDeniedByUser       Reason = "denied_by_user"
-	ReasonUnavailable        Reason = "unavailable"
-	ReasonClockSkewSuspected Reason = "clock_skew_suspected"
-	ReasonInvalidState       Reason = "invalid_state"
-	ReasonWaiting            Reason = "waiting"
-	ReasonFailmodeSafe       Reason = "failmode_safe"
-	// ReasonTimeout: an out-of-band request (a push, a call) went
-	// unanswered.
-	ReasonTimeout Reason = "timeout"
-	// ReasonFraud: the user reported the request as not theirs.
-	ReasonFraud Reason = "fraud"
-	// ReasonLockedOut: the user is locked out, by the host's attempt
-	// budget or by the provider's backend.
-	ReasonLockedOut Reason = "locked_out"
-	// ReasonDeniedByPolicy: the backend's policy refuses this user now.
-	ReasonDeniedByPolicy Reason = "denied_by_policy"
-	// ReasonEnrollmentRequired: the backend wants the user to enroll with
-	// it first; Details[DetailEnrollPortalURL] is where, when it says.
-	ReasonEnrollmentRequired Reason = "enrollment_required"
-	// ReasonBackendRefused: the backend answered, but with a refusal or an
-	// answer that is not a decision (an error status, a malformed body).
-	// It is a deny, never left to a failmode: a backend that answers is
-	// not an outage.
-	ReasonBackendRefused Reason = "backend_refused"
-)
-
-// DetailEnrollPortalURL is the VerifyResponse.Details key of the https
-// URL where the backend lets a user enroll, given with
-// ReasonEnrollmentRequired; hosts pass it on to the user.
-const DetailEnrollPortalURL = "enroll_portal_url"
-
 // VerifyResponse is the result of Verify.
 type VerifyResponse struct {
 	Outcome Outcome
-	Reason  Reason
+	// Reason is a Reason constant of this package or a custom reason
+	// (Reason.IsCustom); the host denies anything else as
+	// ReasonInvalidReason.
+	Reason Reason
 	// Message is a short human-readable explanation, safe to show an admin.
 	Message string
 	// TxID identifies a pending out-of-band transaction to poll.
@@ -352,4 +339,14 @@ type ChallengeResponse struct {
 	// Public is what the client needs to answer (for example WebAuthn
 	// options as JSON). It is shown to the client: never a secret.
 	Public string
+}
+
+// CheckFactor returns nil if a request may name factor f (Offers), else
+// an *Error of KindInvalidRequest naming the field "factor": what a
+// provider's Verify and Challenge answer to a factor it does not offer.
+func (c Capabilities) CheckFactor(f Factor) error {
+	if c.Offers(f) {
+		return nil
+	}
+	return FieldError(KindInvalidRequest, "factor", "unknown factor %q", f)
 }

@@ -5,6 +5,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+
+	"github.com/twofactor/twofactor/sdk/internal/pb"
+	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
 // Serve runs p as a provider plugin: it performs the go-plugin handshake
@@ -18,11 +21,19 @@ func Serve(p Provider) {
 	// a method that ignores its deadline) reach the host's log.
 	log := Logger()
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  Handshake,
-		VersionedPlugins: pluginSets(p, log),
-		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           log,
+		HandshakeConfig: wire.Handshake,
+		VersionedPlugins: wire.Sets(func(v int) pb.ProviderServiceServer {
+			return &server{impl: p, log: log, version: v}
+		}, nil),
+		GRPCServer: plugin.DefaultGRPCServer,
+		Logger:     log,
 	})
+}
+
+func init() {
+	wire.NewServer = func(impl any, v int) pb.ProviderServiceServer {
+		return &server{impl: impl.(Provider), version: v}
+	}
 }
 
 // Logger returns the logger a provider should use. It writes hclog JSON to

@@ -15,8 +15,9 @@ import (
 // server exposes a Provider over the twofactor.v1 gRPC service.
 type server struct {
 	pb.UnimplementedProviderServiceServer
-	impl Provider
-	log  hclog.Logger // nil: Logger()
+	impl    Provider
+	log     hclog.Logger // nil: Logger()
+	version int          // the protocol version negotiated with the host
 }
 
 func (s *server) logger() hclog.Logger {
@@ -68,7 +69,7 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (resp *pb.InfoResp
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return infoToPB(info), nil
+	return infoToPB(info, s.version), nil
 }
 
 func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp *pb.ConfigureResponse, err error) {

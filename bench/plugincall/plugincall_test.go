@@ -2,7 +2,7 @@
 
 // Package plugincall measures issue 7's goal 1 in one benchmark run: a
 // TOTP Verify through the provider contract (the real plugin binary,
-// sdk.ClientConfig: gRPC with AutoMTLS) against a bare go-plugin gRPC echo
+// sdkplugin.ClientConfig: gRPC with AutoMTLS) against a bare go-plugin gRPC echo
 // of the same payload size over the same transport, one call at a time
 // and with 32 concurrent callers (the concurrency of goal 2).
 //
@@ -33,6 +33,7 @@ import (
 	"github.com/twofactor/twofactor/internal/testbin"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 const benchEchoEnv = "TWOFACTOR_BENCH_ECHO_PLUGIN"
@@ -104,7 +105,7 @@ func (echoPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 }
 
 // startEcho runs the echo plugin with the transport settings of
-// sdk.ClientConfig (gRPC only, AutoMTLS as chosen).
+// sdkplugin.ClientConfig (gRPC only, AutoMTLS as chosen).
 func startEcho(b *testing.B, mtls bool) *grpc.ClientConn {
 	b.Helper()
 	cmd := exec.Command(os.Args[0])
@@ -257,9 +258,9 @@ func startProvider(b *testing.B) sdk.Provider {
 	if err != nil {
 		b.Fatal(err)
 	}
-	client := plugin.NewClient(sdk.ClientConfig(exec.Command(filepath.Join(dir, "twofactor-provider-totp")), hclog.NewNullLogger()))
+	client := plugin.NewClient(sdkplugin.ClientConfig(exec.Command(filepath.Join(dir, "twofactor-provider-totp")), hclog.NewNullLogger()))
 	b.Cleanup(client.Kill)
-	p, err := sdk.Dispense(client)
+	p, err := sdkplugin.Dispense(client)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,8 +19,11 @@ const Version = "1.0.0"
 // ReasonResyncRequired denies a code that matches a counter beyond the
 // look-ahead window but within the resynchronisation window: the token was
 // pressed many times without logging in. The user must enter the token's
-// next code to prove the jump was theirs; that code is then allowed.
-const ReasonResyncRequired sdk.Reason = "resync_required"
+// next code to prove the jump was theirs; that code is then allowed. The
+// SDK's vocabulary has the word, so the host knows it counts as a failed
+// attempt; a provider with a case the vocabulary lacks would return a
+// custom reason ("x-..."), never a word of its own.
+const ReasonResyncRequired = sdk.ReasonResyncRequired
 
 // Setting names.
 const (
@@ -100,14 +103,16 @@ func New(opts ...Option) *Provider {
 // Info describes the provider; it works before Configure.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
-		Name:            "hotp",
-		Version:         Version,
-		ProtocolVersion: sdk.ProtocolVersion,
-		Description:     "Counter-based one-time passwords (RFC 4226) from hardware tokens.",
-		Schema:          schema,
-		Capabilities:    sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true},
+		Name:         "hotp",
+		Version:      Version,
+		Description:  "Counter-based one-time passwords (RFC 4226) from hardware tokens.",
+		Schema:       schema,
+		Capabilities: capabilities,
 	}, nil
 }
+
+// capabilities: a typed code, the default factor only.
+var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}
 
 // Configure validates the settings and replaces the current ones; on error
 // the previous settings stay in force.
@@ -186,6 +191,9 @@ func (p *Provider) Enroll(_ context.Context, req sdk.EnrollRequest) (sdk.EnrollR
 // malformed or replayed code is a Deny, not an error; only an unusable
 // state or a missing configuration is an error.
 func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.VerifyResponse{}, err
+	}
 	c, err := p.current()
 	if err != nil {
 		return sdk.VerifyResponse{}, err

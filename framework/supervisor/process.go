@@ -16,6 +16,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // Restart backoff: a crashed plugin is restarted at once; if that start
@@ -246,7 +247,7 @@ func (p *Process) launch() (handle, error) {
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)
-	cfg := sdk.ClientConfig(cmd, p.log)
+	cfg := sdkplugin.ClientConfig(cmd, p.log)
 	if p.spec.SHA256 != "" {
 		// go-plugin checks the pin again at exec, but its error names
 		// neither digest; this check tells the admin what to compare.
@@ -262,7 +263,7 @@ func (p *Process) launch() (handle, error) {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := plugin.NewClient(cfg)
-	prov, err := sdk.Dispense(client)
+	prov, err := sdkplugin.Dispense(client)
 	h := handle{prov: prov, client: client}
 	if cmd.Process != nil {
 		h.pid = cmd.Process.Pid
@@ -361,7 +362,7 @@ func (p *Process) Call(ctx context.Context, fn func(sdk.Provider) error) error {
 			p.noteTimeout()
 			return newError(p.spec.Name, KindTimeout, err, "did not answer within %s", d.missed)
 		}
-		if err == nil || !errors.Is(err, sdk.ErrUnreachable) || p.spec.Impl != nil {
+		if err == nil || !errors.Is(err, sdkplugin.ErrUnreachable) || p.spec.Impl != nil {
 			return err
 		}
 		p.markDown(prov, newError(p.spec.Name, KindUnavailable, err, "stopped answering"))
@@ -390,7 +391,7 @@ func (p *Process) Status() ProviderStatus {
 	defer p.mu.Unlock()
 	st := ProviderStatus{
 		Name: p.spec.Name, Version: p.info.Version,
-		Running: p.live(), Restarts: p.restarts, Protocol: sdk.NegotiatedProtocol(p.cur.prov),
+		Running: p.live(), Restarts: p.restarts, Protocol: sdkplugin.Negotiated(p.cur.prov),
 		Health: p.activation.Health, Diagnostics: p.activation.Diagnostics,
 		Hung: p.hung || p.missedPings > 0, Hangs: p.hangs, Timeouts: p.timeoutsN,
 		LastErr: p.lastErr,

@@ -156,7 +156,7 @@ func TestSlowInProcessProviderTimesOut(t *testing.T) {
 type slowProvider struct{ delay time.Duration }
 
 func (s slowProvider) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "slow", ProtocolVersion: sdk.ProtocolVersion}, nil
+	return sdk.Info{Name: "slow"}, nil
 }
 func (slowProvider) Configure(context.Context, sdk.Settings) error { return nil }
 func (slowProvider) Activate(context.Context) (sdk.Activation, error) {

@@ -32,6 +32,7 @@ func (s *Server) routeTable() []route {
 		{"POST /v1/users/{user}/enrollments/{provider}/confirm", app, s.confirmEnrollment},
 		{"GET /v1/users/{user}/enrollments", app, s.listEnrollments},
 		{"DELETE /v1/users/{user}/enrollments/{provider}", admin, s.resetEnrollment},
+		{"POST /v1/users/{user}/enrollments/{provider}/remove", app, s.removeEnrollment},
 		{"POST /v1/users/{user}/unlock", admin, s.unlockUser},
 		{"POST /v1/users/{user}/verify", app, s.verify},
 		{"POST /v1/users/{user}/verifications", app, s.startVerification},

@@ -18,12 +18,14 @@ const uiKeyInfo = "twofactor web ui links v1"
 // WithUI serves the web UI under /ui/ and the API routes that hand out
 // its links:
 //
-//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify","audience","provider","return_url"?,"inputs"?,"fix_inputs"?}
+//	POST /v1/users/{user}/ui-links  (app key)   {"page":"enroll"|"verify"|"security","audience","provider","return_url"?,"inputs"?,"fix_inputs"?}
 //	POST /v1/ui-links               (admin key) {"page":"admin"}
 //	POST /v1/ui-results             (app key)   {"result"}: checks what the UI appended to return_url
 //
 // A verify link's provider is optional: the page is a login page that
-// follows the login policy's decision and offers the user's providers.
+// follows the login policy's decision and offers the user's providers. A
+// security link names none: it opens the user's own security page
+// (factors, recovery codes, remembered devices).
 //
 // Links are signed with a key derived (HKDF-SHA256) from encryptionKey,
 // so they survive restarts and work on every replica sharing the config.

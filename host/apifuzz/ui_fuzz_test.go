@@ -37,6 +37,8 @@ func FuzzUILinkRequestBody(f *testing.F) {
 		{0, `{"page":"verify","audience":"client","provider":"recovery"}`},
 		{0, `{"page":"verify","audience":"staff","provider":"totp"}`},
 		{0, `{"page":"admin"}`},
+		{0, `{"page":"security","audience":"client","return_url":"/account"}`},
+		{0, `{"page":"security","audience":"client","provider":"totp"}`},
 		{0, `{"page":"verify","page":"admin"}`},
 		{0, `{"page":"verify","audience":"client","provider":"totp","user":"mallory"}`},
 		{1, `{"page":"admin"}`},
@@ -162,6 +164,8 @@ func FuzzUIToken(f *testing.F) {
 var uiForms = []string{
 	"/ui/verify/code", "/ui/verify/recovery", "/ui/verify/push",
 	"/ui/enroll/begin", "/ui/enroll/confirm", "/ui/admin/refresh",
+	// The security page's (appended: committed finds keep their form).
+	"/ui/security/stepup", "/ui/security/confirm", "/ui/security/forget", "/ui/security/forget-all",
 }
 
 // FuzzUIForm throws arbitrary form bodies at the UI's forms. $FORM and
@@ -196,6 +200,10 @@ func FuzzUIForm(f *testing.F) {
 		{3, "t=$FORM&csrf=$CSRF"},
 		{4, "t=$EFORM&csrf=$ECSRF&code=123456"},
 		{5, "t=$FORM&csrf=$CSRF"},
+		{6, "t=$FORM&csrf=$CSRF&action=regenerate"},
+		{7, "t=$FORM&csrf=$CSRF&provider=totp&code=$CODE"},
+		{8, "t=$EFORM&csrf=$ECSRF&device=x"},
+		{9, "t=$LINK&csrf=$CSRF"},
 		{0, ""},
 	} {
 		f.Add(seed.form, seed.body)

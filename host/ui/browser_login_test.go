@@ -18,7 +18,7 @@ func panel(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!doctype html><title>Panel</title><h1 id="panel">Welcome back to the panel</h1>`)
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>Panel</title><h1 id="panel">Welcome back to the panel</h1>`)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/after-login"
@@ -160,8 +160,10 @@ func TestBrowserLoginPages(t *testing.T) {
 	}
 	login := h.link("lucy", map[string]string{"page": "verify", "audience": "client"})
 	b.do("locked out", chromedp.Navigate(login), chromedp.WaitVisible(chromedp.CSS("#submit-recovery")))
-	if lead := b.text(".lead"); !strings.Contains(lead, "Try again in") {
+	if lead := b.text(".lead"); !strings.Contains(lead, "Try again in 30 seconds.") {
 		t.Errorf("lockout page: %q", lead)
 	}
 	b.shot("locked-out")
+	// The wait counts down live, on the page's own clock.
+	b.waitJS("countdown", `/^Try again in (2[0-9]|1?[0-9]) seconds?\.$|^Try again in a second\.$/.test(document.getElementById("countdown").textContent)`, 5*time.Second)
 }

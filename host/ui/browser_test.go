@@ -16,9 +16,10 @@ import (
 )
 
 // The browser tests drive Debian's Chromium (package chromium, installed by
-// .ci/run) headless through the real host, and save a screenshot of every
-// page they see in a temporary folder whose path they print; set
-// UI_SCREENSHOTS_DIR to choose the folder.
+// .ci/run) headless through the real host, check every page they see with
+// axe-core in the light and the dark colour scheme (axe_test.go), and save
+// a screenshot of it (of both schemes) in a temporary folder whose path
+// they print; set UI_SCREENSHOTS_DIR to choose the folder.
 
 // chromiumPath finds the browser, or skips the test: outside CI a machine
 // without Chromium still runs every other test. In CI a missing browser is
@@ -39,15 +40,18 @@ func chromiumPath(t *testing.T) string {
 
 // browser is one headless Chromium tab.
 type browser struct {
-	t     *testing.T
-	ctx   context.Context
-	shots string
-	n     int
+	t       *testing.T
+	ctx     context.Context
+	shots   string
+	n       int
+	axe     string   // axe-core's script
+	checked []string // the pages axe-core checked
 }
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	path := chromiumPath(t)
+	axe := axeScript(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox, // root in CI
@@ -74,7 +78,7 @@ func newBrowser(t *testing.T) *browser {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots of %s: %s", t.Name(), dir)
-	return &browser{t: t, ctx: ctx, shots: dir}
+	return &browser{t: t, ctx: ctx, shots: dir, axe: axe}
 }
 
 // do runs steps with a time limit.
@@ -105,8 +109,16 @@ func (b *browser) text(sel string) string {
 	return s
 }
 
-// shot saves a screenshot of the whole page.
+// shot saves a screenshot of the whole page and checks it with axe-core,
+// in the light and the dark colour scheme.
 func (b *browser) shot(name string) {
+	b.t.Helper()
+	b.capture(name)
+	b.a11y(name)
+}
+
+// capture saves a screenshot of the whole page.
+func (b *browser) capture(name string) {
 	b.t.Helper()
 	b.n++
 	png := run(b, "screenshot "+name, chromedp.FullScreenshot(100))
@@ -141,6 +153,31 @@ func TestBrowserTOTP(t *testing.T) {
 		t.Fatalf("setup key on the page: %q", secret)
 	}
 
+	// On a computer there is no app to open; on a phone, a link opens it
+	// with the same key.
+	if b.visible("#open-app") {
+		t.Error("the otpauth:// link shows on a computer")
+	}
+	b.width(390, true)
+	if !b.visible("#open-app") {
+		t.Error("no otpauth:// link on a phone")
+	}
+	b.shot("enroll-scan-phone")
+	if href := run(b, "open in app", chromedp.AttributeValue(chromedp.CSS("#open-app"), "href")).Value; !strings.HasPrefix(href, "otpauth://totp/") ||
+		!strings.Contains(href, "secret="+secret) {
+		t.Errorf("open-in-app link %q", href)
+	}
+	b.width(1100, false)
+
+	// A wrong code keeps the QR code and the key: no restart.
+	b.do("wrong code", chromedp.SendKeys(chromedp.CSS("#code"), "000000"), chromedp.Click(chromedp.CSS("#confirm")),
+		chromedp.WaitVisible(chromedp.CSS("#error")), chromedp.WaitVisible(chromedp.CSS("#qr")))
+	b.shot("enroll-wrong-code")
+	b.do("key again", chromedp.Click(chromedp.CSS("details.manual summary")), chromedp.WaitVisible(chromedp.CSS("#secret")))
+	if again := strings.ReplaceAll(b.text("#secret"), " ", ""); again != secret {
+		t.Errorf("after a wrong code the setup key is %q, want the same %q", again, secret)
+	}
+
 	b.do("confirm", chromedp.SendKeys(chromedp.CSS("#code"), totpCode(t, secret, h.clock.Now())),
 		chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
 	b.shot("enroll-recovery-codes")
@@ -148,6 +185,11 @@ func TestBrowserTOTP(t *testing.T) {
 	if len(codes) != 10 {
 		t.Errorf("%d backup codes on the page, want 10", len(codes))
 	}
+	var texts []string
+	for _, n := range codes {
+		texts = append(texts, n.Children[0].NodeValue)
+	}
+	b.checkCodeActions(texts)
 	if href := run(b, "continue", chromedp.AttributeValue(chromedp.CSS("#continue"), "href")); href.Value != ret {
 		t.Errorf("continue leads to %q, want %q", href.Value, ret)
 	}
@@ -251,4 +293,14 @@ func TestBrowserDuoPush(t *testing.T) {
 		}
 	}
 	b.shot("admin")
+
+	// On a phone: every provider's lines fit, nothing cut off.
+	b.width(390, true)
+	if o := b.overflow(); len(o) > 0 {
+		t.Errorf("admin page at 390 px: cut off: %v", o)
+	}
+	if !strings.Contains(b.text("#providers"), "healthy") {
+		t.Errorf("admin page at 390 px: %s", b.text("#providers"))
+	}
+	b.shot("admin-390")
 }

@@ -82,6 +82,24 @@ type view struct {
 	CheckedAt    string
 	AdminIssuer  string
 	ProviderRows []providerRow
+
+	// Enrollment: the otpauth:// URL for an "open in app" link on a
+	// phone, and the sealed display a wrong code shows again.
+	OTPAuthURL template.URL
+	Display    string
+
+	// Lockout: the lead's countdown, rendered and then run by a script.
+	Countdown   string
+	CountdownMS int64
+
+	// Security page.
+	Factors       []factorRow
+	Devices       []deviceRow
+	HasFactor     bool
+	Action        string
+	Danger        bool
+	StepUpMethods []stepUpMethod
+	SecurityURL   string
 }
 
 var funcs = template.FuncMap{
@@ -194,6 +212,11 @@ func clientIP(r *http.Request) string {
 func (u *UI) base(c claims, tok string) *view {
 	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
 		Push: c.Provider == "duo", ReturnURL: c.Return}
+	if c.Then == PageSecurity {
+		// An enrollment the security page offered: back to it.
+		v.ReturnURL = "/ui/security?t=" + u.sig.token(claims{Page: PageSecurity, User: c.User, Audience: c.Audience,
+			Return: c.Return, Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp})
+	}
 	if c.Page == PageEnroll && c.Provider != "" {
 		v.Inputs = inputFields(u.fw.EnrollInputs(c.Provider), c.inputs(), c.FixInputs)
 	}

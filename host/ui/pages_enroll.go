@@ -82,14 +82,23 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := u.setupView(c, tok)
-	d := res.Display
+	u.showDisplay(v, c, res.Display)
+	u.render(w, http.StatusOK, "enroll_setup", v)
+}
+
+// showDisplay puts an enrollment's display on the setup page, and seals it
+// into the page's form so a wrong code can show it again.
+func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
+	v.Display = u.sig.sealDisplay(c, d)
 	if len(d.QRPNG) > 0 {
 		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
 	}
 	if d.OTPAuthURL != "" {
-		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil {
+		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil && key.Type() == "totp" {
 			v.Secret, v.Issuer, v.Account = groupSecret(key.Secret()), key.Issuer(), key.AccountName()
 			v.Digits = key.Digits().Length()
+			// On a phone the app is on this device: a link opens it.
+			v.OTPAuthURL = template.URL(key.URL()) // an otpauth: URL, which html/template would refuse as an unknown scheme
 		}
 	}
 	if d.ActivationCode != "" || d.BarcodeURL != "" {
@@ -102,7 +111,16 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		// A provider of its own kind: its words are all there is.
 		v.Instructions = d.Instructions
 	}
-	u.render(w, http.StatusOK, "enroll_setup", v)
+}
+
+// setupAgain is the setup page after a confirmation that did not succeed:
+// with the display the form carried back, if it opens.
+func (u *UI) setupAgain(r *http.Request, c claims, tok string) *view {
+	v := u.setupView(c, tok)
+	if d, err := u.sig.openDisplay(c, r.PostForm.Get("display")); err == nil {
+		u.showDisplay(v, c, d)
+	}
+	return v
 }
 
 // inputsLead is the enroll page's lead for a provider that asks inputs.
@@ -216,7 +234,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
 	default:
-		v := u.setupView(c, tok)
+		v := u.setupAgain(r, c, tok)
 		v.Title, v.Lead, v.Error = "Confirm your setup", "", u.frameworkMessage(err)
 		u.render(w, http.StatusOK, "enroll_setup", v)
 		return
@@ -225,7 +243,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
 		return
 	}
-	v := u.setupView(c, tok)
+	v := u.setupAgain(r, c, tok)
 	v.Title, v.Lead = "Confirm your setup", ""
 	switch res.Reason {
 	case sdk.ReasonWaiting:
@@ -239,7 +257,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	case sdk.ReasonReplayed:
 		v.Error = "That code was already used. Wait for the next code in your app, then enter it."
 	default:
-		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, scan a new QR code."
+		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, check that your phone's time is set automatically."
 	}
 	if len(v.Inputs) > 0 && res.Reason != sdk.ReasonWaiting {
 		v.Error = "That code didn't match. Enter the code from the latest message, or send a new one."

@@ -351,7 +351,10 @@ func (u *UI) lockedView(c claims, tok string) *view {
 	case left <= 0:
 		v.Lead = "Sign-in was paused after too many wrong attempts. You can try again now."
 	default:
-		v.Lead = "For your security, sign-in is paused after too many wrong attempts. Try again in " + humanDuration(left) + "."
+		// The base template writes "Try again in <countdown>." after the
+		// lead; countdown.js counts it down from CountdownMS.
+		v.Lead = "For your security, sign-in is paused after too many wrong attempts."
+		v.Countdown, v.CountdownMS = humanDuration(left), left.Milliseconds()
 	}
 	v.Recovery, v.RecoveryOpen = c.Recovery, c.Recovery
 	if left <= maxRetryShown && c.Until < c.LinkExp*1000 {

@@ -138,7 +138,11 @@ func TestLockedView(t *testing.T) {
 	} {
 		f := link.form(decision{Decision: "deny", Why: "locked_out", Recovery: true, Until: now.Add(tt.until).UnixMilli()})
 		v := u.lockedView(f, u.sig.token(f))
-		if !strings.HasSuffix(v.Lead, tt.lead) || (v.RetryURL != "") != tt.retry || !v.Recovery || !v.RecoveryOpen {
+		lead := v.Lead
+		if v.Countdown != "" {
+			lead += " Try again in " + v.Countdown + "." // as base.html writes it
+		}
+		if !strings.HasSuffix(lead, tt.lead) || (v.RetryURL != "") != tt.retry || !v.Recovery || !v.RecoveryOpen {
 			t.Errorf("locked for %v: lead %q, retry %q, recovery %v", tt.until, v.Lead, v.RetryURL, v.Recovery)
 		}
 		if tt.framework != "" {

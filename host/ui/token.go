@@ -26,6 +26,7 @@ const (
 	kindForm   = "form"   // the verify page after its login decision: its forms and provider switches
 	kindWait   = "wait"   // a pending push: polls its transaction
 	kindResult = "result" // a decided verification: shown to the user and handed back to the application
+	kindStepUp = "stepup" // the security page's step-up: verify with a factor, then do its Action
 )
 
 // Pages a link opens.
@@ -33,6 +34,9 @@ const (
 	PageEnroll = "enroll"
 	PageVerify = "verify"
 	PageAdmin  = "admin"
+	// PageSecurity is the user's own security page: factors, recovery
+	// codes, remembered devices.
+	PageSecurity = "security"
 )
 
 // claims are what a token says. The JSON names are short: tokens travel
@@ -69,7 +73,8 @@ type claims struct {
 	FixInputs bool   `json:"fi,omitempty"`
 
 	Remember bool   `json:"rm,omitempty"` // wait: the user asked to remember this device
-	Then     string `json:"th,omitempty"` // an enroll link the login page made: PageVerify, where to go once enrolled
+	Then     string `json:"th,omitempty"` // an enroll link the login or security page made: PageVerify or PageSecurity, where to go once enrolled
+	Action   string `json:"ac,omitempty"` // stepup: what the step-up allows once verified ("regenerate", "remove:PROVIDER")
 
 	decision
 }
@@ -146,7 +151,7 @@ var (
 
 // signer signs and checks tokens and derives CSRF values from them.
 type signer struct {
-	sign, csrf, cookie []byte
+	sign, csrf, cookie, display []byte
 }
 
 func newSigner(key []byte) (*signer, error) {
@@ -165,7 +170,11 @@ func newSigner(key []byte) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{sign: sign, csrf: csrf, cookie: cookie}, nil
+	display, err := hkdf.Key(sha256.New, key, nil, "twofactor ui enroll display v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &signer{sign: sign, csrf: csrf, cookie: cookie, display: display}, nil
 }
 
 // b64 decodes strictly: without Strict a signature's last character

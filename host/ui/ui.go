@@ -65,6 +65,13 @@ type Framework interface {
 	RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error)
 	Providers() []framework.ProviderStatus
 	Refresh(ctx context.Context)
+	// The security page's.
+	Factors(provider string) framework.ChallengeProvider
+	RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)
+	Devices(ctx context.Context, userID string) ([]framework.DeviceInfo, error)
+	DeviceByToken(ctx context.Context, userID, token string) (framework.DeviceInfo, error)
+	RevokeDevice(ctx context.Context, userID, id string) error
+	RevokeDevices(ctx context.Context, userID string) (int, error)
 }
 
 var _ Framework = (*framework.Framework)(nil)
@@ -89,8 +96,10 @@ const (
 	waitTTL = 5 * time.Minute
 	// resultTTL is how long the application has to check a result.
 	resultTTL = 5 * time.Minute
-	// maxForm caps a form body; the largest form is a token and a code.
-	maxForm = 16 << 10
+	// maxForm caps a form body; the largest form is the enrollment's
+	// confirmation: a token, a code and the sealed display (a QR PNG of
+	// at most maxSealedQR, in base64 twice).
+	maxForm = 32 << 10
 )
 
 // UI serves the pages under /ui/.
@@ -183,6 +192,11 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /ui/verify/wait", u.verifyWait)
 	m.HandleFunc("GET /ui/verify/status", u.verifyStatus)
 	m.HandleFunc("GET /ui/verify/done", u.verifyDone)
+	m.HandleFunc("GET /ui/security", u.securityPage)
+	m.HandleFunc("POST /ui/security/stepup", u.securityStepUp)
+	m.HandleFunc("POST /ui/security/confirm", u.securityConfirm)
+	m.HandleFunc("POST /ui/security/forget", u.securityForget)
+	m.HandleFunc("POST /ui/security/forget-all", u.securityForgetAll)
 	m.HandleFunc("GET /ui/admin", u.adminPage)
 	m.HandleFunc("POST /ui/admin/refresh", u.adminRefresh)
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
@@ -214,7 +228,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // LinkRequest asks for a link to a page for one user.
 type LinkRequest struct {
-	Page      string // PageEnroll or PageVerify; PageAdmin for an admin
+	Page      string // PageEnroll, PageVerify or PageSecurity; PageAdmin for an admin
 	User      string
 	Audience  string
 	Provider  string // required for enroll; for verify, optional: shown first if the user may use it
@@ -269,12 +283,26 @@ func (u *UI) NewLink(req LinkRequest) (Link, error) {
 		}
 		c.User, c.Audience, c.Provider, c.Return = req.User, req.Audience, req.Provider, req.ReturnURL
 		c.Inputs, c.FixInputs = encodeInputs(req.Inputs), req.FixInputs
+	case PageSecurity:
+		if err := framework.ValidateUserID(req.User); err != nil {
+			return Link{}, err
+		}
+		if err := checkAudience(req.Audience); err != nil {
+			return Link{}, err
+		}
+		if req.Provider != "" || len(req.Inputs) > 0 || req.FixInputs {
+			return Link{}, invalid("a security link takes no provider or inputs: the page lists the user's")
+		}
+		if err := checkReturnURL(req.ReturnURL); err != nil {
+			return Link{}, err
+		}
+		c.User, c.Audience, c.Return = req.User, req.Audience, req.ReturnURL
 	case PageAdmin:
 		if req.User != "" || req.Provider != "" || req.Audience != "" || req.ReturnURL != "" || len(req.Inputs) > 0 || req.FixInputs {
 			return Link{}, invalid("an admin link takes no user, provider, audience, return_url or inputs")
 		}
 	default:
-		return Link{}, invalid("page must be %q or %q", PageEnroll, PageVerify)
+		return Link{}, invalid("page must be %q, %q or %q", PageEnroll, PageVerify, PageSecurity)
 	}
 	exp := u.now().Add(u.linkTTL).Truncate(time.Second)
 	c.Exp = exp.Unix()

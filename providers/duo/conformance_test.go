@@ -11,9 +11,12 @@ import (
 // TestConformance runs the SDK's conformance kit against the Duo provider
 // talking to the emulator, in this process and as the real plugin binary.
 // The kit cannot produce a Duo passcode itself, so the allow/replay rule
-// is left to this package's own tests (a passcode is Duo's to check).
+// is left to this package's own tests (a passcode is Duo's to check). The
+// kit's user is known to Duo with a phone, so its enrollment finishes at
+// once and the factors and pending-poll rules push to it.
 func TestConformance(t *testing.T) {
 	e := newEnv(t)
+	e.emu.AddUser(providertest.UserID)
 	settings := e.settings(nil)
 	t.Run("in-process", func(t *testing.T) {
 		providertest.Run(t, providertest.InProcess(New()), settings)

@@ -194,12 +194,11 @@ func New(opts ...Option) *Provider {
 // Info describes the provider. It works before Configure.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
-		Name:            "duo",
-		Version:         Version,
-		ProtocolVersion: sdk.ProtocolVersion,
-		Description:     "Duo Security passcodes and Duo Push through Duo's Auth API v2.",
-		Schema:          cloneSchema(),
-		Capabilities:    sdk.Capabilities{Code: true, Push: true},
+		Name:         "duo",
+		Version:      Version,
+		Description:  "Duo Security passcodes and Duo Push through Duo's Auth API v2.",
+		Schema:       cloneSchema(),
+		Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}},
 	}, nil
 }
 

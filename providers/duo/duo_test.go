@@ -41,10 +41,10 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "duo" || info.Version != Version || info.ProtocolVersion != sdk.ProtocolVersion {
+	if info.Name != "duo" || info.Version != Version {
 		t.Errorf("Info = %+v", info)
 	}
-	if want := (sdk.Capabilities{Code: true, Push: true}); !reflect.DeepEqual(info.Capabilities, want) {
+	if want := (sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}}); !reflect.DeepEqual(info.Capabilities, want) {
 		t.Errorf("Capabilities = %+v, want %+v", info.Capabilities, want)
 	}
 	var names []string

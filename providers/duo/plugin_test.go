@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // TestPluginBinary runs the real twofactor-provider-duo binary as a plugin
@@ -26,9 +27,9 @@ func TestPluginBinary(t *testing.T) {
 	}
 	e := newEnv(t)
 	logs := &syncBuffer{}
-	pc := plugin.NewClient(sdk.ClientConfig(exec.Command(bin), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})))
+	pc := plugin.NewClient(sdkplugin.ClientConfig(exec.Command(bin), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})))
 	t.Cleanup(pc.Kill)
-	p, err := sdk.Dispense(pc)
+	p, err := sdkplugin.Dispense(pc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,8 +226,8 @@ func TestFailmode(t *testing.T) {
 	}
 	for _, f := range failures {
 		for _, mode := range []string{"secure", "safe"} {
-			for _, factor := range []string{"passcode", "push"} {
-				t.Run(f.name+"/"+mode+"/"+factor, func(t *testing.T) {
+			for _, factor := range []sdk.Factor{"passcode", "push"} {
+				t.Run(f.name+"/"+mode+"/"+string(factor), func(t *testing.T) {
 					e := newEnv(t)
 					p := e.activated(sdk.Settings{"failmode": mode, "timeout": "1s"})
 					state := e.enrolled(p, "jack")

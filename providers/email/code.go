@@ -199,8 +199,8 @@ func (p *Provider) Challenge(ctx context.Context, req sdk.ChallengeRequest) (sdk
 	if err != nil {
 		return sdk.ChallengeResponse{}, err
 	}
-	if req.Factor != "" {
-		return sdk.ChallengeResponse{}, sdk.Errorf(sdk.KindInvalidRequest, "unknown factor %q", req.Factor)
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.ChallengeResponse{}, err
 	}
 	s, err := decodeState(req.State)
 	if err != nil {
@@ -224,6 +224,9 @@ func (p *Provider) Challenge(ctx context.Context, req sdk.ChallengeRequest) (sdk
 // Verify implements sdk.Provider: the code mailed for req.TxID allows
 // once, before it expires. Without a code it is a poll: still waiting.
 func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.VerifyResponse{}, err
+	}
 	c, err := p.config()
 	if err != nil {
 		return sdk.VerifyResponse{}, err

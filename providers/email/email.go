@@ -102,14 +102,17 @@ func New(opts ...Option) *Provider {
 // Info implements sdk.Provider.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
-		Name: Name, Version: Version, ProtocolVersion: sdk.ProtocolVersion,
-		Description: "one-time codes sent by email",
-		Schema:      schema,
-		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true,
-			Challenges: []sdk.Factor{""}},
+		Name: Name, Version: Version,
+		Description:  "one-time codes sent by email",
+		Schema:       schema,
+		Capabilities: capabilities,
 		EnrollInputs: enrollInputs,
 	}, nil
 }
+
+// capabilities: one factor, the default, answered with a mailed code
+// after a challenge.
+var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}}
 
 // Configure implements sdk.Provider.
 func (p *Provider) Configure(_ context.Context, s sdk.Settings) error {

@@ -154,17 +154,16 @@ func New(opts ...Option) *Provider {
 // Info describes the provider. It works before Configure.
 func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
-		Name:            "totp",
-		Version:         Version,
-		ProtocolVersion: sdk.ProtocolVersion,
-		Description:     "Time-based one-time passwords (RFC 6238) from an authenticator app.",
-		Schema:          cloneSchema(),
-		Capabilities: sdk.Capabilities{
-			Code:                    true,
-			EnrollNeedsConfirmation: true,
-		},
+		Name:         "totp",
+		Version:      Version,
+		Description:  "Time-based one-time passwords (RFC 6238) from an authenticator app.",
+		Schema:       cloneSchema(),
+		Capabilities: capabilities,
 	}, nil
 }
+
+// capabilities: a typed code, the default factor only.
+var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}
 
 // Configure validates settings and replaces the current ones. On error the
 // previous settings stay in force.
@@ -306,6 +305,9 @@ func (c *config) enrollFinish(req sdk.EnrollRequest) (sdk.EnrollResponse, error)
 // malformed or reused code is a Deny, not an error; only an unusable state
 // or missing configuration is an error.
 func (p *Provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.VerifyResponse{}, err
+	}
 	c, err := p.current()
 	if err != nil {
 		return sdk.VerifyResponse{}, err

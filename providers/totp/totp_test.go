@@ -50,7 +50,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Name != "totp" || info.Version != "1.0.0" || info.ProtocolVersion != sdk.ProtocolVersion {
+	if info.Name != "totp" || info.Version != "1.0.0" {
 		t.Errorf("Info = %+v", info)
 	}
 	if want := (sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}); !reflect.DeepEqual(info.Capabilities, want) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // outcome is what one provider call did.
@@ -48,11 +49,26 @@ func callCtx[R any](ctx context.Context, wait time.Duration, fn func(context.Con
 	}
 }
 
-// call runs fn with the kit's per-call timeout.
+// call runs fn with the kit's per-call timeout. A call that misses it
+// (no answer in time, or the deadline's error after it passed) fails the
+// running rule at once and marks the run to stop after it.
 func call[R any](k *kit, fn func(context.Context) (R, error)) outcome[R] {
 	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
 	defer cancel()
-	return callCtx(ctx, k.opts.Timeout+time.Second, fn)
+	o := callCtx(ctx, k.opts.Timeout+min(time.Second, k.opts.Timeout), fn)
+	if o.hung || (ctx.Err() != nil && isContextErr(o.err)) {
+		k.deadlineMissed(fmt.Sprintf("a call took %s of its %s", o.elapsed.Round(time.Millisecond), k.opts.Timeout))
+	}
+	return o
+}
+
+// deadlineMissed fails the running rule at once and stops the run after
+// it (see Options.Timeout).
+func (k *kit) deadlineMissed(what string) {
+	k.missed = fmt.Sprintf("rule %s: %s", k.rule, what)
+	if k.cur != nil {
+		k.cur.Fatalf("rule %s: %s: the provider missed its deadline; the kit stops here (Options.Timeout)", k.rule, what)
+	}
 }
 
 // callErr is call for methods that return only an error.
@@ -70,7 +86,7 @@ func broken[R any](o outcome[R]) string {
 		return "panicked: " + first
 	case o.hung:
 		return fmt.Sprintf("did not return within %s", o.elapsed.Round(time.Millisecond))
-	case errors.Is(o.err, sdk.ErrUnreachable):
+	case errors.Is(o.err, sdkplugin.ErrUnreachable):
 		return fmt.Sprintf("failed in transport (the plugin crashed or its connection broke): %v", o.err)
 	case o.err != nil && sdk.KindOf(o.err) == sdk.KindInternal && !isContextErr(o.err):
 		return fmt.Sprintf("returned an internal error (a panic inside a plugin comes back this way): %v", o.err)

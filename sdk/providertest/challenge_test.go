@@ -29,9 +29,12 @@ type mailerState struct {
 }
 
 func (m *mailer) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "mailer", Version: "1.0.0", ProtocolVersion: sdk.ProtocolVersion, Description: "test",
-		Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}}}, nil
+	return sdk.Info{Name: "mailer", Version: "1.0.0", Description: "test",
+		Capabilities: mailerCaps}, nil
 }
+
+var mailerCaps = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}}
+
 func (m *mailer) Configure(_ context.Context, s sdk.Settings) error {
 	_, err := sdk.Schema{}.Parse(s)
 	return err
@@ -79,6 +82,9 @@ func (m *mailer) Enroll(_ context.Context, r sdk.EnrollRequest) (sdk.EnrollRespo
 }
 
 func (m *mailer) Challenge(_ context.Context, r sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
+	if err := mailerCaps.CheckFactor(r.Factor); err != nil {
+		return sdk.ChallengeResponse{}, err
+	}
 	s := m.deliver(r.Now)
 	return sdk.ChallengeResponse{State: encode(s), TxID: s.Tx, ExpiresAt: s.Exp, ResendAfter: r.Now}, nil
 }
@@ -86,6 +92,8 @@ func (m *mailer) Challenge(_ context.Context, r sdk.ChallengeRequest) (sdk.Chall
 func (m *mailer) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.VerifyResponse, error) {
 	s, err := decode(r.State)
 	switch {
+	case mailerCaps.CheckFactor(r.Factor) != nil:
+		return sdk.VerifyResponse{}, mailerCaps.CheckFactor(r.Factor)
 	case err != nil:
 		return sdk.VerifyResponse{}, err
 	case r.TxID == "" || r.TxID != s.Tx:

@@ -12,9 +12,9 @@
 // named after its Rule, what every provider must honour:
 //
 //   - info-complete: Info works before Configure and is complete: a name
-//     the host accepts, a version, this SDK's protocol version, and a
-//     schema whose fields are named, typed, explained, and flagged Secret
-//     when they look like a secret.
+//     the host accepts, a version, and a schema whose fields are named,
+//     typed, explained, and flagged Secret when they look like a secret.
+//     (The protocol version is go-plugin's to negotiate, not Info's.)
 //   - configure: Configure accepts the settings given to Run.
 //   - configure-required: Configure without any one required field fails
 //     with an *sdk.Error of kind invalid_settings naming that field.
@@ -40,6 +40,16 @@
 //     replay is denied as replayed, and a code is expired at its
 //     ExpiresAt (time driven through Now). Options.EnrollInputs answer the
 //     provider's Info.EnrollInputs, and Delivered also confirms enrollment.
+//   - factors: Capabilities.Factors names no factor twice and not the
+//     empty one, and lists every named factor of Challenges; Verify (and
+//     Challenge) of a factor the provider does not declare is refused with
+//     an *sdk.Error of kind invalid_request (Capabilities.CheckFactor); each
+//     declared factor answers: Challenge of a challenge factor gives a
+//     TxID, Verify of any other answers with a code or without one.
+//   - pending-poll (a provider with Capabilities.Push): Verify without a
+//     code of some factor answers Pending with a TxID; polling that TxID
+//     as the host does (no code, no factor) answers an outcome, and polling a TxID the provider never
+//     gave is never an allow.
 //   - deadline: a call whose context has already ended returns at once,
 //     and a call with a short deadline returns by it; an error is then a
 //     deadline or cancellation error. Against a binary, the kit also reads
@@ -47,6 +57,14 @@
 //     running after the host stopped waiting.
 //   - process-exit (binary targets): the plugin exits when the host kills
 //     its client.
+//
+// Every Verify and Enroll answer the kit sees must carry a reason the host
+// accepts (sdk.Reason.FromProvider): a word of the SDK's vocabulary, none,
+// or a custom "x-..." reason; the rule that saw another one fails.
+//
+// Every call has a deadline (Options.Timeout). The first call that misses
+// it fails its rule and stops the run there: a provider that waits out
+// every deadline is reported in about one Timeout, not one per call.
 //
 // Every failure message starts with "rule NAME:", so a broken provider
 // reads which promise it breaks. Options adds what the kit cannot know (a

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // Rule names one promise the kit checks. Each is a subtest of Run, and
@@ -29,6 +30,8 @@ const (
 	RuleGarbageCode       Rule = "garbage-code"
 	RuleGarbageState      Rule = "garbage-state"
 	RuleAllowReplay       Rule = "allow-replay"
+	RuleFactors           Rule = "factors"
+	RulePendingPoll       Rule = "pending-poll"
 	RuleDeadline          Rule = "deadline"
 	RuleProcessExit       Rule = "process-exit"
 )
@@ -41,7 +44,7 @@ type Target struct {
 }
 
 // Binary is the provider plugin at path, started by Run as the host starts
-// it (sdk.ClientConfig, plugin.NewClient, sdk.Dispense) and killed when
+// it (sdkplugin.ClientConfig, plugin.NewClient, sdkplugin.Dispense) and killed when
 // the test ends.
 func Binary(path string) Target { return Target{path: path} }
 
@@ -77,7 +80,11 @@ type Options struct {
 	// Skip lists rules that do not apply to this provider; each is
 	// reported as skipped. RuleConfigure cannot be skipped.
 	Skip []Rule
-	// Timeout bounds each call the kit makes; 10 seconds when zero.
+	// Timeout bounds each call the kit makes; 10 seconds when zero. The
+	// first call that misses it (no answer, or the deadline's own error
+	// once it passed) fails its rule and stops the run: every later call
+	// would wait out its deadline too, so a slow provider is reported in
+	// about one Timeout instead of one per call.
 	Timeout time.Duration
 }
 
@@ -126,9 +133,13 @@ type kit struct {
 
 	info       sdk.Info
 	configured bool
-	now        time.Time // the host's time for every request
-	pending    []byte    // state from Enroll begin
-	confirmed  []byte    // state from a finished enrollment
+	cur        tb            // the rule running now
+	rule       Rule          // its name
+	missed     string        // the first deadline miss; the run stops there
+	badReason  map[Rule]bool // rules that already reported a reason outside the rule
+	now        time.Time     // the host's time for every request
+	pending    []byte        // state from Enroll begin
+	confirmed  []byte        // state from a finished enrollment
 }
 
 func run(t tb, target Target, settings sdk.Settings, o Options) {
@@ -155,6 +166,8 @@ func run(t tb, target Target, settings sdk.Settings, o Options) {
 		{RuleGarbageState, k.checkGarbageState},
 		{RuleAllowReplay, k.checkAllowReplay},
 		{RuleChallenge, k.checkChallenge},
+		{RuleFactors, k.checkFactors},
+		{RulePendingPoll, k.checkPendingPoll},
 		{RuleDeadline, k.checkDeadline},
 		{RuleProcessExit, k.checkProcessExit},
 	}
@@ -163,8 +176,12 @@ func run(t tb, target Target, settings sdk.Settings, o Options) {
 			if slices.Contains(o.Skip, r.rule) {
 				t.Skipf("rule %s skipped by Options.Skip", r.rule)
 			}
+			k.cur, k.rule = t, r.rule
 			r.fn(t)
 		})
+		if k.missed != "" {
+			t.Fatalf("providertest: %s missed a deadline (%s); the kit stops at the first miss instead of waiting out every remaining call", target, k.missed)
+		}
 		if r.rule != RuleInfoComplete && !k.configured {
 			t.Fatalf("providertest: %s is not configured (see rule %s); the remaining rules cannot run", target, RuleConfigure)
 		}
@@ -186,14 +203,14 @@ func (k *kit) start(t tb) {
 	cmd := exec.Command(k.target.path)
 	setParentDeathSignal(cmd)
 	log := hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Trace, Output: k.logs})
-	k.client = plugin.NewClient(sdk.ClientConfig(cmd, log))
+	k.client = plugin.NewClient(sdkplugin.ClientConfig(cmd, log))
 	t.Cleanup(func() {
 		k.client.Kill()
 		if t.Failed() {
 			t.Logf("the plugin's log, last lines:\n%s", k.logs.tail(40))
 		}
 	})
-	p, err := sdk.Dispense(k.client)
+	p, err := sdkplugin.Dispense(k.client)
 	if err != nil {
 		t.Fatalf("rule start: %s does not start as a provider plugin: %v", k.target.path, err)
 	}

@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/sdk"
 	"github.com/twofactor/twofactor/sdk/providertest/testdata/fake"
@@ -132,7 +134,7 @@ func buildTestdata(t *testing.T) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
-			"./testdata/good", "./testdata/incomplete-info", "./testdata/panics", "./testdata/ignores-deadline")
+			"./testdata/good", "./testdata/incomplete-info", "./testdata/panics", "./testdata/ignores-deadline", "./testdata/slow")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -175,15 +177,26 @@ func TestKitVerdicts(t *testing.T) {
 		{"incomplete info in process", InProcess(fake.IncompleteInfo()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: schema field "issuer" has no Help text`}, []Rule{RuleProcessExit}},
 		{"panics binary", Binary(filepath.Join(bin, "panics")), withCode,
-			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty returned an internal error (a panic inside a plugin comes back this way)"}, nil},
+			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty returned an internal error (a panic inside a plugin comes back this way)",
+				RuleFactors: `rule factors: Verify of declared factor "push" (code "") returned an internal error`, RulePendingPoll: `rule pending-poll: Verify of factor "" without a code returned an internal error`}, nil},
 		{"panics in process", InProcess(fake.Panics()), withCode,
-			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty panicked: runtime error: slice bounds out of range"}, []Rule{RuleProcessExit}},
+			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty panicked: runtime error: slice bounds out of range",
+				RuleFactors: `rule factors: Verify of declared factor "push" (code "") panicked`, RulePendingPoll: `rule pending-poll: Verify of factor "" without a code panicked`}, []Rule{RuleProcessExit}},
 		{"error diagnostic without a fix", InProcess(fake.ErrorWithoutFix()), withCode,
 			map[Rule]string{RuleActivate: `rule activate: Activate returned an error diagnostic "backend_down" without a Fix`}, []Rule{RuleProcessExit}},
 		{"ignores deadline binary", Binary(filepath.Join(bin, "ignores-deadline")), withCode,
 			map[Rule]string{RuleDeadline: "rule deadline: the plugin went on running Activate after the host's 250ms deadline passed"}, nil},
+		// The run stops at the miss, so process-exit is never reached.
 		{"ignores deadline in process", InProcess(fake.IgnoresDeadline()), withCode,
-			map[Rule]string{RuleDeadline: "rule deadline: Activate with an expired context did not return within 2s: it ignores its context"}, []Rule{RuleProcessExit}},
+			map[Rule]string{RuleDeadline: "rule deadline: Activate with an expired context did not return within 2s: it ignores its context"}, nil},
+		{"push without a TxID", InProcess(fake.PushWithoutTxID()), withCode,
+			map[Rule]string{RulePendingPoll: `rule pending-poll: Verify of factor "push" answered pending without a TxID`}, []Rule{RuleProcessExit}},
+		{"own reason", InProcess(fake.OwnReason()), withCode,
+			map[Rule]string{RuleGarbageCode: `rule garbage-code: Verify answered reason "wrong_code", which is neither in the SDK's vocabulary nor a custom reason`,
+				RulePendingPoll: `rule pending-poll: Verify answered reason "wrong_code"`}, []Rule{RuleProcessExit}},
+		{"any factor", InProcess(fake.AnyFactor()), withCode,
+			map[Rule]string{RuleFactors: `rule factors: Verify with undeclared factor "providertest-unknown-factor" = deny "invalid_code"`,
+				RulePendingPoll: `rule pending-poll: Info.Capabilities.Push is set, but Verify without a code answered pending for none of the factors`}, []Rule{RuleProcessExit}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,5 +267,48 @@ func TestLooksSecret(t *testing.T) {
 		if got := looksSecret(name); got != want {
 			t.Errorf("looksSecret(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestKitStopsAtFirstDeadlineMiss: against a provider whose Verify answers
+// only long after its deadline, the kit fails the first rule that calls
+// Verify and stops there, in about one Options.Timeout, instead of
+// waiting out the deadline of every remaining call (a slow provider once
+// took 212 s). In process the provider sees exactly one Verify.
+func TestKitStopsAtFirstDeadlineMiss(t *testing.T) {
+	bin := buildTestdata(t)
+	const timeout = 2 * time.Second
+	var calls atomic.Int32
+	for _, tc := range []struct {
+		name   string
+		target Target
+	}{
+		{"in process", InProcess(fake.Slow(&calls))},
+		{"binary", Binary(filepath.Join(bin, "slow"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r := runRecorded(tc.target, fakeSettings, Options{Code: fake.Code, Timeout: timeout})
+			took := time.Since(start)
+			failed, _ := r.verdicts()
+			if !slices.Equal(failed, []Rule{RuleGarbageCode}) {
+				t.Errorf("failed rules = %v, want only %s\n%s", failed, RuleGarbageCode, r)
+			}
+			for _, want := range []string{"rule garbage-code: a call took", "the provider missed its deadline; the kit stops here",
+				"missed a deadline (rule garbage-code"} {
+				if !strings.Contains(r.String(), want) {
+					t.Errorf("the kit does not say %q:\n%s", want, r)
+				}
+			}
+			// One deadline and its grace, plus the plugin's start: the
+			// rule alone would wait 22 deadlines without the stop.
+			if limit := 2*timeout + 3*time.Second; took > limit {
+				t.Errorf("the kit took %s against a slow provider, want under %s", took.Round(time.Millisecond), limit)
+			}
+			t.Logf("the kit stopped after %s", took.Round(time.Millisecond))
+		})
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the slow provider got %d Verify calls, want 1", n)
 	}
 }

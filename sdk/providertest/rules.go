@@ -19,8 +19,13 @@ var (
 	fieldName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
 
+// UserID is the end user every call of the kit is about, so that a test
+// can prepare its backend for that user (a Duo user who already has a
+// device, an address the test's mail server accepts).
+const UserID = "providertest-user"
+
 // kitUser is the end user every enroll and verify is about.
-var kitUser = sdk.User{ID: "providertest-user", AccountName: "providertest@example.com"}
+var kitUser = sdk.User{ID: UserID, AccountName: "providertest@example.com"}
 
 // looksSecret says whether a setting's name suggests a credential, which
 // must then be flagged Secret so the host never logs or shows it.
@@ -53,9 +58,6 @@ func (k *kit) checkInfo(t tb) {
 	}
 	if strings.TrimSpace(info.Version) == "" {
 		fail("Info.Version is empty")
-	}
-	if info.ProtocolVersion < sdk.MinProtocolVersion || info.ProtocolVersion > sdk.ProtocolVersion {
-		fail("Info.ProtocolVersion is %d; this SDK speaks %d to %d (set it to sdk.ProtocolVersion)", info.ProtocolVersion, sdk.MinProtocolVersion, sdk.ProtocolVersion)
 	}
 	if !info.Capabilities.Code && !info.Capabilities.Push {
 		fail("Info.Capabilities has neither Code nor Push: the host could not verify anything")
@@ -214,12 +216,29 @@ func (k *kit) enroll(req sdk.EnrollRequest) outcome[sdk.EnrollResponse] {
 	if req.Step == sdk.EnrollBegin {
 		req.Inputs = k.opts.EnrollInputs
 	}
-	return call(k, func(ctx context.Context) (sdk.EnrollResponse, error) { return k.prov.Enroll(ctx, req) })
+	o := call(k, func(ctx context.Context) (sdk.EnrollResponse, error) { return k.prov.Enroll(ctx, req) })
+	if o.err == nil && broken(o) == "" {
+		k.checkReason("Enroll "+string(req.Step), o.val.Reason)
+	}
+	return o
 }
 
 func (k *kit) verify(state []byte, code string, now time.Time) outcome[sdk.VerifyResponse] {
-	req := sdk.VerifyRequest{User: kitUser, State: state, Code: code, Now: now}
-	return call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
+	return k.verifyFactor(state, "", "", code, now)
+}
+
+// checkReason fails the running rule when an answer's reason is outside
+// the SDK's rule (sdk.Reason.FromProvider), which the host would replace
+// with a counted deny.
+func (k *kit) checkReason(what string, r sdk.Reason) {
+	if !r.FromProvider() && k.cur != nil && !k.badReason[k.rule] {
+		if k.badReason == nil {
+			k.badReason = map[Rule]bool{}
+		}
+		k.badReason[k.rule] = true // once per rule is enough
+		k.cur.Errorf("rule %s: %s answered reason %q, which is neither in the SDK's vocabulary nor a custom reason (%s...): the host denies it as %s",
+			k.rule, what, r, sdk.CustomReasonPrefix, sdk.ReasonInvalidReason)
+	}
 }
 
 func (k *kit) checkEnroll(t tb) {

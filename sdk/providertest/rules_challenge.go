@@ -25,8 +25,7 @@ func (k *kit) challenge(state []byte, factor sdk.Factor, now time.Time) outcome[
 }
 
 func (k *kit) verifyTx(state []byte, txid, code string, now time.Time) outcome[sdk.VerifyResponse] {
-	req := sdk.VerifyRequest{User: kitUser, State: state, TxID: txid, Code: code, Now: now}
-	return call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
+	return k.verifyFactor(state, "", txid, code, now)
 }
 
 // delivered asks the test for the code the provider just delivered.

@@ -5,6 +5,7 @@ package providertest
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -175,7 +176,8 @@ func (k *kit) checkDeadline(t tb) {
 		cancel()
 		switch {
 		case o.hung:
-			t.Errorf("rule %s: %s with an expired context did not return within %s: it ignores its context", RuleDeadline, c.name, promptly)
+			k.missed = c.name + " with an expired context"
+			t.Fatalf("rule %s: %s with an expired context did not return within %s: it ignores its context", RuleDeadline, c.name, promptly)
 		case broken(o) != "":
 			t.Errorf("rule %s: %s with an expired context %s", RuleDeadline, c.name, broken(o))
 		case !deadlineErrOK(o.err):
@@ -195,8 +197,8 @@ func (k *kit) checkDeadline(t tb) {
 		cancel()
 		switch {
 		case o.hung:
-			t.Errorf("rule %s: %s with a %s deadline was still running %s after it: it ignores its context", RuleDeadline, c.name, shortDeadline, promptly)
-			continue
+			k.missed = fmt.Sprintf("%s with a %s deadline", c.name, shortDeadline)
+			t.Fatalf("rule %s: %s with a %s deadline was still running %s after it: it ignores its context", RuleDeadline, c.name, shortDeadline, promptly)
 		case broken(o) != "":
 			t.Errorf("rule %s: %s with a %s deadline %s", RuleDeadline, c.name, shortDeadline, broken(o))
 			continue

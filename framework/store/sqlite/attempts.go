@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -13,18 +12,35 @@ import (
 
 var _ framework.AttemptStore = (*Store)(nil)
 
+// Attempts is the stored budget plus the reservations this process holds
+// (see ledger).
 func (s *Store) Attempts(ctx context.Context, userID string, b framework.Budget) (framework.Attempts, error) {
+	k := ledgerKey{userID, b}
+	e := s.ledger.pin(k)
+	defer s.ledger.unpin(k, e)
+	e.mu.Lock() // not between a settlement's commit and its release
+	defer e.mu.Unlock()
+	a, err := s.storedAttempts(ctx, userID, b)
+	if err != nil {
+		return framework.Attempts{}, fmt.Errorf("sqlite: read attempts: %w", err)
+	}
+	return s.ledger.withHeld(ledgerKey{userID, b}, a), nil
+}
+
+func (s *Store) storedAttempts(ctx context.Context, userID string, b framework.Budget) (framework.Attempts, error) {
 	var failures int
 	var until int64
-	err := s.r.QueryRowContext(ctx, `SELECT failures, locked_until FROM attempts WHERE user_id = ? AND budget = ?`, userID, string(b)).Scan(&failures, &until)
+	err := s.r.QueryRowContext(ctx, attemptsSQL, userID, string(b)).Scan(&failures, &until)
 	if errors.Is(err, sql.ErrNoRows) {
 		return framework.Attempts{}, nil
 	}
 	if err != nil {
-		return framework.Attempts{}, fmt.Errorf("sqlite: read attempts: %w", err)
+		return framework.Attempts{}, err
 	}
 	return attempts(failures, until), nil
 }
+
+const attemptsSQL = `SELECT failures, locked_until FROM attempts WHERE user_id = ? AND budget = ?`
 
 func attempts(failures int, until int64) framework.Attempts {
 	a := framework.Attempts{Failures: failures}
@@ -41,58 +57,82 @@ func unixOrZero(field string, t time.Time) (int64, error) {
 	return nanos(field, t)
 }
 
-// Statements of the gate, prepared once on the writer connection.
-const (
-	reserveReadSQL   = `SELECT failures, locked_until FROM attempts WHERE user_id = ? AND budget = ?`
-	reserveUpsertSQL = `
-		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, ?, ?)
-		ON CONFLICT (user_id, budget) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until`
-)
-
-// ReserveAttempt checks and counts in one transaction on the single writer
-// connection (BEGIN IMMEDIATE: the write lock is taken before the read), so
-// no other writer, in this process or another, can check in between. It
-// commits without an fsync (inCheapTx): see there why that is enough.
+// ReserveAttempt checks the stored budget, with the reservations this
+// process holds, and holds one more in memory (see ledger): no write. The
+// entry's lock serialises the reservations of one budget, and keeps the
+// read from racing the commit that settles one of them.
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
-	var (
-		r  framework.Reservation
-		ok bool
-	)
-	err := s.inCheapTx(ctx, func(tx *sql.Tx) error {
-		var failures int
-		var until int64
-		read, err := s.txStmt(ctx, tx, reserveReadSQL)
-		if err != nil {
-			return err
-		}
-		err = read.QueryRowContext(ctx, userID, string(b)).Scan(&failures, &until)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		cur := attempts(failures, until)
-		if cur.LockedUntil.After(now) {
-			r.Attempts = cur
-			return nil
-		}
-		next, err := unixOrZero("LockedUntil", lockUntil(failures+1))
-		if err != nil {
-			return err
-		}
-		upsert, err := s.txStmt(ctx, tx, reserveUpsertSQL)
-		if err != nil {
-			return err
-		}
-		if _, err = upsert.ExecContext(ctx, userID, string(b), failures+1, next); err != nil {
-			return err
-		}
-		r = framework.Reservation{Attempts: attempts(failures+1, next), PrevLockedUntil: cur.LockedUntil}
-		ok = true
-		return nil
+	r, ok, err := s.reserve(ledgerKey{userID, b}, now, lockUntil, func() (framework.Attempts, error) {
+		return s.storedAttempts(ctx, userID, b)
 	})
+	return r, ok, err
+}
+
+var _ framework.EnrollmentReserver = (*Store)(nil)
+
+// ReserveAttemptFor is ReserveAttempt reading the user's enrollment in
+// provider in the same statement as the budget: a login's two reads are
+// one.
+func (s *Store) ReserveAttemptFor(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	var e *framework.Enrollment
+	r, ok, err := s.reserve(ledgerKey{userID, b}, now, lockUntil, func() (framework.Attempts, error) {
+		var a framework.Attempts
+		var err error
+		a, e, err = s.attemptsAndEnrollment(ctx, userID, b, provider)
+		return a, err
+	})
+	if !ok {
+		e = nil
+	}
+	return r, ok, e, err
+}
+
+func (s *Store) reserve(k ledgerKey, now time.Time, lockUntil func(int) time.Time, read func() (framework.Attempts, error)) (framework.Reservation, bool, error) {
+	e := s.ledger.pin(k)
+	defer s.ledger.unpin(k, e)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	stored, err := read()
+	if err != nil {
+		return framework.Reservation{}, false, fmt.Errorf("sqlite: reserve attempt: %w", err)
+	}
+	r, ok, err := s.ledger.reserve(k, e, stored, now, lockUntil)
 	if err != nil {
 		return framework.Reservation{}, false, fmt.Errorf("sqlite: reserve attempt: %w", err)
 	}
 	return r, ok, nil
+}
+
+// attemptsAndEnrollmentSQL always returns one row: the budget's columns
+// NULL when it has no row, the enrollment's when there is none.
+const attemptsAndEnrollmentSQL = `
+	SELECT a.failures, a.locked_until, e.status, e.state, e.version, e.created_at, e.updated_at, e.confirmed_at
+	FROM (SELECT 1) AS one
+	LEFT JOIN attempts a ON a.user_id = ?1 AND a.budget = ?2
+	LEFT JOIN enrollments e ON e.user_id = ?1 AND e.provider = ?3`
+
+func (s *Store) attemptsAndEnrollment(ctx context.Context, userID string, b framework.Budget, provider string) (framework.Attempts, *framework.Enrollment, error) {
+	var (
+		failures, until, version    sql.NullInt64
+		created, updated, confirmed sql.NullInt64
+		status                      sql.NullString
+		state                       []byte
+	)
+	err := s.r.QueryRowContext(ctx, attemptsAndEnrollmentSQL, userID, string(b), provider).
+		Scan(&failures, &until, &status, &state, &version, &created, &updated, &confirmed)
+	if err != nil {
+		return framework.Attempts{}, nil, err
+	}
+	a := attempts(int(failures.Int64), until.Int64)
+	if !status.Valid {
+		return a, nil, nil
+	}
+	e := &framework.Enrollment{UserID: userID, Provider: provider, Status: framework.Status(status.String), State: state,
+		Version: version.Int64, CreatedAt: time.Unix(0, created.Int64).UTC(), UpdatedAt: time.Unix(0, updated.Int64).UTC()}
+	if confirmed.Valid {
+		e.ConfirmedAt = time.Unix(0, confirmed.Int64).UTC()
+	}
+	return a, e, nil
 }
 
 // RecordFailure counts and locks in one transaction on the single writer
@@ -126,48 +166,16 @@ func (s *Store) RecordFailure(ctx context.Context, userID string, b framework.Bu
 	return a, nil
 }
 
+// ResetAttempts ends the user's runs: the stored budgets, and the
+// reservations held when it started (their failures are then not
+// counted, as a reset row would have lost them).
 func (s *Store) ResetAttempts(ctx context.Context, userID string) error {
+	held := s.ledger.heldBy(userID)
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM attempts WHERE user_id = ?`, userID); err != nil {
 		return fmt.Errorf("sqlite: reset attempts: %w", err)
 	}
+	s.ledger.release(held...)
 	return nil
-}
-
-// inCheapTx is inTx committed with synchronous=NORMAL: the commit is
-// atomic and at once visible to every connection and process (it is in the
-// WAL), and it survives a crash of this process, but it is not fsynced: an
-// OS crash or power loss may take back the last such commits, until the
-// next durable commit syncs the WAL (every decision's does, within
-// milliseconds). It is for the gate's reservations: what a reservation
-// must hold against is a concurrent request, and an attempt whose
-// reservation a power loss took back also lost its decision, which was
-// never answered. It saves an fsync per attempt.
-func (s *Store) inCheapTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	conn, err := s.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
-		return err
-	}
-	defer func() {
-		// Every other write on this connection must stay durable: if
-		// synchronous cannot be put back, the connection is thrown away
-		// (a new one runs the DSN's synchronous(FULL)).
-		if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = FULL`); err != nil {
-			conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-	}()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // after Commit, a no-op
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // txStmt is query's statement for tx: the one prepared on the writer

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -17,11 +19,16 @@ var _ framework.DecisionStore = (*Store)(nil)
 // it joins a batch, so a value the store cannot hold fails its own
 // decision, not the batch.
 type decisionArgs struct {
-	update   []any   // nil when the state did not change
-	audits   [][]any // one row each
-	reset    string  // user whose attempt runs end, or ""
-	refund   []any   // nil for none
-	recovery []any   // the recovery code used up, or nil
+	update []any   // nil when the state did not change
+	audits [][]any // one row each
+	reset  string  // user whose attempt runs end, or ""
+	// ticket is the reservation the decision settles (see ledger); failed
+	// writes its failure to the stored budget, lock the LockedUntil it set.
+	ticket *heldID
+	failed bool
+	fail   []any // failSQL's arguments when failed
+	// recovery is the recovery code used up, or nil.
+	recovery []any
 }
 
 // Statements of a decision, prepared once on the writer connection.
@@ -34,11 +41,16 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
 	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
-	refundSQL      = `
-		UPDATE attempts SET failures = MAX(failures - 1, 0),
-			locked_until = CASE WHEN locked_until = ? THEN ? ELSE locked_until END
-		WHERE user_id = ? AND budget = ?`
+	// failSQL counts a failed guess, and the lock its reservation set.
+	failSQL = `
+		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, ?)
+		ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1,
+			locked_until = MAX(attempts.locked_until, excluded.locked_until)`
 )
+
+// testHookCommitted, set by tests, runs between a batch's commit and the
+// release of its reservations.
+var testHookCommitted func()
 
 // maxDecisionBatch bounds one transaction.
 const maxDecisionBatch = 256
@@ -52,6 +64,11 @@ func (s *Store) CommitDecision(ctx context.Context, d framework.DecisionWrite) e
 		return fmt.Errorf("sqlite: commit decision: %w", err)
 	}
 	if err := s.decisions.Do(ctx, a); err != nil {
+		if a.ticket != nil && !errors.Is(err, framework.ErrConflict) {
+			// Not settled and never will be (the caller gives up): let it
+			// go. On a conflict the caller decides again, with it held.
+			s.ledger.release(*a.ticket)
+		}
 		return fmt.Errorf("sqlite: commit decision: %w", err)
 	}
 	return nil
@@ -89,16 +106,21 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		}
 		a.recovery = []any{u.UserID, u.Hash}
 	}
-	if r := d.Refund; r != nil {
-		set, err := unixOrZero("LockedUntil", r.Reservation.LockedUntil)
+	// A refund writes nothing: the reservation was only held (ledger).
+	r := d.Refund
+	if d.Settled != nil {
+		r = d.Settled
+		a.failed = d.Failed
+	}
+	if r != nil {
+		a.ticket = &heldID{key: ledgerKey{r.UserID, r.Budget}, id: r.Reservation.ID}
+	}
+	if a.failed {
+		until, err := unixOrZero("LockedUntil", r.Reservation.LockedUntil)
 		if err != nil {
 			return a, err
 		}
-		prev, err := unixOrZero("PrevLockedUntil", r.Reservation.PrevLockedUntil)
-		if err != nil {
-			return a, err
-		}
-		a.refund = []any{set, prev, r.UserID, string(r.Budget)}
+		a.fail = []any{r.UserID, string(r.Budget), until}
 	}
 	return a, nil
 }
@@ -136,7 +158,7 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, refundSQL, useRecoverySQL, reserveReadSQL, reserveUpsertSQL} {
+	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL} {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -147,14 +169,46 @@ func (s *Store) startDecisions(ctx context.Context) error {
 
 // writeDecisions commits a batch in one transaction on the writer
 // connection. A decision whose compare-and-swap finds a newer version, or
-// whose recovery code is gone, writes nothing (ErrConflict for it alone);
-// any other failure fails the batch, rolled back whole.
+// whose recovery code is gone, writes nothing (ErrConflict for it alone)
+// and keeps its reservation held; any other failure fails the batch, rolled back whole. The ledger
+// entries of the batch's reservations stay locked until they are released
+// after the commit (see ledger).
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
 	defer cancel()
+	type pinned struct {
+		k ledgerKey
+		e *ledgerEntry
+	}
+	var locked []pinned
+	defer func() {
+		for _, p := range locked {
+			p.e.mu.Unlock()
+			s.ledger.unpin(p.k, p.e)
+		}
+	}()
+	resets := make([][]heldID, len(batch))
+	for i, d := range batch {
+		if d.ticket != nil && !slices.ContainsFunc(locked, func(p pinned) bool { return p.k == d.ticket.key }) {
+			e := s.ledger.pin(d.ticket.key)
+			e.mu.Lock()
+			locked = append(locked, pinned{d.ticket.key, e})
+		}
+		if d.reset != "" {
+			resets[i] = s.ledger.heldBy(d.reset)
+		}
+	}
 	errs := make([]error, len(batch))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
+		exec := func(q string, args ...any) error {
+			st, err := stmt(q)
+			if err != nil {
+				return err
+			}
+			_, err = st.ExecContext(ctx, args...)
+			return err
+		}
 		for i, d := range batch {
 			if d.update != nil {
 				st, err := stmt(updateSQL)
@@ -191,34 +245,40 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				}
 			}
 			for _, row := range d.audits {
-				st, err := stmt(auditSQL)
-				if err != nil {
-					return err
-				}
-				if _, err := st.ExecContext(ctx, row...); err != nil {
+				if err := exec(auditSQL, row...); err != nil {
 					return err
 				}
 			}
 			if d.reset != "" {
-				st, err := stmt(resetSQL)
-				if err != nil {
-					return err
-				}
-				if _, err := st.ExecContext(ctx, d.reset); err != nil {
+				if err := exec(resetSQL, d.reset); err != nil {
 					return err
 				}
 			}
-			if d.refund != nil {
-				st, err := stmt(refundSQL)
-				if err != nil {
-					return err
-				}
-				if _, err := st.ExecContext(ctx, d.refund...); err != nil {
+			// A reservation a reset ended meanwhile is not counted, as a
+			// reset row would have lost it.
+			if d.failed && s.ledger.holds(d.ticket.key, d.ticket.id) {
+				if err := exec(failSQL, d.fail...); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+	if testHookCommitted != nil {
+		testHookCommitted()
+	}
+	var done []heldID
+	for i, d := range batch {
+		if err == nil && errs[i] != nil {
+			continue // nothing written; decided again with its reservation
+		}
+		if d.ticket != nil {
+			done = append(done, *d.ticket)
+		}
+		if err == nil {
+			done = append(done, resets[i]...)
+		}
+	}
+	s.ledger.release(done...)
 	return errs, err
 }

@@ -138,6 +138,9 @@ type conn struct {
 	base  baseConn
 	c     *connector
 	short bool // busy_timeout is shortBusy on this connection
+	// inTx: a transaction is open; its statements skip the file check,
+	// which its BEGIN and its COMMIT run (see before).
+	inTx bool
 }
 
 // before runs ahead of every statement: it refuses while the file watch
@@ -148,7 +151,10 @@ func (c *conn) before(ctx context.Context) error {
 	if err := c.c.check(); err != nil {
 		return err
 	}
-	if c.c.beforeWrite != nil {
+	// In a transaction nothing reaches the file before COMMIT, which
+	// checks it again (tx.Commit): one stat per transaction instead of
+	// one per statement (a group commit runs hundreds).
+	if c.c.beforeWrite != nil && !c.inTx {
 		if err := c.c.beforeWrite(); err != nil {
 			return err
 		}
@@ -203,7 +209,8 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, c.after(err)
 	}
-	return tx{t}, nil
+	c.inTx = true
+	return tx{t, c}, nil
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
@@ -284,7 +291,24 @@ func (r *rows) Close() error      { return unavailable(r.base.Close()) }
 // database/sql compares it with ==.
 func (r *rows) Next(dest []driver.Value) error { return r.c.after(r.base.Next(dest)) }
 
-type tx struct{ base driver.Tx }
+type tx struct {
+	base driver.Tx
+	c    *conn
+}
 
-func (t tx) Commit() error   { return unavailable(t.base.Commit()) }
-func (t tx) Rollback() error { return unavailable(t.base.Rollback()) }
+// Commit checks the file first, as a statement outside a transaction
+// does: a transaction's writes reach the file at its commit.
+func (t tx) Commit() error {
+	t.c.inTx = false
+	if t.c.c.beforeWrite != nil {
+		if err := t.c.c.beforeWrite(); err != nil {
+			return errors.Join(err, unavailable(t.base.Rollback()))
+		}
+	}
+	return unavailable(t.base.Commit())
+}
+
+func (t tx) Rollback() error {
+	t.c.inTx = false
+	return unavailable(t.base.Rollback())
+}

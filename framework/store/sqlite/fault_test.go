@@ -170,3 +170,37 @@ func TestDeletedFileRefusesAtOnce(t *testing.T) {
 		t.Fatalf("write with the file back: %v", err)
 	}
 }
+
+// TestDeletedFileRefusesCommit: statements inside a transaction skip the
+// file check, so the commit makes it: a file unlinked in the middle of a
+// transaction fails its commit, and nothing of it is written.
+func TestDeletedFileRefusesCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "twofactor.db")
+	s := mustOpen(t, path)
+	defer closeStore(t, s)
+	err := s.inTx(t.Context(), func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(t.Context(), `DELETE FROM attempts`); err != nil {
+			return err
+		}
+		if err := os.Link(path, path+".aside"); err != nil {
+			return err
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(t.Context(), `INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ('alice', 'factor', 1, 0)`)
+		return err
+	})
+	if !errors.Is(err, framework.ErrStoreUnavailable) {
+		t.Fatalf("commit after the file was deleted: %v, want ErrStoreUnavailable", err)
+	}
+	if err := os.Rename(path+".aside", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with the file back: %v", err)
+	}
+	if a, err := s.Attempts(t.Context(), "alice", framework.BudgetFactor); err != nil || a.Failures != 0 {
+		t.Errorf("the refused transaction wrote: %+v, %v", a, err)
+	}
+}

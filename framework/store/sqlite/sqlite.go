@@ -42,6 +42,8 @@ type Store struct {
 	r *db
 	// decisions group-commits decisions and audit entries (decision.go).
 	decisions *groupcommit.Writer[decisionArgs]
+	// ledger holds the gate's reservations until settled (ledger.go).
+	ledger *ledger
 	// watch notices the file deleted or replaced (see fileWatch).
 	watch *fileWatch
 }
@@ -116,7 +118,7 @@ func open(ctx context.Context, path string, create bool) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: newDB(w), r: newDB(r), watch: watch}
+	s := &Store{w: newDB(w), r: newDB(r), watch: watch, ledger: newLedger()}
 	go watch.run()
 	if err := s.startDecisions(ctx); err != nil {
 		s.Close()

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/twofactor/twofactor/sdk"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // future stands for a provider service of that version; the host never gets
@@ -25,7 +26,7 @@ func (future) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) 
 
 func main() {
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  sdk.Handshake,
+		HandshakeConfig:  sdkplugin.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{sdk.ProtocolVersion + 1: {"provider": future{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})

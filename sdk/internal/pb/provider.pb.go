@@ -253,8 +253,11 @@ type Capabilities struct {
 	EnrollNeedsConfirmation bool                   `protobuf:"varint,3,opt,name=enroll_needs_confirmation,json=enrollNeedsConfirmation,proto3" json:"enroll_needs_confirmation,omitempty"`
 	// Protocol version 2: the factors whose Verify needs a Challenge first.
 	ChallengeFactors []string `protobuf:"bytes,4,rep,name=challenge_factors,json=challengeFactors,proto3" json:"challenge_factors,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Protocol version 2: the factors a request may name besides the
+	// default (empty) one.
+	Factors       []string `protobuf:"bytes,5,rep,name=factors,proto3" json:"factors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -315,14 +318,25 @@ func (x *Capabilities) GetChallengeFactors() []string {
 	return nil
 }
 
+func (x *Capabilities) GetFactors() []string {
+	if x != nil {
+		return x.Factors
+	}
+	return nil
+}
+
 type InfoResponse struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version         string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	ProtocolVersion int32                  `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	Description     string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
-	Schema          []*Field               `protobuf:"bytes,5,rep,name=schema,proto3" json:"schema,omitempty"`
-	Capabilities    *Capabilities          `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// Ignored by hosts since the SDK dropped Info.ProtocolVersion: the
+	// version go-plugin negotiated is the one that counts. Plugins built
+	// since send the negotiated version here, for hosts built before; the
+	// number is never reused.
+	ProtocolVersion int32         `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	Description     string        `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	Schema          []*Field      `protobuf:"bytes,5,rep,name=schema,proto3" json:"schema,omitempty"`
+	Capabilities    *Capabilities `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// What enrollment asks the user for (an email address), validated like
 	// settings. Empty from older plugins.
 	EnrollInputs  []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
@@ -1348,12 +1362,13 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\x9f\x01\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\"\xb9\x01\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
 	"\x19enroll_needs_confirmation\x18\x03 \x01(\bR\x17enrollNeedsConfirmation\x12+\n" +
-	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\"\xb0\x02\n" +
+	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x12\x18\n" +
+	"\afactors\x18\x05 \x03(\tR\afactors\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +

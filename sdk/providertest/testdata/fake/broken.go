@@ -2,6 +2,7 @@ package fake
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -51,4 +52,56 @@ func (p errorWithoutFix) Activate(ctx context.Context) (sdk.Activation, error) {
 	a.Diagnostics = append(a.Diagnostics, sdk.Diagnostic{Code: "backend_down", Severity: sdk.SeverityError,
 		Message: "the backend does not answer"})
 	return a, err
+}
+
+// PushWithoutTxID answers a push pending but gives no TxID to poll.
+func PushWithoutTxID() sdk.Provider { return pushWithoutTxID{New()} }
+
+type pushWithoutTxID struct{ *Provider }
+
+func (p pushWithoutTxID) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	r, err := p.Provider.Verify(ctx, req)
+	r.TxID = ""
+	return r, err
+}
+
+// AnyFactor ignores the factor a request names.
+func AnyFactor() sdk.Provider { return anyFactor{New()} }
+
+type anyFactor struct{ *Provider }
+
+func (p anyFactor) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	req.Factor = ""
+	return p.Provider.Verify(ctx, req)
+}
+
+// Slow answers Verify only after its context ended, as a provider that
+// waits on a backend with a longer timeout of its own does; calls counts
+// the Verify calls it got.
+func Slow(calls *atomic.Int32) sdk.Provider { return slow{New(), calls} }
+
+type slow struct {
+	*Provider
+	calls *atomic.Int32
+}
+
+func (p slow) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	p.calls.Add(1)
+	<-ctx.Done()
+	time.Sleep(time.Minute) // and then some: it never looked at ctx
+	return sdk.VerifyResponse{}, ctx.Err()
+}
+
+// OwnReason denies a wrong code with a reason of its own, outside the
+// SDK's vocabulary and without the custom prefix.
+func OwnReason() sdk.Provider { return ownReason{New()} }
+
+type ownReason struct{ *Provider }
+
+func (p ownReason) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	r, err := p.Provider.Verify(ctx, req)
+	if r.Reason == sdk.ReasonInvalidCode {
+		r.Reason = "wrong_code"
+	}
+	return r, err
 }

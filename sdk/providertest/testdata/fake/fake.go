@@ -14,6 +14,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +39,17 @@ func (p *Provider) Info(ctx context.Context) (sdk.Info, error) {
 		return sdk.Info{}, err
 	}
 	return sdk.Info{
-		Name: "fake", Version: "1.0.0", ProtocolVersion: sdk.ProtocolVersion, Description: "test provider",
-		Schema: schema, Capabilities: sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true},
+		Name: "fake", Version: "1.0.0", Description: "test provider",
+		Schema: schema, Capabilities: capabilities,
 	}, nil
 }
+
+// capabilities: a typed code (the default factor), and a "push" that
+// stays pending, to poll.
+var capabilities = sdk.Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Factors: []sdk.Factor{"push"}}
+
+// pushTxID is the transaction a push against state s starts.
+func pushTxID(s state) string { return "push-" + strconv.FormatInt(s.Last, 10) }
 
 // Configure checks the settings against the schema.
 func (p *Provider) Configure(ctx context.Context, s sdk.Settings) error {
@@ -128,9 +137,16 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	if err := ctx.Err(); err != nil {
 		return sdk.VerifyResponse{}, err
 	}
+	if err := capabilities.CheckFactor(req.Factor); err != nil {
+		return sdk.VerifyResponse{}, err
+	}
 	s, err := parse(req.State)
 	if err != nil {
 		return sdk.VerifyResponse{}, err
+	}
+	// The host polls a push with its TxID and no factor.
+	if req.Factor == "push" || strings.HasPrefix(req.TxID, "push-") {
+		return push(s, req)
 	}
 	switch c := []byte(req.Code); {
 	case subtle.ConstantTimeCompare(c, []byte(code(s.Secret, s.Last+1))) == 1:
@@ -140,4 +156,15 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonReplayed}, nil
 	}
 	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
+}
+
+// push starts a push that is never answered, or polls one.
+func push(s state, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	switch {
+	case req.Code != "":
+		return sdk.VerifyResponse{}, sdk.FieldError(sdk.KindInvalidRequest, "code", "a push takes no code")
+	case req.TxID == "", req.TxID == pushTxID(s):
+		return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pushTxID(s)}, nil
+	}
+	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil
 }

@@ -1,0 +1,122 @@
+package host_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+func (h *testHost) remove(user, provider string, stepUp map[string]string) response {
+	h.t.Helper()
+	return h.do("POST", "/v1/users/"+user+"/enrollments/"+provider+"/remove", appKey, map[string]any{"audience": "client", "step_up": stepUp})
+}
+
+func (h *testHost) enrolled(user string) int {
+	h.t.Helper()
+	r := h.do("GET", "/v1/users/"+user+"/enrollments", appKey, nil)
+	return len(r.body["enrollments"].([]any))
+}
+
+// TestRemoveEnrollmentStepUp: an application removes a user's factor
+// with the app key only after a step-up the host checks; bad input and a
+// wrong code remove nothing, and the wrong code counts; a recovery code is
+// a step-up too; the admin's DELETE stays for admins.
+func TestRemoveEnrollmentStepUp(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("alice")
+	codes := h.lastRecovery
+	h.clock.Add(30 * time.Second)
+
+	for _, tt := range []struct {
+		name, provider string
+		stepUp         map[string]string
+		status         int
+		code           string
+	}{
+		{"no such enrollment", "duo", map[string]string{"provider": "totp", "code": h.code(secret)}, 404, "not_found"},
+		{"a push", "totp", map[string]string{"provider": "totp", "code": "1", "factor": "push"}, 400, "invalid_request"},
+		{"no code", "totp", map[string]string{"provider": "totp", "code": ""}, 400, "invalid_request"},
+		{"a wrong code", "totp", map[string]string{"provider": "totp", "code": "000000"}, 422, "invalid_code"},
+		{"a wrong recovery code", "totp", map[string]string{"provider": "recovery", "code": "AAAA-BBBB-CCCC-DDDD"}, 422, "invalid_code"},
+	} {
+		if r := h.remove("alice", tt.provider, tt.stepUp); r.status != tt.status || r.errCode() != tt.code {
+			t.Errorf("%s: %d %v, want %d %s", tt.name, r.status, r.body, tt.status, tt.code)
+		}
+	}
+	if r := h.do("DELETE", "/v1/users/alice/enrollments/totp", appKey, nil); r.status != http.StatusForbidden {
+		t.Errorf("DELETE with an app key: %d", r.status)
+	}
+	if n := h.enrolled("alice"); n != 1 {
+		t.Fatalf("bad step-ups removed something: %d enrollments", n)
+	}
+	if n := h.auditCount("alice", "verify", "deny"); n != 2 {
+		t.Errorf("%d denied verifies audited, want the 2 wrong codes", n)
+	}
+	if r := h.remove("alice", "totp", map[string]string{"provider": "recovery", "code": codes[0]}); r.status != http.StatusNoContent {
+		t.Fatalf("step-up with a recovery code: %d %v", r.status, r.body)
+	}
+	if n := h.enrolled("alice"); n != 0 {
+		t.Errorf("%d enrollments after the removal", n)
+	}
+	if n := h.auditCount("alice", "enrollment.reset", "deleted"); n != 1 {
+		t.Errorf("%d resets audited, want 1", n)
+	}
+}
+
+// TestRemoveEnrollmentStepUpBurst: 16 wrong step-ups at once get the free
+// attempts evaluated and no more; one right code sent 8 times at once
+// removes once and is accepted once.
+func TestRemoveEnrollmentStepUpBurst(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("bob")
+	h.clock.Add(30 * time.Second)
+	burst := func(n int, code string) map[int]int {
+		out := map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := h.remove("bob", "totp", map[string]string{"provider": "totp", "code": code})
+				mu.Lock()
+				out[r.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	if got := burst(16, "000000"); got[422] != 5 || got[429] != 11 {
+		t.Errorf("16 wrong step-ups at once: %v, want 5 evaluated (422) and 11 locked out (429)", got)
+	}
+	if n := h.enrolled("bob"); n != 1 {
+		t.Fatalf("wrong step-ups removed the factor")
+	}
+	h.clock.Add(time.Hour)
+	got := burst(8, h.code(secret))
+	if got[204] != 1 || h.auditCount("bob", "verify", "allow") != 1 {
+		t.Errorf("one right code 8 times at once: %v, %d allows audited; want one removal, one allow", got, h.auditCount("bob", "verify", "allow"))
+	}
+	for status := range got {
+		// Removed; gone by then; replayed; locked out after five replays.
+		if status != 204 && status != 404 && status != 422 && status != 429 {
+			t.Errorf("unexpected status %d in the burst: %v", status, got)
+		}
+	}
+}
+
+// auditCount counts the user's audit entries of an event and outcome.
+func (h *testHost) auditCount(user, event, outcome string) int {
+	h.t.Helper()
+	r := h.do("GET", "/v1/audit?user="+user+"&limit=1000", adminKey, nil)
+	n := 0
+	for _, e := range r.body["entries"].([]any) {
+		m := e.(map[string]any)
+		if m["event"] == event && m["outcome"] == outcome {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,54 @@
+// Command reasonplugin is a provider plugin that breaks the SDK's reason
+// rule on purpose (sdk.Reason.FromProvider): the code the user types
+// chooses the answer, so a host test can check that the host holds a real
+// plugin process to the rule. It is a test fixture, not a provider.
+package main
+
+import (
+	"context"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// answers maps a typed code to the plugin's answer.
+var answers = map[string]sdk.VerifyResponse{
+	"111111": {Outcome: sdk.Allow, State: []byte("used")},
+	"222222": {Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode},
+	// A custom reason in the rule: passed through, counted.
+	"333333": {Outcome: sdk.Deny, Reason: "x-card-blocked"},
+	// Outside the rule: a word of its own, a host reason that would not
+	// count, an allow with a bad reason, text that must not be shown.
+	"444444": {Outcome: sdk.Deny, Reason: "wrong_code"},
+	"555555": {Outcome: sdk.Deny, Reason: sdk.ReasonNotEnrolled},
+	"666666": {Outcome: sdk.Allow, Reason: "ok!", State: []byte("used")},
+	"777777": {Outcome: sdk.Deny, Reason: "the code was 123456"},
+}
+
+type provider struct{}
+
+func (provider) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "rulebreaker", Version: "1.0.0", Description: "breaks the reason rule (test)",
+		Capabilities: sdk.Capabilities{Code: true}}, nil
+}
+
+func (provider) Configure(_ context.Context, s sdk.Settings) error {
+	_, err := sdk.Schema{}.Parse(s)
+	return err
+}
+
+func (provider) Activate(context.Context) (sdk.Activation, error) {
+	return sdk.Activation{Health: sdk.Healthy}, nil
+}
+
+func (provider) Enroll(_ context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	return sdk.EnrollResponse{State: []byte("enrolled"), Done: true}, nil
+}
+
+func (provider) Verify(_ context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if a, ok := answers[req.Code]; ok {
+		return a, nil
+	}
+	return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
+}
+
+func main() { sdk.Serve(provider{}) }

@@ -1,0 +1,366 @@
+package ui
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// The user's security page: their factors with their dates, another one to
+// add, one to remove, new recovery codes, and remembered devices to forget.
+//
+// Removing a factor and replacing the recovery codes weaken or change what
+// protects the account, so each asks for a step-up first: the user answers
+// with one of their factors (or a recovery code) through the framework's
+// Verify, the same pipeline, attempt gate, lockout and audit as a login (a
+// wrong code counts), and only an allow does the action. The step-up page
+// carries the action in a signed token of its own, so what the user
+// confirmed is what is done. Forgetting remembered devices only takes trust
+// away: it needs the page's CSRF value, no step-up.
+
+// Actions a step-up allows.
+const (
+	actionRegenerate = "regenerate"
+	actionRemove     = "remove:" // + provider
+)
+
+// factorRow is one of the user's enrollments on the security page.
+type factorRow struct {
+	Provider string
+	Label    string
+	Added    string // when it was confirmed, or started if pending
+	Pending  bool
+	// FinishURL continues a pending enrollment.
+	FinishURL string
+}
+
+// deviceRow is a remembered device on the security page.
+type deviceRow struct {
+	ID      string
+	Label   string
+	Added   string
+	Expires string
+	Current bool // this browser
+}
+
+// stepUpMethod is a factor the step-up page offers.
+type stepUpMethod struct {
+	Name  string
+	Label string
+}
+
+// notices are the security page's messages after an action (?n=), fixed
+// texts so nothing of the address is reflected.
+var notices = map[string]string{
+	"removed":    "The sign-in method was removed.",
+	"forgot":     "That device will have to verify again at its next sign-in.",
+	"forgot-all": "Every remembered device will have to verify again at its next sign-in.",
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+func (u *UI) securityPage(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.open(w, r, PageSecurity, kindLink)
+	if !ok {
+		return
+	}
+	u.renderSecurity(w, r, c, tok, notices[r.URL.Query().Get("n")], "")
+}
+
+// renderSecurity shows the page with a notice or an error.
+func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, tok, notice, errMsg string) {
+	ctx := u.ctx(r, c)
+	fail := func(err error) {
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
+	}
+	list, err := u.fw.Enrollments(ctx, c.User)
+	if err != nil {
+		fail(err)
+		return
+	}
+	codes, err := u.fw.RecoveryCodesLeft(ctx, c.User)
+	if err != nil {
+		fail(err)
+		return
+	}
+	devices, err := u.fw.Devices(ctx, c.User)
+	if err != nil {
+		fail(err)
+		return
+	}
+	current := ""
+	if t := u.presentedDevice(r, c); t != "" {
+		if d, err := u.fw.DeviceByToken(ctx, c.User, t); err == nil {
+			current = d.ID
+		}
+	}
+	v := u.base(c, tok)
+	v.Title, v.Notice, v.Error = "Your account security", notice, errMsg
+	v.Lead = "The ways you confirm it's you when you sign in, your backup codes, and the devices that skip the code."
+	have := map[string]bool{}
+	for _, e := range list {
+		row := factorRow{Provider: e.Provider, Label: providerTitle(e.Provider), Added: day(e.ConfirmedAt)}
+		if e.Status != framework.StatusActive {
+			row.Pending, row.Added = true, day(e.CreatedAt)
+			if u.allowed(e.Provider, c.Audience) {
+				row.FinishURL = u.securityEnrollURL(c, e.Provider)
+			}
+		} else {
+			have[e.Provider] = true
+		}
+		v.Factors = append(v.Factors, row)
+	}
+	for _, p := range u.fw.Providers() {
+		if have[p.Name] || !p.Running || !u.allowed(p.Name, c.Audience) || slices.ContainsFunc(v.Factors, func(f factorRow) bool { return f.Provider == p.Name }) {
+			continue
+		}
+		v.Methods = append(v.Methods, methodOf(u.fw.Factors(p.Name), "add", u.securityEnrollURL(c, p.Name)))
+	}
+	v.CodesLeft, v.HasFactor = codes, len(have) > 0
+	for _, d := range devices {
+		v.Devices = append(v.Devices, deviceRow{ID: d.ID, Label: d.Label, Added: day(d.CreatedAt), Expires: day(d.ExpiresAt), Current: d.ID == current})
+	}
+	u.render(w, http.StatusOK, "security", v)
+}
+
+// allowed says whether provider is enabled for audience.
+func (u *UI) allowed(provider, audience string) bool {
+	for _, p := range u.fw.Providers() {
+		if p.Name == provider {
+			return (audience == string(framework.AudienceStaff) && p.Staff) || (audience == string(framework.AudienceClient) && p.Clients)
+		}
+	}
+	return false
+}
+
+// securityEnrollURL is a link to set up provider from the security page c,
+// which the enrollment comes back to.
+func (u *UI) securityEnrollURL(c claims, provider string) string {
+	e := c.link()
+	e.Page, e.Provider, e.Then = PageEnroll, provider, PageSecurity
+	return "/ui/enroll?t=" + u.sig.token(e)
+}
+
+func (u *UI) securityURL(c claims, notice string) string {
+	s := "/ui/security?t=" + u.sig.token(c.link())
+	if notice != "" {
+		s += "&n=" + url.QueryEscape(notice)
+	}
+	return s
+}
+
+// securityStepUp opens the step-up page for an action chosen on the
+// security page. An action the user cannot take changes nothing.
+func (u *UI) securityStepUp(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageSecurity, kindLink)
+	if !ok {
+		return
+	}
+	action := r.PostForm.Get("action")
+	list, err := u.fw.Enrollments(u.ctx(r, c), c.User)
+	if err != nil {
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
+		return
+	}
+	if !validAction(action, list) {
+		u.renderSecurity(w, r, c, tok, "", "That change can't be made to your account. Choose one of the buttons on this page.")
+		return
+	}
+	sc := c.derive(kindStepUp, u.now(), 0)
+	sc.Exp, sc.Action = c.Exp, action // valid as long as the link
+	u.renderStepUp(w, r, sc, u.sig.token(sc), "", false)
+}
+
+// validAction: regenerate needs an active factor; remove names one of the
+// user's enrollments.
+func validAction(action string, list []framework.EnrollmentInfo) bool {
+	if action == actionRegenerate {
+		return slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool { return e.Status == framework.StatusActive })
+	}
+	p, ok := strings.CutPrefix(action, actionRemove)
+	return ok && p != "" && slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool { return e.Provider == p })
+}
+
+// stepUpMethods are the user's active factors this page can check: a typed
+// code (a passcode for a push provider), enabled for the audience, and
+// needing no challenge sent first.
+func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, error) {
+	ctx := u.ctx(r, c)
+	list, err := u.fw.Enrollments(ctx, c.User)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []stepUpMethod
+	for _, e := range list {
+		if e.Status != framework.StatusActive || !u.allowed(e.Provider, c.Audience) {
+			continue
+		}
+		p := u.fw.Factors(e.Provider)
+		_, code, passcode := factorsOf(p)
+		if !code || slices.Contains(p.ChallengeFirst, framework.FactorCode) || (passcode && slices.Contains(p.ChallengeFirst, framework.FactorPasscode)) {
+			continue
+		}
+		out = append(out, stepUpMethod{Name: e.Provider, Label: providerTitle(e.Provider)})
+	}
+	n, err := u.fw.RecoveryCodesLeft(ctx, c.User)
+	return out, n, err
+}
+
+// renderStepUp shows the step-up page; chosen is the method the user
+// tried, selected again after a refusal.
+func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok, errMsg string, recoveryOpen bool, chosen ...string) {
+	methods, codes, err := u.stepUpMethods(r, c)
+	if err != nil {
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
+		return
+	}
+	v := u.base(c, tok)
+	v.Title, v.Icon, v.Error, v.Action = "Confirm it's you", "lock", errMsg, c.Action
+	if len(chosen) > 0 {
+		v.Provider = chosen[0]
+	}
+	v.StepUpMethods, v.Recovery, v.RecoveryOpen = methods, codes > 0, recoveryOpen || (codes > 0 && len(methods) == 0)
+	v.SecurityURL = u.securityURL(c, "")
+	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
+		v.Lead = "To remove " + providerLabel(p) + " from your account, enter a code from one of your sign-in methods."
+		v.Danger = true
+	} else {
+		v.Lead = "To get new backup codes, enter a code from one of your sign-in methods. Your current backup codes will stop working."
+	}
+	if len(methods) == 0 && codes == 0 {
+		v.Error = "None of your sign-in methods can confirm this here. Contact support."
+	}
+	u.render(w, http.StatusOK, "stepup", v)
+}
+
+// securityConfirm checks the step-up's answer with the framework's Verify
+// and, on an allow, does the action the step-up token carries.
+func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageSecurity, kindStepUp)
+	if !ok {
+		return
+	}
+	ctx := u.ctx(r, c)
+	provider, code := r.PostForm.Get("provider"), r.PostForm.Get("code")
+	if len(code) > 64 {
+		code = code[:64]
+	}
+	if strings.TrimSpace(code) == "" {
+		u.renderStepUp(w, r, c, tok, "Enter the code.", provider == framework.RecoveryProvider, provider)
+		return
+	}
+	in := framework.VerifyInput{UserID: c.User, Audience: framework.Audience(c.Audience), Provider: provider, Code: code, ClientIP: clientIP(r)}
+	recovery := provider == framework.RecoveryProvider
+	if !recovery {
+		methods, _, err := u.stepUpMethods(r, c)
+		if err != nil {
+			u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
+			return
+		}
+		if !slices.ContainsFunc(methods, func(m stepUpMethod) bool { return m.Name == provider }) {
+			u.renderStepUp(w, r, c, tok, "Choose one of the sign-in methods offered.", false)
+			return
+		}
+		if _, _, passcode := factorsOf(u.fw.Factors(provider)); passcode {
+			in.Factor = framework.FactorPasscode
+		}
+	}
+	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
+	var res framework.VerifyResult
+	var err error
+	if isRemove {
+		// The framework checks the step-up and removes on its allow.
+		res, err = u.fw.RemoveEnrollmentStepUp(ctx, remove, in)
+	} else {
+		res, err = u.fw.Verify(ctx, in)
+		if err == nil && res.Outcome == sdk.Allow && !res.Answered() {
+			err = &framework.Error{Code: framework.CodeProviderUnavailable, Message: "step-up allowed without a code checked"}
+		}
+	}
+	switch {
+	case framework.CodeOf(err) == framework.CodeNotFound && isRemove:
+		// Removed meanwhile (another tab): what was asked is done.
+		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
+		return
+	case err != nil:
+		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
+		return
+	case res.Outcome != sdk.Allow:
+		msg := reasonText(string(res.Reason), res.Message)
+		if recovery && res.Reason == sdk.ReasonInvalidCode {
+			msg = "That backup code isn't valid or was already used."
+		}
+		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
+		return
+	case isRemove:
+		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
+		return
+	}
+	codes, err := u.fw.RegenerateRecoveryCodes(ctx, c.User)
+	if err != nil {
+		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
+		return
+	}
+	v := u.base(c, tok)
+	v.Title, v.Icon, v.RecoveryCodes = "Your new backup codes", "ok", codes
+	v.Lead = "Your old backup codes no longer work. Each of these lets you sign in once if you lose your phone: keep them somewhere safe, such as a password manager. They won't be shown again."
+	v.SecurityURL = u.securityURL(c, "")
+	u.render(w, http.StatusOK, "codes", v)
+}
+
+// securityForget forgets one remembered device of the user.
+func (u *UI) securityForget(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageSecurity, kindLink)
+	if !ok {
+		return
+	}
+	ctx := u.ctx(r, c)
+	id := r.PostForm.Get("device")
+	current := ""
+	if t := u.presentedDevice(r, c); t != "" {
+		if d, err := u.fw.DeviceByToken(ctx, c.User, t); err == nil {
+			current = d.ID
+		}
+	}
+	if id == "" || len(id) > 64 {
+		u.renderSecurity(w, r, c, tok, "", "Choose a device from the list.")
+		return
+	}
+	switch err := u.fw.RevokeDevice(ctx, c.User, id); framework.CodeOf(err) {
+	case "":
+	case framework.CodeNotFound:
+		u.renderSecurity(w, r, c, tok, "", "That device is not in your list any more.")
+		return
+	default:
+		u.renderSecurity(w, r, c, tok, "", u.frameworkMessage(err))
+		return
+	}
+	if id == current {
+		u.clearDeviceCookie(w, r, c)
+	}
+	http.Redirect(w, r, u.securityURL(c, "forgot"), http.StatusSeeOther)
+}
+
+// securityForgetAll forgets every remembered device of the user.
+func (u *UI) securityForgetAll(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageSecurity, kindLink)
+	if !ok {
+		return
+	}
+	if _, err := u.fw.RevokeDevices(u.ctx(r, c), c.User); err != nil {
+		u.renderSecurity(w, r, c, tok, "", u.frameworkMessage(err))
+		return
+	}
+	u.clearDeviceCookie(w, r, c)
+	http.Redirect(w, r, u.securityURL(c, "forgot-all"), http.StatusSeeOther)
+}

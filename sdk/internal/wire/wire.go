@@ -1,0 +1,90 @@
+// Package wire is what both ends of the plugin wire share: the go-plugin
+// handshake, the protocol versions and the plugin sets that carry the
+// generated gRPC service. The provider's end (package sdk, Serve) and the
+// host's end (package sdk/plugin) each import it; it imports neither, so
+// the author-facing package never carries the host's client.
+package wire
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/twofactor/twofactor/sdk/internal/pb"
+)
+
+// The protocol versions this SDK speaks; package sdk exports them as
+// sdk.ProtocolVersion and sdk.MinProtocolVersion.
+const (
+	MaxVersion = 2
+	MinVersion = 1
+)
+
+// Handshake is the go-plugin handshake shared by host and providers. The
+// cookie only stops a provider binary from being run by hand by mistake; it
+// is not a security feature and must never change. Its ProtocolVersion is
+// go-plugin's fallback for a peer that sends no version list; the versions
+// actually offered are the keys of Sets.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  MaxVersion,
+	MagicCookieKey:   "PROVIDER_PLUGIN_TWOFACTOR",
+	MagicCookieValue: "8c3f0b1e6a9d4e27b5f1c2d3a4e5f60718293a4b",
+}
+
+// PluginName is the single plugin a provider binary serves.
+const PluginName = "provider"
+
+// Plugin adapts one protocol version of the gRPC service to go-plugin.
+// Only gRPC is served: net/rpc is frozen upstream and would tie us to Go.
+// The plugin side sets Service, the host side Connect.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Version int
+	Service pb.ProviderServiceServer
+	Connect func(rpc pb.ProviderServiceClient, version int) any
+}
+
+var errWrongSide = errors.New("twofactor plugin set used on the wrong side of the wire")
+
+// GRPCServer registers the provider's service (plugin side).
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.Service == nil {
+		return errWrongSide
+	}
+	pb.RegisterProviderServiceServer(s, p.Service)
+	return nil
+}
+
+// GRPCClient makes the host's client of the service (host side).
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	if p.Connect == nil {
+		return nil, errWrongSide
+	}
+	return p.Connect(pb.NewProviderServiceClient(c), p.Version), nil
+}
+
+// Sets lists the plugin sets per protocol version; a new wire version is
+// added here beside the old ones, never in their place. Every version is
+// the same gRPC service (a later version only adds methods), so a plugin
+// serves them all and the host remembers which one was negotiated to know
+// which methods it may call. server is nil on the host side, client nil on
+// the plugin side.
+func Sets(server func(version int) pb.ProviderServiceServer, client func(pb.ProviderServiceClient, int) any) map[int]plugin.PluginSet {
+	sets := make(map[int]plugin.PluginSet, MaxVersion-MinVersion+1)
+	for v := MinVersion; v <= MaxVersion; v++ {
+		p := &Plugin{Version: v, Connect: client}
+		if server != nil {
+			p.Service = server(v)
+		}
+		sets[v] = plugin.PluginSet{PluginName: p}
+	}
+	return sets
+}
+
+// NewServer is set by package sdk when it is loaded: it returns the gRPC
+// service serving impl (an sdk.Provider) at a protocol version. The host
+// side's own tests (package sdk/plugin) use it to run both ends of the
+// wire in one process; nothing else needs it.
+var NewServer func(impl any, version int) pb.ProviderServiceServer

@@ -1,0 +1,171 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/internal/pb"
+)
+
+// This file converts what the host sends to the wire types and what the
+// plugin answers back to the public types; the plugin's direction is
+// package sdk's.
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func factorsFromPB(fs []string) []sdk.Factor {
+	var out []sdk.Factor
+	for _, f := range fs {
+		out = append(out, sdk.Factor(f))
+	}
+	return out
+}
+
+// infoFromPB reads Info. The wire's protocol_version (field 3) is ignored:
+// the version that counts is the one go-plugin negotiated (Negotiated).
+func infoFromPB(r *pb.InfoResponse) sdk.Info {
+	c := r.GetCapabilities()
+	return sdk.Info{
+		Name:        r.GetName(),
+		Version:     r.GetVersion(),
+		Description: r.GetDescription(),
+		Capabilities: sdk.Capabilities{
+			Code:                    c.GetCode(),
+			Push:                    c.GetPush(),
+			EnrollNeedsConfirmation: c.GetEnrollNeedsConfirmation(),
+			Challenges:              factorsFromPB(c.GetChallengeFactors()),
+			Factors:                 factorsFromPB(c.GetFactors()),
+		},
+		Schema:       schemaFromPB(r.GetSchema()),
+		EnrollInputs: schemaFromPB(r.GetEnrollInputs()),
+	}
+}
+
+func schemaFromPB(fs []*pb.Field) sdk.Schema {
+	var out sdk.Schema
+	for _, f := range fs {
+		out = append(out, sdk.Field{
+			Name: f.GetName(), Type: sdk.FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
+			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
+		})
+	}
+	return out
+}
+
+func activationFromPB(r *pb.ActivateResponse) sdk.Activation {
+	out := sdk.Activation{Health: sdk.Health(r.GetHealth())}
+	for _, d := range r.GetDiagnostics() {
+		out.Diagnostics = append(out.Diagnostics, sdk.Diagnostic{Code: d.GetCode(), Message: d.GetMessage(), Value: d.GetValue(),
+			Severity: sdk.Severity(d.GetSeverity()), Fix: d.GetFix()})
+	}
+	return out
+}
+
+func userToPB(u sdk.User) *pb.User { return &pb.User{Id: u.ID, AccountName: u.AccountName} }
+
+func enrollReqToPB(r sdk.EnrollRequest) *pb.EnrollRequest {
+	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now),
+		Inputs: r.Inputs}
+}
+
+func enrollRespFromPB(r *pb.EnrollResponse) sdk.EnrollResponse {
+	d := r.GetDisplay()
+	return sdk.EnrollResponse{
+		State: r.GetState(), Done: r.GetDone(), Reason: sdk.Reason(r.GetReason()),
+		Display: sdk.Display{
+			OTPAuthURL: d.GetOtpauthUrl(), QRPNG: d.GetQrPng(), ActivationURL: d.GetActivationUrl(),
+			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(), BarcodeURL: d.GetBarcodeUrl(),
+		},
+	}
+}
+
+func verifyReqToPB(r sdk.VerifyRequest) *pb.VerifyRequest {
+	return &pb.VerifyRequest{
+		User: userToPB(r.User), State: r.State, Code: r.Code, Factor: string(r.Factor), Txid: r.TxID,
+		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now), TrustToken: r.TrustToken,
+	}
+}
+
+func verifyRespFromPB(r *pb.VerifyResponse) sdk.VerifyResponse {
+	out := sdk.VerifyResponse{
+		Outcome: sdk.Outcome(r.GetOutcome()), Reason: sdk.Reason(r.GetReason()), Message: r.GetMessage(),
+		TxID: r.GetTxid(), Details: r.GetDetails(),
+		Unprompted: r.GetUnprompted(), TrustToken: r.GetTrustToken(),
+	}
+	if r.GetStateSet() {
+		out.State = r.GetState()
+		if out.State == nil {
+			out.State = []byte{}
+		}
+	}
+	return out
+}
+
+func challengeReqToPB(r sdk.ChallengeRequest) *pb.ChallengeRequest {
+	return &pb.ChallengeRequest{User: userToPB(r.User), State: r.State, Factor: string(r.Factor),
+		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now)}
+}
+
+func challengeRespFromPB(r *pb.ChallengeResponse) sdk.ChallengeResponse {
+	out := sdk.ChallengeResponse{
+		TxID: r.GetTxid(), Message: r.GetMessage(), Public: r.GetPublic(),
+		ExpiresAt: fromUnixNano(r.GetExpiresAtUnixNano()), ResendAfter: fromUnixNano(r.GetResendAfterUnixNano()),
+	}
+	if r.GetStateSet() {
+		out.State = r.GetState()
+		if out.State == nil {
+			out.State = []byte{}
+		}
+	}
+	return out
+}
+
+// ErrUnreachable marks an error where the provider process could not be
+// reached at all (it crashed, or its connection broke). The host restarts
+// the plugin on it; the same error is also an *sdk.Error of
+// sdk.KindUnavailable.
+var ErrUnreachable = errors.New("provider plugin unreachable")
+
+// fromStatus turns a gRPC error back into the provider's typed error.
+func fromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%w: %w", ErrUnreachable, &sdk.Error{Kind: sdk.KindUnavailable, Message: err.Error()})
+	}
+	for _, d := range st.Details() {
+		if det, ok := d.(*pb.ErrorDetail); ok {
+			return &sdk.Error{Kind: sdk.Kind(det.GetKind()), Field: det.GetField(), Message: det.GetMessage(), Fix: det.GetFix()}
+		}
+	}
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("provider call: %w", context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("provider call: %w", context.Canceled)
+	case codes.Unavailable:
+		// No detail: the transport failed, not the provider.
+		return fmt.Errorf("%w: %w", ErrUnreachable, &sdk.Error{Kind: sdk.KindUnavailable, Message: st.Message()})
+	}
+	return &sdk.Error{Kind: sdk.KindInternal, Message: fmt.Sprintf("provider returned %s: %s", st.Code(), st.Message())}
+}
