@@ -19,8 +19,16 @@
 // stores the framework's device token in an HttpOnly cookie named per
 // user and audience.
 //
+// A provider that sends its code (email) gets "Send code", then the code
+// field and "Resend in N s": the send is the framework's StartVerification
+// (its send limit, its challenge_sent audit), the form token that follows
+// carries the challenge's txid, and the seconds left are rendered by the
+// server on its clock. An enroll page renders the inputs the provider
+// declares (an email address), prefilled or fixed by the link.
+//
 // Pages work without JavaScript; the push waiting page polls with a small
-// script and falls back to a refresh. Every response carries a strict
+// script and falls back to a refresh, and the resend button's countdown is
+// a script over a server-rendered number. Every response carries a strict
 // Content-Security-Policy; every form has a CSRF value bound to the token.
 package ui
 
