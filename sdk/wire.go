@@ -3,31 +3,17 @@ package sdk
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/twofactor/twofactor/sdk/internal/pb"
+	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
 // This file converts what the plugin's server receives from the wire types
 // and what it answers to them. The host's direction is package
 // sdk/plugin's; nothing else touches pb.
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
 
 func factorsToPB(fs []Factor) []string {
 	var out []string
@@ -84,7 +70,7 @@ func activationToPB(a Activation) *pb.ActivateResponse {
 func userFromPB(u *pb.User) User { return User{ID: u.GetId(), AccountName: u.GetAccountName()} }
 
 func enrollReqFromPB(r *pb.EnrollRequest) EnrollRequest {
-	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: fromUnixNano(r.GetNowUnixNano()),
+	return EnrollRequest{User: userFromPB(r.GetUser()), Step: EnrollStep(r.GetStep()), State: r.GetState(), Code: r.GetCode(), Now: wire.FromUnixNano(r.GetNowUnixNano()),
 		Inputs: r.GetInputs(), Credential: r.GetCredential()}
 }
 
@@ -104,7 +90,7 @@ func credentialsToPB(cs []Credential) []*pb.Credential {
 	var out []*pb.Credential
 	for _, c := range cs {
 		out = append(out, &pb.Credential{Id: c.ID, Label: c.Label,
-			CreatedUnixNano: unixNano(c.CreatedAt), LastUsedUnixNano: unixNano(c.LastUsedAt)})
+			CreatedUnixNano: wire.UnixNano(c.CreatedAt), LastUsedUnixNano: wire.UnixNano(c.LastUsedAt)})
 	}
 	return out
 }
@@ -112,7 +98,7 @@ func credentialsToPB(cs []Credential) []*pb.Credential {
 func verifyReqFromPB(r *pb.VerifyRequest) VerifyRequest {
 	return VerifyRequest{
 		User: userFromPB(r.GetUser()), State: r.GetState(), Code: r.GetCode(), Factor: Factor(r.GetFactor()),
-		TxID: r.GetTxid(), ClientIP: r.GetClientIp(), Now: fromUnixNano(r.GetNowUnixNano()),
+		TxID: r.GetTxid(), ClientIP: r.GetClientIp(), Now: wire.FromUnixNano(r.GetNowUnixNano()),
 		TrustToken: r.GetTrustToken(),
 	}
 }
@@ -127,13 +113,13 @@ func verifyRespToPB(r VerifyResponse) *pb.VerifyResponse {
 
 func challengeReqFromPB(r *pb.ChallengeRequest) ChallengeRequest {
 	return ChallengeRequest{User: userFromPB(r.GetUser()), State: r.GetState(), Factor: Factor(r.GetFactor()),
-		ClientIP: r.GetClientIp(), Now: fromUnixNano(r.GetNowUnixNano())}
+		ClientIP: r.GetClientIp(), Now: wire.FromUnixNano(r.GetNowUnixNano())}
 }
 
 func challengeRespToPB(r ChallengeResponse) *pb.ChallengeResponse {
 	return &pb.ChallengeResponse{
 		StateSet: r.State != nil, State: r.State, Txid: r.TxID, Message: r.Message,
-		ExpiresAtUnixNano: unixNano(r.ExpiresAt), ResendAfterUnixNano: unixNano(r.ResendAfter), Public: r.Public,
+		ExpiresAtUnixNano: wire.UnixNano(r.ExpiresAt), ResendAfterUnixNano: wire.UnixNano(r.ResendAfter), Public: r.Public,
 	}
 }
 

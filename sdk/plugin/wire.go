@@ -4,32 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/twofactor/twofactor/sdk"
 	"github.com/twofactor/twofactor/sdk/internal/pb"
+	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
 // This file converts what the host sends to the wire types and what the
 // plugin answers back to the public types; the plugin's direction is
 // package sdk's.
-
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromUnixNano(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
 
 func factorsFromPB(fs []string) []sdk.Factor {
 	var out []sdk.Factor
@@ -84,7 +70,7 @@ func activationFromPB(r *pb.ActivateResponse) sdk.Activation {
 func userToPB(u sdk.User) *pb.User { return &pb.User{Id: u.ID, AccountName: u.AccountName} }
 
 func enrollReqToPB(r sdk.EnrollRequest) *pb.EnrollRequest {
-	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: unixNano(r.Now),
+	return &pb.EnrollRequest{User: userToPB(r.User), Step: string(r.Step), State: r.State, Code: r.Code, NowUnixNano: wire.UnixNano(r.Now),
 		Inputs: r.Inputs, Credential: r.Credential}
 }
 
@@ -104,7 +90,7 @@ func enrollRespFromPB(r *pb.EnrollResponse) sdk.EnrollResponse {
 func verifyReqToPB(r sdk.VerifyRequest) *pb.VerifyRequest {
 	return &pb.VerifyRequest{
 		User: userToPB(r.User), State: r.State, Code: r.Code, Factor: string(r.Factor), Txid: r.TxID,
-		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now), TrustToken: r.TrustToken,
+		ClientIp: r.ClientIP, NowUnixNano: wire.UnixNano(r.Now), TrustToken: r.TrustToken,
 	}
 }
 
@@ -125,13 +111,13 @@ func verifyRespFromPB(r *pb.VerifyResponse) sdk.VerifyResponse {
 
 func challengeReqToPB(r sdk.ChallengeRequest) *pb.ChallengeRequest {
 	return &pb.ChallengeRequest{User: userToPB(r.User), State: r.State, Factor: string(r.Factor),
-		ClientIp: r.ClientIP, NowUnixNano: unixNano(r.Now)}
+		ClientIp: r.ClientIP, NowUnixNano: wire.UnixNano(r.Now)}
 }
 
 func challengeRespFromPB(r *pb.ChallengeResponse) sdk.ChallengeResponse {
 	out := sdk.ChallengeResponse{
 		TxID: r.GetTxid(), Message: r.GetMessage(), Public: r.GetPublic(),
-		ExpiresAt: fromUnixNano(r.GetExpiresAtUnixNano()), ResendAfter: fromUnixNano(r.GetResendAfterUnixNano()),
+		ExpiresAt: wire.FromUnixNano(r.GetExpiresAtUnixNano()), ResendAfter: wire.FromUnixNano(r.GetResendAfterUnixNano()),
 	}
 	if r.GetStateSet() {
 		out.State = r.GetState()
@@ -178,7 +164,7 @@ func credentialsFromPB(cs []*pb.Credential) []sdk.Credential {
 	var out []sdk.Credential
 	for _, c := range cs {
 		out = append(out, sdk.Credential{ID: c.GetId(), Label: c.GetLabel(),
-			CreatedAt: fromUnixNano(c.GetCreatedUnixNano()), LastUsedAt: fromUnixNano(c.GetLastUsedUnixNano())})
+			CreatedAt: wire.FromUnixNano(c.GetCreatedUnixNano()), LastUsedAt: wire.FromUnixNano(c.GetLastUsedUnixNano())})
 	}
 	return out
 }

@@ -8,6 +8,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -88,3 +89,20 @@ func Sets(server func(version int) pb.ProviderServiceServer, client func(pb.Prov
 // side's own tests (package sdk/plugin) use it to run both ends of the
 // wire in one process; nothing else needs it.
 var NewServer func(impl any, version int) pb.ProviderServiceServer
+
+// UnixNano is a time on the wire: nanoseconds since the epoch, 0 for the
+// zero time (which UnixNano alone would not give back).
+func UnixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// FromUnixNano reads a time from the wire: 0 is the zero time, others UTC.
+func FromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
