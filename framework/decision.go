@@ -1,6 +1,9 @@
 package framework
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // DecisionWrite is everything one decision writes, committed as one
 // transaction: the user's new state (the code now used), the decision's
@@ -34,6 +37,21 @@ type DecisionWrite struct {
 	// code is the host's, no provider state changes with it, and stores
 	// refuse the pair rather than order two compare-and-swaps.
 	UseRecovery *RecoveryUse
+}
+
+// CheckRecoveryUse refuses a recovery code use no store can make all or
+// nothing: with an Update (two compare-and-swaps), or naming no code. Every
+// store calls it before writing anything of d.
+func (d DecisionWrite) CheckRecoveryUse() error {
+	switch u := d.UseRecovery; {
+	case u == nil:
+		return nil
+	case d.Update != nil:
+		return errors.New("a decision uses a recovery code or updates an enrollment, not both")
+	case u.UserID == "" || len(u.Hash) == 0:
+		return errors.New("recovery code use without a user or hash")
+	}
+	return nil
 }
 
 // RecoveryUse names one stored recovery code: its user and keyed hash.

@@ -98,7 +98,7 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {
-		if err := checkRecoveryUse(d); err != nil {
+		if err := d.CheckRecoveryUse(); err != nil {
 			return a, err
 		}
 		a.recovery = []any{u.UserID, u.Hash}
@@ -120,19 +120,6 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.user = a.reset
 	}
 	return a, nil
-}
-
-// checkRecoveryUse refuses a recovery code use the decision writer could
-// not make all or nothing: with an Update (two compare-and-swaps), or
-// naming no code.
-func checkRecoveryUse(d framework.DecisionWrite) error {
-	switch u := d.UseRecovery; {
-	case d.Update != nil:
-		return fmt.Errorf("a decision uses a recovery code or updates an enrollment, not both")
-	case u.UserID == "" || len(u.Hash) == 0:
-		return fmt.Errorf("recovery code use without a user or hash")
-	}
-	return nil
 }
 
 func (s *Store) startDecisions() {
@@ -183,7 +170,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A decision has an update or a recovery code, never both
-		// (checkRecoveryUse): each is its one compare-and-swap.
+		// (DecisionWrite.CheckRecoveryUse): each is its one compare-and-swap.
 		cas := order(func(d decisionArgs) string { return d.key })
 		b := &pgx.Batch{}
 		for _, i := range cas {

@@ -101,7 +101,7 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {
-		if err := checkRecoveryUse(d); err != nil {
+		if err := d.CheckRecoveryUse(); err != nil {
 			return a, err
 		}
 		a.recovery = []any{u.UserID, u.Hash}
@@ -123,19 +123,6 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.fail = []any{r.UserID, string(r.Budget), until}
 	}
 	return a, nil
-}
-
-// checkRecoveryUse refuses a recovery code use the decision writer could
-// not make all or nothing: with an Update (two compare-and-swaps), or
-// naming no code.
-func checkRecoveryUse(d framework.DecisionWrite) error {
-	switch u := d.UseRecovery; {
-	case d.Update != nil:
-		return fmt.Errorf("a decision uses a recovery code or updates an enrollment, not both")
-	case u.UserID == "" || len(u.Hash) == 0:
-		return fmt.Errorf("recovery code use without a user or hash")
-	}
-	return nil
 }
 
 func auditArgs(e framework.AuditEntry) ([]any, error) {
