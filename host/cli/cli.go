@@ -128,7 +128,12 @@ func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := host.NewLogger(cfg, stderr)
+	// Lines are coalesced under load (one write per request cost the login
+	// path a few per cent of its CPU) and written out on a clean stop: the
+	// deferred Close runs after svc.Close, which logs the plugins' exits.
+	lb := host.NewLogBuffer(stderr)
+	defer lb.Close()
+	log := host.NewLogger(cfg, lb)
 	svc, err := host.Open(ctx, cfg, log)
 	if err != nil {
 		return err
