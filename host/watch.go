@@ -21,7 +21,9 @@ import (
 //     to the real file, not the file itself (a watch on a file dies with
 //     the file), and keeps only the events that name one of those paths:
 //     the database and its WAL live in the same folder by default, and
-//     each of their writes must not wake a reload;
+//     each of their writes must not wake a reload. On Linux the kernel is
+//     not even asked for writes to files held open (dirwatch_linux.go):
+//     the watcher wakes when a writer closes the file;
 //   - re-arms (re-resolves the links and watches the folders again) after
 //     any create, remove or rename of a watched name, after a watcher
 //     error, on SIGHUP, and whenever it could not arm, once a second;
@@ -129,7 +131,7 @@ func (w *configWatcher) run(ctx context.Context, report func(error)) {
 
 // watch serves one armed watcher until it must be re-armed or ctx ends,
 // and returns the fingerprint last seen.
-func (w *configWatcher) watch(ctx context.Context, fw *fsnotify.Watcher, names map[string]bool, last string, onErr func(error)) string {
+func (w *configWatcher) watch(ctx context.Context, fw *dirWatcher, names map[string]bool, last string, onErr func(error)) string {
 	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
 	for {
@@ -172,12 +174,12 @@ func (w *configWatcher) watch(ctx context.Context, fw *fsnotify.Watcher, names m
 
 // arm resolves the path's chain of links and watches the folder of each
 // name on it; names are the paths whose events matter.
-func (w *configWatcher) arm() (*fsnotify.Watcher, map[string]bool, error) {
+func (w *configWatcher) arm() (*dirWatcher, map[string]bool, error) {
 	names, err := chain(w.path)
 	if err != nil {
 		return nil, nil, err
 	}
-	fw, err := fsnotify.NewWatcher()
+	fw, err := newDirWatcher()
 	if err != nil {
 		return nil, nil, fmt.Errorf("config watch: %w", err)
 	}
