@@ -1,14 +1,11 @@
 package totp
 
 import (
+	"crypto/hmac"
+	"crypto/sha512"
 	"crypto/subtle"
-	"encoding/base32"
+	"encoding/binary"
 	"time"
-
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/hotp"
-
-	"github.com/twofactor/twofactor/sdk"
 )
 
 // maxCodeLen bounds the input normalizeCode looks at. Eight digits with a
@@ -83,16 +80,34 @@ func (e *enrollment) check(code string, now time.Time, skew, hint int64) (match,
 	if !ok {
 		return m, nil
 	}
-	// pquerna/otp takes the secret as base32 and decodes it on each call.
-	secret := base32.StdEncoding.EncodeToString(e.secret)
-	opts := hotp.ValidateOpts{Digits: otp.Digits(e.digits), Algorithm: e.algorithm}
-	equal := func(step, t int64) (bool, error) {
-		want, err := hotp.GenerateCodeCustom(secret, uint64(step), opts)
-		if err != nil {
-			// Unreachable: the secret was just encoded from bytes.
-			return false, sdk.Errorf(sdk.KindInternal, "computing code for step offset %d: %v", step-t, err)
+	// The HOTP value of each step (RFC 4226), computed here rather than by
+	// pquerna/otp's GenerateCodeCustom, which base32-decodes the secret,
+	// builds a new HMAC and formats the code with fmt on every step: with
+	// the hint window a wrong code computes 21 steps, and those
+	// allocations made a wrong code cost several times a right one in the
+	// plugin (issue 16). One HMAC is keyed once and reset for each step;
+	// the result is the same digits, compared in constant time.
+	mac := hmac.New(e.algorithm.Hash, e.secret)
+	var msg [8]byte
+	var sum [sha512.Size]byte
+	var want [8]byte
+	mod := uint32(1)
+	for range e.digits {
+		mod *= 10
+	}
+	equal := func(step int64) bool {
+		binary.BigEndian.PutUint64(msg[:], uint64(step))
+		mac.Reset()
+		mac.Write(msg[:])
+		h := mac.Sum(sum[:0])
+		off := h[len(h)-1] & 0xf
+		v := (uint32(h[off])&0x7f)<<24 | uint32(h[off+1])<<16 | uint32(h[off+2])<<8 | uint32(h[off+3])
+		v %= mod
+		for i := e.digits - 1; i >= 0; i-- {
+			want[i] = byte('0' + v%10)
+			v /= 10
 		}
-		return subtle.ConstantTimeCompare([]byte(want), []byte(c)) == 1, nil
+		return subtle.ConstantTimeCompare(want[:e.digits], []byte(c)) == 1
 	}
 
 	t := floorDiv(now.Unix(), e.period)
@@ -100,10 +115,7 @@ func (e *enrollment) check(code string, now time.Time, skew, hint int64) (match,
 		if step < 0 {
 			continue
 		}
-		eq, err := equal(step, t)
-		if err != nil {
-			return match{}, err
-		}
+		eq := equal(step)
 		m.matched = m.matched || eq
 		// Steps ascend, so the last fresh match is the highest.
 		if eq && step > e.lastStep {
@@ -119,10 +131,7 @@ func (e *enrollment) check(code string, now time.Time, skew, hint int64) (match,
 		if step < 0 || step >= t-skew && step <= t+skew {
 			continue
 		}
-		eq, err := equal(step, t)
-		if err != nil {
-			return match{}, err
-		}
+		eq := equal(step)
 		// Keep the match nearest the current step: the likelier clock error.
 		if eq && (!m.outside || abs(step-t) < abs(m.outsideOffset)) {
 			m.outside = true

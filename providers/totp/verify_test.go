@@ -3,6 +3,7 @@ package totp
 import (
 	"encoding/base32"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -455,4 +456,31 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatalf("Verify = %+v, %v", r, err)
 		}
 	}
+}
+
+// BenchmarkVerifyWrong is Verify of a wrong code: the skew window and the
+// hint window around it are computed, all of them, whatever the code.
+func BenchmarkVerifyWrong(b *testing.B) {
+	secret := []byte(rfcSeedSHA1)
+	p := configured(b, nil)
+	now := time.Unix(1700000000, 0)
+	st := stateFor(b, secret, "SHA1", 6, 30, 0)
+	code := codeAt(b, secret, "SHA1", 6, now.Unix()/30)
+	wrong := fmt.Sprintf("%06d", (atoi(b, code)+1)%1000000)
+	req := sdk.VerifyRequest{State: st, Code: wrong, Now: now}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := p.Verify(ctx, req)
+		if err != nil || r.Outcome != sdk.Deny {
+			b.Fatalf("Verify = %+v, %v", r, err)
+		}
+	}
+}
+
+func atoi(b *testing.B, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
 }
