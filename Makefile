@@ -101,6 +101,7 @@ fuzz:
 	$(call fuzz1,.,./host/apifuzz/,FuzzUILinkRequestBody)
 	$(call fuzz1,.,./host/apifuzz/,FuzzUIToken)
 	$(call fuzz1,.,./host/apifuzz/,FuzzUIForm)
+	$(call fuzz1,.,./host/api/,FuzzCheckKeys)
 	$(call fuzz1,sdk,.,FuzzDecodeState)
 	$(call fuzz1,examples/provider-hotp,.,FuzzParseState)
 	$(call fuzz1,examples/provider-hotp,.,FuzzVerify)
