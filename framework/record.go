@@ -83,7 +83,11 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		f.log.Error("decision not recorded", "provider", in.Provider, "user", in.UserID, "error", cerr)
 		return VerifyResult{}, errorf(CodeInternal, cerr, "record decision")
 	}
-	f.log.Debug("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", outcome, "reason", reason)
+	// Guarded: the arguments' boxing alone allocated on every decision
+	// with debug off (a quarter of record's own allocations).
+	if f.log.IsDebug() {
+		f.log.Debug("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", outcome, "reason", reason)
+	}
 	if failmode == "safe" {
 		// An allow without a second factor: make it stand out.
 		f.log.Warn("verify allowed by failmode safe: the provider's backend was unreachable", "provider", in.Provider, "user", in.UserID)
