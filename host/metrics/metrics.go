@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,7 +51,27 @@ type Metrics struct {
 	reloads  *prometheus.CounterVec
 	sends    *prometheus.CounterVec
 	reasons  labelGuard
+	// verified caches the series of each (provider, outcome, reason) seen:
+	// WithLabelValues hashes the labels and locks the vector on every
+	// decision. At most maxCachedSeries entries; past that, the slow way.
+	verified     sync.Map // verifiedKey → verifiedSeries
+	verifiedSize atomic.Int32
 }
+
+type verifiedKey struct {
+	provider string
+	outcome  sdk.Outcome
+	reason   sdk.Reason
+}
+
+type verifiedSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// maxCachedSeries bounds the cache: providers, outcomes and reasons are a
+// few each, and the reasons a provider may invent are capped by labelGuard.
+const maxCachedSeries = 256
 
 var (
 	_ framework.Observer          = (*Metrics)(nil)
@@ -103,14 +124,34 @@ func (m *Metrics) Handler() http.Handler {
 
 // Verified implements framework.Observer.
 func (m *Metrics) Verified(provider string, outcome sdk.Outcome, reason sdk.Reason, d time.Duration) {
-	o := string(outcome)
-	switch outcome {
+	k := verifiedKey{provider, outcome, reason}
+	v, ok := m.verified.Load(k)
+	if !ok {
+		v = m.series(k)
+		// A reason labelGuard maps to itself does so for good, and one it
+		// folds stays folded: the series of a key never changes.
+		if m.verifiedSize.Load() < maxCachedSeries {
+			if _, loaded := m.verified.LoadOrStore(k, v); !loaded {
+				m.verifiedSize.Add(1)
+			}
+		}
+	}
+	vs := v.(verifiedSeries)
+	vs.count.Inc()
+	vs.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) series(k verifiedKey) verifiedSeries {
+	o := string(k.outcome)
+	switch k.outcome {
 	case sdk.Allow, sdk.Deny, sdk.Pending, framework.OutcomeError:
 	default:
 		o = "other"
 	}
-	m.verifies.WithLabelValues(provider, o, m.reasons.label(string(reason))).Inc()
-	m.latency.WithLabelValues(provider).Observe(d.Seconds())
+	return verifiedSeries{
+		count:   m.verifies.WithLabelValues(k.provider, o, m.reasons.label(string(k.reason))),
+		latency: m.latency.WithLabelValues(k.provider),
+	}
 }
 
 // ChallengeSent implements framework.ChallengeObserver.

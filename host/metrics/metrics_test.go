@@ -94,6 +94,15 @@ func TestReasonLabelBounded(t *testing.T) {
 	if v := testutil.ToFloat64(m.verifies.WithLabelValues("evil", "deny", "reason_3")); v != 2 {
 		t.Errorf("reason_3 = %v, want 2", v)
 	}
+	// Past the cache of series (maxCachedSeries keys), a decision is
+	// still counted, in the same series.
+	if n := m.verifiedSize.Load(); n != maxCachedSeries {
+		t.Errorf("%d series cached, want %d", n, maxCachedSeries)
+	}
+	m.Verified("evil", sdk.Deny, "reason_499", time.Millisecond)
+	if v := testutil.ToFloat64(m.verifies.WithLabelValues("evil", "deny", "other")); v != 437 {
+		t.Errorf("other = %v, want 437", v)
+	}
 }
 
 // TestSeparateRegistries: two hosts in one process keep their own counts.
