@@ -244,6 +244,9 @@ func (p *Process) launch() (handle, error) {
 		return handle{}, fmt.Errorf("provider %q: %w", p.spec.Name, err)
 	}
 	cmd := exec.Command(p.spec.Binary)
+	// go-plugin appends the host's environment after this, and exec keeps
+	// the last value of a key: a GOGC of the host's wins.
+	cmd.Env = []string{"GOGC=" + PluginGOGC}
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)

@@ -113,3 +113,11 @@ func FileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// PluginGOGC is the GOGC a plugin process runs with unless the host's
+// environment sets GOGC. A provider's live heap is small and each call
+// allocates (gRPC, TLS, protobuf): at Go's default of 100 the collector
+// ran often enough under load to cost a plugin call a good part of its
+// CPU (issue 16). 400 lets the heap reach five times the live heap
+// between collections.
+const PluginGOGC = "400"

@@ -3,8 +3,10 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -196,4 +198,40 @@ func TestHungPluginWhoseRestartFailsIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "restarted after the binary came back", func() bool { return p.Status().Running })
+}
+
+// TestPluginGOGC: a plugin runs with PluginGOGC when the host's
+// environment has no GOGC, and with the host's GOGC when it has one.
+func TestPluginGOGC(t *testing.T) {
+	for _, tc := range []struct {
+		name, env, want string
+	}{
+		{"unset", "", supervisor.PluginGOGC},
+		{"host's", "123", "123"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env == "" {
+				if old, ok := os.LookupEnv("GOGC"); ok {
+					t.Setenv("GOGC", old) // restored after the test
+					os.Unsetenv("GOGC")
+				}
+			} else {
+				t.Setenv("GOGC", tc.env)
+			}
+			_, pid := startTOTP(t, totpCopy(t))
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+			if err != nil {
+				t.Skipf("no /proc: %v", err)
+			}
+			var got []string
+			for _, kv := range strings.Split(string(environ), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "GOGC="); ok {
+					got = append(got, v)
+				}
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("plugin's GOGC %q, want [%s]", got, tc.want)
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -122,12 +123,29 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return inLogFormat(src, serve(ctx, src, stderr))
 }
 
+// GCPercent is the GOGC serve runs with unless GOGC is set: the host's
+// live heap is a few MiB, and at the default of 100 the collector ran so
+// often under load that it, its write barriers and its assists were a
+// fifth of the CPU of a login (issue 16; see framework/supervisor's
+// PluginGOGC for the plugins). 400 lets the heap reach five times the
+// live heap between collections: tens of MiB at most.
+const GCPercent = 400
+
+// setGCPercent applies GCPercent unless the environment sets GOGC, which
+// the Go runtime has applied already.
+func setGCPercent() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(GCPercent)
+	}
+}
+
 // serve runs the service until ctx ends.
 func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 	cfg, err := config.Load(src)
 	if err != nil {
 		return err
 	}
+	setGCPercent()
 	// Lines are coalesced under load (one write per request cost the login
 	// path a few per cent of its CPU) and written out on a clean stop: the
 	// deferred Close runs after svc.Close, which logs the plugins' exits.
