@@ -83,6 +83,9 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		f.log.Error("decision not recorded", "provider", in.Provider, "user", in.UserID, "error", cerr)
 		return VerifyResult{}, errorf(CodeInternal, cerr, "record decision")
 	}
+	if w.UseRecovery != nil {
+		res.Details = WithRecoveryLeft(res.Details, w.UseRecovery.Left)
+	}
 	// Guarded: the arguments' boxing alone allocated on every decision
 	// with debug off (a quarter of record's own allocations).
 	if f.log.IsDebug() {
