@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
 )
@@ -74,13 +75,176 @@ const (
 	countAttemptSQL = `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`
 )
 
-// ReserveAttempt locks the budget's row (lockAttempts), checks it and
-// counts the attempt, in one transaction sent as two round trips instead
-// of five: BEGIN, the session setting and the lock go as one batch, the
-// count and COMMIT as another (the count needs the row's value, and
-// lockUntil is the framework's). A login pays this before anything else,
-// and PostgreSQL shares the host's CPUs, so every round trip counts.
+// ReserveAttempt reserves in one round trip (reserveFast), or, for a
+// budget past the counts it was sent (a long run of failures) or a row a
+// reset removed in between, in two (reserveLocked).
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
+	r, ok, _, err := s.reserveAttempt(ctx, userID, b, "", now, lockUntil)
+	return r, ok, err
+}
+
+var _ framework.EnrollmentReserver = (*Store)(nil)
+
+// ReserveAttemptFor is ReserveAttempt that reads the user's enrollment in
+// provider in the same round trip: a login's reservation and read are one
+// trip to the server instead of three.
+func (s *Store) ReserveAttemptFor(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	return s.reserveAttempt(ctx, userID, b, provider, now, lockUntil)
+}
+
+func (s *Store) reserveAttempt(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	r, ok, e, err := s.reserveFast(ctx, userID, b, provider, now, lockUntil)
+	if err == nil && !ok && r == (framework.Reservation{}) {
+		// The fast path could not decide: take the row lock in its own
+		// transaction and decide in Go.
+		r, ok, err = s.reserveSlow(ctx, userID, b, now, lockUntil)
+		if err == nil && ok && provider != "" {
+			var got framework.Enrollment
+			got, err = s.Get(ctx, userID, provider)
+			switch {
+			case err == nil:
+				e = &got
+			case errors.Is(err, framework.ErrNotFound):
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		return framework.Reservation{}, false, nil, fmt.Errorf("postgres: reserve attempt: %w", unavailable(err))
+	}
+	if !ok {
+		e = nil
+	}
+	return r, ok, e, nil
+}
+
+// fastCounts is how many next counts the fast path is sent lockUntil of:
+// a run longer than this is past the free attempts and backed off, rare
+// enough to take the slow path.
+const fastCounts = 8
+
+// Statements of the fast reservation, sent as one batch: one round trip,
+// one implicit transaction (pgx sends a batch as a pipeline with a single
+// Sync; without BEGIN the server runs it as one transaction and commits
+// at the Sync, or rolls all of it back on an error).
+const (
+	// Not waiting for the WAL flush at commit: see reserveSlow. set_config
+	// with is_local true lasts to the end of the implicit transaction (SET
+	// LOCAL would warn "outside a transaction block" there and do
+	// nothing).
+	asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
+	// ensureAttemptsSQL makes sure the row exists, so reserveSQL has one
+	// to lock. A concurrent reset may delete it before reserveSQL locks
+	// it: reserveSQL then returns no row, and the slow path runs.
+	ensureAttemptsSQL = `INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ($1, $2, 0, NULL) ON CONFLICT (user_id, budget) DO NOTHING`
+	// reserveSQL locks the row (FOR UPDATE in the CTE: a replica reserving
+	// the same budget waits here for the one before it to commit, then
+	// reads what it wrote), counts the attempt unless the budget is backed
+	// off ($3 is now) or the run is past the counts $4 holds lockUntil of
+	// ($4[n] is lockUntil(n), NULL for none), and returns the row as it
+	// was locked and whether it counted. Under READ COMMITTED the UPDATE,
+	// whose snapshot predates the wait, re-reads the row the CTE locked
+	// (EvalPlanQual), so it counts from the committed value. The row is
+	// not written when nothing is counted.
+	reserveSQL = `
+		WITH cur AS (
+			SELECT failures, locked_until FROM attempts WHERE user_id = $1 AND budget = $2 FOR UPDATE
+		), counted AS (
+			UPDATE attempts a SET failures = cur.failures + 1, locked_until = ($4::timestamptz[])[cur.failures + 1]
+			FROM cur
+			WHERE a.user_id = $1 AND a.budget = $2
+				AND NOT coalesce(cur.locked_until > $3, false) AND cur.failures < cardinality($4::timestamptz[])
+			RETURNING 1
+		)
+		SELECT cur.failures, cur.locked_until, EXISTS (SELECT FROM counted) FROM cur`
+	getSQL = `SELECT ` + columns + ` FROM enrollments WHERE user_id = $1 AND provider = $2`
+)
+
+// reserveFast is one try of the reservation in one round trip. When it
+// cannot decide (the row was deleted between the statements, or the run
+// is past fastCounts) it changes nothing and returns the zero Reservation
+// with ok false, which no decided call returns (a refusal carries the
+// LockedUntil that refused it).
+func (s *Store) reserveFast(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (r framework.Reservation, ok bool, e *framework.Enrollment, err error) {
+	until := make([]*time.Time, fastCounts)
+	for i := range until {
+		if until[i], err = nullTime("LockedUntil", lockUntil(i+1)); err != nil {
+			return r, false, nil, err
+		}
+	}
+	var (
+		failures int
+		locked   *time.Time
+		counted  bool
+		found    bool
+		enr      framework.Enrollment
+		enrErr   error
+	)
+	batch := func() *pgx.Batch {
+		found, enrErr = false, nil
+		bt := &pgx.Batch{}
+		bt.Queue(asyncCommitSQL)
+		bt.Queue(ensureAttemptsSQL, userID, string(b))
+		bt.Queue(reserveSQL, userID, string(b), now.UTC(), until).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				found = true
+				if err := rows.Scan(&failures, &locked, &counted); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+		if provider != "" {
+			bt.Queue(getSQL, userID, provider).QueryRow(func(row pgx.Row) error {
+				enr, enrErr = scan(row)
+				if errors.Is(enrErr, pgx.ErrNoRows) {
+					enrErr = nil
+					e = nil
+				} else if enrErr == nil {
+					e = &enr
+				}
+				return enrErr
+			})
+		}
+		return bt
+	}
+	err = s.pool.Pool.SendBatch(ctx, batch()).Close()
+	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
+		// Nothing reached the server (the connection failed before the
+		// first byte went out): send it again on another connection.
+		if connectionLost(err) {
+			s.pool.Reset()
+		}
+		e = nil
+		err = s.pool.Pool.SendBatch(ctx, batch()).Close()
+	}
+	if err != nil {
+		return r, false, nil, err
+	}
+	cur := attempts(failures, locked)
+	switch {
+	case !found:
+		return r, false, nil, nil // deleted in between: undecided
+	case counted && (cur.Failures < 0 || cur.Failures >= len(until)):
+		// reserveSQL counts only below cardinality($4); anything else is
+		// a server that did not run it as written.
+		return r, false, nil, fmt.Errorf("counted a run of %d, past the %d counts sent", cur.Failures, len(until))
+	case counted:
+		i := cur.Failures // until[i] is lockUntil(cur.Failures+1)
+		return framework.Reservation{Attempts: attempts(cur.Failures+1, until[i]), PrevLockedUntil: cur.LockedUntil}, true, e, nil
+	case cur.LockedUntil.After(now):
+		return framework.Reservation{Attempts: cur}, false, nil, nil
+	default:
+		return r, false, nil, nil // past fastCounts: undecided
+	}
+}
+
+// reserveSlow locks the budget's row (lockAttempts), checks it and counts
+// the attempt, in one transaction sent as two round trips: BEGIN, the
+// session setting and the lock go as one batch, the count and COMMIT as
+// another (the count needs the row's value, and lockUntil is the
+// framework's).
+func (s *Store) reserveSlow(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
 	r, ok, sent, err := s.reserve(ctx, userID, b, now, lockUntil)
 	if err != nil && !sent && ctx.Err() == nil && connectionLost(err) {
 		// Nothing of it was committed: the connection died before COMMIT
@@ -88,10 +252,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.B
 		s.pool.Reset()
 		r, ok, _, err = s.reserve(ctx, userID, b, now, lockUntil)
 	}
-	if err != nil {
-		return framework.Reservation{}, false, fmt.Errorf("postgres: reserve attempt: %w", unavailable(err))
-	}
-	return r, ok, nil
+	return r, ok, err
 }
 
 // reserve is one try of ReserveAttempt; sent says COMMIT was sent, after
