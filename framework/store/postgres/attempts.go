@@ -123,48 +123,66 @@ func (s *Store) reserveAttempt(ctx context.Context, userID string, b framework.B
 // enough to take the slow path.
 const fastCounts = 8
 
-// Statements of the fast reservation, sent as one batch: one round trip,
-// one implicit transaction (pgx sends a batch as a pipeline with a single
-// Sync; without BEGIN the server runs it as one transaction and commits
-// at the Sync, or rolls all of it back on an error).
-const (
-	// Not waiting for the WAL flush at commit: see reserveSlow. set_config
-	// with is_local true lasts to the end of the implicit transaction (SET
-	// LOCAL would warn "outside a transaction block" there and do
-	// nothing).
-	asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
-	// ensureAttemptsSQL makes sure the row exists, so reserveSQL has one
-	// to lock. A concurrent reset may delete it before reserveSQL locks
-	// it: reserveSQL then returns no row, and the slow path runs.
-	ensureAttemptsSQL = `INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES ($1, $2, 0, NULL) ON CONFLICT (user_id, budget) DO NOTHING`
-	// reserveSQL locks the row (FOR UPDATE in the CTE: a replica reserving
-	// the same budget waits here for the one before it to commit, then
-	// reads what it wrote), counts the attempt unless the budget is backed
-	// off ($3 is now) or the run is past the counts $4 holds lockUntil of
-	// ($4[n] is lockUntil(n), NULL for none), and returns the row as it
-	// was locked and whether it counted. Under READ COMMITTED the UPDATE,
-	// whose snapshot predates the wait, re-reads the row the CTE locked
-	// (EvalPlanQual), so it counts from the committed value. The row is
-	// not written when nothing is counted.
-	reserveSQL = `
-		WITH cur AS (
-			SELECT failures, locked_until FROM attempts WHERE user_id = $1 AND budget = $2 FOR UPDATE
-		), counted AS (
-			UPDATE attempts a SET failures = cur.failures + 1, locked_until = ($4::timestamptz[])[cur.failures + 1]
-			FROM cur
-			WHERE a.user_id = $1 AND a.budget = $2
-				AND NOT coalesce(cur.locked_until > $3, false) AND cur.failures < cardinality($4::timestamptz[])
-			RETURNING 1
-		)
-		SELECT cur.failures, cur.locked_until, EXISTS (SELECT FROM counted) FROM cur`
-	getSQL = `SELECT ` + columns + ` FROM enrollments WHERE user_id = $1 AND provider = $2`
-)
+// reserveSQL is the fast reservation: one statement, so one round trip
+// and one (implicit) transaction. It
+//
+//   - turns off the wait for the WAL flush at commit, for this
+//     transaction only (set_config with is_local true; see reserveSlow
+//     for why the reservation may); cfg is read by ins so that it runs;
+//   - inserts the budget's row already counted (failures 1, $4[1]) when
+//     the user has none: ins returns the row as it was before, zero;
+//   - otherwise locks the row (FOR UPDATE in cur: a replica reserving the
+//     same budget waits here for the one before it to commit, then reads
+//     what it wrote) and counts the attempt unless the budget is backed
+//     off ($3 is now) or the run is past the counts $4 holds lockUntil of
+//     ($4[n] is lockUntil(n), NULL for none). Under READ COMMITTED the
+//     UPDATE, whose snapshot predates the wait, re-reads the row cur
+//     locked (EvalPlanQual), so it counts from the committed value. The
+//     row is not written when nothing is counted;
+//   - returns the row as it was before, whether it counted, and the
+//     user's enrollment in provider $5 (NULLs when there is none).
+//
+// No row comes back when the row was not there to lock: a reset deleted
+// it after the statement's snapshot, or another reservation inserted it
+// after (ins then waited for it and did nothing, and cur cannot see it).
+// Nothing was counted then, and the caller takes the slow path.
+const reserveSQL = `
+	WITH cfg AS (
+		SELECT set_config('synchronous_commit', 'off', true)
+	), ins AS (
+		INSERT INTO attempts (user_id, budget, failures, locked_until)
+		SELECT $1, $2, 1, ($4::timestamptz[])[1] FROM cfg
+		ON CONFLICT (user_id, budget) DO NOTHING
+		RETURNING 0 AS failures, NULL::timestamptz AS locked_until
+	), cur AS (
+		SELECT failures, locked_until FROM attempts
+		WHERE user_id = $1 AND budget = $2 AND NOT EXISTS (SELECT FROM ins)
+		FOR UPDATE
+	), counted AS (
+		UPDATE attempts a SET failures = cur.failures + 1, locked_until = ($4::timestamptz[])[cur.failures + 1]
+		FROM cur
+		WHERE a.user_id = $1 AND a.budget = $2
+			AND NOT coalesce(cur.locked_until > $3, false) AND cur.failures < cardinality($4::timestamptz[])
+		RETURNING 1
+	)
+	SELECT r.failures, r.locked_until, r.counted,
+		e.status, e.state, e.version, e.created_at, e.updated_at, e.confirmed_at
+	FROM (
+		SELECT failures, locked_until, true AS counted FROM ins
+		UNION ALL
+		SELECT failures, locked_until, EXISTS (SELECT FROM counted) FROM cur
+	) r
+	LEFT JOIN enrollments e ON e.user_id = $1 AND e.provider = $5`
+
+// asyncCommitSQL is how reserveSQL turns off the wait for the flush (the
+// test of its scope uses it alone).
+const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
 
 // reserveFast is one try of the reservation in one round trip. When it
-// cannot decide (the row was deleted between the statements, or the run
-// is past fastCounts) it changes nothing and returns the zero Reservation
-// with ok false, which no decided call returns (a refusal carries the
-// LockedUntil that refused it).
+// cannot decide (see reserveSQL, or the run is past fastCounts) it
+// changes nothing and returns the zero Reservation with ok false, which no
+// decided call returns (a refusal carries the LockedUntil that refused
+// it).
 func (s *Store) reserveFast(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (r framework.Reservation, ok bool, e *framework.Enrollment, err error) {
 	until := make([]*time.Time, fastCounts)
 	for i := range until {
@@ -173,58 +191,45 @@ func (s *Store) reserveFast(ctx context.Context, userID string, b framework.Budg
 		}
 	}
 	var (
-		failures int
-		locked   *time.Time
-		counted  bool
-		found    bool
-		enr      framework.Enrollment
-		enrErr   error
+		failures  int
+		locked    *time.Time
+		counted   bool
+		status    *string
+		enr       framework.Enrollment
+		confirmed *time.Time
+		version   *int64
+		created   *time.Time
+		updated   *time.Time
 	)
-	batch := func() *pgx.Batch {
-		found, enrErr = false, nil
-		bt := &pgx.Batch{}
-		bt.Queue(asyncCommitSQL)
-		bt.Queue(ensureAttemptsSQL, userID, string(b))
-		bt.Queue(reserveSQL, userID, string(b), now.UTC(), until).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				found = true
-				if err := rows.Scan(&failures, &locked, &counted); err != nil {
-					return err
-				}
-			}
-			return rows.Err()
-		})
-		if provider != "" {
-			bt.Queue(getSQL, userID, provider).QueryRow(func(row pgx.Row) error {
-				enr, enrErr = scan(row)
-				if errors.Is(enrErr, pgx.ErrNoRows) {
-					enrErr = nil
-					e = nil
-				} else if enrErr == nil {
-					e = &enr
-				}
-				return enrErr
-			})
-		}
-		return bt
+	query := func() error {
+		return s.pool.Pool.QueryRow(ctx, reserveSQL, userID, string(b), now.UTC(), until, provider).
+			Scan(&failures, &locked, &counted, &status, &enr.State, &version, &created, &updated, &confirmed)
 	}
-	err = s.pool.Pool.SendBatch(ctx, batch()).Close()
-	if err != nil && ctx.Err() == nil && pgconn.SafeToRetry(err) {
+	err = query()
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) && ctx.Err() == nil && pgconn.SafeToRetry(err) {
 		// Nothing reached the server (the connection failed before the
 		// first byte went out): send it again on another connection.
 		if connectionLost(err) {
 			s.pool.Reset()
 		}
-		e = nil
-		err = s.pool.Pool.SendBatch(ctx, batch()).Close()
+		err = query()
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil, nil // no row to lock: undecided
 	}
 	if err != nil {
 		return r, false, nil, err
 	}
+	if status != nil && provider != "" {
+		enr.UserID, enr.Provider, enr.Status, enr.Version = userID, provider, framework.Status(*status), *version
+		enr.CreatedAt, enr.UpdatedAt = created.UTC(), updated.UTC()
+		if confirmed != nil {
+			enr.ConfirmedAt = confirmed.UTC()
+		}
+		e = &enr
+	}
 	cur := attempts(failures, locked)
 	switch {
-	case !found:
-		return r, false, nil, nil // deleted in between: undecided
 	case counted && (cur.Failures < 0 || cur.Failures >= len(until)):
 		// reserveSQL counts only below cardinality($4); anything else is
 		// a server that did not run it as written.
