@@ -171,7 +171,10 @@ func TestReserveCommitStaysDurable(t *testing.T) {
 
 // TestPipelinedConflict: a batch whose compare-and-swap loses is written
 // again item by item: the loser gets ErrConflict and writes nothing (no
-// state, no audit entry, no reset), the others are written.
+// state, no audit entry, no reset), the others are written. The loser
+// sorts last, so the winner's statements ran before the failing one: had
+// the pipeline not been rolled back whole, the winner would then find its
+// own write and lose too.
 func TestPipelinedConflict(t *testing.T) {
 	s := openFresh(t)
 	defer closeStore(t, s)
@@ -189,7 +192,7 @@ func TestPipelinedConflict(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stale := alice
+	stale := bob
 	stale.Version--
 	decision := func(e framework.Enrollment) decisionArgs {
 		e.State = []byte("new " + e.UserID)
@@ -200,25 +203,25 @@ func TestPipelinedConflict(t *testing.T) {
 		}
 		return a
 	}
-	errs, err := s.writeDecisions([]decisionArgs{decision(stale), decision(bob)})
+	errs, err := s.writeDecisions([]decisionArgs{decision(stale), decision(alice)})
 	if err != nil || len(errs) != 2 || !errors.Is(errs[0], framework.ErrConflict) || errs[1] != nil {
-		t.Fatalf("writeDecisions: %v, %v; want a conflict for alice alone", errs, err)
+		t.Fatalf("writeDecisions: %v, %v; want a conflict for bob alone", errs, err)
 	}
-	if got, _ := s.Get(ctx, "alice", "totp"); string(got.State) != "seed" {
+	if got, _ := s.Get(ctx, "bob", "totp"); string(got.State) != "seed" {
 		t.Errorf("the loser's state was written: %q", got.State)
 	}
-	if got, _ := s.Get(ctx, "bob", "totp"); string(got.State) != "new bob" {
-		t.Errorf("the winner's state: %q", got.State)
+	if got, _ := s.Get(ctx, "alice", "totp"); string(got.State) != "new alice" || got.Version != alice.Version+1 {
+		t.Errorf("the winner's state: %q v%d, want written once over v%d", got.State, got.Version, alice.Version)
 	}
-	if a, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); a.Failures != 1 {
+	if a, _ := s.Attempts(ctx, "bob", framework.BudgetFactor); a.Failures != 1 {
 		t.Errorf("the loser's budget was reset: %+v", a)
 	}
-	if a, _ := s.Attempts(ctx, "bob", framework.BudgetFactor); a.Failures != 0 {
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); a.Failures != 0 {
 		t.Errorf("the winner's budget was not reset: %+v", a)
 	}
 	list, err := s.ListAudit(ctx, framework.AuditQuery{})
-	if err != nil || len(list) != 1 || list[0].UserID != "bob" {
-		t.Errorf("audit after the batch: %+v, %v; want bob's entry alone", list, err)
+	if err != nil || len(list) != 1 || list[0].UserID != "alice" {
+		t.Errorf("audit after the batch: %+v, %v; want alice's entry alone", list, err)
 	}
 }
 
