@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
 )
@@ -206,12 +205,15 @@ func (s *Store) reserveFast(ctx context.Context, userID string, b framework.Budg
 			Scan(&failures, &locked, &counted, &status, &enr.State, &version, &created, &updated, &confirmed)
 	}
 	err = query()
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) && ctx.Err() == nil && pgconn.SafeToRetry(err) {
-		// Nothing reached the server (the connection failed before the
-		// first byte went out): send it again on another connection.
-		if connectionLost(err) {
-			s.pool.Reset()
-		}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) && ctx.Err() == nil && connectionLost(err) {
+		// The connection died (a terminated backend: a failover, a
+		// restart; the pool's other connections likely went with it, so
+		// it is reset). Sent again on a new connection. If the statement
+		// had run and committed before the connection died, this counts
+		// the attempt a second time and the first is never settled: the
+		// budget is then one attempt stricter, never looser, and only
+		// when a connection dies under a reservation.
+		s.pool.Reset()
 		err = query()
 	}
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -164,6 +164,16 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		return nil, nil
 	}
 	if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || pe.Code != divisionByZero {
+		if connectionLost(err) {
+			// Not sent again: the batch may have committed before the
+			// connection died, and a second run would report its own
+			// compare-and-swaps as lost (a good code denied as a replay)
+			// and write its audit entries and refunds twice. The batch
+			// fails (503), and the pool, whose other connections likely
+			// died with this one, is reset so the next batch connects
+			// afresh.
+			s.pool.Reset()
+		}
 		return nil, unavailable(err)
 	}
 	return s.writeCareful(ctx, batch)
