@@ -18,6 +18,10 @@ import (
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
+// defaultMaxConns is the pool's size unless the DSN sets pool_max_conns
+// (or pgxpool's own default, one per CPU, is larger).
+const defaultMaxConns = 16
+
 // Store is a framework.Store in a PostgreSQL database.
 type Store struct {
 	// Unlike SQLite, PostgreSQL takes concurrent writers, so one pool
@@ -69,6 +73,17 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		params["application_name"] = "twofactor"
 	}
 	configure(cfg)
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default is max(4, CPUs). Every login takes a
+		// connection for its reservation while the decision writer holds
+		// one through its commit's flush, so at a few dozen concurrent
+		// logins requests queued for 4 connections: on the 2-core bench
+		// machine a login cost the host more CPU (the pool's wait and
+		// wake-ups) and throughput was lower than with 16. The DSN's
+		// pool_max_conns still decides; the replicas' pools together must
+		// stay under the server's max_connections.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
 	if tune != nil {
 		tune(cfg)
 	}

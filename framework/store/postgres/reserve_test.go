@@ -295,3 +295,18 @@ func TestLoginRoundTrips(t *testing.T) {
 		t.Errorf("%d round trips for %d logins, want %d", got, n, 2*n)
 	}
 }
+
+// TestPoolSize: 16 connections unless the DSN says otherwise.
+func TestPoolSize(t *testing.T) {
+	dsn := newSchema(t)
+	s := mustOpen(t, dsn)
+	defer closeStore(t, s)
+	if got := s.pool.Config().MaxConns; got < defaultMaxConns {
+		t.Errorf("default pool size %d, want at least %d", got, defaultMaxConns)
+	}
+	small := mustOpen(t, withParam(t, dsn, "pool_max_conns", "3"))
+	defer closeStore(t, small)
+	if got := small.pool.Config().MaxConns; got != 3 {
+		t.Errorf("pool_max_conns=3 gave a pool of %d", got)
+	}
+}
