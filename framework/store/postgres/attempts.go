@@ -74,13 +74,184 @@ const (
 	countAttemptSQL = `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`
 )
 
-// ReserveAttempt locks the budget's row (lockAttempts), checks it and
-// counts the attempt, in one transaction sent as two round trips instead
-// of five: BEGIN, the session setting and the lock go as one batch, the
-// count and COMMIT as another (the count needs the row's value, and
-// lockUntil is the framework's). A login pays this before anything else,
-// and PostgreSQL shares the host's CPUs, so every round trip counts.
+// ReserveAttempt reserves in one round trip (reserveFast), or, for a
+// budget past the counts it was sent (a long run of failures) or a row a
+// reset removed in between, in two (reserveLocked).
 func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
+	r, ok, _, err := s.reserveAttempt(ctx, userID, b, "", now, lockUntil)
+	return r, ok, err
+}
+
+var _ framework.EnrollmentReserver = (*Store)(nil)
+
+// ReserveAttemptFor is ReserveAttempt that reads the user's enrollment in
+// provider in the same round trip: a login's reservation and read are one
+// trip to the server instead of three.
+func (s *Store) ReserveAttemptFor(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	return s.reserveAttempt(ctx, userID, b, provider, now, lockUntil)
+}
+
+func (s *Store) reserveAttempt(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	r, ok, e, err := s.reserveFast(ctx, userID, b, provider, now, lockUntil)
+	if err == nil && !ok && r == (framework.Reservation{}) {
+		// The fast path could not decide: take the row lock in its own
+		// transaction and decide in Go.
+		r, ok, err = s.reserveSlow(ctx, userID, b, now, lockUntil)
+		if err == nil && ok && provider != "" {
+			var got framework.Enrollment
+			got, err = s.Get(ctx, userID, provider)
+			switch {
+			case err == nil:
+				e = &got
+			case errors.Is(err, framework.ErrNotFound):
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		return framework.Reservation{}, false, nil, fmt.Errorf("postgres: reserve attempt: %w", unavailable(err))
+	}
+	if !ok {
+		e = nil
+	}
+	return r, ok, e, nil
+}
+
+// fastCounts is how many next counts the fast path is sent lockUntil of:
+// a run longer than this is past the free attempts and backed off, rare
+// enough to take the slow path.
+const fastCounts = 8
+
+// reserveSQL is the fast reservation: one statement, so one round trip
+// and one (implicit) transaction. It
+//
+//   - turns off the wait for the WAL flush at commit, for this
+//     transaction only (set_config with is_local true; see reserveSlow
+//     for why the reservation may); cfg is read by ins so that it runs;
+//   - inserts the budget's row already counted (failures 1, $4[1]) when
+//     the user has none: ins returns the row as it was before, zero;
+//   - otherwise locks the row (FOR UPDATE in cur: a replica reserving the
+//     same budget waits here for the one before it to commit, then reads
+//     what it wrote) and counts the attempt unless the budget is backed
+//     off ($3 is now) or the run is past the counts $4 holds lockUntil of
+//     ($4[n] is lockUntil(n), NULL for none). Under READ COMMITTED the
+//     UPDATE, whose snapshot predates the wait, re-reads the row cur
+//     locked (EvalPlanQual), so it counts from the committed value. The
+//     row is not written when nothing is counted;
+//   - returns the row as it was before, whether it counted, and the
+//     user's enrollment in provider $5 (NULLs when there is none).
+//
+// No row comes back when the row was not there to lock: a reset deleted
+// it after the statement's snapshot, or another reservation inserted it
+// after (ins then waited for it and did nothing, and cur cannot see it).
+// Nothing was counted then, and the caller takes the slow path.
+const reserveSQL = `
+	WITH cfg AS (
+		SELECT set_config('synchronous_commit', 'off', true)
+	), ins AS (
+		INSERT INTO attempts (user_id, budget, failures, locked_until)
+		SELECT $1, $2, 1, ($4::timestamptz[])[1] FROM cfg
+		ON CONFLICT (user_id, budget) DO NOTHING
+		RETURNING 0 AS failures, NULL::timestamptz AS locked_until
+	), cur AS (
+		SELECT failures, locked_until FROM attempts
+		WHERE user_id = $1 AND budget = $2 AND NOT EXISTS (SELECT FROM ins)
+		FOR UPDATE
+	), counted AS (
+		UPDATE attempts a SET failures = cur.failures + 1, locked_until = ($4::timestamptz[])[cur.failures + 1]
+		FROM cur
+		WHERE a.user_id = $1 AND a.budget = $2
+			AND NOT coalesce(cur.locked_until > $3, false) AND cur.failures < cardinality($4::timestamptz[])
+		RETURNING 1
+	)
+	SELECT r.failures, r.locked_until, r.counted,
+		e.status, e.state, e.version, e.created_at, e.updated_at, e.confirmed_at
+	FROM (
+		SELECT failures, locked_until, true AS counted FROM ins
+		UNION ALL
+		SELECT failures, locked_until, EXISTS (SELECT FROM counted) FROM cur
+	) r
+	LEFT JOIN enrollments e ON e.user_id = $1 AND e.provider = $5`
+
+// asyncCommitSQL is how reserveSQL turns off the wait for the flush (the
+// test of its scope uses it alone).
+const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
+
+// reserveFast is one try of the reservation in one round trip. When it
+// cannot decide (see reserveSQL, or the run is past fastCounts) it
+// changes nothing and returns the zero Reservation with ok false, which no
+// decided call returns (a refusal carries the LockedUntil that refused
+// it).
+func (s *Store) reserveFast(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (r framework.Reservation, ok bool, e *framework.Enrollment, err error) {
+	until := make([]*time.Time, fastCounts)
+	for i := range until {
+		if until[i], err = nullTime("LockedUntil", lockUntil(i+1)); err != nil {
+			return r, false, nil, err
+		}
+	}
+	var (
+		failures  int
+		locked    *time.Time
+		counted   bool
+		status    *string
+		enr       framework.Enrollment
+		confirmed *time.Time
+		version   *int64
+		created   *time.Time
+		updated   *time.Time
+	)
+	query := func() error {
+		return s.pool.Pool.QueryRow(ctx, reserveSQL, userID, string(b), now.UTC(), until, provider).
+			Scan(&failures, &locked, &counted, &status, &enr.State, &version, &created, &updated, &confirmed)
+	}
+	err = query()
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) && ctx.Err() == nil && connectionLost(err) {
+		// The connection died (a terminated backend: a failover, a
+		// restart; the pool's other connections likely went with it, so
+		// it is reset). Sent again on a new connection. If the statement
+		// had run and committed before the connection died, this counts
+		// the attempt a second time and the first is never settled: the
+		// budget is then one attempt stricter, never looser, and only
+		// when a connection dies under a reservation.
+		s.pool.Reset()
+		err = query()
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, false, nil, nil // no row to lock: undecided
+	}
+	if err != nil {
+		return r, false, nil, err
+	}
+	if status != nil && provider != "" {
+		enr.UserID, enr.Provider, enr.Status, enr.Version = userID, provider, framework.Status(*status), *version
+		enr.CreatedAt, enr.UpdatedAt = created.UTC(), updated.UTC()
+		if confirmed != nil {
+			enr.ConfirmedAt = confirmed.UTC()
+		}
+		e = &enr
+	}
+	cur := attempts(failures, locked)
+	switch {
+	case counted && (cur.Failures < 0 || cur.Failures >= len(until)):
+		// reserveSQL counts only below cardinality($4); anything else is
+		// a server that did not run it as written.
+		return r, false, nil, fmt.Errorf("counted a run of %d, past the %d counts sent", cur.Failures, len(until))
+	case counted:
+		i := cur.Failures // until[i] is lockUntil(cur.Failures+1)
+		return framework.Reservation{Attempts: attempts(cur.Failures+1, until[i]), PrevLockedUntil: cur.LockedUntil}, true, e, nil
+	case cur.LockedUntil.After(now):
+		return framework.Reservation{Attempts: cur}, false, nil, nil
+	default:
+		return r, false, nil, nil // past fastCounts: undecided
+	}
+}
+
+// reserveSlow locks the budget's row (lockAttempts), checks it and counts
+// the attempt, in one transaction sent as two round trips: BEGIN, the
+// session setting and the lock go as one batch, the count and COMMIT as
+// another (the count needs the row's value, and lockUntil is the
+// framework's).
+func (s *Store) reserveSlow(ctx context.Context, userID string, b framework.Budget, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, error) {
 	r, ok, sent, err := s.reserve(ctx, userID, b, now, lockUntil)
 	if err != nil && !sent && ctx.Err() == nil && connectionLost(err) {
 		// Nothing of it was committed: the connection died before COMMIT
@@ -88,10 +259,7 @@ func (s *Store) ReserveAttempt(ctx context.Context, userID string, b framework.B
 		s.pool.Reset()
 		r, ok, _, err = s.reserve(ctx, userID, b, now, lockUntil)
 	}
-	if err != nil {
-		return framework.Reservation{}, false, fmt.Errorf("postgres: reserve attempt: %w", unavailable(err))
-	}
-	return r, ok, nil
+	return r, ok, err
 }
 
 // reserve is one try of ReserveAttempt; sent says COMMIT was sent, after

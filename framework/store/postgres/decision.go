@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -25,7 +26,7 @@ type decisionArgs struct {
 	update []any // nil when the state did not change
 	user   string
 	key    string // user and provider: the order updates lock rows in
-	audits [][]any
+	audits []auditRow
 	reset  string
 	refund []any
 	// recovery is the recovery code used up, or nil; recoveryKey (the
@@ -66,6 +67,21 @@ const (
 			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
 		WHERE user_id = $3 AND budget = $4`
 )
+
+// auditRow is an audit entry's columns: at, then the text columns in
+// auditSQL's order (details last).
+type auditRow struct {
+	at   time.Time
+	text [9]string
+}
+
+func (r auditRow) args() []any {
+	out := []any{r.at}
+	for _, t := range r.text {
+		out = append(out, t)
+	}
+	return out
+}
 
 const maxDecisionBatch = 256
 
@@ -113,7 +129,7 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		if err != nil {
 			return a, err
 		}
-		a.audits = append(a.audits, []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)})
+		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)}})
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {
@@ -161,20 +177,122 @@ func (s *Store) startDecisions() {
 // compare-and-swap finds a newer version, or whose recovery code is gone
 // (deleted by a transaction that committed first), writes nothing
 // (ErrConflict for it alone); any other failure fails the batch.
+//
+// A batch is first sent as one pipeline (writePipelined): one round
+// trip. Only when one of its compare-and-swaps fails, which rolls all of
+// it back, is it written again by writeCareful, which finds which. A
+// batch that uses a recovery code goes to writeCareful at once: the
+// use's audit entry carries the count of codes left, which only the
+// use's statement learns.
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), statementTimeout+5*time.Second)
 	defer cancel()
-	errs := make([]error, len(batch))
-	order := func(key func(decisionArgs) string) []int {
-		idx := make([]int, 0, len(batch))
-		for i, d := range batch {
-			if key(d) != "" {
-				idx = append(idx, i)
+	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil }) {
+		return s.writeCareful(ctx, batch)
+	}
+	err := s.writePipelined(ctx, batch)
+	if err == nil {
+		return nil, nil
+	}
+	if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || pe.Code != divisionByZero {
+		if connectionLost(err) {
+			// Not sent again: the batch may have committed before the
+			// connection died, and a second run would report its own
+			// compare-and-swaps as lost (a good code denied as a replay)
+			// and write its audit entries and refunds twice. The batch
+			// fails (503), and the pool, whose other connections likely
+			// died with this one, is reset so the next batch connects
+			// afresh.
+			s.pool.Reset()
+		}
+		return nil, unavailable(err)
+	}
+	return s.writeCareful(ctx, batch)
+}
+
+// divisionByZero is SQLSTATE 22012: what a compare-and-swap of the
+// pipeline that wrote nothing raises (see casSQL).
+const divisionByZero = "22012"
+
+// Statements of the pipelined write.
+const (
+	// casSQL is updateSQL failing when it updated nothing: 1/0 raises
+	// division_by_zero, which aborts the pipeline's implicit transaction,
+	// so nothing of the batch is written when a compare-and-swap loses.
+	// (Plain SQL has no RAISE, and a function would be a schema change
+	// the SQLite store's numbering has no room for.)
+	casSQL = `WITH u AS (` + updateSQL + ` RETURNING 1) SELECT 1 / count(*)::int FROM u`
+	// auditRowsSQL inserts the batch's audit entries in one statement,
+	// one array per column, in the batch's order.
+	auditRowsSQL = `
+		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`
+)
+
+// order returns the indexes of the batch's items with a key, sorted by it.
+func order(batch []decisionArgs, key func(decisionArgs) string) []int {
+	idx := make([]int, 0, len(batch))
+	for i, d := range batch {
+		if key(d) != "" {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return strings.Compare(key(batch[a]), key(batch[b])) })
+	return idx
+}
+
+// writePipelined sends the whole batch, which uses no recovery code, as
+// one pgx.Batch without BEGIN: pgx sends it as one pipeline ending in one
+// Sync, which the server runs as one implicit transaction, committed
+// (durably: synchronous_commit is on) before the Sync is answered, and
+// rolled back whole if any statement fails. The statements and their lock
+// order are writeCareful's; a compare-and-swap that finds a newer version
+// fails the statement (casSQL), and with it the pipeline.
+func (s *Store) writePipelined(ctx context.Context, batch []decisionArgs) error {
+	b := &pgx.Batch{}
+	for _, i := range order(batch, func(d decisionArgs) string { return d.key }) {
+		b.Queue(casSQL, batch[i].update...)
+	}
+	for _, i := range order(batch, func(d decisionArgs) string { return d.user }) {
+		if batch[i].reset != "" {
+			b.Queue(resetSQL, batch[i].reset)
+		}
+		if batch[i].refund != nil {
+			b.Queue(refundSQL, batch[i].refund...)
+		}
+	}
+	var (
+		at   []time.Time
+		text [9][]string
+	)
+	for _, d := range batch {
+		for _, row := range d.audits {
+			at = append(at, row.at)
+			for c, v := range row.text {
+				text[c] = append(text[c], v)
 			}
 		}
-		slices.SortStableFunc(idx, func(a, b int) int { return strings.Compare(key(batch[a]), key(batch[b])) })
-		return idx
 	}
+	if len(at) > 0 {
+		b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditLock)
+		args := []any{at}
+		for _, col := range text {
+			args = append(args, col)
+		}
+		b.Queue(auditRowsSQL, args...)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return s.pool.Pool.SendBatch(ctx, b).Close()
+}
+
+// writeCareful is writeDecisions in an explicit transaction, each phase
+// one round trip, reading each compare-and-swap's result: a decision whose
+// compare-and-swap lost gets ErrConflict and nothing of it is written.
+func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error, error) {
+	errs := make([]error, len(batch))
+	order := func(key func(decisionArgs) string) []int { return order(batch, key) }
 	// Each phase is one pgx.Batch: one round trip for all its statements.
 	run := func(tx pgx.Tx, b *pgx.Batch, each func(i int, tag pgconnTag) error) error {
 		if b.Len() == 0 {
@@ -231,7 +349,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					if err != nil {
 						return err
 					}
-					d.audits[0][len(d.audits[0])-1] = string(js)
+					d.audits[0].text[len(d.audits[0].text)-1] = string(js)
 				}
 				return nil
 			})
@@ -270,7 +388,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				locked = true
 			}
 			for _, row := range d.audits {
-				b.Queue(auditSQL, row...)
+				b.Queue(auditSQL, row.args()...)
 			}
 		}
 		return run(tx, b, nil)

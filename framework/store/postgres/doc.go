@@ -9,6 +9,9 @@
 // parameter pgx does not know is sent to the server as a run-time setting,
 // so the schema the tables live in can be chosen with search_path=NAME; the
 // schema must exist. Open brings the schema up to date before returning.
+// Each store keeps a pool of up to 16 connections (more on a machine with
+// more CPUs); pool_max_conns=N in the DSN sets it, and the pools of all
+// replicas together must stay under the server's max_connections.
 //
 // Guarantees rest on PostgreSQL's READ COMMITTED isolation, which every
 // connection is set to whatever the server's default: PutPending and

@@ -158,3 +158,66 @@ func TestExternalLockBounded(t *testing.T) {
 	}
 	t.Logf("answered store unavailable after %v", took.Round(time.Millisecond))
 }
+
+// TestTerminatedConnectionsUnderLogins: the store's backends terminated
+// while the pool holds them, before a login's reservation and again
+// before its decision. The reservation goes on (sent again on a new
+// connection); the decision either commits or answers
+// ErrStoreUnavailable, never another error, and is never applied twice;
+// the next decision commits.
+func TestTerminatedConnectionsUnderLogins(t *testing.T) {
+	s, name, admin := openNamed(t)
+	ctx := t.Context()
+	if _, err := s.PutPending(ctx, pendingEnrollment("alice", "totp", "seed")); err != nil {
+		t.Fatal(err)
+	}
+	fill := func() {
+		errc := make(chan error, 8)
+		for range 8 {
+			go func() { _, err := s.Get(ctx, "alice", "totp"); errc <- err }()
+		}
+		for range 8 {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lock := func(int) time.Time { return time.Time{} }
+	for round := range 5 {
+		fill()
+		if n := terminate(t, admin, name); n == 0 {
+			t.Fatalf("round %d: no backend of %s to terminate", round, name)
+		}
+		_, ok, e, err := s.ReserveAttemptFor(ctx, "alice", framework.BudgetFactor, "totp", time.Now(), lock)
+		if err != nil || !ok || e == nil {
+			t.Fatalf("round %d: reservation after termination: %v, %v, %v", round, ok, e, err)
+		}
+		fill()
+		terminate(t, admin, name)
+		u := *e
+		u.State, u.UpdatedAt = []byte{byte(round)}, time.Now()
+		d := framework.DecisionWrite{Update: &u, ResetUser: "alice",
+			Audit: []framework.AuditEntry{{Time: time.Now(), Event: framework.EventVerify, UserID: "alice", Outcome: "allow"}}}
+		err = s.CommitDecision(ctx, d)
+		if err != nil && !errors.Is(err, framework.ErrStoreUnavailable) {
+			t.Fatalf("round %d: decision after termination: %v (not store unavailable)", round, err)
+		}
+		cur, gerr := s.Get(ctx, "alice", "totp")
+		if gerr != nil {
+			t.Fatal(gerr)
+		}
+		switch {
+		case cur.Version == e.Version+1 && cur.State[0] == byte(round):
+		case cur.Version == e.Version && err != nil:
+			// Not committed: the next decision on the same version does.
+			if err := s.CommitDecision(ctx, d); err != nil {
+				t.Fatalf("round %d: decision on a fresh connection: %v", round, err)
+			}
+		default:
+			t.Fatalf("round %d: version %d after one decision over %d (error %v)", round, cur.Version, e.Version, err)
+		}
+	}
+	if a, err := s.Attempts(ctx, "alice", framework.BudgetFactor); err != nil || a != (framework.Attempts{}) {
+		t.Errorf("budget after the logins: %+v, %v", a, err)
+	}
+}

@@ -18,6 +18,10 @@ import (
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
+// defaultMaxConns is the pool's size unless the DSN sets pool_max_conns
+// (or pgxpool's own default, one per CPU, is larger).
+const defaultMaxConns = 16
+
 // Store is a framework.Store in a PostgreSQL database.
 type Store struct {
 	// Unlike SQLite, PostgreSQL takes concurrent writers, so one pool
@@ -36,15 +40,17 @@ var _ framework.Store = (*Store)(nil)
 // search_path, a restore that did not happen): serving it would treat
 // every enrolled user as not enrolled. A store an earlier release filled is
 // marked by its upgrade and opens. Errors never contain the DSN's password.
-func Open(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, false) }
+func Open(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, false, nil) }
 
 // Create is Open for a store created on purpose ("twofactor init", or an
 // embedding application starting afresh): it marks the store as
 // initialized (see InstallID) if it is not yet. On a marked store it
 // changes nothing but the schema.
-func Create(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, true) }
+func Create(ctx context.Context, dsn string) (*Store, error) { return open(ctx, dsn, true, nil) }
 
-func open(ctx context.Context, dsn string, create bool) (*Store, error) {
+// open is Open or Create; tune, when not nil, changes the pool's
+// configuration last (the tests' tracer).
+func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Config)) (*Store, error) {
 	// An empty DSN would make pgx fall back to the PG* environment
 	// variables and then to a local socket: a missing setting would connect
 	// to some default database instead of failing.
@@ -67,6 +73,20 @@ func open(ctx context.Context, dsn string, create bool) (*Store, error) {
 		params["application_name"] = "twofactor"
 	}
 	configure(cfg)
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgxpool's default is max(4, CPUs). Every login takes a
+		// connection for its reservation while the decision writer holds
+		// one through its commit's flush, so at a few dozen concurrent
+		// logins requests queued for 4 connections: on the 2-core bench
+		// machine a login cost the host more CPU (the pool's wait and
+		// wake-ups) and throughput was lower than with 16. The DSN's
+		// pool_max_conns still decides; the replicas' pools together must
+		// stay under the server's max_connections.
+		cfg.MaxConns = max(cfg.MaxConns, defaultMaxConns)
+	}
+	if tune != nil {
+		tune(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, openError(dsn, "connect", err)

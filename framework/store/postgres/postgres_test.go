@@ -28,7 +28,7 @@ const dsnEnv = "TEST_POSTGRES_DSN"
 
 // testDSN returns the server's DSN, or skips the test if none is set: the
 // PostgreSQL tests need a server, and go test ./... must pass without one.
-func testDSN(t *testing.T) string {
+func testDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(dsnEnv)
 	if dsn == "" {
@@ -41,7 +41,7 @@ func testDSN(t *testing.T) string {
 // the test ends, and returns a DSN whose search_path is that schema. Each
 // test thus gets a store of its own in the one test database, and tests
 // can run in parallel and be rerun without cleaning up by hand.
-func newSchema(t *testing.T) string {
+func newSchema(t testing.TB) string {
 	t.Helper()
 	dsn := testDSN(t)
 	b := make([]byte, 8)
@@ -75,7 +75,7 @@ func newSchema(t *testing.T) string {
 
 // withParam adds a run-time parameter to dsn, in whichever of pgx's two
 // DSN forms it is written.
-func withParam(t *testing.T, dsn, key, value string) string {
+func withParam(t testing.TB, dsn, key, value string) string {
 	t.Helper()
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		u, err := url.Parse(dsn)
