@@ -218,14 +218,18 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	// BEGIN writes nothing: the file is checked at the commit, as for the
+	// transaction's statements (one stat per transaction, not two).
+	c.inTx = true
 	if err := c.before(ctx); err != nil {
+		c.inTx = false
 		return nil, err
 	}
 	t, err := c.base.BeginTx(ctx, opts)
 	if err != nil {
+		c.inTx = false
 		return nil, c.after(err)
 	}
-	c.inTx = true
 	return tx{t, c}, nil
 }
 
