@@ -2,11 +2,8 @@ package sqlite
 
 import (
 	"os"
-	"runtime"
 	"testing"
 	"time"
-
-	sqlitedriver "modernc.org/sqlite"
 )
 
 // TestCheckpointsOffTheCommit: the writer's commits leave the log to the
@@ -75,18 +72,5 @@ func TestCheckpointsOffTheCommit(t *testing.T) {
 	var n int
 	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM audit`).Scan(&n); err != nil || n != 1500 {
 		t.Fatalf("audit rows after the checkpoints: %d, %v", n, err)
-	}
-}
-
-// TestCommitsSyncWithFdatasync: on Linux a store's commits sync with
-// fdatasync (see syncData).
-func TestCommitsSyncWithFdatasync(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("fdatasync is switched on where the library honours it; checked on Linux")
-	}
-	s := openTemp(t)
-	defer closeStore(t, s)
-	if !sqlitedriver.FdatasyncEnabled() {
-		t.Fatal("SQLite syncs with fsync after Open")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -74,21 +73,7 @@ func Open(ctx context.Context, path string) (*Store, error) { return open(ctx, p
 // database.
 func Create(ctx context.Context, path string) (*Store, error) { return open(ctx, path, true) }
 
-// syncData switches SQLite's syncs from fsync(2) to fdatasync(2), once
-// per process (the setting is the library's, not a connection's), where
-// the platform has it: what SQLite's own builds do on Linux; modernc's
-// transpiled library keeps fsync unless asked. fdatasync makes a file's
-// data and the metadata needed to read it back (its size) durable, so a
-// commit under synchronous=FULL is as durable as before; it skips the
-// timestamps, which fsync also forces through the file system's journal.
-// Once the log is reused from its beginning (after a checkpoint) its size
-// no longer changes, and a commit's sync writes the log's pages alone.
-// Where fdatasync is unavailable (macOS, Windows) the call fails and
-// SQLite keeps its full sync.
-var syncData = sync.OnceFunc(func() { _, _ = sqlitedriver.Fdatasync(true) })
-
 func open(ctx context.Context, path string, create bool) (*Store, error) {
-	syncData()
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty path")
 	}
