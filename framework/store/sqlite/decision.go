@@ -217,6 +217,13 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 	}
 	errs := make([]error, len(batch))
+	// The statements run without a deadline: given one, the driver starts
+	// a goroutine per statement to interrupt it (and the profile of the
+	// login bench showed them), yet a statement here touches one row and
+	// waits for no lock (the transaction holds the write lock from its
+	// BEGIN, which keeps ctx); a disk that hangs would hang a syscall,
+	// which an interrupt does not end either.
+	run := context.WithoutCancel(ctx)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
 		exec := func(q string, args ...any) error {
@@ -224,7 +231,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 			if err != nil {
 				return err
 			}
-			_, err = st.ExecContext(ctx, args...)
+			_, err = st.ExecContext(run, args...)
 			return err
 		}
 		for i, d := range batch {
@@ -233,7 +240,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(ctx, d.update...)
+				r, err := st.ExecContext(run, d.update...)
 				if err != nil {
 					return err
 				}
@@ -251,7 +258,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(ctx, d.recovery...)
+				r, err := st.ExecContext(run, d.recovery...)
 				if err != nil {
 					return err
 				}
@@ -261,7 +268,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					errs[i] = framework.ErrConflict
 					continue
 				}
-				if err := s.countLeft(ctx, stmt, d); err != nil {
+				if err := s.countLeft(run, stmt, d); err != nil {
 					return err
 				}
 			}

@@ -70,6 +70,12 @@ type connector struct {
 	// contendedUntil (unix nanoseconds): until then, statements wait only
 	// shortBusy for a lock another process holds (see conn.before).
 	contendedUntil atomic.Int64
+	// busy is how long a statement waits for a lock when not contended:
+	// busyTimeout unless set (the checkpointer's is shorter).
+	busy time.Duration
+	// wrote is set by every statement on the writer's connector (the one
+	// with beforeWrite): the checkpointer's sign that the log grew.
+	wrote atomic.Bool
 }
 
 // A lock held by another process (a backup's BEGIN IMMEDIATE, a CLI
@@ -84,6 +90,13 @@ const (
 	contendedFor = 2 * time.Second
 	shortBusy    = 100 * time.Millisecond
 )
+
+func (c *connector) longBusy() time.Duration {
+	if c.busy != 0 {
+		return c.busy
+	}
+	return busyTimeout
+}
 
 func (c *connector) contended() bool { return time.Now().UnixNano() < c.contendedUntil.Load() }
 
@@ -154,13 +167,16 @@ func (c *conn) before(ctx context.Context) error {
 	// In a transaction nothing reaches the file before COMMIT, which
 	// checks it again (tx.Commit): one stat per transaction instead of
 	// one per statement (a group commit runs hundreds).
-	if c.c.beforeWrite != nil && !c.inTx {
-		if err := c.c.beforeWrite(); err != nil {
-			return err
+	if c.c.beforeWrite != nil {
+		c.c.wrote.Store(true)
+		if !c.inTx {
+			if err := c.c.beforeWrite(); err != nil {
+				return err
+			}
 		}
 	}
 	if want := c.c.contended(); want != c.short {
-		wait := busyTimeout
+		wait := c.c.longBusy()
 		if want {
 			wait = shortBusy
 		}
@@ -202,14 +218,18 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	// BEGIN writes nothing: the file is checked at the commit, as for the
+	// transaction's statements (one stat per transaction, not two).
+	c.inTx = true
 	if err := c.before(ctx); err != nil {
+		c.inTx = false
 		return nil, err
 	}
 	t, err := c.base.BeginTx(ctx, opts)
 	if err != nil {
+		c.inTx = false
 		return nil, c.after(err)
 	}
-	c.inTx = true
 	return tx{t, c}, nil
 }
 

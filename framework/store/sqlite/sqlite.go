@@ -46,6 +46,9 @@ type Store struct {
 	ledger *ledger
 	// watch notices the file deleted or replaced (see fileWatch).
 	watch *fileWatch
+	// checkpoints copies the log into the database file in the
+	// background (checkpoint.go).
+	checkpoints *checkpointer
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -91,7 +94,8 @@ func open(ctx context.Context, path string, create bool) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	w := sql.OpenDB(&connector{dsn: dsn(abs, false), fault: &watch.fault, beforeWrite: watch.beforeWrite})
+	wc := &connector{dsn: dsn(abs, false), fault: &watch.fault, beforeWrite: watch.beforeWrite}
+	w := sql.OpenDB(wc)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	if err := initialize(ctx, w); err != nil {
@@ -118,8 +122,10 @@ func open(ctx context.Context, path string, create bool) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: newDB(w), r: newDB(r), watch: watch, ledger: newLedger()}
+	s := &Store{w: newDB(w), r: newDB(r), watch: watch, ledger: newLedger(),
+		checkpoints: newCheckpointer(abs, &watch.fault, &wc.wrote)}
 	go watch.run()
+	go s.checkpoints.run(checkpointEvery)
 	if err := s.startDecisions(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -208,12 +214,15 @@ func createFile(path string) error {
 // character in the path ('?' would otherwise start the query) and lets
 // SQLite's mode=rw apply: open an existing file, never create one, so the
 // file is always the one createFile made with 0600.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool) string { return dsnBusy(path, readOnly, busyTimeout) }
+
+// dsnBusy is dsn with busy_timeout busy.
+func dsnBusy(path string, readOnly bool, busy time.Duration) string {
 	q := url.Values{}
 	q.Set("mode", "rw")
 	// The driver runs busy_timeout first whatever the order here, so the
 	// pragmas after it wait for a lock instead of failing.
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	// SQLite leaves foreign keys unenforced unless asked, per connection;
 	// on from the start, a later migration's REFERENCES cannot be ignored.
 	q.Add("_pragma", "foreign_keys(1)")
@@ -231,6 +240,10 @@ func dsn(path string, readOnly bool) string {
 		// SQLITE_BUSY when another process committed in between, and
 		// busy_timeout cannot help it; BEGIN IMMEDIATE waits instead.
 		q.Set("_txlock", "immediate")
+		// Checkpoints run in the background (checkpoint.go); the
+		// writer's own is the backstop.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpoint))
+		q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walSizeLimit))
 	}
 	p := filepath.ToSlash(path)
 	if !strings.HasPrefix(p, "/") {
@@ -247,7 +260,9 @@ func (s *Store) Close() error {
 		s.decisions.Stop()
 	}
 	s.watch.close()
-	return errors.Join(s.r.Close(), s.w.Close())
+	// The checkpointer's connection closes first, so that the writer's
+	// close, the last, checkpoints the log and removes it.
+	return errors.Join(s.checkpoints.close(), s.r.Close(), s.w.Close())
 }
 
 const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`

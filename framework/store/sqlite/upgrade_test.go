@@ -119,3 +119,67 @@ func TestUpgradeChallengeResend(t *testing.T) {
 		t.Errorf("push request after the upgrade: %+v, %v; want p1 answered", r, err)
 	}
 }
+
+// TestUpgradeAuditUnindexed: the audit entries a release with the audit
+// indexes wrote list as before (all, by user, since a time, by page) once
+// the indexes are gone, and new entries append after them.
+func TestUpgradeAuditUnindexed(t *testing.T) {
+	path := schemaBefore(t, "audit_unindexed")
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, q := range []string{
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES
+			(?1, 'verify', 'app', 'alice', 'totp', 'client', 'allow', '', '', '{}'),
+			(?1 + 1000000000, 'verify', 'app', 'bob', 'totp', 'client', 'deny', 'invalid_code', '', '{"k":"v"}'),
+			(?1 + 2000000000, 'verify', 'app', 'alice', 'totp', 'client', 'deny', 'replayed', '', '{}')`,
+	} {
+		if _, err := db.Exec(q, base.UnixNano()); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open of the previous release's store: %v", err)
+	}
+	defer s.Close()
+	var n int
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'audit'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("audit indexes after the upgrade: %d, %v", n, err)
+	}
+	reasons := func(q framework.AuditQuery) string {
+		t.Helper()
+		list, err := s.ListAudit(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range list {
+			out = append(out, e.UserID+":"+e.Outcome+"/"+e.Reason)
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		q    framework.AuditQuery
+		want string
+	}{
+		{framework.AuditQuery{}, "alice:allow/ bob:deny/invalid_code alice:deny/replayed"},
+		{framework.AuditQuery{UserID: "alice"}, "alice:allow/ alice:deny/replayed"},
+		{framework.AuditQuery{Since: base.Add(time.Second)}, "bob:deny/invalid_code alice:deny/replayed"},
+		{framework.AuditQuery{AfterID: 1, Limit: 1}, "bob:deny/invalid_code"},
+	} {
+		if got := reasons(tc.q); got != tc.want {
+			t.Errorf("ListAudit(%+v) = %q, want %q", tc.q, got, tc.want)
+		}
+	}
+	if err := s.AppendAudit(t.Context(), framework.AuditEntry{Time: base.Add(3 * time.Second), Event: "verify", UserID: "alice", Provider: "totp", Audience: framework.AudienceClient, Outcome: "allow"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := reasons(framework.AuditQuery{UserID: "alice", AfterID: 3}), "alice:allow/"; got != want {
+		t.Errorf("new entry: %q, want %q", got, want)
+	}
+}
