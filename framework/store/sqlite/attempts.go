@@ -118,7 +118,13 @@ func (s *Store) attemptsAndEnrollment(ctx context.Context, userID string, b fram
 		status                      sql.NullString
 		state                       []byte
 	)
-	err := s.r.QueryRowContext(ctx, attemptsAndEnrollmentSQL, userID, string(b), provider).
+	// Without cancellation: a context that can be cancelled costs two
+	// goroutines per query (database/sql's and the driver's watchers),
+	// each waking another OS thread, for a lookup by key that a reader
+	// in WAL mode runs without waiting for any lock. Every verification
+	// reads here, from a decision's context (decisionContext), which the
+	// client leaving does not cancel anyway.
+	err := s.r.QueryRowContext(context.WithoutCancel(ctx), attemptsAndEnrollmentSQL, userID, string(b), provider).
 		Scan(&failures, &until, &status, &state, &version, &created, &updated, &confirmed)
 	if err != nil {
 		return framework.Attempts{}, nil, err

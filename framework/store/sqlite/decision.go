@@ -48,6 +48,27 @@ const (
 			locked_until = MAX(attempts.locked_until, excluded.locked_until)`
 )
 
+// inTxDetached is inTx for the decision writer: ctx bounds the wait for
+// the writer connection only, and the transaction's BEGIN and COMMIT run
+// without it (see writeDecisions), so the driver starts no goroutine to
+// watch it. database/sql still starts one per transaction (Tx.awaitDone).
+func (s *Store) inTxDetached(ctx context.Context, fn func(*sql.Tx) error) error {
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close() // back to the pool
+	tx, err := c.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // testHookCommitted, set by tests, runs between a batch's commit and the
 // release of its reservations.
 var testHookCommitted func()
@@ -163,6 +184,13 @@ func (s *Store) startDecisions(ctx context.Context) error {
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
 	defer cancel()
+	// The timeout bounds the wait for the writer connection (inTxDetached).
+	// The transaction's statements run without it: busy_timeout ends their
+	// lock waits first anyway, and a context that can be cancelled costs,
+	// per statement, a goroutine the driver starts to watch it (modernc's
+	// interruptOnDone), each start and end of which wakes another OS
+	// thread.
+	sctx := context.WithoutCancel(ctx)
 	type pinned struct {
 		k ledgerKey
 		e *ledgerEntry
@@ -186,14 +214,14 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 	}
 	errs := make([]error, len(batch))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxDetached(ctx, func(tx *sql.Tx) error {
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
 		exec := func(q string, args ...any) error {
 			st, err := stmt(q)
 			if err != nil {
 				return err
 			}
-			_, err = st.ExecContext(ctx, args...)
+			_, err = st.ExecContext(sctx, args...)
 			return err
 		}
 		for i, d := range batch {
@@ -202,7 +230,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(ctx, d.update...)
+				r, err := st.ExecContext(sctx, d.update...)
 				if err != nil {
 					return err
 				}
@@ -220,7 +248,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(ctx, d.recovery...)
+				r, err := st.ExecContext(sctx, d.recovery...)
 				if err != nil {
 					return err
 				}
