@@ -3,8 +3,10 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -196,4 +198,27 @@ func TestHungPluginWhoseRestartFailsIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "restarted after the binary came back", func() bool { return p.Status().Running })
+}
+
+// TestPluginRunsOnOneP: a plugin process gets GOMAXPROCS=1 (see
+// pluginProcs), or the host's own GOMAXPROCS when the host has one.
+func TestPluginRunsOnOneP(t *testing.T) {
+	_, pid := startTOTP(t, totpCopy(t))
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1"
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		want = v
+	}
+	var got []string
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			got = append(got, v)
+		}
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("plugin's GOMAXPROCS: %q, want [%s]", got, want)
+	}
 }
