@@ -58,6 +58,31 @@ func (d DecisionWrite) CheckRecoveryUse() error {
 type RecoveryUse struct {
 	UserID string
 	Hash   []byte
+	// Left is set by the CommitDecision that uses the code: how many of
+	// the user's codes are left once it is gone, counted in the commit's
+	// own transaction after every use of the user's codes that committed
+	// before it and before any that commits after it. Two codes of one
+	// user used at once then get two counts (n-1 and n-2), never the
+	// same one. The store also writes it into the decision's first audit
+	// entry, as Details[DetailRecoveryCodesLeft] (WithRecoveryLeft).
+	Left int
+}
+
+// DetailRecoveryCodesLeft is the detail of an allow by recovery code (in
+// VerifyResult.Details and its audit entry) that says how many of the
+// user's codes are left.
+const DetailRecoveryCodesLeft = "recovery_codes_left"
+
+// WithRecoveryLeft is a copy of details with DetailRecoveryCodesLeft set
+// to left: what a store writes as the first audit entry's details of a
+// decision that used a recovery code.
+func WithRecoveryLeft(details map[string]string, left int) map[string]string {
+	out := make(map[string]string, len(details)+1)
+	for k, v := range details {
+		out[k] = v
+	}
+	out[DetailRecoveryCodesLeft] = itoa(left)
+	return out
 }
 
 // Refund is one reservation to give back (see Reservation).

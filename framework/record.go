@@ -83,6 +83,9 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		f.log.Error("decision not recorded", "provider", in.Provider, "user", in.UserID, "error", cerr)
 		return VerifyResult{}, errorf(CodeInternal, cerr, "record decision")
 	}
+	if w.UseRecovery != nil {
+		res.Details = WithRecoveryLeft(res.Details, w.UseRecovery.Left)
+	}
 	f.log.Debug("verify", "provider", in.Provider, "user", in.UserID, "audience", in.Audience, "outcome", outcome, "reason", reason)
 	if failmode == "safe" {
 		// An allow without a second factor: make it stand out.

@@ -211,13 +211,8 @@ func (f *Framework) checkRecoveryCode(ctx context.Context, in VerifyInput) (Veri
 	if !found {
 		return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
 	}
-	n, err := f.store.CountRecoveryCodes(ctx, in.UserID)
-	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "count recovery codes")
-	}
-	// The codes left once this one is used; another of the user's codes
-	// used at the same moment is not subtracted.
-	left := max(n-1, 0)
-	return VerifyResult{Outcome: sdk.Allow, Details: map[string]string{"recovery_codes_left": itoa(left)},
-		recovery: &RecoveryUse{UserID: in.UserID, Hash: hash}}, nil
+	// How many codes are left is counted by the commit that uses this one
+	// (RecoveryUse.Left), and set in Details by record: a count taken here
+	// would miss another of the user's codes used at the same moment.
+	return VerifyResult{Outcome: sdk.Allow, recovery: &RecoveryUse{UserID: in.UserID, Hash: hash}}, nil
 }

@@ -65,6 +65,10 @@ type StartResult struct {
 	// was sent, and the decision was recorded as a verify.
 	Outcome sdk.Outcome
 	Reason  sdk.Reason
+	// EnrollPortalURL is the provider's enrollment page, with Reason
+	// enrollment_required (Duo's enroll_portal_url), as EnrollPortalURL
+	// gives it for a verify: a web page links to it.
+	EnrollPortalURL string
 }
 
 // NeedsChallenge says whether Verify of factor on provider needs a

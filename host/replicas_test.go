@@ -63,7 +63,14 @@ func postgresConfig(t *testing.T, providers string) string {
 func postgresConfigAt(t *testing.T, dsn, providers string) (config, plugins string) {
 	t.Helper()
 	plugins = pluginCopy(t)
-	config = writeConfig(t, plugins, providers)
+	return postgresConfigIn(t, dsn, plugins, providers), plugins
+}
+
+// postgresConfigIn writes a config on dsn with the given plugins folder
+// and initializes the store; it returns the config's path.
+func postgresConfigIn(t *testing.T, dsn, plugins, providers string) string {
+	t.Helper()
+	config := writeConfig(t, plugins, providers)
 	text, err := os.ReadFile(config)
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +84,7 @@ func postgresConfigAt(t *testing.T, dsn, providers string) (config, plugins stri
 		t.Fatal(err)
 	}
 	initStore(t, config)
-	return config, plugins
+	return config
 }
 
 func startReplica(t *testing.T, config string) *testHost {

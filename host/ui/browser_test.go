@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +280,11 @@ func TestBrowserDuoPush(t *testing.T) {
 		t.Errorf("denied push: %q", lead)
 	}
 	b.shot("verify-push-denied")
+	// Each push was started (challenge_sent), then decided by its poll.
+	wantAudit := []string{"challenge_sent/sent", "verify/allow", "challenge_sent/sent", "verify/deny"}
+	if got := pushAudit(h, "carol"); !slices.Equal(got, wantAudit) {
+		t.Errorf("audit %v, want %v", got, wantAudit)
+	}
 
 	// The admin page: both providers, Duo's clock offset.
 	status, out := h.api("POST", "/v1/ui-links", adminKey, map[string]string{"page": "admin"})

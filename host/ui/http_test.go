@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,9 @@ func TestPushWithoutJavaScript(t *testing.T) {
 	if !strings.Contains(done.body, "You&#39;re verified") {
 		t.Errorf("after approval: %s", done.body)
 	}
+	if got, want := pushAudit(h, "dave"), []string{"challenge_sent/sent", "verify/allow"}; !slices.Equal(got, want) {
+		t.Errorf("audit %v, want %v", got, want)
+	}
 }
 
 // TestPushEnrollmentRequired: a user Duo wants enrolled first is told so,
@@ -310,6 +314,10 @@ func TestPushEnrollmentRequired(t *testing.T) {
 	portal := regexp.MustCompile(`<a class="btn btn-primary" href="(https://` + regexp.QuoteMeta(emu.Host()) + `/portal\?code=[a-z0-9]+)" id="enroll-portal"`)
 	if !strings.Contains(p.body, "set up your second factor with the verification service first") || !portal.MatchString(p.body) {
 		t.Errorf("done page:\n%s", p.body)
+	}
+	// Nothing was sent: the refusal is audited as the verify it is.
+	if got, want := pushAudit(h, "erin"), []string{"verify/deny"}; !slices.Equal(got, want) {
+		t.Errorf("audit %v, want %v", got, want)
 	}
 }
 

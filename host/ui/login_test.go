@@ -662,4 +662,10 @@ func TestLoginRememberDevicePush(t *testing.T) {
 	if d := h.get(h.url+r.header.Get("Location"), false); !strings.Contains(d.body, "You&#39;re verified") {
 		t.Errorf("passcode through the push button: %s", d.body)
 	}
+	// Each push was started (challenge_sent), then approved; the passcode
+	// is a verify of its own.
+	wantAudit := []string{"challenge_sent/sent", "verify/allow", "challenge_sent/sent", "verify/allow", "verify/allow"}
+	if got := pushAudit(h, "dave"); !slices.Equal(got, wantAudit) {
+		t.Errorf("audit %v, want %v", got, wantAudit)
+	}
 }

@@ -117,7 +117,12 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 				in.TxID = ""
 			}
 		case "push":
-			in.Factor = framework.FactorPush
+			// A push is sent, like an emailed code, through
+			// StartVerification: the same send limit, audited as
+			// challenge_sent; the waiting page polls its answer.
+			remember := c.Days > 0 && r.PostForm.Get("remember") != ""
+			u.startPush(w, r, c, tok, p, remember)
+			return
 		default:
 			in.Code = code
 			if passcode {
@@ -171,16 +176,49 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 		switch {
 		case how == "recovery" && res.Reason == sdk.ReasonInvalidCode:
 			again("That backup code isn't valid or was already used.")
-		case how == "push":
-			// A push that Duo refused at once (policy, no device) is final
-			// for this attempt: say why on the result page.
-			u.redirectDone(w, r, c, res, in.Provider)
 		case sendsCode(p):
 			again(sentReasonText(res.Reason, res.Message))
 		default:
 			again(reasonText(string(res.Reason), res.Message))
 		}
 	}
+}
+
+// startPush sends the push of the form's provider p and moves on to the
+// waiting page, which polls it; a push the provider decided at once
+// (Duo's bypass, a refusal) goes straight to the result page.
+func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok string, p framework.ChallengeProvider, remember bool) {
+	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
+		Audience: framework.Audience(c.Audience), Factor: framework.FactorPush, ClientIP: clientIP(r)})
+	if err != nil {
+		var fe *framework.Error
+		switch {
+		case framework.IsSendLimit(err):
+			// Not a lockout: a passcode, another method or a backup code
+			// still works.
+			u.show(w, r, c, tok, p.Name, func(v *view) {
+				v.Error, v.Remember = "Too many login requests were sent. For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+			})
+		case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
+			lc := c
+			lc.Until = u.now().Add(fe.RetryAfter).UnixMilli()
+			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
+		default:
+			u.show(w, r, c, tok, p.Name, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
+		}
+		return
+	}
+	if res.Outcome != "" {
+		vr := framework.VerifyResult{Outcome: res.Outcome, Reason: res.Reason, Message: res.Message}
+		if res.EnrollPortalURL != "" {
+			vr.Details = map[string]string{sdk.DetailEnrollPortalURL: res.EnrollPortalURL}
+		}
+		u.redirectDone(w, r, c, vr, p.Name)
+		return
+	}
+	wc := c.derive(kindWait, u.now(), waitTTL)
+	wc.TxID, wc.Method, wc.Remember, wc.decision = res.TxID, p.Name, remember, c.decision
+	http.Redirect(w, r, "/ui/verify/wait?t="+u.sig.token(wc), http.StatusSeeOther)
 }
 
 // sentReasonText explains a refused code that was sent to the user.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -27,10 +28,15 @@ type decisionArgs struct {
 	audits [][]any
 	reset  string
 	refund []any
-	// recovery is the recovery code used up, or nil; recoveryKey (user
-	// and hash) the order its row is locked in.
-	recovery    []any
-	recoveryKey string
+	// recovery is the recovery code used up, or nil; recoveryKey (the
+	// user's recovery lock, user and hash) the order its locks are taken
+	// in; use is where its count of codes left goes, and firstDetails the
+	// details of the first audit entry, which gets that count too.
+	recovery     []any
+	recoveryKey  string
+	recoveryLock int32
+	use          *framework.RecoveryUse
+	firstDetails map[string]string
 }
 
 const (
@@ -40,9 +46,22 @@ const (
 	auditSQL = `
 		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	resetSQL       = `DELETE FROM attempts WHERE user_id = $1`
-	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2`
-	refundSQL      = `
+	resetSQL = `DELETE FROM attempts WHERE user_id = $1`
+	// useRecoverySQL uses a code up and counts the user's codes left:
+	// the count is of the statement's snapshot (which sees this
+	// transaction's earlier uses and every commit before the statement
+	// began, not the CTE's own delete), less the code it deleted.
+	useRecoverySQL = `
+		WITH used AS (DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2 RETURNING 1)
+		SELECT (SELECT count(*) FROM used)::int,
+			((SELECT count(*) FROM recovery_codes WHERE user_id = $1) - (SELECT count(*) FROM used))::int`
+	// recoveryLockSQL serialises the recovery code uses of one user
+	// across replicas until commit, so that each use's count sees every
+	// use committed before it: without it, two replicas using two codes
+	// of one user at once would each count the other's code as left.
+	// Two-key advisory locks are a key space apart from auditLock's.
+	recoveryLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
+	refundSQL       = `
 		UPDATE attempts SET failures = GREATEST(failures - 1, 0),
 			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
 		WHERE user_id = $3 AND budget = $4`
@@ -101,8 +120,14 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		if err := d.CheckRecoveryUse(); err != nil {
 			return a, err
 		}
-		a.recovery = []any{u.UserID, u.Hash}
-		a.recoveryKey = u.UserID + "\x00" + string(u.Hash)
+		a.recovery, a.use = []any{u.UserID, u.Hash}, u
+		a.recoveryLock = recoveryLockOf(u.UserID)
+		// Ordered by lock first: every batch takes the users' locks in
+		// one order, whatever their names' hashes.
+		a.recoveryKey = fmt.Sprintf("%08x", uint32(a.recoveryLock)) + u.UserID + "\x00" + string(u.Hash)
+		if len(d.Audit) > 0 {
+			a.firstDetails = d.Audit[0].Details
+		}
 	}
 	if r := d.Refund; r != nil {
 		set, err := nullTime("LockedUntil", r.Reservation.LockedUntil)
@@ -171,23 +196,57 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A decision has an update or a recovery code, never both
 		// (DecisionWrite.CheckRecoveryUse): each is its one compare-and-swap.
-		cas := order(func(d decisionArgs) string { return d.key })
 		b := &pgx.Batch{}
-		for _, i := range cas {
+		var reads []func(pgx.BatchResults) error
+		for _, i := range order(func(d decisionArgs) string { return d.key }) {
 			b.Queue(updateSQL, batch[i].update...)
+			reads = append(reads, func(br pgx.BatchResults) error {
+				tag, err := br.Exec()
+				if err == nil && tag.RowsAffected() == 0 {
+					errs[i] = framework.ErrConflict
+				}
+				return err
+			})
 		}
-		recovery := order(func(d decisionArgs) string { return d.recoveryKey })
-		for _, i := range recovery {
-			b.Queue(useRecoverySQL, batch[i].recovery...)
-		}
-		cas = append(cas, recovery...)
-		if err := run(tx, b, func(n int, tag pgconnTag) error {
-			if tag.RowsAffected() == 0 {
-				errs[cas[n]] = framework.ErrConflict
+		lockedUsers := map[int32]bool{}
+		for _, i := range order(func(d decisionArgs) string { return d.recoveryKey }) {
+			d := batch[i]
+			if !lockedUsers[d.recoveryLock] {
+				lockedUsers[d.recoveryLock] = true
+				b.Queue(recoveryLockSQL, recoveryLockClass, d.recoveryLock)
+				reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
 			}
-			return nil
-		}); err != nil {
-			return err
+			b.Queue(useRecoverySQL, d.recovery...)
+			reads = append(reads, func(br pgx.BatchResults) error {
+				var used int
+				if err := br.QueryRow().Scan(&used, &d.use.Left); err != nil {
+					return err
+				}
+				if used == 0 {
+					errs[i] = framework.ErrConflict
+					return nil
+				}
+				if len(d.audits) > 0 {
+					js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+					if err != nil {
+						return err
+					}
+					d.audits[0][len(d.audits[0])-1] = string(js)
+				}
+				return nil
+			})
+		}
+		if b.Len() > 0 {
+			br := tx.SendBatch(ctx, b)
+			for _, read := range reads {
+				if err := read(br); err != nil {
+					br.Close()
+					return err
+				}
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
 		}
 		b = &pgx.Batch{}
 		for _, i := range order(func(d decisionArgs) string { return d.user }) {
@@ -220,3 +279,16 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 }
 
 type pgconnTag = pgconn.CommandTag
+
+// recoveryLockClass is the first key of the recovery locks
+// (recoveryLockSQL): ASCII "rc".
+const recoveryLockClass int32 = 0x7263
+
+// recoveryLockOf is the second key of a user's recovery lock: a hash of
+// the user id. Two users may share one; that only makes one wait for the
+// other.
+func recoveryLockOf(userID string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return int32(h.Sum32())
+}

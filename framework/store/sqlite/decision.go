@@ -27,8 +27,12 @@ type decisionArgs struct {
 	ticket *heldID
 	failed bool
 	fail   []any // failSQL's arguments when failed
-	// recovery is the recovery code used up, or nil.
-	recovery []any
+	// recovery is the recovery code used up, or nil; use is where its
+	// count of codes left goes, and firstDetails the details of the
+	// first audit entry, which gets that count too.
+	recovery     []any
+	use          *framework.RecoveryUse
+	firstDetails map[string]string
 }
 
 // Statements of a decision, prepared once on the writer connection.
@@ -41,6 +45,10 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
 	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
+	// countRecoverySQL counts the codes left after a use, in the use's
+	// transaction: the one writer commits in order, so the count is
+	// exact for each decision of a batch.
+	countRecoverySQL = `SELECT count(*) FROM recovery_codes WHERE user_id = ?`
 	// failSQL counts a failed guess, and the lock its reservation set.
 	failSQL = `
 		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, ?)
@@ -125,7 +133,10 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		if err := d.CheckRecoveryUse(); err != nil {
 			return a, err
 		}
-		a.recovery = []any{u.UserID, u.Hash}
+		a.recovery, a.use = []any{u.UserID, u.Hash}, u
+		if len(d.Audit) > 0 {
+			a.firstDetails = d.Audit[0].Details
+		}
 	}
 	// A refund writes nothing: the reservation was only held (ledger).
 	r := d.Refund
@@ -144,6 +155,26 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.fail = []any{r.UserID, string(r.Budget), until}
 	}
 	return a, nil
+}
+
+// countLeft counts the codes of d's user left after its use, into
+// RecoveryUse.Left and its first audit entry's details.
+func (s *Store) countLeft(ctx context.Context, stmt func(string) (*sql.Stmt, error), d decisionArgs) error {
+	st, err := stmt(countRecoverySQL)
+	if err != nil {
+		return err
+	}
+	if err := st.QueryRowContext(ctx, d.use.UserID).Scan(&d.use.Left); err != nil {
+		return err
+	}
+	if len(d.audits) > 0 {
+		js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+		if err != nil {
+			return err
+		}
+		d.audits[0][len(d.audits[0])-1] = string(js)
+	}
+	return nil
 }
 
 func auditArgs(e framework.AuditEntry) ([]any, error) {
@@ -166,7 +197,7 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL} {
+	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL} {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -257,6 +288,9 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				} else if n == 0 {
 					errs[i] = framework.ErrConflict
 					continue
+				}
+				if err := s.countLeft(ctx, stmt, d); err != nil {
+					return err
 				}
 			}
 			for _, row := range d.audits {

@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,5 +197,82 @@ func testDecisionUsesRecovery(t *testing.T, s framework.Store) {
 	}
 	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("c2")); !has {
 		t.Error("bob's use took alice's code")
+	}
+}
+
+// testRecoveryCountsLeft: a decision that uses a recovery code is told how
+// many of the user's codes are left once it is gone (RecoveryUse.Left),
+// and its first audit entry says the same; decisions using different
+// codes of one user at once each get their own count: together exactly
+// n-1, n-2, ..., never one count twice.
+func testRecoveryCountsLeft(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	hashes := make([][]byte, concurrency+2)
+	for i := range hashes {
+		hashes[i] = fmt.Appendf(nil, "code-%d", i)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, "alice", hashes, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReplaceRecoveryCodes(ctx, "bob", hashes[:1], base); err != nil {
+		t.Fatal(err)
+	}
+	d := recoveryAllow("alice", hashes[0])
+	d.Audit[0].Details = map[string]string{"other": "kept"}
+	if err := s.CommitDecision(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if d.UseRecovery.Left != len(hashes)-1 {
+		t.Errorf("Left = %d after one use of %d codes, want %d", d.UseRecovery.Left, len(hashes), len(hashes)-1)
+	}
+	list, err := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("audit: %v %v", list, err)
+	}
+	want := map[string]string{"other": "kept", framework.DetailRecoveryCodesLeft: fmt.Sprint(len(hashes) - 1)}
+	if !reflect.DeepEqual(list[0].Details, want) {
+		t.Errorf("audit details %v, want %v", list[0].Details, want)
+	}
+	if d.Audit[0].Details[framework.DetailRecoveryCodesLeft] != "" {
+		t.Error("the store changed the caller's details map")
+	}
+
+	// The rest at once, one decision per code.
+	rest := hashes[1 : concurrency+1]
+	lefts := make([]int, len(rest))
+	var wg sync.WaitGroup
+	for i, h := range rest {
+		wg.Go(func() {
+			d := recoveryAllow("alice", h)
+			if err := s.CommitDecision(ctx, d); err != nil {
+				t.Error(err)
+				return
+			}
+			lefts[i] = d.UseRecovery.Left
+		})
+	}
+	wg.Wait()
+	slices.Sort(lefts)
+	for i, n := range lefts {
+		if n != i+1 {
+			t.Fatalf("counts of %d codes used at once: %v, want 1..%d, each once", len(rest), lefts, len(rest))
+		}
+	}
+	list, err = s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var audited []int
+	for _, e := range list {
+		var n int
+		fmt.Sscan(e.Details[framework.DetailRecoveryCodesLeft], &n)
+		audited = append(audited, n)
+	}
+	slices.Sort(audited)
+	if !slices.Equal(audited, append(lefts, len(hashes)-1)) {
+		t.Errorf("audited counts %v, want the answers' %v and %d", audited, lefts, len(hashes)-1)
+	}
+	if n, _ := s.CountRecoveryCodes(ctx, "alice"); n != 1 {
+		t.Errorf("%d codes left in the store, want 1", n)
 	}
 }

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"CountStranded", testCountStranded},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
+		{"Recovery/CountsLeft", testRecoveryCountsLeft},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
