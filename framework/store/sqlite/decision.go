@@ -289,7 +289,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					errs[i] = framework.ErrConflict
 					continue
 				}
-				if err := s.countLeft(ctx, stmt, d); err != nil {
+				if err := s.countLeft(sctx, stmt, d); err != nil {
 					return err
 				}
 			}
