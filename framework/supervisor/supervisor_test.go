@@ -235,3 +235,26 @@ func TestPluginGOGC(t *testing.T) {
 		})
 	}
 }
+
+// TestPluginRunsOnOneP: a plugin process gets GOMAXPROCS=1 (see
+// pluginProcs), or the host's own GOMAXPROCS when the host has one.
+func TestPluginRunsOnOneP(t *testing.T) {
+	_, pid := startTOTP(t, totpCopy(t))
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1"
+	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		want = v
+	}
+	var got []string
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			got = append(got, v)
+		}
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("plugin's GOMAXPROCS: %q, want [%s]", got, want)
+	}
+}

@@ -56,6 +56,27 @@ const (
 			locked_until = MAX(attempts.locked_until, excluded.locked_until)`
 )
 
+// inTxDetached is inTx for the decision writer: ctx bounds the wait for
+// the writer connection only, and the transaction's BEGIN and COMMIT run
+// without it (see writeDecisions), so the driver starts no goroutine to
+// watch it. database/sql still starts one per transaction (Tx.awaitDone).
+func (s *Store) inTxDetached(ctx context.Context, fn func(*sql.Tx) error) error {
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close() // back to the pool
+	tx, err := c.BeginTx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // testHookCommitted, set by tests, runs between a batch's commit and the
 // release of its reservations.
 var testHookCommitted func()
@@ -194,6 +215,13 @@ func (s *Store) startDecisions(ctx context.Context) error {
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
 	defer cancel()
+	// The timeout bounds the wait for the writer connection (inTxDetached).
+	// The transaction's statements run without it: busy_timeout ends their
+	// lock waits first anyway, and a context that can be cancelled costs,
+	// per statement, a goroutine the driver starts to watch it (modernc's
+	// interruptOnDone), each start and end of which wakes another OS
+	// thread.
+	sctx := context.WithoutCancel(ctx)
 	type pinned struct {
 		k ledgerKey
 		e *ledgerEntry
@@ -217,21 +245,14 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 	}
 	errs := make([]error, len(batch))
-	// The statements run without a deadline: given one, the driver starts
-	// a goroutine per statement to interrupt it (and the profile of the
-	// login bench showed them), yet a statement here touches one row and
-	// waits for no lock (the transaction holds the write lock from its
-	// BEGIN, which keeps ctx); a disk that hangs would hang a syscall,
-	// which an interrupt does not end either.
-	run := context.WithoutCancel(ctx)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxDetached(ctx, func(tx *sql.Tx) error {
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
 		exec := func(q string, args ...any) error {
 			st, err := stmt(q)
 			if err != nil {
 				return err
 			}
-			_, err = st.ExecContext(run, args...)
+			_, err = st.ExecContext(sctx, args...)
 			return err
 		}
 		for i, d := range batch {
@@ -240,7 +261,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(run, d.update...)
+				r, err := st.ExecContext(sctx, d.update...)
 				if err != nil {
 					return err
 				}
@@ -258,7 +279,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				if err != nil {
 					return err
 				}
-				r, err := st.ExecContext(run, d.recovery...)
+				r, err := st.ExecContext(sctx, d.recovery...)
 				if err != nil {
 					return err
 				}
@@ -268,7 +289,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					errs[i] = framework.ErrConflict
 					continue
 				}
-				if err := s.countLeft(run, stmt, d); err != nil {
+				if err := s.countLeft(sctx, stmt, d); err != nil {
 					return err
 				}
 			}

@@ -1,15 +1,28 @@
 // Package groupcommit commits the writes of many concurrent requests in
-// shared transactions: one goroutine takes the first waiting item, then
-// every other already waiting (up to a bound), and hands the batch to the
-// store's write function, which commits it in one transaction. With a
-// durable commit (an fsync) per transaction, throughput under concurrency
-// is bounded by the disk's sync rate divided by the batch, not by it.
+// shared transactions: while one batch commits, the items that arrive
+// wait, and the next batch takes all of them (up to a bound) and hands
+// them to the store's write function, which commits them in one
+// transaction. With a durable commit (an fsync) per transaction,
+// throughput under concurrency is bounded by the disk's sync rate divided
+// by the batch, not by it.
+//
+// There is no writer goroutine: the committing goroutine is a caller
+// (leader/follower group commit). A caller that finds no batch in progress
+// commits its own item at once, on its own goroutine; a caller that finds
+// one in progress queues its item and sleeps; the leader, once its batch
+// is durable, hands the queued items to the first of their callers, who
+// leads the next batch, and then wakes its own batch's callers with their
+// results. A dedicated writer goroutine cost two goroutine hand-offs per
+// commit (caller to writer, writer back to caller), each of which, with
+// an idle P, woke another OS thread: measured with the login bench at one
+// request at a time, those wake-ups and the spinning threads they started
+// were a large part of the host's CPU per login (see the commit message).
 //
 // Each caller waits for its own item's result: nil once the batch it rode
 // in is durable, its own error (a compare-and-swap conflict: the store
 // wrote nothing of that item), or the batch's error, which fails every
-// item of the batch. A caller whose context ends while its item waits to
-// be queued leaves; once queued, the item is written and the caller waits
+// item of the batch. A caller whose context has ended before its item is
+// queued leaves; once queued, the item is written and the caller waits
 // for the result, so what was answered is what was written.
 package groupcommit
 
@@ -26,89 +39,116 @@ var ErrClosed = errors.New("store closed")
 // item (nil for written) and, if the whole batch failed, that error.
 type WriteFunc[T any] func(batch []T) (itemErrs []error, batchErr error)
 
-// Writer is one goroutine committing batches of T.
+// Writer commits batches of T, one at a time.
 type Writer[T any] struct {
-	mu     sync.RWMutex // held shared by senders, exclusively by Stop
-	closed bool
-	ch     chan request[T]
-	done   chan struct{}
-	write  WriteFunc[T]
-	max    int
+	write WriteFunc[T]
+	max   int
+
+	mu      sync.Mutex
+	leading bool          // a batch is being committed
+	queue   []*request[T] // waiting for the next batch, in arrival order
+	closed  bool
+	stopped chan struct{} // made by Stop while a batch runs, closed when none does
 }
 
 type request[T any] struct {
 	item T
-	res  chan error
+	err  error
+	// wake is signalled once: with err set (the result), or with batch set
+	// (this caller leads batch, its own item first).
+	wake  chan struct{}
+	batch []*request[T]
 }
 
-// New starts a writer of batches of at most max items.
+// New returns a writer of batches of at most max items.
 func New[T any](max int, write WriteFunc[T]) *Writer[T] {
-	// Buffered by one batch: callers queue while a commit is in progress.
-	w := &Writer[T]{ch: make(chan request[T], max), done: make(chan struct{}), write: write, max: max}
-	go w.loop()
-	return w
+	return &Writer[T]{write: write, max: max}
 }
 
 // Do offers item and waits for its result.
 func (w *Writer[T]) Do(ctx context.Context, item T) error {
-	w.mu.RLock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request[T]{item: item}
+	w.mu.Lock()
 	if w.closed {
-		w.mu.RUnlock()
+		w.mu.Unlock()
 		return ErrClosed
 	}
-	req := request[T]{item: item, res: make(chan error, 1)}
-	select {
-	case w.ch <- req:
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ctx.Err()
+	if !w.leading {
+		// Nothing in progress: commit at once, on this goroutine.
+		w.leading = true
+		w.mu.Unlock()
+		w.lead([]*request[T]{r})
+		return r.err
 	}
-	w.mu.RUnlock()
-	return <-req.res
+	r.wake = make(chan struct{}, 1)
+	w.queue = append(w.queue, r)
+	w.mu.Unlock()
+	<-r.wake
+	if r.batch != nil {
+		w.lead(r.batch)
+	}
+	return r.err
 }
 
-func (w *Writer[T]) loop() {
-	defer close(w.done)
-	for first := range w.ch {
-		batch := []request[T]{first}
-	gather:
-		for len(batch) < w.max {
-			select {
-			case r, ok := <-w.ch:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		items := make([]T, len(batch))
-		for i, r := range batch {
-			items[i] = r.item
-		}
-		errs, err := w.write(items)
-		for i, r := range batch {
-			switch {
-			case err != nil:
-				r.res <- err
-			case i < len(errs):
-				r.res <- errs[i]
-			default:
-				r.res <- nil
-			}
+// lead commits batch (the caller's own request first), answers the others
+// of batch, and passes the lead to the next batch, if any.
+func (w *Writer[T]) lead(batch []*request[T]) {
+	items := make([]T, len(batch))
+	for i, r := range batch {
+		items[i] = r.item
+	}
+	errs, err := w.write(items)
+	for i, r := range batch {
+		switch {
+		case err != nil:
+			r.err = err
+		case i < len(errs):
+			r.err = errs[i]
 		}
 	}
-}
 
-// Stop waits for the batch in progress and ends the writer.
-func (w *Writer[T]) Stop() {
+	for _, r := range batch[1:] {
+		r.wake <- struct{}{}
+	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
+	if n := min(len(w.queue), w.max); n > 0 {
+		next := w.queue[:n:n]
+		w.queue = w.queue[n:]
+		if len(w.queue) == 0 {
+			w.queue = nil // let the backing array go
+		}
+		w.mu.Unlock()
+		// Leadership passes from caller to caller, so every queued item
+		// is written, after Stop too. Woken last, the next leader is the
+		// goroutine this P runs next (the runtime's runnext slot), while
+		// the callers answered above may be taken by another P.
+		next[0].batch = next
+		next[0].wake <- struct{}{}
 		return
 	}
+	w.leading = false
+	if w.stopped != nil {
+		close(w.stopped)
+	}
+	w.mu.Unlock()
+}
+
+// Stop refuses new items and waits until every item already offered is
+// written and answered.
+func (w *Writer[T]) Stop() {
+	w.mu.Lock()
 	w.closed = true
-	close(w.ch)
-	<-w.done
+	if !w.leading {
+		w.mu.Unlock()
+		return
+	}
+	if w.stopped == nil {
+		w.stopped = make(chan struct{})
+	}
+	ch := w.stopped
+	w.mu.Unlock()
+	<-ch
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,12 +39,7 @@ func TestBatchesAndResults(t *testing.T) {
 	for i := 1; i < n; i++ {
 		wg.Go(func() { results[i] = w.Do(context.Background(), i) })
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(w.ch) < n-1; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d items queued", len(w.ch), n-1)
-		}
-		runtime.Gosched()
-	}
+	waitQueued(t, w, n-1)
 	close(release)
 	wg.Wait()
 	for i, err := range results {
@@ -62,5 +58,183 @@ func TestBatchesAndResults(t *testing.T) {
 	failed.Stop()
 	if err := failed.Do(context.Background(), 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("after Stop: %v", err)
+	}
+}
+
+// waitQueued waits until n items wait for the next batch.
+func waitQueued[T any](t *testing.T, w *Writer[T], n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); w.queued() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d items queued", w.queued(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+func (w *Writer[T]) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+func (w *Writer[T]) queued() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.queue)
+}
+
+// TestBatchBound: what queued behind a batch is written in batches of at
+// most max, in arrival order, every item once.
+func TestBatchBound(t *testing.T) {
+	release, held := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var sizes []int
+	var written []int
+	w := New(4, func(batch []int) ([]error, error) {
+		mu.Lock()
+		first := sizes == nil
+		sizes = append(sizes, len(batch))
+		written = append(written, batch...)
+		mu.Unlock()
+		if first {
+			close(held)
+			<-release
+		}
+		return nil, nil
+	})
+	defer w.Stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Do(context.Background(), 0) })
+	<-held
+	for i := 1; i <= 10; i++ {
+		wg.Go(func() {
+			if err := w.Do(context.Background(), i); err != nil {
+				t.Errorf("item %d: %v", i, err)
+			}
+		})
+		waitQueued(t, w, i) // one at a time: the queue's order is known
+	}
+	close(release)
+	wg.Wait()
+	if want := []int{1, 4, 4, 2}; !slices.Equal(sizes, want) {
+		t.Errorf("batch sizes %v, want %v", sizes, want)
+	}
+	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(written, want) {
+		t.Errorf("written %v, want %v", written, want)
+	}
+}
+
+// TestStopWritesWhatWasQueued: Stop refuses new items at once, and
+// returns only after every item offered before it is written; each of
+// their callers gets nil.
+func TestStopWritesWhatWasQueued(t *testing.T) {
+	release, held := make(chan struct{}), make(chan struct{})
+	var written atomic.Int32
+	w := New(2, func(batch []int) ([]error, error) {
+		if written.Add(int32(len(batch))) == 1 {
+			close(held)
+			<-release
+		}
+		return nil, nil
+	})
+	const n = 5
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := w.Do(context.Background(), i); err != nil {
+				t.Errorf("item %d: %v", i, err)
+			}
+		})
+		if i == 0 {
+			<-held
+		}
+	}
+	waitQueued(t, w, n-1)
+	stopped := make(chan struct{})
+	go func() { w.Stop(); close(stopped) }()
+	for deadline := time.Now().Add(10 * time.Second); !w.isClosed(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("Stop did not close the writer")
+		}
+	}
+	if err := w.Do(context.Background(), 99); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Do after Stop: %v", err)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a batch was still being written")
+	default:
+	}
+	close(release)
+	<-stopped
+	if got := written.Load(); got != n {
+		t.Errorf("%d items written when Stop returned, want %d", got, n)
+	}
+	wg.Wait() // every caller answered (nil, checked above)
+	w.Stop()  // again: returns at once
+}
+
+// TestDoneContextLeaves: a caller whose context has ended is not queued,
+// and its item is not written.
+func TestDoneContextLeaves(t *testing.T) {
+	var written atomic.Int32
+	w := New(8, func(batch []int) ([]error, error) { written.Add(int32(len(batch))); return nil, nil })
+	defer w.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.Do(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("Do with a done context: %v", err)
+	}
+	if err := w.Do(context.Background(), 2); err != nil {
+		t.Errorf("Do: %v", err)
+	}
+	if got := written.Load(); got != 1 {
+		t.Errorf("%d items written, want 1", got)
+	}
+}
+
+// TestConcurrentCallers: many callers at once (run it with -race), every
+// item written exactly once, in batches of at most max, no two batches at
+// the same time, each caller answered with its own item's error.
+func TestConcurrentCallers(t *testing.T) {
+	const callers, each, max = 16, 200, 5
+	var inWrite atomic.Int32
+	seen := make([]atomic.Int32, callers*each)
+	errOdd := errors.New("odd")
+	w := New(max, func(batch []int) ([]error, error) {
+		if inWrite.Add(1) != 1 {
+			t.Error("two batches written at once")
+		}
+		defer inWrite.Add(-1)
+		if len(batch) > max {
+			t.Errorf("batch of %d, max %d", len(batch), max)
+		}
+		errs := make([]error, len(batch))
+		for i, v := range batch {
+			seen[v].Add(1)
+			if v%2 == 1 {
+				errs[i] = errOdd
+			}
+		}
+		return errs, nil
+	})
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for k := range each {
+				v := c*each + k
+				if err := w.Do(context.Background(), v); (v%2 == 1) != errors.Is(err, errOdd) {
+					t.Errorf("item %d: %v", v, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	w.Stop()
+	for v := range seen {
+		if n := seen[v].Load(); n != 1 {
+			t.Errorf("item %d written %d times", v, n)
+		}
 	}
 }
