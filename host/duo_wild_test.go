@@ -280,7 +280,7 @@ func TestDuoCredentialsNamed(t *testing.T) {
 }
 
 // TestDuoPreauthResultsThroughHost: preauth's enroll reaches the API with
-// Duo's enroll_portal_url, a deny's status_msg reaches the audit log, and
+// Duo's enroll_portal_url (from verify and from a push start), a deny's status_msg reaches the audit log, and
 // neither spends the user's attempt budget.
 func TestDuoPreauthResultsThroughHost(t *testing.T) {
 	emu := startEmulator(t)
@@ -295,6 +295,13 @@ func TestDuoPreauthResultsThroughHost(t *testing.T) {
 		if v.str("outcome") != "deny" || v.str("reason") != "enrollment_required" ||
 			!strings.HasPrefix(portal, "https://"+emu.Host()+"/portal?code=") {
 			t.Fatalf("preauth enroll: %d %v", v.status, v.body)
+		}
+		// A push started through /verifications is decided at once the
+		// same way, and carries the portal too.
+		st := h.do("POST", "/v1/users/pia/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
+		if st.status != http.StatusOK || st.str("outcome") != "deny" || st.str("reason") != "enrollment_required" ||
+			!strings.HasPrefix(st.str("enroll_portal_url"), "https://"+emu.Host()+"/portal?code=") {
+			t.Fatalf("push start, preauth enroll: %d %v", st.status, st.body)
 		}
 		emu.SetPreauthResult("pia", "deny", "Your account is disabled by IT")
 		v = h.duoVerify("pia", map[string]string{"factor": "push"})

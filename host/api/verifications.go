@@ -38,6 +38,9 @@ type decidedResponse struct {
 	Outcome string `json:"outcome"`
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
+	// EnrollPortalURL: with reason enrollment_required, where the
+	// provider's backend lets the user enroll (as verify answers it).
+	EnrollPortalURL string `json:"enroll_portal_url,omitempty"`
 }
 
 // maxTxIDLen bounds a txid from a client: the host's ids are 24
@@ -58,7 +61,8 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Outcome != "" {
-		writeJSON(w, http.StatusOK, decidedResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message})
+		writeJSON(w, http.StatusOK, decidedResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message,
+			EnrollPortalURL: res.EnrollPortalURL})
 		return
 	}
 	status := http.StatusCreated
