@@ -191,21 +191,7 @@ func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok str
 	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
 		Audience: framework.Audience(c.Audience), Factor: framework.FactorPush, ClientIP: clientIP(r)})
 	if err != nil {
-		var fe *framework.Error
-		switch {
-		case framework.IsSendLimit(err):
-			// Not a lockout: a passcode, another method or a backup code
-			// still works.
-			u.show(w, r, c, tok, p.Name, func(v *view) {
-				v.Error, v.Remember = "Too many login requests were sent. For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
-			})
-		case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
-			lc := c
-			lc.Until = u.now().Add(fe.RetryAfter).UnixMilli()
-			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
-		default:
-			u.show(w, r, c, tok, p.Name, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
-		}
+		u.startFailed(w, r, c, tok, p.Name, remember, err, "Too many login requests were sent")
 		return
 	}
 	if res.Outcome != "" {
@@ -219,6 +205,27 @@ func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok str
 	wc := c.derive(kindWait, u.now(), waitTTL)
 	wc.TxID, wc.Method, wc.Remember, wc.decision = res.TxID, p.Name, remember, c.decision
 	http.Redirect(w, r, "/ui/verify/wait?t="+u.sig.token(wc), http.StatusSeeOther)
+}
+
+// startFailed answers a StartVerification (a push or a sent code) that
+// failed: the send limit is not a lockout (a passcode, another method or a
+// backup code still works), so the page stays with limited saying what was
+// refused; a lockout shows the lockout page; anything else the page with
+// the framework's message.
+func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, provider string, remember bool, err error, limited string) {
+	var fe *framework.Error
+	switch {
+	case framework.IsSendLimit(err):
+		u.show(w, r, c, tok, provider, func(v *view) {
+			v.Error, v.Remember = limited+". For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+		})
+	case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
+		lc := c
+		lc.Until = u.now().Add(fe.RetryAfter).UnixMilli()
+		u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
+	default:
+		u.show(w, r, c, tok, provider, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
+	}
 }
 
 // sentReasonText explains a refused code that was sent to the user.
@@ -255,19 +262,7 @@ func (u *UI) verifySend(w http.ResponseWriter, r *http.Request) {
 	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
 		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
 	if err != nil {
-		var fe *framework.Error
-		switch {
-		case framework.IsSendLimit(err):
-			u.show(w, r, c, tok, p.Name, func(v *view) {
-				v.Error, v.Remember = "Too many codes were sent. For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
-			})
-		case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
-			lc := c
-			lc.Until = u.now().Add(fe.RetryAfter).UnixMilli()
-			u.render(w, http.StatusOK, "locked", u.lockedView(lc, tok))
-		default:
-			u.show(w, r, c, tok, p.Name, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
-		}
+		u.startFailed(w, r, c, tok, p.Name, remember, err, "Too many codes were sent")
 		return
 	}
 	f := c.form(c.decision)
