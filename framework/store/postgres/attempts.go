@@ -146,9 +146,7 @@ const fastCounts = 8
 // after (ins then waited for it and did nothing, and cur cannot see it).
 // Nothing was counted then, and the caller takes the slow path.
 const reserveSQL = `
-	WITH cfg AS (
-		SELECT set_config('synchronous_commit', 'off', true)
-	), ins AS (
+	WITH cfg AS (` + asyncCommitSQL + `), ins AS (
 		INSERT INTO attempts (user_id, budget, failures, locked_until)
 		SELECT $1, $2, 1, ($4::timestamptz[])[1] FROM cfg
 		ON CONFLICT (user_id, budget) DO NOTHING
@@ -173,8 +171,10 @@ const reserveSQL = `
 	) r
 	LEFT JOIN enrollments e ON e.user_id = $1 AND e.provider = $5`
 
-// asyncCommitSQL is how reserveSQL turns off the wait for the flush (the
-// test of its scope uses it alone).
+// asyncCommitSQL turns off the wait for the flush for the transaction
+// it runs in (set_config's is_local), as SET LOCAL does: reserveSQL runs
+// it in a CTE, reserveSlow as a statement, and the test of its scope
+// alone.
 const asyncCommitSQL = `SELECT set_config('synchronous_commit', 'off', true)`
 
 // reserveFast is one try of the reservation in one round trip. When it
@@ -283,7 +283,7 @@ func (s *Store) reserve(ctx context.Context, userID string, b framework.Budget, 
 	// crash may take back the last few, whose decisions were never
 	// answered. It saves a flush per attempt; the decision's own commit is
 	// durable (and flushes these with it).
-	first.Queue(`SET LOCAL synchronous_commit = off`)
+	first.Queue(asyncCommitSQL)
 	first.Queue(lockAttemptsSQL, userID, string(b)).QueryRow(func(row pgx.Row) error { return row.Scan(&failures, &until) })
 	if err := conn.SendBatch(ctx, first).Close(); err != nil {
 		return r, false, false, err

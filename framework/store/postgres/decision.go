@@ -62,7 +62,9 @@ const (
 	// of one user at once would each count the other's code as left.
 	// Two-key advisory locks are a key space apart from auditLock's.
 	recoveryLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
-	refundSQL       = `
+	// auditLockSQL takes auditLock (see audit.go) until commit.
+	auditLockSQL = `SELECT pg_advisory_xact_lock($1)`
+	refundSQL    = `
 		UPDATE attempts SET failures = GREATEST(failures - 1, 0),
 			locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $1 THEN $2 ELSE locked_until END
 		WHERE user_id = $3 AND budget = $4`
@@ -274,7 +276,7 @@ func (s *Store) writePipelined(ctx context.Context, batch []decisionArgs) error 
 		}
 	}
 	if len(at) > 0 {
-		b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditLock)
+		b.Queue(auditLockSQL, auditLock)
 		args := []any{at}
 		for _, col := range text {
 			args = append(args, col)
@@ -331,7 +333,7 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 			d := batch[i]
 			if !lockedUsers[d.recoveryLock] {
 				lockedUsers[d.recoveryLock] = true
-				b.Queue(recoveryLockSQL, recoveryLockClass, d.recoveryLock)
+				b.Queue(recoveryLockSQL, recoveryLock, d.recoveryLock)
 				reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
 			}
 			b.Queue(useRecoverySQL, d.recovery...)
@@ -384,7 +386,7 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 				continue
 			}
 			if !locked {
-				b.Queue(`SELECT pg_advisory_xact_lock($1)`, auditLock)
+				b.Queue(auditLockSQL, auditLock)
 				locked = true
 			}
 			for _, row := range d.audits {
@@ -398,13 +400,11 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 
 type pgconnTag = pgconn.CommandTag
 
-// recoveryLockClass is the first key of the recovery locks
-// (recoveryLockSQL): ASCII "rc".
-const recoveryLockClass int32 = 0x7263
-
-// recoveryLockOf is the second key of a user's recovery lock: a hash of
-// the user id. Two users may share one; that only makes one wait for the
-// other.
+// recoveryLockOf is the second key of a user's recovery lock in a
+// decision (recoveryLockSQL; the first is recoveryLock): a hash of the
+// user id, computed here rather than by hashtext so that a batch can
+// take its users' locks in the order of their keys. Two users may share
+// one; that only makes one wait for the other.
 func recoveryLockOf(userID string) int32 {
 	h := fnv.New32a()
 	h.Write([]byte(userID))

@@ -12,10 +12,12 @@ import (
 
 var _ framework.RecoveryStore = (*Store)(nil)
 
-// recoveryLock is the first key of the two-key advisory lock taken per user
-// while replacing recovery codes ("rc" in ASCII); the second is a hash of
-// the user id. Two-key locks live apart from one-key ones such as the
-// migration lock, so the two cannot collide.
+// recoveryLock is the first key of the two-key advisory locks taken per
+// user while replacing recovery codes and while a decision uses one ("rc"
+// in ASCII); the second is a hash of the user id (hashtext here,
+// recoveryLockOf in a decision, which orders its locks by it, so the two
+// do not wait for each other). Two-key locks live apart from one-key ones
+// such as the migration lock, so the two cannot collide.
 const recoveryLock int32 = 0x7263
 
 // ReplaceRecoveryCodes swaps the whole set in one transaction, so a user
