@@ -219,16 +219,7 @@ func TestPluginGOGC(t *testing.T) {
 				t.Setenv("GOGC", tc.env)
 			}
 			_, pid := startTOTP(t, totpCopy(t))
-			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-			if err != nil {
-				t.Skipf("no /proc: %v", err)
-			}
-			var got []string
-			for _, kv := range strings.Split(string(environ), "\x00") {
-				if v, ok := strings.CutPrefix(kv, "GOGC="); ok {
-					got = append(got, v)
-				}
-			}
+			got := processEnv(t, pid, "GOGC")
 			if len(got) != 1 || got[0] != tc.want {
 				t.Errorf("plugin's GOGC %q, want [%s]", got, tc.want)
 			}
@@ -236,24 +227,31 @@ func TestPluginGOGC(t *testing.T) {
 	}
 }
 
-// TestPluginRunsOnOneP: a plugin process gets GOMAXPROCS=1 (see
-// pluginProcs), or the host's own GOMAXPROCS when the host has one.
-func TestPluginRunsOnOneP(t *testing.T) {
-	_, pid := startTOTP(t, totpCopy(t))
+// processEnv returns every value of name in process pid's environment.
+func processEnv(t *testing.T, pid int, name string) []string {
+	t.Helper()
 	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var got []string
+	for _, kv := range strings.Split(string(environ), "\x00") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			got = append(got, v)
+		}
+	}
+	return got
+}
+
+// TestPluginRunsOnOneP: a plugin process gets GOMAXPROCS=1 (see
+// pluginProcs), or the host's own GOMAXPROCS when the host has one.
+func TestPluginRunsOnOneP(t *testing.T) {
+	_, pid := startTOTP(t, totpCopy(t))
 	want := "1"
 	if v, ok := os.LookupEnv("GOMAXPROCS"); ok {
 		want = v
 	}
-	var got []string
-	for _, kv := range strings.Split(string(environ), "\x00") {
-		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
-			got = append(got, v)
-		}
-	}
+	got := processEnv(t, pid, "GOMAXPROCS")
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("plugin's GOMAXPROCS: %q, want [%s]", got, want)
 	}
