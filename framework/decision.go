@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"maps"
 )
 
 // DecisionWrite is everything one decision writes, committed as one
@@ -78,9 +79,7 @@ const DetailRecoveryCodesLeft = "recovery_codes_left"
 // decision that used a recovery code.
 func WithRecoveryLeft(details map[string]string, left int) map[string]string {
 	out := make(map[string]string, len(details)+1)
-	for k, v := range details {
-		out[k] = v
-	}
+	maps.Copy(out, details)
 	out[DetailRecoveryCodesLeft] = itoa(left)
 	return out
 }
