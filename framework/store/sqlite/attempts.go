@@ -187,15 +187,6 @@ func (s *Store) ResetAttempts(ctx context.Context, userID string) error {
 	return nil
 }
 
-// txStmt is query's statement for tx: the one prepared on the writer
-// connection when cached (prepareWriter), else prepared in tx.
-func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if st := s.w.cached(query); st != nil {
-		return tx.StmtContext(ctx, st), nil
-	}
-	return tx.PrepareContext(ctx, query)
-}
-
 // inTx runs fn in one transaction on the writer connection; its DSN makes
 // BeginTx a BEGIN IMMEDIATE.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,27 +54,6 @@ const (
 		ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1,
 			locked_until = MAX(attempts.locked_until, excluded.locked_until)`
 )
-
-// inTxDetached is inTx for the decision writer: ctx bounds the wait for
-// the writer connection only, and the transaction's BEGIN and COMMIT run
-// without it (see writeDecisions), so the driver starts no goroutine to
-// watch it. database/sql still starts one per transaction (Tx.awaitDone).
-func (s *Store) inTxDetached(ctx context.Context, fn func(*sql.Tx) error) error {
-	c, err := s.w.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close() // back to the pool
-	tx, err := c.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() // after Commit, a no-op
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
 
 // testHookCommitted, set by tests, runs between a batch's commit and the
 // release of its reservations.
@@ -159,14 +137,12 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 
 // countLeft counts the codes of d's user left after its use, into
 // RecoveryUse.Left and its first audit entry's details.
-func (s *Store) countLeft(ctx context.Context, stmt func(string) (*sql.Stmt, error), d decisionArgs) error {
-	st, err := stmt(countRecoverySQL)
+func countLeft(tx *rawTx, d decisionArgs) error {
+	left, err := tx.queryInt(countRecoverySQL, d.use.UserID)
 	if err != nil {
 		return err
 	}
-	if err := st.QueryRowContext(ctx, d.use.UserID).Scan(&d.use.Left); err != nil {
-		return err
-	}
+	d.use.Left = int(left)
 	if len(d.audits) > 0 {
 		js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
 		if err != nil {
@@ -194,13 +170,29 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 }
 
 // startDecisions prepares the decision statements on the writer
-// connection (a transaction then finds them in the cache) and starts the
-// writer goroutine.
+// connection, where its transactions find them (rawTx), so that a
+// statement the schema cannot run fails the open, not a login; and starts
+// the group commit.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL} {
-		if _, err := s.w.stmt(ctx, q); err != nil {
-			return fmt.Errorf("prepare: %w", err)
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	err = c.Raw(func(dc any) error {
+		cn, ok := dc.(*conn)
+		if !ok {
+			return fmt.Errorf("writer connection is a %T", dc)
 		}
+		for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL} {
+			if _, err := cn.stmt(ctx, q); err != nil {
+				return fmt.Errorf("prepare: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.decisions = groupcommit.New(maxDecisionBatch, s.writeDecisions)
 	return nil
@@ -213,15 +205,14 @@ func (s *Store) startDecisions(ctx context.Context) error {
 // entries of the batch's reservations stay locked until they are released
 // after the commit (see ledger).
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
-	defer cancel()
-	// The timeout bounds the wait for the writer connection (inTxDetached).
-	// The transaction's statements run without it: busy_timeout ends their
+	// The timeout bounds the wait for the writer connection; the
+	// transaction runs without it (inTxDetached): busy_timeout ends its
 	// lock waits first anyway, and a context that can be cancelled costs,
 	// per statement, a goroutine the driver starts to watch it (modernc's
 	// interruptOnDone), each start and end of which wakes another OS
 	// thread.
-	sctx := context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(context.Background(), busyTimeout+5*time.Second)
+	defer cancel()
 	type pinned struct {
 		k ledgerKey
 		e *ledgerEntry
@@ -245,27 +236,10 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 	}
 	errs := make([]error, len(batch))
-	err := s.inTxDetached(ctx, func(tx *sql.Tx) error {
-		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
-		exec := func(q string, args ...any) error {
-			st, err := stmt(q)
-			if err != nil {
-				return err
-			}
-			_, err = st.ExecContext(sctx, args...)
-			return err
-		}
+	err := s.inTxDetached(ctx, func(tx *rawTx) error {
 		for i, d := range batch {
 			if d.update != nil {
-				st, err := stmt(updateSQL)
-				if err != nil {
-					return err
-				}
-				r, err := st.ExecContext(sctx, d.update...)
-				if err != nil {
-					return err
-				}
-				if n, err := r.RowsAffected(); err != nil {
+				if n, err := tx.exec(updateSQL, d.update...); err != nil {
 					return err
 				} else if n == 0 {
 					errs[i] = framework.ErrConflict
@@ -275,38 +249,30 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 			// Before anything else of the decision is written: a code
 			// another decision used first fails this one alone.
 			if d.recovery != nil {
-				st, err := stmt(useRecoverySQL)
-				if err != nil {
-					return err
-				}
-				r, err := st.ExecContext(sctx, d.recovery...)
-				if err != nil {
-					return err
-				}
-				if n, err := r.RowsAffected(); err != nil {
+				if n, err := tx.exec(useRecoverySQL, d.recovery...); err != nil {
 					return err
 				} else if n == 0 {
 					errs[i] = framework.ErrConflict
 					continue
 				}
-				if err := s.countLeft(sctx, stmt, d); err != nil {
+				if err := countLeft(tx, d); err != nil {
 					return err
 				}
 			}
 			for _, row := range d.audits {
-				if err := exec(auditSQL, row...); err != nil {
+				if _, err := tx.exec(auditSQL, row...); err != nil {
 					return err
 				}
 			}
 			if d.reset != "" {
-				if err := exec(resetSQL, d.reset); err != nil {
+				if _, err := tx.exec(resetSQL, d.reset); err != nil {
 					return err
 				}
 			}
 			// A reservation a reset ended meanwhile is not counted, as a
 			// reset row would have lost it.
 			if d.failed && s.ledger.holds(d.ticket.key, d.ticket.id) {
-				if err := exec(failSQL, d.fail...); err != nil {
+				if _, err := tx.exec(failSQL, d.fail...); err != nil {
 					return err
 				}
 			}

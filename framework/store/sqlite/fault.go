@@ -154,6 +154,9 @@ type conn struct {
 	// inTx: a transaction is open; its statements skip the file check,
 	// which its BEGIN and its COMMIT run (see before).
 	inTx bool
+	// prepared holds the decision writer's statements (rawTx), for the
+	// connection's life.
+	prepared map[string]driver.Stmt
 }
 
 // before runs ahead of every statement: it refuses while the file watch
@@ -211,7 +214,14 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 	return &stmt{base: st, c: c}, nil
 }
 
-func (c *conn) Close() error { return c.base.Close() }
+func (c *conn) Close() error {
+	var errs []error
+	for _, st := range c.prepared {
+		errs = append(errs, st.Close())
+	}
+	c.prepared = nil
+	return errors.Join(append(errs, c.base.Close())...)
+}
 
 func (c *conn) Begin() (driver.Tx, error) {
 	return c.BeginTx(context.Background(), driver.TxOptions{})

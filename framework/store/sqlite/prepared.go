@@ -58,15 +58,6 @@ func (d *db) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// cached returns query's prepared statement if it is in the cache, without
-// preparing it: inside a transaction on the single writer connection,
-// preparing on the pool would wait for that very connection.
-func (d *db) cached(query string) *sql.Stmt {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.stmts[query]
-}
-
 func (d *db) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := d.stmt(ctx, query)
 	if err != nil || st == nil {
