@@ -110,8 +110,15 @@ const stopReserve = 5 * time.Second
 // provider call is bounded by its own deadline anyway), then connections
 // are closed. Close then stops the providers within stopReserve.
 func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
+	handler, govern := governProcs(s.Server)
+	if govern != nil {
+		gctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); govern(gctx) }()
+		defer func() { stop(); <-done }()
+	}
 	srv := &http.Server{
-		Handler:           s.Server,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Long enough for a provider that waits on a push approval.
