@@ -30,8 +30,18 @@ import (
 // goroutine is starved); once a checkpoint has copied the whole log, the
 // next write starts it again from its beginning; journal_size_limit
 // truncates a log file that grew past walSizeLimit when that happens; and
-// when the store has been idle for a round, a TRUNCATE checkpoint empties
-// the log file.
+// when the store has been idle for a round, a RESTART checkpoint makes
+// sure the whole log was copied, so that the next write starts it again
+// from its beginning.
+//
+// The idle round does not empty the log file (TRUNCATE did, until this
+// was measured): a write into an empty file must allocate its blocks and
+// change its size, and fsync then commits that to the file system's
+// journal too, so the first login after a pause paid for it. Committing
+// one decision after an idle round, 60 times per mode alternated, p50:
+// 897, 635, 597, 1055 us after a TRUNCATE against 751, 555, 479, 854 us
+// after a RESTART. The file keeps at most walSizeLimit bytes of blocks
+// (journal_size_limit, applied when the log restarts).
 //
 // Durability is unchanged: a commit is durable once its frames are in the
 // log and the log is fsynced (synchronous=FULL), which the commit still
@@ -46,7 +56,7 @@ const (
 	// walSizeLimit is journal_size_limit, in bytes.
 	walSizeLimit = 64 << 20
 	// checkpointBusy bounds how long a checkpoint waits for a lock. A
-	// PASSIVE checkpoint waits for none; a TRUNCATE waits for the writer
+	// PASSIVE checkpoint waits for none; a RESTART waits for the writer
 	// and the readers, and the writer waits for it meanwhile, so it gives
 	// up early and is tried again at the next idle round.
 	checkpointBusy = 100 * time.Millisecond
@@ -64,8 +74,8 @@ type checkpointer struct {
 	// wrote is set by the writer connection (connector.wrote) on every
 	// write, and cleared by each round: a round without writes is idle.
 	wrote *atomic.Bool
-	// pending: the log file may hold frames (it is not known empty), so an
-	// idle round truncates it.
+	// pending: the log may hold frames not yet copied, or not yet
+	// restartable (a reader held them), so an idle round restarts it.
 	pending bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -97,7 +107,8 @@ func (c *checkpointer) run(every time.Duration) {
 }
 
 // round is one background checkpoint: PASSIVE when something was written
-// since the last round, else a TRUNCATE, once, to empty the log file.
+// since the last round, else a RESTART, once, so that the next write
+// starts the log from its beginning.
 func (c *checkpointer) round(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, busyTimeout)
 	defer cancel()
@@ -109,7 +120,7 @@ func (c *checkpointer) round(ctx context.Context) error {
 	if !c.pending {
 		return nil
 	}
-	busy, err := c.checkpoint(ctx, "TRUNCATE")
+	busy, err := c.checkpoint(ctx, "RESTART")
 	if err == nil && !busy {
 		c.pending = false
 	}
