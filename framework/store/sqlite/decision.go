@@ -40,9 +40,6 @@ const (
 	updateSQL = `
 		UPDATE enrollments SET status = ?, state = ?, version = version + 1, updated_at = ?, confirmed_at = ?
 		WHERE user_id = ? AND provider = ? AND version = ?`
-	auditSQL = `
-		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
 	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
 	// countRecoverySQL counts the codes left after a use, in the use's
@@ -197,7 +194,7 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL} {
+	for _, q := range append([]string{updateSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL}, auditSQLs[:]...) {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -246,6 +243,9 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	}
 	errs := make([]error, len(batch))
 	err := s.inTxDetached(ctx, func(tx *sql.Tx) error {
+		// The entries of the decisions written, in order: inserted
+		// together after the loop (insertAudits).
+		var audits [][]any
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
 		exec := func(q string, args ...any) error {
 			st, err := stmt(q)
@@ -293,11 +293,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					return err
 				}
 			}
-			for _, row := range d.audits {
-				if err := exec(auditSQL, row...); err != nil {
-					return err
-				}
-			}
+			audits = append(audits, d.audits...)
 			if d.reset != "" {
 				if err := exec(resetSQL, d.reset); err != nil {
 					return err
@@ -311,7 +307,7 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				}
 			}
 		}
-		return nil
+		return insertAudits(sctx, stmt, audits)
 	})
 	if testHookCommitted != nil {
 		testHookCommitted()
