@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -71,43 +69,12 @@ func (s *Store) ListAudit(ctx context.Context, q framework.AuditQuery) ([]framew
 	return out, nil
 }
 
-// The audit entries of a batch of decisions go in as multi-row INSERTs
-// of auditChunks rows each (largest first): one statement per chunk
-// instead of one per entry, and the AUTOINCREMENT counter
-// (sqlite_sequence) read and written once per statement, not per entry.
-// The rows of one VALUES list get their ids in order, so the entries keep
-// the order of the decisions, as one INSERT each did.
-var auditChunks = [...]int{64, 16, 4, 1}
-
-// auditSQLs[i] inserts auditChunks[i] rows.
-var auditSQLs = func() (qs [len(auditChunks)]string) {
-	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	for i, n := range auditChunks {
-		qs[i] = "INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES " +
-			strings.Repeat(row+", ", n-1) + row
-	}
-	return qs
-}()
-
-// insertAudits inserts rows (auditArgs's) with the statements stmt
-// returns for auditSQLs.
-func insertAudits(ctx context.Context, stmt func(string) (*sql.Stmt, error), rows [][]any) error {
-	var args []any
-	for i, n := range auditChunks {
-		for len(rows) >= n {
-			st, err := stmt(auditSQLs[i])
-			if err != nil {
-				return err
-			}
-			args = args[:0]
-			for _, r := range rows[:n] {
-				args = append(args, r...)
-			}
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			rows = rows[n:]
-		}
-	}
-	return nil
-}
+// insertAudits inserts a batch's audit entries (auditArgs's rows) as
+// multi-row INSERTs (chunked): one statement per chunk instead of one per
+// entry, and the AUTOINCREMENT counter (sqlite_sequence) read and written
+// once per statement, not per entry. The rows of one VALUES list get
+// their ids in order, so the entries keep the order of the decisions, as
+// one INSERT each did.
+var insertAudits = newChunked(
+	"INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES ",
+	"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "")
