@@ -88,6 +88,7 @@ func BenchmarkDecisionBatch(b *testing.B) {
 	state := make([]byte, 120)
 	var before syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	ioBefore := procIO()
 	b.ResetTimer()
 	n := 0
 	for n < b.N {
@@ -113,6 +114,11 @@ func BenchmarkDecisionBatch(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	if ioAfter := procIO(); ioBefore != nil && ioAfter != nil {
+		for _, m := range []struct{ field, unit string }{{"syscw", "writes/decision"}, {"syscr", "reads/decision"}} {
+			b.ReportMetric(float64(ioAfter[m.field]-ioBefore[m.field])/float64(n), m.unit)
+		}
+	}
 	b.ReportMetric(float64(cpuSince(before).Nanoseconds())/1e3/float64(n), "cpu-µs/decision")
 }
 
