@@ -124,29 +124,32 @@ func BenchmarkTransportAB(b *testing.B) {
 }
 
 // benchOldPluginEnv names the TOTP plugin binary of BenchmarkTransportAB's
-// "verify-old" side.
+// "verify-old" and "verify-old-grpc" sides.
 const benchOldPluginEnv = "TWOFACTOR_BENCH_OLD_PLUGIN"
 
 // startSide starts one side of BenchmarkTransportAB: "raw" and "raw-mux"
-// are the framed echoes of raw_test.go, "verify" and "verify-old" the TOTP
-// plugin, anything else a list of transportSettings for the gRPC echo.
+// are the framed echoes of raw_test.go, "verify", "verify-old" and
+// "verify-old-grpc" the TOTP plugin, anything else a list of
+// transportSettings for the gRPC echo.
 func startSide(b *testing.B, list string, payload *wrapperspb.BytesValue) (func() error, int) {
 	switch list {
 	case "raw":
 		return startRaw(b, payload)
 	case "raw-mux":
 		return startRawMux(b, payload)
-	case "verify", "verify-old":
+	case "verify", "verify-old", "verify-old-grpc":
 		// The TOTP Verify through the contract. verify-old is the binary
 		// TWOFACTOR_BENCH_OLD_PLUGIN names (a build of the commit to
-		// compare with), dialled without the SDK's transport settings.
+		// compare with); verify-old-grpc the same dialled with gRPC's
+		// default settings instead of the SDK's (a build from before
+		// them).
 		bin := ""
-		if list == "verify-old" {
+		if list != "verify" {
 			if bin = os.Getenv(benchOldPluginEnv); bin == "" {
-				b.Fatalf("verify-old needs %s", benchOldPluginEnv)
+				b.Fatalf("%s needs %s", list, benchOldPluginEnv)
 			}
 		}
-		p, pid := startProviderWith(b, bin, list == "verify-old")
+		p, pid := startProviderWith(b, bin, list == "verify-old-grpc")
 		req := verifyRequest(b)
 		return func() error {
 			res, err := p.Verify(context.Background(), req)
