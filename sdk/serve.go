@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/twofactor/twofactor/sdk/internal/pb"
 	"github.com/twofactor/twofactor/sdk/internal/wire"
@@ -25,8 +26,10 @@ func Serve(p Provider) {
 		VersionedPlugins: wire.Sets(func(v int) pb.ProviderServiceServer {
 			return &server{impl: p, log: log, version: v}
 		}, nil),
-		GRPCServer: plugin.DefaultGRPCServer,
-		Logger:     log,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
+		},
+		Logger: log,
 	})
 }
 

@@ -46,25 +46,57 @@ const deadlineGrace = 2 * time.Second
 // deadline; the conformance kit (providertest) looks for this exact text.
 const ignoredDeadlineMessage = "provider ignored its deadline"
 
-// watchDeadline logs ignoredDeadlineMessage if the method is still running
-// deadlineGrace after ctx ended. Call the returned function when the method
-// returns. It costs nothing unless ctx ends first.
-func (s *server) watchDeadline(ctx context.Context, method string) (returned func()) {
-	var done atomic.Bool
-	stop := context.AfterFunc(ctx, func() {
-		time.AfterFunc(deadlineGrace, func() {
-			if !done.Load() {
-				s.logger().Warn(ignoredDeadlineMessage+": the call is still running after the host stopped waiting; pass ctx to every blocking call",
-					"method", method, "grace", deadlineGrace.String())
-			}
-		})
-	})
-	return func() { done.Store(true); stop() }
+// deadlineWatch logs ignoredDeadlineMessage if a method is still running
+// deadlineGrace after its context ended (watchDeadline).
+type deadlineWatch struct {
+	s      *server
+	method string
+	done   atomic.Bool
+	timer  *time.Timer // when the context has a deadline
+	stop   func() bool // the context.AfterFunc otherwise
+}
+
+// watchDeadline starts watching a method's context. Defer the returned
+// watch's returned method.
+//
+// The host always sets a deadline, and then one timer at deadline plus
+// grace is the whole watch: registering with the call's context
+// (context.AfterFunc) instead cost the plugin about 2 µs and 8 of 13
+// allocations per Verify (BenchmarkServerVerify in sdk/plugin). A context
+// cancelled before its deadline (the host gave up early) is then reported
+// from its deadline on rather than from its cancellation: later, never
+// wrongly. A context without a deadline is watched for its end.
+func (s *server) watchDeadline(ctx context.Context, method string) *deadlineWatch {
+	w := &deadlineWatch{s: s, method: method}
+	if d, ok := ctx.Deadline(); ok {
+		w.timer = time.AfterFunc(time.Until(d)+deadlineGrace, w.check)
+	} else {
+		w.stop = context.AfterFunc(ctx, func() { time.AfterFunc(deadlineGrace, w.check) })
+	}
+	return w
+}
+
+// check logs if the method has not returned.
+func (w *deadlineWatch) check() {
+	if !w.done.Load() {
+		w.s.logger().Warn(ignoredDeadlineMessage+": the call is still running after the host stopped waiting; pass ctx to every blocking call",
+			"method", w.method, "grace", deadlineGrace.String())
+	}
+}
+
+// returned ends the watch: the method returned.
+func (w *deadlineWatch) returned() {
+	w.done.Store(true)
+	if w.timer != nil {
+		w.timer.Stop()
+	} else {
+		w.stop()
+	}
 }
 
 func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (resp *pb.InfoResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Info")()
+	defer s.watchDeadline(ctx, "Info").returned()
 	info, err := s.impl.Info(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -74,7 +106,7 @@ func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (resp *pb.InfoResp
 
 func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp *pb.ConfigureResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Configure")()
+	defer s.watchDeadline(ctx, "Configure").returned()
 	if err := s.impl.Configure(ctx, Settings(req.GetSettings())); err != nil {
 		return nil, toStatus(err)
 	}
@@ -83,7 +115,7 @@ func (s *server) Configure(ctx context.Context, req *pb.ConfigureRequest) (resp 
 
 func (s *server) Activate(ctx context.Context, _ *pb.ActivateRequest) (resp *pb.ActivateResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Activate")()
+	defer s.watchDeadline(ctx, "Activate").returned()
 	a, err := s.impl.Activate(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -93,7 +125,7 @@ func (s *server) Activate(ctx context.Context, _ *pb.ActivateRequest) (resp *pb.
 
 func (s *server) Enroll(ctx context.Context, req *pb.EnrollRequest) (resp *pb.EnrollResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Enroll")()
+	defer s.watchDeadline(ctx, "Enroll").returned()
 	r, err := s.impl.Enroll(ctx, enrollReqFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -103,7 +135,7 @@ func (s *server) Enroll(ctx context.Context, req *pb.EnrollRequest) (resp *pb.En
 
 func (s *server) Verify(ctx context.Context, req *pb.VerifyRequest) (resp *pb.VerifyResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Verify")()
+	defer s.watchDeadline(ctx, "Verify").returned()
 	r, err := s.impl.Verify(ctx, verifyReqFromPB(req))
 	if err != nil {
 		return nil, toStatus(err)
@@ -116,7 +148,7 @@ func (s *server) Verify(ctx context.Context, req *pb.VerifyRequest) (resp *pb.Ve
 // provider listed in Capabilities.Challenges.
 func (s *server) Challenge(ctx context.Context, req *pb.ChallengeRequest) (resp *pb.ChallengeResponse, err error) {
 	defer s.guard(&err)
-	defer s.watchDeadline(ctx, "Challenge")()
+	defer s.watchDeadline(ctx, "Challenge").returned()
 	c, ok := s.impl.(Challenger)
 	if !ok {
 		return nil, toStatus(Errorf(KindUnsupported, "provider has no challenge step"))

@@ -11,6 +11,10 @@
 // running tests.
 //
 //	go test -tags bench -run '^$' -bench . -count 5 ./bench/plugincall/
+//
+// BenchmarkTransportAB (transport_test.go) compares two transports or two
+// builds of the plugin in one run, by CPU and context switches per call
+// (Linux /proc); raw_test.go is its experiment of a transport without gRPC.
 package plugincall
 
 import (
@@ -30,6 +34,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/twofactor/twofactor/framework/supervisor"
 	"github.com/twofactor/twofactor/internal/testbin"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
@@ -46,10 +51,11 @@ var echoHandshake = plugin.HandshakeConfig{
 
 func TestMain(m *testing.M) {
 	if os.Getenv(benchEchoEnv) == "1" {
+		serveRawFromEnv()
 		plugin.Serve(&plugin.ServeConfig{
 			HandshakeConfig: echoHandshake,
 			Plugins:         plugin.PluginSet{"echo": &echoPlugin{}},
-			GRPCServer:      plugin.DefaultGRPCServer,
+			GRPCServer:      echoGRPCServer,
 			Logger:          hclog.NewNullLogger(),
 		})
 		os.Exit(0)
@@ -105,11 +111,15 @@ func (echoPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cl
 }
 
 // startEcho runs the echo plugin with the transport settings of
-// sdkplugin.ClientConfig (gRPC only, AutoMTLS as chosen).
-func startEcho(b *testing.B, mtls bool) *grpc.ClientConn {
+// sdkplugin.ClientConfig (gRPC only, AutoMTLS as chosen) and the
+// environment the supervisor gives a plugin, and returns its connection
+// and process id. env is added to the plugin's environment (the gRPC
+// settings of BenchmarkTransport, the raw echo's socket); dial are the
+// host's half of the gRPC settings.
+func startEcho(b *testing.B, mtls bool, env []string, dial ...grpc.DialOption) (*grpc.ClientConn, int) {
 	b.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), benchEchoEnv+"=1")
+	cmd.Env = append(append(supervisor.PluginEnv(), benchEchoEnv+"=1"), env...)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  echoHandshake,
 		Plugins:          plugin.PluginSet{"echo": &echoPlugin{}},
@@ -118,6 +128,7 @@ func startEcho(b *testing.B, mtls bool) *grpc.ClientConn {
 		AutoMTLS:         mtls,
 		Logger:           hclog.NewNullLogger(),
 		StartTimeout:     15 * time.Second,
+		GRPCDialOptions:  dial,
 	})
 	b.Cleanup(client.Kill)
 	rpc, err := client.Client()
@@ -128,7 +139,7 @@ func startEcho(b *testing.B, mtls bool) *grpc.ClientConn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return raw.(*grpc.ClientConn)
+	return raw.(*grpc.ClientConn), client.ReattachConfig().Pid
 }
 
 // verifyRequest is what BenchmarkProviderVerify in framework sends: a
@@ -164,6 +175,25 @@ func verifyRequest(b *testing.B) sdk.VerifyRequest {
 // "0"} (18) for the answer. The echo sends this many bytes each way.
 func payloadSize(req sdk.VerifyRequest) int { return len(req.State) + 2 + 27 }
 
+// echoPayload is the echo's message: the size of a Verify's.
+func echoPayload(b *testing.B) *wrapperspb.BytesValue {
+	return &wrapperspb.BytesValue{Value: make([]byte, payloadSize(verifyRequest(b)))}
+}
+
+// echoCall is one echo of payload on conn.
+func echoCall(conn *grpc.ClientConn, payload *wrapperspb.BytesValue) func() error {
+	return func() error {
+		out := new(wrapperspb.BytesValue)
+		if err := conn.Invoke(context.Background(), "/twofactor.bench.Echo/Echo", payload, out); err != nil {
+			return err
+		}
+		if len(out.Value) != len(payload.Value) {
+			return fmt.Errorf("echo returned %d bytes, want %d", len(out.Value), len(payload.Value))
+		}
+		return nil
+	}
+}
+
 // callers is the concurrency of goal 2's HTTP figure.
 const callers = 32
 
@@ -186,23 +216,15 @@ func parallel(b *testing.B, f func() error) {
 // BenchmarkPluginCall: "echo" is the bare go-plugin gRPC call of the
 // Verify payload's size, "verify" the TOTP Verify through the provider
 // contract; seq is one caller, c=32 thirty-two. ns/op of a c=32 run is
-// wall time per call, so 1e9/ns/op is calls per second.
+// wall time per call, so 1e9/ns/op is calls per second. Wall time on a
+// shared machine is mostly other people's load: each run also reports
+// the CPU and context switches per call of the host (this process) and
+// of the plugin (meter).
 func BenchmarkPluginCall(b *testing.B) {
 	req := verifyRequest(b)
 	payload := &wrapperspb.BytesValue{Value: make([]byte, payloadSize(req))}
 	ctx := context.Background()
-	echo := func(conn *grpc.ClientConn) func() error {
-		return func() error {
-			out := new(wrapperspb.BytesValue)
-			if err := conn.Invoke(ctx, "/twofactor.bench.Echo/Echo", payload, out); err != nil {
-				return err
-			}
-			if len(out.Value) != len(payload.Value) {
-				return fmt.Errorf("echo returned %d bytes, want %d", len(out.Value), len(payload.Value))
-			}
-			return nil
-		}
-	}
+	echo := func(conn *grpc.ClientConn) func() error { return echoCall(conn, payload) }
 	verify := func(p sdk.Provider) func() error {
 		return func() error {
 			res, err := p.Verify(ctx, req)
@@ -216,49 +238,69 @@ func BenchmarkPluginCall(b *testing.B) {
 		}
 	}
 	cases := []struct {
-		name string
-		call func(*testing.B) func() error
+		name  string
+		start func(*testing.B) (func() error, int)
 	}{
-		{"echo-mtls", func(b *testing.B) func() error { return echo(startEcho(b, true)) }},
-		{"echo-plain", func(b *testing.B) func() error { return echo(startEcho(b, false)) }},
-		{"verify-mtls", func(b *testing.B) func() error { return verify(startProvider(b)) }},
+		{"echo-mtls", func(b *testing.B) (func() error, int) { c, pid := startEcho(b, true, nil); return echo(c), pid }},
+		{"echo-plain", func(b *testing.B) (func() error, int) { c, pid := startEcho(b, false, nil); return echo(c), pid }},
+		{"verify-mtls", func(b *testing.B) (func() error, int) { p, pid := startProvider(b); return verify(p), pid }},
 	}
 	for _, c := range cases {
 		b.Run(c.name+"/seq", func(b *testing.B) {
-			f := c.call(b)
+			f, pid := c.start(b)
 			if err := f(); err != nil { // warm: connection, TLS session
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			stop := meter(b, pid)
 			for b.Loop() {
 				if err := f(); err != nil {
 					b.Fatal(err)
 				}
 			}
+			stop()
 		})
 		if c.name == "echo-plain" {
 			continue // the transport the provider uses is echo-mtls
 		}
 		b.Run(fmt.Sprintf("%s/c=%d", c.name, callers), func(b *testing.B) {
-			f := c.call(b)
+			f, pid := c.start(b)
 			if err := f(); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			stop := meter(b, pid)
 			parallel(b, f)
+			stop()
 		})
 	}
 }
 
-// startProvider runs the real TOTP plugin binary as the host does.
-func startProvider(b *testing.B) sdk.Provider {
+// startProvider runs the real TOTP plugin binary as the host does
+// (sdkplugin.ClientConfig, the supervisor's environment) and returns it
+// and its process id.
+func startProvider(b *testing.B) (sdk.Provider, int) { return startProviderWith(b, "", false) }
+
+// startProviderWith runs the TOTP plugin binary bin (the one testbin
+// builds if empty), dialled without the SDK's own gRPC settings if
+// defaultGRPC (to compare with a build from before them).
+func startProviderWith(b *testing.B, bin string, defaultGRPC bool) (sdk.Provider, int) {
 	b.Helper()
-	dir, err := testbin.Dir()
-	if err != nil {
-		b.Fatal(err)
+	if bin == "" {
+		dir, err := testbin.Dir()
+		if err != nil {
+			b.Fatal(err)
+		}
+		bin = filepath.Join(dir, "twofactor-provider-totp")
 	}
-	client := plugin.NewClient(sdkplugin.ClientConfig(exec.Command(filepath.Join(dir, "twofactor-provider-totp")), hclog.NewNullLogger()))
+	cmd := exec.Command(bin)
+	cmd.Env = supervisor.PluginEnv()
+	cfg := sdkplugin.ClientConfig(cmd, hclog.NewNullLogger())
+	if defaultGRPC {
+		cfg.GRPCDialOptions = nil
+	}
+	client := plugin.NewClient(cfg)
 	b.Cleanup(client.Kill)
 	p, err := sdkplugin.Dispense(client)
 	if err != nil {
@@ -267,7 +309,7 @@ func startProvider(b *testing.B) sdk.Provider {
 	if err := p.Configure(context.Background(), sdk.Settings{"issuer": "Example Billing"}); err != nil {
 		b.Fatal(err)
 	}
-	return p
+	return p, client.ReattachConfig().Pid
 }
 
 // BenchmarkPluginCallPaired is goal 1's ratio measured in pairs: each
@@ -279,10 +321,11 @@ func BenchmarkPluginCallPaired(b *testing.B) {
 	req := verifyRequest(b)
 	payload := &wrapperspb.BytesValue{Value: make([]byte, payloadSize(req))}
 	ctx := context.Background()
-	conn, p := startEcho(b, true), startProvider(b)
+	conn, _ := startEcho(b, true, nil)
+	p, _ := startProvider(b)
+	call := echoCall(conn, payload)
 	echo := func() {
-		out := new(wrapperspb.BytesValue)
-		if err := conn.Invoke(ctx, "/twofactor.bench.Echo/Echo", payload, out); err != nil {
+		if err := call(); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -42,6 +42,11 @@ const (
 // machine) runs with the GOMAXPROCS the host is started with.
 const pluginProcs = "GOMAXPROCS=1"
 
+// PluginEnv is the environment a plugin process is started with, before
+// go-plugin appends the host's own (PluginGOGC, pluginProcs). A benchmark
+// that starts a plugin by itself uses it to measure what the host runs.
+func PluginEnv() []string { return []string{"GOGC=" + PluginGOGC, pluginProcs} }
+
 // Options tune supervision; zero fields take the defaults.
 type Options struct {
 	Logger hclog.Logger
@@ -260,7 +265,7 @@ func (p *Process) launch() (handle, error) {
 	// go-plugin appends the host's environment after this, and exec keeps
 	// the last value of a name: a GOGC or GOMAXPROCS the host was given
 	// wins over these defaults.
-	cmd.Env = []string{"GOGC=" + PluginGOGC, pluginProcs}
+	cmd.Env = PluginEnv()
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)

@@ -40,7 +40,8 @@ func Negotiated(p sdk.Provider) int {
 
 // ClientConfig returns the go-plugin configuration a host uses to start the
 // provider binary cmd: the SDK's handshake and protocol versions, gRPC
-// only, and mutual TLS generated per process. The caller may add a
+// only (with the SDK's transport settings, wire.DialOptions), and mutual
+// TLS generated per process. The caller may add a
 // SecureConfig (to pin the binary's SHA-256) before calling
 // goplugin.NewClient.
 func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *goplugin.ClientConfig {
@@ -52,6 +53,7 @@ func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *goplugin.ClientConfig {
 		AutoMTLS:         true,
 		Logger:           logger,
 		StartTimeout:     15 * time.Second,
+		GRPCDialOptions:  wire.DialOptions(),
 	}
 }
 

@@ -84,6 +84,30 @@ func Sets(server func(version int) pb.ProviderServiceServer, client func(pb.Prov
 	return sets
 }
 
+// window is the static flow-control window of a plugin connection and of
+// each call on it, both directions. A call carries a few hundred bytes
+// (an enrollment's QR code a few kilobytes), far below it.
+const window = 1 << 20
+
+// DialOptions are the gRPC settings of the host's end of the connection,
+// ServerOptions the plugin's. A static window turns off gRPC's bandwidth
+// estimator, which answers the first data on an idle connection with a
+// PING: at one call at a time that was one more frame each way, and a
+// wake-up on each side, per call. Measured with bench/plugincall's
+// BenchmarkTransportAB (host and plugin CPU from /proc, blocks of calls
+// alternated with the old settings, four pairs): a TOTP Verify through the
+// plugin took 4–7 % less CPU one call at a time (about 7 µs, and 0.1–0.4
+// fewer context switches), 1 % less at 32 concurrent calls. Deadlines,
+// keepalive and the transport's security are unchanged.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithStaticStreamWindowSize(window), grpc.WithStaticConnWindowSize(window)}
+}
+
+// ServerOptions: see DialOptions.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.StaticStreamWindowSize(window), grpc.StaticConnWindowSize(window)}
+}
+
 // NewServer is set by package sdk when it is loaded: it returns the gRPC
 // service serving impl (an sdk.Provider) at a protocol version. The host
 // side's own tests (package sdk/plugin) use it to run both ends of the
