@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -56,11 +55,13 @@ const (
 		WITH used AS (DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2 RETURNING 1)
 		SELECT (SELECT count(*) FROM used)::int,
 			((SELECT count(*) FROM recovery_codes WHERE user_id = $1) - (SELECT count(*) FROM used))::int`
-	// recoveryLockSQL serialises the recovery code uses of one user
-	// across replicas until commit, so that each use's count sees every
-	// use committed before it: without it, two replicas using two codes
-	// of one user at once would each count the other's code as left.
-	// Two-key advisory locks are a key space apart from auditLock's.
+	// recoveryLockSQL takes a user's recovery lock (see recovery.go)
+	// until commit. It serialises the recovery code uses of one user
+	// across replicas, so that each use's count sees every use committed
+	// before it (without it, two replicas using two codes of one user at
+	// once would each count the other's code as left), and the uses with
+	// a replacement of the set. Two-key advisory locks are a key space
+	// apart from auditLock's.
 	recoveryLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
 	// auditLockSQL takes auditLock (see audit.go) until commit.
 	auditLockSQL = `SELECT pg_advisory_xact_lock($1)`
@@ -399,14 +400,3 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 }
 
 type pgconnTag = pgconn.CommandTag
-
-// recoveryLockOf is the second key of a user's recovery lock in a
-// decision (recoveryLockSQL; the first is recoveryLock): a hash of the
-// user id, computed here rather than by hashtext so that a batch can
-// take its users' locks in the order of their keys. Two users may share
-// one; that only makes one wait for the other.
-func recoveryLockOf(userID string) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(userID))
-	return int32(h.Sum32())
-}
