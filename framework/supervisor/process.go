@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -260,7 +261,7 @@ func (p *Process) launch() (handle, error) {
 	// go-plugin appends the host's environment after this, and exec keeps
 	// the last value of a name: a GOGC or GOMAXPROCS the host was given
 	// wins over these defaults.
-	cmd.Env = []string{"GOGC=" + PluginGOGC, pluginProcs}
+	cmd.Env = []string{"GOGC=" + strconv.Itoa(GOGC), pluginProcs}
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)
