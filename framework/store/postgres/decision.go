@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/auditdetails"
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
@@ -124,15 +124,11 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		if err != nil {
 			return a, err
 		}
-		details := e.Details
-		if details == nil {
-			details = map[string]string{}
-		}
-		js, err := json.Marshal(details)
+		js, err := auditdetails.Encode(e.Details)
 		if err != nil {
 			return a, err
 		}
-		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)}})
+		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, js}})
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {
@@ -348,11 +344,11 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 					return nil
 				}
 				if len(d.audits) > 0 {
-					js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+					js, err := auditdetails.WithRecoveryLeft(d.firstDetails, d.use.Left)
 					if err != nil {
 						return err
 					}
-					d.audits[0].text[len(d.audits[0].text)-1] = string(js)
+					d.audits[0].text[len(d.audits[0].text)-1] = js
 				}
 				return nil
 			})
