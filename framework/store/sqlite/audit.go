@@ -68,3 +68,13 @@ func (s *Store) ListAudit(ctx context.Context, q framework.AuditQuery) ([]framew
 	}
 	return out, nil
 }
+
+// insertAudits inserts a batch's audit entries (auditArgs's rows) as
+// multi-row INSERTs (chunked): one statement per chunk instead of one per
+// entry, and the AUTOINCREMENT counter (sqlite_sequence) read and written
+// once per statement, not per entry. The rows of one VALUES list get
+// their ids in order, so the entries keep the order of the decisions, as
+// one INSERT each did.
+var insertAudits = newChunked(
+	"INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES ",
+	"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "")

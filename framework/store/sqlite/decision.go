@@ -40,10 +40,6 @@ const (
 	updateSQL = `
 		UPDATE enrollments SET status = ?, state = ?, version = version + 1, updated_at = ?, confirmed_at = ?
 		WHERE user_id = ? AND provider = ? AND version = ?`
-	auditSQL = `
-		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	resetSQL       = `DELETE FROM attempts WHERE user_id = ?`
 	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
 	// countRecoverySQL counts the codes left after a use, in the use's
 	// transaction: the one writer commits in order, so the count is
@@ -55,6 +51,10 @@ const (
 		ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1,
 			locked_until = MAX(attempts.locked_until, excluded.locked_until)`
 )
+
+// resetUsers ends the runs of the users of a batch's decisions
+// (DecisionWrite.ResetUser), chunked.
+var resetUsers = newChunked("DELETE FROM attempts WHERE user_id IN (", "?", ")")
 
 // inTxDetached is inTx for the decision writer: ctx bounds the wait for
 // the writer connection only, and the transaction's BEGIN and COMMIT run
@@ -193,7 +193,8 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 // connection (a transaction then finds them in the cache) and starts the
 // writer goroutine.
 func (s *Store) startDecisions(ctx context.Context) error {
-	for _, q := range []string{updateSQL, auditSQL, resetSQL, failSQL, useRecoverySQL, countRecoverySQL} {
+	qs := append([]string{updateSQL, failSQL, useRecoverySQL, countRecoverySQL}, insertAudits.sqls[:]...)
+	for _, q := range append(qs, resetUsers.sqls[:]...) {
 		if _, err := s.w.stmt(ctx, q); err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -242,6 +243,11 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	}
 	errs := make([]error, len(batch))
 	err := s.inTxDetached(ctx, func(tx *sql.Tx) error {
+		// The audit entries and the users whose runs end, of the
+		// decisions written, in order: written together (chunked), the
+		// resets before the next failure counted, the rest after the
+		// loop. Nothing else in a batch reads or writes either table.
+		var audits, resets [][]any
 		stmt := func(q string) (*sql.Stmt, error) { return s.txStmt(ctx, tx, q) }
 		exec := func(q string, args ...any) error {
 			st, err := stmt(q)
@@ -289,25 +295,26 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 					return err
 				}
 			}
-			for _, row := range d.audits {
-				if err := exec(auditSQL, row...); err != nil {
-					return err
-				}
-			}
+			audits = append(audits, d.audits...)
 			if d.reset != "" {
-				if err := exec(resetSQL, d.reset); err != nil {
-					return err
-				}
+				resets = append(resets, []any{d.reset})
 			}
 			// A reservation a reset ended meanwhile is not counted, as a
 			// reset row would have lost it.
 			if d.failed && s.ledger.holds(d.ticket.key, d.ticket.id) {
+				if err := resetUsers.exec(sctx, stmt, resets); err != nil {
+					return err
+				}
+				resets = resets[:0]
 				if err := exec(failSQL, d.fail...); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
+		if err := resetUsers.exec(sctx, stmt, resets); err != nil {
+			return err
+		}
+		return insertAudits.exec(sctx, stmt, audits)
 	})
 	if testHookCommitted != nil {
 		testHookCommitted()

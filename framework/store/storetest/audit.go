@@ -105,3 +105,35 @@ func testAuditConcurrent(t *testing.T, s framework.Store) {
 		t.Errorf("%d distinct entries, want %d", len(seen), n)
 	}
 }
+
+// testAuditManyInOneDecision: a decision's entries are all written, in
+// order, however many (a store may insert them several rows at a time:
+// 85 is every chunk size of the SQLite store's once, 64+16+4+1).
+func testAuditManyInOneDecision(t *testing.T, s framework.Store) {
+	in := make([]framework.AuditEntry, 85)
+	for i := range in {
+		in[i] = framework.AuditEntry{Time: at(time.Duration(i) * time.Second), Event: framework.EventVerify, Actor: "panel",
+			UserID: fmt.Sprintf("user%02d", i), Provider: "totp", Audience: framework.AudienceClient, Outcome: "deny",
+			Reason: "invalid_code", ClientIP: "192.0.2.7", Details: map[string]string{"n": fmt.Sprint(i)}}
+	}
+	if err := s.CommitDecision(t.Context(), framework.DecisionWrite{Audit: in}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := framework.AuditLog(s).ListAudit(t.Context(), framework.AuditQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(in) {
+		t.Fatalf("ListAudit = %d entries, want %d", len(all), len(in))
+	}
+	for i, got := range all {
+		want := in[i]
+		if i > 0 && got.ID <= all[i-1].ID {
+			t.Errorf("ids not increasing: %d after %d", got.ID, all[i-1].ID)
+		}
+		if timeDiff(got.Time, want.Time) != "" || got.UserID != want.UserID || got.Actor != want.Actor || got.Outcome != want.Outcome ||
+			got.Reason != want.Reason || got.ClientIP != want.ClientIP || got.Audience != want.Audience || !reflect.DeepEqual(got.Details, want.Details) {
+			t.Errorf("entry %d = %+v, want %+v", i, got, want)
+		}
+	}
+}

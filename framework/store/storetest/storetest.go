@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Audit/RoundTrip", testAuditRoundTrip},
 		{"Audit/SurvivesReset", testAuditSurvivesReset},
 		{"Audit/Concurrent", testAuditConcurrent},
+		{"Audit/ManyInOneDecision", testAuditManyInOneDecision},
 		{"Attempts/CountAndLock", testAttemptsCountAndLock},
 		{"Attempts/Concurrent", testAttemptsConcurrent},
 		{"Attempts/ReserveGate", testReserveGate},
