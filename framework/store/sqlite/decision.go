@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/auditdetails"
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
@@ -168,11 +168,11 @@ func (s *Store) countLeft(ctx context.Context, stmt func(string) (*sql.Stmt, err
 		return err
 	}
 	if len(d.audits) > 0 {
-		js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+		js, err := auditdetails.WithRecoveryLeft(d.firstDetails, d.use.Left)
 		if err != nil {
 			return err
 		}
-		d.audits[0][len(d.audits[0])-1] = string(js)
+		d.audits[0][len(d.audits[0])-1] = js
 	}
 	return nil
 }
@@ -182,15 +182,11 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	details := e.Details
-	if details == nil {
-		details = map[string]string{}
-	}
-	d, err := json.Marshal(details)
+	d, err := auditdetails.Encode(e.Details)
 	if err != nil {
 		return nil, err
 	}
-	return []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(d)}, nil
+	return []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, d}, nil
 }
 
 // startDecisions prepares the decision statements on the writer

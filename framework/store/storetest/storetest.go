@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
 		{"Recovery/CountsLeft", testRecoveryCountsLeft},
+		{"Recovery/UsesRacingReplacement", testRecoveryUsesRacingReplacement},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
