@@ -168,6 +168,18 @@ func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (int, 
 	return n, nil
 }
 
+// RecoveryCodesLeftAfter is, for an allow by recovery code, how many of
+// the user's codes are left once it is used up, as counted by the allow's
+// own commit (RecoveryUse.Left), and true; for any other result, false.
+// It reads the result's own record of the use, not Details, so that no
+// provider can put a count there that would be taken for it.
+func RecoveryCodesLeftAfter(res VerifyResult) (int, bool) {
+	if res.Outcome != sdk.Allow || res.recovery == nil {
+		return 0, false
+	}
+	return res.recovery.Left, true
+}
+
 // verifyRecovery checks a recovery code. It has an attempt budget of its
 // own (BudgetRecovery), so it keeps working while the factors' budget is
 // backed off — a success ends every run, which is how a user who lost their

@@ -182,8 +182,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 
 // decisionTimeout bounds a decision once its attempt is reserved: the
 // provider's call (which has a deadline of its own), the state write and
-// the record. It does not end when the caller goes away.
-const decisionTimeout = 30 * time.Second
+// the record. It does not end when the caller goes away. A variable only
+// so that a test can shorten it (export_test.go).
+var decisionTimeout = 30 * time.Second
 
 // decisionContext detaches a decision from its caller's cancellation: once
 // an attempt is reserved, the decision is made, stored, settled and audited

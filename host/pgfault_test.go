@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,5 +128,144 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 	r := h.do("POST", "/v1/users/fresh/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("enroll after the terminations: %d %v", r.status, r.body)
+	}
+}
+
+// TestPostgresDecisionsUnderHeldLock: a real `twofactor serve` on
+// PostgreSQL; another session holds the row locks of every enrollment (a
+// replica's stuck transaction, a backup), which the logins' reservations
+// do not need but their decisions' pipelined batch does. Valid first-use
+// codes then answer 503 store_unavailable with Retry-After, never an
+// allow, whether the batch's wait ends by the lock_timeout the DSN
+// configures or by its backend being terminated while it waits; and each
+// within the bound (no later than one lock_timeout per batch the logins
+// can form, far below the statement_timeout a stuck wait would hit). Once
+// the lock is gone each of those same codes lets its user in once:
+// nothing of the failed decisions was committed.
+func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
+	const users = 6
+	const lockTimeout = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		terminate bool
+	}{{"lock timeout", false}, {"terminated mid-batch", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			schemaDSN := postgresDSN(t)
+			b := make([]byte, 6)
+			rand.Read(b)
+			app := "tf_held_" + hex.EncodeToString(b)
+			dsn := fmt.Sprintf("%s&application_name=%s&lock_timeout=%d", schemaDSN, app, lockTimeout.Milliseconds())
+			config, _ := postgresConfigAt(t, dsn, totpClients)
+			h := startReplica(t, config)
+			defer h.stop()
+			secrets := make([]string, users)
+			for i := range users {
+				user := fmt.Sprintf("user%d", i)
+				r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+				secrets[i] = otpSecret(t, r)
+				if c := h.do("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secrets[i], 0)}); c.str("status") != "active" {
+					t.Fatalf("confirm %s: %d %v", user, c.status, c.body)
+				}
+			}
+			// The next step's code: a first use, inside the skew.
+			codes := make([]string, users)
+			for i := range users {
+				codes[i] = realCode(t, secrets[i], 30*time.Second)
+			}
+			loginAll := func() ([]response, []time.Duration) {
+				rs, took := make([]response, users), make([]time.Duration, users)
+				var wg sync.WaitGroup
+				start := make(chan struct{})
+				for i := range users {
+					wg.Go(func() {
+						<-start
+						began := time.Now()
+						rs[i] = h.verify(fmt.Sprintf("user%d", i), codes[i])
+						took[i] = time.Since(began)
+					})
+				}
+				close(start)
+				wg.Wait()
+				return rs, took
+			}
+
+			ctx := context.Background()
+			locker, err := pgx.Connect(ctx, schemaDSN) // not the host's application_name
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer locker.Close(ctx)
+			tx, err := locker.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			var terminated atomic.Int64
+			var killer sync.WaitGroup
+			if tc.terminate {
+				admin, err := pgx.Connect(ctx, os.Getenv("TEST_POSTGRES_DSN"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer admin.Close(ctx)
+				// A backend of the host waiting for a lock is a batch of
+				// decisions: terminate it while it waits.
+				killer.Go(func() {
+					for {
+						select {
+						case <-done:
+							return
+						default:
+						}
+						var n int64
+						if err := admin.QueryRow(ctx, `
+							SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+							WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
+							t.Error(err)
+							return
+						}
+						terminated.Add(n)
+					}
+				})
+			}
+			rs, took := loginAll()
+			close(done)
+			killer.Wait()
+			bound := users*lockTimeout + time.Second
+			for i, r := range rs {
+				if r.status != http.StatusServiceUnavailable || r.errCode() != "store_unavailable" || r.header.Get("Retry-After") == "" {
+					t.Errorf("user%d's login under the held lock: %d %v (Retry-After %q); want 503 store_unavailable with Retry-After",
+						i, r.status, r.body, r.header.Get("Retry-After"))
+				}
+				if took[i] > bound {
+					t.Errorf("user%d's login answered after %v; the bound is %v", i, took[i], bound)
+				}
+			}
+			if tc.terminate && terminated.Load() == 0 {
+				t.Fatal("no batch was terminated while it waited: the test proved nothing")
+			}
+			t.Logf("answered after %v at most; %d backends terminated", slices.Max(took), terminated.Load())
+
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.pollStatus("/readyz", http.StatusOK, 5*time.Second)
+			rs, _ = loginAll()
+			for i, r := range rs {
+				if r.status != http.StatusOK || r.str("outcome") != "allow" {
+					t.Errorf("user%d's code after the lock: %d %v, want allow (the failed decision wrote nothing)", i, r.status, r.body)
+				}
+			}
+			rs, _ = loginAll()
+			for i, r := range rs {
+				if r.str("outcome") != "deny" || r.str("reason") != "replayed" {
+					t.Errorf("user%d's code a second time: %d %v, want deny/replayed", i, r.status, r.body)
+				}
+			}
+		})
 	}
 }

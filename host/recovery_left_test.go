@@ -6,14 +6,16 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // recoveryLeftRounds uses two different recovery codes of alice at once,
 // the first through hosts[0] and the second through the last host, round
 // after round (a new set when fewer than two are left): both let her in,
-// and the two allows' audited recovery_codes_left are n-1 and n-2 — each
-// its own count, never the same one twice — and n-2 is what the store
-// holds afterwards.
+// and the two allows' recovery_codes_left, answered and audited, are n-1
+// and n-2 — each its own count, never the same one twice, and each answer
+// its own allow's audited count — and n-2 is what the store holds
+// afterwards.
 func recoveryLeftRounds(t *testing.T, hosts []*testHost, codes []string, rounds int) {
 	t.Helper()
 	h := hosts[0]
@@ -30,8 +32,11 @@ func recoveryLeftRounds(t *testing.T, hosts []*testHost, codes []string, rounds 
 			}
 		}
 		n := len(codes)
+		var answered [2]any
 		got := httpBurst(t, []*testHost{hosts[0], hosts[len(hosts)-1]}, 2, func(h *testHost, i int) response {
-			return h.recover("alice", codes[i])
+			r := h.recover("alice", codes[i])
+			answered[i] = r.body["recovery_codes_left"]
+			return r
 		})
 		codes = codes[2:]
 		if got["allow/"] != 2 {
@@ -51,6 +56,18 @@ func recoveryLeftRounds(t *testing.T, hosts []*testHost, codes []string, rounds 
 			}
 		}
 		slices.Sort(lefts)
+		var answers []int
+		for _, a := range answered {
+			n, ok := a.(float64)
+			if !ok {
+				t.Fatalf("round %d: an allow by recovery code answered recovery_codes_left %v", round, a)
+			}
+			answers = append(answers, int(n))
+		}
+		slices.Sort(answers)
+		if !slices.Equal(answers, lefts) {
+			t.Fatalf("round %d: answered counts %v, audited %v", round, answers, lefts)
+		}
 		stored := hosts[len(hosts)-1].do("GET", "/v1/users/alice/recovery-codes", appKey, nil).body["remaining"]
 		if !slices.Equal(lefts, []int{n - 2, n - 1}) || stored != float64(n-2) {
 			t.Fatalf("round %d: two of %d codes used at once: counts %v, %v stored after; want [%d %d], %d stored", round, n, lefts, stored, n-2, n-1, n-2)
@@ -73,4 +90,29 @@ func TestRecoveryCountsLeftReplicas(t *testing.T) {
 	defer a.stop()
 	defer b.stop()
 	recoveryLeftRounds(t, []*testHost{a, b}, replicaEnroll(t, a, "alice"), 20)
+}
+
+// TestRecoveryCodesLeftAnswered: each allow by recovery code answers how
+// many of the user's codes are left, down to 0 for the last; a recovery
+// code denied and an allow by another factor answer no count.
+func TestRecoveryCodesLeftAnswered(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("alice")
+	codes := h.lastRecovery
+	h.clock.Add(30 * time.Second)
+	if v := h.verify("alice", h.code(secret)); v.str("outcome") != "allow" || v.body["recovery_codes_left"] != nil {
+		t.Errorf("a TOTP allow: %d %v, want an allow without recovery_codes_left", v.status, v.body)
+	}
+	if v := h.recover("alice", "AAAA-BBBB-CCCC-DDDD"); v.str("outcome") != "deny" || v.body["recovery_codes_left"] != nil {
+		t.Errorf("a wrong recovery code: %d %v, want a deny without recovery_codes_left", v.status, v.body)
+	}
+	for i, c := range codes {
+		v := h.recover("alice", c)
+		if left, ok := v.body["recovery_codes_left"].(float64); v.str("outcome") != "allow" || !ok || int(left) != len(codes)-1-i {
+			t.Fatalf("code %d of %d: %d %v, want an allow with recovery_codes_left %d", i+1, len(codes), v.status, v.body, len(codes)-1-i)
+		}
+	}
+	if v := h.recover("alice", codes[0]); v.str("outcome") != "deny" || v.body["recovery_codes_left"] != nil {
+		t.Errorf("a used recovery code: %d %v, want a deny without recovery_codes_left", v.status, v.body)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,9 +44,9 @@ const (
 const pluginProcs = "GOMAXPROCS=1"
 
 // PluginEnv is the environment a plugin process is started with, before
-// go-plugin appends the host's own (PluginGOGC, pluginProcs). A benchmark
+// go-plugin appends the host's own (GOGC, pluginProcs). A benchmark
 // that starts a plugin by itself uses it to measure what the host runs.
-func PluginEnv() []string { return []string{"GOGC=" + PluginGOGC, pluginProcs} }
+func PluginEnv() []string { return []string{"GOGC=" + strconv.Itoa(GOGC), pluginProcs} }
 
 // Options tune supervision; zero fields take the defaults.
 type Options struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,13 +201,13 @@ func TestHungPluginWhoseRestartFailsIsDown(t *testing.T) {
 	eventually(t, 10*time.Second, "restarted after the binary came back", func() bool { return p.Status().Running })
 }
 
-// TestPluginGOGC: a plugin runs with PluginGOGC when the host's
+// TestPluginGOGC: a plugin runs with supervisor.GOGC when the host's
 // environment has no GOGC, and with the host's GOGC when it has one.
 func TestPluginGOGC(t *testing.T) {
 	for _, tc := range []struct {
 		name, env, want string
 	}{
-		{"unset", "", supervisor.PluginGOGC},
+		{"unset", "", strconv.Itoa(supervisor.GOGC)},
 		{"host's", "123", "123"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -327,6 +327,11 @@ type verifyResponse struct {
 	// EnrollPortalURL, with reason enrollment_required, is where the
 	// provider's backend (Duo) lets the user enroll, when it says.
 	EnrollPortalURL string `json:"enroll_portal_url,omitempty"`
+	// RecoveryCodesLeft, with an allow by recovery code only, is how many
+	// of the user's codes are left (0 included: that is when the user
+	// most needs to know), so the application can tell them to make new
+	// ones before they run out.
+	RecoveryCodesLeft *int `json:"recovery_codes_left,omitempty"`
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -368,6 +373,9 @@ func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res f
 	out := verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
 		DeviceToken: res.DeviceToken}
 	out.EnrollPortalURL = framework.EnrollPortalURL(res)
+	if left, ok := framework.RecoveryCodesLeftAfter(res); ok {
+		out.RecoveryCodesLeft = &left
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
 	"github.com/twofactor/twofactor/framework/config"
+	"github.com/twofactor/twofactor/framework/supervisor"
 	"github.com/twofactor/twofactor/host"
 	"github.com/twofactor/twofactor/internal/buildinfo"
 )
@@ -123,20 +124,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return inLogFormat(src, serve(ctx, src, stderr))
 }
 
-// GCPercent is the GOGC serve runs with unless GOGC is set: the host's
-// live heap is a few MiB, and at the default of 100 the collector ran so
-// often under load that the mark workers, assists and sweeping were a
-// tenth of the host's CPU samples at c=32 (issue 16; see
-// framework/supervisor's PluginGOGC for the plugins). 400 lets the heap
-// reach five times the live heap between collections: in the login bench
-// the host's peak RSS went from about 50 to 70 MiB.
-const GCPercent = 400
-
-// setGCPercent applies GCPercent unless the environment sets GOGC, which
+// setGCPercent applies the project's GOGC policy (supervisor.GOGC, which
+// the plugins get too) to the host unless the environment sets GOGC, which
 // the Go runtime has applied already.
 func setGCPercent() {
 	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(GCPercent)
+		debug.SetGCPercent(supervisor.GOGC)
 	}
 }
 

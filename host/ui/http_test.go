@@ -188,8 +188,9 @@ func TestUIWithoutBrowser(t *testing.T) {
 	vf.Set("code", strings.ToLower(recovery))
 	if r := h.post("/ui/verify/recovery", vf, nil); r.status != http.StatusSeeOther {
 		t.Errorf("recovery code: %d %s", r.status, r.body)
-	} else if d := h.get(h.url+r.header.Get("Location"), false); !strings.Contains(d.body, "backup code") {
-		t.Errorf("recovery done page: %s", d.body)
+	} else if d := h.get(h.url+r.header.Get("Location"), false); !strings.Contains(d.body, "backup code") ||
+		!strings.Contains(d.body, "You have 9 backup codes left.") {
+		t.Errorf("recovery done page (want the 9 codes left said): %s", d.body)
 	}
 	if r := h.post("/ui/verify/recovery", vf, nil); r.status != 200 || !strings.Contains(r.body, "isn&#39;t valid") {
 		t.Errorf("recovery code reused: %d", r.status)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -304,6 +305,9 @@ func (u *UI) doneURL(c claims, res framework.VerifyResult, method string) string
 	case sdk.ReasonEnrollmentRequired:
 		rc.Portal = framework.EnrollPortalURL(res)
 	}
+	if left, ok := framework.RecoveryCodesLeftAfter(res); ok {
+		rc.CodesLeft = strconv.Itoa(left)
+	}
 	return "/ui/verify/done?t=" + u.sig.token(rc)
 }
 
@@ -428,7 +432,8 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 			v.Lead = "Thanks, that's you."
 		}
 		if v.UsedRecovery {
-			v.Lead = "You signed in with a backup code; it can't be used again. If you lost your phone, set up two-step verification again soon."
+			v.Lead = "You signed in with a backup code; it can't be used again. If you lost your phone, set up two-step verification again soon." +
+				codesLeftText(c.CodesLeft)
 		}
 		if c.Return != "" {
 			v.ReturnURL = withResult(c.Return, tok)
@@ -461,4 +466,19 @@ func withResult(ret, tok string) string {
 		out += "#" + frag
 	}
 	return out
+}
+
+// codesLeftText tells a user who signed in with a backup code how many
+// they have left (left is the result token's count, "" when it has none),
+// so that they make new ones before they run out.
+func codesLeftText(left string) string {
+	switch left {
+	case "":
+		return ""
+	case "0":
+		return " That was your last backup code: get new ones from your security settings now."
+	case "1":
+		return " You have 1 backup code left: get new ones from your security settings soon."
+	}
+	return " You have " + left + " backup codes left."
 }

@@ -60,6 +60,10 @@ type claims struct {
 	Portal  string `json:"pu,omitempty"` // where the backend lets the user enroll (enrollment_required)
 	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
 	At      int64  `json:"at,omitempty"` // when a result was decided
+	// CodesLeft, in the result of an allow by recovery code, is how many
+	// of the user's codes are left, in decimal ("0" included); "" in any
+	// other token.
+	CodesLeft string `json:"cl,omitempty"`
 
 	// A verify form after a challenge was sent (an emailed code): TxID and
 	// Method name it, SentMsg is the provider's sentence for the user (never

@@ -168,3 +168,19 @@ func TestTokenOneSpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestCodesLeftText: the result page's sentence for the backup codes left
+// after a sign-in with one; none for a result without a count.
+func TestCodesLeftText(t *testing.T) {
+	for left, want := range map[string]string{
+		"":   "",
+		"0":  " That was your last backup code: get new ones from your security settings now.",
+		"1":  " You have 1 backup code left: get new ones from your security settings soon.",
+		"2":  " You have 2 backup codes left.",
+		"10": " You have 10 backup codes left.",
+	} {
+		if got := codesLeftText(left); got != want {
+			t.Errorf("codesLeftText(%q) = %q, want %q", left, got, want)
+		}
+	}
+}

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/auditdetails"
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
@@ -56,11 +55,13 @@ const (
 		WITH used AS (DELETE FROM recovery_codes WHERE user_id = $1 AND hash = $2 RETURNING 1)
 		SELECT (SELECT count(*) FROM used)::int,
 			((SELECT count(*) FROM recovery_codes WHERE user_id = $1) - (SELECT count(*) FROM used))::int`
-	// recoveryLockSQL serialises the recovery code uses of one user
-	// across replicas until commit, so that each use's count sees every
-	// use committed before it: without it, two replicas using two codes
-	// of one user at once would each count the other's code as left.
-	// Two-key advisory locks are a key space apart from auditLock's.
+	// recoveryLockSQL takes a user's recovery lock (see recovery.go)
+	// until commit. It serialises the recovery code uses of one user
+	// across replicas, so that each use's count sees every use committed
+	// before it (without it, two replicas using two codes of one user at
+	// once would each count the other's code as left), and the uses with
+	// a replacement of the set. Two-key advisory locks are a key space
+	// apart from auditLock's.
 	recoveryLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
 	// auditLockSQL takes auditLock (see audit.go) until commit.
 	auditLockSQL = `SELECT pg_advisory_xact_lock($1)`
@@ -123,15 +124,11 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		if err != nil {
 			return a, err
 		}
-		details := e.Details
-		if details == nil {
-			details = map[string]string{}
-		}
-		js, err := json.Marshal(details)
+		js, err := auditdetails.Encode(e.Details)
 		if err != nil {
 			return a, err
 		}
-		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(js)}})
+		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, js}})
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {
@@ -187,7 +184,7 @@ func (s *Store) startDecisions() {
 // use's audit entry carries the count of codes left, which only the
 // use's statement learns.
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), statementTimeout+5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.batchWait)
 	defer cancel()
 	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil }) {
 		return s.writeCareful(ctx, batch)
@@ -347,11 +344,11 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 					return nil
 				}
 				if len(d.audits) > 0 {
-					js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+					js, err := auditdetails.WithRecoveryLeft(d.firstDetails, d.use.Left)
 					if err != nil {
 						return err
 					}
-					d.audits[0].text[len(d.audits[0].text)-1] = string(js)
+					d.audits[0].text[len(d.audits[0].text)-1] = js
 				}
 				return nil
 			})
@@ -399,14 +396,3 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 }
 
 type pgconnTag = pgconn.CommandTag
-
-// recoveryLockOf is the second key of a user's recovery lock in a
-// decision (recoveryLockSQL; the first is recoveryLock): a hash of the
-// user id, computed here rather than by hashtext so that a batch can
-// take its users' locks in the order of their keys. Two users may share
-// one; that only makes one wait for the other.
-func recoveryLockOf(userID string) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(userID))
-	return int32(h.Sum32())
-}

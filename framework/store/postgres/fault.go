@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -40,6 +41,47 @@ const (
 	lockTimeout      = 2 * time.Second
 	statementTimeout = 10 * time.Second
 )
+
+// answerMargin is how much longer than the session's statement_timeout
+// a decision batch waits for the server's answer before it gives up on
+// the connection: long enough for the server's own timeout to be
+// reported first (the connection then stays usable). A server that
+// answers nothing at all (hung, its disk stalled, the network cut without
+// a reset) fails the batch then.
+const answerMargin = 5 * time.Second
+
+// batchWait is the bound on a decision batch's wait for the server: the
+// statement_timeout in params (as configure leaves them: the DSN's, or
+// statementTimeout) plus answerMargin. A value of 0 (no timeout on the
+// server) or one this cannot read gives statementTimeout's bound: the
+// client's wait is never unbounded.
+func batchWait(params map[string]string) time.Duration {
+	d, ok := pgDuration(params["statement_timeout"])
+	if !ok || d <= 0 {
+		d = statementTimeout
+	}
+	return d + answerMargin
+}
+
+// pgDuration reads a time setting as PostgreSQL does: an integer in
+// milliseconds, or with a unit (us, ms, s, min, h, d).
+func pgDuration(v string) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	unit, ok := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond,
+		"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.TrimSpace(v[i:])]
+	if !ok || n > int64(math.MaxInt64/unit) {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
 
 // configure sets the statement bounds and the pool's liveness checks.
 func configure(cfg *pgxpool.Config) {

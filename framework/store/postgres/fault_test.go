@@ -221,3 +221,34 @@ func TestTerminatedConnectionsUnderLogins(t *testing.T) {
 		t.Errorf("budget after the logins: %+v, %v", a, err)
 	}
 }
+
+// TestBatchWait: a decision batch waits for the server the session's
+// statement_timeout, in any of PostgreSQL's spellings, plus answerMargin;
+// the default's bound when there is none on the server or it cannot be
+// read.
+func TestBatchWait(t *testing.T) {
+	fallback := statementTimeout + answerMargin
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+	}{
+		{"1000", time.Second + answerMargin},
+		{"250ms", 250*time.Millisecond + answerMargin},
+		{"2s", 2*time.Second + answerMargin},
+		{" 3 s ", 3*time.Second + answerMargin},
+		{"1min", time.Minute + answerMargin},
+		{"1h", time.Hour + answerMargin},
+		{"1d", 24*time.Hour + answerMargin},
+		{"1500us", 1500*time.Microsecond + answerMargin},
+		{"0", fallback},
+		{"", fallback},
+		{"soon", fallback},
+		{"5 fortnights", fallback},
+		{"-1", fallback},
+		{"99999999999999999d", fallback},
+	} {
+		if got := batchWait(map[string]string{"statement_timeout": tc.value}); got != tc.want {
+			t.Errorf("statement_timeout %q: %v, want %v", tc.value, got, tc.want)
+		}
+	}
+}

@@ -30,6 +30,8 @@ type Store struct {
 	pool faultPool
 	// decisions group-commits decisions and audit entries (decision.go).
 	decisions *groupcommit.Writer[decisionArgs]
+	// batchWait bounds a decision batch's wait for the server (fault.go).
+	batchWait time.Duration
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -101,7 +103,7 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		pool.Close()
 		return nil, openError(dsn, "migrate", err)
 	}
-	s := &Store{pool: faultPool{pool}}
+	s := &Store{pool: faultPool{pool}, batchWait: batchWait(params)}
 	s.startDecisions()
 	var id string
 	if create {

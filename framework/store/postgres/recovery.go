@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,30 +13,56 @@ import (
 
 var _ framework.RecoveryStore = (*Store)(nil)
 
-// recoveryLock is the first key of the two-key advisory locks taken per
-// user while replacing recovery codes and while a decision uses one ("rc"
-// in ASCII); the second is a hash of the user id (hashtext here,
-// recoveryLockOf in a decision, which orders its locks by it, so the two
-// do not wait for each other). Two-key locks live apart from one-key ones
-// such as the migration lock, so the two cannot collide.
+// recoveryLock is the first key of the two-key advisory lock a
+// transaction takes per user before it deletes any of the user's recovery
+// codes: a replacement of the set and a decision using a code ("rc" in
+// ASCII). The second is recoveryLockOf the user. Two-key locks live apart
+// from one-key ones such as the migration lock, so the two cannot collide.
 const recoveryLock int32 = 0x7263
+
+// recoveryLockOf is the second key of a user's recovery lock: an FNV-1a
+// hash of the user id, computed here rather than by hashtext so that a
+// decision batch can take its users' locks in the order of their keys.
+// Two users may share one; that only makes one wait for the other.
+func recoveryLockOf(userID string) int32 {
+	h := fnv.New32a()
+	h.Write([]byte(userID))
+	return int32(h.Sum32())
+}
+
+// replaceLockSQL takes the user's recovery lock ($1, $3) for a
+// replacement, then the one earlier releases took alone, keyed by
+// hashtext ($1, hashtext($2)): a replica of an older release
+// replacing codes under that lock alone thus still waits for (or is
+// waited for by) this one, so two replacements of one user on replicas of
+// different releases during a rolling upgrade cannot leave both sets. (An
+// older replica's replacement and a decision of any release do not wait
+// for each other, as before.) Drop the second lock once no release before
+// this one can run against the database. The target list is evaluated in
+// order, so every replica takes the two in one order.
+const replaceLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $3::int4), pg_advisory_xact_lock($1::int4, hashtext($2))`
 
 // ReplaceRecoveryCodes swaps the whole set in one transaction, so a user
 // never has a mix of old and new codes, nor none at all in between.
 //
-// Under READ COMMITTED a delete does not see rows inserted by a transaction
-// that commits after it started, so two replacements racing for one user
-// could each keep the other's new codes: the user would end up with both
-// sets. The per-user advisory lock runs them one after the other, as
-// SQLite's single writer does. Users whose ids hash alike merely wait for
-// each other.
+// It first takes the user's recovery lock, as a decision using a code
+// does before its delete (see writeCareful), so that the two run one
+// after the other, as under SQLite's single writer. Otherwise the two
+// deletes could each row-lock some of the user's codes and wait for the
+// other's: a batch deletes in hash order, a replacement in whatever order
+// the rows are read, and the server ends such a deadlock by failing one
+// of them. Two replacements also run one after the other: under READ
+// COMMITTED a delete does not see rows inserted by a transaction that
+// commits after it started, so two racing for one user could each keep
+// the other's new codes. Users whose ids hash alike merely wait for each
+// other.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
 	created, err := timestamp("now", now)
 	if err != nil {
 		return fmt.Errorf("postgres: replace recovery codes: %w", err)
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, recoveryLock, userID); err != nil {
+		if _, err := tx.Exec(ctx, replaceLockSQL, recoveryLock, userID, recoveryLockOf(userID)); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, userID); err != nil {

@@ -2,13 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/auditdetails"
 	"github.com/twofactor/twofactor/framework/store/internal/groupcommit"
 )
 
@@ -144,11 +144,11 @@ func countLeft(tx *rawTx, d decisionArgs) error {
 	}
 	d.use.Left = int(left)
 	if len(d.audits) > 0 {
-		js, err := json.Marshal(framework.WithRecoveryLeft(d.firstDetails, d.use.Left))
+		js, err := auditdetails.WithRecoveryLeft(d.firstDetails, d.use.Left)
 		if err != nil {
 			return err
 		}
-		d.audits[0][len(d.audits[0])-1] = string(js)
+		d.audits[0][len(d.audits[0])-1] = js
 	}
 	return nil
 }
@@ -158,15 +158,11 @@ func auditArgs(e framework.AuditEntry) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	details := e.Details
-	if details == nil {
-		details = map[string]string{}
-	}
-	d, err := json.Marshal(details)
+	d, err := auditdetails.Encode(e.Details)
 	if err != nil {
 		return nil, err
 	}
-	return []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, string(d)}, nil
+	return []any{at, e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, d}, nil
 }
 
 // startDecisions prepares the decision statements on the writer

@@ -1,13 +1,10 @@
 package storetest
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +61,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
 		{"Recovery/CountsLeft", testRecoveryCountsLeft},
+		{"Recovery/UsesRacingReplacement", testRecoveryUsesRacingReplacement},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
@@ -89,141 +87,6 @@ const concurrency = 20
 // base has nanoseconds and a non-UTC zone so that a store which drops
 // sub-second precision or keeps the caller's zone is caught.
 var base = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+05:30", 5*3600+30*60))
-
-func at(d time.Duration) time.Time { return base.Add(d) }
-
-// newPending is what the framework passes to PutPending.
-func newPending(user, provider string, state []byte) framework.Enrollment {
-	return framework.Enrollment{
-		UserID:    user,
-		Provider:  provider,
-		State:     state,
-		CreatedAt: base,
-		UpdatedAt: base,
-	}
-}
-
-// stored is what a store must hold after a PutPending of e at version v.
-func stored(e framework.Enrollment, v int64) framework.Enrollment {
-	e.Status = framework.StatusPending
-	e.Version = v
-	e.ConfirmedAt = time.Time{}
-	return e
-}
-
-// activated is e confirmed at c, as the framework passes it to Update.
-func activated(e framework.Enrollment, state []byte, c time.Time) framework.Enrollment {
-	e.Status = framework.StatusActive
-	e.State = state
-	e.UpdatedAt = c
-	e.ConfirmedAt = c
-	return e
-}
-
-func mustPut(t *testing.T, s framework.Store, e framework.Enrollment) framework.Enrollment {
-	t.Helper()
-	got, err := s.PutPending(t.Context(), e)
-	if err != nil {
-		t.Fatalf("PutPending(%q, %q): %v", e.UserID, e.Provider, err)
-	}
-	return got
-}
-
-func mustUpdate(t *testing.T, s framework.Store, e framework.Enrollment) framework.Enrollment {
-	t.Helper()
-	got, err := s.Update(t.Context(), e)
-	if err != nil {
-		t.Fatalf("Update(%q, %q, version %d): %v", e.UserID, e.Provider, e.Version, err)
-	}
-	return got
-}
-
-func mustGet(t *testing.T, s framework.Store, user, provider string) framework.Enrollment {
-	t.Helper()
-	got, err := s.Get(t.Context(), user, provider)
-	if err != nil {
-		t.Fatalf("Get(%q, %q): %v", user, provider, err)
-	}
-	return got
-}
-
-func mustList(t *testing.T, s framework.Store, user string) []framework.Enrollment {
-	t.Helper()
-	got, err := s.List(t.Context(), user)
-	if err != nil {
-		t.Fatalf("List(%q): %v", user, err)
-	}
-	return got
-}
-
-// active stores a pending enrollment and confirms it.
-func active(t *testing.T, s framework.Store, user, provider string) framework.Enrollment {
-	t.Helper()
-	p := mustPut(t, s, newPending(user, provider, []byte("pending-"+provider)))
-	return mustUpdate(t, s, activated(p, []byte("active-"+provider), at(time.Minute)))
-}
-
-func wantErr(t *testing.T, op string, err, want error) {
-	t.Helper()
-	if !errors.Is(err, want) {
-		t.Fatalf("%s: error %v, want %v", op, err, want)
-	}
-}
-
-// check compares every field. Times must be in UTC and within a microsecond
-// of what was written, the finest resolution every backend keeps.
-func check(t *testing.T, what string, got, want framework.Enrollment) {
-	t.Helper()
-	var diffs []string
-	add := func(field string, got, want any) {
-		diffs = append(diffs, fmt.Sprintf("%s = %v, want %v", field, got, want))
-	}
-	if got.UserID != want.UserID {
-		add("UserID", fmt.Sprintf("%q", got.UserID), fmt.Sprintf("%q", want.UserID))
-	}
-	if got.Provider != want.Provider {
-		add("Provider", fmt.Sprintf("%q", got.Provider), fmt.Sprintf("%q", want.Provider))
-	}
-	if got.Status != want.Status {
-		add("Status", got.Status, want.Status)
-	}
-	if !bytes.Equal(got.State, want.State) {
-		add("State", fmt.Sprintf("%x (%d bytes)", got.State, len(got.State)), fmt.Sprintf("%x (%d bytes)", want.State, len(want.State)))
-	}
-	if got.Version != want.Version {
-		add("Version", got.Version, want.Version)
-	}
-	for _, f := range []struct {
-		name      string
-		got, want time.Time
-	}{
-		{"CreatedAt", got.CreatedAt, want.CreatedAt},
-		{"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
-		{"ConfirmedAt", got.ConfirmedAt, want.ConfirmedAt},
-	} {
-		if msg := timeDiff(f.got, f.want); msg != "" {
-			add(f.name, f.got.Format(time.RFC3339Nano), f.want.Format(time.RFC3339Nano)+" ("+msg+")")
-		}
-	}
-	if len(diffs) > 0 {
-		t.Errorf("%s: %s", what, strings.Join(diffs, "; "))
-	}
-}
-
-func timeDiff(got, want time.Time) string {
-	switch {
-	case want.IsZero() != got.IsZero():
-		return "zero mismatch"
-	case want.IsZero():
-		return ""
-	case got.Location() != time.UTC:
-		return "not UTC"
-	}
-	if d := got.Sub(want).Abs(); d >= time.Microsecond {
-		return fmt.Sprintf("off by %v", d)
-	}
-	return ""
-}
 
 func testPutPendingInserts(t *testing.T, s framework.Store) {
 	e := newPending("alice", "totp", []byte("seed"))
@@ -464,97 +327,6 @@ func testDeleteMissing(t *testing.T, s framework.Store) {
 	if got := mustList(t, s, "alice"); len(got) != 1 {
 		t.Fatalf("List after Delete of missing provider = %d entries, want 1", len(got))
 	}
-}
-
-// race runs f(i) for i in [0, concurrency) at once: all goroutines wait on
-// one gate so they hit the store together rather than one by one.
-func race(f func(i int)) {
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-gate
-			f(i)
-		})
-	}
-	close(gate)
-	wg.Wait()
-}
-
-func testConcurrentUpdate(t *testing.T, s framework.Store) {
-	// This is the single-use guarantee: two replicas accepting the same code
-	// both Update from the version they read; exactly one may win.
-	cur := active(t, s, "alice", "totp")
-	results := make([]framework.Enrollment, concurrency)
-	errs := make([]error, concurrency)
-	race(func(i int) {
-		in := cur
-		in.State = fmt.Appendf(nil, "writer %d", i)
-		in.UpdatedAt = at(time.Hour + time.Duration(i)*time.Second)
-		results[i], errs[i] = s.Update(t.Context(), in)
-	})
-
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("writers %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case !errors.Is(err, framework.ErrConflict):
-			t.Errorf("writer %d: error %v, want nil or %v", i, err, framework.ErrConflict)
-		}
-	}
-	if winner < 0 {
-		t.Fatalf("no writer succeeded")
-	}
-	want := cur
-	want.State = fmt.Appendf(nil, "writer %d", winner)
-	want.UpdatedAt = at(time.Hour + time.Duration(winner)*time.Second)
-	want.Version = cur.Version + 1
-	check(t, "winning Update result", results[winner], want)
-	check(t, "Get after racing Updates", mustGet(t, s, "alice", "totp"), want)
-}
-
-func testConcurrentPutPending(t *testing.T, s framework.Store) {
-	// Each PutPending is atomic, so racing ones serialise: one inserts, the
-	// rest replace in turn, and every version from 1 up is handed out once.
-	versions := make([]int64, concurrency)
-	errs := make([]error, concurrency)
-	race(func(i int) {
-		var got framework.Enrollment
-		got, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
-		versions[i] = got.Version
-	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("writer %d: %v", i, err)
-		}
-	}
-	slices.Sort(versions)
-	for i, v := range versions {
-		if v != int64(i+1) {
-			t.Fatalf("versions handed out = %v, want 1..%d each once", versions, concurrency)
-		}
-	}
-	if got := mustGet(t, s, "alice", "totp"); got.Version != concurrency {
-		t.Fatalf("final version = %d, want %d", got.Version, concurrency)
-	}
-}
-
-func testConcurrentPutPendingOverActive(t *testing.T, s framework.Store) {
-	act := active(t, s, "alice", "totp")
-	errs := make([]error, concurrency)
-	race(func(i int) {
-		_, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
-	})
-	for i, err := range errs {
-		if !errors.Is(err, framework.ErrAlreadyActive) {
-			t.Errorf("writer %d: error %v, want %v", i, err, framework.ErrAlreadyActive)
-		}
-	}
-	check(t, "active enrollment after racing PutPending", mustGet(t, s, "alice", "totp"), act)
 }
 
 func testTimesRoundTrip(t *testing.T, s framework.Store) {

@@ -1,0 +1,106 @@
+package storetest
+
+// The enrollment table under simultaneous writers: one compare-and-swap
+// wins, whatever the interleaving.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// race runs f(i) for i in [0, concurrency) at once: all goroutines wait on
+// one gate so they hit the store together rather than one by one.
+func race(f func(i int)) {
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range concurrency {
+		wg.Go(func() {
+			<-gate
+			f(i)
+		})
+	}
+	close(gate)
+	wg.Wait()
+}
+
+func testConcurrentUpdate(t *testing.T, s framework.Store) {
+	// This is the single-use guarantee: two replicas accepting the same code
+	// both Update from the version they read; exactly one may win.
+	cur := active(t, s, "alice", "totp")
+	results := make([]framework.Enrollment, concurrency)
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		in := cur
+		in.State = fmt.Appendf(nil, "writer %d", i)
+		in.UpdatedAt = at(time.Hour + time.Duration(i)*time.Second)
+		results[i], errs[i] = s.Update(t.Context(), in)
+	})
+
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Errorf("writers %d and %d both succeeded", winner, i)
+			}
+			winner = i
+		case !errors.Is(err, framework.ErrConflict):
+			t.Errorf("writer %d: error %v, want nil or %v", i, err, framework.ErrConflict)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no writer succeeded")
+	}
+	want := cur
+	want.State = fmt.Appendf(nil, "writer %d", winner)
+	want.UpdatedAt = at(time.Hour + time.Duration(winner)*time.Second)
+	want.Version = cur.Version + 1
+	check(t, "winning Update result", results[winner], want)
+	check(t, "Get after racing Updates", mustGet(t, s, "alice", "totp"), want)
+}
+
+func testConcurrentPutPending(t *testing.T, s framework.Store) {
+	// Each PutPending is atomic, so racing ones serialise: one inserts, the
+	// rest replace in turn, and every version from 1 up is handed out once.
+	versions := make([]int64, concurrency)
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		var got framework.Enrollment
+		got, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
+		versions[i] = got.Version
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	slices.Sort(versions)
+	for i, v := range versions {
+		if v != int64(i+1) {
+			t.Fatalf("versions handed out = %v, want 1..%d each once", versions, concurrency)
+		}
+	}
+	if got := mustGet(t, s, "alice", "totp"); got.Version != concurrency {
+		t.Fatalf("final version = %d, want %d", got.Version, concurrency)
+	}
+}
+
+func testConcurrentPutPendingOverActive(t *testing.T, s framework.Store) {
+	act := active(t, s, "alice", "totp")
+	errs := make([]error, concurrency)
+	race(func(i int) {
+		_, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
+	})
+	for i, err := range errs {
+		if !errors.Is(err, framework.ErrAlreadyActive) {
+			t.Errorf("writer %d: error %v, want %v", i, err, framework.ErrAlreadyActive)
+		}
+	}
+	check(t, "active enrollment after racing PutPending", mustGet(t, s, "alice", "totp"), act)
+}

@@ -1,0 +1,96 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/twofactor/twofactor/framework"
+)
+
+// testRecoveryUsesRacingReplacement is RecoveryUsesRacingReplacement on
+// one store.
+func testRecoveryUsesRacingReplacement(t *testing.T, s framework.Store) {
+	RecoveryUsesRacingReplacement(t, s)
+}
+
+// RecoveryUsesRacingReplacement: every code of a user used at once,
+// spread over stores (several stores on one database stand for
+// replicas), while a replacement of the set runs. Each use either commits
+// before the replacement or finds its code gone (ErrConflict); the counts
+// of codes left that the committed uses report are n-1, n-2, ... with
+// none twice or missing (the uses and the replacement ran one after the
+// other), nothing fails, and the user has exactly the new set afterwards.
+//
+// The old set is stored in the reverse of hash order, the order a batch
+// of decisions may delete its codes in, so that a replacement deleting
+// the rows in stored order meets a batch's codes the other way round. The
+// replacement starts when the first use has returned: while the uses that
+// arrived meanwhile are being committed together, in one batch.
+func RecoveryUsesRacingReplacement(t *testing.T, stores ...framework.Store) {
+	const codes, newCodes, rounds = 16, 4, 40
+	for round := range rounds {
+		user := fmt.Sprintf("user%d", round)
+		var old, fresh [][]byte
+		for i := range codes {
+			old = append(old, fmt.Appendf(nil, "old-%02d", codes-1-i))
+		}
+		for i := range newCodes {
+			fresh = append(fresh, fmt.Appendf(nil, "new-%02d", i))
+		}
+		if err := stores[0].ReplaceRecoveryCodes(t.Context(), user, old, base); err != nil {
+			t.Fatal(err)
+		}
+		lefts := make([]int, codes)
+		errs := make([]error, codes)
+		var replaced error
+		var wg sync.WaitGroup
+		start, first := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		for i := range codes {
+			wg.Go(func() {
+				<-start
+				d := recoveryAllow(user, old[i])
+				errs[i] = stores[i%len(stores)].CommitDecision(t.Context(), d)
+				lefts[i] = d.UseRecovery.Left
+				once.Do(func() { close(first) })
+			})
+		}
+		wg.Go(func() {
+			<-first
+			replaced = stores[len(stores)-1].ReplaceRecoveryCodes(t.Context(), user, fresh, base)
+		})
+		close(start)
+		wg.Wait()
+		if replaced != nil {
+			t.Fatalf("round %d: replacement: %v", round, replaced)
+		}
+		var got []int
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				got = append(got, lefts[i])
+			case !errors.Is(err, framework.ErrConflict):
+				t.Fatalf("round %d: use of code %d: %v", round, i, err)
+			}
+		}
+		slices.Sort(got)
+		slices.Reverse(got)
+		for k, left := range got {
+			if left != codes-1-k {
+				t.Fatalf("round %d: %d uses committed before the replacement counted %v left; want %d down to %d",
+					round, len(got), got, codes-1, codes-len(got))
+			}
+		}
+		if n, err := stores[0].CountRecoveryCodes(t.Context(), user); err != nil || n != len(fresh) {
+			t.Fatalf("round %d: %d codes after the replacement (%v), want the new set's %d", round, n, err, len(fresh))
+		}
+		for _, h := range fresh {
+			if has, err := stores[0].HasRecoveryCode(t.Context(), user, h); err != nil || !has {
+				t.Fatalf("round %d: new code %q missing after the replacement (%v)", round, h, err)
+			}
+		}
+	}
+}
