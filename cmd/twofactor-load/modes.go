@@ -101,23 +101,57 @@ func (g *generator) nextRequest(now time.Time, next *atomic.Uint64, rng *rand.Ra
 	return request{u: u, code: code, step: step, fresh: fresh}, err
 }
 
-// claimFresh hands u out for the oldest step in [now, now+lead] newer than
-// the last one sent, unless a request of u is in flight or there is none.
-// release ends the claim.
+// claimFresh hands u out for the oldest unambiguous step in [now,
+// now+lead] newer than the last one sent, unless a request of u is in
+// flight or there is none. release ends the claim.
+//
+// A step is ambiguous when its code is also the code of one of the next
+// ambiguityReach steps (two 6-digit codes agree about once in a million).
+// The host, which accepts the highest fresh step a code matches, would
+// then record that later step, and the generator's next first use (that
+// step) would be answered replayed, rightly: a run of a few hundred
+// thousand logins met one such pair. Skipping the step keeps every request
+// of the workload an unambiguous first use.
 func (u *otpUser) claimFresh(now time.Time, lead int64) (code string, step int64, ok bool, err error) {
 	t := u.stepAt(now)
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	step = max(u.step+1, t)
-	if u.busy || step > t+lead {
+	if u.busy {
 		return "", 0, false, nil
 	}
-	c, err := u.codeFor(step)
-	if err != nil {
-		return "", 0, false, fmt.Errorf("user %s: %w", u.id, err)
+	for step = max(u.step+1, t); step <= t+lead; step++ {
+		c, ambiguous, err := u.unambiguousCode(step)
+		if err != nil {
+			return "", 0, false, fmt.Errorf("user %s: %w", u.id, err)
+		}
+		if !ambiguous {
+			u.step, u.code, u.busy = step, c, true
+			return c, step, true, nil
+		}
 	}
-	u.step, u.code, u.busy = step, c, true
-	return c, step, true, nil
+	return "", 0, false, nil
+}
+
+// ambiguityReach is how many steps after a code's own the host may still
+// match it at: its window reaches skew (1 by default) past the step of
+// the moment it checks, which is the claimed step or the one after.
+const ambiguityReach = 2
+
+// unambiguousCode is step's code, and whether one of the next
+// ambiguityReach steps has the same code.
+func (u *otpUser) unambiguousCode(step int64) (code string, ambiguous bool, err error) {
+	code, err = u.codeFor(step)
+	if err != nil {
+		return "", false, err
+	}
+	for next := step + 1; next <= step+ambiguityReach; next++ {
+		c, err := u.codeFor(next)
+		if err != nil {
+			return "", false, err
+		}
+		ambiguous = ambiguous || c == code
+	}
+	return code, ambiguous, nil
 }
 
 func (u *otpUser) release() {

@@ -68,6 +68,30 @@ func TestFirstUseSendsEachStepOnce(t *testing.T) {
 	}
 }
 
+// TestFirstUseSkipsAmbiguousSteps: a step whose code is also the next
+// step's is not handed out (the host would record the later step, and the
+// next first use would be a replay); the later step is.
+func TestFirstUseSkipsAmbiguousSteps(t *testing.T) {
+	const twin = 56_668_234 // testUser's codes of this step and the next agree
+	u := testUser(t)
+	a, errA := u.codeFor(twin)
+	b, errB := u.codeFor(twin + 1)
+	if errA != nil || errB != nil || a != b {
+		t.Fatalf("fixture: steps %d and %d give %q and %q (%v, %v); want one code", twin, twin+1, a, b, errA, errB)
+	}
+	now := time.Unix(twin*30+5, 0)
+	code, step, ok, err := u.claimFresh(now, 1)
+	if err != nil || !ok || step != twin+1 || code != b {
+		t.Fatalf("claimFresh at step %d = %q, step %d, %v, %v; want the next step %d", twin, code, step, ok, err, twin+1)
+	}
+	u.release()
+	// With no later step in reach, nothing is handed out.
+	v := testUser(t)
+	if _, step, ok, err := v.claimFresh(now, 0); ok || err != nil {
+		t.Fatalf("claimFresh with lead 0 at an ambiguous step: step %d, %v, %v; want none", step, ok, err)
+	}
+}
+
 // TestWrongCapsPerUser: -mode wrong sends at most -wrong-per-user wrong
 // codes a user, each matching no step near now.
 func TestWrongCapsPerUser(t *testing.T) {
