@@ -33,15 +33,7 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 	defer h.stop()
 
 	const users = 12
-	secrets := make([]string, users)
-	for i := range users {
-		user := fmt.Sprintf("user%d", i)
-		r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-		secrets[i] = otpSecret(t, r)
-		if c := h.do("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secrets[i], 0)}); c.str("status") != "active" {
-			t.Fatalf("confirm %s: %d %v", user, c.status, c.body)
-		}
-	}
+	secrets := enrollTOTPUsers(t, h, users)
 
 	admin, err := pgx.Connect(context.Background(), os.Getenv("TEST_POSTGRES_DSN"))
 	if err != nil {
@@ -158,15 +150,7 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 			config, _ := postgresConfigAt(t, dsn, totpClients)
 			h := startReplica(t, config)
 			defer h.stop()
-			secrets := make([]string, users)
-			for i := range users {
-				user := fmt.Sprintf("user%d", i)
-				r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-				secrets[i] = otpSecret(t, r)
-				if c := h.do("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secrets[i], 0)}); c.str("status") != "active" {
-					t.Fatalf("confirm %s: %d %v", user, c.status, c.body)
-				}
-			}
+			secrets := enrollTOTPUsers(t, h, users)
 			// The next step's code: a first use, inside the skew.
 			codes := make([]string, users)
 			for i := range users {
@@ -268,4 +252,20 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// enrollTOTPUsers enrolls and confirms TOTP for user0 .. user(n-1) and
+// returns their secrets.
+func enrollTOTPUsers(t *testing.T, h *testHost, n int) []string {
+	t.Helper()
+	secrets := make([]string, n)
+	for i := range n {
+		user := fmt.Sprintf("user%d", i)
+		r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+		secrets[i] = otpSecret(t, r)
+		if c := h.do("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secrets[i], 0)}); c.str("status") != "active" {
+			t.Fatalf("confirm %s: %d %v", user, c.status, c.body)
+		}
+	}
+	return secrets
 }

@@ -101,13 +101,22 @@ func namedValues(args []any) ([]driver.NamedValue, error) {
 	return nv, nil
 }
 
-// exec runs query with args and returns the rows it changed.
-func (t *rawTx) exec(query string, args ...any) (int64, error) {
+// bind returns query's statement and args as its driver arguments.
+func (t *rawTx) bind(query string, args []any) (driver.Stmt, []driver.NamedValue, error) {
 	st, err := t.c.stmt(t.ctx, query)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	nv, err := namedValues(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, nv, nil
+}
+
+// exec runs query with args and returns the rows it changed.
+func (t *rawTx) exec(query string, args ...any) (int64, error) {
+	st, nv, err := t.bind(query, args)
 	if err != nil {
 		return 0, err
 	}
@@ -120,11 +129,7 @@ func (t *rawTx) exec(query string, args ...any) (int64, error) {
 
 // queryInt runs query, which yields one integer.
 func (t *rawTx) queryInt(query string, args ...any) (int64, error) {
-	st, err := t.c.stmt(t.ctx, query)
-	if err != nil {
-		return 0, err
-	}
-	nv, err := namedValues(args)
+	st, nv, err := t.bind(query, args)
 	if err != nil {
 		return 0, err
 	}
