@@ -45,28 +45,38 @@ func schemaBefore(t *testing.T, next string) string {
 	return ""
 }
 
-// TestUpgradeAttemptGate: a run of failures kept by the release before the
-// attempt gate (one budget per user) is the factors' budget after it.
-func TestUpgradeAttemptGate(t *testing.T) {
-	path := schemaBefore(t, "attempt_gate")
+// openUpgraded writes stmts (each given arg, which they may use as ?1)
+// into a store with the schema of the release before next, then opens it
+// with this release, which runs the migrations from next on.
+func openUpgraded(t *testing.T, next string, arg any, stmts ...string) *Store {
+	t.Helper()
+	path := schemaBefore(t, next)
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	// The previous release's init marked the store; its users failed.
-	if _, err := db.Exec(`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO attempts (user_id, failures, locked_until) VALUES ('alice', 7, ?), ('bob', 2, 0)`, until.UnixNano()); err != nil {
-		t.Fatal(err)
+	for _, q := range stmts {
+		if _, err := db.Exec(q, arg); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 	db.Close()
 	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatalf("Open of the previous release's store: %v", err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestUpgradeAttemptGate: a run of failures kept by the release before the
+// attempt gate (one budget per user) is the factors' budget after it.
+func TestUpgradeAttemptGate(t *testing.T) {
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// The previous release's init marked the store; its users failed.
+	s := openUpgraded(t, "attempt_gate", until.UnixNano(),
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO attempts (user_id, failures, locked_until) VALUES ('alice', 7, ?1), ('bob', 2, 0)`)
 	got, err := s.Attempts(t.Context(), "alice", framework.BudgetFactor)
 	if err != nil || got.Failures != 7 || !got.LockedUntil.Equal(until) {
 		t.Errorf("alice after the upgrade: %+v, %v", got, err)
@@ -87,27 +97,12 @@ func TestUpgradeAttemptGate(t *testing.T) {
 // challenge step reads back with no ResendAfter, so it is still answered,
 // never replaced, by a new request.
 func TestUpgradeChallengeResend(t *testing.T) {
-	path := schemaBefore(t, "challenge_resend")
-	db, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, q := range []string{
+	s := openUpgraded(t, "challenge_resend", now.UnixNano(),
 		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
 		`INSERT INTO enrollments VALUES ('alice', 'duo', 'active', x'01', 1, 0, 0, 0)`,
 		`INSERT INTO transactions VALUES ('p1', 'alice', 'duo', 'client', 'duo-tx', ?1, ?1 + 300000000000)`,
-	} {
-		if _, err := db.Exec(q, now.UnixNano()); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("Open of the previous release's store: %v", err)
-	}
-	defer s.Close()
+	)
 	tx, err := s.GetTransaction(t.Context(), "alice", "p1")
 	if err != nil || !tx.ResendAfter.IsZero() || tx.ProviderTxID != "duo-tx" {
 		t.Fatalf("pending push after the upgrade: %+v, %v", tx, err)
@@ -124,29 +119,14 @@ func TestUpgradeChallengeResend(t *testing.T) {
 // indexes wrote list as before (all, by user, since a time, by page) once
 // the indexes are gone, and new entries append after them.
 func TestUpgradeAuditUnindexed(t *testing.T) {
-	path := schemaBefore(t, "audit_unindexed")
-	db, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, q := range []string{
+	s := openUpgraded(t, "audit_unindexed", base.UnixNano(),
 		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
 		`INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details) VALUES
 			(?1, 'verify', 'app', 'alice', 'totp', 'client', 'allow', '', '', '{}'),
 			(?1 + 1000000000, 'verify', 'app', 'bob', 'totp', 'client', 'deny', 'invalid_code', '', '{"k":"v"}'),
 			(?1 + 2000000000, 'verify', 'app', 'alice', 'totp', 'client', 'deny', 'replayed', '', '{}')`,
-	} {
-		if _, err := db.Exec(q, base.UnixNano()); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatalf("Open of the previous release's store: %v", err)
-	}
-	defer s.Close()
+	)
 	var n int
 	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'audit'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("audit indexes after the upgrade: %d, %v", n, err)
