@@ -92,13 +92,8 @@ func TestChaosReplicas(t *testing.T) {
 	enroller := &testHost{t: t, url: replicas[0].url}
 	for i := range 60 {
 		u := fmt.Sprintf("user%02d", i)
-		r := enroller.do("POST", "/v1/users/"+u+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-		secret := otpSecret(t, r)
-		if c := enroller.do("POST", "/v1/users/"+u+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secret, 0)}); c.str("status") != "active" {
-			t.Fatalf("confirm %s: %d %v", u, c.status, c.body)
-		}
 		users = append(users, u)
-		secrets[u] = secret
+		secrets[u] = enrollTOTPOn(t, enroller, u)
 	}
 
 	const workers = 8

@@ -74,11 +74,7 @@ func TestGateBurstOneHost(t *testing.T) {
 func TestGateBurstReplicas(t *testing.T) {
 	config := postgresConfig(t, totpClients)
 	a, b := startReplica(t, config), startReplica(t, config)
-	r := a.do("POST", "/v1/users/alice/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-	secret := otpSecret(t, r)
-	if c := a.do("POST", "/v1/users/alice/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secret, 0)}); c.str("status") != "active" {
-		t.Fatalf("confirm: %d %v", c.status, c.body)
-	}
+	secret := enrollTOTPOn(t, a, "alice")
 	wrong := wrongTOTP(t, secret, time.Now())
 	got := httpBurst(t, []*testHost{a, b}, 200, func(h *testHost, _ int) response { return h.verify("alice", wrong) })
 	if got["deny/invalid_code"] > free+1 || got["deny/invalid_code"]+got["429"] != 200 {

@@ -260,12 +260,7 @@ func enrollTOTPUsers(t *testing.T, h *testHost, n int) []string {
 	t.Helper()
 	secrets := make([]string, n)
 	for i := range n {
-		user := fmt.Sprintf("user%d", i)
-		r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-		secrets[i] = otpSecret(t, r)
-		if c := h.do("POST", "/v1/users/"+user+"/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secrets[i], 0)}); c.str("status") != "active" {
-			t.Fatalf("confirm %s: %d %v", user, c.status, c.body)
-		}
+		secrets[i] = enrollTOTPOn(t, h, fmt.Sprintf("user%d", i))
 	}
 	return secrets
 }

@@ -116,11 +116,7 @@ func TestReplicasShareGuarantees(t *testing.T) {
 	defer a.stop()
 
 	// Enroll through A; the confirmation code is the current one.
-	r := a.do("POST", "/v1/users/alice/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
-	secret := otpSecret(t, r)
-	if c := a.do("POST", "/v1/users/alice/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, secret, 0)}); c.str("status") != "active" {
-		t.Fatalf("confirm: %d %v", c.status, c.body)
-	}
+	secret := enrollTOTPOn(t, a, "alice")
 
 	// The next step's code (inside the skew) to both replicas at once.
 	next := realCode(t, secret, 30*time.Second)
@@ -158,7 +154,7 @@ func TestReplicasShareGuarantees(t *testing.T) {
 	}
 
 	// Six wrong codes to A, then bob's right code to B: locked out on B.
-	r = a.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
+	r := a.do("POST", "/v1/users/bob/enrollments", appKey, map[string]string{"provider": "totp", "audience": "client"})
 	bobSecret := otpSecret(t, r)
 	a.do("POST", "/v1/users/bob/enrollments/totp/confirm", appKey, map[string]string{"code": realCode(t, bobSecret, 0)})
 	wrong := "000000"
