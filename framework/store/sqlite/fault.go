@@ -53,6 +53,11 @@ var unavailableCodes = map[int]bool{
 // unavailable returns err wrapped in framework.StoreUnavailable when it is
 // a storage failure, else err.
 func unavailable(err error) error {
+	// Every statement passes here, most with no error: errors.As would
+	// allocate its target all the same.
+	if err == nil {
+		return nil
+	}
 	var e *sqlitedriver.Error
 	if errors.As(err, &e) && unavailableCodes[e.Code()&0xff] {
 		return framework.StoreUnavailable(err)
