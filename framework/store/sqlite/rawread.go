@@ -33,7 +33,7 @@ func rawQueryRow(ctx context.Context, pool *sql.DB, query string, args []driver.
 	return c.Raw(func(dc any) error {
 		cn, ok := dc.(*conn)
 		if !ok {
-			return fmt.Errorf("sqlite: reader connection is a %T", dc)
+			return fmt.Errorf("reader connection is a %T", dc)
 		}
 		st, err := cn.stmt(run, query)
 		if err != nil {
@@ -45,7 +45,7 @@ func rawQueryRow(ctx context.Context, pool *sql.DB, query string, args []driver.
 		}
 		if n := len(rows.Columns()); n != len(dest) {
 			rows.Close()
-			return fmt.Errorf("sqlite: %d columns for %d values", n, len(dest))
+			return fmt.Errorf("%d columns for %d values", n, len(dest))
 		}
 		if err := rows.Next(dest); err != nil {
 			rows.Close() // the read's error is the one to report
@@ -70,7 +70,7 @@ func nullInt(v driver.Value) (n int64, ok bool, err error) {
 	case int64:
 		return v, true, nil
 	}
-	return 0, false, fmt.Errorf("sqlite: an INTEGER column holds a %T", v)
+	return 0, false, fmt.Errorf("an INTEGER column holds a %T", v)
 }
 
 // nullText is a TEXT column's value, ok false for NULL.
@@ -81,7 +81,7 @@ func nullText(v driver.Value) (s string, ok bool, err error) {
 	case string:
 		return v, true, nil
 	}
-	return "", false, fmt.Errorf("sqlite: a TEXT column holds a %T", v)
+	return "", false, fmt.Errorf("a TEXT column holds a %T", v)
 }
 
 // blobValue is a BLOB column's value: the driver's own copy, nil for NULL
@@ -93,5 +93,5 @@ func blobValue(v driver.Value) ([]byte, error) {
 	case []byte:
 		return v, nil
 	}
-	return nil, fmt.Errorf("sqlite: a BLOB column holds a %T", v)
+	return nil, fmt.Errorf("a BLOB column holds a %T", v)
 }
