@@ -8,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // TestGateReadBurst: 32 logins at once, each user's own, round after
@@ -36,34 +36,28 @@ func TestGateReadBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	never := func(int) time.Time { return time.Time{} }
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for u := range users {
+	errs := burst.Run(users, func(u int) error {
 		user := fmt.Sprintf("user%02d", u)
-		wg.Go(func() {
-			<-start
-			for round := range rounds {
-				r, ok, e, err := s.ReserveAttemptFor(ctx, user, framework.BudgetFactor, "totp", now, never)
-				if err != nil || !ok || e == nil {
-					t.Errorf("%s round %d: %v, %v, %+v", user, round, ok, err, e)
-					return
-				}
-				want := fmt.Sprintf("%s round %d", user, round)
-				if e.UserID != user || string(e.State) != want || e.Version != int64(round+1) || !e.ConfirmedAt.Equal(now) {
-					t.Errorf("%s round %d read %q version %d, confirmed %v; want %q version %d", user, round, e.State, e.Version, e.ConfirmedAt, want, round+1)
-					return
-				}
-				e.State = fmt.Appendf(nil, "%s round %d", user, round+1)
-				d := framework.DecisionWrite{Update: e, Settled: &framework.Refund{UserID: user, Budget: framework.BudgetFactor, Reservation: r}}
-				if err := s.CommitDecision(ctx, d); err != nil {
-					t.Errorf("%s round %d: commit: %v", user, round, err)
-					return
-				}
+		for round := range rounds {
+			r, ok, e, err := s.ReserveAttemptFor(ctx, user, framework.BudgetFactor, "totp", now, never)
+			if err != nil || !ok || e == nil {
+				return fmt.Errorf("%s round %d: %v, %v, %+v", user, round, ok, err, e)
 			}
-		})
+			want := fmt.Sprintf("%s round %d", user, round)
+			if e.UserID != user || string(e.State) != want || e.Version != int64(round+1) || !e.ConfirmedAt.Equal(now) {
+				return fmt.Errorf("%s round %d read %q version %d, confirmed %v; want %q version %d", user, round, e.State, e.Version, e.ConfirmedAt, want, round+1)
+			}
+			e.State = fmt.Appendf(nil, "%s round %d", user, round+1)
+			d := framework.DecisionWrite{Update: e, Settled: &framework.Refund{UserID: user, Budget: framework.BudgetFactor, Reservation: r}}
+			if err := s.CommitDecision(ctx, d); err != nil {
+				return fmt.Errorf("%s round %d: commit: %w", user, round, err)
+			}
+		}
+		return nil
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Error(err)
 	}
-	close(start)
-	wg.Wait()
 }
 
 // TestGateReadFailsClosed: a gate read that cannot be made fails, with the
