@@ -24,13 +24,13 @@ func newChunked(prefix, item, suffix string) chunked {
 
 // exec runs the statements for rows, in order, in tx.
 func (c *chunked) exec(tx *rawTx, rows [][]any) error {
-	var args []any
 	for i, n := range chunkSizes {
 		for len(rows) >= n {
-			args = args[:0]
+			args := tx.c.args[:0]
 			for _, r := range rows[:n] {
 				args = append(args, r...)
 			}
+			tx.c.args = args // the connection's buffer (see conn.args)
 			if _, err := tx.exec(c.sqls[i], args...); err != nil {
 				return err
 			}

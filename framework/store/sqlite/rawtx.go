@@ -44,6 +44,7 @@ func (s *Store) inTxDetached(ctx context.Context, fn func(*rawTx) error) error {
 			return fmt.Errorf("sqlite: writer connection is a %T", dc)
 		}
 		t := &rawTx{c: cn, ctx: context.WithoutCancel(ctx)}
+		defer t.release()
 		tx, err := cn.BeginTx(t.ctx, driver.TxOptions{})
 		if err != nil {
 			return err
@@ -88,30 +89,40 @@ func (c *conn) stmt(ctx context.Context, query string) (driver.Stmt, error) {
 }
 
 // namedValues converts args as database/sql would for a driver without a
-// NamedValueChecker.
-func namedValues(args []any) ([]driver.NamedValue, error) {
-	nv := make([]driver.NamedValue, len(args))
+// NamedValueChecker, into buf (reused: see conn.bound).
+func namedValues(buf []driver.NamedValue, args []any) ([]driver.NamedValue, error) {
+	nv := buf[:0]
 	for i, a := range args {
 		v, err := driver.DefaultParameterConverter.ConvertValue(a)
 		if err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
-		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
 	}
 	return nv, nil
 }
 
-// bind returns query's statement and args as its driver arguments.
+// bind returns query's statement and args as its driver arguments, in the
+// connection's buffer: valid until the next bind.
 func (t *rawTx) bind(query string, args []any) (driver.Stmt, []driver.NamedValue, error) {
 	st, err := t.c.stmt(t.ctx, query)
 	if err != nil {
 		return nil, nil, err
 	}
-	nv, err := namedValues(args)
+	nv, err := namedValues(t.c.bound, args)
 	if err != nil {
 		return nil, nil, err
 	}
+	t.c.bound = nv
 	return st, nv, nil
+}
+
+// release lets go of the values the buffers hold, to their capacity (a
+// short statement leaves a longer one's values behind its length): they
+// keep their room, not the batch's states and audit rows.
+func (t *rawTx) release() {
+	clear(t.c.bound[:cap(t.c.bound)])
+	clear(t.c.args[:cap(t.c.args)])
 }
 
 // exec runs query with args and returns the rows it changed.

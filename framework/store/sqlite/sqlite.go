@@ -186,6 +186,9 @@ func initialize(ctx context.Context, db *sql.DB) error {
 }
 
 func isBusy(err error) bool {
+	if err == nil { // as in unavailable
+		return false
+	}
 	var e *sqlitedriver.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
