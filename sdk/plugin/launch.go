@@ -1,7 +1,7 @@
 package plugin
 
 import (
-	"fmt"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,4 +130,6 @@ func FastPath(p sdk.Provider) bool {
 	return ok && c.fast != nil && !c.fast.refused.Load()
 }
 
-var errPeer = fmt.Errorf("fast path: the socket is not served by the plugin process")
+// errPeer is a side-channel socket whose listener is not the plugin
+// process the host started.
+var errPeer = errors.New("fast path: the socket is not served by the plugin process")

@@ -10,6 +10,13 @@
 // frame, the plugin answers with an OK or an error frame. It opens with a
 // hello each way naming the side channel's version. Any frame that breaks
 // these rules ends the connection; it is never reused.
+//
+// Unlike gRPC, a host that stops waiting before the deadline (its caller
+// left) does not reach into the plugin: the host closes the connection
+// and the plugin's Verify runs on until it returns or the deadline it was
+// sent ends (the same deadline the call had), then finds the connection
+// closed. Verify is short and bounded by that deadline, so this costs
+// little; the host never waits for it.
 package fastpath
 
 import (

@@ -26,7 +26,12 @@ type Handler func(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyRespons
 // connection is served only if the kernel says its peer is process peer
 // (the plugin's parent, the host that started it) running as this
 // process's user; any other is closed at once and logged.
+//
+// If accepting fails (out of file descriptors, say), ln is closed: the
+// host's dials are then refused at once and it uses gRPC, instead of
+// connecting to a backlog no one serves and waiting for a hello.
 func Serve(ln net.Listener, peer int, h Handler, log hclog.Logger) {
+	defer ln.Close()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
