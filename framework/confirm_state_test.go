@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -138,29 +139,20 @@ func TestRefusedConfirmBurst(t *testing.T) {
 	}
 	// Fewer than the free attempts: the gate lets every one through, so
 	// only the compare-and-swap orders them.
-	const burst = 4
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	results, errs := burst.Run2(4, func(int) (framework.ConfirmResult, error) {
+		return e.fw.ConfirmEnrollment(ctx, "carol", "counter", "wrong")
+	})
 	refused := 0
-	release := make(chan struct{})
-	for range burst {
-		wg.Go(func() {
-			<-release
-			res, err := e.fw.ConfirmEnrollment(ctx, "carol", "counter", "wrong")
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil && res.Reason == sdk.ReasonInvalidCode:
-				refused++
-			case err == nil && res.Reason == sdk.ReasonExpired: // the provider's limit: nothing written
-			case framework.CodeOf(err) == framework.CodeConflict: // lost the race: nothing written
-			default:
-				t.Errorf("confirm: %+v %v", res, err)
-			}
-		})
+	for i, res := range results {
+		switch err := errs[i]; {
+		case err == nil && res.Reason == sdk.ReasonInvalidCode:
+			refused++
+		case err == nil && res.Reason == sdk.ReasonExpired: // the provider's limit: nothing written
+		case framework.CodeOf(err) == framework.CodeConflict: // lost the race: nothing written
+		default:
+			t.Errorf("confirm: %+v %v", res, err)
+		}
 	}
-	close(release)
-	wg.Wait()
 	if refused == 0 {
 		t.Fatal("no confirm of the burst was refused")
 	}

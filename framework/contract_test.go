@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -13,7 +14,7 @@ import (
 // without reaching the provider or touching the user's budget.
 func TestUndeclaredFactorRefusedBeforeTheGate(t *testing.T) {
 	fw, prov, _, store := newPushEnv(t, framework.PushLimit{})
-	got := burst(20, func(int) string {
+	got := burst.Count(20, func(int) string {
 		res, err := fw.Verify(context.Background(), framework.VerifyInput{UserID: "alice", Provider: "push",
 			Audience: framework.AudienceStaff, Factor: "sms", Code: "123456"})
 		return verdict(res, err)

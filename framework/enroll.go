@@ -152,7 +152,7 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		return ConfirmResult{}, err
 	}
 	res, upd, err := f.confirm(ctx, m, e, code, now)
-	return f.recordConfirm(ctx, t, userID, provider, res, upd, err)
+	return f.recordConfirm(ctx, t, userID, provider, code != "", res, upd, err)
 }
 
 // confirm is the decision of a confirmation: the provider checks the
@@ -212,15 +212,17 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 // settlement of its attempt. A wrong code stays counted, anything else is
 // given back: a confirmation that succeeds does not end the user's run of
 // failures as a verify does, since a factor being enrolled proves nothing
-// about the factors already active.
-func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, res ConfirmResult, upd *Enrollment, err error) (ConfirmResult, error) {
+// about the factors already active. withCode says the confirmation sent
+// a code: a check of an activation that sent none guesses nothing, and
+// its "waiting" is given back (sdk.ReasonWaiting).
+func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, withCode bool, res ConfirmResult, upd *Enrollment, err error) (ConfirmResult, error) {
 	entry := AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(res.Status), Reason: string(res.Reason)}
 	if err != nil {
 		entry.Outcome, entry.Reason, upd = string(OutcomeError), string(CodeOf(err)), nil
 	}
 	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
 	var locked *Attempts
-	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, true); {
+	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, withCode); {
 	case err == nil && res.Status == StatusActive, s == settleRefund:
 		w.Refund = &Refund{UserID: t.userID, Budget: t.budget, Reservation: t.r}
 	default:
@@ -232,7 +234,7 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	}
 	if cerr := f.store.CommitDecision(ctx, w); errors.Is(cerr, ErrConflict) {
 		// Nothing was written: record the attempt without the state.
-		return f.recordConfirm(ctx, t, userID, provider, ConfirmResult{}, nil,
+		return f.recordConfirm(ctx, t, userID, provider, withCode, ConfirmResult{}, nil,
 			errorf(CodeConflict, cerr, "the enrollment changed while confirming; try again"))
 	} else if cerr != nil {
 		return ConfirmResult{}, errorf(CodeInternal, cerr, "record confirmation")

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" driver, to tamper with the file directly
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -421,22 +421,11 @@ func TestConcurrentVerifySingleUse(t *testing.T) {
 			secret := e.enroll(t, "alice")
 			code := codeAt(t, secret, e.clk.Advance(period))
 
-			var (
-				wg      sync.WaitGroup
-				startCh = make(chan struct{})
-				results = make([]framework.VerifyResult, n)
-				errs    = make([]error, n)
-			)
-			for i := range n {
-				wg.Go(func() {
-					<-startCh
-					results[i], errs[i] = e.fw.Verify(t.Context(), framework.VerifyInput{
-						UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: code,
-					})
+			results, errs := burst.Run2(n, func(int) (framework.VerifyResult, error) {
+				return e.fw.Verify(t.Context(), framework.VerifyInput{
+					UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: code,
 				})
-			}
-			close(startCh)
-			wg.Wait()
+			})
 
 			allows, replays := 0, 0
 			for i := range n {

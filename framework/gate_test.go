@@ -3,34 +3,12 @@ package framework_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
-
-// burst runs fn n times at once and counts its results by key.
-func burst(n int, fn func(i int) string) map[string]int {
-	var (
-		mu     sync.Mutex
-		counts = map[string]int{}
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			k := fn(i)
-			mu.Lock()
-			counts[k]++
-			mu.Unlock()
-		})
-	}
-	close(start)
-	wg.Wait()
-	return counts
-}
 
 // verdict names a verify's answer for counting: its outcome and reason, or
 // its error's code.
@@ -54,7 +32,7 @@ func TestGateBurst(t *testing.T) {
 			secret := e.enroll(t, "alice")
 			now := e.clk.Advance(period)
 			wrong := wrongCode(t, secret, now)
-			got := burst(n, func(int) string {
+			got := burst.Count(n, func(int) string {
 				return verdict(e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: wrong}))
 			})
 			if got["deny:invalid_code"] > free || got["deny:invalid_code"]+got["error:locked_out"] != n {
@@ -83,7 +61,7 @@ func TestConfirmBurst(t *testing.T) {
 	e := newEnv(t, inProcess())
 	secret := e.begin(t, "alice")
 	wrong := wrongCode(t, secret, e.clk.Now())
-	got := burst(n, func(int) string {
+	got := burst.Count(n, func(int) string {
 		res, err := e.fw.ConfirmEnrollment(t.Context(), "alice", "totp", wrong)
 		if err != nil {
 			return "error:" + string(framework.CodeOf(err))
@@ -109,7 +87,7 @@ func TestRecoveryFloodLeavesFactor(t *testing.T) {
 	if len(res.RecoveryCodes) == 0 {
 		t.Fatal("no recovery codes issued")
 	}
-	got := burst(n, func(int) string {
+	got := burst.Count(n, func(int) string {
 		return verdict(e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: framework.RecoveryProvider,
 			Audience: framework.AudienceStaff, Code: "AAAA-BBBB-CCCC-DDDD"}))
 	})
@@ -136,7 +114,7 @@ func TestRecoveryWhileFactorLocked(t *testing.T) {
 	secret := e.begin(t, "alice")
 	res := e.confirm(t, "alice", codeAt(t, secret, e.clk.Now()))
 	wrong := wrongCode(t, secret, e.clk.Advance(period))
-	burst(50, func(int) string {
+	burst.Count(50, func(int) string {
 		return verdict(e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff, Code: wrong}))
 	})
 	r, err := e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: framework.RecoveryProvider,

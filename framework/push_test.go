@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -37,7 +38,7 @@ func pushVerify(fw *framework.Framework) (framework.VerifyResult, error) {
 func TestPushBomb(t *testing.T) {
 	fw, prov, _, _ := newPushEnv(t, framework.PushLimit{})
 	txids := map[string]bool{}
-	got := burst(20, func(int) string {
+	got := burst.Count(20, func(int) string {
 		res, err := pushVerify(fw)
 		if err == nil && res.Outcome == sdk.Pending {
 			prov.mu.Lock()

@@ -28,6 +28,7 @@ func TestSettlementOf(t *testing.T) {
 		{"backend refused", deny(sdk.ReasonBackendRefused), nil, settleFailure, settleRefund},
 		{"enrollment required", deny(sdk.ReasonEnrollmentRequired), nil, settleFailure, settleRefund},
 		{"denied by policy", deny(sdk.ReasonDeniedByPolicy), nil, settleFailure, settleRefund},
+		{"waiting for an activation", deny(sdk.ReasonWaiting), nil, settleFailure, settleRefund},
 		{"replayed", deny(sdk.ReasonReplayed), nil, settleRefund, settleRefund},
 		{"backend unreachable", deny(sdk.ReasonUnavailable), nil, settleRefund, settleRefund},
 		{"not enrolled", deny(ReasonNotEnrolled), nil, settleRefund, settleRefund},

@@ -192,25 +192,7 @@ func TestConcurrentSameCode(t *testing.T) {
 	secret := h.enroll("alice")
 	h.clock.Add(30 * time.Second)
 	code := h.code(secret)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		outcomes = map[string]int{}
-	)
-	start := make(chan struct{})
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v := h.verify("alice", code)
-			mu.Lock()
-			outcomes[verdictOf(v)]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
+	outcomes := httpBurst(t, []*testHost{h}, 20, func(h *testHost, _ int) response { return h.verify("alice", code) })
 	if outcomes["allow/"] != 1 || outcomes["deny/replayed"]+outcomes["429"] != 19 {
 		t.Errorf("outcomes = %v, want 1 allow and 19 replayed or locked out", outcomes)
 	}

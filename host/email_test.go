@@ -5,12 +5,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/email/emailtest"
 )
@@ -241,25 +241,11 @@ func TestEmailSendLimitAcrossReplicas(t *testing.T) {
 	defer rb.stop()
 	enrollEmail(t, ra, srv, "dave", "dave@x.example")
 
-	const burst = 10
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	results := make(chan response, burst)
-	for i := range burst {
-		h := ra
-		if i%2 == 1 {
-			h = rb
-		}
-		wg.Go(func() {
-			<-start
-			results <- h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
-		})
-	}
-	close(start)
-	wg.Wait()
-	close(results)
+	hosts := []*testHost{ra, rb}
 	created, txids := 0, map[string]bool{}
-	for r := range results {
+	for _, r := range burst.Run(10, func(i int) response {
+		return hosts[i%2].do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
+	}) {
 		if r.status == http.StatusCreated {
 			created++
 		}

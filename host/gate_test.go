@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -24,28 +24,15 @@ import (
 // carries a Retry-After of at least a second.
 func httpBurst(t *testing.T, hosts []*testHost, n int, send func(h *testHost, i int) response) map[string]int {
 	t.Helper()
-	var (
-		mu     sync.Mutex
-		counts = map[string]int{}
-		wg     sync.WaitGroup
-		start  = make(chan struct{})
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			r := send(hosts[i%len(hosts)], i)
-			mu.Lock()
-			defer mu.Unlock()
-			counts[verdictOf(r)]++
-			if r.status == http.StatusTooManyRequests {
-				if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
-					t.Errorf("429 with Retry-After %q", r.header.Get("Retry-After"))
-				}
+	counts := map[string]int{}
+	for _, r := range burst.Run(n, func(i int) response { return send(hosts[i%len(hosts)], i) }) {
+		counts[verdictOf(r)]++
+		if r.status == http.StatusTooManyRequests {
+			if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+				t.Errorf("429 with Retry-After %q", r.header.Get("Retry-After"))
 			}
-		})
+		}
 	}
-	close(start)
-	wg.Wait()
 	return counts
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // TestPostgresConnectionsTerminated: a real `twofactor serve` on
@@ -157,20 +159,11 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 				codes[i] = realCode(t, secrets[i], 30*time.Second)
 			}
 			loginAll := func() ([]response, []time.Duration) {
-				rs, took := make([]response, users), make([]time.Duration, users)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range users {
-					wg.Go(func() {
-						<-start
-						began := time.Now()
-						rs[i] = h.verify(fmt.Sprintf("user%d", i), codes[i])
-						took[i] = time.Since(began)
-					})
-				}
-				close(start)
-				wg.Wait()
-				return rs, took
+				return burst.Run2(users, func(i int) (response, time.Duration) {
+					began := time.Now()
+					r := h.verify(fmt.Sprintf("user%d", i), codes[i])
+					return r, time.Since(began)
+				})
 			}
 
 			ctx := context.Background()

@@ -3,12 +3,12 @@ package host_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 	"github.com/twofactor/twofactor/providers/email/emailtest"
@@ -149,36 +149,26 @@ func TestSendLimitBurst(t *testing.T) {
 	}
 	mails := len(srv.Messages())
 
-	const burst = 6
+	const size = 6
 	for round := 1; round <= 4; round++ {
 		emu.ScriptPush("erin", duotest.Push{Result: "allow", After: 20 * time.Second})
-		var mu sync.Mutex
+		providers := []struct{ name, factor string }{{"duo", "push"}, {"email", ""}}
 		got := map[string]map[int]int{"duo": {}, "email": {}}
 		pushTx := ""
-		var wg sync.WaitGroup
-		release := make(chan struct{})
-		for i := range 2 * burst {
-			provider, factor := "duo", "push"
-			if i%2 == 1 {
-				provider, factor = "email", ""
+		for i, r := range burst.Run(2*size, func(i int) response {
+			p := providers[i%2]
+			return h.do("POST", "/v1/users/erin/verifications", appKey, map[string]string{"provider": p.name, "audience": "staff", "factor": p.factor})
+		}) {
+			provider := providers[i%2].name
+			got[provider][r.status]++
+			if provider == "duo" && r.status == http.StatusCreated {
+				pushTx = r.str("txid")
 			}
-			wg.Go(func() {
-				<-release
-				r := h.do("POST", "/v1/users/erin/verifications", appKey, map[string]string{"provider": provider, "audience": "staff", "factor": factor})
-				mu.Lock()
-				defer mu.Unlock()
-				got[provider][r.status]++
-				if provider == "duo" && r.status == http.StatusCreated {
-					pushTx = r.str("txid")
-				}
-			})
 		}
-		close(release)
-		wg.Wait()
 		for _, p := range []string{"duo", "email"} {
-			want := map[int]int{http.StatusCreated: 1, http.StatusOK: burst - 1}
+			want := map[int]int{http.StatusCreated: 1, http.StatusOK: size - 1}
 			if round == 4 {
-				want = map[int]int{http.StatusTooManyRequests: burst}
+				want = map[int]int{http.StatusTooManyRequests: size}
 			}
 			if fmt.Sprint(got[p]) != fmt.Sprint(want) {
 				t.Errorf("round %d, %s: statuses %v, want %v", round, p, got[p], want)
@@ -214,34 +204,22 @@ func TestPushLimitAcrossReplicas(t *testing.T) {
 	if r := ra.do("POST", "/v1/users/fay/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
 		t.Fatalf("enroll: %d %v", r.status, r.body)
 	}
-	const burst = 8
+	const size = 8
 	for round := 1; round <= 4; round++ {
 		emu.ScriptPush("fay", duotest.Push{Result: "allow"})
-		var mu sync.Mutex
 		statuses, txids := map[int]int{}, map[string]bool{}
-		var wg sync.WaitGroup
-		release := make(chan struct{})
-		for i := range burst {
-			h := ra
-			if i%2 == 1 {
-				h = rb
+		hosts := []*testHost{ra, rb}
+		for _, r := range burst.Run(size, func(i int) response {
+			return hosts[i%2].do("POST", "/v1/users/fay/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
+		}) {
+			statuses[r.status]++
+			if tx := r.str("txid"); tx != "" {
+				txids[tx] = true
 			}
-			wg.Go(func() {
-				<-release
-				r := h.do("POST", "/v1/users/fay/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
-				mu.Lock()
-				defer mu.Unlock()
-				statuses[r.status]++
-				if tx := r.str("txid"); tx != "" {
-					txids[tx] = true
-				}
-			})
 		}
-		close(release)
-		wg.Wait()
-		want := map[int]int{http.StatusCreated: 1, http.StatusOK: burst - 1}
+		want := map[int]int{http.StatusCreated: 1, http.StatusOK: size - 1}
 		if round == 4 {
-			want = map[int]int{http.StatusTooManyRequests: burst}
+			want = map[int]int{http.StatusTooManyRequests: size}
 		}
 		if fmt.Sprint(statuses) != fmt.Sprint(want) || len(txids) > 1 {
 			t.Errorf("round %d: statuses %v, txids %v; want %v and one txid", round, statuses, txids, want)

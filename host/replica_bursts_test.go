@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
 )
@@ -166,30 +167,16 @@ func TestSecurityStepUpBurstReplicas(t *testing.T) {
 	enrollTOTPOn(t, a, "bob")
 	secret := enrollTOTPOn(t, a, "cat")
 
-	burst := func(form url.Values, n int, code string) []uiPage {
-		out := make([]uiPage, n)
+	confirmBurst := func(form url.Values, n int, code string) []uiPage {
 		f := url.Values{}
 		for k, v := range form {
 			f[k] = v
 		}
 		f.Set("code", code)
-		start := make(chan struct{})
-		done := make(chan struct{}, n)
-		for i := range n {
-			go func() {
-				defer func() { done <- struct{}{} }()
-				<-start
-				out[i] = hosts[i%2].uiPost("/ui/security/confirm", f)
-			}()
-		}
-		close(start)
-		for range n {
-			<-done
-		}
-		return out
+		return burst.Run(n, func(i int) uiPage { return hosts[i%2].uiPost("/ui/security/confirm", f) })
 	}
 	wrong, locked := 0, 0
-	for _, p := range burst(stepUpForm(t, a, "bob", "totp"), 16, "000000") {
+	for _, p := range confirmBurst(stepUpForm(t, a, "bob", "totp"), 16, "000000") {
 		switch {
 		case strings.Contains(p.body, "isn&#39;t right"):
 			wrong++
@@ -206,7 +193,7 @@ func TestSecurityStepUpBurstReplicas(t *testing.T) {
 		t.Fatalf("wrong step-ups removed the factor: %d enrollments", n)
 	}
 
-	for _, p := range burst(stepUpForm(t, b, "cat", "totp"), 8, realCode(t, secret, 30*time.Second)) {
+	for _, p := range confirmBurst(stepUpForm(t, b, "cat", "totp"), 8, realCode(t, secret, 30*time.Second)) {
 		if p.status != http.StatusSeeOther && !strings.Contains(p.body, `id="error"`) {
 			t.Errorf("burst answer: %d %.300s", p.status, p.body)
 		}

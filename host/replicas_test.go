@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -120,27 +119,7 @@ func TestReplicasShareGuarantees(t *testing.T) {
 
 	// The next step's code (inside the skew) to both replicas at once.
 	next := realCode(t, secret, 30*time.Second)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outcomes := map[string]int{}
-	start := make(chan struct{})
-	for i := range 10 {
-		h := a
-		if i%2 == 1 {
-			h = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			v := h.verify("alice", next)
-			mu.Lock()
-			outcomes[verdictOf(v)]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
+	outcomes := httpBurst(t, []*testHost{a, b}, 10, func(h *testHost, _ int) response { return h.verify("alice", next) })
 	if outcomes["allow/"] != 1 || outcomes["deny/replayed"]+outcomes["429"] != 9 {
 		t.Fatalf("double submit across replicas: %v", outcomes)
 	}

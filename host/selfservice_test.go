@@ -2,9 +2,10 @@ package host_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 func (h *testHost) remove(user, provider string, stepUp map[string]string) response {
@@ -71,31 +72,19 @@ func TestRemoveEnrollmentStepUpBurst(t *testing.T) {
 	h := startHost(t, totpClients)
 	secret := h.enroll("bob")
 	h.clock.Add(30 * time.Second)
-	burst := func(n int, code string) map[int]int {
-		out := map[int]int{}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		for range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r := h.remove("bob", "totp", map[string]string{"provider": "totp", "code": code})
-				mu.Lock()
-				out[r.status]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		return out
+	removeBurst := func(n int, code string) map[int]int {
+		return burst.Count(n, func(int) int {
+			return h.remove("bob", "totp", map[string]string{"provider": "totp", "code": code}).status
+		})
 	}
-	if got := burst(16, "000000"); got[422] != 5 || got[429] != 11 {
+	if got := removeBurst(16, "000000"); got[422] != 5 || got[429] != 11 {
 		t.Errorf("16 wrong step-ups at once: %v, want 5 evaluated (422) and 11 locked out (429)", got)
 	}
 	if n := h.enrolled("bob"); n != 1 {
 		t.Fatalf("wrong step-ups removed the factor")
 	}
 	h.clock.Add(time.Hour)
-	got := burst(8, h.code(secret))
+	got := removeBurst(8, h.code(secret))
 	if got[204] != 1 || h.auditCount("bob", "verify", "allow") != 1 {
 		t.Errorf("one right code 8 times at once: %v, %d allows audited; want one removal, one allow", got, h.auditCount("bob", "verify", "allow"))
 	}

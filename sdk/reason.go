@@ -33,8 +33,11 @@ const (
 	ReasonInvalidState Reason = "invalid_state"
 	// ReasonWaiting: nothing to decide yet (an activation or an approval
 	// not finished); with Pending, or an enrollment finish not done. A
-	// Pending never counts; an enrollment finish not done with it counts
-	// (each check of the activation is an attempt through the gate).
+	// Pending never counts. An enrollment finish not done with it counts
+	// when the attempt carried a code (a guess answered "waiting" is still
+	// a guess), not when it was a check of the activation: a user whose
+	// client polls until the phone is activated must not be locked out by
+	// the polling, and a poll guesses nothing.
 	ReasonWaiting Reason = "waiting"
 	// ReasonFailmodeSafe: an allow given while the backend is down, by the
 	// admin's explicit failmode; never remembered as a trusted device.
@@ -123,7 +126,7 @@ var providerReasons = map[Reason]budget{
 	ReasonUnavailable:        givenBack,
 	ReasonClockSkewSuspected: counts,
 	ReasonInvalidState:       givenBack,
-	ReasonWaiting:            counts,
+	ReasonWaiting:            codeCounts,
 	ReasonFailmodeSafe:       counts,
 	ReasonTimeout:            counts,
 	ReasonFraud:              counts,
@@ -156,7 +159,7 @@ func (r Reason) FromProvider() bool {
 // enrollment_required, denied_by_policy) counts only with a code: the
 // host cannot check that the backend did not evaluate it, and a backend
 // that met every wrong passcode with a refusal would otherwise give
-// unlimited guesses. Everything else counts, including an empty reason,
+// unlimited guesses. So does waiting (see ReasonWaiting). Everything else counts, including an empty reason,
 // a custom reason and invalid_reason: the host fails closed on what it
 // does not know. Allow and Pending never count, whatever their reason.
 func (r Reason) CountsAgainstBudget(withCode bool) bool {

@@ -24,6 +24,7 @@ func TestReasonRule(t *testing.T) {
 		{ReasonLockedOut, true, false, false, false},
 		{ReasonDeniedByPolicy, true, false, true, false},
 		{ReasonEnrollmentRequired, true, false, true, false},
+		{ReasonWaiting, true, false, true, false},
 		{"x-card-blocked", true, true, true, true},
 		{"x-a_b-c9", true, true, true, true},
 		// Host reasons: a provider returning one breaks the rule.

@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -56,34 +56,23 @@ func pushesSent(emu *duotest.Server) int {
 // audited as challenge_sent, never as a pending verify.
 func TestPushSendLimitThroughUI(t *testing.T) {
 	h, emu, f := duoVerifyPage(t, "gus")
-	const burst = 6
+	const size = 6
 	for round := 1; round <= 4; round++ {
 		emu.ScriptPush("gus", duotest.Push{Result: "allow"})
 		var (
-			mu    sync.Mutex
 			waits []string
 			other []page
-			wg    sync.WaitGroup
 		)
-		release := make(chan struct{})
-		for range burst {
-			wg.Go(func() {
-				<-release
-				r := h.post("/ui/verify/push", f, nil)
-				mu.Lock()
-				defer mu.Unlock()
-				if loc := r.header.Get("Location"); r.status == http.StatusSeeOther && strings.HasPrefix(loc, "/ui/verify/wait?t=") {
-					waits = append(waits, loc)
-				} else {
-					other = append(other, r)
-				}
-			})
+		for _, r := range burst.Run(size, func(int) page { return h.post("/ui/verify/push", f, nil) }) {
+			if loc := r.header.Get("Location"); r.status == http.StatusSeeOther && strings.HasPrefix(loc, "/ui/verify/wait?t=") {
+				waits = append(waits, loc)
+			} else {
+				other = append(other, r)
+			}
 		}
-		close(release)
-		wg.Wait()
 		if round < 4 {
-			if len(waits) != burst {
-				t.Fatalf("round %d: %d presses went to the waiting page, want %d; others: %v", round, len(waits), burst, other)
+			if len(waits) != size {
+				t.Fatalf("round %d: %d presses went to the waiting page, want %d; others: %v", round, len(waits), size, other)
 			}
 			if n := pushesSent(emu); n != round {
 				t.Fatalf("round %d: %d pushes sent in all, want %d", round, n, round)
@@ -94,7 +83,7 @@ func TestPushSendLimitThroughUI(t *testing.T) {
 			}
 			continue
 		}
-		if len(other) != burst {
+		if len(other) != size {
 			t.Fatalf("round 4: %d presses went to the waiting page, want none", len(waits))
 		}
 		for _, p := range other {
@@ -109,12 +98,12 @@ func TestPushSendLimitThroughUI(t *testing.T) {
 	var want []string
 	for range 3 {
 		want = append(want, "challenge_sent/sent")
-		for range burst - 1 {
+		for range size - 1 {
 			want = append(want, "challenge_sent/already_sent")
 		}
 		want = append(want, "verify/allow")
 	}
-	for range burst {
+	for range size {
 		want = append(want, "challenge_sent/deny")
 	}
 	// Within a round the presses are audited in the order they finish:

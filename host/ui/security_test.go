@@ -5,9 +5,10 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // rememberedLogin logs user in through the login page with "remember this
@@ -198,18 +199,11 @@ func TestSecurityStepUpBurst(t *testing.T) {
 	sf := h.post("/ui/security/stepup", with(f, "action", "remove:totp"), nil).form(t)
 	sf.Set("provider", "totp")
 
-	burst := func(n int, code string) []page {
-		out := make([]page, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Add(1)
-			go func() { defer wg.Done(); out[i] = h.post("/ui/security/confirm", with(sf, "code", code), nil) }()
-		}
-		wg.Wait()
-		return out
+	confirmBurst := func(n int, code string) []page {
+		return burst.Run(n, func(int) page { return h.post("/ui/security/confirm", with(sf, "code", code), nil) })
 	}
 	wrong, locked := 0, 0
-	for _, p := range burst(16, "000000") {
+	for _, p := range confirmBurst(16, "000000") {
 		switch {
 		case strings.Contains(p.body, "isn&#39;t right"):
 			wrong++
@@ -233,7 +227,7 @@ func TestSecurityStepUpBurst(t *testing.T) {
 	f = h.get(h.link("bob", map[string]string{"page": "security", "audience": "client"}), false).form(t)
 	sf = h.post("/ui/security/stepup", with(f, "action", "remove:totp"), nil).form(t)
 	sf.Set("provider", "totp")
-	for _, p := range burst(8, totpCode(t, secret, h.clock.Now())) {
+	for _, p := range confirmBurst(8, totpCode(t, secret, h.clock.Now())) {
 		if p.status != http.StatusSeeOther && !strings.Contains(p.body, `id="error"`) {
 			t.Errorf("burst answer: %d %.300s", p.status, p.body)
 		}

@@ -92,6 +92,10 @@ func (s *Store) ReserveAttemptFor(ctx context.Context, userID string, b framewor
 }
 
 func (s *Store) reserveAttempt(ctx context.Context, userID string, b framework.Budget, provider string, now time.Time, lockUntil func(int) time.Time) (framework.Reservation, bool, *framework.Enrollment, error) {
+	// Every login waits for its reservation: on a server that stopped
+	// answering it ends within the bound, not the decision's deadline.
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	r, ok, e, err := s.reserveFast(ctx, userID, b, provider, now, lockUntil)
 	if err == nil && !ok && r == (framework.Reservation{}) {
 		// The fast path could not decide: take the row lock in its own

@@ -184,7 +184,7 @@ func (s *Store) startDecisions() {
 // use's audit entry carries the count of codes left, which only the
 // use's statement learns.
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.batchWait)
+	ctx, cancel := s.bounded(context.Background())
 	defer cancel()
 	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil }) {
 		return s.writeCareful(ctx, batch)

@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,44 +45,163 @@ const (
 )
 
 // answerMargin is how much longer than the session's statement_timeout
-// a decision batch waits for the server's answer before it gives up on
-// the connection: long enough for the server's own timeout to be
-// reported first (the connection then stays usable). A server that
-// answers nothing at all (hung, its disk stalled, the network cut without
-// a reset) fails the batch then.
+// the store waits for the server's answer to a decision batch or a
+// reservation before it gives up on the connection: long enough for the
+// server's own timeout to be reported first (the connection then stays
+// usable). A server that answers nothing at all (hung, its disk stalled,
+// the network cut without a reset) fails the call then.
 const answerMargin = 5 * time.Second
 
-// batchWait is the bound on a decision batch's wait for the server: the
-// statement_timeout in params (as configure leaves them: the DSN's, or
-// statementTimeout) plus answerMargin. A value of 0 (no timeout on the
-// server) or one this cannot read gives statementTimeout's bound: the
-// client's wait is never unbounded.
-func batchWait(params map[string]string) time.Duration {
-	d, ok := pgDuration(params["statement_timeout"])
-	if !ok || d <= 0 {
+// serverWait is the bound on a call's wait for the server (see
+// Store.bounded): the statement_timeout in params (as configure leaves
+// them: the DSN's, or statementTimeout), read as the server reads it,
+// plus answerMargin. A timeout of 0 (none on the server) gives
+// statementTimeout's bound: the client's wait is never unbounded. A value
+// this cannot read is an error, not a guess: a guess could be shorter
+// than what the server applies, and the client would then give up on
+// statements the server is still running.
+func serverWait(params map[string]string) (time.Duration, error) {
+	ms, err := pgMillis(params["statement_timeout"])
+	if err != nil {
+		return 0, fmt.Errorf("statement_timeout %q: %w", params["statement_timeout"], err)
+	}
+	d := time.Duration(ms) * time.Millisecond
+	if d == 0 {
 		d = statementTimeout
 	}
-	return d + answerMargin
+	return d + answerMargin, nil
 }
 
-// pgDuration reads a time setting as PostgreSQL does: an integer in
-// milliseconds, or with a unit (us, ms, s, min, h, d).
-func pgDuration(v string) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
+// errTimeSetting is what pgMillis returns for a value PostgreSQL would
+// refuse, or one of the few it takes that pgMillis does not read.
+var errTimeSetting = errors.New("not a duration PostgreSQL reads (a number of milliseconds, or with a unit: us, ms, s, min, h, d)")
+
+// timeUnit is a unit of a time setting kept in milliseconds.
+type timeUnit struct {
+	name string
+	ms   float64
+}
+
+// timeUnits is PostgreSQL's table of them, longest first as the server
+// lists them: a fraction of one is rounded to a whole number of the next.
+var timeUnits = []timeUnit{{"d", 24 * 60 * 60 * 1000}, {"h", 60 * 60 * 1000}, {"min", 60 * 1000}, {"s", 1000}, {"ms", 1}, {"us", 1.0 / 1000}}
+
+// pgMillis reads a time setting kept in milliseconds (statement_timeout)
+// as PostgreSQL's parse_int does, so that the store's bound is the one
+// the server applies: an integer as C's strtol reads it with base 0
+// (decimal, 0x hexadecimal, 0 octal: "010" is 8), or, when that stops at
+// a point or an e, a decimal fraction as strtod reads it ("1.5", ".5",
+// "1e3"); then optionally white space and a unit. A value with a unit is
+// rounded to a whole number of the next smaller unit, and the result to
+// whole milliseconds, half to even (so "100us" is 0: no timeout, as on
+// the server). It must fit the server's int and the setting's range, 0 or
+// more. The one spelling the server takes that this refuses is a
+// hexadecimal fraction ("0x1.8p1s").
+func pgMillis(v string) (int64, error) {
+	num, rest, isInt := strtol(v)
+	val := float64(num)
+	if rest != "" && strings.IndexByte(".eE", rest[0]) >= 0 {
+		s := strings.TrimLeft(v, cSpace)
+		if hexPrefix(strings.TrimLeft(s, "+-")) {
+			return 0, errTimeSetting
+		}
+		n := floatPrefix(s)
+		f, err := strconv.ParseFloat(s[:n], 64)
+		if n == 0 || err != nil {
+			return 0, errTimeSetting
+		}
+		val, rest = f, s[n:]
+	} else if !isInt {
+		return 0, errTimeSetting
+	}
+	if name := strings.Trim(rest, cSpace); name != "" {
+		i := slices.IndexFunc(timeUnits, func(u timeUnit) bool { return u.name == name })
+		if i < 0 {
+			return 0, errTimeSetting
+		}
+		val *= timeUnits[i].ms
+		if i+1 < len(timeUnits) {
+			next := timeUnits[i+1].ms
+			val = math.RoundToEven(val/next) * next
+		}
+	}
+	val = math.RoundToEven(val)
+	if !(val >= 0 && val <= math.MaxInt32) {
+		return 0, errTimeSetting
+	}
+	return int64(val), nil
+}
+
+// cSpace is the white space of C's isspace.
+const cSpace = " \t\n\v\f\r"
+
+func hexPrefix(s string) bool { return strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") }
+
+// strtol reads an integer at the start of v as C's strtol does with base
+// 0: white space, a sign, then 0x and hexadecimal digits, 0 and octal
+// digits, or decimal digits. rest is what follows the digits, or all of v
+// when there are none; ok is false then, or when the value overflows.
+func strtol(v string) (n int64, rest string, ok bool) {
+	s := strings.TrimLeft(v, cSpace)
 	i := 0
-	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++
 	}
-	n, err := strconv.ParseInt(v[:i], 10, 64)
-	if err != nil {
-		return 0, false
+	digits := "0123456789"
+	switch {
+	case hexPrefix(s[i:]) && i+2 < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i+2]) >= 0:
+		digits = "0123456789abcdefABCDEF"
+		i += 2
+	case strings.HasPrefix(s[i:], "0"):
+		digits = "01234567"
 	}
-	unit, ok := map[string]time.Duration{"": time.Millisecond, "us": time.Microsecond, "ms": time.Millisecond,
-		"s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.TrimSpace(v[i:])]
-	if !ok || n > int64(math.MaxInt64/unit) {
-		return 0, false
+	j := i
+	for j < len(s) && strings.IndexByte(digits, s[j]) >= 0 {
+		j++
 	}
-	return time.Duration(n) * unit, true
+	if j == i {
+		return 0, v, false
+	}
+	// ParseInt with base 0 reads the same prefixes: 0x, and 0 for octal.
+	n, err := strconv.ParseInt(s[:j], 0, 64)
+	return n, s[j:], err == nil
+}
+
+// floatPrefix is the length of the decimal number at the start of s
+// that C's strtod reads: a sign, digits with an optional point and
+// fraction (or a point and digits), and an exponent when digits follow
+// its e; 0 when there is none.
+func floatPrefix(s string) int {
+	digits := func(i int) int {
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	i := 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	j := digits(i)
+	mantissa := j > i
+	if j < len(s) && s[j] == '.' {
+		k := digits(j + 1)
+		mantissa = mantissa || k > j+1
+		j = k
+	}
+	if !mantissa {
+		return 0
+	}
+	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
+		k := j + 1
+		if k < len(s) && (s[k] == '+' || s[k] == '-') {
+			k++
+		}
+		if e := digits(k); e > k {
+			j = e
+		}
+	}
+	return j
 }
 
 // configure sets the statement bounds and the pool's liveness checks.
@@ -111,7 +232,9 @@ func unavailable(err error) error {
 	if err == nil || errors.Is(err, framework.ErrStoreUnavailable) {
 		return err
 	}
-	if connectionLost(err) {
+	if connectionLost(err) || errors.Is(err, context.DeadlineExceeded) {
+		// A deadline: the server did not answer within the store's bound
+		// (bounded) or the caller's.
 		return framework.StoreUnavailable(err)
 	}
 	var pe *pgconn.PgError

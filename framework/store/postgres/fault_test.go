@@ -222,33 +222,137 @@ func TestTerminatedConnectionsUnderLogins(t *testing.T) {
 	}
 }
 
-// TestBatchWait: a decision batch waits for the server the session's
-// statement_timeout, in any of PostgreSQL's spellings, plus answerMargin;
-// the default's bound when there is none on the server or it cannot be
-// read.
-func TestBatchWait(t *testing.T) {
-	fallback := statementTimeout + answerMargin
-	for _, tc := range []struct {
-		value string
-		want  time.Duration
-	}{
-		{"1000", time.Second + answerMargin},
-		{"250ms", 250*time.Millisecond + answerMargin},
-		{"2s", 2*time.Second + answerMargin},
-		{" 3 s ", 3*time.Second + answerMargin},
-		{"1min", time.Minute + answerMargin},
-		{"1h", time.Hour + answerMargin},
-		{"1d", 24*time.Hour + answerMargin},
-		{"1500us", 1500*time.Microsecond + answerMargin},
-		{"0", fallback},
-		{"", fallback},
-		{"soon", fallback},
-		{"5 fortnights", fallback},
-		{"-1", fallback},
-		{"99999999999999999d", fallback},
-	} {
-		if got := batchWait(map[string]string{"statement_timeout": tc.value}); got != tc.want {
-			t.Errorf("statement_timeout %q: %v, want %v", tc.value, got, tc.want)
+// timeSettings are statement_timeout spellings with what PostgreSQL
+// makes of them, in milliseconds, or -1 for a value it refuses (each
+// checked against the server by TestTimeSettingsAsTheServerReadsThem).
+var timeSettings = []struct {
+	value string
+	ms    int64
+}{
+	{"1000", 1000},
+	{"0", 0},
+	{"-0", 0},
+	{"+4", 4},
+	{"010", 8}, // octal, as C's strtol reads it
+	{"0x10", 16},
+	{"0X1A", 26},
+	{"0x1as", 26000},
+	{"250ms", 250},
+	{"2s", 2000},
+	{" 3 s ", 3000},
+	{"1s\t", 1000},
+	{"1min", 60000},
+	{"1h", 3600000},
+	{"1d", 86400000},
+	{"24d", 2073600000},
+	{"2147483647", 2147483647},
+	{"1.5s", 1500},
+	{"+1.5s", 1500},
+	{"1.5 s", 1500},
+	{".5s", 500},
+	{"5.s", 5000},
+	{"1.", 1},
+	{"2.5", 2}, // a fraction of a millisecond: rounded half to even
+	{"3.5", 4},
+	{"1.5ms", 2},
+	{"0.5ms", 0},
+	{"1500us", 2},
+	{"2500us", 2},
+	{"100us", 0}, // rounds to 0: no timeout on the server
+	{"1.5e3us", 2},
+	{"1e3", 1000},
+	{"1E3", 1000},
+	{"1E1s", 10000},
+	{"1e-3s", 1},
+	{"1.0e-1s", 100},
+	{"0.0015s", 2},
+	{"0.0025s", 2},
+	{"0.0005s", 0},
+	{"1.5min", 90000},
+	{"1.5h", 5400000},
+	{"0.5d", 43200000},
+	{"1.0000001s", 1000},
+	{"-0.4", 0},
+	{"2147483647.4", 2147483647},
+	// Refused by the server.
+	{"", -1},
+	{"soon", -1},
+	{"5 fortnights", -1},
+	{"1 MS", -1},
+	{"1s x", -1},
+	{"1es", -1},
+	{"1e2.5", -1},
+	{"08", -1},
+	{".", -1},
+	{"+", -1},
+	{" .5s", -1},
+	{"1_000", -1},
+	{"inf", -1},
+	{"nan", -1},
+	{"1e400", -1},
+	{"-1", -1},
+	{"25d", -1},
+	{"2147483648", -1},
+	{"2147483647.5", -1},
+	{"99999999999999999999", -1},
+}
+
+// TestServerWait: a decision batch or a reservation waits for the server
+// the session's statement_timeout, read as the server reads it, plus
+// answerMargin; the default's bound when there is none on the server; and
+// a value the server would refuse is an error, not a guess.
+func TestServerWait(t *testing.T) {
+	for _, tc := range timeSettings {
+		got, err := serverWait(map[string]string{"statement_timeout": tc.value})
+		switch want := time.Duration(tc.ms)*time.Millisecond + answerMargin; {
+		case tc.ms < 0:
+			if err == nil {
+				t.Errorf("statement_timeout %q: %v, want an error", tc.value, got)
+			}
+		case err != nil:
+			t.Errorf("statement_timeout %q: %v", tc.value, err)
+		case tc.ms == 0 && got != statementTimeout+answerMargin:
+			t.Errorf("statement_timeout %q (none): %v, want the default's %v", tc.value, got, statementTimeout+answerMargin)
+		case tc.ms > 0 && got != want:
+			t.Errorf("statement_timeout %q: %v, want %v", tc.value, got, want)
+		}
+	}
+}
+
+// TestTimeSettingsAsTheServerReadsThem: each spelling of timeSettings is
+// read by the server as the table says (and so by pgMillis, see
+// TestServerWait).
+func TestTimeSettingsAsTheServerReadsThem(t *testing.T) {
+	conn, err := pgx.Connect(t.Context(), testDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, tc := range timeSettings {
+		tx, err := conn.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// set_config answers the value as the server shows it (a whole
+		// number of the largest unit that divides it): read in the one
+		// statement, since a timeout of a few milliseconds would cancel
+		// the next.
+		var shown string
+		err = tx.QueryRow(t.Context(), `SELECT set_config('statement_timeout', $1, true)`, tc.value).Scan(&shown)
+		tx.Rollback(context.Background())
+		switch {
+		case err != nil && tc.ms >= 0:
+			t.Errorf("the server refuses %q (%v); the table says %d ms", tc.value, err, tc.ms)
+		case err != nil:
+			if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || pe.Code != "22023" {
+				t.Errorf("%q: %v, want invalid_parameter_value", tc.value, err)
+			}
+		case tc.ms < 0:
+			t.Errorf("the server takes %q as %s; the table says it refuses it", tc.value, shown)
+		default:
+			if ms, err := pgMillis(shown); err != nil || ms != tc.ms {
+				t.Errorf("the server reads %q as %s; the table says %d ms", tc.value, shown, tc.ms)
+			}
 		}
 	}
 }

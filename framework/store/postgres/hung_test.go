@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // TestPipelinedBatchUnderHeldLock: logins' decisions, which go to the
@@ -70,19 +71,11 @@ func TestPipelinedBatchUnderHeldLock(t *testing.T) {
 					Audit: []framework.AuditEntry{{Time: reserveNow, Event: framework.EventVerify, UserID: e.UserID, Provider: "totp", Outcome: "allow"}}}
 			}
 			commitAll := func() ([]error, []time.Duration) {
-				errs, took := make([]error, users), make([]time.Duration, users)
-				var wg sync.WaitGroup
-				start := make(chan struct{})
-				for i := range users {
-					wg.Go(func() {
-						<-start
-						began := time.Now()
-						errs[i] = s.CommitDecision(ctx, decision(i))
-						took[i] = time.Since(began)
-					})
-				}
-				close(start)
-				wg.Wait()
+				took, errs := burst.Run2(users, func(i int) (time.Duration, error) {
+					began := time.Now()
+					err := s.CommitDecision(ctx, decision(i))
+					return time.Since(began), err
+				})
 				return errs, took
 			}
 

@@ -30,8 +30,19 @@ type Store struct {
 	pool faultPool
 	// decisions group-commits decisions and audit entries (decision.go).
 	decisions *groupcommit.Writer[decisionArgs]
-	// batchWait bounds a decision batch's wait for the server (fault.go).
-	batchWait time.Duration
+	// serverWait bounds a decision batch's or a reservation's wait for
+	// the server (see bounded).
+	serverWait time.Duration
+}
+
+// bounded is ctx ending after s.serverWait at the latest: the bound of a
+// call that every login waits for (a reservation, a decision batch) on a
+// server that stopped answering. The server's own statement_timeout ends
+// a slow statement first, with an error the connection survives; this
+// ends the wait for a server that answers nothing, and the call fails as
+// the store being unavailable (503), never as a decision.
+func (s *Store) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.serverWait)
 }
 
 var _ framework.Store = (*Store)(nil)
@@ -75,6 +86,10 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		params["application_name"] = "twofactor"
 	}
 	configure(cfg)
+	wait, err := serverWait(params)
+	if err != nil {
+		return nil, openError(dsn, "parse DSN", err)
+	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		// pgxpool's default is max(4, CPUs). Every login takes a
 		// connection for its reservation while the decision writer holds
@@ -103,7 +118,7 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		pool.Close()
 		return nil, openError(dsn, "migrate", err)
 	}
-	s := &Store{pool: faultPool{pool}, batchWait: batchWait(params)}
+	s := &Store{pool: faultPool{pool}, serverWait: wait}
 	s.startDecisions()
 	var id string
 	if create {

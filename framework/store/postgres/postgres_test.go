@@ -19,6 +19,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/storetest"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // dsnEnv names the server the tests run against. It is deliberately not
@@ -204,18 +205,7 @@ func checkMigrationsApplied(t *testing.T, s *Store) {
 func TestConcurrentOpenOfNewSchema(t *testing.T) {
 	const n = 8
 	dsn := newSchema(t)
-	stores := make([]*Store, n)
-	errs := make([]error, n)
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-gate
-			stores[i], errs[i] = Create(t.Context(), dsn)
-		})
-	}
-	close(gate)
-	wg.Wait()
+	stores, errs := burst.Run2(n, func(int) (*Store, error) { return Create(t.Context(), dsn) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("Open %d: %v", i, err)
@@ -574,18 +564,11 @@ func TestConcurrentRecoveryReplace(t *testing.T) {
 			sets[i] = append(sets[i], fmt.Appendf(nil, "set%d-code%d", i, j))
 		}
 	}
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-gate
-			if err := s.ReplaceRecoveryCodes(t.Context(), "alice", sets[i], time.Now()); err != nil {
-				t.Error(err)
-			}
-		})
+	for _, err := range burst.Run(n, func(i int) error { return s.ReplaceRecoveryCodes(t.Context(), "alice", sets[i], time.Now()) }) {
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	close(gate)
-	wg.Wait()
 	if got, err := s.CountRecoveryCodes(t.Context(), "alice"); err != nil || got != 3 {
 		t.Fatalf("alice has %d codes (%v), want one set of 3", got, err)
 	}

@@ -3,11 +3,11 @@ package postgres
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // TestRecoveryCountsLeftAcrossReplicas: two stores on one schema (as two
@@ -43,21 +43,13 @@ func TestRecoveryCountsLeftAcrossReplicas(t *testing.T) {
 			}
 		}
 		n := len(hashes)
-		var got [2]int
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i, s := range []*Store{a, b} {
-			wg.Go(func() {
-				<-start
-				left, err := use(s, hashes[i])
-				if err != nil {
-					t.Error(err)
-				}
-				got[i] = left
-			})
+		stores := []*Store{a, b}
+		got, errs := burst.Run2(len(stores), func(i int) (int, error) { return use(stores[i], hashes[i]) })
+		for _, err := range errs {
+			if err != nil {
+				t.Error(err)
+			}
 		}
-		close(start)
-		wg.Wait()
 		hashes = hashes[2:]
 		stored, err := b.CountRecoveryCodes(t.Context(), "alice")
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 var reserveNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -106,30 +107,22 @@ func TestReserveBurstCountsEach(t *testing.T) {
 	defer closeStore(t, a)
 	defer closeStore(t, b)
 	const n, free = 40, 25
-	var (
-		mu     sync.Mutex
-		counts = map[int]int{}
-		wg     sync.WaitGroup
-	)
-	for i := range n {
+	// The count each reservation that got through was given; 0 for none.
+	counts := burst.Count(n, func(i int) int {
 		s := a
 		if i%2 == 1 {
 			s = b
 		}
-		wg.Go(func() {
-			r, ok, _, err := s.ReserveAttemptFor(t.Context(), "alice", framework.BudgetFactor, "totp", reserveNow, lockAt(free))
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if ok {
-				mu.Lock()
-				counts[r.Failures]++
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+		r, ok, _, err := s.ReserveAttemptFor(t.Context(), "alice", framework.BudgetFactor, "totp", reserveNow, lockAt(free))
+		if err != nil {
+			t.Error(err)
+		}
+		if err != nil || !ok {
+			return 0
+		}
+		return r.Failures
+	})
+	delete(counts, 0)
 	if len(counts) != free {
 		t.Errorf("%d reservations got through, want %d: %v", len(counts), free, counts)
 	}

@@ -71,6 +71,10 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 	if err != nil {
 		return res, fmt.Errorf("postgres: reserve push: %w", err)
 	}
+	// Every push request waits for this reservation, as a login does for
+	// its attempt's (reserveAttempt).
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// The no-op update locks the row and returns it, in one statement.
 		var (

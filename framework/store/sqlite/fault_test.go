@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // TestInstallMark: Open refuses a missing file (creating nothing) and an
@@ -102,14 +102,9 @@ func TestExternalLockBounded(t *testing.T) {
 	}
 	now := time.Now().UTC()
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make([]error, 10)
-	for i := range errs {
-		wg.Go(func() {
-			_, errs[i] = s.PutPending(t.Context(), framework.Enrollment{UserID: fmt.Sprint("u", i), Provider: "totp", State: []byte{1}, CreatedAt: now, UpdatedAt: now})
-		})
-	}
-	wg.Wait()
+	_, errs := burst.Run2(10, func(i int) (framework.Enrollment, error) {
+		return s.PutPending(t.Context(), framework.Enrollment{UserID: fmt.Sprint("u", i), Provider: "totp", State: []byte{1}, CreatedAt: now, UpdatedAt: now})
+	})
 	took := time.Since(start)
 	for i, err := range errs {
 		if !errors.Is(err, framework.ErrStoreUnavailable) {

@@ -6,12 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/storetest"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 func TestConformance(t *testing.T) {
@@ -124,18 +124,7 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 	// race likelier to show.
 	const n = 8
 	path := filepath.Join(t.TempDir(), "twofactor.db")
-	stores := make([]*Store, n)
-	errs := make([]error, n)
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-gate
-			stores[i], errs[i] = Create(t.Context(), path)
-		})
-	}
-	close(gate)
-	wg.Wait()
+	stores, errs := burst.Run2(n, func(int) (*Store, error) { return Create(t.Context(), path) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("Open %d: %v", i, err)

@@ -3,12 +3,11 @@ package storetest
 import (
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // lockFrom locks from the nth failure on, for n minutes past base.
@@ -63,15 +62,14 @@ func testAttemptsCountAndLock(t *testing.T, s framework.Store) {
 // testAttemptsConcurrent: failures recorded at once are all counted, as two
 // replicas would record them.
 func testAttemptsConcurrent(t *testing.T, s framework.Store) {
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			if _, err := s.RecordFailure(t.Context(), "alice", framework.BudgetFactor, func(int) time.Time { return time.Time{} }); err != nil {
-				t.Error(err)
-			}
-		})
+	_, errs := burst.Run2(concurrency, func(int) (framework.Attempts, error) {
+		return s.RecordFailure(t.Context(), "alice", framework.BudgetFactor, func(int) time.Time { return time.Time{} })
+	})
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	wg.Wait()
 	if got, _ := s.Attempts(t.Context(), "alice", framework.BudgetFactor); got.Failures != concurrency {
 		t.Errorf("failures = %d, want %d", got.Failures, concurrency)
 	}
@@ -82,22 +80,15 @@ func testAttemptsConcurrent(t *testing.T, s framework.Store) {
 func testReserveGate(t *testing.T, s framework.Store) {
 	const free = 5
 	now := at(0)
-	var ok atomic.Int32
-	var wg sync.WaitGroup
-	for range 4 * concurrency {
-		wg.Go(func() {
-			_, reserved, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, now, lockFrom(free))
-			if err != nil {
-				t.Error(err)
-			}
-			if reserved {
-				ok.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != free {
-		t.Errorf("%d of %d simultaneous reservations got through, want %d", ok.Load(), 4*concurrency, free)
+	through := burst.Count(4*concurrency, func(int) bool {
+		_, ok, err := s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, now, lockFrom(free))
+		if err != nil {
+			t.Error(err)
+		}
+		return ok
+	})
+	if through[true] != free {
+		t.Errorf("%d of %d simultaneous reservations got through, want %d", through[true], 4*concurrency, free)
 	}
 	got, _ := s.Attempts(t.Context(), "alice", framework.BudgetFactor)
 	if got.Failures != free || timeDiff(got.LockedUntil, at(free*time.Minute)) != "" {
@@ -166,26 +157,23 @@ func testRefund(t *testing.T, s framework.Store) {
 func testReservePushBurst(t *testing.T, s framework.Store) {
 	active(t, s, "alice", "duo")
 	limit := framework.PushLimit{Max: 3, Window: 10 * time.Minute}
-	var inserted, existing atomic.Int32
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			tx := newTx(fmt.Sprintf("tx%d", i), "alice", "duo")
-			tx.ProviderTxID = ""
-			r, err := s.ReservePush(t.Context(), tx, at(0), limit)
-			switch {
-			case err != nil:
-				t.Error(err)
-			case r.Existing != nil:
-				existing.Add(1)
-			case r.RetryAt.IsZero():
-				inserted.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if inserted.Load() != 1 || existing.Load() != concurrency-1 {
-		t.Errorf("inserted %d, found pending %d; want 1 and %d", inserted.Load(), existing.Load(), concurrency-1)
+	got := burst.Count(concurrency, func(i int) string {
+		tx := newTx(fmt.Sprintf("tx%d", i), "alice", "duo")
+		tx.ProviderTxID = ""
+		r, err := s.ReservePush(t.Context(), tx, at(0), limit)
+		switch {
+		case err != nil:
+			t.Error(err)
+			return "error"
+		case r.Existing != nil:
+			return "existing"
+		case r.RetryAt.IsZero():
+			return "inserted"
+		}
+		return "refused"
+	})
+	if got["inserted"] != 1 || got["existing"] != concurrency-1 {
+		t.Errorf("inserted %d, found pending %d; want 1 and %d", got["inserted"], got["existing"], concurrency-1)
 	}
 }
 
@@ -242,24 +230,21 @@ func testReservePushLimit(t *testing.T, s framework.Store) {
 // another replica) never fail: a reset that deletes the budget's row
 // between a reservation's steps must not leave it with nothing to lock.
 func testReserveRacesReset(t *testing.T, s framework.Store) {
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			for range 10 {
-				var err error
-				if i%2 == 0 {
-					_, _, err = s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, at(0), lockFrom(1000))
-				} else {
-					err = s.ResetAttempts(t.Context(), "alice")
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
+	burst.Run(concurrency, func(i int) error {
+		for range 10 {
+			var err error
+			if i%2 == 0 {
+				_, _, err = s.ReserveAttempt(t.Context(), "alice", framework.BudgetFactor, at(0), lockFrom(1000))
+			} else {
+				err = s.ResetAttempts(t.Context(), "alice")
 			}
-		})
-	}
-	wg.Wait()
+			if err != nil {
+				t.Error(err)
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // testCancelPush: a push cancelled before it was sent frees the pending
@@ -331,24 +316,17 @@ func testCommitDecision(t *testing.T, s framework.Store) {
 	}
 	// Concurrent decisions on one version: exactly one wins.
 	cur, _ := s.Get(ctx, "alice", "totp")
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			u := cur
-			u.State = []byte(fmt.Sprintf("use %d", i))
-			err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &u, Audit: []framework.AuditEntry{entry}})
-			switch {
-			case err == nil:
-				wins.Add(1)
-			case !errors.Is(err, framework.ErrConflict):
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Errorf("%d of %d concurrent decisions on one version won, want 1", wins.Load(), concurrency)
+	wins := burst.Count(concurrency, func(i int) bool {
+		u := cur
+		u.State = []byte(fmt.Sprintf("use %d", i))
+		err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &u, Audit: []framework.AuditEntry{entry}})
+		if err != nil && !errors.Is(err, framework.ErrConflict) {
+			t.Error(err)
+		}
+		return err == nil
+	})
+	if wins[true] != 1 {
+		t.Errorf("%d of %d concurrent decisions on one version won, want 1", wins[true], concurrency)
 	}
 	if list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"}); len(list) != 2 {
 		t.Errorf("%d audit entries after the race, want 2", len(list))

@@ -3,11 +3,11 @@ package storetest
 import (
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 func testAuditRoundTrip(t *testing.T, s framework.Store) {
@@ -75,18 +75,14 @@ func testAuditSurvivesReset(t *testing.T, s framework.Store) {
 func testAuditConcurrent(t *testing.T, s framework.Store) {
 	a := framework.AuditLog(s)
 	const n = 50
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e := framework.AuditEntry{Time: at(time.Duration(i) * time.Second), Event: framework.EventVerify, UserID: fmt.Sprintf("user%02d", i)}
-			if err := a.AppendAudit(t.Context(), e); err != nil {
-				t.Error(err)
-			}
-		}()
+	for _, err := range burst.Run(n, func(i int) error {
+		e := framework.AuditEntry{Time: at(time.Duration(i) * time.Second), Event: framework.EventVerify, UserID: fmt.Sprintf("user%02d", i)}
+		return a.AppendAudit(t.Context(), e)
+	}) {
+		if err != nil {
+			t.Error(err)
+		}
 	}
-	wg.Wait()
 	all, err := a.ListAudit(t.Context(), framework.AuditQuery{})
 	if err != nil {
 		t.Fatal(err)

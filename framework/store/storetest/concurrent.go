@@ -7,39 +7,22 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
-
-// race runs f(i) for i in [0, concurrency) at once: all goroutines wait on
-// one gate so they hit the store together rather than one by one.
-func race(f func(i int)) {
-	gate := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range concurrency {
-		wg.Go(func() {
-			<-gate
-			f(i)
-		})
-	}
-	close(gate)
-	wg.Wait()
-}
 
 func testConcurrentUpdate(t *testing.T, s framework.Store) {
 	// This is the single-use guarantee: two replicas accepting the same code
 	// both Update from the version they read; exactly one may win.
 	cur := active(t, s, "alice", "totp")
-	results := make([]framework.Enrollment, concurrency)
-	errs := make([]error, concurrency)
-	race(func(i int) {
+	results, errs := burst.Run2(concurrency, func(i int) (framework.Enrollment, error) {
 		in := cur
 		in.State = fmt.Appendf(nil, "writer %d", i)
 		in.UpdatedAt = at(time.Hour + time.Duration(i)*time.Second)
-		results[i], errs[i] = s.Update(t.Context(), in)
+		return s.Update(t.Context(), in)
 	})
 
 	winner := -1
@@ -68,17 +51,15 @@ func testConcurrentUpdate(t *testing.T, s framework.Store) {
 func testConcurrentPutPending(t *testing.T, s framework.Store) {
 	// Each PutPending is atomic, so racing ones serialise: one inserts, the
 	// rest replace in turn, and every version from 1 up is handed out once.
-	versions := make([]int64, concurrency)
-	errs := make([]error, concurrency)
-	race(func(i int) {
-		var got framework.Enrollment
-		got, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
-		versions[i] = got.Version
+	got, errs := burst.Run2(concurrency, func(i int) (framework.Enrollment, error) {
+		return s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
 	})
+	versions := make([]int64, concurrency)
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("writer %d: %v", i, err)
 		}
+		versions[i] = got[i].Version
 	}
 	slices.Sort(versions)
 	for i, v := range versions {
@@ -93,9 +74,8 @@ func testConcurrentPutPending(t *testing.T, s framework.Store) {
 
 func testConcurrentPutPendingOverActive(t *testing.T, s framework.Store) {
 	act := active(t, s, "alice", "totp")
-	errs := make([]error, concurrency)
-	race(func(i int) {
-		_, errs[i] = s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
+	_, errs := burst.Run2(concurrency, func(i int) (framework.Enrollment, error) {
+		return s.PutPending(t.Context(), newPending("alice", "totp", fmt.Appendf(nil, "writer %d", i)))
 	})
 	for i, err := range errs {
 		if !errors.Is(err, framework.ErrAlreadyActive) {

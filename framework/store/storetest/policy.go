@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // policyTests are the framework.PolicyStore subtests Run adds.
@@ -53,24 +52,15 @@ func testGraceLogins(t *testing.T, s framework.Store) {
 func testGraceLoginsConcurrent(t *testing.T, s framework.Store) {
 	p := framework.PolicyStore(s)
 	const limit = 5
-	var granted atomic.Int32
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, ok, err := p.UseGraceLogin(t.Context(), "alice", framework.AudienceStaff, limit)
-			if err != nil {
-				t.Error(err)
-			}
-			if ok {
-				granted.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if granted.Load() != limit {
-		t.Errorf("%d grace logins granted, limit %d", granted.Load(), limit)
+	granted := burst.Count(concurrency, func(int) bool {
+		_, ok, err := p.UseGraceLogin(t.Context(), "alice", framework.AudienceStaff, limit)
+		if err != nil {
+			t.Error(err)
+		}
+		return ok
+	})
+	if granted[true] != limit {
+		t.Errorf("%d grace logins granted, limit %d", granted[true], limit)
 	}
 	if used, ok, _ := p.UseGraceLogin(t.Context(), "alice", framework.AudienceStaff, limit); used != limit || ok {
 		t.Errorf("after the race: used %d, granted %v", used, ok)

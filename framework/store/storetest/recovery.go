@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // useCode does what the framework does with a recovery code: checks it,
@@ -98,21 +97,15 @@ func testRecoveryConcurrentUse(t *testing.T, s framework.Store) {
 	if err := r.ReplaceRecoveryCodes(t.Context(), "alice", [][]byte{[]byte("c")}, base); err != nil {
 		t.Fatal(err)
 	}
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			switch err := s.CommitDecision(t.Context(), recoveryAllow("alice", []byte("c"))); {
-			case err == nil:
-				wins.Add(1)
-			case !errors.Is(err, framework.ErrConflict):
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Errorf("%d requests used one code", wins.Load())
+	wins := burst.Count(concurrency, func(int) bool {
+		err := s.CommitDecision(t.Context(), recoveryAllow("alice", []byte("c")))
+		if err != nil && !errors.Is(err, framework.ErrConflict) {
+			t.Error(err)
+		}
+		return err == nil
+	})
+	if wins[true] != 1 {
+		t.Errorf("%d requests used one code", wins[true])
 	}
 	if list, _ := s.ListAudit(t.Context(), framework.AuditQuery{UserID: "alice"}); len(list) != 1 {
 		t.Errorf("%d audit entries, want the winner's alone", len(list))
@@ -239,19 +232,14 @@ func testRecoveryCountsLeft(t *testing.T, s framework.Store) {
 
 	// The rest at once, one decision per code.
 	rest := hashes[1 : concurrency+1]
-	lefts := make([]int, len(rest))
-	var wg sync.WaitGroup
-	for i, h := range rest {
-		wg.Go(func() {
-			d := recoveryAllow("alice", h)
-			if err := s.CommitDecision(ctx, d); err != nil {
-				t.Error(err)
-				return
-			}
-			lefts[i] = d.UseRecovery.Left
-		})
-	}
-	wg.Wait()
+	lefts := burst.Run(len(rest), func(i int) int {
+		d := recoveryAllow("alice", rest[i])
+		if err := s.CommitDecision(ctx, d); err != nil {
+			t.Error(err)
+			return 0
+		}
+		return d.UseRecovery.Left
+	})
 	slices.Sort(lefts)
 	for i, n := range lefts {
 		if n != i+1 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 // testRecoveryUsesRacingReplacement is RecoveryUsesRacingReplacement on
@@ -43,27 +44,21 @@ func RecoveryUsesRacingReplacement(t *testing.T, stores ...framework.Store) {
 		if err := stores[0].ReplaceRecoveryCodes(t.Context(), user, old, base); err != nil {
 			t.Fatal(err)
 		}
-		lefts := make([]int, codes)
-		errs := make([]error, codes)
 		var replaced error
-		var wg sync.WaitGroup
-		start, first := make(chan struct{}), make(chan struct{})
+		var replacer sync.WaitGroup
+		first := make(chan struct{})
 		var once sync.Once
-		for i := range codes {
-			wg.Go(func() {
-				<-start
-				d := recoveryAllow(user, old[i])
-				errs[i] = stores[i%len(stores)].CommitDecision(t.Context(), d)
-				lefts[i] = d.UseRecovery.Left
-				once.Do(func() { close(first) })
-			})
-		}
-		wg.Go(func() {
+		replacer.Go(func() {
 			<-first
 			replaced = stores[len(stores)-1].ReplaceRecoveryCodes(t.Context(), user, fresh, base)
 		})
-		close(start)
-		wg.Wait()
+		lefts, errs := burst.Run2(codes, func(i int) (int, error) {
+			d := recoveryAllow(user, old[i])
+			err := stores[i%len(stores)].CommitDecision(t.Context(), d)
+			once.Do(func() { close(first) })
+			return d.UseRecovery.Left, err
+		})
+		replacer.Wait()
 		if replaced != nil {
 			t.Fatalf("round %d: replacement: %v", round, replaced)
 		}
