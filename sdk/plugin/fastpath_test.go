@@ -24,7 +24,7 @@ import (
 
 // socketPath is a unix socket path in a fresh directory short enough for
 // sun_path (t.TempDir's names can be too long).
-func socketPath(t *testing.T) string {
+func socketPath(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fp")
 	if err != nil {
@@ -35,7 +35,7 @@ func socketPath(t *testing.T) string {
 }
 
 // listen listens on a fresh socketPath.
-func listen(t *testing.T) (string, net.Listener) {
+func listen(t testing.TB) (string, net.Listener) {
 	t.Helper()
 	path := socketPath(t)
 	ln, err := net.Listen("unix", path)
