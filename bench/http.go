@@ -49,17 +49,21 @@ type loadReport struct {
 	levels                       []levelCPU
 }
 
-// cpuSnap is the CPU seconds used so far by each process, at a moment.
+// cpuSnap is the CPU seconds used so far by each process, and the
+// context switches of the host's and its plugins' threads, at a moment.
 type cpuSnap struct {
 	at                  time.Time
 	host, plugins, load float64
+	switches            int64
 }
 
 // levelCPU is the CPU each process used during one level (warm-up
-// included), over the level's wall time.
+// included), over the level's wall time, and the server's (host and
+// plugins) context switches.
 type levelCPU struct {
 	wall                time.Duration
 	host, plugins, load float64
+	switches            int64
 }
 
 // lineWatcher passes a child's stderr through and calls onLine for every
@@ -288,7 +292,7 @@ func drive(h *host, bin string, args []string) (loadReport, error) {
 		if !ok {
 			load = -1 // exited: filled in from ProcessState below
 		}
-		return cpuSnap{at: time.Now(), host: hc, plugins: pc, load: load}
+		return cpuSnap{at: time.Now(), host: hc, plugins: pc, load: load, switches: h.switches()}
 	}
 	cmd.Stdout = &out
 	cmd.Stderr = &lineWatcher{onLine: func(line string) {
@@ -314,7 +318,8 @@ func drive(h *host, bin string, args []string) (loadReport, error) {
 	}
 	for i := 1; i < len(snaps); i++ {
 		a, b := snaps[i-1], snaps[i]
-		lr.levels = append(lr.levels, levelCPU{wall: b.at.Sub(a.at), host: b.host - a.host, plugins: b.plugins - a.plugins, load: b.load - a.load})
+		lr.levels = append(lr.levels, levelCPU{wall: b.at.Sub(a.at), host: b.host - a.host, plugins: b.plugins - a.plugins, load: b.load - a.load,
+			switches: b.switches - a.switches})
 	}
 	return lr, nil
 }

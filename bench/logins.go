@@ -262,6 +262,16 @@ func (row loginRow) perRequest(cpu float64) time.Duration {
 // serverCPU is the server's (host + plugins) CPU per request.
 func (row loginRow) serverCPU() time.Duration { return row.perRequest(row.cpu.host + row.cpu.plugins) }
 
+// serverSwitches is the server's (host + plugins) context switches per
+// request, counted like perRequest.
+func (row loginRow) serverSwitches() string {
+	n := row.x.RPS * row.cpu.wall.Seconds()
+	if n <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", float64(row.cpu.switches)/n)
+}
+
 // allFirstUse says the row's every request was a first use the server
 // allowed, with no error: the workload it claims to be.
 func (row loginRow) allFirstUse() bool {
@@ -277,17 +287,18 @@ func (r *report) printLogins(o options) {
 		"generator with the same JSON: the ceiling of this machine for \"HTTP + TOTP check\". Wrong codes go to %s other users, at most 4 "+
 		"each, under the attempt gate's 5 (no 429s; the 429 path is not measured); replays are the freshest-code load of %s other users "+
 		"(the first use of each step an allow, the rest replays). %v measured per level after %v of warm-up. CPU per request: from "+
-		"/proc/PID/stat over the level, warm-up included; server = host + plugin processes.\n\n",
+		"/proc/PID/stat over the level, warm-up included; server = host + plugin processes; their threads' context switches per request "+
+		"from /proc/PID/task/*/status, counted the same way.\n\n",
 		fmtInt(o.loginUsers), fmtInt(o.wrongUsers), fmtInt(o.replayUsers), o.duration, o.warmup)
-	r.printf("| server | workload | c | req/s | ÷ bare at c | p50 | p90 | p99 | server CPU/req | generator CPU/req | outcomes | errors |\n")
-	r.printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	r.printf("| server | workload | c | req/s | ÷ bare at c | p50 | p90 | p99 | server CPU/req | server switches/req | generator CPU/req | outcomes | errors |\n")
+	r.printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, row := range r.logins {
 		ratio := "–"
 		if b, ok := r.bareAt(row.x.Concurrency); ok && b.x.RPS > 0 {
 			ratio = fmt.Sprintf("%.3f", row.x.RPS/b.x.RPS)
 		}
-		r.printf("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.server, row.workload, row.x.Concurrency, row.x.RPS, ratio,
-			fmtDur(row.x.P50), fmtDur(row.x.P90), fmtDur(row.x.P99), fmtDur(row.serverCPU()), fmtDur(row.perRequest(row.cpu.load)),
+		r.printf("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.server, row.workload, row.x.Concurrency, row.x.RPS, ratio,
+			fmtDur(row.x.P50), fmtDur(row.x.P90), fmtDur(row.x.P99), fmtDur(row.serverCPU()), row.serverSwitches(), fmtDur(row.perRequest(row.cpu.load)),
 			fmtCounts(row.x.Outcomes), fmtCounts(row.x.Errors))
 	}
 	r.printf("\n")

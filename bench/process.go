@@ -172,6 +172,39 @@ func (h *host) cpu() (hostSec, pluginSec float64) {
 	return hostSec, pluginSec
 }
 
+// switches is the context switches (voluntary and not) of every thread
+// of the host and of its children so far: at one login at a time most of
+// a login's CPU went to waking threads, so the count is what an A/B pair
+// compares besides CPU.
+func (h *host) switches() int64 {
+	pid := h.cmd.Process.Pid
+	n := threadSwitches(pid)
+	for _, c := range children(pid) {
+		n += threadSwitches(c)
+	}
+	return n
+}
+
+var switchLine = regexp.MustCompile(`(?m)^(?:non)?voluntary_ctxt_switches:\s+(\d+)$`)
+
+// threadSwitches sums /proc/PID/task/*/status's context switch counts. A
+// thread that ended takes its count with it (Go rarely ends threads).
+func threadSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, m := range switchLine.FindAllSubmatch(b, -1) {
+			v, _ := strconv.ParseInt(string(m[1]), 10, 64)
+			n += v
+		}
+	}
+	return n
+}
+
 func vmRSS(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

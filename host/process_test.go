@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -28,16 +29,28 @@ func startProcess(t *testing.T) (*exec.Cmd, string, string) {
 // once it is serving, with its base URL.
 func startProcessWith(t *testing.T, configPath string) (*exec.Cmd, string) {
 	t.Helper()
+	return startProcessEnv(t, configPath, nil, nil)
+}
+
+// startProcessEnv is startProcessWith with env added to the host's
+// environment and start, if not nil, doing cmd.Start (on a thread of its
+// choosing).
+func startProcessEnv(t *testing.T, configPath string, env []string, start func(*exec.Cmd) error) (*exec.Cmd, string) {
+	t.Helper()
 	bin, err := testbin.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", configPath)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if start == nil {
+		start = (*exec.Cmd).Start
+	}
+	if err := start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })

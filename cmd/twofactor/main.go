@@ -6,6 +6,9 @@
 // an environment variable rather than a flag of serve so the diagnostic
 // stays out of the host's command line and config; not TWOFACTOR_…, which
 // the config loader reads as config keys (and refuses unknown ones).
+//
+// TF_TIMERSLACK=NS sets the threads' timer slack (timerslack.go; default
+// 1 ms unless the process inherited a slack other than the kernel's).
 package main
 
 import (
@@ -17,6 +20,10 @@ import (
 )
 
 func main() {
+	if err := setTimerSlack(); err != nil {
+		fmt.Fprintln(os.Stderr, "twofactor:", err)
+		os.Exit(1)
+	}
 	stop, err := startCPUProfile(os.Getenv("TF_CPUPROFILE"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "twofactor: TF_CPUPROFILE:", err)
