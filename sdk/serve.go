@@ -16,8 +16,10 @@ import (
 // Serve runs p as a provider plugin: it performs the go-plugin handshake
 // with the host that started this process, serves the contract over gRPC
 // (with the host's mutual TLS when the host asks for it) and returns only
-// when the host ends the plugin. Call it from main and do nothing else
-// there: stdout belongs to the handshake.
+// when the host ends the plugin. On Linux, when the host names a socket
+// (sdk/plugin's Prepare), Verify is also served there, by the same
+// handler, to the host process only. Call it from main and do nothing
+// else there: stdout belongs to the handshake.
 func Serve(p Provider) {
 	// The logger is made before plugin.Serve, which points os.Stderr at a
 	// stream the host discards: lines logged through it (a recovered panic,
