@@ -1,12 +1,14 @@
 package sdk
 
 import (
+	"net"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/twofactor/twofactor/sdk/internal/fastpath"
 	"github.com/twofactor/twofactor/sdk/internal/pb"
 	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
@@ -14,13 +16,23 @@ import (
 // Serve runs p as a provider plugin: it performs the go-plugin handshake
 // with the host that started this process, serves the contract over gRPC
 // (with the host's mutual TLS when the host asks for it) and returns only
-// when the host ends the plugin. Call it from main and do nothing else
-// there: stdout belongs to the handshake.
+// when the host ends the plugin. On Linux, when the host names a socket
+// (sdk/plugin's Prepare), Verify is also served there, by the same
+// handler, to the host process only. Call it from main and do nothing
+// else there: stdout belongs to the handshake.
 func Serve(p Provider) {
 	// The logger is made before plugin.Serve, which points os.Stderr at a
 	// stream the host discards: lines logged through it (a recovered panic,
 	// a method that ignores its deadline) reach the host's log.
 	log := Logger()
+	// Listening before plugin.Serve prints the handshake means the socket
+	// exists once the host has dispensed the plugin: present, Verify takes
+	// the side channel; absent, gRPC.
+	if ln := listenFastPath(log); ln != nil {
+		defer ln.Close() // removes the socket
+		fast := &server{impl: p, log: log, version: wire.MaxVersion}
+		go fastpath.Serve(ln, os.Getppid(), fast.Verify, log)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
 		VersionedPlugins: wire.Sets(func(v int) pb.ProviderServiceServer {
@@ -31,6 +43,25 @@ func Serve(p Provider) {
 		},
 		Logger: log,
 	})
+}
+
+// listenFastPath listens on the socket the host named for the Verify side
+// channel (package internal/fastpath), or returns nil: not asked, not
+// Linux, or the listen failed (then Verify goes over gRPC, as for a plugin
+// built before the side channel). Verify's handler is the same for every
+// protocol version, so the version the fast path's server carries is moot.
+func listenFastPath(log hclog.Logger) net.Listener {
+	path := os.Getenv(fastpath.EnvSocket)
+	if path == "" || !fastpath.Supported {
+		return nil
+	}
+	os.Unsetenv(fastpath.EnvSocket) // not for the provider's own children
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("fast path: cannot listen; Verify goes over gRPC", "error", err)
+		return nil
+	}
+	return ln
 }
 
 func init() {

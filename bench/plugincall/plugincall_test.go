@@ -278,16 +278,18 @@ func BenchmarkPluginCall(b *testing.B) {
 }
 
 // startProvider runs the real TOTP plugin binary as the host does
-// (sdkplugin.ClientConfig, the supervisor's environment) and returns it
-// and its process id.
-func startProvider(b *testing.B) (sdk.Provider, int) { return startProviderWith(b, "", false) }
+// (sdkplugin.Prepare: gRPC with AutoMTLS, Verify over the side channel;
+// the supervisor's environment) and returns it and its process id.
+func startProvider(b *testing.B) (sdk.Provider, int) { return startProviderWith(b, "", false, false) }
 
 // startProviderWith runs the TOTP plugin binary bin (the one testbin
 // builds if empty), dialled without the SDK's own gRPC settings if
-// defaultGRPC (to compare with a build from before them).
-func startProviderWith(b *testing.B, bin string, defaultGRPC bool) (sdk.Provider, int) {
+// defaultGRPC (to compare with a build from before them), with Verify on
+// gRPC if grpcOnly (the host's switch, sdkplugin.EnvFastPath, at off).
+func startProviderWith(b *testing.B, bin string, defaultGRPC, grpcOnly bool) (sdk.Provider, int) {
 	b.Helper()
-	if bin == "" {
+	ours := bin == "" // built from this tree: it serves the side channel
+	if ours {
 		dir, err := testbin.Dir()
 		if err != nil {
 			b.Fatal(err)
@@ -296,15 +298,31 @@ func startProviderWith(b *testing.B, bin string, defaultGRPC bool) (sdk.Provider
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = supervisor.PluginEnv()
-	cfg := sdkplugin.ClientConfig(cmd, hclog.NewNullLogger())
+	if grpcOnly {
+		// Prepare reads the switch; the other side of an A/B must not.
+		old, had := os.LookupEnv(sdkplugin.EnvFastPath)
+		os.Setenv(sdkplugin.EnvFastPath, "off")
+		defer func() {
+			if had {
+				os.Setenv(sdkplugin.EnvFastPath, old)
+			} else {
+				os.Unsetenv(sdkplugin.EnvFastPath)
+			}
+		}()
+	}
+	launch := sdkplugin.Prepare(cmd, hclog.NewNullLogger())
+	cfg := launch.Config
 	if defaultGRPC {
 		cfg.GRPCDialOptions = nil
 	}
 	client := plugin.NewClient(cfg)
-	b.Cleanup(client.Kill)
-	p, err := sdkplugin.Dispense(client)
+	b.Cleanup(func() { client.Kill(); launch.Close() })
+	p, err := launch.Dispense(client)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if ours && sdkplugin.FastPath(p) == grpcOnly {
+		b.Fatalf("Verify over the side channel: %v, want %v", sdkplugin.FastPath(p), !grpcOnly)
 	}
 	if err := p.Configure(context.Background(), sdk.Settings{"issuer": "Example Billing"}); err != nil {
 		b.Fatal(err)

@@ -79,7 +79,8 @@ func echoGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 // BenchmarkTransportAB compares two transport settings in one run: two
 // echo plugins, A and B (TWOFACTOR_BENCH_TRANSPORT_A and _B, default
 // "default" and "window"; "raw" and "raw-mux" are the framed echoes of
-// raw_test.go), called in alternating blocks so that a change
+// raw_test.go, "verify" and "verify-grpc" the TOTP Verify through the
+// contract over the side channel and over gRPC), called in alternating blocks so that a change
 // in the machine's load hits both alike. Each iteration is one block of
 // abBlock calls to A and one to B; -benchtime 10x makes ten pairs. It
 // reports each side's CPU and context switches per call (host and plugin
@@ -128,8 +129,8 @@ func BenchmarkTransportAB(b *testing.B) {
 const benchOldPluginEnv = "TWOFACTOR_BENCH_OLD_PLUGIN"
 
 // startSide starts one side of BenchmarkTransportAB: "raw" and "raw-mux"
-// are the framed echoes of raw_test.go, "verify", "verify-old" and
-// "verify-old-grpc" the TOTP plugin, anything else a list of
+// are the framed echoes of raw_test.go, "verify", "verify-grpc",
+// "verify-old" and "verify-old-grpc" the TOTP plugin, anything else a list of
 // transportSettings for the gRPC echo.
 func startSide(b *testing.B, list string, payload *wrapperspb.BytesValue) (func() error, int) {
 	switch list {
@@ -137,19 +138,21 @@ func startSide(b *testing.B, list string, payload *wrapperspb.BytesValue) (func(
 		return startRaw(b, payload)
 	case "raw-mux":
 		return startRawMux(b, payload)
-	case "verify", "verify-old", "verify-old-grpc":
-		// The TOTP Verify through the contract. verify-old is the binary
+	case "verify", "verify-grpc", "verify-old", "verify-old-grpc":
+		// The TOTP Verify through the contract: over the plugin's side
+		// channel, or gRPC for verify-grpc (the host's switch at off).
+		// verify-old is the binary
 		// TWOFACTOR_BENCH_OLD_PLUGIN names (a build of the commit to
 		// compare with); verify-old-grpc the same dialled with gRPC's
 		// default settings instead of the SDK's (a build from before
 		// them).
 		bin := ""
-		if list != "verify" {
+		if strings.HasPrefix(list, "verify-old") {
 			if bin = os.Getenv(benchOldPluginEnv); bin == "" {
 				b.Fatalf("%s needs %s", list, benchOldPluginEnv)
 			}
 		}
-		p, pid := startProviderWith(b, bin, list == "verify-old-grpc")
+		p, pid := startProviderWith(b, bin, list == "verify-old-grpc", list == "verify-grpc")
 		req := verifyRequest(b)
 		return func() error {
 			res, err := p.Verify(context.Background(), req)

@@ -60,10 +60,25 @@ type deadlined struct {
 
 var _ sdk.Provider = (*deadlined)(nil)
 
+// deadlineSkew is how far ahead of the host's deadline a plugin's answer
+// that its own copy ended may arrive and still count as the host's
+// deadline missed: the time a request takes to reach the plugin, with
+// room for a loaded machine.
+const deadlineSkew = 100 * time.Millisecond
+
 func within[T any](d *deadlined, ctx context.Context, limit time.Duration, fn func(context.Context) (T, error)) (T, error) {
 	cctx, cancel := context.WithDeadline(ctx, d.started.Add(limit))
 	defer cancel()
 	out, err := fn(cctx)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && cctx.Err() == nil {
+		// The plugin got the deadline as time remaining, so its copy can
+		// end, and its answer say so, a moment before ours: wait out
+		// that moment (at most deadlineSkew) so the miss is counted as
+		// ours.
+		if end, _ := cctx.Deadline(); time.Until(end) <= deadlineSkew {
+			<-cctx.Done()
+		}
+	}
 	// Our deadline, not the caller's: the caller's own end (a client
 	// that left) is not the provider's fault.
 	if err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {

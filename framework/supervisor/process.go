@@ -91,6 +91,7 @@ type handle struct {
 	prov   sdk.Provider
 	client *plugin.Client
 	pid    int
+	launch *sdkplugin.Launch // its Verify side channel, closed by kill
 }
 
 // Process is one provider and, for a plugin, the process behind it.
@@ -270,15 +271,18 @@ func (p *Process) launch() (handle, error) {
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)
-	cfg := sdkplugin.ClientConfig(cmd, p.log)
+	launch := sdkplugin.Prepare(cmd, p.log)
+	cfg := launch.Config
 	if p.spec.SHA256 != "" {
 		// go-plugin checks the pin again at exec, but its error names
 		// neither digest; this check tells the admin what to compare.
 		actual, err := FileSHA256(p.spec.Binary)
 		if err != nil {
+			launch.Close()
 			return handle{}, fmt.Errorf("provider %q: %w", p.spec.Name, err)
 		}
 		if !strings.EqualFold(actual, p.spec.SHA256) {
+			launch.Close()
 			return handle{}, fmt.Errorf("provider %q: %s does not match its pin: expected sha256 %s, actual %s (if you upgraded it on purpose, pin the new digest)",
 				p.spec.Name, p.spec.Binary, strings.ToLower(p.spec.SHA256), actual)
 		}
@@ -286,8 +290,8 @@ func (p *Process) launch() (handle, error) {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
 	}
 	client := plugin.NewClient(cfg)
-	prov, err := sdkplugin.Dispense(client)
-	h := handle{prov: prov, client: client}
+	prov, err := launch.Dispense(client)
+	h := handle{prov: prov, client: client, launch: launch}
 	if cmd.Process != nil {
 		h.pid = cmd.Process.Pid
 	}
@@ -417,7 +421,7 @@ func (p *Process) Status() ProviderStatus {
 		Running: p.live(), Restarts: p.restarts, Protocol: sdkplugin.Negotiated(p.cur.prov),
 		Health: p.activation.Health, Diagnostics: p.activation.Diagnostics,
 		Hung: p.hung || p.missedPings > 0, Hangs: p.hangs, Timeouts: p.timeoutsN,
-		LastErr: p.lastErr,
+		LastErr: p.lastErr, FastPath: sdkplugin.FastPath(p.cur.prov),
 	}
 	if !st.Running || st.Hung {
 		st.Health = sdk.Unhealthy

@@ -79,6 +79,9 @@ type ProviderStatus struct {
 	Hung     bool
 	Hangs    int
 	Timeouts int
+	// FastPath is true when the running plugin's Verify goes over its
+	// side channel (sdk/plugin's Launch) rather than gRPC.
+	FastPath bool
 }
 
 // FindBinary returns the plugin executable for a provider in dir, or an

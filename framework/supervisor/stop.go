@@ -61,7 +61,9 @@ func (p *Process) kill(h handle, grace time.Duration) {
 		return
 	}
 	done := make(chan struct{})
-	go func() { h.client.Kill(); close(done) }()
+	// The side channel's directory goes with the process, however it
+	// ends (a restart makes a new one).
+	go func() { h.client.Kill(); h.launch.Close(); close(done) }()
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {

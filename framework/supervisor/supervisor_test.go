@@ -33,21 +33,7 @@ func verify(p *supervisor.Process) error {
 func TestStoppedPluginTimesOutThenIsKilledAndRestarted(t *testing.T) {
 	bin := totpCopy(t)
 	p, pid := startTOTP(t, bin)
-	testbin.Stop(t, pid)
-
-	start := time.Now()
-	err := verify(p)
-	if took := time.Since(start); took > 1500*time.Millisecond {
-		t.Errorf("call on a stopped plugin took %s, want about its 1 s deadline", took)
-	}
-	if supervisor.KindOf(err) != supervisor.KindTimeout {
-		t.Fatalf("call on a stopped plugin: %v, want KindTimeout", err)
-	}
-
-	eventually(t, 10*time.Second, "plugin declared hung and restarted", func() bool {
-		st := p.Status()
-		return st.Hangs == 1 && st.Running && !st.Hung
-	})
+	stopThenRestarted(t, p, pid)
 	st := p.Status()
 	if st.Timeouts < 1 || supervisor.KindOf(st.LastErr) != 0 && supervisor.KindOf(st.LastErr) != supervisor.KindHung {
 		t.Errorf("status after the hang: %+v", st)
@@ -63,6 +49,26 @@ func TestStoppedPluginTimesOutThenIsKilledAndRestarted(t *testing.T) {
 	if err := verify(p); supervisor.KindOf(err) != 0 {
 		t.Fatalf("after restart: %v", err)
 	}
+}
+
+// stopThenRestarted SIGSTOPs the plugin pid and checks that a call ends
+// at its 1 s deadline with KindTimeout and that the plugin is then found
+// hung, killed and restarted.
+func stopThenRestarted(t *testing.T, p *supervisor.Process, pid int) {
+	t.Helper()
+	testbin.Stop(t, pid)
+	start := time.Now()
+	err := verify(p)
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("call on a stopped plugin took %s, want about its 1 s deadline", took)
+	}
+	if supervisor.KindOf(err) != supervisor.KindTimeout {
+		t.Fatalf("call on a stopped plugin: %v, want KindTimeout", err)
+	}
+	eventually(t, 10*time.Second, "plugin declared hung and restarted", func() bool {
+		st := p.Status()
+		return st.Hangs == 1 && st.Running && !st.Hung
+	})
 }
 
 // TestMissedPingIsReportedBeforeTheKill: between the first missed ping
@@ -128,14 +134,18 @@ func TestSlowInProcessProviderTimesOut(t *testing.T) {
 	tests := []struct {
 		name  string
 		delay time.Duration
+		early time.Duration
 		want  supervisor.Kind
 	}{
-		{"answers in time", 10 * time.Millisecond, 0},
-		{"misses its deadline", 5 * time.Second, supervisor.KindTimeout},
+		{"answers in time", 10 * time.Millisecond, 0, 0},
+		{"misses its deadline", 5 * time.Second, 0, supervisor.KindTimeout},
+		// A plugin's copy of the deadline (sent as time remaining) ends a
+		// moment before the host's, and its answer says so first.
+		{"its copy of the deadline ends first", 5 * time.Second, 2 * time.Millisecond, supervisor.KindTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := supervisor.New(supervisor.ProviderSpec{Name: "slow", Impl: slowProvider{tt.delay}, Timeout: 300 * time.Millisecond}, fast)
+			p := supervisor.New(supervisor.ProviderSpec{Name: "slow", Impl: slowProvider{tt.delay, tt.early}, Timeout: 300 * time.Millisecond}, fast)
 			if err := p.Start(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -155,8 +165,9 @@ func TestSlowInProcessProviderTimesOut(t *testing.T) {
 	}
 }
 
-// slowProvider answers Verify after delay, or when its context ends.
-type slowProvider struct{ delay time.Duration }
+// slowProvider answers Verify after delay, or when its context ends, or
+// early before its context's deadline with the deadline's error.
+type slowProvider struct{ delay, early time.Duration }
 
 func (s slowProvider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "slow"}, nil
@@ -169,6 +180,16 @@ func (slowProvider) Enroll(context.Context, sdk.EnrollRequest) (sdk.EnrollRespon
 	return sdk.EnrollResponse{}, errors.New("not used")
 }
 func (s slowProvider) Verify(ctx context.Context, _ sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if d, ok := ctx.Deadline(); ok && s.early > 0 {
+		t := time.NewTimer(time.Until(d) - s.early)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return sdk.VerifyResponse{}, fmt.Errorf("provider call: %w", context.DeadlineExceeded)
+		case <-ctx.Done():
+			return sdk.VerifyResponse{}, ctx.Err()
+		}
+	}
 	select {
 	case <-time.After(s.delay):
 		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil

@@ -1,6 +1,8 @@
 // Package plugin is the host's side of the provider wire: it starts a
 // provider binary as go-plugin does (ClientConfig), connects to it
-// (Dispense) and returns an sdk.Provider whose calls cross the wire. A
+// (Dispense) and returns an sdk.Provider whose calls cross the wire;
+// Prepare and Launch.Dispense do the same and also set up Verify's side
+// channel (a unix socket, package sdk/internal/fastpath). A
 // provider author never imports it: sdk.Serve is the provider's side. The
 // conformance kit (sdk/providertest) uses it to drive a binary exactly as
 // the host does.

@@ -2,12 +2,16 @@ package plugin
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"google.golang.org/grpc"
 
 	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/internal/fastpath"
 	"github.com/twofactor/twofactor/sdk/internal/pb"
 	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
@@ -60,5 +64,24 @@ func BenchmarkClientVerify(b *testing.B) {
 		if _, err := c.Verify(ctx, verifyRequest); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFastPathVerify is the whole side channel in one process: the
+// host's pool, the socket, the plugin's connection loop and handler, one
+// call at a time, with the host's deadline.
+func BenchmarkFastPathVerify(b *testing.B) {
+	path, ln := listen(b)
+	go fastpath.Serve(ln, os.Getpid(), wire.NewServer(&echoProvider{verifyResp: allowResponse}, sdk.ProtocolVersion).Verify, hclog.NewNullLogger())
+	pool := newFastPool(path, os.Getpid(), hclog.NewNullLogger())
+	defer pool.close()
+	c := &client{version: sdk.ProtocolVersion, fast: pool}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if _, err := c.Verify(ctx, verifyRequest); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
 	}
 }

@@ -209,14 +209,18 @@ func (k *kit) start(t tb) {
 	cmd := exec.Command(k.target.path)
 	setParentDeathSignal(cmd)
 	log := hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Trace, Output: k.logs})
-	k.client = plugin.NewClient(sdkplugin.ClientConfig(cmd, log))
+	// Prepare, as the host does: Verify takes the plugin's side channel
+	// when its SDK offers one, so the kit checks the path logins take.
+	launch := sdkplugin.Prepare(cmd, log)
+	k.client = plugin.NewClient(launch.Config)
 	t.Cleanup(func() {
 		k.client.Kill()
+		launch.Close()
 		if t.Failed() {
 			t.Logf("the plugin's log, last lines:\n%s", k.logs.tail(40))
 		}
 	})
-	p, err := sdkplugin.Dispense(k.client)
+	p, err := launch.Dispense(k.client)
 	if err != nil {
 		t.Fatalf("rule start: %s does not start as a provider plugin: %v", k.target.path, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/internal/fastpath"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 	"github.com/twofactor/twofactor/sdk/providertest/testdata/fake"
 )
 
@@ -310,5 +312,25 @@ func TestKitStopsAtFirstDeadlineMiss(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the slow provider got %d Verify calls, want 1", n)
+	}
+}
+
+// TestKitDrivesTheFastPath: with a binary, the kit's Verify calls take the
+// plugin's side channel, as the host's do, so its rules check that path.
+func TestKitDrivesTheFastPath(t *testing.T) {
+	if !fastpath.Supported {
+		t.Skip("no side channel on this OS")
+	}
+	bin := buildTestdata(t)
+	r := newRecorder()
+	r.do(func(t tb) {
+		k := &kit{target: Binary(filepath.Join(bin, "good")), settings: fakeSettings, opts: Options{Timeout: 10e9}}
+		k.start(t)
+		if !sdkplugin.FastPath(k.prov) {
+			t.Errorf("the kit's Verify goes over gRPC, not the side channel")
+		}
+	})
+	if r.failed {
+		t.Error(r)
 	}
 }

@@ -1,0 +1,135 @@
+package plugin
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/twofactor/twofactor/sdk"
+	"github.com/twofactor/twofactor/sdk/internal/fastpath"
+)
+
+// EnvFastPath is the host's switch for the Verify side channel
+// (package sdk/internal/fastpath): "off" keeps every call on gRPC, for A/B
+// runs and emergencies. It is read when a plugin process is prepared, so
+// it takes effect at each plugin's next start.
+const EnvFastPath = "TWOFACTOR_PLUGIN_FASTPATH"
+
+// maxSocketPath is what fits in a unix socket address (sun_path, 108
+// bytes with its terminating NUL); a longer TMPDIR means no side channel.
+const maxSocketPath = 107
+
+// Launch is one plugin process as the host prepares, starts and ends it:
+// the go-plugin configuration and, on Linux, the Verify side channel's
+// private directory. Use it instead of ClientConfig and Dispense:
+//
+//	l := plugin.Prepare(cmd, log)
+//	client := goplugin.NewClient(l.Config) // after adding a SecureConfig, if any
+//	prov, err := l.Dispense(client)
+//	...
+//	client.Kill(); l.Close()
+//
+// One Launch serves one process: a restart prepares a new one.
+type Launch struct {
+	// Config is ClientConfig(cmd, logger).
+	Config *goplugin.ClientConfig
+	cmd    *exec.Cmd
+	log    hclog.Logger
+	dir    string // the private directory, "" without a side channel
+	sock   string
+	pool   *fastPool
+}
+
+// Prepare makes the Launch of cmd. Unless the side channel is switched
+// off (EnvFastPath) or unsupported here, it makes a directory only this
+// user can enter (0700) and names a socket in it in cmd's environment;
+// the plugin's SDK listens there before its handshake if it can. Nothing
+// here can stop the plugin from starting: on any problem Verify stays on
+// gRPC.
+func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
+	l := &Launch{Config: ClientConfig(cmd, logger), cmd: cmd, log: logger}
+	if !fastpath.Supported || strings.EqualFold(os.Getenv(EnvFastPath), "off") {
+		return l
+	}
+	if os.Getenv(fastpath.EnvSocket) != "" {
+		// go-plugin appends the host's own environment after cmd's, so
+		// the host's value would win: this host is itself being given a
+		// socket, which is not a setup the side channel is meant for.
+		return l
+	}
+	dir, err := os.MkdirTemp("", "twofactor-verify-") // 0700
+	if err != nil {
+		logger.Warn("fast path: no private directory for the Verify side channel; Verify goes over gRPC", "error", err)
+		return l
+	}
+	sock := filepath.Join(dir, "verify.sock")
+	if len(sock) > maxSocketPath {
+		os.Remove(dir)
+		logger.Warn("fast path: the temporary directory's path is too long for a unix socket; Verify goes over gRPC", "path", sock)
+		return l
+	}
+	l.dir, l.sock = dir, sock
+	cmd.Env = append(cmd.Env, fastpath.EnvSocket+"="+sock)
+	return l
+}
+
+// Dispense is the package's Dispense plus the side channel: if the
+// plugin listens on its socket, Verify goes there (each connection checked
+// to lead to this very process); if not (an SDK built before it, another
+// OS), over gRPC.
+func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
+	p, err := Dispense(c)
+	if err != nil || l.sock == "" {
+		return p, err
+	}
+	if _, err := os.Lstat(l.sock); err != nil {
+		l.log.Debug("fast path: the plugin offers no Verify side channel; Verify goes over gRPC")
+		return p, nil
+	}
+	if l.cmd.Process == nil {
+		return p, nil
+	}
+	pool := newFastPool(l.sock, l.cmd.Process.Pid, l.log)
+	if err := pool.probe(); err != nil {
+		pool.refuse(err)
+		pool.close()
+		return p, nil
+	}
+	l.pool = pool
+	cl := p.(*client)
+	cl.fast = pool
+	return cl, nil
+}
+
+// Close ends the side channel: it closes its connections and removes the
+// private directory (and the socket, if the plugin left it). Call it once
+// the process has stopped.
+func (l *Launch) Close() {
+	if l == nil {
+		return
+	}
+	if l.pool != nil {
+		l.pool.close()
+	}
+	if l.dir != "" {
+		if err := os.RemoveAll(l.dir); err != nil {
+			l.log.Warn("fast path: could not remove the side channel's directory", "dir", l.dir, "error", err)
+		}
+	}
+}
+
+// FastPath reports whether a Provider from Launch.Dispense sends Verify
+// over the side channel (for status and tests).
+func FastPath(p sdk.Provider) bool {
+	c, ok := p.(*client)
+	return ok && c.fast != nil && !c.fast.refused.Load()
+}
+
+// errPeer is a side-channel socket whose listener is not the plugin
+// process the host started.
+var errPeer = errors.New("fast path: the socket is not served by the plugin process")
