@@ -23,17 +23,10 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/twofactor/twofactor/framework"
-	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // EnvPrefix starts every environment variable the host reads.
 const EnvPrefix = "TWOFACTOR_"
-
-// notConfig are the variables under EnvPrefix that are not config keys:
-// each is read where it acts, and the unknown-key check must not refuse a
-// host started with one. sdk/plugin's switch of Verify's side channel is
-// read at each plugin start.
-var notConfig = map[string]bool{sdkplugin.EnvFastPath: true}
 
 // DefaultListen is where the service listens when the config says nothing:
 // loopback only, so a fresh install is not exposed by accident.
@@ -154,9 +147,6 @@ func Load(src Source) (*Config, error) {
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(key, v string) (string, any) {
-			if notConfig[key] {
-				return "", nil
-			}
 			key = strings.ToLower(strings.TrimPrefix(key, EnvPrefix))
 			key = strings.ReplaceAll(key, "__", ".")
 			if strings.HasPrefix(key, apiKeysEnvPrefix) {

@@ -42,7 +42,7 @@ func socketDir(t *testing.T, pid int) string {
 func TestFastPathFaults(t *testing.T) {
 	tests := []struct {
 		name      string
-		transport string // TWOFACTOR_PLUGIN_FASTPATH
+		transport string // TF_PLUGIN_FASTPATH
 		fault     syscall.Signal
 	}{
 		{"side channel, SIGSTOP", "", syscall.SIGSTOP},

@@ -17,8 +17,10 @@ import (
 // EnvFastPath is the host's switch for the Verify side channel
 // (package sdk/internal/fastpath): "off" keeps every call on gRPC, for A/B
 // runs and emergencies. It is read when a plugin process is prepared, so
-// it takes effect at each plugin's next start.
-const EnvFastPath = "TWOFACTOR_PLUGIN_FASTPATH"
+// it takes effect at each plugin's next start. TF_, like TF_TIMERSLACK,
+// not TWOFACTOR_: the host reads every TWOFACTOR_ variable as a config key
+// and refuses unknown ones.
+const EnvFastPath = "TF_PLUGIN_FASTPATH"
 
 // maxSocketPath is what fits in a unix socket address (sun_path, 108
 // bytes with its terminating NUL); a longer TMPDIR means no side channel.
