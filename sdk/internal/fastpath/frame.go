@@ -68,6 +68,10 @@ type Conn struct {
 	r   *bufio.Reader
 	out []byte // reused for each frame written
 	in  []byte // reused for each frame body read
+	// hdr is ReadFrame's header buffer. Here, not on ReadFrame's stack:
+	// passed to io.ReadFull (an io.Reader) a local array escapes, one
+	// heap allocation per frame at each end.
+	hdr [header]byte
 }
 
 // NewConn wraps c.
@@ -99,8 +103,8 @@ func (c *Conn) WriteFrame(kind byte, prefix []byte, msg proto.Message) error {
 // A connection closed before a frame's first byte reads io.EOF; closed
 // inside one, io.ErrUnexpectedEOF.
 func (c *Conn) ReadFrame() (kind byte, body []byte, err error) {
-	var h [header]byte
-	if _, err := io.ReadFull(c.r, h[:]); err != nil {
+	h := c.hdr[:]
+	if _, err := io.ReadFull(c.r, h); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(h[:4])
