@@ -2,19 +2,22 @@ package host_test
 
 import (
 	"fmt"
-	"regexp"
-	"strconv"
-
-	"github.com/hashicorp/go-hclog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/twofactor/twofactor/internal/testbin"
+	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
 // TestHTTPScenario is the walkthrough a host application goes through,
@@ -95,6 +98,9 @@ func TestHTTPScenario(t *testing.T) {
 	provs := p.body["providers"].([]any)
 	if p.status != 200 || len(provs) != 1 || provs[0].(map[string]any)["health"] != "healthy" || provs[0].(map[string]any)["version"] == "" {
 		t.Errorf("providers: %d %v", p.status, p.body)
+	}
+	if want := wantFastPath(); len(provs) == 1 && provs[0].(map[string]any)["fast_path"] != want {
+		t.Errorf("providers: fast_path %v, want %v (Verify over the plugin's side channel on Linux)", provs[0].(map[string]any)["fast_path"], want)
 	}
 
 	// The audience must be enabled: totp is for clients only here.
@@ -179,9 +185,15 @@ func TestPluginCrashRecovery(t *testing.T) {
 		t.Errorf("plugin processes after restart: %v (killed %d)", now, pids[0])
 	}
 	p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
-	if p["restarts"].(float64) < 1 || p["running"] != true {
-		t.Errorf("provider status after restart: %v", p)
+	if p["restarts"].(float64) < 1 || p["running"] != true || p["fast_path"] != wantFastPath() {
+		t.Errorf("provider status after restart (a new side channel with the new process): %v", p)
 	}
+}
+
+// wantFastPath is whether the TOTP plugin's Verify should take its side
+// channel here: on Linux, unless the host's switch is off.
+func wantFastPath() bool {
+	return runtime.GOOS == "linux" && !strings.EqualFold(os.Getenv(sdkplugin.EnvFastPath), "off")
 }
 
 // TestConcurrentSameCode: a code races through the real plugin from 20

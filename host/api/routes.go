@@ -63,6 +63,11 @@ type providerJSON struct {
 	Hung     bool `json:"hung"`
 	Hangs    int  `json:"hangs"`
 	Timeouts int  `json:"timeouts"`
+	// FastPath: Verify reaches the plugin over its unix-socket side
+	// channel; false means over go-plugin's gRPC (an older SDK, another
+	// OS, a refused peer, TF_PLUGIN_FASTPATH=off), which an admin
+	// chasing login latency wants to see.
+	FastPath bool `json:"fast_path"`
 }
 
 func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
@@ -70,7 +75,7 @@ func (s *Server) listProviders(w http.ResponseWriter, _ *http.Request) {
 	for _, p := range s.fw.Providers() {
 		j := providerJSON{Name: p.Name, Version: p.Version, Audiences: []string{}, Health: string(p.Health),
 			Running: p.Running, Restarts: p.Restarts, Diagnostics: []diagnosticJSON{}, LastError: p.LastError,
-			Hung: p.Hung, Hangs: p.Hangs, Timeouts: p.Timeouts}
+			Hung: p.Hung, Hangs: p.Hangs, Timeouts: p.Timeouts, FastPath: p.FastPath}
 		if p.Staff {
 			j.Audiences = append(j.Audiences, string(framework.AudienceStaff))
 		}
