@@ -271,21 +271,10 @@ func (p *fastPool) callError(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		// The conn's deadline is the context's, and the poller's timer
-		// can fire a moment before the context's own. Wait for that: a
-		// caller that checks its context after the call (the
-		// supervisor's deadline accounting) must find it ended, as it
-		// does after gRPC, which answers from the context itself.
-		if done := ctx.Done(); done != nil {
-			t := time.NewTimer(time.Second)
-			select {
-			case <-done:
-			case <-t.C:
-			}
-			t.Stop()
-		}
-		if cerr := ctx.Err(); cerr != nil {
-			return fmt.Errorf("provider call: %w", cerr)
-		}
+		// can fire a moment before the context's own: the call's
+		// deadline passed all the same. A caller that accounts for
+		// missed deadlines by its context (the supervisor's within)
+		// waits out that moment itself, for either transport.
 		return fmt.Errorf("provider call: %w", context.DeadlineExceeded)
 	}
 	return fmt.Errorf("%w: %w", ErrUnreachable, &sdk.Error{Kind: sdk.KindUnavailable, Message: "fast path: " + err.Error()})
