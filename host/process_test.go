@@ -9,21 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/internal/testbin"
 )
-
-// startProcess runs the real twofactor binary and waits for the line that
-// says it is serving; it returns the command and the plugins folder.
-func startProcess(t *testing.T) (*exec.Cmd, string, string) {
-	t.Helper()
-	plugins := pluginCopy(t)
-	cmd, url := startProcessWith(t, writeConfig(t, plugins, totpClients))
-	return cmd, plugins, url
-}
 
 // startProcessWith runs `twofactor serve` on a config file and returns
 // once it is serving, with its base URL.
@@ -67,11 +59,21 @@ func startProcessEnv(t *testing.T, configPath string, env []string, start func(*
 }
 
 // TestNoOrphanPlugins: whether the host is stopped politely or killed
-// outright, no provider process outlives it.
+// outright, no provider process outlives it, nor anything of its Verify
+// side channel: the socket's abstract name is freed by the kernel and
+// nothing named twofactor-verify-* is left in the host's TMPDIR (a
+// socket directory was, after each SIGKILL, before abstract names).
 func TestNoOrphanPlugins(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd, plugins, url := startProcess(t)
+			// Short: go-plugin's own gRPC socket goes there too.
+			tmp, err := os.MkdirTemp("", "tf")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(tmp) })
+			plugins := pluginCopy(t)
+			cmd, url := startProcessEnv(t, writeConfig(t, plugins, totpClients), []string{"TMPDIR=" + tmp}, nil)
 			res, err := http.Get(url + "/healthz")
 			if err != nil || res.StatusCode != 200 {
 				t.Fatalf("healthz: %v %v", res, err)
@@ -80,6 +82,10 @@ func TestNoOrphanPlugins(t *testing.T) {
 			pids := testbin.Processes(plugins)
 			if len(pids) != 1 {
 				t.Fatalf("plugin processes: %v", pids)
+			}
+			sock := testbin.Getenv(t, pids[0], "TWOFACTOR_VERIFY_SOCKET")
+			if !strings.HasPrefix(sock, "@twofactor-verify-") || !testbin.AbstractBound(t, sock) {
+				t.Fatalf("the plugin's side channel %q is not a bound abstract name", sock)
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
@@ -102,6 +108,12 @@ func TestNoOrphanPlugins(t *testing.T) {
 			}
 			if left := testbin.Processes(plugins); len(left) != 0 {
 				t.Errorf("orphans: %v", left)
+			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "twofactor-verify-*")); len(left) != 0 {
+				t.Errorf("left in TMPDIR: %v", left)
+			}
+			if testbin.AbstractBound(t, sock) {
+				t.Errorf("the side channel's name %s is still bound", sock)
 			}
 		})
 	}

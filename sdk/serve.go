@@ -26,10 +26,10 @@ func Serve(p Provider) {
 	// a method that ignores its deadline) reach the host's log.
 	log := Logger()
 	// Listening before plugin.Serve prints the handshake means the socket
-	// exists once the host has dispensed the plugin: present, Verify takes
-	// the side channel; absent, gRPC.
+	// is served once the host has dispensed the plugin: served, Verify
+	// takes the side channel; not, gRPC.
 	if ln := listenFastPath(log); ln != nil {
-		defer ln.Close() // removes the socket
+		defer ln.Close() // removes a socket file; an abstract name dies with the process anyway
 		fast := &server{impl: p, log: log, version: wire.MaxVersion}
 		go fastpath.Serve(ln, os.Getppid(), fast.Verify, log)
 	}
@@ -46,17 +46,20 @@ func Serve(p Provider) {
 }
 
 // listenFastPath listens on the socket the host named for the Verify side
-// channel (package internal/fastpath), or returns nil: not asked, not
-// Linux, or the listen failed (then Verify goes over gRPC, as for a plugin
-// built before the side channel). Verify's handler is the same for every
-// protocol version, so the version the fast path's server carries is moot.
+// channel (package internal/fastpath): a path, or on Linux an abstract
+// name ("@..."). It returns nil when not asked, not on Linux, or when the
+// listen failed (the name already bound by another process, say): then
+// Verify goes over gRPC, as for a plugin built before the side channel,
+// and the host, finding another process at the name, refuses it.
+// Verify's handler is the same for every protocol version, so the version
+// the fast path's server carries is moot.
 func listenFastPath(log hclog.Logger) net.Listener {
-	path := os.Getenv(fastpath.EnvSocket)
-	if path == "" || !fastpath.Supported {
+	addr := os.Getenv(fastpath.EnvSocket)
+	if addr == "" || !fastpath.Supported {
 		return nil
 	}
 	os.Unsetenv(fastpath.EnvSocket) // not for the provider's own children
-	ln, err := net.Listen("unix", path)
+	ln, err := net.Listen("unix", addr)
 	if err != nil {
 		log.Warn("fast path: cannot listen; Verify goes over gRPC", "error", err)
 		return nil

@@ -1,11 +1,9 @@
 package supervisor_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,20 +15,21 @@ import (
 	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
-// socketDir is the Verify side channel's directory a plugin process was
-// started with ("" for none), from its initial environment.
-func socketDir(t *testing.T, pid int) string {
+// socketAddr is the Verify side channel's socket address a plugin process
+// was started with ("" for none).
+func socketAddr(t *testing.T, pid int) string {
 	t.Helper()
-	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		t.Fatal(err)
+	return testbin.Getenv(t, pid, "TWOFACTOR_VERIFY_SOCKET")
+}
+
+// socketGone reports whether nothing is left of a side channel's socket:
+// an abstract name is no longer bound, a path's directory is removed.
+func socketGone(t *testing.T, addr string) bool {
+	if strings.HasPrefix(addr, "@") {
+		return !testbin.AbstractBound(t, addr)
 	}
-	for _, kv := range bytes.Split(env, []byte{0}) {
-		if v, ok := strings.CutPrefix(string(kv), "TWOFACTOR_VERIFY_SOCKET="); ok {
-			return filepath.Dir(v)
-		}
-	}
-	return ""
+	_, err := os.Stat(filepath.Dir(addr))
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // TestFastPathFaults: real faults of a plugin whose Verify goes over the
@@ -38,7 +37,7 @@ func socketDir(t *testing.T, pid int) string {
 // at its deadline with KindTimeout, the plugin is found hung, killed and
 // restarted. SIGKILL: a burst of simultaneous calls all get answers
 // through one restart. Either way the new process has a side channel of
-// its own and the old one's directory is gone.
+// its own and nothing is left of the old one's socket.
 func TestFastPathFaults(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -56,9 +55,9 @@ func TestFastPathFaults(t *testing.T) {
 			fast := tt.transport == ""
 			bin := totpCopy(t)
 			p, pid := startTOTP(t, bin)
-			dir := socketDir(t, pid)
-			if st := p.Status(); st.FastPath != fast || (dir != "") != fast {
-				t.Fatalf("FastPath = %v, socket dir %q; want side channel %v", st.FastPath, dir, fast)
+			addr := socketAddr(t, pid)
+			if st := p.Status(); st.FastPath != fast || (addr != "") != fast {
+				t.Fatalf("FastPath = %v, socket %q; want side channel %v", st.FastPath, addr, fast)
 			}
 			if err := verify(p); supervisor.KindOf(err) != 0 {
 				t.Fatalf("before the fault: %v", err)
@@ -108,14 +107,11 @@ func TestFastPathFaults(t *testing.T) {
 				t.Errorf("after restart FastPath = %v, want %v", st.FastPath, fast)
 			}
 			if fast {
-				nextDir := socketDir(t, next)
-				if nextDir == "" || nextDir == dir {
-					t.Errorf("restarted plugin's side channel %q, the old one's %q: want a new one", nextDir, dir)
+				nextAddr := socketAddr(t, next)
+				if nextAddr == "" || nextAddr == addr {
+					t.Errorf("restarted plugin's side channel %q, the old one's %q: want a new one", nextAddr, addr)
 				}
-				eventually(t, 5*time.Second, "the old side channel's directory removed", func() bool {
-					_, err := os.Stat(dir)
-					return errors.Is(err, os.ErrNotExist)
-				})
+				eventually(t, 5*time.Second, "the old side channel's socket gone", func() bool { return socketGone(t, addr) })
 			}
 		})
 	}

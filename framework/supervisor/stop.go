@@ -61,8 +61,9 @@ func (p *Process) kill(h handle, grace time.Duration) {
 		return
 	}
 	done := make(chan struct{})
-	// The side channel's directory goes with the process, however it
-	// ends (a restart makes a new one).
+	// The side channel's connections (and its directory, where it has
+	// one) go with the process, however it ends (a restart makes a new
+	// one).
 	go func() { h.client.Kill(); h.launch.Close(); close(done) }()
 	t := time.NewTimer(grace)
 	defer t.Stop()

@@ -103,3 +103,36 @@ func Stop(tb testing.TB, pid int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// AbstractBound reports whether an abstract unix socket name ("@..." in
+// the net package's syntax) is bound in this network namespace, from
+// /proc/net/unix.
+func AbstractBound(tb testing.TB, name string) bool {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 8 && f[7] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Getenv returns the value of name in process pid's initial environment
+// ("" if absent), from /proc.
+func Getenv(tb testing.TB, pid int, name string) string {
+	tb.Helper()
+	env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}

@@ -22,16 +22,22 @@ import (
 	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
-// socketPath is a unix socket path in a fresh directory short enough for
-// sun_path (t.TempDir's names can be too long).
-func socketPath(t testing.TB) string {
+// shortDir is a fresh directory whose path is short enough for a socket
+// in it to fit sun_path (t.TempDir's names can be too long).
+func shortDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "s")
+	return dir
+}
+
+// socketPath is a unix socket path in a fresh shortDir.
+func socketPath(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(shortDir(t), "s")
 }
 
 // listen listens on a fresh socketPath.
@@ -377,15 +383,24 @@ func TestFastPathRefusesAnotherProcess(t *testing.T) {
 
 // TestFastPathPluginRefusesAnotherProcess: the plugin's end serves only
 // its parent: a connection from any other process is closed before a
-// hello.
+// hello. Refusals are logged at the 1st, 2nd, 4th...: anyone can connect
+// to an abstract socket, and must not flood the log. (A real second
+// process: TestLaunchRefusesIntruder.)
 func TestFastPathPluginRefusesAnotherProcess(t *testing.T) {
 	path, ln := listen(t)
-	go fastpath.Serve(ln, 1, wire.NewServer(idProvider{}, sdk.ProtocolVersion).Verify, hclog.NewNullLogger())
+	var logs syncBuffer
+	go fastpath.Serve(ln, 1, wire.NewServer(idProvider{}, sdk.ProtocolVersion).Verify, hclog.New(&hclog.LoggerOptions{Output: &logs}))
 	pool := newFastPool(path, os.Getpid(), hclog.NewNullLogger())
-	err := pool.probe()
-	var nd *errNotDialled
-	if !errors.As(err, &nd) {
-		t.Fatalf("probe = %v, want the connection closed before the hellos", err)
+	for range 7 {
+		err := pool.probe()
+		var nd *errNotDialled
+		if !errors.As(err, &nd) {
+			t.Fatalf("probe = %v, want the connection closed before the hellos", err)
+		}
+	}
+	// Serve logs before it closes: each probe's end follows its line.
+	if n := logs.count("refused a connection"); n != 3 || logs.count("refused=4") != 1 {
+		t.Errorf("7 refusals logged %d times, want 3 (1st, 2nd, 4th):\n%s", n, logs.String())
 	}
 }
 

@@ -33,8 +33,8 @@ const dialTimeout = time.Second
 // fastPool is the host's end of one plugin's Verify side channel: idle
 // connections, each checked at dial to lead to the plugin process.
 type fastPool struct {
-	path string
-	pid  int // the plugin process the socket must belong to
+	addr string // the socket: a path, or "@" and an abstract name
+	pid  int    // the plugin process the socket must belong to
 	log  hclog.Logger
 
 	mu     sync.Mutex
@@ -48,8 +48,8 @@ type fastPool struct {
 	once    sync.Once
 }
 
-func newFastPool(path string, pid int, log hclog.Logger) *fastPool {
-	return &fastPool{path: path, pid: pid, log: log}
+func newFastPool(addr string, pid int, log hclog.Logger) *fastPool {
+	return &fastPool{addr: addr, pid: pid, log: log}
 }
 
 // errNotDialled is a dial that failed before anything was sent: the call
@@ -96,7 +96,7 @@ func (p *fastPool) refuse(err error) {
 // dial connects, checks the listener's process and exchanges hellos.
 func (p *fastPool) dial(ctx context.Context) (*fastpath.Conn, error) {
 	d := net.Dialer{Timeout: dialTimeout}
-	nc, err := d.DialContext(ctx, "unix", p.path)
+	nc, err := d.DialContext(ctx, "unix", p.addr)
 	if err != nil {
 		return nil, &errNotDialled{err}
 	}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,9 +27,14 @@ const EnvFastPath = "TF_PLUGIN_FASTPATH"
 // bytes with its terminating NUL); a longer TMPDIR means no side channel.
 const maxSocketPath = 107
 
+// abstractSockets says whether the side channel's socket gets an abstract
+// name (fastpath.Abstract); a variable so tests can take the directory
+// path on Linux too.
+var abstractSockets = fastpath.Abstract
+
 // Launch is one plugin process as the host prepares, starts and ends it:
 // the go-plugin configuration and, on Linux, the Verify side channel's
-// private directory. Use it instead of ClientConfig and Dispense:
+// socket address. Use it instead of ClientConfig and Dispense:
 //
 //	l := plugin.Prepare(cmd, log)
 //	client := goplugin.NewClient(l.Config) // after adding a SecureConfig, if any
@@ -42,17 +48,16 @@ type Launch struct {
 	Config *goplugin.ClientConfig
 	cmd    *exec.Cmd
 	log    hclog.Logger
-	dir    string // the private directory, "" without a side channel
-	sock   string
+	dir    string // the socket's private directory, "" for an abstract name or without a side channel
+	sock   string // the socket's address, "" without a side channel
 	pool   *fastPool
 }
 
 // Prepare makes the Launch of cmd. Unless the side channel is switched
-// off (EnvFastPath) or unsupported here, it makes a directory only this
-// user can enter (0700) and names a socket in it in cmd's environment;
-// the plugin's SDK listens there before its handshake if it can. Nothing
-// here can stop the plugin from starting: on any problem Verify stays on
-// gRPC.
+// off (EnvFastPath) or unsupported here, it names a socket address in
+// cmd's environment (socketAddress); the plugin's SDK listens there before
+// its handshake if it can. Nothing here can stop the plugin from
+// starting: on any problem Verify stays on gRPC.
 func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 	l := &Launch{Config: ClientConfig(cmd, logger), cmd: cmd, log: logger}
 	if !fastpath.Supported || strings.EqualFold(os.Getenv(EnvFastPath), "off") {
@@ -64,15 +69,9 @@ func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 		// socket, which is not a setup the side channel is meant for.
 		return l
 	}
-	dir, err := os.MkdirTemp("", "twofactor-verify-") // 0700
+	sock, dir, err := socketAddress()
 	if err != nil {
-		logger.Warn("fast path: no private directory for the Verify side channel; Verify goes over gRPC", "error", err)
-		return l
-	}
-	sock := filepath.Join(dir, "verify.sock")
-	if len(sock) > maxSocketPath {
-		os.Remove(dir)
-		logger.Warn("fast path: the temporary directory's path is too long for a unix socket; Verify goes over gRPC", "path", sock)
+		logger.Warn("fast path: no socket for the Verify side channel; Verify goes over gRPC", "error", err)
 		return l
 	}
 	l.dir, l.sock = dir, sock
@@ -80,24 +79,44 @@ func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 	return l
 }
 
+// socketAddress names a plugin's socket: a fresh abstract name where
+// those work, so that nothing is left on disk whoever dies (the host's
+// SIGKILL included); otherwise a path in a new directory only this user
+// can enter (0700), which Close removes, and a crash leaves behind.
+func socketAddress() (sock, dir string, err error) {
+	if abstractSockets() {
+		sock, err = fastpath.AbstractName()
+		return sock, "", err
+	}
+	dir, err = os.MkdirTemp("", fastpath.NamePrefix) // 0700
+	if err != nil {
+		return "", "", fmt.Errorf("fast path: a private directory for the socket: %w", err)
+	}
+	sock = filepath.Join(dir, "verify.sock")
+	if len(sock) > maxSocketPath {
+		os.Remove(dir)
+		return "", "", fmt.Errorf("fast path: the temporary directory's path is too long for a unix socket: %s", sock)
+	}
+	return sock, dir, nil
+}
+
 // Dispense is the package's Dispense plus the side channel: if the
 // plugin listens on its socket, Verify goes there (each connection checked
 // to lead to this very process); if not (an SDK built before it, another
-// OS), over gRPC.
+// OS, a name someone else bound first), over gRPC.
 func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
 	p, err := Dispense(c)
-	if err != nil || l.sock == "" {
+	if err != nil || l.sock == "" || l.cmd.Process == nil {
 		return p, err
-	}
-	if _, err := os.Lstat(l.sock); err != nil {
-		l.log.Debug("fast path: the plugin offers no Verify side channel; Verify goes over gRPC")
-		return p, nil
-	}
-	if l.cmd.Process == nil {
-		return p, nil
 	}
 	pool := newFastPool(l.sock, l.cmd.Process.Pid, l.log)
 	if err := pool.probe(); err != nil {
+		// A refusal (not the plugin's socket) is logged as an error once;
+		// nothing listening is an older SDK, not an alarm.
+		var nd *errNotDialled
+		if errors.As(err, &nd) {
+			l.log.Debug("fast path: the plugin offers no Verify side channel; Verify goes over gRPC", "error", err)
+		}
 		pool.refuse(err)
 		pool.close()
 		return p, nil
@@ -108,9 +127,10 @@ func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
 	return cl, nil
 }
 
-// Close ends the side channel: it closes its connections and removes the
-// private directory (and the socket, if the plugin left it). Call it once
-// the process has stopped.
+// Close ends the side channel: it closes its connections and, for a
+// socket path, removes its directory (and the socket, if the plugin left
+// it); an abstract name is freed by the kernel when the plugin exits. Call
+// it once the process has stopped.
 func (l *Launch) Close() {
 	if l == nil {
 		return

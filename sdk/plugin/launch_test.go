@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -48,6 +48,9 @@ func binary(t *testing.T, name string) string {
 }
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(envIntruder); addr != "" {
+		os.Exit(intrude(addr)) // this process is an intruder test's second process
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -80,7 +83,9 @@ func answered(err error) bool {
 }
 
 // TestLaunch: which transport Verify takes with a real plugin process,
-// and that it answers either way.
+// and that it answers either way, with the socket at an abstract name
+// (Linux) and at a path in a private directory (elsewhere); nothing is
+// left in the temporary directory once the plugin stopped.
 func TestLaunch(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -94,73 +99,91 @@ func TestLaunch(t *testing.T) {
 		{"switched off: gRPC", "good", "off", false, false, ""},
 		{"switched off, any case", "good", "OFF", false, false, ""},
 		{"an SDK without it: gRPC", "oldsdk", "", false, false, "offers no Verify side channel"},
+		// The plugin's listen fails (the name is taken), and the host's
+		// check of the listener's pid refuses the squatter.
 		{"socket served by another process: refused, gRPC", "good", "", true, false, "fast path refused"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvFastPath, tt.switchOf)
-			var logs syncBuffer
-			p, l, c := launch(t, binary(t, tt.bin), &logs, func(l *Launch) {
-				if !tt.squat {
-					return
+	for _, mode := range socketModes(t) {
+		for _, tt := range tests {
+			t.Run(mode.name+"/"+tt.name, func(t *testing.T) {
+				bin := binary(t, tt.bin) // before TMPDIR moves: the binaries outlive this test
+				mode.set(t)
+				tmp := shortDir(t)
+				t.Setenv("TMPDIR", tmp)
+				t.Setenv(EnvFastPath, tt.switchOf)
+				var logs syncBuffer
+				squatted := make(chan struct{}, 8)
+				p, l, c := launch(t, bin, &logs, func(l *Launch) {
+					if tt.squat {
+						squat(t, l.sock, squatted)
+					}
+				})
+				if got := FastPath(p); got != tt.wantFast {
+					t.Errorf("FastPath = %v, want %v", got, tt.wantFast)
 				}
-				ln, err := net.Listen("unix", l.sock)
-				if err != nil {
-					t.Fatal(err)
+				if tt.squat {
+					select {
+					case <-squatted: // the host's probe reached it, and refused it
+					case <-time.After(10 * time.Second):
+						t.Error("the host's probe never reached the squatter")
+					}
 				}
-				t.Cleanup(func() { ln.Close() })
-				go fastpath.Serve(ln, os.Getpid(), func(context.Context, *pb.VerifyRequest) (*pb.VerifyResponse, error) {
-					t.Error("a Verify reached the squatter")
-					return nil, errors.New("squatter")
-				}, hclog.NewNullLogger())
+				if tt.wantFast {
+					p.(*client).rpc = noGRPC{t: t} // a fallback would fail the test
+				}
+				if _, err := p.Verify(context.Background(), sdk.VerifyRequest{User: sdk.User{ID: "u"}, Code: "123456"}); !answered(err) {
+					t.Fatalf("Verify: %v", err)
+				}
+				if tt.wantLog != "" && logs.count(tt.wantLog) != 1 {
+					t.Errorf("log has %q %d times, want once:\n%s", tt.wantLog, logs.count(tt.wantLog), logs.String())
+				}
+				if strings.Contains(logs.String(), "123456") {
+					t.Error("the code reached the log")
+				}
+				on := tt.switchOf == ""
+				if (l.sock != "") != on || (l.dir != "") != (on && !mode.abstract) {
+					t.Errorf("socket %q, directory %q with the switch at %q", l.sock, l.dir, tt.switchOf)
+				}
+				c.Kill()
+				l.Close()
+				if left, _ := filepath.Glob(filepath.Join(tmp, fastpath.NamePrefix+"*")); len(left) != 0 {
+					t.Errorf("left in TMPDIR after the plugin stopped: %v", left)
+				}
 			})
-			if got := FastPath(p); got != tt.wantFast {
-				t.Errorf("FastPath = %v, want %v", got, tt.wantFast)
-			}
-			if tt.wantFast {
-				p.(*client).rpc = noGRPC{t: t} // a fallback would fail the test
-			}
-			if _, err := p.Verify(context.Background(), sdk.VerifyRequest{User: sdk.User{ID: "u"}, Code: "123456"}); !answered(err) {
-				t.Fatalf("Verify: %v", err)
-			}
-			if tt.wantLog != "" && logs.count(tt.wantLog) != 1 {
-				t.Errorf("log has %q %d times, want once:\n%s", tt.wantLog, logs.count(tt.wantLog), logs.String())
-			}
-			if strings.Contains(logs.String(), "123456") {
-				t.Error("the code reached the log")
-			}
-			if (l.dir != "") != (tt.switchOf == "") {
-				t.Errorf("side channel directory %q with the switch at %q", l.dir, tt.switchOf)
-			}
-			c.Kill()
-			l.Close()
-			if l.dir != "" {
-				if _, err := os.Stat(l.dir); !os.IsNotExist(err) {
-					t.Errorf("directory %s left after the plugin stopped: %v", l.dir, err)
-				}
-			}
-		})
+		}
 	}
 }
 
-// TestLaunchDirectoryIsPrivate: the socket's directory is the host
-// user's alone, and the plugin is told the socket in it.
-func TestLaunchDirectoryIsPrivate(t *testing.T) {
-	t.Setenv(EnvFastPath, "")
-	cmd := exec.Command("true")
-	l := Prepare(cmd, hclog.NewNullLogger())
-	defer l.Close()
-	if !fastpath.Supported {
-		t.Skip("no side channel on this OS")
-	}
-	fi, err := os.Stat(l.dir)
+// squat listens on addr before the plugin starts, as another process of
+// this user could, and serves it as a plugin would for this process; it
+// signals each connection accepted. A Verify must never reach it.
+func squat(t *testing.T, addr string, accepted chan<- struct{}) {
+	t.Helper()
+	ln, err := net.Listen("unix", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o700 {
-		t.Errorf("mode %v, want 0700", fi.Mode().Perm())
+	t.Cleanup(func() { ln.Close() })
+	counted := &countingListener{Listener: ln, accepted: accepted}
+	go fastpath.Serve(counted, os.Getpid(), func(context.Context, *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+		t.Error("a Verify reached the squatter")
+		return nil, errors.New("squatter")
+	}, hclog.NewNullLogger())
+}
+
+// countingListener signals each connection it accepts.
+type countingListener struct {
+	net.Listener
+	accepted chan<- struct{}
+}
+
+func (c *countingListener) Accept() (net.Conn, error) {
+	nc, err := c.Listener.Accept()
+	if err == nil {
+		select {
+		case c.accepted <- struct{}{}:
+		default:
+		}
 	}
-	if !strings.HasPrefix(l.sock, l.dir+string(filepath.Separator)) || !slices.Contains(cmd.Env, fastpath.EnvSocket+"="+l.sock) {
-		t.Errorf("socket %q, env %q", l.sock, cmd.Env)
-	}
+	return nc, err
 }

@@ -1,7 +1,10 @@
 // Package fastpath is the plugin wire's side channel for Verify, the one
-// call on the login path: length-prefixed protobuf frames on a unix socket
-// in a directory only the host's user can enter, with the peer's identity
-// checked by the kernel (SO_PEERCRED) at both ends. Everything else, and
+// call on the login path: length-prefixed protobuf frames on a unix
+// socket, with the peer's identity checked by the kernel (SO_PEERCRED) at
+// both ends. On Linux the socket has an abstract name (AbstractName), which
+// nothing outlives; the peer checks are then all that keeps other
+// processes out. Elsewhere, or where abstract names do not work, it is a
+// path in a directory only the host's user can enter. Everything else, and
 // Verify whenever the side channel is missing or refused, stays on
 // go-plugin's gRPC. Both ends (package sdk, the plugin; package
 // sdk/plugin, the host) import it.
@@ -30,8 +33,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// EnvSocket names, in a plugin's environment, the socket the host wants
-// the plugin to listen on. The host sets it; an SDK without the side
+// EnvSocket names, in a plugin's environment, the socket address the host
+// wants the plugin to listen on, in the net package's syntax for "unix": a
+// path, or "@" and an abstract name. The host sets it; an SDK without the side
 // channel ignores it, and the host then finds no socket and stays on gRPC.
 const EnvSocket = "TWOFACTOR_VERIFY_SOCKET"
 

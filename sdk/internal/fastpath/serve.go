@@ -25,13 +25,17 @@ type Handler func(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyRespons
 // Serve accepts side-channel connections on ln until ln is closed. A
 // connection is served only if the kernel says its peer is process peer
 // (the plugin's parent, the host that started it) running as this
-// process's user; any other is closed at once and logged.
+// process's user; any other is closed at once, before a byte is read or
+// written. Refusals are logged at the 1st, 2nd, 4th, 8th... one: on an
+// abstract socket any local user can connect, and must not be able to
+// flood the host's log.
 //
 // If accepting fails (out of file descriptors, say), ln is closed: the
 // host's dials are then refused at once and it uses gRPC, instead of
 // connecting to a backlog no one serves and waiting for a hello.
 func Serve(ln net.Listener, peer int, h Handler, log hclog.Logger) {
 	defer ln.Close()
+	refused := 0
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -42,8 +46,10 @@ func Serve(ln net.Listener, peer int, h Handler, log hclog.Logger) {
 		}
 		pid, uid, err := PeerPID(c)
 		if err != nil || pid != peer || uid != os.Getuid() {
-			log.Error("fast path: refused a connection from a process other than the host", "peer_pid", pid, "peer_uid", uid,
-				"host_pid", peer, "error", err)
+			if refused++; refused&(refused-1) == 0 {
+				log.Error("fast path: refused a connection from a process other than the host", "peer_pid", pid, "peer_uid", uid,
+					"host_pid", peer, "refused", refused, "error", err)
+			}
 			c.Close()
 			continue
 		}
