@@ -77,9 +77,12 @@ const timeoutSQL = `SELECT setting::bigint, source FROM pg_catalog.pg_settings W
 // the one the server gives this role in this database, whoever set it
 // (the DSN, ALTER ROLE or ALTER DATABASE ... SET, postgresql.conf), so
 // that the store's bound is the server's and not a guess from the DSN.
-// Where nothing set one (source "default"), or only the server's side
-// set it to 0, the store's own statementTimeout, as before: only the DSN
-// can ask the store's sessions for none. A value that cannot be read
+// Where nothing set one (source "default"), or the server's side set
+// none or a longer one, the store's own statementTimeout, as before: a
+// login waits at most that for a hung server (then 503) unless the
+// store's own DSN asks for longer or for none; a role's timeout meant for
+// long reports or migrations does not hold logins up for minutes, and a
+// shorter one is kept (the DBA's bound on this role). A value that cannot be read
 // fails the open: a guess could be shorter than what the server applies,
 // and the client would then give up on statements the server still runs.
 //
@@ -106,8 +109,8 @@ func sessionTimeout(ctx context.Context, cfg *pgx.ConnConfig) (int64, error) {
 	if err := conn.QueryRow(ctx, timeoutSQL).Scan(&ms, &source); err != nil {
 		return 0, fmt.Errorf("%w: %w", errTimeoutUnread, err)
 	}
-	if ms == 0 && source != "client" {
-		ms = statementTimeout.Milliseconds()
+	if own := statementTimeout.Milliseconds(); source != "client" && (ms == 0 || ms > own) {
+		ms = own
 	}
 	return ms, nil
 }

@@ -76,8 +76,8 @@ func applied(t *testing.T, s *Store) int64 {
 // server (serverWait) is the statement_timeout the server applies to the
 // store's sessions, wherever it was set — the DSN, its options, ALTER
 // ROLE — plus answerMargin; the store's own where nothing set one or the
-// server's side set none; none (and the default's bound) only when the
-// DSN asks for none. Every connection keeps the value read at open, also
+// server's side set none or a longer one; none (and the default's bound),
+// or a longer one, only when the DSN asks. Every connection keeps the value read at open, also
 // one made after the role's setting changed.
 func TestStatementTimeoutFromServer(t *testing.T) {
 	own := statementTimeout.Milliseconds()
@@ -95,6 +95,8 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 		{"ALTER ROLE", [2]string{}, []string{`ALTER ROLE $role SET statement_timeout = '2500ms'`}, 2500, 2500*time.Millisecond + answerMargin},
 		{"ALTER ROLE IN DATABASE", [2]string{}, []string{`ALTER ROLE $role IN DATABASE $db SET statement_timeout = '3s'`}, 3000, 3*time.Second + answerMargin},
 		{"ALTER ROLE sets none", [2]string{}, []string{`ALTER ROLE $role SET statement_timeout = 0`}, own, statementTimeout + answerMargin},
+		{"ALTER ROLE longer than the store's", [2]string{}, []string{`ALTER ROLE $role SET statement_timeout = '1h'`}, own, statementTimeout + answerMargin},
+		{"DSN longer than the store's", [2]string{"statement_timeout", "60s"}, nil, 60000, time.Minute + answerMargin},
 		{"DSN over ALTER ROLE", [2]string{"options", "-c statement_timeout=1200"}, []string{`ALTER ROLE $role SET statement_timeout = '2500ms'`}, 1200, 1200*time.Millisecond + answerMargin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
