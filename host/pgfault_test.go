@@ -167,19 +167,7 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 			}
 
 			ctx := context.Background()
-			locker, err := pgx.Connect(ctx, schemaDSN) // not the host's application_name
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer locker.Close(ctx)
-			tx, err := locker.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`); err != nil {
-				t.Fatal(err)
-			}
+			tx := holdLock(t, schemaDSN, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`)
 			done := make(chan struct{})
 			var terminated atomic.Int64
 			var killer sync.WaitGroup
