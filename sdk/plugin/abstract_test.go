@@ -189,11 +189,7 @@ func TestLaunchRefusesIntruder(t *testing.T) {
 // can enter and returns the copy (go test's build directory is 0700).
 func worldExecutable(t *testing.T, path string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "intruder-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := shortDir(t)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
