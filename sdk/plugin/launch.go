@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,16 @@ func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
 	if l.cmd.Process == nil {
 		return p, nil
 	}
+	// The side channel is attached to this package's gRPC client. A
+	// caller that replaced Config's VersionedPlugins (or passed a Client
+	// built from another configuration) gets its own Provider type back,
+	// which has nowhere to take it: refuse the launch, rather than panic
+	// or serve a plugin whose transport is not the one this Launch set up.
+	cl, ok := p.(*client)
+	if !ok {
+		return nil, fmt.Errorf("fast path: the plugin's Provider is a %T, not this package's client: "+
+			"Launch.Dispense needs a Client made from Launch.Config with its VersionedPlugins unchanged", p)
+	}
 	pool := newFastPool(l.sock, l.cmd.Process.Pid, l.log)
 	if err := pool.probe(); err != nil {
 		pool.refuse(err)
@@ -103,7 +114,6 @@ func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
 		return p, nil
 	}
 	l.pool = pool
-	cl := p.(*client)
 	cl.fast = pool
 	return cl, nil
 }
