@@ -29,7 +29,7 @@ func waitReload(t *testing.T, svc *host.Service) host.ReloadEvent {
 // GET /v1/config/status.
 func TestLiveReload(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
+	_, skey := emu.Integration()
 	emu.AddUser("alice")
 	h := startHost(t, totpClients)
 	secret := h.enroll("alice")
@@ -59,7 +59,7 @@ func TestLiveReload(t *testing.T) {
 
 	// Enable Duo for staff (and change TOTP's issuer, which swaps its process).
 	text, _ := os.ReadFile(h.configPath)
-	duo := duoBlock(t, emu, ikey, skey)
+	duo := duoSettings(t, emu, duoConfig{failmode: "secure"})
 	next := strings.Replace(string(text), "settings: {issuer: ACME Billing}", "settings: {issuer: ACME Renamed}", 1) + duo
 	if err := os.WriteFile(h.configPath, []byte(next), 0o600); err != nil {
 		t.Fatal(err)
