@@ -331,6 +331,7 @@ func TestJSONLogs(t *testing.T) {
 	h.stop() // the plugin's last lines are in
 
 	var requestLine, pluginLine bool
+	verifyLines := 0
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) < 5 {
 		t.Fatalf("only %d log lines:\n%s", len(lines), buf.String())
@@ -345,14 +346,25 @@ func TestJSONLogs(t *testing.T) {
 			t.Errorf("log line lacks hclog's fields: %q", line)
 		}
 		if m["@message"] == "request" && m["request_id"] == "json-req-1" && m["path"] == "/v1/users/alice/enrollments" && m["status"] == float64(200) {
-			requestLine = true
+			requestLine = m["@level"] == "info"
+		}
+		// An answered verify's line is at debug: its audit entry says it
+		// all, and at a login rate the info lines were most of the log.
+		if m["@message"] == "request" && m["path"] == "/v1/users/alice/verify" {
+			verifyLines++
+			if m["@level"] != "debug" || m["status"] != float64(200) {
+				t.Errorf("verify's request line: %q", line)
+			}
 		}
 		if mod, _ := m["@module"].(string); strings.HasPrefix(mod, "twofactor.totp") {
 			pluginLine = true
 		}
 	}
 	if !requestLine {
-		t.Errorf("no JSON request line with request_id json-req-1:\n%s", buf.String())
+		t.Errorf("no JSON request line at info with request_id json-req-1:\n%s", buf.String())
+	}
+	if verifyLines != 1 {
+		t.Errorf("%d request lines of the verify, want 1:\n%s", verifyLines, buf.String())
 	}
 	if !pluginLine {
 		t.Errorf("no JSON line from the provider:\n%s", buf.String())

@@ -74,3 +74,37 @@ func TestErrorLineHasRequestID(t *testing.T) {
 		t.Errorf("/healthz logged at info: %s", buf.String())
 	}
 }
+
+// TestAuditedRequestsLogAtDebug: the request line of a decision answered
+// with 200 is at debug (its audit entry carries it); any other answer of
+// the same routes, and every other route, stays at info.
+func TestAuditedRequestsLogAtDebug(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		status  int
+		want    bool
+	}{
+		{"POST /v1/users/{user}/verify", 200, true},
+		{"POST /v1/users/{user}/verifications", 200, true},
+		{"GET /v1/users/{user}/verifications/{txid}", 200, true},
+		{"POST /v1/users/{user}/verify", 429, false},
+		{"POST /v1/users/{user}/verify", 400, false},
+		{"POST /v1/users/{user}/verify", 401, false},
+		{"POST /v1/users/{user}/verify", 500, false},
+		{"POST /v1/users/{user}/enrollments", 200, false},
+		{"POST /v1/users/{user}/unlock", 200, false},
+		{"", 200, false},
+	} {
+		if got := audited(c.pattern, c.status); got != c.want {
+			t.Errorf("audited(%q, %d) = %v, want %v", c.pattern, c.status, got, c.want)
+		}
+	}
+	// Through the server: a verify refused for want of a key (401) keeps
+	// its info line, with the route's pattern read after routing.
+	var buf lockedBuffer
+	s := NewServer(nil, nil, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/users/alice/verify", strings.NewReader("{}")))
+	if !regexp.MustCompile(`\[INFO\]  request: method=POST path=/v1/users/alice/verify status=401 `).MatchString(buf.String()) {
+		t.Errorf("a refused verify's line is not at info:\n%s", buf.String())
+	}
+}
