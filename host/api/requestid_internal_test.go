@@ -101,7 +101,7 @@ func TestAuditedRequestsLogAtDebug(t *testing.T) {
 	}
 	// Through the server: a verify refused for want of a key (401) keeps
 	// its info line, with the route's pattern read after routing.
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	s := NewServer(nil, nil, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
 	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/users/alice/verify", strings.NewReader("{}")))
 	if !regexp.MustCompile(`\[INFO\]  request: method=POST path=/v1/users/alice/verify status=401 `).MatchString(buf.String()) {
