@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -63,7 +64,7 @@ func TestChaosDuo(t *testing.T) {
 		tallies   []*tally
 	)
 	for _, mode := range []string{"secure", "safe"} {
-		settings := duoSettings(t, emu, duoConfig{failmode: mode})
+		settings := duoSettings(t, emu, duoconfig.Options{Failmode: mode})
 		if !strings.Contains(settings, fmt.Sprintf("timeout: %v\n", timeout)) {
 			t.Fatalf("the Duo settings do not have the timeout this test expects (%v): %s", timeout, settings)
 		}

@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 // doctorDuoConfig writes a config enabling Duo against the emulator.
 func doctorDuoConfig(t *testing.T, emu *duotest.Server, ikey, skey string) string {
 	t.Helper()
-	return writeConfig(t, pluginCopy(t), "providers:\n"+duoSettings(t, emu, duoConfig{ikey: ikey, skey: skey}))
+	return writeConfig(t, pluginCopy(t), "providers:\n"+duoSettings(t, emu, duoconfig.Options{IKey: ikey, SKey: skey}))
 }
 
 type doctorJSON struct {

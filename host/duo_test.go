@@ -1,8 +1,6 @@
 package host_test
 
 import (
-	"encoding/pem"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,70 +8,38 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
-// duoConfig says how a test configures Duo against an emulator. The zero
-// value is Duo for staff with the emulator's own Auth API integration,
-// Duo's default failmode and a 2 s timeout.
-type duoConfig struct {
-	ikey, skey string        // "": the emulator's integration
-	failmode   string        // "": not set, Duo's default
-	timeout    time.Duration // 0: 2 s
-	clients    bool          // Duo for clients too
-}
-
-// duoSettings is a providers.duo entry against emu, to append to a
-// config's providers section; the CA file it names trusts emu.
-func duoSettings(t *testing.T, emu *duotest.Server, c duoConfig) string {
+// duoSettings is a providers.duo entry against emu (duoconfig.Entry), to
+// append to a config's providers section.
+func duoSettings(t *testing.T, emu *duotest.Server, o duoconfig.Options) string {
 	t.Helper()
-	if c.ikey == "" && c.skey == "" {
-		c.ikey, c.skey = emu.Integration()
-	}
-	if c.timeout == 0 {
-		c.timeout = 2 * time.Second
-	}
-	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
-	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+	entry, err := duoconfig.Entry(emu, t.TempDir(), o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	b.WriteString("  duo:\n    enabled: true\n    staff: true\n")
-	if c.clients {
-		b.WriteString("    clients: true\n")
-	}
-	fmt.Fprintf(&b, `    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-`, c.ikey, c.skey, emu.Host(), ca)
-	if c.failmode != "" {
-		fmt.Fprintf(&b, "      failmode: %s\n", c.failmode)
-	}
-	fmt.Fprintf(&b, "      timeout: %s\n", c.timeout)
-	return b.String()
+	return entry
 }
 
 // duoHost runs the real host with the real Duo plugin against the
 // emulator, for staff, in the given failmode.
 func duoHost(t *testing.T, emu *duotest.Server, failmode string) *testHost {
 	t.Helper()
-	return startHost(t, "providers:\n"+duoSettings(t, emu, duoConfig{failmode: failmode}))
+	return startHost(t, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: failmode}))
 }
 
 // enrolledDuoHost is the usual start of a test of Duo logins through the
 // host: an emulator that knows the users, a host running Duo against it
-// (c), and each user enrolled in Duo for staff.
-func enrolledDuoHost(t *testing.T, c duoConfig, users ...string) (*duotest.Server, *testHost) {
+// (o), and each user enrolled in Duo for staff.
+func enrolledDuoHost(t *testing.T, o duoconfig.Options, users ...string) (*duotest.Server, *testHost) {
 	t.Helper()
 	emu := startEmulator(t)
 	for _, u := range users {
 		emu.AddUser(u)
 	}
-	h := startHost(t, "providers:\n"+duoSettings(t, emu, c))
+	h := startHost(t, "providers:\n"+duoSettings(t, emu, o))
 	for _, u := range users {
 		h.enrollDuo(u)
 	}
@@ -252,7 +218,7 @@ func TestDuoFailmode(t *testing.T) {
 	}
 	for _, mode := range []string{"secure", "safe"} {
 		t.Run(mode, func(t *testing.T) {
-			emu, h := enrolledDuoHost(t, duoConfig{failmode: mode}, "erin")
+			emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: mode}, "erin")
 			for _, tt := range failures {
 				t.Run(tt.name, func(t *testing.T) {
 					emu.Fail(1, tt.f)
@@ -297,7 +263,7 @@ func TestDuoBadCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := startHost(t, "providers:\n"+duoSettings(t, emu, duoConfig{ikey: tt.ikey, skey: tt.skey, failmode: "secure"}))
+			h := startHost(t, "providers:\n"+duoSettings(t, emu, duoconfig.Options{IKey: tt.ikey, SKey: tt.skey, Failmode: "secure"}))
 			p := h.do("GET", "/v1/providers", adminKey, nil)
 			body := toJSON(p.body)
 			if !strings.Contains(body, tt.want) || strings.Contains(body, tt.skey) {

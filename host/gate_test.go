@@ -15,6 +15,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -126,7 +127,7 @@ func TestConfirmBurstThroughHost(t *testing.T) {
 // once, then more one after another, against the Duo emulator: at most
 // lockout.max_pushes pushes reach it per window.
 func TestPushBombThroughHost(t *testing.T) {
-	emu, h := enrolledDuoHost(t, duoConfig{failmode: "secure"}, "carol")
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "carol")
 	pushes := func() int {
 		n := 0
 		for _, r := range emu.Requests() {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -134,7 +135,7 @@ func TestChallengeGraceLogins(t *testing.T) {
 // the emulator) with a policy block.
 func policyDuoHost(t *testing.T, emu *duotest.Server, policy string) *testHost {
 	t.Helper()
-	return startHost(t, totpBoth+duoSettings(t, emu, duoConfig{clients: true})+policy)
+	return startHost(t, totpBoth+duoSettings(t, emu, duoconfig.Options{Clients: true})+policy)
 }
 
 // TestChallengeListsAllowedProviders (acceptance 2): verify lists exactly

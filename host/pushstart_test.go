@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 	"github.com/twofactor/twofactor/providers/email/emailtest"
@@ -45,7 +46,7 @@ func pushesSent(emu *duotest.Server) int {
 // pending verify); it is finished by POST .../verify with its txid and no
 // code, or by polling; verify with factor push still starts one.
 func TestDuoPushStart(t *testing.T) {
-	emu, h := enrolledDuoHost(t, duoConfig{failmode: "secure"}, "dave")
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "dave")
 	start := func() response {
 		t.Helper()
 		return h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
@@ -127,7 +128,7 @@ func TestSendLimitBurst(t *testing.T) {
 	srv := emailtest.Start(t, emailtest.Options{})
 	plugins := testbin.Copy(t, "twofactor-provider-duo", "twofactor-provider-email")
 	chmodGoW(t, plugins)
-	h := startHostIn(t, plugins, "providers:\n"+duoSettings(t, emu, duoConfig{failmode: "secure"})+emailStaff(srv),
+	h := startHostIn(t, plugins, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"})+emailStaff(srv),
 		hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
 	emu.AddUser("erin")
 	h.enrollDuo("erin")
@@ -186,7 +187,7 @@ func TestSendLimitBurst(t *testing.T) {
 // them, send one push per round and no more than the limit in all.
 func TestPushLimitAcrossReplicas(t *testing.T) {
 	emu := startEmulator(t)
-	config, _ := postgresConfigAt(t, postgresDSN(t), "providers:\n"+duoSettings(t, emu, duoConfig{failmode: "secure"}))
+	config, _ := postgresConfigAt(t, postgresDSN(t), "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"}))
 	ra, rb := startReplica(t, config), startReplica(t, config)
 	defer ra.stop()
 	defer rb.stop()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 )
 
 // reloadBound is the bound for a config change to take effect,
@@ -84,7 +85,7 @@ func TestLiveReload(t *testing.T) {
 
 	// Enable Duo for staff (and change TOTP's issuer, which swaps its process).
 	text, _ := os.ReadFile(h.configPath)
-	duo := duoSettings(t, emu, duoConfig{failmode: "secure"})
+	duo := duoSettings(t, emu, duoconfig.Options{Failmode: "secure"})
 	next := strings.Replace(string(text), "settings: {issuer: ACME Billing}", "settings: {issuer: ACME Renamed}", 1) + duo
 	if err := os.WriteFile(h.configPath, []byte(next), 0o600); err != nil {
 		t.Fatal(err)
