@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/pgterminate"
 )
@@ -139,19 +137,7 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 			}
 
 			ctx := context.Background()
-			locker, err := pgx.Connect(ctx, schemaDSN) // not the host's application_name
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer locker.Close(ctx)
-			tx, err := locker.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`); err != nil {
-				t.Fatal(err)
-			}
+			tx := holdLock(t, schemaDSN, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`)
 			var killer *pgterminate.Loop
 			if tc.terminate {
 				// A backend of the host waiting for a lock is a batch of

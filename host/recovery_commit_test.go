@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // recoveryBurstProviders lets all of a burst's 50 requests through the
@@ -78,18 +76,7 @@ func TestRecoveryCodeKeptWhenCommitFailsPostgres(t *testing.T) {
 	codes := replicaEnroll(t, h, "alice")
 
 	ctx := context.Background()
-	locker, err := pgx.Connect(ctx, dsn) // the test's schema, by search_path
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer locker.Close(ctx)
-	tx, err := locker.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE audit IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdLock(t, dsn, `LOCK TABLE audit IN ACCESS EXCLUSIVE MODE`)
 	r := h.recover("alice", codes[0])
 	wantStoreUnavailable(t, "a recovery code while the audit log is locked", r)
 	if err := tx.Rollback(ctx); err != nil {

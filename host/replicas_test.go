@@ -47,6 +47,29 @@ func postgresDSN(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
+// holdLock runs lockSQL in a transaction of a session of its own on dsn
+// (a test's schema, by its search_path; not a host's application_name),
+// as a replica's stuck transaction or a backup would, and returns the
+// transaction: its locks are held until the test rolls it back, or until
+// the test ends.
+func holdLock(t *testing.T, dsn, lockSQL string) pgx.Tx {
+	t.Helper()
+	ctx := context.Background()
+	locker, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { locker.Close(ctx) })
+	tx, err := locker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, lockSQL); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // postgresConfig writes a config on a fresh PostgreSQL schema (skipping
 // the test without TEST_POSTGRES_DSN) and initializes the store, as
 // `twofactor init` does; it returns the config's path.
@@ -88,7 +111,15 @@ func postgresConfigIn(t *testing.T, dsn, plugins, providers string) string {
 
 func startReplica(t *testing.T, config string) *testHost {
 	t.Helper()
-	cmd, url := startProcessWith(t, config)
+	return startReplicaEnv(t, config, nil)
+}
+
+// startReplicaEnv is startReplica with env added to the host's
+// environment (TWOFACTOR_STORAGE__DSN=... gives one replica a DSN of its
+// own).
+func startReplicaEnv(t *testing.T, config string, env []string) *testHost {
+	t.Helper()
+	cmd, url := startProcessEnv(t, config, env, nil)
 	h := &testHost{t: t, url: url, clock: &clock{}}
 	h.stop = func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }
 	return h

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +30,8 @@ type faultPool struct {
 	*pgxpool.Pool
 }
 
-// Statement bounds, set as session defaults unless the DSN sets them.
+// Statement bounds: lock_timeout a session default unless the DSN sets
+// it, statement_timeout unless the DSN or the server does (sessionTimeout).
 // lock_timeout: a request waiting on a lock another session holds (a
 // backup's LOCK TABLE, a stuck transaction) gives up after this and
 // answers 503, rather than every request stalling for the whole lock.
@@ -53,165 +52,79 @@ const (
 const answerMargin = 5 * time.Second
 
 // serverWait is the bound on a call's wait for the server (see
-// Store.bounded): the statement_timeout in params (as configure leaves
-// them: the DSN's, or statementTimeout), read as the server reads it,
-// plus answerMargin. A timeout of 0 (none on the server) gives
-// statementTimeout's bound: the client's wait is never unbounded. A value
-// this cannot read is an error, not a guess: a guess could be shorter
-// than what the server applies, and the client would then give up on
-// statements the server is still running.
-func serverWait(params map[string]string) (time.Duration, error) {
-	ms, err := pgMillis(params["statement_timeout"])
-	if err != nil {
-		return 0, fmt.Errorf("statement_timeout %q: %w", params["statement_timeout"], err)
-	}
+// Store.bounded): the session's statement_timeout in milliseconds, as
+// the server reported it (sessionTimeout), plus answerMargin. A timeout
+// of 0 (none on the server: the DSN asked for none) gives
+// statementTimeout's bound: the client's wait is never unbounded.
+func serverWait(ms int64) time.Duration {
 	d := time.Duration(ms) * time.Millisecond
 	if d == 0 {
 		d = statementTimeout
 	}
-	return d + answerMargin, nil
+	return d + answerMargin
 }
 
-// errTimeSetting is what pgMillis returns for a value PostgreSQL would
-// refuse, or one of the few it takes that pgMillis does not read.
-var errTimeSetting = errors.New("not a duration PostgreSQL reads (a number of milliseconds, or with a unit: us, ms, s, min, h, d)")
+// timeoutSQL reads the statement_timeout a new session gets, in
+// milliseconds, and where it comes from: "client" when the DSN set it
+// (as statement_timeout=, or as options=-c statement_timeout=), "user" or
+// "database" for ALTER ROLE or ALTER DATABASE, "configuration file",
+// "default" when nothing did. Qualified, so that a search_path naming a
+// schema before pg_catalog cannot put another pg_settings in its place.
+const timeoutSQL = `SELECT setting::bigint, source FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'`
 
-// timeUnit is a unit of a time setting kept in milliseconds.
-type timeUnit struct {
-	name string
-	ms   float64
+// sessionTimeout connects once with cfg and asks the server which
+// statement_timeout (milliseconds) the store's sessions are to run with:
+// the one the server gives this role in this database, whoever set it
+// (the DSN, ALTER ROLE or ALTER DATABASE ... SET, postgresql.conf), so
+// that the store's bound is the server's and not a guess from the DSN.
+// Where nothing set one (source "default"), or the server's side set
+// none or a longer one, the store's own statementTimeout, as before: a
+// login waits at most that for a hung server (then 503) unless the
+// store's own DSN asks for longer or for none; a role's timeout meant for
+// long reports or migrations does not hold logins up for minutes, and a
+// shorter one is kept (the DBA's bound on this role). A value that cannot be read
+// fails the open: a guess could be shorter than what the server applies,
+// and the client would then give up on statements the server still runs.
+//
+// It is read once, at open, and open sends it to the server as every
+// pool connection's statement_timeout start-up parameter. That makes it
+// the value of every connection, whatever changes after the open: a
+// start-up parameter is a client setting, which outranks ALTER ROLE,
+// ALTER DATABASE and the configuration file (also when that is
+// reloaded), and is applied after the DSN's options=-c; a multi-host DSN
+// reaching another server sends it too. The one thing that could change a
+// session's value is a SET in that session, and the store's only one is
+// migrate's SET LOCAL, undone when its transaction ends. Reading it on
+// every new connection would add a round trip to each for nothing.
+func sessionTimeout(ctx context.Context, cfg *pgx.ConnConfig) (int64, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var (
+		ms     int64
+		source string
+	)
+	if err := conn.QueryRow(ctx, timeoutSQL).Scan(&ms, &source); err != nil {
+		return 0, fmt.Errorf("%w: %w", errTimeoutUnread, err)
+	}
+	if own := statementTimeout.Milliseconds(); source != "client" && (ms == 0 || ms > own) {
+		ms = own
+	}
+	return ms, nil
 }
 
-// timeUnits is PostgreSQL's table of them, longest first as the server
-// lists them: a fraction of one is rounded to a whole number of the next.
-var timeUnits = []timeUnit{{"d", 24 * 60 * 60 * 1000}, {"h", 60 * 60 * 1000}, {"min", 60 * 1000}, {"s", 1000}, {"ms", 1}, {"us", 1.0 / 1000}}
+// errTimeoutUnread is the error of a server whose statement_timeout
+// cannot be read: the store then does not open (fail closed).
+var errTimeoutUnread = errors.New("cannot read the server's statement_timeout, which bounds the store's wait for the server")
 
-// pgMillis reads a time setting kept in milliseconds (statement_timeout)
-// as PostgreSQL's parse_int does, so that the store's bound is the one
-// the server applies: an integer as C's strtol reads it with base 0
-// (decimal, 0x hexadecimal, 0 octal: "010" is 8), or, when that stops at
-// a point or an e, a decimal fraction as strtod reads it ("1.5", ".5",
-// "1e3"); then optionally white space and a unit. A value with a unit is
-// rounded to a whole number of the next smaller unit, and the result to
-// whole milliseconds, half to even (so "100us" is 0: no timeout, as on
-// the server). It must fit the server's int and the setting's range, 0 or
-// more. The one spelling the server takes that this refuses is a
-// hexadecimal fraction ("0x1.8p1s").
-func pgMillis(v string) (int64, error) {
-	num, rest, isInt := strtol(v)
-	val := float64(num)
-	if rest != "" && strings.IndexByte(".eE", rest[0]) >= 0 {
-		s := strings.TrimLeft(v, cSpace)
-		if hexPrefix(strings.TrimLeft(s, "+-")) {
-			return 0, errTimeSetting
-		}
-		n := floatPrefix(s)
-		f, err := strconv.ParseFloat(s[:n], 64)
-		if n == 0 || err != nil {
-			return 0, errTimeSetting
-		}
-		val, rest = f, s[n:]
-	} else if !isInt {
-		return 0, errTimeSetting
-	}
-	if name := strings.Trim(rest, cSpace); name != "" {
-		i := slices.IndexFunc(timeUnits, func(u timeUnit) bool { return u.name == name })
-		if i < 0 {
-			return 0, errTimeSetting
-		}
-		val *= timeUnits[i].ms
-		if i+1 < len(timeUnits) {
-			next := timeUnits[i+1].ms
-			val = math.RoundToEven(val/next) * next
-		}
-	}
-	val = math.RoundToEven(val)
-	if !(val >= 0 && val <= math.MaxInt32) {
-		return 0, errTimeSetting
-	}
-	return int64(val), nil
-}
-
-// cSpace is the white space of C's isspace.
-const cSpace = " \t\n\v\f\r"
-
-func hexPrefix(s string) bool { return strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") }
-
-// strtol reads an integer at the start of v as C's strtol does with base
-// 0: white space, a sign, then 0x and hexadecimal digits, 0 and octal
-// digits, or decimal digits. rest is what follows the digits, or all of v
-// when there are none; ok is false then, or when the value overflows.
-func strtol(v string) (n int64, rest string, ok bool) {
-	s := strings.TrimLeft(v, cSpace)
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	digits := "0123456789"
-	switch {
-	case hexPrefix(s[i:]) && i+2 < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i+2]) >= 0:
-		digits = "0123456789abcdefABCDEF"
-		i += 2
-	case strings.HasPrefix(s[i:], "0"):
-		digits = "01234567"
-	}
-	j := i
-	for j < len(s) && strings.IndexByte(digits, s[j]) >= 0 {
-		j++
-	}
-	if j == i {
-		return 0, v, false
-	}
-	// ParseInt with base 0 reads the same prefixes: 0x, and 0 for octal.
-	n, err := strconv.ParseInt(s[:j], 0, 64)
-	return n, s[j:], err == nil
-}
-
-// floatPrefix is the length of the decimal number at the start of s
-// that C's strtod reads: a sign, digits with an optional point and
-// fraction (or a point and digits), and an exponent when digits follow
-// its e; 0 when there is none.
-func floatPrefix(s string) int {
-	digits := func(i int) int {
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		return i
-	}
-	i := 0
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		i++
-	}
-	j := digits(i)
-	mantissa := j > i
-	if j < len(s) && s[j] == '.' {
-		k := digits(j + 1)
-		mantissa = mantissa || k > j+1
-		j = k
-	}
-	if !mantissa {
-		return 0
-	}
-	if j < len(s) && (s[j] == 'e' || s[j] == 'E') {
-		k := j + 1
-		if k < len(s) && (s[k] == '+' || s[k] == '-') {
-			k++
-		}
-		if e := digits(k); e > k {
-			j = e
-		}
-	}
-	return j
-}
-
-// configure sets the statement bounds and the pool's liveness checks.
+// configure sets the lock bound and the pool's liveness checks. The
+// statement bound is the server's (see sessionTimeout).
 func configure(cfg *pgxpool.Config) {
 	params := cfg.ConnConfig.RuntimeParams
 	if params["lock_timeout"] == "" {
 		params["lock_timeout"] = strconv.FormatInt(lockTimeout.Milliseconds(), 10)
-	}
-	if params["statement_timeout"] == "" {
-		params["statement_timeout"] = strconv.FormatInt(statementTimeout.Milliseconds(), 10)
 	}
 	// pgxpool pings a connection idle for over a second before handing it
 	// out (its default ShouldPing), which finds most connections a server

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,10 +87,6 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		params["application_name"] = "twofactor"
 	}
 	configure(cfg)
-	wait, err := serverWait(params)
-	if err != nil {
-		return nil, openError(dsn, "parse DSN", err)
-	}
 	if !strings.Contains(dsn, "pool_max_conns") {
 		// pgxpool's default is max(4, CPUs). Every login takes a
 		// connection for its reservation while the decision writer holds
@@ -104,12 +101,22 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 	if tune != nil {
 		tune(cfg)
 	}
+	ms, err := sessionTimeout(ctx, cfg.ConnConfig)
+	if err != nil {
+		step := "connect"
+		if errors.Is(err, errTimeoutUnread) {
+			step = "statement_timeout"
+		}
+		return nil, openError(dsn, step, err)
+	}
+	params["statement_timeout"] = strconv.FormatInt(ms, 10)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, openError(dsn, "connect", err)
 	}
-	// The pool connects lazily; connect now so that an unreachable server
-	// or a refused login is reported as that, not as a failed migration.
+	// The pool connects lazily; connect now so that a server that refuses
+	// the pool's connections is reported as that, not as a failed
+	// migration.
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, openError(dsn, "connect", err)
@@ -118,7 +125,7 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 		pool.Close()
 		return nil, openError(dsn, "migrate", err)
 	}
-	s := &Store{pool: faultPool{pool}, serverWait: wait}
+	s := &Store{pool: faultPool{pool}, serverWait: serverWait(ms)}
 	s.startDecisions()
 	var id string
 	if create {

@@ -85,7 +85,9 @@ func withParam(t testing.TB, dsn, key, value string) string {
 		}
 		q := u.Query()
 		q.Set(key, value)
-		u.RawQuery = q.Encode()
+		// pgx reads a query's "+" as itself, not as a space (Encode's
+		// spelling of one): options=-c statement_timeout=... needs %20.
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
 		return u.String()
 	}
 	return dsn + " " + key + "=" + value // the values here need no quoting
