@@ -3,13 +3,13 @@
 package main
 
 import (
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -20,24 +20,11 @@ func startDuo(work string) (string, func(), error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ca := filepath.Join(work, "duo-ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw}), 0o600); err != nil {
+	duo, err := duoconfig.Entry(emu, work, duoconfig.Options{Failmode: "secure"})
+	if err != nil {
 		emu.Close()
 		return "", nil, err
 	}
-	ikey, skey := emu.Integration()
-	duo := fmt.Sprintf(`  duo:
-    enabled: true
-    staff: true
-    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-      failmode: secure
-      timeout: 2s
-`, ikey, skey, emu.Host(), ca)
 	return duo, func() { emu.Close() }, nil
 }
 

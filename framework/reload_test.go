@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -154,25 +155,11 @@ func TestReconfigureAudiencesOnly(t *testing.T) {
 	}
 }
 
-// lockedBuffer is an io.Writer safe for a logger's concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestReconfigureWarnsStranded: a reload that disables the only provider
 // an enrolled user has logs a WARN with the number of such users; the user
 // is then denied at login, never let in without a factor.
 func TestReconfigureWarnsStranded(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t)
 	e.fw.Close()
 	fw, err := framework.New(t.Context(), framework.Options{

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/internal/syncbuf"
 )
 
 // TestAuditTrail drives a session and reads it back from GET /v1/audit, in
 // order, with the API key names as actors; then checks that neither the
 // database nor the log holds the TOTP secret or any submitted code.
 func TestAuditTrail(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	h := startHostLog(t, totpClients, newBufferLogger(&logBuf))
 	secret := h.enroll("alice")
 	confirmCode := h.code(secret)

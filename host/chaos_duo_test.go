@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -33,7 +34,6 @@ func TestChaosDuo(t *testing.T) {
 	rounds := chaosRounds(t)
 	const timeout = 2 * time.Second // the provider's, as duoSettings writes it
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
 
 	type outage struct {
 		kind    string
@@ -64,7 +64,7 @@ func TestChaosDuo(t *testing.T) {
 		tallies   []*tally
 	)
 	for _, mode := range []string{"secure", "safe"} {
-		settings := duoSettings(t, emu, ikey, skey, mode)
+		settings := duoSettings(t, emu, duoconfig.Options{Failmode: mode})
 		if !strings.Contains(settings, fmt.Sprintf("timeout: %v\n", timeout)) {
 			t.Fatalf("the Duo settings do not have the timeout this test expects (%v): %s", timeout, settings)
 		}

@@ -2,8 +2,6 @@ package host_test
 
 import (
 	"encoding/json"
-	"encoding/pem"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,29 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 // doctorDuoConfig writes a config enabling Duo against the emulator.
 func doctorDuoConfig(t *testing.T, emu *duotest.Server, ikey, skey string) string {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
-	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return writeConfig(t, pluginCopy(t), fmt.Sprintf(`providers:
-  duo:
-    enabled: true
-    staff: true
-    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-      timeout: 2s
-`, ikey, skey, emu.Host(), ca))
+	return writeConfig(t, pluginCopy(t), "providers:\n"+duoSettings(t, emu, duoconfig.Options{IKey: ikey, SKey: skey}))
 }
 
 type doctorJSON struct {

@@ -19,8 +19,7 @@ import (
 // attacker gains no attempts from the refund.
 func TestDuoActivationPollsSpendNothing(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	h := duoHost(t, emu, ikey, skey, "secure")
+	h := duoHost(t, emu, "secure")
 	free := framework.DefaultLockoutPolicy.FreeAttempts
 	begin := func(user string) string {
 		r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"})

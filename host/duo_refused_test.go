@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -17,11 +18,7 @@ import (
 // refused the same way sends no secret and spends nothing
 // (TestDuoPreauthResultsThroughHost).
 func TestDuoRefusalsSpendTheBudget(t *testing.T) {
-	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	emu.AddUser("rita")
-	h := duoHost(t, emu, ikey, skey, "secure")
-	h.enrollDuo("rita")
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "rita")
 	passcode := func(h *testHost, i int) response {
 		return h.duoVerify("rita", map[string]string{"factor": "passcode", "code": fmt.Sprintf("%06d", 100000+i)})
 	}

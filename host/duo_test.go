@@ -1,8 +1,6 @@
 package host_test
 
 import (
-	"encoding/pem"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,46 +8,50 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
-// duoHost runs the real host with the real Duo plugin against the
-// emulator, for staff. failmode and timeout vary per test.
-func duoHost(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) *testHost {
+// duoSettings is a providers.duo entry against emu (duoconfig.Entry), to
+// append to a config's providers section.
+func duoSettings(t *testing.T, emu *duotest.Server, o duoconfig.Options) string {
 	t.Helper()
-	return startHost(t, "providers:\n"+duoSettings(t, emu, ikey, skey, failmode))
-}
-
-// duoBlock is a providers.duo entry to append to a config that already
-// has a providers section.
-func duoBlock(t *testing.T, emu *duotest.Server, ikey, skey string) string {
-	return duoSettings(t, emu, ikey, skey, "secure")
-}
-
-func duoSettings(t *testing.T, emu *duotest.Server, ikey, skey, failmode string) string {
-	t.Helper()
-	return duoSettingsTimeout(t, emu, ikey, skey, failmode, 2*time.Second)
-}
-
-func duoSettingsTimeout(t *testing.T, emu *duotest.Server, ikey, skey, failmode string, timeout time.Duration) string {
-	t.Helper()
-	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw})
-	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
+	entry, err := duoconfig.Entry(emu, t.TempDir(), o)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf(`  duo:
-    enabled: true
-    staff: true
-    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-      failmode: %s
-      timeout: %s
-`, ikey, skey, emu.Host(), ca, failmode, timeout)
+	return entry
+}
+
+// duoHost runs the real host with the real Duo plugin against the
+// emulator, for staff, in the given failmode.
+func duoHost(t *testing.T, emu *duotest.Server, failmode string) *testHost {
+	t.Helper()
+	return startHost(t, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: failmode}))
+}
+
+// enrolledDuoHost is the usual start of a test of Duo logins through the
+// host: an emulator that knows the users, a host running Duo against it
+// (o), and each user enrolled in Duo for staff.
+func enrolledDuoHost(t *testing.T, o duoconfig.Options, users ...string) (*duotest.Server, *testHost) {
+	t.Helper()
+	emu := startEmulator(t)
+	for _, u := range users {
+		emu.AddUser(u)
+	}
+	h := startHost(t, "providers:\n"+duoSettings(t, emu, o))
+	for _, u := range users {
+		h.enrollDuo(u)
+	}
+	return emu, h
+}
+
+// enrollDuo enrolls a user Duo already knows: active at once.
+func (h *testHost) enrollDuo(user string) {
+	h.t.Helper()
+	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
+		h.t.Fatalf("enroll %s in Duo: %d %v", user, r.status, r.body)
+	}
 }
 
 func startEmulator(t *testing.T) *duotest.Server {
@@ -77,8 +79,8 @@ func (h *testHost) poll(user, txid string) response {
 // the real twofactor-provider-duo process, against the emulator.
 func TestDuoThroughHost(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	h := duoHost(t, emu, ikey, skey, "secure")
+	_, skey := emu.Integration()
+	h := duoHost(t, emu, "secure")
 
 	p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
 	if p["health"] != "healthy" || !strings.Contains(toJSON(p["diagnostics"]), "clock_offset") {
@@ -182,9 +184,8 @@ func TestDuoThroughHost(t *testing.T) {
 func TestDuoClockDrift(t *testing.T) {
 	emu := startEmulator(t)
 	emu.SetClockOffset(90 * time.Second)
-	ikey, skey := emu.Integration()
 	emu.AddUser("dave")
-	h := duoHost(t, emu, ikey, skey, "secure")
+	h := duoHost(t, emu, "secure")
 	p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
 	diag := toJSON(p["diagnostics"])
 	if p["health"] != "degraded" || !strings.Contains(diag, "clock_offset") || !(strings.Contains(diag, `"value":"90s"`) || strings.Contains(diag, `"value":"89s"`) || strings.Contains(diag, `"value":"91s"`)) {
@@ -217,13 +218,7 @@ func TestDuoFailmode(t *testing.T) {
 	}
 	for _, mode := range []string{"secure", "safe"} {
 		t.Run(mode, func(t *testing.T) {
-			emu := startEmulator(t)
-			ikey, skey := emu.Integration()
-			emu.AddUser("erin")
-			h := duoHost(t, emu, ikey, skey, mode)
-			if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-				t.Fatalf("enroll: %v", r.body)
-			}
+			emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: mode}, "erin")
 			for _, tt := range failures {
 				t.Run(tt.name, func(t *testing.T) {
 					emu.Fail(1, tt.f)
@@ -268,7 +263,7 @@ func TestDuoBadCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := duoHost(t, emu, tt.ikey, tt.skey, "secure")
+			h := startHost(t, "providers:\n"+duoSettings(t, emu, duoconfig.Options{IKey: tt.ikey, SKey: tt.skey, Failmode: "secure"}))
 			p := h.do("GET", "/v1/providers", adminKey, nil)
 			body := toJSON(p.body)
 			if !strings.Contains(body, tt.want) || strings.Contains(body, tt.skey) {

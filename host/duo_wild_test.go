@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -23,11 +24,7 @@ func TestDuoWildThroughHost(t *testing.T) {
 	for _, mode := range []string{"secure", "safe"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			emu := startEmulator(t)
-			ikey, skey := emu.Integration()
-			emu.AddUser("wild")
-			h := startHost(t, "providers:\n"+duoSettingsTimeout(t, emu, ikey, skey, mode, duotest.Timeout))
-			h.enrollDuo("wild")
+			emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: mode, Timeout: duotest.Timeout}, "wild")
 			for _, sc := range duotest.WildScenarios() {
 				t.Run(sc.Name, func(t *testing.T) {
 					// Each scenario on its own: an outage's errors keep their
@@ -132,11 +129,10 @@ func TestDuoUnreachableAtStart(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			emu := startEmulator(t)
-			ikey, skey := emu.Integration()
 			emu.AddUser("una")
 			down := func() { emu.Fail(math.MaxInt, duotest.Failure{Drop: true}) }
 			down()
-			h := startHost(t, "providers:\n"+duoSettings(t, emu, ikey, skey, mode))
+			h := startHost(t, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: mode}))
 			p := h.do("GET", "/v1/providers", adminKey, nil).body["providers"].([]any)[0].(map[string]any)
 			diags := toJSON(p["diagnostics"])
 			if p["health"] != "unhealthy" || p["running"] != true || !strings.Contains(diags, `"code":"duo_unreachable"`) ||
@@ -183,11 +179,7 @@ func TestDuoUnreachableAtStart(t *testing.T) {
 // concurrent passcode verifies; none fails for it: each request that meets
 // a 401 measures Duo's clock and is signed again.
 func TestDuoSkewMidRun(t *testing.T) {
-	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	emu.AddUser("sam")
-	h := duoHost(t, emu, ikey, skey, "secure")
-	h.enrollDuo("sam")
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "sam")
 	const workers, each = 4, 6
 	for i := range workers * each {
 		emu.AddPasscode("sam", fmt.Sprintf("%06d", 100000+i))
@@ -283,11 +275,7 @@ func TestDuoCredentialsNamed(t *testing.T) {
 // Duo's enroll_portal_url (from verify and from a push start), a deny's status_msg reaches the audit log, and
 // neither spends the user's attempt budget.
 func TestDuoPreauthResultsThroughHost(t *testing.T) {
-	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	emu.AddUser("pia")
-	h := duoHost(t, emu, ikey, skey, "safe")
-	h.enrollDuo("pia")
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "safe"}, "pia")
 	for range 6 { // more than the attempt budget would allow if they counted
 		emu.SetPreauthResult("pia", "enroll", "")
 		v := h.duoVerify("pia", map[string]string{"factor": "push"})
@@ -318,13 +306,5 @@ func TestDuoPreauthResultsThroughHost(t *testing.T) {
 	emu.SetPreauthResult("pia", "allow", "")
 	if v := h.duoVerify("pia", map[string]string{"factor": "push"}); v.str("outcome") != "allow" {
 		t.Errorf("after 12 denials by Duo's policy: %d %v", v.status, v.body)
-	}
-}
-
-// enrollDuo enrolls a user Duo already knows: active at once.
-func (h *testHost) enrollDuo(user string) {
-	h.t.Helper()
-	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		h.t.Fatalf("enroll %s in Duo: %d %v", user, r.status, r.body)
 	}
 }

@@ -9,13 +9,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/internal/testbin"
 	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
@@ -247,24 +247,10 @@ func TestBadConfigRefusedAtStartup(t *testing.T) {
 	})
 }
 
-// syncBuffer is a log sink safe for the plugin's log-copying goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestPluginLogsReachHostLog: a provider's own log lines come out of the
 // host's logger under the provider's name, and no secret rides along.
 func TestPluginLogsReachHostLog(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	h := startHostLog(t, totpClients, newBufferLogger(&buf))
 	secret := h.enroll("alice")
 	h.clock.Add(30 * time.Second)
@@ -281,7 +267,7 @@ func TestPluginLogsReachHostLog(t *testing.T) {
 	}
 }
 
-func newBufferLogger(buf *syncBuffer) hclog.Logger {
+func newBufferLogger(buf *syncbuf.Buffer) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "twofactor", Output: buf, Level: hclog.Info})
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/internal/syncbuf"
 )
 
 // TestClientAudienceAlias: the API's word for the audience is "client";
@@ -57,7 +59,7 @@ func TestClientAudienceAlias(t *testing.T) {
 // TestStaticAssetsLoggedAtDebug: the web UI's stylesheet and script are
 // logged at debug, not info, where the API's requests are.
 func TestStaticAssetsLoggedAtDebug(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	h := startHostLog(t, totpClients, newBufferLogger(&buf))
 	if r, err := http.Get(h.url + "/ui/static/style.css"); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("style.css: %v %v", r, err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -126,13 +127,7 @@ func TestConfirmBurstThroughHost(t *testing.T) {
 // once, then more one after another, against the Duo emulator: at most
 // lockout.max_pushes pushes reach it per window.
 func TestPushBombThroughHost(t *testing.T) {
-	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	emu.AddUser("carol")
-	h := duoHost(t, emu, ikey, skey, "secure")
-	if r := h.do("POST", "/v1/users/carol/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("duo enroll: %d %v", r.status, r.body)
-	}
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "carol")
 	pushes := func() int {
 		n := 0
 		for _, r := range emu.Requests() {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/internal/testbin"
 )
 
@@ -284,7 +285,7 @@ var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // TestRequestID: a well-formed caller id is echoed and logged; anything
 // else is replaced by a generated one; a request without one gets one.
 func TestRequestID(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	h := startHostLog(t, totpClients, newBufferLogger(&buf))
 
 	for _, id := range []string{"req-42", "0f8fad5b-d9cb-469f-a165-70867728950e", "a.b_c-D", strings.Repeat("x", 64)} {
@@ -318,7 +319,7 @@ func TestRequestID(t *testing.T) {
 // own, go-plugin's and the plugin's relayed ones — is a JSON object, and
 // request lines carry the request id as a field.
 func TestJSONLogs(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	log := host.NewLogger(&config.Config{LogLevel: "debug", LogFormat: "json"}, &buf)
 	h := startHostLog(t, totpClients, log)
 	secret := h.enroll("alice")

@@ -2,20 +2,16 @@ package host_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgterminate"
 )
 
 // TestPostgresConnectionsTerminated: a real `twofactor serve` on
@@ -26,9 +22,7 @@ import (
 // no code is accepted twice, and the host serves normally afterwards.
 func TestPostgresConnectionsTerminated(t *testing.T) {
 	dsn := postgresDSN(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	app := "tf_term_" + hex.EncodeToString(b)
+	app := pgterminate.AppName("tf_term")
 	dsn += "&application_name=" + app
 	config, _ := postgresConfigAt(t, dsn, totpClients)
 	h := startReplica(t, config)
@@ -37,35 +31,9 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 	const users = 12
 	secrets := enrollTOTPUsers(t, h, users)
 
-	admin, err := pgx.Connect(context.Background(), os.Getenv("TEST_POSTGRES_DSN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-
 	const duration = 10 * time.Second
+	killer := pgterminate.Start(t, os.Getenv("TEST_POSTGRES_DSN"), pgterminate.Options{App: app, Every: 500 * time.Millisecond})
 	stop := make(chan struct{})
-	var terminated atomic.Int64
-	var killer sync.WaitGroup
-	killer.Go(func() {
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		end := time.After(duration)
-		for {
-			select {
-			case <-end:
-				close(stop)
-				return
-			case <-tick.C:
-				var n int64
-				if err := admin.QueryRow(context.Background(),
-					`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`, app).Scan(&n); err != nil {
-					t.Error(err)
-				}
-				terminated.Add(n)
-			}
-		}
-	})
 
 	var (
 		mu       sync.Mutex
@@ -103,10 +71,14 @@ func TestPostgresConnectionsTerminated(t *testing.T) {
 			}
 		})
 	}
+	// The load runs for the duration; the terminations end with it, and
+	// the requests in flight then finish on a quiet server.
+	<-time.After(duration)
+	close(stop)
+	terminated := killer.Stop()
 	wg.Wait()
-	killer.Wait()
-	t.Logf("%d backends terminated; answers: %v", terminated.Load(), statuses)
-	if terminated.Load() == 0 {
+	t.Logf("%d backends terminated; answers: %v", terminated, statuses)
+	if terminated == 0 {
 		t.Fatal("no backend was terminated: the test proved nothing")
 	}
 	for k, n := range allowed {
@@ -145,9 +117,7 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 	}{{"lock timeout", false}, {"terminated mid-batch", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			schemaDSN := postgresDSN(t)
-			b := make([]byte, 6)
-			rand.Read(b)
-			app := "tf_held_" + hex.EncodeToString(b)
+			app := pgterminate.AppName("tf_held")
 			dsn := fmt.Sprintf("%s&application_name=%s&lock_timeout=%d", schemaDSN, app, lockTimeout.Milliseconds())
 			config, _ := postgresConfigAt(t, dsn, totpClients)
 			h := startReplica(t, config)
@@ -168,38 +138,14 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 
 			ctx := context.Background()
 			tx := holdLock(t, schemaDSN, `SELECT count(*) FROM (SELECT 1 FROM enrollments FOR UPDATE) AS locked`)
-			done := make(chan struct{})
-			var terminated atomic.Int64
-			var killer sync.WaitGroup
+			var killer *pgterminate.Loop
 			if tc.terminate {
-				admin, err := pgx.Connect(ctx, os.Getenv("TEST_POSTGRES_DSN"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer admin.Close(ctx)
 				// A backend of the host waiting for a lock is a batch of
 				// decisions: terminate it while it waits.
-				killer.Go(func() {
-					for {
-						select {
-						case <-done:
-							return
-						default:
-						}
-						var n int64
-						if err := admin.QueryRow(ctx, `
-							SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-							WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n); err != nil {
-							t.Error(err)
-							return
-						}
-						terminated.Add(n)
-					}
-				})
+				killer = pgterminate.Start(t, os.Getenv("TEST_POSTGRES_DSN"), pgterminate.Options{App: app, LockWaiters: true})
 			}
 			rs, took := loginAll()
-			close(done)
-			killer.Wait()
+			terminated := killer.Stop()
 			bound := users*lockTimeout + time.Second
 			for i, r := range rs {
 				if r.status != http.StatusServiceUnavailable || r.errCode() != "store_unavailable" || r.header.Get("Retry-After") == "" {
@@ -210,10 +156,10 @@ func TestPostgresDecisionsUnderHeldLock(t *testing.T) {
 					t.Errorf("user%d's login answered after %v; the bound is %v", i, took[i], bound)
 				}
 			}
-			if tc.terminate && terminated.Load() == 0 {
+			if tc.terminate && terminated == 0 {
 				t.Fatal("no batch was terminated while it waited: the test proved nothing")
 			}
-			t.Logf("answered after %v at most; %d backends terminated", slices.Max(took), terminated.Load())
+			t.Logf("answered after %v at most; %d backends terminated", slices.Max(took), terminated)
 
 			if err := tx.Rollback(ctx); err != nil {
 				t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -135,23 +135,7 @@ func TestChallengeGraceLogins(t *testing.T) {
 // the emulator) with a policy block.
 func policyDuoHost(t *testing.T, emu *duotest.Server, policy string) *testHost {
 	t.Helper()
-	ikey, skey := emu.Integration()
-	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startHost(t, totpBoth+fmt.Sprintf(`  duo:
-    enabled: true
-    staff: true
-    clients: true
-    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-      timeout: 2s
-`, ikey, skey, emu.Host(), ca)+policy)
+	return startHost(t, totpBoth+duoSettings(t, emu, duoconfig.Options{Clients: true})+policy)
 }
 
 // TestChallengeListsAllowedProviders (acceptance 2): verify lists exactly

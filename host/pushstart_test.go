@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 	"github.com/twofactor/twofactor/providers/email/emailtest"
@@ -45,13 +46,7 @@ func pushesSent(emu *duotest.Server) int {
 // pending verify); it is finished by POST .../verify with its txid and no
 // code, or by polling; verify with factor push still starts one.
 func TestDuoPushStart(t *testing.T) {
-	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	h := duoHost(t, emu, ikey, skey, "secure")
-	emu.AddUser("dave")
-	if r := h.do("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("enroll: %d %v", r.status, r.body)
-	}
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "dave")
 	start := func() response {
 		t.Helper()
 		return h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
@@ -130,16 +125,13 @@ func TestDuoPushStart(t *testing.T) {
 // in all: the fourth round is refused for both.
 func TestSendLimitBurst(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
 	srv := emailtest.Start(t, emailtest.Options{})
 	plugins := testbin.Copy(t, "twofactor-provider-duo", "twofactor-provider-email")
 	chmodGoW(t, plugins)
-	h := startHostIn(t, plugins, "providers:\n"+duoSettings(t, emu, ikey, skey, "secure")+emailStaff(srv),
+	h := startHostIn(t, plugins, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"})+emailStaff(srv),
 		hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
 	emu.AddUser("erin")
-	if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("enroll duo: %d %v", r.status, r.body)
-	}
+	h.enrollDuo("erin")
 	if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]any{"provider": "email", "audience": "staff",
 		"inputs": map[string]string{"email": "erin@x.example"}}); r.status != http.StatusCreated {
 		t.Fatalf("enroll email: %d %v", r.status, r.body)
@@ -195,15 +187,12 @@ func TestSendLimitBurst(t *testing.T) {
 // them, send one push per round and no more than the limit in all.
 func TestPushLimitAcrossReplicas(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
-	config, _ := postgresConfigAt(t, postgresDSN(t), "providers:\n"+duoSettings(t, emu, ikey, skey, "secure"))
+	config, _ := postgresConfigAt(t, postgresDSN(t), "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"}))
 	ra, rb := startReplica(t, config), startReplica(t, config)
 	defer ra.stop()
 	defer rb.stop()
 	emu.AddUser("fay")
-	if r := ra.do("POST", "/v1/users/fay/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("enroll: %d %v", r.status, r.body)
-	}
+	ra.enrollDuo("fay")
 	const size = 8
 	for round := 1; round <= 4; round++ {
 		emu.ScriptPush("fay", duotest.Push{Result: "allow"})

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/internal/syncbuf"
 )
 
 // startRuleBreaker runs a host with one provider, a real plugin process
 // built from testdata/reasonplugin, which answers reasons outside the
 // SDK's rule when asked to by the code typed.
-func startRuleBreaker(t *testing.T, log *syncBuffer) *testHost {
+func startRuleBreaker(t *testing.T, log *syncbuf.Buffer) *testHost {
 	t.Helper()
 	plugins := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "twofactor-provider-rulebreaker"), "./testdata/reasonplugin")
@@ -46,7 +48,7 @@ func (h *testHost) verifyRuleBreaker(user, code string) response {
 // deny with invalid_reason, even on an allow, and the log and the audit
 // name the provider and show the reason it sent only when it is a word.
 func TestReasonRuleHeldOnARealPlugin(t *testing.T) {
-	var log syncBuffer
+	var log syncbuf.Buffer
 	h := startRuleBreaker(t, &log)
 	tests := []struct {
 		user, code     string
@@ -103,7 +105,7 @@ func TestReasonRuleHeldOnARealPlugin(t *testing.T) {
 // user's attempts: afterwards even the right code is refused as locked
 // out.
 func TestReasonRuleCountsAgainstTheBudget(t *testing.T) {
-	var log syncBuffer
+	var log syncbuf.Buffer
 	h := startRuleBreaker(t, &log)
 	for _, tc := range []struct{ user, code string }{{"gus", "555555"}, {"hal", "333333"}} {
 		t.Run(tc.code, func(t *testing.T) {

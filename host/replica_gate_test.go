@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 )
 
 // Two guarantees of the attempt gate that one host holds, held across two
@@ -51,9 +52,8 @@ func factorFailures(t *testing.T, dsn, user string) int {
 // user locked out on both.
 func TestDuoActivationPollsSpendNothingReplicas(t *testing.T) {
 	emu := startEmulator(t)
-	ikey, skey := emu.Integration()
 	dsn := postgresDSN(t)
-	config, _ := postgresConfigAt(t, dsn, "providers:\n"+duoSettings(t, emu, ikey, skey, "secure"))
+	config, _ := postgresConfigAt(t, dsn, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"}))
 	a, b := startReplica(t, config), startReplica(t, config)
 	defer a.stop()
 	defer b.stop()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -35,7 +36,7 @@ func TestVersionUnknownProtocolRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log syncBuffer
+	var log syncbuf.Buffer
 	svc, err := host.Open(context.Background(), cfg, hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Error}))
 	// framework.New may refuse the provider outright or keep running
 	// with it down; either way the refusal must say why.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
 )
@@ -36,7 +37,7 @@ const webauthnProviders = `providers:
 func TestWebAuthnLogin(t *testing.T) {
 	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
 	chmodGoW(t, plugins)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	h := startHostIn(t, plugins, webauthnProviders, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug}))
 	first, second := webauthntest.New(webauthnOrigin), webauthntest.New(webauthnOrigin)
 

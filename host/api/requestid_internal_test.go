@@ -6,10 +6,11 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/internal/syncbuf"
 )
 
 func TestValidRequestID(t *testing.T) {
@@ -38,24 +39,11 @@ func TestValidRequestID(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestErrorLineHasRequestID: a request that fails inside the host logs
 // its error and its request line, both with the request's id; the caller
 // sees only "internal error" and the id to quote.
 func TestErrorLineHasRequestID(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	s := NewServer(nil, nil, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
 	s.mux.HandleFunc("GET /boom", func(w http.ResponseWriter, r *http.Request) {
 		if RequestID(r.Context()) != "trace-42" {
@@ -80,7 +68,7 @@ func TestErrorLineHasRequestID(t *testing.T) {
 		}
 	}
 	// Probes log at debug only: a load balancer would flood the log.
-	buf.b.Reset()
+	buf.Reset()
 	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
 	if strings.Contains(buf.String(), "request") {
 		t.Errorf("/healthz logged at info: %s", buf.String())
@@ -113,7 +101,7 @@ func TestAuditedRequestsLogAtDebug(t *testing.T) {
 	}
 	// Through the server: a verify refused for want of a key (401) keeps
 	// its info line, with the route's pattern read after routing.
-	var buf lockedBuffer
+	var buf syncbuf.Buffer
 	s := NewServer(nil, nil, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
 	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/v1/users/alice/verify", strings.NewReader("{}")))
 	if !regexp.MustCompile(`\[INFO\]  request: method=POST path=/v1/users/alice/verify status=401 `).MatchString(buf.String()) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
@@ -53,22 +53,11 @@ const totpClients = `  totp:
 // duoStaff is the Duo provider's block for staff, against emu.
 func duoStaff(t *testing.T, emu *duotest.Server) string {
 	t.Helper()
-	ca := filepath.Join(t.TempDir(), "duo-ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: emu.Certificate().Raw}), 0o600); err != nil {
+	entry, err := duoconfig.Entry(emu, t.TempDir(), duoconfig.Options{Timeout: 5 * time.Second})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ikey, skey := emu.Integration()
-	return fmt.Sprintf(`  duo:
-    enabled: true
-    staff: true
-    settings:
-      integration_key: %s
-      secret_key: %s
-      api_hostname: %s
-      allow_custom_host: true
-      ca_file: %s
-      timeout: 5s
-`, ikey, skey, emu.Host(), ca)
+	return entry
 }
 
 func startEmulator(t *testing.T) *duotest.Server {

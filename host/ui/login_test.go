@@ -11,6 +11,7 @@ import (
 
 	"github.com/pquerna/otp"
 
+	"github.com/twofactor/twofactor/internal/duoconfig"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
@@ -23,7 +24,11 @@ func policy(yaml string) string { return "policy:\n" + yaml }
 // duoBoth is the Duo block for both audiences.
 func duoBoth(t *testing.T, emu *duotest.Server) string {
 	t.Helper()
-	return strings.Replace(duoStaff(t, emu), "    staff: true\n", "    staff: true\n    clients: true\n", 1)
+	entry, err := duoconfig.Entry(emu, t.TempDir(), duoconfig.Options{Timeout: 5 * time.Second, Clients: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry
 }
 
 const totpBoth = `  totp:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/providers/duo/duotest"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -47,7 +48,7 @@ type env struct {
 	ikey  string
 	skey  string
 	ca    string // PEM file trusting the emulator
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T) *env {
@@ -58,7 +59,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(emu.Close)
-	e := &env{t: t, emu: emu, clock: clk, logs: &syncBuffer{}}
+	e := &env{t: t, emu: emu, clock: clk, logs: &syncbuf.Buffer{}}
 	e.ikey, e.skey = emu.Integration()
 	e.ca = writeCA(t, emu.Certificate().Raw)
 	t.Cleanup(func() {
@@ -149,23 +150,6 @@ func (e *env) lastRequest(path string) duotest.Request {
 	}
 	e.t.Fatalf("no request to %s", path)
 	return duotest.Request{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // wantKind fails unless err is an *sdk.Error of the given kind and field.

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/twofactor/twofactor/internal/syncbuf"
 	"github.com/twofactor/twofactor/sdk"
 	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
@@ -26,7 +27,7 @@ func TestPluginBinary(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	e := newEnv(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	pc := plugin.NewClient(sdkplugin.ClientConfig(exec.Command(bin), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})))
 	t.Cleanup(pc.Kill)
 	p, err := sdkplugin.Dispense(pc)

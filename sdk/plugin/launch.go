@@ -121,8 +121,18 @@ func (l *Launch) Dispense(c *goplugin.Client) (sdk.Provider, error) {
 		pool.close()
 		return p, nil
 	}
+	// The side channel is attached to this package's gRPC client. A
+	// caller that replaced Config's VersionedPlugins (or passed a Client
+	// built from another configuration) gets its own Provider type back,
+	// which has nowhere to take it: refuse the launch, rather than panic
+	// or serve a plugin whose transport is not the one this Launch set up.
+	cl, ok := p.(*client)
+	if !ok {
+		pool.close()
+		return nil, fmt.Errorf("fast path: the plugin's Provider is a %T, not this package's client: "+
+			"Launch.Dispense needs a Client made from Launch.Config with its VersionedPlugins unchanged", p)
+	}
 	l.pool = pool
-	cl := p.(*client)
 	cl.fast = pool
 	return cl, nil
 }

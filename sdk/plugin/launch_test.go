@@ -19,6 +19,7 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 	"github.com/twofactor/twofactor/sdk/internal/fastpath"
 	"github.com/twofactor/twofactor/sdk/internal/pb"
+	"github.com/twofactor/twofactor/sdk/internal/wire"
 )
 
 var (
@@ -186,4 +187,29 @@ func (c *countingListener) Accept() (net.Conn, error) {
 		}
 	}
 	return nc, err
+}
+
+// foreignProvider is a Provider of another package's making, as a host
+// that replaced Launch.Config's plugin set would get from go-plugin.
+type foreignProvider struct{ sdk.Provider }
+
+// TestLaunchForeignProvider: a Client whose plugin set hands out another
+// Provider type than this package's client gets a clear error from
+// Launch.Dispense when the plugin offers the side channel, never a panic.
+func TestLaunchForeignProvider(t *testing.T) {
+	if !fastpath.Supported {
+		t.Skip("no side channel on this OS: Dispense never attaches one")
+	}
+	t.Setenv(EnvFastPath, "")
+	l := Prepare(exec.Command(binary(t, "good")), hclog.NewNullLogger())
+	l.Config.VersionedPlugins = wire.Sets(nil, func(pb.ProviderServiceClient, int) any { return foreignProvider{} })
+	c := goplugin.NewClient(l.Config)
+	defer func() { c.Kill(); l.Close() }()
+	p, err := l.Dispense(c)
+	if err == nil || !strings.Contains(err.Error(), "foreignProvider") || !strings.Contains(err.Error(), "VersionedPlugins") {
+		t.Fatalf("Dispense = %v, %v; want an error naming the foreign type and the cause", p, err)
+	}
+	if p != nil {
+		t.Errorf("Dispense returned a Provider (%T) with its error", p)
+	}
 }

@@ -2,11 +2,8 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgterminate"
 )
 
 // TestPipelinedBatchUnderHeldLock: logins' decisions, which go to the
@@ -42,9 +40,7 @@ func TestPipelinedBatchUnderHeldLock(t *testing.T) {
 		{"terminated mid-batch", lockTimeout, true, lockTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := make([]byte, 6)
-			rand.Read(b)
-			name := "tf_hung_" + hex.EncodeToString(b)
+			name := pgterminate.AppName("tf_hung")
 			schemaDSN := newSchema(t)
 			dsn := withParam(t, schemaDSN, "application_name", name)
 			if tc.lockTimeout != lockTimeout {
@@ -93,38 +89,14 @@ func TestPipelinedBatchUnderHeldLock(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			done := make(chan struct{})
-			var terminated int
-			var killer sync.WaitGroup
+			var killer *pgterminate.Loop
 			if tc.terminate {
-				admin, err := pgx.Connect(ctx, testDSN(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer admin.Close(context.Background())
 				// Every backend of the store found waiting for a lock is
 				// one of the batches: terminate it while it waits.
-				killer.Go(func() {
-					for {
-						select {
-						case <-done:
-							return
-						default:
-						}
-						var n int
-						if err := admin.QueryRow(context.Background(), `
-							SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-							WHERE application_name = $1 AND wait_event_type = 'Lock'`, name).Scan(&n); err != nil {
-							t.Error(err)
-							return
-						}
-						terminated += n
-					}
-				})
+				killer = pgterminate.Start(t, testDSN(t), pgterminate.Options{App: name, LockWaiters: true})
 			}
 			errs, took := commitAll()
-			close(done)
-			killer.Wait()
+			terminated := killer.Stop()
 			for i, err := range errs {
 				if !errors.Is(err, framework.ErrStoreUnavailable) {
 					t.Errorf("decision %d under the held lock: %v, want ErrStoreUnavailable", i, err)
