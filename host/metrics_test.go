@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -225,6 +226,15 @@ func TestMetricsAfterSession(t *testing.T) {
 	m.want(t, restarts, "twofactor_provider_restarts_total", "provider", "totp")
 	m.want(t, 1, "twofactor_provider_health", "provider", "totp")
 	m.want(t, 1, "twofactor_provider_running", "provider", "totp")
+	// The restarted plugin's side channel, as /v1/providers says.
+	fast := 0.0
+	if p["fast_path"] == true {
+		fast = 1
+	}
+	if runtime.GOOS == "linux" && fast != 1 {
+		t.Errorf("fast_path after the restart: %v", p)
+	}
+	m.want(t, fast, "twofactor_provider_fast_path", "provider", "totp")
 	m.want(t, 0, "twofactor_config_reloads_total", "outcome", "applied")
 	m.want(t, 0, "twofactor_config_reloads_total", "outcome", "refused")
 	if _, ok := m.get("go_goroutines"); !ok {

@@ -34,6 +34,7 @@ const (
 	ProviderHangs    = "twofactor_provider_hangs_total"
 	ProviderTimeouts = "twofactor_provider_timeouts_total"
 	ChallengesTotal  = "twofactor_challenges_total"
+	ProviderFastPath = "twofactor_provider_fast_path"
 )
 
 // Config reload outcomes, for ConfigReloaded.
@@ -198,6 +199,10 @@ var (
 		"Times the provider's plugin process was declared hung and killed.", []string{"provider"}, nil)
 	timeoutsDesc = prometheus.NewDesc(ProviderTimeouts,
 		"Calls to the provider that missed their deadline (answered 503 provider_timeout).", []string{"provider"}, nil)
+	fastPathDesc = prometheus.NewDesc(ProviderFastPath,
+		"1 when Verify reaches the running plugin over its unix-socket side channel, 0 over gRPC (an older SDK, another OS, "+
+			"a refused peer, TF_PLUGIN_FASTPATH=off) or when it is not running: a login costs about twice the CPU over gRPC.",
+		[]string{"provider"}, nil)
 )
 
 type providerCollector struct{ src ProviderSource }
@@ -209,6 +214,7 @@ func (c *providerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- hungDesc
 	ch <- hangsDesc
 	ch <- timeoutsDesc
+	ch <- fastPathDesc
 }
 
 func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
@@ -227,7 +233,15 @@ func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, hung, p.Name)
 		ch <- prometheus.MustNewConstMetric(hangsDesc, prometheus.CounterValue, float64(p.Hangs), p.Name)
 		ch <- prometheus.MustNewConstMetric(timeoutsDesc, prometheus.CounterValue, float64(p.Timeouts), p.Name)
+		ch <- prometheus.MustNewConstMetric(fastPathDesc, prometheus.GaugeValue, boolValue(p.Running && p.FastPath), p.Name)
 	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func healthValue(h sdk.Health) float64 {

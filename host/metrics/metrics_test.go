@@ -20,9 +20,9 @@ func (f fakeProviders) Providers() []framework.ProviderStatus { return f }
 func TestMetrics(t *testing.T) {
 	m := New()
 	m.WatchProviders(fakeProviders{
-		{Name: "totp", Running: true, Health: sdk.Healthy, Restarts: 2},
+		{Name: "totp", Running: true, Health: sdk.Healthy, Restarts: 2, FastPath: true},
 		{Name: "duo", Running: true, Health: sdk.Degraded},
-		{Name: "hotp", Running: false, Health: sdk.Unhealthy, Restarts: 7},
+		{Name: "hotp", Running: false, Health: sdk.Unhealthy, Restarts: 7, FastPath: true},
 	})
 	m.Verified("totp", sdk.Allow, "", 3*time.Millisecond)
 	m.Verified("totp", sdk.Deny, sdk.ReasonInvalidCode, time.Millisecond)
@@ -53,6 +53,9 @@ func TestMetrics(t *testing.T) {
 		`twofactor_provider_restarts_total{provider="totp"}`: 2,
 		`twofactor_provider_restarts_total{provider="hotp"}`: 7,
 		`twofactor_provider_restarts_total{provider="duo"}`:  0,
+		`twofactor_provider_fast_path{provider="totp"}`:      1,
+		`twofactor_provider_fast_path{provider="duo"}`:       0,
+		`twofactor_provider_fast_path{provider="hotp"}`:      0, // not running
 	}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
