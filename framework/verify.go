@@ -49,6 +49,9 @@ type VerifyInput struct {
 	DeviceToken string
 
 	trustToken string // the provider's token for DeviceToken's device, opened
+	// failures is the user's run of failed attempts before this one, as
+	// the gate counted it (sdk.VerifyRequest.Failures).
+	failures int
 }
 
 // VerifyResult is the decision.
@@ -128,6 +131,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	}
 	if err != nil {
 		return f.record(ctx, in, nil, VerifyResult{}, nil, err)
+	}
+	if t != nil {
+		in.failures = max(t.r.Failures-1, 0) // the reservation counts this one
 	}
 	if in.trustToken, err = f.trustTokenFor(ctx, in); err != nil {
 		return f.record(ctx, in, t, VerifyResult{}, nil, err)
@@ -347,7 +353,7 @@ func (f *Framework) decide(ctx context.Context, m *managed, in VerifyInput, prov
 		var err error
 		resp, err = p.Verify(ctx, sdk.VerifyRequest{
 			User: sdk.User{ID: in.UserID}, State: state, Code: in.Code, Factor: sdk.Factor(in.Factor),
-			TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken,
+			TxID: providerTxID, ClientIP: in.ClientIP, Now: now, TrustToken: in.trustToken, Failures: in.failures,
 		})
 		return err
 	})

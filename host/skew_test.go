@@ -9,8 +9,9 @@ import (
 )
 
 // TestClockSkewThroughHost: a code from a phone 4 periods behind is denied
-// with clock_skew_suspected through the real host and plugin, the audit
-// entry records the offset, and doctor reports it.
+// with clock_skew_suspected through the real host and plugin (on the first
+// failure of a run: the host tells the plugin the run's failures), the
+// audit entry records the offset, and doctor reports it.
 func TestClockSkewThroughHost(t *testing.T) {
 	h := startHost(t, totpClients)
 	secret := h.enroll("alice")
@@ -38,9 +39,25 @@ func TestClockSkewThroughHost(t *testing.T) {
 		t.Errorf("audit entry: %v", last)
 	}
 
-	// Within the skew the current code is still accepted.
+	// The hint is for the first failure of a run: the same code again,
+	// after that failure, is a plain invalid_code (the wider scan is not
+	// run for a guesser's every try).
+	if again := h.verify("alice", old); again.str("reason") != "invalid_code" || again.body["details"] != nil {
+		t.Errorf("the old code after a failure: %d %v; want invalid_code, no details", again.status, again.body)
+	}
+
+	// Within the skew the current code is still accepted; the success ends
+	// the run, and the next failure gets the hint again.
 	if v := h.verify("alice", h.code(secret)); v.str("outcome") != "allow" {
 		t.Errorf("current code: %d %v", v.status, v.body)
+	}
+	h.clock.Add(10 * time.Minute) // past the accepted step: a fresh old code
+	old, err = totpCode(secret, h.clock.Now().Add(-4*30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hint := h.verify("alice", old); hint.str("reason") != "clock_skew_suspected" {
+		t.Errorf("an old code after the success: %d %v; want clock_skew_suspected", hint.status, hint.body)
 	}
 
 	h.stop()
@@ -49,7 +66,7 @@ func TestClockSkewThroughHost(t *testing.T) {
 		t.Errorf("doctor: exit %d (a warning must not fail)\n%s%s", code, out, stderr)
 	}
 	line := regexp.MustCompile(`(?m)^! audit\.clock_skew: .*$`).FindString(out)
-	if !strings.Contains(line, "1 verification(s) by 1 user(s)") || !strings.Contains(line, "-4 steps") ||
+	if !strings.Contains(line, "2 verification(s) by 1 user(s)") || !strings.Contains(line, "-4 steps") ||
 		!strings.Contains(out, "about 4×30 s") {
 		t.Errorf("doctor does not report the skew:\n%s", out)
 	}

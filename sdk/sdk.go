@@ -294,6 +294,15 @@ type VerifyRequest struct {
 	// remembered device it issued. A provider whose backend still trusts it
 	// may allow without asking (Unprompted); empty when the device has none.
 	TrustToken string
+	// Failures is how many failed attempts the user has made since their
+	// last success, this one not included (attempts still being decided
+	// count), as the host's attempt budget counts them; 0 when the host
+	// counts none for this verification, and from a host older than the
+	// field. A provider may explain less after the first failure of a run
+	// (TOTP looks for a device with a wrong clock only then: on a guessing
+	// run that scan is work and information for the guesser); the outcome
+	// must not depend on it.
+	Failures int
 }
 
 // Outcome is the result of a verification.

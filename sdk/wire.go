@@ -99,7 +99,7 @@ func verifyReqFromPB(r *pb.VerifyRequest) VerifyRequest {
 	return VerifyRequest{
 		User: userFromPB(r.GetUser()), State: r.GetState(), Code: r.GetCode(), Factor: Factor(r.GetFactor()),
 		TxID: r.GetTxid(), ClientIP: r.GetClientIp(), Now: wire.FromUnixNano(r.GetNowUnixNano()),
-		TrustToken: r.GetTrustToken(),
+		TrustToken: r.GetTrustToken(), Failures: max(int(r.GetFailures()), 0),
 	}
 }
 

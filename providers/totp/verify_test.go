@@ -484,3 +484,45 @@ func atoi(b *testing.B, s string) int {
 	}
 	return n
 }
+
+// TestClockSkewHintFirstFailureOnly: the wider scan for a device with a
+// wrong clock runs on the first failure of a run only (Failures 0): after
+// one, a code a few steps old is a plain invalid_code, with no offset in
+// the details; the outcome (deny) and a code inside the skew window
+// (allow) do not depend on Failures.
+func TestClockSkewHintFirstFailureOnly(t *testing.T) {
+	secret := []byte(rfcSeedSHA1)
+	const now = 1700000015
+	T := int64(now / 30)
+	p := configured(t, nil)
+	st := stateFor(t, secret, "SHA1", 6, 30, 0)
+	at := func(off int64, failures int) sdk.VerifyResponse {
+		t.Helper()
+		r, err := p.Verify(ctx, sdk.VerifyRequest{State: st, Code: codeAt(t, secret, "SHA1", 6, T+off), Now: time.Unix(now, 0), Failures: failures})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		off      int64
+		failures int
+		outcome  sdk.Outcome
+		reason   sdk.Reason
+	}{
+		{-4, 0, sdk.Deny, sdk.ReasonClockSkewSuspected},
+		{-4, 1, sdk.Deny, sdk.ReasonInvalidCode},
+		{-4, 4, sdk.Deny, sdk.ReasonInvalidCode},
+		{3, 1, sdk.Deny, sdk.ReasonInvalidCode},
+		{0, 3, sdk.Allow, ""},
+		{-1, 7, sdk.Allow, ""},
+	} {
+		r := at(tc.off, tc.failures)
+		if r.Outcome != tc.outcome || r.Reason != tc.reason {
+			t.Errorf("offset %d after %d failures: %s/%s, want %s/%s", tc.off, tc.failures, r.Outcome, r.Reason, tc.outcome, tc.reason)
+		}
+		if tc.failures > 0 && tc.outcome == sdk.Deny && r.Details != nil {
+			t.Errorf("offset %d after %d failures: details %v (the scan ran)", tc.off, tc.failures, r.Details)
+		}
+	}
+}

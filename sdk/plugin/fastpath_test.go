@@ -92,7 +92,7 @@ func (blocksUntilDone) Verify(ctx context.Context, _ sdk.VerifyRequest) (sdk.Ver
 func TestFastPathMatchesGRPC(t *testing.T) {
 	now := time.Unix(1700000000, 7).UTC()
 	req := sdk.VerifyRequest{User: sdk.User{ID: "u1", AccountName: "a"}, State: []byte("s"), Code: "123456", Factor: "push", TxID: "tx",
-		ClientIP: "192.0.2.1", Now: now, TrustToken: "tt"}
+		ClientIP: "192.0.2.1", Now: now, TrustToken: "tt", Failures: 2}
 	tests := []struct {
 		name    string
 		impl    sdk.Provider
@@ -126,6 +126,12 @@ func TestFastPathMatchesGRPC(t *testing.T) {
 			fr, ferr := call(viaFast)
 			if !reflect.DeepEqual(gr, fr) {
 				t.Errorf("answers differ:\n gRPC %+v\n fast %+v", gr, fr)
+			}
+			// The request arrives whole over the side channel (the
+			// second call): every field, the newest too.
+			if e, ok := tt.impl.(*echoProvider); ok && e.err == nil && !e.panicNow &&
+				(e.gotVerify.Failures != req.Failures || e.gotVerify.TrustToken != req.TrustToken || e.gotVerify.Code != req.Code) {
+				t.Errorf("request over the side channel: %+v, sent %+v", e.gotVerify, req)
 			}
 			if (gerr == nil) != (ferr == nil) || gerr != nil && gerr.Error() != ferr.Error() {
 				t.Fatalf("errors differ:\n gRPC %v\n fast %v", gerr, ferr)

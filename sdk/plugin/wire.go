@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -91,6 +92,7 @@ func verifyReqToPB(r sdk.VerifyRequest) *pb.VerifyRequest {
 	return &pb.VerifyRequest{
 		User: userToPB(r.User), State: r.State, Code: r.Code, Factor: string(r.Factor), Txid: r.TxID,
 		ClientIp: r.ClientIP, NowUnixNano: wire.UnixNano(r.Now), TrustToken: r.TrustToken,
+		Failures: int32(min(max(r.Failures, 0), math.MaxInt32)),
 	}
 }
 

@@ -143,7 +143,7 @@ func TestWireVerifyState(t *testing.T) {
 				Unprompted: true, TrustToken: "resp-trust"}}
 			p := connect(t, impl)
 			r, err := p.Verify(ctx, sdk.VerifyRequest{User: sdk.User{ID: "u"}, Code: "1", Factor: "push", TxID: "tx", ClientIP: "192.0.2.1",
-				TrustToken: "req-trust"})
+				TrustToken: "req-trust", Failures: 3})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestWireVerifyState(t *testing.T) {
 				t.Error("client did not fill Now")
 			}
 			if impl.gotVerify.TxID != "tx" || impl.gotVerify.ClientIP != "192.0.2.1" || impl.gotVerify.Factor != "push" || r.Details["k"] != "v" ||
-				impl.gotVerify.TrustToken != "req-trust" || !r.Unprompted || r.TrustToken != "resp-trust" {
+				impl.gotVerify.TrustToken != "req-trust" || impl.gotVerify.Failures != 3 || !r.Unprompted || r.TrustToken != "resp-trust" {
 				t.Errorf("fields lost: req %+v resp %+v", impl.gotVerify, r)
 			}
 		})

@@ -28,8 +28,10 @@
 //     never a panic, never a transport error, never an internal error.
 //   - garbage-state: the same for garbage states.
 //   - allow-replay (with Options.Code): a valid code is allowed and the new
-//     state recorded; the same code against that state is denied as
-//     replayed; the next code against it is allowed.
+//     state recorded, also after a run of failures (VerifyRequest.Failures
+//     may change what a provider explains, never what it decides); the
+//     same code against that state is denied as replayed; the next code
+//     against it is allowed.
 //   - challenge-verify (a provider with Capabilities.Challenges): it
 //     implements sdk.Challenger; Challenge answers a TxID, an ExpiresAt
 //     after Now and a ResendAfter not before it. With Options.Delivered

@@ -196,6 +196,8 @@ func TestKitVerdicts(t *testing.T) {
 		{"own reason", InProcess(fake.OwnReason()), withCode,
 			map[Rule]string{RuleGarbageCode: `rule garbage-code: Verify answered reason "wrong_code", which is neither in the SDK's vocabulary nor a custom reason`,
 				RulePendingPoll: `rule pending-poll: Verify answered reason "wrong_code"`}, []Rule{RuleProcessExit}},
+		{"decides on failures", InProcess(fake.StrictAfterFailures()), withCode,
+			map[Rule]string{RuleAllowReplay: "rule allow-replay: Verify with a valid code after 4 failures (VerifyRequest.Failures) = "}, []Rule{RuleProcessExit}},
 		{"any factor", InProcess(fake.AnyFactor()), withCode,
 			map[Rule]string{RuleFactors: `rule factors: Verify with undeclared factor "providertest-unknown-factor" = deny "invalid_code"`,
 				RulePendingPoll: `rule pending-poll: Info.Capabilities.Push is set, but Verify without a code answered pending for none of the factors`}, []Rule{RuleProcessExit}},

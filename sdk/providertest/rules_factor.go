@@ -16,7 +16,11 @@ const unknownFactor sdk.Factor = "providertest-unknown-factor"
 const unknownTxID = "providertest-no-such-tx"
 
 func (k *kit) verifyFactor(state []byte, factor sdk.Factor, txid, code string, now time.Time) outcome[sdk.VerifyResponse] {
-	req := sdk.VerifyRequest{User: kitUser, State: state, Factor: factor, TxID: txid, Code: code, Now: now}
+	return k.verifyReq(sdk.VerifyRequest{User: kitUser, State: state, Factor: factor, TxID: txid, Code: code, Now: now})
+}
+
+// verifyReq calls Verify with req and checks the answer's reason.
+func (k *kit) verifyReq(req sdk.VerifyRequest) outcome[sdk.VerifyResponse] {
 	o := call(k, func(ctx context.Context) (sdk.VerifyResponse, error) { return k.prov.Verify(ctx, req) })
 	if o.err == nil && broken(o) == "" {
 		k.checkReason("Verify", o.val.Reason)

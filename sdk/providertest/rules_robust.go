@@ -82,7 +82,19 @@ func (k *kit) checkAllowReplay(t tb) {
 	if err != nil {
 		t.Fatalf("rule %s: Options.Code cannot make a code for the confirmed state: %v", RuleAllowReplay, err)
 	}
-	o := k.verify(k.confirmed, code, now1)
+	// The user's failures so far may change what a provider explains,
+	// never what it decides: the valid code is allowed after a run of
+	// them too (against the same state, which Verify does not change).
+	const failures = 4
+	o := k.verifyReq(sdk.VerifyRequest{User: kitUser, State: k.confirmed, Code: code, Now: now1, Failures: failures})
+	if b := broken(o); b != "" {
+		t.Fatalf("rule %s: Verify with a valid code after %d failures %s", RuleAllowReplay, failures, b)
+	}
+	if o.err != nil || o.val.Outcome != sdk.Allow {
+		t.Errorf("rule %s: Verify with a valid code after %d failures (VerifyRequest.Failures) = %+v, %v; want %s: Failures may change what a provider explains, never what it decides",
+			RuleAllowReplay, failures, o.val, o.err, sdk.Allow)
+	}
+	o = k.verify(k.confirmed, code, now1)
 	if b := broken(o); b != "" {
 		t.Fatalf("rule %s: Verify with a valid code %s", RuleAllowReplay, b)
 	}

@@ -1077,15 +1077,18 @@ func (x *EnrollResponse) GetCredentials() []*Credential {
 }
 
 type VerifyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	State         []byte                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
-	Code          string                 `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
-	Factor        string                 `protobuf:"bytes,4,opt,name=factor,proto3" json:"factor,omitempty"`
-	Txid          string                 `protobuf:"bytes,5,opt,name=txid,proto3" json:"txid,omitempty"`
-	ClientIp      string                 `protobuf:"bytes,6,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	NowUnixNano   int64                  `protobuf:"varint,7,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
-	TrustToken    string                 `protobuf:"bytes,8,opt,name=trust_token,json=trustToken,proto3" json:"trust_token,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	User        *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	State       []byte                 `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	Code        string                 `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Factor      string                 `protobuf:"bytes,4,opt,name=factor,proto3" json:"factor,omitempty"`
+	Txid        string                 `protobuf:"bytes,5,opt,name=txid,proto3" json:"txid,omitempty"`
+	ClientIp    string                 `protobuf:"bytes,6,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	NowUnixNano int64                  `protobuf:"varint,7,opt,name=now_unix_nano,json=nowUnixNano,proto3" json:"now_unix_nano,omitempty"`
+	TrustToken  string                 `protobuf:"bytes,8,opt,name=trust_token,json=trustToken,proto3" json:"trust_token,omitempty"`
+	// failures: the user's failed attempts since their last success, this
+	// one not included (sdk.VerifyRequest.Failures).
+	Failures      int32 `protobuf:"varint,9,opt,name=failures,proto3" json:"failures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1174,6 +1177,13 @@ func (x *VerifyRequest) GetTrustToken() string {
 		return x.TrustToken
 	}
 	return ""
+}
+
+func (x *VerifyRequest) GetFailures() int32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
 }
 
 type VerifyResponse struct {
@@ -1551,7 +1561,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x04done\x18\x02 \x01(\bR\x04done\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12/\n" +
 	"\adisplay\x18\x04 \x01(\v2\x15.twofactor.v1.DisplayR\adisplay\x12:\n" +
-	"\vcredentials\x18\x05 \x03(\v2\x18.twofactor.v1.CredentialR\vcredentials\"\xef\x01\n" +
+	"\vcredentials\x18\x05 \x03(\v2\x18.twofactor.v1.CredentialR\vcredentials\"\x8b\x02\n" +
 	"\rVerifyRequest\x12&\n" +
 	"\x04user\x18\x01 \x01(\v2\x12.twofactor.v1.UserR\x04user\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\fR\x05state\x12\x12\n" +
@@ -1561,7 +1571,8 @@ const file_provider_proto_rawDesc = "" +
 	"\tclient_ip\x18\x06 \x01(\tR\bclientIp\x12\"\n" +
 	"\rnow_unix_nano\x18\a \x01(\x03R\vnowUnixNano\x12\x1f\n" +
 	"\vtrust_token\x18\b \x01(\tR\n" +
-	"trustToken\"\xe5\x02\n" +
+	"trustToken\x12\x1a\n" +
+	"\bfailures\x18\t \x01(\x05R\bfailures\"\xe5\x02\n" +
 	"\x0eVerifyResponse\x12\x18\n" +
 	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +

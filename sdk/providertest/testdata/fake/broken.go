@@ -105,3 +105,17 @@ func (p ownReason) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	}
 	return r, err
 }
+
+// StrictAfterFailures refuses every code once the user has failed before
+// (VerifyRequest.Failures): it decides on what should only change what
+// it explains.
+func StrictAfterFailures() sdk.Provider { return strictAfterFailures{New()} }
+
+type strictAfterFailures struct{ *Provider }
+
+func (p strictAfterFailures) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
+	if req.Failures > 0 && req.Code != "" {
+		return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidCode}, nil
+	}
+	return p.Provider.Verify(ctx, req)
+}
