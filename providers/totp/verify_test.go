@@ -458,8 +458,10 @@ func BenchmarkVerify(b *testing.B) {
 	}
 }
 
-// BenchmarkVerifyWrong is Verify of a wrong code: the skew window and the
-// hint window around it are computed, all of them, whatever the code.
+// BenchmarkVerifyWrong is Verify of a wrong code: the first of a run
+// (Failures 0), where the skew window and the hint window around it are
+// computed, all of them, whatever the code; and a later one, where only
+// the skew window is.
 func BenchmarkVerifyWrong(b *testing.B) {
 	secret := []byte(rfcSeedSHA1)
 	p := configured(b, nil)
@@ -467,13 +469,17 @@ func BenchmarkVerifyWrong(b *testing.B) {
 	st := stateFor(b, secret, "SHA1", 6, 30, 0)
 	code := codeAt(b, secret, "SHA1", 6, now.Unix()/30)
 	wrong := fmt.Sprintf("%06d", (atoi(b, code)+1)%1000000)
-	req := sdk.VerifyRequest{State: st, Code: wrong, Now: now}
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := p.Verify(ctx, req)
-		if err != nil || r.Outcome != sdk.Deny {
-			b.Fatalf("Verify = %+v, %v", r, err)
-		}
+	for _, failures := range []int{0, 1} {
+		b.Run(fmt.Sprintf("failures=%d", failures), func(b *testing.B) {
+			req := sdk.VerifyRequest{State: st, Code: wrong, Now: now, Failures: failures}
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := p.Verify(ctx, req)
+				if err != nil || r.Outcome != sdk.Deny {
+					b.Fatalf("Verify = %+v, %v", r, err)
+				}
+			}
+		})
 	}
 }
 
