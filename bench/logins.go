@@ -282,7 +282,8 @@ func (r *report) printLogins(o options) {
 	r.printf("## Logins against the bare baseline (issue 16)\n\n")
 	r.printf("`cmd/twofactor-load -mode first-use`: every request is the first use of a valid TOTP code (per user, steps in increasing order, "+
 		"never two in flight for one user), so every request is a real login that writes the user's new state. %s users imported with "+
-		"`twofactor import` for it (each gives two logins in its first 30-s step and one per step after, with the default skew of 1). "+
+		"`twofactor import` for it (each gives two logins in its first 30-s step and one per step after, with the default skew of 1), "+
+		"the import's dirty pages written out (sync, and a PostgreSQL CHECKPOINT) before the host starts. "+
 		"The **bare baseline** (`bench/bare`) is net/http + pquerna/otp with the secrets in memory and no replay check, driven by the same "+
 		"generator with the same JSON: the ceiling of this machine for \"HTTP + TOTP check\". Wrong codes go to %s other users, at most 4 "+
 		"each, under the attempt gate's 5 (no 429s; the 429 path is not measured); replays are the freshest-code load of %s other users "+
