@@ -115,6 +115,25 @@ func TestNoOrphanPlugins(t *testing.T) {
 			if testbin.AbstractBound(t, sock) {
 				t.Errorf("the side channel's name %s is still bound", sock)
 			}
+			// go-plugin's gRPC socket went into a directory of the host's
+			// own: a graceful stop leaves nothing; a SIGKILL leaves that
+			// directory, which the next host's first plugin start removes.
+			left, _ := os.ReadDir(tmp)
+			stale := fmt.Sprintf("twofactor-plugin-%d-", cmd.Process.Pid)
+			if sig != syscall.SIGKILL {
+				if len(left) != 0 {
+					t.Errorf("left in TMPDIR after %v: %v", sig, left)
+				}
+				return
+			}
+			if len(left) != 1 || !strings.HasPrefix(left[0].Name(), stale) {
+				t.Fatalf("in TMPDIR after SIGKILL: %v; want the host's gRPC socket directory %s*", left, stale)
+			}
+			next, _ := startProcessEnv(t, writeConfig(t, plugins, totpClients), []string{"TMPDIR=" + tmp}, nil)
+			defer func() { next.Process.Signal(syscall.SIGTERM); next.Wait() }()
+			if _, err := os.Stat(filepath.Join(tmp, left[0].Name())); !os.IsNotExist(err) {
+				t.Errorf("the killed host's directory %s is still there once the next host runs: %v", left[0].Name(), err)
+			}
 		})
 	}
 }

@@ -49,6 +49,7 @@ type Launch struct {
 	cmd    *exec.Cmd
 	log    hclog.Logger
 	dir    string // the socket's private directory, "" for an abstract name or without a side channel
+	grpc   string // the private directory of go-plugin's socket, "" where there is none
 	sock   string // the socket's address, "" without a side channel
 	pool   *fastPool
 }
@@ -60,6 +61,16 @@ type Launch struct {
 // starting: on any problem Verify stays on gRPC.
 func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 	l := &Launch{Config: ClientConfig(cmd, logger), cmd: cmd, log: logger}
+	if fastpath.Supported {
+		// go-plugin appends the host's environment after cmd's: a
+		// PLUGIN_UNIX_SOCKET_DIR the host was given wins, as it should.
+		if dir, err := grpcSocketDir(); err != nil {
+			logger.Warn("the plugin's gRPC socket goes to TMPDIR, where a crash leaves it", "error", err)
+		} else {
+			l.grpc = dir
+			cmd.Env = append(cmd.Env, envPluginSocketDir+"="+dir)
+		}
+	}
 	if !fastpath.Supported || strings.EqualFold(os.Getenv(EnvFastPath), "off") {
 		return l
 	}
@@ -151,6 +162,11 @@ func (l *Launch) Close() {
 	if l.dir != "" {
 		if err := os.RemoveAll(l.dir); err != nil {
 			l.log.Warn("fast path: could not remove the side channel's directory", "dir", l.dir, "error", err)
+		}
+	}
+	if l.grpc != "" {
+		if err := os.RemoveAll(l.grpc); err != nil {
+			l.log.Warn("could not remove the directory of the plugin's gRPC socket", "dir", l.grpc, "error", err)
 		}
 	}
 }

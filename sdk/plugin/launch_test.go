@@ -145,9 +145,14 @@ func TestLaunch(t *testing.T) {
 				if (l.sock != "") != on || (l.dir != "") != (on && !mode.abstract) {
 					t.Errorf("socket %q, directory %q with the switch at %q", l.sock, l.dir, tt.switchOf)
 				}
+				// go-plugin's own socket is in the launch's directory, not
+				// loose in TMPDIR where a crash would leave it.
+				if socks, _ := filepath.Glob(filepath.Join(l.grpc, "plugin*")); l.grpc == "" || len(socks) != 1 {
+					t.Errorf("go-plugin's sockets in %q: %v; want one", l.grpc, socks)
+				}
 				c.Kill()
 				l.Close()
-				if left, _ := filepath.Glob(filepath.Join(tmp, fastpath.NamePrefix+"*")); len(left) != 0 {
+				if left, _ := os.ReadDir(tmp); len(left) != 0 {
 					t.Errorf("left in TMPDIR after the plugin stopped: %v", left)
 				}
 			})
