@@ -99,6 +99,17 @@ func TestAuditedRequestsLogAtDebug(t *testing.T) {
 			t.Errorf("audited(%q, %d) = %v, want %v", c.pattern, c.status, got, c.want)
 		}
 	}
+	// Every decision route is one the server serves: a pattern renamed in
+	// the route table and not here would log its decisions at info again.
+	served := map[string]bool{}
+	for _, r := range (&Server{}).routeTable() {
+		served[r.pattern] = true
+	}
+	for p := range decisionRoutes {
+		if !served[p] {
+			t.Errorf("decision route %q is not in the route table", p)
+		}
+	}
 	// Through the server: a verify refused for want of a key (401) keeps
 	// its info line, with the route's pattern read after routing.
 	var buf syncbuf.Buffer
