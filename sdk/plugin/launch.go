@@ -48,10 +48,12 @@ type Launch struct {
 	Config *goplugin.ClientConfig
 	cmd    *exec.Cmd
 	log    hclog.Logger
-	dir    string // the socket's private directory, "" for an abstract name or without a side channel
-	grpc   string // the private directory of go-plugin's socket, "" where there is none
-	sock   string // the socket's address, "" without a side channel
-	pool   *fastPool
+	// dir is the process's private directory (0700): go-plugin's gRPC
+	// socket, and the side channel's where it has no abstract name; ""
+	// where there is none.
+	dir  string
+	sock string // the side channel's address, "" without one
+	pool *fastPool
 }
 
 // Prepare makes the Launch of cmd. Unless the side channel is switched
@@ -64,10 +66,10 @@ func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 	if fastpath.Supported {
 		// go-plugin appends the host's environment after cmd's: a
 		// PLUGIN_UNIX_SOCKET_DIR the host was given wins, as it should.
-		if dir, err := grpcSocketDir(); err != nil {
+		if dir, err := privateDir(); err != nil {
 			logger.Warn("the plugin's gRPC socket goes to TMPDIR, where a crash leaves it", "error", err)
 		} else {
-			l.grpc = dir
+			l.dir = dir
 			cmd.Env = append(cmd.Env, envPluginSocketDir+"="+dir)
 		}
 	}
@@ -80,35 +82,33 @@ func Prepare(cmd *exec.Cmd, logger hclog.Logger) *Launch {
 		// socket, which is not a setup the side channel is meant for.
 		return l
 	}
-	sock, dir, err := socketAddress()
+	sock, err := socketAddress(l.dir)
 	if err != nil {
 		logger.Warn("fast path: no socket for the Verify side channel; Verify goes over gRPC", "error", err)
 		return l
 	}
-	l.dir, l.sock = dir, sock
+	l.sock = sock
 	cmd.Env = append(cmd.Env, fastpath.EnvSocket+"="+sock)
 	return l
 }
 
-// socketAddress names a plugin's socket: a fresh abstract name where
-// those work, so that nothing is left on disk whoever dies (the host's
-// SIGKILL included); otherwise a path in a new directory only this user
-// can enter (0700), which Close removes, and a crash leaves behind.
-func socketAddress() (sock, dir string, err error) {
+// socketAddress names a plugin's side-channel socket: a fresh abstract
+// name where those work, so that nothing is left on disk whoever dies
+// (the host's SIGKILL included); otherwise a path in the process's
+// private directory dir, which Close removes (and a later host, after a
+// crash: privateDir).
+func socketAddress(dir string) (string, error) {
 	if abstractSockets() {
-		sock, err = fastpath.AbstractName()
-		return sock, "", err
+		return fastpath.AbstractName()
 	}
-	dir, err = os.MkdirTemp("", fastpath.NamePrefix) // 0700
-	if err != nil {
-		return "", "", fmt.Errorf("fast path: a private directory for the socket: %w", err)
+	if dir == "" {
+		return "", errors.New("fast path: no private directory for the socket")
 	}
-	sock = filepath.Join(dir, "verify.sock")
+	sock := filepath.Join(dir, "verify.sock")
 	if len(sock) > maxSocketPath {
-		os.Remove(dir)
-		return "", "", fmt.Errorf("fast path: the temporary directory's path is too long for a unix socket: %s", sock)
+		return "", fmt.Errorf("fast path: the temporary directory's path is too long for a unix socket: %s", sock)
 	}
-	return sock, dir, nil
+	return sock, nil
 }
 
 // Dispense is the package's Dispense plus the side channel: if the
@@ -161,12 +161,7 @@ func (l *Launch) Close() {
 	}
 	if l.dir != "" {
 		if err := os.RemoveAll(l.dir); err != nil {
-			l.log.Warn("fast path: could not remove the side channel's directory", "dir", l.dir, "error", err)
-		}
-	}
-	if l.grpc != "" {
-		if err := os.RemoveAll(l.grpc); err != nil {
-			l.log.Warn("could not remove the directory of the plugin's gRPC socket", "dir", l.grpc, "error", err)
+			l.log.Warn("could not remove the plugin's socket directory", "dir", l.dir, "error", err)
 		}
 	}
 }

@@ -142,13 +142,14 @@ func TestLaunch(t *testing.T) {
 					t.Error("the code reached the log")
 				}
 				on := tt.switchOf == ""
-				if (l.sock != "") != on || (l.dir != "") != (on && !mode.abstract) {
+				if (l.sock != "") != on || on && strings.HasPrefix(l.sock, "@") != mode.abstract ||
+					on && !mode.abstract && filepath.Dir(l.sock) != l.dir {
 					t.Errorf("socket %q, directory %q with the switch at %q", l.sock, l.dir, tt.switchOf)
 				}
 				// go-plugin's own socket is in the launch's directory, not
 				// loose in TMPDIR where a crash would leave it.
-				if socks, _ := filepath.Glob(filepath.Join(l.grpc, "plugin*")); l.grpc == "" || len(socks) != 1 {
-					t.Errorf("go-plugin's sockets in %q: %v; want one", l.grpc, socks)
+				if socks, _ := filepath.Glob(filepath.Join(l.dir, "plugin*")); l.dir == "" || len(socks) != 1 {
+					t.Errorf("go-plugin's sockets in %q: %v; want one", l.dir, socks)
 				}
 				c.Kill()
 				l.Close()

@@ -7,8 +7,9 @@ import (
 	"sync"
 )
 
-// NamePrefix begins every side-channel socket's name: the abstract name
-// on Linux, the private directory's elsewhere.
+// NamePrefix begins every side-channel socket's abstract name. (Where
+// abstract names do not work, the socket is verify.sock in the host's
+// private directory of the plugin process, sdk/plugin's privateDir.)
 const NamePrefix = "twofactor-verify-"
 
 // AbstractName returns a fresh abstract unix socket address in the net

@@ -3,8 +3,8 @@
 // socket, with the peer's identity checked by the kernel (SO_PEERCRED) at
 // both ends. On Linux the socket has an abstract name (AbstractName), which
 // nothing outlives; the peer checks are then all that keeps other
-// processes out. Elsewhere, or where abstract names do not work, it is a
-// path in a directory only the host's user can enter. Everything else, and
+// processes out. Where abstract names do not work, it is a path in a
+// directory only the host's user can enter. Everything else, and
 // Verify whenever the side channel is missing or refused, stays on
 // go-plugin's gRPC. Both ends (package sdk, the plugin; package
 // sdk/plugin, the host) import it.
