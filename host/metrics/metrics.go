@@ -220,17 +220,9 @@ func (c *providerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *providerCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.src.Providers() {
 		ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, healthValue(p.Health), p.Name)
-		running := 0.0
-		if p.Running {
-			running = 1
-		}
-		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, running, p.Name)
+		ch <- prometheus.MustNewConstMetric(runningDesc, prometheus.GaugeValue, boolValue(p.Running), p.Name)
 		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, float64(p.Restarts), p.Name)
-		hung := 0.0
-		if p.Hung {
-			hung = 1
-		}
-		ch <- prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, hung, p.Name)
+		ch <- prometheus.MustNewConstMetric(hungDesc, prometheus.GaugeValue, boolValue(p.Hung), p.Name)
 		ch <- prometheus.MustNewConstMetric(hangsDesc, prometheus.CounterValue, float64(p.Hangs), p.Name)
 		ch <- prometheus.MustNewConstMetric(timeoutsDesc, prometheus.CounterValue, float64(p.Timeouts), p.Name)
 		ch <- prometheus.MustNewConstMetric(fastPathDesc, prometheus.GaugeValue, boolValue(p.Running && p.FastPath), p.Name)
