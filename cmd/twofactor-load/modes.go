@@ -2,8 +2,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -71,11 +71,7 @@ func (g *generator) nextRequest(now time.Time, next *atomic.Uint64, rng *rand.Ra
 		// has no fresh step left.
 		for range n {
 			u := g.users[next.Add(1)%n]
-			code, step, ok, err := u.claimFresh(now, g.o.lead)
-			if err != nil {
-				return request{}, err
-			}
-			if ok {
+			if code, step, ok := u.claimFresh(now, g.o.lead); ok {
 				return request{u: u, code: code, step: step, fresh: true, claimed: true}, nil
 			}
 		}
@@ -87,18 +83,16 @@ func (g *generator) nextRequest(now time.Time, next *atomic.Uint64, rng *rand.Ra
 				continue
 			}
 			// The window is wider than any skew a host can be set to.
-			code, err := u.wrongCode(now, 3, rng)
-			return request{u: u, code: code, step: -1}, err
+			return request{u: u, code: u.wrongCode(now, 3, rng), step: -1}, nil
 		}
 		return request{}, errOutOfWrong
 	}
 	u := g.users[next.Add(1)%n]
 	if g.o.wrongRatio > 0 && rng.Float64() < g.o.wrongRatio {
-		code, err := u.wrongCode(now, 3, rng)
-		return request{u: u, code: code, step: -1}, err
+		return request{u: u, code: u.wrongCode(now, 3, rng), step: -1}, nil
 	}
-	code, step, fresh, err := u.next(now, g.o.lead)
-	return request{u: u, code: code, step: step, fresh: fresh}, err
+	code, step, fresh := u.next(now, g.o.lead)
+	return request{u: u, code: code, step: step, fresh: fresh}, nil
 }
 
 // claimFresh hands u out for the oldest unambiguous step in [now,
@@ -112,24 +106,20 @@ func (g *generator) nextRequest(now time.Time, next *atomic.Uint64, rng *rand.Ra
 // step) would be answered replayed, rightly: a run of a few hundred
 // thousand logins met one such pair. Skipping the step keeps every request
 // of the workload an unambiguous first use.
-func (u *otpUser) claimFresh(now time.Time, lead int64) (code string, step int64, ok bool, err error) {
+func (u *otpUser) claimFresh(now time.Time, lead int64) (code string, step int64, ok bool) {
 	t := u.stepAt(now)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.busy {
-		return "", 0, false, nil
+		return "", 0, false
 	}
 	for step = max(u.step+1, t); step <= t+lead; step++ {
-		c, ambiguous, err := u.unambiguousCode(step)
-		if err != nil {
-			return "", 0, false, fmt.Errorf("user %s: %w", u.id, err)
-		}
-		if !ambiguous {
+		if c, ambiguous := u.unambiguousCode(step); !ambiguous {
 			u.step, u.code, u.busy = step, c, true
-			return c, step, true, nil
+			return c, step, true
 		}
 	}
-	return "", 0, false, nil
+	return "", 0, false
 }
 
 // ambiguityReach is how many steps after a code's own the host may still
@@ -139,19 +129,9 @@ const ambiguityReach = 2
 
 // unambiguousCode is step's code, and whether one of the next
 // ambiguityReach steps has the same code.
-func (u *otpUser) unambiguousCode(step int64) (code string, ambiguous bool, err error) {
-	code, err = u.codeFor(step)
-	if err != nil {
-		return "", false, err
-	}
-	for next := step + 1; next <= step+ambiguityReach; next++ {
-		c, err := u.codeFor(next)
-		if err != nil {
-			return "", false, err
-		}
-		ambiguous = ambiguous || c == code
-	}
-	return code, ambiguous, nil
+func (u *otpUser) unambiguousCode(step int64) (code string, ambiguous bool) {
+	cs := u.codes(step, 1+ambiguityReach)
+	return cs[0], slices.Contains(cs[1:], cs[0])
 }
 
 func (u *otpUser) release() {

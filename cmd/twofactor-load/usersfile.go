@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/hotp"
 
 	"github.com/twofactor/twofactor/internal/totpfile"
 )
@@ -34,12 +33,7 @@ func userFromRow(r totpfile.Row) (*otpUser, error) {
 	if r.Period > 0 {
 		period = int64(r.Period)
 	}
-	secret := strings.TrimRight(strings.ToUpper(strings.ReplaceAll(r.Secret, " ", "")), "=")
-	return &otpUser{
-		id: r.User, secret: secret, period: period,
-		opts: hotp.ValidateOpts{Digits: digits, Algorithm: alg},
-		step: -1, allowedSteps: map[int64]bool{},
-	}, nil
+	return newUser(r.User, r.Secret, period, digits, alg)
 }
 
 // loadUsers picks n users at random among all the rows of files (all of

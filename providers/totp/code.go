@@ -1,11 +1,10 @@
 package totp
 
 import (
-	"crypto/hmac"
-	"crypto/sha512"
 	"crypto/subtle"
-	"encoding/binary"
 	"time"
+
+	"github.com/twofactor/twofactor/internal/hotp"
 )
 
 // maxCodeLen bounds the input normalizeCode looks at. Eight digits with a
@@ -80,34 +79,15 @@ func (e *enrollment) check(code string, now time.Time, skew, hint int64) (match,
 	if !ok {
 		return m, nil
 	}
-	// The HOTP value of each step (RFC 4226), computed here rather than by
-	// pquerna/otp's GenerateCodeCustom, which base32-decodes the secret,
-	// builds a new HMAC and formats the code with fmt on every step: with
-	// the hint window a wrong code computes 21 steps, and those
-	// allocations made a wrong code cost several times a right one in the
-	// plugin (issue 16). One HMAC is keyed once and reset for each step;
-	// the result is the same digits, compared in constant time.
-	mac := hmac.New(e.algorithm.Hash, e.secret)
-	var msg [8]byte
-	var sum [sha512.Size]byte
+	// One HMAC keyed once for every step (internal/hotp): with the hint
+	// window a wrong code computes 21 steps, and pquerna/otp's
+	// GenerateCodeCustom, which decodes the secret and builds an HMAC for
+	// each, made a wrong code cost several times a right one in the
+	// plugin (issue 16).
+	gen := hotp.New(e.algorithm.Hash, e.secret, e.digits)
 	var want [8]byte
-	mod := uint32(1)
-	for range e.digits {
-		mod *= 10
-	}
 	equal := func(step int64) bool {
-		binary.BigEndian.PutUint64(msg[:], uint64(step))
-		mac.Reset()
-		mac.Write(msg[:])
-		h := mac.Sum(sum[:0])
-		off := h[len(h)-1] & 0xf
-		v := (uint32(h[off])&0x7f)<<24 | uint32(h[off+1])<<16 | uint32(h[off+2])<<8 | uint32(h[off+3])
-		v %= mod
-		for i := e.digits - 1; i >= 0; i-- {
-			want[i] = byte('0' + v%10)
-			v /= 10
-		}
-		return subtle.ConstantTimeCompare(want[:e.digits], []byte(c)) == 1
+		return subtle.ConstantTimeCompare(gen.AppendCode(want[:0], uint64(step)), []byte(c)) == 1
 	}
 
 	t := floorDiv(now.Unix(), e.period)
