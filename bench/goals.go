@@ -91,6 +91,8 @@ func (r *report) goals(o options) {
 	if v, ok := r.startup["TOTP + Duo"]; ok {
 		m := medianDur(v)
 		r.printf("3. Startup with TOTP and Duo on SQLite: median %s (goal ≤ %s): %s.\n", fmtDur(m), fmtDur(goalStartup), verdict(m <= goalStartup))
+	} else {
+		r.printf("3. Startup: not measured.\n")
 	}
 	if ps, ok := r.idleRSS["TOTP + Duo"]; ok {
 		t := totalRSS(ps)
@@ -109,6 +111,8 @@ func (r *report) goals(o options) {
 			r.printf("; host + TOTP %s %s (the goal's 100,000 users and 60 s run: **not measured**; goal ≤ %s)", r.loadedRSSFor, fmtMiB(totalRSS(r.loadedRSS)), fmtMiB(goalLoadedRSS))
 		}
 		r.printf(".\n")
+	} else {
+		r.printf("4. Memory: not measured.\n")
 	}
 	r.scaleGoal()
 	r.printf("\n")

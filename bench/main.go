@@ -124,7 +124,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per concurrency level")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each level")
 	flag.StringVar(&o.concurrency, "concurrency", "1,8,32", "concurrency levels")
-	flag.IntVar(&o.startups, "startup-runs", 5, "startup measurements per provider set (the median is reported)")
+	flag.IntVar(&o.startups, "startup-runs", 5, "startup measurements per provider set (the median is reported; 0 skips the startup table)")
 	flag.StringVar(&o.stores, "stores", "sqlite,postgres,sqlite-tmpfs", "stores to load, in order")
 	flag.StringVar(&o.source, "source", "", "what source is measured (default: the git commit, and whether the work tree has changes)")
 	flag.StringVar(&o.scaleUsers, "scale-users", "1000,10000,100000,1000000", "populations of the scale table, imported with `twofactor import` (\"\" skips it)")
