@@ -123,12 +123,19 @@ func (f *Framework) Credentials(ctx context.Context, userID, provider string) ([
 	return resp.Credentials, nil
 }
 
+func checkCredentialID(id string) error {
+	if id == "" || len(id) > 2048 {
+		return errorf(CodeInvalidRequest, nil, "credential id must be 1-2048 characters")
+	}
+	return nil
+}
+
 // RemoveCredential removes one credential from a user's enrollment; the
 // provider refuses to remove the last one (reset the enrollment instead).
 // It returns the credentials left.
 func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id string) ([]sdk.Credential, error) {
-	if id == "" || len(id) > 2048 {
-		return nil, errorf(CodeInvalidRequest, nil, "credential id must be 1-2048 characters")
+	if err := checkCredentialID(id); err != nil {
+		return nil, err
 	}
 	m, e, err := f.activeMultiple(ctx, userID, provider)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,18 +112,23 @@ func (f *Framework) RegenerateRecoveryCodes(ctx context.Context, userID string) 
 	if err := ValidateUserID(userID); err != nil {
 		return nil, err
 	}
-	list, err := f.store.List(ctx, userID)
-	if err != nil {
-		return nil, errorf(CodeInternal, err, "list enrollments")
-	}
-	active := false
-	for _, e := range list {
-		active = active || e.Status == StatusActive
-	}
-	if !active {
-		return nil, errorf(CodeNotEnrolled, nil, "recovery codes need a confirmed factor first")
+	if err := f.needConfirmedFactor(ctx, userID); err != nil {
+		return nil, err
 	}
 	return f.issueRecoveryCodes(ctx, userID)
+}
+
+// needConfirmedFactor is CodeNotEnrolled for a user without an active
+// enrollment: recovery codes stand in for a factor the user has.
+func (f *Framework) needConfirmedFactor(ctx context.Context, userID string) error {
+	list, err := f.store.List(ctx, userID)
+	if err != nil {
+		return errorf(CodeInternal, err, "list enrollments")
+	}
+	if !slices.ContainsFunc(list, func(e Enrollment) bool { return e.Status == StatusActive }) {
+		return errorf(CodeNotEnrolled, nil, "recovery codes need a confirmed factor first")
+	}
+	return nil
 }
 
 func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]string, error) {

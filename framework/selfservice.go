@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -19,14 +20,8 @@ import (
 // enrollment in (CodeNotFound), and a step-up that is not a typed code (a
 // push, a poll, remember-this-device): a step-up is answered on the spot.
 func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp VerifyInput) (VerifyResult, error) {
-	if err := ValidateUserID(stepUp.UserID); err != nil {
+	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, err
-	}
-	if stepUp.Factor == FactorPush || stepUp.TxID != "" || stepUp.RememberDevice || stepUp.DeviceToken != "" {
-		return VerifyResult{}, errorf(CodeInvalidRequest, nil, "a step-up is a code: no push, txid, remember_device or device_token")
-	}
-	if stepUp.Code == "" {
-		return VerifyResult{}, errorf(CodeInvalidRequest, nil, "a step-up needs the code")
 	}
 	_, err := f.store.Get(ctx, stepUp.UserID, provider)
 	if errors.Is(err, ErrNotFound) {
@@ -35,15 +30,108 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
 	}
+	res, err := f.stepUp(ctx, stepUp)
+	if err != nil || res.Outcome != sdk.Allow {
+		return res, err
+	}
+	if err := f.ResetEnrollment(ctx, stepUp.UserID, provider); err != nil && CodeOf(err) != CodeNotFound {
+		return res, err // CodeNotFound: a concurrent removal did it
+	}
+	return res, nil
+}
+
+// RemoveCredentialStepUp removes one credential (a security key) of the
+// user's enrollment in provider when the user asks, after a step-up checked
+// as RemoveEnrollmentStepUp checks one: only its allow removes the key, as
+// RemoveCredential does (with the user's remembered devices). It returns
+// the step-up's result and, after a removal, the credentials left.
+//
+// A key is a factor the user holds: one that is lost or stolen, or one an
+// intruder in the user's session added, must not be removable by whoever
+// holds the session alone, or the intruder removes the user's own keys
+// and keeps theirs. Hence the step-up; the admin's RemoveCredential stays
+// for support, after the user proved who they are some other way.
+//
+// Refused before any code is checked, so a step-up is not spent on a
+// removal that cannot happen: as Credentials refuses them, an unknown
+// provider, one that keeps a single credential and a user without an
+// active enrollment in it; a credential the enrollment does not hold
+// (CodeNotFound); the last one (CodeInvalidRequest: an admin resets the
+// enrollment instead); and a step-up that is not a typed code.
+func (f *Framework) RemoveCredentialStepUp(ctx context.Context, provider, id string, stepUp VerifyInput) (VerifyResult, []sdk.Credential, error) {
+	if err := checkStepUp(stepUp); err != nil {
+		return VerifyResult{}, nil, err
+	}
+	if err := checkCredentialID(id); err != nil {
+		return VerifyResult{}, nil, err
+	}
+	list, err := f.Credentials(ctx, stepUp.UserID, provider)
+	if err != nil {
+		return VerifyResult{}, nil, err
+	}
+	if !slices.ContainsFunc(list, func(c sdk.Credential) bool { return c.ID == id }) {
+		return VerifyResult{}, nil, errorf(CodeNotFound, nil, "the %q enrollment holds no such credential", provider)
+	}
+	if len(list) == 1 {
+		return VerifyResult{}, nil, errorf(CodeInvalidRequest, nil, "that is the last credential: an admin resets the enrollment instead")
+	}
+	res, err := f.stepUp(ctx, stepUp)
+	if err != nil || res.Outcome != sdk.Allow {
+		return res, nil, err
+	}
+	left, err := f.RemoveCredential(ctx, stepUp.UserID, provider, id)
+	return res, left, err
+}
+
+// RegenerateRecoveryCodesStepUp replaces the user's recovery codes when
+// the user asks, after a step-up checked as RemoveEnrollmentStepUp checks
+// one: only its allow issues the new set (RegenerateRecoveryCodes), which
+// it returns with the step-up's result.
+//
+// A new set is a way into the account that whoever receives it holds: from
+// whoever holds the user's session alone, it would be ten second factors
+// of the intruder's own. A user without a confirmed factor is refused
+// (CodeNotEnrolled) before any code is checked.
+func (f *Framework) RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp VerifyInput) (VerifyResult, []string, error) {
+	if err := checkStepUp(stepUp); err != nil {
+		return VerifyResult{}, nil, err
+	}
+	if err := f.needConfirmedFactor(ctx, stepUp.UserID); err != nil {
+		return VerifyResult{}, nil, err
+	}
+	res, err := f.stepUp(ctx, stepUp)
+	if err != nil || res.Outcome != sdk.Allow {
+		return res, nil, err
+	}
+	codes, err := f.RegenerateRecoveryCodes(ctx, stepUp.UserID)
+	return res, codes, err
+}
+
+// checkStepUp refuses, before anything is checked or counted, a step-up
+// that cannot be answered on the spot: a push, a poll, remember-this-device.
+func checkStepUp(stepUp VerifyInput) error {
+	if err := ValidateUserID(stepUp.UserID); err != nil {
+		return err
+	}
+	if stepUp.Factor == FactorPush || stepUp.TxID != "" || stepUp.RememberDevice || stepUp.DeviceToken != "" {
+		return errorf(CodeInvalidRequest, nil, "a step-up is a code: no push, txid, remember_device or device_token")
+	}
+	if stepUp.Code == "" {
+		return errorf(CodeInvalidRequest, nil, "a step-up needs the code")
+	}
+	return nil
+}
+
+// stepUp verifies stepUp like any login (attempt gate, lockout, replay,
+// audit) and returns its result; an allow that checked no code is an
+// error (errNotAnswered), so it never stands for the user.
+func (f *Framework) stepUp(ctx context.Context, stepUp VerifyInput) (VerifyResult, error) {
 	res, err := f.Verify(ctx, stepUp)
 	if err != nil || res.Outcome != sdk.Allow {
 		return res, err
 	}
 	if !res.Answered() {
 		return res, errNotAnswered
-	}
-	if err := f.ResetEnrollment(ctx, stepUp.UserID, provider); err != nil && CodeOf(err) != CodeNotFound {
-		return res, err // CodeNotFound: a concurrent removal did it
 	}
 	return res, nil
 }

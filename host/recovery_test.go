@@ -68,8 +68,10 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Errorf("remaining after use: %v", r.body)
 	}
 
-	// Regenerating invalidates the old set.
-	g := h.do("POST", "/v1/users/alice/recovery-codes", appKey, nil)
+	// Regenerating (after a step-up: here one of the codes) invalidates
+	// the old set.
+	g := h.do("POST", "/v1/users/alice/recovery-codes", appKey, map[string]any{"audience": "client",
+		"step_up": map[string]string{"provider": "recovery", "code": codes[2]}})
 	if g.status != http.StatusCreated || len(g.body["recovery_codes"].([]any)) != 10 {
 		t.Fatalf("regenerate: %d %v", g.status, g.body)
 	}
@@ -80,7 +82,8 @@ func TestRecoveryCodes(t *testing.T) {
 	if v := h.recover("alice", fresh); v.str("outcome") != "allow" {
 		t.Errorf("a new code: %v", v.body)
 	}
-	if g := h.do("POST", "/v1/users/nobody/recovery-codes", appKey, nil); g.status != http.StatusNotFound || g.errCode() != "not_enrolled" {
+	if g := h.do("POST", "/v1/users/nobody/recovery-codes", appKey, map[string]any{"audience": "client",
+		"step_up": map[string]string{"provider": "recovery", "code": fresh}}); g.status != http.StatusNotFound || g.errCode() != "not_enrolled" {
 		t.Errorf("codes for a user with no factor: %d %v", g.status, g.body)
 	}
 

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/internal/burst"
-	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
 )
 
@@ -211,29 +210,9 @@ func TestSecurityStepUpBurstReplicas(t *testing.T) {
 // replicas: 8 copies of one assertion, split between them, let exactly one
 // login in.
 func TestWebAuthnAssertionBurstReplicas(t *testing.T) {
-	dsn := postgresDSN(t)
-	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
-	chmodGoW(t, plugins)
-	config := postgresConfigIn(t, dsn, plugins, webauthnProviders)
-	a, b := startReplica(t, config), startReplica(t, config)
-	defer a.stop()
-	defer b.stop()
-	key := webauthntest.New(webauthnOrigin)
-
-	r := a.do("POST", "/v1/users/alice/enrollments", appKey, map[string]any{"provider": "webauthn", "audience": "client",
-		"inputs": map[string]string{"label": "YubiKey"}})
-	d, _ := r.body["display"].(map[string]any)
-	public, _ := d["public"].(string)
-	if r.status != http.StatusCreated || public == "" {
-		t.Fatalf("enroll: %d %v", r.status, r.body)
-	}
-	att, err := key.Create(public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := b.do("POST", "/v1/users/alice/enrollments/webauthn/confirm", appKey, map[string]any{"credential": json.RawMessage(att)}); c.str("status") != "active" {
-		t.Fatalf("confirm on the other replica: %d %v", c.status, c.body)
-	}
+	a, b := webauthnReplicas(t)
+	key := newKeys(1)[0]
+	enrollKeys(t, a, b, "alice", []*webauthntest.Authenticator{key}) // begun on one replica, confirmed on the other
 
 	for round := range 3 {
 		s := a.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
@@ -259,5 +238,30 @@ func TestWebAuthnAssertionBurstReplicas(t *testing.T) {
 	}
 	if n := a.auditCount("alice", "verify", "allow"); n != 3 {
 		t.Errorf("%d allows audited over 3 rounds, want 3", n)
+	}
+}
+
+// TestRegenerateRecoveryCodesStepUpBurstReplicas: one right code sent 8
+// times at once over two replicas, each asking for new recovery codes,
+// issues one set.
+func TestRegenerateRecoveryCodesStepUpBurstReplicas(t *testing.T) {
+	config := postgresConfig(t, totpClients)
+	a, b := startReplica(t, config), startReplica(t, config)
+	defer a.stop()
+	defer b.stop()
+	secret := enrollTOTPOn(t, a, "cat")
+	right := realCode(t, secret, 30*time.Second)
+	got := httpBurst(t, []*testHost{a, b}, 8, func(h *testHost, _ int) response {
+		return h.regenerate("cat", map[string]string{"provider": "totp", "code": right})
+	})
+	for v := range got {
+		// Issued (201 with codes: verdictOf says "/"); replayed; locked
+		// out after the replays.
+		if v != "/" && v != "422" && v != "429" {
+			t.Errorf("unexpected answer %q in the burst: %v", v, got)
+		}
+	}
+	if issued := b.auditCount("cat", "recovery.issued", "issued"); got["/"] != 1 || issued != 2 {
+		t.Errorf("one right code 8 times at once over two replicas: %v, %d sets audited; want one new set (and the first factor's)", got, issued)
 	}
 }

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +109,80 @@ func (h *testHost) auditCount(user, event, outcome string) int {
 		}
 	}
 	return n
+}
+
+func (h *testHost) regenerate(user string, stepUp map[string]string) response {
+	h.t.Helper()
+	return h.do("POST", "/v1/users/"+user+"/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
+}
+
+// TestRegenerateRecoveryCodesStepUp: an application gets a user a new
+// set of recovery codes only after a step-up the host checks: without
+// one, with bad input or a wrong code nothing changes (the wrong code
+// counts), a user without a factor is refused before any code is checked,
+// and one right code sent 8 times at once issues one new set, whose codes
+// then work where the old ones no longer do.
+func TestRegenerateRecoveryCodesStepUp(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("alice")
+	old := h.lastRecovery
+	h.clock.Add(30 * time.Second)
+
+	if r := h.doRaw("POST", "/v1/users/alice/recovery-codes", appKey, nil); r.status != http.StatusBadRequest {
+		t.Errorf("no step-up: %d %v, want 400", r.status, r.body)
+	}
+	for _, tt := range []struct {
+		name, user string
+		stepUp     map[string]string
+		status     int
+		code       string
+	}{
+		{"a user without a factor", "nobody", map[string]string{"provider": "totp", "code": h.code(secret)}, 404, "not_enrolled"},
+		{"a push", "alice", map[string]string{"provider": "totp", "code": "1", "factor": "push"}, 400, "invalid_request"},
+		{"no code", "alice", map[string]string{"provider": "totp", "code": ""}, 400, "invalid_request"},
+		{"a wrong code", "alice", map[string]string{"provider": "totp", "code": "000000"}, 422, "invalid_code"},
+	} {
+		if r := h.regenerate(tt.user, tt.stepUp); r.status != tt.status || r.errCode() != tt.code {
+			t.Errorf("%s: %d %v, want %d %s", tt.name, r.status, r.body, tt.status, tt.code)
+		}
+	}
+	if n := h.auditCount("alice", "recovery.issued", "issued"); n != 1 {
+		t.Fatalf("bad step-ups issued codes: %d sets audited, want the first factor's 1", n)
+	}
+	if n := h.auditCount("alice", "verify", "deny"); n != 1 {
+		t.Errorf("%d denied verifies audited, want the wrong code's 1", n)
+	}
+
+	code := h.code(secret)
+	var mu sync.Mutex
+	var fresh []string
+	got := burst.Count(8, func(int) int {
+		r := h.regenerate("alice", map[string]string{"provider": "totp", "code": code})
+		if r.status == http.StatusCreated {
+			mu.Lock()
+			for _, c := range r.body["recovery_codes"].([]any) {
+				fresh = append(fresh, c.(string))
+			}
+			mu.Unlock()
+		}
+		return r.status
+	})
+	if got[201] != 1 || len(fresh) != 10 {
+		t.Fatalf("one right code 8 times at once: %v, want one new set", got)
+	}
+	for status := range got {
+		// Issued; the code replayed; locked out after the replays.
+		if status != 201 && status != 422 && status != 429 {
+			t.Errorf("unexpected status %d in the burst: %v", status, got)
+		}
+	}
+	if n := h.auditCount("alice", "recovery.issued", "issued"); n != 2 {
+		t.Errorf("%d sets audited, want 2", n)
+	}
+	if v := h.recover("alice", old[0]); v.str("outcome") != "deny" {
+		t.Errorf("an old code after the new set: %v", v.body)
+	}
+	if v := h.recover("alice", fresh[0]); v.str("outcome") != "allow" {
+		t.Errorf("a new code: %v", v.body)
+	}
 }

@@ -209,15 +209,6 @@ func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 }
 
 // regenerateRecoveryCodes issues a new set, invalidating the old one.
-func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
-	codes, err := s.fw.RegenerateRecoveryCodes(r.Context(), r.PathValue("user"))
-	if err != nil {
-		s.writeFrameworkError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
-}
-
 func (s *Server) recoveryCodesLeft(w http.ResponseWriter, r *http.Request) {
 	n, err := s.fw.RecoveryCodesLeft(r.Context(), r.PathValue("user"))
 	if err != nil {

@@ -22,6 +22,21 @@ import (
 // denial's reason (invalid_code, replayed, ...) removes nothing; 404 when
 // the user has no such enrollment (checked before the code, which is then
 // not spent).
+//
+// Removing one key of an enrollment that holds several (webauthn) is the
+// same, and DELETE .../credentials/{credential} is likewise for admins:
+//
+//	POST /v1/users/{user}/enrollments/{provider}/credentials/{credential}/remove  (app key)
+//
+// with the same body: 200 with the keys left; 422 removes nothing; 404 for
+// a key the enrollment does not hold and 400 for its last key, both before
+// the code is checked. A new set of recovery codes is ten ways into the
+// account for whoever receives it, so it takes the same step-up:
+//
+//	POST /v1/users/{user}/recovery-codes  (app key; the same body)
+//
+// 201 with the new codes; 422 keeps the old ones; 404 not_enrolled for a
+// user without a confirmed factor, before the code is checked.
 
 type stepUpJSON struct {
 	Provider string `json:"provider"`
@@ -36,25 +51,68 @@ type removeRequest struct {
 }
 
 func (s *Server) removeEnrollment(w http.ResponseWriter, r *http.Request) {
-	var req removeRequest
-	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
+	in, ok := stepUpInput(w, r)
+	if !ok {
 		return
 	}
-	if len(req.StepUp.Code) > maxCodeLen {
-		writeError(w, http.StatusBadRequest, "invalid_request", "step_up.code is longer than any provider accepts")
-		return
-	}
-	res, err := s.fw.RemoveEnrollmentStepUp(r.Context(), r.PathValue("provider"), framework.VerifyInput{
-		UserID: r.PathValue("user"), Provider: req.StepUp.Provider, Audience: audienceOf(req.Audience),
-		Code: req.StepUp.Code, Factor: req.StepUp.Factor, ClientIP: req.ClientIP,
-	})
-	if err != nil {
-		s.writeFrameworkError(w, r, err)
-		return
-	}
-	if res.Outcome != sdk.Allow {
-		writeError(w, http.StatusUnprocessableEntity, string(res.Reason), "the step-up was refused (%s); nothing was removed", res.Reason)
+	res, err := s.fw.RemoveEnrollmentStepUp(r.Context(), r.PathValue("provider"), in)
+	if !stepUpAllowed(w, r, s, res, err) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) removeCredentialStepUp(w http.ResponseWriter, r *http.Request) {
+	in, ok := stepUpInput(w, r)
+	if !ok {
+		return
+	}
+	res, left, err := s.fw.RemoveCredentialStepUp(r.Context(), r.PathValue("provider"), r.PathValue("credential"), in)
+	if !stepUpAllowed(w, r, s, res, err) {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"credentials": credentialsJSON(left)})
+}
+
+func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) {
+	in, ok := stepUpInput(w, r)
+	if !ok {
+		return
+	}
+	res, codes, err := s.fw.RegenerateRecoveryCodesStepUp(r.Context(), in)
+	if !stepUpAllowed(w, r, s, res, err) {
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
+}
+
+// stepUpInput reads a removeRequest into the step-up's verify input,
+// answering 400 itself when it cannot.
+func stepUpInput(w http.ResponseWriter, r *http.Request) (framework.VerifyInput, bool) {
+	var req removeRequest
+	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
+		return framework.VerifyInput{}, false
+	}
+	if len(req.StepUp.Code) > maxCodeLen {
+		writeError(w, http.StatusBadRequest, "invalid_request", "step_up.code is longer than any provider accepts")
+		return framework.VerifyInput{}, false
+	}
+	return framework.VerifyInput{
+		UserID: r.PathValue("user"), Provider: req.StepUp.Provider, Audience: audienceOf(req.Audience),
+		Code: req.StepUp.Code, Factor: req.StepUp.Factor, ClientIP: req.ClientIP,
+	}, true
+}
+
+// stepUpAllowed answers a failed or refused step-up (nothing was changed)
+// and reports whether the step-up allowed the action, which then happened.
+func stepUpAllowed(w http.ResponseWriter, r *http.Request, s *Server, res framework.VerifyResult, err error) bool {
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return false
+	}
+	if res.Outcome != sdk.Allow {
+		writeError(w, http.StatusUnprocessableEntity, string(res.Reason), "the step-up was refused (%s); nothing was changed", res.Reason)
+		return false
+	}
+	return true
 }

@@ -75,6 +75,9 @@ type testHost struct {
 	t     *testing.T
 	url   string
 	clock *clock
+	// lastRecovery are the recovery codes the last confirmation gave
+	// (enrollTOTP): a user's first factor comes with them.
+	lastRecovery []any
 }
 
 // startHost runs the host with the given provider blocks (under

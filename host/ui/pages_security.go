@@ -275,17 +275,16 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 			in.Factor = framework.FactorPasscode
 		}
 	}
+	// The framework checks the step-up and acts on its allow alone: it
+	// removes the factor, or issues the new codes.
 	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
 	var res framework.VerifyResult
+	var codes []string
 	var err error
 	if isRemove {
-		// The framework checks the step-up and removes on its allow.
 		res, err = u.fw.RemoveEnrollmentStepUp(ctx, remove, in)
 	} else {
-		res, err = u.fw.Verify(ctx, in)
-		if err == nil && res.Outcome == sdk.Allow && !res.Answered() {
-			err = &framework.Error{Code: framework.CodeProviderUnavailable, Message: "step-up allowed without a code checked"}
-		}
+		res, codes, err = u.fw.RegenerateRecoveryCodesStepUp(ctx, in)
 	}
 	switch {
 	case framework.CodeOf(err) == framework.CodeNotFound && isRemove:
@@ -304,11 +303,6 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	case isRemove:
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
-		return
-	}
-	codes, err := u.fw.RegenerateRecoveryCodes(ctx, c.User)
-	if err != nil {
-		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
 		return
 	}
 	v := u.base(c, tok)
