@@ -46,11 +46,9 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 // RemoveCredential does (with the user's remembered devices). It returns
 // the step-up's result and, after a removal, the credentials left.
 //
-// A key is a factor the user holds: one that is lost or stolen, or one an
-// intruder in the user's session added, must not be removable by whoever
-// holds the session alone, or the intruder removes the user's own keys
-// and keeps theirs. Hence the step-up; the admin's RemoveCredential stays
-// for support, after the user proved who they are some other way.
+// Without the step-up, whoever holds the user's session could remove the
+// user's own keys and keep one they added. The admin's RemoveCredential
+// stays for support, once the user proved who they are some other way.
 //
 // Refused before any code is checked, so a step-up is not spent on a
 // removal that cannot happen: as Credentials refuses them, an unknown

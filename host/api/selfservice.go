@@ -56,7 +56,7 @@ func (s *Server) removeEnrollment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := s.fw.RemoveEnrollmentStepUp(r.Context(), r.PathValue("provider"), in)
-	if !stepUpAllowed(w, r, s, res, err) {
+	if !s.stepUpAllowed(w, r, res, err) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -68,7 +68,7 @@ func (s *Server) removeCredentialStepUp(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	res, left, err := s.fw.RemoveCredentialStepUp(r.Context(), r.PathValue("provider"), r.PathValue("credential"), in)
-	if !stepUpAllowed(w, r, s, res, err) {
+	if !s.stepUpAllowed(w, r, res, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"credentials": credentialsJSON(left)})
@@ -80,7 +80,7 @@ func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	res, codes, err := s.fw.RegenerateRecoveryCodesStepUp(r.Context(), in)
-	if !stepUpAllowed(w, r, s, res, err) {
+	if !s.stepUpAllowed(w, r, res, err) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
@@ -105,7 +105,7 @@ func stepUpInput(w http.ResponseWriter, r *http.Request) (framework.VerifyInput,
 
 // stepUpAllowed answers a failed or refused step-up (nothing was changed)
 // and reports whether the step-up allowed the action, which then happened.
-func stepUpAllowed(w http.ResponseWriter, r *http.Request, s *Server, res framework.VerifyResult, err error) bool {
+func (s *Server) stepUpAllowed(w http.ResponseWriter, r *http.Request, res framework.VerifyResult, err error) bool {
 	if err != nil {
 		s.writeFrameworkError(w, r, err)
 		return false
