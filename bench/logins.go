@@ -296,7 +296,7 @@ func (r *report) printLogins(o options) {
 	for _, row := range r.logins {
 		ratio := "–"
 		if b, ok := r.bareAt(row.x.Concurrency); ok && b.x.RPS > 0 {
-			ratio = fmt.Sprintf("%.3f", row.x.RPS/b.x.RPS)
+			ratio = fmtRatio(row.x.RPS/b.x.RPS, 3)
 		}
 		r.printf("| %s | %s | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", row.server, row.workload, row.x.Concurrency, row.x.RPS, ratio,
 			fmtDur(row.x.P50), fmtDur(row.x.P90), fmtDur(row.x.P99), fmtDur(row.serverCPU()), row.serverSwitches(), fmtDur(row.perRequest(row.cpu.load)),
