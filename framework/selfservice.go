@@ -17,8 +17,8 @@ import (
 // a denial removes nothing.
 //
 // Refused before any code is checked: a provider the user has no
-// enrollment in (CodeNotFound), and a step-up that is not a typed code (a
-// push, a poll, remember-this-device): a step-up is answered on the spot.
+// enrollment in (CodeNotFound), and a step-up not answered on the spot (a
+// push, a poll, remember-this-device; see checkStepUp).
 func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp VerifyInput) (VerifyResult, error) {
 	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, err
@@ -55,7 +55,7 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 // provider, one that keeps a single credential and a user without an
 // active enrollment in it; a credential the enrollment does not hold
 // (CodeNotFound); the last one (CodeInvalidRequest: an admin resets the
-// enrollment instead); and a step-up that is not a typed code.
+// enrollment instead); and a step-up not answered on the spot.
 func (f *Framework) RemoveCredentialStepUp(ctx context.Context, provider, id string, stepUp VerifyInput) (VerifyResult, []sdk.Credential, error) {
 	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, nil, err
@@ -106,16 +106,20 @@ func (f *Framework) RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp Ve
 }
 
 // checkStepUp refuses, before anything is checked or counted, a step-up
-// that cannot be answered on the spot: a push, a poll, remember-this-device.
+// that is not answered on the spot: a push, a poll, remember-this-device.
+// A step-up is the user's answer in the request: a typed code, or a code
+// or a security key's answer (Code) to a challenge started before
+// (TxID: an emailed code, a WebAuthn assertion), so a user whose factors
+// all need a challenge can step up too.
 func checkStepUp(stepUp VerifyInput) error {
 	if err := ValidateUserID(stepUp.UserID); err != nil {
 		return err
 	}
-	if stepUp.Factor == FactorPush || stepUp.TxID != "" || stepUp.RememberDevice || stepUp.DeviceToken != "" {
-		return errorf(CodeInvalidRequest, nil, "a step-up is a code: no push, txid, remember_device or device_token")
+	if stepUp.Factor == FactorPush || stepUp.RememberDevice || stepUp.DeviceToken != "" {
+		return errorf(CodeInvalidRequest, nil, "a step-up is answered on the spot: no push, remember_device or device_token")
 	}
 	if stepUp.Code == "" {
-		return errorf(CodeInvalidRequest, nil, "a step-up needs the code")
+		return errorf(CodeInvalidRequest, nil, "a step-up needs the answer: a code, or a security key's credential")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/twofactor/twofactor/framework"
@@ -14,7 +15,7 @@ import (
 // after a step-up the host checks:
 //
 //	POST /v1/users/{user}/enrollments/{provider}/remove  (app key)
-//	{"audience", "step_up": {"provider", "code", "factor"?}, "client_ip"?}
+//	{"audience", "step_up": {"provider", "code" or "credential", "factor"?, "txid"?}, "client_ip"?}
 //
 // The step-up is a verify with one of the user's factors (or `recovery`
 // and a recovery code), through the same attempt gate, lockout, replay
@@ -40,8 +41,13 @@ import (
 
 type stepUpJSON struct {
 	Provider string `json:"provider"`
-	Code     string `json:"code"`
-	Factor   string `json:"factor,omitempty"`
+	Code     string `json:"code,omitempty"`
+	// Credential is a security key's answer (WebAuthn), instead of a code.
+	Credential json.RawMessage `json:"credential,omitempty"`
+	Factor     string          `json:"factor,omitempty"`
+	// TxID is the challenge (POST .../verifications) the code or the
+	// credential answers: an emailed code, a security key's assertion.
+	TxID string `json:"txid,omitempty"`
 }
 
 type removeRequest struct {
@@ -90,16 +96,16 @@ func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
 // answering 400 itself when it cannot.
 func stepUpInput(w http.ResponseWriter, r *http.Request) (framework.VerifyInput, bool) {
 	var req removeRequest
-	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
+	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) || !validTxID(w, req.StepUp.TxID) {
 		return framework.VerifyInput{}, false
 	}
-	if len(req.StepUp.Code) > maxCodeLen {
-		writeError(w, http.StatusBadRequest, "invalid_request", "step_up.code is longer than any provider accepts")
+	answer, ok := answerOf(w, req.StepUp.Code, req.StepUp.Credential)
+	if !ok {
 		return framework.VerifyInput{}, false
 	}
 	return framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.StepUp.Provider, Audience: audienceOf(req.Audience),
-		Code: req.StepUp.Code, Factor: req.StepUp.Factor, ClientIP: req.ClientIP,
+		Code: answer, Factor: req.StepUp.Factor, TxID: req.StepUp.TxID, ClientIP: req.ClientIP,
 	}, true
 }
 

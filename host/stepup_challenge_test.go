@@ -1,0 +1,120 @@
+package host_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/twofactor/twofactor/internal/testbin"
+)
+
+// TestStepUpWithSecurityKey: a user whose factor needs a challenge steps
+// up with it: the application starts a verification (POST
+// .../verifications) and sends the security key's answer with its txid.
+// One key's assertion removes the other key; the same assertion again
+// is refused (its challenge was used up: 404) and changes nothing; a
+// fresh one gets new recovery codes. A step-up that sends a txid and no answer (a poll)
+// and one that sends a code and a credential are refused before anything
+// is checked.
+func TestStepUpWithSecurityKey(t *testing.T) {
+	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
+	chmodGoW(t, plugins)
+	h := startHostIn(t, plugins, webauthnProviders, hclog.NewNullLogger())
+	keys := newKeys(2)
+	codes := enrollKeys(t, h, h, "alice", keys)
+	assertion := func() (txid string, answer json.RawMessage) {
+		t.Helper()
+		s := h.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
+		if s.status != http.StatusCreated || s.str("txid") == "" {
+			t.Fatalf("start: %d %v", s.status, s.body)
+		}
+		ans, err := keys[1].Get(s.str("public"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.str("txid"), json.RawMessage(ans)
+	}
+	keyStepUp := func(txid string, answer json.RawMessage) map[string]any {
+		return map[string]any{"provider": "webauthn", "txid": txid, "credential": answer}
+	}
+	removeWith := func(id string, stepUp map[string]any) response {
+		return h.do("POST", "/v1/users/alice/enrollments/webauthn/credentials/"+id+"/remove", appKey,
+			map[string]any{"audience": "client", "step_up": stepUp})
+	}
+	regenerateWith := func(stepUp map[string]any) response {
+		return h.do("POST", "/v1/users/alice/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
+	}
+
+	txid, answer := assertion()
+	for _, tt := range []struct {
+		name   string
+		stepUp map[string]any
+	}{
+		{"a txid and no answer", map[string]any{"provider": "webauthn", "txid": txid}},
+		{"a code and a credential", map[string]any{"provider": "webauthn", "txid": txid, "code": "123456", "credential": answer}},
+	} {
+		if r := removeWith(keys[0].ID(), tt.stepUp); r.status != http.StatusBadRequest || r.errCode() != "invalid_request" {
+			t.Errorf("%s: %d %v, want 400 invalid_request", tt.name, r.status, r.body)
+		}
+	}
+	if r := removeWith(keys[0].ID(), keyStepUp(txid, answer)); r.status != http.StatusOK {
+		t.Fatalf("remove one key with the other's assertion: %d %v", r.status, r.body)
+	}
+	if ids := h.keysOf("alice"); !slices.Equal(ids, []string{keys[1].ID()}) {
+		t.Fatalf("keys left: %v, want the one that stepped up", ids)
+	}
+	// Its challenge was used up by the allow: the txid is no longer one.
+	if r := regenerateWith(keyStepUp(txid, answer)); r.status != http.StatusNotFound || r.errCode() != "not_found" {
+		t.Errorf("the same assertion again: %d %v, want 404 not_found", r.status, r.body)
+	}
+	if v := h.recover("alice", codes[0]); v.str("outcome") != "allow" {
+		t.Errorf("an old recovery code after the refused step-up: %v, want it still good", v.body)
+	}
+	r := regenerateWith(keyStepUp(assertion()))
+	if r.status != http.StatusCreated || len(r.body["recovery_codes"].([]any)) != 10 {
+		t.Fatalf("new codes with a fresh assertion: %d %v", r.status, r.body)
+	}
+	if v := h.recover("alice", codes[1]); v.str("outcome") != "deny" {
+		t.Errorf("an old recovery code after new ones: %v", v.body)
+	}
+}
+
+// TestStepUpWithEmailedCode: a user whose only factor is email steps up
+// with a code mailed for it: a wrong code with the txid is refused (and
+// counts), the mailed one gets new recovery codes once, and the same code
+// again is refused (its challenge used up).
+func TestStepUpWithEmailedCode(t *testing.T) {
+	h, srv := startEmailHost(t)
+	const addr = "bob@x.example"
+	enrollEmail(t, h, srv, "bob", addr)
+	regenerateWith := func(stepUp map[string]string) response {
+		return h.do("POST", "/v1/users/bob/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
+	}
+	n := len(srv.Messages())
+	s := h.do("POST", "/v1/users/bob/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
+	if s.status != http.StatusCreated || s.str("txid") == "" {
+		t.Fatalf("start: %d %v", s.status, s.body)
+	}
+	code := srv.LastCode(t, n, addr)
+	if r := regenerateWith(map[string]string{"provider": "email", "txid": s.str("txid"), "code": wrong(code)}); r.status != http.StatusUnprocessableEntity || r.errCode() != "invalid_code" {
+		t.Errorf("a wrong code: %d %v, want 422 invalid_code", r.status, r.body)
+	}
+	if n := h.auditCount("bob", "recovery.issued", "issued"); n != 1 {
+		t.Errorf("%d sets audited after the wrong code, want the first factor's 1", n)
+	}
+	if n := h.auditCount("bob", "verify", "deny"); n != 1 {
+		t.Errorf("%d denied verifies audited, want the wrong code's 1", n)
+	}
+	if r := regenerateWith(map[string]string{"provider": "email", "txid": s.str("txid"), "code": code}); r.status != http.StatusCreated {
+		t.Fatalf("the mailed code: %d %v", r.status, r.body)
+	}
+	if r := regenerateWith(map[string]string{"provider": "email", "txid": s.str("txid"), "code": code}); r.status != http.StatusNotFound || r.errCode() != "not_found" {
+		t.Errorf("the mailed code again: %d %v, want 404 not_found (its challenge used up)", r.status, r.body)
+	}
+	if n := h.auditCount("bob", "recovery.issued", "issued"); n != 2 {
+		t.Errorf("%d sets audited, want 2", n)
+	}
+}
