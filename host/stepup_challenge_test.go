@@ -5,10 +5,6 @@ import (
 	"net/http"
 	"slices"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/twofactor/twofactor/internal/testbin"
 )
 
 // TestStepUpWithSecurityKey: a user whose factor needs a challenge steps
@@ -20,9 +16,7 @@ import (
 // and one that sends a code and a credential are refused before anything
 // is checked.
 func TestStepUpWithSecurityKey(t *testing.T) {
-	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
-	chmodGoW(t, plugins)
-	h := startHostIn(t, plugins, webauthnProviders, hclog.NewNullLogger())
+	h := webauthnHost(t)
 	keys := newKeys(2)
 	codes := enrollKeys(t, h, h, "alice", keys)
 	assertion := func() (txid string, answer json.RawMessage) {

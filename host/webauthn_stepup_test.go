@@ -24,9 +24,7 @@ import (
 // recovery code remove it once, and removals of both of the last two keys
 // at once leave one.
 func TestRemoveCredentialStepUp(t *testing.T) {
-	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
-	chmodGoW(t, plugins)
-	h := startHostIn(t, plugins, webauthnProviders, hclog.NewNullLogger())
+	h := webauthnHost(t)
 	keys := newKeys(3)
 	codes := enrollKeys(t, h, h, "alice", keys)
 	held := func() []string { return h.keysOf("alice") }
@@ -158,6 +156,14 @@ func TestRemoveCredentialStepUpBurstReplicas(t *testing.T) {
 	if n := a.auditCount("alice", "enroll.remove", "removed"); n != 2 {
 		t.Errorf("%d removals audited, want 2", n)
 	}
+}
+
+// webauthnHost starts a host with the webauthn provider's plugin binary.
+func webauthnHost(t *testing.T) *testHost {
+	t.Helper()
+	plugins := testbin.Copy(t, "twofactor-provider-webauthn")
+	chmodGoW(t, plugins)
+	return startHostIn(t, plugins, webauthnProviders, hclog.NewNullLogger())
 }
 
 // webauthnReplicas starts two replicas on PostgreSQL with the webauthn
