@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
+	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 func (h *testHost) remove(user, provider string, stepUp map[string]string) response {
@@ -184,5 +186,44 @@ func TestRegenerateRecoveryCodesStepUp(t *testing.T) {
 	}
 	if v := h.recover("alice", fresh[0]); v.str("outcome") != "allow" {
 		t.Errorf("a new code: %v", v.body)
+	}
+}
+
+// TestStepUpRefusesFailmodeAllow: with Duo unreachable and failmode safe,
+// a verify is allowed without a code being checked (and audited as such);
+// a step-up is not: removing the factor and getting new recovery codes are
+// both refused (503 provider_unavailable) and change nothing, so an outage
+// never stands in for the user.
+func TestStepUpRefusesFailmodeAllow(t *testing.T) {
+	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "safe"}, "erin")
+	old := h.do("GET", "/v1/users/erin/recovery-codes", appKey, nil).body["remaining"]
+	stepUp := map[string]string{"provider": "duo", "factor": "passcode", "code": "123456"}
+	for _, tt := range []struct{ what, path string }{
+		{"new recovery codes", "/v1/users/erin/recovery-codes"},
+		{"removing the factor", "/v1/users/erin/enrollments/duo/remove"},
+	} {
+		emu.Fail(1, duotest.Failure{Path: "/auth/v2/auth", Status: 500})
+		r := h.do("POST", tt.path, appKey, map[string]any{"audience": "staff", "step_up": stepUp})
+		if r.status != http.StatusServiceUnavailable || r.errCode() != "provider_unavailable" {
+			t.Errorf("%s with Duo down and failmode safe: %d %v, want 503 provider_unavailable", tt.what, r.status, r.body)
+		}
+	}
+	if n := h.enrolled("erin"); n != 1 {
+		t.Errorf("%d enrollments after the refused removal, want 1", n)
+	}
+	if n := h.auditCount("erin", "recovery.issued", "issued"); n != 1 {
+		t.Errorf("%d sets of recovery codes audited, want the first factor's 1", n)
+	}
+	if left := h.do("GET", "/v1/users/erin/recovery-codes", appKey, nil).body["remaining"]; left != old {
+		t.Errorf("recovery codes left %v, were %v", left, old)
+	}
+	if n := h.auditCount("erin", "failmode", "allow"); n != 2 {
+		t.Errorf("%d failmode allows audited, want the 2 step-ups'", n)
+	}
+	// Duo back: the same step-up works.
+	emu.AddPasscode("erin", "314159")
+	if r := h.do("POST", "/v1/users/erin/recovery-codes", appKey, map[string]any{"audience": "staff",
+		"step_up": map[string]string{"provider": "duo", "factor": "passcode", "code": "314159"}}); r.status != http.StatusCreated {
+		t.Errorf("new codes with Duo answering: %d %v", r.status, r.body)
 	}
 }
