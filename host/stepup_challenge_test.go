@@ -112,3 +112,38 @@ func TestStepUpWithEmailedCode(t *testing.T) {
 		t.Errorf("%d sets audited, want 2", n)
 	}
 }
+
+// TestStepUpWithSecurityKeyBurstReplicas: one security key's assertion
+// sent 8 times at once as the step-up for new recovery codes, split over
+// two replicas on PostgreSQL, issues one set.
+func TestStepUpWithSecurityKeyBurstReplicas(t *testing.T) {
+	a, b := webauthnReplicas(t)
+	keys := newKeys(1)
+	enrollKeys(t, a, b, "alice", keys)
+	s := a.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
+	if s.status != http.StatusCreated || s.str("txid") == "" {
+		t.Fatalf("start: %d %v", s.status, s.body)
+	}
+	ans, err := keys[0].Get(s.str("public"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := httpBurst(t, []*testHost{a, b}, 8, func(h *testHost, _ int) response {
+		return h.do("POST", "/v1/users/alice/recovery-codes", appKey, map[string]any{"audience": "client",
+			"step_up": map[string]any{"provider": "webauthn", "txid": s.str("txid"), "credential": json.RawMessage(ans)}})
+	})
+	t.Logf("answers: %v", got)
+	for v := range got {
+		// Issued (201 with codes: verdictOf says "/"); the assertion
+		// refused (422: the key's signature counter or the challenge
+		// already used), the challenge gone (404), lost to the
+		// compare-and-swap of the key's state (409), or held at the gate
+		// (429).
+		if v != "/" && v != "422" && v != "404" && v != "409" && v != "429" {
+			t.Errorf("unexpected answer %q in the burst: %v", v, got)
+		}
+	}
+	if issued := b.auditCount("alice", "recovery.issued", "issued"); got["/"] != 1 || issued != 2 {
+		t.Errorf("one assertion 8 times at once over two replicas: %v, %d sets audited; want one new set (and the first key's)", got, issued)
+	}
+}
