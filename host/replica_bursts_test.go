@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -215,17 +214,10 @@ func TestWebAuthnAssertionBurstReplicas(t *testing.T) {
 	enrollKeys(t, a, b, "alice", []*webauthntest.Authenticator{key}) // begun on one replica, confirmed on the other
 
 	for round := range 3 {
-		s := a.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
-		if s.status != http.StatusCreated || s.str("txid") == "" {
-			t.Fatalf("round %d: start: %d %v", round, s.status, s.body)
-		}
-		ans, err := key.Get(s.str("public"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		txid, ans := a.keyAssertion("alice", key)
 		got := httpBurst(t, []*testHost{a, b}, 8, func(h *testHost, _ int) response {
 			return h.do("POST", "/v1/users/alice/verify", appKey, map[string]any{"provider": "webauthn", "audience": "client",
-				"txid": s.str("txid"), "credential": json.RawMessage(ans)})
+				"txid": txid, "credential": ans})
 		})
 		if got["allow/"] != 1 {
 			t.Errorf("round %d: one assertion 8 times at once over two replicas: %v, want exactly one allow", round, got)

@@ -113,7 +113,9 @@ func (h *testHost) auditCount(user, event, outcome string) int {
 	return n
 }
 
-func (h *testHost) regenerate(user string, stepUp map[string]string) response {
+// regenerate asks for new recovery codes for user with stepUp (a
+// map[string]string of a code, or a map[string]any with a credential).
+func (h *testHost) regenerate(user string, stepUp any) response {
 	h.t.Helper()
 	return h.do("POST", "/v1/users/"+user+"/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
 }

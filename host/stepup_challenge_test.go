@@ -19,28 +19,9 @@ func TestStepUpWithSecurityKey(t *testing.T) {
 	h := webauthnHost(t)
 	keys := newKeys(2)
 	codes := enrollKeys(t, h, h, "alice", keys)
-	assertion := func() (txid string, answer json.RawMessage) {
-		t.Helper()
-		s := h.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
-		if s.status != http.StatusCreated || s.str("txid") == "" {
-			t.Fatalf("start: %d %v", s.status, s.body)
-		}
-		ans, err := keys[1].Get(s.str("public"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s.str("txid"), json.RawMessage(ans)
-	}
-	keyStepUp := func(txid string, answer json.RawMessage) map[string]any {
-		return map[string]any{"provider": "webauthn", "txid": txid, "credential": answer}
-	}
-	removeWith := func(id string, stepUp map[string]any) response {
-		return h.do("POST", "/v1/users/alice/enrollments/webauthn/credentials/"+id+"/remove", appKey,
-			map[string]any{"audience": "client", "step_up": stepUp})
-	}
-	regenerateWith := func(stepUp map[string]any) response {
-		return h.do("POST", "/v1/users/alice/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
-	}
+	assertion := func() (string, json.RawMessage) { return h.keyAssertion("alice", keys[1]) }
+	removeWith := func(id string, stepUp map[string]any) response { return h.removeKey("alice", id, stepUp) }
+	regenerateWith := func(stepUp map[string]any) response { return h.regenerate("alice", stepUp) }
 
 	txid, answer := assertion()
 	for _, tt := range []struct {
@@ -84,9 +65,7 @@ func TestStepUpWithEmailedCode(t *testing.T) {
 	h, srv := startEmailHost(t)
 	const addr = "bob@x.example"
 	enrollEmail(t, h, srv, "bob", addr)
-	regenerateWith := func(stepUp map[string]string) response {
-		return h.do("POST", "/v1/users/bob/recovery-codes", appKey, map[string]any{"audience": "client", "step_up": stepUp})
-	}
+	regenerateWith := func(stepUp map[string]string) response { return h.regenerate("bob", stepUp) }
 	n := len(srv.Messages())
 	s := h.do("POST", "/v1/users/bob/verifications", appKey, map[string]string{"provider": "email", "audience": "client"})
 	if s.status != http.StatusCreated || s.str("txid") == "" {
@@ -120,17 +99,9 @@ func TestStepUpWithSecurityKeyBurstReplicas(t *testing.T) {
 	a, b := webauthnReplicas(t)
 	keys := newKeys(1)
 	enrollKeys(t, a, b, "alice", keys)
-	s := a.do("POST", "/v1/users/alice/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
-	if s.status != http.StatusCreated || s.str("txid") == "" {
-		t.Fatalf("start: %d %v", s.status, s.body)
-	}
-	ans, err := keys[0].Get(s.str("public"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	txid, answer := a.keyAssertion("alice", keys[0])
 	got := httpBurst(t, []*testHost{a, b}, 8, func(h *testHost, _ int) response {
-		return h.do("POST", "/v1/users/alice/recovery-codes", appKey, map[string]any{"audience": "client",
-			"step_up": map[string]any{"provider": "webauthn", "txid": s.str("txid"), "credential": json.RawMessage(ans)}})
+		return h.regenerate("alice", keyStepUp(txid, answer))
 	})
 	t.Logf("answers: %v", got)
 	for v := range got {
@@ -146,4 +117,10 @@ func TestStepUpWithSecurityKeyBurstReplicas(t *testing.T) {
 	if issued := b.auditCount("alice", "recovery.issued", "issued"); got["/"] != 1 || issued != 2 {
 		t.Errorf("one assertion 8 times at once over two replicas: %v, %d sets audited; want one new set (and the first key's)", got, issued)
 	}
+}
+
+// keyStepUp is a step-up with a security key's answer to the challenge
+// txid.
+func keyStepUp(txid string, answer json.RawMessage) map[string]any {
+	return map[string]any{"provider": "webauthn", "txid": txid, "credential": answer}
 }

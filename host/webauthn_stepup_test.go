@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
 )
@@ -58,16 +58,11 @@ func TestRemoveCredentialStepUp(t *testing.T) {
 
 	// One recovery code, eight removals of one key at once: the code
 	// works once, so the key goes once.
-	statuses := make([]int, 8)
-	var wg sync.WaitGroup
-	for i := range statuses {
-		wg.Go(func() { statuses[i] = remove(keys[0].ID(), recoveryStepUp(codes[0])).status })
-	}
-	wg.Wait()
-	if n := countOf(statuses, http.StatusOK); n != 1 {
+	statuses := burst.Count(8, func(int) int { return remove(keys[0].ID(), recoveryStepUp(codes[0])).status })
+	if statuses[http.StatusOK] != 1 {
 		t.Errorf("a burst of one step-up: %v, want exactly one 200", statuses)
 	}
-	for _, s := range statuses {
+	for s := range statuses {
 		// The rest: the code replayed (422), counted against the recovery
 		// budget until it backs off (429), or the key already gone when
 		// read (404).
@@ -86,13 +81,9 @@ func TestRemoveCredentialStepUp(t *testing.T) {
 	if r := h.do("POST", "/v1/users/alice/unlock", adminKey, nil); r.status != http.StatusNoContent {
 		t.Fatalf("unlock: %d %v", r.status, r.body)
 	}
-	statuses = statuses[:2]
-	for i, k := range keys[1:] {
-		wg.Go(func() { statuses[i] = remove(k.ID(), recoveryStepUp(codes[1+i])).status })
-	}
-	wg.Wait()
+	statuses = burst.Count(2, func(i int) int { return remove(keys[1+i].ID(), recoveryStepUp(codes[1+i])).status })
 	t.Logf("removing the last two keys at once: %v", statuses)
-	if ids := held(); len(ids) != 1 || countOf(statuses, http.StatusOK) != 1 {
+	if ids := held(); len(ids) != 1 || statuses[http.StatusOK] != 1 {
 		t.Fatalf("removing the last two keys at once: %v, keys left %v; want one removed, one kept", statuses, ids)
 	}
 
@@ -234,21 +225,28 @@ func (h *testHost) keysOf(user string) []string {
 	return ids
 }
 
-func (h *testHost) removeKey(user, id string, stepUp map[string]string) response {
+// keyAssertion starts a security-key verification of user and returns its
+// txid and key's answer to it.
+func (h *testHost) keyAssertion(user string, key *webauthntest.Authenticator) (txid string, answer json.RawMessage) {
+	h.t.Helper()
+	s := h.do("POST", "/v1/users/"+user+"/verifications", appKey, map[string]string{"provider": "webauthn", "audience": "client"})
+	if s.status != http.StatusCreated || s.str("txid") == "" {
+		h.t.Fatalf("start: %d %v", s.status, s.body)
+	}
+	ans, err := key.Get(s.str("public"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s.str("txid"), json.RawMessage(ans)
+}
+
+// removeKey asks for the removal of user's key id with stepUp (a
+// map[string]string of a code, or a map[string]any with a credential).
+func (h *testHost) removeKey(user, id string, stepUp any) response {
 	return h.do("POST", "/v1/users/"+user+"/enrollments/webauthn/credentials/"+url.PathEscape(id)+"/remove", appKey,
 		map[string]any{"audience": "client", "step_up": stepUp})
 }
 
 func recoveryStepUp(code string) map[string]string {
 	return map[string]string{"provider": "recovery", "code": code}
-}
-
-func countOf(s []int, v int) int {
-	n := 0
-	for _, x := range s {
-		if x == v {
-			n++
-		}
-	}
-	return n
 }

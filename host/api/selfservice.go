@@ -50,7 +50,8 @@ type stepUpJSON struct {
 	TxID string `json:"txid,omitempty"`
 }
 
-type removeRequest struct {
+// stepUpRequest is the body of an action that takes a step-up.
+type stepUpRequest struct {
 	Audience string     `json:"audience"`
 	StepUp   stepUpJSON `json:"step_up"`
 	ClientIP string     `json:"client_ip,omitempty"`
@@ -92,10 +93,10 @@ func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
 	writeJSON(w, http.StatusCreated, map[string]any{"recovery_codes": codes})
 }
 
-// stepUpInput reads a removeRequest into the step-up's verify input,
+// stepUpInput reads a stepUpRequest into the step-up's verify input,
 // answering 400 itself when it cannot.
 func stepUpInput(w http.ResponseWriter, r *http.Request) (framework.VerifyInput, bool) {
-	var req removeRequest
+	var req stepUpRequest
 	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) || !validTxID(w, req.StepUp.TxID) {
 		return framework.VerifyInput{}, false
 	}

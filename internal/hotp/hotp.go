@@ -41,9 +41,6 @@ func New(h func() hash.Hash, key []byte, digits int) *Generator {
 	return &Generator{mac: hmac.New(h, key), digits: digits, mod: mod}
 }
 
-// Digits is the length of the generator's codes.
-func (g *Generator) Digits() int { return g.digits }
-
 // AppendCode appends the code of counter (zero-padded to Digits ASCII
 // digits) to dst and returns the extended slice.
 func (g *Generator) AppendCode(dst []byte, counter uint64) []byte {
