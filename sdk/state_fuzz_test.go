@@ -89,3 +89,76 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+// decodeStateTwoPass is DecodeState as it was before it parsed a well
+// formed blob once: the version probed first, then the strict decode. The
+// one-pass version must answer every blob as it did.
+func decodeStateTwoPass(b []byte, version, maxLen int, v any) error {
+	if len(b) == 0 {
+		return stateErr("empty")
+	}
+	if len(b) > maxLen {
+		return stateErr("longer than %d bytes", maxLen)
+	}
+	var probe struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return stateJSONErr(err, version)
+	}
+	if probe.V == nil {
+		return stateErr("no version")
+	}
+	if *probe.V != version {
+		return stateErr("unsupported version %d (this provider reads version %d)", *probe.V, version)
+	}
+	return decodeStrict(b, version, v)
+}
+
+// unversioned is a state type without a field for "v": DecodeState falls
+// back to probing the version.
+type unversioned struct {
+	Secret string `json:"secret"`
+}
+
+// FuzzDecodeStateOnePass: DecodeState gives every blob the answer the two
+// pass version gave (the same error message, or the same value), for a
+// state type with a "v" field and for one without.
+func FuzzDecodeStateOnePass(f *testing.F) {
+	for _, s := range []string{
+		`{"v":1,"secret":"JBSWY3DPEHPK3PXP","digits":6,"counter":41}`,
+		`{"v":2,"secret":"x"}`, `{"v":0}`, `{"V":1}`, `{"v":1,"v":2}`, `{"v":2,"v":1}`,
+		`{"v":1,"extra":1}`, `{"v":2,"extra":1}`, `{"secret":"x"}`, `{"v":1} {}`, `{"v":1,"secret":7}`,
+		`{"v":1,"secret":"x"}`, `{"secret":"x","v":1}`, `[1]`, `null`, `{}`, ``,
+	} {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, version uint8) {
+		var got, want fuzzState
+		gotErr := DecodeState(b, int(version), fuzzMaxLen, &got)
+		wantErr := decodeStateTwoPass(b, int(version), fuzzMaxLen, &want)
+		if fmtErr(gotErr) != fmtErr(wantErr) {
+			t.Fatalf("DecodeState(%q, %d) = %v; two passes: %v", b, version, gotErr, wantErr)
+		}
+		if gotErr == nil {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Fatalf("DecodeState(%q, %d) decoded %s; two passes: %s", b, version, g, w)
+			}
+		}
+		var gotU, wantU unversioned
+		gotErr = DecodeState(b, int(version), fuzzMaxLen, &gotU)
+		wantErr = decodeStateTwoPass(b, int(version), fuzzMaxLen, &wantU)
+		if fmtErr(gotErr) != fmtErr(wantErr) || (gotErr == nil && gotU != wantU) {
+			t.Fatalf("unversioned: DecodeState(%q, %d) = %+v, %v; two passes: %+v, %v", b, version, gotU, gotErr, wantU, wantErr)
+		}
+	})
+}
+
+func fmtErr(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
