@@ -122,7 +122,8 @@ vet:
 # PostgreSQL at 32, against the bare baseline (bench/bare: net/http +
 # pquerna/otp from memory), wrong codes and replays as labelled rows, with
 # CPU per request and issue 16's goals; BENCH_FLAGS=-cpuprofile=FILE writes
-# the SQLite login host's CPU profile. Then, issue 7's tables: HTTP verify
+# the SQLite login host's CPU profile, and its TOTP plugin's as
+# FILE-twofactor-provider-totp-PID.prof. Then, issue 7's tables: HTTP verify
 # of the freshest code (mostly replays) through a real `twofactor serve` driven by
 # cmd/twofactor-load on SQLite and PostgreSQL at concurrency 1, 8 and 32,
 # startup, verify against 1,000 to 1,000,000 users filled in through

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // loginRow is one row of the login table: a workload at one concurrency
@@ -183,7 +185,9 @@ func (r *report) hostLoginRows(o options, bin, dir, store string, us userSets) e
 			if err != nil {
 				return err
 			}
-			env = append(env, "TF_CPUPROFILE="+abs)
+			// The host's profile, and each plugin's beside it
+			// (sdk.EnvCPUProfile: ABS-NAME-PID.prof).
+			env = append(env, "TF_CPUPROFILE="+abs, sdk.EnvCPUProfile+"="+abs)
 		}
 	case "postgres":
 		dsn, drop, err := postgresDSN()
@@ -307,7 +311,8 @@ func (r *report) printLogins(o options) {
 		r.printf("- %s\n", s)
 	}
 	if o.cpuprofile != "" {
-		r.printf("- The SQLite host's CPU profile (its whole life: all its workloads above) is in `%s`; read it with `go tool pprof -top %s` "+
+		r.printf("- The SQLite host's CPU profile (its whole life: all its workloads above) is in `%s`, and its TOTP plugin's in "+
+			"`%s-twofactor-provider-totp-PID.prof`; read one with `go tool pprof -top FILE` "+
 			"(a Go profile carries its symbols, so the deleted binary is not needed).\n", o.cpuprofile, o.cpuprofile)
 	}
 	r.printf("\n")

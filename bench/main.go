@@ -28,7 +28,7 @@
 // baseline (bench/bare, built here: net/http + pquerna/otp from memory),
 // with wrong codes and replays as labelled rows, and goals16.go computes
 // issue 16's goals from them; -cpuprofile writes the SQLite login host's
-// CPU profile.
+// CPU profile, and its TOTP plugin's beside it.
 //
 // Files: main.go (flags, the run), machine.go, micro.go (go test -bench
 // output), floor.go (the fsync floor), logins.go and goals16.go (issue
@@ -142,7 +142,7 @@ func main() {
 	flag.IntVar(&o.replayUsers, "replay-users", 1000, "users imported for the replay workload")
 	flag.StringVar(&o.loginConcurrency, "login-concurrency", "1,8,32", "concurrency levels of the first-use logins (PostgreSQL: the last only)")
 	flag.StringVar(&o.loginStores, "login-stores", "sqlite,postgres", "stores of the login table")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the CPU profile of the SQLite login host (all its workloads) to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write the CPU profile of the SQLite login host (all its workloads) to this file, and its plugins' to FILE-NAME-PID.prof")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -1,8 +1,11 @@
 package sdk
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -25,6 +28,7 @@ func Serve(p Provider) {
 	// stream the host discards: lines logged through it (a recovered panic,
 	// a method that ignores its deadline) reach the host's log.
 	log := Logger()
+	defer startCPUProfile(log)()
 	// Listening before plugin.Serve prints the handshake means the socket
 	// is served once the host has dispensed the plugin: served, Verify
 	// takes the side channel; not, gRPC.
@@ -65,6 +69,44 @@ func listenFastPath(log hclog.Logger) net.Listener {
 		return nil
 	}
 	return ln
+}
+
+// EnvCPUProfile names, in a plugin's environment, the prefix of the CPU
+// profile Serve writes: PREFIX-NAME-PID.prof, NAME the executable's base
+// name, for the plugin's whole life (a graceful stop by the host; a
+// killed plugin writes none). A plugin inherits the host's environment,
+// so one setting profiles every provider; the bench sets it with its
+// -cpuprofile, beside the host's own TF_CPUPROFILE. Unset, nothing is
+// profiled.
+const EnvCPUProfile = "TF_PLUGIN_CPUPROFILE"
+
+// startCPUProfile starts the profile EnvCPUProfile asks for and returns
+// the function that writes it out. A profile that cannot be started is
+// logged and skipped: a diagnostic never stops a provider.
+func startCPUProfile(log hclog.Logger) (stop func()) {
+	prefix := os.Getenv(EnvCPUProfile)
+	if prefix == "" {
+		return func() {}
+	}
+	exe, _ := os.Executable()
+	path := fmt.Sprintf("%s-%s-%d.prof", prefix, filepath.Base(exe), os.Getpid())
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		log.Warn("cannot write the CPU profile", "env", EnvCPUProfile, "error", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Warn("cannot start the CPU profile", "env", EnvCPUProfile, "error", err)
+		f.Close()
+		os.Remove(path)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			log.Warn("cannot write the CPU profile", "path", path, "error", err)
+		}
+	}
 }
 
 func init() {
