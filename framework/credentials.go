@@ -81,9 +81,21 @@ func (f *Framework) storeStep(ctx context.Context, e Enrollment, resp sdk.Enroll
 	}
 	e.State, e.UpdatedAt = sealed, now
 	if _, err := f.store.Update(ctx, e); err != nil {
-		return errorf(CodeConflict, err, "enrollment changed concurrently; try again")
+		return updateErr(err, "enrollment changed concurrently; try again")
 	}
 	return nil
+}
+
+// updateErr is the error of a failed Store.Update of an enrollment: a
+// conflict (another request changed or removed it first) says msg, which
+// tells the caller what to do again; anything else is internal, and a
+// store outage among those reads as store_unavailable (ErrorOf). Calling
+// a lasting fault a conflict would send the client round again for it.
+func updateErr(err error, msg string) error {
+	if errors.Is(err, ErrConflict) {
+		return errorf(CodeConflict, err, "%s", msg)
+	}
+	return errorf(CodeInternal, err, "store enrollment")
 }
 
 // activeMultiple returns the user's active enrollment in a provider that

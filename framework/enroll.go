@@ -86,7 +86,7 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if resp.Done { // a provider that needs no confirmation
 		e.Status, e.ConfirmedAt = StatusActive, now
 		if _, err := f.store.Update(ctx, e); err != nil {
-			return EnrollResult{}, errorf(CodeConflict, err, "enrollment changed concurrently; begin again")
+			return EnrollResult{}, updateErr(err, "enrollment changed concurrently; begin again")
 		}
 	}
 	f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID)
