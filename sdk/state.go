@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"reflect"
-	"strings"
 	"sync"
 )
 
@@ -93,11 +92,14 @@ func versionField(v any) (int64, bool) {
 	return st.Field(i.(int)).Int(), true
 }
 
+// versionIndex finds the field the probe's "v" would read: tagged "v" (a
+// ",string" option would read another JSON type than the probe does, so
+// such a field is not used), exported, of an integer kind.
 func versionIndex(t reflect.Type) int {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "v" && f.IsExported() && f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64 {
+		tag := f.Tag.Get("json")
+		if (tag == "v" || tag == "v,omitempty") && f.IsExported() && f.Type.Kind() >= reflect.Int && f.Type.Kind() <= reflect.Int64 {
 			return i
 		}
 	}

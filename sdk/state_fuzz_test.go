@@ -162,3 +162,21 @@ func fmtErr(err error) string {
 	}
 	return err.Error()
 }
+
+// TestDecodeStateVersionAsString: a struct whose "v" is read from a JSON
+// string (",string") is not read for the version, so a version sent as a
+// string is refused as before, and one sent as a number too (the field
+// wants a string).
+func TestDecodeStateVersionAsString(t *testing.T) {
+	type quoted struct {
+		V int `json:"v,string"`
+	}
+	for _, in := range []string{`{"v":"1"}`, `{"v":1}`} {
+		var got, want quoted
+		gotErr := DecodeState([]byte(in), 1, 64, &got)
+		wantErr := decodeStateTwoPass([]byte(in), 1, 64, &want)
+		if fmtErr(gotErr) != fmtErr(wantErr) || gotErr == nil {
+			t.Errorf("%s: %v; two passes: %v (want both refused alike)", in, gotErr, wantErr)
+		}
+	}
+}
