@@ -18,6 +18,19 @@
 // request at a time, those wake-ups and the spinning threads they started
 // were a large part of the host's CPU per login (see the commit message).
 //
+// A leader handed a batch with company (callers queued behind the last
+// commit: others are deciding concurrently) first yields the processor a
+// few times (gather) and takes into its batch what queued meanwhile: the
+// decisions whose plugin call has just answered are runnable, and would
+// otherwise miss this commit by microseconds and wait for the next fsync.
+// It is PostgreSQL's commit_delay with commit_siblings, without a timer:
+// the host runs with 1 ms of timer slack, so a sleep of a few
+// microseconds would be a millisecond. A lone caller commits at once,
+// with no yield: one request at a time waits for nothing. Measured with
+// the login bench, SQLite, c=32, six ABAB pairs: 6.5 us less CPU per
+// login and 3% more logins/s on average (five pairs of six in favour); c=1
+// unchanged; PostgreSQL at c=32 the same within noise (two pairs).
+//
 // Each caller waits for its own item's result: nil once the batch it rode
 // in is durable, its own error (a compare-and-swap conflict: the store
 // wrote nothing of that item), or the batch's error, which fails every
@@ -29,6 +42,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 )
 
@@ -43,6 +57,9 @@ type WriteFunc[T any] func(batch []T) (itemErrs []error, batchErr error)
 type Writer[T any] struct {
 	write WriteFunc[T]
 	max   int
+	// gather runs before a leader with company writes (see the package
+	// comment); a test replaces it to queue items at that moment.
+	gather func()
 
 	mu      sync.Mutex
 	leading bool          // a batch is being committed
@@ -62,7 +79,19 @@ type request[T any] struct {
 
 // New returns a writer of batches of at most max items.
 func New[T any](max int, write WriteFunc[T]) *Writer[T] {
-	return &Writer[T]{write: write, max: max}
+	return &Writer[T]{write: write, max: max, gather: yield}
+}
+
+// gatherYields is how many times a leader with company yields the
+// processor before it writes: each lets the runnable goroutines run until
+// they block (one whose decision is ready queues its item). 2, 8 and 16,
+// one pass each, were within the noise of 4.
+const gatherYields = 4
+
+func yield() {
+	for range gatherYields {
+		runtime.Gosched()
+	}
 }
 
 // Do offers item and waits for its result.
@@ -96,6 +125,18 @@ func (w *Writer[T]) Do(ctx context.Context, item T) error {
 // lead commits batch (the caller's own request first), answers the others
 // of batch, and passes the lead to the next batch, if any.
 func (w *Writer[T]) lead(batch []*request[T]) {
+	if len(batch) > 1 && len(batch) < w.max {
+		w.gather()
+		w.mu.Lock()
+		if n := min(len(w.queue), w.max-len(batch)); n > 0 {
+			batch = append(batch, w.queue[:n]...)
+			w.queue = w.queue[n:]
+			if len(w.queue) == 0 {
+				w.queue = nil // let the backing array go
+			}
+		}
+		w.mu.Unlock()
+	}
 	items := make([]T, len(batch))
 	for i, r := range batch {
 		items[i] = r.item

@@ -87,26 +87,12 @@ func (w *Writer[T]) queued() int {
 // TestBatchBound: what queued behind a batch is written in batches of at
 // most max, in arrival order, every item once.
 func TestBatchBound(t *testing.T) {
-	release, held := make(chan struct{}), make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
-	var written []int
-	w := New(4, func(batch []int) ([]error, error) {
-		mu.Lock()
-		first := sizes == nil
-		sizes = append(sizes, len(batch))
-		written = append(written, batch...)
-		mu.Unlock()
-		if first {
-			close(held)
-			<-release
-		}
-		return nil, nil
-	})
+	rec := newRecorder()
+	w := New(4, rec.write)
 	defer w.Stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { w.Do(context.Background(), 0) })
-	<-held
+	<-rec.held
 	for i := 1; i <= 10; i++ {
 		wg.Go(func() {
 			if err := w.Do(context.Background(), i); err != nil {
@@ -115,14 +101,39 @@ func TestBatchBound(t *testing.T) {
 		})
 		waitQueued(t, w, i) // one at a time: the queue's order is known
 	}
-	close(release)
+	close(rec.release)
 	wg.Wait()
-	if want := []int{1, 4, 4, 2}; !slices.Equal(sizes, want) {
-		t.Errorf("batch sizes %v, want %v", sizes, want)
+	if want := []int{1, 4, 4, 2}; !slices.Equal(rec.sizes, want) {
+		t.Errorf("batch sizes %v, want %v", rec.sizes, want)
 	}
-	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(written, want) {
-		t.Errorf("written %v, want %v", written, want)
+	if want := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}; !slices.Equal(rec.written, want) {
+		t.Errorf("written %v, want %v", rec.written, want)
 	}
+}
+
+// recorder is a write function that records each batch; its first batch
+// waits for release, so that what follows queues behind it.
+type recorder struct {
+	mu             sync.Mutex
+	sizes, written []int
+	held, release  chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (r *recorder) write(batch []int) ([]error, error) {
+	r.mu.Lock()
+	first := r.sizes == nil
+	r.sizes = append(r.sizes, len(batch))
+	r.written = append(r.written, batch...)
+	r.mu.Unlock()
+	if first {
+		close(r.held)
+		<-r.release
+	}
+	return nil, nil
 }
 
 // TestStopWritesWhatWasQueued: Stop refuses new items at once, and
@@ -237,4 +248,86 @@ func TestConcurrentCallers(t *testing.T) {
 			t.Errorf("item %d written %d times", v, n)
 		}
 	}
+}
+
+// TestLeaderGathers: a leader handed a batch with company gathers first
+// and takes into its batch what queued meanwhile, in arrival order and up
+// to max (the rest rides the next batch); a lone caller commits at once,
+// without gathering.
+func TestLeaderGathers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		max       int
+		wantSizes []int
+	}{
+		{"all join", 8, []int{1, 5}},
+		{"up to max", 4, []int{1, 4, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecorder()
+			w := New(tc.max, rec.write)
+			defer w.Stop()
+			var wg sync.WaitGroup
+			var gathers atomic.Int32
+			queuedLate := make(chan bool, 1)
+			w.gather = func() {
+				if gathers.Add(1) > 1 {
+					return
+				}
+				// Callers whose decisions become ready while the leader
+				// yields: they queue now, one at a time (a known order).
+				ok := true
+				for i := 10; i < 13; i++ {
+					wg.Go(func() { w.Do(context.Background(), i) })
+					ok = ok && queuedWithin(w, i-9, 10*time.Second)
+				}
+				queuedLate <- ok
+			}
+			wg.Go(func() { w.Do(context.Background(), 0) }) // alone: commits at once
+			<-rec.held
+			for i := 1; i <= 2; i++ {
+				wg.Go(func() { w.Do(context.Background(), i) })
+				waitQueued(t, w, i)
+			}
+			close(rec.release)
+			wg.Wait()
+			if !<-queuedLate {
+				t.Fatal("the late callers did not queue")
+			}
+			if g := gathers.Load(); g < 1 {
+				t.Errorf("gathered %d times, want at least once (the leader with company)", g)
+			}
+			if !slices.Equal(rec.sizes, tc.wantSizes) {
+				t.Errorf("batch sizes %v, want %v", rec.sizes, tc.wantSizes)
+			}
+			if want := []int{0, 1, 2, 10, 11, 12}; !slices.Equal(rec.written, want) {
+				t.Errorf("written %v, want %v", rec.written, want)
+			}
+		})
+	}
+}
+
+// TestLoneCallerDoesNotGather: one caller at a time never waits for
+// company.
+func TestLoneCallerDoesNotGather(t *testing.T) {
+	w := New(8, func(batch []int) ([]error, error) { return nil, nil })
+	defer w.Stop()
+	w.gather = func() { t.Error("a lone caller gathered") }
+	for i := range 3 {
+		if err := w.Do(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// queuedWithin reports whether n items wait for the next batch within d;
+// for goroutines other than the test's, which must not call t.Fatal.
+func queuedWithin[T any](w *Writer[T], n int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); w.queued() < n; {
+		if time.Now().After(deadline) {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
 }
