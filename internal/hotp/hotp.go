@@ -41,7 +41,7 @@ func New(h func() hash.Hash, key []byte, digits int) *Generator {
 	return &Generator{mac: hmac.New(h, key), digits: digits, mod: mod}
 }
 
-// AppendCode appends the code of counter (zero-padded to Digits ASCII
+// AppendCode appends the code of counter (zero-padded to the generator's ASCII
 // digits) to dst and returns the extended slice.
 func (g *Generator) AppendCode(dst []byte, counter uint64) []byte {
 	binary.BigEndian.PutUint64(g.msg[:], counter)
