@@ -1,9 +1,12 @@
 package host
 
 import (
+	"errors"
 	"io"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // LogWindow is how long a busy host holds its log lines before writing
@@ -25,11 +28,16 @@ const maxLogBuffer = 64 << 10
 //     and written together when it ends, and a window that wrote
 //     something opens the next one; a window with nothing to write closes
 //     it, and the log is idle again;
+//   - a warning or an error (hclog hands each line's level to LevelWrite)
+//     is written at once, after the lines held before it: those are the
+//     lines that explain a crash, a SIGKILL or an OOM kill that may
+//     follow within the window;
 //   - Close writes what is held: a clean stop loses no line.
 //
-// A crash or a SIGKILL under load can lose the last window's lines (at
-// most LogWindow of them). They are diagnostics, not the record: every
-// decision is in the audit log, committed before its answer.
+// A crash or a SIGKILL under load can lose the last window's info and
+// debug lines (at most LogWindow of them). They are diagnostics, not the
+// record: every decision is in the audit log, committed before its
+// answer.
 type LogBuffer struct {
 	out   io.Writer
 	after func(time.Duration, func()) // time.AfterFunc; tests fire windows by hand
@@ -48,6 +56,21 @@ func NewLogBuffer(out io.Writer) *LogBuffer {
 
 func newLogBuffer(out io.Writer, after func(time.Duration, func())) *LogBuffer {
 	return &LogBuffer{out: out, after: after}
+}
+
+var _ hclog.LevelWriter = (*LogBuffer)(nil)
+
+// LevelWrite takes one log line of the given level: hclog calls it
+// instead of Write when the output has it.
+func (b *LogBuffer) LevelWrite(level hclog.Level, p []byte) (int, error) {
+	if level < hclog.Warn {
+		return b.Write(p)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held := b.flushLocked()
+	n, err := b.out.Write(p) // tried even when the held lines failed
+	return n, errors.Join(held, err)
 }
 
 // Write takes one log line (hclog writes each line in one call).

@@ -2,8 +2,12 @@ package host
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestLogBuffer: a line on an idle log is written at once; lines inside
@@ -89,5 +93,47 @@ func TestLogBufferBurst(t *testing.T) {
 	}
 	if !bytes.Equal(out.Bytes(), all) {
 		t.Fatal("lines written out of order or lost")
+	}
+}
+
+// TestLogBufferWarningsAtOnce: a warning or an error is not held by the
+// window: it is written at once, after the lines held before it, through
+// a real hclog logger in both formats; info and debug lines are still held.
+func TestLogBufferWarningsAtOnce(t *testing.T) {
+	for _, json := range []bool{false, true} {
+		var out bytes.Buffer
+		var windows int
+		b := newLogBuffer(&out, func(time.Duration, func()) { windows++ })
+		log := hclog.New(&hclog.LoggerOptions{Name: "twofactor", Level: hclog.Debug, Output: b, JSONFormat: json})
+		lines := func() []string {
+			t.Helper()
+			var got []string
+			for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+				for _, m := range []string{"first", "held", "debug held", "plugin down", "warned", "after"} {
+					if strings.Contains(l, `"`+m+`"`) || strings.Contains(l, ": "+m) {
+						got = append(got, m)
+					}
+				}
+			}
+			return got
+		}
+		log.Info("first")
+		log.Info("held")
+		log.Debug("debug held")
+		if got := lines(); !slices.Equal(got, []string{"first"}) {
+			t.Fatalf("json=%v: before the error: %q", json, got)
+		}
+		log.Error("plugin down", "pid", 42)
+		if got, want := lines(), []string{"first", "held", "debug held", "plugin down"}; !slices.Equal(got, want) {
+			t.Fatalf("json=%v: after the error: %q, want %q", json, got, want)
+		}
+		log.Info("after")
+		log.Warn("warned")
+		if got, want := lines(), []string{"first", "held", "debug held", "plugin down", "after", "warned"}; !slices.Equal(got, want) {
+			t.Fatalf("json=%v: after the warning: %q, want %q", json, got, want)
+		}
+		if windows != 1 {
+			t.Errorf("json=%v: %d windows opened, want 1 (the first line's)", json, windows)
+		}
 	}
 }
