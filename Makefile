@@ -5,7 +5,8 @@ TOOLS     := $(BIN)/tools
 PROVIDERS := $(notdir $(wildcard cmd/twofactor-provider-*))
 DEV_CONFIG ?= .dev/twofactor.yaml
 # make run LISTEN=127.0.0.1:8741 serves on another address (the default,
-# from the dev config, is 127.0.0.1:8740).
+# from the dev config, is 127.0.0.1:8740); a dev config written by that
+# run listens there too, and its first-run hints name it.
 LISTEN ?=
 
 # twofactor version names the release and the commit. Go's build info
@@ -26,7 +27,7 @@ build:
 # First run writes a dev config with a fresh encryption key and API keys
 # (printed once); later runs reuse it.
 run: build
-	$(BIN)/twofactor init --config $(DEV_CONFIG) --plugins-dir $(BIN)
+	$(BIN)/twofactor init --config $(DEV_CONFIG) --plugins-dir $(BIN) $(if $(LISTEN),--listen $(LISTEN))
 	$(BIN)/twofactor serve --config $(DEV_CONFIG) $(if $(LISTEN),--listen $(LISTEN))
 
 # Every test of the three modules (host, SDK, HOTP example provider), with

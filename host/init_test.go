@@ -45,6 +45,30 @@ func TestInit(t *testing.T) {
 		}
 	})
 
+	t.Run("listen", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "twofactor.yaml")
+		code, out, stderr := runCLI("init", "--config", path, "--plugins-dir", plugins, "--listen", "127.0.0.1:8741")
+		if code != 0 || !strings.Contains(out, "http://127.0.0.1:8741/v1/providers") {
+			t.Fatalf("init --listen: exit %d %q %q; want the hint on the chosen address", code, out, stderr)
+		}
+		cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
+		if err != nil || cfg.Listen != "127.0.0.1:8741" {
+			t.Fatalf("init --listen wrote listen %q (%v)", cfg.Listen, err)
+		}
+		for _, bad := range []string{"8741", "127.0.0.1:http", "127.0.0.1:70000", "a b:1", "x\nencryption_key: y:1", "[::1]:8741 #"} {
+			path := filepath.Join(t.TempDir(), "twofactor.yaml")
+			if code, _, stderr := runCLI("init", "--config", path, "--plugins-dir", plugins, "--listen", bad); code != 2 || !strings.Contains(stderr, "--listen") {
+				t.Errorf("init --listen %q: exit %d %q, want 2 naming --listen", bad, code, stderr)
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Errorf("init --listen %q wrote a config", bad)
+			}
+		}
+		if code, _, stderr := runCLI("init", "--config", filepath.Join(t.TempDir(), "v6.yaml"), "--plugins-dir", plugins, "--listen", "[::1]:8741"); code != 0 {
+			t.Errorf("init --listen [::1]:8741: exit %d %q", code, stderr)
+		}
+	})
+
 	t.Run("pinned", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "twofactor.yaml")
 		if code, out, stderr := runCLI("init", "--pin", "--config", path, "--plugins-dir", plugins); code != 0 || !strings.Contains(out, "pinned") {

@@ -8,10 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -356,6 +359,7 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	path := fs.String("config", "", "config file (written if it does not exist)")
 	plugins := fs.String("plugins-dir", "", "folder holding twofactor-provider-* binaries (for a new config)")
 	pin := fs.Bool("pin", false, "pin each enabled provider to the sha256 of its binary in --plugins-dir (for a new config)")
+	listenAt := fs.String("listen", config.DefaultListen, "address the new config listens on, HOST:PORT (for a new config)")
 	if err := parseArgs(fs, args, stdout); err != nil {
 		return err
 	}
@@ -363,11 +367,14 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *path == "" {
-		return &usageError{"usage: twofactor init --config FILE [--plugins-dir DIR] [--pin] (--config is missing)"}
+		return &usageError{"usage: twofactor init --config FILE [--plugins-dir DIR] [--pin] [--listen HOST:PORT] (--config is missing)"}
+	}
+	if err := checkListen(*listenAt); err != nil {
+		return &usageError{"twofactor init: --listen: " + err.Error()}
 	}
 	if _, err := os.Stat(*path); err == nil {
 		fmt.Fprintf(stdout, "using existing config %s (API keys were printed when it was created; they are in the file)\n", *path)
-	} else if err := writeNewConfig(*path, *plugins, *pin, stdout); err != nil {
+	} else if err := writeNewConfig(*path, *plugins, *listenAt, *pin, stdout); err != nil {
 		return err
 	}
 	cfg, err := config.Load(config.Source{File: *path})
@@ -382,7 +389,26 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-func writeNewConfig(path, plugins string, pin bool, stdout io.Writer) error {
+// checkListen accepts HOST:PORT with a numeric port and a host of the
+// characters an IP address or a host name has: the value goes into the
+// YAML file as it is, so nothing else may reach it.
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT (for example 127.0.0.1:8741)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: the port must be a number from 0 to 65535", addr)
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:", r)) {
+			return fmt.Errorf("%q: the host must be an IP address or a host name", addr)
+		}
+	}
+	return nil
+}
+
+func writeNewConfig(path, plugins, listenAt string, pin bool, stdout io.Writer) error {
 	if plugins == "" {
 		return errors.New("usage: twofactor init --config FILE --plugins-dir DIR [--pin] (a new config needs the plugins folder)")
 	}
@@ -402,7 +428,7 @@ func writeNewConfig(path, plugins string, pin bool, stdout io.Writer) error {
 		return err
 	}
 	appKey, adminKey := randomB64(32), randomB64(32)
-	text := fmt.Sprintf(devConfig, randomB64(32), pluginsAbs, appKey, adminKey, pinLine)
+	text := fmt.Sprintf(devConfig, listenAt, randomB64(32), pluginsAbs, appKey, adminKey, pinLine)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -424,7 +450,7 @@ func writeNewConfig(path, plugins string, pin bool, stdout io.Writer) error {
 try:
   export APP_KEY='%s' ADMIN_KEY='%s'
   curl -s -H "Authorization: Bearer $ADMIN_KEY" http://%s/v1/providers
-`, path, pinned, appKey, adminKey, appKey, adminKey, config.DefaultListen)
+`, path, pinned, appKey, adminKey, appKey, adminKey, listenAt)
 	return nil
 }
 
@@ -445,7 +471,7 @@ func pinOf(pluginsDir, name string) (string, error) {
 const devConfig = `# Config written by "twofactor init". Keep it private: it holds the key
 # that encrypts every enrollment. See examples/twofactor.yaml for every
 # option.
-listen: 127.0.0.1:8740
+listen: "%s"
 encryption_key: %s
 storage:
   driver: sqlite
