@@ -105,6 +105,40 @@ func (f *Framework) RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp Ve
 	return res, codes, err
 }
 
+// AddFactorStepUp checks a step-up before the user sets up provider as
+// another factor from a self-service page: only its allow lets the caller
+// open provider's enrollment, which the step-up itself does not start
+// (the enrollment is the usual Begin and Confirm, on the page that
+// follows). It returns the step-up's result.
+//
+// Without it, whoever holds the user's session (a stolen cookie, an
+// unlocked computer) could add a factor of their own and keep signing in
+// after the user changed the password. A user without a confirmed factor
+// has nothing to step up with and adds the first one without it: refused
+// here (CodeNotEnrolled), as are a provider not running
+// (CodeUnknownProvider), one the user already has active
+// (CodeAlreadyEnrolled) and a step-up not answered on the spot, all
+// before any code is checked.
+func (f *Framework) AddFactorStepUp(ctx context.Context, provider string, stepUp VerifyInput) (VerifyResult, error) {
+	if err := checkStepUp(stepUp); err != nil {
+		return VerifyResult{}, err
+	}
+	if _, ok := f.registry().providers[provider]; !ok {
+		return VerifyResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
+	}
+	if err := f.needConfirmedFactor(ctx, stepUp.UserID); err != nil {
+		return VerifyResult{}, err
+	}
+	e, err := f.store.Get(ctx, stepUp.UserID, provider)
+	switch {
+	case err == nil && e.Status == StatusActive:
+		return VerifyResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has %q", provider)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
+	}
+	return f.stepUp(ctx, stepUp)
+}
+
 // checkStepUp refuses, before anything is checked or counted, a step-up
 // that is not answered on the spot: a push, a poll, remember-this-device.
 // A step-up is the user's answer in the request: a typed code, or a code

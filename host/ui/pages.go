@@ -100,7 +100,9 @@ type view struct {
 	Factors       []factorRow
 	Devices       []deviceRow
 	HasFactor     bool
+	AddStepUp     bool // adding a factor asks for a step-up (security page)
 	Action        string
+	ConfirmLabel  string // the step-up's button: what it confirms
 	Danger        bool
 	StepUpMethods []stepUpMethod
 	SecurityURL   string

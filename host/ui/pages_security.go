@@ -14,8 +14,9 @@ import (
 // The user's security page: their factors with their dates, another one to
 // add, one to remove, new recovery codes, and remembered devices to forget.
 //
-// Removing a factor and replacing the recovery codes weaken or change what
-// protects the account, so each asks for a step-up first: the user answers
+// Adding a factor (once the user has one), removing one and replacing the
+// recovery codes change what protects the account, so each asks for a
+// step-up first: the user answers
 // with one of their factors (or a recovery code) through the framework's
 // Verify, the same pipeline, attempt gate, lockout and audit as a login (a
 // wrong code counts), and only an allow does the action. The step-up page
@@ -27,6 +28,7 @@ import (
 const (
 	actionRegenerate = "regenerate"
 	actionRemove     = "remove:" // + provider
+	actionAdd        = "add:"    // + provider: opens its enrollment
 )
 
 // factorRow is one of the user's enrollments on the security page.
@@ -35,8 +37,10 @@ type factorRow struct {
 	Label    string
 	Added    string // when it was confirmed, or started if pending
 	Pending  bool
-	// FinishURL continues a pending enrollment.
-	FinishURL string
+	// FinishURL continues a pending enrollment; FinishStepUp, set instead
+	// when the user has an active factor, asks for a step-up first.
+	FinishURL    string
+	FinishStepUp bool
 }
 
 // deviceRow is a remembered device on the security page.
@@ -107,16 +111,27 @@ func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, to
 	v := u.base(c, tok)
 	v.Title, v.Notice, v.Error = "Your account security", notice, errMsg
 	v.Lead = "The ways you confirm it's you when you sign in, your backup codes, and the devices that skip the code."
+	// Once the user has an active factor, setting up another (or finishing
+	// one started) takes a step-up: the page offers a button to it
+	// instead of a link to the enrollment.
 	have := map[string]bool{}
+	for _, e := range list {
+		if e.Status == framework.StatusActive {
+			have[e.Provider] = true
+		}
+	}
+	stepUp := len(have) > 0
 	for _, e := range list {
 		row := factorRow{Provider: e.Provider, Label: providerTitle(e.Provider), Added: day(e.ConfirmedAt)}
 		if e.Status != framework.StatusActive {
 			row.Pending, row.Added = true, day(e.CreatedAt)
 			if u.allowed(e.Provider, c.Audience) {
-				row.FinishURL = u.securityEnrollURL(c, e.Provider)
+				if stepUp {
+					row.FinishStepUp = true
+				} else {
+					row.FinishURL = u.securityEnrollURL(c, e.Provider)
+				}
 			}
-		} else {
-			have[e.Provider] = true
 		}
 		v.Factors = append(v.Factors, row)
 	}
@@ -124,8 +139,13 @@ func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, to
 		if have[p.Name] || !p.Running || !u.allowed(p.Name, c.Audience) || slices.ContainsFunc(v.Factors, func(f factorRow) bool { return f.Provider == p.Name }) {
 			continue
 		}
-		v.Methods = append(v.Methods, methodOf(u.fw.Factors(p.Name), "add", u.securityEnrollURL(c, p.Name)))
+		href := u.securityEnrollURL(c, p.Name)
+		if stepUp {
+			href = ""
+		}
+		v.Methods = append(v.Methods, methodOf(u.fw.Factors(p.Name), "add", href))
 	}
+	v.AddStepUp = stepUp
 	v.CodesLeft, v.HasFactor = codes, len(have) > 0
 	for _, d := range devices {
 		v.Devices = append(v.Devices, deviceRow{ID: d.ID, Label: d.Label, Added: day(d.CreatedAt), Expires: day(d.ExpiresAt), Current: d.ID == current})
@@ -172,7 +192,10 @@ func (u *UI) securityStepUp(w http.ResponseWriter, r *http.Request) {
 		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
 		return
 	}
-	if !validAction(action, list) {
+	running := func(p string) bool {
+		return u.allowed(p, c.Audience) && slices.ContainsFunc(u.fw.Providers(), func(s framework.ProviderStatus) bool { return s.Name == p && s.Running })
+	}
+	if !validAction(action, list, running) {
 		u.renderSecurity(w, r, c, tok, "", "That change can't be made to your account. Choose one of the buttons on this page.")
 		return
 	}
@@ -182,10 +205,20 @@ func (u *UI) securityStepUp(w http.ResponseWriter, r *http.Request) {
 }
 
 // validAction: regenerate needs an active factor; remove names one of the
-// user's enrollments.
-func validAction(action string, list []framework.EnrollmentInfo) bool {
+// user's enrollments; add names a provider the user may set up and has
+// not confirmed, once the user has an active factor (before, the page
+// links to the enrollment itself).
+func validAction(action string, list []framework.EnrollmentInfo, allowed func(provider string) bool) bool {
+	active := func(p string) bool {
+		return slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool {
+			return e.Status == framework.StatusActive && (p == "" || e.Provider == p)
+		})
+	}
 	if action == actionRegenerate {
-		return slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool { return e.Status == framework.StatusActive })
+		return active("")
+	}
+	if p, ok := strings.CutPrefix(action, actionAdd); ok {
+		return p != "" && active("") && !active(p) && allowed(p)
 	}
 	p, ok := strings.CutPrefix(action, actionRemove)
 	return ok && p != "" && slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool { return e.Provider == p })
@@ -233,9 +266,13 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 	v.SecurityURL = u.securityURL(c, "")
 	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
 		v.Lead = "To remove " + providerLabel(p) + " from your account, enter a code from one of your sign-in methods."
-		v.Danger = true
+		v.Danger, v.ConfirmLabel = true, "Confirm and remove"
+	} else if p, ok := strings.CutPrefix(c.Action, actionAdd); ok {
+		v.Lead = "To add " + providerLabel(p) + " to your account, enter a code from one of your sign-in methods."
+		v.ConfirmLabel = "Confirm and continue"
 	} else {
 		v.Lead = "To get new backup codes, enter a code from one of your sign-in methods. Your current backup codes will stop working."
+		v.ConfirmLabel = "Confirm and get new codes"
 	}
 	if len(methods) == 0 && codes == 0 {
 		v.Error = "None of your sign-in methods can confirm this here. Contact support."
@@ -278,15 +315,23 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 	// The framework checks the step-up and acts on its allow alone: it
 	// removes the factor, or issues the new codes.
 	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
+	add, isAdd := strings.CutPrefix(c.Action, actionAdd)
 	var res framework.VerifyResult
 	var codes []string
 	var err error
-	if isRemove {
+	switch {
+	case isRemove:
 		res, err = u.fw.RemoveEnrollmentStepUp(ctx, remove, in)
-	} else {
+	case isAdd:
+		res, err = u.fw.AddFactorStepUp(ctx, add, in)
+	default:
 		res, codes, err = u.fw.RegenerateRecoveryCodesStepUp(ctx, in)
 	}
 	switch {
+	case framework.CodeOf(err) == framework.CodeAlreadyEnrolled && isAdd:
+		// Set up meanwhile (another tab): nothing left to add.
+		http.Redirect(w, r, u.securityURL(c, ""), http.StatusSeeOther)
+		return
 	case framework.CodeOf(err) == framework.CodeNotFound && isRemove:
 		// Removed meanwhile (another tab): what was asked is done.
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
@@ -303,6 +348,11 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	case isRemove:
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
+		return
+	case isAdd:
+		// The allow opens the enrollment, and only this one: its link is
+		// made here, from the security page's claims, never shown before.
+		http.Redirect(w, r, u.securityEnrollURL(c, add), http.StatusSeeOther)
 		return
 	}
 	v := u.base(c, tok)

@@ -69,6 +69,7 @@ type Framework interface {
 	// The security page's.
 	Factors(provider string) framework.ChallengeProvider
 	RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)
+	AddFactorStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)
 	RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp framework.VerifyInput) (framework.VerifyResult, []string, error)
 	Devices(ctx context.Context, userID string) ([]framework.DeviceInfo, error)
 	DeviceByToken(ctx context.Context, userID, token string) (framework.DeviceInfo, error)
