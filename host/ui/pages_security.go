@@ -16,10 +16,10 @@ import (
 //
 // Adding a factor (once the user has one), removing one and replacing the
 // recovery codes change what protects the account, so each asks for a
-// step-up first: the user answers
-// with one of their factors (or a recovery code) through the framework's
-// Verify, the same pipeline, attempt gate, lockout and audit as a login (a
-// wrong code counts), and only an allow does the action. The step-up page
+// step-up first: the user answers with one of their factors (or a
+// recovery code) through the framework's Verify, the same pipeline,
+// attempt gate, lockout and audit as a login (a wrong code counts), and
+// only an allow does the action. The step-up page
 // carries the action in a signed token of its own, so what the user
 // confirmed is what is done. Forgetting remembered devices only takes trust
 // away: it needs the page's CSRF value, no step-up.
@@ -139,9 +139,9 @@ func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, to
 		if have[p.Name] || !p.Running || !u.allowed(p.Name, c.Audience) || slices.ContainsFunc(v.Factors, func(f factorRow) bool { return f.Provider == p.Name }) {
 			continue
 		}
-		href := u.securityEnrollURL(c, p.Name)
-		if stepUp {
-			href = ""
+		href := "" // a button to the step-up (security.html)
+		if !stepUp {
+			href = u.securityEnrollURL(c, p.Name)
 		}
 		v.Methods = append(v.Methods, methodOf(u.fw.Factors(p.Name), "add", href))
 	}
@@ -313,7 +313,8 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// The framework checks the step-up and acts on its allow alone: it
-	// removes the factor, or issues the new codes.
+	// removes the factor, or issues the new codes; for an addition, the
+	// allow is what makes this handler sign the enrollment's link.
 	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
 	add, isAdd := strings.CutPrefix(c.Action, actionAdd)
 	var res framework.VerifyResult
