@@ -126,15 +126,18 @@ func (f *Framework) AddFactorStepUp(ctx context.Context, provider string, stepUp
 	if _, ok := f.registry().providers[provider]; !ok {
 		return VerifyResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
 	}
-	if err := f.needConfirmedFactor(ctx, stepUp.UserID); err != nil {
-		return VerifyResult{}, err
+	list, err := f.store.List(ctx, stepUp.UserID)
+	if err != nil {
+		return VerifyResult{}, errorf(CodeInternal, err, "list enrollments")
 	}
-	e, err := f.store.Get(ctx, stepUp.UserID, provider)
+	active := func(p string) bool {
+		return slices.ContainsFunc(list, func(e Enrollment) bool { return e.Status == StatusActive && (p == "" || e.Provider == p) })
+	}
 	switch {
-	case err == nil && e.Status == StatusActive:
+	case !active(""):
+		return VerifyResult{}, errorf(CodeNotEnrolled, nil, "adding a factor with a step-up needs a confirmed factor first")
+	case active(provider):
 		return VerifyResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has %q", provider)
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
 	}
 	return f.stepUp(ctx, stepUp)
 }
