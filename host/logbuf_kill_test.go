@@ -1,20 +1,13 @@
 package host_test
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/internal/syncbuf"
-	"github.com/twofactor/twofactor/internal/testbin"
 )
 
 // TestErrorLineSurvivesHostKill: under load the host holds its info lines
@@ -25,65 +18,11 @@ import (
 // host is SIGKILLed as soon as the answer arrives, and the error line is
 // in what it wrote. (Held in the window, it went with the process.)
 func TestErrorLineSurvivesHostKill(t *testing.T) {
-	plugins := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "twofactor-provider-rulebreaker"), "./testdata/reasonplugin")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	chmodGoW(t, plugins)
-	cfg := writeConfig(t, plugins, "providers:\n  rulebreaker: {enabled: true, clients: true}\n")
-	bin, err := testbin.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Every line the host writes, until its end closes the pipe.
-	var written syncbuf.Buffer
-	addr, drained := make(chan string, 1), make(chan struct{})
-	go func() {
-		defer close(drained)
-		serving := regexp.MustCompile(`serving: addr=(\S+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			written.Write(append(sc.Bytes(), '\n'))
-			if m := serving.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- "http://" + m[1]
-			}
-		}
-		close(addr)
-	}()
-	base, ok := <-addr
-	if !ok {
-		t.Fatalf("host exited before serving:\n%s", written.String())
-	}
-	post := func(path string, body map[string]string) map[string]any {
-		t.Helper()
-		js, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(js))
-		req.Header.Set("Authorization", "Bearer "+appKey)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
-			t.Fatalf("%s: %d: %v", path, res.StatusCode, err)
-		}
-		return out
-	}
-	if r := post("/v1/users/ann/enrollments", map[string]string{"provider": "rulebreaker", "audience": "client"}); r["status"] != "active" {
-		t.Fatalf("enroll: %v", r)
-	}
+	cfg := writeConfig(t, ruleBreakerPlugins(t), ruleBreakerProviders)
+	var written syncbuf.Buffer // every line the host writes, until its end
+	cmd, base, drained := startProcessOut(t, cfg, nil, nil, &written)
+	h := &testHost{t: t, url: base, clock: &clock{}} // the process, through the harness's API calls
+	h.enrollRuleBreaker("ann")
 
 	// Info lines all the while: each admin request is logged at info.
 	stop, stopped := make(chan struct{}), make(chan struct{})
@@ -118,8 +57,8 @@ func TestErrorLineSurvivesHostKill(t *testing.T) {
 	}
 
 	// 444444 makes the plugin answer a reason outside the vocabulary.
-	if r := post("/v1/users/ann/verify", map[string]string{"provider": "rulebreaker", "audience": "client", "code": "444444"}); r["reason"] != "invalid_reason" {
-		t.Fatalf("verify: %v", r)
+	if r := h.verifyRuleBreaker("ann", "444444"); r.str("reason") != "invalid_reason" {
+		t.Fatalf("verify: %d %v", r.status, r.body)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

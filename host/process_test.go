@@ -29,11 +29,21 @@ func startProcessWith(t *testing.T, configPath string) (*exec.Cmd, string) {
 // choosing).
 func startProcessEnv(t *testing.T, configPath string, env []string, start func(*exec.Cmd) error) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, url, _ := startProcessOut(t, configPath, env, start, io.Discard)
+	return cmd, url
+}
+
+// startProcessOut is startProcessEnv writing every line the host writes to
+// its stderr to out, as long as the host runs (so it never blocks on its
+// log); drained is closed once the host's stderr is closed and all of it
+// written to out.
+func startProcessOut(t *testing.T, configPath string, env []string, start func(*exec.Cmd) error, out io.Writer) (cmd *exec.Cmd, url string, drained <-chan struct{}) {
+	t.Helper()
 	bin, err := testbin.Dir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", configPath)
+	cmd = exec.Command(filepath.Join(bin, "twofactor"), "serve", "--config", configPath)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -46,16 +56,30 @@ func startProcessEnv(t *testing.T, configPath string, env []string, start func(*
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	serving := regexp.MustCompile(`serving: addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if m := serving.FindStringSubmatch(sc.Text()); m != nil {
-			go io.Copy(io.Discard, stderr) // keep draining so the host never blocks on its log
-			return cmd, "http://" + m[1]
+	addr, done := make(chan string, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		serving := regexp.MustCompile(`serving: addr=(\S+)`)
+		found := false
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			out.Write(append(sc.Bytes(), '\n'))
+			if m := serving.FindStringSubmatch(sc.Text()); m != nil && !found {
+				found = true
+				addr <- "http://" + m[1]
+			}
 		}
+		io.Copy(out, stderr) // past a line too long for the scanner: keep draining
+		if !found {
+			close(addr)
+		}
+	}()
+	url, ok := <-addr
+	if !ok {
+		<-done
+		t.Fatal("host exited before serving")
 	}
-	t.Fatalf("host exited before serving: %v", sc.Err())
-	return nil, ""
+	return cmd, url, done
 }
 
 // TestNoOrphanPlugins: whether the host is stopped politely or killed

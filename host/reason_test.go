@@ -19,14 +19,23 @@ import (
 // SDK's rule when asked to by the code typed.
 func startRuleBreaker(t *testing.T, log *syncbuf.Buffer) *testHost {
 	t.Helper()
+	return startHostIn(t, ruleBreakerPlugins(t), ruleBreakerProviders,
+		hclog.New(&hclog.LoggerOptions{Output: log, Level: hclog.Warn}))
+}
+
+const ruleBreakerProviders = "providers:\n  rulebreaker: {enabled: true, clients: true}\n"
+
+// ruleBreakerPlugins builds testdata/reasonplugin into a plugins folder of
+// its own.
+func ruleBreakerPlugins(t *testing.T) string {
+	t.Helper()
 	plugins := t.TempDir()
 	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "twofactor-provider-rulebreaker"), "./testdata/reasonplugin")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	chmodGoW(t, plugins)
-	return startHostIn(t, plugins, "providers:\n  rulebreaker: {enabled: true, clients: true}\n",
-		hclog.New(&hclog.LoggerOptions{Output: log, Level: hclog.Warn}))
+	return plugins
 }
 
 func (h *testHost) enrollRuleBreaker(user string) {

@@ -2,7 +2,6 @@ package host_test
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +23,7 @@ func TestSecurityAddStepUpBurstReplicas(t *testing.T) {
 	hosts := []*testHost{a, b}
 	secret := enrollTOTPOn(t, a, "dee")
 
-	l := a.do("POST", "/v1/users/dee/ui-links", appKey, map[string]string{"page": "security", "audience": "client"})
-	if l.status != http.StatusCreated {
-		t.Fatalf("security link: %d %v", l.status, l.body)
-	}
-	page := a.uiGet(a.url + l.str("url"))
+	page := securityPage(t, a, "dee")
 	if !strings.Contains(page.body, `value="add:duo"`) || strings.Contains(page.body, "/ui/enroll?t=") {
 		t.Fatalf("security page: an enrollment offered without a step-up: %.2000s", page.body)
 	}
@@ -39,7 +34,7 @@ func TestSecurityAddStepUpBurstReplicas(t *testing.T) {
 	sf.Set("code", realCode(t, secret, 30*time.Second))
 
 	opened := 0
-	for _, p := range burst.Run(8, func(i int) uiPage { return hosts[i%2].uiPost("/ui/security/confirm", cloneForm(sf)) }) {
+	for _, p := range burst.Run(8, func(i int) uiPage { return hosts[i%2].uiPost("/ui/security/confirm", sf) }) {
 		switch {
 		case p.status == http.StatusSeeOther && strings.HasPrefix(p.header.Get("Location"), "/ui/enroll?t="):
 			opened++
@@ -51,12 +46,4 @@ func TestSecurityAddStepUpBurstReplicas(t *testing.T) {
 	if allows := a.auditCount("dee", "verify", "allow"); opened != 1 || allows != 1 {
 		t.Errorf("one code sent 8 times at once over two replicas: the enrollment opened %d times, %d allows audited; want 1 and 1", opened, allows)
 	}
-}
-
-func cloneForm(f url.Values) url.Values {
-	out := url.Values{}
-	for k, v := range f {
-		out[k] = append([]string(nil), v...)
-	}
-	return out
 }

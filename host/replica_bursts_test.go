@@ -136,15 +136,22 @@ func (p uiPage) form(t *testing.T) url.Values {
 	return v
 }
 
-// stepUpForm opens user's security page on h (a link from h's API) and
-// asks to remove provider: the step-up page's form, to post a code to.
-func stepUpForm(t *testing.T, h *testHost, user, provider string) url.Values {
+// securityPage opens user's security page on h, through a link from h's
+// API.
+func securityPage(t *testing.T, h *testHost, user string) uiPage {
 	t.Helper()
 	l := h.do("POST", "/v1/users/"+user+"/ui-links", appKey, map[string]string{"page": "security", "audience": "client"})
 	if l.status != http.StatusCreated || !strings.HasPrefix(l.str("url"), "/ui/") {
 		t.Fatalf("security link: %d %v", l.status, l.body)
 	}
-	f := h.uiGet(h.url + l.str("url")).form(t)
+	return h.uiGet(h.url + l.str("url"))
+}
+
+// stepUpForm opens user's security page on h and asks to remove provider:
+// the step-up page's form, to post a code to.
+func stepUpForm(t *testing.T, h *testHost, user, provider string) url.Values {
+	t.Helper()
+	f := securityPage(t, h, user).form(t)
 	f.Set("action", "remove:"+provider)
 	sf := h.uiPost("/ui/security/stepup", f).form(t)
 	sf.Set("provider", provider)
