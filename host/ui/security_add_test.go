@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/duoconfig"
+	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 // TestSecurityAddNeedsStepUp: once the user has a factor, the security
@@ -91,5 +93,41 @@ func TestSecurityAddNeedsStepUp(t *testing.T) {
 	p = h.get(sec, false)
 	if !strings.Contains(p.body, `id="finish-duo"`) || !strings.Contains(p.body, `value="add:duo"`) || strings.Contains(p.body, "/ui/enroll?t=") {
 		t.Errorf("a pending factor is finished without a step-up: %s", p.body)
+	}
+}
+
+// TestSecurityAddStepUpRefusesFailmodeAllow: with Duo down and its
+// failmode safe, a Duo step-up is allowed without a code being checked;
+// such an allow never opens an enrollment (it never stands for the
+// user). With Duo answering, the same step-up does.
+func TestSecurityAddStepUpRefusesFailmodeAllow(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddUser("fay")
+	entry, err := duoconfig.Entry(emu, t.TempDir(), duoconfig.Options{Failmode: "safe", Timeout: 5 * time.Second, Clients: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHost(t, start, totpBoth, entry)
+	if status, out := h.api("POST", "/v1/users/fay/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
+		t.Fatalf("duo: %d %v", status, out)
+	}
+	f := h.get(h.link("fay", map[string]string{"page": "security", "audience": "client"}), false).form(t)
+	sf := with(h.post("/ui/security/stepup", with(f, "action", "add:totp"), nil).form(t), "provider", "duo")
+
+	emu.Fail(1, duotest.Failure{Path: "/auth/v2/auth", Status: 500})
+	r := h.post("/ui/security/confirm", with(sf, "code", "123456"), nil)
+	if r.status == http.StatusSeeOther || !strings.Contains(r.body, `id="error"`) {
+		t.Fatalf("a failmode allow as the step-up: %d %s %.300s", r.status, r.header.Get("Location"), r.body)
+	}
+	if n := h.audited("fay", "failmode", "allow"); n != 1 {
+		t.Errorf("%d failmode allows audited, want the step-up's 1", n)
+	}
+	if got := strings.Join(h.enrollments("fay"), ","); got != "duo/active" {
+		t.Errorf("enrollments after the refused step-up: %s", got)
+	}
+
+	emu.AddPasscode("fay", "314159")
+	if r := h.post("/ui/security/confirm", with(sf, "code", "314159"), nil); r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/ui/enroll?t=") {
+		t.Errorf("the step-up with Duo answering: %d %s %.300s", r.status, r.header.Get("Location"), r.body)
 	}
 }
