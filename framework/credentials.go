@@ -32,6 +32,9 @@ func (f *Framework) addCredential(ctx context.Context, m *managed, e Enrollment,
 	if err != nil {
 		return EnrollResult{}, err
 	}
+	if err := f.reserveEnrollSend(ctx, in, inputs); err != nil {
+		return EnrollResult{}, err
+	}
 	now := f.now()
 	resp, err := f.enrollStep(ctx, m, e, sdk.EnrollRequest{
 		User: sdk.User{ID: in.UserID, AccountName: in.AccountName}, Step: sdk.EnrollAdd, Inputs: inputs, Now: now,

@@ -55,6 +55,9 @@ func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if err != nil {
 		return EnrollResult{}, err
 	}
+	if err := f.reserveEnrollSend(ctx, in, inputs); err != nil {
+		return EnrollResult{}, err
+	}
 	now := f.now()
 	var resp sdk.EnrollResponse
 	err = f.call(ctx, m, func(p sdk.Provider) error {

@@ -62,6 +62,20 @@ type PushStore interface {
 	// count in the window back; a transaction that is gone changes
 	// nothing.
 	CancelPush(ctx context.Context, tx Transaction) error
+	// CountSends counts one send in the window of every key, atomically:
+	// if the window of any key (a window that has passed starts again at
+	// now) already holds limit.Max sends, it returns the latest end of
+	// such a window and counts nothing; else it counts one in each and
+	// returns the zero time. A key needs no enrollment. A key's window is
+	// the one ReservePush counts in when the key is a user and provider.
+	CountSends(ctx context.Context, keys []SendKey, now time.Time, limit PushLimit) (retryAt time.Time, err error)
+}
+
+// SendKey names one send window: a user's for a provider, or a
+// destination's (DestinationKey).
+type SendKey struct {
+	Subject  string // a user id, or a destination's hash
+	Provider string // a provider name, or DestinationKey's form of it
 }
 
 // pushSendTTL is how long a reserved push may take to be sent. Until the

@@ -222,23 +222,7 @@ func TestEmailSendLimit(t *testing.T) {
 // store; a burst of starts for one user, split between them, mails one
 // code: the send limit is the store's guarantee, not one process's.
 func TestEmailSendLimitAcrossReplicas(t *testing.T) {
-	srv := emailtest.Start(t, emailtest.Options{Username: "mailer", Password: "s3cret", StartTLS: true})
-	config, plugins := postgresConfigAt(t, postgresDSN(t), emailProviders(srv))
-	bin, err := testbin.Dir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(bin, "twofactor-provider-email"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(plugins, "twofactor-provider-email"), b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	chmodGoW(t, plugins)
-	ra, rb := startReplica(t, config), startReplica(t, config)
-	defer ra.stop()
-	defer rb.stop()
+	srv, ra, rb := startEmailReplicas(t)
 	enrollEmail(t, ra, srv, "dave", "dave@x.example")
 
 	hosts := []*testHost{ra, rb}
@@ -254,6 +238,57 @@ func TestEmailSendLimitAcrossReplicas(t *testing.T) {
 	if created != 1 || len(txids) != 1 || len(srv.Messages()) != 2 {
 		t.Errorf("burst over two replicas: %d created, txids %v, %d mails; want 1, one txid, 2 (enroll + 1)", created, txids, len(srv.Messages()))
 	}
+}
+
+// TestEmailEnrollSendLimitAcrossReplicas: beginning an email enrollment
+// mails a code, so it passes the send limit per user and per address.
+// Ten begins at once, from two accounts, all to one victim's address,
+// split over two replicas: three are mailed (the limit, 3 per 10 minutes),
+// seven answered 429 with Retry-After and audited, nothing else sent.
+func TestEmailEnrollSendLimitAcrossReplicas(t *testing.T) {
+	srv, ra, rb := startEmailReplicas(t)
+	hosts := []*testHost{ra, rb}
+	got := map[int]int{}
+	for _, r := range burst.Run(10, func(i int) response {
+		user := []string{"mallory", "trudy"}[i%2]
+		r := hosts[i/2%2].do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+			"inputs": map[string]string{"email": "victim@x.example"}})
+		if r.status == http.StatusTooManyRequests && (r.errCode() != "locked_out" || r.header.Get("Retry-After") != "600") {
+			t.Errorf("refusal: %v, Retry-After %q", r.body, r.header.Get("Retry-After"))
+		}
+		return r
+	}) {
+		got[r.status]++
+	}
+	refused := ra.auditCount("mallory", "enroll.begin", "deny") + ra.auditCount("trudy", "enroll.begin", "deny")
+	if got[http.StatusCreated] != 3 || got[http.StatusTooManyRequests] != 7 || len(srv.Messages()) != 3 || refused != 7 {
+		t.Errorf("10 begins to one address over two replicas: answers %v, %d mails, %d refusals audited; want 3 created, 7 refused, 3 mails, 7 audited",
+			got, len(srv.Messages()), refused)
+	}
+}
+
+// startEmailReplicas starts two host processes on one PostgreSQL store
+// with the email provider plugin sending through a real SMTP server.
+func startEmailReplicas(t *testing.T) (*emailtest.Server, *testHost, *testHost) {
+	t.Helper()
+	srv := emailtest.Start(t, emailtest.Options{Username: "mailer", Password: "s3cret", StartTLS: true})
+	config, plugins := postgresConfigAt(t, postgresDSN(t), emailProviders(srv))
+	bin, err := testbin.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(bin, "twofactor-provider-email"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plugins, "twofactor-provider-email"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chmodGoW(t, plugins)
+	ra, rb := startReplica(t, config), startReplica(t, config)
+	t.Cleanup(ra.stop)
+	t.Cleanup(rb.stop)
+	return srv, ra, rb
 }
 
 // TestEmailConfirmCountsWrongCodes: through the plugin binary, each

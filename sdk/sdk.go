@@ -86,6 +86,15 @@ type Capabilities struct {
 	// guards users against floods of codes and pushes: a challenge the
 	// user started and cancelled costs them nothing.
 	SilentChallenges bool
+	// EnrollSendsTo names the EnrollInputs field whose value EnrollBegin
+	// sends a message to (the email provider mails a code to "email"), or
+	// is empty when EnrollBegin sends nothing. The host then holds every
+	// EnrollBegin to its send limit, as it does a Challenge: per user and
+	// provider, and per destination (the input's value), so that no one
+	// can mail an address again and again by restarting an enrollment
+	// from one account or from many. The field must be a required string
+	// input (the conformance kit checks it).
+	EnrollSendsTo string
 }
 
 // SilentChallengeFactor is how many times the host's send limit a

@@ -40,6 +40,7 @@ func infoToPB(i Info, negotiated int) *pb.InfoResponse {
 			Factors:                 factorsToPB(i.Capabilities.Factors),
 			MultipleCredentials:     i.Capabilities.MultipleCredentials,
 			SilentChallenges:        i.Capabilities.SilentChallenges,
+			EnrollSendsTo:           i.Capabilities.EnrollSendsTo,
 		},
 	}
 	out.Schema = schemaToPB(i.Schema)

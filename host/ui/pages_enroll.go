@@ -76,10 +76,18 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		v := u.base(c, tok)
 		v.Title, v.Steps, v.Error = "Set up two-step verification", enrollSteps(1, v), u.frameworkMessage(err)
-		if framework.CodeOf(err) == framework.CodeInvalidRequest && len(v.Inputs) > 0 {
+		limited := framework.IsSendLimit(err)
+		if limited {
+			// Codes mailed for this enrollment, or to this address, reached
+			// the send limit: nothing was sent now.
+			v.Error = "Too many codes were sent. For your security, try again in " + humanDuration(framework.ErrorOf(err).RetryAfter) + "."
+		}
+		if (limited || framework.CodeOf(err) == framework.CodeInvalidRequest) && len(v.Inputs) > 0 {
 			// An input the provider or its rules refused: the user's own
 			// words back, with what was wrong (inputs are never secret).
-			v.Lead, v.Error = inputsLead(c.Provider), inputError(err)
+			if !limited {
+				v.Lead, v.Error = inputsLead(c.Provider), inputError(err)
+			}
 			for i := range v.Inputs {
 				if !v.Inputs[i].ReadOnly {
 					v.Inputs[i].Value = inputs[strings.TrimPrefix(v.Inputs[i].Name, "input_")]

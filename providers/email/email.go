@@ -111,8 +111,9 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 }
 
 // capabilities: one factor, the default, answered with a mailed code
-// after a challenge.
-var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}}
+// after a challenge; enrollment mails a code to the "email" input, so the
+// host holds each begin to its send limit.
+var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true, Challenges: []sdk.Factor{""}, EnrollSendsTo: "email"}
 
 // Configure implements sdk.Provider.
 func (p *Provider) Configure(_ context.Context, s sdk.Settings) error {

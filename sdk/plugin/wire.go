@@ -42,6 +42,7 @@ func infoFromPB(r *pb.InfoResponse) sdk.Info {
 			Factors:                 factorsFromPB(c.GetFactors()),
 			MultipleCredentials:     c.GetMultipleCredentials(),
 			SilentChallenges:        c.GetSilentChallenges(),
+			EnrollSendsTo:           c.GetEnrollSendsTo(),
 		},
 		Schema:       schemaFromPB(r.GetSchema()),
 		EnrollInputs: schemaFromPB(r.GetEnrollInputs()),

@@ -32,7 +32,7 @@ func (e *echoProvider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
 		Name: "echo", Version: "0.1.0", Description: "test",
 		Schema:       sdk.Schema{{Name: "key", Type: sdk.TypeString, Required: true, Secret: true, Help: "h", Enum: []string{"a"}, Min: 1, Max: 2}},
-		Capabilities: sdk.Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Factors: []sdk.Factor{"email", "push"}, Challenges: []sdk.Factor{"", "email"}, MultipleCredentials: true, SilentChallenges: true},
+		Capabilities: sdk.Capabilities{Code: true, Push: true, EnrollNeedsConfirmation: true, Factors: []sdk.Factor{"email", "push"}, Challenges: []sdk.Factor{"", "email"}, MultipleCredentials: true, SilentChallenges: true, EnrollSendsTo: "email"},
 		EnrollInputs: sdk.Schema{{Name: "email", Type: sdk.TypeString, Required: true, Help: "where codes are sent"}},
 	}, nil
 }

@@ -178,6 +178,8 @@ func TestKitVerdicts(t *testing.T) {
 			map[Rule]string{RuleInfoComplete: "rule info-complete: Info.Version is empty"}, nil},
 		{"incomplete info in process", InProcess(fake.IncompleteInfo()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: schema field "issuer" has no Help text`}, []Rule{RuleProcessExit}},
+		{"sends to an input it does not ask for", InProcess(fake.SendsToNothing()), withCode,
+			map[Rule]string{RuleInfoComplete: `rule info-complete: Info.Capabilities.EnrollSendsTo "phone" is not a required string field of Info.EnrollInputs`}, []Rule{RuleProcessExit}},
 		{"panics binary", Binary(filepath.Join(bin, "panics")), withCode,
 			map[Rule]string{RuleGarbageCode: "rule garbage-code: Verify with code empty returned an internal error (a panic inside a plugin comes back this way)",
 				RuleFactors: `rule factors: Verify of declared factor "push" (code "") returned an internal error`, RulePendingPoll: `rule pending-poll: Verify of factor "" without a code returned an internal error`}, nil},

@@ -62,6 +62,13 @@ func (k *kit) checkInfo(t tb) {
 	if !info.Capabilities.Code && !info.Capabilities.Push {
 		fail("Info.Capabilities has neither Code nor Push: the host could not verify anything")
 	}
+	if to := info.Capabilities.EnrollSendsTo; to != "" {
+		// The host keys its send limit on this input's value: an input
+		// that may be absent, or is not text, would leave it unkeyed.
+		if f, ok := info.EnrollInputs.Field(to); !ok || !f.Required || f.Type != sdk.TypeString {
+			fail("Info.Capabilities.EnrollSendsTo %q is not a required string field of Info.EnrollInputs", to)
+		}
+	}
 	seen := map[string]bool{}
 	for i, f := range info.Schema {
 		if !fieldName.MatchString(f.Name) {

@@ -57,6 +57,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Push/ReserveLimit", testReservePushLimit},
 		{"Push/Cancel", testCancelPush},
 		{"Push/Resend", testReserveResend},
+		{"Push/CountSends", testCountSends},
+		{"Push/CountSendsBurst", testCountSendsBurst},
 		{"CountStranded", testCountStranded},
 		{"Recovery/ReplaceAndUse", testRecoveryReplaceAndUse},
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},

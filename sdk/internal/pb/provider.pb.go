@@ -263,8 +263,12 @@ type Capabilities struct {
 	// Challenge sends nothing to the user (WebAuthn options): the host
 	// limits it more loosely than a send. False from older plugins.
 	SilentChallenges bool `protobuf:"varint,7,opt,name=silent_challenges,json=silentChallenges,proto3" json:"silent_challenges,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The enroll input (an EnrollInputs field) whose value EnrollBegin
+	// sends a message to: the host holds each begin to its send limit, per
+	// user and per destination. Empty from older plugins.
+	EnrollSendsTo string `protobuf:"bytes,8,opt,name=enroll_sends_to,json=enrollSendsTo,proto3" json:"enroll_sends_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
@@ -344,6 +348,13 @@ func (x *Capabilities) GetSilentChallenges() bool {
 		return x.SilentChallenges
 	}
 	return false
+}
+
+func (x *Capabilities) GetEnrollSendsTo() string {
+	if x != nil {
+		return x.EnrollSendsTo
+	}
+	return ""
 }
 
 type InfoResponse struct {
@@ -1490,7 +1501,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\x99\x02\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\"\xc1\x02\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
@@ -1498,7 +1509,8 @@ const file_provider_proto_rawDesc = "" +
 	"\x11challenge_factors\x18\x04 \x03(\tR\x10challengeFactors\x12\x18\n" +
 	"\afactors\x18\x05 \x03(\tR\afactors\x121\n" +
 	"\x14multiple_credentials\x18\x06 \x01(\bR\x13multipleCredentials\x12+\n" +
-	"\x11silent_challenges\x18\a \x01(\bR\x10silentChallenges\"\xb0\x02\n" +
+	"\x11silent_challenges\x18\a \x01(\bR\x10silentChallenges\x12&\n" +
+	"\x0fenroll_sends_to\x18\b \x01(\tR\renrollSendsTo\"\xb0\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +

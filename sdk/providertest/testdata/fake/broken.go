@@ -20,6 +20,18 @@ func (p incompleteInfo) Info(ctx context.Context) (sdk.Info, error) {
 	return info, err
 }
 
+// SendsToNothing declares that EnrollBegin sends to an input it does
+// not ask for: the host's send limit would have no destination to key.
+func SendsToNothing() sdk.Provider { return sendsToNothing{New()} }
+
+type sendsToNothing struct{ *Provider }
+
+func (p sendsToNothing) Info(ctx context.Context) (sdk.Info, error) {
+	info, err := p.Provider.Info(ctx)
+	info.Capabilities.EnrollSendsTo = "phone"
+	return info, err
+}
+
 // Panics slices the code without checking its length first.
 func Panics() sdk.Provider { return panics{New()} }
 

@@ -1,0 +1,73 @@
+package framework
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// An enrollment that sends a message (a code mailed to the address being
+// enrolled: the provider's Capabilities.EnrollSendsTo) is an out-of-band
+// send like a challenge, and passes the same limit (max_pushes per
+// window), in two windows at once: the user's enrollment sends of the
+// provider, and the destination's. Without them, restarting an enrollment
+// mailed a code to any address at every request: from one account, as
+// often as the attacker liked (the user's window stops that, to one
+// address or to many); from many accounts, to one victim (the
+// destination's). The user's window is not the one its logins' codes
+// count in: those go to the address the user confirmed, which the
+// requester does not choose, and a user who just enrolled keeps the whole
+// limit for signing in. A begin counts whether or not the provider then
+// manages to send (a timeout may still have sent it), as a challenge does.
+
+// The windows of enrollment sends are told from the users' login windows
+// by a suffix on the provider: a provider name never holds a colon
+// (config: [a-z][a-z0-9_-]*), so "email:enroll" and "email:to" are no
+// provider's. A destination's subject is a hash, never a user id.
+const (
+	enrollSuffix      = ":enroll"
+	destinationSuffix = ":to"
+)
+
+// DestinationKey is the send window of one destination (an address) of a
+// provider. The address is kept only as a SHA-256 hash of its
+// normalized form: the limit needs to recognize it, not to read it.
+// Normalized means trimmed and lower-cased, so that Victim@X.example and
+// victim@x.example share one window (mail systems treat them alike).
+func DestinationKey(provider, destination string) SendKey {
+	sum := sha256.Sum256([]byte(provider + "\x00" + strings.ToLower(strings.TrimSpace(destination))))
+	return SendKey{Subject: hex.EncodeToString(sum[:]), Provider: provider + destinationSuffix}
+}
+
+// reserveEnrollSend counts an enrollment step's send (see above) before
+// the provider is asked, and refuses it, audited, once a window is full:
+// CodeLockedOut with RetryAfter, as StartVerification's limit does. A
+// provider that sends nothing at enrollment passes at once.
+func (f *Framework) reserveEnrollSend(ctx context.Context, in EnrollInput, inputs map[string]string) error {
+	to := f.capabilities(in.Provider).EnrollSendsTo
+	if to == "" {
+		return nil
+	}
+	keys := []SendKey{{Subject: in.UserID, Provider: in.Provider + enrollSuffix}}
+	if v := inputs[to]; v != "" {
+		keys = append(keys, DestinationKey(in.Provider, v))
+	}
+	now := f.now()
+	retry, err := f.store.CountSends(ctx, keys, now, f.sendLimit(in.Provider))
+	if err != nil {
+		return errorf(CodeInternal, err, "count the enrollment's send")
+	}
+	if retry.IsZero() {
+		return nil
+	}
+	f.log.Warn("enrollment refused: send limit reached", "provider", in.Provider, "user", in.UserID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
+		Outcome: string(sdk.Deny), Reason: string(ReasonPushLimit)}); err != nil {
+		return err
+	}
+	return &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: retry.Sub(now),
+		Message: "too many codes sent for this enrollment or to this address; try again later"}
+}
