@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -301,13 +302,17 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	if err := f.store.ResetAttempts(ctx, userID); err != nil {
 		return errorf(CodeInternal, err, "reset attempts")
 	}
-	// Recovery codes stand in for a factor; with none left they must not
-	// outlive the factors they back up.
+	// Recovery codes stand in for a factor; with no active one left they
+	// must not outlive the factors they back up. A pending enrollment
+	// beside (begun and abandoned, or begun by whoever holds the session)
+	// backs up nothing: were the codes kept for it, a stolen sheet would
+	// log in, and the next factor confirmed would find codes and issue
+	// none (firstFactorCodes). Dropped here, that factor gets a fresh set.
 	left, err := f.store.List(ctx, userID)
 	if err != nil {
 		return errorf(CodeInternal, err, "list enrollments")
 	}
-	if len(left) == 0 {
+	if !slices.ContainsFunc(left, func(e Enrollment) bool { return e.Status == StatusActive }) {
 		if err := f.store.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
 			return errorf(CodeInternal, err, "drop recovery codes")
 		}
