@@ -75,18 +75,28 @@ func (f *Framework) enrollStep(ctx context.Context, m *managed, e Enrollment, re
 
 // storeStep writes the state a step returned (compare-and-swap).
 func (f *Framework) storeStep(ctx context.Context, e Enrollment, resp sdk.EnrollResponse, now time.Time) error {
-	if len(resp.State) == 0 {
-		return errorf(CodeInternal, nil, "provider %q returned no state", e.Provider)
-	}
-	sealed, err := f.seal.seal(e.UserID, e.Provider, resp.State)
+	e, err := f.stepped(e, resp, now)
 	if err != nil {
-		return errorf(CodeInternal, err, "seal state")
+		return err
 	}
-	e.State, e.UpdatedAt = sealed, now
 	if _, err := f.store.Update(ctx, e); err != nil {
 		return updateErr(err, "enrollment changed concurrently; try again")
 	}
 	return nil
+}
+
+// stepped is e with the state a step returned, sealed, to write with
+// compare-and-swap on e's version.
+func (f *Framework) stepped(e Enrollment, resp sdk.EnrollResponse, now time.Time) (Enrollment, error) {
+	if len(resp.State) == 0 {
+		return Enrollment{}, errorf(CodeInternal, nil, "provider %q returned no state", e.Provider)
+	}
+	sealed, err := f.seal.seal(e.UserID, e.Provider, resp.State)
+	if err != nil {
+		return Enrollment{}, errorf(CodeInternal, err, "seal state")
+	}
+	e.State, e.UpdatedAt = sealed, now
+	return e, nil
 }
 
 // updateErr is the error of a failed Store.Update of an enrollment: a
@@ -164,16 +174,28 @@ func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id s
 	if !resp.Done {
 		return nil, errorf(CodeInvalidRequest, nil, "provider %q did not remove the credential", provider)
 	}
-	if err := f.storeStep(ctx, e, resp, now); err != nil {
+	removed, err := f.stepped(e, resp, now)
+	if err != nil {
 		return nil, err
+	}
+	// The removal and its audit entry are one transaction: the store
+	// already commits an enrollment's compare-and-swap with audit entries
+	// (CommitDecision, as a confirmation does). So a removal whose entry
+	// cannot be written is not made, and no entry tells of a removal that
+	// lost its compare-and-swap, which auditing first (as Unlock does)
+	// could not promise.
+	entry := f.stamp(ctx, AuditEntry{Event: EventCredentialRemoved, UserID: userID, Provider: provider, Outcome: "removed"})
+	if err := f.store.CommitDecision(ctx, DecisionWrite{Update: &removed, Audit: []AuditEntry{entry}}); err != nil {
+		if !errors.Is(err, ErrConflict) {
+			f.log.Error("credential removal not recorded", "provider", provider, "user", userID, "error", err)
+		}
+		return nil, updateErr(err, "enrollment changed concurrently; try again")
 	}
 	f.log.Info("credential removed", "provider", provider, "user", userID)
 	// A removed key may be the lost one: browsers it vouched for are
-	// forgotten too, as on a reset.
+	// forgotten too, as on a reset (audited on its own). After the
+	// removal, so that a removal refused changes nothing at all.
 	if _, err := f.revokeAllDevices(ctx, userID, EventCredentialRemoved); err != nil {
-		return nil, err
-	}
-	if err := f.audit(ctx, AuditEntry{Event: EventCredentialRemoved, UserID: userID, Provider: provider, Outcome: "removed"}); err != nil {
 		return nil, err
 	}
 	return resp.Credentials, nil

@@ -286,8 +286,25 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	if err := ValidateUserID(userID); err != nil {
 		return err
 	}
+	if _, err := f.store.Get(ctx, userID, provider); errors.Is(err, ErrNotFound) {
+		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	} else if err != nil {
+		return errorf(CodeInternal, err, "read enrollment")
+	}
+	// Audited before it acts, as Unlock: a reset switches a factor off,
+	// and one that cannot be recorded is not made. Not in one transaction
+	// with its entry: a reset is several writes (the enrollment, the
+	// remembered devices, the attempt budgets, perhaps the recovery codes)
+	// that no one store operation makes, and adding one to both stores
+	// for this would buy little. If a write fails after the entry, the
+	// log tells of a reset that did not (wholly) happen, and the admin is
+	// answered an error to run it again: the safe side, where the other
+	// order leaves a factor switched off with no entry saying so.
+	if err := f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"}); err != nil {
+		return err
+	}
 	err := f.store.Delete(ctx, userID, provider)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) { // another reset removed it meanwhile
 		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
 	}
 	if err != nil {
@@ -317,5 +334,5 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 			return errorf(CodeInternal, err, "drop recovery codes")
 		}
 	}
-	return f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"})
+	return nil
 }
