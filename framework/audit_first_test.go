@@ -9,6 +9,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/providers/webauthn"
 	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // refuseAudit is a real fault of the audit log of the SQLite store at
@@ -72,10 +73,18 @@ func enrollKeys(t *testing.T, fw *framework.Framework, user string, keys ...*web
 //     entry saying why.
 //   - remove credential: the removal and its audit entry are one
 //     transaction. Before, the key was removed, then the audit failed.
+//   - regenerate recovery codes: the new set and its audit entry are one
+//     store transaction (IssueRecoveryCodes); the old codes keep working.
+//     Before, the old set was replaced, then the audit failed: the user
+//     had ten codes nobody was shown, and the old ones void.
 func TestFailsClosedWithoutAudit(t *testing.T) {
 	type state struct {
 		fw    *framework.Framework
 		check func(t *testing.T) string // what there is, to compare before and after
+		// refused, when set, checks more after the refused call; done,
+		// when set, checks the effect of the call that goes through
+		// (else: check's answer changed).
+		refused, done func(t *testing.T)
 	}
 	for _, tt := range []struct {
 		name  string
@@ -88,7 +97,7 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 			setup: func(t *testing.T, e *env) state {
 				e.fw = startFramework(t, e.store, e.key, e.clk, 0, inProcess())
 				e.enroll(t, "alice")
-				return state{e.fw, func(t *testing.T) string {
+				return state{fw: e.fw, check: func(t *testing.T) string {
 					list, err := e.fw.Enrollments(t.Context(), "alice")
 					if err != nil {
 						t.Fatal(err)
@@ -110,7 +119,7 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 			setup: func(t *testing.T, e *env) state {
 				e.fw = startFramework(t, e.store, e.key, e.clk, 0, webauthnSpec())
 				enrollKeys(t, e.fw, "alice", webauthntest.New(webauthnOrigin), webauthntest.New(webauthnOrigin))
-				return state{e.fw, func(t *testing.T) string {
+				return state{fw: e.fw, check: func(t *testing.T) string {
 					creds, err := e.fw.Credentials(t.Context(), "alice", "webauthn")
 					if err != nil {
 						t.Fatal(err)
@@ -132,6 +141,54 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 				return err
 			},
 		},
+		{
+			name: "regenerate recovery codes", event: framework.EventRecoveryIssued,
+			setup: func(t *testing.T, e *env) state {
+				e.fw = startFramework(t, e.store, e.key, e.clk, 0, inProcess())
+				old := e.confirm(t, "alice", codeAt(t, e.begin(t, "alice"), e.clk.Now())).RecoveryCodes
+				if len(old) == 0 {
+					t.Fatal("no first codes")
+				}
+				recovery := func(t *testing.T, code string) sdk.Outcome {
+					v, err := e.fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: framework.RecoveryProvider,
+						Audience: framework.AudienceStaff, Code: code})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return v.Outcome
+				}
+				return state{fw: e.fw,
+					check: func(t *testing.T) string {
+						n, err := e.fw.RecoveryCodesLeft(t.Context(), "alice")
+						if err != nil {
+							t.Fatal(err)
+						}
+						return fmt.Sprintf("%d recovery codes", n)
+					},
+					// The old codes still work: no unseen set replaced them.
+					refused: func(t *testing.T) {
+						if got := recovery(t, old[0]); got != sdk.Allow {
+							t.Errorf("an old code after the refused regenerate: %s, want allow", got)
+						}
+					},
+					done: func(t *testing.T) {
+						if got := recovery(t, old[1]); got != sdk.Deny {
+							t.Errorf("an old code after the regenerate: %s, want deny", got)
+						}
+					},
+				}
+			},
+			act: func(t *testing.T, fw *framework.Framework) error {
+				codes, err := fw.RegenerateRecoveryCodes(t.Context(), "alice")
+				if err == nil && len(codes) == 0 {
+					t.Error("regenerate showed no codes")
+				}
+				if err != nil && len(codes) != 0 {
+					t.Errorf("regenerate failed (%v) yet showed %d codes", err, len(codes))
+				}
+				return err
+			},
+		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store, path := openStore(t)
@@ -144,7 +201,7 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 				}
 				return len(slices.DeleteFunc(entries, func(a framework.AuditEntry) bool { return a.Event != tt.event }))
 			}
-			before := s.check(t)
+			before, already := s.check(t), audited()
 
 			restore := refuseAudit(t, path)
 			err := tt.act(t, s.fw)
@@ -155,19 +212,25 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 			if after := s.check(t); after != before {
 				t.Errorf("answered %v, yet changed with no audit entry: %s, was %s", err, after, before)
 			}
-			if n := audited(); n != 0 {
+			if n := audited() - already; n != 0 {
 				t.Errorf("%d %s entries written with the audit log down", n, tt.event)
 			}
+			if s.refused != nil {
+				s.refused(t)
+			}
+			before = s.check(t)
 
 			// The audit log back: the same call goes through, audited once.
 			if err := tt.act(t, s.fw); err != nil {
 				t.Fatalf("with the audit log back: %v", err)
 			}
-			if after := s.check(t); after == before {
+			if s.done != nil {
+				s.done(t)
+			} else if after := s.check(t); after == before {
 				t.Errorf("with the audit log back, nothing changed: %s", after)
 			}
-			if n := audited(); n != 1 {
-				t.Errorf("%d %s entries, want 1", n, tt.event)
+			if n := audited() - already; n != 1 {
+				t.Errorf("%d more %s entries, want 1", n, tt.event)
 			}
 		})
 	}

@@ -31,6 +31,20 @@ type RecoveryStore interface {
 	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// IssueRecoveryCodes replaces the user's codes with in.Hashes and
+	// appends in.Audit to the audit log, in one transaction: a set is
+	// issued if and only if its audit entry is written, so a failed audit
+	// leaves the old codes as they were. It reports whether it wrote.
+	IssueRecoveryCodes(ctx context.Context, in RecoveryIssue) (bool, error)
+}
+
+// RecoveryIssue is a new set of a user's recovery codes (their keyed
+// hashes) and the audit entry that records it (Time and Actor set).
+type RecoveryIssue struct {
+	UserID string
+	Hashes [][]byte
+	Now    time.Time
+	Audit  AuditEntry
 }
 
 const (
@@ -139,12 +153,15 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]st
 		n, _ := normalizeRecoveryCode(codes[i])
 		hashes[i] = f.recoveryHash.hash(userID, n)
 	}
-	if err := f.store.ReplaceRecoveryCodes(ctx, userID, hashes, f.now()); err != nil {
+	// The new set and its audit entry are one transaction: a set issued
+	// without its entry would be unaudited, and auditing alone first then
+	// failing to store would record a set never issued. A failure changes
+	// nothing: the old codes keep working, as the user was told.
+	entry := f.stamp(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
+		Details: map[string]string{"count": itoa(recoveryCount)}})
+	if _, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry}); err != nil {
+		f.log.Error("recovery codes not issued", "user", userID, "error", err)
 		return nil, errorf(CodeInternal, err, "store recovery codes")
-	}
-	if err := f.audit(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
-		Details: map[string]string{"count": itoa(recoveryCount)}}); err != nil {
-		return nil, err
 	}
 	return codes, nil
 }

@@ -78,6 +78,18 @@ type auditRow struct {
 	text [9]string
 }
 
+func auditRowOf(e framework.AuditEntry) (auditRow, error) {
+	at, err := timestamp("Time", e.Time)
+	if err != nil {
+		return auditRow{}, err
+	}
+	js, err := auditdetails.Encode(e.Details)
+	if err != nil {
+		return auditRow{}, err
+	}
+	return auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, js}}, nil
+}
+
 func (r auditRow) args() []any {
 	out := []any{r.at}
 	for _, t := range r.text {
@@ -120,15 +132,11 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.key = e.UserID + "\x00" + e.Provider
 	}
 	for _, e := range d.Audit {
-		at, err := timestamp("Time", e.Time)
+		row, err := auditRowOf(e)
 		if err != nil {
 			return a, err
 		}
-		js, err := auditdetails.Encode(e.Details)
-		if err != nil {
-			return a, err
-		}
-		a.audits = append(a.audits, auditRow{at: at, text: [9]string{e.Event, e.Actor, e.UserID, e.Provider, string(e.Audience), e.Outcome, e.Reason, e.ClientIP, js}})
+		a.audits = append(a.audits, row)
 	}
 	a.reset = d.ResetUser
 	if u := d.UseRecovery; u != nil {

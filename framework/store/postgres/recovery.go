@@ -84,6 +84,48 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
+// IssueRecoveryCodes is ReplaceRecoveryCodes with the audit entry that
+// records the new set written in the same transaction: both or neither.
+// The user's recovery lock is taken first and auditLock last, the order
+// a decision batch takes them in (writeCareful), so the two never wait
+// for each other in a cycle; auditLock is held until the commit, as every
+// audit insert holds it (see AppendAudit).
+func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
+	created, err := timestamp("now", in.Now)
+	if err != nil {
+		return false, fmt.Errorf("postgres: issue recovery codes: %w", err)
+	}
+	row, err := auditRowOf(in.Audit)
+	if err != nil {
+		return false, fmt.Errorf("postgres: issue recovery codes: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, replaceLockSQL, recoveryLock, in.UserID, recoveryLockOf(in.UserID)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, in.UserID); err != nil {
+			return err
+		}
+		if len(in.Hashes) > 0 {
+			if _, err := tx.Exec(ctx, `
+				INSERT INTO recovery_codes (user_id, hash, created_at)
+				SELECT $1::text, h, $3::timestamptz FROM unnest($2::bytea[]) AS h`,
+				in.UserID, in.Hashes, created); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, auditLockSQL, auditLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, auditSQL, row.args()...)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: issue recovery codes: %w", err)
+	}
+	return true, nil
+}
+
 // HasRecoveryCode only reads: the code is deleted by the decision that
 // uses it (CommitDecision). Of two decisions racing with the same code,
 // the second's delete waits for the first's row lock, then finds the row

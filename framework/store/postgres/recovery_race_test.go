@@ -53,3 +53,49 @@ func TestReplacementWaitsForOlderRelease(t *testing.T) {
 		t.Fatalf("replacement once the lock is released: %v", err)
 	}
 }
+
+// TestIssueRecoveryCodesRollsBackWithAudit: a new set of recovery codes
+// and its audit entry are one transaction. With the audit table refusing
+// inserts (a trigger: a real failure inside the transaction, after the
+// codes were replaced), the issue fails and the old codes are the user's,
+// unchanged; once the trigger is gone it goes through, audited.
+func TestIssueRecoveryCodesRollsBackWithAudit(t *testing.T) {
+	s := openFresh(t)
+	defer closeStore(t, s)
+	ctx := t.Context()
+	if err := s.ReplaceRecoveryCodes(ctx, "alice", [][]byte{[]byte("old")}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Pool.Exec(ctx, `
+		CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$;
+		CREATE TRIGGER audit_down BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_down()`); err != nil {
+		t.Fatal(err)
+	}
+	in := framework.RecoveryIssue{UserID: "alice", Hashes: [][]byte{[]byte("new")}, Now: time.Now(),
+		Audit: framework.AuditEntry{Time: time.Now(), Event: framework.EventRecoveryIssued, UserID: "alice", Outcome: "issued"}}
+	if ok, err := s.IssueRecoveryCodes(ctx, in); err == nil || ok {
+		t.Fatalf("issue with the audit table refusing inserts: %v %v, want an error", ok, err)
+	}
+	has := func(h string) bool {
+		ok, err := s.HasRecoveryCode(ctx, "alice", []byte(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !has("old") || has("new") {
+		t.Errorf("after a failed issue: old code %v, new code %v; want the old set alone", has("old"), has("new"))
+	}
+	if _, err := s.pool.Pool.Exec(ctx, `DROP TRIGGER audit_down ON audit`); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.IssueRecoveryCodes(ctx, in); err != nil || !ok {
+		t.Fatalf("issue: %v %v", ok, err)
+	}
+	if has("old") || !has("new") {
+		t.Errorf("after the issue: old code %v, new code %v; want the new set alone", has("old"), has("new"))
+	}
+	if list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"}); len(list) != 1 {
+		t.Errorf("%d audit entries, want the issue's 1", len(list))
+	}
+}

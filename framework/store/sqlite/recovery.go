@@ -36,6 +36,44 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
+// insertAuditSQL appends one audit entry (auditArgs's row).
+const insertAuditSQL = `INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// IssueRecoveryCodes is ReplaceRecoveryCodes with the audit entry that
+// records the new set written in the same transaction, on the one writer:
+// both or neither.
+func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
+	created, err := nanos("now", in.Now)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+	}
+	audit, err := auditArgs(in.Audit)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, in.UserID); err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+	}
+	for _, h := range in.Hashes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`, in.UserID, h, created); err != nil {
+			return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, insertAuditSQL, audit...); err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: audit: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+	}
+	return true, nil
+}
+
 // HasRecoveryCode only reads: the code is deleted by the decision that
 // uses it (CommitDecision), whose delete decides a race.
 func (s *Store) HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error) {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
@@ -262,5 +263,80 @@ func testRecoveryCountsLeft(t *testing.T, s framework.Store) {
 	}
 	if n, _ := s.CountRecoveryCodes(ctx, "alice"); n != 1 {
 		t.Errorf("%d codes left in the store, want 1", n)
+	}
+}
+
+// issued is the issue of a set of recovery codes, with its audit entry.
+func issued(user string, hashes ...[]byte) framework.RecoveryIssue {
+	return framework.RecoveryIssue{UserID: user, Hashes: hashes, Now: base,
+		Audit: framework.AuditEntry{Time: base, Event: framework.EventRecoveryIssued, UserID: user,
+			Provider: framework.RecoveryProvider, Outcome: "issued"}}
+}
+
+// testRecoveryIssueAudited: IssueRecoveryCodes replaces the user's set
+// and writes its audit entry, both or neither: an entry the store cannot
+// hold (a time out of its range) fails the issue, and the set before it
+// stays, unaudited by it.
+func testRecoveryIssueAudited(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	audits := func() int {
+		list, err := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	for _, tt := range []struct {
+		name    string
+		in      framework.RecoveryIssue
+		wantErr bool
+		has     [][]byte // codes alice has after it
+		gone    [][]byte // codes alice no longer has
+		audits  int
+	}{
+		{name: "first set", in: issued("alice", []byte("a1"), []byte("a2")),
+			has: [][]byte{[]byte("a1"), []byte("a2")}, audits: 1},
+		{name: "a new set replaces it", in: issued("alice", []byte("b1"), []byte("b2"), []byte("b3")),
+			has: [][]byte{[]byte("b1"), []byte("b3")}, gone: [][]byte{[]byte("a1"), []byte("a2")}, audits: 2},
+		{name: "an entry the store cannot hold changes nothing", wantErr: true,
+			in: func() framework.RecoveryIssue {
+				in := issued("alice", []byte("c1"))
+				in.Audit.Time = time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)
+				return in
+			}(),
+			has: [][]byte{[]byte("b1"), []byte("b2"), []byte("b3")}, gone: [][]byte{[]byte("c1")}, audits: 2},
+	} {
+		ok, err := s.IssueRecoveryCodes(ctx, tt.in)
+		if tt.wantErr != (err != nil) || ok != (err == nil) {
+			t.Fatalf("%s: IssueRecoveryCodes = %v, %v; want an error: %v", tt.name, ok, err, tt.wantErr)
+		}
+		for _, h := range tt.has {
+			if has, _ := s.HasRecoveryCode(ctx, "alice", h); !has {
+				t.Errorf("%s: code %s missing", tt.name, h)
+			}
+		}
+		for _, h := range tt.gone {
+			if has, _ := s.HasRecoveryCode(ctx, "alice", h); has {
+				t.Errorf("%s: code %s still there", tt.name, h)
+			}
+		}
+		if n, _ := s.CountRecoveryCodes(ctx, "alice"); !tt.wantErr && n != len(tt.in.Hashes) {
+			t.Errorf("%s: %d codes, want %d", tt.name, n, len(tt.in.Hashes))
+		}
+		if n := audits(); n != tt.audits {
+			t.Errorf("%s: %d audit entries, want %d", tt.name, n, tt.audits)
+		}
+	}
+	list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+	for _, e := range list {
+		if e.Event != framework.EventRecoveryIssued || e.Outcome != "issued" {
+			t.Errorf("audit entry %+v, want %s/issued", e, framework.EventRecoveryIssued)
+		}
+	}
+	if !useCode(t, s, "alice", []byte("b2")) {
+		t.Error("a code of the issued set does not work")
+	}
+	if n, _ := s.CountRecoveryCodes(ctx, "bob"); n != 0 {
+		t.Errorf("bob has %d codes", n)
 	}
 }

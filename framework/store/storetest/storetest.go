@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/ConcurrentUse", testRecoveryConcurrentUse},
 		{"Recovery/CountsLeft", testRecoveryCountsLeft},
 		{"Recovery/UsesRacingReplacement", testRecoveryUsesRacingReplacement},
+		{"Recovery/IssueAudited", testRecoveryIssueAudited},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
