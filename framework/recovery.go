@@ -35,6 +35,10 @@ type RecoveryStore interface {
 	// appends in.Audit to the audit log, in one transaction: a set is
 	// issued if and only if its audit entry is written, so a failed audit
 	// leaves the old codes as they were. It reports whether it wrote.
+	// With in.FirstOnly it writes only if the user has no code, checked
+	// in the same transaction, atomically with the write across every
+	// replica on the database: of any number of first sets issued at
+	// once, one is stored; the others write nothing (false, nil).
 	IssueRecoveryCodes(ctx context.Context, in RecoveryIssue) (bool, error)
 }
 
@@ -45,6 +49,9 @@ type RecoveryIssue struct {
 	Hashes [][]byte
 	Now    time.Time
 	Audit  AuditEntry
+	// FirstOnly: the set of a first factor, stored only if the user has
+	// no code; else a replacement of whatever the user has.
+	FirstOnly bool
 }
 
 const (
@@ -129,7 +136,7 @@ func (f *Framework) RegenerateRecoveryCodes(ctx context.Context, userID string) 
 	if err := f.needConfirmedFactor(ctx, userID); err != nil {
 		return nil, err
 	}
-	return f.issueRecoveryCodes(ctx, userID)
+	return f.issueRecoveryCodes(ctx, userID, false)
 }
 
 // needConfirmedFactor is CodeNotEnrolled for a user without an active
@@ -145,7 +152,9 @@ func (f *Framework) needConfirmedFactor(ctx context.Context, userID string) erro
 	return nil
 }
 
-func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+// issueRecoveryCodes issues a new set and returns it to show once; with
+// first, only if the user has none (else nil: another set was issued).
+func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first bool) ([]string, error) {
 	codes := make([]string, recoveryCount)
 	hashes := make([][]byte, recoveryCount)
 	for i := range codes {
@@ -159,15 +168,25 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string) ([]st
 	// nothing: the old codes keep working, as the user was told.
 	entry := f.stamp(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
 		Details: map[string]string{"count": itoa(recoveryCount)}})
-	if _, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry}); err != nil {
+	issued, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry, FirstOnly: first})
+	if err != nil {
 		f.log.Error("recovery codes not issued", "user", userID, "error", err)
 		return nil, errorf(CodeInternal, err, "store recovery codes")
+	}
+	if !issued {
+		f.log.Info("first recovery codes already issued", "user", userID)
+		return nil, nil
 	}
 	return codes, nil
 }
 
 // firstFactorCodes issues recovery codes when a factor has just become
 // active and the user has none: with the first factor, not every one.
+// The count only spares the write for a user who has codes; the store's
+// FirstOnly decides: of two first factors confirmed at once (two tabs,
+// or two replicas), both count none, and one set is issued and shown,
+// the other confirmation shows none (a second set would void the first,
+// which its user was told to keep).
 func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]string, error) {
 	n, err := f.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
@@ -176,7 +195,7 @@ func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]stri
 	if n > 0 {
 		return nil, nil
 	}
-	return f.issueRecoveryCodes(ctx, userID)
+	return f.issueRecoveryCodes(ctx, userID, true)
 }
 
 // RecoveryCodesLeft returns how many unused recovery codes the user has.

@@ -90,6 +90,14 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 // a decision batch takes them in (writeCareful), so the two never wait
 // for each other in a cycle; auditLock is held until the commit, as every
 // audit insert holds it (see AppendAudit).
+//
+// FirstOnly is safe across replicas: its check runs after the user's
+// recovery lock is taken, which every write of the user's codes takes
+// (a replacement, an issue, a decision using a code), and under READ
+// COMMITTED a statement sees every transaction that committed before it
+// began, so the check sees any set issued by a transaction that held the
+// lock before this one. Of first sets issued at once on any replicas,
+// one finds none and writes; the others find its codes and write nothing.
 func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
 	created, err := timestamp("now", in.Now)
 	if err != nil {
@@ -99,13 +107,23 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 	if err != nil {
 		return false, fmt.Errorf("postgres: issue recovery codes: %w", err)
 	}
+	issued := false
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, replaceLockSQL, recoveryLock, in.UserID, recoveryLockOf(in.UserID)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, in.UserID); err != nil {
+		if in.FirstOnly {
+			var has bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = $1)`, in.UserID).Scan(&has); err != nil {
+				return err
+			}
+			if has {
+				return nil // commits nothing but the locks' release
+			}
+		} else if _, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1`, in.UserID); err != nil {
 			return err
 		}
+		issued = true
 		if len(in.Hashes) > 0 {
 			if _, err := tx.Exec(ctx, `
 				INSERT INTO recovery_codes (user_id, hash, created_at)
@@ -123,7 +141,7 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 	if err != nil {
 		return false, fmt.Errorf("postgres: issue recovery codes: %w", err)
 	}
-	return true, nil
+	return issued, nil
 }
 
 // HasRecoveryCode only reads: the code is deleted by the decision that

@@ -99,3 +99,14 @@ func TestIssueRecoveryCodesRollsBackWithAudit(t *testing.T) {
 		t.Errorf("%d audit entries, want the issue's 1", len(list))
 	}
 }
+
+// TestFirstRecoveryCodesOnceAcrossReplicas is the conformance suite's
+// Recovery/FirstOnce with the first sets spread over two stores on one
+// schema, as two replicas: one set is stored, whichever replica issues it.
+func TestFirstRecoveryCodesOnceAcrossReplicas(t *testing.T) {
+	dsn := newSchema(t)
+	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
+	defer closeStore(t, a)
+	defer closeStore(t, b)
+	storetest.FirstRecoveryCodesOnce(t, a, b)
+}

@@ -42,7 +42,9 @@ const insertAuditSQL = `INSERT INTO audit (at, event, actor, user_id, provider, 
 
 // IssueRecoveryCodes is ReplaceRecoveryCodes with the audit entry that
 // records the new set written in the same transaction, on the one writer:
-// both or neither.
+// both or neither. FirstOnly's check is in that transaction, which holds
+// the database's write lock from its BEGIN (IMMEDIATE): no other write,
+// of this process or another, comes between the check and the insert.
 func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
 	created, err := nanos("now", in.Now)
 	if err != nil {
@@ -57,7 +59,15 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, in.UserID); err != nil {
+	if in.FirstOnly {
+		var has bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?)`, in.UserID).Scan(&has); err != nil {
+			return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+		}
+		if has {
+			return false, nil
+		}
+	} else if _, err := tx.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?`, in.UserID); err != nil {
 		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 	}
 	for _, h := range in.Hashes {

@@ -89,3 +89,84 @@ func RecoveryUsesRacingReplacement(t *testing.T, stores ...framework.Store) {
 		}
 	}
 }
+
+// testFirstRecoveryCodesOnce is FirstRecoveryCodesOnce on one store.
+func testFirstRecoveryCodesOnce(t *testing.T, s framework.Store) {
+	FirstRecoveryCodesOnce(t, s)
+}
+
+// FirstRecoveryCodesOnce: IssueRecoveryCodes with FirstOnly stores a set
+// only for a user who has no code. A burst of first sets for one user,
+// spread over stores (several stores on one database stand for
+// replicas), stores exactly one: one call reports it, the user has that
+// set and nothing of the others, and one audit entry records it. Once
+// the user has codes, a first set writes nothing (no entry); once they
+// are dropped, one is issued again.
+func FirstRecoveryCodesOnce(t *testing.T, stores ...framework.Store) {
+	const rounds = 10
+	ctx := t.Context()
+	set := func(user string, i int) [][]byte {
+		return [][]byte{fmt.Appendf(nil, "%s-set%d-a", user, i), fmt.Appendf(nil, "%s-set%d-b", user, i)}
+	}
+	first := func(user string, i int) framework.RecoveryIssue {
+		in := issued(user, set(user, i)...)
+		in.FirstOnly = true
+		return in
+	}
+	entries := func(user string) int {
+		list, err := stores[0].ListAudit(ctx, framework.AuditQuery{UserID: user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	for round := range rounds {
+		user := fmt.Sprintf("user%d", round)
+		won, errs := burst.Run2(concurrency, func(i int) (bool, error) {
+			return stores[i%len(stores)].IssueRecoveryCodes(ctx, first(user, i))
+		})
+		winner := -1
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: first set %d: %v", round, i, err)
+			}
+			if won[i] {
+				if winner >= 0 {
+					t.Fatalf("round %d: first sets %d and %d both stored", round, winner, i)
+				}
+				winner = i
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no first set stored", round)
+		}
+		for i := range concurrency {
+			for _, h := range set(user, i) {
+				if has, err := stores[len(stores)-1].HasRecoveryCode(ctx, user, h); err != nil || has != (i == winner) {
+					t.Fatalf("round %d: code %s of set %d (stored: %d): has %v %v", round, h, i, winner, has, err)
+				}
+			}
+		}
+		if n := entries(user); n != 1 {
+			t.Fatalf("round %d: %d audit entries, want the stored set's 1", round, n)
+		}
+	}
+
+	// The user has codes: a first set writes nothing.
+	if ok, err := stores[0].IssueRecoveryCodes(ctx, first("user0", 99)); ok || err != nil {
+		t.Errorf("a first set for a user with codes: %v %v, want false", ok, err)
+	}
+	if has, _ := stores[0].HasRecoveryCode(ctx, "user0", set("user0", 99)[0]); has {
+		t.Error("a first set for a user with codes was stored")
+	}
+	if n := entries("user0"); n != 1 {
+		t.Errorf("%d audit entries, want 1: a first set not stored is not audited", n)
+	}
+	// The codes dropped (a reset): the next first set is issued.
+	if err := stores[0].ReplaceRecoveryCodes(ctx, "user0", nil, base); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := stores[len(stores)-1].IssueRecoveryCodes(ctx, first("user0", 98)); !ok || err != nil {
+		t.Errorf("a first set once the codes were dropped: %v %v, want true", ok, err)
+	}
+}

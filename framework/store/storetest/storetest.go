@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/CountsLeft", testRecoveryCountsLeft},
 		{"Recovery/UsesRacingReplacement", testRecoveryUsesRacingReplacement},
 		{"Recovery/IssueAudited", testRecoveryIssueAudited},
+		{"Recovery/FirstOnce", testFirstRecoveryCodesOnce},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
