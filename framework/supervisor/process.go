@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -43,10 +44,33 @@ const (
 // machine) runs with the GOMAXPROCS the host is started with.
 const pluginProcs = "GOMAXPROCS=1"
 
-// PluginEnv is the environment a plugin process is started with, before
-// go-plugin appends the host's own (GOGC, pluginProcs). A benchmark
-// that starts a plugin by itself uses it to measure what the host runs.
-func PluginEnv() []string { return []string{"GOGC=" + strconv.Itoa(GOGC), pluginProcs} }
+// hostEnvPrefix starts every environment variable of the host's own
+// configuration (framework/config.EnvPrefix; the supervisor does not
+// import config, and a test holds the two equal).
+const hostEnvPrefix = "TWOFACTOR_"
+
+// PluginEnv is the whole environment a plugin process is started with
+// (launch sets go-plugin's SkipHostEnv, so go-plugin adds only its own
+// handshake variables): the defaults GOGC and pluginProcs, then the
+// host's environment without its configuration. The README tells admins
+// to give secrets as TWOFACTOR_ variables (the encryption key, the API
+// keys, Duo's secret key); no plugin needs them, since its settings
+// reach it through Configure, and a plugin's bug (a file read of
+// /proc/self/environ, a crash dump, a child process) must not hand out
+// the key to every user's factors. The rest is kept: a plugin may need
+// PATH, a proxy (HTTPS_PROXY), CA roots (SSL_CERT_FILE), its locale or
+// its own variables. exec keeps the last value of a name, so a GOGC or
+// GOMAXPROCS the host was given wins over the defaults. A benchmark that
+// starts a plugin by itself uses it to measure what the host runs.
+func PluginEnv() []string {
+	env := []string{"GOGC=" + strconv.Itoa(GOGC), pluginProcs}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, hostEnvPrefix) {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
 
 // Options tune supervision; zero fields take the defaults.
 type Options struct {
@@ -264,15 +288,13 @@ func (p *Process) launch() (handle, error) {
 		return handle{}, fmt.Errorf("provider %q: %w", p.spec.Name, err)
 	}
 	cmd := exec.Command(p.spec.Binary)
-	// go-plugin appends the host's environment after this, and exec keeps
-	// the last value of a name: a GOGC or GOMAXPROCS the host was given
-	// wins over these defaults.
-	cmd.Env = PluginEnv()
+	cmd.Env = PluginEnv() // the whole environment: cfg.SkipHostEnv below
 	// Pdeathsig belongs to the thread that forks; Go keeps its threads
 	// alive, so in practice it fires when the host process dies.
 	setParentDeathSignal(cmd)
 	launch := sdkplugin.Prepare(cmd, p.log)
 	cfg := launch.Config
+	cfg.SkipHostEnv = true // PluginEnv holds what the host lets through
 	if p.spec.SHA256 != "" {
 		// go-plugin checks the pin again at exec, but its error names
 		// neither digest; this check tells the admin what to compare.
