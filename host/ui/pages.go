@@ -219,9 +219,15 @@ func (u *UI) base(c claims, tok string) *view {
 	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
 		Push: c.Provider == "duo", WebAuthn: c.Provider == "webauthn", ReturnURL: c.Return}
 	if c.Then == PageSecurity {
-		// An enrollment the security page offered: back to it.
+		// An enrollment the security page offered: back to it, with the
+		// security link's expiry (LinkExp in a link signed after a
+		// step-up, whose own expiry is its own).
+		exp := c.Exp
+		if c.LinkExp != 0 {
+			exp = c.LinkExp
+		}
 		v.ReturnURL = "/ui/security?t=" + u.sig.token(claims{Page: PageSecurity, User: c.User, Audience: c.Audience,
-			Return: c.Return, Issuer: c.Issuer, Nonce: c.Nonce, Exp: c.Exp})
+			Return: c.Return, Issuer: c.Issuer, Nonce: c.Nonce, Exp: exp})
 	}
 	if c.Page == PageEnroll && c.Provider != "" && !v.WebAuthn { // a key's label has a field of its own
 		v.Inputs = inputFields(u.fw.EnrollInputs(c.Provider), c.inputs(), c.FixInputs)

@@ -2,13 +2,18 @@ package ui
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"html/template"
 	"image/png"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/boombuler/barcode"
 	"github.com/boombuler/barcode/qr"
@@ -20,9 +25,102 @@ import (
 
 // Enrollment pages: start, scan or activate, confirm, recovery codes.
 
+// Setup links the UI derives itself (claims.Then: from the login page's
+// "enroll" decision, or from the security page) carry no authority of the
+// application's: they stand for what the UI decided from the user's
+// factors when it made them. Once a user has a factor, adding another is
+// a step-up's to allow (the login page then says "verify"; the security
+// page asks for a code), so such a link must not outlive the situation it
+// was made in: whoever saw a setup link while the user had no factor
+// (a password-only attacker at the login page, someone at the user's
+// screen) would otherwise add a factor of theirs later, without any
+// step-up. So the enroll page, its begin and its confirm each check the
+// link against the user's factors now (setupLinkCurrent), confirm
+// included: a setup begun before the user got a factor is not finished
+// after.
+
+// stepUpSetupTTL is how long the setup link signed after a step-up's
+// allow works, counted from the allow (the UI's LinkTTL instead if that
+// is shorter): as long as a fresh link, 10 minutes by default, so a
+// step-up late in the security link's life still leaves time to scan a
+// code; and shorter than the framework's pending enrollment TTL (15
+// minutes by default), so a setup begun on it is not refused as expired
+// while the link still works. Its fingerprint (Factors) ends it sooner,
+// once a factor or key is added with it.
+const stepUpSetupTTL = 10 * time.Minute
+
+// factorsFingerprint identifies the user's active factors: "" when there
+// are none; else a hash of their provider names and, with counted, for a
+// provider that holds several credentials (WebAuthn) how many it holds,
+// so adding a factor or a key changes it. counted costs the provider a
+// read (its credential list); a link made while the user had no factor
+// only needs to know whether there is one now. Plain reads: no attempt,
+// no grace login, nothing audited.
+func (u *UI) factorsFingerprint(ctx context.Context, user string, counted bool) (string, error) {
+	list, err := u.fw.Enrollments(ctx, user)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for _, e := range list {
+		if e.Status != framework.StatusActive {
+			continue
+		}
+		part := e.Provider
+		if counted && u.fw.MultipleCredentials(e.Provider) {
+			creds, err := u.fw.Credentials(ctx, user, e.Provider)
+			if err != nil {
+				return "", err
+			}
+			part += ":" + strconv.Itoa(len(creds))
+		}
+		parts = append(parts, part)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	slices.Sort(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
+	return b64.EncodeToString(sum[:12]), nil
+}
+
+// setupLinkCurrent reports whether the setup link c may still be used for
+// the user's factors now; if not, it shows why, and nothing was changed.
+// A link the UI derived without a step-up works while the user has no
+// active factor; one signed after a step-up's allow while the user's
+// active factors are still those it was signed for (once it added one,
+// it is spent). The application's own enroll links are not checked.
+//
+// The check and the framework's begin or confirm that follows are two
+// steps, not one transaction: a confirm that races the very moment
+// another factor is confirmed may still pass. Closing that would take the
+// framework checking the user's factors in its own compare-and-swap.
+func (u *UI) setupLinkCurrent(w http.ResponseWriter, r *http.Request, c claims) bool {
+	if c.Then == "" {
+		return true
+	}
+	now, err := u.factorsFingerprint(u.ctx(r, c), c.User, c.StepUp)
+	if err != nil {
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
+		return false
+	}
+	if now == c.Factors && c.StepUp == (c.Factors != "") {
+		return true
+	}
+	switch {
+	case c.Then == PageVerify:
+		u.renderMessage(w, r, http.StatusForbidden, "This setup link no longer works",
+			"Your account has two-step verification now, so this link can't add a sign-in method. Go back to the application and sign in again.")
+	default:
+		u.renderMessage(w, r, http.StatusForbidden, "This setup link no longer works",
+			"Your sign-in methods changed since this link was made, so it can't add one. Open your security page again from the application: adding a sign-in method asks you to confirm it's you first.")
+	}
+	return false
+}
+
 func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 	c, tok, ok := u.open(w, r, PageEnroll, kindLink)
-	if !ok {
+	if !ok || !u.setupLinkCurrent(w, r, c) {
 		return
 	}
 	v := u.base(c, tok)
@@ -59,7 +157,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	c, tok, ok := u.submit(w, r, PageEnroll, kindLink)
-	if !ok {
+	if !ok || !u.setupLinkCurrent(w, r, c) {
 		return
 	}
 	ctx := u.ctx(r, c)
@@ -244,7 +342,7 @@ func activationQR(d sdk.Display) []byte {
 
 func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	c, tok, ok := u.submit(w, r, PageEnroll, kindLink)
-	if !ok {
+	if !ok || !u.setupLinkCurrent(w, r, c) {
 		return
 	}
 	code := answerOf(r)

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -23,6 +24,12 @@ import (
 // carries the action in a signed token of its own, so what the user
 // confirmed is what is done. Forgetting remembered devices only takes trust
 // away: it needs the page's CSRF value, no step-up.
+//
+// An addition's allow opens a setup link signed then (stepUpEnrollURL),
+// bound to the user's factors after the allow: it adds one factor or key.
+// The links this page shows a user with no factor work only while the
+// user has none. The enroll handlers check both at every use
+// (setupLinkCurrent).
 
 // Actions a step-up allows.
 const (
@@ -164,11 +171,32 @@ func (u *UI) allowed(provider, audience string) bool {
 }
 
 // securityEnrollURL is a link to set up provider from the security page c,
-// which the enrollment comes back to.
+// which the enrollment comes back to, for a user with no active factor:
+// it works while the user has none (setupLinkCurrent), as long as the
+// security link.
 func (u *UI) securityEnrollURL(c claims, provider string) string {
 	e := c.link()
 	e.Page, e.Provider, e.Then = PageEnroll, provider, PageSecurity
 	return "/ui/enroll?t=" + u.sig.token(e)
+}
+
+// stepUpEnrollURL is the link to set up provider that a step-up's allow
+// opens: marked StepUp and bound to the user's active factors read now
+// (after the allow), so it adds one factor, or one key, and is then
+// spent; it works for stepUpSetupTTL from now. It never equals a link the
+// security page showed before the user had a factor. LinkExp keeps the
+// security link's expiry for the way back to it: the setup link's own
+// expiry does not lengthen the security link's.
+func (u *UI) stepUpEnrollURL(ctx context.Context, c claims, provider string) (string, error) {
+	fp, err := u.factorsFingerprint(ctx, c.User, true)
+	if err != nil {
+		return "", err
+	}
+	e := c.link()
+	e.Page, e.Provider, e.Then = PageEnroll, provider, PageSecurity
+	e.StepUp, e.Factors = true, fp
+	e.LinkExp, e.Exp = e.Exp, u.now().Add(min(stepUpSetupTTL, u.linkTTL)).Unix()
+	return "/ui/enroll?t=" + u.sig.token(e), nil
 }
 
 func (u *UI) securityURL(c claims, notice string) string {
@@ -352,8 +380,14 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	case isAdd:
 		// The allow opens the enrollment, and only this one: its link is
-		// made here, from the security page's claims, never shown before.
-		http.Redirect(w, r, u.securityEnrollURL(c, add), http.StatusSeeOther)
+		// made here, bound to the user's factors after the allow, never
+		// shown before.
+		link, err := u.stepUpEnrollURL(ctx, c, add)
+		if err != nil {
+			u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
+			return
+		}
+		http.Redirect(w, r, link, http.StatusSeeOther)
 		return
 	}
 	v := u.base(c, tok)

@@ -79,6 +79,17 @@ type claims struct {
 	Remember bool   `json:"rm,omitempty"` // wait: the user asked to remember this device
 	Then     string `json:"th,omitempty"` // an enroll link the login or security page made: PageVerify or PageSecurity, where to go once enrolled
 	Action   string `json:"ac,omitempty"` // stepup: what the step-up allows once verified ("regenerate", "remove:PROVIDER")
+	// A setup link the UI derives (Then set) stands for the user's factors
+	// when it was made, and is checked against them on every use
+	// (setupLinkCurrent). StepUp marks the one the security page signs
+	// after a step-up's allow; Factors is then the fingerprint of the
+	// user's active factors at that moment (factorsFingerprint). A setup
+	// link derived without a step-up (the login page's "enroll", the
+	// security page of a user with no factor) has neither: it stands for
+	// "no active factor". An application's enroll link (no Then) has
+	// neither either, and is not checked: the application decides.
+	StepUp  bool   `json:"su,omitempty"`
+	Factors string `json:"fs,omitempty"`
 
 	decision
 }

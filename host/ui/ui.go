@@ -15,7 +15,10 @@
 // browser's remembered-device cookie, and acts on it: an allow goes
 // straight to the result; verify shows the forms of the providers the
 // decision lists (and only those); enroll offers to set one up; deny says
-// when to try again and offers a recovery code. "Remember this device"
+// when to try again and offers a recovery code. The setup links the UI
+// derives (from that enroll decision, or from the security page) stand for
+// the user's factors when they were made and are checked again at each
+// use: see setupLinkCurrent. "Remember this device"
 // stores the framework's device token in an HttpOnly cookie named per
 // user and audience.
 //
@@ -66,6 +69,7 @@ type Framework interface {
 	Providers() []framework.ProviderStatus
 	Refresh(ctx context.Context)
 	MultipleCredentials(provider string) bool
+	Credentials(ctx context.Context, userID, provider string) ([]sdk.Credential, error)
 	// The security page's.
 	Factors(provider string) framework.ChallengeProvider
 	RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)
