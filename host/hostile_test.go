@@ -176,6 +176,14 @@ func TestHostileInput(t *testing.T) {
 		{name: "overlong user id", path: "/v1/users/" + strings.Repeat("a", 129) + "/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
 		{name: "DEL in the user id", path: "/v1/users/alice%7F/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
 		{name: "line separator in the user id", path: "/v1/users/alice%E2%80%A8x/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		// A path the mux would redirect to its cleaned form (a 307 a client
+		// follows with its body and key): an unescaped user id
+		// "mallory/../bob" must not reach bob.
+		{name: "dot-dot segment", path: "/v1/users/mallory/../bob/enrollments", body: `{"provider":"totp","audience":"client"}`, status: 400, code: "invalid_request"},
+		{name: "dot segment", path: "/v1/users/./alice/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		{name: "empty segment", path: "/v1/users//alice/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		{name: "leading double slash", path: "//v1/users/alice/verify", body: verifyBody(valid), status: 400, code: "invalid_request"},
+		{name: "dot-dot at the end", path: "/v1/users/alice/verify/..", body: verifyBody(valid), status: 400, code: "invalid_request"},
 
 		// Providers and audiences.
 		{name: "unknown provider", path: verify, body: `{"provider":"sms","audience":"client","code":"` + valid + `"}`, status: 404, code: "unknown_provider"},

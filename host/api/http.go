@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"reflect"
 	"slices"
 	"strconv"
@@ -431,7 +432,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(RequestIDHeader, id)
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 	sw := &statusWriter{ResponseWriter: w}
-	s.mux.ServeHTTP(sw, r)
+	if canonicalPath(r.URL.EscapedPath()) {
+		s.mux.ServeHTTP(sw, r)
+	} else {
+		writeError(sw, http.StatusBadRequest, "invalid_request",
+			"the path has a \".\", \"..\" or empty segment; escape every user id and other value in a path (a \"/\" as %%2F)")
+	}
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
@@ -445,6 +451,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Log(level, "request", "method", r.Method, "path", path, "status", sw.status,
 		"duration", time.Since(start), "request_id", id)
+}
+
+// canonicalPath reports whether the escaped path p is one ServeMux serves
+// without redirecting: no ".", ".." or empty segment. For any other the
+// mux answers a 307 to the cleaned path, and a client that follows it
+// (Go's, curl -L) resends the method, body and Authorization there: a
+// host application that put its user "mallory/../bob" in a path without
+// escaping it acted on bob. Such a request is refused, with the fix. A
+// segment's own escapes stay inside it (%2F, %2E%2E): only unescaped
+// slashes separate segments, as the mux itself reads them.
+func canonicalPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // routine reports whether a request is logged at debug rather than info:
