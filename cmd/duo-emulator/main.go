@@ -31,8 +31,10 @@
 // unknown stat such as BAD_STATUS), raw=1 with body (answer body verbatim),
 // response (a JSON object answered as the OK response, e.g. an async auth
 // answered with {"result":"allow","status":"allow"}), malformed=1, delay
-// (a duration; slow auth_status with path=/auth/v2/auth_status) and
-// drop=1.
+// (a duration; slow auth_status with path=/auth/v2/auth_status), drop=1,
+// cut=1 (status and headers, then the connection closes mid-body; body
+// sets the start sent) and stall=1 (the same, then the body stalls until
+// the client gives up).
 package main
 
 import (
@@ -271,7 +273,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 func parseFailure(q map[string]string) (int, duotest.Failure, error) {
 	f := duotest.Failure{Path: q["path"], EmptyBody: q["empty"] == "1", XRetryAfter: q["x_retry_after"] == "1",
 		RetryAfterDate: q["retry_after_date"] == "1", Stat: q["stat"], Raw: q["raw"] == "1", RawBody: q["body"],
-		Malformed: q["malformed"] == "1", Drop: q["drop"] == "1"}
+		Malformed: q["malformed"] == "1", Drop: q["drop"] == "1", CutShort: q["cut"] == "1", StallBody: q["stall"] == "1"}
 	n := 1
 	switch v := q["n"]; v {
 	case "":

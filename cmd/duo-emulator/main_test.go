@@ -68,6 +68,12 @@ func TestParseFailure(t *testing.T) {
 	if err != nil || n != 3 || f.FailCode != 1000 || f.Path != "/auth/v2/auth" || f.Response == nil || f.Delay.Seconds() != 1 {
 		t.Errorf("parseFailure = %d %+v %v", n, f, err)
 	}
+	if _, f, err := parseFailure(map[string]string{"status": "403", "cut": "1"}); err != nil || !f.CutShort || f.StallBody || f.Status != 403 {
+		t.Errorf("parseFailure(cut) = %+v %v", f, err)
+	}
+	if _, f, err := parseFailure(map[string]string{"stall": "1"}); err != nil || !f.StallBody || f.CutShort {
+		t.Errorf("parseFailure(stall) = %+v %v", f, err)
+	}
 	for _, bad := range []map[string]string{{"n": "0"}, {"n": "x"}, {"status": "x"}, {"retry_after": "2"}, {"response": "[1]"}} {
 		if _, _, err := parseFailure(bad); err == nil {
 			t.Errorf("parseFailure(%v) accepted", bad)

@@ -65,14 +65,16 @@
 // one. Reasons come from the sdk vocabulary.
 //
 // Every answer is classified (internal/authapi.Classify; the README has
-// the table). Only an unreachable Duo (network error, timeout, 5xx, 429
-// after its retries) is left to the failmode: secure denies with
+// the table). Only an unreachable Duo (network error or timeout before any
+// status line, 5xx, 429 after its retries) is left to the failmode: secure denies with
 // ReasonUnavailable and safe allows with ReasonFailmodeSafe, both saying
 // so in Message and Details and in the log. Every definite answer is
 // never an allow: wrong credentials or clock are errors for the admin
 // (KindInvalidCredentials, KindClockSkew, with a Fix); any other refusal
 // (another 4xx, a FAIL at any status, an empty, malformed or unexpected
-// 200) is a deny with ReasonBackendRefused and Duo's answer in Details.
+// 200, any of these with a body cut short or stalled past the timeout) is
+// a deny with ReasonBackendRefused and Duo's answer in Details.
 // One exception: Duo's auth_status long-polls until the push's status
-// changes, so a poll that reaches the timeout is Pending, not unavailable.
+// changes, so a poll that reaches the timeout with no answer at all (no
+// status line) is Pending, not unavailable.
 package duo

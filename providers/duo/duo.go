@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"sync/atomic"
@@ -161,6 +162,9 @@ type Provider struct {
 	// and math/rand. Tests inject them (see authapi.Config).
 	sleep  func(ctx context.Context, d time.Duration) error
 	jitter func(n time.Duration) time.Duration
+	// transport, when set, replaces the TLS transport built from the
+	// settings: tests that act when a response's headers are in.
+	transport http.RoundTripper
 }
 
 var _ sdk.Provider = (*Provider)(nil)

@@ -82,6 +82,7 @@ func (p *Provider) configure(settings sdk.Settings) error {
 		UserAgent:      "twofactor-provider-duo/" + Version,
 		Sleep:          p.sleep,
 		Jitter:         p.jitter,
+		Transport:      p.transport,
 		OnResign: func(op string, before, after time.Duration) {
 			p.log.Warn("Duo answered 401: measured Duo's clock and signed the request again", "op", op,
 				"clock_offset_before", formatOffset(before), "clock_offset", formatOffset(after))

@@ -47,8 +47,10 @@ const maxPasscodeLen = 64
 // gave one, as TrustToken. Denials carry Duo's
 // reason: invalid_code, denied_by_user, fraud, timeout, locked_out,
 // denied_by_policy. When Duo cannot be reached the failmode decides: secure
-// denies with ReasonUnavailable, safe allows with ReasonFailmodeSafe. A
-// push poll that reaches the timeout is still Pending: Duo long-polls.
+// denies with ReasonUnavailable, safe allows with ReasonFailmodeSafe; an
+// answer whose status line arrived is never that (see failed). A push poll
+// that reaches the timeout before any status line is still Pending: Duo
+// long-polls.
 // Every call is bounded by the timeout setting.
 func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.VerifyResponse, error) {
 	c, err := p.current()
@@ -159,7 +161,8 @@ func (p *Provider) poll(ctx context.Context, c *config, st *stateV1, txid string
 	if err != nil {
 		if authapi.IsTimeout(err) {
 			// Duo answers auth_status only when the status changes: no
-			// answer within the timeout means the user has not answered.
+			// answer within the timeout (not even a status line) means
+			// the user has not answered.
 			return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: txid,
 				Message: "waiting for the user to answer in Duo Mobile"}, nil
 		}

@@ -30,7 +30,8 @@
 // Users, devices, passcodes, push outcomes and enrollments are scripted with
 // AddUser, SetPreauthResult, AddPasscode, ScriptPush, ActivateEnrollment and
 // ExpireEnrollment; failures (429 with Retry-After, 5xx, malformed JSON,
-// slow answers, dropped connections) with Fail. Requests returns every
+// slow answers, dropped connections, bodies cut short or stalled after
+// the headers) with Fail. Requests returns every
 // request received.
 //
 // Deliberate simplifications: auth_status answers at once instead of

@@ -99,6 +99,18 @@ func WildScenarios() []Scenario {
 		Scenario{Name: "5xx on auth_status", Push: true, Poll: true, Apply: fail(1, Failure{Path: status, Status: 503}), Expect: ExpectOutage},
 		Scenario{Name: "slow preauth", Apply: fail(1, Failure{Path: preauth, Delay: 2 * Timeout}), Expect: ExpectOutage},
 		Scenario{Name: "dropped connection", Apply: fail(always, Failure{Path: auth, Drop: true}), Expect: ExpectOutage},
+		// The status line and headers arrived, then the body was cut short
+		// or stalled: below 500 (but 429) an answer, never an outage.
+		Scenario{Name: "body cut short, 200 deny on preauth", Apply: fail(always, Failure{Path: preauth, CutShort: true}), Expect: ExpectRefused},
+		Scenario{Name: "body cut short, 200 on auth", Apply: fail(always, Failure{Path: auth, CutShort: true}), Expect: ExpectRefused},
+		Scenario{Name: "body cut short, 403 proxy page", Apply: fail(always, Failure{Path: preauth, Status: 403, CutShort: true}), Expect: ExpectCredentials},
+		Scenario{Name: "body cut short, 404 proxy page", Apply: fail(always, Failure{Path: auth, Status: 404, CutShort: true}), Expect: ExpectRefused},
+		Scenario{Name: "body cut short, 429 then answered", Apply: fail(1, Failure{Path: auth, Status: 429, RetryAfter: time.Second, CutShort: true}), Expect: ExpectDuo},
+		Scenario{Name: "body cut short, 503", Apply: fail(always, Failure{Path: auth, Status: 503, CutShort: true}), Expect: ExpectOutage},
+		Scenario{Name: "body cut short on auth_status", Push: true, Poll: true, Apply: fail(always, Failure{Path: status, CutShort: true}), Expect: ExpectRefused},
+		Scenario{Name: "body stalls, 200 on auth", Apply: fail(always, Failure{Path: auth, StallBody: true}), Expect: ExpectRefused},
+		Scenario{Name: "body stalls, 502", Apply: fail(always, Failure{Path: preauth, Status: 502, StallBody: true}), Expect: ExpectOutage},
+		Scenario{Name: "body stalls on auth_status", Push: true, Poll: true, Apply: fail(always, Failure{Path: status, StallBody: true}), Expect: ExpectRefused},
 		Scenario{Name: "Duo down", Apply: func(s *Server) { s.Close() }, Expect: ExpectOutage},
 	)
 }

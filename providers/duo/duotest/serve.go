@@ -169,6 +169,9 @@ func (s *Server) inject(w http.ResponseWriter, r *http.Request, idx int, f Failu
 	if s.injectWild(w, idx, f) {
 		return true
 	}
+	if f.CutShort || f.StallBody {
+		s.cutShort(w, r, idx, f) // closes the connection: does not return
+	}
 	status := f.Status
 	if f.Malformed {
 		if status == 0 {

@@ -75,6 +75,16 @@ type Failure struct {
 	// of the real answer, after the request was authenticated: an async
 	// auth answered with a result, an allow without status_msg.
 	Response any
+	// CutShort sends the status line (Status, 200 when 0) and headers
+	// with a Content-Length that promises more than is sent, the start of
+	// the body (RawBody, else CutBodyStart(Status)), and closes the
+	// connection mid-body: a server or a proxy that dies while answering,
+	// a connection reset. Requests records the status.
+	CutShort bool
+	// StallBody sends the same as CutShort, then nothing more until the
+	// client gives up or the server closes: a body that stalls past the
+	// client's timeout.
+	StallBody bool
 }
 
 type failRule struct {

@@ -11,8 +11,9 @@ import (
 // Switches for how Duo-like servers written by others answer: bare errors,
 // a Host compared without its port, a wider Date window, and (as Failure
 // fields) X-Retry-After, HTTP-date Retry-After, FAIL at 200 with non-Duo
-// codes, unknown stats, empty or non-JSON 200s and answers that are not
-// what the request asks for.
+// codes, unknown stats, empty or non-JSON 200s, answers that are not
+// what the request asks for, and answers whose body is cut short or
+// stalls after the status line and headers.
 
 // SetBareErrors makes every FAIL the emulator writes itself (signature,
 // key, date and parameter errors) go out with its HTTP status and an empty
@@ -114,6 +115,50 @@ func (s *Server) injectWild(w http.ResponseWriter, idx int, f Failure) bool {
 	w.Write(body)
 	s.finish(idx, false, code, status)
 	return true
+}
+
+// CutBodyStart is the start of the body a CutShort or StallBody answer
+// sends before it stops: at 200 a preauth deny, otherwise a proxy's block
+// page.
+func CutBodyStart(status int) string {
+	if status == 0 || status == http.StatusOK {
+		return `{"stat":"OK","response":{"result":"deny","status_msg":"Login denied by policy`
+	}
+	return "<html><head><title>" + strconv.Itoa(status) + "</title></head><body>Blocked by policy"
+}
+
+// cutShort answers f.CutShort and f.StallBody: the status line, the
+// headers with a Content-Length 4096 bytes longer than what follows, the
+// start of the body; then the connection is closed at once (CutShort) or
+// once the client gives up or the server closes (StallBody).
+func (s *Server) cutShort(w http.ResponseWriter, r *http.Request, idx int, f Failure) {
+	status := f.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	body := f.RawBody
+	if body == "" {
+		body = CutBodyStart(status)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if status != http.StatusOK {
+		w.Header().Set("Content-Type", "text/html")
+	}
+	if status == http.StatusTooManyRequests {
+		s.retryAfterHeader(w, f)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+4096))
+	w.WriteHeader(status)
+	w.Write([]byte(body))
+	http.NewResponseController(w).Flush()
+	s.finish(idx, false, 0, status)
+	if f.StallBody {
+		select {
+		case <-r.Context().Done():
+		case <-s.done:
+		}
+	}
+	panic(http.ErrAbortHandler) // close the connection mid-body
 }
 
 // ResetWild ends every switch of WildScenarios: injected failures, bare

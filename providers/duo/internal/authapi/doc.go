@@ -24,12 +24,14 @@
 //     envelope, no trailing data, a known stat, and known result values
 //     (unknown extra properties are ignored, because Duo documents that
 //     new ones may appear at any time).
-//   - Every failure is classified (Classify): only a transport error, the
-//     deadline, a 5xx and a 429 after the retries are unavailable (an
-//     *UnavailableError), which a caller may leave to its failmode; every
-//     other answer is a definite *Error: a FAIL envelope at any status
-//     below 500, a bare or HTML 4xx, a 200 that is malformed or not what
-//     the request asks for (Malformed). Within those, credentials (401,
+//   - Every failure is classified (Classify): only a transport error or
+//     the deadline before any status line, a 5xx and a 429 after the
+//     retries are unavailable (an *UnavailableError), which a caller may
+//     leave to its failmode; every other answer is a definite *Error: a
+//     FAIL envelope at any status below 500, a bare or HTML 4xx, a 200
+//     that is malformed or not what the request asks for, and any answer
+//     below 500 whose body is over the cap, cut short or stalled
+//     (Malformed). Within those, credentials (401,
 //     40301, bare 403) and clock (40104/40105) are told apart from other
 //     refusals.
 //   - TLS uses the system roots, or a given *x509.CertPool (an emulator);

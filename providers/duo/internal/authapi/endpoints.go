@@ -296,8 +296,10 @@ func (c *Client) AuthAsync(ctx context.Context, req AuthRequest) (string, error)
 
 // AuthStatus calls /auth/v2/auth_status for a transaction started by
 // AuthAsync. Duo long-polls: it may answer only when the status changes,
-// so a call that ends with the context's deadline (IsTimeout) means the
-// user has not answered yet rather than that Duo is down.
+// so a call that ends with the context's deadline before any status line
+// arrived (IsTimeout) means the user has not answered yet rather than that
+// Duo is down. Once a status line arrived the server has answered: a body
+// that then stalls until the deadline is no long poll (see Classify).
 func (c *Client) AuthStatus(ctx context.Context, txid string) (*AuthResult, error) {
 	if !ValidTxID(txid) {
 		return nil, errors.New("authapi: malformed txid")

@@ -25,7 +25,8 @@ const (
 // Duo ({"stat":"FAIL","code":…,"message":…,"message_detail":…}) at any
 // status below 500, or any other answer below 500 that is not a valid
 // success for the request (Malformed: a bare 401, an HTML 404, an empty
-// 200, an async auth without a txid). Errors Duo answers with a 5xx
+// 200, an async auth without a txid, a body cut short or stalled after a
+// status below 500). Errors Duo answers with a 5xx
 // status, and 429s that could not be retried, are wrapped in an
 // *UnavailableError instead, so that IsUnavailable tells every transient
 // failure apart from a definite answer. Classify sorts them further.
@@ -91,9 +92,9 @@ type Class int
 const (
 	// ClassNone: no error.
 	ClassNone Class = iota
-	// ClassUnavailable: Duo gave no usable answer (a transport error, the
-	// deadline, a 5xx, a 429 after the retries). Only this class may be
-	// left to a failmode.
+	// ClassUnavailable: Duo gave no usable answer (a transport error or
+	// the deadline before any status line, a 5xx, a 429 after the
+	// retries). Only this class may be left to a failmode.
 	ClassUnavailable
 	// ClassCredentials: a 401 (bare or 40101/40102/40103, after the
 	// re-signed retry), a 40301, or a bare 403: the integration key, the
@@ -129,12 +130,19 @@ func (c Class) String() string {
 // Classify sorts an error of this package into the class the caller acts
 // on. The table, in order:
 //
-//	transport error, deadline, HTTP 5xx (any body)        unavailable
+//	transport error, deadline, before any status line      unavailable
+//	HTTP 5xx (any body, even cut short or stalled)         unavailable
 //	HTTP 429 after the retries                             unavailable
 //	code 40104 or 40105 (any status)                       clock
 //	HTTP 401 (any body), code 401xx, code 40301, bare 403  credentials
 //	anything else: other 4xx, 1xx/3xx, FAIL at 200,
 //	  malformed or unexpected 200                          refused
+//
+// Below 500 (but 429) the status line is the answer: a body that is then
+// too big, cut short (the connection closed or reset) or stalled until
+// the deadline makes the answer malformed, sorted by its status as any
+// other malformed answer (a bare 401 or 403 is credentials, the rest
+// refused), never unavailable.
 func Classify(err error) Class {
 	if err == nil {
 		return ClassNone
@@ -166,10 +174,10 @@ func AsError(err error) (*Error, bool) {
 	return e, ok
 }
 
-// UnavailableError means Duo gave no usable answer: the network failed,
-// the context ended, the server answered with a 5xx status, a body that is
-// not a valid envelope, a body over the size cap, or a 429 that could not
-// be retried within the deadline. Trying again later may succeed.
+// UnavailableError means Duo gave no usable answer: the network failed or
+// the context ended before a status line arrived, the server answered
+// with a 5xx status (whatever its body, complete or not), or a 429 could
+// not be retried within the deadline. Trying again later may succeed.
 type UnavailableError struct {
 	Op         string        // e.g. "POST /auth/v2/auth"
 	HTTPStatus int           // 0 when no response arrived
@@ -204,9 +212,13 @@ func IsUnavailable(err error) bool {
 }
 
 // IsTimeout reports whether err is an UnavailableError caused by the
-// context's deadline.
+// context's deadline before any status line arrived: the server said
+// nothing at all. A deadline met while the body of a 5xx or a 429 came in
+// is unavailable but no timeout (the server answered, with an outage); one
+// met while the body of any other status came in is a definite *Error.
 func IsTimeout(err error) bool {
-	return IsUnavailable(err) && errors.Is(err, context.DeadlineExceeded)
+	var u *UnavailableError
+	return errors.As(err, &u) && u.HTTPStatus == 0 && errors.Is(err, context.DeadlineExceeded)
 }
 
 // maxMessageLen bounds the server-supplied text kept in an error.

@@ -27,33 +27,49 @@ type validator interface{ validate() error }
 // with jitter, up to maxRateLimitTries tries and never past the context's
 // deadline; then the call is unavailable.
 //
-// A signed request answered 401 (any 401: bare, 40101..40105) is a clock
-// question before it is a credentials one: the offset is measured at once
-// with the unsigned ping and the request re-signed with Duo's time, once.
-// A second 401 is the answer.
+// A signed request answered 401 (any 401: bare, 40101..40105, a body too
+// big or cut short) is a clock question before it is a credentials one:
+// the offset is measured at once with the unsigned ping and the request
+// re-signed with Duo's time, once. A second 401 is the answer.
+//
+// Once a status line below 500 other than 429 has arrived, the server has
+// answered: a body that is then cut short (the connection closed or reset
+// before its Content-Length), stalls until the deadline, or is over the
+// cap is a definite malformed *Error, never an *UnavailableError. Only
+// when no status line arrived, or it said 5xx or 429, is the call
+// unavailable.
 func (c *Client) call(ctx context.Context, method, path string, params url.Values, signed bool, out validator) error {
 	op := method + " " + path
 	resigned := false
 	for limited := 0; ; {
 		status, hdr, body, err := c.do(ctx, method, path, params, signed)
-		if err == nil && ctx.Err() != nil {
-			// The deadline passed while the answer came in: too late.
+		if err != nil && status == http.StatusTooManyRequests && errors.Is(err, errCutShort) && ctx.Err() == nil {
+			// A 429 whose body was cut short is still a 429: its status
+			// and headers are all that is used of it (the body is only
+			// quoted), so it is retried as any other.
+			body, err = nil, nil
+		}
+		if err == nil && ctx.Err() != nil && !answered(status) {
+			// The deadline passed while a 5xx or a 429 came in: too late
+			// to retry it, and an outage either way.
 			err = errors.New("response arrived after the deadline")
 		}
-		if errors.Is(err, errTooLarge) && status < 500 {
-			// A complete answer, only too big to read: definite, and
-			// nothing to trust.
-			return &Error{HTTPStatus: status, Malformed: true, Message: err.Error()}
-		}
-		if err != nil {
+		switch {
+		case err != nil && (answered(status) || status == http.StatusTooManyRequests && errors.Is(err, errTooLarge)):
+			// The status line arrived below 500: the server answered. A
+			// body too big to read, cut short (the connection closed or
+			// reset mid-body) or stalled until the deadline leaves nothing
+			// to trust, and is still an answer: definite, never an outage
+			// (nor, on auth_status, a long poll still waiting).
+			err = &Error{HTTPStatus: status, Malformed: true, Message: err.Error()}
+		case err != nil:
 			if ctx.Err() != nil {
 				// Report the context's own error, so that callers can
 				// tell a deadline (errors.Is context.DeadlineExceeded).
 				err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 			}
 			return &UnavailableError{Op: op, HTTPStatus: status, Err: err}
-		}
-		if status == http.StatusTooManyRequests {
+		case status == http.StatusTooManyRequests:
 			wait := c.rateLimitWait(hdr, limited)
 			limited++
 			fail := failFromBody(status, body)
@@ -65,8 +81,11 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 			}
 			return &UnavailableError{Op: op, HTTPStatus: status, RetryAfter: wait,
 				Err: fmt.Errorf("%w (after %d tries)", fail, limited)}
+		default:
+			// A complete answer below 500 is decoded even if the deadline
+			// passed as its last byte came in: it is the server's answer.
+			err = decode(op, status, body, out)
 		}
-		err = decode(op, status, body, out)
 		if signed && !resigned && status == http.StatusUnauthorized {
 			resigned = true
 			old, _ := c.Offset()
@@ -81,8 +100,20 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 	}
 }
 
+// answered reports whether a response with this status line is a definite
+// answer whatever its body: a status below 500 other than 429. A 5xx or a
+// 429 is an outage (after the retries of a 429).
+func answered(status int) bool {
+	return status > 0 && status < 500 && status != http.StatusTooManyRequests
+}
+
 // errTooLarge: the response body is over the cap.
 var errTooLarge = errors.New("response is larger than the cap")
+
+// errCutShort: the status line and headers arrived, but reading the body
+// failed: the connection was closed or reset before its end, or the
+// deadline passed while it stalled.
+var errCutShort = errors.New("body cut short")
 
 // do sends one request and reads the capped body.
 func (c *Client) do(ctx context.Context, method, path string, params url.Values, signed bool) (int, http.Header, []byte, error) {
@@ -122,7 +153,12 @@ func (c *Client) do(ctx context.Context, method, path string, params url.Values,
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
-		return resp.StatusCode, nil, nil, fmt.Errorf("reading response: %w", err)
+		// Say what happened, never what was read: the count, and the
+		// reader's error (unexpected EOF, a reset, the deadline).
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("it stalled until the call ended (%w)", cerr)
+		}
+		return resp.StatusCode, resp.Header, nil, fmt.Errorf("%w after %d bytes: %w", errCutShort, len(b), err)
 	}
 	if int64(len(b)) > c.maxBody {
 		return resp.StatusCode, nil, nil, fmt.Errorf("%w (%d bytes)", errTooLarge, c.maxBody)
