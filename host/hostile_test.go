@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,6 +42,15 @@ func (p *countingProvider) Verify(ctx context.Context, req sdk.VerifyRequest) (s
 func (p *countingProvider) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
 	p.enrolls.Add(1)
 	return p.Provider.Enroll(ctx, req)
+}
+
+// Info is TOTP's, with an optional enrollment input "label" (which TOTP
+// ignores), so that a body's inputs reach the provider when they are
+// valid and a test can tell an inputs map refused at the boundary.
+func (p *countingProvider) Info(ctx context.Context) (sdk.Info, error) {
+	info, err := p.Provider.Info(ctx)
+	info.EnrollInputs = append(slices.Clone(info.EnrollInputs), sdk.Field{Name: "label", Type: sdk.TypeString})
+	return info, err
 }
 
 // hostileServer is the HTTP API over a framework with the TOTP provider
@@ -301,30 +311,73 @@ func TestHostileInput(t *testing.T) {
 // TestDuplicateKeys: a body naming a field twice is ambiguous; a proxy or
 // WAF in front of the host may read the first value where Go's decoder
 // keeps the last, so the two would judge different requests. Issue 7 asks
-// for a clear 4xx without a provider call.
+// for a clear 4xx without a provider call, at any depth: the step-up
+// routes carry their code in a nested "step_up" object, and an
+// enrollment's "inputs" are a nested map. A key in another case is
+// refused as well ("Code" for "code", which Go's decoder would take);
+// in inputs, which are no field names, the provider's schema refuses it
+// as an unknown input.
 func TestDuplicateKeys(t *testing.T) {
 	srv, prov, valid := hostileServer(t)
-	var gaps []string
-	for _, body := range []string{
-		`{"provider":"totp","audience":"client","code":"000000","code":"` + valid + `"}`,
-		`{"provider":"sms","provider":"totp","audience":"client","code":"` + valid + `"}`,
-		`{"provider":"totp","audience":"staff","audience":"client","code":"` + valid + `"}`,
-		`{"provider":"totp","audience":"client","code":"` + valid + `","Code":"000000"}`,
-	} {
-		before := prov.verifies.Load()
-		req := httptest.NewRequest("POST", "/v1/users/alice/verify", strings.NewReader(body))
+	const (
+		verify   = "/v1/users/alice/verify"
+		recovery = "/v1/users/alice/recovery-codes"
+		remove   = "/v1/users/alice/enrollments/totp/remove"
+		enroll   = "/v1/users/bob/enrollments"
+	)
+	do := func(path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+appKey)
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, req)
 		checkRecorded(t, req, rec)
+		return rec
+	}
+	var gaps []string
+	for _, c := range []struct{ path, body string }{
+		{verify, `{"provider":"totp","audience":"client","code":"000000","code":"` + valid + `"}`},
+		{verify, `{"provider":"sms","provider":"totp","audience":"client","code":"` + valid + `"}`},
+		{verify, `{"provider":"totp","audience":"staff","audience":"client","code":"` + valid + `"}`},
+		{verify, `{"provider":"totp","audience":"client","code":"` + valid + `","Code":"000000"}`},
+		// In the step-up's nested object.
+		{recovery, `{"audience":"client","step_up":{"provider":"totp","code":"000000","code":"` + valid + `"}}`},
+		{recovery, `{"audience":"client","step_up":{"provider":"recovery","provider":"totp","code":"` + valid + `"}}`},
+		{recovery, `{"audience":"client","step_up":{"provider":"totp","Code":"` + valid + `"}}`},
+		{recovery, `{"audience":"client","step_up":{"provider":"totp","cod\u0065":"000000","code":"` + valid + `"}}`},
+		{recovery, `{"audience":"client","step_up":{"provider":"totp","code":"` + valid + `"},"step_up":{"provider":"totp","code":"000000"}}`},
+		{remove, `{"audience":"client","step_up":{"provider":"totp","code":"000000","code":"` + valid + `"}}`},
+		// In an enrollment's inputs: an exact duplicate, and a name in
+		// another case, which is no input the provider asks for.
+		{enroll, `{"provider":"totp","audience":"client","inputs":{"label":"Phone","label":"Tablet"}}`},
+		{enroll, `{"provider":"totp","audience":"client","inputs":{"Label":"Phone"}}`},
+	} {
+		verifies, enrolls := prov.verifies.Load(), prov.enrolls.Load()
+		rec := do(c.path, c.body)
 		if rec.Code >= 500 {
-			t.Errorf("%s: %d %s", body, rec.Code, rec.Body.String())
+			t.Errorf("%s: %d %s", c.body, rec.Code, rec.Body.String())
 		}
-		if rec.Code/100 != 4 || prov.verifies.Load() != before {
-			gaps = append(gaps, fmt.Sprintf("%s: %d %s (provider calls %d)", body, rec.Code, strings.TrimSpace(rec.Body.String()), prov.verifies.Load()-before))
+		if rec.Code/100 != 4 || prov.verifies.Load() != verifies || prov.enrolls.Load() != enrolls {
+			gaps = append(gaps, fmt.Sprintf("POST %s %s: %d %s (provider calls: %d verify, %d enroll)", c.path, c.body, rec.Code,
+				cut(strings.TrimSpace(rec.Body.String()), 120), prov.verifies.Load()-verifies, prov.enrolls.Load()-enrolls))
 		}
 	}
 	if len(gaps) > 0 {
 		t.Errorf("duplicate keys are not refused (want a 4xx without a provider call):\n%s", strings.Join(gaps, "\n"))
 	}
+	// Nothing was spent or changed: the same bodies without the
+	// duplicate are answered, alice's valid code among them.
+	if rec := do(recovery, `{"audience":"client","step_up":{"provider":"totp","code":"`+valid+`"}}`); rec.Code != http.StatusCreated {
+		t.Errorf("the step-up without duplicates: %d %s", rec.Code, rec.Body.String())
+	}
+	if rec := do(enroll, `{"provider":"totp","audience":"client","inputs":{"label":"Phone"}}`); rec.Code != http.StatusCreated {
+		t.Errorf("the enrollment without duplicates: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// cut shortens s to n bytes for a message.
+func cut(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -127,39 +127,45 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // checkKeys refuses what encoding/json would quietly accept in a request
 // body: a key given twice (Go keeps the last value, a proxy in front may
 // judge the first) and a key that matches a field only case-insensitively
-// ("Code" for "code"). Request bodies are flat objects, so only the top
-// level is checked; nested values are skipped whole.
+// ("Code" for "code"). Both are refused at every depth: in a nested
+// object such as a step-up's "step_up", which carries its code, as at the
+// top level. A map's keys (an enrollment's "inputs") and an opaque
+// value's (a WebAuthn "credential", handed to the provider as it is) are
+// no field names, so only a key given twice is refused there; an input in
+// another case is an unknown input, which the provider's schema refuses.
+// Only valid JSON is judged: Decode refuses the rest.
 func checkKeys(body []byte, v any) error {
+	if !json.Valid(body) {
+		return nil
+	}
 	if keys, ok := topLevelKeys(body); ok {
-		known := jsonFieldNames(v)
+		known := jsonFields(reflect.TypeOf(v))
 		for i, key := range keys {
 			if slices.Contains(keys[:i], key) {
 				return fmt.Errorf("json: duplicate field %q", key)
 			}
-			if !known[key] {
+			if _, ok := known[key]; !ok {
 				return fmt.Errorf("json: unknown field %q", key)
 			}
 		}
 		return nil
 	}
-	return checkKeysSlow(body, v)
+	return checkNested(body, v)
 }
 
 // maxFastKeys bounds the keys topLevelKeys collects: request bodies have
 // a handful, and the duplicate check above is quadratic.
 const maxFastKeys = 16
 
-// topLevelKeys lists the keys of a JSON object's top level, in order,
-// without the json.Decoder's per-token allocations (checkKeys through
-// Token was half of decode's CPU under load, issue 16). It answers only
-// for valid JSON whose top-level keys are plain (no escapes, ASCII
-// only) and few; ok is false otherwise, and checkKeysSlow decides as
-// before. On valid JSON this reads the same keys in the same order, so
-// the answer is checkKeysSlow's.
+// topLevelKeys lists the keys of a flat JSON object, in order, without
+// the json.Decoder's per-token allocations (checkKeys through Token was
+// half of decode's CPU under load, issue 16). body must be valid JSON.
+// It answers only for an object whose keys are plain (no escapes, ASCII
+// only) and few and whose values are no objects or arrays (their keys
+// need checking too); ok is false otherwise, and checkNested decides. On
+// such a body this reads the same keys in the same order, so the answer
+// is checkNested's.
 func topLevelKeys(body []byte) (keys []string, ok bool) {
-	if !json.Valid(body) {
-		return nil, false
-	}
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return nil, true // not an object: no keys to check
@@ -186,8 +192,11 @@ func topLevelKeys(body []byte) (keys []string, ok bool) {
 			return nil, false
 		}
 		keys = append(keys, string(body[start:end]))
-		i = skipSpace(body, end+1) + 1 // past the ':'
-		i = skipValue(body, skipSpace(body, i))
+		i = skipSpace(body, skipSpace(body, end+1)+1) // past the ':'
+		if body[i] == '{' || body[i] == '[' {
+			return nil, false // nested keys: checkNested walks them
+		}
+		i = skipValue(body, i)
 	}
 }
 
@@ -198,96 +207,145 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipValue returns the index just past the valid JSON value at b[i].
+// skipValue returns the index just past the valid JSON scalar at b[i].
 func skipValue(b []byte, i int) int {
-	depth := 0
-	for {
-		switch b[i] {
-		case '"':
-			i++
-			for b[i] != '"' {
-				if b[i] == '\\' {
-					i++ // the escaped character; \uXXXX's digits are plain
-				}
-				i++
+	if b[i] == '"' {
+		i++
+		for b[i] != '"' {
+			if b[i] == '\\' {
+				i++ // the escaped character; \uXXXX's digits are plain
 			}
 			i++
-		case '{', '[':
-			depth++
-			i++
-		case '}', ']':
-			depth--
-			i++
-		default:
-			// A number or a literal, up to the next delimiter.
-			for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
-				i++
-			}
 		}
-		if depth == 0 {
-			return i
-		}
-		if i = skipSpace(b, i); b[i] == ',' || b[i] == ':' {
-			i++
-		}
-		i = skipSpace(b, i)
+		return i + 1
 	}
+	// A number or a literal, up to the next delimiter.
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++
+	}
+	return i
 }
 
-// checkKeysSlow is checkKeys through json.Decoder's tokens, for what
-// topLevelKeys does not answer.
+// checkKeysSlow is checkKeys through json.Decoder's tokens alone, for
+// comparison with the fast path.
 func checkKeysSlow(body []byte, v any) error {
+	if !json.Valid(body) {
+		return nil
+	}
+	return checkNested(body, v)
+}
+
+// checkNested walks the valid JSON body with json.Decoder's tokens,
+// judging every object's keys against the Go type it decodes into.
+// json.Valid bounds the nesting (10,000 levels), and so the recursion.
+func checkNested(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
+	return checkValue(dec, reflect.TypeOf(v), "")
+}
+
+// checkValue reads the next JSON value from dec, which decodes into t: a
+// struct's object may name each of its fields once, exactly; a map's
+// object each key once; an opaque value's (t nil) objects each key once.
+// path names the value in errors ("step_up", "inputs"), so a nested key
+// is reported as "step_up.code".
+func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return nil // not an object: Decode reports it precisely
+	if err != nil {
+		return nil // not on valid JSON; Decode would report it
 	}
-	known := jsonFieldNames(v)
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
+	delim, ok := tok.(json.Delim)
+	if !ok {
+		return nil // a scalar
+	}
+	t = decodedType(t)
+	switch delim {
+	case '{':
+		var fields map[string]reflect.Type // nil: any key, decoded into elem
+		var elem reflect.Type
+		switch {
+		case t != nil && t.Kind() == reflect.Struct:
+			fields = jsonFields(t)
+		case t != nil && t.Kind() == reflect.Map:
+			elem = t.Elem()
 		}
-		key, _ := tok.(string)
-		if seen[key] {
-			return fmt.Errorf("json: duplicate field %q", key)
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				return nil
+			}
+			key, _ := tok.(string)
+			name := key
+			if path != "" {
+				name = path + "." + key
+			}
+			if seen[key] {
+				return fmt.Errorf("json: duplicate field %q", name)
+			}
+			seen[key] = true
+			next := elem
+			if fields != nil {
+				if next, ok = fields[key]; !ok {
+					return fmt.Errorf("json: unknown field %q", name)
+				}
+			}
+			if err := checkValue(dec, next, name); err != nil {
+				return err
+			}
 		}
-		seen[key] = true
-		if !known[key] {
-			return fmt.Errorf("json: unknown field %q", key)
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
 		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+		for i := 0; dec.More(); i++ {
+			if err := checkValue(dec, elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
 		}
 	}
+	_, _ = dec.Token() // the closing delimiter
 	return nil
 }
 
-// fieldNames caches jsonFieldNames by type: a request body's type is
-// one of a few, and reflecting on it for every request was a quarter of
-// decode's time under load.
-var fieldNames sync.Map // reflect.Type → map[string]bool, never written after being stored
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
-// jsonFieldNames lists the exact JSON names of a struct's fields.
-func jsonFieldNames(v any) map[string]bool {
-	t := reflect.TypeOf(v)
-	if names, ok := fieldNames.Load(t); ok {
-		return names.(map[string]bool)
+// decodedType is the type whose keys matter for a value decoded into t:
+// t without pointers, or nil for a value the host does not read itself
+// (json.RawMessage, an interface, any type that unmarshals itself).
+func decodedType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
 	}
-	names := structFieldNames(t)
-	fieldNames.Store(t, names)
-	return names
+	if t == nil || t.Kind() == reflect.Interface || reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	return t
 }
 
-func structFieldNames(t reflect.Type) map[string]bool {
+// fieldTypes caches jsonFields by type: a request body's type is one of a
+// few, and reflecting on it for every request was a quarter of decode's
+// time under load.
+var fieldTypes sync.Map // reflect.Type → map[string]reflect.Type, never written after being stored
+
+// jsonFields maps the exact JSON names of a struct's fields (t, or what
+// t points to) to their types; it is empty for any other type.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if fields, ok := fieldTypes.Load(t); ok {
+		return fields.(map[string]reflect.Type)
+	}
+	fields := structFields(t)
+	fieldTypes.Store(t, fields)
+	return fields
+}
+
+func structFields(t reflect.Type) map[string]reflect.Type {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	names := map[string]bool{}
+	fields := map[string]reflect.Type{}
 	if t.Kind() != reflect.Struct {
-		return names
+		return fields
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -298,9 +356,9 @@ func structFieldNames(t reflect.Type) map[string]bool {
 		if name == "" {
 			name = f.Name
 		}
-		names[name] = true
+		fields[name] = f.Type
 	}
-	return names
+	return fields
 }
 
 // jsonProblem describes a decoding error without echoing the body, which
