@@ -10,7 +10,10 @@
 //
 //	{"user":"alice","secret":"JBSWY3DPEHPK3PXP...","digits":6,"period":30,"algorithm":"SHA1"}
 //
-// with user and secret required. Blank lines are skipped in both.
+// with user and secret required. Blank lines are skipped in both. A JSON
+// line, or a CSV record (a quoted field's line breaks included, and the
+// blank lines before it), longer than 64 KiB is refused, and stops the
+// reading: a real one is under 200 bytes.
 //
 // Errors name the line and the field, and never quote a value: in a file
 // with its columns swapped, any field could hold a secret.
@@ -87,8 +90,42 @@ func ReadEach(r io.Reader, f Format, fn func(Row) error, bad func(error) error) 
 // columns are the CSV columns in positional order.
 var columns = []string{"user", "secret", "digits", "period", "algorithm"}
 
+// csvBuffer is the buffer encoding/csv reads through: what it may hold
+// beyond the record it is reading.
+const csvBuffer = 64 << 10
+
+// recordLimit hands encoding/csv, which reads a record of any length
+// whole (a quoted field runs over any number of lines), at most maxLine
+// bytes past the end of the record before plus what its buffer holds.
+// Past that it answers io.EOF, so that csv ends the record and still
+// names its first line, and notes that it did: the record is longer
+// than maxLine, which readCSV then reports, whatever csv made of it.
+type recordLimit struct {
+	r       io.Reader
+	read    int64 // bytes handed to csv
+	allow   int64 // bytes csv may have in all
+	tripped bool
+}
+
+func (l *recordLimit) Read(p []byte) (int, error) {
+	if l.read >= l.allow {
+		l.tripped = true
+		return 0, io.EOF
+	}
+	if rest := l.allow - l.read; int64(len(p)) > rest {
+		p = p[:rest]
+	}
+	n, err := l.r.Read(p)
+	l.read += int64(n)
+	return n, err
+}
+
+// readCSV reads records of at most maxLine bytes, each counted from the
+// end of the record before (blank lines in between count) to its own end,
+// its line break included, as readJSONL counts a line.
 func readCSV(r io.Reader, fn func(Row) error, bad func(error) error) error {
-	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<20))
+	lim := &recordLimit{r: r}
+	cr := csv.NewReader(bufio.NewReaderSize(lim, csvBuffer))
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
@@ -97,15 +134,37 @@ func readCSV(r io.Reader, fn func(Row) error, bad func(error) error) error {
 		index[c] = i
 	}
 	first, width := true, 0 // width: the header's field count; 0 without a header
+	end := 0                // the last line of the record before
 	for {
+		start := cr.InputOffset()
+		// csv's buffer holds less than csvBuffer bytes when it asks for
+		// more, so it asks past allow only inside a record longer than
+		// maxLine.
+		lim.allow = start + maxLine + csvBuffer
 		rec, err := cr.Read()
-		if err == io.EOF {
+		var pe *csv.ParseError
+		switch {
+		case lim.tripped || err == nil && cr.InputOffset()-start > maxLine:
+			line := end + 1 // the record's line, unless blank lines came first
+			switch {
+			case err == nil:
+				line, _ = cr.FieldPos(0)
+			case errors.As(err, &pe):
+				line = pe.StartLine
+			}
+			if blank := line - end - 1; blank > 0 {
+				return fmt.Errorf("line %d: longer than %d bytes with the %d blank lines before it", line, maxLine, blank)
+			}
+			return fmt.Errorf("line %d: longer than %d bytes", line, maxLine)
+		case err == io.EOF:
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			return csvError(err)
 		}
 		line, _ := cr.FieldPos(0)
+		// A quoted field's line breaks are in its value, as "\n".
+		end, _ = cr.FieldPos(len(rec) - 1)
+		end += strings.Count(rec[len(rec)-1], "\n")
 		if first {
 			first = false
 			if isHeader(rec) {
