@@ -2,6 +2,8 @@ package framework_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,11 +32,19 @@ func newPushEnv(t *testing.T, limit framework.PushLimit) (*framework.Framework, 
 }
 
 func pushVerify(fw *framework.Framework) (framework.VerifyResult, error) {
-	return fw.Verify(context.Background(), framework.VerifyInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff, Factor: "push"})
+	return pushVerifyFor(fw, "login-1")
 }
 
-// TestPushBomb: twenty push requests at once for one user send one push;
-// every request answers the same transaction.
+// pushVerifyFor starts a push for the login session.
+func pushVerifyFor(fw *framework.Framework, session string) (framework.VerifyResult, error) {
+	return fw.Verify(context.Background(), framework.VerifyInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff, Factor: "push",
+		Session: session})
+}
+
+// TestPushBomb: twenty push requests at once from one login send one
+// push, and every request answers its transaction; twenty more at once
+// from other logins (and from none) while it waits are refused, sending
+// nothing and handing out no transaction id.
 func TestPushBomb(t *testing.T) {
 	fw, prov, _, _ := newPushEnv(t, framework.PushLimit{})
 	txids := map[string]bool{}
@@ -48,10 +58,75 @@ func TestPushBomb(t *testing.T) {
 		return verdict(res, err)
 	})
 	if got["pending:waiting"] != 20 {
-		t.Errorf("answers to a push bomb: %v, want every one pending", got)
+		t.Errorf("answers to a push bomb of one login: %v, want every one pending", got)
 	}
 	if prov.sent != 1 || len(txids) != 1 {
 		t.Errorf("%d pushes sent, %d transaction ids answered; want 1 and 1", prov.sent, len(txids))
+	}
+	others := burst.Count(20, func(i int) string {
+		session := fmt.Sprintf("other-%d", i)
+		if i%4 == 0 {
+			session = ""
+		}
+		res, err := pushVerifyFor(fw, session)
+		if res.TxID != "" {
+			return "txid handed out"
+		}
+		if framework.IsPushPending(err) && asError(err).RetryAfter > 0 {
+			return "refused"
+		}
+		return verdict(res, err)
+	})
+	if others["refused"] != 20 || prov.sent != 1 {
+		t.Errorf("starts of other logins while the push waits: %v, %d pushes sent; want 20 refused and 1 sent", others, prov.sent)
+	}
+}
+
+// TestPushOfAnotherLogin: a push is answered only into the login that
+// started it. The user's login starts one; an attacker's login (the
+// password, another session) asks for one and is refused, audited
+// push_pending; the user approves and their login gets the allow; once it
+// is answered, another login may start a push of its own.
+func TestPushOfAnotherLogin(t *testing.T) {
+	fw, prov, _, _ := newPushEnv(t, framework.PushLimit{})
+	mine, err := pushVerifyFor(fw, "victim-login")
+	if err != nil || mine.Outcome != sdk.Pending {
+		t.Fatalf("the user's push: %+v %v", mine, err)
+	}
+	if _, err := pushVerifyFor(fw, "attacker-login"); !framework.IsPushPending(err) || framework.CodeOf(err) != framework.CodeLockedOut {
+		t.Fatalf("the other login's start: %v, want locked_out for the pending push", err)
+	}
+	if _, err := fw.StartVerification(context.Background(), framework.StartInput{UserID: "alice", Provider: "push",
+		Audience: framework.AudienceStaff, Factor: framework.FactorPush, Session: "attacker-login"}); !framework.IsPushPending(err) {
+		t.Fatalf("the other login's StartVerification: %v, want refused", err)
+	}
+	list, _ := fw.Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+	pending := 0
+	for _, e := range list {
+		if e.Reason == string(framework.ReasonPushPending) && e.Outcome == string(sdk.Deny) {
+			pending++
+		}
+	}
+	if pending != 2 {
+		t.Errorf("%d refusals audited push_pending, want 2: %+v", pending, list)
+	}
+	prov.mu.Lock()
+	prov.answers["duo-tx-alice"] = sdk.Allow
+	prov.mu.Unlock()
+	if res, err := fw.PollVerification(context.Background(), "alice", mine.TxID); err != nil || res.Outcome != sdk.Allow {
+		t.Fatalf("the user's poll after approving: %+v %v", res, err)
+	}
+	prov.mu.Lock()
+	delete(prov.answers, "duo-tx-alice")
+	prov.mu.Unlock()
+	if res, err := pushVerifyFor(fw, "attacker-login"); err != nil || res.Outcome != sdk.Pending || res.TxID == mine.TxID {
+		t.Errorf("a new login's push once the first was answered: %+v %v, want a push of its own", res, err)
+	}
+	if prov.sent != 2 {
+		t.Errorf("%d pushes sent, want 2", prov.sent)
+	}
+	if _, err := pushVerifyFor(fw, strings.Repeat("s", framework.MaxSession+1)); framework.CodeOf(err) != framework.CodeInvalidRequest {
+		t.Errorf("an overlong session: %v, want invalid_request", err)
 	}
 }
 

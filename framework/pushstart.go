@@ -26,7 +26,7 @@ func (f *Framework) isPushStart(in StartInput) bool {
 // that decides at once (Duo's bypass, a refusal) sends nothing: that
 // decision is recorded as the verify it is and returned in Outcome.
 func (f *Framework) startPushVerification(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
-	vin := VerifyInput{UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Factor: FactorPush, ClientIP: in.ClientIP}
+	vin := VerifyInput{UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Factor: FactorPush, ClientIP: in.ClientIP, Session: in.Session}
 	var vr VerifyResult
 	err := f.checkLocked(ctx, in.UserID)
 	if err == nil {

@@ -32,8 +32,11 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		entry.Details = res.Details
 	case CodeOf(err) == CodeLockedOut:
 		outcome, reason = sdk.Deny, ReasonLockedOut
-		if errors.Is(err, errPushLimit) {
+		switch {
+		case errors.Is(err, errPushLimit):
 			reason = ReasonPushLimit
+		case errors.Is(err, errPushPending):
+			reason = ReasonPushPending
 		}
 	default:
 		// No decision, but the attempt is part of the trail.

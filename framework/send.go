@@ -48,6 +48,13 @@ type StartInput struct {
 	Audience Audience
 	Factor   string // one of the provider's Capabilities.Challenges (empty for its default), or "push"
 	ClientIP string
+	// Session identifies the login this start is for (an opaque value of
+	// the caller's: the web UI's link id, a hash of the application's
+	// session id), at most MaxSession bytes. A push already pending for
+	// the user is handed only to a start of the same Session; any other
+	// start, and one without a Session, is refused while it waits
+	// (joinPush).
+	Session string
 }
 
 // StartResult is a challenge sent, or the pending one still to answer.
@@ -85,6 +92,9 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 	if err := ValidateUserID(in.UserID); err != nil {
 		return StartResult{}, err
 	}
+	if err := checkSession(in.Session); err != nil {
+		return StartResult{}, err
+	}
 	m, err := f.provider(in.Provider, in.Audience)
 	if err != nil {
 		return StartResult{}, err
@@ -111,7 +121,7 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 // sendChallenge reserves the send, asks the provider, stores its new state
 // and records the transaction, in that order (as startPush does for a push).
 func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, in.Session)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return StartResult{}, errNotEnrolled(in.Provider)
@@ -228,6 +238,8 @@ func (f *Framework) recordChallenge(ctx context.Context, in StartInput, res Star
 		entry.Outcome = ChallengeSent
 	case errors.Is(err, errPushLimit):
 		entry.Outcome, entry.Reason = string(sdk.Deny), string(ReasonPushLimit)
+	case errors.Is(err, errPushPending):
+		entry.Outcome, entry.Reason = string(sdk.Deny), string(ReasonPushPending)
 	case CodeOf(err) == CodeLockedOut:
 		entry.Outcome, entry.Reason = string(sdk.Deny), string(ReasonLockedOut)
 	case CodeOf(err) == CodeNotEnrolled:

@@ -35,6 +35,9 @@ type VerifyInput struct {
 	// that needs a challenge is refused without one.
 	TxID     string
 	ClientIP string
+	// Session identifies the login a push started by this verify (no
+	// code, a provider that pushes) is for, as StartInput.Session.
+	Session string
 	// RememberDevice asks for a device token with an allow, when the
 	// audience's policy allows remembering devices; DeviceLabel (a user
 	// agent, at most MaxDeviceLabel characters) names the device in lists.
@@ -79,6 +82,11 @@ type VerifyResult struct {
 // the caller gets CodeLockedOut with RetryAfter.
 const ReasonPushLimit = sdk.ReasonPushLimit
 
+// ReasonPushPending denies a push while another login's push waits for
+// the user's answer (pushsession.go); the caller gets CodeLockedOut with
+// RetryAfter.
+const ReasonPushPending = sdk.ReasonPushPending
+
 // ReasonNotEnrolled denies a user who has no active enrollment in the
 // provider; it is decided by the host, not the provider.
 const ReasonNotEnrolled = sdk.ReasonNotEnrolled
@@ -105,6 +113,9 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	if err := checkRemember(in); err != nil {
 		return VerifyResult{}, err
 	}
+	if err := checkSession(in.Session); err != nil {
+		return VerifyResult{}, err
+	}
 	if in.Provider == RecoveryProvider {
 		return f.verifyRecovery(ctx, in)
 	}
@@ -120,8 +131,8 @@ func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, e
 	// A push request checks no secret of the requester's: it is held back
 	// by a lockout, and gated by the push limit (startPush), but reserves
 	// no attempt, so a double click on "send push" answers the pending push
-	// instead of spending the budget. Its answer, when it comes, is counted
-	// like any other.
+	// (of the same login: joinPush) instead of spending the budget. Its
+	// answer, when it comes, is counted like any other.
 	push := f.isPush(in)
 	var t *ticket
 	if push {
@@ -209,13 +220,16 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // reserved first (or the pending one answered, or the limit reported), then
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, in.Session)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
 	case err != nil:
 		return VerifyResult{}, errorf(CodeInternal, err, "reserve push")
 	case pr.Existing != nil:
+		if err := joinPush(*pr.Existing, tx); err != nil {
+			return VerifyResult{}, err
+		}
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pr.Existing.ID,
 			Details: map[string]string{"push": "already_pending"}}, nil
 	case !pr.RetryAt.IsZero():

@@ -138,15 +138,22 @@ func TestPushBombThroughHost(t *testing.T) {
 		return n
 	}
 	got := httpBurst(t, []*testHost{h}, 20, func(h *testHost, _ int) response {
-		return h.duoVerify("carol", map[string]string{"factor": "push"})
+		return h.duoVerify("carol", map[string]string{"factor": "push", "session": "attacker"})
 	})
 	if got["pending/waiting"] != 20 || pushes() != 1 {
 		t.Fatalf("push bomb: %v, %d pushes reached Duo; want every answer pending and 1 push", got, pushes())
 	}
+	// From other logins (other sessions, or none) while it waits: refused,
+	// nothing sent.
+	if got := httpBurst(t, []*testHost{h}, 20, func(h *testHost, i int) response {
+		return h.duoVerify("carol", map[string]string{"factor": "push", "session": fmt.Sprint("login-", i%3)})
+	}); got["429"] != 20 || pushes() != 1 {
+		t.Fatalf("push bomb of other logins: %v, %d pushes reached Duo; want 20 refused and 1 push", got, pushes())
+	}
 	// The user lets each push time out; the attacker asks again.
 	for range 10 {
 		emu.ScriptPush("carol", duotest.Push{Result: "timeout"})
-		v := h.duoVerify("carol", map[string]string{"factor": "push"})
+		v := h.duoVerify("carol", map[string]string{"factor": "push", "session": "attacker"})
 		if v.str("txid") != "" {
 			h.poll("carol", v.str("txid"))
 		}

@@ -47,10 +47,11 @@ func pushesSent(emu *duotest.Server) int {
 // code, or by polling; verify with factor push still starts one.
 func TestDuoPushStart(t *testing.T) {
 	emu, h := enrolledDuoHost(t, duoconfig.Options{Failmode: "secure"}, "dave")
-	start := func() response {
+	startFor := func(session string) response {
 		t.Helper()
-		return h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
+		return h.do("POST", "/v1/users/dave/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push", "session": session})
 	}
+	start := func() response { t.Helper(); return startFor("login-1") }
 	if r := h.do("POST", "/v1/users/nobody/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"}); r.status != http.StatusNotFound || r.errCode() != "not_enrolled" {
 		t.Errorf("a push start for a user without the factor: %d %v, want 404 not_enrolled as for a code", r.status, r.body)
 	}
@@ -64,8 +65,18 @@ func TestDuoPushStart(t *testing.T) {
 	if again := start(); again.status != http.StatusOK || again.str("txid") != txid || again.body["already_sent"] != true {
 		t.Errorf("start again while pending: %d %v", again.status, again.body)
 	}
-	if v := h.duoVerify("dave", map[string]string{"factor": "push"}); v.str("outcome") != "pending" || v.str("txid") != txid {
+	if v := h.duoVerify("dave", map[string]string{"factor": "push", "session": "login-1"}); v.str("outcome") != "pending" || v.str("txid") != txid {
 		t.Errorf("verify factor push while pending: %d %v, want the same pending push", v.status, v.body)
+	}
+	// Another login (someone else with the password), or one that names
+	// none, gets neither the pending push nor one of its own.
+	for _, session := range []string{"login-2", ""} {
+		if o := startFor(session); o.status != http.StatusTooManyRequests || o.errCode() != "locked_out" || o.str("txid") != "" {
+			t.Errorf("start of login %q while login-1's push waits: %d %v, want 429 and no txid", session, o.status, o.body)
+		}
+	}
+	if v := h.duoVerify("dave", map[string]string{"factor": "push", "session": "login-2"}); v.status != http.StatusTooManyRequests || v.str("txid") != "" {
+		t.Errorf("verify factor push of another login while pending: %d %v, want 429 and no txid", v.status, v.body)
 	}
 	if v := h.duoVerify("dave", map[string]string{"txid": txid}); v.str("outcome") != "pending" {
 		t.Errorf("verify with the txid before the answer: %d %v", v.status, v.body)
@@ -86,7 +97,7 @@ func TestDuoPushStart(t *testing.T) {
 
 	// Compatibility: verify with factor push starts one; a poll finishes it.
 	emu.ScriptPush("dave", duotest.Push{Result: "deny"})
-	v := h.duoVerify("dave", map[string]string{"factor": "push"})
+	v := h.duoVerify("dave", map[string]string{"factor": "push", "session": "login-3"})
 	if v.str("outcome") != "pending" || v.str("txid") == "" {
 		t.Fatalf("verify factor push: %d %v", v.status, v.body)
 	}
@@ -112,7 +123,8 @@ func TestDuoPushStart(t *testing.T) {
 			events = append(events, fmt.Sprintf("%s:%v", ev, m["outcome"]))
 		}
 	}
-	want := []string{"challenge_sent:sent", "challenge_sent:already_sent", "verify:pending", "verify:pending", "verify:error",
+	want := []string{"challenge_sent:sent", "challenge_sent:already_sent", "verify:pending",
+		"challenge_sent:deny", "challenge_sent:deny", "verify:deny", "verify:pending", "verify:error",
 		"verify:allow", "verify:pending", "verify:deny", "verify:allow"}
 	if fmt.Sprint(events) != fmt.Sprint(want) {
 		t.Errorf("audit:\n got %v\nwant %v", events, want)
@@ -149,7 +161,8 @@ func TestSendLimitBurst(t *testing.T) {
 		pushTx := ""
 		for i, r := range burst.Run(2*size, func(i int) response {
 			p := providers[i%2]
-			return h.do("POST", "/v1/users/erin/verifications", appKey, map[string]string{"provider": p.name, "audience": "staff", "factor": p.factor})
+			return h.do("POST", "/v1/users/erin/verifications", appKey, map[string]string{"provider": p.name, "audience": "staff", "factor": p.factor,
+				"session": "erin-login"})
 		}) {
 			provider := providers[i%2].name
 			got[provider][r.status]++
@@ -198,8 +211,10 @@ func TestPushLimitAcrossReplicas(t *testing.T) {
 		emu.ScriptPush("fay", duotest.Push{Result: "allow"})
 		statuses, txids := map[int]int{}, map[string]bool{}
 		hosts := []*testHost{ra, rb}
+		session := fmt.Sprint("fay-login-", round)
 		for _, r := range burst.Run(size, func(i int) response {
-			return hosts[i%2].do("POST", "/v1/users/fay/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push"})
+			return hosts[i%2].do("POST", "/v1/users/fay/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push",
+				"session": session})
 		}) {
 			statuses[r.status]++
 			if tx := r.str("txid"); tx != "" {
@@ -212,6 +227,15 @@ func TestPushLimitAcrossReplicas(t *testing.T) {
 		}
 		if fmt.Sprint(statuses) != fmt.Sprint(want) || len(txids) > 1 {
 			t.Errorf("round %d: statuses %v, txids %v; want %v and one txid", round, statuses, txids, want)
+		}
+		// Other logins on either replica while it waits: refused, no txid.
+		for i, r := range burst.Run(size, func(i int) response {
+			return hosts[i%2].do("POST", "/v1/users/fay/verifications", appKey, map[string]string{"provider": "duo", "audience": "staff", "factor": "push",
+				"session": fmt.Sprint("other-", i)})
+		}) {
+			if r.status != http.StatusTooManyRequests || r.str("txid") != "" {
+				t.Errorf("round %d: another login's start %d over two replicas: %d %v, want 429 and no txid", round, i, r.status, r.body)
+			}
 		}
 		for tx := range txids {
 			if v := rb.duoVerify("fay", map[string]string{"txid": tx}); v.str("outcome") != "allow" {

@@ -81,6 +81,10 @@ const (
 	// ReasonPushLimit: the user's limit on pushes and sent challenges is
 	// reached. Does not count.
 	ReasonPushLimit Reason = "push_limit"
+	// ReasonPushPending: a push another login started is still waiting
+	// for the user's answer; a new one is sent once it is answered or
+	// expires. Does not count.
+	ReasonPushPending Reason = "push_pending"
 	// ReasonInvalidReason replaces a reason outside the rule: the host
 	// denies, counts the attempt, and logs and audits which provider broke
 	// the rule (the audit entry's details carry the reason it returned,

@@ -301,6 +301,9 @@ type verifyRequest struct {
 	// TxID answers the challenge POST .../verifications sent.
 	TxID     string `json:"txid,omitempty"`
 	ClientIP string `json:"client_ip,omitempty"`
+	// Session names the login a push started here is for (framework
+	// VerifyInput.Session).
+	Session string `json:"session,omitempty"`
 	// Remember this device (see policy.go): a device_token with an allow.
 	RememberDevice bool   `json:"remember_device,omitempty"`
 	DeviceLabel    string `json:"device_label,omitempty"`
@@ -344,7 +347,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
-		Code: code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP,
+		Code: code, Factor: req.Factor, TxID: req.TxID, ClientIP: req.ClientIP, Session: req.Session,
 		RememberDevice: req.RememberDevice, DeviceLabel: req.DeviceLabel, DeviceToken: req.DeviceToken,
 	})
 	s.writeVerifyResult(w, r, res, err)

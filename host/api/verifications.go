@@ -19,6 +19,9 @@ type startRequest struct {
 	Audience string `json:"audience"`
 	Factor   string `json:"factor,omitempty"`
 	ClientIP string `json:"client_ip,omitempty"`
+	// Session names the login this start is for (framework
+	// StartInput.Session): a pending push is handed only to its own.
+	Session string `json:"session,omitempty"`
 }
 
 type startResponse struct {
@@ -54,7 +57,7 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.fw.StartVerification(r.Context(), framework.StartInput{
 		UserID: r.PathValue("user"), Provider: req.Provider, Audience: audienceOf(req.Audience),
-		Factor: req.Factor, ClientIP: req.ClientIP,
+		Factor: req.Factor, ClientIP: req.ClientIP, Session: req.Session,
 	})
 	if err != nil {
 		s.writeFrameworkError(w, r, err)

@@ -189,8 +189,10 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 // waiting page, which polls it; a push the provider decided at once
 // (Duo's bypass, a refusal) goes straight to the result page.
 func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok string, p framework.ChallengeProvider, remember bool) {
+	// The link's id is the login's session: a push another login started
+	// (someone else with the password) is never handed to this page.
 	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
-		Audience: framework.Audience(c.Audience), Factor: framework.FactorPush, ClientIP: clientIP(r)})
+		Audience: framework.Audience(c.Audience), Factor: framework.FactorPush, ClientIP: clientIP(r), Session: c.Nonce})
 	if err != nil {
 		u.startFailed(w, r, c, tok, p.Name, remember, err, "Too many login requests were sent")
 		return
@@ -219,6 +221,13 @@ func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, 
 	case framework.IsSendLimit(err):
 		u.show(w, r, c, tok, provider, func(v *view) {
 			v.Error, v.Remember = limited+". For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+		})
+	case framework.IsPushPending(err):
+		// Another login's request waits on the user's phone: if it is not
+		// theirs, they should deny it.
+		u.show(w, r, c, tok, provider, func(v *view) {
+			v.Error, v.Remember = "A login request is already waiting on your phone. If you did not start it, deny it. "+
+				"Otherwise approve it there, or try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
 		})
 	case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
 		lc := c

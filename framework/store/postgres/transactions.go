@@ -30,7 +30,7 @@ func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framewor
 }
 
 // transactionColumns are what scanTransaction reads, in its order.
-const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after`
+const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after, session`
 
 func scanTransaction(row pgx.Row) (framework.Transaction, error) {
 	var (
@@ -38,7 +38,7 @@ func scanTransaction(row pgx.Row) (framework.Transaction, error) {
 		audience string
 		resend   *time.Time
 	)
-	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &tx.CreatedAt, &tx.ExpiresAt, &resend); err != nil {
+	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &tx.CreatedAt, &tx.ExpiresAt, &resend, &tx.Session); err != nil {
 		return framework.Transaction{}, err
 	}
 	tx.Audience = framework.Audience(audience)
@@ -115,9 +115,9 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 			}
 		}
 		_, err = tx.Exec(ctx, `
-			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			t.ID, t.UserID, t.Provider, string(t.Audience), t.ProviderTxID, created, expires)
+			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at, session)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			t.ID, t.UserID, t.Provider, string(t.Audience), t.ProviderTxID, created, expires, t.Session)
 		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == foreignKeyViolation {
 			return framework.ErrNotFound
 		}

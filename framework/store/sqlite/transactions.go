@@ -26,7 +26,7 @@ func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framewor
 }
 
 // transactionColumns are what scanTransaction reads, in its order.
-const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after`
+const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after, session`
 
 func scanTransaction(row *sql.Row) (framework.Transaction, error) {
 	var (
@@ -34,7 +34,7 @@ func scanTransaction(row *sql.Row) (framework.Transaction, error) {
 		audience                 string
 		created, expires, resend int64
 	)
-	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &created, &expires, &resend); err != nil {
+	if err := row.Scan(&tx.ID, &tx.UserID, &tx.Provider, &audience, &tx.ProviderTxID, &created, &expires, &resend, &tx.Session); err != nil {
 		return framework.Transaction{}, err
 	}
 	tx.Audience = framework.Audience(audience)
@@ -109,9 +109,9 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 			}
 		}
 		_, err = q.ExecContext(ctx, `
-			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			tx.ID, tx.UserID, tx.Provider, string(tx.Audience), tx.ProviderTxID, created, expires)
+			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at, session)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			tx.ID, tx.UserID, tx.Provider, string(tx.Audience), tx.ProviderTxID, created, expires, tx.Session)
 		var se *sqlitedriver.Error
 		if errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY {
 			return framework.ErrNotFound

@@ -27,12 +27,13 @@ func putTx(t *testing.T, s framework.Store, tx framework.Transaction) {
 func testTransactionRoundTrip(t *testing.T, s framework.Store) {
 	active(t, s, "alice", "duo")
 	tx := newTx("tx1", "alice", "duo")
+	tx.Session = framework.SessionKey("login-1")
 	putTx(t, s, tx)
 	got, err := s.GetTransaction(t.Context(), "alice", "tx1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != tx.ID || got.UserID != tx.UserID || got.Provider != tx.Provider || got.Audience != tx.Audience ||
+	if got.ID != tx.ID || got.UserID != tx.UserID || got.Provider != tx.Provider || got.Audience != tx.Audience || got.Session != tx.Session ||
 		got.ProviderTxID != tx.ProviderTxID || timeDiff(got.CreatedAt, tx.CreatedAt) != "" || timeDiff(got.ExpiresAt, tx.ExpiresAt) != "" {
 		t.Errorf("GetTransaction = %+v, want %+v (in UTC)", got, tx)
 	}

@@ -1,0 +1,64 @@
+package framework
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"unicode/utf8"
+)
+
+// A push is answered by the user's approval on their phone, not by
+// anything its poller knows but the transaction id: whoever holds the id
+// when the user approves gets the allow. So a pending push's id is handed
+// only to the login that started it. Before, a second start for the same
+// user, provider and audience was answered with the pending push ("one
+// pending push per user"): an attacker with the password pressed "Send
+// push" on a login of their own while the user's own push waited, the
+// user approved their own request, and the attacker's page, polling
+// faster, took the allow, and a remembered device with it. Now each start
+// says which login it is for (StartInput.Session, VerifyInput.Session);
+// the transaction keeps a hash of it; a start of the same login is
+// answered with its pending push, as before, and any other is refused,
+// sending nothing, until that push is answered or expires. A start that
+// names no login never joins one. Codes sent by a challenge are not
+// bound: answering one needs the code the user received.
+
+// MaxSession bounds StartInput.Session and VerifyInput.Session.
+const MaxSession = 256
+
+// errPushPending marks the CodeLockedOut of a push refused because
+// another login's push is pending.
+var errPushPending = errors.New("another login's push is pending")
+
+// SessionKey is what a transaction keeps of a login's Session: a SHA-256,
+// so that a caller's session id is never stored; "" for none.
+func SessionKey(session string) string {
+	if session == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("twofactor push session\x00" + session))
+	return hex.EncodeToString(sum[:])
+}
+
+// checkSession refuses a Session that is too long or not text.
+func checkSession(s string) error {
+	if len(s) > MaxSession || !utf8.ValidString(s) {
+		return errorf(CodeInvalidRequest, nil, "session must be at most %d bytes of UTF-8", MaxSession)
+	}
+	return nil
+}
+
+// joinPush says whether tx, a new start, may be answered with pending,
+// the push already waiting: only when both name the same login.
+func joinPush(pending, tx Transaction) error {
+	if tx.Session != "" && subtle.ConstantTimeCompare([]byte(pending.Session), []byte(tx.Session)) == 1 {
+		return nil
+	}
+	return &Error{Code: CodeLockedOut, Err: errPushPending, RetryAfter: pending.ExpiresAt.Sub(tx.CreatedAt),
+		Message: "a login request is already waiting for this user's answer on their phone; it must be approved, denied or expire before another is sent"}
+}
+
+// IsPushPending says whether err refused a push because another login's
+// push is still waiting for the user's answer.
+func IsPushPending(err error) bool { return errors.Is(err, errPushPending) }
