@@ -2,14 +2,14 @@ package host
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/twofactor/twofactor/framework/binperm"
 )
 
 // The config watcher must never die: a deploy tool that deletes and writes
@@ -39,9 +39,6 @@ const pollEvery = 2 * time.Second
 
 // rearmEvery is how often an unarmed watcher tries again.
 const rearmEvery = time.Second
-
-// maxLinks bounds the symlink chain followed, as the kernel's ELOOP does.
-const maxLinks = 40
 
 // watchStatus is what GET /v1/config/status shows of the watcher.
 type watchStatus struct {
@@ -196,44 +193,21 @@ func (w *configWatcher) arm() (*dirWatcher, map[string]bool, error) {
 	return fw, names, nil
 }
 
-// chain returns path and every symlink met while resolving it (the file's
-// own links and those among its folders), absolute and clean. A missing
-// final file is not an error: its folder is watched for it to appear.
+// chain returns every symlink met resolving path (the file's own links,
+// each hop of a chain of them and those among its folders, each under the
+// real path of its folder) and the file it leads to, as binperm.Resolve
+// finds them. A missing final file is not an error: its folder is watched
+// for it to appear.
 func chain(path string) (map[string]bool, error) {
-	p, err := filepath.Abs(path)
+	paths, err := binperm.Resolve(path)
 	if err != nil {
 		return nil, fmt.Errorf("config watch: %w", err)
 	}
-	names := map[string]bool{}
-	for range maxLinks {
+	names := make(map[string]bool, len(paths))
+	for _, p := range paths {
 		names[p] = true
-		// A link among the folders (a ConfigMap's ..data) is swapped by a
-		// rename in its own folder: its name matters too.
-		for q := filepath.Dir(p); q != filepath.Dir(q); q = filepath.Dir(q) {
-			if fi, err := os.Lstat(q); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				names[q] = true
-			}
-		}
-		fi, err := os.Lstat(p)
-		if errors.Is(err, os.ErrNotExist) {
-			return names, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("config watch: %w", err)
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			return names, nil
-		}
-		target, err := os.Readlink(p)
-		if err != nil {
-			return nil, fmt.Errorf("config watch: %w", err)
-		}
-		if !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(p), target)
-		}
-		p = filepath.Clean(target)
 	}
-	return nil, fmt.Errorf("config watch: more than %d symlinks resolving %s", maxLinks, path)
+	return names, nil
 }
 
 // fingerprint is the SHA-256 of the file the path leads to now, or

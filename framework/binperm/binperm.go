@@ -4,22 +4,26 @@
 // and hands it every user's decrypted factor state, so whoever can write
 // the file, or rename entries in a folder on the way to it, owns the host.
 //
-// The rule, for the binary and each folder from it up to the root, along
-// the path as configured and, if a symlink is involved, along the path it
-// resolves to:
+// The rule, for the binary and each folder from it up to the root, and
+// for every symbolic link met resolving its path (one link at a time, as
+// the kernel does: the binary's own links, each hop of a chain of them,
+// and links among its folders) and each folder above that link:
 //   - the owner is root or the user the host runs as;
 //   - group and others cannot write it. A folder above the binary's own
 //     that has the sticky bit and is owned by root (/tmp) passes: there
 //     nobody can rename or delete an entry they do not own, and the entry
 //     below it is checked in turn. The binary and its folder get no such
-//     exception.
+//     exception. A link's own mode means nothing; its owner must be root or
+//     the host's user too (in a sticky folder its owner may repoint it).
 package binperm
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Error is a binary refused for its permissions: Path is the file or
@@ -47,34 +51,131 @@ func Check(binary string) error {
 	if err != nil {
 		return fmt.Errorf("plugin binary %s: %w", binary, err)
 	}
-	if err := checkChain(abs, abs); err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(abs)
+	steps, err := resolve(binary) // not abs: see resolve
 	if err != nil {
 		return fmt.Errorf("plugin binary %s: %w", binary, err)
 	}
-	if real != abs {
-		return checkChain(abs, real)
+	for _, s := range steps {
+		if err := checkChain(abs, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// checkChain checks path and every folder above it.
-func checkChain(binary, path string) error {
-	own := filepath.Dir(path)
+// MaxLinks bounds the symbolic links followed resolving one path, as the
+// kernel's ELOOP does (40 on Linux): more is taken for a loop.
+const MaxLinks = 40
+
+// step is one name met resolving a path: a symbolic link, or (last) the
+// file the path leads to. Its folder holds no link: it is a real path.
+type step struct {
+	path string
+	// leaf: a name of the file itself (a link to the file, or the file),
+	// not of a folder on the way to it.
+	leaf bool
+}
+
+// Resolve follows path one name at a time, as the kernel does, and
+// returns every symbolic link met on the way — the file's own links and
+// those among its folders, each named under the real path of the folder
+// that holds it — and last the file it leads to. Whoever can rename an
+// entry in the folder of any of them decides what path opens. A missing
+// name ends the walk without an error: the last path is then the one
+// that is missing (a watcher waits for it to appear). More than MaxLinks
+// links is an error.
+func Resolve(path string) ([]string, error) {
+	steps, err := resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.path
+	}
+	return out, nil
+}
+
+func resolve(path string) ([]step, error) {
+	// Not filepath.Abs: it cleans "link/.." away, where the kernel goes
+	// to the link's target's parent.
+	sep := string(filepath.Separator)
+	abs := path
+	if !filepath.IsAbs(path) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		abs = wd + sep + path
+	}
+	vol := filepath.VolumeName(abs)
+	done := vol + sep // what is resolved so far: a path without links
+	rest := names(abs[len(vol):])
+	var steps []step
+	for links := 0; len(rest) > 0; {
+		name := rest[0]
+		rest = rest[1:]
+		if name == ".." {
+			done = filepath.Dir(done) // done is real: its parent is too
+			continue
+		}
+		p := filepath.Join(done, name)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return append(steps, step{path: filepath.Join(append([]string{p}, rest...)...), leaf: true}), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = p
+			continue
+		}
+		if links++; links > MaxLinks {
+			return nil, fmt.Errorf("more than %d symlinks resolving %s (a loop?)", MaxLinks, path)
+		}
+		steps = append(steps, step{path: p, leaf: len(rest) == 0})
+		target, err := os.Readlink(p)
+		if err != nil {
+			return nil, err
+		}
+		if filepath.IsAbs(target) {
+			v := filepath.VolumeName(target)
+			done, target = v+sep, target[len(v):]
+		}
+		rest = append(names(target), rest...)
+	}
+	return append(steps, step{path: done, leaf: true}), nil
+}
+
+// names splits a path into its names, without empty ones and ".".
+func names(path string) []string {
+	var out []string
+	for _, n := range strings.Split(filepath.ToSlash(path), "/") {
+		if n != "" && n != "." {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkChain checks one step and every folder above it.
+func checkChain(binary string, s step) error {
+	own := filepath.Dir(s.path)
 	euid := os.Geteuid()
-	for p := path; ; p = filepath.Dir(p) {
+	for p := s.path; ; p = filepath.Dir(p) {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return fmt.Errorf("plugin binary %s: %w", binary, err)
 		}
-		// A symlink's own mode means nothing; its folder is next in the
-		// chain and its target is checked by Check.
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			if err := checkOne(binary, p, fi, p == path || p == own, euid); err != nil {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			// A link's mode means nothing and its target is a later step,
+			// but its owner may repoint it in a sticky folder.
+			if err := checkOwner(binary, p, fi, euid, "chown -h root "+p); err != nil {
 				return err
 			}
+		} else if err := checkOne(binary, p, fi, s.leaf && (p == s.path || p == own), euid); err != nil {
+			return err
 		}
 		if parent := filepath.Dir(p); parent == p {
 			return nil
@@ -82,13 +183,20 @@ func checkChain(binary, path string) error {
 	}
 }
 
-func checkOne(binary, p string, fi fs.FileInfo, strict bool, euid int) error {
-	uid, known := owner(fi)
-	if known && uid != 0 && uid != euid {
+func checkOwner(binary, p string, fi fs.FileInfo, euid int, fix string) error {
+	if uid, known := owner(fi); known && uid != 0 && uid != euid {
 		return &Error{Binary: binary, Path: p,
 			Reason: fmt.Sprintf("is owned by uid %d, neither root nor the user running twofactor (uid %d)", uid, euid),
-			Fix:    "chown root " + p}
+			Fix:    fix}
 	}
+	return nil
+}
+
+func checkOne(binary, p string, fi fs.FileInfo, strict bool, euid int) error {
+	if err := checkOwner(binary, p, fi, euid, "chown root "+p); err != nil {
+		return err
+	}
+	uid, known := owner(fi)
 	perm := fi.Mode().Perm()
 	if perm&0o022 == 0 {
 		return nil
