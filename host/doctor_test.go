@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -235,5 +236,57 @@ func TestDoctorBadConfig(t *testing.T) {
 	}
 	if code, out, _ := runCLI("doctor"); code == 0 || !strings.Contains(out, "--config") {
 		t.Errorf("no --config: exit %d\n%s", code, out)
+	}
+}
+
+// TestDoctorConfigFileMode: a config readable by others while it holds the
+// keys inline (what configs written 0644 before this check look like), or
+// in a folder others can write, fails doctor's config check with the one
+// command that fixes it; serve refuses the same file with the same fix.
+func TestDoctorConfigFileMode(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		folder bool // open the folder, not the file
+		mode   os.FileMode
+		want   string
+		fix    string
+	}{
+		{"0644 with the keys inline", false, 0o644, "readable by group or others (mode 0644)", "chmod 600 "},
+		{"folder 0777", true, 0o777, "writable by group or others (mode 0777)", "chmod go-w "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeConfig(t, pluginCopy(t), totpClients)
+			at := path
+			if tc.folder {
+				at = filepath.Dir(path)
+			}
+			if err := os.Chmod(at, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			code, out, rep := doctor(t, path)
+			st, msg, fix := rep.check("config")
+			if code == 0 || st != "fail" || !strings.Contains(msg, tc.want) || !strings.Contains(msg, "serve refuses") ||
+				!strings.HasPrefix(fix, tc.fix+at) {
+				t.Errorf("exit %d, config check %q %q fix %q\n%s", code, st, msg, fix, out)
+			}
+			if !strings.Contains(out, "fix: "+tc.fix+at) {
+				t.Errorf("output:\n%s", out)
+			}
+			// serve refuses it at once; one that served would block, so it
+			// is given 30 s.
+			served := make(chan string, 1)
+			go func() {
+				code, _, stderr := runCLI("serve", "--config", path, "--listen", "127.0.0.1:0")
+				served <- fmt.Sprintf("exit %d, %s", code, stderr)
+			}()
+			select {
+			case got := <-served:
+				if !strings.HasPrefix(got, "exit 1,") || !strings.Contains(got, "fix: "+tc.fix+at) {
+					t.Errorf("serve: %s", got)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("serve accepted %s (still serving after 30 s)", path)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@
 package binperm
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,10 +27,12 @@ import (
 	"strings"
 )
 
-// Error is a binary refused for its permissions: Path is the file or
-// folder at fault (the binary or one on its way), Fix the command that
-// repairs it.
+// Error is a file refused for its permissions: Binary is the file checked
+// (a plugin binary, or with What set another file the host trusts), Path
+// the file, folder or link at fault (it or one on its way), Fix the
+// command that repairs it.
 type Error struct {
+	What   string // "" for a plugin binary; "config file" (CheckFile)
 	Binary string
 	Path   string
 	Reason string
@@ -37,26 +40,36 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("plugin binary %s: %s %s, so it could be replaced with other code; fix: %s", e.Binary, e.Path, e.Reason, e.Fix)
+	if e.What == "" {
+		return fmt.Sprintf("plugin binary %s: %s %s, so it could be replaced with other code; fix: %s", e.Binary, e.Path, e.Reason, e.Fix)
+	}
+	return fmt.Sprintf("%s %s: %s %s, so another user could replace it; fix: %s", e.What, e.Binary, e.Path, e.Reason, e.Fix)
 }
 
 // Check returns a *Error when binary, or a folder on the way to it, could
 // be written by anyone but root or the user this process runs as; any
 // other error when a path cannot be read.
-func Check(binary string) error {
-	if !enforced {
+func Check(binary string) error { return CheckFile("", binary) }
+
+// CheckFile is Check for another file the host trusts as it trusts its
+// plugins — its config file, which names the admin API keys and the
+// providers' servers and is reloaded on every change. what names it in
+// errors ("config file"; "" is a plugin binary).
+func CheckFile(what, path string) error {
+	if !Enforced {
 		return nil
 	}
-	abs, err := filepath.Abs(binary)
+	label := cmp.Or(what, "plugin binary")
+	abs, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("plugin binary %s: %w", binary, err)
+		return fmt.Errorf("%s %s: %w", label, path, err)
 	}
-	steps, err := resolve(binary) // not abs: see resolve
+	steps, err := resolve(path)
 	if err != nil {
-		return fmt.Errorf("plugin binary %s: %w", binary, err)
+		return fmt.Errorf("%s %s: %w", label, path, err)
 	}
 	for _, s := range steps {
-		if err := checkChain(abs, s); err != nil {
+		if err := checkChain(&Error{What: what, Binary: abs}, s); err != nil {
 			return err
 		}
 	}
@@ -159,22 +172,23 @@ func names(path string) []string {
 	return out
 }
 
-// checkChain checks one step and every folder above it.
-func checkChain(binary string, s step) error {
+// checkChain checks one step and every folder above it; file is the
+// error to fill in.
+func checkChain(file *Error, s step) error {
 	own := filepath.Dir(s.path)
 	euid := os.Geteuid()
 	for p := s.path; ; p = filepath.Dir(p) {
 		fi, err := os.Lstat(p)
 		if err != nil {
-			return fmt.Errorf("plugin binary %s: %w", binary, err)
+			return fmt.Errorf("%s %s: %w", cmp.Or(file.What, "plugin binary"), file.Binary, err)
 		}
 		if fi.Mode()&fs.ModeSymlink != 0 {
 			// A link's mode means nothing and its target is a later step,
 			// but its owner may repoint it in a sticky folder.
-			if err := checkOwner(binary, p, fi, euid, "chown -h root "+p); err != nil {
+			if err := checkOwner(file, p, fi, euid, "chown -h root "+p); err != nil {
 				return err
 			}
-		} else if err := checkOne(binary, p, fi, s.leaf && (p == s.path || p == own), euid); err != nil {
+		} else if err := checkOne(file, p, fi, s.leaf && (p == s.path || p == own), euid); err != nil {
 			return err
 		}
 		if parent := filepath.Dir(p); parent == p {
@@ -183,17 +197,17 @@ func checkChain(binary string, s step) error {
 	}
 }
 
-func checkOwner(binary, p string, fi fs.FileInfo, euid int, fix string) error {
+func checkOwner(file *Error, p string, fi fs.FileInfo, euid int, fix string) error {
 	if uid, known := owner(fi); known && uid != 0 && uid != euid {
-		return &Error{Binary: binary, Path: p,
+		return &Error{What: file.What, Binary: file.Binary, Path: p,
 			Reason: fmt.Sprintf("is owned by uid %d, neither root nor the user running twofactor (uid %d)", uid, euid),
 			Fix:    fix}
 	}
 	return nil
 }
 
-func checkOne(binary, p string, fi fs.FileInfo, strict bool, euid int) error {
-	if err := checkOwner(binary, p, fi, euid, "chown root "+p); err != nil {
+func checkOne(file *Error, p string, fi fs.FileInfo, strict bool, euid int) error {
+	if err := checkOwner(file, p, fi, euid, "chown root "+p); err != nil {
 		return err
 	}
 	uid, known := owner(fi)
@@ -204,7 +218,11 @@ func checkOne(binary, p string, fi fs.FileInfo, strict bool, euid int) error {
 	if !strict && fi.IsDir() && fi.Mode()&fs.ModeSticky != 0 && known && uid == 0 {
 		return nil // like /tmp: see the package comment
 	}
-	return &Error{Binary: binary, Path: p,
+	return &Error{What: file.What, Binary: file.Binary, Path: p,
 		Reason: fmt.Sprintf("is writable by group or others (mode %04o)", perm),
 		Fix:    "chmod go-w " + p}
 }
+
+// Owner is the uid that owns fi; known is false where files have no Unix
+// owner.
+func Owner(fi fs.FileInfo) (uid int, known bool) { return owner(fi) }

@@ -4,8 +4,8 @@ package binperm
 
 import "io/fs"
 
-// enforced is false where files have no Unix owner and mode (Windows):
+// Enforced is false where files have no Unix owner and mode (Windows):
 // there the ACLs would have to be read, which this package does not do.
-const enforced = false
+const Enforced = false
 
 func owner(fs.FileInfo) (uid int, known bool) { return 0, false }

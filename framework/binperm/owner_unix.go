@@ -7,8 +7,8 @@ import (
 	"syscall"
 )
 
-// enforced: Unix owners and modes are what Check reads.
-const enforced = true
+// Enforced: Unix owners and modes are what Check reads.
+const Enforced = true
 
 func owner(fi fs.FileInfo) (uid int, known bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)

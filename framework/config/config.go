@@ -131,9 +131,14 @@ func Load(src Source) (*Config, error) {
 	if src.File == "" {
 		return nil, errors.New("config: no config file given (use --config FILE; twofactor init writes one)")
 	}
+	// Who may rewrite the file is judged before it is read (filemode.go).
+	if err := checkWritable(src.File); err != nil {
+		return nil, err
+	}
 	if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", src.File, withYAMLLine(src.File, err))
 	}
+	secrets := inlineSecrets(k) // the file's own, before the environment
 	environ := src.Environ
 	if environ == nil {
 		environ = os.Environ()
@@ -177,6 +182,9 @@ func Load(src Source) (*Config, error) {
 	}
 	c, err := parse(k, base, src.AllowWeakPreviousKeys)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkReadable(src.File, secrets); err != nil {
 		return nil, err
 	}
 	c.Source = src

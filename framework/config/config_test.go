@@ -12,12 +12,29 @@ import (
 	"github.com/twofactor/twofactor/framework"
 )
 
-func TestLoadGood(t *testing.T) {
-	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{}})
+// privateCopy copies a config from the repository (checked out 0644,
+// which a config holding keys may not be: filemode.go) to a private file
+// of a new folder.
+func privateCopy(t *testing.T, src string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	abs, _ := filepath.Abs("testdata")
+	path := filepath.Join(t.TempDir(), filepath.Base(src))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadGood(t *testing.T) {
+	path := privateCopy(t, "testdata/good.yaml")
+	c, err := Load(Source{File: path, Environ: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs := filepath.Dir(path)
 	if c.StorageDSN != filepath.Join(abs, "data/twofactor.db") || c.PluginsDir != filepath.Join(abs, "../bin") {
 		t.Errorf("relative paths not resolved against the config folder: %q %q", c.StorageDSN, c.PluginsDir)
 	}
@@ -43,7 +60,7 @@ func TestLoadGood(t *testing.T) {
 // TestTimeouts reads providers.NAME.timeout and shutdown_timeout from the
 // file and the environment.
 func TestTimeouts(t *testing.T) {
-	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{
+	c, err := Load(Source{File: privateCopy(t, "testdata/good.yaml"), Environ: []string{
 		"TWOFACTOR_PROVIDERS__TOTP__TIMEOUT=1500ms", "TWOFACTOR_SHUTDOWN_TIMEOUT=7s",
 	}})
 	if err != nil {
@@ -55,7 +72,7 @@ func TestTimeouts(t *testing.T) {
 }
 
 func TestEnvironmentOverridesFile(t *testing.T) {
-	c, err := Load(Source{File: "testdata/good.yaml", Environ: []string{
+	c, err := Load(Source{File: privateCopy(t, "testdata/good.yaml"), Environ: []string{
 		"TWOFACTOR_PROVIDERS__TOTP__SETTINGS__ISSUER=From Env",
 		"TWOFACTOR_PROVIDERS__TOTP__STAFF=false",
 		"TWOFACTOR_LISTEN=127.0.0.1:9999",
@@ -159,7 +176,7 @@ func TestLoadRefusesWithKeyNamed(t *testing.T) {
 // (with a real one from the environment) the first API key; with real keys
 // in place of every placeholder it loads.
 func TestExampleConfig(t *testing.T) {
-	const example = "../../examples/twofactor.yaml"
+	example := privateCopy(t, "../../examples/twofactor.yaml")
 	env := []string{"TWOFACTOR_ENCRYPTION_KEY=" + freshKey()}
 	var ce *Error
 	if _, err := Load(Source{File: example, Environ: []string{}}); !errors.As(err, &ce) || ce.Key != "encryption_key" {

@@ -205,6 +205,12 @@ func (d *doctor) run(ctx context.Context) {
 
 // configFailed reports a config that does not load, naming the key.
 func (d *doctor) configFailed(err error) {
+	if fe, ok := errors.AsType[*config.FileError](err); ok {
+		// Owner and modes: serve refuses the same file (since the release
+		// that added the check: a config written 0644 before it).
+		d.add("config", CheckFail, fe.Finding()+"; twofactor serve refuses to load it", fe.Fix)
+		return
+	}
 	var ce *config.Error
 	if !errors.As(err, &ce) {
 		fix := "pass the config file with --config FILE (twofactor init writes one)"
