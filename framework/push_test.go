@@ -179,3 +179,57 @@ func TestPushLimit(t *testing.T) {
 	_, err = pushVerify(fw)
 	wantCode(t, err, framework.CodeLockedOut)
 }
+
+// pushSMSProvider pushes, and also sends a code by SMS (a challenge):
+// the two share the user's one pending slot.
+type pushSMSProvider struct{ *pushProvider }
+
+func (p pushSMSProvider) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "push", Version: "1", Capabilities: sdk.Capabilities{Push: true, Code: true,
+		Factors: []sdk.Factor{"push", "sms"}, Challenges: []sdk.Factor{"sms"}}}, nil
+}
+
+func (p pushSMSProvider) Challenge(_ context.Context, r sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
+	return sdk.ChallengeResponse{TxID: "sms-" + r.User.ID, Message: "sent"}, nil
+}
+
+// TestChallengeStartDoesNotJoinAnotherLoginsPush: with a provider that
+// pushes and sends codes, the user's login starts a push; another
+// login's start of the code challenge is refused (push_pending) instead of
+// being handed the push's txid, and so cannot poll the user's approval;
+// the same login's challenge start still finds its own push.
+func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
+	prov := pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}
+	store, _ := openStore(t)
+	fw, err := framework.New(t.Context(), framework.Options{
+		Store: store, EncryptionKey: newKey(t), Now: newClock().Now,
+		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	ctx := t.Context()
+	if _, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(factor, session string) (framework.StartResult, error) {
+		return fw.StartVerification(ctx, framework.StartInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff,
+			Factor: factor, Session: session})
+	}
+	mine, err := start(framework.FactorPush, "victim-login")
+	if err != nil || mine.TxID == "" {
+		t.Fatalf("the user's push: %+v %v", mine, err)
+	}
+	theirs, err := start("sms", "attacker-login")
+	if !framework.IsPushPending(err) || theirs.TxID != "" {
+		t.Fatalf("another login's SMS start while the push waits: %+v %v, want push_pending and no txid", theirs, err)
+	}
+	if again, err := start("sms", "victim-login"); err != nil || again.TxID != mine.TxID {
+		t.Errorf("the same login's SMS start: %+v %v, want its own pending push", again, err)
+	}
+	list, _ := fw.Audit(ctx, framework.AuditQuery{UserID: "alice"})
+	if last := list[len(list)-2]; last.Reason != string(framework.ReasonPushPending) {
+		t.Errorf("the refused start's audit entry: %+v", last)
+	}
+}

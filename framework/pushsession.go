@@ -21,8 +21,15 @@ import (
 // the transaction keeps a hash of it; a start of the same login is
 // answered with its pending push, as before, and any other is refused,
 // sending nothing, until that push is answered or expires. A start that
-// names no login never joins one. Codes sent by a challenge are not
-// bound: answering one needs the code the user received.
+// names no login never joins one, and a challenge start of another login
+// is refused the same way (the one pending slot is shared). Codes sent by
+// a challenge are not bound: answering one needs the code the user
+// received. A pending push ends when its own login polls it or when it
+// expires: the user's denial on the phone alone does not free the slot
+// (nothing here learns of it until the push is polled), so an attacker
+// with the password can keep the user's pushes refused for a
+// transaction's lifetime at a time, as the push limit already lets them;
+// codes keep working.
 
 // MaxSession bounds StartInput.Session and VerifyInput.Session.
 const MaxSession = 256
@@ -56,7 +63,7 @@ func joinPush(pending, tx Transaction) error {
 		return nil
 	}
 	return &Error{Code: CodeLockedOut, Err: errPushPending, RetryAfter: pending.ExpiresAt.Sub(tx.CreatedAt),
-		Message: "a login request is already waiting for this user's answer on their phone; it must be approved, denied or expire before another is sent"}
+		Message: "another login's request is waiting for this user's answer; a push is sent again once it is answered and polled or expires (a code still works meanwhile)"}
 }
 
 // IsPushPending says whether err refused a push because another login's

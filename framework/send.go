@@ -128,6 +128,13 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 	case err != nil:
 		return StartResult{}, errorf(CodeInternal, err, "reserve challenge")
 	case pr.Existing != nil:
+		// The one pending slot may hold a push of a provider that also
+		// sends codes: its id goes only to the login that started it.
+		if pr.Existing.ResendAfter.IsZero() {
+			if err := joinPush(*pr.Existing, tx); err != nil {
+				return StartResult{}, err
+			}
+		}
 		return StartResult{TxID: pr.Existing.ID, ExpiresAt: pr.Existing.ExpiresAt, ResendAfter: pr.Existing.ResendAfter, AlreadySent: true}, nil
 	case !pr.RetryAt.IsZero():
 		return StartResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),

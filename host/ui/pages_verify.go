@@ -226,8 +226,9 @@ func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, 
 		// Another login's request waits on the user's phone: if it is not
 		// theirs, they should deny it.
 		u.show(w, r, c, tok, provider, func(v *view) {
-			v.Error, v.Remember = "A login request is already waiting on your phone. If you did not start it, deny it. "+
-				"Otherwise approve it there, or try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+			v.Error, v.Remember = "A login request from somewhere else is already waiting on your phone. "+
+				"It did not come from this page: if you did not start it, deny it. "+
+				"Sign in with a code instead, or send a push again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
 		})
 	case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
 		lc := c

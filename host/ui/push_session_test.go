@@ -39,7 +39,7 @@ func TestPushNotAnsweredIntoAnotherLogin(t *testing.T) {
 		t.Fatalf("the user's push: %d %v %s", r.status, r.header, r.body)
 	}
 	for i, p := range burst.Run(4, func(int) page { return h.post("/ui/verify/push", theirs, nil) }) {
-		if p.status != http.StatusOK || !strings.Contains(p.body, "A login request is already waiting on your phone. If you did not start it, deny it.") ||
+		if p.status != http.StatusOK || !strings.Contains(p.body, "A login request from somewhere else is already waiting on your phone. It did not come from this page: if you did not start it, deny it.") ||
 			p.header.Get("Location") != "" || len(p.header.Values("Set-Cookie")) > 1 {
 			t.Errorf("the other login's press %d while the user's push waits: %d %v %.400s", i, p.status, p.header, p.body)
 		}
