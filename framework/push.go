@@ -95,11 +95,13 @@ func Resendable(tx Transaction, now time.Time) bool {
 // reserveSend reserves one out-of-band send (a push, a challenge) for the
 // user's provider and audience under the push limit, as a transaction that
 // holds the user's one pending slot for pushSendTTL until it is sent.
+// session is what the transaction keeps of its login: SessionKey(...)
+// for a push, "" for a code challenge (see pushsession.go).
 func (f *Framework) reserveSend(ctx context.Context, userID, provider string, aud Audience, session string) (Transaction, PushReservation, error) {
 	now := f.now()
 	tx := Transaction{
 		ID: newTxID(), UserID: userID, Provider: provider, Audience: aud,
-		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL), Session: SessionKey(session),
+		CreatedAt: now, ExpiresAt: now.Add(pushSendTTL), Session: session,
 	}
 	pr, err := f.store.ReservePush(ctx, tx, now, f.sendLimit(provider))
 	return tx, pr, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +232,42 @@ func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
 	list, _ := fw.Audit(ctx, framework.AuditQuery{UserID: "alice"})
 	if last := list[len(list)-2]; last.Reason != string(framework.ReasonPushPending) {
 		t.Errorf("the refused start's audit entry: %+v", last)
+	}
+}
+
+// TestCodeChallengeBurstStillJoins: a code challenge is not bound to its
+// login (answering it needs the code): a burst of starts of one user's
+// email-like challenge, from different logins, sends one code and hands
+// every start the same txid, whether it comes while the first is being
+// sent or after. Binding pushes must not change that.
+func TestCodeChallengeBurstStillJoins(t *testing.T) {
+	prov := pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}
+	store, _ := openStore(t)
+	fw, err := framework.New(t.Context(), framework.Options{
+		Store: store, EncryptionKey: newKey(t), Now: newClock().Now,
+		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	txids := map[string]bool{}
+	got := burst.Count(12, func(i int) string {
+		res, err := fw.StartVerification(t.Context(), framework.StartInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff,
+			Factor: "sms", Session: fmt.Sprint("login-", i)})
+		if err != nil {
+			return err.Error()
+		}
+		mu.Lock()
+		txids[res.TxID] = true
+		mu.Unlock()
+		return "txid"
+	})
+	if got["txid"] != 12 || len(txids) != 1 {
+		t.Errorf("a burst of 12 code challenge starts from 12 logins: %v, %d txids; want 12 answered with one txid", got, len(txids))
 	}
 }

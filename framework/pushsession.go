@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -38,14 +39,22 @@ const MaxSession = 256
 // another login's push is pending.
 var errPushPending = errors.New("another login's push is pending")
 
-// SessionKey is what a transaction keeps of a login's Session: a SHA-256,
-// so that a caller's session id is never stored; "" for none.
+// pushPrefix starts the Session of every push transaction; a code
+// challenge's is "". A push transaction written before sessions were kept
+// has "" too, and is then joined as before, for the few minutes it lives
+// after the upgrade.
+const pushPrefix = "push:"
+
+// SessionKey is what a push transaction keeps of its login's Session:
+// pushPrefix and a SHA-256 of it, so that a caller's session id is never
+// stored; pushPrefix alone for a push started without one, which no
+// start joins.
 func SessionKey(session string) string {
 	if session == "" {
-		return ""
+		return pushPrefix
 	}
 	sum := sha256.Sum256([]byte("twofactor push session\x00" + session))
-	return hex.EncodeToString(sum[:])
+	return pushPrefix + hex.EncodeToString(sum[:])
 }
 
 // checkSession refuses a Session that is too long or not text.
@@ -56,10 +65,16 @@ func checkSession(s string) error {
 	return nil
 }
 
-// joinPush says whether tx, a new start, may be answered with pending,
-// the push already waiting: only when both name the same login.
+// joinPush says whether tx, a new start (its Session SessionKey of its
+// login), may be answered with pending, the transaction already holding
+// the user's one slot: always when pending is a code challenge (answering
+// it needs the code), and when it is a push only if both name the same
+// login.
 func joinPush(pending, tx Transaction) error {
-	if tx.Session != "" && subtle.ConstantTimeCompare([]byte(pending.Session), []byte(tx.Session)) == 1 {
+	if !strings.HasPrefix(pending.Session, pushPrefix) {
+		return nil
+	}
+	if tx.Session != pushPrefix && subtle.ConstantTimeCompare([]byte(pending.Session), []byte(tx.Session)) == 1 {
 		return nil
 	}
 	return &Error{Code: CodeLockedOut, Err: errPushPending, RetryAfter: pending.ExpiresAt.Sub(tx.CreatedAt),

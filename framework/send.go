@@ -121,7 +121,7 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 // sendChallenge reserves the send, asks the provider, stores its new state
 // and records the transaction, in that order (as startPush does for a push).
 func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, in.Session)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, "") // a code: unbound
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return StartResult{}, errNotEnrolled(in.Provider)
@@ -130,10 +130,9 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 	case pr.Existing != nil:
 		// The one pending slot may hold a push of a provider that also
 		// sends codes: its id goes only to the login that started it.
-		if pr.Existing.ResendAfter.IsZero() {
-			if err := joinPush(*pr.Existing, tx); err != nil {
-				return StartResult{}, err
-			}
+		tx.Session = SessionKey(in.Session)
+		if err := joinPush(*pr.Existing, tx); err != nil {
+			return StartResult{}, err
 		}
 		return StartResult{TxID: pr.Existing.ID, ExpiresAt: pr.Existing.ExpiresAt, ResendAfter: pr.Existing.ResendAfter, AlreadySent: true}, nil
 	case !pr.RetryAt.IsZero():

@@ -105,9 +105,10 @@ type Transaction struct {
 	// challenge replaces this one. Zero for a push, which is never replaced
 	// while it is pending.
 	ResendAfter time.Time
-	// Session is the key of the login that started it (SessionKey of
-	// StartInput.Session or VerifyInput.Session), "" for none: a pending
-	// push is handed only to a start of the same login (joinPush).
+	// Session is, for a push, SessionKey of the login that started it
+	// (StartInput.Session or VerifyInput.Session): a pending push is
+	// handed only to a start of the same login (joinPush). "" for a code
+	// challenge, which is not bound.
 	Session string
 }
 

@@ -220,7 +220,7 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // reserved first (or the pending one answered, or the limit reported), then
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, in.Session)
+	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, SessionKey(in.Session))
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil
