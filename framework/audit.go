@@ -2,7 +2,11 @@ package framework
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Audit events.
@@ -32,6 +36,29 @@ type AuditEntry struct {
 	ClientIP string
 	Details  map[string]string
 }
+
+// CheckText refuses an entry whose text a store cannot hold as text: a
+// field (Details aside, which stores keep as JSON) that is not valid UTF-8
+// or holds a NUL byte. PostgreSQL refuses such text (SQLSTATE 22021), and
+// since stores commit decisions in groups, one such entry would fail every
+// decision committed with it. Every store calls it on each entry before
+// the entry joins a transaction, so the refusal is that entry's
+// decision's alone. The framework's own inputs are checked before they
+// get here (ValidateUserID, CheckClientIP, ...).
+func (e AuditEntry) CheckText() error {
+	for _, f := range [...]struct{ name, v string }{
+		{"event", e.Event}, {"actor", e.Actor}, {"user_id", e.UserID}, {"provider", e.Provider},
+		{"audience", string(e.Audience)}, {"outcome", e.Outcome}, {"reason", e.Reason}, {"client_ip", e.ClientIP},
+	} {
+		if !utf8.ValidString(f.v) || strings.IndexByte(f.v, 0) >= 0 {
+			return fmt.Errorf("%w: its %s is not valid UTF-8 without NUL bytes", ErrAuditText, f.name)
+		}
+	}
+	return nil
+}
+
+// ErrAuditText is in the chain of CheckText's refusal.
+var ErrAuditText = errors.New("audit entry a store cannot hold")
 
 // AuditQuery selects audit entries, oldest first.
 type AuditQuery struct {

@@ -297,6 +297,9 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 	if err := checkDeviceLabel(in.DeviceLabel); err != nil {
 		return VerifyResult{}, err
 	}
+	if err := CheckClientIP(in.ClientIP); err != nil {
+		return VerifyResult{}, err
+	}
 	if !in.RememberDevice {
 		return f.PollVerification(ctx, in.UserID, in.TxID)
 	}

@@ -269,6 +269,9 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	if in.Audience != AudienceStaff && in.Audience != AudienceClient {
 		return ChallengeResult{}, errorf(CodeInvalidRequest, nil, "audience must be %q or %q", AudienceStaff, AudienceClient)
 	}
+	if err := CheckClientIP(in.ClientIP); err != nil {
+		return ChallengeResult{}, err
+	}
 	reg := f.registry()
 	pol := reg.policy.For(in.Audience)
 	details := map[string]string{}

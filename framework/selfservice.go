@@ -152,6 +152,9 @@ func checkStepUp(stepUp VerifyInput) error {
 	if err := ValidateUserID(stepUp.UserID); err != nil {
 		return err
 	}
+	if err := CheckClientIP(stepUp.ClientIP); err != nil {
+		return err
+	}
 	if stepUp.Factor == FactorPush || stepUp.RememberDevice || stepUp.DeviceToken != "" {
 		return errorf(CodeInvalidRequest, nil, "a step-up is answered on the spot: no push, remember_device or device_token")
 	}

@@ -95,6 +95,9 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 	if err := checkSession(in.Session); err != nil {
 		return StartResult{}, err
 	}
+	if err := CheckClientIP(in.ClientIP); err != nil {
+		return StartResult{}, err
+	}
 	m, err := f.provider(in.Provider, in.Audience)
 	if err != nil {
 		return StartResult{}, err

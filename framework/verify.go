@@ -103,6 +103,9 @@ const maxCASAttempts = 8
 // carries a TxID to poll with PollVerification; while it is pending,
 // asking for another push answers the same TxID.
 func (f *Framework) Verify(ctx context.Context, in VerifyInput) (VerifyResult, error) {
+	if err := CheckClientIP(in.ClientIP); err != nil {
+		return VerifyResult{}, err
+	}
 	if in.TxID != "" && in.Code == "" && f.capabilities(in.Provider).Push {
 		return f.finishPush(ctx, in)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/host/api"
 )
 
@@ -76,16 +77,17 @@ func bearerPresent(_ context.Context, in *openapi3filter.AuthenticationInput) er
 }
 
 // ipFormats asserts the document's ipv4 and ipv6 formats as the host
-// parses client_ip (netip.ParseAddr): kin-openapi leaves them unchecked.
+// checks client_ip (framework.CheckClientIP): kin-openapi leaves them
+// unchecked.
 var ipFormats = []openapi3.SchemaValidationOption{
 	openapi3.WithStringFormatValidator("ipv4", openapi3.NewCallbackValidator(func(s string) error {
-		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is4() || framework.CheckClientIP(s) != nil {
 			return errors.New("not an IPv4 address")
 		}
 		return nil
 	})),
 	openapi3.WithStringFormatValidator("ipv6", openapi3.NewCallbackValidator(func(s string) error {
-		if a, err := netip.ParseAddr(s); err != nil || !a.Is6() {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Is6() || framework.CheckClientIP(s) != nil {
 			return errors.New("not an IPv6 address")
 		}
 		return nil

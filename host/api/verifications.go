@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"net/netip"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -77,13 +76,11 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 }
 
 // validClientIP writes a 400 and returns false unless ip is empty or an IP
-// address.
+// address, by the framework's rule (framework.CheckClientIP), which its
+// flows apply again.
 func validClientIP(w http.ResponseWriter, ip string) bool {
-	if ip == "" {
-		return true
-	}
-	if _, err := netip.ParseAddr(ip); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "client_ip is not an IP address")
+	if err := framework.CheckClientIP(ip); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "%s", framework.ErrorOf(err).Message)
 		return false
 	}
 	return true

@@ -78,7 +78,13 @@ type auditRow struct {
 	text [9]string
 }
 
+// auditRowOf refuses an entry whose text the server would refuse
+// (CheckText): the refusal is then its decision's, before it joins a
+// batch, not the batch's.
 func auditRowOf(e framework.AuditEntry) (auditRow, error) {
+	if err := e.CheckText(); err != nil {
+		return auditRow{}, err
+	}
 	at, err := timestamp("Time", e.Time)
 	if err != nil {
 		return auditRow{}, err
@@ -183,7 +189,12 @@ func (s *Store) startDecisions() {
 // Every batch takes its locks in that one global order. A decision whose
 // compare-and-swap finds a newer version, or whose recovery code is gone
 // (deleted by a transaction that committed first), writes nothing
-// (ErrConflict for it alone); any other failure fails the batch.
+// (ErrConflict for it alone). A statement the server refuses for its
+// data (SQLSTATE class 22: text it cannot hold, a value out of range)
+// fails no one else's decision either: the batch, which the refusal
+// rolled back whole, is written again one decision at a time
+// (writeEach), and only the decisions the server refuses alone fail. Any
+// other failure fails the batch.
 //
 // A batch is first sent as one pipeline (writePipelined): one round
 // trip. Only when one of its compare-and-swaps fails, which rolls all of
@@ -194,6 +205,46 @@ func (s *Store) startDecisions() {
 func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 	ctx, cancel := s.bounded(context.Background())
 	defer cancel()
+	errs, err := s.writeBatch(ctx, batch)
+	if len(batch) > 1 && dataError(err) {
+		return s.writeEach(ctx, batch), nil
+	}
+	return errs, err
+}
+
+// writeEach writes each decision of a batch the server refused for its
+// data in a transaction of its own (the refusal rolled the whole batch
+// back, so nothing of it is written twice), within the batch's one bound:
+// a decision the server refuses alone gets that refusal, the others are
+// written. Rare (every value is checked before it joins a batch, see
+// decisionToArgs), so it is not worth a faster path.
+func (s *Store) writeEach(ctx context.Context, batch []decisionArgs) []error {
+	errs := make([]error, len(batch))
+	for i := range batch {
+		one, err := s.writeCareful(ctx, batch[i:i+1])
+		switch {
+		case err != nil:
+			errs[i] = err
+		case len(one) > 0:
+			errs[i] = one[0]
+		}
+	}
+	return errs
+}
+
+// dataError reports a statement the server refused for the data it was
+// given (SQLSTATE class 22, data exception: 22021 text that is not valid
+// UTF-8 or holds a NUL, 22P05 an escape text cannot hold, 22003 a number
+// out of range, ...), which a transaction run again without that data
+// would not meet. The pipeline's own division_by_zero (casSQL) is a lost
+// compare-and-swap, not one.
+func dataError(err error) bool {
+	pe, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && strings.HasPrefix(pe.Code, "22") && pe.Code != divisionByZero
+}
+
+// writeBatch is writeDecisions's one try at the whole batch.
+func (s *Store) writeBatch(ctx context.Context, batch []decisionArgs) ([]error, error) {
 	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil }) {
 		return s.writeCareful(ctx, batch)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/twofactor/twofactor/framework"
@@ -215,6 +216,90 @@ func TestPipelinedConflict(t *testing.T) {
 	list, err := s.ListAudit(ctx, framework.AuditQuery{})
 	if err != nil || len(list) != 1 || list[0].UserID != "alice" {
 		t.Errorf("audit after the batch: %+v, %v; want alice's entry alone", list, err)
+	}
+}
+
+// TestDataErrorFailsItsDecisionAlone: a decision the server refuses for
+// its data (here audit text with a NUL, SQLSTATE 22021, which
+// decisionToArgs now refuses before it joins a batch; put in the batch
+// here as if something got past it) fails alone, with the server's
+// refusal, not as the store being unavailable: the batch is written
+// again one decision at a time, and the others, pipelined or careful
+// (a recovery code's use, a conflict), are written once.
+func TestDataErrorFailsItsDecisionAlone(t *testing.T) {
+	ctx := t.Context()
+	var s *Store
+	put := func(user string) framework.Enrollment {
+		e, err := s.PutPending(ctx, pendingEnrollment(user, "totp", "seed"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.ReserveAttempt(ctx, user, framework.BudgetFactor, reserveNow, lockAt(5)); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	decision := func(e framework.Enrollment, ip string) decisionArgs {
+		e.State = []byte("new " + e.UserID)
+		a, err := decisionToArgs(framework.DecisionWrite{Update: &e, ResetUser: e.UserID,
+			Audit: []framework.AuditEntry{{Time: reserveNow, Event: framework.EventVerify, UserID: e.UserID, Outcome: "allow"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.audits[0].text[7] = ip // client_ip, past decisionToArgs's check
+		return a
+	}
+	for _, tc := range []struct {
+		name  string
+		extra func(users []framework.Enrollment) []decisionArgs
+	}{
+		{"pipelined", func([]framework.Enrollment) []decisionArgs { return nil }},
+		{"with a conflict", func(u []framework.Enrollment) []decisionArgs {
+			stale := u[0]
+			stale.Version--
+			return []decisionArgs{decision(stale, "192.0.2.9")}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s = openFresh(t)
+			defer closeStore(t, s)
+			alice, mallory, bob := put("alice"), put("mallory"), put("bob")
+			batch := append([]decisionArgs{decision(alice, "192.0.2.1"), decision(mallory, "198.51.100.7\x00"), decision(bob, "192.0.2.2")},
+				tc.extra([]framework.Enrollment{alice})...)
+			errs, err := s.writeDecisions(batch)
+			if err != nil || len(errs) != len(batch) {
+				t.Fatalf("writeDecisions: %v, %v; want an answer per decision", errs, err)
+			}
+			if pe, ok := errors.AsType[*pgconn.PgError](errs[1]); !ok || pe.Code != "22021" || errors.Is(errs[1], framework.ErrStoreUnavailable) {
+				t.Errorf("mallory's decision: %v, want the server's 22021 alone", errs[1])
+			}
+			for i, e := range []framework.Enrollment{alice, bob} {
+				if i := []int{0, 2}[i]; errs[i] != nil {
+					t.Errorf("%s's decision in mallory's batch: %v, want written", e.UserID, errs[i])
+				}
+				if got, _ := s.Get(ctx, e.UserID, "totp"); string(got.State) != "new "+e.UserID || got.Version != e.Version+1 {
+					t.Errorf("%s's state: %q v%d, want written once over v%d", e.UserID, got.State, got.Version, e.Version)
+				}
+				if a, _ := s.Attempts(ctx, e.UserID, framework.BudgetFactor); a.Failures != 0 {
+					t.Errorf("%s's budget was not reset: %+v", e.UserID, a)
+				}
+			}
+			for _, extra := range errs[3:] {
+				if !errors.Is(extra, framework.ErrConflict) {
+					t.Errorf("the stale decision: %v, want ErrConflict", extra)
+				}
+			}
+			if got, _ := s.Get(ctx, "mallory", "totp"); string(got.State) != "seed" {
+				t.Errorf("mallory's state was written: %q", got.State)
+			}
+			if a, _ := s.Attempts(ctx, "mallory", framework.BudgetFactor); a.Failures != 1 {
+				t.Errorf("mallory's budget was reset: %+v", a)
+			}
+			list, err := s.ListAudit(ctx, framework.AuditQuery{})
+			if err != nil || len(list) != 2 || list[0].UserID != "alice" || list[1].UserID != "bob" {
+				t.Errorf("audit after the batch: %+v, %v; want alice's and bob's entries, once each", list, err)
+			}
+		})
 	}
 }
 

@@ -153,7 +153,12 @@ func countLeft(tx *rawTx, d decisionArgs) error {
 	return nil
 }
 
+// auditArgs refuses an entry with text that is not UTF-8 or holds a NUL
+// (CheckText), as the PostgreSQL store must: one rule for both stores.
 func auditArgs(e framework.AuditEntry) ([]any, error) {
+	if err := e.CheckText(); err != nil {
+		return nil, err
+	}
 	at, err := nanos("Time", e.Time)
 	if err != nil {
 		return nil, err

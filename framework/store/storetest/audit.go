@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -130,6 +131,86 @@ func testAuditManyInOneDecision(t *testing.T, s framework.Store) {
 		if timeDiff(got.Time, want.Time) != "" || got.UserID != want.UserID || got.Actor != want.Actor || got.Outcome != want.Outcome ||
 			got.Reason != want.Reason || got.ClientIP != want.ClientIP || got.Audience != want.Audience || !reflect.DeepEqual(got.Details, want.Details) {
 			t.Errorf("entry %d = %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+// testAuditTextRefused: an audit entry with text a store cannot hold (not
+// UTF-8, or a NUL, which PostgreSQL refuses) is refused with
+// framework.ErrAuditText, and nothing of its decision is written: not the
+// state, not the reset, not the other entries. Decisions committed with
+// it at the same time (one group-committed batch) are all written.
+func testAuditTextRefused(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	good := framework.AuditEntry{Time: base, Event: framework.EventVerify, Actor: "panel", UserID: "alice", Provider: "totp",
+		Audience: framework.AudienceClient, Outcome: "allow", ClientIP: "192.0.2.7", Details: map[string]string{"k": "\x00 in details is JSON's"}}
+	bad := []struct {
+		name string
+		edit func(*framework.AuditEntry)
+	}{
+		{"NUL in client_ip", func(e *framework.AuditEntry) { e.ClientIP = "198.51.100.7\x00" }},
+		{"invalid UTF-8 in client_ip", func(e *framework.AuditEntry) { e.ClientIP = "fe80::1%\xff" }},
+		{"NUL in reason", func(e *framework.AuditEntry) { e.Reason = "invalid\x00code" }},
+		{"invalid UTF-8 in outcome", func(e *framework.AuditEntry) { e.Outcome = "\xc3" }},
+		{"NUL in actor", func(e *framework.AuditEntry) { e.Actor = "\x00" }},
+		{"NUL in user id", func(e *framework.AuditEntry) { e.UserID = "alice\x00" }},
+		{"NUL in provider", func(e *framework.AuditEntry) { e.Provider = "totp\x00" }},
+		{"NUL in event", func(e *framework.AuditEntry) { e.Event = "verify\x00" }},
+		{"NUL in audience", func(e *framework.AuditEntry) { e.Audience = "client\x00" }},
+	}
+	e := active(t, s, "alice", "totp")
+	if _, _, err := s.ReserveAttempt(ctx, "alice", framework.BudgetFactor, at(0), lockFrom(100)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range bad {
+		entry := good
+		tc.edit(&entry)
+		upd := e
+		upd.State = []byte("written by a refused decision")
+		err := s.CommitDecision(ctx, framework.DecisionWrite{Update: &upd, ResetUser: "alice", Audit: []framework.AuditEntry{good, entry}})
+		if !errors.Is(err, framework.ErrAuditText) {
+			t.Errorf("CommitDecision with %s: %v, want ErrAuditText", tc.name, err)
+		}
+		if err := framework.AuditLog(s).AppendAudit(ctx, entry); !errors.Is(err, framework.ErrAuditText) {
+			t.Errorf("AppendAudit with %s: %v, want ErrAuditText", tc.name, err)
+		}
+	}
+	if got := mustGet(t, s, "alice", "totp"); got.Version != e.Version || string(got.State) != string(e.State) {
+		t.Errorf("state after refused decisions: %q v%d", got.State, got.Version)
+	}
+	if a, _ := s.Attempts(ctx, "alice", framework.BudgetFactor); a.Failures != 1 {
+		t.Errorf("a refused decision reset the budget: %+v", a)
+	}
+	if list, _ := framework.AuditLog(s).ListAudit(ctx, framework.AuditQuery{}); len(list) != 0 {
+		t.Errorf("%d audit entries written by refused decisions: %+v", len(list), list)
+	}
+
+	// Good and bad decisions at once: every good one is written.
+	results := burst.Count(concurrency, func(i int) string {
+		entry := good
+		entry.UserID = fmt.Sprintf("user%02d", i)
+		if i%2 == 1 {
+			bad[i%len(bad)].edit(&entry)
+		}
+		err := s.CommitDecision(ctx, framework.DecisionWrite{Audit: []framework.AuditEntry{entry}})
+		switch {
+		case i%2 == 0 && err != nil:
+			return fmt.Sprintf("good refused: %v", err)
+		case i%2 == 1 && !errors.Is(err, framework.ErrAuditText):
+			return fmt.Sprintf("bad not refused: %v", err)
+		}
+		return "ok"
+	})
+	if results["ok"] != concurrency {
+		t.Errorf("good and bad decisions at once: %v", results)
+	}
+	list, err := framework.AuditLog(s).ListAudit(ctx, framework.AuditQuery{})
+	if err != nil || len(list) != (concurrency+1)/2 {
+		t.Errorf("%d audit entries after good and bad decisions at once, %v; want %d", len(list), err, (concurrency+1)/2)
+	}
+	for _, got := range list {
+		if got.ClientIP != good.ClientIP || got.Details["k"] != good.Details["k"] {
+			t.Errorf("entry %+v", got)
 		}
 	}
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Audit/SurvivesReset", testAuditSurvivesReset},
 		{"Audit/Concurrent", testAuditConcurrent},
 		{"Audit/ManyInOneDecision", testAuditManyInOneDecision},
+		{"Audit/TextRefused", testAuditTextRefused},
 		{"Attempts/CountAndLock", testAttemptsCountAndLock},
 		{"Attempts/Concurrent", testAttemptsConcurrent},
 		{"Attempts/ReserveGate", testReserveGate},
