@@ -31,13 +31,21 @@ const (
 type Options struct {
 	Store Store
 	// EncryptionKey seals every provider state at rest (AES-256-GCM); it
-	// must be KeySize bytes.
+	// must be KeySize random bytes (crypto/rand). New refuses a key that
+	// is not, by the rule the host's encryption_key is held to: all zeros
+	// (a key allocated and never filled), one byte repeated, text put
+	// through base64, a short pattern repeated, a counter.
 	EncryptionKey []byte
 	// PreviousKeys still open data sealed before a key rotation; see
-	// Rekey.
+	// Rekey. Each is held to EncryptionKey's rule, and none may equal it.
 	PreviousKeys [][]byte
-	Providers    []ProviderSpec
-	Logger       hclog.Logger
+	// AllowWeakPreviousKeys accepts a previous key that fails that rule:
+	// the way off a weak key that already sealed data is to make it a
+	// previous key and Rekey (the host's rekey command sets it). The
+	// current key is always checked.
+	AllowWeakPreviousKeys bool
+	Providers             []ProviderSpec
+	Logger                hclog.Logger
 	// Now is the trusted clock; time.Now when nil. Tests inject one.
 	Now func() time.Time
 	// PendingTTL is how long a begun enrollment may wait for confirmation;
@@ -106,6 +114,9 @@ func New(ctx context.Context, opts Options) (*Framework, error) {
 		return nil, errors.New("framework: a Store is required")
 	}
 	seal, err := newSealer(opts.EncryptionKey, opts.PreviousKeys...)
+	if err == nil {
+		err = checkKeys(opts.EncryptionKey, opts.PreviousKeys, opts.AllowWeakPreviousKeys)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}

@@ -1,11 +1,14 @@
 package framework
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
+
+	"github.com/twofactor/twofactor/framework/internal/keyrules"
 )
 
 // sealFormat is the first byte of every sealed blob, so a later format can
@@ -49,6 +52,31 @@ func newSealer(current []byte, previous ...[]byte) (*sealer, error) {
 		s.aeads = append(s.aeads, aead)
 	}
 	return s, nil
+}
+
+// checkKeys refuses keys that are not random bytes, by the rule the host's
+// configuration applies to encryption_key and previous_encryption_keys
+// (keyrules.WeakEncryptionKey): all zeros (a key allocated and never
+// filled), one byte repeated, text put through base64, a short pattern, a
+// counter. Sealed under such a key, every provider state would open for
+// whoever reads the database. A previous key equal to the current one is
+// refused too. allowWeakPrevious accepts a weak previous key, which is
+// how one that already sealed data is retired (Options.AllowWeakPreviousKeys).
+// Lengths are newSealer's.
+func checkKeys(current []byte, previous [][]byte, allowWeakPrevious bool) error {
+	if why := keyrules.WeakEncryptionKey(current); why != "" {
+		return fmt.Errorf("EncryptionKey %s; use %d bytes from crypto/rand (twofactor keygen prints some in base64). "+
+			"If data is already sealed under it, pass it in PreviousKeys with AllowWeakPreviousKeys, a new EncryptionKey, and Rekey", why, KeySize)
+	}
+	for i, key := range previous {
+		if bytes.Equal(key, current) {
+			return fmt.Errorf("PreviousKeys[%d] is the same as EncryptionKey", i)
+		}
+		if why := keyrules.WeakEncryptionKey(key); why != "" && !allowWeakPrevious {
+			return fmt.Errorf("PreviousKeys[%d] %s; re-seal everything under EncryptionKey (Rekey, with AllowWeakPreviousKeys), then remove it", i, why)
+		}
+	}
+	return nil
 }
 
 // binding is the associated data; lengths are prefixed so that ("ab","c")

@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -66,7 +65,7 @@ func hostileServer(t *testing.T) (*api.Server, *countingProvider, string) {
 	t.Cleanup(func() { store.Close() })
 	prov := &countingProvider{Provider: totpprovider.New()}
 	fw, err := framework.New(context.Background(), framework.Options{
-		Store: store, EncryptionKey: bytes.Repeat([]byte{5, 9}, 16), Now: func() time.Time { return now },
+		Store: store, EncryptionKey: hostileKey[:], Now: func() time.Time { return now },
 		Logger: hclog.NewNullLogger(),
 		// The malformed codes below are wrong guesses; with the default
 		// budget the user would be locked out after five, and the later
@@ -389,3 +388,7 @@ func cut(s string, n int) string {
 	}
 	return s
 }
+
+// hostileKey is a fixed encryption key that is not a pattern framework.New
+// refuses.
+var hostileKey = sha256.Sum256([]byte("twofactor hostile test encryption key"))

@@ -2,7 +2,11 @@ package host_test
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
 )
@@ -98,6 +103,61 @@ func TestKeygen(t *testing.T) {
 	}
 }
 
+// resealStore re-seals what the framework sealed in cfg's store under from
+// (the enrollments' states and the host's secret) under to: a store as a
+// release that accepted a weak encryption_key wrote it, which
+// framework.New no longer does.
+func resealStore(t *testing.T, cfg *config.Config, from, to []byte) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := host.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	aead := func(key []byte) cipher.AEAD {
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := cipher.NewGCM(block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	open, seal := aead(from), aead(to)
+	reseal := func(user, provider string, blob []byte) []byte { // framework/seal.go's format and binding
+		ad := fmt.Appendf(nil, "twofactor/state/v1\x00%d:%s\x00%d:%s", len(user), user, len(provider), provider)
+		n := open.NonceSize()
+		plain, err := open.Open(nil, blob[1:1+n], blob[1+n:], ad)
+		if err != nil {
+			t.Fatalf("open %s/%s: %v", user, provider, err)
+		}
+		out := append([]byte{blob[0]}, make([]byte, n)...)
+		rand.Read(out[1:])
+		return seal.Seal(out, out[1:], plain, ad)
+	}
+	list, err := store.(framework.EnrollmentScanner).ScanEnrollments(ctx, "", "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list {
+		e.State = reseal(e.UserID, e.Provider, e.State)
+		if _, err := store.Update(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pepper = "recovery-pepper"
+	stored, err := store.LoadOrCreateSecret(ctx, pepper, []byte("there is one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplaceSecret(ctx, pepper, stored, reseal("", "host/"+pepper, stored)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRekeyOffWeakKey is the migration of a store written under a weak key,
 // which the previous release accepted: serve refuses the weak key as
 // encryption_key; with a fresh key as current and the weak one as
@@ -111,11 +171,12 @@ func TestRekeyOffWeakKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.EncryptionKey, _ = base64.StdEncoding.DecodeString(weakPassword) // what the previous release accepted
 	h := startHostConfig(t, plugins, path, cfg, &clock{t: time.Unix(1_800_000_000, 0).UTC()}, hclog.NewNullLogger())
 	secret := h.enroll("alice")
 	at := h.clock.Now().Add(30 * time.Second)
 	h.stop()
+	weak, _ := base64.StdEncoding.DecodeString(weakPassword)
+	resealStore(t, cfg, cfg.EncryptionKey, weak) // what the previous release wrote; framework.New now refuses the key
 
 	replaceIn(t, path, key1, weakPassword)
 	if code, _, stderr := runCLI("serve", "--config", path); code != 1 || !strings.Contains(stderr, "encryption_key") ||

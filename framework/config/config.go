@@ -406,15 +406,6 @@ func (c *Config) parseKey(k *koanf.Koanf, allowWeakPrevious bool) error {
 	return nil
 }
 
-func allSame(b []byte) bool {
-	for _, x := range b {
-		if x != b[0] {
-			return false
-		}
-	}
-	return true
-}
-
 // LogFormatOf is the log.format src asks for ("text" when it cannot tell),
 // read from the file and the environment without judging anything else:
 // a command prints its fatal error, a refused config included, in the

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/internal/keyrules"
 )
 
 // FuzzLoad feeds arbitrary file text to Load (with an empty environment).
@@ -97,11 +98,11 @@ func checkConfig(t *testing.T, c *Config, dir string) {
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		t.Fatalf("listen %q", c.Listen)
 	}
-	if len(c.EncryptionKey) != framework.KeySize || weakEncryptionKey(c.EncryptionKey) != "" {
-		t.Fatalf("encryption key of %d bytes: %s", len(c.EncryptionKey), weakEncryptionKey(c.EncryptionKey))
+	if len(c.EncryptionKey) != framework.KeySize || keyrules.WeakEncryptionKey(c.EncryptionKey) != "" {
+		t.Fatalf("encryption key of %d bytes: %s", len(c.EncryptionKey), keyrules.WeakEncryptionKey(c.EncryptionKey))
 	}
 	for _, k := range c.PreviousKeys {
-		if len(k) != framework.KeySize || string(k) == string(c.EncryptionKey) || weakEncryptionKey(k) != "" {
+		if len(k) != framework.KeySize || string(k) == string(c.EncryptionKey) || keyrules.WeakEncryptionKey(k) != "" {
 			t.Fatalf("previous key of %d bytes", len(k))
 		}
 	}

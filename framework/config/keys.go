@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/internal/keyrules"
 )
 
 // KeygenHint is the fix every key error names.
@@ -43,18 +44,6 @@ func placeholder(s string) string {
 	return ""
 }
 
-// counterRun is the length of a run of bytes each one step (-1, 0 or +1)
-// from the one before, beyond which a key holds a counter or a fill rather
-// than random bytes. A given byte continues a run with probability 3/256,
-// so a random 32-byte key has such a run with probability about
-// 25·(3/256)^7 ≈ 7e-13.
-const counterRun = 8
-
-// minDistinctBytes: 32 random bytes take about 30 distinct values; fewer
-// than 16 happens with probability below 1e-20, while a short pattern
-// repeated (a password, two bytes alternating) always does.
-const minDistinctBytes = 16
-
 // encryptionKey decodes an encryption key and says why it is unfit, or
 // "". malformed means it cannot have encrypted anything (a placeholder, or
 // not 32 bytes in base64), so no rotation away from it is needed.
@@ -66,55 +55,7 @@ func encryptionKey(raw string) (key []byte, why string, malformed bool) {
 	if err != nil || len(key) != framework.KeySize {
 		return nil, fmt.Sprintf("must be %d random bytes in base64", framework.KeySize), true
 	}
-	return key, weakEncryptionKey(key), false
-}
-
-// weakEncryptionKey says why 32 decoded key bytes are not random, or "".
-func weakEncryptionKey(key []byte) string {
-	distinct := map[byte]bool{}
-	for _, b := range key {
-		distinct[b] = true
-	}
-	switch {
-	case allSame(key):
-		return "is a placeholder (one byte repeated), not random bytes"
-	// 32 random bytes are all printable ASCII with probability
-	// (95/256)^32 ≈ 1.6e-14: such a key is a password put through base64.
-	case printableASCII(key):
-		return "is text put through base64 (a password or a phrase), not random bytes"
-	case len(distinct) < minDistinctBytes:
-		return fmt.Sprintf("takes only %d distinct byte values (random bytes take about 30): a short pattern repeated, not random bytes", len(distinct))
-	case longestStepRun(key) >= counterRun:
-		return "holds a counting sequence (bytes each one more or less than the last), not random bytes"
-	}
-	return ""
-}
-
-func printableASCII(b []byte) bool {
-	for _, x := range b {
-		if x < 0x20 || x > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// longestStepRun is the length of the longest run in which each element
-// differs from the previous by the same step, -1, 0 or +1.
-func longestStepRun[T byte | rune](s []T) int {
-	best, run := min(len(s), 1), 1
-	for i := 1; i < len(s); i++ {
-		d := int(s[i]) - int(s[i-1])
-		if d >= -1 && d <= 1 && (run == 1 || d == int(s[i-1])-int(s[i-2])) {
-			run++
-		} else if d >= -1 && d <= 1 {
-			run = 2
-		} else {
-			run = 1
-		}
-		best = max(best, run)
-	}
-	return best
+	return key, keyrules.WeakEncryptionKey(key), false
 }
 
 // alphabetSize is the size of the union of the character classes s uses:
@@ -233,7 +174,7 @@ func weakAPIKey(key string) string {
 	// base64 of text (`echo -n password… | base64`) looks random but is
 	// only as strong as the text: judge the text. The bytes of a random
 	// key are all printable ASCII with probability (95/256)^24 < 1e-10.
-	if b, err := base64.StdEncoding.DecodeString(key); err == nil && len(b) >= 16 && printableASCII(b) {
+	if b, err := base64.StdEncoding.DecodeString(key); err == nil && len(b) >= 16 && keyrules.PrintableASCII(b) {
 		judged = string(b)
 		if w := placeholder(judged); w != "" {
 			return fmt.Sprintf("is a placeholder in base64 (it contains %q), not a key", w)

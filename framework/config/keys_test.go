@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/twofactor/twofactor/framework/internal/keyrules"
 )
 
 // placeholderValue finds the values the example config asks to replace.
@@ -173,7 +175,7 @@ func TestRandomKeysAccepted(t *testing.T) {
 	for range 5000 {
 		b := make([]byte, 32)
 		src.Read(b)
-		if why := weakEncryptionKey(b); why != "" {
+		if why := keyrules.WeakEncryptionKey(b); why != "" {
 			t.Fatalf("random key %x refused: %s", b, why)
 		}
 		for _, k := range []string{base64.StdEncoding.EncodeToString(b), hex.EncodeToString(b[:16]), strings.ToUpper(hex.EncodeToString(b[16:]))} {

@@ -224,13 +224,16 @@ func cmdProviders(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // openStoreOnly opens the framework over the store without starting any
-// provider: maintenance commands need no plugin.
-func openStoreOnly(ctx context.Context, cfg *config.Config) (*framework.Framework, func(), error) {
+// provider: maintenance commands need no plugin. allowWeakPrevious is
+// rekey's: the weak previous key it retires (config.Source's
+// AllowWeakPreviousKeys let it through the configuration).
+func openStoreOnly(ctx context.Context, cfg *config.Config, allowWeakPrevious bool) (*framework.Framework, func(), error) {
 	store, err := host.OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys})
+	fw, err := framework.New(ctx, framework.Options{Store: store, EncryptionKey: cfg.EncryptionKey, PreviousKeys: cfg.PreviousKeys,
+		AllowWeakPreviousKeys: allowWeakPrevious})
 	if err != nil {
 		store.Close()
 		return nil, nil, err
@@ -249,7 +252,7 @@ func onStore(ctx context.Context, name string, args []string, help io.Writer, ru
 	if err := wantOperands(fs); err != nil {
 		return err
 	}
-	fw, closeAll, err := openStoreOnly(ctx, cfg)
+	fw, closeAll, err := openStoreOnly(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
@@ -289,7 +292,7 @@ func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fw, closeAll, err := openStoreOnly(ctx, cfg)
+	fw, closeAll, err := openStoreOnly(ctx, cfg, src.AllowWeakPreviousKeys)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	}
 
-	fw, closeAll, err := openStoreOnly(ctx, cfg)
+	fw, closeAll, err := openStoreOnly(ctx, cfg, false)
 	if err != nil {
 		return err
 	}
