@@ -302,7 +302,8 @@ func order(batch []decisionArgs, key func(decisionArgs) string) []int {
 // writePipelined sends the whole batch, which uses no recovery code, as
 // one pgx.Batch without BEGIN: pgx sends it as one pipeline ending in one
 // Sync, which the server runs as one implicit transaction, committed
-// (durably: synchronous_commit is on) before the Sync is answered, and
+// (durably: open forces synchronous_commit on for the store's sessions)
+// before the Sync is answered, and
 // rolled back whole if any statement fails. The statements and their lock
 // order are writeCareful's; a compare-and-swap that finds a newer version
 // fails the statement (casSQL), and with it the pipeline.

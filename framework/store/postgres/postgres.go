@@ -82,6 +82,18 @@ func open(ctx context.Context, dsn string, create bool, tune func(*pgxpool.Confi
 	// server default the losing writer would get a serialization error
 	// instead of ErrConflict.
 	params["default_transaction_isolation"] = "read committed"
+	// Forced too: a decision is answered once its commit is durable (an
+	// allow spends the code; see writePipelined). A role or database
+	// tuned with synchronous_commit = off (or local, remote_write) would
+	// have the server answer the commit before its WAL is flushed (or
+	// before a synchronous standby has it), and a crash or failover then
+	// takes back a code's use: it passes again. A start-up parameter
+	// outranks ALTER ROLE, ALTER DATABASE and postgresql.conf. The DSN may
+	// ask for remote_apply, which waits for more. The reservation's own
+	// asynchronous commit (asyncCommitSQL) is local to its transaction.
+	if params["synchronous_commit"] != "remote_apply" {
+		params["synchronous_commit"] = "on"
+	}
 	if params["application_name"] == "" {
 		// Lets a DBA tell this store's sessions apart in pg_stat_activity.
 		params["application_name"] = "twofactor"
