@@ -94,7 +94,7 @@ func actorOf(ctx context.Context) string {
 func (f *Framework) audit(ctx context.Context, e AuditEntry) error {
 	if err := f.store.AppendAudit(ctx, f.stamp(ctx, e)); err != nil {
 		f.log.Error("audit write failed", "event", e.Event, "error", err)
-		return errorf(CodeInternal, err, "write audit log")
+		return errorf(CodeInternal, pastDeadline(ctx, err), "write audit log")
 	}
 	return nil
 }

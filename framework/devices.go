@@ -204,7 +204,7 @@ func (f *Framework) checkDevice(ctx context.Context, in ChallengeInput, pol Audi
 		return RememberedDevice{}, "unknown", nil
 	}
 	if err != nil {
-		return RememberedDevice{}, "", errorf(CodeInternal, err, "read remembered device")
+		return RememberedDevice{}, "", errorf(CodeInternal, pastDeadline(ctx, err), "read remembered device")
 	}
 	switch {
 	case d.UserID != in.UserID:
@@ -306,16 +306,20 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
 	}
+	// Its own reads and writes end at a decision's deadline, as the poll's
+	// do (PollVerification has its own).
+	dctx, cancel := decisionContext(ctx)
+	defer cancel()
 	// Read before polling: a decided transaction is deleted by the poll.
-	tx, err := f.store.GetTransaction(ctx, in.UserID, in.TxID)
+	tx, err := f.store.GetTransaction(dctx, in.UserID, in.TxID)
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return VerifyResult{}, errorf(CodeInternal, err, "read transaction")
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(dctx, err), "read transaction")
 	}
 	res, perr := f.PollVerification(ctx, in.UserID, in.TxID)
 	if perr != nil || err != nil {
 		return res, perr
 	}
-	return f.rememberDevice(ctx, VerifyInput{UserID: in.UserID, Provider: tx.Provider, Audience: tx.Audience,
+	return f.rememberDevice(dctx, VerifyInput{UserID: in.UserID, Provider: tx.Provider, Audience: tx.Audience,
 		RememberDevice: true, DeviceLabel: in.DeviceLabel, ClientIP: in.ClientIP}, res)
 }
 

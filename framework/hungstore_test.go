@@ -2,6 +2,7 @@ package framework_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,162 @@ func TestLoginOnHungStore(t *testing.T) {
 		res, err := hung.Verify(t.Context(), in)
 		if res.Outcome == sdk.Allow || framework.CodeOf(err) != framework.CodeStoreUnavailable {
 			t.Errorf("%s on a hung store: %+v, %v (%s); want store_unavailable", in.Provider, res, err, framework.CodeOf(err))
+		}
+	}
+}
+
+// hungReads is a store whose one method named hang does not answer: it
+// waits until its context ends and fails then, as the PostgreSQL store
+// does on a server that stopped answering (store unavailable), or with
+// the context's error alone (raw), as a store that does not classify it.
+type hungReads struct {
+	framework.Store
+	hang string
+	raw  bool
+}
+
+func (s hungReads) stall(ctx context.Context, method string) error {
+	if method != s.hang {
+		return nil
+	}
+	<-ctx.Done()
+	if s.raw {
+		return ctx.Err()
+	}
+	return framework.StoreUnavailable(ctx.Err())
+}
+
+func (s hungReads) Attempts(ctx context.Context, userID string, b framework.Budget) (framework.Attempts, error) {
+	if err := s.stall(ctx, "Attempts"); err != nil {
+		return framework.Attempts{}, err
+	}
+	return s.Store.Attempts(ctx, userID, b)
+}
+
+func (s hungReads) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
+	if err := s.stall(ctx, "List"); err != nil {
+		return nil, err
+	}
+	return s.Store.List(ctx, userID)
+}
+
+func (s hungReads) CountRecoveryCodes(ctx context.Context, userID string) (int, error) {
+	if err := s.stall(ctx, "CountRecoveryCodes"); err != nil {
+		return 0, err
+	}
+	return s.Store.CountRecoveryCodes(ctx, userID)
+}
+
+func (s hungReads) DeviceByHash(ctx context.Context, hash []byte) (framework.RememberedDevice, error) {
+	if err := s.stall(ctx, "DeviceByHash"); err != nil {
+		return framework.RememberedDevice{}, err
+	}
+	return s.Store.DeviceByHash(ctx, hash)
+}
+
+func (s hungReads) UseGraceLogin(ctx context.Context, userID string, aud framework.Audience, limit int) (int, bool, error) {
+	if err := s.stall(ctx, "UseGraceLogin"); err != nil {
+		return 0, false, err
+	}
+	return s.Store.UseGraceLogin(ctx, userID, aud, limit)
+}
+
+func (s hungReads) GetTransaction(ctx context.Context, userID, id string) (framework.Transaction, error) {
+	if err := s.stall(ctx, "GetTransaction"); err != nil {
+		return framework.Transaction{}, err
+	}
+	return s.Store.GetTransaction(ctx, userID, id)
+}
+
+func (s hungReads) AppendAudit(ctx context.Context, e framework.AuditEntry) error {
+	if err := s.stall(ctx, "AppendAudit"); err != nil {
+		return err
+	}
+	return s.Store.AppendAudit(ctx, e)
+}
+
+// TestChallengeAndPollOnHungStore: Challenge and the polls of a push
+// wait for the store at most until the decision's deadline (shortened
+// here) and then answer store_unavailable (503), with a caller's context
+// that has no deadline (as an HTTP request's has none): each of their
+// store calls, hung in turn, whether the store classifies the timeout or
+// not.
+func TestChallengeAndPollOnHungStore(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	defer framework.SetDecisionTimeout(bound)()
+	store, _ := openStore(t)
+	clk := newClock()
+	key := newKey(t)
+	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	open := func(s framework.Store) *framework.Framework {
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
+			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
+			Policy: framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 3,
+				RememberDevice: framework.RememberDevicePolicy{Enabled: true, Days: 30}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		return fw
+	}
+	fw := open(store)
+	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := fw.StartVerification(t.Context(), framework.StartInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff, Factor: framework.FactorPush})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background() // no deadline: the bound is the framework's
+	staff := framework.AudienceStaff
+	calls := []struct {
+		name  string
+		hangs []string // the store calls it waits for, each hung in turn
+		call  func(fw *framework.Framework) error
+	}{
+		{"Challenge of an enrolled user", []string{"Attempts", "List", "CountRecoveryCodes", "AppendAudit"}, func(fw *framework.Framework) error {
+			_, err := fw.Challenge(ctx, framework.ChallengeInput{UserID: "alice", Audience: staff})
+			return err
+		}},
+		{"Challenge with a device token", []string{"DeviceByHash"}, func(fw *framework.Framework) error {
+			_, err := fw.Challenge(ctx, framework.ChallengeInput{UserID: "alice", Audience: staff, DeviceToken: strings.Repeat("A", 43)})
+			return err
+		}},
+		{"Challenge of a user in grace", []string{"UseGraceLogin"}, func(fw *framework.Framework) error {
+			_, err := fw.Challenge(ctx, framework.ChallengeInput{UserID: "bob", Audience: staff})
+			return err
+		}},
+		{"PollVerification", []string{"GetTransaction"}, func(fw *framework.Framework) error {
+			_, err := fw.PollVerification(ctx, "alice", pending.TxID)
+			return err
+		}},
+		{"Poll remembering the device", []string{"GetTransaction"}, func(fw *framework.Framework) error {
+			_, err := fw.Poll(ctx, framework.PollInput{UserID: "alice", TxID: pending.TxID, RememberDevice: true})
+			return err
+		}},
+		{"Verify finishing a push", []string{"GetTransaction"}, func(fw *framework.Framework) error {
+			_, err := fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: staff, TxID: pending.TxID})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		for _, hang := range c.hangs {
+			for _, raw := range []bool{false, true} {
+				hung := open(hungReads{Store: store, hang: hang, raw: raw})
+				began := time.Now()
+				done := make(chan error, 1)
+				go func() { done <- c.call(hung) }()
+				select {
+				case err := <-done:
+					if framework.CodeOf(err) != framework.CodeStoreUnavailable {
+						t.Errorf("%s with %s hung (raw %v): %v (%s) after %v; want store_unavailable at the decision's deadline (%v)",
+							c.name, hang, raw, err, framework.CodeOf(err), time.Since(began), bound)
+					}
+				case <-time.After(20 * bound):
+					t.Errorf("%s with %s hung (raw %v): no answer after %v; want store_unavailable at the decision's deadline (%v)",
+						c.name, hang, raw, 20*bound, bound)
+				}
+			}
 		}
 	}
 }

@@ -272,6 +272,12 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	if err := CheckClientIP(in.ClientIP); err != nil {
 		return ChallengeResult{}, err
 	}
+	// Every wait of the decision (the store's reads, a grace login's
+	// count, the audit entry) ends at the decision's deadline, as a
+	// verify's does: a hung store answers 503 store_unavailable then,
+	// whatever the caller's context (an HTTP request's has no deadline).
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
 	reg := f.registry()
 	pol := reg.policy.For(in.Audience)
 	details := map[string]string{}
@@ -279,7 +285,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 
 	a, err := f.store.Attempts(ctx, in.UserID, BudgetFactor)
 	if err != nil {
-		return ChallengeResult{}, errorf(CodeInternal, err, "read attempts")
+		return ChallengeResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "read attempts")
 	}
 	if a.LockedUntil.After(now) {
 		res := ChallengeResult{Decision: DecisionDeny, Why: WhyLockedOut, RetryAfter: a.LockedUntil.Sub(now)}
@@ -292,7 +298,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 
 	list, err := f.store.List(ctx, in.UserID)
 	if err != nil {
-		return ChallengeResult{}, errorf(CodeInternal, err, "list enrollments")
+		return ChallengeResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "list enrollments")
 	}
 	var usable []ChallengeProvider
 	var unusable []string
@@ -348,7 +354,7 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 	if pol.GraceLogins > 0 {
 		used, granted, err := f.store.UseGraceLogin(ctx, in.UserID, in.Audience, pol.GraceLogins)
 		if err != nil {
-			return ChallengeResult{}, errorf(CodeInternal, err, "count grace login")
+			return ChallengeResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "count grace login")
 		}
 		details["grace_logins_used"] = itoa(used)
 		details["grace_logins"] = itoa(pol.GraceLogins)
@@ -388,7 +394,7 @@ func (f *Framework) challenged(ctx context.Context, in ChallengeInput, res Chall
 func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool, error) {
 	n, err := f.store.CountRecoveryCodes(ctx, userID)
 	if err != nil {
-		return false, errorf(CodeInternal, err, "count recovery codes")
+		return false, errorf(CodeInternal, pastDeadline(ctx, err), "count recovery codes")
 	}
 	return n > 0, nil
 }

@@ -69,12 +69,14 @@ func (f *Framework) finishPush(ctx context.Context, in VerifyInput) (VerifyResul
 	if in.Factor != "" && in.Factor != FactorPush {
 		return VerifyResult{}, errorf(CodeInvalidRequest, nil, "a push's txid is answered by its approval: verify it without a code, or poll it")
 	}
-	tx, err := f.store.GetTransaction(ctx, in.UserID, in.TxID)
+	dctx, cancel := decisionContext(ctx) // a hung store: 503 at the deadline
+	defer cancel()
+	tx, err := f.store.GetTransaction(dctx, in.UserID, in.TxID)
 	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience || !tx.ResendAfter.IsZero())) {
 		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
 	}
 	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "read transaction")
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(dctx, err), "read transaction")
 	}
 	return f.Poll(ctx, PollInput{UserID: in.UserID, TxID: in.TxID, RememberDevice: in.RememberDevice,
 		DeviceLabel: in.DeviceLabel, ClientIP: in.ClientIP})

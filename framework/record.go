@@ -78,15 +78,11 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		unreservedFailure = true // a push polled to a refusal: counted below
 	}
 
-	cerr := f.store.CommitDecision(ctx, w)
-	if errors.Is(cerr, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		// The decision's deadline (decisionContext: the client's going
-		// away does not end it) passed before the store took its record:
-		// the store did not answer in time, a store outage (503 with
-		// Retry-After, as the store's own timeouts are), not an internal
-		// error. A reservation a hung store never answered ends here.
-		cerr = StoreUnavailable(cerr)
-	}
+	// The decision's deadline (decisionContext: the client's going away
+	// does not end it) may pass before the store takes its record: a
+	// store outage (pastDeadline). A reservation a hung store never
+	// answered ends here.
+	cerr := pastDeadline(ctx, f.store.CommitDecision(ctx, w))
 	if errors.Is(cerr, ErrConflict) {
 		return VerifyResult{}, errStale
 	}

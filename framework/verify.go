@@ -213,6 +213,17 @@ func decisionContext(ctx context.Context) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
 }
 
+// pastDeadline is err as the caller is to see it: a store call that
+// failed because ctx's deadline (decisionContext's) passed is a store
+// that did not answer in time, an outage (503 store_unavailable with
+// Retry-After, as the store's own timeouts are), not an internal error.
+func pastDeadline(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return StoreUnavailable(err)
+	}
+	return err
+}
+
 // isPush says whether a verify asks for an out-of-band request (a push)
 // rather than checks a code: no code, to a provider that can push.
 func (f *Framework) isPush(in VerifyInput) bool {
@@ -295,16 +306,18 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	if err := ValidateUserID(userID); err != nil {
 		return VerifyResult{}, err
 	}
+	// From the first read on: a hung store fails the poll at the
+	// decision's deadline (503), whatever the caller's context.
+	ctx, cancel := decisionContext(ctx)
+	defer cancel()
 	tx, err := f.store.GetTransaction(ctx, userID, txID)
 	if errors.Is(err, ErrNotFound) {
 		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
 	}
 	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "read transaction")
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "read transaction")
 	}
 	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
-	ctx, cancel := decisionContext(ctx)
-	defer cancel()
 	if f.now().After(tx.ExpiresAt) {
 		_ = f.store.DeleteTransaction(ctx, tx.ID)
 		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil, nil)
