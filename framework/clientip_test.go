@@ -12,6 +12,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/postgres"
+	"github.com/twofactor/twofactor/internal/pgtest"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -186,7 +187,7 @@ func TestClientIPRefusedAtEveryEntryPoint(t *testing.T) {
 // the victim's code, committed in the same moment, is allowed with her
 // budget untouched.
 func TestClientIPCannotPoisonBatch(t *testing.T) {
-	dsn := postgresSchema(t)
+	dsn := pgtest.Schema(t)
 	s, err := postgres.Create(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)

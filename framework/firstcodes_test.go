@@ -2,20 +2,15 @@ package framework_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/postgres"
+	"github.com/twofactor/twofactor/internal/pgtest"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -157,7 +152,7 @@ func TestFirstFactorCodesIssuedOnce(t *testing.T) {
 // over two frameworks sharing one PostgreSQL database, as two replicas.
 func TestFirstFactorCodesIssuedOnceAcrossReplicas(t *testing.T) {
 	const n = firstBurst
-	dsn := postgresSchema(t)
+	dsn := pgtest.Schema(t)
 	clk, key := newClock(), newKey(t)
 	b := &barrier{}
 	var fws []*framework.Framework
@@ -170,46 +165,4 @@ func TestFirstFactorCodesIssuedOnceAcrossReplicas(t *testing.T) {
 		fws = append(fws, startFramework(t, countBarrier{s, b}, key, clk, 0, totpSpecs(n)...))
 	}
 	confirmFirstFactorsAtOnce(t, clk, b, n, fws...)
-}
-
-// postgresSchema is a DSN for a new schema in TEST_POSTGRES_DSN's
-// database, dropped at the test's end; the test is skipped without it.
-func postgresSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("set TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests")
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }

@@ -194,12 +194,9 @@ func (p pushSMSProvider) Challenge(_ context.Context, r sdk.ChallengeRequest) (s
 	return sdk.ChallengeResponse{TxID: "sms-" + r.User.ID, Message: "sent"}, nil
 }
 
-// TestChallengeStartDoesNotJoinAnotherLoginsPush: with a provider that
-// pushes and sends codes, the user's login starts a push; another
-// login's start of the code challenge is refused (push_pending) instead of
-// being handed the push's txid, and so cannot poll the user's approval;
-// the same login's challenge start still finds its own push.
-func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
+// newPushSMSEnv is a framework with pushSMSProvider and alice enrolled.
+func newPushSMSEnv(t *testing.T) *framework.Framework {
+	t.Helper()
 	prov := pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}
 	store, _ := openStore(t)
 	fw, err := framework.New(t.Context(), framework.Options{
@@ -210,10 +207,20 @@ func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fw.Close() })
-	ctx := t.Context()
-	if _, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
 	}
+	return fw
+}
+
+// TestChallengeStartDoesNotJoinAnotherLoginsPush: with a provider that
+// pushes and sends codes, the user's login starts a push; another
+// login's start of the code challenge is refused (push_pending) instead of
+// being handed the push's txid, and so cannot poll the user's approval;
+// the same login's challenge start still finds its own push.
+func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
+	fw := newPushSMSEnv(t)
+	ctx := t.Context()
 	start := func(factor, session string) (framework.StartResult, error) {
 		return fw.StartVerification(ctx, framework.StartInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff,
 			Factor: factor, Session: session})
@@ -241,19 +248,7 @@ func TestChallengeStartDoesNotJoinAnotherLoginsPush(t *testing.T) {
 // every start the same txid, whether it comes while the first is being
 // sent or after. Binding pushes must not change that.
 func TestCodeChallengeBurstStillJoins(t *testing.T) {
-	prov := pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}
-	store, _ := openStore(t)
-	fw, err := framework.New(t.Context(), framework.Options{
-		Store: store, EncryptionKey: newKey(t), Now: newClock().Now,
-		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fw.Close() })
-	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
-		t.Fatal(err)
-	}
+	fw := newPushSMSEnv(t)
 	var mu sync.Mutex
 	txids := map[string]bool{}
 	got := burst.Count(12, func(i int) string {

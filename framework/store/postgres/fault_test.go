@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 func TestUnavailableClassifies(t *testing.T) {
@@ -53,10 +54,10 @@ func openNamed(t *testing.T) (*Store, string, *pgx.Conn) {
 	b := make([]byte, 6)
 	rand.Read(b)
 	name := "tf_fault_" + hex.EncodeToString(b)
-	dsn := withParam(t, newSchema(t), "application_name", name)
+	dsn := pgtest.WithParam(t, pgtest.Schema(t), "application_name", name)
 	s := mustOpen(t, dsn)
 	t.Cleanup(func() { s.Close() })
-	admin, err := pgx.Connect(t.Context(), testDSN(t))
+	admin, err := pgx.Connect(t.Context(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

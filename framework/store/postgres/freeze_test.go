@@ -4,99 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
-
-// freezer is a TCP proxy in front of the test's server that can stand for
-// a server that stops answering (hung, its disk stalled, the network cut
-// without a reset): while frozen, whatever either side sends is dropped
-// and its connection is closed once thawed, so nothing sent during the
-// freeze ever reaches the server late.
-type freezer struct {
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	frozen bool
-	thawed chan struct{}
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln, target: target, thawed: make(chan struct{})}
-	t.Cleanup(func() { ln.Close(); f.thaw() })
-	go f.serve()
-	return f
-}
-
-func (f *freezer) serve() {
-	for {
-		c, err := f.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", f.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		go f.pipe(s, c)
-		go f.pipe(c, s)
-	}
-}
-
-// pipe copies src to dst until either fails; bytes read while frozen are
-// dropped, and the pair closed when thawed.
-func (f *freezer) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			f.mu.Lock()
-			frozen, thawed := f.frozen, f.thawed
-			f.mu.Unlock()
-			if frozen {
-				<-thawed
-				return
-			}
-			if _, err := dst.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (f *freezer) freeze() {
-	f.mu.Lock()
-	f.frozen = true
-	f.mu.Unlock()
-}
-
-func (f *freezer) thaw() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.frozen {
-		f.frozen = false
-		close(f.thawed)
-		f.thawed = make(chan struct{})
-	}
-}
 
 // TestHungServer: a server that stops answering while logins reserve
 // their attempts (a burst of them, each one a login waiting) or while a
@@ -146,13 +61,13 @@ func TestHungServer(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := url.Parse(newSchema(t))
+			u, err := url.Parse(pgtest.Schema(t))
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := newFreezer(t, u.Host)
-			u.Host = f.ln.Addr().String()
-			s := mustOpen(t, withParam(t, u.String(), "statement_timeout", "1.5s"))
+			f := pgtest.NewFreezer(t, u.Host)
+			u.Host = f.Addr()
+			s := mustOpen(t, pgtest.WithParam(t, u.String(), "statement_timeout", "1.5s"))
 			defer closeStore(t, s)
 			var stored []framework.Enrollment
 			for i := range users {
@@ -174,7 +89,7 @@ func TestHungServer(t *testing.T) {
 				})
 			}
 
-			f.freeze()
+			f.Freeze()
 			took, errs := all()
 			bound := time.Duration(tc.waits)*(configured+answerMargin) + time.Second
 			for i, err := range errs {
@@ -187,7 +102,7 @@ func TestHungServer(t *testing.T) {
 			}
 			t.Logf("failed after %v (slowest)", slowest(took).Round(time.Millisecond))
 
-			f.thaw()
+			f.Thaw()
 			for _, e := range stored {
 				tc.written(t, s, e, 0)
 			}

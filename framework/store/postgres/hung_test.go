@@ -12,6 +12,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/pgterminate"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // TestPipelinedBatchUnderHeldLock: logins' decisions, which go to the
@@ -41,10 +42,10 @@ func TestPipelinedBatchUnderHeldLock(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := pgterminate.AppName("tf_hung")
-			schemaDSN := newSchema(t)
-			dsn := withParam(t, schemaDSN, "application_name", name)
+			schemaDSN := pgtest.Schema(t)
+			dsn := pgtest.WithParam(t, schemaDSN, "application_name", name)
 			if tc.lockTimeout != lockTimeout {
-				dsn = withParam(t, dsn, "lock_timeout", fmt.Sprint(tc.lockTimeout.Milliseconds()))
+				dsn = pgtest.WithParam(t, dsn, "lock_timeout", fmt.Sprint(tc.lockTimeout.Milliseconds()))
 			}
 			s := mustOpen(t, dsn)
 			defer closeStore(t, s)
@@ -93,7 +94,7 @@ func TestPipelinedBatchUnderHeldLock(t *testing.T) {
 			if tc.terminate {
 				// Every backend of the store found waiting for a lock is
 				// one of the batches: terminate it while it waits.
-				killer = pgterminate.Start(t, testDSN(t), pgterminate.Options{App: name, LockWaiters: true})
+				killer = pgterminate.Start(t, pgtest.DSN(t), pgterminate.Options{App: name, LockWaiters: true})
 			}
 			errs, took := commitAll()
 			terminated := killer.Stop()

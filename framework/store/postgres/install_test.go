@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // TestInstallMark: Open refuses an empty store nobody initialized; Create
@@ -15,7 +16,7 @@ import (
 // 0001-0008, applied here from their own SQL) that holds data is marked by
 // its upgrade and opens, and an empty one stays refused.
 func TestInstallMark(t *testing.T) {
-	empty := newSchema(t)
+	empty := pgtest.Schema(t)
 	if _, err := Open(t.Context(), empty); !errors.Is(err, framework.ErrStoreNotInitialized) {
 		t.Fatalf("Open of an empty database: %v", err)
 	}
@@ -46,7 +47,7 @@ func TestInstallMark(t *testing.T) {
 		{"empty", "", false},
 	} {
 		t.Run("previous release "+tc.name, func(t *testing.T) {
-			dsn := newSchema(t)
+			dsn := pgtest.Schema(t)
 			conn, err := pgx.Connect(t.Context(), dsn)
 			if err != nil {
 				t.Fatal(err)

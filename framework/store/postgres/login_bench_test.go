@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // BenchmarkLogin is a first-use login's store work, from many goroutines
@@ -31,7 +32,7 @@ func BenchmarkLogin(b *testing.B) {
 	buf := make([]byte, 6)
 	rand.Read(buf)
 	name := "tf_bench_" + hex.EncodeToString(buf)
-	dsn := withParam(b, newSchema(b), "application_name", name)
+	dsn := pgtest.WithParam(b, pgtest.Schema(b), "application_name", name)
 	s, err := Create(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)

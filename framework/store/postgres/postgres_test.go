@@ -2,12 +2,10 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,83 +18,13 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/storetest"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
-
-// dsnEnv names the server the tests run against. It is deliberately not
-// TWOFACTOR_...: that prefix is the host's configuration, and a test
-// variable there could end up read as a setting.
-const dsnEnv = "TEST_POSTGRES_DSN"
-
-// testDSN returns the server's DSN, or skips the test if none is set: the
-// PostgreSQL tests need a server, and go test ./... must pass without one.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv(dsnEnv)
-	if dsn == "" {
-		t.Skip("set " + dsnEnv + "=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL store tests")
-	}
-	return dsn
-}
-
-// newSchema creates an empty schema, dropped with everything in it when
-// the test ends, and returns a DSN whose search_path is that schema. Each
-// test thus gets a store of its own in the one test database, and tests
-// can run in parallel and be rerun without cleaning up by hand.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	dsn := testDSN(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", dsnEnv, err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// t.Context is already cancelled when cleanups run.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return withParam(t, dsn, "search_path", schema)
-}
-
-// withParam adds a run-time parameter to dsn, in whichever of pgx's two
-// DSN forms it is written.
-func withParam(t testing.TB, dsn, key, value string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("%s is not a valid URL: %v", dsnEnv, err)
-		}
-		q := u.Query()
-		q.Set(key, value)
-		// pgx reads a query's "+" as itself, not as a space (Encode's
-		// spelling of one): options=-c statement_timeout=... needs %20.
-		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-		return u.String()
-	}
-	return dsn + " " + key + "=" + value // the values here need no quoting
-}
 
 // openFresh opens a store in a new schema; the caller closes it.
 func openFresh(t *testing.T) *Store {
 	t.Helper()
-	return mustOpen(t, newSchema(t))
+	return mustOpen(t, pgtest.Schema(t))
 }
 
 func mustOpen(t *testing.T, dsn string) *Store {
@@ -121,7 +49,7 @@ func pendingEnrollment(user, provider, state string) framework.Enrollment {
 }
 
 func TestConformance(t *testing.T) {
-	testDSN(t)
+	pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) framework.Store {
 		return openFresh(t)
 	})
@@ -154,7 +82,7 @@ func TestMigrationsMatchSQLite(t *testing.T) {
 }
 
 func TestReopenKeepsData(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	s := mustOpen(t, dsn)
 	p, err := s.PutPending(t.Context(), pendingEnrollment("alice", "totp", "pending"))
 	if err != nil {
@@ -206,7 +134,7 @@ func checkMigrationsApplied(t *testing.T, s *Store) {
 // the same tables and all but one fail.
 func TestConcurrentOpenOfNewSchema(t *testing.T) {
 	const n = 8
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	stores, errs := burst.Run2(n, func(int) (*Store, error) { return Create(t.Context(), dsn) })
 	for i, err := range errs {
 		if err != nil {
@@ -246,7 +174,7 @@ func TestConcurrentOpenOfNewSchema(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	s := mustOpen(t, dsn)
 	if _, err := s.pool.Exec(t.Context(),
 		`INSERT INTO schema_migrations (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
@@ -267,7 +195,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 // leaves no table and no record behind, because all run in one
 // transaction.
 func TestFailedMigrationChangesNothing(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	// A table in the way of migration 0003 makes it fail after 0001 and
 	// 0002 have run in the same transaction.
 	conn, err := pgx.Connect(t.Context(), dsn)
@@ -311,11 +239,11 @@ func TestPing(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	base := testDSN(t)
+	base := pgtest.DSN(t)
 	const pw = "Sup3rS3cret"
 	u, err := url.Parse(base)
 	if err != nil || u.Scheme == "" {
-		t.Skipf("%s is not a URL; these cases build on one", dsnEnv)
+		t.Skipf("%s is not a URL; these cases build on one", pgtest.DSNEnv)
 	}
 	withPassword := func(host string) string {
 		v := *u
@@ -333,12 +261,12 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty", "", "empty DSN"},
 		{"not a port", strings.Replace(withPassword("127.0.0.1:5432"), "5432", "54x2", 1), "parse DSN"},
-		{"unknown sslmode", withParam(t, withPassword(""), "sslmode", "sometimes"), "parse DSN"},
+		{"unknown sslmode", pgtest.WithParam(t, withPassword(""), "sslmode", "sometimes"), "parse DSN"},
 		{"keyword/value, bad port", "host=127.0.0.1 port=nope user=postgres password=" + pw + " dbname=test", "parse DSN"},
 		{"keyword/value, quoted", "host=127.0.0.1 user=postgres password='" + pw + " x' sslmode=bogus", "parse DSN"},
 		{"nothing listening", withPassword("127.0.0.1:1"), "connect"},
 		{"password in the query", "postgres://127.0.0.1:1/test?sslmode=disable&password=" + pw, "connect"},
-		{"schema does not exist", withParam(t, withPassword(""), "search_path", missing), "migrate"},
+		{"schema does not exist", pgtest.WithParam(t, withPassword(""), "search_path", missing), "migrate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -495,7 +423,7 @@ func TestKeyColumnsCollateC(t *testing.T) {
 // while replicas append: every entry must reach it. Ids handed out in one
 // order and committed in another would make it skip some.
 func TestAuditTailMissesNothing(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	const writers, each = 8, 25
 	stores := make([]*Store, writers)
 	for i := range stores {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // TestRecoveryCountsLeftAcrossReplicas: two stores on one schema (as two
@@ -17,7 +18,7 @@ import (
 // store holds afterwards. Without the user's recovery lock each would
 // count the other's code, used at the same moment, as left.
 func TestRecoveryCountsLeftAcrossReplicas(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
 	defer closeStore(t, a)
 	defer closeStore(t, b)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/storetest"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // TestRecoveryUsesRacingReplacementAcrossReplicas is the conformance
@@ -17,7 +18,7 @@ import (
 // deletes could row-lock the user's codes in opposite orders until the
 // server ended the deadlock by failing one of them.
 func TestRecoveryUsesRacingReplacementAcrossReplicas(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
 	defer closeStore(t, a)
 	defer closeStore(t, b)
@@ -104,7 +105,7 @@ func TestIssueRecoveryCodesRollsBackWithAudit(t *testing.T) {
 // Recovery/FirstOnce with the first sets spread over two stores on one
 // schema, as two replicas: one set is stored, whichever replica issues it.
 func TestFirstRecoveryCodesOnceAcrossReplicas(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
 	defer closeStore(t, a)
 	defer closeStore(t, b)

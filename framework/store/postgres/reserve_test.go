@@ -14,6 +14,7 @@ import (
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 var reserveNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -72,7 +73,7 @@ func TestReserveAttemptFor(t *testing.T) {
 // sent (fastCounts) is counted by the two-trip one, from the stored
 // count, with lockUntil of the new count.
 func TestReserveLongRun(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	s := mustOpen(t, dsn)
 	defer closeStore(t, s)
 	ctx := t.Context()
@@ -103,7 +104,7 @@ func TestReserveLongRun(t *testing.T) {
 // them, none is lost, and exactly as many as the budget leaves free get
 // through.
 func TestReserveBurstCountsEach(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
 	defer closeStore(t, a)
 	defer closeStore(t, b)
@@ -139,7 +140,7 @@ func TestReserveBurstCountsEach(t *testing.T) {
 // decision on that connection would be answered before its commit is
 // durable.
 func TestReserveCommitStaysDurable(t *testing.T) {
-	s := mustOpen(t, withParam(t, newSchema(t), "pool_max_conns", "1"))
+	s := mustOpen(t, pgtest.WithParam(t, pgtest.Schema(t), "pool_max_conns", "1"))
 	defer closeStore(t, s)
 	ctx := t.Context()
 	var inside, after string
@@ -342,7 +343,7 @@ func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 // state, the budget's reset and its audit entry).
 func TestLoginRoundTrips(t *testing.T) {
 	trips := &roundTrips{}
-	s, err := open(t.Context(), newSchema(t), true, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
+	s, err := open(t.Context(), pgtest.Schema(t), true, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = trips })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,13 +377,13 @@ func TestLoginRoundTrips(t *testing.T) {
 
 // TestPoolSize: 16 connections unless the DSN says otherwise.
 func TestPoolSize(t *testing.T) {
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	s := mustOpen(t, dsn)
 	defer closeStore(t, s)
 	if got := s.pool.Config().MaxConns; got < defaultMaxConns {
 		t.Errorf("default pool size %d, want at least %d", got, defaultMaxConns)
 	}
-	small := mustOpen(t, withParam(t, dsn, "pool_max_conns", "3"))
+	small := mustOpen(t, pgtest.WithParam(t, dsn, "pool_max_conns", "3"))
 	defer closeStore(t, small)
 	if got := small.pool.Config().MaxConns; got != 3 {
 		t.Errorf("pool_max_conns=3 gave a pool of %d", got)

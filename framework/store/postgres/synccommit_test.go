@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // tempRole creates a login role with the given ALTER ROLE ... SET
@@ -21,7 +22,7 @@ func tempRole(t *testing.T, dsn, setting string) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	role := "t_role_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, testDSN(t))
+	admin, err := pgx.Connect(ctx, pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func tempRole(t *testing.T, dsn, setting string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), testDSN(t))
+		c, err := pgx.Connect(context.Background(), pgtest.DSN(t))
 		if err != nil {
 			t.Errorf("drop role %s: %v", role, err)
 			return
@@ -79,18 +80,18 @@ func TestDecisionCommitDurable(t *testing.T) {
 			return tempRole(t, dsn, "synchronous_commit = local")
 		}, "on"},
 		{"DSN synchronous_commit=off", func(t *testing.T, dsn string) string {
-			return withParam(t, dsn, "synchronous_commit", "off")
+			return pgtest.WithParam(t, dsn, "synchronous_commit", "off")
 		}, "on"},
 		{"DSN options=-c synchronous_commit=off", func(t *testing.T, dsn string) string {
-			return withParam(t, dsn, "options", "-c synchronous_commit=off")
+			return pgtest.WithParam(t, dsn, "options", "-c synchronous_commit=off")
 		}, "on"},
 		{"DSN synchronous_commit=remote_apply", func(t *testing.T, dsn string) string {
-			return withParam(t, dsn, "synchronous_commit", "remote_apply")
+			return pgtest.WithParam(t, dsn, "synchronous_commit", "remote_apply")
 		}, "remote_apply"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// One connection: the setting read is the decision's session's.
-			s := mustOpen(t, tc.dsn(t, withParam(t, newSchema(t), "pool_max_conns", "1")))
+			s := mustOpen(t, tc.dsn(t, pgtest.WithParam(t, pgtest.Schema(t), "pool_max_conns", "1")))
 			defer closeStore(t, s)
 			ctx := t.Context()
 			setting := func(when string) {

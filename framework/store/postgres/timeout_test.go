@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // throwawayRole creates a login role that may use the schema dsn names
@@ -25,12 +27,12 @@ func throwawayRole(t *testing.T, dsn string, setup ...string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil || u.Scheme == "" {
-		t.Skipf("%s is not a URL; the role cases build on one", dsnEnv)
+		t.Skipf("%s is not a URL; the role cases build on one", pgtest.DSNEnv)
 	}
 	b := make([]byte, 6)
 	rand.Read(b)
 	role := "tf_role_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(t.Context(), testDSN(t))
+	admin, err := pgx.Connect(t.Context(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +48,7 @@ func throwawayRole(t *testing.T, dsn string, setup ...string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, testDSN(t))
+		conn, err := pgx.Connect(ctx, pgtest.DSN(t))
 		if err != nil {
 			t.Errorf("drop role %s: %v", role, err)
 			return
@@ -100,12 +102,12 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 		{"DSN over ALTER ROLE", [2]string{"options", "-c statement_timeout=1200"}, []string{`ALTER ROLE $role SET statement_timeout = '2500ms'`}, 1200, 1200*time.Millisecond + answerMargin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dsn := newSchema(t)
+			dsn := pgtest.Schema(t)
 			if tc.role != nil {
 				dsn = throwawayRole(t, dsn, tc.role...)
 			}
 			if tc.param[0] != "" {
-				dsn = withParam(t, dsn, tc.param[0], tc.param[1])
+				dsn = pgtest.WithParam(t, dsn, tc.param[0], tc.param[1])
 			}
 			s := mustOpen(t, dsn)
 			defer closeStore(t, s)
@@ -123,7 +125,7 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 			if _, err := s.pool.Exec(t.Context(), `SELECT 1`); err != nil {
 				t.Fatal(err)
 			}
-			admin, err := pgx.Connect(t.Context(), testDSN(t))
+			admin, err := pgx.Connect(t.Context(), pgtest.DSN(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,8 +146,8 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 // the server between its connect and its query), the store does not
 // open, and says why.
 func TestStatementTimeoutUnreadFailsOpen(t *testing.T) {
-	dsn := newSchema(t)
-	admin, err := pgx.Connect(t.Context(), testDSN(t))
+	dsn := pgtest.Schema(t)
+	admin, err := pgx.Connect(t.Context(), pgtest.DSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}

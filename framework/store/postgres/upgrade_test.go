@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
 // schemaBefore fills a new schema with the migrations before the one whose
@@ -15,7 +16,7 @@ import (
 // DSN and a connection to it.
 func schemaBefore(t *testing.T, next string) (string, *pgx.Conn) {
 	t.Helper()
-	dsn := newSchema(t)
+	dsn := pgtest.Schema(t)
 	ms, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)
