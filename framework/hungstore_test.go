@@ -76,6 +76,13 @@ func (s hungReads) Attempts(ctx context.Context, userID string, b framework.Budg
 	return s.Store.Attempts(ctx, userID, b)
 }
 
+func (s hungReads) Get(ctx context.Context, userID, provider string) (framework.Enrollment, error) {
+	if err := s.stall(ctx, "Get"); err != nil {
+		return framework.Enrollment{}, err
+	}
+	return s.Store.Get(ctx, userID, provider)
+}
+
 func (s hungReads) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
 	if err := s.stall(ctx, "List"); err != nil {
 		return nil, err
@@ -152,6 +159,7 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 	}
 	ctx := context.Background() // no deadline: the bound is the framework's
 	staff := framework.AudienceStaff
+	stepUp := framework.VerifyInput{UserID: "alice", Provider: "push", Audience: staff, Code: "123456"}
 	calls := []struct {
 		name  string
 		hangs []string // the store calls it waits for, each hung in turn
@@ -179,6 +187,19 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 		}},
 		{"Verify finishing a push", []string{"GetTransaction"}, func(fw *framework.Framework) error {
 			_, err := fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: staff, TxID: pending.TxID})
+			return err
+		}},
+		// The step-ups' checks before their Verify (which has its own bound).
+		{"RemoveEnrollmentStepUp", []string{"Get"}, func(fw *framework.Framework) error {
+			_, err := fw.RemoveEnrollmentStepUp(ctx, "push", stepUp)
+			return err
+		}},
+		{"AddFactorStepUp", []string{"List"}, func(fw *framework.Framework) error {
+			_, err := fw.AddFactorStepUp(ctx, "push", stepUp)
+			return err
+		}},
+		{"RegenerateRecoveryCodesStepUp", []string{"List"}, func(fw *framework.Framework) error {
+			_, _, err := fw.RegenerateRecoveryCodesStepUp(ctx, stepUp)
 			return err
 		}},
 	}

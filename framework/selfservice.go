@@ -23,12 +23,14 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, err
 	}
-	_, err := f.store.Get(ctx, stepUp.UserID, provider)
+	cctx, cancel := checksContext(ctx)
+	defer cancel()
+	_, err := f.store.Get(cctx, stepUp.UserID, provider)
 	if errors.Is(err, ErrNotFound) {
 		return VerifyResult{}, errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
 	}
 	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "read enrollment")
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollment")
 	}
 	res, err := f.stepUp(ctx, stepUp)
 	if err != nil || res.Outcome != sdk.Allow {
@@ -63,9 +65,11 @@ func (f *Framework) RemoveCredentialStepUp(ctx context.Context, provider, id str
 	if err := checkCredentialID(id); err != nil {
 		return VerifyResult{}, nil, err
 	}
-	list, err := f.Credentials(ctx, stepUp.UserID, provider)
+	cctx, cancel := checksContext(ctx)
+	defer cancel()
+	list, err := f.Credentials(cctx, stepUp.UserID, provider)
 	if err != nil {
-		return VerifyResult{}, nil, err
+		return VerifyResult{}, nil, pastDeadline(cctx, err)
 	}
 	if !slices.ContainsFunc(list, func(c sdk.Credential) bool { return c.ID == id }) {
 		return VerifyResult{}, nil, errorf(CodeNotFound, nil, "the %q enrollment holds no such credential", provider)
@@ -94,8 +98,10 @@ func (f *Framework) RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp Ve
 	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, nil, err
 	}
-	if err := f.needConfirmedFactor(ctx, stepUp.UserID); err != nil {
-		return VerifyResult{}, nil, err
+	cctx, cancel := checksContext(ctx)
+	defer cancel()
+	if err := f.needConfirmedFactor(cctx, stepUp.UserID); err != nil {
+		return VerifyResult{}, nil, pastDeadline(cctx, err)
 	}
 	res, err := f.stepUp(ctx, stepUp)
 	if err != nil || res.Outcome != sdk.Allow {
@@ -126,9 +132,11 @@ func (f *Framework) AddFactorStepUp(ctx context.Context, provider string, stepUp
 	if _, ok := f.registry().providers[provider]; !ok {
 		return VerifyResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
 	}
-	list, err := f.store.List(ctx, stepUp.UserID)
+	cctx, cancel := checksContext(ctx)
+	defer cancel()
+	list, err := f.store.List(cctx, stepUp.UserID)
 	if err != nil {
-		return VerifyResult{}, errorf(CodeInternal, err, "list enrollments")
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "list enrollments")
 	}
 	active := func(p string) bool {
 		return slices.ContainsFunc(list, func(e Enrollment) bool { return e.Status == StatusActive && (p == "" || e.Provider == p) })
@@ -140,6 +148,16 @@ func (f *Framework) AddFactorStepUp(ctx context.Context, provider string, stepUp
 		return VerifyResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has %q", provider)
 	}
 	return f.stepUp(ctx, stepUp)
+}
+
+// checksContext bounds a step-up's checks before its Verify (which has a
+// bound of its own) by the decision's deadline: on a store that stopped
+// answering, a caller whose context has none (the host's request, an
+// embedder's context.Background()) is answered store_unavailable then,
+// instead of waiting as long as the connection lives. The caller's own
+// cancellation still applies.
+func checksContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, decisionTimeout)
 }
 
 // checkStepUp refuses, before anything is checked or counted, a step-up
