@@ -36,7 +36,17 @@ type EnrollResult struct {
 
 // BeginEnrollment starts (or restarts) a user's enrollment in a provider.
 // An active enrollment is never replaced: it must be reset first.
+//
+// On a store that stopped answering it answers store_unavailable at the
+// decision's deadline (checksContext), whatever the caller's context.
 func (f *Framework) BeginEnrollment(ctx context.Context, in EnrollInput) (EnrollResult, error) {
+	ctx, cancel := checksContext(ctx)
+	defer cancel()
+	res, err := f.beginEnrollment(ctx, in)
+	return res, pastDeadline(ctx, err)
+}
+
+func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (EnrollResult, error) {
 	if err := ValidateUserID(in.UserID); err != nil {
 		return EnrollResult{}, err
 	}
@@ -125,12 +135,15 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	if !ok {
 		return ConfirmResult{}, errorf(CodeUnknownProvider, nil, "no active provider named %q", provider)
 	}
-	e, err := f.store.Get(ctx, userID, provider)
+	// Bounded until the gate's decision context takes over (below).
+	cctx, ccancel := checksContext(ctx)
+	defer ccancel()
+	e, err := f.store.Get(cctx, userID, provider)
 	if errors.Is(err, ErrNotFound) {
 		return ConfirmResult{}, errorf(CodeNotEnrolled, nil, "no %q enrollment to confirm; begin one first", provider)
 	}
 	if err != nil {
-		return ConfirmResult{}, errorf(CodeInternal, err, "read enrollment")
+		return ConfirmResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollment")
 	}
 	// An active enrollment that holds several credentials is confirming
 	// one more (begun by BeginEnrollment); the provider keeps that

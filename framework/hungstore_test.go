@@ -189,6 +189,14 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 			_, err := fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: staff, TxID: pending.TxID})
 			return err
 		}},
+		{"BeginEnrollment", []string{"Get"}, func(fw *framework.Framework) error {
+			_, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "carol", Provider: "push", Audience: staff})
+			return err
+		}},
+		{"ConfirmEnrollment", []string{"Get"}, func(fw *framework.Framework) error {
+			_, err := fw.ConfirmEnrollment(ctx, "carol", "push", "123456")
+			return err
+		}},
 		// The step-ups' checks before their Verify (which has its own bound).
 		{"RemoveEnrollmentStepUp", []string{"Get"}, func(fw *framework.Framework) error {
 			_, err := fw.RemoveEnrollmentStepUp(ctx, "push", stepUp)
