@@ -136,7 +136,10 @@ func (f *Framework) activeMultiple(ctx context.Context, userID, provider string)
 
 // Credentials lists the credentials of a user's enrollment in a provider
 // that holds several (security keys). Nothing in them is secret.
-func (f *Framework) Credentials(ctx context.Context, userID, provider string) ([]sdk.Credential, error) {
+func (f *Framework) Credentials(ctx context.Context, userID, provider string) (out []sdk.Credential, err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	m, e, err := f.activeMultiple(ctx, userID, provider)
 	if err != nil {
 		return nil, err
@@ -158,7 +161,10 @@ func checkCredentialID(id string) error {
 // RemoveCredential removes one credential from a user's enrollment; the
 // provider refuses to remove the last one (reset the enrollment instead).
 // It returns the credentials left.
-func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id string) ([]sdk.Credential, error) {
+func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id string) (out []sdk.Credential, err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	if err := checkCredentialID(id); err != nil {
 		return nil, err
 	}

@@ -278,7 +278,10 @@ type EnrollmentInfo struct {
 }
 
 // Enrollments lists a user's enrollments.
-func (f *Framework) Enrollments(ctx context.Context, userID string) ([]EnrollmentInfo, error) {
+func (f *Framework) Enrollments(ctx context.Context, userID string) (out []EnrollmentInfo, err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	if err := ValidateUserID(userID); err != nil {
 		return nil, err
 	}
@@ -286,7 +289,7 @@ func (f *Framework) Enrollments(ctx context.Context, userID string) ([]Enrollmen
 	if err != nil {
 		return nil, errorf(CodeInternal, err, "list enrollments")
 	}
-	out := make([]EnrollmentInfo, 0, len(list))
+	out = make([]EnrollmentInfo, 0, len(list))
 	for _, e := range list {
 		out = append(out, EnrollmentInfo{Provider: e.Provider, Status: e.Status, CreatedAt: e.CreatedAt, ConfirmedAt: e.ConfirmedAt})
 	}
@@ -295,7 +298,10 @@ func (f *Framework) Enrollments(ctx context.Context, userID string) ([]Enrollmen
 
 // ResetEnrollment removes a user's enrollment in a provider, as an admin
 // does when a phone is lost. The user can then enroll again.
-func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string) error {
+func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string) (err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	if err := ValidateUserID(userID); err != nil {
 		return err
 	}
@@ -316,7 +322,7 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	if err := f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"}); err != nil {
 		return err
 	}
-	err := f.store.Delete(ctx, userID, provider)
+	err = f.store.Delete(ctx, userID, provider)
 	if errors.Is(err, ErrNotFound) { // another reset removed it meanwhile
 		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
 	}

@@ -197,6 +197,22 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 			_, err := fw.ConfirmEnrollment(ctx, "carol", "push", "123456")
 			return err
 		}},
+		// The admin's and the pages' own calls.
+		{"Enrollments", []string{"List"}, func(fw *framework.Framework) error {
+			_, err := fw.Enrollments(ctx, "alice")
+			return err
+		}},
+		{"ResetEnrollment", []string{"Get"}, func(fw *framework.Framework) error {
+			return fw.ResetEnrollment(ctx, "carol", "push")
+		}},
+		{"RegenerateRecoveryCodes", []string{"List"}, func(fw *framework.Framework) error {
+			_, err := fw.RegenerateRecoveryCodes(ctx, "alice")
+			return err
+		}},
+		{"RecoveryCodesLeft", []string{"CountRecoveryCodes"}, func(fw *framework.Framework) error {
+			_, err := fw.RecoveryCodesLeft(ctx, "alice")
+			return err
+		}},
 		// The step-ups' checks before their Verify (which has its own bound).
 		{"RemoveEnrollmentStepUp", []string{"Get"}, func(fw *framework.Framework) error {
 			_, err := fw.RemoveEnrollmentStepUp(ctx, "push", stepUp)

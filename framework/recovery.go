@@ -129,7 +129,10 @@ func newRecoveryCode() string {
 // RegenerateRecoveryCodes issues a new set of recovery codes, replacing
 // (and so invalidating) the old one. The codes are returned once; only
 // their hashes are stored. The user must have a confirmed factor.
-func (f *Framework) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+func (f *Framework) RegenerateRecoveryCodes(ctx context.Context, userID string) (out []string, err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	if err := ValidateUserID(userID); err != nil {
 		return nil, err
 	}
@@ -199,7 +202,10 @@ func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]stri
 }
 
 // RecoveryCodesLeft returns how many unused recovery codes the user has.
-func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (int, error) {
+func (f *Framework) RecoveryCodesLeft(ctx context.Context, userID string) (out int, err error) {
+	ctx, cancel := checksContext(ctx) // a hung store: store_unavailable at the deadline
+	defer cancel()
+	defer func() { err = pastDeadline(ctx, err) }()
 	if err := ValidateUserID(userID); err != nil {
 		return 0, err
 	}
