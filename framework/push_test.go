@@ -16,11 +16,19 @@ import (
 func newPushEnv(t *testing.T, limit framework.PushLimit) (*framework.Framework, *pushProvider, *clock, framework.Store) {
 	t.Helper()
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	fw, clk, store := newPushFramework(t, prov, limit)
+	return fw, prov, clk, store
+}
+
+// newPushFramework is a framework whose one provider, "push" for staff,
+// is impl, with alice enrolled in it.
+func newPushFramework(t *testing.T, impl sdk.Provider, limit framework.PushLimit) (*framework.Framework, *clock, framework.Store) {
+	t.Helper()
 	store, _ := openStore(t)
 	clk := newClock()
 	fw, err := framework.New(t.Context(), framework.Options{
 		Store: store, EncryptionKey: newKey(t), Now: clk.Now, PushLimit: limit,
-		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
+		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: impl}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +37,7 @@ func newPushEnv(t *testing.T, limit framework.PushLimit) (*framework.Framework, 
 	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
 	}
-	return fw, prov, clk, store
+	return fw, clk, store
 }
 
 func pushVerify(fw *framework.Framework) (framework.VerifyResult, error) {
@@ -197,19 +205,7 @@ func (p pushSMSProvider) Challenge(_ context.Context, r sdk.ChallengeRequest) (s
 // newPushSMSEnv is a framework with pushSMSProvider and alice enrolled.
 func newPushSMSEnv(t *testing.T) *framework.Framework {
 	t.Helper()
-	prov := pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}
-	store, _ := openStore(t)
-	fw, err := framework.New(t.Context(), framework.Options{
-		Store: store, EncryptionKey: newKey(t), Now: newClock().Now,
-		Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fw.Close() })
-	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
-		t.Fatal(err)
-	}
+	fw, _, _ := newPushFramework(t, pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}, framework.PushLimit{})
 	return fw
 }
 
