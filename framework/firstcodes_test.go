@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/framework/store/postgres"
-	"github.com/twofactor/twofactor/internal/pgtest"
 	totpprovider "github.com/twofactor/twofactor/providers/totp"
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -152,16 +150,10 @@ func TestFirstFactorCodesIssuedOnce(t *testing.T) {
 // over two frameworks sharing one PostgreSQL database, as two replicas.
 func TestFirstFactorCodesIssuedOnceAcrossReplicas(t *testing.T) {
 	const n = firstBurst
-	dsn := pgtest.Schema(t)
 	clk, key := newClock(), newKey(t)
 	b := &barrier{}
 	var fws []*framework.Framework
-	for range 2 {
-		s, err := postgres.Create(t.Context(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+	for _, s := range pgReplicas(t, 2) {
 		fws = append(fws, startFramework(t, countBarrier{s, b}, key, clk, 0, totpSpecs(n)...))
 	}
 	confirmFirstFactorsAtOnce(t, clk, b, n, fws...)

@@ -121,4 +121,9 @@ type TransactionStore interface {
 	// DeleteTransaction removes a transaction; removing one that is gone is
 	// not an error.
 	DeleteTransaction(ctx context.Context, id string) error
+	// TakeTransaction removes a transaction and reports ErrNotFound if it
+	// was gone: of simultaneous takes of one transaction, on one host or
+	// across replicas, exactly one succeeds. A decided push is taken
+	// before its outcome is given, so it is given once.
+	TakeTransaction(ctx context.Context, id string) error
 }

@@ -329,15 +329,25 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	if err != nil {
 		return VerifyResult{}, err
 	}
+	taken := false
 	for range maxCASAttempts {
 		res, upd, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
 		if err == nil && res.Outcome == sdk.Pending {
 			res.TxID = tx.ID
 			return f.record(ctx, in, nil, res, upd, nil)
 		}
-		if err == nil {
-			if derr := f.store.DeleteTransaction(ctx, tx.ID); derr != nil {
-				err = errorf(CodeInternal, derr, "delete transaction")
+		// A decided push is given once: two polls at once (a page's timer
+		// and its retry, or a replayed request) both hear the provider's
+		// answer, and only the one that takes the transaction gives it,
+		// as a poll after it would find the verification gone.
+		if err == nil && !taken {
+			switch derr := f.store.TakeTransaction(ctx, tx.ID); {
+			case errors.Is(derr, ErrNotFound):
+				return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+			case derr != nil:
+				err = errorf(CodeInternal, pastDeadline(ctx, derr), "delete transaction")
+			default:
+				taken = true
 			}
 			res.TxID = ""
 		}

@@ -56,6 +56,20 @@ func (s *Store) DeleteTransaction(ctx context.Context, id string) error {
 	return nil
 }
 
+// TakeTransaction relies on DELETE's row lock: of two takes, across
+// replicas too, the second waits for the first's commit and then finds
+// no row.
+func (s *Store) TakeTransaction(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM transactions WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: take transaction: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return framework.ErrNotFound
+	}
+	return nil
+}
+
 var _ framework.PushStore = (*Store)(nil)
 
 // ReservePush serializes a user's push requests for one provider on their

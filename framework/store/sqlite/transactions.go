@@ -52,6 +52,21 @@ func (s *Store) DeleteTransaction(ctx context.Context, id string) error {
 	return nil
 }
 
+// TakeTransaction deletes on the single writer connection: of two takes,
+// the second finds no row.
+func (s *Store) TakeTransaction(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM transactions WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: take transaction: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: take transaction: %w", err)
+	} else if n == 0 {
+		return framework.ErrNotFound
+	}
+	return nil
+}
+
 var _ framework.PushStore = (*Store)(nil)
 
 // ReservePush checks for a pending push, checks and counts the push window,

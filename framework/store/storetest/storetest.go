@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"RoundTrip/UserIDs", testUserIDs},
 		{"Transaction/RoundTrip", testTransactionRoundTrip},
 		{"Transaction/OtherUser", testTransactionOtherUser},
+		{"Transaction/TakeOnce", testTransactionTakeOnce},
 		{"Transaction/NeedsEnrollment", testTransactionNeedsEnrollment},
 		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
 		{"Audit/RoundTrip", testAuditRoundTrip},

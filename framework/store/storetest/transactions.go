@@ -1,10 +1,12 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 )
 
 func newTx(id, user, provider string) framework.Transaction {
@@ -45,6 +47,26 @@ func testTransactionRoundTrip(t *testing.T, s framework.Store) {
 	if err := s.DeleteTransaction(t.Context(), "tx1"); err != nil {
 		t.Errorf("deleting a gone transaction: %v", err)
 	}
+}
+
+// testTransactionTakeOnce: a transaction is taken once, and of a burst of
+// takes exactly one succeeds; the others find it gone.
+func testTransactionTakeOnce(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	putTx(t, s, newTx("tx1", "alice", "duo"))
+	wins := burst.Count(concurrency, func(int) bool {
+		err := s.TakeTransaction(t.Context(), "tx1")
+		if err != nil && !errors.Is(err, framework.ErrNotFound) {
+			t.Error(err)
+		}
+		return err == nil
+	})
+	if wins[true] != 1 {
+		t.Errorf("%d of %d simultaneous takes succeeded, want 1", wins[true], concurrency)
+	}
+	_, err := s.GetTransaction(t.Context(), "alice", "tx1")
+	wantErr(t, "GetTransaction after a take", err, framework.ErrNotFound)
+	wantErr(t, "taking a gone transaction", s.TakeTransaction(t.Context(), "tx1"), framework.ErrNotFound)
 }
 
 func testTransactionOtherUser(t *testing.T, s framework.Store) {

@@ -1,0 +1,110 @@
+package framework_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/postgres"
+	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/internal/pgtest"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// pgReplicas opens n stores on one fresh PostgreSQL schema, as n replicas
+// of a host would (skipped without TEST_POSTGRES_DSN, see pgtest).
+func pgReplicas(t *testing.T, n int) []framework.Store {
+	t.Helper()
+	dsn := pgtest.Schema(t)
+	var stores []framework.Store
+	for range n {
+		s, err := postgres.Create(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	return stores
+}
+
+// pollBurst is how many polls of one decided push race.
+const pollBurst = 20
+
+// TestDecidedPushGivenOnce: a burst of polls of one approved push (a
+// page's timer and its retry, a replayed request) gives the allow once;
+// the other polls find the verification gone, as a poll after it does.
+// One allow is audited. A denied push is likewise counted once.
+func TestDecidedPushGivenOnce(t *testing.T) {
+	for _, out := range []sdk.Outcome{sdk.Allow, sdk.Deny} {
+		t.Run(string(out), func(t *testing.T) {
+			fw, prov, _, _ := newPushEnv(t, framework.PushLimit{})
+			pollDecidedAtOnce(t, prov, out, fw)
+		})
+	}
+}
+
+// TestDecidedPushGivenOnceAcrossReplicas: the same burst spread over two
+// frameworks sharing one PostgreSQL database, as two replicas.
+func TestDecidedPushGivenOnceAcrossReplicas(t *testing.T) {
+	clk, key := newClock(), newKey(t)
+	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	var fws []*framework.Framework
+	for _, s := range pgReplicas(t, 2) {
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
+			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		fws = append(fws, fw)
+	}
+	if _, err := fws[0].BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	pollDecidedAtOnce(t, prov, sdk.Allow, fws...)
+}
+
+// pollDecidedAtOnce starts alice's push on the first framework, has the
+// provider decide it (out), then polls it pollBurst times at once, spread
+// over fws, through both poll entry points.
+func pollDecidedAtOnce(t *testing.T, prov *pushProvider, out sdk.Outcome, fws ...*framework.Framework) {
+	t.Helper()
+	start, err := pushVerify(fws[0])
+	if err != nil || start.Outcome != sdk.Pending {
+		t.Fatalf("start: %+v %v", start, err)
+	}
+	prov.mu.Lock()
+	prov.answers["duo-tx-alice"] = out
+	prov.mu.Unlock()
+	got := burst.Count(pollBurst, func(i int) string {
+		fw := fws[i%len(fws)]
+		var res framework.VerifyResult
+		var err error
+		if i%2 == 0 {
+			res, err = fw.PollVerification(context.Background(), "alice", start.TxID)
+		} else {
+			res, err = fw.Poll(context.Background(), framework.PollInput{UserID: "alice", TxID: start.TxID})
+		}
+		if err != nil {
+			return string(framework.CodeOf(err))
+		}
+		return string(res.Outcome)
+	})
+	if got[string(out)] != 1 || got[string(framework.CodeNotFound)] != pollBurst-1 {
+		t.Errorf("%d polls of one %s push at once: %v, want one %s and %d not_found", pollBurst, out, got, out, pollBurst-1)
+	}
+	list, err := fws[0].Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decided := 0
+	for _, e := range list {
+		if e.Outcome == string(out) {
+			decided++
+		}
+	}
+	if decided != 1 {
+		t.Errorf("%d %s decisions audited, want 1", decided, out)
+	}
+}
