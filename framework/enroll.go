@@ -3,7 +3,6 @@ package framework
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -344,14 +343,10 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	// backs up nothing: were the codes kept for it, a stolen sheet would
 	// log in, and the next factor confirmed would find codes and issue
 	// none (firstFactorCodes). Dropped here, that factor gets a fresh set.
-	left, err := f.store.List(ctx, userID)
-	if err != nil {
-		return errorf(CodeInternal, err, "list enrollments")
-	}
-	if !slices.ContainsFunc(left, func(e Enrollment) bool { return e.Status == StatusActive }) {
-		if err := f.store.ReplaceRecoveryCodes(ctx, userID, nil, f.now()); err != nil {
-			return errorf(CodeInternal, err, "drop recovery codes")
-		}
+	// The check and the drop are one store operation: a factor confirmed
+	// between a separate check and drop lost the codes it was just shown.
+	if _, err := f.store.DropRecoveryCodesUnlessActive(ctx, userID); err != nil {
+		return errorf(CodeInternal, err, "drop recovery codes")
 	}
 	return nil
 }

@@ -31,6 +31,14 @@ type RecoveryStore interface {
 	HasRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
 	// CountRecoveryCodes returns how many unused codes the user has.
 	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// DropRecoveryCodesUnlessActive drops the user's codes if the user has
+	// no active enrollment, checked in the same transaction as the drop,
+	// and reports whether it dropped any. A reset that leaves no factor
+	// drops the codes with it; a factor confirmed meanwhile, on any
+	// replica, either comes first (the codes stay: they back it up) or
+	// after (its IssueRecoveryCodes with FirstOnly, which takes the same
+	// per-user order, finds none and issues a fresh set).
+	DropRecoveryCodesUnlessActive(ctx context.Context, userID string) (bool, error)
 	// IssueRecoveryCodes replaces the user's codes with in.Hashes and
 	// appends in.Audit to the audit log, in one transaction: a set is
 	// issued if and only if its audit entry is written, so a failed audit
@@ -185,19 +193,14 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first
 
 // firstFactorCodes issues recovery codes when a factor has just become
 // active and the user has none: with the first factor, not every one.
-// The count only spares the write for a user who has codes; the store's
-// FirstOnly decides: of two first factors confirmed at once (two tabs,
-// or two replicas), both count none, and one set is issued and shown,
-// the other confirmation shows none (a second set would void the first,
-// which its user was told to keep).
+// The store's FirstOnly decides, in the transaction that would write: of
+// two first factors confirmed at once (two tabs, or two replicas), one
+// set is issued and shown, the other confirmation shows none (a second
+// set would void the first, which its user was told to keep). No count
+// before it: codes a reset is dropping at that moment (on PostgreSQL,
+// deleted but not yet committed) would be counted, and the factor left
+// with no codes once the drop commits.
 func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]string, error) {
-	n, err := f.store.CountRecoveryCodes(ctx, userID)
-	if err != nil {
-		return nil, errorf(CodeInternal, err, "count recovery codes")
-	}
-	if n > 0 {
-		return nil, nil
-	}
 	return f.issueRecoveryCodes(ctx, userID, true)
 }
 

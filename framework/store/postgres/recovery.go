@@ -84,6 +84,29 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
+// DropRecoveryCodesUnlessActive takes the user's recovery lock, which
+// every write of the user's codes takes (IssueRecoveryCodes's FirstOnly
+// check included), before its DELETE: under READ COMMITTED that statement
+// sees every activation committed before it began. An activation that
+// commits later finds, at its first-codes issue (behind the same lock),
+// this drop committed and no codes: it issues a fresh set.
+func (s *Store) DropRecoveryCodesUnlessActive(ctx context.Context, userID string) (bool, error) {
+	dropped := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, replaceLockSQL, recoveryLock, userID, recoveryLockOf(userID)); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1
+			AND NOT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND status = 'active')`, userID)
+		dropped = tag.RowsAffected() > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("postgres: drop recovery codes: %w", err)
+	}
+	return dropped, nil
+}
+
 // IssueRecoveryCodes is ReplaceRecoveryCodes with the audit entry that
 // records the new set written in the same transaction: both or neither.
 // The user's recovery lock is taken first and auditLock last, the order

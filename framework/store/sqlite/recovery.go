@@ -36,6 +36,21 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 	return nil
 }
 
+// DropRecoveryCodesUnlessActive is one statement on the single writer: no
+// write of this process or another comes between its check and its drop.
+func (s *Store) DropRecoveryCodesUnlessActive(ctx context.Context, userID string) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM recovery_codes WHERE user_id = ?1
+		AND NOT EXISTS (SELECT 1 FROM enrollments WHERE user_id = ?1 AND status = 'active')`, userID)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: drop recovery codes: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sqlite: drop recovery codes: %w", err)
+	}
+	return n > 0, nil
+}
+
 // insertAuditSQL appends one audit entry (auditArgs's row).
 const insertAuditSQL = `INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

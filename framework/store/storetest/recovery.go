@@ -43,6 +43,40 @@ func recoveryAllow(user string, hash []byte) framework.DecisionWrite {
 	}
 }
 
+// testDropRecoveryCodesUnlessActive: the codes of a user with no active
+// enrollment (none, or only a pending one) are dropped; those of a user
+// with one stay, and other users' codes are never touched.
+func testDropRecoveryCodesUnlessActive(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	codes := [][]byte{[]byte("code-1"), []byte("code-2")}
+	for _, u := range []string{"alice", "bob", "carol"} {
+		if err := s.ReplaceRecoveryCodes(ctx, u, codes, base); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPut(t, s, newPending("alice", "totp", []byte("pending")))
+	active(t, s, "bob", "totp")
+	mustPut(t, s, newPending("bob", "duo", []byte("pending")))
+	for _, tc := range []struct {
+		user        string
+		wantDropped bool
+		wantLeft    int
+	}{
+		{"alice", true, 0}, // only a pending enrollment
+		{"bob", false, 2},  // an active one beside a pending one
+		{"carol", true, 0}, // none at all
+		{"dave", false, 0}, // no codes to drop
+	} {
+		dropped, err := s.DropRecoveryCodesUnlessActive(ctx, tc.user)
+		if err != nil || dropped != tc.wantDropped {
+			t.Errorf("DropRecoveryCodesUnlessActive(%s) = %v, %v; want %v", tc.user, dropped, err, tc.wantDropped)
+		}
+		if n, err := s.CountRecoveryCodes(ctx, tc.user); err != nil || n != tc.wantLeft {
+			t.Errorf("%s's codes left: %d %v, want %d", tc.user, n, err, tc.wantLeft)
+		}
+	}
+}
+
 func testRecoveryReplaceAndUse(t *testing.T, s framework.Store) {
 	r := framework.RecoveryStore(s)
 	old := [][]byte{[]byte("old-1"), []byte("old-2")}

@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/UsesRacingReplacement", testRecoveryUsesRacingReplacement},
 		{"Recovery/IssueAudited", testRecoveryIssueAudited},
 		{"Recovery/FirstOnce", testFirstRecoveryCodesOnce},
+		{"Recovery/DropUnlessActive", testDropRecoveryCodesUnlessActive},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
