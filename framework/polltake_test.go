@@ -47,8 +47,15 @@ func TestDecidedPushGivenOnce(t *testing.T) {
 // TestDecidedPushGivenOnceAcrossReplicas: the same burst spread over two
 // frameworks sharing one PostgreSQL database, as two replicas.
 func TestDecidedPushGivenOnceAcrossReplicas(t *testing.T) {
-	clk, key := newClock(), newKey(t)
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	pollDecidedAtOnce(t, prov, sdk.Allow, pushReplicas(t, prov)...)
+}
+
+// pushReplicas are two frameworks on one PostgreSQL database, as two
+// replicas, with prov as "push" for staff, and alice enrolled.
+func pushReplicas(t *testing.T, prov *pushProvider) []*framework.Framework {
+	t.Helper()
+	clk, key := newClock(), newKey(t)
 	var fws []*framework.Framework
 	for _, s := range pgReplicas(t, 2) {
 		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
@@ -62,7 +69,7 @@ func TestDecidedPushGivenOnceAcrossReplicas(t *testing.T) {
 	if _, err := fws[0].BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
 	}
-	pollDecidedAtOnce(t, prov, sdk.Allow, fws...)
+	return fws
 }
 
 // pollDecidedAtOnce starts alice's push on the first framework, has the
@@ -94,17 +101,7 @@ func pollDecidedAtOnce(t *testing.T, prov *pushProvider, out sdk.Outcome, fws ..
 	if got[string(out)] != 1 || got[string(framework.CodeNotFound)] != pollBurst-1 {
 		t.Errorf("%d polls of one %s push at once: %v, want one %s and %d not_found", pollBurst, out, got, out, pollBurst-1)
 	}
-	list, err := fws[0].Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	decided := 0
-	for _, e := range list {
-		if e.Outcome == string(out) {
-			decided++
-		}
-	}
-	if decided != 1 {
+	if decided := countAudited(t, fws[0], out); decided != 1 {
 		t.Errorf("%d %s decisions audited, want 1", decided, out)
 	}
 }

@@ -1,12 +1,15 @@
 package framework
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // A push is answered by the user's approval on their phone, not by
@@ -25,12 +28,15 @@ import (
 // names no login never joins one, and a challenge start of another login
 // is refused the same way (the one pending slot is shared). Codes sent by
 // a challenge are not bound: answering one needs the code the user
-// received. A pending push ends when its own login polls it or when it
-// expires: the user's denial on the phone alone does not free the slot
-// (nothing here learns of it until the push is polled), so an attacker
-// with the password can keep the user's pushes refused for a
-// transaction's lifetime at a time, as the push limit already lets them;
-// codes keep working.
+// received. A pending push ends when its own login polls it, when it
+// expires, or when the user denies it: a start of another login that
+// finds it asks the provider, and a push the user denied (or reported) is
+// taken and its denial recorded, as its own login's poll would have, and
+// the start goes on (freeDenied). So an attacker with the password whose
+// push the user denies no longer keeps the user's own login's push
+// refused for the transaction's lifetime. A push still waiting, or one
+// the user approved (its allow is its own login's to collect), keeps the
+// slot; codes keep working meanwhile.
 
 // MaxSession bounds StartInput.Session and VerifyInput.Session.
 const MaxSession = 256
@@ -78,7 +84,48 @@ func joinPush(pending, tx Transaction) error {
 		return nil
 	}
 	return &Error{Code: CodeLockedOut, Err: errPushPending, RetryAfter: pending.ExpiresAt.Sub(tx.CreatedAt),
-		Message: "another login's request is waiting for this user's answer; a push is sent again once it is answered and polled or expires (a code still works meanwhile)"}
+		Message: "another login's request is waiting for this user's answer; a push is sent again once the user denies it, its login collects the answer, or it expires (a code still works meanwhile)"}
+}
+
+// freeDenied is for a start of login (a SessionKey) that found pending
+// holding the user's one slot. When pending is another login's push that
+// the user has denied at the provider, it takes the transaction, records
+// the denial once (of simultaneous starts, one records it: TakeTransaction),
+// and reports true: the caller reserves again. The denial counts against
+// the user's budget like any other, so a fraud report that locks the user
+// is answered with the lockout, and nothing is sent. Anything else (a push
+// still waiting or approved, a provider that cannot say) leaves the slot
+// as it is: the start is refused as before.
+func (f *Framework) freeDenied(ctx context.Context, pending Transaction, login string) (bool, error) {
+	if pending.ProviderTxID == "" || !IsPushPending(joinPush(pending, Transaction{Session: login})) {
+		return false, nil
+	}
+	m, err := f.provider(pending.Provider, pending.Audience)
+	if err != nil {
+		return false, nil
+	}
+	in := VerifyInput{UserID: pending.UserID, Provider: pending.Provider, Audience: pending.Audience}
+	taken := false
+	for range maxCASAttempts {
+		res, upd, err := f.decide(ctx, m, in, pending.ProviderTxID, nil)
+		if err != nil || res.Outcome != sdk.Deny {
+			return taken, nil
+		}
+		if !taken {
+			switch terr := f.store.TakeTransaction(ctx, pending.ID); {
+			case errors.Is(terr, ErrNotFound): // its poll, or another start, recorded it
+				return true, f.checkLocked(ctx, pending.UserID)
+			case terr != nil:
+				return false, nil
+			}
+			taken = true
+		}
+		res.TxID = ""
+		if _, err := f.record(ctx, in, nil, res, upd, nil); !errors.Is(err, errStale) {
+			break
+		}
+	}
+	return true, f.checkLocked(ctx, pending.UserID)
 }
 
 // IsPushPending says whether err refused a push because another login's

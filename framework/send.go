@@ -125,6 +125,13 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 // and records the transaction, in that order (as startPush does for a push).
 func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
 	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, "") // a code: unbound
+	if err == nil && pr.Existing != nil {
+		if freed, lerr := f.freeDenied(ctx, *pr.Existing, SessionKey(in.Session)); lerr != nil {
+			return StartResult{}, lerr
+		} else if freed {
+			tx, pr, err = f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, "")
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return StartResult{}, errNotEnrolled(in.Provider)

@@ -235,6 +235,13 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
 	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, SessionKey(in.Session))
+	if err == nil && pr.Existing != nil {
+		if freed, lerr := f.freeDenied(ctx, *pr.Existing, tx.Session); lerr != nil {
+			return VerifyResult{}, lerr
+		} else if freed {
+			tx, pr, err = f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, SessionKey(in.Session))
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return VerifyResult{Outcome: sdk.Deny, Reason: ReasonNotEnrolled}, nil

@@ -224,11 +224,12 @@ func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, 
 		})
 	case framework.IsPushPending(err):
 		// Another login's request waits on the user's phone: if it is not
-		// theirs, they should deny it.
+		// theirs, they should deny it, which frees the slot for this
+		// login's next press (framework's freeDenied).
 		u.show(w, r, c, tok, provider, func(v *view) {
 			v.Error, v.Remember = "A login request from somewhere else is already waiting on your phone. "+
 				"It did not come from this page: if you did not start it, deny it. "+
-				"Sign in with a code instead, or send a push again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+				"Once you deny it, send a push again; or sign in with a code.", remember
 		})
 	case errors.As(err, &fe) && fe.Code == framework.CodeLockedOut:
 		lc := c
@@ -363,9 +364,11 @@ func (u *UI) verifyWait(w http.ResponseWriter, r *http.Request) {
 	f := c.form(c.decision)
 	ftok := u.sig.token(f)
 	if err != nil {
-		msg := u.frameworkMessage(err)
-		if framework.CodeOf(err) == framework.CodeNotFound {
-			msg = "This login request is no longer waiting. Please try again."
+		// Not found is no failure of ours: the push was decided for
+		// another poll, or expired (not logged as one).
+		msg := "This login request is no longer waiting. Please try again."
+		if framework.CodeOf(err) != framework.CodeNotFound {
+			msg = u.frameworkMessage(err)
 		}
 		u.show(w, r, f, ftok, c.Method, func(v *view) { v.Error = msg })
 		return

@@ -69,3 +69,44 @@ func TestPushNotAnsweredIntoAnotherLogin(t *testing.T) {
 		t.Errorf("%d pushes sent, want 2", n)
 	}
 }
+
+// TestDeniedPushFreesTheUsersLogin: someone with the password presses
+// "Send push" first; the user's own page is told a request from somewhere
+// else waits. The user denies it on the phone (Duo's emulator, for real
+// over HTTPS) and presses again: their push goes out, and the other page's
+// wait finds its request gone. The denial is audited once.
+func TestDeniedPushFreesTheUsersLogin(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddUser("vic")
+	h := startHost(t, time.Now(), duoStaff(t, emu))
+	if status, out := h.api("POST", "/v1/users/vic/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
+		t.Fatalf("enroll: %d %v", status, out)
+	}
+	mine := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
+	theirs := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
+
+	emu.ScriptPush("vic", duotest.Push{Result: "deny", After: 20 * time.Second})
+	r := h.post("/ui/verify/push", theirs, nil)
+	theirWait := r.header.Get("Location")
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(theirWait, "/ui/verify/wait?t=") {
+		t.Fatalf("the other login's push: %d %v %s", r.status, r.header, r.body)
+	}
+	if p := h.post("/ui/verify/push", mine, nil); p.status != http.StatusOK || !strings.Contains(p.body, "Once you deny it, send a push again") {
+		t.Fatalf("the user's press while it waits: %d %v %.400s", p.status, p.header, p.body)
+	}
+
+	emu.SetClockOffset(21 * time.Second) // the user denies it
+	emu.ScriptPush("vic", duotest.Push{Result: "allow", After: 20 * time.Second})
+	if p := h.post("/ui/verify/push", mine, nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/verify/wait?t=") {
+		t.Fatalf("the user's press once they denied the other push: %d %v %.400s", p.status, p.header, p.body)
+	}
+	if n := pushesSent(emu); n != 2 {
+		t.Errorf("%d pushes sent, want 2", n)
+	}
+	if p := h.get(h.url+theirWait, false); p.status != http.StatusOK || !strings.Contains(p.body, "This login request is no longer waiting") {
+		t.Errorf("the other login's wait page: %d %v %.400s", p.status, p.header, p.body)
+	}
+	if n := h.audited("vic", "verify", "deny"); n != 1 {
+		t.Errorf("%d denials audited, want 1", n)
+	}
+}
