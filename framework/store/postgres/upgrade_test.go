@@ -99,3 +99,28 @@ func TestUpgradeChallengeResend(t *testing.T) {
 		t.Errorf("push request after the upgrade: %+v, %v; want p1 answered", r, err)
 	}
 }
+
+// TestUpgradeOrphanRecoveryCodes: as the SQLite store's.
+func TestUpgradeOrphanRecoveryCodes(t *testing.T) {
+	dsn, conn := schemaBefore(t, "orphan_recovery_codes")
+	for _, q := range []string{
+		`INSERT INTO enrollments VALUES ('alice', 'totp2', 'pending', '\x01', 1, now(), now(), NULL),
+			('bob', 'totp', 'active', '\x01', 1, now(), now(), now()), ('bob', 'totp2', 'pending', '\x01', 1, now(), now(), NULL)`,
+		`INSERT INTO recovery_codes (user_id, hash, created_at) VALUES
+			('alice', '\xa1', now()), ('alice', '\xa2', now()), ('bob', '\xb1', now()), ('carol', '\xc1', now())`,
+	} {
+		if _, err := conn.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	for user, want := range map[string]int{"alice": 0, "bob": 1, "carol": 0} {
+		if n, err := s.CountRecoveryCodes(t.Context(), user); err != nil || n != want {
+			t.Errorf("%s's codes after the upgrade: %d %v, want %d", user, n, err, want)
+		}
+	}
+	if e, err := s.Get(t.Context(), "alice", "totp2"); err != nil || e.Status != framework.StatusPending {
+		t.Errorf("alice's pending enrollment after the upgrade: %+v %v", e, err)
+	}
+}

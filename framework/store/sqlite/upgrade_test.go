@@ -163,3 +163,24 @@ func TestUpgradeAuditUnindexed(t *testing.T) {
 		t.Errorf("new entry: %q, want %q", got, want)
 	}
 }
+
+// TestUpgradeOrphanRecoveryCodes: codes that an earlier release's reset
+// left beside only a pending enrollment are dropped by the upgrade; codes
+// backing an active factor stay, and so does the pending enrollment.
+func TestUpgradeOrphanRecoveryCodes(t *testing.T) {
+	s := openUpgraded(t, "orphan_recovery_codes", nil,
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO enrollments VALUES ('alice', 'totp2', 'pending', x'01', 1, 0, 0, NULL),
+			('bob', 'totp', 'active', x'01', 1, 0, 0, 0), ('bob', 'totp2', 'pending', x'01', 1, 0, 0, NULL)`,
+		`INSERT INTO recovery_codes (user_id, hash, created_at) VALUES
+			('alice', x'a1', 0), ('alice', x'a2', 0), ('bob', x'b1', 0), ('carol', x'c1', 0)`,
+	)
+	for user, want := range map[string]int{"alice": 0, "bob": 1, "carol": 0} {
+		if n, err := s.CountRecoveryCodes(t.Context(), user); err != nil || n != want {
+			t.Errorf("%s's codes after the upgrade: %d %v, want %d", user, n, err, want)
+		}
+	}
+	if e, err := s.Get(t.Context(), "alice", "totp2"); err != nil || e.Status != framework.StatusPending {
+		t.Errorf("alice's pending enrollment after the upgrade: %+v %v", e, err)
+	}
+}
