@@ -20,6 +20,9 @@ type (
 	ProviderSpec = supervisor.ProviderSpec
 	// ProviderStatus is what an admin sees of a provider.
 	ProviderStatus = supervisor.ProviderStatus
+	// Exposure is where a provider's settings are readable by others
+	// (ProviderSpec.Exposed).
+	Exposure = supervisor.Exposure
 	// Supervision tunes hang detection and shutdown; see
 	// supervisor.Options. Zero fields take the defaults.
 	Supervision struct {

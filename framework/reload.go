@@ -68,7 +68,8 @@ func (f *Framework) startRegistry(ctx context.Context, specs []ProviderSpec, pol
 // keeps the process and its warm connections.
 func sameProcess(a, b ProviderSpec) bool {
 	return a.Name == b.Name && a.Binary == b.Binary && a.Timeout == b.Timeout &&
-		a.SHA256 == b.SHA256 && a.Impl == b.Impl && maps.Equal(a.Settings, b.Settings)
+		a.SHA256 == b.SHA256 && a.Impl == b.Impl && maps.Equal(a.Settings, b.Settings) &&
+		a.Exposed.Equal(b.Exposed)
 }
 
 // Reconfigure applies a new set of providers and login policy without a

@@ -222,7 +222,7 @@ func providerSpecs(cfg *config.Config) ([]framework.ProviderSpec, error) {
 		}
 		specs = append(specs, framework.ProviderSpec{
 			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
-			Timeout: p.Timeout,
+			Timeout: p.Timeout, Exposed: p.Exposed,
 		})
 	}
 	return specs, nil

@@ -60,6 +60,10 @@ type Provider struct {
 	// Timeout bounds the host's Enroll and Verify calls to the provider
 	// (providers.NAME.timeout); zero means the supervisor's default (5 s).
 	Timeout time.Duration
+	// Exposed: the settings written inline in a config file its group or
+	// others may read; nil when there are none. The provider is refused
+	// if its schema marks one of them Secret (ProviderSpec.Exposed).
+	Exposed *framework.Exposure
 }
 
 // Config is a loaded, validated configuration.
@@ -139,6 +143,7 @@ func Load(src Source) (*Config, error) {
 		return nil, fmt.Errorf("config: read %s: %w", src.File, withYAMLLine(src.File, err))
 	}
 	secrets := inlineSecrets(k) // the file's own, before the environment
+	settings := inlineSettings(k)
 	environ := src.Environ
 	if environ == nil {
 		environ = os.Environ()
@@ -185,6 +190,9 @@ func Load(src Source) (*Config, error) {
 		return nil, err
 	}
 	if err := checkReadable(src.File, secrets); err != nil {
+		return nil, err
+	}
+	if err := exposeSettings(c, src.File, settings); err != nil {
 		return nil, err
 	}
 	c.Source = src

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/v2"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
 )
 
@@ -22,7 +24,9 @@ import (
 //     root-owned sticky folder such as /tmp above the file's own folder
 //     passes), exactly binperm's rule;
 //   - a file that holds a secret inline must not be readable by group or
-//     others, as a key_file must not be (readKeyFile).
+//     others, as a key_file must not be (readKeyFile); for a provider's
+//     secret settings, which only its schema names, the provider is not
+//     started instead (exposeSettings, supervisor.ProviderSpec.Exposed).
 //
 // Where files have no Unix owner and mode (Windows), both are skipped, as
 // binperm skips its check there.
@@ -73,10 +77,9 @@ func checkWritable(file string) error {
 // api_keys' key values (a key_file is checked on its own). A provider's
 // secret settings (Duo's secret_key, the email provider's smtp_password)
 // are marked Secret in the provider's schema, which the host learns only
-// from the running plugin, after the config is loaded: config cannot tell
-// them from any other setting, so the readability rule does not cover
-// them (the write rule does). Keep those in the environment
-// (TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY) or the file private.
+// from the running plugin, after the config is loaded: the settings a
+// readable file holds are handed on (exposures, ProviderSpec.Exposed), and
+// the supervisor refuses to start a provider whose secret is among them.
 func inlineSecrets(k *koanf.Koanf) []string {
 	var out []string
 	for _, key := range []string{"encryption_key", "previous_encryption_keys"} {
@@ -106,29 +109,80 @@ func present(v any) bool {
 	return true
 }
 
-// checkReadable refuses a config file that holds secrets inline and that
-// its group or others may read.
-func checkReadable(file string, secrets []string) error {
-	if len(secrets) == 0 || !binperm.Enforced {
-		return nil
+// readableBy says whether group or others may read file, with its mode
+// and the command that makes it private. Not on Windows (binperm).
+func readableBy(file string) (readable bool, perm os.FileMode, fix string, err error) {
+	if !binperm.Enforced {
+		return false, 0, "", nil
 	}
 	fi, err := os.Stat(file)
 	if err != nil {
-		return fmt.Errorf("config: read %s: %w", file, err)
+		return false, 0, "", fmt.Errorf("config: read %s: %w", file, err)
 	}
-	perm := fi.Mode().Perm()
+	perm = fi.Mode().Perm()
 	if perm&0o044 == 0 {
-		return nil
+		return false, perm, "", nil
 	}
-	fix := "chmod 600 " + file
+	fix = "chmod 600 " + file
 	// A file root owns that the host (not root) reads through its group
 	// or others: after chmod 600 only root could read it.
 	if uid, known := binperm.Owner(fi); known && uid != os.Geteuid() && os.Geteuid() != 0 {
 		fix = fmt.Sprintf("chown %d %s && chmod 600 %s", os.Geteuid(), file, file)
+	}
+	return true, perm, fix, nil
+}
+
+// checkReadable refuses a config file that holds secrets inline and that
+// its group or others may read.
+func checkReadable(file string, secrets []string) error {
+	if len(secrets) == 0 {
+		return nil
+	}
+	readable, perm, fix, err := readableBy(file)
+	if err != nil || !readable {
+		return err
 	}
 	fix += " (or move the secrets out of the file: TWOFACTOR_ENCRYPTION_KEY and TWOFACTOR_API_KEYS__N__KEY " +
 		"in the environment, or api_keys[N].key_file)"
 	return &FileError{File: file, Path: file, Fix: fix,
 		Problem: fmt.Sprintf("is readable by group or others (mode %04o) and holds %s inline: whoever reads it "+
 			"can decrypt every enrollment or call the API", perm, strings.Join(secrets, ", "))}
+}
+
+// inlineSettings names, per provider, the settings the file itself holds,
+// as loaded into k before the environment.
+func inlineSettings(k *koanf.Koanf) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range k.MapKeys("providers") {
+		for s, v := range k.Cut("providers." + n + ".settings").All() {
+			if present(v) {
+				out[n] = append(out[n], s)
+			}
+		}
+		slices.Sort(out[n])
+	}
+	return out
+}
+
+// exposeSettings marks, when group or others may read file, the settings
+// each provider has written in it (Provider.Exposed): whether any of them
+// is secret is the provider's schema's to say, checked when it starts.
+func exposeSettings(c *Config, file string, inline map[string][]string) error {
+	readable, perm, fix, err := readableBy(file)
+	if err != nil || !readable {
+		return err
+	}
+	for i, p := range c.Providers {
+		names := inline[p.Name]
+		if len(names) == 0 {
+			continue
+		}
+		env := make(map[string]string, len(names))
+		for _, s := range names {
+			env[s] = EnvPrefix + strings.ToUpper("providers__"+p.Name+"__settings__"+s)
+		}
+		c.Providers[i].Exposed = &framework.Exposure{Settings: names, Env: env, Fix: fix,
+			Where: fmt.Sprintf("%s (mode %04o)", file, perm)}
+	}
+	return nil
 }

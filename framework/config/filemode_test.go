@@ -183,3 +183,56 @@ func TestConfigFileMissing(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestProviderSettingsExposed: a config file its group or others may read
+// (its own secrets in the environment, so it loads) hands each provider
+// the names of the settings written in it, with the file, its mode, the
+// fix and each setting's environment variable: the supervisor refuses the
+// provider if its schema marks one of them secret. A setting set only in
+// the environment is not exposed; a private file exposes nothing.
+func TestProviderSettingsExposed(t *testing.T) {
+	text := `listen: 127.0.0.1:8740
+storage: {driver: sqlite, dsn: twofactor.db}
+plugins: {dir: bin}
+api_keys:
+  - {name: app, scope: app}
+providers:
+  duo:
+    enabled: true
+    staff: true
+    settings: {api_hostname: api-1.duosecurity.com, integration_key: DIXXXXXXXXXXXXXXXXXX, secret_key: inline-secret}
+  totp:
+    enabled: true
+    staff: true
+`
+	env := []string{"TWOFACTOR_ENCRYPTION_KEY=" + freshKey(), "TWOFACTOR_API_KEYS__0__KEY=" + goodAppKey,
+		"TWOFACTOR_PROVIDERS__TOTP__SETTINGS__ISSUER=ACME"}
+	for _, mode := range []os.FileMode{0o644, 0o600} {
+		path := filepath.Join(t.TempDir(), "twofactor.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(Source{File: path, Environ: env})
+		if err != nil {
+			t.Fatalf("mode %04o: %v", mode, err)
+		}
+		for _, p := range c.Providers {
+			switch {
+			case mode == 0o600 || p.Name == "totp":
+				if p.Exposed != nil {
+					t.Errorf("mode %04o, %s: exposed %+v, want nothing", mode, p.Name, p.Exposed)
+				}
+			default:
+				e := p.Exposed
+				if e == nil || strings.Join(e.Settings, ",") != "api_hostname,integration_key,secret_key" ||
+					e.Where != path+" (mode 0644)" || e.Fix != "chmod 600 "+path ||
+					e.Env["secret_key"] != "TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY" {
+					t.Errorf("duo's exposure: %+v", e)
+				}
+			}
+		}
+	}
+}

@@ -335,6 +335,10 @@ func (p *Process) prepare(ctx context.Context, prov sdk.Provider) (sdk.Info, sdk
 		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: %w: it says it is provider %q", p.spec.Name, ErrNotThisProvider, info.Name)
 	}
 	tos = timeoutsFor(p.spec, info)
+	// Before Configure: a secret others can read is not handed on.
+	if err := p.spec.Exposed.check(p.spec.Name, info.Schema); err != nil {
+		return info, sdk.Activation{}, tos, err
+	}
 	if err := bounded(ctx, tos.control, func(ctx context.Context) error { return prov.Configure(ctx, p.spec.Settings) }); err != nil {
 		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: configure: %w", p.spec.Name, err)
 	}

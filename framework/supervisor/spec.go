@@ -3,10 +3,14 @@ package supervisor
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -53,6 +57,67 @@ type ProviderSpec struct {
 	// Timeout bounds Enroll and Verify; DefaultTimeout when zero. See
 	// BackendTimeoutSetting for providers with a slower backend.
 	Timeout time.Duration
+	// Exposed, when set, names the settings others on the machine can
+	// read where they are written (a config file readable by its group or
+	// others). Which settings are secret only the provider's schema says,
+	// so the check is made once the provider has told its Info: a Secret
+	// one among them keeps the provider from starting (ErrExposedSecret).
+	Exposed *Exposure
+}
+
+// Exposure is where a provider's settings are readable by others, and the
+// way out.
+type Exposure struct {
+	// Settings names the settings written there (providers.NAME.settings).
+	Settings []string
+	// Where is the file and its mode, e.g. "/etc/twofactor.yaml (mode 0644)".
+	Where string
+	// Fix makes the file private, e.g. "chmod 600 /etc/twofactor.yaml".
+	Fix string
+	// Env names, per setting, the environment variable that can hold it
+	// instead.
+	Env map[string]string
+}
+
+// Equal says whether e and o expose the same settings the same way (a
+// provider started with one and reloaded with the other is restarted).
+func (e *Exposure) Equal(o *Exposure) bool {
+	if e == nil || o == nil {
+		return e == o
+	}
+	return slices.Equal(e.Settings, o.Settings) && e.Where == o.Where && e.Fix == o.Fix && maps.Equal(e.Env, o.Env)
+}
+
+// ErrExposedSecret marks a provider refused because a secret setting of
+// it is written where others can read it.
+var ErrExposedSecret = errors.New("a secret setting is readable by others")
+
+// check refuses the secret settings of schema among e's.
+func (e *Exposure) check(provider string, schema sdk.Schema) error {
+	if e == nil {
+		return nil
+	}
+	var secret, env []string
+	for _, name := range e.Settings {
+		if f, ok := schema.Field(name); ok && f.Secret {
+			secret = append(secret, name)
+			if v := e.Env[name]; v != "" {
+				env = append(env, v)
+			}
+		}
+	}
+	if len(secret) == 0 {
+		return nil
+	}
+	slices.Sort(secret)
+	slices.Sort(env)
+	fix := e.Fix
+	if len(env) > 0 {
+		fix += ", or move " + strings.Join(secret, ", ") + " to the environment (" + strings.Join(env, ", ") + ") and out of the file"
+	}
+	return fmt.Errorf("provider %q: %w: %s (secret, as its schema says) written in %s, which its group or others can read: "+
+		"fix: %s; then reload the host (SIGHUP) or restart it",
+		provider, ErrExposedSecret, strings.Join(secret, ", "), e.Where, fix)
 }
 
 // ProviderStatus is what an admin sees of a provider.
