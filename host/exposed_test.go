@@ -14,6 +14,7 @@ import (
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
 	"github.com/twofactor/twofactor/internal/duoconfig"
+	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 // TestExposedDuoSecretRefused: the admin keeps the host's own keys in the
@@ -28,19 +29,8 @@ func TestExposedDuoSecretRefused(t *testing.T) {
 	emu.AddUser("vic")
 	_, skey := emu.Integration()
 	plugins := pluginCopy(t)
-	path := filepath.Join(t.TempDir(), "twofactor.yaml")
-	text := "listen: 127.0.0.1:0\nstorage: {driver: sqlite, dsn: twofactor.db}\nplugins: {dir: " + plugins + "}\n" +
-		"api_keys:\n  - {name: panel, scope: app}\n  - {name: ops, scope: admin}\n" +
-		"providers:\n" + duoSettings(t, emu, duoconfig.Options{Failmode: "safe"})
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	src := config.Source{File: path, Environ: []string{"TWOFACTOR_ENCRYPTION_KEY=RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=",
-		"TWOFACTOR_API_KEYS__0__KEY=" + appKey, "TWOFACTOR_API_KEYS__1__KEY=" + adminKey}}
-	cfg, err := config.Load(src)
+	path, env := exposedDuoConfig(t, emu, plugins)
+	cfg, err := config.Load(config.Source{File: path, Environ: env})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +87,52 @@ func TestExposedDuoSecretRefused(t *testing.T) {
 	emu.AddPasscode("vic", "271828")
 	if v := h.duoVerify("vic", map[string]string{"factor": "passcode", "code": "271828"}); v.str("outcome") != "allow" {
 		t.Fatalf("login on the running duo after the refused reload: %d %v", v.status, v.body)
+	}
+}
+
+// exposedDuoConfig writes a config file readable by others (0644) that
+// holds Duo's settings, its secret key included, and the host's own keys
+// in the environment it returns, so that it loads.
+func exposedDuoConfig(t *testing.T, emu *duotest.Server, plugins string) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "twofactor.yaml")
+	text := "listen: 127.0.0.1:0\nstorage: {driver: sqlite, dsn: twofactor.db}\nplugins: {dir: " + plugins + "}\n" +
+		"api_keys:\n  - {name: panel, scope: app}\n  - {name: ops, scope: admin}\n" +
+		"providers:\n" + duoSettings(t, emu, duoconfig.Options{Failmode: "safe"})
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, []string{"TWOFACTOR_ENCRYPTION_KEY=RwdyqsyED7nqk4E7DRoslKIn6dVOucl5Q2vUR0sae20=",
+		"TWOFACTOR_API_KEYS__0__KEY=" + appKey, "TWOFACTOR_API_KEYS__1__KEY=" + adminKey}
+}
+
+// TestDoctorExposedDuoSecret: twofactor doctor fails Duo's start with the
+// setting, the file and the fix on its own line, and prints no key.
+func TestDoctorExposedDuoSecret(t *testing.T) {
+	emu := startEmulator(t)
+	_, skey := emu.Integration()
+	path, env := exposedDuoConfig(t, emu, pluginCopy(t))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	cfg, err := config.Load(config.Source{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.InitStore(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("provider.duo.activate")
+	if code == 0 || st != "fail" || !strings.Contains(msg, "secret_readable") || !strings.Contains(msg, "secret_key") ||
+		!strings.HasPrefix(fix, "chmod 600 "+path) || !strings.Contains(fix, "TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY") {
+		t.Errorf("doctor on an exposed Duo secret: exit %d, %q %q fix %q\n%s", code, st, msg, fix, out)
+	}
+	if strings.Contains(out, skey) {
+		t.Fatal("doctor printed the secret key")
 	}
 }

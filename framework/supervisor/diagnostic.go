@@ -13,8 +13,12 @@ import (
 func FailedActivation(err error) sdk.Activation {
 	d := sdk.Diagnostic{Code: "activate_failed", Severity: sdk.SeverityError, Message: err.Error()}
 	var se *sdk.Error
-	if errors.As(err, &se) {
+	var ee *ExposedError
+	switch {
+	case errors.As(err, &se):
 		d.Code, d.Value, d.Message, d.Fix = string(se.Kind), se.Field, se.Message, se.Fix
+	case errors.As(err, &ee): // the host's refusal, with its fix
+		d = ee.Diagnostic()
 	}
 	return sdk.Activation{Health: sdk.Unhealthy, Diagnostics: []sdk.Diagnostic{d}}
 }

@@ -89,8 +89,32 @@ func (e *Exposure) Equal(o *Exposure) bool {
 }
 
 // ErrExposedSecret marks a provider refused because a secret setting of
-// it is written where others can read it.
+// it is written where others can read it (an *ExposedError).
 var ErrExposedSecret = errors.New("a secret setting is readable by others")
+
+// ExposedError is a provider refused for its secret settings written
+// where others can read them. It names the settings, never their values.
+type ExposedError struct {
+	Provider string
+	Settings []string // the secret ones
+	Where    string
+	Fix      string // the whole fix, with the environment variables
+}
+
+func (e *ExposedError) Error() string {
+	return fmt.Sprintf("provider %q: %v: %s (secret, as its schema says) written in %s, which its group or others can read: fix: %s",
+		e.Provider, ErrExposedSecret, strings.Join(e.Settings, ", "), e.Where, e.Fix)
+}
+
+func (e *ExposedError) Is(target error) bool { return target == ErrExposedSecret }
+
+// Diagnostic is how an admin sees it (status, twofactor doctor).
+func (e *ExposedError) Diagnostic() sdk.Diagnostic {
+	return sdk.Diagnostic{Code: "secret_readable", Severity: sdk.SeverityError,
+		Message: fmt.Sprintf("the secret setting %s is written in %s, which its group or others can read: the provider is not started",
+			strings.Join(e.Settings, ", "), e.Where),
+		Fix: e.Fix}
+}
 
 // check refuses the secret settings of schema among e's.
 func (e *Exposure) check(provider string, schema sdk.Schema) error {
@@ -115,9 +139,8 @@ func (e *Exposure) check(provider string, schema sdk.Schema) error {
 	if len(env) > 0 {
 		fix += ", or move " + strings.Join(secret, ", ") + " to the environment (" + strings.Join(env, ", ") + ") and out of the file"
 	}
-	return fmt.Errorf("provider %q: %w: %s (secret, as its schema says) written in %s, which its group or others can read: "+
-		"fix: %s; then reload the host (SIGHUP) or restart it",
-		provider, ErrExposedSecret, strings.Join(secret, ", "), e.Where, fix)
+	return &ExposedError{Provider: provider, Settings: secret, Where: e.Where,
+		Fix: fix + "; then reload the host (SIGHUP) or restart it"}
 }
 
 // ProviderStatus is what an admin sees of a provider.
