@@ -90,6 +90,9 @@ type Framework struct {
 	reg       atomic.Pointer[registry]
 	reloadMu  sync.Mutex // one Reconfigure at a time
 	closeOnce sync.Once
+	// asked throttles freeDenied's questions to the provider about
+	// another login's pending push.
+	asked askThrottle
 }
 
 // registry is one configuration's providers and login policy.

@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
@@ -129,4 +130,40 @@ func countAudited(t *testing.T, fw *framework.Framework, out sdk.Outcome) int {
 		}
 	}
 	return n
+}
+
+// TestOtherLoginsPushAskedSparingly: while another login's push waits,
+// each refused start of the user's login would ask the provider about it
+// (a call to Duo's API each press): twenty presses at once and twenty
+// after them within askEvery ask once, and share that answer; after the
+// window the next press asks again, and finds the denial.
+func TestOtherLoginsPushAskedSparingly(t *testing.T) {
+	fw, prov, clk, _ := newPushEnv(t, framework.PushLimit{})
+	if res, err := pushVerifyFor(fw, "attacker-login"); err != nil || res.Outcome != sdk.Pending {
+		t.Fatalf("the attacker's push: %+v %v", res, err)
+	}
+	asked := func() int {
+		prov.mu.Lock()
+		defer prov.mu.Unlock()
+		return len(prov.polled)
+	}
+	refused := burst.Count(pollBurst, func(int) bool {
+		_, err := pushVerifyFor(fw, "user-login")
+		return framework.IsPushPending(err)
+	})
+	for range pollBurst {
+		_, err := pushVerifyFor(fw, "user-login")
+		refused[framework.IsPushPending(err)]++
+	}
+	if refused[true] != 2*pollBurst || asked() != 1 {
+		t.Fatalf("%d of %d presses refused, the provider asked %d times; want all refused, asked once", refused[true], 2*pollBurst, asked())
+	}
+	prov.answer(sdk.Deny, "")
+	if _, err := pushVerifyFor(fw, "user-login"); !framework.IsPushPending(err) || asked() != 1 {
+		t.Fatalf("a press within the window after the denial: %v, asked %d times; want refused on the shared answer", err, asked())
+	}
+	clk.Advance(2 * time.Second)
+	if res, err := pushVerifyFor(fw, "user-login"); err != nil || res.Outcome != sdk.Pending || asked() != 2 {
+		t.Fatalf("a press after the window: %+v %v, asked %d times; want a push of its own, asked twice", res, err, asked())
+	}
 }

@@ -7,7 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -96,27 +100,51 @@ func joinPush(pending, tx Transaction) error {
 // is answered with the lockout, and nothing is sent. Anything else (a push
 // still waiting or approved, a provider that cannot say) leaves the slot
 // as it is: the start is refused as before.
+//
+// The provider is asked about one pending push at most once per askEvery
+// on this host, and starts that come meanwhile share that answer: each
+// refused start would otherwise be a call to Duo's API, and someone with
+// the password pressing "Send push" in a loop would spend the
+// integration's rate limit for every user.
 func (f *Framework) freeDenied(ctx context.Context, pending Transaction, login string) (bool, error) {
 	if pending.ProviderTxID == "" || !IsPushPending(joinPush(pending, Transaction{Session: login})) {
 		return false, nil
 	}
+	freed, _, _ := f.asked.group.Do(pending.ID, func() (any, error) {
+		if freed, ok := f.asked.recent(pending.ID, f.now()); ok {
+			return freed, nil
+		}
+		freed := f.settleDenied(ctx, pending)
+		f.asked.remember(pending.ID, f.now(), freed)
+		return freed, nil
+	})
+	if freed != true {
+		return false, nil
+	}
+	return true, f.checkLocked(ctx, pending.UserID)
+}
+
+// settleDenied asks the provider about pending and, if the user denied
+// it, takes it and records the denial; it reports whether the slot is
+// free (taken here or by another request).
+func (f *Framework) settleDenied(ctx context.Context, pending Transaction) bool {
 	m, err := f.provider(pending.Provider, pending.Audience)
 	if err != nil {
-		return false, nil
+		return false
 	}
 	in := VerifyInput{UserID: pending.UserID, Provider: pending.Provider, Audience: pending.Audience}
 	taken := false
 	for range maxCASAttempts {
 		res, upd, err := f.decide(ctx, m, in, pending.ProviderTxID, nil)
 		if err != nil || res.Outcome != sdk.Deny {
-			return taken, nil
+			return taken
 		}
 		if !taken {
 			switch terr := f.store.TakeTransaction(ctx, pending.ID); {
-			case errors.Is(terr, ErrNotFound): // its poll, or another start, recorded it
-				return true, f.checkLocked(ctx, pending.UserID)
+			case errors.Is(terr, ErrNotFound): // its poll, or another replica's start, recorded it
+				return true
 			case terr != nil:
-				return false, nil
+				return false
 			}
 			taken = true
 		}
@@ -125,7 +153,54 @@ func (f *Framework) freeDenied(ctx context.Context, pending Transaction, login s
 			break
 		}
 	}
-	return true, f.checkLocked(ctx, pending.UserID)
+	return true
+}
+
+// askEvery is how often freeDenied may ask the provider about one pending
+// push: as often as a login page polls its own.
+const askEvery = 2 * time.Second
+
+// askThrottle shares freeDenied's answers: one question at a time per
+// pending push (group), and its answer for askEvery (last).
+type askThrottle struct {
+	group singleflight.Group
+	mu    sync.Mutex
+	last  map[string]asked
+}
+
+type asked struct {
+	at    time.Time
+	freed bool
+}
+
+// recent is the answer about id given less than askEvery before now.
+func (a *askThrottle) recent(id string, now time.Time) (freed, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.last[id]
+	if !ok || now.Sub(r.at) >= askEvery || now.Before(r.at) {
+		return false, false
+	}
+	return r.freed, true
+}
+
+// remember keeps the answer about id; answers older than askEvery are
+// dropped as the map grows, so it holds about the pushes asked about in
+// the last askEvery.
+func (a *askThrottle) remember(id string, now time.Time, freed bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.last == nil {
+		a.last = map[string]asked{}
+	}
+	if len(a.last) >= 1024 {
+		for k, r := range a.last {
+			if now.Sub(r.at) >= askEvery {
+				delete(a.last, k)
+			}
+		}
+	}
+	a.last[id] = asked{at: now, freed: freed}
 }
 
 // IsPushPending says whether err refused a push because another login's

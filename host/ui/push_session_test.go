@@ -96,6 +96,9 @@ func TestDeniedPushFreesTheUsersLogin(t *testing.T) {
 	}
 
 	emu.SetClockOffset(21 * time.Second) // the user denies it
+	// The host asks Duo about the other push at most every 2 s; the
+	// user's next press comes later than that.
+	h.clock.Add(3 * time.Second)
 	emu.ScriptPush("vic", duotest.Push{Result: "allow", After: 20 * time.Second})
 	if p := h.post("/ui/verify/push", mine, nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/ui/verify/wait?t=") {
 		t.Fatalf("the user's press once they denied the other push: %d %v %.400s", p.status, p.header, p.body)
