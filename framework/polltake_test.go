@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/store/postgres"
@@ -103,5 +104,67 @@ func pollDecidedAtOnce(t *testing.T, prov *pushProvider, out sdk.Outcome, fws ..
 	}
 	if decided := countAudited(t, fws[0], out); decided != 1 {
 		t.Errorf("%d %s decisions audited, want 1", decided, out)
+	}
+}
+
+// TestExpiredPushGivenOnce: a burst of polls of a push that expired gives
+// its expiry once (one denial audited and counted), the rest not_found.
+func TestExpiredPushGivenOnce(t *testing.T) {
+	fw, _, clk, _ := newPushEnv(t, framework.PushLimit{})
+	start, err := pushVerify(fw)
+	if err != nil || start.Outcome != sdk.Pending {
+		t.Fatalf("start: %+v %v", start, err)
+	}
+	clk.Advance(6 * time.Minute)
+	got := burst.Count(pollBurst, func(int) string {
+		res, err := fw.PollVerification(context.Background(), "alice", start.TxID)
+		if err != nil {
+			return string(framework.CodeOf(err))
+		}
+		return string(res.Reason)
+	})
+	if got[string(sdk.ReasonExpired)] != 1 || got[string(framework.CodeNotFound)] != pollBurst-1 {
+		t.Errorf("%d polls of one expired push at once: %v, want one expired and %d not_found", pollBurst, got, pollBurst-1)
+	}
+	if n := countAudited(t, fw, sdk.Deny); n != 1 {
+		t.Errorf("%d denials audited, want 1", n)
+	}
+}
+
+// TestExpiredChallengeGivenOnce: a burst of answers to a code challenge
+// that expired is told of the expiry once (one denial audited), the rest
+// not_found, as answers after it are.
+func TestExpiredChallengeGivenOnce(t *testing.T) {
+	fw, clk, _ := newPushFramework(t, pushSMSProvider{&pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}}, framework.PushLimit{})
+	start, err := fw.StartVerification(t.Context(), framework.StartInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff, Factor: "sms"})
+	if err != nil || start.TxID == "" {
+		t.Fatalf("start: %+v %v", start, err)
+	}
+	clk.Advance(6 * time.Minute)
+	got := burst.Count(pollBurst, func(int) string {
+		res, err := fw.Verify(context.Background(), framework.VerifyInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff,
+			Factor: "sms", TxID: start.TxID, Code: "123456"})
+		if err != nil {
+			return string(framework.CodeOf(err))
+		}
+		return string(res.Reason)
+	})
+	// An answer is a guess: the attempt gate holds back those past its
+	// free attempts in flight (locked_out) before any reads the challenge.
+	if got[string(sdk.ReasonExpired)] != 1 || got[string(framework.CodeNotFound)]+got[string(framework.CodeLockedOut)] != pollBurst-1 {
+		t.Errorf("%d answers to one expired challenge at once: %v, want one expired and the rest not_found or locked_out", pollBurst, got)
+	}
+	list, err := fw.Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, e := range list {
+		if e.Reason == string(sdk.ReasonExpired) {
+			expired++
+		}
+	}
+	if expired != 1 {
+		t.Errorf("%d expiries audited, want 1", expired)
 	}
 }

@@ -305,7 +305,14 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 		return "", nil, errorf(CodeInternal, err, "read transaction")
 	}
 	if f.now().After(tx.ExpiresAt) {
-		_ = f.store.DeleteTransaction(ctx, tx.ID)
+		// Expired once, for one answer: of answers at once, the others find
+		// it gone, as an answer after it does.
+		switch err := f.store.TakeTransaction(ctx, tx.ID); {
+		case errors.Is(err, ErrNotFound):
+			return "", nil, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+		case err != nil:
+			return "", nil, errorf(CodeInternal, err, "delete transaction")
+		}
 		return "", &VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil
 	}
 	if tx.ProviderTxID == "" {

@@ -326,7 +326,13 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	}
 	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
 	if f.now().After(tx.ExpiresAt) {
-		_ = f.store.DeleteTransaction(ctx, tx.ID)
+		// Expired once, for one poll, like a decided push.
+		switch err := f.store.TakeTransaction(ctx, tx.ID); {
+		case errors.Is(err, ErrNotFound):
+			return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+		case err != nil:
+			return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "delete transaction")
+		}
 		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil, nil)
 	}
 	if tx.ProviderTxID == "" { // still being sent by the request that reserved it
