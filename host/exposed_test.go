@@ -22,8 +22,9 @@ import (
 // Duo's secret key into it. Duo is not started (its plugin is never
 // handed the key); its status names the setting, the file and the fix,
 // never the key; its users get provider_unavailable, no allow, though its
-// failmode is safe. After chmod 600 and a reload (SIGHUP), Duo runs; a
-// reload with the file opened again is refused and Duo keeps running.
+// failmode is safe. After chmod 600 Duo starts at its next restart
+// attempt, without a reload; a reload with the file opened again is
+// refused and Duo keeps running.
 func TestExposedDuoSecretRefused(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("vic")
@@ -57,23 +58,25 @@ func TestExposedDuoSecretRefused(t *testing.T) {
 		t.Fatalf("enroll while duo is refused: %d %v", r.status, r.body)
 	}
 
+	// Made private: Duo starts at its next restart attempt (the backoff
+	// is at most 30 s), without a reload.
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.svc.Reload(context.Background()); err != nil {
-		t.Fatalf("reload after chmod 600: %v", err)
-	}
-	if ev := waitReload(t, h.svc); !ev.Applied {
-		t.Fatalf("reload after chmod 600: %+v", ev)
-	}
-	if p := duo(); p["running"] != true || p["health"] != "healthy" {
-		t.Fatalf("duo's status after chmod 600 and a reload: %v", p)
-	}
+	h.clock.Add(31 * time.Second)
 	h.enrollDuo("vic")
+	if p := duo(); p["running"] != true || p["health"] != "healthy" {
+		t.Fatalf("duo's status after chmod 600: %v", p)
+	}
 	emu.AddPasscode("vic", "314159")
 	if v := h.duoVerify("vic", map[string]string{"factor": "passcode", "code": "314159"}); v.str("outcome") != "allow" {
 		t.Fatalf("login once duo runs: %d %v", v.status, v.body)
 	}
+	// A reload now (SIGHUP) applies: the file holds no exposed secret.
+	if err := h.svc.Reload(context.Background()); err != nil {
+		t.Fatalf("reload of the private file: %v", err)
+	}
+	waitReload(t, h.svc)
 
 	// Opened to others again: the reload that would restart Duo with the
 	// exposed key is refused, saying why, and the running Duo stays.

@@ -181,7 +181,7 @@ func exposeSettings(c *Config, file string, inline map[string][]string) error {
 		for _, s := range names {
 			env[s] = EnvPrefix + strings.ToUpper("providers__"+p.Name+"__settings__"+s)
 		}
-		c.Providers[i].Exposed = &framework.Exposure{Settings: names, Env: env, Fix: fix,
+		c.Providers[i].Exposed = &framework.Exposure{Settings: names, Env: env, Fix: fix, File: file,
 			Where: fmt.Sprintf("%s (mode %04o)", file, perm)}
 	}
 	return nil

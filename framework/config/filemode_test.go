@@ -228,7 +228,7 @@ providers:
 			default:
 				e := p.Exposed
 				if e == nil || strings.Join(e.Settings, ",") != "api_hostname,integration_key,secret_key" ||
-					e.Where != path+" (mode 0644)" || e.Fix != "chmod 600 "+path ||
+					e.Where != path+" (mode 0644)" || e.Fix != "chmod 600 "+path || e.File != path ||
 					e.Env["secret_key"] != "TWOFACTOR_PROVIDERS__DUO__SETTINGS__SECRET_KEY" {
 					t.Errorf("duo's exposure: %+v", e)
 				}

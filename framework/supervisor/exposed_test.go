@@ -3,6 +3,8 @@ package supervisor_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,6 +52,8 @@ func TestExposedSecretRefused(t *testing.T) {
 		{"nothing exposed", nil, false},
 		{"a plain setting exposed", exposure("host"), false},
 		{"the secret exposed", exposure("host", "secret_key"), true},
+		{"the secret in a file still readable", inFile(t, exposure("host", "secret_key"), 0o644), true},
+		{"the secret in a file made private since", inFile(t, exposure("host", "secret_key"), 0o600), false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var configured atomic.Int32
@@ -66,7 +70,8 @@ func TestExposedSecretRefused(t *testing.T) {
 			if !errors.Is(err, supervisor.ErrExposedSecret) {
 				t.Fatalf("start: %v, want ErrExposedSecret", err)
 			}
-			for _, want := range []string{"secret_key", "/etc/tf.yaml (mode 0644)", "chmod 600 /etc/tf.yaml", "TWOFACTOR_PROVIDERS__KEYED__SETTINGS__SECRET_KEY"} {
+			for _, want := range []string{"secret_key", "/etc/tf.yaml (mode 0644)", "chmod 600 /etc/tf.yaml", "TWOFACTOR_PROVIDERS__KEYED__SETTINGS__SECRET_KEY",
+				"next restart attempt (within 30s)"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}
@@ -79,4 +84,18 @@ func TestExposedSecretRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inFile names a real file of the given mode as e's File: each start
+// looks at its mode again.
+func inFile(t *testing.T, e *supervisor.Exposure, mode os.FileMode) *supervisor.Exposure {
+	t.Helper()
+	e.File = filepath.Join(t.TempDir(), "tf.yaml")
+	if err := os.WriteFile(e.File, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.File, mode); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

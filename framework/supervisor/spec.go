@@ -77,6 +77,10 @@ type Exposure struct {
 	// Env names, per setting, the environment variable that can hold it
 	// instead.
 	Env map[string]string
+	// File, when set, is the file Where names: each start looks at its
+	// mode again, so a provider refused for it starts at its next restart
+	// attempt once the file is made private, without a reload.
+	File string
 }
 
 // Equal says whether e and o expose the same settings the same way (a
@@ -85,7 +89,7 @@ func (e *Exposure) Equal(o *Exposure) bool {
 	if e == nil || o == nil {
 		return e == o
 	}
-	return slices.Equal(e.Settings, o.Settings) && e.Where == o.Where && e.Fix == o.Fix && maps.Equal(e.Env, o.Env)
+	return slices.Equal(e.Settings, o.Settings) && e.Where == o.Where && e.Fix == o.Fix && e.File == o.File && maps.Equal(e.Env, o.Env)
 }
 
 // ErrExposedSecret marks a provider refused because a secret setting of
@@ -130,7 +134,7 @@ func (e *Exposure) check(provider string, schema sdk.Schema) error {
 			}
 		}
 	}
-	if len(secret) == 0 {
+	if len(secret) == 0 || (e.File != "" && private(e.File)) {
 		return nil
 	}
 	slices.Sort(secret)
@@ -140,7 +144,14 @@ func (e *Exposure) check(provider string, schema sdk.Schema) error {
 		fix += ", or move " + strings.Join(secret, ", ") + " to the environment (" + strings.Join(env, ", ") + ") and out of the file"
 	}
 	return &ExposedError{Provider: provider, Settings: secret, Where: e.Where,
-		Fix: fix + "; then reload the host (SIGHUP) or restart it"}
+		Fix: fix + fmt.Sprintf("; the provider starts at its next restart attempt (within %s), or at once on a reload (SIGHUP)", backoffMax)}
+}
+
+// private says whether neither group nor others may read file now. A file
+// that cannot be looked at is not known to be private.
+func private(file string) bool {
+	fi, err := os.Stat(file)
+	return err == nil && fi.Mode().Perm()&0o044 == 0
 }
 
 // ProviderStatus is what an admin sees of a provider.
