@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/framework/store/postgres"
-	"github.com/twofactor/twofactor/internal/pgtest"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -63,14 +61,7 @@ func TestClientIPRefusedAtEveryEntryPoint(t *testing.T) {
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
 	fw := startFramework(t, store, newKey(t), clk, 0, inProcess(), framework.ProviderSpec{Name: "push", Staff: true, Impl: prov})
 	ctx := t.Context()
-	en, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := secretOf(t, en.Display)
-	if _, err := fw.ConfirmEnrollment(ctx, "alice", "totp", codeAt(t, secret, clk.Now())); err != nil {
-		t.Fatal(err)
-	}
+	secret := (&env{fw: fw, clk: clk}).enroll(t, "alice")
 	if _, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
 	}
@@ -187,23 +178,10 @@ func TestClientIPRefusedAtEveryEntryPoint(t *testing.T) {
 // the victim's code, committed in the same moment, is allowed with her
 // budget untouched.
 func TestClientIPCannotPoisonBatch(t *testing.T) {
-	dsn := pgtest.Schema(t)
-	s, err := postgres.Create(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	clk := newClock()
+	s, clk := pgReplicas(t, 1)[0], newClock()
 	fw := startFramework(t, s, newKey(t), clk, 0, inProcess())
 	ctx := t.Context()
-	en, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "alice", Provider: "totp", Audience: framework.AudienceStaff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret := secretOf(t, en.Display)
-	if _, err := fw.ConfirmEnrollment(ctx, "alice", "totp", codeAt(t, secret, clk.Now())); err != nil {
-		t.Fatal(err)
-	}
+	secret := (&env{fw: fw, clk: clk}).enroll(t, "alice")
 	code := codeAt(t, secret, clk.Advance(period))
 
 	// Hold the audit lock from another session so that one decision is in

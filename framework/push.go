@@ -107,6 +107,24 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 	return tx, pr, err
 }
 
+// reserveFreeing is reserveSend for a start of login (its SessionKey):
+// when the slot is held by another login's push that the user has denied,
+// that push is settled (freeDenied) and the slot reserved again. refused
+// is the lockout the denial's record brought, to be answered as it is;
+// err is the store's.
+func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string, aud Audience, session, login string) (tx Transaction, pr PushReservation, refused, err error) {
+	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
+	if err != nil || pr.Existing == nil {
+		return tx, pr, nil, err
+	}
+	freed, refused := f.freeDenied(ctx, *pr.Existing, login)
+	if refused != nil || !freed {
+		return tx, pr, refused, nil
+	}
+	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
+	return tx, pr, nil, err
+}
+
 // sendLimit is the push limit, or SilentChallengeFactor times it for a
 // provider whose challenges send the user nothing (WebAuthn options): the
 // limit guards users against floods of codes and pushes, and a security

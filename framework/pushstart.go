@@ -73,7 +73,7 @@ func (f *Framework) finishPush(ctx context.Context, in VerifyInput) (VerifyResul
 	defer cancel()
 	tx, err := f.store.GetTransaction(dctx, in.UserID, in.TxID)
 	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience || !tx.ResendAfter.IsZero())) {
-		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+		return VerifyResult{}, errNoPending()
 	}
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, pastDeadline(dctx, err), "read transaction")

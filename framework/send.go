@@ -124,13 +124,11 @@ func (f *Framework) StartVerification(ctx context.Context, in StartInput) (Start
 // sendChallenge reserves the send, asks the provider, stores its new state
 // and records the transaction, in that order (as startPush does for a push).
 func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput) (StartResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, "") // a code: unbound
-	if err == nil && pr.Existing != nil {
-		if freed, lerr := f.freeDenied(ctx, *pr.Existing, SessionKey(in.Session)); lerr != nil {
-			return StartResult{}, lerr
-		} else if freed {
-			tx, pr, err = f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, "")
-		}
+	// A code is not bound to its login (""); the slot it may find, a push,
+	// is (SessionKey).
+	tx, pr, refused, err := f.reserveFreeing(ctx, in.UserID, in.Provider, in.Audience, "", SessionKey(in.Session))
+	if refused != nil {
+		return StartResult{}, refused
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -299,7 +297,7 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 	// Only a challenge is answered with a code: a push's transaction (no
 	// ResendAfter) is polled, never verified against.
 	if errors.Is(err, ErrNotFound) || (err == nil && (tx.Provider != in.Provider || tx.Audience != in.Audience || tx.ResendAfter.IsZero())) {
-		return "", nil, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+		return "", nil, errNoPending()
 	}
 	if err != nil {
 		return "", nil, errorf(CodeInternal, err, "read transaction")
@@ -307,11 +305,8 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 	if f.now().After(tx.ExpiresAt) {
 		// Expired once, for one answer: of answers at once, the others find
 		// it gone, as an answer after it does.
-		switch err := f.store.TakeTransaction(ctx, tx.ID); {
-		case errors.Is(err, ErrNotFound):
-			return "", nil, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
-		case err != nil:
-			return "", nil, errorf(CodeInternal, err, "delete transaction")
+		if err := f.takeTx(ctx, tx.ID); err != nil {
+			return "", nil, err
 		}
 		return "", &VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil
 	}

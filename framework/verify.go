@@ -224,6 +224,25 @@ func pastDeadline(ctx context.Context, err error) error {
 	return err
 }
 
+// errNoPending is the answer for a txid that names no pending
+// verification of the user: unknown, another user's, or already decided.
+func errNoPending() error {
+	return errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+}
+
+// takeTx takes the transaction for the one request that gives its
+// outcome (a decision, an expiry): errNoPending when another request took
+// it first, as for a request after it.
+func (f *Framework) takeTx(ctx context.Context, id string) error {
+	switch err := f.store.TakeTransaction(ctx, id); {
+	case errors.Is(err, ErrNotFound):
+		return errNoPending()
+	case err != nil:
+		return errorf(CodeInternal, pastDeadline(ctx, err), "delete transaction")
+	}
+	return nil
+}
+
 // isPush says whether a verify asks for an out-of-band request (a push)
 // rather than checks a code: no code, to a provider that can push.
 func (f *Framework) isPush(in VerifyInput) bool {
@@ -234,13 +253,10 @@ func (f *Framework) isPush(in VerifyInput) bool {
 // reserved first (or the pending one answered, or the limit reported), then
 // the provider asked, then its transaction id recorded.
 func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (VerifyResult, error) {
-	tx, pr, err := f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, SessionKey(in.Session))
-	if err == nil && pr.Existing != nil {
-		if freed, lerr := f.freeDenied(ctx, *pr.Existing, tx.Session); lerr != nil {
-			return VerifyResult{}, lerr
-		} else if freed {
-			tx, pr, err = f.reserveSend(ctx, in.UserID, in.Provider, in.Audience, SessionKey(in.Session))
-		}
+	login := SessionKey(in.Session)
+	tx, pr, refused, err := f.reserveFreeing(ctx, in.UserID, in.Provider, in.Audience, login, login)
+	if refused != nil {
+		return VerifyResult{}, refused
 	}
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -319,7 +335,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	defer cancel()
 	tx, err := f.store.GetTransaction(ctx, userID, txID)
 	if errors.Is(err, ErrNotFound) {
-		return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
+		return VerifyResult{}, errNoPending()
 	}
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "read transaction")
@@ -327,11 +343,8 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
 	if f.now().After(tx.ExpiresAt) {
 		// Expired once, for one poll, like a decided push.
-		switch err := f.store.TakeTransaction(ctx, tx.ID); {
-		case errors.Is(err, ErrNotFound):
-			return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
-		case err != nil:
-			return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "delete transaction")
+		if err := f.takeTx(ctx, tx.ID); err != nil {
+			return VerifyResult{}, err
 		}
 		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil, nil)
 	}
@@ -354,14 +367,11 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 		// answer, and only the one that takes the transaction gives it,
 		// as a poll after it would find the verification gone.
 		if err == nil && !taken {
-			switch derr := f.store.TakeTransaction(ctx, tx.ID); {
-			case errors.Is(derr, ErrNotFound):
-				return VerifyResult{}, errorf(CodeNotFound, nil, "no pending verification with that id for this user")
-			case derr != nil:
-				err = errorf(CodeInternal, pastDeadline(ctx, derr), "delete transaction")
-			default:
-				taken = true
+			terr := f.takeTx(ctx, tx.ID)
+			if CodeOf(terr) == CodeNotFound {
+				return VerifyResult{}, terr
 			}
+			err, taken = terr, terr == nil // a failed take is recorded as the poll's error
 			res.TxID = ""
 		}
 		res, err = f.record(ctx, in, nil, res, upd, err)
