@@ -18,7 +18,8 @@ type pushProvider struct {
 	answers map[string]sdk.Outcome // by provider txid
 	reasons map[string]sdk.Reason  // a deny's reason by provider txid; denied_by_user when unset
 	polled  []string
-	sent    int // pushes started
+	sent    int   // pushes started
+	pollErr error // when set, every poll fails with it (a provider answering garbage)
 }
 
 func (p *pushProvider) Info(context.Context) (sdk.Info, error) {
@@ -39,6 +40,9 @@ func (p *pushProvider) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.Verif
 		return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: "duo-tx-" + r.User.ID}, nil
 	}
 	p.polled = append(p.polled, r.TxID)
+	if p.pollErr != nil {
+		return sdk.VerifyResponse{}, p.pollErr
+	}
 	switch out := p.answers[r.TxID]; out {
 	case sdk.Allow:
 		return sdk.VerifyResponse{Outcome: sdk.Allow}, nil

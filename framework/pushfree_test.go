@@ -33,10 +33,11 @@ func (p *pushProvider) answer(out sdk.Outcome, reason sdk.Reason) {
 // the next start is answered with the lockout, sending nothing.
 func TestDeniedPushFreesTheSlot(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		out     sdk.Outcome
-		reason  sdk.Reason
-		wantErr func(error) bool // the user's start; nil: a new push
+		name        string
+		out         sdk.Outcome
+		reason      sdk.Reason
+		providerErr error            // every poll of the provider fails with it
+		wantErr     func(error) bool // the user's start; nil: a new push
 	}{
 		{name: "denied", out: sdk.Deny},
 		{name: "waiting", wantErr: framework.IsPushPending},
@@ -44,6 +45,9 @@ func TestDeniedPushFreesTheSlot(t *testing.T) {
 		{name: "fraud", out: sdk.Deny, reason: sdk.ReasonFraud, wantErr: func(err error) bool {
 			return framework.CodeOf(err) == framework.CodeLockedOut && !framework.IsPushPending(err)
 		}},
+		// The provider cannot say (its backend down, a garbled answer):
+		// the slot stays as it was, the start refused as before.
+		{name: "provider fails", providerErr: sdk.Errorf(sdk.KindUnavailable, "backend answered garbage"), wantErr: framework.IsPushPending},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fw, prov, _, _ := newPushEnv(t, framework.PushLimit{})
@@ -52,6 +56,9 @@ func TestDeniedPushFreesTheSlot(t *testing.T) {
 				t.Fatalf("the attacker's push: %+v %v", theirs, err)
 			}
 			prov.answer(tt.out, tt.reason)
+			prov.mu.Lock()
+			prov.pollErr = tt.providerErr
+			prov.mu.Unlock()
 			mine, err := pushVerifyFor(fw, "user-login")
 			if tt.wantErr != nil {
 				if !tt.wantErr(err) {
