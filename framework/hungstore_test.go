@@ -2,11 +2,13 @@ package framework_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -246,5 +248,114 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func (s hungReads) TakeTransaction(ctx context.Context, id string) error {
+	if err := s.stall(ctx, "TakeTransaction"); err != nil {
+		return err
+	}
+	return s.Store.TakeTransaction(ctx, id)
+}
+
+// failingTake is a store whose TakeTransaction fails at once with err, as
+// a store that lost its connection mid-take or answered garbage does.
+type failingTake struct {
+	framework.Store
+	err error
+}
+
+func (s failingTake) TakeTransaction(context.Context, string) error { return s.err }
+
+// TestDecidedPushOnFailingTake: a push the user approved, whose
+// transaction the store cannot take (it hangs until the decision's
+// deadline, with or without classifying the timeout, or fails at once),
+// gives no allow through any of the three ways of polling it, audits
+// none, and is not lost: once the store answers, one poll gets the
+// allow, once.
+func TestDecidedPushOnFailingTake(t *testing.T) {
+	const bound = 200 * time.Millisecond
+	defer framework.SetDecisionTimeout(bound)()
+	store, _ := openStore(t)
+	clk := newClock()
+	key := newKey(t)
+	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	open := func(s framework.Store) *framework.Framework {
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
+			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		return fw
+	}
+	fw := open(store)
+	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	start, err := pushVerify(fw)
+	if err != nil || start.Outcome != sdk.Pending {
+		t.Fatalf("start: %+v %v", start, err)
+	}
+	prov.mu.Lock()
+	prov.answers["duo-tx-alice"] = sdk.Allow
+	prov.mu.Unlock()
+
+	ctx := context.Background() // no deadline: the bound is the framework's
+	polls := []struct {
+		name string
+		poll func(*framework.Framework) (framework.VerifyResult, error)
+	}{
+		{"PollVerification", func(fw *framework.Framework) (framework.VerifyResult, error) {
+			return fw.PollVerification(ctx, "alice", start.TxID)
+		}},
+		{"Poll", func(fw *framework.Framework) (framework.VerifyResult, error) {
+			return fw.Poll(ctx, framework.PollInput{UserID: "alice", TxID: start.TxID, RememberDevice: true})
+		}},
+		{"Verify with the txid", func(fw *framework.Framework) (framework.VerifyResult, error) {
+			return fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff, TxID: start.TxID})
+		}},
+	}
+	stores := []struct {
+		name  string
+		store framework.Store
+		want  framework.Code
+	}{
+		{"take hung", hungReads{Store: store, hang: "TakeTransaction"}, framework.CodeStoreUnavailable},
+		{"take hung, timeout unclassified", hungReads{Store: store, hang: "TakeTransaction", raw: true}, framework.CodeStoreUnavailable},
+		{"take failing", failingTake{Store: store, err: errors.New("driver: bad connection")}, framework.CodeInternal},
+	}
+	for _, s := range stores {
+		broken := open(s.store)
+		for _, p := range polls {
+			done := make(chan struct{})
+			var res framework.VerifyResult
+			var err error
+			go func() { defer close(done); res, err = p.poll(broken) }()
+			select {
+			case <-done:
+			case <-time.After(20 * bound):
+				t.Fatalf("%s, %s: no answer after %v; want %s at the decision's deadline (%v)", s.name, p.name, 20*bound, s.want, bound)
+			}
+			if res.Outcome == sdk.Allow || res.DeviceToken != "" || framework.CodeOf(err) != s.want {
+				t.Errorf("%s, %s: %+v, %v (%s); want %s and no allow", s.name, p.name, res, err, framework.CodeOf(err), s.want)
+			}
+		}
+	}
+	if n := countAudited(t, fw, sdk.Allow); n != 0 {
+		t.Fatalf("%d allows audited while the take failed, want 0", n)
+	}
+	got := burst.Count(pollBurst, func(int) string {
+		res, err := fw.PollVerification(ctx, "alice", start.TxID)
+		if err != nil {
+			return string(framework.CodeOf(err))
+		}
+		return string(res.Outcome)
+	})
+	if got[string(sdk.Allow)] != 1 || got[string(framework.CodeNotFound)] != pollBurst-1 {
+		t.Errorf("%d polls once the store answers: %v, want one allow and %d not_found", pollBurst, got, pollBurst-1)
+	}
+	if n := countAudited(t, fw, sdk.Allow); n != 1 {
+		t.Errorf("%d allows audited, want 1", n)
 	}
 }

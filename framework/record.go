@@ -120,7 +120,14 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 			}
 		}
 	}
-	return res, err
+	if err != nil {
+		// The error is the answer. The result beside it may be the
+		// provider's decision that err kept from being given (an approved
+		// push whose transaction could not be taken): returned, it would
+		// read as an allow to a caller that looks at the outcome first.
+		return VerifyResult{}, err
+	}
+	return res, nil
 }
 
 // lockoutEntry is the audit entry of an attempt that started or extended
