@@ -30,7 +30,11 @@ type validator interface{ validate() error }
 // A signed request answered 401 (any 401: bare, 40101..40105, a body too
 // big or cut short) is a clock question before it is a credentials one:
 // the offset is measured at once with the unsigned ping and the request
-// re-signed with Duo's time, once. A second 401 is the answer.
+// re-signed with Duo's time, once. A second 401 is the answer; so is the
+// first when the re-signed try gets no usable answer (a transport error,
+// the deadline, a 5xx, a 429): Duo has already refused the request, and
+// an outage afterwards must not turn that refusal into something a
+// failmode decides.
 //
 // Once a status line below 500 other than 429 has arrived, the server has
 // answered: a body that is then cut short (the connection closed or reset
@@ -41,6 +45,13 @@ type validator interface{ validate() error }
 func (c *Client) call(ctx context.Context, method, path string, params url.Values, signed bool, out validator) error {
 	op := method + " " + path
 	resigned := false
+	var refused error // the 401 answer that made the client re-sign
+	unavailable := func(u *UnavailableError) error {
+		if refused != nil {
+			return refused
+		}
+		return u
+	}
 	for limited := 0; ; {
 		status, hdr, body, err := c.do(ctx, method, path, params, signed)
 		if err != nil && status == http.StatusTooManyRequests && errors.Is(err, errCutShort) && ctx.Err() == nil {
@@ -68,7 +79,7 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 				// tell a deadline (errors.Is context.DeadlineExceeded).
 				err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 			}
-			return &UnavailableError{Op: op, HTTPStatus: status, Err: err}
+			return unavailable(&UnavailableError{Op: op, HTTPStatus: status, Err: err})
 		case status == http.StatusTooManyRequests:
 			wait := c.rateLimitWait(hdr, limited)
 			limited++
@@ -79,15 +90,18 @@ func (c *Client) call(ctx context.Context, method, path string, params url.Value
 					continue
 				}
 			}
-			return &UnavailableError{Op: op, HTTPStatus: status, RetryAfter: wait,
-				Err: fmt.Errorf("%w (after %d tries)", fail, limited)}
+			return unavailable(&UnavailableError{Op: op, HTTPStatus: status, RetryAfter: wait,
+				Err: fmt.Errorf("%w (after %d tries)", fail, limited)})
 		default:
 			// A complete answer below 500 is decoded even if the deadline
 			// passed as its last byte came in: it is the server's answer.
 			err = decode(op, status, body, out)
+			if u := (*UnavailableError)(nil); errors.As(err, &u) {
+				return unavailable(u)
+			}
 		}
 		if signed && !resigned && status == http.StatusUnauthorized {
-			resigned = true
+			resigned, refused = true, err
 			old, _ := c.Offset()
 			if off, perr := c.MeasureOffset(ctx); perr == nil {
 				if c.onResign != nil {
