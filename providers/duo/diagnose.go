@@ -34,6 +34,9 @@ const (
 		"not Web SDK / Universal Prompt or Admin API (" + adminPanelPath + ")"
 	fixClock = "sync this server's clock with NTP (chrony, systemd-timesyncd or ntpd); requests are signed with " +
 		"Duo's time as measured, so this means the clock jumps between measurements"
+	fixPingRefused = "set " + settingAPIHostname + " to the API hostname shown with the Auth API application's keys " +
+		"(api-XXXXXXXX.duosecurity.com), and check that no proxy or firewall between this server and Duo answers in " +
+		"its place (ca_file is only for a TLS-inspecting proxy that forwards to Duo)"
 	fixUnreachable = "check that this server reaches https://%s (DNS, firewall, outbound proxy, ca_file for a " +
 		"TLS-inspecting proxy); activation is retried on its own and verifications follow failmode %s meanwhile"
 )
@@ -45,6 +48,15 @@ func (c *config) refusal(op string, err error, off time.Duration) *sdk.Error {
 	e, _ := authapi.AsError(err)
 	if e == nil {
 		return sdk.Errorf(sdk.KindInternal, "duo %s: %v", op, err)
+	}
+	if op == "ping" {
+		// The ping is not signed: it carries neither key nor a date, so
+		// whatever refused it (a 401, a 403, a 40102) is not Duo judging
+		// the keys, the application type or the clock.
+		return sdk.FieldError(sdk.KindInvalidCredentials, settingAPIHostname,
+			"the unsigned ping at %s, which carries no credentials, was refused (%s): the host that answers is "+
+				"not Duo's Auth API, or something between this server and Duo answers in its place", c.host, describe(e)).
+			WithFix(fixPingRefused)
 	}
 	switch {
 	case authapi.Classify(err) == authapi.ClassClock:
