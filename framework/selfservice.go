@@ -37,7 +37,7 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 		return res, err
 	}
 	if err := f.ResetEnrollment(ctx, stepUp.UserID, provider); err != nil && CodeOf(err) != CodeNotFound {
-		return res, err // CodeNotFound: a concurrent removal did it
+		return VerifyResult{}, err // CodeNotFound: a concurrent removal did it
 	}
 	return res, nil
 }
@@ -82,7 +82,10 @@ func (f *Framework) RemoveCredentialStepUp(ctx context.Context, provider, id str
 		return res, nil, err
 	}
 	left, err := f.RemoveCredential(ctx, stepUp.UserID, provider, id)
-	return res, left, err
+	if err != nil {
+		return VerifyResult{}, nil, err
+	}
+	return res, left, nil
 }
 
 // RegenerateRecoveryCodesStepUp replaces the user's recovery codes when
@@ -108,7 +111,10 @@ func (f *Framework) RegenerateRecoveryCodesStepUp(ctx context.Context, stepUp Ve
 		return res, nil, err
 	}
 	codes, err := f.RegenerateRecoveryCodes(ctx, stepUp.UserID)
-	return res, codes, err
+	if err != nil {
+		return VerifyResult{}, nil, err
+	}
+	return res, codes, nil
 }
 
 // AddFactorStepUp checks a step-up before the user sets up provider as
@@ -191,7 +197,8 @@ func (f *Framework) stepUp(ctx context.Context, stepUp VerifyInput) (VerifyResul
 		return res, err
 	}
 	if !res.Answered() {
-		return res, errNotAnswered
+		// No result beside the error: the allow is not the user's.
+		return VerifyResult{}, errNotAnswered
 	}
 	return res, nil
 }

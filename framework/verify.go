@@ -57,7 +57,8 @@ type VerifyInput struct {
 	failures int
 }
 
-// VerifyResult is the decision.
+// VerifyResult is the decision. Every call that returns one with an
+// error returns it zero: only a nil error carries a decision.
 type VerifyResult struct {
 	Outcome sdk.Outcome
 	Reason  sdk.Reason
