@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -139,8 +140,8 @@ func Load(src Source) (*Config, error) {
 	if err := checkWritable(src.File); err != nil {
 		return nil, err
 	}
-	if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
-		return nil, fmt.Errorf("config: read %s: %w", src.File, withYAMLLine(src.File, err))
+	if err := loadFile(k, src.File); err != nil {
+		return nil, err
 	}
 	secrets := inlineSecrets(k) // the file's own, before the environment
 	settings := inlineSettings(k)
@@ -200,6 +201,51 @@ func Load(src Source) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// loadFile loads the YAML file into k, refusing a key it sets twice.
+func loadFile(k *koanf.Koanf, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, err)
+	}
+	raw, err := yaml.Parser().Unmarshal(b)
+	if err != nil {
+		return fmt.Errorf("config: read %s: %w", path, withYAMLLine(path, err))
+	}
+	cm := confmap.Provider(raw, "") // keys as strings, as koanf reads them
+	tree, _ := cm.Read()
+	if err := setOnce(tree, "", map[string]bool{}); err != nil {
+		return err
+	}
+	return k.Load(cm, nil)
+}
+
+// setOnce refuses a path the file sets twice: YAML refuses a key written
+// twice in one mapping, but not one written nested in one place
+// (policy: {staff: {require: true}}) and with dots in another
+// (policy.staff.require: false), which koanf reads as one path, keeping
+// whichever its map order met last: the same file then loaded with staff
+// two-factor required at one start or reload and not at the next. Which
+// one was meant is not for the loader to guess (as with the client
+// audience's two spellings, canonical). Keys are walked in order, so the
+// key named is always the same. Paths are as koanf flattens them: a map
+// is walked into unless empty.
+func setOnce(m map[string]any, prefix string, seen map[string]bool) error {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
+		path := prefix + key
+		if sub, ok := m[key].(map[string]any); ok && len(sub) > 0 {
+			if err := setOnce(sub, path+".", seen); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen[path] {
+			return keyErr(path, "is set twice in the file, once written with dots and once nested; keep one")
+		}
+		seen[path] = true
+	}
+	return nil
 }
 
 // yamlAtLine is how a YAML error names its line.
