@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -87,6 +88,9 @@ func inlineSecrets(k *koanf.Koanf) []string {
 			out = append(out, key)
 		}
 	}
+	if dsn, ok := k.Get("storage.dsn").(string); ok && dsnHasPassword(dsn) {
+		out = append(out, "storage.dsn's password")
+	}
 	if list, ok := k.Get("api_keys").([]any); ok {
 		for i, item := range list {
 			if m, ok := item.(map[string]any); ok && present(m["key"]) {
@@ -95,6 +99,20 @@ func inlineSecrets(k *koanf.Koanf) []string {
 		}
 	}
 	return out
+}
+
+// dsnHasPassword reports whether a PostgreSQL URL carries a password,
+// in its user info or as the password parameter: whoever reads it can
+// write the store directly.
+func dsnHasPassword(dsn string) bool {
+	u, err := url.Parse(strings.TrimSpace(dsn))
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return false
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		return true
+	}
+	return u.Query().Get("password") != ""
 }
 
 func present(v any) bool {
@@ -143,7 +161,7 @@ func checkReadable(file string, secrets []string) error {
 		return err
 	}
 	fix += " (or move the secrets out of the file: TWOFACTOR_ENCRYPTION_KEY and TWOFACTOR_API_KEYS__N__KEY " +
-		"in the environment, or api_keys[N].key_file)"
+		"in the environment, or api_keys[N].key_file; a database password in TWOFACTOR_STORAGE__DSN)"
 	return &FileError{File: file, Path: file, Fix: fix,
 		Problem: fmt.Sprintf("is readable by group or others (mode %04o) and holds %s inline: whoever reads it "+
 			"can decrypt every enrollment or call the API", perm, strings.Join(secrets, ", "))}
