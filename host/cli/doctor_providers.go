@@ -79,7 +79,7 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 			d.add(pre+".pin", CheckOK, "sha256 matches the pin "+actual, "")
 		}
 		e.spec = &framework.ProviderSpec{Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
-			Exposed: p.Exposed}
+			Timeout: p.Timeout, Exposed: p.Exposed}
 	}
 
 	var fw *framework.Framework
