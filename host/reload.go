@@ -54,18 +54,18 @@ func (s *Service) Reload(ctx context.Context) error {
 		s.reload.watcher.Rearm()
 	}
 	s.reload.mu.Unlock()
-	err := s.reloadOnce(ctx)
+	cur, err := s.reloadOnce(ctx)
 	ctx = framework.WithActor(ctx, "config")
 	ev := ReloadEvent{Applied: err == nil, Err: err}
 	s.reload.mu.Lock()
 	if err == nil {
-		ev.Hash = s.Config.Hash
-		s.reload.hash, s.reload.loadedAt = s.Config.Hash, time.Now()
-		s.log.Info("configuration reloaded", "hash", s.Config.Hash)
+		ev.Hash = cur.Hash
+		s.reload.hash, s.reload.loadedAt = cur.Hash, time.Now()
+		s.log.Info("configuration reloaded", "hash", cur.Hash)
 		s.Metrics.ConfigReloaded(metrics.ReloadApplied)
-		_ = s.Framework.RecordConfigReload(ctx, "applied", "", map[string]string{"hash": s.Config.Hash})
+		_ = s.Framework.RecordConfigReload(ctx, "applied", "", map[string]string{"hash": cur.Hash})
 	} else {
-		hash, _ := fileHashOf(s.Config.Source.File)
+		hash, _ := fileHashOf(cur.Source.File)
 		s.reload.refusedAt, s.reload.refusedErr, s.reload.refusedHash = time.Now(), err.Error(), hash
 		s.log.Error("configuration change refused; the running configuration stays", "error", err)
 		s.Metrics.ConfigReloaded(metrics.ReloadRefused)
@@ -90,29 +90,34 @@ func fileHashOf(path string) (string, error) {
 	return hex.EncodeToString(h[:]), nil
 }
 
-func (s *Service) reloadOnce(ctx context.Context) error {
+// reloadOnce applies the file if it changed, and returns the
+// configuration in effect once it is done (read under reloadMu: Reload,
+// which reports it, must not read s.Config while another reload writes
+// it).
+func (s *Service) reloadOnce(ctx context.Context) (*config.Config, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	next, err := config.Load(s.Config.Source)
+	cur := s.Config
+	next, err := config.Load(cur.Source)
 	if err != nil {
-		return err
+		return cur, err
 	}
-	if next.Hash == s.Config.Hash && reflect.DeepEqual(next, s.Config) {
-		return nil
+	if next.Hash == cur.Hash && reflect.DeepEqual(next, cur) {
+		return cur, nil
 	}
-	if key := needsRestart(s.Config, next); key != "" {
-		return &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
+	if key := needsRestart(cur, next); key != "" {
+		return cur, &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
 	}
 	specs, err := providerSpecs(next)
 	if err != nil {
-		return err
+		return cur, err
 	}
 	if err := s.Framework.Reconfigure(ctx, specs, next.Policy); err != nil {
-		return settingsError(err)
+		return cur, settingsError(err)
 	}
 	s.Server.SetKeys(next.APIKeys)
 	s.Config = next
-	return nil
+	return next, nil
 }
 
 // needsRestart names the first key whose change a running host cannot
