@@ -414,8 +414,20 @@ func (s *Server) auth(scope config.Scope, next http.HandlerFunc) http.HandlerFun
 			writeError(w, http.StatusForbidden, "forbidden", "API key %q has scope %q; this route needs an admin key", key.Name, key.Scope)
 			return
 		}
-		next(w, r.WithContext(framework.WithActor(r.Context(), key.Name)))
+		ctx := context.WithValue(framework.WithActor(r.Context(), key.Name), authKeyName{}, key.Name)
+		next(w, r.WithContext(ctx))
 	}
+}
+
+// authKeyName is the context key of the name of the API key auth checked.
+type authKeyName struct{}
+
+// keyName is the name of the API key r was authenticated with: the one
+// auth checked, not a new lookup, which a reload in between (the key
+// removed or renamed) would answer differently.
+func keyName(r *http.Request) string {
+	name, _ := r.Context().Value(authKeyName{}).(string)
+	return name
 }
 
 // Server is the HTTP API.

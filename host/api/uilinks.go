@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/twofactor/twofactor/host/ui"
@@ -72,14 +71,6 @@ type uiLinkResponse struct {
 	ID        string    `json:"id"`
 }
 
-// keyName is the name of the API key a request was authenticated with
-// (auth has already checked it).
-func (l *uiLinks) keyName(r *http.Request) string {
-	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	k, _ := l.s.keys.Load().lookup(strings.TrimSpace(token))
-	return k.Name
-}
-
 func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
 	var req uiLinkRequest
 	if !decode(w, r, &req) {
@@ -90,7 +81,7 @@ func (l *uiLinks) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: req.Page, User: r.PathValue("user"), Audience: string(audienceOf(req.Audience)),
-		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
+		Provider: req.Provider, ReturnURL: req.ReturnURL, Issuer: keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return
@@ -108,7 +99,7 @@ func (l *uiLinks) createAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	link, err := l.ui.NewLink(ui.LinkRequest{Page: ui.PageAdmin, Audience: string(audienceOf(req.Audience)), Provider: req.Provider,
-		ReturnURL: req.ReturnURL, Issuer: l.keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
+		ReturnURL: req.ReturnURL, Issuer: keyName(r), Inputs: req.Inputs, FixInputs: req.FixInputs})
 	if err != nil {
 		l.s.writeFrameworkError(w, r, err)
 		return
