@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -49,7 +50,7 @@ type watchStatus struct {
 
 type configWatcher struct {
 	path    string
-	loaded  string // the SHA-256 of the file as loaded
+	loaded  string // the fingerprint of the file as loaded
 	changed func() // called for each relevant change; debounced by the caller
 	rearm   chan struct{}
 
@@ -57,8 +58,15 @@ type configWatcher struct {
 	status watchStatus
 }
 
+// newConfigWatcher watches path, loaded with content loadedHash. The
+// file's mode is taken as loaded now: a chmod between the load and this
+// call is seen at the next change or reload.
 func newConfigWatcher(path, loadedHash string, changed func()) *configWatcher {
-	return &configWatcher{path: path, loaded: loadedHash, changed: changed, rearm: make(chan struct{}, 1)}
+	loaded := "missing"
+	if fi, err := os.Stat(path); err == nil {
+		loaded = fingerprintOf(loadedHash, fi.Mode())
+	}
+	return &configWatcher{path: path, loaded: loaded, changed: changed, rearm: make(chan struct{}, 1)}
 }
 
 // Rearm asks the watcher to resolve the path and watch its folders again.
@@ -144,8 +152,8 @@ func (w *configWatcher) watch(ctx context.Context, fw *dirWatcher, names map[str
 			if !names[filepath.Clean(ev.Name)] {
 				continue // the database, its WAL, an editor's swap file
 			}
-			// A touch, a chmod or a rewrite with the same bytes is no
-			// change to read.
+			// A touch or a rewrite with the same bytes is no change to
+			// read; a chmod is (fingerprint).
 			if fp := w.fingerprint(); fp != last {
 				last = fp
 				w.changed()
@@ -210,12 +218,25 @@ func chain(path string) (map[string]bool, error) {
 	return names, nil
 }
 
-// fingerprint is the SHA-256 of the file the path leads to now, or
-// "missing".
+// fingerprint is the SHA-256 of the file the path leads to now with its
+// permission bits, or "missing". The mode is part of it because who may
+// read the file decides what of it may load (secrets inline in a file
+// others can read are refused, config.Load and the provider's Exposed
+// settings): a chmod that opens the file to others reloads, and that
+// reload is refused, logged, audited and shown in the status, instead of
+// waiting for the next edit; the chmod that closes it again reloads too.
 func (w *configWatcher) fingerprint() string {
 	h, err := fileHashOf(w.path)
 	if err != nil {
 		return "missing"
 	}
-	return h
+	fi, err := os.Stat(w.path)
+	if err != nil {
+		return "missing"
+	}
+	return fingerprintOf(h, fi.Mode())
+}
+
+func fingerprintOf(hash string, mode os.FileMode) string {
+	return fmt.Sprintf("%s %04o", hash, mode.Perm())
 }

@@ -218,3 +218,31 @@ func TestConfigWatcherConfigMap(t *testing.T) {
 		t.Logf("%s: the new key works after %v", v, took.Round(time.Millisecond))
 	}
 }
+
+// TestConfigWatcherSeesChmod: the config holds secrets inline, so a file
+// opened to others must not load. A chmod 644 of the running host's file
+// reloads by itself, and that reload is refused saying why (logged,
+// audited, in the status) while the running configuration stays; chmod
+// 600 reloads again and applies.
+func TestConfigWatcherSeesChmod(t *testing.T) {
+	h := startHost(t, totpClients)
+	if err := os.Chmod(h.configPath, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitReload(t, h.svc); ev.Applied || ev.Err == nil || !strings.Contains(ev.Err.Error(), "readable by group or others") {
+		t.Fatalf("reload after chmod 644: %+v, want refused as readable", ev)
+	}
+	st := h.do("GET", "/v1/config/status", adminKey, nil)
+	if refused, _ := st.body["last_refused"].(map[string]any); refused == nil || !strings.Contains(str(refused["error"]), "chmod 600") {
+		t.Errorf("config status after chmod 644: %v, want the refusal with its fix", st.body)
+	}
+	if r := h.do("GET", "/v1/users/alice/enrollments", appKey, nil); r.status != http.StatusOK {
+		t.Errorf("the running configuration's key after the refused reload: %d", r.status)
+	}
+	if err := os.Chmod(h.configPath, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitReload(t, h.svc); !ev.Applied {
+		t.Fatalf("reload after chmod 600: %+v, want applied", ev)
+	}
+}
