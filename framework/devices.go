@@ -301,7 +301,7 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 		return VerifyResult{}, err
 	}
 	if !in.RememberDevice {
-		return f.PollVerification(ctx, in.UserID, in.TxID)
+		return f.pollVerification(ctx, in.UserID, in.TxID, in.ClientIP)
 	}
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
@@ -315,7 +315,7 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return VerifyResult{}, errorf(CodeInternal, pastDeadline(dctx, err), "read transaction")
 	}
-	res, perr := f.PollVerification(ctx, in.UserID, in.TxID)
+	res, perr := f.pollVerification(ctx, in.UserID, in.TxID, in.ClientIP)
 	if perr != nil || err != nil {
 		return res, perr
 	}

@@ -326,6 +326,13 @@ func newTxID() string {
 // gate, but its outcome is recorded like any verification's: a push the
 // user denied, let time out or reported as fraud counts as a failure.
 func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (VerifyResult, error) {
+	return f.pollVerification(ctx, userID, txID, "")
+}
+
+// pollVerification is PollVerification for a request from clientIP
+// (checked by the caller), which the poll's decision is audited with: the
+// address of whoever collects the user's answer.
+func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP string) (VerifyResult, error) {
 	ctx = startVerify(ctx, true)
 	if err := ValidateUserID(userID); err != nil {
 		return VerifyResult{}, err
@@ -341,7 +348,7 @@ func (f *Framework) PollVerification(ctx context.Context, userID, txID string) (
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "read transaction")
 	}
-	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
+	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience, ClientIP: clientIP}
 	if f.now().After(tx.ExpiresAt) {
 		// Expired once, for one poll, like a decided push.
 		if err := f.takeTx(ctx, tx.ID); err != nil {
