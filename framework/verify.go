@@ -354,7 +354,7 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 		if err := f.takeTx(ctx, tx.ID); err != nil {
 			return VerifyResult{}, err
 		}
-		return f.record(ctx, in, nil, VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}, nil, nil)
+		return f.record(ctx, in, nil, f.expiredAnswer(ctx, tx, in), nil, nil)
 	}
 	if tx.ProviderTxID == "" { // still being sent by the request that reserved it
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: tx.ID}, nil
@@ -388,6 +388,30 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 		}
 	}
 	return f.record(ctx, in, nil, VerifyResult{}, nil, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again"))
+}
+
+// expiredAnswer is the decision of a push whose transaction expired
+// before its poll, taken by this poll: expired, unless the provider says
+// the user denied it, let it time out or reported it while it was live.
+// That answer is the user's, and counts as such: an attacker who waits out
+// the transaction before polling must not make a fraud report vanish. An
+// approval found late is not given (the push expired), nor is anything
+// else the provider says.
+func (f *Framework) expiredAnswer(ctx context.Context, tx Transaction, in VerifyInput) VerifyResult {
+	expired := VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}
+	if tx.ProviderTxID == "" || !tx.ResendAfter.IsZero() { // never sent, or a code challenge
+		return expired
+	}
+	m, err := f.provider(tx.Provider, tx.Audience)
+	if err != nil {
+		return expired
+	}
+	res, _, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
+	if err != nil || res.Outcome != sdk.Deny || !res.Reason.CountsAgainstBudget(false) {
+		return expired
+	}
+	res.TxID = ""
+	return res
 }
 
 // decide runs one provider Verify against the stored state. When the
