@@ -306,6 +306,9 @@ func (f *Framework) Poll(ctx context.Context, in PollInput) (VerifyResult, error
 	if err := ValidateUserID(in.UserID); err != nil {
 		return VerifyResult{}, err
 	}
+	if !issuedTxID(in.TxID) {
+		return VerifyResult{}, errNoPending()
+	}
 	// Its own reads and writes end at a decision's deadline, as the poll's
 	// do (PollVerification has its own).
 	dctx, cancel := decisionContext(ctx)

@@ -69,6 +69,9 @@ func (f *Framework) finishPush(ctx context.Context, in VerifyInput) (VerifyResul
 	if in.Factor != "" && in.Factor != FactorPush {
 		return VerifyResult{}, errorf(CodeInvalidRequest, nil, "a push's txid is answered by its approval: verify it without a code, or poll it")
 	}
+	if !issuedTxID(in.TxID) {
+		return VerifyResult{}, errNoPending()
+	}
 	dctx, cancel := decisionContext(ctx) // a hung store: 503 at the deadline
 	defer cancel()
 	tx, err := f.store.GetTransaction(dctx, in.UserID, in.TxID)

@@ -293,6 +293,9 @@ func (f *Framework) answeredTx(ctx context.Context, in VerifyInput) (providerTxI
 	if in.Code == "" {
 		return "", nil, errorf(CodeInvalidRequest, nil, "code is required with txid (to wait for an answer, poll the verification)")
 	}
+	if !issuedTxID(in.TxID) {
+		return "", nil, errNoPending()
+	}
 	tx, err := f.store.GetTransaction(ctx, in.UserID, in.TxID)
 	// Only a challenge is answered with a code: a push's transaction (no
 	// ResendAfter) is polled, never verified against.

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -231,6 +233,19 @@ func errNoPending() error {
 	return errorf(CodeNotFound, nil, "no pending verification with that id for this user")
 }
 
+// maxTxIDLen bounds a txid that can name a transaction: newTxID's are 24
+// bytes (the HTTP API refuses more than 64 too).
+const maxTxIDLen = 64
+
+// issuedTxID says whether txid could be one this host issued: text of at
+// most maxTxIDLen bytes without a NUL. Any other names no transaction and
+// is answered like an unknown one (errNoPending) without reaching the
+// store, where PostgreSQL refuses such text (SQLSTATE 22021) and the
+// answer was an internal error.
+func issuedTxID(txid string) bool {
+	return len(txid) <= maxTxIDLen && utf8.ValidString(txid) && !strings.ContainsRune(txid, 0)
+}
+
 // takeTx takes the transaction for the one request that gives its
 // outcome (a decision, an expiry): errNoPending when another request took
 // it first, as for a request after it.
@@ -339,6 +354,9 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 	}
 	// From the first read on: a hung store fails the poll at the
 	// decision's deadline (503), whatever the caller's context.
+	if !issuedTxID(txID) {
+		return VerifyResult{}, errNoPending()
+	}
 	ctx, cancel := decisionContext(ctx)
 	defer cancel()
 	tx, err := f.store.GetTransaction(ctx, userID, txID)
