@@ -113,6 +113,9 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 // is the lockout the denial's record brought, to be answered as it is;
 // err is the store's.
 func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string, aud Audience, session, login string) (tx Transaction, pr PushReservation, refused, err error) {
+	if refused, err = f.settleExpired(ctx, userID, provider, aud); refused != nil || err != nil {
+		return tx, pr, refused, err
+	}
 	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
 	if err != nil || pr.Existing == nil {
 		return tx, pr, nil, err
@@ -123,6 +126,40 @@ func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string,
 	}
 	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
 	return tx, pr, nil, err
+}
+
+// settleExpired records what the user answered to their pushes that
+// expired unpolled, before a new start reserves: the user's denial or
+// fraud report is theirs whether or not the push's login came back for
+// it. Someone with the password who never polls, waits out each push and
+// pushes again would otherwise never have the user's denials counted nor
+// their fraud report lock the account. Each such push is taken (one
+// start of simultaneous ones, on any replica, gets it), the provider is
+// asked (expiredAnswer), and a denial is recorded and counted as a
+// poll's would be; a push the user left unanswered is dropped as before.
+// refused is the lockout a recorded denial brought: the start is refused
+// with it, nothing sent.
+func (f *Framework) settleExpired(ctx context.Context, userID, provider string, aud Audience) (refused, err error) {
+	expired, err := f.store.TakeExpiredPushes(ctx, userID, provider, aud, f.now())
+	if err != nil {
+		return nil, errorf(CodeInternal, pastDeadline(ctx, err), "take expired pushes")
+	}
+	recorded := false
+	for _, tx := range expired {
+		in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
+		res := f.expiredAnswer(ctx, tx, in)
+		if res.Reason == sdk.ReasonExpired {
+			continue
+		}
+		if _, err := f.record(ctx, in, nil, res, nil, nil); err != nil {
+			return nil, err
+		}
+		recorded = true
+	}
+	if !recorded {
+		return nil, nil
+	}
+	return f.checkLocked(ctx, userID), nil
 }
 
 // sendLimit is the push limit, or SilentChallengeFactor times it for a

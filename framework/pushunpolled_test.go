@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -36,5 +37,130 @@ func TestLatePollCountsFraud(t *testing.T) {
 	}
 	if _, err := pushVerifyFor(fw, "attacker-login"); framework.CodeOf(err) != framework.CodeLockedOut {
 		t.Errorf("the attacker's next push after the fraud report: %v, want the lockout", err)
+	}
+}
+
+// TestUnpolledPushDenialCounts: someone with the password starts a push
+// and never polls it; the user denies it, or reports it as fraud. The
+// denial is the user's answer whether or not its login comes back for it:
+// once the push's transaction has expired (5 minutes), the next start,
+// even of the same login, must not be a fresh push as if nothing had been
+// answered. A fraud report locks the user (the start is refused with the
+// lockout, nothing sent); a denial counts as a failed attempt; each is
+// audited once. Before, the decision was learnt only by a poll of the
+// push's own txid (or a start of another login before it expired): the
+// attacker stopped polling, waited for the expiry, and pushed again, as
+// often as the push limit allowed, and neither the user's denials nor
+// their fraud reports ever counted.
+func TestUnpolledPushDenialCounts(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		reason sdk.Reason
+	}{
+		{"fraud", sdk.ReasonFraud},
+		{"denied", sdk.ReasonDeniedByUser},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fw, prov, clk, store := newPushEnv(t, framework.PushLimit{})
+			first, err := pushVerifyFor(fw, "attacker-login")
+			if err != nil || first.Outcome != sdk.Pending {
+				t.Fatalf("the attacker's push: %+v %v", first, err)
+			}
+			prov.answer(sdk.Deny, tt.reason) // the user answers on the phone
+			clk.Advance(6 * time.Minute)     // nobody polls; the transaction expires
+			again, startErr := pushVerifyFor(fw, "attacker-login")
+
+			a, aerr := store.Attempts(context.Background(), "alice", framework.BudgetFactor)
+			if aerr != nil {
+				t.Fatal(aerr)
+			}
+			if a.Failures != 1 {
+				t.Errorf("after the user's %s of a push nobody polled: %d failures counted, want 1", tt.reason, a.Failures)
+			}
+			list, err := fw.Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, e := range list {
+				if e.Event == framework.EventVerify && e.Outcome == string(sdk.Deny) && e.Reason == string(tt.reason) {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%d %s denials audited, want 1", n, tt.reason)
+			}
+			if tt.reason == sdk.ReasonDeniedByUser && (startErr != nil || again.Outcome != sdk.Pending || prov.sent != 2) {
+				t.Errorf("the next start after a denial: %+v %v, %d sent; want a new push", again, startErr, prov.sent)
+			}
+			if tt.reason == sdk.ReasonFraud {
+				if framework.CodeOf(startErr) != framework.CodeLockedOut || framework.IsSendLimit(startErr) || framework.IsPushPending(startErr) {
+					t.Errorf("the next start after a fraud report: %+v %v, want the lockout", again, startErr)
+				}
+				if prov.sent != 1 {
+					t.Errorf("%d pushes sent after a fraud report, want 1 (no new push to a user who reported the last one)", prov.sent)
+				}
+			}
+		})
+	}
+}
+
+// TestUnpolledFraudCountedOnceAcrossReplicas: after a fraud report on a
+// push nobody polled, a burst of starts of that login spread over two
+// replicas sharing PostgreSQL records the report once (one start takes
+// the expired push) and, once it is recorded, every start answers the
+// lockout. Starts that reserved between the take and the record are not
+// refused: they share one new push at most (a login's starts join its
+// one pending push), which is what this test allows. Closing that window
+// needs the take and the lockout in one store transaction (not done).
+func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
+	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+	clk, key := newClock(), newKey(t)
+	var fws []*framework.Framework
+	for _, s := range pgReplicas(t, 2) {
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
+			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		fws = append(fws, fw)
+	}
+	if _, err := fws[0].BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
+		t.Fatal(err)
+	}
+	if first, err := pushVerifyFor(fws[0], "attacker-login"); err != nil || first.Outcome != sdk.Pending {
+		t.Fatalf("the attacker's push: %+v %v", first, err)
+	}
+	prov.answer(sdk.Deny, sdk.ReasonFraud)
+	clk.Advance(6 * time.Minute)
+	got := burst.Count(pollBurst, func(i int) string {
+		res, err := pushVerifyFor(fws[i%2], "attacker-login")
+		if err != nil {
+			return string(framework.CodeOf(err))
+		}
+		return string(res.Outcome)
+	})
+	if got[string(framework.CodeLockedOut)] == 0 || got[string(framework.CodeLockedOut)]+got[string(sdk.Pending)] != pollBurst {
+		t.Errorf("%d starts after an unpolled fraud report: %v, want locked_out (or pending, joined to one push, while the report was being recorded)", pollBurst, got)
+	}
+	if prov.sent > 2 {
+		t.Errorf("%d pushes sent, want at most 2 (the attacker's, and one shared by the starts during the record)", prov.sent)
+	}
+	if _, err := pushVerifyFor(fws[1], "attacker-login"); framework.CodeOf(err) != framework.CodeLockedOut {
+		t.Errorf("a start after the burst: %v, want the lockout", err)
+	}
+	list, err := fws[1].Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range list {
+		if e.Event == framework.EventVerify && e.Reason == string(sdk.ReasonFraud) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d fraud reports audited, want 1", n)
 	}
 }

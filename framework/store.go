@@ -126,4 +126,9 @@ type TransactionStore interface {
 	// across replicas, exactly one succeeds. A decided push is taken
 	// before its outcome is given, so it is given once.
 	TakeTransaction(ctx context.Context, id string) error
+	// TakeExpiredPushes removes and returns the user's pushes for provider
+	// and audience that were sent (a provider transaction id) and expired
+	// at now unpolled; challenges (ResendAfter set) are left. As with
+	// TakeTransaction, of simultaneous calls each push goes to one.
+	TakeExpiredPushes(ctx context.Context, userID, provider string, aud Audience, now time.Time) ([]Transaction, error)
 }

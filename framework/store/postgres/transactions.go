@@ -70,6 +70,36 @@ func (s *Store) TakeTransaction(ctx context.Context, id string) error {
 	return nil
 }
 
+// TakeExpiredPushes is one DELETE ... RETURNING: of two at once, across
+// replicas too, the second waits on the first's row locks and then finds
+// those rows gone.
+func (s *Store) TakeExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
+	ts, err := timestamp("now", now)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, `
+		DELETE FROM transactions
+		WHERE user_id = $1 AND provider = $2 AND audience = $3 AND expires_at <= $4 AND provider_tx_id <> '' AND resend_after IS NULL
+		RETURNING `+transactionColumns, userID, provider, string(aud), ts)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+	}
+	defer rows.Close()
+	var out []framework.Transaction
+	for rows.Next() {
+		tx, err := scanTransaction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+		}
+		out = append(out, tx)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+	}
+	return out, nil
+}
+
 var _ framework.PushStore = (*Store)(nil)
 
 // ReservePush serializes a user's push requests for one provider on their

@@ -28,7 +28,10 @@ func (s *Store) GetTransaction(ctx context.Context, userID, id string) (framewor
 // transactionColumns are what scanTransaction reads, in its order.
 const transactionColumns = `id, user_id, provider, audience, provider_tx_id, created_at, expires_at, resend_after, session`
 
-func scanTransaction(row *sql.Row) (framework.Transaction, error) {
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTransaction(row scanner) (framework.Transaction, error) {
 	var (
 		tx                       framework.Transaction
 		audience                 string
@@ -65,6 +68,35 @@ func (s *Store) TakeTransaction(ctx context.Context, id string) error {
 		return framework.ErrNotFound
 	}
 	return nil
+}
+
+// TakeExpiredPushes is one DELETE ... RETURNING on the writer: SQLite
+// runs writers one at a time, so each row is returned to one caller.
+func (s *Store) TakeExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
+	nowNS, err := nanos("now", now)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+	}
+	rows, err := s.w.QueryContext(ctx, `
+		DELETE FROM transactions
+		WHERE user_id = ? AND provider = ? AND audience = ? AND expires_at <= ? AND provider_tx_id != '' AND resend_after = 0
+		RETURNING `+transactionColumns, userID, provider, string(aud), nowNS)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+	}
+	defer rows.Close()
+	var out []framework.Transaction
+	for rows.Next() {
+		tx, err := scanTransaction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+		}
+		out = append(out, tx)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+	}
+	return out, nil
 }
 
 var _ framework.PushStore = (*Store)(nil)

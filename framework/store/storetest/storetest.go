@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Transaction/RoundTrip", testTransactionRoundTrip},
 		{"Transaction/OtherUser", testTransactionOtherUser},
 		{"Transaction/TakeOnce", testTransactionTakeOnce},
+		{"Transaction/TakeExpiredPushes", testTakeExpiredPushes},
 		{"Transaction/NeedsEnrollment", testTransactionNeedsEnrollment},
 		{"Transaction/GoesWithEnrollment", testTransactionGoesWithEnrollment},
 		{"Audit/RoundTrip", testAuditRoundTrip},

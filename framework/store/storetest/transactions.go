@@ -121,3 +121,60 @@ func testCountStranded(t *testing.T, s framework.Store) {
 		}
 	}
 }
+
+// testTakeExpiredPushes: the user's pushes that were sent and expired
+// are taken, each by one of a burst of callers; a push still pending, one
+// never sent, a code challenge, another provider's and another user's
+// stay.
+func testTakeExpiredPushes(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	for _, e := range [][2]string{{"alice", "duo"}, {"alice", "totp"}, {"bob", "duo"}} {
+		active(t, s, e[0], e[1])
+	}
+	reserve := func(tx framework.Transaction, now time.Time) {
+		t.Helper()
+		tx.CreatedAt = now
+		if r, err := s.ReservePush(ctx, tx, now, framework.PushLimit{Max: 100, Window: time.Hour}); err != nil || r.Existing != nil || !r.RetryAt.IsZero() {
+			t.Fatalf("ReservePush(%s) = %+v, %v", tx.ID, r, err)
+		}
+	}
+	unsent := newTx("unsent", "alice", "duo")
+	unsent.ProviderTxID, unsent.ExpiresAt = "", at(time.Minute)
+	reserve(unsent, base)                                     // expires unsent at 1m
+	reserve(newTx("sent", "alice", "duo"), at(2*time.Minute)) // sent, expires at 5m
+	later := newTx("pending", "alice", "duo")
+	later.ExpiresAt = at(20 * time.Minute)
+	reserve(later, at(8*time.Minute)) // still pending at 10m
+	challenge := newTx("challenge", "alice", "duo")
+	challenge.Audience, challenge.ProviderTxID = framework.AudienceClient, ""
+	reserve(challenge, base)
+	if err := s.SendTransaction(ctx, "challenge", "ptx-challenge", at(5*time.Minute), at(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	reserve(newTx("other-provider", "alice", "totp"), base)
+	reserve(newTx("other-user", "bob", "duo"), base)
+
+	results, errs := burst.Run2(concurrency, func(int) ([]framework.Transaction, error) {
+		return s.TakeExpiredPushes(ctx, "alice", "duo", framework.AudienceStaff, at(10*time.Minute))
+	})
+	var taken []string
+	for i, got := range results {
+		if errs[i] != nil {
+			t.Error(errs[i])
+		}
+		for _, tx := range got {
+			taken = append(taken, tx.ID)
+			if tx.UserID != "alice" || tx.ProviderTxID != "ptx-sent" || timeDiff(tx.ExpiresAt, at(5*time.Minute)) != "" {
+				t.Errorf("taken: %+v", tx)
+			}
+		}
+	}
+	if len(taken) != 1 || taken[0] != "sent" {
+		t.Errorf("%d simultaneous takes of alice's expired pushes took %v, want [sent] once", concurrency, taken)
+	}
+	for _, kept := range []struct{ user, id string }{{"alice", "unsent"}, {"alice", "pending"}, {"alice", "challenge"}, {"alice", "other-provider"}, {"bob", "other-user"}} {
+		if _, err := s.GetTransaction(ctx, kept.user, kept.id); err != nil {
+			t.Errorf("%s after the takes: %v, want it kept", kept.id, err)
+		}
+	}
+}
