@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"time"
 )
 
@@ -26,8 +27,8 @@ type Enrollment struct {
 	// (AES-256-GCM, bound to UserID and Provider). Stores never see it in
 	// the clear.
 	State []byte
-	// Version increases by one on every write; Update is compare-and-swap
-	// on it.
+	// Version starts at FirstVersion when the row is created and
+	// increases by one on every write; Update is compare-and-swap on it.
 	Version     int64
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -132,3 +133,13 @@ type TransactionStore interface {
 	// TakeTransaction, of simultaneous calls each push goes to one.
 	TakeExpiredPushes(ctx context.Context, userID, provider string, aud Audience, now time.Time) ([]Transaction, error)
 }
+
+// FirstVersion is the Version a store gives a new enrollment row: random
+// in [1, 2^62]. Were every row to start at 1, a row deleted (a reset) and
+// created again (the user's new factor) would repeat the versions of the
+// old one, and a decision read from the old row before the reset, whose
+// compare-and-swap commits after the new row reached the same version,
+// would overwrite the new factor with the old one's state (ABA): the lost
+// phone back, the new one refused. A chance of 2^-62 per re-enrollment
+// that the versions meet is none in practice.
+func FirstVersion() int64 { return 1 + rand.Int64N(1<<62) }

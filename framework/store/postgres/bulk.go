@@ -95,7 +95,7 @@ func bulkRows(b []framework.Enrollment) ([][]any, error) {
 			}
 			confirmed = &c
 		}
-		rows[i] = []any{e.UserID, e.Provider, string(e.Status), blob(e.State), int64(1), created, updated, confirmed}
+		rows[i] = []any{e.UserID, e.Provider, string(e.Status), blob(e.State), framework.FirstVersion(), created, updated, confirmed}
 	}
 	return rows, nil
 }

@@ -284,7 +284,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 	}
 	got, err := scan(s.pool.QueryRow(ctx, `
 		INSERT INTO enrollments (`+columns+`)
-		VALUES ($1, $2, 'pending', $3, 1, $4, $5, NULL)
+		VALUES ($1, $2, 'pending', $3, $6, $4, $5, NULL)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
@@ -293,7 +293,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 			confirmed_at = NULL
 		WHERE enrollments.status = 'pending'
 		RETURNING `+columns,
-		e.UserID, e.Provider, blob(e.State), created, updated))
+		e.UserID, e.Provider, blob(e.State), created, updated, framework.FirstVersion()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}

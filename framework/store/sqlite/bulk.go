@@ -18,7 +18,7 @@ var _ framework.BulkEnrollmentWriter = (*Store)(nil)
 
 // bulkChunk is the rows per INSERT statement: a multi-row INSERT costs
 // far less per row than one statement each (binding and stepping through
-// database/sql dominate a small row). 64 rows are 448 parameters, well
+// database/sql dominate a small row). 64 rows are 512 parameters, well
 // under SQLite's limit of 32766.
 const bulkChunk = 64
 
@@ -30,7 +30,7 @@ func bulkInsert(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?, ?, ?, ?, 1, ?, ?, ?)`)
+		b.WriteString(`(?, ?, ?, ?, ?, ?, ?, ?)`)
 	}
 	return b.String()
 }
@@ -99,7 +99,7 @@ func insertEach(ctx context.Context, one *sql.Stmt, batch []framework.Enrollment
 }
 
 // bulkArgsPerRow are the parameters of one row in bulkInsert.
-const bulkArgsPerRow = 7
+const bulkArgsPerRow = 8
 
 // bulkArgs checks the whole batch and converts it to statement arguments,
 // bulkArgsPerRow a row, before anything is written: a duplicate inside the
@@ -124,7 +124,7 @@ func bulkArgs(b []framework.Enrollment) ([]any, error) {
 				return nil, fmt.Errorf("enrollment %d: %w", i, err)
 			}
 		}
-		args = append(args, e.UserID, e.Provider, string(e.Status), blob(e.State), created, updated, confirmed)
+		args = append(args, e.UserID, e.Provider, string(e.Status), blob(e.State), framework.FirstVersion(), created, updated, confirmed)
 	}
 	return args, nil
 }

@@ -285,7 +285,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 	}
 	got, err := queryOne(ctx, s.w, `
 		INSERT INTO enrollments (`+columns+`)
-		VALUES (?, ?, 'pending', ?, 1, ?, ?, NULL)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?, NULL)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
@@ -294,7 +294,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 			confirmed_at = NULL
 		WHERE enrollments.status = 'pending'
 		RETURNING `+columns,
-		e.UserID, e.Provider, blob(e.State), created, updated)
+		e.UserID, e.Provider, blob(e.State), framework.FirstVersion(), created, updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}

@@ -147,3 +147,13 @@ func timeDiff(got, want time.Time) string {
 	}
 	return ""
 }
+
+// firstVersion checks v as a new row's version (framework.FirstVersion:
+// random, at least 1), and returns it.
+func firstVersion(t *testing.T, v int64) int64 {
+	t.Helper()
+	if v < 1 || v > 1+1<<62 {
+		t.Errorf("a new row's version %d, want one of framework.FirstVersion's", v)
+	}
+	return v
+}

@@ -98,13 +98,14 @@ var base = time.Date(2025, time.March, 14, 15, 9, 26, 535897932, time.FixedZone(
 
 func testPutPendingInserts(t *testing.T, s framework.Store) {
 	e := newPending("alice", "totp", []byte("seed"))
-	// Whatever the caller claims, a new enrollment starts pending at 1.
+	// Whatever the caller claims, a new enrollment starts pending, at a
+	// version of the store's (FirstVersion).
 	e.Status = framework.StatusActive
 	e.Version = 42
 	e.ConfirmedAt = at(time.Hour)
 
 	got := mustPut(t, s, e)
-	want := stored(e, 1)
+	want := stored(e, firstVersion(t, got.Version))
 	check(t, "PutPending result", got, want)
 	check(t, "Get after PutPending", mustGet(t, s, "alice", "totp"), want)
 }
@@ -321,9 +322,15 @@ func testDelete(t *testing.T, s framework.Store) {
 	}
 	check(t, "other user after Delete", mustGet(t, s, "bob", "totp"), other)
 
-	// Enrolling again starts over.
+	// Enrolling again starts over, at a version the deleted row never had
+	// (FirstVersion: a decision read from the old row must not land on the
+	// new one).
 	again := newPending("alice", "totp", []byte("again"))
-	check(t, "PutPending after Delete", mustPut(t, s, again), stored(again, 1))
+	got := mustPut(t, s, again)
+	check(t, "PutPending after Delete", got, stored(again, firstVersion(t, got.Version)))
+	if got.Version >= act.Version-1 && got.Version <= act.Version {
+		t.Errorf("PutPending after Delete repeats a version of the deleted row: %d (deleted at %d)", got.Version, act.Version)
+	}
 }
 
 func testDeleteMissing(t *testing.T, s framework.Store) {
@@ -354,12 +361,12 @@ func testTimesRoundTrip(t *testing.T, s framework.Store) {
 		e := newPending(user, "totp", []byte("x"))
 		e.CreatedAt, e.UpdatedAt = tc.t, tc.t
 		p := mustPut(t, s, e)
-		check(t, tc.name+": PutPending result", p, stored(e, 1))
-		check(t, tc.name+": Get after PutPending", mustGet(t, s, user, "totp"), stored(e, 1))
+		check(t, tc.name+": PutPending result", p, stored(e, firstVersion(t, p.Version)))
+		check(t, tc.name+": Get after PutPending", mustGet(t, s, user, "totp"), stored(e, p.Version))
 
 		in := activated(p, []byte("y"), tc.t.Add(time.Second))
 		want := in
-		want.Version = 2
+		want.Version = p.Version + 1
 		want.CreatedAt = tc.t
 		check(t, tc.name+": Update result", mustUpdate(t, s, in), want)
 		check(t, tc.name+": Get after Update", mustGet(t, s, user, "totp"), want)
@@ -396,8 +403,9 @@ func testStateRoundTrip(t *testing.T, s framework.Store) {
 	for i, tc := range tests {
 		// Both write paths: PutPending and Update.
 		put := newPending("alice", fmt.Sprintf("put%d", i), tc.state)
-		check(t, tc.name+": PutPending result", mustPut(t, s, put), stored(put, 1))
-		check(t, tc.name+": Get after PutPending", mustGet(t, s, put.UserID, put.Provider), stored(withState(put, tc.want), 1))
+		pp := mustPut(t, s, put)
+		check(t, tc.name+": PutPending result", pp, stored(put, firstVersion(t, pp.Version)))
+		check(t, tc.name+": Get after PutPending", mustGet(t, s, put.UserID, put.Provider), stored(withState(put, tc.want), pp.Version))
 
 		p := mustPut(t, s, newPending("alice", fmt.Sprintf("upd%d", i), []byte("before")))
 		in := activated(p, tc.state, at(time.Minute))
@@ -449,7 +457,8 @@ func testUserIDs(t *testing.T, s framework.Store) {
 			t.Fatalf("%s: test id has %d runes", tc.name, n)
 		}
 		e := newPending(tc.id, "totp", []byte(tc.name))
-		check(t, tc.name+": PutPending result", mustPut(t, s, e), stored(e, 1))
+		pe := mustPut(t, s, e)
+		check(t, tc.name+": PutPending result", pe, stored(e, firstVersion(t, pe.Version)))
 		act := mustUpdate(t, s, activated(mustGet(t, s, tc.id, "totp"), []byte("active "+tc.name), at(time.Minute)))
 		check(t, tc.name+": Get", mustGet(t, s, tc.id, "totp"), act)
 		list := mustList(t, s, tc.id)
