@@ -430,10 +430,14 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 			v.Title, v.Lead = "You're signed in", "Two-step verification isn't required for your account."
 		case framework.WhyGraceLogin:
 			v.Title, v.Icon = "Set up two-step verification soon", "lock"
-			switch c.Grace {
-			case 0:
+			switch {
+			case c.Decision == "":
+				// The application's copy (appResult): it says nothing of
+				// the grace logins left and offers no setup.
+				v.Lead = "Your account needs two-step verification. Set it up the next time you sign in."
+			case c.Grace == 0:
 				v.Lead = "Your account needs two-step verification. This was your last sign-in without it: next time you'll have to set it up first."
-			case 1:
+			case c.Grace == 1:
 				v.Lead = "Your account needs two-step verification. You can sign in once more without it."
 			default:
 				v.Lead = fmt.Sprintf("Your account needs two-step verification. You can sign in %d more times without it.", c.Grace)
@@ -449,7 +453,7 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 				codesLeftText(c.CodesLeft)
 		}
 		if c.Return != "" {
-			v.ReturnURL = withResult(c.Return, tok)
+			v.ReturnURL = withResult(c.Return, u.appResult(c, tok))
 		} else {
 			v.Notice = "You can close this page and go back to the application."
 		}
@@ -465,6 +469,20 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	u.render(w, http.StatusOK, "done", v)
+}
+
+// appResult is the result token tok (claims c) as the application gets
+// it on its return URL: without the decision a grace login's result page
+// carries (its providers), from which that page offers setup links.
+// The return URL is the application's, and what is on it (its logs, its
+// history, the Referer of its page) is no proof of the user: its copy
+// must open no setup on an account without a factor.
+func (u *UI) appResult(c claims, tok string) string {
+	if c.decision == (decision{}) {
+		return tok
+	}
+	c.decision = decision{}
+	return u.sig.token(c)
 }
 
 // withResult appends the signed result to the application's return URL.
