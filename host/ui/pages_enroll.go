@@ -219,7 +219,10 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
 	}
 	if d.OTPAuthURL != "" {
-		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil && key.Type() == "totp" {
+		// Only an otpauth: URL: the link below is written past
+		// html/template's URL filter, and otp.NewKeyFromURL takes any
+		// scheme (javascript://totp/... has "totp" as its type).
+		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil && key.Type() == "totp" && otpauthScheme(key.URL()) {
 			v.Secret, v.Issuer, v.Account = groupSecret(key.Secret()), key.Issuer(), key.AccountName()
 			v.Digits = key.Digits().Length()
 			// On a phone the app is on this device: a link opens it.
@@ -236,6 +239,12 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 		// A provider of its own kind: its words are all there is.
 		v.Instructions = d.Instructions
 	}
+}
+
+// otpauthScheme reports whether s is an otpauth: URL.
+func otpauthScheme(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && strings.EqualFold(u.Scheme, "otpauth")
 }
 
 // setupAgain is the setup page after a confirmation that did not succeed:
