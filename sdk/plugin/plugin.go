@@ -43,10 +43,14 @@ func Negotiated(p sdk.Provider) int {
 // ClientConfig returns the go-plugin configuration a host uses to start the
 // provider binary cmd: the SDK's handshake and protocol versions, gRPC
 // only (with the SDK's transport settings, wire.DialOptions), and mutual
-// TLS generated per process. The caller may add a
+// TLS generated per process; the plugin's log lines reach logger with
+// their control characters escaped (pluginLogger). The caller may add a
 // SecureConfig (to pin the binary's SHA-256) before calling
 // goplugin.NewClient.
 func ClientConfig(cmd *exec.Cmd, logger hclog.Logger) *goplugin.ClientConfig {
+	if logger != nil { // nil: go-plugin's default logger
+		logger = pluginLogger{logger}
+	}
 	return &goplugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
 		VersionedPlugins: wire.Sets(nil, newClient),
