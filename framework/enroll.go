@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -305,7 +306,7 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return err
 	}
 	if _, err := f.store.Get(ctx, userID, provider); errors.Is(err, ErrNotFound) {
-		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+		return f.resetGone(ctx, userID, provider)
 	} else if err != nil {
 		return errorf(CodeInternal, err, "read enrollment")
 	}
@@ -321,15 +322,23 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	if err := f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: provider, Outcome: "deleted"}); err != nil {
 		return err
 	}
+	// A lost phone: forget its browsers too. Before the delete, so that a
+	// failure here leaves the enrollment for the admin's second run, which
+	// would otherwise find nothing to reset (not_found) and leave them;
+	// again after it, for a device remembered by a verify decided before
+	// the delete.
+	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil {
+		return err
+	}
 	err = f.store.Delete(ctx, userID, provider)
 	if errors.Is(err, ErrNotFound) { // another reset removed it meanwhile
-		return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+		return f.resetGone(ctx, userID, provider)
 	}
 	if err != nil {
 		return errorf(CodeInternal, err, "delete enrollment")
 	}
 	f.log.Info("enrollment reset", "provider", provider, "user", userID)
-	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil { // a lost phone: forget its browsers too
+	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil {
 		return err
 	}
 	// A reset is an admin's decision about this user: it also ends a
@@ -349,4 +358,38 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 		return errorf(CodeInternal, err, "drop recovery codes")
 	}
 	return nil
+}
+
+// resetGone answers a reset of an enrollment that is not there
+// (CodeNotFound), after finishing what a reset run before it may have
+// left when one of its writes failed after the delete: a user without an
+// active factor keeps neither remembered devices (each was earned with a
+// factor since reset, and would skip the next one) nor recovery codes
+// (they would back the next factor, which would then be issued none).
+// With an active factor left, nothing is touched: the request names no
+// enrollment, and changes nothing of the user's.
+func (f *Framework) resetGone(ctx context.Context, userID, provider string) error {
+	notFound := errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	list, err := f.store.List(ctx, userID)
+	if err != nil {
+		return errorf(CodeInternal, err, "list enrollments")
+	}
+	if slices.ContainsFunc(list, func(e Enrollment) bool { return e.Status == StatusActive }) {
+		return notFound
+	}
+	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil {
+		return err
+	}
+	dropped, err := f.store.DropRecoveryCodesUnlessActive(ctx, userID)
+	if err != nil {
+		return errorf(CodeInternal, err, "drop recovery codes")
+	}
+	if dropped {
+		f.log.Warn("recovery codes backing no factor dropped", "user", userID)
+		if err := f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: RecoveryProvider, Outcome: "deleted",
+			Reason: "no_active_factor"}); err != nil {
+			return err
+		}
+	}
+	return notFound
 }
