@@ -190,7 +190,7 @@ func (f *Framework) trustTokenFor(ctx context.Context, in VerifyInput) (string, 
 // checkDevice decides whether a presented token is a live remembered
 // device for this user and audience. It returns why not ("" when it is):
 // remember_disabled, malformed, unknown, other_user, other_audience,
-// expired.
+// expired, revoked.
 func (f *Framework) checkDevice(ctx context.Context, in ChallengeInput, pol AudiencePolicy, now time.Time) (RememberedDevice, string, error) {
 	if !pol.RememberDevice.Enabled {
 		return RememberedDevice{}, "remember_disabled", nil
@@ -214,6 +214,24 @@ func (f *Framework) checkDevice(ctx context.Context, in ChallengeInput, pol Audi
 	// A policy shortened since the token was issued shortens it too.
 	case !now.Before(d.ExpiresAt), !now.Before(d.CreatedAt.Add(time.Duration(pol.RememberDevice.Days) * 24 * time.Hour)):
 		return RememberedDevice{}, "expired", nil
+	}
+	// A device vouches for the enrollment it was remembered with, and no
+	// other: one stored after that enrollment was reset (its verify's
+	// allow was recorded before the reset, its device after the reset
+	// forgot the user's devices) skips nothing, and neither does it skip
+	// the factor enrolled since in the same provider. Devices stored before
+	// the provider was kept with them (Provider "") were forgotten by any
+	// reset since.
+	if d.Provider != "" {
+		e, err := f.store.Get(ctx, in.UserID, d.Provider)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return RememberedDevice{}, "revoked", nil
+		case err != nil:
+			return RememberedDevice{}, "", errorf(CodeInternal, pastDeadline(ctx, err), "read enrollment")
+		case e.Status != StatusActive || d.CreatedAt.Before(e.ConfirmedAt):
+			return RememberedDevice{}, "revoked", nil
+		}
 	}
 	return d, "", nil
 }
