@@ -46,7 +46,13 @@ type RecoveryStore interface {
 	// With in.FirstOnly it writes only if the user has no code, checked
 	// in the same transaction, atomically with the write across every
 	// replica on the database: of any number of first sets issued at
-	// once, one is stored; the others write nothing (false, nil).
+	// once, one is stored; the others write nothing (false, nil). With
+	// in.ActiveOnly it writes only if the user has an active enrollment,
+	// checked in the same transaction, after the user's recovery codes are
+	// locked as DropRecoveryCodesUnlessActive locks them: a set issued
+	// while the user's last factor is reset either comes first (and that
+	// drop, checked after it, removes it) or finds no factor and writes
+	// nothing (false, nil).
 	IssueRecoveryCodes(ctx context.Context, in RecoveryIssue) (bool, error)
 }
 
@@ -60,6 +66,10 @@ type RecoveryIssue struct {
 	// FirstOnly: the set of a first factor, stored only if the user has
 	// no code; else a replacement of whatever the user has.
 	FirstOnly bool
+	// ActiveOnly: stored only if the user has an active enrollment when
+	// it is written: recovery codes back a factor, and a set written after
+	// a reset removed the user's last one would outlive it.
+	ActiveOnly bool
 }
 
 const (
@@ -179,13 +189,20 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first
 	// nothing: the old codes keep working, as the user was told.
 	entry := f.stamp(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
 		Details: map[string]string{"count": itoa(recoveryCount)}})
-	issued, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry, FirstOnly: first})
+	// ActiveOnly: the factor checked before (needConfirmedFactor, or the
+	// activation just committed) may have been reset since, on any
+	// replica, after the reset dropped the user's codes.
+	issued, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry,
+		FirstOnly: first, ActiveOnly: true})
 	if err != nil {
 		f.log.Error("recovery codes not issued", "user", userID, "error", err)
 		return nil, errorf(CodeInternal, err, "store recovery codes")
 	}
 	if !issued {
-		f.log.Info("first recovery codes already issued", "user", userID)
+		if !first {
+			return nil, errorf(CodeNotEnrolled, nil, "recovery codes need a confirmed factor first")
+		}
+		f.log.Info("first recovery codes already issued, or the factor was reset meanwhile", "user", userID)
 		return nil, nil
 	}
 	return codes, nil

@@ -121,6 +121,12 @@ func (s *Store) DropRecoveryCodesUnlessActive(ctx context.Context, userID string
 // began, so the check sees any set issued by a transaction that held the
 // lock before this one. Of first sets issued at once on any replicas,
 // one finds none and writes; the others find its codes and write nothing.
+//
+// ActiveOnly's check runs after the same lock: a reset's delete of the
+// user's last enrollment that committed before it is seen, and the set is
+// not written; one that commits after it is followed by the reset's
+// DropRecoveryCodesUnlessActive, which waits for this commit behind the
+// lock and then drops the set with the rest.
 func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
 	created, err := timestamp("now", in.Now)
 	if err != nil {
@@ -134,6 +140,15 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, replaceLockSQL, recoveryLock, in.UserID, recoveryLockOf(in.UserID)); err != nil {
 			return err
+		}
+		if in.ActiveOnly {
+			var active bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = $1 AND status = 'active')`, in.UserID).Scan(&active); err != nil {
+				return err
+			}
+			if !active {
+				return nil // commits nothing but the locks' release
+			}
 		}
 		if in.FirstOnly {
 			var has bool

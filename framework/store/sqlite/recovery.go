@@ -60,6 +60,7 @@ const insertAuditSQL = `INSERT INTO audit (at, event, actor, user_id, provider, 
 // both or neither. FirstOnly's check is in that transaction, which holds
 // the database's write lock from its BEGIN (IMMEDIATE): no other write,
 // of this process or another, comes between the check and the insert.
+// ActiveOnly's check is in it too, so no reset's delete comes between.
 func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIssue) (bool, error) {
 	created, err := nanos("now", in.Now)
 	if err != nil {
@@ -74,6 +75,15 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 	}
 	defer tx.Rollback()
+	if in.ActiveOnly {
+		var active bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM enrollments WHERE user_id = ? AND status = 'active')`, in.UserID).Scan(&active); err != nil {
+			return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
+		}
+		if !active {
+			return false, nil
+		}
+	}
 	if in.FirstOnly {
 		var has bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?)`, in.UserID).Scan(&has); err != nil {

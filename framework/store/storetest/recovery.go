@@ -374,3 +374,46 @@ func testRecoveryIssueAudited(t *testing.T, s framework.Store) {
 		t.Errorf("bob has %d codes", n)
 	}
 }
+
+// testRecoveryIssueActiveOnly: IssueRecoveryCodes with ActiveOnly writes
+// only for a user with an active enrollment (a pending one backs
+// nothing): neither codes nor audit entry otherwise, and the codes the
+// user had stay as they were.
+func testRecoveryIssueActiveOnly(t *testing.T, s framework.Store) {
+	ctx := t.Context()
+	activeOnly := func(in framework.RecoveryIssue, first bool) framework.RecoveryIssue {
+		in.ActiveOnly, in.FirstOnly = true, first
+		return in
+	}
+	p := mustPut(t, s, newPending("alice", "totp", []byte("pending")))
+	for _, first := range []bool{false, true} {
+		if ok, err := s.IssueRecoveryCodes(ctx, activeOnly(issued("alice", []byte("a1")), first)); ok || err != nil {
+			t.Fatalf("ActiveOnly (FirstOnly %v) with a pending enrollment only = %v, %v; want false, nil", first, ok, err)
+		}
+	}
+	if n, _ := s.CountRecoveryCodes(ctx, "alice"); n != 0 {
+		t.Errorf("%d codes written without an active enrollment", n)
+	}
+	if list, _ := s.ListAudit(ctx, framework.AuditQuery{UserID: "alice"}); len(list) != 0 {
+		t.Errorf("%d audit entries of a set not written", len(list))
+	}
+	mustUpdate(t, s, activated(p, []byte("confirmed"), at(time.Minute)))
+	if ok, err := s.IssueRecoveryCodes(ctx, activeOnly(issued("alice", []byte("b1"), []byte("b2")), true)); !ok || err != nil {
+		t.Fatalf("ActiveOnly with an active enrollment = %v, %v; want true, nil", ok, err)
+	}
+	if ok, err := s.IssueRecoveryCodes(ctx, activeOnly(issued("alice", []byte("c1")), false)); !ok || err != nil {
+		t.Fatalf("ActiveOnly replacement with an active enrollment = %v, %v; want true, nil", ok, err)
+	}
+	if err := s.Delete(ctx, "alice", "totp"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.IssueRecoveryCodes(ctx, activeOnly(issued("alice", []byte("d1")), false)); ok || err != nil {
+		t.Fatalf("ActiveOnly after the last enrollment was deleted = %v, %v; want false, nil", ok, err)
+	}
+	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("c1")); !has {
+		t.Error("a refused issue changed the codes the user had")
+	}
+	if has, _ := s.HasRecoveryCode(ctx, "alice", []byte("d1")); has {
+		t.Error("a refused issue wrote its code")
+	}
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/IssueAudited", testRecoveryIssueAudited},
 		{"Recovery/FirstOnce", testFirstRecoveryCodesOnce},
 		{"Recovery/DropUnlessActive", testDropRecoveryCodesUnlessActive},
+		{"Recovery/IssueActiveOnly", testRecoveryIssueActiveOnly},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
