@@ -22,10 +22,17 @@ import (
 )
 
 // Restart backoff: a crashed plugin is restarted at once; if that start
-// fails, later attempts wait this long, doubling, capped.
+// fails, later attempts wait this long, doubling, capped. A plugin that
+// crashes again within crashWindow of coming up is in a crash loop (a
+// provider that dies on every Verify, or soon after it starts): its first
+// quick crash is restarted at once, as any crash, and the next ones wait
+// backoffMin, doubling, capped, until a process stays up crashWindow.
+// Without it, each crash in the loop cost a fork, a handshake and an
+// Activate (a backend call, for Duo) per login.
 const (
-	backoffMin = 200 * time.Millisecond
-	backoffMax = 30 * time.Second
+	backoffMin  = 200 * time.Millisecond
+	backoffMax  = 30 * time.Second
+	crashWindow = time.Second
 	// startTimeout bounds one start (launch, handshake, Info, Configure,
 	// Activate), whoever asked for it.
 	startTimeout = 15 * time.Second
@@ -144,6 +151,10 @@ type Process struct {
 	backoff     time.Duration
 	nextAttempt time.Time
 	closed      bool
+	// upAt is when the current process came up; quickCrashes counts the
+	// crashes in a row that came within crashWindow of it.
+	upAt         time.Time
+	quickCrashes int
 
 	wake     chan struct{} // asks the supervising loop to check now
 	done     chan struct{} // closed by Stop
@@ -275,6 +286,7 @@ func (p *Process) start() error {
 	}
 	p.cur, p.info, p.activation, p.timeouts = h, info, act, tos
 	p.lastErr, p.backoff, p.hung, p.missedPings = nil, 0, false, 0
+	p.upAt = p.opts.Now()
 	p.mu.Unlock()
 	close(ch)
 	return nil
@@ -364,8 +376,26 @@ func (p *Process) detachLocked(cause error) handle {
 	p.cur = handle{}
 	if cause != nil {
 		p.lastErr = cause
+		p.crashedLocked()
 	}
 	return h
+}
+
+// crashedLocked counts a crash (or hang) of the current process toward a
+// crash loop, and sets the next restart's wait (see crashWindow).
+func (p *Process) crashedLocked() {
+	now := p.opts.Now()
+	if p.upAt.IsZero() || now.Sub(p.upAt) >= crashWindow {
+		p.quickCrashes = 0
+		return
+	}
+	p.quickCrashes++
+	if p.quickCrashes < 2 {
+		return
+	}
+	p.backoff = min(backoffMin<<min(p.quickCrashes-2, 16), backoffMax)
+	p.nextAttempt = now.Add(p.backoff)
+	p.log.Error("provider plugin is crash-looping: restarts back off", "quick_crashes", p.quickCrashes, "retry_in", p.backoff)
 }
 
 // markDown records that prov stopped answering. The identity check is the
