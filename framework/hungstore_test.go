@@ -140,17 +140,8 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 	clk := newClock()
 	key := newKey(t)
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
-	open := func(s framework.Store) *framework.Framework {
-		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
-			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}},
-			Policy: framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 3,
-				RememberDevice: framework.RememberDevicePolicy{Enabled: true, Days: 30}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fw.Close() })
-		return fw
-	}
+	open := pushOpener(t, prov, clk, key, framework.Policy{Staff: framework.AudiencePolicy{Require: true, GraceLogins: 3,
+		RememberDevice: framework.RememberDevicePolicy{Enabled: true, Days: 30}}})
 	fw := open(store)
 	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
@@ -280,15 +271,7 @@ func TestDecidedPushOnFailingTake(t *testing.T) {
 	clk := newClock()
 	key := newKey(t)
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
-	open := func(s framework.Store) *framework.Framework {
-		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
-			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fw.Close() })
-		return fw
-	}
+	open := pushOpener(t, prov, clk, key, framework.Policy{})
 	fw := open(store)
 	if _, err := fw.BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)

@@ -56,21 +56,37 @@ func TestDecidedPushGivenOnceAcrossReplicas(t *testing.T) {
 // replicas, with prov as "push" for staff, and alice enrolled.
 func pushReplicas(t *testing.T, prov *pushProvider) []*framework.Framework {
 	t.Helper()
-	clk, key := newClock(), newKey(t)
+	return pushReplicasAt(t, prov, newClock())
+}
+
+// pushReplicasAt is pushReplicas on clk.
+func pushReplicasAt(t *testing.T, prov *pushProvider, clk *clock) []*framework.Framework {
+	t.Helper()
+	open := pushOpener(t, prov, clk, newKey(t), framework.Policy{})
 	var fws []*framework.Framework
 	for _, s := range pgReplicas(t, 2) {
-		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
-			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fw.Close() })
-		fws = append(fws, fw)
+		fws = append(fws, open(s))
 	}
 	if _, err := fws[0].BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
 		t.Fatal(err)
 	}
 	return fws
+}
+
+// pushOpener opens frameworks with prov as "push" for staff, on clk and
+// key, with pol: one per store it is given (replicas, or a store and
+// broken wrappers of it), closed when the test ends.
+func pushOpener(t *testing.T, prov *pushProvider, clk *clock, key []byte, pol framework.Policy) func(framework.Store) *framework.Framework {
+	return func(s framework.Store) *framework.Framework {
+		t.Helper()
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
+			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		return fw
+	}
 }
 
 // pollDecidedAtOnce starts alice's push on the first framework, has the

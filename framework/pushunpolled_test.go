@@ -115,20 +115,8 @@ func TestUnpolledPushDenialCounts(t *testing.T) {
 // needs the take and the lockout in one store transaction (not done).
 func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
-	clk, key := newClock(), newKey(t)
-	var fws []*framework.Framework
-	for _, s := range pgReplicas(t, 2) {
-		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: key, Now: clk.Now,
-			Providers: []framework.ProviderSpec{{Name: "push", Staff: true, Impl: prov}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { fw.Close() })
-		fws = append(fws, fw)
-	}
-	if _, err := fws[0].BeginEnrollment(t.Context(), framework.EnrollInput{UserID: "alice", Provider: "push", Audience: framework.AudienceStaff}); err != nil {
-		t.Fatal(err)
-	}
+	clk := newClock()
+	fws := pushReplicasAt(t, prov, clk)
 	if first, err := pushVerifyFor(fws[0], "attacker-login"); err != nil || first.Outcome != sdk.Pending {
 		t.Fatalf("the attacker's push: %+v %v", first, err)
 	}
