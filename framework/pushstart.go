@@ -40,7 +40,8 @@ func (f *Framework) startPushVerification(ctx context.Context, m *managed, in St
 		if err != nil {
 			return StartResult{}, err
 		}
-		return StartResult{Outcome: vr.Outcome, Reason: vr.Reason, Message: vr.Message, EnrollPortalURL: EnrollPortalURL(vr)}, nil
+		return StartResult{Outcome: vr.Outcome, Reason: vr.Reason, Message: vr.Message, EnrollPortalURL: EnrollPortalURL(vr),
+			Unprompted: vr.Outcome == sdk.Allow && vr.Unprompted}, nil
 	}
 	var res StartResult
 	if err == nil {

@@ -72,6 +72,9 @@ type StartResult struct {
 	// was sent, and the decision was recorded as a verify.
 	Outcome sdk.Outcome
 	Reason  sdk.Reason
+	// Unprompted, with an allow, says the provider let the user in
+	// without asking anything (Duo's bypass), as VerifyResult.Unprompted.
+	Unprompted bool
 	// EnrollPortalURL is the provider's enrollment page, with Reason
 	// enrollment_required (Duo's enroll_portal_url), as EnrollPortalURL
 	// gives it for a verify: a web page links to it.

@@ -138,6 +138,9 @@ func TestDuoThroughHost(t *testing.T) {
 				t.Fatalf("push: %d %v", v.status, v.body)
 			}
 			got := h.poll("carol", v.str("txid"))
+			if got.body["unprompted"] != nil {
+				t.Errorf("poll of an answered push says unprompted: %v", got.body)
+			}
 			if got.str("outcome") != tt.outcome || got.str("reason") != tt.reason {
 				t.Errorf("poll: %d %v, want %s/%s", got.status, got.body, tt.outcome, tt.reason)
 			}

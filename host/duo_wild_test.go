@@ -303,8 +303,9 @@ func TestDuoPreauthResultsThroughHost(t *testing.T) {
 		t.Errorf("audit entry %v, want Duo's status_msg in its details", last)
 	}
 	// The user is not locked out: Duo's own allow still goes through.
+	// (A bypass: the allow says the user answered nothing.)
 	emu.SetPreauthResult("pia", "allow", "")
-	if v := h.duoVerify("pia", map[string]string{"factor": "push"}); v.str("outcome") != "allow" {
-		t.Errorf("after 12 denials by Duo's policy: %d %v", v.status, v.body)
+	if v := h.duoVerify("pia", map[string]string{"factor": "push"}); v.str("outcome") != "allow" || v.body["unprompted"] != true {
+		t.Errorf("after 12 denials by Duo's policy: %d %v, want an unprompted allow", v.status, v.body)
 	}
 }

@@ -331,6 +331,11 @@ type verifyResponse struct {
 	// most needs to know), so the application can tell them to make new
 	// ones before they run out.
 	RecoveryCodesLeft *int `json:"recovery_codes_left,omitempty"`
+	// Unprompted, with an allow, says the user answered nothing: the
+	// provider let them in on its own (Duo's bypass, or Duo's remembered
+	// device). An application that needs a second factor actually
+	// answered (before a payment, a password change) treats it as none.
+	Unprompted bool `json:"unprompted,omitempty"`
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +375,7 @@ func (s *Server) writeVerifyResult(w http.ResponseWriter, r *http.Request, res f
 		return
 	}
 	out := verifyResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message, TxID: res.TxID,
-		DeviceToken: res.DeviceToken}
+		DeviceToken: res.DeviceToken, Unprompted: res.Outcome == sdk.Allow && res.Unprompted}
 	out.EnrollPortalURL = framework.EnrollPortalURL(res)
 	if left, ok := framework.RecoveryCodesLeftAfter(res); ok {
 		out.RecoveryCodesLeft = &left

@@ -119,6 +119,7 @@ type uiResultResponse struct {
 	Method     string    `json:"method"`
 	Outcome    string    `json:"outcome"`
 	Reason     string    `json:"reason,omitempty"`
+	Unprompted bool      `json:"unprompted,omitempty"`
 	VerifiedAt time.Time `json:"verified_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
 }
@@ -132,7 +133,9 @@ type uiResultResponse struct {
 // in without a second factor, its why: "remembered_device" (this browser
 // is remembered), "not_required" (no factor, none required) or
 // "grace_login" (one is required, but a grace login was left). An
-// application that needs a factor actually answered checks it.
+// application that needs a factor actually answered checks it, and
+// unprompted: an allow the provider gave without asking the user anything
+// (Duo's bypass) names the provider as method, and answered nothing.
 func (l *uiLinks) checkResult(w http.ResponseWriter, r *http.Request) {
 	var req uiResultRequest
 	if !decode(w, r, &req) {
@@ -148,6 +151,6 @@ func (l *uiLinks) checkResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, uiResultResponse{LinkID: res.LinkID, User: res.User, Audience: res.Audience,
-		Provider: res.Provider, Method: res.Method, Outcome: res.Outcome, Reason: res.Reason,
+		Provider: res.Provider, Method: res.Method, Unprompted: res.Unprompted, Outcome: res.Outcome, Reason: res.Reason,
 		VerifiedAt: res.At, ExpiresAt: res.ExpiresAt})
 }

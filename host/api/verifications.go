@@ -43,6 +43,9 @@ type decidedResponse struct {
 	// EnrollPortalURL: with reason enrollment_required, where the
 	// provider's backend lets the user enroll (as verify answers it).
 	EnrollPortalURL string `json:"enroll_portal_url,omitempty"`
+	// Unprompted: an allow the user answered nothing for (Duo's bypass),
+	// as verify answers it.
+	Unprompted bool `json:"unprompted,omitempty"`
 }
 
 // maxTxIDLen bounds a txid from a client: the host's ids are 24
@@ -64,7 +67,7 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Outcome != "" {
 		writeJSON(w, http.StatusOK, decidedResponse{Outcome: string(res.Outcome), Reason: string(res.Reason), Message: res.Message,
-			EnrollPortalURL: res.EnrollPortalURL})
+			EnrollPortalURL: res.EnrollPortalURL, Unprompted: res.Unprompted})
 		return
 	}
 	status := http.StatusCreated

@@ -198,7 +198,7 @@ func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok str
 		return
 	}
 	if res.Outcome != "" {
-		vr := framework.VerifyResult{Outcome: res.Outcome, Reason: res.Reason, Message: res.Message}
+		vr := framework.VerifyResult{Outcome: res.Outcome, Reason: res.Reason, Message: res.Message, Unprompted: res.Unprompted}
 		if res.EnrollPortalURL != "" {
 			vr.Details = map[string]string{sdk.DetailEnrollPortalURL: res.EnrollPortalURL}
 		}
@@ -310,6 +310,7 @@ func (u *UI) doneURL(c claims, res framework.VerifyResult, method string) string
 	now := u.now()
 	rc := c.derive(kindResult, now, resultTTL)
 	rc.Outcome, rc.Reason, rc.At, rc.Method = string(res.Outcome), string(res.Reason), now.Unix(), method
+	rc.Unprompted = res.Outcome == sdk.Allow && res.Unprompted
 	switch res.Reason {
 	case sdk.ReasonDeniedByPolicy:
 		rc.Message = truncate(res.Message, 200)

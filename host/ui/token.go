@@ -59,7 +59,11 @@ type claims struct {
 	Message string `json:"ms,omitempty"` // the provider's words for a denial by policy
 	Portal  string `json:"pu,omitempty"` // where the backend lets the user enroll (enrollment_required)
 	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
-	At      int64  `json:"at,omitempty"` // when a result was decided
+	// Unprompted, in the result of an allow, says the provider let the
+	// user in without asking anything (Duo's bypass): Method names the
+	// provider, but nothing was answered.
+	Unprompted bool  `json:"up,omitempty"`
+	At         int64 `json:"at,omitempty"` // when a result was decided
 	// CodesLeft, in the result of an allow by recovery code, is how many
 	// of the user's codes are left, in decimal ("0" included); "" in any
 	// other token.

@@ -404,11 +404,14 @@ type Result struct {
 	// browser is remembered), "not_required" (the user has no factor and
 	// the audience requires none) or "grace_login" (one must be set up,
 	// but a grace login was left).
-	Method    string
-	Outcome   string // "allow" or "deny"
-	Reason    string
-	At        time.Time
-	ExpiresAt time.Time
+	Method string
+	// Unprompted, with an allow, says the user answered nothing: the
+	// provider (Method) let them in on its own (Duo's bypass).
+	Unprompted bool
+	Outcome    string // "allow" or "deny"
+	Reason     string
+	At         time.Time
+	ExpiresAt  time.Time
 }
 
 // ErrResultInvalid is CheckResult's answer for a forged or malformed result,
@@ -427,6 +430,6 @@ func (u *UI) CheckResult(tok string) (Result, error) {
 	case err != nil || c.Kind != kindResult:
 		return Result{}, ErrResultInvalid
 	}
-	return Result{LinkID: c.Nonce, User: c.User, Audience: c.Audience, Provider: c.Provider, Method: c.Method,
+	return Result{LinkID: c.Nonce, User: c.User, Audience: c.Audience, Provider: c.Provider, Method: c.Method, Unprompted: c.Unprompted,
 		Outcome: c.Outcome, Reason: c.Reason, At: time.Unix(c.At, 0).UTC(), ExpiresAt: time.Unix(c.Exp, 0).UTC()}, nil
 }
