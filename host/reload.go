@@ -164,7 +164,7 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 		stopped bool
 		timer   *time.Timer
 	)
-	w := newConfigWatcher(s.Config.Source.File, s.Config.Hash, func() {
+	w := newConfigWatcher(s.Config.Source.File, fingerprintOf(s.Config.Hash, s.Config.Mode), func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {

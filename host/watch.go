@@ -58,14 +58,10 @@ type configWatcher struct {
 	status watchStatus
 }
 
-// newConfigWatcher watches path, loaded with content loadedHash. The
-// file's mode is taken as loaded now: a chmod between the load and this
-// call is seen at the next change or reload.
-func newConfigWatcher(path, loadedHash string, changed func()) *configWatcher {
-	loaded := "missing"
-	if fi, err := os.Stat(path); err == nil {
-		loaded = fingerprintOf(loadedHash, fi.Mode())
-	}
+// newConfigWatcher watches path, whose fingerprint when it was loaded is
+// loaded (fingerprintOf the config's Hash and Mode): a change made
+// between the load and the watcher's start is seen when it arms.
+func newConfigWatcher(path, loaded string, changed func()) *configWatcher {
 	return &configWatcher{path: path, loaded: loaded, changed: changed, rearm: make(chan struct{}, 1)}
 }
 

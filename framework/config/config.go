@@ -82,9 +82,11 @@ type Config struct {
 	Lockout       framework.LockoutPolicy
 	PushLimit     framework.PushLimit // lockout.max_pushes per lockout.push_window
 	// Source is where this config was read from, to read it again on a
-	// reload; Hash is the SHA-256 of the file then.
+	// reload; Hash is the SHA-256 of the file then, and Mode its
+	// permission bits (who may read it decides what of it may load).
 	Source Source
 	Hash   string
+	Mode   os.FileMode
 	// MetricsPublic serves GET /metrics without an API key; by default it
 	// needs an admin key (metrics reveal how many users log in and fail).
 	MetricsPublic bool
@@ -200,6 +202,11 @@ func Load(src Source) (*Config, error) {
 	if c.Hash, err = fileHash(src.File); err != nil {
 		return nil, err
 	}
+	fi, err := os.Stat(src.File)
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", src.File, err)
+	}
+	c.Mode = fi.Mode().Perm()
 	return c, nil
 }
 
