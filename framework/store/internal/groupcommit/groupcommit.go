@@ -42,6 +42,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 )
@@ -141,7 +142,7 @@ func (w *Writer[T]) lead(batch []*request[T]) {
 	for i, r := range batch {
 		items[i] = r.item
 	}
-	errs, err := w.write(items)
+	errs, err, panicked := w.run(items)
 	for i, r := range batch {
 		switch {
 		case err != nil:
@@ -168,13 +169,35 @@ func (w *Writer[T]) lead(batch []*request[T]) {
 		// the callers answered above may be taken by another P.
 		next[0].batch = next
 		next[0].wake <- struct{}{}
-		return
+	} else {
+		w.leading = false
+		if w.stopped != nil {
+			close(w.stopped)
+		}
+		w.mu.Unlock()
 	}
-	w.leading = false
-	if w.stopped != nil {
-		close(w.stopped)
+	if panicked != nil {
+		// Everyone else is answered and the lead passed on: the panic
+		// is this caller's alone.
+		panic(panicked)
 	}
-	w.mu.Unlock()
+}
+
+// ErrWritePanicked is the result of the items of a batch whose write
+// panicked (the panic goes on on the leader's goroutine).
+var ErrWritePanicked = errors.New("store write panicked")
+
+// run calls write, turning a panic into the batch's error: the batch's
+// other callers, the ones queued behind it and every later one would
+// otherwise wait forever for a leader that is gone.
+func (w *Writer[T]) run(items []T) (errs []error, err error, panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			errs, err, panicked = nil, fmt.Errorf("%w: %v", ErrWritePanicked, p), p
+		}
+	}()
+	errs, err = w.write(items)
+	return errs, err, nil
 }
 
 // Stop refuses new items and waits until every item already offered is

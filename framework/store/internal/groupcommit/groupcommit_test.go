@@ -331,3 +331,76 @@ func queuedWithin[T any](w *Writer[T], n int, d time.Duration) bool {
 	}
 	return true
 }
+
+// TestPanickingWriteAnswersEveryone: a write that panics (a driver bug, a
+// nil dereference in the store) fails its own batch's items, passes the
+// lead on to the callers that queued behind it, and panics on its
+// leader's goroutine only. Before, leading stayed true and no one was
+// ever woken: the followers of the batch, the callers queued behind it
+// and every later caller waited forever, whatever their deadlines (an
+// HTTP server recovers the leader's panic and goes on serving).
+func TestPanickingWriteAnswersEveryone(t *testing.T) {
+	release, held := make(chan struct{}), make(chan struct{})
+	var batches atomic.Int32
+	w := New(8, func(batch []int) ([]error, error) {
+		switch batches.Add(1) {
+		case 1: // item 0 alone: hold it until 1 and 2 queue, then panic
+			close(held)
+			<-release
+			panic("write panicked")
+		case 2: // 1 and 2, led by 1: panics with company
+			panic("write panicked again")
+		}
+		return nil, nil
+	})
+	w.gather = func() {}
+	leaderPanicked := make(chan any, 2)
+	do := func(i int) error {
+		defer func() {
+			if p := recover(); p != nil {
+				leaderPanicked <- p
+			}
+		}()
+		return w.Do(context.Background(), i)
+	}
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, 3)
+	go func() { results <- result{0, do(0)} }()
+	<-held
+	for i := 1; i <= 2; i++ {
+		go func() { results <- result{i, do(i)} }()
+		waitQueued(t, w, i)
+	}
+	close(release)
+	timeout := time.After(10 * time.Second)
+	for range 3 {
+		select {
+		case r := <-results:
+			// 0 and 1 led and panicked; 2 rode 1's batch: its item
+			// was not written, and it must not hear nil.
+			if r.i == 2 && r.err == nil {
+				t.Error("item 2, in a batch whose write panicked, answered nil")
+			}
+		case <-timeout:
+			t.Fatalf("callers still blocked after the write panicked (%d batches written)", batches.Load())
+		}
+	}
+	if n := len(leaderPanicked); n != 2 {
+		t.Errorf("%d leaders panicked, want 2 (one per batch)", n)
+	}
+	// The writer still works.
+	done := make(chan error, 1)
+	go func() { done <- w.Do(context.Background(), 3) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Do after the panics: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do after the panics is blocked forever")
+	}
+	w.Stop()
+}
