@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -42,6 +43,14 @@ func DestinationKey(provider, destination string) SendKey {
 	return SendKey{Subject: hex.EncodeToString(sum[:]), Provider: provider + destinationSuffix}
 }
 
+// retryWithin is how long until at, from now, and never longer than the
+// limit's window: now is read before the store is, and a window another
+// replica opened meanwhile starts after it (a Retry-After of 601 s for a
+// 10-minute window).
+func retryWithin(at, now time.Time, l PushLimit) time.Duration {
+	return max(0, min(at.Sub(now), l.Window))
+}
+
 // reserveEnrollSend counts an enrollment step's send (see above) before
 // the provider is asked, and refuses it, audited, once a window is full:
 // CodeLockedOut with RetryAfter, as StartVerification's limit does. A
@@ -68,6 +77,6 @@ func (f *Framework) reserveEnrollSend(ctx context.Context, in EnrollInput, input
 		Outcome: string(sdk.Deny), Reason: string(ReasonPushLimit)}); err != nil {
 		return err
 	}
-	return &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: retry.Sub(now),
+	return &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: retryWithin(retry, now, f.sendLimit(in.Provider)),
 		Message: "too many codes sent for this enrollment or to this address; try again later"}
 }

@@ -147,7 +147,7 @@ func (f *Framework) sendChallenge(ctx context.Context, m *managed, in StartInput
 		}
 		return StartResult{TxID: pr.Existing.ID, ExpiresAt: pr.Existing.ExpiresAt, ResendAfter: pr.Existing.ResendAfter, AlreadySent: true}, nil
 	case !pr.RetryAt.IsZero():
-		return StartResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
+		return StartResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: retryWithin(pr.RetryAt, tx.CreatedAt, f.sendLimit(in.Provider)),
 			Message: "too many codes sent to this user; try again later"}
 	}
 	resp, err := f.callChallenge(ctx, m, in)

@@ -286,7 +286,7 @@ func (f *Framework) startPush(ctx context.Context, m *managed, in VerifyInput) (
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: pr.Existing.ID,
 			Details: map[string]string{"push": "already_pending"}}, nil
 	case !pr.RetryAt.IsZero():
-		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: pr.RetryAt.Sub(tx.CreatedAt),
+		return VerifyResult{}, &Error{Code: CodeLockedOut, Err: errPushLimit, RetryAfter: retryWithin(pr.RetryAt, tx.CreatedAt, f.sendLimit(in.Provider)),
 			Message: "too many push requests for this user; try again later, or use a code"}
 	}
 	res, _, err := f.decide(ctx, m, in, "", nil)
