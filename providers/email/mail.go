@@ -70,52 +70,62 @@ func (c *config) tlsConfig() (*tls.Config, error) {
 }
 
 // dial opens an SMTP session with TLS and AUTH as configured, bounded by
-// ctx. The caller closes the client.
-func (c *config) dial(ctx context.Context) (*smtp.Client, error) {
+// ctx. The caller calls end when done with the client (after Close): until
+// then the session stays bound to ctx.
+func (c *config) dial(ctx context.Context) (client *smtp.Client, end func(), err error) {
+	var cancel context.CancelFunc = func() {}
 	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, smtpTimeout)
-		defer cancel()
 	}
 	tlsCfg, err := c.tlsConfig()
 	if err != nil {
-		return nil, err
+		cancel()
+		return nil, nil, err
 	}
 	addr := net.JoinHostPort(c.host, strconv.Itoa(c.port))
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, unavailable("connect to the SMTP server", err)
+		cancel()
+		return nil, nil, unavailable("connect to the SMTP server", err)
 	}
-	// The whole session shares the context's deadline, and a cancelled
-	// context closes the connection: no SMTP step outlives the host's wait.
+	// The whole session, not only its opening, ends with the context: a
+	// cancelled or expired context closes the connection, so no SMTP step
+	// outlives the host's wait. A deadline on the connection alone would
+	// not do: go-smtp sets its own (CommandTimeout, minutes) on every
+	// command and clears it after.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	end = func() { stop(); cancel() }
+	fail := func(err error) (*smtp.Client, func(), error) {
+		if client != nil {
+			client.Close()
+		} else {
+			conn.Close()
+		}
+		end()
+		return nil, nil, err
+	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	var client *smtp.Client
 	switch c.tlsMode {
 	case TLSImplicit:
 		client = smtp.NewClient(tls.Client(conn, tlsCfg))
 	case TLSStartTLS:
 		if client, err = smtp.NewClientStartTLS(conn, tlsCfg); err != nil {
-			conn.Close()
-			return nil, unavailable("STARTTLS", err)
+			return fail(unavailable("STARTTLS", err))
 		}
 	default:
 		client = smtp.NewClient(conn)
 	}
 	if err := client.Hello("localhost"); err != nil {
-		client.Close()
-		return nil, unavailable("EHLO", err)
+		return fail(unavailable("EHLO", err))
 	}
 	if c.username != "" {
 		if err := client.Auth(sasl.NewPlainClient("", c.username, c.password)); err != nil {
-			client.Close()
-			return nil, sdk.Errorf(sdk.KindInvalidCredentials, "SMTP AUTH refused for smtp_username %q: %v", c.username, err)
+			return fail(sdk.Errorf(sdk.KindInvalidCredentials, "SMTP AUTH refused for smtp_username %q: %v", c.username, err))
 		}
 	}
-	return client, nil
+	return client, end, nil
 }
 
 // unavailable wraps an SMTP failure. The error text is the library's and
@@ -125,10 +135,11 @@ func unavailable(step string, err error) error {
 }
 
 func (c *config) probe(ctx context.Context) error {
-	client, err := c.dial(ctx)
+	client, end, err := c.dial(ctx)
 	if err != nil {
 		return err
 	}
+	defer end()
 	defer client.Close()
 	if err := client.Quit(); err != nil {
 		return unavailable("QUIT", err)
@@ -142,10 +153,11 @@ func (c *config) send(ctx context.Context, to, code string, enrolling bool) erro
 	if err != nil {
 		return sdk.Errorf(sdk.KindInternal, "compose mail: %v", err)
 	}
-	client, err := c.dial(ctx)
+	client, end, err := c.dial(ctx)
 	if err != nil {
 		return err
 	}
+	defer end()
 	defer client.Close()
 	if err := client.SendMail(c.from.Address, []string{to}, bytes.NewReader(body)); err != nil {
 		return unavailable("send", err)
