@@ -38,12 +38,35 @@ type DecisionWrite struct {
 	// code is the host's, no provider state changes with it, and stores
 	// refuse the pair rather than order two compare-and-swaps.
 	UseRecovery *RecoveryUse
+	// FirstCodes, with an Update that activates a factor, are recovery
+	// codes for the user's first one: stored with their audit entry in
+	// the decision's transaction, and only if the user has no code then
+	// (as RecoveryIssue.FirstOnly, checked in that transaction, across
+	// replicas). The store sets Issued when it stored them. A factor is
+	// then never active without the codes it was issued with, whatever
+	// crashes or fails between two writes.
+	FirstCodes *FirstCodes
+}
+
+// FirstCodes is DecisionWrite.FirstCodes: Issue in, Issued out.
+type FirstCodes struct {
+	Issue  RecoveryIssue
+	Issued bool
 }
 
 // CheckRecoveryUse refuses a recovery code use no store can make all or
-// nothing: with an Update (two compare-and-swaps), or naming no code. Every
-// store calls it before writing anything of d.
+// nothing: with an Update (two compare-and-swaps), or naming no code; and
+// first codes that go with no activation. Every store calls it before
+// writing anything of d.
 func (d DecisionWrite) CheckRecoveryUse() error {
+	if c := d.FirstCodes; c != nil {
+		switch {
+		case d.Update == nil || d.Update.Status != StatusActive || d.UseRecovery != nil:
+			return errors.New("first recovery codes go with the activation of a factor, and only with it")
+		case c.Issue.UserID != d.Update.UserID || len(c.Issue.Hashes) == 0 || !c.Issue.FirstOnly:
+			return errors.New("first recovery codes must be the activated user's, first only, and not empty")
+		}
+	}
 	switch u := d.UseRecovery; {
 	case u == nil:
 		return nil

@@ -97,21 +97,29 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if err != nil {
 		return EnrollResult{}, errorf(CodeInternal, err, "store enrollment")
 	}
+	entry := AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience}
+	res := EnrollResult{Status: e.Status, Display: resp.Display}
 	if resp.Done { // a provider that needs no confirmation
+		// The activation, its audit entry and the first recovery codes
+		// are one write (DecisionWrite.FirstCodes).
 		e.Status, e.ConfirmedAt = StatusActive, now
-		if _, err := f.store.Update(ctx, e); err != nil {
+		entry.Outcome = string(e.Status)
+		codes, first := f.firstCodes(ctx, in.UserID)
+		w := DecisionWrite{Update: &e, Audit: []AuditEntry{f.stamp(ctx, entry)}, FirstCodes: first}
+		if err := f.store.CommitDecision(ctx, w); err != nil {
 			return EnrollResult{}, updateErr(err, "enrollment changed concurrently; begin again")
 		}
+		f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID, "status", e.Status)
+		res.Status = StatusActive
+		if first.Issued {
+			res.RecoveryCodes = codes
+		}
+		return res, nil
 	}
 	f.log.Info("enrollment begun", "provider", in.Provider, "user", in.UserID)
-	if err := f.audit(ctx, AuditEntry{Event: EventEnrollBegin, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience, Outcome: string(e.Status)}); err != nil {
+	entry.Outcome = string(e.Status)
+	if err := f.audit(ctx, entry); err != nil {
 		return EnrollResult{}, err
-	}
-	res := EnrollResult{Status: e.Status, Display: resp.Display}
-	if e.Status == StatusActive {
-		if res.RecoveryCodes, err = f.firstFactorCodes(ctx, in.UserID); err != nil {
-			return EnrollResult{}, err
-		}
 	}
 	return res, nil
 }
@@ -238,6 +246,12 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 		entry.Outcome, entry.Reason, upd = string(OutcomeError), string(CodeOf(err)), nil
 	}
 	w := DecisionWrite{Update: upd, Audit: []AuditEntry{f.stamp(ctx, entry)}}
+	// An activation writes the user's first recovery codes with it
+	// (DecisionWrite.FirstCodes): a factor is never active without them.
+	var codes []string
+	if err == nil && res.Status == StatusActive && upd != nil {
+		codes, w.FirstCodes = f.firstCodes(ctx, userID)
+	}
 	var locked *Attempts
 	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, withCode); {
 	case err == nil && res.Status == StatusActive, s == settleRefund:
@@ -260,11 +274,11 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	if locked != nil {
 		f.noteLockout(userID, provider, *locked)
 	}
-	if err != nil || res.Status != StatusActive {
-		return res, err
-	}
-	if res.RecoveryCodes, err = f.firstFactorCodes(ctx, userID); err != nil {
+	if err != nil {
 		return ConfirmResult{}, err
+	}
+	if w.FirstCodes != nil && w.FirstCodes.Issued {
+		res.RecoveryCodes = codes
 	}
 	return res, nil
 }
@@ -351,7 +365,7 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 	// beside (begun and abandoned, or begun by whoever holds the session)
 	// backs up nothing: were the codes kept for it, a stolen sheet would
 	// log in, and the next factor confirmed would find codes and issue
-	// none (firstFactorCodes). Dropped here, that factor gets a fresh set.
+	// none (DecisionWrite.FirstCodes). Dropped here, that factor gets a fresh set.
 	// The check and the drop are one store operation: a factor confirmed
 	// between a separate check and drop lost the codes it was just shown.
 	if _, err := f.store.DropRecoveryCodesUnlessActive(ctx, userID); err != nil {

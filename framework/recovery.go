@@ -173,9 +173,12 @@ func (f *Framework) needConfirmedFactor(ctx context.Context, userID string) erro
 	return nil
 }
 
-// issueRecoveryCodes issues a new set and returns it to show once; with
-// first, only if the user has none (else nil: another set was issued).
-func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first bool) ([]string, error) {
+// newRecoverySet makes a set of codes for userID, to show once, and what
+// a store writes of it: their keyed hashes and the audit entry that
+// records the set, written in the same transaction (a set issued without
+// its entry would be unaudited, and auditing alone first then failing to
+// store would record a set never issued).
+func (f *Framework) newRecoverySet(ctx context.Context, userID string) ([]string, RecoveryIssue) {
 	codes := make([]string, recoveryCount)
 	hashes := make([][]byte, recoveryCount)
 	for i := range codes {
@@ -183,17 +186,30 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first
 		n, _ := normalizeRecoveryCode(codes[i])
 		hashes[i] = f.recoveryHash.hash(userID, n)
 	}
-	// The new set and its audit entry are one transaction: a set issued
-	// without its entry would be unaudited, and auditing alone first then
-	// failing to store would record a set never issued. A failure changes
-	// nothing: the old codes keep working, as the user was told.
 	entry := f.stamp(ctx, AuditEntry{Event: EventRecoveryIssued, UserID: userID, Provider: RecoveryProvider, Outcome: "issued",
 		Details: map[string]string{"count": itoa(recoveryCount)}})
-	// ActiveOnly: the factor checked before (needConfirmedFactor, or the
-	// activation just committed) may have been reset since, on any
-	// replica, after the reset dropped the user's codes.
-	issued, err := f.store.IssueRecoveryCodes(ctx, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry,
-		FirstOnly: first, ActiveOnly: true})
+	return codes, RecoveryIssue{UserID: userID, Hashes: hashes, Now: f.now(), Audit: entry}
+}
+
+// firstCodes are the recovery codes that go with the activation of a
+// factor (DecisionWrite.FirstCodes): stored only if the user has none
+// when it commits, so with the user's first factor, not every one.
+func (f *Framework) firstCodes(ctx context.Context, userID string) ([]string, *FirstCodes) {
+	codes, in := f.newRecoverySet(ctx, userID)
+	in.FirstOnly = true
+	return codes, &FirstCodes{Issue: in}
+}
+
+// issueRecoveryCodes issues a new set, replacing the user's, and returns
+// it to show once. A failure changes nothing: the old codes keep working,
+// as the user was told.
+func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first bool) ([]string, error) {
+	codes, in := f.newRecoverySet(ctx, userID)
+	// ActiveOnly: the factor checked before (needConfirmedFactor) may have
+	// been reset since, on any replica, after the reset dropped the
+	// user's codes.
+	in.FirstOnly, in.ActiveOnly = first, true
+	issued, err := f.store.IssueRecoveryCodes(ctx, in)
 	if err != nil {
 		f.log.Error("recovery codes not issued", "user", userID, "error", err)
 		return nil, errorf(CodeInternal, err, "store recovery codes")
@@ -206,19 +222,6 @@ func (f *Framework) issueRecoveryCodes(ctx context.Context, userID string, first
 		return nil, nil
 	}
 	return codes, nil
-}
-
-// firstFactorCodes issues recovery codes when a factor has just become
-// active and the user has none: with the first factor, not every one.
-// The store's FirstOnly decides, in the transaction that would write: of
-// two first factors confirmed at once (two tabs, or two replicas), one
-// set is issued and shown, the other confirmation shows none (a second
-// set would void the first, which its user was told to keep). No count
-// before it: codes a reset is dropping at that moment (on PostgreSQL,
-// deleted but not yet committed) would be counted, and the factor left
-// with no codes once the drop commits.
-func (f *Framework) firstFactorCodes(ctx context.Context, userID string) ([]string, error) {
-	return f.issueRecoveryCodes(ctx, userID, true)
 }
 
 // RecoveryCodesLeft returns how many unused recovery codes the user has.

@@ -8,7 +8,9 @@ import (
 	"github.com/twofactor/twofactor/framework"
 )
 
-// failingUpdate is a store whose enrollment updates fail with err.
+// failingUpdate is a store whose enrollment updates fail with err: an
+// activation is a decision's update (CommitDecision, with the first
+// recovery codes).
 type failingUpdate struct {
 	framework.Store
 	err error
@@ -16,6 +18,13 @@ type failingUpdate struct {
 
 func (s failingUpdate) Update(context.Context, framework.Enrollment) (framework.Enrollment, error) {
 	return framework.Enrollment{}, s.err
+}
+
+func (s failingUpdate) CommitDecision(ctx context.Context, d framework.DecisionWrite) error {
+	if d.Update != nil {
+		return s.err
+	}
+	return s.Store.CommitDecision(ctx, d)
 }
 
 // TestEnrollUpdateErrors: an enrollment whose activation cannot be stored

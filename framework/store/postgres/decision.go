@@ -37,6 +37,20 @@ type decisionArgs struct {
 	recoveryLock int32
 	use          *framework.RecoveryUse
 	firstDetails map[string]string
+	// first are the first recovery codes an activation writes
+	// (DecisionWrite.FirstCodes), or nil; recoveryKey and recoveryLock
+	// are then the user's, whose lock it takes as a use does.
+	first *firstCodesArgs
+}
+
+// firstCodesArgs is a FirstCodes as statement arguments, with the issue's
+// audit entry and where Issued goes.
+type firstCodesArgs struct {
+	user    string
+	hashes  [][]byte
+	created time.Time
+	audit   auditRow
+	out     *framework.FirstCodes
 }
 
 const (
@@ -63,6 +77,14 @@ const (
 	// a replacement of the set. Two-key advisory locks are a key space
 	// apart from auditLock's.
 	recoveryLockSQL = `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`
+	// insertFirstSQL writes an activation's first codes if the user has
+	// none, under the user's recovery lock (taken first, as for a use):
+	// of first factors activated at once, on any replicas, one set is
+	// stored.
+	insertFirstSQL = `
+		INSERT INTO recovery_codes (user_id, hash, created_at)
+		SELECT $1::text, h, $3::timestamptz FROM unnest($2::bytea[]) AS h
+		WHERE NOT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = $1)`
 	// auditLockSQL takes auditLock (see audit.go) until commit.
 	auditLockSQL = `SELECT pg_advisory_xact_lock($1)`
 	refundSQL    = `
@@ -145,10 +167,23 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.audits = append(a.audits, row)
 	}
 	a.reset = d.ResetUser
-	if u := d.UseRecovery; u != nil {
-		if err := d.CheckRecoveryUse(); err != nil {
+	if err := d.CheckRecoveryUse(); err != nil {
+		return a, err
+	}
+	if c := d.FirstCodes; c != nil {
+		created, err := timestamp("Now", c.Issue.Now)
+		if err != nil {
 			return a, err
 		}
+		row, err := auditRowOf(c.Issue.Audit)
+		if err != nil {
+			return a, err
+		}
+		a.first = &firstCodesArgs{user: c.Issue.UserID, hashes: c.Issue.Hashes, created: created, audit: row, out: c}
+		a.recoveryLock = recoveryLockOf(c.Issue.UserID)
+		a.recoveryKey = fmt.Sprintf("%08x", uint32(a.recoveryLock)) + c.Issue.UserID + "\x00"
+	}
+	if u := d.UseRecovery; u != nil {
 		a.recovery, a.use = []any{u.UserID, u.Hash}, u
 		a.recoveryLock = recoveryLockOf(u.UserID)
 		// Ordered by lock first: every batch takes the users' locks in
@@ -245,7 +280,7 @@ func dataError(err error) bool {
 
 // writeBatch is writeDecisions's one try at the whole batch.
 func (s *Store) writeBatch(ctx context.Context, batch []decisionArgs) ([]error, error) {
-	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil }) {
+	if slices.ContainsFunc(batch, func(d decisionArgs) bool { return d.recovery != nil || d.first != nil }) {
 		return s.writeCareful(ctx, batch)
 	}
 	err := s.writePipelined(ctx, batch)
@@ -351,6 +386,7 @@ func (s *Store) writePipelined(ctx context.Context, batch []decisionArgs) error 
 // compare-and-swap lost gets ErrConflict and nothing of it is written.
 func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error, error) {
 	errs := make([]error, len(batch))
+	var issued []int // the decisions whose first codes were written
 	order := func(key func(decisionArgs) string) []int { return order(batch, key) }
 	// Each phase is one pgx.Batch: one round trip for all its statements.
 	run := func(tx pgx.Tx, b *pgx.Batch, each func(i int, tag pgconnTag) error) error {
@@ -393,6 +429,9 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 				b.Queue(recoveryLockSQL, recoveryLock, d.recoveryLock)
 				reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
 			}
+			if d.recovery == nil {
+				continue // first codes: the lock now, the codes once the activation is known
+			}
 			b.Queue(useRecoverySQL, d.recovery...)
 			reads = append(reads, func(br pgx.BatchResults) error {
 				var used int
@@ -425,6 +464,25 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 				return err
 			}
 		}
+		// The first codes of the activations that won their
+		// compare-and-swap, each if its user has none.
+		b = &pgx.Batch{}
+		var firsts []int
+		for i, d := range batch {
+			if d.first != nil && errs[i] == nil {
+				b.Queue(insertFirstSQL, d.first.user, d.first.hashes, d.first.created)
+				firsts = append(firsts, i)
+			}
+		}
+		issued = issued[:0]
+		if err := run(tx, b, func(n int, tag pgconnTag) error {
+			if tag.RowsAffected() > 0 {
+				issued = append(issued, firsts[n])
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		b = &pgx.Batch{}
 		for _, i := range order(func(d decisionArgs) string { return d.user }) {
 			if errs[i] != nil {
@@ -449,9 +507,17 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 			for _, row := range d.audits {
 				b.Queue(auditSQL, row.args()...)
 			}
+			if slices.Contains(issued, i) {
+				b.Queue(auditSQL, d.first.audit.args()...)
+			}
 		}
 		return run(tx, b, nil)
 	})
+	if err == nil {
+		for _, i := range issued {
+			batch[i].first.out.Issued = true
+		}
+	}
 	return errs, unavailable(err)
 }
 

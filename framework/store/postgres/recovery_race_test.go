@@ -111,3 +111,13 @@ func TestFirstRecoveryCodesOnceAcrossReplicas(t *testing.T) {
 	defer closeStore(t, b)
 	storetest.FirstRecoveryCodesOnce(t, a, b)
 }
+
+// TestFirstCodesWithActivationAcrossReplicas is the conformance suite's
+// Recovery/FirstCodesWithActivation on two stores sharing one database.
+func TestFirstCodesWithActivationAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
+	defer closeStore(t, a)
+	defer closeStore(t, b)
+	storetest.FirstCodesWithActivation(t, a, b)
+}

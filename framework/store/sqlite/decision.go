@@ -32,6 +32,18 @@ type decisionArgs struct {
 	recovery     []any
 	use          *framework.RecoveryUse
 	firstDetails map[string]string
+	// first are the first recovery codes an activation writes
+	// (DecisionWrite.FirstCodes), or nil.
+	first *firstCodesArgs
+}
+
+// firstCodesArgs is a FirstCodes as statement arguments: the user, one
+// row per code, the issue's audit entry, and where Issued goes.
+type firstCodesArgs struct {
+	user  string
+	rows  [][]any
+	audit []any
+	out   *framework.FirstCodes
 }
 
 // Statements of a decision, prepared once on the writer connection.
@@ -44,6 +56,11 @@ const (
 	// transaction: the one writer commits in order, so the count is
 	// exact for each decision of a batch.
 	countRecoverySQL = `SELECT count(*) FROM recovery_codes WHERE user_id = ?`
+	// hasRecoverySQL and insertRecoverySQL write an activation's first
+	// codes, if the user has none: in the batch's transaction, on the one
+	// writer, so no other write comes between the check and the insert.
+	hasRecoverySQL    = `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?)`
+	insertRecoverySQL = `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`
 	// failSQL counts a failed guess, and the lock its reservation set.
 	failSQL = `
 		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, ?)
@@ -107,10 +124,25 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.audits = append(a.audits, row)
 	}
 	a.reset = d.ResetUser
-	if u := d.UseRecovery; u != nil {
-		if err := d.CheckRecoveryUse(); err != nil {
+	if err := d.CheckRecoveryUse(); err != nil {
+		return a, err
+	}
+	if c := d.FirstCodes; c != nil {
+		created, err := nanos("Now", c.Issue.Now)
+		if err != nil {
 			return a, err
 		}
+		audit, err := auditArgs(c.Issue.Audit)
+		if err != nil {
+			return a, err
+		}
+		f := &firstCodesArgs{user: c.Issue.UserID, audit: audit, out: c}
+		for _, h := range c.Issue.Hashes {
+			f.rows = append(f.rows, []any{c.Issue.UserID, h, created})
+		}
+		a.first = f
+	}
+	if u := d.UseRecovery; u != nil {
 		a.recovery, a.use = []any{u.UserID, u.Hash}, u
 		if len(d.Audit) > 0 {
 			a.firstDetails = d.Audit[0].Details
@@ -185,7 +217,7 @@ func (s *Store) startDecisions(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("writer connection is a %T", dc)
 		}
-		qs := append([]string{updateSQL, failSQL, useRecoverySQL, countRecoverySQL}, insertAudits.sqls[:]...)
+		qs := append([]string{updateSQL, failSQL, useRecoverySQL, countRecoverySQL, hasRecoverySQL, insertRecoverySQL}, insertAudits.sqls[:]...)
 		for _, q := range append(qs, resetUsers.sqls[:]...) {
 			if _, err := cn.stmt(ctx, q); err != nil {
 				return fmt.Errorf("prepare: %w", err)
@@ -238,7 +270,9 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 	}
 	errs := make([]error, len(batch))
+	var issued []*framework.FirstCodes // set once the batch committed
 	err := s.inTxDetached(ctx, func(tx *rawTx) error {
+		issued = issued[:0] // a retried transaction starts over
 		// The audit entries and the users whose runs end, of the
 		// decisions written, in order: written together (chunked), the
 		// resets before the next failure counted, the rest after the
@@ -267,6 +301,19 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 				}
 			}
 			audits = append(audits, d.audits...)
+			if d.first != nil {
+				if has, err := tx.queryInt(hasRecoverySQL, d.first.user); err != nil {
+					return err
+				} else if has == 0 {
+					for _, row := range d.first.rows {
+						if _, err := tx.exec(insertRecoverySQL, row...); err != nil {
+							return err
+						}
+					}
+					audits = append(audits, d.first.audit)
+					issued = append(issued, d.first.out)
+				}
+			}
 			if d.reset != "" {
 				resets = append(resets, []any{d.reset})
 			}
@@ -287,6 +334,11 @@ func (s *Store) writeDecisions(batch []decisionArgs) ([]error, error) {
 		}
 		return insertAudits.exec(tx, audits)
 	})
+	if err == nil {
+		for _, c := range issued {
+			c.Issued = true
+		}
+	}
 	if testHookCommitted != nil {
 		testHookCommitted()
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
@@ -168,5 +169,95 @@ func FirstRecoveryCodesOnce(t *testing.T, stores ...framework.Store) {
 	}
 	if ok, err := stores[len(stores)-1].IssueRecoveryCodes(ctx, first("user0", 98)); !ok || err != nil {
 		t.Errorf("a first set once the codes were dropped: %v %v, want true", ok, err)
+	}
+}
+
+func testFirstCodesWithActivation(t *testing.T, s framework.Store) {
+	FirstCodesWithActivation(t, s)
+}
+
+// FirstCodesWithActivation: an activation's first recovery codes
+// (DecisionWrite.FirstCodes) are written in its transaction, only if the
+// user has no code then. A burst of activations of one user's pending
+// enrollments in distinct providers, spread over stores (replicas), each
+// with its own set: every activation is written, exactly one set is
+// (Issued on that decision alone), the user has it and nothing of the
+// others, and one issue is audited besides the activations' entries. An
+// activation whose compare-and-swap loses writes no codes; one for a user
+// who has codes writes the activation and no codes.
+func FirstCodesWithActivation(t *testing.T, stores ...framework.Store) {
+	ctx := t.Context()
+	set := func(i int) [][]byte {
+		return [][]byte{fmt.Appendf(nil, "first-%d-a", i), fmt.Appendf(nil, "first-%d-b", i)}
+	}
+	activation := func(p framework.Enrollment, i int) framework.DecisionWrite {
+		e := activated(p, []byte("active"), at(time.Minute))
+		in := issued(p.UserID, set(i)...)
+		in.FirstOnly = true
+		return framework.DecisionWrite{Update: &e,
+			Audit:      []framework.AuditEntry{{Time: at(time.Minute), Event: framework.EventEnrollConfirm, UserID: p.UserID, Provider: p.Provider, Outcome: "active"}},
+			FirstCodes: &framework.FirstCodes{Issue: in}}
+	}
+	pending := make([]framework.Enrollment, concurrency)
+	for i := range pending {
+		pending[i] = mustPut(t, stores[0], newPending("alice", fmt.Sprintf("p%02d", i), []byte("pending")))
+	}
+	writes := make([]framework.DecisionWrite, concurrency)
+	for i := range writes {
+		writes[i] = activation(pending[i], i)
+	}
+	errs := burst.Run(concurrency, func(i int) error {
+		return stores[i%len(stores)].CommitDecision(ctx, writes[i])
+	})
+	winner := -1
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("activation %d: %v", i, err)
+		}
+		if writes[i].FirstCodes.Issued {
+			if winner >= 0 {
+				t.Fatalf("activations %d and %d both wrote their first codes", winner, i)
+			}
+			winner = i
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no activation wrote its first codes")
+	}
+	last := stores[len(stores)-1]
+	for i := range concurrency {
+		if got := mustGet(t, last, "alice", pending[i].Provider); got.Status != framework.StatusActive {
+			t.Errorf("activation %d not written: %+v", i, got)
+		}
+		for _, h := range set(i) {
+			if has, err := last.HasRecoveryCode(ctx, "alice", h); err != nil || has != (i == winner) {
+				t.Fatalf("code %s of set %d (written: %d): has %v %v", h, i, winner, has, err)
+			}
+		}
+	}
+	list, err := stores[0].ListAudit(ctx, framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issues := 0
+	for _, e := range list {
+		if e.Event == framework.EventRecoveryIssued {
+			issues++
+		}
+	}
+	if issues != 1 || len(list) != concurrency+1 {
+		t.Errorf("audit: %d issues in %d entries, want 1 in %d (the activations' and the one set's)", issues, len(list), concurrency+1)
+	}
+
+	// A lost compare-and-swap writes nothing of the decision, codes
+	// included.
+	p := mustPut(t, stores[0], newPending("bob", "totp", []byte("pending")))
+	stale := activation(p, 90)
+	mustUpdate(t, stores[0], activated(p, []byte("other"), at(time.Minute)))
+	if err := last.CommitDecision(ctx, stale); !errors.Is(err, framework.ErrConflict) || stale.FirstCodes.Issued {
+		t.Errorf("a stale activation with first codes: %v, issued %v; want ErrConflict, none", err, stale.FirstCodes.Issued)
+	}
+	if n, err := last.CountRecoveryCodes(ctx, "bob"); err != nil || n != 0 {
+		t.Errorf("codes after a stale activation: %d %v, want none", n, err)
 	}
 }

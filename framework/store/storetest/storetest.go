@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/FirstOnce", testFirstRecoveryCodesOnce},
 		{"Recovery/DropUnlessActive", testDropRecoveryCodesUnlessActive},
 		{"Recovery/IssueActiveOnly", testRecoveryIssueActiveOnly},
+		{"Recovery/FirstCodesWithActivation", testFirstCodesWithActivation},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
 	}
