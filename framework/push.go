@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -136,15 +137,19 @@ func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string,
 // their fraud report lock the account. Each such push is taken (one
 // start of simultaneous ones, on any replica, gets it), the provider is
 // asked (expiredAnswer), and a denial is recorded and counted as a
-// poll's would be; a push the user left unanswered is dropped as before.
-// refused is the lockout a recorded denial brought: the start is refused
-// with it, nothing sent.
+// poll's would be (a timeout Duo reports counts, as a poll's does); a
+// push the provider calls merely expired is dropped as before. refused is
+// the lockout a recorded denial brought: the start is refused with it,
+// nothing sent. A record that fails does not stop the others: the pushes
+// were taken, and each one not recorded is a denial lost; the start then
+// fails with the first error.
 func (f *Framework) settleExpired(ctx context.Context, userID, provider string, aud Audience) (refused, err error) {
 	expired, err := f.store.TakeExpiredPushes(ctx, userID, provider, aud, f.now())
 	if err != nil {
 		return nil, errorf(CodeInternal, pastDeadline(ctx, err), "take expired pushes")
 	}
 	recorded := false
+	var first error
 	for _, tx := range expired {
 		in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
 		res := f.expiredAnswer(ctx, tx, in)
@@ -152,9 +157,13 @@ func (f *Framework) settleExpired(ctx context.Context, userID, provider string, 
 			continue
 		}
 		if _, err := f.record(ctx, in, nil, res, nil, nil); err != nil {
-			return nil, err
+			first = cmp.Or(first, err)
+			continue
 		}
 		recorded = true
+	}
+	if first != nil {
+		return nil, first
 	}
 	if !recorded {
 		return nil, nil

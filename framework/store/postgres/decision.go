@@ -497,7 +497,8 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 		}
 		locked := false
 		for i, d := range batch {
-			if errs[i] != nil || len(d.audits) == 0 {
+			first := slices.Contains(issued, i) // its codes' entry, with or without others
+			if errs[i] != nil || (len(d.audits) == 0 && !first) {
 				continue
 			}
 			if !locked {
@@ -507,7 +508,7 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 			for _, row := range d.audits {
 				b.Queue(auditSQL, row.args()...)
 			}
-			if slices.Contains(issued, i) {
+			if first {
 				b.Queue(auditSQL, d.first.audit.args()...)
 			}
 		}
