@@ -225,10 +225,7 @@ func providerSpecs(cfg *config.Config) ([]framework.ProviderSpec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: providers.%s: %w", p.Name, err)
 		}
-		specs = append(specs, framework.ProviderSpec{
-			Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
-			Timeout: p.Timeout, Exposed: p.Exposed,
-		})
+		specs = append(specs, p.Spec(bin))
 	}
 	return specs, nil
 }

@@ -67,6 +67,15 @@ type Provider struct {
 	Exposed *framework.Exposure
 }
 
+// Spec is the provider as the framework runs it from binary: the one
+// place a block becomes a ProviderSpec, for serve and for doctor alike
+// (doctor's own copy once left out Timeout and judged Activate by another
+// deadline than serve's).
+func (p Provider) Spec(binary string) framework.ProviderSpec {
+	return framework.ProviderSpec{Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: binary,
+		SHA256: p.SHA256, Timeout: p.Timeout, Exposed: p.Exposed}
+}
+
 // Config is a loaded, validated configuration.
 type Config struct {
 	Listen        string

@@ -78,8 +78,8 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 			}
 			d.add(pre+".pin", CheckOK, "sha256 matches the pin "+actual, "")
 		}
-		e.spec = &framework.ProviderSpec{Name: p.Name, Staff: p.Staff, Clients: p.Clients, Settings: p.Settings, Binary: bin, SHA256: p.SHA256,
-			Timeout: p.Timeout, Exposed: p.Exposed}
+		spec := p.Spec(bin)
+		e.spec = &spec
 	}
 
 	var fw *framework.Framework

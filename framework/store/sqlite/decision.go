@@ -59,6 +59,7 @@ const (
 	// hasRecoverySQL and insertRecoverySQL write an activation's first
 	// codes, if the user has none: in the batch's transaction, on the one
 	// writer, so no other write comes between the check and the insert.
+	// IssueRecoveryCodes and ReplaceRecoveryCodes use them too.
 	hasRecoverySQL    = `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?)`
 	insertRecoverySQL = `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`
 	// failSQL counts a failed guess, and the lock its reservation set.

@@ -26,7 +26,7 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes 
 		return fmt.Errorf("sqlite: replace recovery codes: %w", err)
 	}
 	for _, h := range hashes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`, userID, h, created); err != nil {
+		if _, err := tx.ExecContext(ctx, insertRecoverySQL, userID, h, created); err != nil {
 			return fmt.Errorf("sqlite: replace recovery codes: %w", err)
 		}
 	}
@@ -86,7 +86,7 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 	}
 	if in.FirstOnly {
 		var has bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recovery_codes WHERE user_id = ?)`, in.UserID).Scan(&has); err != nil {
+		if err := tx.QueryRowContext(ctx, hasRecoverySQL, in.UserID).Scan(&has); err != nil {
 			return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 		}
 		if has {
@@ -96,7 +96,7 @@ func (s *Store) IssueRecoveryCodes(ctx context.Context, in framework.RecoveryIss
 		return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 	}
 	for _, h := range in.Hashes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?, ?, ?)`, in.UserID, h, created); err != nil {
+		if _, err := tx.ExecContext(ctx, insertRecoverySQL, in.UserID, h, created); err != nil {
 			return false, fmt.Errorf("sqlite: issue recovery codes: %w", err)
 		}
 	}
