@@ -145,6 +145,15 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 	if err := f.store.PutDevice(ctx, d, maxDevicesPerUser); err != nil {
 		return VerifyResult{}, errorf(CodeInternal, err, "store remembered device")
 	}
+	if changed, err := f.changedSinceAllow(ctx, in, res); err != nil || changed {
+		// Not handed out, so no one can present it; the row is dropped
+		// for tidiness only.
+		_ = f.store.DeleteDevice(ctx, in.UserID, d.ID)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		return res, nil
+	}
 	if err := f.audit(ctx, AuditEntry{Event: EventDeviceRemember, UserID: in.UserID, Provider: in.Provider, Audience: in.Audience,
 		Outcome: "remembered", ClientIP: in.ClientIP, Details: map[string]string{
 			"device_id": d.ID, "expires_at": d.ExpiresAt.UTC().Format(time.RFC3339), "label": d.Label,
@@ -156,6 +165,35 @@ func (f *Framework) rememberDevice(ctx context.Context, in VerifyInput, res Veri
 	res.DeviceToken = base64.RawURLEncoding.EncodeToString(raw)
 	res.DeviceID = d.ID
 	return res, nil
+}
+
+// changedSinceAllow says whether the enrollment res's allow wrote (its
+// version) was changed since, read after the allow's device was stored.
+// A removal of the security key the allow was made with (RemoveCredential)
+// forgets the user's devices after its own write: a device stored after
+// that forgetting would outlive the removal, and checkDevice cannot tell
+// (the enrollment stays active, its ConfirmedAt unchanged). Read after the
+// store, either the removal comes before this read (the version moved, and
+// the device is not given) or its forgetting comes after the device (and
+// removes it). Any other change in that moment (another login of the
+// user's) costs the device only: the allow stands, and the next login
+// asks for the factor. A decision that wrote no state (version 0) is not
+// checked: no credential of it can be removed without a write.
+func (f *Framework) changedSinceAllow(ctx context.Context, in VerifyInput, res VerifyResult) (bool, error) {
+	if res.version == 0 {
+		return false, nil
+	}
+	e, err := f.store.Get(ctx, in.UserID, in.Provider)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, errorf(CodeInternal, err, "read enrollment")
+	case e.Version != res.version:
+		f.log.Warn("device not remembered: the factor changed while its allow was recorded", "provider", in.Provider, "user", in.UserID)
+		return true, nil
+	}
+	return false, nil
 }
 
 // trustBinding is what a device's sealed trust token is bound to besides

@@ -93,6 +93,9 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 	if w.UseRecovery != nil {
 		res.Details = WithRecoveryLeft(res.Details, w.UseRecovery.Left)
 	}
+	if w.Update != nil {
+		res.version = w.Update.Version + 1 // CommitDecision's compare-and-swap adds one
+	}
 	// Guarded: the arguments' boxing alone allocated on every decision
 	// with debug off (a quarter of record's own allocations).
 	if f.log.IsDebug() {

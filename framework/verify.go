@@ -79,6 +79,10 @@ type VerifyResult struct {
 	trustToken string // the provider's token for this device, on an allow
 	// recovery is the recovery code an allow uses up, in its record.
 	recovery *RecoveryUse
+	// version is the enrollment's version the decision's record wrote
+	// (its compare-and-swap), 0 when it wrote none: rememberDevice checks
+	// that the enrollment is still that one once its device is stored.
+	version int64
 }
 
 // ReasonPushLimit denies a push while the user's push limit is reached;

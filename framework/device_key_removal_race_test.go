@@ -1,0 +1,82 @@
+package framework_test
+
+import (
+	"testing"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/providers/webauthn/webauthntest"
+)
+
+// TestDeviceRememberedDuringKeyRemovalSkipsNothing: TestDeviceRememberedDuringResetSkipsNothing
+// for a lost security key, which is removed rather than reset (alice
+// keeps her other key, so the enrollment stays active). The finder signs
+// in with the lost key and asks to remember the browser; the allow is
+// recorded, and before its device is stored alice removes the key. The
+// device stored after the removal must skip nothing: the removal forgets
+// the browsers the lost key vouched for, and the finder's was vouched for
+// by nothing else.
+func TestDeviceRememberedDuringKeyRemovalSkipsNothing(t *testing.T) {
+	store, _ := openStore(t)
+	keyRemovalDuringRemember(t, store, store)
+}
+
+// TestDeviceRememberedDuringKeyRemovalAcrossReplicas: the finder's
+// verify on one replica, alice's removal on another, on one PostgreSQL
+// database.
+func TestDeviceRememberedDuringKeyRemovalAcrossReplicas(t *testing.T) {
+	stores := pgReplicas(t, 2)
+	keyRemovalDuringRemember(t, stores[0], stores[1])
+}
+
+// keyRemovalDuringRemember runs the race: the verify on a framework over
+// verifyOn, the removal (in the middle of it) on one over removeOn.
+func keyRemovalDuringRemember(t *testing.T, verifyOn, removeOn framework.Store) {
+	wrapped := &resetBeforePutDevice{Store: verifyOn}
+	clk, encKey := newClock(), newKey(t)
+	pol := framework.Policy{Clients: framework.AudiencePolicy{RememberDevice: framework.RememberDevicePolicy{Enabled: true, Days: 30}}}
+	open := func(s framework.Store) *framework.Framework {
+		fw, err := framework.New(t.Context(), framework.Options{Store: s, EncryptionKey: encKey,
+			Providers: []framework.ProviderSpec{webauthnSpec()}, Now: clk.Now, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fw.Close() })
+		return fw
+	}
+	fw, remover := open(wrapped), open(removeOn)
+	lost, kept := webauthntest.New(webauthnOrigin), webauthntest.New(webauthnOrigin)
+	enrollKeys(t, fw, "alice", lost, kept)
+
+	ran := false
+	hook := func() {
+		ran = true
+		if _, err := remover.RemoveCredential(t.Context(), "alice", "webauthn", lost.ID()); err != nil {
+			t.Errorf("RemoveCredential: %v", err)
+		}
+	}
+	wrapped.hook.Store(&hook)
+	st, err := fw.StartVerification(t.Context(), framework.StartInput{UserID: "alice", Provider: "webauthn", Audience: framework.AudienceClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := lost.Get(st.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "webauthn", Audience: framework.AudienceClient,
+		TxID: st.TxID, Code: assertion, RememberDevice: true, DeviceLabel: "the finder's browser"})
+	if !ran {
+		t.Fatalf("the hook did not run (verify: %s/%s, %v): the test proved nothing", res.Outcome, res.Reason, err)
+	}
+	t.Logf("the verify answered: %s/%s token=%t, %v", res.Outcome, res.Reason, res.DeviceToken != "", err)
+	if err != nil || res.DeviceToken == "" {
+		return // no token given: nothing the finder can present
+	}
+	ch, err := fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: framework.AudienceClient, DeviceToken: res.DeviceToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Decision != framework.DecisionVerify {
+		t.Errorf("the finder's browser after alice removed the lost key: %s/%s; want verify", ch.Decision, ch.Why)
+	}
+}
