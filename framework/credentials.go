@@ -184,6 +184,17 @@ func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id s
 	if err != nil {
 		return nil, err
 	}
+	// A removed key may be the lost one: the browsers it vouched for are
+	// forgotten too, as on a reset, before the removal is written as well
+	// as after it (for a device its allow stored meanwhile). Were they
+	// forgotten only after, a failure there would leave them remembered
+	// with the key already gone, and the retry the caller is told to make
+	// would find no such key and forget nothing. A removal refused after
+	// this (a conflict, an audit that cannot be written) has forgotten
+	// the user's browsers: the safe side, each is asked for a factor once.
+	if _, err := f.revokeAllDevices(ctx, userID, EventCredentialRemoved); err != nil {
+		return nil, err
+	}
 	// The removal and its audit entry are one transaction: the store
 	// already commits an enrollment's compare-and-swap with audit entries
 	// (CommitDecision, as a confirmation does). So a removal whose entry
@@ -198,9 +209,9 @@ func (f *Framework) RemoveCredential(ctx context.Context, userID, provider, id s
 		return nil, updateErr(err, "enrollment changed concurrently; try again")
 	}
 	f.log.Info("credential removed", "provider", provider, "user", userID)
-	// A removed key may be the lost one: browsers it vouched for are
-	// forgotten too, as on a reset (audited on its own). After the
-	// removal, so that a removal refused changes nothing at all.
+	// Again after the removal: a device remembered by an allow recorded
+	// before it and stored since (changedSinceAllow covers the one stored
+	// after this).
 	if _, err := f.revokeAllDevices(ctx, userID, EventCredentialRemoved); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package framework_test
 
 import (
+	"database/sql"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
@@ -71,6 +72,86 @@ func keyRemovalDuringRemember(t *testing.T, verifyOn, removeOn framework.Store) 
 	t.Logf("the verify answered: %s/%s token=%t, %v", res.Outcome, res.Reason, res.DeviceToken != "", err)
 	if err != nil || res.DeviceToken == "" {
 		return // no token given: nothing the finder can present
+	}
+	ch, err := fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: framework.AudienceClient, DeviceToken: res.DeviceToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Decision != framework.DecisionVerify {
+		t.Errorf("the finder's browser after alice removed the lost key: %s/%s; want verify", ch.Decision, ch.Why)
+	}
+}
+
+// refuseDeviceDeletes is a real fault of the SQLite store at path, as
+// refuseAudit: a trigger fails every delete of a remembered device until
+// the returned function drops it.
+func refuseDeviceDeletes(t *testing.T, path string) (restore func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.ExecContext(t.Context(),
+		`CREATE TRIGGER devices_down BEFORE DELETE ON remembered_devices BEGIN SELECT RAISE(ABORT, 'devices unavailable'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER devices_down`); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestKeyRemovalThatFailsForgetsTheKeysBrowsers: the finder of alice's
+// lost key signed in with it and had the browser remembered. Alice
+// removes the key while the store refuses to forget devices; she is
+// answered an error and does it again, as told, once the store is back.
+// Then the key is gone and the finder's browser skips nothing. Before,
+// the first removal wrote the key's removal and then failed to forget
+// the devices: its retry found no such key (nothing to do), and the
+// browser the lost key vouched for kept skipping the second factor.
+func TestKeyRemovalThatFailsForgetsTheKeysBrowsers(t *testing.T) {
+	store, path := openStore(t)
+	clk := newClock()
+	pol := framework.Policy{Clients: framework.AudiencePolicy{RememberDevice: framework.RememberDevicePolicy{Enabled: true, Days: 30}}}
+	fw, err := framework.New(t.Context(), framework.Options{Store: store, EncryptionKey: newKey(t),
+		Providers: []framework.ProviderSpec{webauthnSpec()}, Now: clk.Now, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fw.Close() })
+	lost, kept := webauthntest.New(webauthnOrigin), webauthntest.New(webauthnOrigin)
+	enrollKeys(t, fw, "alice", lost, kept)
+	st, err := fw.StartVerification(t.Context(), framework.StartInput{UserID: "alice", Provider: "webauthn", Audience: framework.AudienceClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := lost.Get(st.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := fw.Verify(t.Context(), framework.VerifyInput{UserID: "alice", Provider: "webauthn", Audience: framework.AudienceClient,
+		TxID: st.TxID, Code: assertion, RememberDevice: true, DeviceLabel: "the finder's browser"})
+	if err != nil || res.DeviceToken == "" {
+		t.Fatalf("the finder's verify: %+v %v, want an allow with a device token", res, err)
+	}
+
+	restore := refuseDeviceDeletes(t, path)
+	_, err = fw.RemoveCredential(t.Context(), "alice", "webauthn", lost.ID())
+	restore()
+	if err == nil {
+		t.Fatal("the removal with the store refusing to forget devices answered no error: the test proved nothing")
+	}
+	t.Logf("the removal during the fault: %v", err)
+	left, err := fw.RemoveCredential(t.Context(), "alice", "webauthn", lost.ID())
+	t.Logf("its retry: %v %v", left, err)
+	creds, err := fw.Credentials(t.Context(), "alice", "webauthn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(creds) != 1 || creds[0].ID != kept.ID() {
+		t.Fatalf("after the removal and its retry alice holds %v, want only the kept key", creds)
 	}
 	ch, err := fw.Challenge(t.Context(), framework.ChallengeInput{UserID: "alice", Audience: framework.AudienceClient, DeviceToken: res.DeviceToken})
 	if err != nil {
