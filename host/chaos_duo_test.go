@@ -75,9 +75,7 @@ func TestChaosDuo(t *testing.T) {
 		for i := range 10 {
 			u := fmt.Sprintf("%s-user%02d", mode, i)
 			emu.AddUser(u)
-			if r := h.do("POST", "/v1/users/"+u+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.status != http.StatusCreated || r.str("status") != "active" {
-				t.Fatalf("enroll %s: %d %v", u, r.status, r.body)
-			}
+			h.enrollDuo(emu, u, "staff")
 			users = append(users, u)
 		}
 		failmode := map[string]string{"secure": "200 deny/unavailable", "safe": "200 allow/failmode_safe"}[mode]

@@ -41,17 +41,30 @@ func enrolledDuoHost(t *testing.T, o duoconfig.Options, users ...string) (*duote
 	}
 	h := startHost(t, "providers:\n"+duoSettings(t, emu, o))
 	for _, u := range users {
-		h.enrollDuo(u)
+		h.enrollDuo(emu, u, "staff")
 	}
 	return emu, h
 }
 
-// enrollDuo enrolls a user Duo already knows: active at once.
-func (h *testHost) enrollDuo(user string) {
+// setupPasscode is the passcode the tests' Duo setups are confirmed
+// with: one no test uses otherwise, valid once, added just before.
+const setupPasscode = "8675309"
+
+// enrollDuo enrolls a user Duo already knows (emu.AddUser) for audience:
+// begin leaves it pending and asks for a passcode, and a passcode Duo
+// accepts for the user (from the device Duo holds) activates it. It
+// returns the confirmation's answer (recovery codes of a first factor).
+func (h *testHost) enrollDuo(emu *duotest.Server, user, audience string) response {
 	h.t.Helper()
-	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		h.t.Fatalf("enroll %s in Duo: %d %v", user, r.status, r.body)
+	if r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": audience}); r.status != http.StatusCreated || r.str("status") != "pending" {
+		h.t.Fatalf("begin %s's Duo setup: %d %v", user, r.status, r.body)
 	}
+	emu.AddPasscode(user, setupPasscode)
+	c := h.do("POST", "/v1/users/"+user+"/enrollments/duo/confirm", appKey, map[string]string{"code": setupPasscode})
+	if c.status != http.StatusOK || c.str("status") != "active" {
+		h.t.Fatalf("confirm %s's Duo setup with a passcode: %d %v", user, c.status, c.body)
+	}
+	return c
 }
 
 func startEmulator(t *testing.T) *duotest.Server {
@@ -194,12 +207,9 @@ func TestDuoClockDrift(t *testing.T) {
 	if p["health"] != "degraded" || !strings.Contains(diag, "clock_offset") || !(strings.Contains(diag, `"value":"90s"`) || strings.Contains(diag, `"value":"89s"`) || strings.Contains(diag, `"value":"91s"`)) {
 		t.Errorf("providers: %v", p)
 	}
-	r := h.do("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"})
-	if r.status != http.StatusCreated || r.str("status") != "active" {
-		t.Fatalf("a user Duo knows is enrolled at once: %d %v", r.status, r.body)
-	}
+	r := h.enrollDuo(emu, "dave", "staff") // the passcode checked with a drifted clock too
 	if codes, _ := r.body["recovery_codes"].([]any); len(codes) != 10 {
-		t.Errorf("a first factor active at once comes with 10 recovery codes, got %v", r.body["recovery_codes"])
+		t.Errorf("a first factor comes with 10 recovery codes, got %v", r.body["recovery_codes"])
 	}
 	emu.AddPasscode("dave", "271828")
 	if v := h.duoVerify("dave", map[string]string{"factor": "passcode", "code": "271828"}); v.str("outcome") != "allow" {

@@ -43,9 +43,7 @@ func TestDuoTrustedDeviceToken(t *testing.T) {
 	emu.AddUser("fred")
 	h := policyDuoHost(t, emu, "policy: {staff: {remember_device: {enabled: true, days: 7}}, clients: {remember_device: {enabled: true, days: 7}}}\n")
 	for _, u := range []string{"erin", "fred"} {
-		if r := h.do("POST", "/v1/users/"+u+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-			t.Fatalf("duo enroll %s: %d %v", u, r.status, r.body)
-		}
+		h.enrollDuo(emu, u, "staff")
 	}
 
 	// An approved push, remembered: the host's device token comes back;

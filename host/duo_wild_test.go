@@ -141,7 +141,7 @@ func TestDuoUnreachableAtStart(t *testing.T) {
 			}
 			// Duo answers for a moment, long enough to enroll.
 			emu.ClearFailures()
-			h.enrollDuo("una")
+			h.enrollDuo(emu, "una", "staff")
 			down()
 			want := map[string]string{"secure": "deny/unavailable", "safe": "allow/failmode_safe"}[mode]
 			v := h.duoVerify("una", map[string]string{"factor": "passcode", "code": "123456"})

@@ -64,7 +64,7 @@ func TestExposedDuoSecretRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Add(31 * time.Second)
-	h.enrollDuo("vic")
+	h.enrollDuo(emu, "vic", "staff")
 	if p := duo(); p["running"] != true || p["health"] != "healthy" {
 		t.Fatalf("duo's status after chmod 600: %v", p)
 	}

@@ -150,9 +150,7 @@ func TestChallengeListsAllowedProviders(t *testing.T) {
 
 	// dave: TOTP and Duo (enrolled as a client: Duo is not allowed for staff).
 	h.enrollAs("dave", "staff")
-	if r := h.do("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); r.str("status") != "active" {
-		t.Fatalf("duo enroll: %d %v", r.status, r.body)
-	}
+	h.enrollDuo(emu, "dave", "client")
 	r := h.challenge("dave", map[string]string{"audience": "client"})
 	wantDecision(t, r, "verify", "enrolled")
 	if got := providersOf(r); got != "duo:push+passcode,totp:code" {
@@ -175,9 +173,7 @@ func TestChallengeListsAllowedProviders(t *testing.T) {
 	// erin: Duo only, which staff may not use. She has a factor, so she
 	// is never let in without one, nor offered to enroll in another (that
 	// would hand whoever has her password a factor of their own): deny.
-	if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); r.str("status") != "active" {
-		t.Fatalf("duo enroll: %d %v", r.status, r.body)
-	}
+	h.enrollDuo(emu, "erin", "client")
 	r = h.challenge("erin", map[string]string{"audience": "staff"})
 	wantDecision(t, r, "deny", "provider_unavailable")
 	wantDecision(t, h.challenge("erin", map[string]string{"audience": "client"}), "verify", "enrolled")
@@ -380,9 +376,7 @@ func TestRememberDeviceDuoPush(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("dave")
 	h := policyDuoHost(t, emu, "policy: {staff: {remember_device: {enabled: true, days: 7}}}\n")
-	if r := h.do("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.str("status") != "active" {
-		t.Fatalf("duo enroll: %d %v", r.status, r.body)
-	}
+	h.enrollDuo(emu, "dave", "staff")
 	emu.ScriptPush("dave", duotest.Push{Result: "allow"})
 	v := h.duoVerify("dave", map[string]string{"factor": "push"})
 	if v.str("outcome") != "pending" {

@@ -143,7 +143,7 @@ func TestSendLimitBurst(t *testing.T) {
 	h := startHostIn(t, plugins, "providers:\n"+duoSettings(t, emu, duoconfig.Options{Failmode: "secure"})+emailStaff(srv),
 		hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Warn}))
 	emu.AddUser("erin")
-	h.enrollDuo("erin")
+	h.enrollDuo(emu, "erin", "staff")
 	if r := h.do("POST", "/v1/users/erin/enrollments", appKey, map[string]any{"provider": "email", "audience": "staff",
 		"inputs": map[string]string{"email": "erin@x.example"}}); r.status != http.StatusCreated {
 		t.Fatalf("enroll email: %d %v", r.status, r.body)
@@ -205,7 +205,7 @@ func TestPushLimitAcrossReplicas(t *testing.T) {
 	defer ra.stop()
 	defer rb.stop()
 	emu.AddUser("fay")
-	ra.enrollDuo("fay")
+	ra.enrollDuo(emu, "fay", "staff")
 	const size = 8
 	for round := 1; round <= 4; round++ {
 		emu.ScriptPush("fay", duotest.Push{Result: "allow"})

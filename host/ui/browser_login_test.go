@@ -114,9 +114,7 @@ func TestBrowserLoginPages(t *testing.T) {
 `))
 	h.enrollTOTP("carol", "client")
 	h.enrollTOTP("lucy", "client")
-	if status, out := h.api("POST", "/v1/users/carol/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "carol", "client")
 
 	// Two providers: Duo first (named by the link), TOTP one click away.
 	b.do("login page", chromedp.Navigate(h.link("carol", map[string]string{"page": "verify", "audience": "client", "provider": "duo", "return_url": "/in"})),

@@ -323,15 +323,13 @@ func TestPushEnrollmentRequired(t *testing.T) {
 }
 
 // duoVerifyPage runs a host with Duo for staff against a new emulator,
-// enrolls user (known to Duo, so active at once) and opens the verify
+// enrolls user (known to Duo, confirmed with a passcode) and opens the verify
 // page: the host, the emulator and the page's form.
 func duoVerifyPage(t *testing.T, user string) (*testHost, *duotest.Server, url.Values) {
 	t.Helper()
 	emu := startEmulator(t)
 	emu.AddUser(user)
 	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h.enrollDuo(emu, user, "staff")
 	return h, emu, h.get(h.link(user, map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 }

@@ -164,9 +164,7 @@ func TestLoginRememberDevicePush(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("dave")
 	h := startHost(t, time.Now(), duoStaff(t, emu), policy("  staff: {remember_device: {enabled: true, days: 7}}\n"))
-	if status, out := h.api("POST", "/v1/users/dave/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "dave", "staff")
 	push := func(jsonPoll bool) *http.Cookie {
 		t.Helper()
 		p := h.get(h.link("dave", map[string]string{"page": "verify", "audience": "staff"}), false)

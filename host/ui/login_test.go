@@ -59,6 +59,24 @@ func (h *testHost) enrollTOTP(user, audience string) string {
 	return key.Secret()
 }
 
+// setupPasscode is the passcode the tests' Duo setups are confirmed
+// with: one no test uses otherwise, valid once, added just before.
+const setupPasscode = "8675309"
+
+// enrollDuo enrolls a user Duo already knows (emu.AddUser) for audience
+// through the API: begin leaves it pending and asks for a passcode, and
+// a passcode Duo accepts for the user activates it.
+func (h *testHost) enrollDuo(emu *duotest.Server, user, audience string) {
+	h.t.Helper()
+	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]string{"provider": "duo", "audience": audience}); status != http.StatusCreated || out["status"] != "pending" {
+		h.t.Fatalf("begin %s's Duo setup: %d %v", user, status, out)
+	}
+	emu.AddPasscode(user, setupPasscode)
+	if status, out := h.api("POST", "/v1/users/"+user+"/enrollments/duo/confirm", appKey, map[string]string{"code": setupPasscode}); status != http.StatusOK || out["status"] != "active" {
+		h.t.Fatalf("confirm %s's Duo setup with a passcode: %d %v", user, status, out)
+	}
+}
+
 // open gets a page without following redirects, with request headers.
 func (h *testHost) open(u string, header map[string]string) page {
 	h.t.Helper()
@@ -310,9 +328,7 @@ func TestLoginProviders(t *testing.T) {
 	emu.AddUser("carol")
 	h := startHost(t, start, totpBoth, duoBoth(t, emu), policy("  staff: {allowed_providers: [totp]}\n"))
 	secret := h.enrollTOTP("carol", "client")
-	if status, out := h.api("POST", "/v1/users/carol/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "carol", "client")
 	h.enrollTOTP("dan", "client")
 
 	// No provider named: the first listed (duo), with TOTP offered.

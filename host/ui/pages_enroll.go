@@ -196,7 +196,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Status == framework.StatusActive && res.Display.Public == "" {
-		// Nothing to confirm (Duo already knows the user).
+		// Nothing to confirm (Duo lets the user in without a factor).
 		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
 		return
 	}
@@ -238,6 +238,12 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 	if v.QR == "" && v.Secret == "" && v.ActivationURL == "" {
 		// A provider of its own kind: its words are all there is.
 		v.Instructions = d.Instructions
+		if v.Push {
+			// Duo without an activation: Duo already has a device for the
+			// user, which is adopted only with a passcode typed here.
+			v.Code, v.CodeLabel = true, "Duo passcode"
+			v.Title, v.Lead = "Confirm your Duo device", ""
+		}
 	}
 }
 
@@ -404,6 +410,9 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, check that your phone's time is set automatically."
+		if v.Push {
+			v.Error = "Duo didn't accept that passcode. Enter a new one from Duo Mobile, your Duo token or a Duo text message."
+		}
 	}
 	if len(v.Inputs) > 0 && res.Reason != sdk.ReasonWaiting {
 		v.Error = "That code didn't match. Enter the code from the latest message, or send a new one."
@@ -437,8 +446,9 @@ func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok stri
 	v := u.base(c, tok)
 	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v), already, "ok"
 	if !already && len(codes) == 0 {
-		// A factor enrolled without a confirmation step (Duo knew the user)
-		// gets recovery codes as a confirmed one does: if there are none.
+		// A factor enrolled without a confirmation step (a Duo bypass
+		// user) gets recovery codes as a confirmed one does: if there are
+		// none.
 		if n, err := u.fw.RecoveryCodesLeft(ctx, c.User); err == nil && n == 0 {
 			if fresh, err := u.fw.RegenerateRecoveryCodes(ctx, c.User); err == nil {
 				codes = fresh

@@ -25,9 +25,7 @@ func TestPushNotAnsweredIntoAnotherLogin(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("vic")
 	h := startHost(t, time.Now(), duoStaff(t, emu), policy("  staff: {remember_device: {enabled: true, days: 30}}\n"))
-	if status, out := h.api("POST", "/v1/users/vic/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "vic", "staff")
 	mine := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 	theirs := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 	theirs.Set("remember", "1")
@@ -79,9 +77,7 @@ func TestDeniedPushFreesTheUsersLogin(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("vic")
 	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/vic/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "vic", "staff")
 	mine := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 	theirs := h.get(h.link("vic", map[string]string{"page": "verify", "audience": "staff", "provider": "duo"}), false).form(t)
 

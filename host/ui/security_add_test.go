@@ -108,9 +108,7 @@ func TestSecurityAddStepUpRefusesFailmodeAllow(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := startHost(t, start, totpBoth, entry)
-	if status, out := h.api("POST", "/v1/users/fay/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "fay", "client")
 	f := h.get(h.link("fay", map[string]string{"page": "security", "audience": "client"}), false).form(t)
 	sf := with(h.post("/ui/security/stepup", with(f, "action", "add:totp"), nil).form(t), "provider", "duo")
 

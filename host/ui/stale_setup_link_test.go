@@ -87,7 +87,7 @@ func tokenClaims(t *testing.T, link string) map[string]any {
 // confirmed, so the attacker cannot log in with it.
 func TestStaleLoginSetupLink(t *testing.T) {
 	emu := startEmulator(t)
-	emu.AddUser("erin") // Duo knows erin: her Duo enrollment is active at once
+	emu.AddUser("erin") // Duo knows erin: a passcode confirms her Duo
 	h := startHost(t, start, totpClients, duoBoth(t, emu), policy("  clients: {require: true}\n"))
 
 	p := h.get(h.link("erin", map[string]string{"page": "verify", "audience": "client"}), false)
@@ -97,9 +97,7 @@ func TestStaleLoginSetupLink(t *testing.T) {
 	stale := p.href(t, "setup-totp")
 	begin, secret, confirm := h.beginSetup(stale) // while erin has no factor, it works
 
-	if status, out := h.api("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("erin's duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "erin", "client")
 	h.clock.Add(5 * time.Minute) // within the login link's lifetime
 	for _, use := range staleUses(h, stale, begin, secret, confirm) {
 		t.Run(use.name, func(t *testing.T) {
@@ -137,9 +135,7 @@ func TestStaleSecuritySetupLink(t *testing.T) {
 		t.Errorf("setup link of a user without a factor: claims %v", c)
 	}
 
-	if status, out := h.api("POST", "/v1/users/carl/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("carl's duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "carl", "client")
 	h.clock.Add(time.Minute)
 	for _, use := range staleUses(h, stale, begin, secret, confirm) {
 		t.Run(use.name, func(t *testing.T) {
@@ -333,9 +329,7 @@ func TestStaleSetupLinkConfirmBurst(t *testing.T) {
 	h := startHost(t, start, totpClients, duoBoth(t, emu), policy("  clients: {require: true}\n"))
 	stale := h.get(h.link("erin", map[string]string{"page": "verify", "audience": "client"}), false).href(t, "setup-totp")
 	_, secret, confirm := h.beginSetup(stale)
-	if status, out := h.api("POST", "/v1/users/erin/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"}); status != 201 {
-		t.Fatalf("erin's duo: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "erin", "client")
 	f := with(confirm, "code", totpCode(t, secret, h.clock.Now()))
 	for _, r := range burst.Run(8, func(int) page { return h.post("/ui/enroll/confirm", f, nil) }) {
 		if !refusedSetup(r) {

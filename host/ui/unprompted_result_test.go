@@ -19,9 +19,7 @@ func TestBypassResultNotAnswered(t *testing.T) {
 	emu := startEmulator(t)
 	emu.AddUser("bert")
 	h := startHost(t, time.Now(), duoStaff(t, emu))
-	if status, out := h.api("POST", "/v1/users/bert/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); status != 201 || out["status"] != "active" {
-		t.Fatalf("enroll: %d %v", status, out)
-	}
+	h.enrollDuo(emu, "bert", "staff")
 	ret := "https://panel.example/home"
 	f := h.get(h.link("bert", map[string]string{"page": "verify", "audience": "staff", "provider": "duo", "return_url": ret}), false).form(t)
 	emu.SetPreauthResult("bert", "allow", "") // a Duo admin put bert in bypass

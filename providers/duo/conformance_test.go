@@ -4,22 +4,31 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/twofactor/twofactor/sdk/providertest"
 )
 
 // TestConformance runs the SDK's conformance kit against the Duo provider
 // talking to the emulator, in this process and as the real plugin binary.
-// The kit cannot produce a Duo passcode itself, so the allow/replay rule
-// is left to this package's own tests (a passcode is Duo's to check). The
-// kit's user is known to Duo with a phone, so its enrollment finishes at
-// once and the factors and pending-poll rules push to it.
+// The kit's user is known to Duo with a phone, so its enrollment asks for
+// a passcode, which Options.Code provides (one the emulator accepts once,
+// added as the kit asks), and the factors and pending-poll rules push to
+// it. The allow/replay rule is left to this package's own tests: Duo, not
+// the state, remembers a used passcode.
 func TestConformance(t *testing.T) {
 	e := newEnv(t)
 	e.emu.AddUser(providertest.UserID)
 	settings := e.settings(nil)
+	opts := providertest.Options{
+		Code: func([]byte, time.Time) (string, error) {
+			e.emu.AddPasscode(providertest.UserID, setupPasscode)
+			return setupPasscode, nil
+		},
+		Skip: []providertest.Rule{providertest.RuleAllowReplay},
+	}
 	t.Run("in-process", func(t *testing.T) {
-		providertest.Run(t, providertest.InProcess(New()), settings)
+		providertest.Run(t, providertest.InProcess(New()), settings, opts)
 	})
 	t.Run("binary", func(t *testing.T) {
 		if testing.Short() {
@@ -30,6 +39,6 @@ func TestConformance(t *testing.T) {
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("build: %v\n%s", err, out)
 		}
-		providertest.Run(t, providertest.Binary(bin), settings)
+		providertest.Run(t, providertest.Binary(bin), settings, opts)
 	})
 }

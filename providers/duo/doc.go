@@ -28,8 +28,9 @@
 // The host's user id is the Duo username. A user's state is a small
 // versioned JSON object (see stateV1): the username, Duo's user id when
 // known, and while an enrollment is pending the activation code and its
-// expiry; or a record that the user was already enrolled in Duo, or
-// bypassed, when enrollment began.
+// expiry; while a user Duo already knew confirms the device with a
+// passcode, a record of that (confirming); or a record that the user is
+// enrolled, or was bypassed when enrollment began.
 //
 // # Activation and the clock
 //

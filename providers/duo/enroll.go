@@ -10,14 +10,19 @@ import (
 // Enroll runs one enrollment step.
 //
 // begin asks Duo about the user (preauth, with the host's user id as the
-// Duo username): a user Duo already knows ("auth") is enrolled at once, a
-// bypass user ("allow") is recorded as such, a denied user is an error
-// with Duo's message, and an unknown user ("enroll") is created with
-// /enroll, whose activation barcode, link and code are returned to show.
+// Duo username): a user Duo already knows ("auth") must prove the device
+// is theirs with a passcode (status confirming), a bypass user ("allow")
+// is recorded as such, a denied user is an error with Duo's message, and
+// an unknown user ("enroll") is created with /enroll, whose activation
+// barcode, link and code are returned to show.
 //
-// finish asks Duo whether the activation happened (enroll_status):
+// finish of an activation asks Duo whether it happened (enroll_status):
 // success is Done, waiting is not done with ReasonWaiting (the host polls
-// again), invalid is not done with ReasonExpired (begin again).
+// again), invalid is not done with ReasonExpired (begin again). finish of
+// a confirming user checks req.Code with /auth factor passcode: allow is
+// Done, a deny or a code that is not 1 to 64 letters and digits (never
+// sent) is not done with ReasonInvalidCode, which the host counts as it
+// counts a wrong TOTP code at confirmation.
 //
 // Enrollment has no failmode: when Duo is unavailable, Enroll returns a
 // KindUnavailable error.
@@ -50,10 +55,17 @@ func (p *Provider) enrollBegin(ctx context.Context, c *config, req sdk.EnrollReq
 	}
 	switch pre.Result {
 	case authapi.PreauthAuth:
-		p.log.Info("enroll: user already enrolled in Duo", "user", username)
-		st := &stateV1{Status: statusEnrolled, Username: username}
-		return sdk.EnrollResponse{State: st.marshal(), Done: true, Display: sdk.Display{
-			Instructions: "You are already enrolled in Duo: you will approve logins with Duo as you do elsewhere.",
+		// Duo has a device for this username, which proves nothing about
+		// whose it is: whoever once began a setup here as this user (an
+		// intruder with the password, before the user had a factor) may
+		// have activated it with their own phone. A passcode typed into
+		// this setup, which the host let only the user reach, proves it;
+		// a push would not: its holder approves it from anywhere.
+		p.log.Info("enroll: user known to Duo; a passcode must confirm the device", "user", username)
+		st := &stateV1{Status: statusConfirming, Username: username}
+		return sdk.EnrollResponse{State: st.marshal(), Display: sdk.Display{
+			Instructions: "Duo already has a device for you: to confirm it is yours, enter a passcode from Duo Mobile " +
+				"(tap the key icon), from your Duo token or from a Duo text message.",
 		}}, nil
 	case authapi.PreauthAllow:
 		p.log.Info("enroll: Duo lets the user in without a second factor (bypass)", "user", username)
@@ -110,7 +122,11 @@ func (p *Provider) enrollFinish(ctx context.Context, c *config, req sdk.EnrollRe
 	if st.Username != req.User.ID {
 		return sdk.EnrollResponse{}, stateError("belongs to another user")
 	}
-	if st.Status != statusPending {
+	switch st.Status {
+	case statusPending:
+	case statusConfirming:
+		return p.confirmPasscode(ctx, c, st, req.Code)
+	default:
 		// Already finished: finishing again is harmless.
 		return sdk.EnrollResponse{State: st.marshal(), Done: true}, nil
 	}
@@ -133,6 +149,39 @@ func (p *Provider) enrollFinish(ctx context.Context, c *config, req sdk.EnrollRe
 	default: // authapi.EnrollInvalid
 		return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
 	}
+}
+
+// confirmPasscode finishes the setup of a user Duo already knew: Done only
+// when Duo accepts, for the username, the passcode typed into this setup.
+func (p *Provider) confirmPasscode(ctx context.Context, c *config, st *stateV1, code string) (sdk.EnrollResponse, error) {
+	passcode, ok := normalizePasscode(code)
+	if !ok {
+		// Not sent to Duo, but a wrong answer all the same: the host counts it.
+		return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}, nil
+	}
+	c.ensureOffset(ctx, p.now())
+	res, err := c.client.Auth(ctx, authapi.AuthRequest{User: authapi.User{Username: st.Username}, Factor: FactorPasscode, Passcode: passcode})
+	if err != nil {
+		if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
+			return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}, nil
+		}
+		return sdk.EnrollResponse{}, p.enrollError(c, "auth", err)
+	}
+	switch v := result(res, true, ""); {
+	case v.Outcome == sdk.Allow && v.Unprompted:
+		// Duo now bypasses the user and allows any passcode: no proof. A
+		// new begin records the bypass as such.
+		p.log.Info("enroll: Duo bypasses the user now; the setup must begin again", "user", st.Username)
+		return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
+	case v.Outcome == sdk.Allow:
+		p.log.Info("enroll: passcode accepted; the Duo device is the user's", "user", st.Username)
+		done := &stateV1{Status: statusEnrolled, Username: st.Username}
+		return sdk.EnrollResponse{State: done.marshal(), Done: true}, nil
+	case v.Outcome == sdk.Deny:
+		return sdk.EnrollResponse{Reason: v.Reason}, nil
+	}
+	// A passcode is decided at once; "waiting" is no answer to it.
+	return sdk.EnrollResponse{}, sdk.Errorf(sdk.KindInternal, "duo: Duo answered a passcode with result %q", res.Result)
 }
 
 // enrollError maps a failed Duo call during enrollment, which has no

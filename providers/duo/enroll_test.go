@@ -87,12 +87,7 @@ func TestEnrollPreauthResults(t *testing.T) {
 	e := newEnv(t)
 	p := e.activated(nil)
 
-	e.emu.AddUser("known")
-	r, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "known"}, Step: sdk.EnrollBegin})
-	if err != nil || !r.Done {
-		t.Fatalf("known user = %+v, %v", r, err)
-	}
-	if st, err := parseState(r.State); err != nil || st.Status != statusEnrolled || st.Username != "known" {
+	if st, err := parseState(e.enrolled(p, "known")); err != nil || st.Status != statusEnrolled || st.Username != "known" {
 		t.Errorf("known user state = %+v, %v", st, err)
 	}
 	for _, req := range e.emu.Requests() {
@@ -102,7 +97,7 @@ func TestEnrollPreauthResults(t *testing.T) {
 	}
 
 	e.emu.SetPreauthResult("bypassed", "allow", "")
-	r, err = p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "bypassed"}, Step: sdk.EnrollBegin})
+	r, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "bypassed"}, Step: sdk.EnrollBegin})
 	if err != nil || !r.Done {
 		t.Fatalf("bypass user = %+v, %v", r, err)
 	}
@@ -141,4 +136,94 @@ func TestEnrollUnavailable(t *testing.T) {
 	_, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "erin"}, Step: sdk.EnrollBegin})
 	// Enrollment has no failmode.
 	wantKind(t, err, sdk.KindUnavailable, "")
+}
+
+// TestEnrollKnownUserNeedsPasscode: Duo knowing the user is not proof
+// that the device Duo holds is the user's. An intruder who began a setup
+// for dana (while the host let them) activated it with their own phone
+// and never finished; dana's own setup later finds Duo knowing "dana".
+// Begin adopts nothing: the state is "confirming", which verifies nothing
+// (a push would go to the intruder's phone), until a passcode typed into
+// this setup is accepted by Duo. No code, a malformed one (never sent to
+// Duo) or a wrong one is invalid_code; Duo unavailable is an error;
+// Duo putting the user in bypass meanwhile proves nothing either.
+func TestEnrollKnownUserNeedsPasscode(t *testing.T) {
+	e := newEnv(t)
+	p := e.activated(nil)
+	dana := sdk.User{ID: "dana"}
+
+	intruder, err := p.Enroll(ctx, sdk.EnrollRequest{User: dana, Step: sdk.EnrollBegin})
+	if err != nil || intruder.Done || intruder.Display.ActivationCode == "" {
+		t.Fatalf("the intruder's begin = %+v, %v", intruder, err)
+	}
+	if err := e.emu.ActivateEnrollment(intruder.Display.ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+
+	begin, err := p.Enroll(ctx, sdk.EnrollRequest{User: dana, Step: sdk.EnrollBegin})
+	if err != nil || begin.Done || begin.Display.ActivationCode != "" || !strings.Contains(begin.Display.Instructions, "passcode") {
+		t.Fatalf("begin for a user Duo knows = %+v, %v; want not done, asking for a passcode", begin, err)
+	}
+	if st, err := parseState(begin.State); err != nil || st.Status != statusConfirming || st.Username != dana.ID || st.UserID != "" {
+		t.Fatalf("state after begin = %+v, %v; want confirming", st, err)
+	}
+	e.emu.ScriptPush(dana.ID, pushAllow) // the intruder would approve it
+	_, err = p.Verify(ctx, sdk.VerifyRequest{User: dana, State: begin.State, Factor: "push"})
+	wantKind(t, err, sdk.KindInvalidState, "")
+
+	finish := func(code string) (sdk.EnrollResponse, error) {
+		return p.Enroll(ctx, sdk.EnrollRequest{User: dana, Step: sdk.EnrollFinish, State: begin.State, Code: code})
+	}
+	auths := func() int {
+		n := 0
+		for _, r := range e.emu.Requests() {
+			if r.Path == "/auth/v2/auth" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		name, code string
+		sent       bool
+	}{
+		{"no code", "", false},
+		{"not letters and digits", "12-34!", false},
+		{"too long", strings.Repeat("7", maxPasscodeLen+1), false},
+		{"wrong", "000000", true},
+	} {
+		before := auths()
+		r, err := finish(tc.code)
+		if err != nil || r.Done || r.Reason != sdk.ReasonInvalidCode {
+			t.Errorf("%s: finish = %+v, %v; want not done, invalid_code", tc.name, r, err)
+		}
+		if sent := auths() > before; sent != tc.sent {
+			t.Errorf("%s: sent to Duo = %v, want %v", tc.name, sent, tc.sent)
+		}
+	}
+
+	e.emu.SetPreauthResult(dana.ID, "allow", "") // a Duo admin bypasses dana meanwhile
+	if r, err := finish("000000"); err != nil || r.Done || r.Reason != sdk.ReasonExpired {
+		t.Errorf("finish while Duo bypasses the user = %+v, %v; want not done, expired (begin again)", r, err)
+	}
+	e.emu.SetPreauthResult(dana.ID, "auth", "")
+
+	e.emu.Fail(1, failure500("/auth/v2/auth"))
+	_, err = finish("271828")
+	wantKind(t, err, sdk.KindUnavailable, "")
+
+	e.emu.AddPasscode(dana.ID, "314159")
+	r, err := finish("314 159")
+	if err != nil || !r.Done {
+		t.Fatalf("finish with a passcode Duo accepts = %+v, %v", r, err)
+	}
+	if st, err := parseState(r.State); err != nil || st.Status != statusEnrolled || st.Username != dana.ID {
+		t.Errorf("state after the passcode = %+v, %v", st, err)
+	}
+	if q := e.lastRequest("/auth/v2/auth").Params; q.Get("factor") != "passcode" || q.Get("passcode") != "314159" || q.Get("username") != dana.ID {
+		t.Errorf("auth request = %v", q)
+	}
+	if again, err := p.Enroll(ctx, sdk.EnrollRequest{User: dana, Step: sdk.EnrollFinish, State: r.State}); err != nil || !again.Done {
+		t.Errorf("finishing again = %+v, %v", again, err)
+	}
 }

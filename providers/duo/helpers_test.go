@@ -128,13 +128,24 @@ func (e *env) activated(extra sdk.Settings, opts ...Option) *Provider {
 	return p
 }
 
-// enrolled returns the state of a user Duo already knows.
+// setupPasscode is the passcode the tests' setups of a user Duo knows
+// are confirmed with: one no test uses otherwise, valid once.
+const setupPasscode = "8675309"
+
+// enrolled returns the state of a user Duo already knows (with a device):
+// begin asks for a passcode, and one Duo accepts for the user confirms it.
 func (e *env) enrolled(p *Provider, username string) []byte {
 	e.t.Helper()
 	e.emu.AddUser(username)
-	res, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: username}, Step: sdk.EnrollBegin})
+	u := sdk.User{ID: username}
+	begin, err := p.Enroll(ctx, sdk.EnrollRequest{User: u, Step: sdk.EnrollBegin})
+	if err != nil || begin.Done {
+		e.t.Fatalf("Enroll(%s) begin = %+v, %v; want not done, asking for a passcode", username, begin, err)
+	}
+	e.emu.AddPasscode(username, setupPasscode)
+	res, err := p.Enroll(ctx, sdk.EnrollRequest{User: u, Step: sdk.EnrollFinish, State: begin.State, Code: setupPasscode})
 	if err != nil || !res.Done {
-		e.t.Fatalf("Enroll(%s) = %+v, %v", username, res, err)
+		e.t.Fatalf("Enroll(%s) finish with a passcode = %+v, %v", username, res, err)
 	}
 	return res.State
 }

@@ -25,12 +25,19 @@ const (
 	statusPending  = "pending"  // /enroll was called; Duo Mobile not yet activated
 	statusEnrolled = "enrolled" // the user can authenticate with Duo
 	statusBypass   = "bypass"   // preauth said "allow" at enrollment: Duo lets the user in without a factor
+	// statusConfirming: preauth said "auth" at enrollment (Duo already has
+	// a device for the username), and the device is not the user's until
+	// a passcode typed into this setup proves it. Added within version 1
+	// (no new field): an older provider refuses such a state as an unknown
+	// status, which is only a setup to begin again.
+	statusConfirming = "confirming"
 )
 
 // stateV1 is the JSON form of a user's Duo enrollment, for example
 //
 //	{"v":1,"status":"pending","username":"alice","user_id":"DU3RP9I2W...","activation_code":"duo://...","expires":1700086400}
 //	{"v":1,"status":"enrolled","username":"alice"}
+//	{"v":1,"status":"confirming","username":"alice"}
 //
 // username is the Duo username (the host's user id); user_id is Duo's id
 // for the user, known when this provider created the user with /enroll;
@@ -86,9 +93,9 @@ func parseState(b []byte) (*stateV1, error) {
 		if len(s.ActivationCode) > 512 || strings.IndexFunc(s.ActivationCode, unicode.IsControl) >= 0 {
 			return nil, stateError("activation_code is malformed")
 		}
-	case statusEnrolled, statusBypass:
+	case statusEnrolled, statusBypass, statusConfirming:
 		if s.ActivationCode != "" || s.Expires != 0 {
-			return nil, stateError("a finished enrollment has no activation_code or expires")
+			return nil, stateError("only a pending enrollment has activation_code or expires")
 		}
 	default:
 		return nil, stateError("unknown status")

@@ -61,7 +61,9 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	if err != nil {
 		return sdk.VerifyResponse{}, err
 	}
-	if st.Status == statusPending {
+	if st.Status == statusPending || st.Status == statusConfirming {
+		// Not the user's factor yet: a confirming user's device is Duo's
+		// (perhaps someone else's) until a passcode proved it.
 		return sdk.VerifyResponse{}, stateError("the Duo enrollment is not finished")
 	}
 	if req.User.ID != "" && req.User.ID != st.Username {
