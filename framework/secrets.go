@@ -88,24 +88,15 @@ const rekeyPage = 500
 // hundreds of thousands of users takes tens of seconds, and an admin
 // should see it move (issue 19).
 func (f *Framework) RekeyProgress(ctx context.Context, progress func(scanned, resealed int)) (int, error) {
-	scanner, ok := f.store.(EnrollmentScanner)
-	if !ok {
-		return 0, fmt.Errorf("the store (%T) cannot list all enrollments", f.store)
-	}
 	if _, err := f.hostSecret(ctx, secretRecoveryPepper); err != nil {
 		return 0, err
 	}
 	n, scanned := 0, 0
-	var afterUser, afterProvider string
-	for {
-		page, err := scanner.ScanEnrollments(ctx, afterUser, afterProvider, rekeyPage)
-		if err != nil {
-			return n, fmt.Errorf("rekey: %w", err)
-		}
+	err := f.eachEnrollment(ctx, func(page []Enrollment) error {
 		for _, e := range page {
 			done, err := f.rekeyOne(ctx, e)
 			if err != nil {
-				return n, err
+				return err
 			}
 			if done {
 				n++
@@ -114,12 +105,72 @@ func (f *Framework) RekeyProgress(ctx context.Context, progress func(scanned, re
 		if scanned += len(page); progress != nil {
 			progress(scanned, n)
 		}
+		return nil
+	})
+	return n, err
+}
+
+// eachEnrollment calls fn with every enrollment of the store, a page of
+// rekeyPage at a time, in (user, provider) order.
+func (f *Framework) eachEnrollment(ctx context.Context, fn func(page []Enrollment) error) error {
+	scanner, ok := f.store.(EnrollmentScanner)
+	if !ok {
+		return fmt.Errorf("the store (%T) cannot list all enrollments", f.store)
+	}
+	var afterUser, afterProvider string
+	for {
+		page, err := scanner.ScanEnrollments(ctx, afterUser, afterProvider, rekeyPage)
+		if err != nil {
+			return fmt.Errorf("list enrollments: %w", err)
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
 		if len(page) < rekeyPage {
-			return n, nil
+			return nil
 		}
 		last := page[len(page)-1]
 		afterUser, afterProvider = last.UserID, last.Provider
 	}
+}
+
+// SealCount is what CountSealed found.
+type SealCount struct {
+	Enrollments int // enrollments read
+	Previous    int // sealed under a previous key: Rekey re-seals them
+	// Unopenable: sealed under no configured key (one removed before
+	// Rekey ran, or another database's): their users are denied at each
+	// login. FirstUser and FirstProvider name the first of them.
+	Unopenable               int
+	FirstUser, FirstProvider string
+}
+
+// CountSealed reads every enrollment and counts those sealed under a
+// previous key and those no configured key opens. The start-up check
+// (the host's own secret) cannot see the latter: that secret is re-sealed
+// under the current key at the first start with the previous keys, so a
+// previous key removed before Rekey ran leaves a host that starts while
+// every enrollment not written since is lost to it. It is the doctor's
+// check; it writes nothing.
+func (f *Framework) CountSealed(ctx context.Context) (SealCount, error) {
+	var c SealCount
+	err := f.eachEnrollment(ctx, func(page []Enrollment) error {
+		for _, e := range page {
+			c.Enrollments++
+			_, old, err := f.seal.openKey(e.UserID, e.Provider, e.State)
+			switch {
+			case err != nil:
+				if c.Unopenable == 0 {
+					c.FirstUser, c.FirstProvider = e.UserID, e.Provider
+				}
+				c.Unopenable++
+			case old:
+				c.Previous++
+			}
+		}
+		return nil
+	})
+	return c, err
 }
 
 // rekeyOne re-seals one row, re-reading it if a verify changed it first.

@@ -31,40 +31,9 @@ func TestKeyRotation(t *testing.T) {
 	now := h.clock.Now()
 	h.stop()
 
-	rewrite := func(current string, previous ...string) {
-		t.Helper()
-		b, _ := os.ReadFile(path)
-		lines := []string{}
-		for _, l := range strings.Split(string(b), "\n") {
-			if !strings.HasPrefix(l, "encryption_key:") && !strings.HasPrefix(l, "previous_encryption_keys:") {
-				lines = append(lines, l)
-			}
-		}
-		lines = append(lines, "encryption_key: "+current)
-		if len(previous) > 0 {
-			lines = append(lines, "previous_encryption_keys: ["+strings.Join(previous, ", ")+"]")
-		}
-		os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
-	}
-	// verifyAt opens the host on the config and verifies one TOTP code.
-	verifyAt := func(user, secret string, at time.Time) (string, error) {
-		cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
-		if err != nil {
-			return "", err
-		}
-		svc, err := host.Open(context.Background(), cfg, hclog.NewNullLogger(), host.WithClock(func() time.Time { return at }))
-		if err != nil {
-			return "", err
-		}
-		defer svc.Close()
-		code, _ := totpCode(secret, at)
-		res, err := svc.Framework.Verify(context.Background(), verifyInput(user, code))
-		return string(res.Outcome), err
-	}
-
-	rewrite(key2, key1)
+	setKeys(t, path, key2, key1)
 	// Read under the old key; the write re-seals alice's row under key 2.
-	if out, err := verifyAt("alice", secret, now.Add(30*time.Second)); err != nil || out != "allow" {
+	if out, err := verifyAt(path, "alice", secret, now.Add(30*time.Second)); err != nil || out != "allow" {
 		t.Fatalf("key 2 with key 1 as previous: %q, %v", out, err)
 	}
 	// rekey finds bob's row, still under key 1.
@@ -72,9 +41,9 @@ func TestKeyRotation(t *testing.T) {
 		!strings.Contains(out, "rekey: 2 row(s) read, 1 re-encrypted so far") {
 		t.Fatalf("rekey: exit %d %q %q", code, out, stderr)
 	}
-	rewrite(key2)
+	setKeys(t, path, key2)
 	for user, sec := range map[string]string{"alice": secret, "bob": bobSecret} {
-		if out, err := verifyAt(user, sec, now.Add(60*time.Second)); err != nil || out != "allow" {
+		if out, err := verifyAt(path, user, sec, now.Add(60*time.Second)); err != nil || out != "allow" {
 			t.Fatalf("%s with key 2 alone after rekey: %q, %v", user, out, err)
 		}
 	}
@@ -82,11 +51,51 @@ func TestKeyRotation(t *testing.T) {
 	if out, err := recoverWith(path, codes[0]); err != nil || out != "allow" {
 		t.Errorf("recovery code after rotation: %q, %v", out, err)
 	}
-	rewrite(key1)
-	if _, err := verifyAt("alice", secret, now.Add(90*time.Second)); err == nil || !strings.Contains(err.Error(), "cannot decrypt this database") {
+	setKeys(t, path, key1)
+	if _, err := verifyAt(path, "alice", secret, now.Add(90*time.Second)); err == nil || !strings.Contains(err.Error(), "cannot decrypt this database") {
 		t.Errorf("the old key alone must refuse to start: %v", err)
 	}
 	if b, _ := os.ReadFile(dsn); strings.Contains(string(b), secret) {
 		t.Error("plaintext secret in the database")
 	}
+}
+
+// setKeys rewrites the config's encryption_key and
+// previous_encryption_keys.
+func setKeys(t *testing.T, path, current string, previous ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if !strings.HasPrefix(l, "encryption_key:") && !strings.HasPrefix(l, "previous_encryption_keys:") {
+			lines = append(lines, l)
+		}
+	}
+	lines = append(lines, "encryption_key: "+current)
+	if len(previous) > 0 {
+		lines = append(lines, "previous_encryption_keys: ["+strings.Join(previous, ", ")+"]")
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verifyAt opens the host on the config at path and verifies one TOTP
+// code of user at the given time.
+func verifyAt(path, user, secret string, at time.Time) (string, error) {
+	cfg, err := config.Load(config.Source{File: path, Environ: []string{}})
+	if err != nil {
+		return "", err
+	}
+	svc, err := host.Open(context.Background(), cfg, hclog.NewNullLogger(), host.WithClock(func() time.Time { return at }))
+	if err != nil {
+		return "", err
+	}
+	defer svc.Close()
+	code, _ := totpCode(secret, at)
+	res, err := svc.Framework.Verify(context.Background(), verifyInput(user, code))
+	return string(res.Outcome), err
 }

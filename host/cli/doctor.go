@@ -198,7 +198,7 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	defer fw.Close()
 	d.add("storage", CheckOK, fmt.Sprintf("%s store reachable, schema migrated", cfg.StorageDriver), "")
-	d.keyOK(true)
+	d.keySealed(ctx, fw)
 	d.providers(ctx, store)
 	d.recentSkew(ctx, fw)
 }
@@ -248,15 +248,39 @@ func (d *doctor) configFailed(err error) {
 	d.add("config", CheckFail, err.Error(), fix)
 }
 
-func (d *doctor) keyFormatOnly() { d.keyOK(false) }
+func (d *doctor) keyFormatOnly() { d.keyOK("present, 32 random bytes", -1) }
 
-func (d *doctor) keyOK(opened bool) {
-	msg := "present, 32 random bytes"
-	if opened {
-		msg += ", and it decrypts this database"
+// keySealed checks that the keys open every enrollment, not only the
+// host's own secret framework.New opened: that secret is re-sealed under
+// the new key at the first start after a rotation, so a previous key
+// removed before twofactor rekey ran leaves a host that starts while the
+// users whose rows were not written since are denied at every login.
+func (d *doctor) keySealed(ctx context.Context, fw *framework.Framework) {
+	c, err := fw.CountSealed(ctx)
+	switch {
+	case err != nil:
+		d.add("encryption_key", CheckFail, "it decrypts this database's own secret, but the enrollments could not be read: "+err.Error(),
+			"see the storage check; run twofactor doctor again once the store answers")
+	case c.Unopenable > 0:
+		d.add("encryption_key", CheckFail, fmt.Sprintf("%d of %d enrollment(s) cannot be decrypted by encryption_key or previous_encryption_keys "+
+			"(the first: user %q, provider %s): those users are denied at every login", c.Unopenable, c.Enrollments, c.FirstUser, c.FirstProvider),
+			"list the key they were encrypted under in previous_encryption_keys again (a key removed before twofactor rekey ran), "+
+				"then run twofactor rekey --config "+d.src.File+"; without that key, reset those users (twofactor reset) so they enroll again")
+	default:
+		d.keyOK(fmt.Sprintf("present, 32 random bytes, and it decrypts all %d enrollment(s) of this database", c.Enrollments), c.Previous)
 	}
+}
+
+// keyOK reports a key that opens what was checked: msg says what.
+// previousRows counts enrollments still under a previous key (-1: not
+// read).
+func (d *doctor) keyOK(msg string, previousRows int) {
 	if n := len(d.cfg.PreviousKeys); n > 0 {
-		d.add("encryption_key", CheckWarn, fmt.Sprintf("%s; %d previous key(s) still listed", msg, n),
+		msg = fmt.Sprintf("%s; %d previous key(s) still listed", msg, n)
+		if previousRows >= 0 {
+			msg += fmt.Sprintf(", %d enrollment(s) still encrypted under a previous key", previousRows)
+		}
+		d.add("encryption_key", CheckWarn, msg,
 			"run twofactor rekey --config "+d.src.File+", then remove previous_encryption_keys")
 		return
 	}
