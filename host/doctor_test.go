@@ -290,3 +290,15 @@ func TestDoctorConfigFileMode(t *testing.T) {
 		})
 	}
 }
+
+// TestDoctorConfigWithoutNewline: a config that does not end with a
+// newline serves, but every live reload of it is refused as possibly cut
+// short; doctor warns and says how to fix it.
+func TestDoctorConfigWithoutNewline(t *testing.T) {
+	path := writeConfig(t, pluginCopy(t), strings.TrimSuffix(totpClients, "\n"))
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("config")
+	if code != 0 || st != "warn" || !strings.Contains(msg, "does not end with a newline") || fix != "end "+path+" with a newline" {
+		t.Errorf("config without a final newline: exit %d\n%s", code, out)
+	}
+}

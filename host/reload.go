@@ -105,6 +105,11 @@ func (s *Service) reloadOnce(ctx context.Context) (*config.Config, error) {
 	if next.Hash == cur.Hash && reflect.DeepEqual(next, cur) {
 		return cur, nil
 	}
+	if next.Unended {
+		return cur, fmt.Errorf("config: %s does not end with a newline, so it may be cut short (a full disk, a writer "+
+			"that stopped or is still writing): its last line could read as a key with no value. If the file is complete, "+
+			"end it with a newline", next.Source.File)
+	}
 	if key := needsRestart(cur, next); key != "" {
 		return cur, &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
 	}

@@ -96,6 +96,14 @@ type Config struct {
 	Source Source
 	Hash   string
 	Mode   os.FileMode
+	// Unended: the file's last byte is not a newline. A file its writer
+	// finished ends with one; a file cut short (a full disk that failed
+	// the write, a writer killed or still writing) almost never does, and
+	// its cut last line may still parse, as a key with no value: false,
+	// the default. A live reload refuses it (the host's reload), so a
+	// running host keeps its configuration rather than take a policy
+	// the admin never wrote.
+	Unended bool
 	// MetricsPublic serves GET /metrics without an API key; by default it
 	// needs an admin key (metrics reveal how many users log in and fail).
 	MetricsPublic bool
@@ -151,7 +159,8 @@ func Load(src Source) (*Config, error) {
 	if err := checkWritable(src.File); err != nil {
 		return nil, err
 	}
-	if err := loadFile(k, src.File); err != nil {
+	unended, err := loadFile(k, src.File)
+	if err != nil {
 		return nil, err
 	}
 	secrets := inlineSecrets(k) // the file's own, before the environment
@@ -165,7 +174,7 @@ func Load(src Source) (*Config, error) {
 	// those variables are set aside and merged into the list by index.
 	var apiEnv []apiKeyEnv
 	var apiEnvErr error
-	err := k.Load(env.Provider(".", env.Opt{
+	err = k.Load(env.Provider(".", env.Opt{
 		Prefix:      EnvPrefix,
 		EnvironFunc: func() []string { return environ },
 		TransformFunc: func(key, v string) (string, any) {
@@ -207,7 +216,7 @@ func Load(src Source) (*Config, error) {
 	if err := exposeSettings(c, src.File, settings); err != nil {
 		return nil, err
 	}
-	c.Source = src
+	c.Source, c.Unended = src, unended
 	if c.Hash, err = fileHash(src.File); err != nil {
 		return nil, err
 	}
@@ -219,22 +228,23 @@ func Load(src Source) (*Config, error) {
 	return c, nil
 }
 
-// loadFile loads the YAML file into k, refusing a key it sets twice.
-func loadFile(k *koanf.Koanf, path string) error {
+// loadFile loads the YAML file into k, refusing a key it sets twice, and
+// reports whether the file is unended (see Config.Unended).
+func loadFile(k *koanf.Koanf, path string) (unended bool, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, err)
+		return false, fmt.Errorf("config: read %s: %w", path, err)
 	}
 	raw, err := yaml.Parser().Unmarshal(b)
 	if err != nil {
-		return fmt.Errorf("config: read %s: %w", path, withYAMLLine(path, err))
+		return false, fmt.Errorf("config: read %s: %w", path, withYAMLLine(path, err))
 	}
 	cm := confmap.Provider(raw, "") // keys as strings, as koanf reads them
 	tree, _ := cm.Read()
 	if err := setOnce(tree, "", map[string]bool{}); err != nil {
-		return err
+		return false, err
 	}
-	return k.Load(cm, nil)
+	return len(b) > 0 && b[len(b)-1] != '\n', k.Load(cm, nil)
 }
 
 // setOnce refuses a path the file sets twice: YAML refuses a key written

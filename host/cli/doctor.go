@@ -150,10 +150,14 @@ func (d *doctor) run(ctx context.Context) {
 		names = append(names, p.Name)
 	}
 	msg := fmt.Sprintf("%s is valid; providers enabled: %s", d.src.File, strings.Join(names, ", "))
-	if len(names) == 0 {
+	switch {
+	case cfg.Unended:
+		d.add("config", CheckWarn, msg+"; but it does not end with a newline, so the running host refuses every reload of it "+
+			"(a file cut short by a full disk or a stopped writer looks the same)", "end "+d.src.File+" with a newline")
+	case len(names) == 0:
 		d.add("config", CheckWarn, d.src.File+" is valid but enables no provider, so no one can enroll",
 			"enable a provider under providers: (examples/twofactor.yaml shows totp and duo)")
-	} else {
+	default:
 		d.add("config", CheckOK, msg, "")
 	}
 	d.listenPort(ctx, cfg.Listen)
