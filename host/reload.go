@@ -157,7 +157,12 @@ const reloadQuiet = 150 * time.Millisecond
 // configWatcher) until ctx ends or the returned stop is called. After stop
 // returns, the watcher logs nothing and starts no reload.
 func (s *Service) watchConfig(ctx context.Context) (stop func()) {
-	if s.Config.Source.File == "" {
+	// A reload (SIGHUP, or a caller's Reload) may already run while Serve
+	// starts: s.Config is read under reloadMu, as reloadOnce writes it.
+	s.reloadMu.Lock()
+	path, loaded := s.Config.Source.File, fingerprintOf(s.Config.Hash, s.Config.Mode)
+	s.reloadMu.Unlock()
+	if path == "" {
 		return func() {}
 	}
 	// A plain write truncates the file and then fills it: reloading on the
@@ -169,7 +174,7 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 		stopped bool
 		timer   *time.Timer
 	)
-	w := newConfigWatcher(s.Config.Source.File, fingerprintOf(s.Config.Hash, s.Config.Mode), func() {
+	w := newConfigWatcher(path, loaded, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {
