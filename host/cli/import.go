@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -29,9 +28,11 @@ const defaultImportBatch = 5000
 // TOTP of a billing panel, say) into the store as confirmed TOTP
 // enrollments, so users keep their authenticator app entry.
 //
-// It reads the file twice: first to check every line (a bad line is
-// reported, with its number, before anything is written), then to write
-// it in batches of one transaction each. A user who is already enrolled
+// It reads the file once, to check every line (a bad line is reported,
+// with its number, before anything is written), copying what it reads
+// aside (checkedCopy); then it writes that copy in batches of one
+// transaction each, so that what is written is what was checked even if
+// the file changes meanwhile. A user who is already enrolled
 // stops the import at that batch; the batches before it stay imported, and
 // the message says from which line to go on.
 func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -59,7 +60,15 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	began := time.Now()
-	n, err := readImport(path, f, maxBadLines, func(importRow) error { return nil })
+	checked, err := checkedCopy(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
+	defer checked.close()
+	n, err := readImport(checked.tee(), f, maxBadLines, func(importRow) error { return nil })
+	if err == nil {
+		err = checked.done()
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w; nothing was imported", path, err)
 	}
@@ -75,7 +84,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer closeAll()
 	wrote := time.Now()
 	imp := &importer{fw: fw, size: *batchSize, stdout: stdout, total: n}
-	if err := imp.run(ctx, path, f); err != nil {
+	if err := imp.run(ctx, checked.file, f); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	d := time.Since(wrote)
@@ -129,12 +138,7 @@ func (e *badLinesError) Error() string {
 // the reading goes on, so that one pass lists up to maxBad of them (a
 // *badLinesError); with 0, the first bad line stops it. Errors never quote
 // a secret.
-func readImport(path string, f totpfile.Format, maxBad int, fn func(importRow) error) (int, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer file.Close()
+func readImport(file io.Reader, f totpfile.Format, maxBad int, fn func(importRow) error) (int, error) {
 	var bad badLinesError
 	errStop := errors.New("too many bad lines")
 	note := func(err error) error {
@@ -150,7 +154,7 @@ func readImport(path string, f totpfile.Format, maxBad int, fn func(importRow) e
 	}
 	firstLine := map[string]int{}
 	n := 0
-	err = totpfile.ReadEach(file, f, func(r totpfile.Row) error {
+	err := totpfile.ReadEach(file, f, func(r totpfile.Row) error {
 		// The state first: if the columns are swapped, the user field may
 		// hold the secret, and the user is quoted below.
 		state, err := totp.ImportState(r.Secret, r.Algorithm, r.Digits, r.Period)
@@ -197,7 +201,7 @@ type batch struct {
 	lines []int
 }
 
-func (im *importer) run(ctx context.Context, path string, f totpfile.Format) error {
+func (im *importer) run(ctx context.Context, checked io.Reader, f totpfile.Format) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := make(chan batch, 2)
@@ -214,7 +218,7 @@ func (im *importer) run(ctx context.Context, path string, f totpfile.Format) err
 				return rctx.Err()
 			}
 		}
-		_, readErr = readImport(path, f, 0, func(r importRow) error {
+		_, readErr = readImport(checked, f, 0, func(r importRow) error {
 			b.rows = append(b.rows, framework.ImportedEnrollment{UserID: r.user, State: r.state})
 			b.lines = append(b.lines, r.line)
 			if len(b.rows) < im.size {
