@@ -244,7 +244,31 @@ func loadFile(k *koanf.Koanf, path string) (unended bool, err error) {
 	if err := setOnce(tree, "", map[string]bool{}); err != nil {
 		return false, err
 	}
+	if err := noEmptyValues(tree, ""); err != nil {
+		return false, err
+	}
 	return len(b) > 0 && b[len(b)-1] != '\n', k.Load(cm, nil)
+}
+
+// noEmptyValues refuses a key written with no value (require:). Read as
+// its default, it would be the admin's intent guessed, and the defaults
+// are the loose side: policy.client.require: would be false and
+// allowed_providers: every provider. A line cut short by a full disk or a
+// writer that stopped leaves exactly that, and a file cut at a line's end
+// passes the reload's newline check (Config.Unended).
+func noEmptyValues(m map[string]any, prefix string) error {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
+		path := prefix + key
+		switch v := m[key].(type) {
+		case map[string]any:
+			if err := noEmptyValues(v, path+"."); err != nil {
+				return err
+			}
+		case nil:
+			return keyErr(path, "has no value: write one, or remove the key for its default")
+		}
+	}
+	return nil
 }
 
 // setOnce refuses a path the file sets twice: YAML refuses a key written
