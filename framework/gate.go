@@ -153,23 +153,26 @@ func settlementOf(res VerifyResult, err error, code bool) settlement {
 
 // settleUnreserved counts a failure no ticket covers (a push polled to a
 // refusal): counted now, and a fraud report locks for the longest backoff
-// at once. It returns the budget when this started or extended a backoff.
-func (f *Framework) settleUnreserved(ctx context.Context, userID string, res VerifyResult) (*Attempts, error) {
-	now := f.now()
-	a, err := f.store.RecordFailure(ctx, userID, BudgetFactor, func(n int) time.Time {
+// at once. It returns the budget after it.
+func (f *Framework) settleUnreserved(ctx context.Context, userID string, res VerifyResult) (Attempts, error) {
+	a, err := f.store.RecordFailure(ctx, userID, BudgetFactor, f.unreservedLock(f.now(), res))
+	if err != nil {
+		return Attempts{}, errorf(CodeInternal, err, "record failure")
+	}
+	return a, nil
+}
+
+// unreservedLock is the lock of a failure no ticket covers, res, counted
+// at now: the policy's backoff, and for a fraud report at least the
+// longest one.
+func (f *Framework) unreservedLock(now time.Time, res VerifyResult) func(int) time.Time {
+	return func(n int) time.Time {
 		until := f.lockout.lockUntil(now, n)
 		if res.Reason == sdk.ReasonFraud {
 			until = maxTime(until, now.Add(f.lockout.MaxBackoff))
 		}
 		return until
-	})
-	if err != nil {
-		return nil, errorf(CodeInternal, err, "record failure")
 	}
-	if a.LockedUntil.After(now) {
-		return &a, nil
-	}
-	return nil, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -3,6 +3,7 @@ package framework
 import (
 	"cmp"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twofactor/twofactor/sdk"
@@ -32,11 +33,14 @@ func (l PushLimit) withDefaults() PushLimit {
 }
 
 // PushReservation is ReservePush's answer: one of Existing (a push is
-// already pending: answer with it), RetryAt (the limit is reached until
-// then) or neither (the transaction was inserted: send the push).
+// already pending: answer with it), Unsettled (a push expired unpolled
+// and its answer is not yet recorded: nothing may be sent until it is),
+// RetryAt (the limit is reached until then) or none (the transaction was
+// inserted: send the push).
 type PushReservation struct {
-	Existing *Transaction
-	RetryAt  time.Time
+	Existing  *Transaction
+	Unsettled *Transaction
+	RetryAt   time.Time
 }
 
 // PushStore keeps the push limit and the transactions of pushes in flight.
@@ -47,6 +51,9 @@ type PushStore interface {
 	// answers another's), unless that transaction is a challenge whose
 	// ResendAfter has passed: then it is deleted and the reservation goes
 	// on as if there had been none;
+	// else, if the user has a push for tx.Provider and tx.Audience that
+	// was sent and expired unpolled (ExpiredPushes: stored until settled),
+	// returns it as Unsettled, changing nothing;
 	// else, if limit.Max pushes were counted in the window still running,
 	// returns RetryAt (the window's end), changing nothing; else counts one
 	// push (a window that has passed starts again at now) and inserts tx.
@@ -70,6 +77,34 @@ type PushStore interface {
 	// returns the zero time. A key needs no enrollment. A key's window is
 	// the one ReservePush counts in when the key is a user and provider.
 	CountSends(ctx context.Context, keys []SendKey, now time.Time, limit PushLimit) (retryAt time.Time, err error)
+	// SettlePush records the user's answer to a push in one transaction:
+	// it deletes the transaction s.TxID, writes s.Update with
+	// compare-and-swap as Update does (if not nil), counts s.Failure
+	// as RecordFailure does (if not nil) and appends s.Audit. It returns
+	// the budget after the failure (the zero value without one).
+	// ErrNotFound when the transaction is gone (another request settled
+	// it first), ErrConflict when s.Update's version is stale: either
+	// way nothing is written. So the push is gone if and only if its
+	// answer, and the lockout that answer brings, are stored: a start
+	// that finds no push to settle finds its lockout, on any replica.
+	SettlePush(ctx context.Context, s PushSettle) (Attempts, error)
+}
+
+// PushSettle is what SettlePush writes.
+type PushSettle struct {
+	TxID    string
+	Update  *Enrollment
+	Audit   []AuditEntry
+	Failure *Failure
+}
+
+// Failure is one failed attempt no reservation counted: Budget of
+// UserID, locked until the later of its LockedUntil and LockUntil(the
+// new count).
+type Failure struct {
+	UserID    string
+	Budget    Budget
+	LockUntil func(failures int) time.Time
 }
 
 // SendKey names one send window: a user's for a provider, or a
@@ -112,21 +147,56 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 // when the slot is held by another login's push that the user has denied,
 // that push is settled (freeDenied) and the slot reserved again. refused
 // is the lockout the denial's record brought, to be answered as it is;
-// err is the store's.
+// err is the store's, or the provider's that could not say what the user
+// answered to an expired push.
+//
+// A reservation, or the pending push it found, is checked against the
+// lockout once made (a new one given back if the user is locked): it is
+// the moment that counts. A settle
+// deletes a push in the transaction that stores its answer and lockout
+// (SettlePush), and ReservePush reserves nothing while an expired push is
+// unsettled, so a reservation that found no push to settle comes after
+// the lockout of every push settled before it, on any replica; a check
+// made before it (the start's first one, or settleExpired's) could come
+// before a settle that another start, or a push expiring meanwhile,
+// finished in between.
 func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string, aud Audience, session, login string) (tx Transaction, pr PushReservation, refused, err error) {
-	if refused, err = f.settleExpired(ctx, userID, provider, aud); refused != nil || err != nil {
-		return tx, pr, refused, err
+	for range maxCASAttempts {
+		if refused, err = f.settleExpired(ctx, userID, provider, aud); refused != nil || err != nil {
+			return tx, pr, refused, err
+		}
+		tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
+		if err == nil && pr.Existing != nil {
+			switch freed, refused := f.freeDenied(ctx, *pr.Existing, login); {
+			case refused != nil:
+				return tx, pr, refused, nil
+			case freed:
+				tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
+			}
+		}
+		if err != nil || pr.Unsettled == nil {
+			break
+		}
+		// A push expired since settleExpired looked: settle it too.
 	}
-	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
-	if err != nil || pr.Existing == nil {
+	switch {
+	case err != nil || !pr.RetryAt.IsZero():
 		return tx, pr, nil, err
+	case pr.Unsettled != nil:
+		return tx, pr, nil, errorf(CodeConflict, nil, "an earlier push's answer is still being recorded; try again")
 	}
-	freed, refused := f.freeDenied(ctx, *pr.Existing, login)
-	if refused != nil || !freed {
+	if refused = f.checkLocked(ctx, userID); refused != nil {
+		// A pending push found (Existing) may be one reserved by a start
+		// that is about to find the same lockout and cancel it: it is not
+		// answered either.
+		if pr.Existing == nil {
+			if cerr := f.store.CancelPush(ctx, tx); cerr != nil {
+				f.log.Error("cannot cancel a push reserved for a locked user", "provider", provider, "user", userID, "error", cerr)
+			}
+		}
 		return tx, pr, refused, nil
 	}
-	tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
-	return tx, pr, nil, err
+	return tx, pr, nil, nil
 }
 
 // settleExpired records what the user answered to their pushes that
@@ -134,33 +204,36 @@ func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string,
 // fraud report is theirs whether or not the push's login came back for
 // it. Someone with the password who never polls, waits out each push and
 // pushes again would otherwise never have the user's denials counted nor
-// their fraud report lock the account. Each such push is taken (one
-// start of simultaneous ones, on any replica, gets it), the provider is
-// asked (expiredAnswer), and a denial is recorded and counted as a
-// poll's would be (a timeout Duo reports counts, as a poll's does); a
-// push the provider calls merely expired is dropped as before. refused is
-// the lockout a recorded denial brought: the start is refused with it,
-// nothing sent. A record that fails does not stop the others: the pushes
-// were taken, and each one not recorded is a denial lost; the start then
-// fails with the first error.
+// their fraud report lock the account. The provider is asked about each
+// such push (expiredAnswer); a denial is recorded and counted as a
+// poll's would be (a timeout Duo reports counts, as a poll's does), in
+// the one store transaction that deletes the push (SettlePush: of
+// simultaneous starts, on any replica, one records it); a push the
+// provider calls merely expired is deleted as before. A push whose
+// answer the provider cannot give (an outage, a hung or garbled answer)
+// stays stored, and the start fails with the provider's error: it may
+// hold a fraud report, so nothing is sent until it is settled. refused
+// is the lockout a recorded denial brought: the start is refused with
+// it, nothing sent. A push that fails to settle does not stop the
+// others; the start then fails with the first error.
 func (f *Framework) settleExpired(ctx context.Context, userID, provider string, aud Audience) (refused, err error) {
-	expired, err := f.store.TakeExpiredPushes(ctx, userID, provider, aud, f.now())
+	expired, err := f.store.ExpiredPushes(ctx, userID, provider, aud, f.now())
 	if err != nil {
-		return nil, errorf(CodeInternal, pastDeadline(ctx, err), "take expired pushes")
+		return nil, errorf(CodeInternal, pastDeadline(ctx, err), "read expired pushes")
 	}
 	recorded := false
 	var first error
 	for _, tx := range expired {
 		in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience}
-		res := f.expiredAnswer(ctx, tx, in)
-		if res.Reason == sdk.ReasonExpired {
-			continue
-		}
-		if _, err := f.record(ctx, in, nil, res, nil, nil); err != nil {
+		res, err := f.settleExpiredPush(ctx, tx, in, false)
+		switch {
+		case errors.Is(err, ErrNotFound): // settled by another request: its answer is stored
+			recorded = true
+		case err != nil:
 			first = cmp.Or(first, err)
-			continue
+		case res.Reason != sdk.ReasonExpired:
+			recorded = true
 		}
-		recorded = true
 	}
 	if first != nil {
 		return nil, first
@@ -170,6 +243,64 @@ func (f *Framework) settleExpired(ctx context.Context, userID, provider string, 
 	}
 	return f.checkLocked(ctx, userID), nil
 }
+
+// settleExpiredPush asks the provider what the user answered to tx, a
+// push that expired unpolled, and ends it: a denial is recorded in the
+// write that deletes the push (recordSettle); a push the provider calls
+// merely expired is deleted, and recorded as such when record says so
+// (a poll's answer). A provider that cannot say leaves the push stored
+// and returns its error. ErrNotFound (in the error) when another request
+// ended the push first.
+func (f *Framework) settleExpiredPush(ctx context.Context, tx Transaction, in VerifyInput, record bool) (VerifyResult, error) {
+	res, err := f.expiredAnswer(ctx, tx, in)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if testHookSettle != nil {
+		testHookSettle()
+	}
+	if res.Reason != sdk.ReasonExpired {
+		return f.recordSettle(ctx, in, tx.ID, res, nil)
+	}
+	switch err := f.store.TakeTransaction(ctx, tx.ID); {
+	case errors.Is(err, ErrNotFound):
+		return VerifyResult{}, errGone()
+	case err != nil:
+		return VerifyResult{}, errorf(CodeInternal, pastDeadline(ctx, err), "delete expired push")
+	}
+	if !record {
+		return res, nil
+	}
+	return f.record(ctx, in, nil, res, nil, nil)
+}
+
+// expiredAnswer is the decision of a push whose transaction expired
+// before its poll: expired, unless the provider says the user denied it,
+// let it time out or reported it while it was live. That answer is the
+// user's, and counts as such: an attacker who waits out the transaction
+// before polling must not make a fraud report vanish. An approval found
+// late is not given (the push expired), nor is anything else the
+// provider says.
+func (f *Framework) expiredAnswer(ctx context.Context, tx Transaction, in VerifyInput) (VerifyResult, error) {
+	expired := VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}
+	if tx.ProviderTxID == "" || !tx.ResendAfter.IsZero() { // never sent, or a code challenge
+		return expired, nil
+	}
+	m, err := f.provider(tx.Provider, tx.Audience)
+	if err != nil {
+		return expired, nil
+	}
+	res, _, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
+	if err != nil || res.Outcome != sdk.Deny || !res.Reason.CountsAgainstBudget(false) {
+		return expired, nil
+	}
+	res.TxID = ""
+	return res, nil
+}
+
+// testHookSettle, set by tests, runs in a settle of an expired push once
+// the provider answered and before the answer is recorded.
+var testHookSettle func()
 
 // sendLimit is the push limit, or SilentChallengeFactor times it for a
 // provider whose challenges send the user nothing (WebAuthn options): the

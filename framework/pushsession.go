@@ -125,35 +125,31 @@ func (f *Framework) freeDenied(ctx context.Context, pending Transaction, login s
 }
 
 // settleDenied asks the provider about pending and, if the user denied
-// it, takes it and records the denial; it reports whether the slot is
-// free (taken here or by another request).
+// it, records the denial with the push's deletion; it reports whether the
+// slot is free (settled here or by another request).
 func (f *Framework) settleDenied(ctx context.Context, pending Transaction) bool {
 	m, err := f.provider(pending.Provider, pending.Audience)
 	if err != nil {
 		return false
 	}
 	in := VerifyInput{UserID: pending.UserID, Provider: pending.Provider, Audience: pending.Audience}
-	taken := false
 	for range maxCASAttempts {
 		res, upd, err := f.decide(ctx, m, in, pending.ProviderTxID, nil)
 		if err != nil || res.Outcome != sdk.Deny {
-			return taken
+			return false
 		}
-		if !taken {
-			switch terr := f.store.TakeTransaction(ctx, pending.ID); {
-			case errors.Is(terr, ErrNotFound): // its poll, or another replica's start, recorded it
-				return true
-			case terr != nil:
-				return false
-			}
-			taken = true
-		}
-		res.TxID = ""
-		if _, err := f.record(ctx, in, nil, res, upd, nil); !errors.Is(err, errStale) {
-			break
+		// The push ends in the write of the denial and its lockout
+		// (recordSettle): a start that finds the slot free finds the
+		// lockout too.
+		_, err = f.recordSettle(ctx, in, pending.ID, res, upd)
+		switch {
+		case err == nil, errors.Is(err, ErrNotFound): // recorded here, or by its poll or another start
+			return true
+		case !errors.Is(err, errStale):
+			return false // still pending, and the start refused as before
 		}
 	}
-	return true
+	return false
 }
 
 // askEvery is how often freeDenied may ask the provider about one pending

@@ -107,12 +107,10 @@ func TestUnpolledPushDenialCounts(t *testing.T) {
 
 // TestUnpolledFraudCountedOnceAcrossReplicas: after a fraud report on a
 // push nobody polled, a burst of starts of that login spread over two
-// replicas sharing PostgreSQL records the report once (one start takes
-// the expired push) and, once it is recorded, every start answers the
-// lockout. Starts that reserved between the take and the record are not
-// refused: they share one new push at most (a login's starts join its
-// one pending push), which is what this test allows. Closing that window
-// needs the take and the lockout in one store transaction (not done).
+// replicas sharing PostgreSQL records the report once (one start's
+// settle deletes the expired push, with the report and its lockout) and
+// every start answers the lockout: no new push is sent
+// (TestNoPushWhileUnpolledFraudSettles holds a settle open meanwhile).
 func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
 	clk := newClock()
@@ -129,11 +127,11 @@ func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
 		}
 		return string(res.Outcome)
 	})
-	if got[string(framework.CodeLockedOut)] == 0 || got[string(framework.CodeLockedOut)]+got[string(sdk.Pending)] != pollBurst {
-		t.Errorf("%d starts after an unpolled fraud report: %v, want locked_out (or pending, joined to one push, while the report was being recorded)", pollBurst, got)
+	if got[string(framework.CodeLockedOut)] != pollBurst {
+		t.Errorf("%d starts after an unpolled fraud report: %v, want every one locked_out", pollBurst, got)
 	}
-	if prov.sent > 2 {
-		t.Errorf("%d pushes sent, want at most 2 (the attacker's, and one shared by the starts during the record)", prov.sent)
+	if prov.sent != 1 {
+		t.Errorf("%d pushes sent, want 1 (the attacker's; none after the fraud report)", prov.sent)
 	}
 	if _, err := pushVerifyFor(fws[1], "attacker-login"); framework.CodeOf(err) != framework.CodeLockedOut {
 		t.Errorf("a start after the burst: %v, want the lockout", err)

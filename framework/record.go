@@ -82,9 +82,22 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 	// does not end it) may pass before the store takes its record: a
 	// store outage (pastDeadline). A reservation a hung store never
 	// answered ends here.
-	cerr := pastDeadline(ctx, f.store.CommitDecision(ctx, w))
+	var settled Attempts
+	var cerr error
+	if res.takes != "" {
+		// The push ends in the write of its answer and of the lockout
+		// that answer brings (SettlePush): never one without the other.
+		settled, cerr = f.settlePush(ctx, in.UserID, w, res, unreservedFailure)
+		unreservedFailure = false
+	} else {
+		cerr = f.store.CommitDecision(ctx, w)
+	}
+	cerr = pastDeadline(ctx, cerr)
 	if errors.Is(cerr, ErrConflict) {
 		return VerifyResult{}, errStale
+	}
+	if res.takes != "" && errors.Is(cerr, ErrNotFound) {
+		return VerifyResult{}, errGone()
 	}
 	if cerr != nil {
 		f.log.Error("decision not recorded", "provider", in.Provider, "user", in.UserID, "error", cerr)
@@ -112,15 +125,14 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		f.noteLockout(in.UserID, in.Provider, *locked)
 	}
 	if unreservedFailure {
-		a, serr := f.settleUnreserved(ctx, in.UserID, res)
-		if serr != nil {
-			return VerifyResult{}, serr
+		if settled, err = f.settleUnreserved(ctx, in.UserID, res); err != nil {
+			return VerifyResult{}, err
 		}
-		if a != nil {
-			f.noteLockout(in.UserID, in.Provider, *a)
-			if aerr := f.audit(ctx, lockoutEntry(in.UserID, in.Provider, in.Audience, in.ClientIP, *a)); aerr != nil {
-				return VerifyResult{}, aerr
-			}
+	}
+	if settled.LockedUntil.After(f.now()) {
+		f.noteLockout(in.UserID, in.Provider, settled)
+		if aerr := f.audit(ctx, lockoutEntry(in.UserID, in.Provider, in.Audience, in.ClientIP, settled)); aerr != nil {
+			return VerifyResult{}, aerr
 		}
 	}
 	if err != nil {
@@ -131,6 +143,31 @@ func (f *Framework) record(ctx context.Context, in VerifyInput, t *ticket, res V
 		return VerifyResult{}, err
 	}
 	return res, nil
+}
+
+// recordSettle records res, the user's answer to the push txID, with the
+// deletion of the push (record, VerifyResult.takes): errGone, nothing
+// written, when another request ended the push first.
+func (f *Framework) recordSettle(ctx context.Context, in VerifyInput, txID string, res VerifyResult, upd *Enrollment) (VerifyResult, error) {
+	res.takes, res.TxID = txID, ""
+	return f.record(ctx, in, nil, res, upd, nil)
+}
+
+// settlePush writes w, a decision that ends the push res.takes, through
+// SettlePush, counting the failure when failed; w holds nothing SettlePush
+// cannot write (the decision of a push, not of a guess: no ticket, no
+// recovery code).
+func (f *Framework) settlePush(ctx context.Context, userID string, w DecisionWrite, res VerifyResult, failed bool) (Attempts, error) {
+	s := PushSettle{TxID: res.takes, Update: w.Update, Audit: w.Audit}
+	if failed {
+		s.Failure = &Failure{UserID: userID, Budget: BudgetFactor, LockUntil: f.unreservedLock(f.now(), res)}
+	}
+	return f.store.SettlePush(ctx, s)
+}
+
+// errGone answers a settle of a push another request ended first.
+func errGone() error {
+	return errorf(CodeNotFound, ErrNotFound, "no pending verification with that id for this user")
 }
 
 // lockoutEntry is the audit entry of an attempt that started or extended

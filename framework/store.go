@@ -127,11 +127,14 @@ type TransactionStore interface {
 	// across replicas, exactly one succeeds. A decided push is taken
 	// before its outcome is given, so it is given once.
 	TakeTransaction(ctx context.Context, id string) error
-	// TakeExpiredPushes removes and returns the user's pushes for provider
-	// and audience that were sent (a provider transaction id) and expired
-	// at now unpolled; challenges (ResendAfter set) are left. As with
-	// TakeTransaction, of simultaneous calls each push goes to one.
-	TakeExpiredPushes(ctx context.Context, userID, provider string, aud Audience, now time.Time) ([]Transaction, error)
+	// ExpiredPushes returns, changing nothing, the user's pushes for
+	// provider and audience that were sent (a provider transaction id)
+	// and expired at now unpolled; challenges (ResendAfter set) are left
+	// out. Each stays stored until its settle (SettlePush, or
+	// TakeTransaction for a push the provider calls merely expired) ends
+	// it: until then it may hold the user's fraud report, and ReservePush
+	// reserves nothing (PushReservation.Unsettled).
+	ExpiredPushes(ctx context.Context, userID, provider string, aud Audience, now time.Time) ([]Transaction, error)
 }
 
 // FirstVersion is the Version a store gives a new enrollment row: random

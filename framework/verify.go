@@ -83,6 +83,9 @@ type VerifyResult struct {
 	// (its compare-and-swap), 0 when it wrote none: rememberDevice checks
 	// that the enrollment is still that one once its device is stored.
 	version int64
+	// takes is the push transaction this decision ends, deleted in its
+	// record's own write (recordSettle); "" for none.
+	takes string
 }
 
 // ReasonPushLimit denies a push while the user's push limit is reached;
@@ -372,11 +375,10 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 	}
 	in := VerifyInput{UserID: userID, Provider: tx.Provider, Audience: tx.Audience, ClientIP: clientIP}
 	if f.now().After(tx.ExpiresAt) {
-		// Expired once, for one poll, like a decided push.
-		if err := f.takeTx(ctx, tx.ID); err != nil {
-			return VerifyResult{}, err
-		}
-		return f.record(ctx, in, nil, f.expiredAnswer(ctx, tx, in), nil, nil)
+		// Expired once, for one poll, like a decided push; a push whose
+		// answer the provider cannot give stays, for the next poll or
+		// start to settle.
+		return f.settleExpiredPush(ctx, tx, in, true)
 	}
 	if tx.ProviderTxID == "" { // still being sent by the request that reserved it
 		return VerifyResult{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: tx.ID}, nil
@@ -410,30 +412,6 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 		}
 	}
 	return f.record(ctx, in, nil, VerifyResult{}, nil, errorf(CodeConflict, nil, "too many concurrent changes to this enrollment; try again"))
-}
-
-// expiredAnswer is the decision of a push whose transaction expired
-// before its poll, taken by this poll: expired, unless the provider says
-// the user denied it, let it time out or reported it while it was live.
-// That answer is the user's, and counts as such: an attacker who waits out
-// the transaction before polling must not make a fraud report vanish. An
-// approval found late is not given (the push expired), nor is anything
-// else the provider says.
-func (f *Framework) expiredAnswer(ctx context.Context, tx Transaction, in VerifyInput) VerifyResult {
-	expired := VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}
-	if tx.ProviderTxID == "" || !tx.ResendAfter.IsZero() { // never sent, or a code challenge
-		return expired
-	}
-	m, err := f.provider(tx.Provider, tx.Audience)
-	if err != nil {
-		return expired
-	}
-	res, _, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
-	if err != nil || res.Outcome != sdk.Deny || !res.Reason.CountsAgainstBudget(false) {
-		return expired
-	}
-	res.TxID = ""
-	return res
 }
 
 // decide runs one provider Verify against the stored state. When the

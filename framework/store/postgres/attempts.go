@@ -318,27 +318,33 @@ func (s *Store) reserve(ctx context.Context, userID string, b framework.Budget, 
 func (s *Store) RecordFailure(ctx context.Context, userID string, b framework.Budget, lockUntil func(int) time.Time) (framework.Attempts, error) {
 	var a framework.Attempts
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		cur, err := lockAttempts(ctx, tx, userID, b)
-		if err != nil {
-			return err
-		}
-		a = framework.Attempts{Failures: cur.Failures + 1, LockedUntil: cur.LockedUntil}
-		if next := lockUntil(a.Failures); next.After(a.LockedUntil) {
-			a.LockedUntil = next
-		}
-		until, err := nullTime("LockedUntil", a.LockedUntil)
-		if err != nil {
-			return err
-		}
-		a = attempts(a.Failures, until)
-		_, err = tx.Exec(ctx, `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`,
-			a.Failures, until, userID, string(b))
+		var err error
+		a, err = recordFailure(ctx, tx, framework.Failure{UserID: userID, Budget: b, LockUntil: lockUntil})
 		return err
 	})
 	if err != nil {
 		return framework.Attempts{}, fmt.Errorf("postgres: record failure: %w", err)
 	}
 	return a, nil
+}
+
+// recordFailure is RecordFailure in tx.
+func recordFailure(ctx context.Context, tx pgx.Tx, f framework.Failure) (framework.Attempts, error) {
+	cur, err := lockAttempts(ctx, tx, f.UserID, f.Budget)
+	if err != nil {
+		return framework.Attempts{}, err
+	}
+	a := framework.Attempts{Failures: cur.Failures + 1, LockedUntil: cur.LockedUntil}
+	if next := f.LockUntil(a.Failures); next.After(a.LockedUntil) {
+		a.LockedUntil = next
+	}
+	until, err := nullTime("LockedUntil", a.LockedUntil)
+	if err != nil {
+		return framework.Attempts{}, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE attempts SET failures = $1, locked_until = $2 WHERE user_id = $3 AND budget = $4`,
+		a.Failures, until, f.UserID, string(f.Budget))
+	return attempts(a.Failures, until), err
 }
 
 func (s *Store) ResetAttempts(ctx context.Context, userID string) error {

@@ -145,18 +145,10 @@ func (s *Store) CommitDecision(ctx context.Context, d framework.DecisionWrite) e
 func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	var a decisionArgs
 	if e := d.Update; e != nil {
-		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
-			return a, fmt.Errorf("invalid status %q", e.Status)
-		}
-		updated, err := timestamp("UpdatedAt", e.UpdatedAt)
-		if err != nil {
+		var err error
+		if a.update, err = updateArgs(e); err != nil {
 			return a, err
 		}
-		confirmed, err := nullTime("ConfirmedAt", e.ConfirmedAt)
-		if err != nil {
-			return a, err
-		}
-		a.update = []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}
 		a.key = e.UserID + "\x00" + e.Provider
 	}
 	for _, e := range d.Audit {

@@ -70,35 +70,36 @@ func (s *Store) TakeTransaction(ctx context.Context, id string) error {
 	return nil
 }
 
-// TakeExpiredPushes is one DELETE ... RETURNING: of two at once, across
-// replicas too, the second waits on the first's row locks and then finds
-// those rows gone.
-func (s *Store) TakeExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
+// ExpiredPushes reads what committed before it: a push a settle deleted
+// (with its answer, SettlePush) is not returned.
+func (s *Store) ExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
 	ts, err := timestamp("now", now)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+		return nil, fmt.Errorf("postgres: expired pushes: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `
-		DELETE FROM transactions
-		WHERE user_id = $1 AND provider = $2 AND audience = $3 AND expires_at <= $4 AND provider_tx_id <> '' AND resend_after IS NULL
-		RETURNING `+transactionColumns, userID, provider, string(aud), ts)
+	rows, err := s.pool.Query(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere,
+		userID, provider, string(aud), ts)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+		return nil, fmt.Errorf("postgres: expired pushes: %w", err)
 	}
 	defer rows.Close()
 	var out []framework.Transaction
 	for rows.Next() {
 		tx, err := scanTransaction(rows)
 		if err != nil {
-			return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+			return nil, fmt.Errorf("postgres: expired pushes: %w", err)
 		}
 		out = append(out, tx)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: take expired pushes: %w", err)
+		return nil, fmt.Errorf("postgres: expired pushes: %w", err)
 	}
 	return out, nil
 }
+
+// expiredPushWhere selects a user's pushes for a provider and audience
+// ($1 to $3) sent and expired at $4.
+const expiredPushWhere = `user_id = $1 AND provider = $2 AND audience = $3 AND expires_at <= $4 AND provider_tx_id <> '' AND resend_after IS NULL`
 
 var _ framework.PushStore = (*Store)(nil)
 
@@ -143,6 +144,19 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 			replace = ex.ID
 		case err == nil:
 			res.Existing = &ex
+			return nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		// A push expired unpolled may hold the user's fraud report until
+		// its settle deletes it (SettlePush, which commits the deletion
+		// with the answer's lockout): nothing is sent meanwhile. A settle
+		// that commits after this read finds the push still here.
+		un, err := scanTransaction(tx.QueryRow(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere+` LIMIT 1`,
+			t.UserID, t.Provider, string(t.Audience), now.UTC()))
+		switch {
+		case err == nil:
+			res.Unsettled = &un
 			return nil
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err

@@ -170,30 +170,36 @@ func gateRow(userID, provider string, row [8]driver.Value) (framework.Attempts, 
 func (s *Store) RecordFailure(ctx context.Context, userID string, b framework.Budget, lockUntil func(int) time.Time) (framework.Attempts, error) {
 	var a framework.Attempts
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var failures int
-		var until int64
-		err := tx.QueryRowContext(ctx, `
-			INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, 0)
-			ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1
-			RETURNING failures, locked_until`, userID, string(b)).Scan(&failures, &until)
-		if err != nil {
-			return err
-		}
-		next, err := unixOrZero("LockedUntil", lockUntil(failures))
-		if err != nil {
-			return err
-		}
-		until = max(until, next)
-		if _, err := tx.ExecContext(ctx, `UPDATE attempts SET locked_until = ? WHERE user_id = ? AND budget = ?`, until, userID, string(b)); err != nil {
-			return err
-		}
-		a = attempts(failures, until)
-		return nil
+		var err error
+		a, err = recordFailure(ctx, tx, framework.Failure{UserID: userID, Budget: b, LockUntil: lockUntil})
+		return err
 	})
 	if err != nil {
 		return framework.Attempts{}, fmt.Errorf("sqlite: record failure: %w", err)
 	}
 	return a, nil
+}
+
+// recordFailure is RecordFailure in tx, a transaction on the writer.
+func recordFailure(ctx context.Context, tx *sql.Tx, f framework.Failure) (framework.Attempts, error) {
+	var failures int
+	var until int64
+	err := tx.QueryRowContext(ctx, `
+		INSERT INTO attempts (user_id, budget, failures, locked_until) VALUES (?, ?, 1, 0)
+		ON CONFLICT (user_id, budget) DO UPDATE SET failures = attempts.failures + 1
+		RETURNING failures, locked_until`, f.UserID, string(f.Budget)).Scan(&failures, &until)
+	if err != nil {
+		return framework.Attempts{}, err
+	}
+	next, err := unixOrZero("LockedUntil", f.LockUntil(failures))
+	if err != nil {
+		return framework.Attempts{}, err
+	}
+	until = max(until, next)
+	if _, err := tx.ExecContext(ctx, `UPDATE attempts SET locked_until = ? WHERE user_id = ? AND budget = ?`, until, f.UserID, string(f.Budget)); err != nil {
+		return framework.Attempts{}, err
+	}
+	return attempts(failures, until), nil
 }
 
 // ResetAttempts ends the user's runs: the stored budgets, and the

@@ -102,20 +102,10 @@ func (s *Store) CommitDecision(ctx context.Context, d framework.DecisionWrite) e
 func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	var a decisionArgs
 	if e := d.Update; e != nil {
-		if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
-			return a, fmt.Errorf("invalid status %q", e.Status)
-		}
-		updated, err := nanos("UpdatedAt", e.UpdatedAt)
-		if err != nil {
+		var err error
+		if a.update, err = updateArgs(e); err != nil {
 			return a, err
 		}
-		var confirmed any // NULL for the zero time
-		if !e.ConfirmedAt.IsZero() {
-			if confirmed, err = nanos("ConfirmedAt", e.ConfirmedAt); err != nil {
-				return a, err
-			}
-		}
-		a.update = []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}
 	}
 	for _, e := range d.Audit {
 		row, err := auditArgs(e)
@@ -166,6 +156,24 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 		a.fail = []any{r.UserID, string(r.Budget), until}
 	}
 	return a, nil
+}
+
+// updateArgs are updateSQL's arguments for e.
+func updateArgs(e *framework.Enrollment) ([]any, error) {
+	if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
+		return nil, fmt.Errorf("invalid status %q", e.Status)
+	}
+	updated, err := nanos("UpdatedAt", e.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	var confirmed any // NULL for the zero time
+	if !e.ConfirmedAt.IsZero() {
+		if confirmed, err = nanos("ConfirmedAt", e.ConfirmedAt); err != nil {
+			return nil, err
+		}
+	}
+	return []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}, nil
 }
 
 // countLeft counts the codes of d's user left after its use, into

@@ -70,34 +70,36 @@ func (s *Store) TakeTransaction(ctx context.Context, id string) error {
 	return nil
 }
 
-// TakeExpiredPushes is one DELETE ... RETURNING on the writer: SQLite
-// runs writers one at a time, so each row is returned to one caller.
-func (s *Store) TakeExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
+// ExpiredPushes reads on a reader: a settle that committed before is
+// seen, and the writer is left to writes.
+func (s *Store) ExpiredPushes(ctx context.Context, userID, provider string, aud framework.Audience, now time.Time) ([]framework.Transaction, error) {
 	nowNS, err := nanos("now", now)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
 	}
-	rows, err := s.w.QueryContext(ctx, `
-		DELETE FROM transactions
-		WHERE user_id = ? AND provider = ? AND audience = ? AND expires_at <= ? AND provider_tx_id != '' AND resend_after = 0
-		RETURNING `+transactionColumns, userID, provider, string(aud), nowNS)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere,
+		userID, provider, string(aud), nowNS)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
 	}
 	defer rows.Close()
 	var out []framework.Transaction
 	for rows.Next() {
 		tx, err := scanTransaction(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+			return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
 		}
 		out = append(out, tx)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: take expired pushes: %w", err)
+		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
 	}
 	return out, nil
 }
+
+// expiredPushWhere selects a user's pushes for a provider and audience
+// (the first three arguments) sent and expired at now (the fourth).
+const expiredPushWhere = `user_id = ? AND provider = ? AND audience = ? AND expires_at <= ? AND provider_tx_id != '' AND resend_after = 0`
 
 var _ framework.PushStore = (*Store)(nil)
 
@@ -132,6 +134,17 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 			replace = ex.ID
 		case err == nil:
 			res.Existing = &ex
+			return nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		// A push expired unpolled may hold the user's fraud report until
+		// its settle deletes it: nothing is sent meanwhile.
+		un, err := scanTransaction(q.QueryRowContext(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere+` LIMIT 1`,
+			tx.UserID, tx.Provider, string(tx.Audience), nowNS))
+		switch {
+		case err == nil:
+			res.Unsettled = &un
 			return nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return err

@@ -122,11 +122,12 @@ func testCountStranded(t *testing.T, s framework.Store) {
 	}
 }
 
-// testTakeExpiredPushes: the user's pushes that were sent and expired
-// are taken, each by one of a burst of callers; a push still pending, one
-// never sent, a code challenge, another provider's and another user's
-// stay.
-func testTakeExpiredPushes(t *testing.T, s framework.Store) {
+// testExpiredPushes: the user's pushes that were sent and expired are
+// returned and kept (until settled) and, while one is kept, ReservePush
+// reserves nothing for that user, provider and audience (Unsettled); a
+// push still pending, one never sent, a code challenge, another
+// provider's and another user's are not returned.
+func testExpiredPushes(t *testing.T, s framework.Store) {
 	ctx := t.Context()
 	for _, e := range [][2]string{{"alice", "duo"}, {"alice", "totp"}, {"bob", "duo"}} {
 		active(t, s, e[0], e[1])
@@ -134,7 +135,7 @@ func testTakeExpiredPushes(t *testing.T, s framework.Store) {
 	reserve := func(tx framework.Transaction, now time.Time) {
 		t.Helper()
 		tx.CreatedAt = now
-		if r, err := s.ReservePush(ctx, tx, now, framework.PushLimit{Max: 100, Window: time.Hour}); err != nil || r.Existing != nil || !r.RetryAt.IsZero() {
+		if r, err := s.ReservePush(ctx, tx, now, framework.PushLimit{Max: 100, Window: time.Hour}); err != nil || r.Existing != nil || r.Unsettled != nil || !r.RetryAt.IsZero() {
 			t.Fatalf("ReservePush(%s) = %+v, %v", tx.ID, r, err)
 		}
 	}
@@ -142,9 +143,6 @@ func testTakeExpiredPushes(t *testing.T, s framework.Store) {
 	unsent.ProviderTxID, unsent.ExpiresAt = "", at(time.Minute)
 	reserve(unsent, base)                                     // expires unsent at 1m
 	reserve(newTx("sent", "alice", "duo"), at(2*time.Minute)) // sent, expires at 5m
-	later := newTx("pending", "alice", "duo")
-	later.ExpiresAt = at(20 * time.Minute)
-	reserve(later, at(8*time.Minute)) // still pending at 10m
 	challenge := newTx("challenge", "alice", "duo")
 	challenge.Audience, challenge.ProviderTxID = framework.AudienceClient, ""
 	reserve(challenge, base)
@@ -154,27 +152,41 @@ func testTakeExpiredPushes(t *testing.T, s framework.Store) {
 	reserve(newTx("other-provider", "alice", "totp"), base)
 	reserve(newTx("other-user", "bob", "duo"), base)
 
-	results, errs := burst.Run2(concurrency, func(int) ([]framework.Transaction, error) {
-		return s.TakeExpiredPushes(ctx, "alice", "duo", framework.AudienceStaff, at(10*time.Minute))
-	})
-	var taken []string
-	for i, got := range results {
-		if errs[i] != nil {
-			t.Error(errs[i])
+	ids := func(now time.Time) []string {
+		t.Helper()
+		got, err := s.ExpiredPushes(ctx, "alice", "duo", framework.AudienceStaff, now)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var out []string
 		for _, tx := range got {
-			taken = append(taken, tx.ID)
+			out = append(out, tx.ID)
 			if tx.UserID != "alice" || tx.ProviderTxID != "ptx-sent" || timeDiff(tx.ExpiresAt, at(5*time.Minute)) != "" {
-				t.Errorf("taken: %+v", tx)
+				t.Errorf("expired: %+v", tx)
 			}
 		}
+		return out
 	}
-	if len(taken) != 1 || taken[0] != "sent" {
-		t.Errorf("%d simultaneous takes of alice's expired pushes took %v, want [sent] once", concurrency, taken)
+	if got := ids(at(4 * time.Minute)); len(got) != 0 {
+		t.Errorf("expired pushes at 4m, while sent is pending: %v, want none", got)
 	}
-	for _, kept := range []struct{ user, id string }{{"alice", "unsent"}, {"alice", "pending"}, {"alice", "challenge"}, {"alice", "other-provider"}, {"bob", "other-user"}} {
+	for range 2 { // a read changes nothing
+		if got := ids(at(10 * time.Minute)); len(got) != 1 || got[0] != "sent" {
+			t.Errorf("expired pushes at 10m: %v, want [sent]", got)
+		}
+	}
+	next := newTx("next", "alice", "duo")
+	next.CreatedAt = at(10 * time.Minute)
+	r, err := s.ReservePush(ctx, next, at(10*time.Minute), framework.PushLimit{Max: 100, Window: time.Hour})
+	if err != nil || r.Unsettled == nil || r.Unsettled.ID != "sent" || r.Existing != nil {
+		t.Errorf("ReservePush while sent is unsettled = %+v, %v; want Unsettled sent", r, err)
+	}
+	if _, err := s.GetTransaction(ctx, "alice", "next"); !errors.Is(err, framework.ErrNotFound) {
+		t.Errorf("a push reserved while another is unsettled: %v, want none", err)
+	}
+	for _, kept := range []struct{ user, id string }{{"alice", "unsent"}, {"alice", "sent"}, {"alice", "challenge"}, {"alice", "other-provider"}, {"bob", "other-user"}} {
 		if _, err := s.GetTransaction(ctx, kept.user, kept.id); err != nil {
-			t.Errorf("%s after the takes: %v, want it kept", kept.id, err)
+			t.Errorf("%s after the reads: %v, want it kept", kept.id, err)
 		}
 	}
 }

@@ -1,0 +1,85 @@
+package framework_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/internal/burst"
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// TestNoPushWhileUnpolledFraudSettles: the user reported a push nobody
+// polled as fraud, and it expired. One start settles it and, while that
+// settle has not yet recorded the report, a burst of starts comes (on
+// the same host, or spread over two replicas sharing PostgreSQL). Not
+// one new push may reach the user who reported fraud: every start is
+// answered with the lockout, the report counted once. Before, the settle
+// took the push out of the store and only then recorded the answer, so
+// the starts in between found nothing left to settle and sent a new push.
+func TestNoPushWhileUnpolledFraudSettles(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		fw, prov, clk, _ := newPushEnv(t, framework.PushLimit{})
+		noPushDuringSettle(t, prov, clk, fw)
+	})
+	t.Run("postgres replicas", func(t *testing.T) {
+		prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
+		clk := newClock()
+		noPushDuringSettle(t, prov, clk, pushReplicasAt(t, prov, clk)...)
+	})
+}
+
+// noPushDuringSettle holds the first settle of alice's expired push,
+// which the user reported as fraud, between its taking the push and its
+// record, runs a burst of starts spread over fws meanwhile, then lets the
+// settle finish.
+func noPushDuringSettle(t *testing.T, prov *pushProvider, clk *clock, fws ...*framework.Framework) {
+	t.Helper()
+	if first, err := pushVerifyFor(fws[0], "attacker-login"); err != nil || first.Outcome != sdk.Pending {
+		t.Fatalf("the attacker's push: %+v %v", first, err)
+	}
+	prov.answer(sdk.Deny, sdk.ReasonFraud)
+	clk.Advance(6 * time.Minute) // nobody polls; the transaction expires
+
+	held, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	defer framework.SetSettleHook(func() {
+		if first.CompareAndSwap(false, true) { // the first settle only; the others go on
+			close(held)
+			<-release
+		}
+	})()
+	settler := make(chan string, 1)
+	go func() { settler <- verdict(pushVerifyFor(fws[0], "attacker-login")) }()
+	<-held
+	got := burst.Count(pollBurst, func(i int) string {
+		return verdict(pushVerifyFor(fws[i%len(fws)], "attacker-login"))
+	})
+	close(release)
+	got[<-settler]++
+
+	locked := "error:" + string(framework.CodeLockedOut)
+	if got[locked] != pollBurst+1 {
+		t.Errorf("%d starts after an unpolled fraud report, while it was being settled: %v, want every one %s", pollBurst+1, got, locked)
+	}
+	prov.mu.Lock()
+	sent := prov.sent
+	prov.mu.Unlock()
+	if sent != 1 {
+		t.Errorf("%d pushes sent, want 1 (the one reported as fraud; none after it)", sent)
+	}
+	list, err := fws[len(fws)-1].Audit(t.Context(), framework.AuditQuery{UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range list {
+		if e.Event == framework.EventVerify && e.Reason == string(sdk.ReasonFraud) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d fraud reports audited, want 1", n)
+	}
+}
