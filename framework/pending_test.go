@@ -56,7 +56,7 @@ func (p *pushProvider) Verify(_ context.Context, r sdk.VerifyRequest) (sdk.Verif
 }
 
 func TestPendingVerification(t *testing.T) {
-	prov := &pushProvider{answers: map[string]sdk.Outcome{}}
+	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
 	store, _ := openStore(t)
 	clk := newClock()
 	fw := startFramework(t, store, newKey(t), clk, 0, framework.ProviderSpec{Name: "push", Staff: true, Impl: prov})
@@ -103,8 +103,13 @@ func TestPendingVerification(t *testing.T) {
 		t.Errorf("second poll of a decided push: %v", err)
 	}
 
-	// Expiry: a push nobody answers is denied after the transaction TTL.
+	// Expiry: a push nobody answers is denied after the transaction TTL,
+	// once the provider says it no longer knows it (as Duo does; a
+	// provider that cannot say keeps it, TestUnpolledFraudSurvivesDuoOutage).
 	tx = push("bob")
+	prov.mu.Lock()
+	prov.answers["duo-tx-bob"], prov.reasons["duo-tx-bob"] = sdk.Deny, sdk.ReasonExpired
+	prov.mu.Unlock()
 	clk.Advance(6 * time.Minute)
 	if res, err := fw.PollVerification(ctx, "bob", tx); err != nil || res.Outcome != sdk.Deny || res.Reason != sdk.ReasonExpired {
 		t.Errorf("expired poll: %+v, %v", res, err)

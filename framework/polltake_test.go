@@ -126,11 +126,12 @@ func pollDecidedAtOnce(t *testing.T, prov *pushProvider, out sdk.Outcome, fws ..
 // TestExpiredPushGivenOnce: a burst of polls of a push that expired gives
 // its expiry once (one denial audited and counted), the rest not_found.
 func TestExpiredPushGivenOnce(t *testing.T) {
-	fw, _, clk, _ := newPushEnv(t, framework.PushLimit{})
+	fw, prov, clk, _ := newPushEnv(t, framework.PushLimit{})
 	start, err := pushVerify(fw)
 	if err != nil || start.Outcome != sdk.Pending {
 		t.Fatalf("start: %+v %v", start, err)
 	}
+	prov.answer(sdk.Deny, sdk.ReasonExpired) // the provider no longer knows it
 	clk.Advance(6 * time.Minute)
 	got := burst.Count(pollBurst, func(int) string {
 		res, err := fw.PollVerification(context.Background(), "alice", start.TxID)

@@ -146,9 +146,10 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 // reserveFreeing is reserveSend for a start of login (its SessionKey):
 // when the slot is held by another login's push that the user has denied,
 // that push is settled (freeDenied) and the slot reserved again. refused
-// is the lockout the denial's record brought, to be answered as it is;
-// err is the store's, or the provider's that could not say what the user
-// answered to an expired push.
+// is the answer to give as it is: the lockout the denial's record
+// brought, or settleExpired's error (the provider could not say what the
+// user answered to an expired push, or the store failed); err is the
+// reservation's.
 //
 // A reservation, or the pending push it found, is checked against the
 // lockout once made (a new one given back if the user is locked): it is
@@ -162,8 +163,11 @@ func (f *Framework) reserveSend(ctx context.Context, userID, provider string, au
 // finished in between.
 func (f *Framework) reserveFreeing(ctx context.Context, userID, provider string, aud Audience, session, login string) (tx Transaction, pr PushReservation, refused, err error) {
 	for range maxCASAttempts {
-		if refused, err = f.settleExpired(ctx, userID, provider, aud); refused != nil || err != nil {
-			return tx, pr, refused, err
+		if refused, err = f.settleExpired(ctx, userID, provider, aud); err != nil {
+			return tx, pr, err, nil // already the answer (a provider that cannot say: 503), not a reservation's failure
+		}
+		if refused != nil {
+			return tx, pr, refused, nil
 		}
 		tx, pr, err = f.reserveSend(ctx, userID, provider, aud, session)
 		if err == nil && pr.Existing != nil {
@@ -280,7 +284,14 @@ func (f *Framework) settleExpiredPush(ctx context.Context, tx Transaction, in Ve
 // user's, and counts as such: an attacker who waits out the transaction
 // before polling must not make a fraud report vanish. An approval found
 // late is not given (the push expired), nor is anything else the
-// provider says.
+// provider says. But a provider that cannot say what the user answered
+// (it failed, timed out or answered garbage; its backend was unreachable,
+// which its failmode answered for, or refused the question; or it still
+// waits for an answer, as Duo reports an auth_status that hung) is an
+// error: the push may hold a
+// fraud report, so it is kept, and nothing is sent, until the provider
+// can say (fail closed). A provider that says it does not know the
+// transaction (expired) has answered.
 func (f *Framework) expiredAnswer(ctx context.Context, tx Transaction, in VerifyInput) (VerifyResult, error) {
 	expired := VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonExpired}
 	if tx.ProviderTxID == "" || !tx.ResendAfter.IsZero() { // never sent, or a code challenge
@@ -288,14 +299,32 @@ func (f *Framework) expiredAnswer(ctx context.Context, tx Transaction, in Verify
 	}
 	m, err := f.provider(tx.Provider, tx.Audience)
 	if err != nil {
-		return expired, nil
+		return VerifyResult{}, err
 	}
 	res, _, err := f.decide(ctx, m, in, tx.ProviderTxID, nil)
-	if err != nil || res.Outcome != sdk.Deny || !res.Reason.CountsAgainstBudget(false) {
+	switch {
+	case err != nil:
+		return VerifyResult{}, err
+	case unanswered(res):
+		return VerifyResult{}, errorf(CodeProviderUnavailable, nil, "provider %q cannot say now what the user answered to an earlier push; try again", in.Provider)
+	case res.Outcome != sdk.Deny || !res.Reason.CountsAgainstBudget(false):
 		return expired, nil
 	}
 	res.TxID = ""
 	return res, nil
+}
+
+// unanswered says whether res, the provider's answer about a push, is
+// not the user's: the push still waits (or the provider's backend hung),
+// the backend could not be asked and the failmode answered, or it
+// refused the question (Duo's provider says so of a malformed answer
+// too).
+func unanswered(res VerifyResult) bool {
+	switch res.Reason {
+	case sdk.ReasonUnavailable, sdk.ReasonFailmodeSafe, sdk.ReasonBackendRefused:
+		return true
+	}
+	return res.Outcome == sdk.Pending
 }
 
 // testHookSettle, set by tests, runs in a settle of an expired push once

@@ -126,7 +126,8 @@ func (f *Framework) freeDenied(ctx context.Context, pending Transaction, login s
 
 // settleDenied asks the provider about pending and, if the user denied
 // it, records the denial with the push's deletion; it reports whether the
-// slot is free (settled here or by another request).
+// slot is free (settled here or by another request). A provider that
+// cannot say (its backend unreachable) has not answered for the user.
 func (f *Framework) settleDenied(ctx context.Context, pending Transaction) bool {
 	m, err := f.provider(pending.Provider, pending.Audience)
 	if err != nil {
@@ -135,7 +136,7 @@ func (f *Framework) settleDenied(ctx context.Context, pending Transaction) bool 
 	in := VerifyInput{UserID: pending.UserID, Provider: pending.Provider, Audience: pending.Audience}
 	for range maxCASAttempts {
 		res, upd, err := f.decide(ctx, m, in, pending.ProviderTxID, nil)
-		if err != nil || res.Outcome != sdk.Deny {
+		if err != nil || res.Outcome != sdk.Deny || unanswered(res) {
 			return false
 		}
 		// The push ends in the write of the denial and its lockout
