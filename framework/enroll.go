@@ -376,34 +376,50 @@ func (f *Framework) ResetEnrollment(ctx context.Context, userID, provider string
 
 // resetGone answers a reset of an enrollment that is not there
 // (CodeNotFound), after finishing what a reset run before it may have
-// left when one of its writes failed after the delete: a user without an
-// active factor keeps neither remembered devices (each was earned with a
-// factor since reset, and would skip the next one) nor recovery codes
-// (they would back the next factor, which would then be issued none).
+// left when one of its writes failed after the delete (finishRemoval).
 // With an active factor left, nothing is touched: the request names no
 // enrollment, and changes nothing of the user's.
 func (f *Framework) resetGone(ctx context.Context, userID, provider string) error {
-	notFound := errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	if _, err := f.finishRemoval(ctx, userID); err != nil {
+		return err
+	}
+	return errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+}
+
+// finishRemoval finishes, for a user without an active factor, what a
+// removal of the last one may have left when one of its writes failed
+// after the delete: such a user keeps neither remembered devices (each
+// was earned with a factor since removed, and would skip the next one)
+// nor recovery codes (they would back the next factor, which would then
+// be issued none). It reports whether the user has no active factor;
+// with one, it touches nothing.
+//
+// Safe to run at once from any number of requests on any replicas: the
+// drop is one store operation that keeps the codes of a user a factor
+// became active for meanwhile (DropRecoveryCodesUnlessActive), and
+// forgetting devices twice forgets nothing more. Only the run that
+// dropped codes audits it.
+func (f *Framework) finishRemoval(ctx context.Context, userID string) (noActive bool, err error) {
 	list, err := f.store.List(ctx, userID)
 	if err != nil {
-		return errorf(CodeInternal, err, "list enrollments")
+		return false, errorf(CodeInternal, err, "list enrollments")
 	}
 	if slices.ContainsFunc(list, func(e Enrollment) bool { return e.Status == StatusActive }) {
-		return notFound
+		return false, nil
 	}
 	if _, err := f.revokeAllDevices(ctx, userID, EventReset); err != nil {
-		return err
+		return false, err
 	}
 	dropped, err := f.store.DropRecoveryCodesUnlessActive(ctx, userID)
 	if err != nil {
-		return errorf(CodeInternal, err, "drop recovery codes")
+		return false, errorf(CodeInternal, err, "drop recovery codes")
 	}
 	if dropped {
 		f.log.Warn("recovery codes backing no factor dropped", "user", userID)
 		if err := f.audit(ctx, AuditEntry{Event: EventReset, UserID: userID, Provider: RecoveryProvider, Outcome: "deleted",
 			Reason: "no_active_factor"}); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return notFound
+	return true, nil
 }

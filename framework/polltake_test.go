@@ -16,7 +16,13 @@ import (
 // of a host would (skipped without TEST_POSTGRES_DSN, see pgtest).
 func pgReplicas(t *testing.T, n int) []framework.Store {
 	t.Helper()
-	dsn := pgtest.Schema(t)
+	return pgReplicasAt(t, pgtest.Schema(t), n)
+}
+
+// pgReplicasAt is pgReplicas on the schema dsn names, for a test that
+// also reaches the database itself (to install a fault).
+func pgReplicasAt(t *testing.T, dsn string, n int) []framework.Store {
+	t.Helper()
 	var stores []framework.Store
 	for range n {
 		s, err := postgres.Create(t.Context(), dsn)

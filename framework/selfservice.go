@@ -17,8 +17,10 @@ import (
 // a denial removes nothing.
 //
 // Refused before any code is checked: a provider the user has no
-// enrollment in (CodeNotFound), and a step-up not answered on the spot (a
-// push, a poll, remember-this-device; see checkStepUp).
+// enrollment in while another factor is active (CodeNotFound), and a
+// step-up not answered on the spot (a push, a poll, remember-this-device;
+// see checkStepUp). A provider the user has no enrollment in while no
+// factor is active is a removal already done: see removedAlready.
 func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp VerifyInput) (VerifyResult, error) {
 	if err := checkStepUp(stepUp); err != nil {
 		return VerifyResult{}, err
@@ -27,7 +29,8 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 	defer cancel()
 	_, err := f.store.Get(cctx, stepUp.UserID, provider)
 	if errors.Is(err, ErrNotFound) {
-		return VerifyResult{}, errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+		res, err := f.removedAlready(cctx, stepUp.UserID, provider)
+		return res, pastDeadline(cctx, err)
 	}
 	if err != nil {
 		return VerifyResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollment")
@@ -40,6 +43,31 @@ func (f *Framework) RemoveEnrollmentStepUp(ctx context.Context, provider string,
 		return VerifyResult{}, err // CodeNotFound: a concurrent removal did it
 	}
 	return res, nil
+}
+
+// removedAlready answers a removal of an enrollment that is not there.
+// With no active factor left it is the removal of the user's last one,
+// done already or done but for its clean-up: the retry the caller was
+// told to make when a write after the delete failed (the recovery codes'
+// drop), or a request of a burst that came after the removal. Before, it
+// stopped at not_found and the clean-up never ran: the old recovery codes
+// outlived the factor and backed the next one, which was issued none.
+// Now it finishes the clean-up (finishRemoval) and is answered as done:
+// an allow, without the step-up checked (the factor it would be checked
+// with is gone, and the clean-up removes only what no factor backs), so
+// its reason is ReasonNotEnrolled and Answered is false.
+//
+// With an active factor left, nothing is touched: CodeNotFound.
+func (f *Framework) removedAlready(ctx context.Context, userID, provider string) (VerifyResult, error) {
+	noActive, err := f.finishRemoval(ctx, userID)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if !noActive {
+		return VerifyResult{}, errorf(CodeNotFound, nil, "user has no %q enrollment", provider)
+	}
+	return VerifyResult{Outcome: sdk.Allow, Reason: ReasonNotEnrolled,
+		Message: "no such factor, and none active: the removal is done"}, nil
 }
 
 // RemoveCredentialStepUp removes one credential (a security key) of the

@@ -305,7 +305,8 @@ func (h *testHost) enroll(user string) string {
 		h.t.Fatalf("confirm: %d %v", c.status, c.body)
 	}
 	h.lastRecovery = nil
-	for _, rc := range c.body["recovery_codes"].([]any) {
+	codes, _ := c.body["recovery_codes"].([]any) // none when the user still has codes
+	for _, rc := range codes {
 		h.lastRecovery = append(h.lastRecovery, rc.(string))
 	}
 	return key.Secret()

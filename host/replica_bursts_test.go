@@ -69,14 +69,17 @@ func TestRemoveEnrollmentStepUpBurstReplicas(t *testing.T) {
 		return h.remove("cat", "totp", map[string]string{"provider": "totp", "code": right})
 	})
 	for v := range got {
-		// Removed (204 has no body: verdictOf says "/"); gone by then;
-		// replayed; locked out after replays.
-		if v != "/" && v != "404" && v != "422" && v != "429" {
+		// Removed, or gone by then (cat has no factor left: the removal
+		// is done; 204 has no body: verdictOf says "/"); replayed; locked
+		// out after replays.
+		if v != "/" && v != "422" && v != "429" {
 			t.Errorf("unexpected answer %q in the burst: %v", v, got)
 		}
 	}
-	allows, removals := a.auditCount("cat", "verify", "allow"), a.auditCount("cat", "enrollment.reset", "deleted")
-	if got["/"] != 1 || allows != 1 || removals != 1 {
+	// How many removed is the audit's to tell: every 204 is not one (nor
+	// the recovery codes' drop a request that came after may have made).
+	allows, removals := a.auditCount("cat", "verify", "allow"), a.auditCountOf("cat", "enrollment.reset", "deleted", "totp")
+	if got["/"] < 1 || allows != 1 || removals != 1 {
 		t.Errorf("one right code 8 times at once over two replicas: %v, %d allows and %d removals audited; want one of each", got, allows, removals)
 	}
 	if n := b.enrolled("cat"); n != 0 {
@@ -203,7 +206,9 @@ func TestSecurityStepUpBurstReplicas(t *testing.T) {
 			t.Errorf("burst answer: %d %.300s", p.status, p.body)
 		}
 	}
-	allows, removals := a.auditCount("cat", "verify", "allow"), a.auditCount("cat", "enrollment.reset", "deleted")
+	// A request that found the factor gone may be the one that drops the
+	// recovery codes, audited as the recovery provider's: not a removal.
+	allows, removals := a.auditCount("cat", "verify", "allow"), a.auditCountOf("cat", "enrollment.reset", "deleted", "totp")
 	if allows != 1 || removals != 1 {
 		t.Errorf("one code sent 8 times at once over two replicas: %d allows and %d removals audited, want 1 and 1", allows, removals)
 	}

@@ -1,7 +1,12 @@
 package host_test
 
 import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -70,7 +75,9 @@ func TestRemoveEnrollmentStepUp(t *testing.T) {
 
 // TestRemoveEnrollmentStepUpBurst: 16 wrong step-ups at once get the free
 // attempts evaluated and no more; one right code sent 8 times at once
-// removes once and is accepted once.
+// removes once and is accepted once (a request that comes after the
+// removal is answered 204 too: bob has no factor left, the removal is
+// done).
 func TestRemoveEnrollmentStepUpBurst(t *testing.T) {
 	h := startHost(t, totpClients)
 	secret := h.enroll("bob")
@@ -88,12 +95,17 @@ func TestRemoveEnrollmentStepUpBurst(t *testing.T) {
 	}
 	h.clock.Add(time.Hour)
 	got := removeBurst(8, h.code(secret))
-	if got[204] != 1 || h.auditCount("bob", "verify", "allow") != 1 {
-		t.Errorf("one right code 8 times at once: %v, %d allows audited; want one removal, one allow", got, h.auditCount("bob", "verify", "allow"))
+	// 204 also answers a request that found the factor gone (bob has none
+	// left: the removal is done); the audit tells how many removed. Such a
+	// request may be the one that drops his recovery codes, audited as
+	// the recovery provider's.
+	allows, removals := h.auditCount("bob", "verify", "allow"), h.auditCountOf("bob", "enrollment.reset", "deleted", "totp")
+	if got[204] < 1 || allows != 1 || removals != 1 {
+		t.Errorf("one right code 8 times at once: %v, %d allows and %d removals audited; want one of each", got, allows, removals)
 	}
 	for status := range got {
-		// Removed; gone by then; replayed; locked out after five replays.
-		if status != 204 && status != 404 && status != 422 && status != 429 {
+		// Removed, or gone by then; replayed; locked out after five replays.
+		if status != 204 && status != 422 && status != 429 {
 			t.Errorf("unexpected status %d in the burst: %v", status, got)
 		}
 	}
@@ -102,11 +114,17 @@ func TestRemoveEnrollmentStepUpBurst(t *testing.T) {
 // auditCount counts the user's audit entries of an event and outcome.
 func (h *testHost) auditCount(user, event, outcome string) int {
 	h.t.Helper()
+	return h.auditCountOf(user, event, outcome, "")
+}
+
+// auditCountOf is auditCount of one provider's entries ("": any).
+func (h *testHost) auditCountOf(user, event, outcome, provider string) int {
+	h.t.Helper()
 	r := h.do("GET", "/v1/audit?user="+user+"&limit=1000", adminKey, nil)
 	n := 0
 	for _, e := range r.body["entries"].([]any) {
 		m := e.(map[string]any)
-		if m["event"] == event && m["outcome"] == outcome {
+		if m["event"] == event && m["outcome"] == outcome && (provider == "" || m["provider"] == provider) {
 			n++
 		}
 	}
@@ -227,5 +245,56 @@ func TestStepUpRefusesFailmodeAllow(t *testing.T) {
 	if r := h.do("POST", "/v1/users/erin/recovery-codes", appKey, map[string]any{"audience": "staff",
 		"step_up": map[string]string{"provider": "duo", "factor": "passcode", "code": "314159"}}); r.status != http.StatusCreated {
 		t.Errorf("new codes with Duo answering: %d %v", r.status, r.body)
+	}
+}
+
+// TestRemoveEnrollmentStepUpRetryFinishes: the application removes
+// alice's last factor while the store refuses to drop recovery codes (a
+// real SQLite fault: a trigger); the factor is deleted, the codes are
+// not, and the answer is an error. The application retries, as told, once
+// the store is back: the retry is answered 204 (the removal is done), not
+// 404, and finishes the removal: no recovery code is left to back a
+// factor alice no longer has, and her next factor is issued codes of its
+// own.
+func TestRemoveEnrollmentStepUpRetryFinishes(t *testing.T) {
+	h := startHost(t, totpClients)
+	secret := h.enroll("alice")
+	old := h.lastRecovery
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(filepath.Dir(h.configPath), "twofactor.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TRIGGER codes_down BEFORE DELETE ON recovery_codes BEGIN SELECT RAISE(ABORT, 'recovery codes unavailable'); END`); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(30 * time.Second)
+	// Sent past the harness: its 500 is in no route's document.
+	body, _ := json.Marshal(map[string]any{"audience": "client", "step_up": map[string]string{"provider": "totp", "code": h.code(secret)}})
+	req, _ := http.NewRequest("POST", h.url+"/v1/users/alice/enrollments/totp/remove", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+appKey)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if _, err := db.Exec(`DROP TRIGGER codes_down`); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode < 500 || h.enrolled("alice") != 0 {
+		t.Fatalf("the removal during the fault: %d, %d enrollments; want an error after the delete", res.StatusCode, h.enrolled("alice"))
+	}
+	h.clock.Add(30 * time.Second)
+	if r := h.remove("alice", "totp", map[string]string{"provider": "totp", "code": h.code(secret)}); r.status != http.StatusNoContent {
+		t.Errorf("the retry: %d %v, want 204 (the removal is done)", r.status, r.body)
+	}
+	if r := h.do("GET", "/v1/users/alice/recovery-codes", appKey, nil); r.body["remaining"] != 0.0 {
+		t.Errorf("recovery codes after the retried removal of alice's last factor: %v, want 0", r.body)
+	}
+	h.clock.Add(30 * time.Second)
+	h.enroll("alice")
+	if len(h.lastRecovery) != 10 || slices.Contains(h.lastRecovery, old[0]) {
+		t.Errorf("alice's next factor was issued %d recovery codes, want a new set of 10", len(h.lastRecovery))
 	}
 }

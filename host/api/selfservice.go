@@ -21,8 +21,11 @@ import (
 // and a recovery code), through the same attempt gate, lockout, replay
 // protection and audit; only its allow removes. 204 removed; 422 with the
 // denial's reason (invalid_code, replayed, ...) removes nothing; 404 when
-// the user has no such enrollment (checked before the code, which is then
-// not spent).
+// the user has no such enrollment but another active one (checked before
+// the code, which is then not spent). No such enrollment and none active
+// is a removal already done, answered 204 without the code checked: the
+// retry of a removal that failed part-way finishes it (the user's
+// recovery codes and remembered devices go with the last factor).
 //
 // Removing one key of an enrollment that holds several (webauthn) is the
 // same, and DELETE .../credentials/{credential} is likewise for admins:

@@ -231,7 +231,9 @@ func TestSecurityStepUpBurst(t *testing.T) {
 			t.Errorf("burst answer: %d %.300s", p.status, p.body)
 		}
 	}
-	if a, r := h.audited("bob", "verify", "allow"), h.audited("bob", "enrollment.reset", "deleted"); a != 1 || r != 1 {
+	// A request that found the factor gone may be the one that drops the
+	// recovery codes, audited as the recovery provider's: not a removal.
+	if a, r := h.audited("bob", "verify", "allow"), h.auditedOf("bob", "enrollment.reset", "deleted", "totp"); a != 1 || r != 1 {
 		t.Errorf("one code sent 8 times at once: %d allows and %d removals audited, want 1 and 1", a, r)
 	}
 	if got := h.enrollments("bob"); len(got) != 0 {
@@ -259,11 +261,17 @@ func tokenOf(t *testing.T, link string, h *testHost) url.Values {
 // audited counts the user's audit entries of an event and outcome.
 func (h *testHost) audited(user, event, outcome string) int {
 	h.t.Helper()
+	return h.auditedOf(user, event, outcome, "")
+}
+
+// auditedOf is audited of one provider's entries ("": any).
+func (h *testHost) auditedOf(user, event, outcome, provider string) int {
+	h.t.Helper()
 	_, out := h.api("GET", "/v1/audit?user="+url.QueryEscape(user)+"&limit=1000", adminKey, nil)
 	n := 0
 	for _, e := range out["entries"].([]any) {
 		m := e.(map[string]any)
-		if m["event"] == event && m["outcome"] == outcome {
+		if m["event"] == event && m["outcome"] == outcome && (provider == "" || m["provider"] == provider) {
 			n++
 		}
 	}
