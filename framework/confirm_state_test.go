@@ -129,7 +129,8 @@ func TestRefusedConfirmKeepsState(t *testing.T) {
 
 // TestRefusedConfirmBurst: simultaneous wrong confirms of one enrollment
 // never lose a count: each refused confirm that returned its refusal
-// wrote its count (compare-and-swap), and the others were told to retry.
+// wrote its count (compare-and-swap), deciding again on the count the one
+// before it wrote when it lost the race.
 func TestRefusedConfirmBurst(t *testing.T) {
 	p := &countingProvider{}
 	e := newEnv(t, framework.ProviderSpec{Name: "counter", Staff: true, Impl: p})

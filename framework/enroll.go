@@ -153,16 +153,9 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	if err != nil {
 		return ConfirmResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollment")
 	}
-	// An active enrollment that holds several credentials is confirming
-	// one more (begun by BeginEnrollment); the provider keeps that
-	// registration's expiry.
-	adding := e.Status == StatusActive && f.MultipleCredentials(provider)
-	if e.Status == StatusActive && !adding {
-		return ConfirmResult{}, errorf(CodeAlreadyEnrolled, nil, "the %q enrollment is already active", provider)
-	}
 	now := f.now()
-	if !adding && now.Sub(e.UpdatedAt) > f.pendingTTL {
-		return ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}, nil
+	if res, done, err := f.refuseConfirm(e, now); done {
+		return res, err
 	}
 	// A confirmation checks a secret (a code the user read, or was sent):
 	// it passes the same gate as a verify, in the same budget.
@@ -176,8 +169,7 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		}
 		return ConfirmResult{}, err
 	}
-	res, upd, err := f.confirm(ctx, m, e, code, now)
-	return f.recordConfirm(ctx, t, userID, provider, code != "", res, upd, err)
+	return f.confirmOnLatest(ctx, t, m, e, code, now)
 }
 
 // confirm is the decision of a confirmation: the provider checks the
@@ -234,7 +226,8 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 
 // recordConfirm writes a confirmation's outcome in one DecisionWrite: the
 // activated enrollment (compare-and-swap), the audit entry and the
-// settlement of its attempt. A wrong code stays counted, anything else is
+// settlement of its attempt; errStale when the compare-and-swap lost, and
+// nothing was written. A wrong code stays counted, anything else is
 // given back: a confirmation that succeeds does not end the user's run of
 // failures as a verify does, since a factor being enrolled proves nothing
 // about the factors already active. withCode says the confirmation sent
@@ -264,9 +257,7 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 		}
 	}
 	if cerr := f.store.CommitDecision(ctx, w); errors.Is(cerr, ErrConflict) {
-		// Nothing was written: record the attempt without the state.
-		return f.recordConfirm(ctx, t, userID, provider, withCode, ConfirmResult{}, nil,
-			errorf(CodeConflict, cerr, "the enrollment changed while confirming; try again"))
+		return ConfirmResult{}, errStale // nothing was written: confirmOnLatest decides again
 	} else if cerr != nil {
 		return ConfirmResult{}, errorf(CodeInternal, cerr, "record confirmation")
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/internal/burst"
 	"github.com/twofactor/twofactor/internal/testbin"
 	"github.com/twofactor/twofactor/providers/email/emailtest"
@@ -314,5 +315,55 @@ func TestEmailConfirmCountsWrongCodes(t *testing.T) {
 	}
 	if c := confirm(code); c.status != http.StatusUnprocessableEntity || c.errCode() != "expired" {
 		t.Errorf("the right code after three wrong ones: %d %v, want 422 expired", c.status, c.body)
+	}
+}
+
+// TestEmailConfirmBurstCountsWrongCodes: TestEmailConfirmCountsWrongCodes
+// with the wrong codes sent at once, on one host and split over two
+// replicas: five wrong codes (as many as the attempt gate lets through)
+// spend the mailed code's three wrong guesses, the others are refused
+// without a check, and the right code is then refused. Before, the
+// confirmations that lost the state's compare-and-swap were answered a
+// conflict and given their attempt back, and the burst cost one of the
+// three guesses: the right code was accepted after it.
+func TestEmailConfirmBurstCountsWrongCodes(t *testing.T) {
+	t.Run("one host", func(t *testing.T) {
+		h, srv := startEmailHost(t)
+		emailConfirmBurst(t, srv, []*testHost{h})
+	})
+	t.Run("two replicas", func(t *testing.T) {
+		srv, ra, rb := startEmailReplicas(t)
+		emailConfirmBurst(t, srv, []*testHost{ra, rb})
+	})
+}
+
+func emailConfirmBurst(t *testing.T, srv *emailtest.Server, hosts []*testHost) {
+	const addr = "dora@x.example"
+	if r := hosts[0].do("POST", "/v1/users/dora/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+		"inputs": map[string]string{"email": addr}}); r.status != http.StatusCreated {
+		t.Fatalf("enroll: %d %v", r.status, r.body)
+	}
+	code := srv.LastCode(t, 0, addr)
+	confirm := func(h *testHost, code string) response {
+		return h.do("POST", "/v1/users/dora/enrollments/email/confirm", appKey, map[string]string{"code": code})
+	}
+	got := map[string]int{}
+	for _, r := range burst.Run(free, func(i int) response {
+		b := []byte(code)
+		b[0] = '0' + (b[0]-'0'+byte(i)+1)%10 // a different wrong code each
+		return confirm(hosts[i%len(hosts)], string(b))
+	}) {
+		got[fmt.Sprint(r.status, " ", r.errCode())]++
+	}
+	if got["422 invalid_code"] != 3 || got["422 invalid_code"]+got["422 expired"] != free {
+		t.Errorf("%d wrong codes at once: %v; want 3 refused as wrong (the mailed code's guesses) and the rest as expired", free, got)
+	}
+	// Past the backoff the burst's attempts in flight at once may have set
+	// (the replicas keep the real clock: there, that backoff may answer).
+	hosts[0].clock.Add(framework.DefaultLockoutPolicy.Backoff + time.Second)
+	r := confirm(hosts[len(hosts)-1], code)
+	locked := len(hosts) > 1 && r.status == http.StatusTooManyRequests
+	if !locked && (r.status != http.StatusUnprocessableEntity || r.errCode() != "expired") {
+		t.Errorf("the right code after %d wrong ones at once: %d %v, want 422 expired", free, r.status, r.body)
 	}
 }
