@@ -11,8 +11,9 @@ func SetDecisionTimeout(d time.Duration) (restore func()) {
 	return func() { decisionTimeout = old }
 }
 
-// SetSettleHook makes h run in every settle of an expired push, once the
-// provider answered and before the answer is recorded, until the
+// SetSettleHook makes h run in every settle of an expired push, and in a
+// poll of a decided one, once the provider answered and before the
+// answer is recorded, until the
 // returned function restores it. Tests that call it must not run in
 // parallel with others.
 func SetSettleHook(h func()) (restore func()) {

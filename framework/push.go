@@ -327,8 +327,9 @@ func unanswered(res VerifyResult) bool {
 	return res.Outcome == sdk.Pending
 }
 
-// testHookSettle, set by tests, runs in a settle of an expired push once
-// the provider answered and before the answer is recorded.
+// testHookSettle, set by tests, runs in a settle of an expired push, and
+// in a poll of a decided one, once the provider answered and before the
+// answer is recorded.
 var testHookSettle func()
 
 // sendLimit is the push limit, or SilentChallengeFactor times it for a

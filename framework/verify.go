@@ -405,6 +405,9 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 			}
 			err, taken = terr, terr == nil // a failed take is recorded as the poll's error
 			res.TxID = ""
+			if testHookSettle != nil {
+				testHookSettle()
+			}
 		}
 		res, err = f.record(ctx, in, nil, res, upd, err)
 		if !errors.Is(err, errStale) {
