@@ -394,6 +394,22 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 			res.TxID = tx.ID
 			return f.record(ctx, in, nil, res, upd, nil)
 		}
+		if err == nil && res.Outcome == sdk.Deny {
+			// A denial ends the push in the write that records it, and
+			// the lockout a fraud report brings (recordSettle), as a
+			// settle of an expired one does: taken first, the push left
+			// a moment in which a start found the slot free and sent a
+			// new push to the user who had just reported one. Of two
+			// polls at once, one writes; the other finds it gone.
+			if testHookSettle != nil {
+				testHookSettle()
+			}
+			res, err = f.recordSettle(ctx, in, tx.ID, res, upd)
+			if !errors.Is(err, errStale) {
+				return res, err
+			}
+			continue
+		}
 		// A decided push is given once: two polls at once (a page's timer
 		// and its retry, or a replayed request) both hear the provider's
 		// answer, and only the one that takes the transaction gives it,
@@ -405,9 +421,6 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 			}
 			err, taken = terr, terr == nil // a failed take is recorded as the poll's error
 			res.TxID = ""
-			if testHookSettle != nil {
-				testHookSettle()
-			}
 		}
 		res, err = f.record(ctx, in, nil, res, upd, err)
 		if !errors.Is(err, errStale) {
