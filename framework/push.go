@@ -43,6 +43,11 @@ type PushReservation struct {
 	RetryAt   time.Time
 }
 
+// PruneAfter is how long an expired transaction that holds nothing to
+// settle is kept (ReservePush deletes it after): for that long a code
+// typed late, or a poll, is answered "expired" rather than "nothing sent".
+const PruneAfter = time.Hour
+
 // PushStore keeps the push limit and the transactions of pushes in flight.
 type PushStore interface {
 	// ReservePush atomically: returns the user's live transaction for
@@ -56,9 +61,12 @@ type PushStore interface {
 	// returns it as Unsettled, changing nothing;
 	// else, if limit.Max pushes were counted in the window still running,
 	// returns RetryAt (the window's end), changing nothing; else counts one
-	// push (a window that has passed starts again at now) and inserts tx.
-	// ErrNotFound, changing nothing, if the user has no enrollment in
-	// tx.Provider.
+	// push (a window that has passed starts again at now) and inserts tx,
+	// deleting the user's transactions for tx.Provider and tx.Audience
+	// that expired before now-PruneAfter and hold nothing to settle (never
+	// sent, or code challenges): without that, every expired challenge
+	// stayed forever, a row per code sent. ErrNotFound, changing nothing,
+	// if the user has no enrollment in tx.Provider.
 	ReservePush(ctx context.Context, tx Transaction, now time.Time, limit PushLimit) (PushReservation, error)
 	// SendTransaction records the provider's transaction id of a push or a
 	// challenge once it was sent, the transaction's full lifetime and, for

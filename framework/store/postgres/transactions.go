@@ -101,6 +101,11 @@ func (s *Store) ExpiredPushes(ctx context.Context, userID, provider string, aud 
 // ($1 to $3) sent and expired at $4.
 const expiredPushWhere = `user_id = $1 AND provider = $2 AND audience = $3 AND expires_at <= $4 AND provider_tx_id <> '' AND resend_after IS NULL`
 
+// prunableWhere selects a user's transactions for a provider and audience
+// ($1 to $3) expired at $4 that hold nothing to settle: never sent, or
+// code challenges (see ReservePush).
+const prunableWhere = `user_id = $1 AND provider = $2 AND audience = $3 AND expires_at <= $4 AND (provider_tx_id = '' OR resend_after IS NOT NULL)`
+
 var _ framework.PushStore = (*Store)(nil)
 
 // ReservePush serializes a user's push requests for one provider on their
@@ -171,6 +176,10 @@ func (s *Store) ReservePush(ctx context.Context, t framework.Transaction, now ti
 			if _, err := tx.Exec(ctx, `DELETE FROM transactions WHERE id = $1`, replace); err != nil {
 				return err
 			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM transactions WHERE `+prunableWhere,
+			t.UserID, t.Provider, string(t.Audience), now.Add(-framework.PruneAfter).UTC()); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, `
 			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at, session)

@@ -101,6 +101,11 @@ func (s *Store) ExpiredPushes(ctx context.Context, userID, provider string, aud 
 // (the first three arguments) sent and expired at now (the fourth).
 const expiredPushWhere = `user_id = ? AND provider = ? AND audience = ? AND expires_at <= ? AND provider_tx_id != '' AND resend_after = 0`
 
+// prunableWhere selects a user's transactions for a provider and audience
+// (the first three arguments) expired at the fourth that hold nothing to
+// settle: never sent, or code challenges (see ReservePush).
+const prunableWhere = `user_id = ? AND provider = ? AND audience = ? AND expires_at <= ? AND (provider_tx_id = '' OR resend_after != 0)`
+
 var _ framework.PushStore = (*Store)(nil)
 
 // ReservePush checks for a pending push, checks and counts the push window,
@@ -167,6 +172,10 @@ func (s *Store) ReservePush(ctx context.Context, tx framework.Transaction, now t
 			if _, err := q.ExecContext(ctx, `DELETE FROM transactions WHERE id = ?`, replace); err != nil {
 				return err
 			}
+		}
+		if _, err := q.ExecContext(ctx, `DELETE FROM transactions WHERE `+prunableWhere,
+			tx.UserID, tx.Provider, string(tx.Audience), now.Add(-framework.PruneAfter).UnixNano()); err != nil {
+			return err
 		}
 		_, err = q.ExecContext(ctx, `
 			INSERT INTO transactions (id, user_id, provider, audience, provider_tx_id, created_at, expires_at, session)

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Transaction/OtherUser", testTransactionOtherUser},
 		{"Transaction/TakeOnce", testTransactionTakeOnce},
 		{"Transaction/ExpiredPushes", testExpiredPushes},
+		{"Transaction/ReservePushPrunes", testReservePushPrunes},
 		{"Transaction/SettlePush", testSettlePush},
 		{"Transaction/SettlePushStale", testSettlePushStale},
 		{"Transaction/NeedsEnrollment", testTransactionNeedsEnrollment},

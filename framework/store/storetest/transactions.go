@@ -190,3 +190,53 @@ func testExpiredPushes(t *testing.T, s framework.Store) {
 		}
 	}
 }
+
+// testReservePushPrunes: a reservation deletes the user's transactions
+// for the provider and audience that expired more than PruneAfter before
+// and hold nothing to settle (a push never sent, a code challenge), so a
+// row per code sent no longer stays forever; younger ones, another
+// user's, and a refused reservation change nothing.
+func testReservePushPrunes(t *testing.T, s framework.Store) {
+	active(t, s, "alice", "duo")
+	active(t, s, "bob", "duo")
+	unsent := newTx("unsent", "alice", "duo")
+	unsent.ProviderTxID = "" // its sender died before sending
+	putTx(t, s, unsent)
+	chal := newTx("chal", "alice", "duo")
+	chal.ProviderTxID, chal.CreatedAt, chal.ExpiresAt = "", at(10*time.Minute), at(15*time.Minute)
+	putTx(t, s, chal)
+	if err := s.SendTransaction(t.Context(), "chal", "ptx-chal", at(15*time.Minute), at(11*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	bobs := newTx("bobs", "bob", "duo")
+	bobs.ProviderTxID = ""
+	putTx(t, s, bobs)
+
+	// Half an hour after the challenge expired: kept.
+	young := newTx("young", "alice", "duo")
+	young.ProviderTxID, young.CreatedAt, young.ExpiresAt = "", at(45*time.Minute), at(50*time.Minute)
+	putTx(t, s, young)
+	for _, id := range []string{"unsent", "chal"} {
+		if _, err := s.GetTransaction(t.Context(), "alice", id); err != nil {
+			t.Errorf("%s, expired less than %v ago: %v, want it kept", id, framework.PruneAfter, err)
+		}
+	}
+	// Refused by the limit (one a window): nothing is deleted.
+	late := newTx("late", "alice", "duo")
+	late.CreatedAt, late.ExpiresAt = at(3*time.Hour), at(3*time.Hour+5*time.Minute)
+	strict := framework.PushLimit{Max: 1, Window: 4 * time.Hour}
+	if r, err := s.ReservePush(t.Context(), late, late.CreatedAt, strict); err != nil || r.RetryAt.IsZero() {
+		t.Fatalf("a reservation past the limit: %+v %v, want refused", r, err)
+	}
+	if _, err := s.GetTransaction(t.Context(), "alice", "unsent"); err != nil {
+		t.Errorf("a refused reservation deleted a transaction: %v", err)
+	}
+	putTx(t, s, late)
+	for _, id := range []string{"unsent", "chal", "young"} {
+		_, err := s.GetTransaction(t.Context(), "alice", id)
+		wantErr(t, id+", expired more than "+framework.PruneAfter.String()+" before a reservation", err, framework.ErrNotFound)
+	}
+	if _, err := s.GetTransaction(t.Context(), "bob", "bobs"); err != nil {
+		t.Errorf("another user's transaction: %v, want it kept", err)
+	}
+}
