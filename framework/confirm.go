@@ -41,14 +41,16 @@ func (f *Framework) refuseConfirm(e Enrollment, now time.Time) (res ConfirmResul
 // ever answered from state that was current when it was committed.
 // Serializing confirmations instead would need a lock across replicas for
 // what the compare-and-swap already orders.
-func (f *Framework) confirmOnLatest(ctx context.Context, t *ticket, m *managed, e Enrollment, code string, now time.Time) (ConfirmResult, error) {
+// sameFactors is recordConfirm's: the activation is written only if no
+// factor was activated since the setup was begun.
+func (f *Framework) confirmOnLatest(ctx context.Context, t *ticket, m *managed, e Enrollment, code string, now time.Time, sameFactors bool) (ConfirmResult, error) {
 	userID, provider, withCode := e.UserID, e.Provider, code != ""
 	var res ConfirmResult
 	var err error
 	for range maxCASAttempts {
 		var upd *Enrollment
 		res, upd, err = f.confirm(ctx, m, e, code, now)
-		out, rerr := f.recordConfirm(ctx, t, userID, provider, withCode, res, upd, err)
+		out, rerr := f.recordConfirm(ctx, t, userID, provider, withCode, sameFactors, res, upd, err)
 		if !errors.Is(rerr, errStale) {
 			return out, rerr
 		}
@@ -64,8 +66,8 @@ func (f *Framework) confirmOnLatest(ctx context.Context, t *ticket, m *managed, 
 	// and counts as one (without the state it came with); anything else
 	// is given back, as a conflict to try again.
 	if err == nil && res.Status == StatusPending {
-		return f.recordConfirm(ctx, t, userID, provider, withCode, res, nil, nil)
+		return f.recordConfirm(ctx, t, userID, provider, withCode, false, res, nil, nil)
 	}
-	return f.recordConfirm(ctx, t, userID, provider, withCode, ConfirmResult{}, nil,
+	return f.recordConfirm(ctx, t, userID, provider, withCode, false, ConfirmResult{}, nil,
 		errorf(CodeConflict, nil, "the enrollment changed while confirming; try again"))
 }

@@ -46,6 +46,15 @@ type DecisionWrite struct {
 	// then never active without the codes it was issued with, whatever
 	// crashes or fails between two writes.
 	FirstCodes *FirstCodes
+	// SameFactors, with an Update that activates a pending enrollment,
+	// writes it only if every active factor of the user other than
+	// Update's is one Update.Factors records (FactorsStamp: provider and
+	// confirmation time), checked in the decision's transaction against
+	// every activation committed before it, on any replica (PostgreSQL
+	// locks the user's enrollments first). Else ErrConflict, and nothing
+	// of d is written: a setup begun before a factor now active is begun
+	// again (setupfactors.go).
+	SameFactors bool
 }
 
 // FirstCodes is DecisionWrite.FirstCodes: Issue in, Issued out.
@@ -56,9 +65,12 @@ type FirstCodes struct {
 
 // CheckRecoveryUse refuses a recovery code use no store can make all or
 // nothing: with an Update (two compare-and-swaps), or naming no code; and
-// first codes that go with no activation. Every store calls it before
+// first codes, or SameFactors, that go with no activation. Every store calls it before
 // writing anything of d.
 func (d DecisionWrite) CheckRecoveryUse() error {
+	if d.SameFactors && (d.Update == nil || d.Update.Status != StatusActive) {
+		return errors.New("SameFactors goes with the activation of a factor, and only with it")
+	}
 	if c := d.FirstCodes; c != nil {
 		switch {
 		case d.Update == nil || d.Update.Status != StatusActive || d.UseRecovery != nil:

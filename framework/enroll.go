@@ -54,13 +54,17 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if err != nil {
 		return EnrollResult{}, err
 	}
-	if e, err := f.store.Get(ctx, in.UserID, in.Provider); err == nil && e.Status == StatusActive {
+	// The user's enrollments: this provider's, and the other factors the
+	// pending enrollment records (Enrollment.Factors).
+	list, err := f.store.List(ctx, in.UserID)
+	if err != nil {
+		return EnrollResult{}, errorf(CodeInternal, err, "read enrollments")
+	}
+	if e, ok := findEnrollment(list, in.Provider); ok && e.Status == StatusActive {
 		if f.MultipleCredentials(in.Provider) { // one more security key
 			return f.addCredential(ctx, m, e, in)
 		}
 		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
-		return EnrollResult{}, errorf(CodeInternal, err, "read enrollment")
 	}
 	inputs, err := f.enrollInputs(in.Provider, in.Inputs)
 	if err != nil {
@@ -90,6 +94,7 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	}
 	e, err := f.store.PutPending(ctx, Enrollment{
 		UserID: in.UserID, Provider: in.Provider, Status: StatusPending, State: sealed, CreatedAt: now, UpdatedAt: now,
+		Factors: FactorsStamp(list, in.Provider),
 	})
 	if errors.Is(err, ErrAlreadyActive) {
 		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)
@@ -105,7 +110,7 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 		e.Status, e.ConfirmedAt = StatusActive, now
 		entry.Outcome = string(e.Status)
 		codes, first := f.firstCodes(ctx, in.UserID)
-		w := DecisionWrite{Update: &e, Audit: []AuditEntry{f.stamp(ctx, entry)}, FirstCodes: first}
+		w := DecisionWrite{Update: &e, Audit: []AuditEntry{f.stamp(ctx, entry)}, FirstCodes: first, SameFactors: true}
 		if err := f.store.CommitDecision(ctx, w); err != nil {
 			return EnrollResult{}, updateErr(err, "enrollment changed concurrently; begin again")
 		}
@@ -146,16 +151,25 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 	// Bounded until the gate's decision context takes over (below).
 	cctx, ccancel := checksContext(ctx)
 	defer ccancel()
-	e, err := f.store.Get(cctx, userID, provider)
-	if errors.Is(err, ErrNotFound) {
-		return ConfirmResult{}, errorf(CodeNotEnrolled, nil, "no %q enrollment to confirm; begin one first", provider)
-	}
+	list, err := f.store.List(cctx, userID)
 	if err != nil {
-		return ConfirmResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollment")
+		return ConfirmResult{}, errorf(CodeInternal, pastDeadline(cctx, err), "read enrollments")
+	}
+	e, ok := findEnrollment(list, provider)
+	if !ok {
+		return ConfirmResult{}, errorf(CodeNotEnrolled, nil, "no %q enrollment to confirm; begin one first", provider)
 	}
 	now := f.now()
 	if res, done, err := f.refuseConfirm(e, now); done {
 		return res, err
+	}
+	adding := e.Status == StatusActive && f.MultipleCredentials(provider)
+	// Before the provider is asked, so no code is spent on it; checked
+	// again in the activation's transaction (SameFactors). An added key
+	// is not checked: its enrollment is active, so the user had a factor
+	// when it was begun, and the caller's step-up decided it.
+	if !adding && factorAdded(list, e) {
+		return f.staleSetup(cctx, userID, provider)
 	}
 	// A confirmation checks a secret (a code the user read, or was sent):
 	// it passes the same gate as a verify, in the same budget.
@@ -169,7 +183,34 @@ func (f *Framework) ConfirmEnrollment(ctx context.Context, userID, provider, cod
 		}
 		return ConfirmResult{}, err
 	}
-	return f.confirmOnLatest(ctx, t, m, e, code, now)
+	return f.confirmOnLatest(ctx, t, m, e, code, now, !adding)
+}
+
+// staleSetup answers the confirmation of a pending setup begun before a
+// factor of the user's now active (see setupfactors.go) as expired: the
+// caller begins it again, under the step-up the user's factors now call
+// for. Audited; no attempt is counted, no code was checked.
+func (f *Framework) staleSetup(ctx context.Context, userID, provider string) (ConfirmResult, error) {
+	res := ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}
+	f.log.Warn("setup begun before a factor now active refused", "provider", provider, "user", userID)
+	if err := f.audit(ctx, AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider,
+		Outcome: string(res.Status), Reason: string(res.Reason), Details: map[string]string{DetailStaleSetup: "factor_added"}}); err != nil {
+		return ConfirmResult{}, err
+	}
+	return res, nil
+}
+
+// DetailStaleSetup is the detail of a refused confirmation that says the
+// setup was begun before a factor the user now has (staleSetup).
+const DetailStaleSetup = "stale_setup"
+
+// findEnrollment is provider's enrollment in list.
+func findEnrollment(list []Enrollment, provider string) (Enrollment, bool) {
+	i := slices.IndexFunc(list, func(e Enrollment) bool { return e.Provider == provider })
+	if i < 0 {
+		return Enrollment{}, false
+	}
+	return list[i], true
 }
 
 // confirm is the decision of a confirmation: the provider checks the
@@ -232,8 +273,11 @@ func (f *Framework) confirm(ctx context.Context, m *managed, e Enrollment, code 
 // failures as a verify does, since a factor being enrolled proves nothing
 // about the factors already active. withCode says the confirmation sent
 // a code: a check of an activation that sent none guesses nothing, and
-// its "waiting" is given back (sdk.ReasonWaiting).
-func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, withCode bool, res ConfirmResult, upd *Enrollment, err error) (ConfirmResult, error) {
+// its "waiting" is given back (sdk.ReasonWaiting). sameFactors says an
+// activation is written only if no factor was activated since the setup
+// was begun (DecisionWrite.SameFactors); one that was is answered as
+// staleSetup answers.
+func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provider string, withCode, sameFactors bool, res ConfirmResult, upd *Enrollment, err error) (ConfirmResult, error) {
 	entry := AuditEntry{Event: EventEnrollConfirm, UserID: userID, Provider: provider, Outcome: string(res.Status), Reason: string(res.Reason)}
 	if err != nil {
 		entry.Outcome, entry.Reason, upd = string(OutcomeError), string(CodeOf(err)), nil
@@ -244,6 +288,7 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 	var codes []string
 	if err == nil && res.Status == StatusActive && upd != nil {
 		codes, w.FirstCodes = f.firstCodes(ctx, userID)
+		w.SameFactors = sameFactors
 	}
 	var locked *Attempts
 	switch s := settlementOf(VerifyResult{Outcome: sdk.Deny, Reason: res.Reason}, err, withCode); {
@@ -257,7 +302,17 @@ func (f *Framework) recordConfirm(ctx context.Context, t *ticket, userID, provid
 		}
 	}
 	if cerr := f.store.CommitDecision(ctx, w); errors.Is(cerr, ErrConflict) {
-		return ConfirmResult{}, errStale // nothing was written: confirmOnLatest decides again
+		// Nothing was written. A factor activated since the reads is a
+		// setup to begin again; anything else, confirmOnLatest decides
+		// again on the state the winner left.
+		if w.SameFactors {
+			if list, lerr := f.store.List(ctx, userID); lerr == nil && factorAdded(list, *upd) {
+				f.log.Warn("setup begun before a factor now active refused", "provider", provider, "user", userID)
+				return f.recordConfirm(ctx, t, userID, provider, withCode, false,
+					ConfirmResult{Status: StatusPending, Reason: sdk.ReasonExpired}, nil, nil)
+			}
+		}
+		return ConfirmResult{}, errStale
 	} else if cerr != nil {
 		return ConfirmResult{}, errorf(CodeInternal, cerr, "record confirmation")
 	}

@@ -182,11 +182,11 @@ func TestChallengeAndPollOnHungStore(t *testing.T) {
 			_, err := fw.Verify(ctx, framework.VerifyInput{UserID: "alice", Provider: "push", Audience: staff, TxID: pending.TxID})
 			return err
 		}},
-		{"BeginEnrollment", []string{"Get"}, func(fw *framework.Framework) error {
+		{"BeginEnrollment", []string{"List"}, func(fw *framework.Framework) error {
 			_, err := fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: "carol", Provider: "push", Audience: staff})
 			return err
 		}},
-		{"ConfirmEnrollment", []string{"Get"}, func(fw *framework.Framework) error {
+		{"ConfirmEnrollment", []string{"List"}, func(fw *framework.Framework) error {
 			_, err := fw.ConfirmEnrollment(ctx, "carol", "push", "123456")
 			return err
 		}},

@@ -33,6 +33,12 @@ type Enrollment struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	ConfirmedAt time.Time // zero while pending
+	// Factors records the user's other active factors when this pending
+	// enrollment was begun (FactorsStamp); PutPending writes it, and a
+	// confirmation that activates the enrollment is refused if a factor
+	// not recorded in it is active by then (DecisionWrite.SameFactors).
+	// FactorsUnknown on rows written before it was kept.
+	Factors string
 }
 
 // Store errors. Implementations return them (possibly wrapped) so the

@@ -88,3 +88,33 @@ func guessSetupPasscodes(t *testing.T, emu *duotest.Server, hosts []*testHost, u
 	}
 	return checked
 }
+
+// TestStaleDuoActivationNotConfirmedByAPI: an intruder with only dana's
+// password, while she has no factor, begins her Duo setup through the
+// application, activates it with their own phone and never finishes.
+// dana then sets up an authenticator app. An application's "continue your
+// Duo setup" button (POST .../duo/confirm {}) must not turn that setup on:
+// it was begun without the step-up she needs now. It is answered as
+// expired (begin again), and Duo stays pending; a setup begun again is
+// the usual one.
+func TestStaleDuoActivationNotConfirmedByAPI(t *testing.T) {
+	emu := startEmulator(t)
+	h := policyDuoHost(t, emu, "")
+	r := h.do("POST", "/v1/users/dana/enrollments", appKey, map[string]string{"provider": "duo", "audience": "client"})
+	d, _ := r.body["display"].(map[string]any)
+	if r.status != http.StatusCreated || d["activation_code"] == nil {
+		t.Fatalf("the intruder's begin: %d %v", r.status, r.body)
+	}
+	if err := emu.ActivateEnrollment(d["activation_code"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	h.enroll("dana")
+	c := h.do("POST", "/v1/users/dana/enrollments/duo/confirm", appKey, map[string]string{})
+	if c.status != http.StatusUnprocessableEntity || c.errCode() != "expired" {
+		t.Errorf("confirm of the setup begun before dana had a factor: %d %v; want 422 expired", c.status, c.body)
+	}
+	list := toJSON(h.do("GET", "/v1/users/dana/enrollments", appKey, nil).body["enrollments"])
+	if !strings.Contains(list, `"provider":"duo","status":"pending"`) {
+		t.Errorf("dana's enrollments after the confirm: %s; want Duo pending", list)
+	}
+}

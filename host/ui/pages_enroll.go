@@ -92,9 +92,9 @@ func (u *UI) factorsFingerprint(ctx context.Context, user string, counted bool) 
 // it is spent). The application's own enroll links are not checked.
 //
 // The check and the framework's begin or confirm that follows are two
-// steps, not one transaction: a confirm that races the very moment
-// another factor is confirmed may still pass. Closing that would take the
-// framework checking the user's factors in its own compare-and-swap.
+// steps, not one transaction; the framework closes the gap for the
+// confirm: it refuses, in the activation's own transaction, a setup begun
+// before a factor now active (DecisionWrite.SameFactors), whoever calls.
 func (u *UI) setupLinkCurrent(w http.ResponseWriter, r *http.Request, c claims) bool {
 	if c.Then == "" {
 		return true

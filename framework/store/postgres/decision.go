@@ -25,9 +25,12 @@ type decisionArgs struct {
 	update []any // nil when the state did not change
 	user   string
 	key    string // user and provider: the order updates lock rows in
-	audits []auditRow
-	reset  string
-	refund []any
+	// lockUser is the user whose enrollments an update checked with
+	// DecisionWrite.SameFactors locks first (lockUserSQL), or "".
+	lockUser string
+	audits   []auditRow
+	reset    string
+	refund   []any
 	// recovery is the recovery code used up, or nil; recoveryKey (the
 	// user's recovery lock, user and hash) the order its locks are taken
 	// in; use is where its count of codes left goes, and firstDetails the
@@ -54,10 +57,26 @@ type firstCodesArgs struct {
 }
 
 const (
+	// updateSQL's last argument is DecisionWrite.SameFactors: then no
+	// other active factor of the user may be missing from the row's
+	// factors (framework.FactorsStamp's ",name@µs," tokens). Its own
+	// statement's snapshot sees every activation committed before it
+	// starts; lockUserSQL, run first, makes any activation of the user's
+	// still in flight commit before that (or wait for this one).
 	updateSQL = `
 		UPDATE enrollments SET status = $1, state = $2, version = version + 1, updated_at = $3, confirmed_at = $4
-		WHERE user_id = $5 AND provider = $6 AND version = $7`
-	auditSQL = `
+		WHERE user_id = $5 AND provider = $6 AND version = $7
+		AND ($8::bool IS NOT TRUE OR NOT EXISTS (
+			SELECT 1 FROM enrollments o
+			WHERE o.user_id = $5 AND o.provider <> $6 AND o.status = 'active'
+			AND (o.confirmed_at IS NULL OR strpos(enrollments.factors,
+				',' || o.provider || '@' || (extract(epoch FROM o.confirmed_at) * 1000000)::bigint || ',') = 0)))`
+	// lockUserSQL locks every enrollment of a user, in key order, until
+	// commit: an activation on another replica, which updates its row,
+	// then cannot come between the SameFactors check and the write. Its
+	// key (user, "") orders it before the user's own updates (see order).
+	lockUserSQL = `SELECT 1 FROM enrollments WHERE user_id = $1 ORDER BY provider FOR UPDATE`
+	auditSQL    = `
 		INSERT INTO audit (at, event, actor, user_id, provider, audience, outcome, reason, client_ip, details)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	resetSQL = `DELETE FROM attempts WHERE user_id = $1`
@@ -146,10 +165,13 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	var a decisionArgs
 	if e := d.Update; e != nil {
 		var err error
-		if a.update, err = updateArgs(e); err != nil {
+		if a.update, err = updateArgs(e, d.SameFactors); err != nil {
 			return a, err
 		}
 		a.key = e.UserID + "\x00" + e.Provider
+		if d.SameFactors {
+			a.lockUser = e.UserID
+		}
 	}
 	for _, e := range d.Audit {
 		row, err := auditRowOf(e)
@@ -336,8 +358,12 @@ func order(batch []decisionArgs, key func(decisionArgs) string) []int {
 // fails the statement (casSQL), and with it the pipeline.
 func (s *Store) writePipelined(ctx context.Context, batch []decisionArgs) error {
 	b := &pgx.Batch{}
-	for _, i := range order(batch, func(d decisionArgs) string { return d.key }) {
-		b.Queue(casSQL, batch[i].update...)
+	for _, st := range updateSteps(batch) {
+		if st.lock {
+			b.Queue(lockUserSQL, batch[st.i].lockUser)
+			continue
+		}
+		b.Queue(casSQL, batch[st.i].update...)
 	}
 	for _, i := range order(batch, func(d decisionArgs) string { return d.user }) {
 		if batch[i].reset != "" {
@@ -403,7 +429,13 @@ func (s *Store) writeCareful(ctx context.Context, batch []decisionArgs) ([]error
 		// (DecisionWrite.CheckRecoveryUse): each is its one compare-and-swap.
 		b := &pgx.Batch{}
 		var reads []func(pgx.BatchResults) error
-		for _, i := range order(func(d decisionArgs) string { return d.key }) {
+		for _, st := range updateSteps(batch) {
+			i := st.i
+			if st.lock {
+				b.Queue(lockUserSQL, batch[i].lockUser)
+				reads = append(reads, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
+				continue
+			}
 			b.Queue(updateSQL, batch[i].update...)
 			reads = append(reads, func(br pgx.BatchResults) error {
 				tag, err := br.Exec()

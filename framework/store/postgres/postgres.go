@@ -267,6 +267,12 @@ func (s *Store) Close() error {
 
 const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`
 
+// readColumns are what reads return: columns and the factors a pending
+// enrollment was begun with (Enrollment.Factors), which only PutPending
+// writes (a bulk insert's active rows keep the column's default,
+// framework.FactorsUnknown).
+const readColumns = columns + `, factors`
+
 // PutPending is one statement, so no other writer can come between finding
 // the row pending and replacing it: INSERT ... ON CONFLICT DO UPDATE either
 // inserts or locks the existing row and updates it, never failing with a
@@ -283,17 +289,18 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 		return framework.Enrollment{}, fmt.Errorf("postgres: put pending enrollment: %w", err)
 	}
 	got, err := scan(s.pool.QueryRow(ctx, `
-		INSERT INTO enrollments (`+columns+`)
-		VALUES ($1, $2, 'pending', $3, $6, $4, $5, NULL)
+		INSERT INTO enrollments (`+readColumns+`)
+		VALUES ($1, $2, 'pending', $3, $6, $4, $5, NULL, $7)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
 			created_at   = excluded.created_at,
 			updated_at   = excluded.updated_at,
-			confirmed_at = NULL
+			confirmed_at = NULL,
+			factors      = excluded.factors
 		WHERE enrollments.status = 'pending'
-		RETURNING `+columns,
-		e.UserID, e.Provider, blob(e.State), created, updated, framework.FirstVersion()))
+		RETURNING `+readColumns,
+		e.UserID, e.Provider, blob(e.State), created, updated, framework.FirstVersion(), e.Factors))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}
@@ -305,7 +312,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 
 func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enrollment, error) {
 	got, err := scan(s.pool.QueryRow(ctx,
-		`SELECT `+columns+` FROM enrollments WHERE user_id = $1 AND provider = $2`,
+		`SELECT `+readColumns+` FROM enrollments WHERE user_id = $1 AND provider = $2`,
 		userID, provider))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = framework.ErrNotFound
@@ -321,7 +328,7 @@ func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enr
 // database locale's.
 func (s *Store) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
 	rows, err := s.pool.Query(ctx,
-		`SELECT `+columns+` FROM enrollments WHERE user_id = $1 ORDER BY provider`,
+		`SELECT `+readColumns+` FROM enrollments WHERE user_id = $1 ORDER BY provider`,
 		userID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list enrollments: %w", err)
@@ -366,7 +373,7 @@ func (s *Store) Update(ctx context.Context, e framework.Enrollment) (framework.E
 			updated_at   = $3,
 			confirmed_at = $4
 		WHERE user_id = $5 AND provider = $6 AND version = $7
-		RETURNING `+columns,
+		RETURNING `+readColumns,
 		string(e.Status), blob(e.State), updated, confirmed,
 		e.UserID, e.Provider, e.Version))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -402,7 +409,7 @@ func scan(row pgx.Row) (framework.Enrollment, error) {
 		status    string
 		confirmed *time.Time
 	)
-	if err := row.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &e.CreatedAt, &e.UpdatedAt, &confirmed); err != nil {
+	if err := row.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &e.CreatedAt, &e.UpdatedAt, &confirmed, &e.Factors); err != nil {
 		return framework.Enrollment{}, err
 	}
 	e.Status = framework.Status(status)

@@ -55,7 +55,7 @@ func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider st
 	if limit < 0 {
 		lim = nil // SQLite reads a negative LIMIT as none; PostgreSQL would refuse it
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM enrollments
+	rows, err := s.pool.Query(ctx, `SELECT `+readColumns+` FROM enrollments
 		WHERE (user_id, provider) > ($1, $2) ORDER BY user_id, provider LIMIT $3`,
 		afterUser, afterProvider, lim)
 	if err != nil {

@@ -19,7 +19,7 @@ func (s *Store) SettlePush(ctx context.Context, p framework.PushSettle) (framewo
 	var update []any
 	if p.Update != nil {
 		var err error
-		if update, err = updateArgs(p.Update); err != nil {
+		if update, err = updateArgs(p.Update, false); err != nil {
 			return framework.Attempts{}, fmt.Errorf("postgres: settle push: %w", err)
 		}
 	}
@@ -71,8 +71,9 @@ func (s *Store) SettlePush(ctx context.Context, p framework.PushSettle) (framewo
 	return a, nil
 }
 
-// updateArgs are updateSQL's arguments for e.
-func updateArgs(e *framework.Enrollment) ([]any, error) {
+// updateArgs are updateSQL's arguments for e (sameFactors:
+// DecisionWrite.SameFactors).
+func updateArgs(e *framework.Enrollment, sameFactors bool) ([]any, error) {
 	if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
 		return nil, fmt.Errorf("invalid status %q", e.Status)
 	}
@@ -84,5 +85,5 @@ func updateArgs(e *framework.Enrollment) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}, nil
+	return []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version, sameFactors}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/storetest"
 	"github.com/twofactor/twofactor/internal/pgtest"
 )
 
@@ -123,4 +124,17 @@ func TestUpgradeOrphanRecoveryCodes(t *testing.T) {
 	if e, err := s.Get(t.Context(), "alice", "totp2"); err != nil || e.Status != framework.StatusPending {
 		t.Errorf("alice's pending enrollment after the upgrade: %+v %v", e, err)
 	}
+}
+
+// TestUpgradeEnrollmentFactors: setups pending in the release before
+// Enrollment.Factors record no factor (storetest.PendingFromEarlierRelease).
+func TestUpgradeEnrollmentFactors(t *testing.T) {
+	dsn, conn := schemaBefore(t, "enrollment_factors")
+	if _, err := conn.Exec(t.Context(), `INSERT INTO enrollments VALUES ('alice', 'totp2', 'pending', '\x01', 1, now(), now(), NULL),
+		('bob', 'totp', 'active', '\x01', 1, now(), now(), now()), ('bob', 'totp2', 'pending', '\x01', 1, now(), now(), NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	storetest.PendingFromEarlierRelease(t, s)
 }

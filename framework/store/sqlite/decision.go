@@ -48,9 +48,19 @@ type firstCodesArgs struct {
 
 // Statements of a decision, prepared once on the writer connection.
 const (
+	// updateSQL's last argument is DecisionWrite.SameFactors: then no
+	// other active factor of the user may be missing from the row's
+	// factors (framework.FactorsStamp's ",name@µs," tokens). In the
+	// batch's transaction, on the one writer: no activation comes between
+	// the check and the write.
 	updateSQL = `
-		UPDATE enrollments SET status = ?, state = ?, version = version + 1, updated_at = ?, confirmed_at = ?
-		WHERE user_id = ? AND provider = ? AND version = ?`
+		UPDATE enrollments SET status = ?1, state = ?2, version = version + 1, updated_at = ?3, confirmed_at = ?4
+		WHERE user_id = ?5 AND provider = ?6 AND version = ?7
+		AND (?8 = 0 OR NOT EXISTS (
+			SELECT 1 FROM enrollments o
+			WHERE o.user_id = ?5 AND o.provider <> ?6 AND o.status = 'active'
+			AND (o.confirmed_at IS NULL
+				OR instr(enrollments.factors, ',' || o.provider || '@' || (o.confirmed_at / 1000) || ',') = 0)))`
 	useRecoverySQL = `DELETE FROM recovery_codes WHERE user_id = ? AND hash = ?`
 	// countRecoverySQL counts the codes left after a use, in the use's
 	// transaction: the one writer commits in order, so the count is
@@ -103,7 +113,7 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	var a decisionArgs
 	if e := d.Update; e != nil {
 		var err error
-		if a.update, err = updateArgs(e); err != nil {
+		if a.update, err = updateArgs(e, d.SameFactors); err != nil {
 			return a, err
 		}
 	}
@@ -158,8 +168,9 @@ func decisionToArgs(d framework.DecisionWrite) (decisionArgs, error) {
 	return a, nil
 }
 
-// updateArgs are updateSQL's arguments for e.
-func updateArgs(e *framework.Enrollment) ([]any, error) {
+// updateArgs are updateSQL's arguments for e (sameFactors:
+// DecisionWrite.SameFactors).
+func updateArgs(e *framework.Enrollment, sameFactors bool) ([]any, error) {
 	if e.Status != framework.StatusPending && e.Status != framework.StatusActive {
 		return nil, fmt.Errorf("invalid status %q", e.Status)
 	}
@@ -173,7 +184,7 @@ func updateArgs(e *framework.Enrollment) ([]any, error) {
 			return nil, err
 		}
 	}
-	return []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version}, nil
+	return []any{string(e.Status), blob(e.State), updated, confirmed, e.UserID, e.Provider, e.Version, sameFactors}, nil
 }
 
 // countLeft counts the codes of d's user left after its use, into

@@ -39,7 +39,7 @@ func (s *Store) ReplaceSecret(ctx context.Context, name string, old, sealed []by
 }
 
 func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider string, limit int) ([]framework.Enrollment, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+columns+` FROM enrollments
+	rows, err := s.r.QueryContext(ctx, `SELECT `+readColumns+` FROM enrollments
 		WHERE (user_id, provider) > (?, ?) ORDER BY user_id, provider LIMIT ?`, afterUser, afterProvider, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)

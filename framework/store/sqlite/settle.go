@@ -16,7 +16,7 @@ func (s *Store) SettlePush(ctx context.Context, p framework.PushSettle) (framewo
 	var update []any
 	if p.Update != nil {
 		var err error
-		if update, err = updateArgs(p.Update); err != nil {
+		if update, err = updateArgs(p.Update, false); err != nil {
 			return framework.Attempts{}, fmt.Errorf("sqlite: settle push: %w", err)
 		}
 	}

@@ -270,6 +270,12 @@ func (s *Store) Close() error {
 
 const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`
 
+// readColumns are what reads return: columns and the factors a pending
+// enrollment was begun with (Enrollment.Factors), which only PutPending
+// writes (a bulk insert's active rows keep the column's default,
+// framework.FactorsUnknown).
+const readColumns = columns + `, factors`
+
 // PutPending is one statement, so no other writer can come between finding
 // the row pending and replacing it. The WHERE on DO UPDATE turns an active
 // row into "no row returned", which is how ErrAlreadyActive is detected
@@ -284,17 +290,18 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 		return framework.Enrollment{}, fmt.Errorf("sqlite: put pending enrollment: %w", err)
 	}
 	got, err := queryOne(ctx, s.w, `
-		INSERT INTO enrollments (`+columns+`)
-		VALUES (?, ?, 'pending', ?, ?, ?, ?, NULL)
+		INSERT INTO enrollments (`+readColumns+`)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?, NULL, ?)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
 			created_at   = excluded.created_at,
 			updated_at   = excluded.updated_at,
-			confirmed_at = NULL
+			confirmed_at = NULL,
+			factors      = excluded.factors
 		WHERE enrollments.status = 'pending'
-		RETURNING `+columns,
-		e.UserID, e.Provider, blob(e.State), framework.FirstVersion(), created, updated)
+		RETURNING `+readColumns,
+		e.UserID, e.Provider, blob(e.State), framework.FirstVersion(), created, updated, e.Factors)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}
@@ -306,7 +313,7 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 
 func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enrollment, error) {
 	got, err := queryOne(ctx, s.r,
-		`SELECT `+columns+` FROM enrollments WHERE user_id = ? AND provider = ?`,
+		`SELECT `+readColumns+` FROM enrollments WHERE user_id = ? AND provider = ?`,
 		userID, provider)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = framework.ErrNotFound
@@ -321,7 +328,7 @@ func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enr
 // byte order: the order Go's string comparison gives.
 func (s *Store) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+columns+` FROM enrollments WHERE user_id = ? ORDER BY provider`,
+		`SELECT `+readColumns+` FROM enrollments WHERE user_id = ? ORDER BY provider`,
 		userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
@@ -366,7 +373,7 @@ func (s *Store) Update(ctx context.Context, e framework.Enrollment) (framework.E
 			updated_at   = ?,
 			confirmed_at = ?
 		WHERE user_id = ? AND provider = ? AND version = ?
-		RETURNING `+columns,
+		RETURNING `+readColumns,
 		string(e.Status), blob(e.State), updated, confirmed,
 		e.UserID, e.Provider, e.Version)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -433,7 +440,7 @@ func scan(rows *sql.Rows) (framework.Enrollment, error) {
 		created, updated int64
 		confirmed        sql.NullInt64
 	)
-	if err := rows.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &created, &updated, &confirmed); err != nil {
+	if err := rows.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &created, &updated, &confirmed, &e.Factors); err != nil {
 		return framework.Enrollment{}, err
 	}
 	e.Status = framework.Status(status)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/storetest"
 )
 
 // schemaBefore builds a database file with the migrations before the one
@@ -183,4 +184,15 @@ func TestUpgradeOrphanRecoveryCodes(t *testing.T) {
 	if e, err := s.Get(t.Context(), "alice", "totp2"); err != nil || e.Status != framework.StatusPending {
 		t.Errorf("alice's pending enrollment after the upgrade: %+v %v", e, err)
 	}
+}
+
+// TestUpgradeEnrollmentFactors: setups pending in the release before
+// Enrollment.Factors record no factor (storetest.PendingFromEarlierRelease).
+func TestUpgradeEnrollmentFactors(t *testing.T) {
+	s := openUpgraded(t, "enrollment_factors", nil,
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO enrollments VALUES ('alice', 'totp2', 'pending', x'01', 1, 0, 0, NULL),
+			('bob', 'totp', 'active', x'01', 1, 0, 0, 0), ('bob', 'totp2', 'pending', x'01', 1, 0, 0, NULL)`,
+	)
+	storetest.PendingFromEarlierRelease(t, s)
 }

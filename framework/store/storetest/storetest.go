@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Attempts/Refund", testRefund},
 		{"Decision/Commit", testCommitDecision},
 		{"Decision/UsesRecovery", testDecisionUsesRecovery},
+		{"Decision/SameFactors", testSameFactors},
 		{"Attempts/ReserveRacesReset", testReserveRacesReset},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},
