@@ -313,7 +313,7 @@ func TestContractCatchesDrift(t *testing.T) {
 	}{
 		{"as documented", "GET", "/healthz", 200, jsonHeader(), `{"status":"ok"}`, true},
 		{"an undocumented field", "GET", "/healthz", 200, jsonHeader(), `{"status":"ok","uptime":3}`, false},
-		{"an undocumented status", "GET", "/healthz", 500, jsonHeader(), `{"error":{"code":"internal","message":"x"}}`, false},
+		{"an undocumented status", "GET", "/healthz", 502, jsonHeader(), `{"error":{"code":"internal","message":"x"}}`, false},
 		{"no request id", "GET", "/healthz", 200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok"}`, false},
 		{"a required field missing", "GET", "/v1/users/alice/enrollments", 200, jsonHeader(), `{}`, false},
 		{"an unknown error code", "GET", "/v1/users/alice/enrollments", 400, jsonHeader(), `{"error":{"code":"oops","message":"x"}}`, false},
