@@ -34,6 +34,9 @@ const (
 	ReasonClonedAuthenticator sdk.Reason = "x-cloned_authenticator"
 	// ReasonCredentialExists: enrollment of a key the user already holds.
 	ReasonCredentialExists sdk.Reason = "x-credential_exists"
+	// ReasonCredentialTooLarge: enrollment of a key whose credential (id
+	// and public key) does not fit in the state beside the keys held.
+	ReasonCredentialTooLarge sdk.Reason = "x-credential_too_large"
 )
 
 // clientCheck is what a ceremony's answer must show before the library

@@ -133,7 +133,14 @@ func (c *config) finishRegistration(req sdk.EnrollRequest, s state) sdk.EnrollRe
 	}
 	s.Creds = append(s.Creds, n)
 	s.Reg = nil
-	return sdk.EnrollResponse{State: s.encode(), Done: true, Credentials: s.list()}
+	// The state must stay one decodeState reads: a key as large as an
+	// answer may carry (up to maxAnswer) fits, but a few of them do not,
+	// and a state past maxState would lose every key the user holds.
+	b := s.encode()
+	if len(b) > maxState {
+		return deny(ReasonCredentialTooLarge)
+	}
+	return sdk.EnrollResponse{State: b, Done: true, Credentials: s.list()}
 }
 
 // parseLabel checks a key's label: one printable line of at most

@@ -47,6 +47,10 @@ type Authenticator struct {
 	// Challenge, when set, is written in the client data instead of the
 	// options' challenge.
 	Challenge string
+	// KeyPadding, when set, adds a parameter of that many bytes to the
+	// COSE public key Create registers (a label the key's type does not
+	// use): an authenticator whose key is larger than any real one.
+	KeyPadding int
 
 	key    *ecdsa.PrivateKey
 	id     []byte
@@ -155,8 +159,12 @@ func (a *Authenticator) Create(optionsJSON string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	pub, err := cose.Marshal(map[int]any{1: 2, 3: -7, -1: 1,
-		-2: a.key.PublicKey.X.FillBytes(make([]byte, 32)), -3: a.key.PublicKey.Y.FillBytes(make([]byte, 32))})
+	key := map[int]any{1: 2, 3: -7, -1: 1,
+		-2: a.key.PublicKey.X.FillBytes(make([]byte, 32)), -3: a.key.PublicKey.Y.FillBytes(make([]byte, 32))}
+	if a.KeyPadding > 0 {
+		key[-100] = make([]byte, a.KeyPadding)
+	}
+	pub, err := cose.Marshal(key)
 	if err != nil {
 		return "", err
 	}
