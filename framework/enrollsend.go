@@ -35,12 +35,32 @@ const (
 
 // DestinationKey is the send window of one destination (an address) of a
 // provider. The address is kept only as a SHA-256 hash of its
-// normalized form: the limit needs to recognize it, not to read it.
-// Normalized means trimmed and lower-cased, so that Victim@X.example and
-// victim@x.example share one window (mail systems treat them alike).
+// normalized form (mailbox): the limit needs to recognize it, not to read
+// it.
 func DestinationKey(provider, destination string) SendKey {
-	sum := sha256.Sum256([]byte(provider + "\x00" + strings.ToLower(strings.TrimSpace(destination))))
+	sum := sha256.Sum256([]byte(provider + "\x00" + mailbox(destination)))
 	return SendKey{Subject: hex.EncodeToString(sum[:]), Provider: provider + destinationSuffix}
+}
+
+// mailbox is the form of a destination that every spelling delivered to
+// one mailbox shares, so that they share one window: trimmed and
+// lower-cased (Victim@X.example is victim@x.example), and, for an email
+// address, without a sub-address tag: victim+anything@x.example reaches
+// victim@x.example at Gmail, Outlook, Fastmail and on Postfix's default
+// recipient_delimiter, so each tag was a fresh window for the same
+// victim. Folding may join two mailboxes that a server keeps apart; that
+// only makes their limit stricter.
+func mailbox(destination string) string {
+	d := strings.ToLower(strings.TrimSpace(destination))
+	at := strings.LastIndexByte(d, '@')
+	if at < 0 {
+		return d
+	}
+	local, domain := d[:at], d[at:]
+	if tag := strings.IndexByte(local, '+'); tag >= 0 {
+		local = local[:tag]
+	}
+	return local + domain
 }
 
 // retryWithin is how long until at, from now, and never longer than the

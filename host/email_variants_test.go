@@ -1,0 +1,45 @@
+package host_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestEmailEnrollSendLimitAddressVariants: the destination's send window
+// (3 per 10 minutes) is the victim's mailbox, not the string typed. Six
+// accounts each begin an email enrollment to the victim's address spelled
+// as mail systems deliver it to the same mailbox: a sub-address tag
+// (victim+tag@, which Gmail, Outlook, Fastmail and Postfix's default
+// recipient_delimiter deliver to victim@) and another case. Three are
+// mailed, the others refused 429; without folding the tag, each spelling
+// had a window of its own and every account mailed the victim.
+func TestEmailEnrollSendLimitAddressVariants(t *testing.T) {
+	h, srv := startEmailHost(t)
+	variants := []string{"victim@x.example", "victim+1@x.example", "Victim+news@X.example",
+		"victim+a+b@x.example", "VICTIM+2@x.example", "victim+@x.example"}
+	got := map[int]int{}
+	for i, addr := range variants {
+		user := "mallory" + string(rune('a'+i))
+		r := h.do("POST", "/v1/users/"+user+"/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+			"inputs": map[string]string{"email": addr}})
+		got[r.status]++
+		if r.status != http.StatusCreated && (r.status != http.StatusTooManyRequests || r.errCode() != "locked_out") {
+			t.Errorf("begin to %s: %d %v", addr, r.status, r.body)
+		}
+	}
+	toVictim := 0
+	for _, m := range srv.Messages() {
+		for _, to := range m.To {
+			local, domain, _ := strings.Cut(strings.ToLower(to), "@")
+			local, _, _ = strings.Cut(local, "+")
+			if local+"@"+domain == "victim@x.example" {
+				toVictim++
+			}
+		}
+	}
+	if toVictim != 3 || got[http.StatusCreated] != 3 || got[http.StatusTooManyRequests] != 3 {
+		t.Errorf("6 accounts to one mailbox under 6 spellings: %d mails reached it, answers %v; want 3 mails, 3 created and 3 refused",
+			toVictim, got)
+	}
+}
