@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -170,25 +169,6 @@ func (p *Provider) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.Enrol
 		return sdk.EnrollResponse{State: s.encode(), Done: true}, nil
 	}
 	return sdk.EnrollResponse{}, sdk.Errorf(sdk.KindInvalidRequest, "unknown enrollment step %q", req.Step)
-}
-
-// parseAddress accepts a bare address (no display name, one line).
-func parseAddress(in string) (string, error) {
-	a, err := mail.ParseAddress(in)
-	if err != nil || a.Name != "" || a.Address != in || !strings.Contains(a.Address, "@") {
-		return "", sdk.FieldError(sdk.KindInvalidRequest, "email", "is not an email address (name@example.com)")
-	}
-	return a.Address, nil
-}
-
-// mask shows enough of an address for the user to recognise it:
-// "a***@example.com".
-func mask(addr string) string {
-	at := strings.LastIndexByte(addr, '@')
-	if at < 1 {
-		return "***"
-	}
-	return addr[:1] + "***" + addr[at:]
 }
 
 // Challenge implements sdk.Challenger: it mails a fresh code, replacing

@@ -62,6 +62,9 @@ func Start(t testing.TB, opts Options) *Server {
 	s.srv = smtp.NewServer(backend{s})
 	s.srv.Domain = "localhost"
 	s.srv.AllowInsecureAuth = !opts.StartTLS && !opts.ImplicitTLS
+	// As Postfix (smtputf8_enable, on by default) does: an address with
+	// characters beyond ASCII is delivered, not refused by the server.
+	s.srv.EnableSMTPUTF8 = true
 	s.srv.ReadTimeout, s.srv.WriteTimeout = 10*time.Second, 10*time.Second
 	var tlsCfg *tls.Config
 	if opts.StartTLS || opts.ImplicitTLS {

@@ -1,0 +1,76 @@
+package email
+
+import (
+	"net/mail"
+	"strings"
+	"unicode"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// RFC 5321's limits (4.5.3.1): a local part of 64 octets, a path of 256
+// with its angle brackets, so an address of 254.
+const (
+	maxLocalPart = 64
+	maxAddress   = 254
+)
+
+// parseAddress accepts a bare address (no display name, one line) that
+// names one mailbox as it is shown: the user reads it masked in the
+// instructions, the mail's To: line carries it, and the host counts the
+// sends to it (its destination window). So nothing unseen in it (control,
+// format or space characters: a right-to-left override or a zero-width
+// space would show another address, or make a new window for the same
+// one), and a domain that is a host name in ASCII: an MTA maps a fullwidth
+// or otherwise unnormalized international domain to the one it delivers
+// to, and a domain literal ([10.0.0.5]) has the relay deliver to whatever
+// address the requester names.
+func parseAddress(in string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", sdk.FieldError(sdk.KindInvalidRequest, "email", "%s", why)
+	}
+	a, err := mail.ParseAddress(in)
+	if err != nil || a.Name != "" || a.Address != in || !strings.Contains(a.Address, "@") {
+		return bad("is not an email address (name@example.com)")
+	}
+	at := strings.LastIndexByte(in, '@')
+	local, domain := in[:at], in[at+1:]
+	switch {
+	case len(in) > maxAddress:
+		return bad("is longer than an email address can be (254 bytes)")
+	case len(local) > maxLocalPart:
+		return bad("has more than 64 bytes before the @")
+	case strings.IndexFunc(local, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) >= 0:
+		return bad("holds a character that is not shown (a control, format or space character)")
+	case !hostName(domain):
+		return bad("must end with a domain name of letters, digits, hyphens and dots (an international domain in its xn-- form)")
+	}
+	return in, nil
+}
+
+// hostName says whether d is a host name in ASCII (RFC 5321's Domain: LDH
+// labels of at most 63 characters, neither starting nor ending with a
+// hyphen).
+func hostName(d string) bool {
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// mask shows enough of an address for the user to recognise it:
+// "a***@example.com".
+func mask(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 1 {
+		return "***"
+	}
+	return addr[:1] + "***" + addr[at:]
+}
