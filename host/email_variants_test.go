@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,5 +42,23 @@ func TestEmailEnrollSendLimitAddressVariants(t *testing.T) {
 	if toVictim != 3 || got[http.StatusCreated] != 3 || got[http.StatusTooManyRequests] != 3 {
 		t.Errorf("6 accounts to one mailbox under 6 spellings: %d mails reached it, answers %v; want 3 mails, 3 created and 3 refused",
 			toVictim, got)
+	}
+}
+
+// TestEmailEnrollAddressOfUnicodeMailbox: an address whose first
+// character is not ASCII (élodie@x.example, RFC 6531; the server speaks
+// SMTPUTF8) is enrolled through the plugin binary: the begin answers 201
+// with instructions naming the masked address, and the mailed code
+// confirms it.
+func TestEmailEnrollAddressOfUnicodeMailbox(t *testing.T) {
+	h, srv := startEmailHost(t)
+	const addr = "élodie@x.example"
+	r := h.do("POST", "/v1/users/elodie/enrollments", appKey, map[string]any{"provider": "email", "audience": "client",
+		"inputs": map[string]string{"email": addr}})
+	if r.status != http.StatusCreated || !strings.Contains(fmt.Sprint(r.body), "é***@x.example") {
+		t.Fatalf("begin with %s: %d %v; want 201 naming é***@x.example (%d mails sent)", addr, r.status, r.body, len(srv.Messages()))
+	}
+	if c := h.do("POST", "/v1/users/elodie/enrollments/email/confirm", appKey, map[string]string{"code": srv.LastCode(t, 0, addr)}); c.str("status") != "active" {
+		t.Fatalf("confirm: %d %v", c.status, c.body)
 	}
 }

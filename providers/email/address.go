@@ -4,6 +4,7 @@ import (
 	"net/mail"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -66,11 +67,13 @@ func hostName(d string) bool {
 }
 
 // mask shows enough of an address for the user to recognise it:
-// "a***@example.com".
+// "a***@example.com". The first character, not byte: a part of one is
+// not UTF-8, which the plugin's answer (protobuf) cannot carry.
 func mask(addr string) string {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 1 {
 		return "***"
 	}
-	return addr[:1] + "***" + addr[at:]
+	_, first := utf8.DecodeRuneInString(addr)
+	return addr[:first] + "***" + addr[at:]
 }
