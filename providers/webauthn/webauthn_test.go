@@ -193,6 +193,28 @@ func TestVerifyRefusals(t *testing.T) {
 			s.a.Origin = origin + ":8443"
 			return s.ch.TxID, get(t, s.a, s.ch.Public), now
 		}, webauthn.ReasonWrongOrigin},
+		{"sibling subdomain of the rp id", nil, func(t *testing.T, s *setup) (string, string, time.Time) {
+			s.a.Origin = "https://evil.example.com" // signs for example.com, as the browser lets a subdomain
+			return s.ch.TxID, get(t, s.a, s.ch.Public), now
+		}, webauthn.ReasonWrongOrigin},
+		{"origin over http", nil, func(t *testing.T, s *setup) (string, string, time.Time) {
+			s.a.Origin = "http://login.example.com"
+			return s.ch.TxID, get(t, s.a, s.ch.Public), now
+		}, webauthn.ReasonWrongOrigin},
+		{"answer to the registration's challenge", nil, func(t *testing.T, s *setup) (string, string, time.Time) {
+			add, err := s.p.Enroll(context.Background(), sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollAdd, State: s.state, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o struct {
+				PublicKey struct{ Challenge string } `json:"publicKey"`
+			}
+			if err := json.Unmarshal([]byte(add.Display.Public), &o); err != nil {
+				t.Fatal(err)
+			}
+			s.state, s.a.Challenge = add.State, o.PublicKey.Challenge // an assertion over the add's challenge
+			return s.ch.TxID, get(t, s.a, s.ch.Public), now
+		}, sdk.ReasonReplayed},
 		{"wrong rp id", nil, func(t *testing.T, s *setup) (string, string, time.Time) {
 			s.a.RPID = "evil.test"
 			return s.ch.TxID, get(t, s.a, s.ch.Public), now
