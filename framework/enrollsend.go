@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -45,22 +47,31 @@ func DestinationKey(provider, destination string) SendKey {
 // mailbox is the form of a destination that every spelling delivered to
 // one mailbox shares, so that they share one window: trimmed and
 // lower-cased (Victim@X.example is victim@x.example), and, for an email
-// address, without a sub-address tag: victim+anything@x.example reaches
+// address, with its domain in ASCII and without a sub-address tag. The
+// domain as IDNA's lookup (UTS #46) maps it, the form the email provider
+// mails to: a fullwidth ｘ.example or a Unicode bücher.example is delivered
+// to x.example or xn--bcher-kva.example, and was a fresh window for the
+// same mailbox (a domain IDNA refuses is kept lower-cased: the provider
+// refuses to mail it). The tag: victim+anything@x.example reaches
 // victim@x.example at Gmail, Outlook, Fastmail and on Postfix's default
 // recipient_delimiter, so each tag was a fresh window for the same
 // victim. Folding may join two mailboxes that a server keeps apart; that
 // only makes their limit stricter.
 func mailbox(destination string) string {
-	d := strings.ToLower(strings.TrimSpace(destination))
+	d := strings.TrimSpace(destination)
 	at := strings.LastIndexByte(d, '@')
 	if at < 0 {
-		return d
+		return strings.ToLower(d)
 	}
-	local, domain := d[:at], d[at:]
+	local, domain := strings.ToLower(d[:at]), d[at+1:]
+	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = ascii
+	}
+	domain = strings.ToLower(domain)
 	if tag := strings.IndexByte(local, '+'); tag >= 0 {
 		local = local[:tag]
 	}
-	return local + domain
+	return local + "@" + domain
 }
 
 // retryWithin is how long until at, from now, and never longer than the

@@ -12,13 +12,14 @@ import (
 // accounts each begin an email enrollment to the victim's address spelled
 // as mail systems deliver it to the same mailbox: a sub-address tag
 // (victim+tag@, which Gmail, Outlook, Fastmail and Postfix's default
-// recipient_delimiter deliver to victim@) and another case. Three are
+// recipient_delimiter deliver to victim@), another case, and a fullwidth
+// domain (Ｘ.example, which IDNA maps to x.example). Three are
 // mailed, the others refused 429; without folding the tag, each spelling
 // had a window of its own and every account mailed the victim.
 func TestEmailEnrollSendLimitAddressVariants(t *testing.T) {
 	h, srv := startEmailHost(t)
 	variants := []string{"victim@x.example", "victim+1@x.example", "Victim+news@X.example",
-		"victim+a+b@x.example", "VICTIM+2@x.example", "victim+@x.example"}
+		"victim+a+b@x.example", "VICTIM+2@\uff38.example", "victim+@x.example"}
 	got := map[int]int{}
 	for i, addr := range variants {
 		user := "mallory" + string(rune('a'+i))

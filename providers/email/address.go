@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+
 	"github.com/twofactor/twofactor/sdk"
 )
 
@@ -17,36 +19,47 @@ const (
 )
 
 // parseAddress accepts a bare address (no display name, one line) that
-// names one mailbox as it is shown: the user reads it masked in the
-// instructions, the mail's To: line carries it, and the host counts the
-// sends to it (its destination window). So nothing unseen in it (control,
-// format or space characters: a right-to-left override or a zero-width
-// space would show another address, or make a new window for the same
-// one), and a domain that is a host name in ASCII: an MTA maps a fullwidth
-// or otherwise unnormalized international domain to the one it delivers
-// to, and a domain literal ([10.0.0.5]) has the relay deliver to whatever
-// address the requester names.
+// names one mailbox as it is shown, and returns it with its domain in
+// ASCII: the user reads it masked in the instructions, the mail's To: line
+// carries it, and the host counts the sends to it (its destination
+// window). So nothing unseen in the local part (control, format or space
+// characters: a right-to-left override or a zero-width space would show
+// another address, or make a new window for the same one), and a domain
+// that IDNA (UTS #46, lookup: what resolvers and MTAs apply) maps to an
+// ASCII host name: a Unicode or fullwidth domain is mailed to, shown and
+// counted as the xn-- or ASCII domain a server would deliver it to (the
+// host's window, framework.mailbox, maps it alike), so no spelling of it
+// escapes that mailbox's window; what IDNA refuses (a joiner, a bidi mix,
+// "--" in 3rd and 4th place, an xn-- label that is not punycode) and a
+// domain literal ([10.0.0.5], which has the relay deliver to whatever
+// address the requester names) are refused.
 func parseAddress(in string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", sdk.FieldError(sdk.KindInvalidRequest, "email", "%s", why)
+	bad := func(why string, a ...any) (string, error) {
+		return "", sdk.FieldError(sdk.KindInvalidRequest, "email", why, a...)
 	}
 	a, err := mail.ParseAddress(in)
 	if err != nil || a.Name != "" || a.Address != in || !strings.Contains(a.Address, "@") {
 		return bad("is not an email address (name@example.com)")
 	}
 	at := strings.LastIndexByte(in, '@')
-	local, domain := in[:at], in[at+1:]
+	local := in[:at]
+	if strings.IndexFunc(local, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) >= 0 {
+		return bad("holds a character that is not shown (a control, format or space character)")
+	}
+	domain, err := idna.Lookup.ToASCII(in[at+1:])
+	if err != nil {
+		return bad("has a domain that is not a valid international domain name (%v)", err)
+	}
+	addr := local + "@" + domain
 	switch {
-	case len(in) > maxAddress:
-		return bad("is longer than an email address can be (254 bytes)")
+	case len(addr) > maxAddress:
+		return bad("is longer than an email address can be (254 bytes, with the domain in its xn-- form)")
 	case len(local) > maxLocalPart:
 		return bad("has more than 64 bytes before the @")
-	case strings.IndexFunc(local, func(r rune) bool { return !unicode.IsGraphic(r) || unicode.IsSpace(r) }) >= 0:
-		return bad("holds a character that is not shown (a control, format or space character)")
 	case !hostName(domain):
-		return bad("must end with a domain name of letters, digits, hyphens and dots (an international domain in its xn-- form)")
+		return bad("must end with a domain name of letters, digits, hyphens and dots")
 	}
-	return in, nil
+	return addr, nil
 }
 
 // hostName says whether d is a host name in ASCII (RFC 5321's Domain: LDH

@@ -32,7 +32,11 @@ func TestEnrollAddressRefused(t *testing.T) {
 		{"next line (NEL)", "a@x\u0085.example"},
 		{"line separator", "a@x.example\u2028"},
 		{"no-break space", "a\u00a0b@x.example"},
-		{"fullwidth domain", "victim@\uff58.example"},
+		{"domain with a zero-width joiner (IDNA)", "a@x\u200d.example"},
+		{"domain label with -- in 3rd and 4th place (IDNA)", "a@ab--c.example"},
+		{"xn-- label that is no punycode (IDNA)", "a@xn--a.example"},
+		{"domain mixing right-to-left and left-to-right (IDNA)", "a@\u05d0a.example"},
+		{"domain with an empty label", "a@x..example"},
 		{"domain literal", "a@[10.0.0.5]"},
 		{"domain label with an underscore", "a@x_y.example"},
 		{"local part over 64 bytes", strings.Repeat("a", 65) + "@x.example"},
@@ -49,6 +53,40 @@ func TestEnrollAddressRefused(t *testing.T) {
 				t.Errorf("begin with %q mailed a code to %q", tc.addr, m.To)
 			}
 		})
+	}
+	// An international domain is mailed to, and shown, in its ASCII form
+	// (IDNA, UTS #46): the form the send window counts, and the mailbox a
+	// server delivers the Unicode spelling to.
+	for _, tc := range []struct{ addr, to string }{
+		{"élodie@bücher.example", "élodie@xn--bcher-kva.example"},
+		{"victim@\uff58.example", "victim@x.example"}, // fullwidth x
+		{"Bob@X.Example", "Bob@x.example"},
+	} {
+		n := len(srv.Messages())
+		r, err := p.Enroll(t.Context(), sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollBegin, Now: time.Now(),
+			Inputs: map[string]string{"email": tc.addr}})
+		if err != nil {
+			t.Errorf("begin with %q: %v", tc.addr, err)
+			continue
+		}
+		var to []string
+		for _, m := range srv.Messages()[n:] {
+			if to = append(to, m.To...); !strings.Contains(m.Data, "To: "+tc.to+"\r\n") {
+				t.Errorf("begin with %q: the mail's To: line is not %q", tc.addr, tc.to)
+			}
+		}
+		if len(to) != 1 || to[0] != tc.to {
+			t.Errorf("begin with %q mailed %q, want one mail to %q", tc.addr, to, tc.to)
+		}
+		if want := tc.to[strings.LastIndexByte(tc.to, '@'):]; !strings.Contains(r.Display.Instructions, "***"+want) {
+			t.Errorf("begin with %q shows %q, want the masked %s", tc.addr, r.Display.Instructions, want)
+		}
+	}
+	// IDNA's refusal says what is wrong with the domain.
+	_, err := p.Enroll(t.Context(), sdk.EnrollRequest{User: sdk.User{ID: "mallory"}, Step: sdk.EnrollBegin, Now: time.Now(),
+		Inputs: map[string]string{"email": "a@ab--c.example"}})
+	if err == nil || !strings.Contains(err.Error(), "international domain name") {
+		t.Errorf("begin with an IDNA-invalid domain: %v, want an error naming the international domain name", err)
 	}
 	// What real mailboxes are spelled like still goes.
 	for _, addr := range []string{"alice@x.example", "a.b+tag@sub.x.example", "o'brien@x-y.example", "Bob@X.Example",
