@@ -7,8 +7,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -19,6 +21,8 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -128,10 +132,68 @@ func (c *config) dial(ctx context.Context) (client *smtp.Client, end func(), err
 	return client, end, nil
 }
 
-// unavailable wraps an SMTP failure. The error text is the library's and
-// the server's, which never include the message (and so never the code).
+// unavailable wraps an SMTP failure before any of the message was sent:
+// the server's reply cannot quote it then, and is kept, bounded and
+// printable, for the operator.
 func unavailable(step string, err error) error {
-	return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: %v", step, err)
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: the server answered %s %q", step, status(se), bounded(se.Message))
+	}
+	return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: %s", step, bounded(err.Error()))
+}
+
+// unavailableAfterBody wraps an SMTP failure once some of the message (and
+// so, perhaps, the code) went to the server: a content filter may quote
+// what it matched in its reply (554 5.7.1 ... "    123456"), and the
+// error is logged by the host and shown to the caller, where a code must
+// never be. So only the status is kept from a reply; a broken connection
+// (whose text is this machine's, not the server's) is kept as it is; any
+// other error (a reply that is not SMTP, which the library quotes) is
+// named by its type.
+func unavailableAfterBody(step string, err error) error {
+	var se *smtp.SMTPError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: the server answered %s to the message (its text is not kept: it may quote the message)",
+			step, status(se))
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: %v", step, err)
+	}
+	return sdk.Errorf(sdk.KindUnavailable, "SMTP %s: the server's answer to the message was not understood (%T; its text is not kept: it may quote the message)",
+		step, err)
+}
+
+// status is an SMTP reply's code and, if it has one, its enhanced code.
+func status(se *smtp.SMTPError) string {
+	if e := se.EnhancedCode; e[0] > 0 {
+		return fmt.Sprintf("%d %d.%d.%d", se.Code, e[0], e[1], e[2])
+	}
+	return strconv.Itoa(se.Code)
+}
+
+// maxReply bounds the server's text kept in an error: a log line, not a
+// transcript.
+const maxReply = 200
+
+// bounded is s cut to maxReply bytes (at a character) with what is not
+// printable replaced, so a server's reply cannot forge or flood log lines.
+func bounded(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(s, "?"))
+	if len(s) <= maxReply {
+		return s
+	}
+	cut := maxReply
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 func (c *config) probe(ctx context.Context) error {
@@ -159,13 +221,30 @@ func (c *config) send(ctx context.Context, to, code string, enrolling bool) erro
 	}
 	defer end()
 	defer client.Close()
-	if err := client.SendMail(c.from.Address, []string{to}, bytes.NewReader(body)); err != nil {
+	msg := &sentReader{r: bytes.NewReader(body)}
+	if err := client.SendMail(c.from.Address, []string{to}, msg); err != nil {
+		if msg.started {
+			return unavailableAfterBody("send", err)
+		}
 		return unavailable("send", err)
 	}
 	if err := client.Quit(); err != nil {
-		return unavailable("QUIT", err)
+		return unavailableAfterBody("QUIT", err)
 	}
 	return nil
+}
+
+// sentReader tells whether any of the message was read, that is handed to
+// the server (SendMail reads it only after DATA is accepted): from then
+// on a reply may quote it.
+type sentReader struct {
+	r       io.Reader
+	started bool
+}
+
+func (s *sentReader) Read(p []byte) (int, error) {
+	s.started = true
+	return s.r.Read(p)
 }
 
 // compose builds a multipart/alternative mail with the text and HTML

@@ -33,6 +33,11 @@ type Options struct {
 	Username, Password string // AUTH PLAIN required when set
 	StartTLS           bool   // offer STARTTLS with a certificate for 127.0.0.1 (CAFile trusts it)
 	ImplicitTLS        bool   // TLS from the first byte instead (port 465 style)
+	// DataReply, when set, is asked for the answer to each message's end
+	// of DATA, given the message: an error (an *smtp.SMTPError sets the
+	// code and text, as a content filter's 554 does) refuses it, nil
+	// delivers it.
+	DataReply func(data string) error
 }
 
 // Message is one delivered mail.
@@ -181,6 +186,11 @@ func (se *session) Data(r io.Reader) error {
 		return err
 	}
 	se.msg.Data = string(b)
+	if reply := se.s.opts.DataReply; reply != nil {
+		if err := reply(se.msg.Data); err != nil {
+			return err
+		}
+	}
 	se.s.mu.Lock()
 	se.s.msgs = append(se.s.msgs, se.msg)
 	se.s.mu.Unlock()
