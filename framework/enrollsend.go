@@ -55,8 +55,19 @@ func DestinationKey(provider, destination string) SendKey {
 // refuses to mail it). The tag: victim+anything@x.example reaches
 // victim@x.example at Gmail, Outlook, Fastmail and on Postfix's default
 // recipient_delimiter, so each tag was a fresh window for the same
-// victim. Folding may join two mailboxes that a server keeps apart; that
-// only makes their limit stricter.
+// victim.
+//
+// Folding never loosens a limit, but it is not free: two mailboxes folded
+// into one share a window, so enrollments to one (anyone's, an attacker's
+// included) hold back the mails to the other. So a spelling is folded
+// only where the mailbox it reaches is known to be the same: "+" because
+// the large providers and Postfix's default all treat it as a tag, and
+// dots only at Gmail, which documents that it ignores them and that
+// googlemail.com is gmail.com. Elsewhere a dot is part of the name
+// (a.b@outlook.com and ab@outlook.com are two people), as are "-" (a
+// Yahoo disposable address is a base name the user chose, not their
+// mailbox) and "_"; a Google Workspace domain also ignores dots, but
+// nothing in the address says a domain is one, so its dots count.
 func mailbox(destination string) string {
 	d := strings.TrimSpace(destination)
 	at := strings.LastIndexByte(d, '@')
@@ -70,6 +81,9 @@ func mailbox(destination string) string {
 	domain = strings.ToLower(domain)
 	if tag := strings.IndexByte(local, '+'); tag >= 0 {
 		local = local[:tag]
+	}
+	if domain == "gmail.com" || domain == "googlemail.com" {
+		local, domain = strings.ReplaceAll(local, ".", ""), "gmail.com"
 	}
 	return local + "@" + domain
 }
