@@ -1,6 +1,7 @@
 package framework
 
 import (
+	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -9,7 +10,8 @@ import (
 )
 
 // This file holds providers to the SDK's closed vocabulary: the factors a
-// request may name and the reasons a provider may answer.
+// request may name, the reasons a provider may answer and the code input
+// its enrollment display describes.
 
 // checkFactor refuses a factor the provider does not offer
 // (sdk.Capabilities.Factors), before any attempt is reserved: bad input
@@ -60,4 +62,23 @@ func (f *Framework) conformReason(provider, user string, res VerifyResult) Verif
 	details[DetailProviderReason] = shown
 	return VerifyResult{Outcome: sdk.Deny, Reason: sdk.ReasonInvalidReason, Details: details,
 		Message: "the provider answered with a reason outside the SDK's vocabulary"}
+}
+
+// checkCodeInput holds an enrollment step's display to the SDK's
+// CodeInput rule (sdk.CodeInput.Validate) before anything is stored. A
+// field rendered from nonsense (a negative or huge length, a kind the host
+// does not know) could not take the code, so the step is refused rather
+// than shown; the log and the error say which provider broke the rule and
+// how.
+func (f *Framework) checkCodeInput(provider, user string, d sdk.Display) error {
+	err := d.CodeInput.Validate()
+	if err == nil {
+		return nil
+	}
+	why := err.Error()
+	if e := (*sdk.Error)(nil); errors.As(err, &e) {
+		why = e.Field + ": " + e.Message
+	}
+	f.log.Error("provider broke the code input rule; enrollment step refused", "provider", provider, "user", user, "error", err)
+	return errorf(CodeInternal, err, "provider %q described its confirmation code outside the SDK's rule: %s", provider, why)
 }

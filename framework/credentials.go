@@ -42,6 +42,9 @@ func (f *Framework) addCredential(ctx context.Context, m *managed, e Enrollment,
 	if err != nil {
 		return EnrollResult{}, err
 	}
+	if err := f.checkCodeInput(in.Provider, in.UserID, resp.Display); err != nil {
+		return EnrollResult{}, err
+	}
 	if err := f.storeStep(ctx, e, resp, now); err != nil {
 		return EnrollResult{}, err
 	}

@@ -88,6 +88,9 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	if len(resp.State) == 0 {
 		return EnrollResult{}, errorf(CodeInternal, nil, "provider %q returned no state from enroll begin", in.Provider)
 	}
+	if err := f.checkCodeInput(in.Provider, in.UserID, resp.Display); err != nil {
+		return EnrollResult{}, err
+	}
 	sealed, err := f.seal.seal(in.UserID, in.Provider, resp.State)
 	if err != nil {
 		return EnrollResult{}, errorf(CodeInternal, err, "seal state")

@@ -275,6 +275,9 @@ type Display struct {
 	// Public is what the client needs to continue, handed to it unchanged
 	// (WebAuthn credential-creation options, as JSON). Never a secret.
 	Public string
+	// CodeInput is the code that EnrollFinish expects, when the user
+	// types one; the zero value leaves the host's default.
+	CodeInput CodeInput
 }
 
 // VerifyRequest is one answer to a challenge.

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"math"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -81,11 +82,23 @@ func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
 		Display: &pb.Display{
 			OtpauthUrl: r.Display.OTPAuthURL, QrPng: r.Display.QRPNG, ActivationUrl: r.Display.ActivationURL,
 			ActivationCode: r.Display.ActivationCode, Instructions: r.Display.Instructions, BarcodeUrl: r.Display.BarcodeURL,
-			Public: r.Display.Public,
+			Public: r.Display.Public, CodeInput: codeInputToPB(r.Display.CodeInput),
 		},
 		Credentials: credentialsToPB(r.Credentials),
 	}
 }
+
+// codeInputToPB sends nothing for the zero value, as a plugin built
+// before CodeInput does. Lengths beyond int32 are clamped, not wrapped:
+// still out of bounds, the host refuses them.
+func codeInputToPB(c CodeInput) *pb.CodeInput {
+	if c.IsZero() {
+		return nil
+	}
+	return &pb.CodeInput{Kind: string(c.Kind), MinLen: clampInt32(c.MinLen), MaxLen: clampInt32(c.MaxLen), Label: c.Label}
+}
+
+func clampInt32(n int) int32 { return int32(min(max(n, math.MinInt32), math.MaxInt32)) }
 
 func credentialsToPB(cs []Credential) []*pb.Credential {
 	var out []*pb.Credential

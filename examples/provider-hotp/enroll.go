@@ -45,6 +45,7 @@ func (c *config) enrollBegin(user sdk.User) (sdk.EnrollResponse, error) {
 			QRPNG:      qr,
 			Instructions: fmt.Sprintf("Load the secret into your token or scan the QR code with an app in counter mode, "+
 				"then enter the first %d-digit code.", c.digits),
+			CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
 		},
 	}, nil
 }

@@ -110,6 +110,17 @@ type displayJSON struct {
 	// Public is what the browser needs to continue (WebAuthn creation
 	// options, JSON), handed over unchanged.
 	Public string `json:"public,omitempty"`
+	// CodeInput is the confirmation code the user types, as the provider
+	// describes it (the framework checked it), for a host application
+	// that renders its own field.
+	CodeInput *codeInputJSON `json:"code_input,omitempty"`
+}
+
+type codeInputJSON struct {
+	Kind      sdk.CodeKind `json:"kind"`
+	MinLength int          `json:"min_length"`
+	MaxLength int          `json:"max_length"`
+	Label     string       `json:"label,omitempty"`
 }
 
 func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
@@ -130,6 +141,9 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 		Public: res.Display.Public}
 	if len(res.Display.QRPNG) > 0 {
 		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
+	}
+	if ci := res.Display.CodeInput; !ci.IsZero() {
+		d.CodeInput = &codeInputJSON{Kind: ci.Kind, MinLength: ci.MinLen, MaxLength: ci.MaxLen, Label: ci.Label}
 	}
 	out := map[string]any{"provider": req.Provider, "status": res.Status, "display": d}
 	if len(res.RecoveryCodes) > 0 {

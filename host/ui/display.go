@@ -32,6 +32,8 @@ type sealedDisplay struct {
 	ActivationCode string `json:"ac,omitempty"`
 	BarcodeURL     string `json:"b,omitempty"`
 	Instructions   string `json:"i,omitempty"`
+	// CodeInput keeps the field the code is typed into after a wrong one.
+	CodeInput sdk.CodeInput `json:"c,omitzero"`
 }
 
 func displayBinding(c claims) []byte {
@@ -53,7 +55,7 @@ func (s *signer) aead() cipher.AEAD {
 // sealDisplay seals d for the setup form of link c.
 func (s *signer) sealDisplay(c claims, d sdk.Display) string {
 	sd := sealedDisplay{OTPAuthURL: d.OTPAuthURL, ActivationURL: d.ActivationURL, ActivationCode: d.ActivationCode,
-		BarcodeURL: d.BarcodeURL, Instructions: d.Instructions}
+		BarcodeURL: d.BarcodeURL, Instructions: d.Instructions, CodeInput: d.CodeInput}
 	if len(d.QRPNG) <= maxSealedQR {
 		sd.QRPNG = d.QRPNG
 	}
@@ -87,5 +89,5 @@ func (s *signer) openDisplay(c claims, sealed string) (sdk.Display, error) {
 		return sdk.Display{}, errDisplay
 	}
 	return sdk.Display{OTPAuthURL: sd.OTPAuthURL, QRPNG: sd.QRPNG, ActivationURL: sd.ActivationURL,
-		ActivationCode: sd.ActivationCode, BarcodeURL: sd.BarcodeURL, Instructions: sd.Instructions}, nil
+		ActivationCode: sd.ActivationCode, BarcodeURL: sd.BarcodeURL, Instructions: sd.Instructions, CodeInput: sd.CodeInput}, nil
 }

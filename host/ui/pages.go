@@ -65,10 +65,11 @@ type view struct {
 	// Verification.
 	Code         bool // the provider takes a typed code (a passcode, with Push)
 	CodeLabel    string
-	Sends        bool // the provider sends its code: "Send code" first
-	Sent         bool // a code was sent for this form: its field and "Resend"
-	ResendIn     int  // seconds until "Resend" is accepted
-	Recovery     bool // offer a recovery code
+	CodeField    codeField // the setup page's confirmation field
+	Sends        bool      // the provider sends its code: "Send code" first
+	Sent         bool      // a code was sent for this form: its field and "Resend"
+	ResendIn     int       // seconds until "Resend" is accepted
+	Recovery     bool      // offer a recovery code
 	RecoveryOpen bool
 	RememberDays int  // offer "remember this device" for so many days
 	Remember     bool // the box was ticked

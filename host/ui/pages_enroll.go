@@ -215,6 +215,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 // into the page's form so a wrong code can show it again.
 func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 	v.Display = u.sig.sealDisplay(c, d)
+	v.CodeField = fieldFor(d.CodeInput)
 	if len(d.QRPNG) > 0 {
 		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
 	}
@@ -244,6 +245,9 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 			v.Code, v.CodeLabel = true, "Duo passcode"
 			v.Title, v.Lead = "Confirm your Duo device", ""
 		}
+	}
+	if v.CodeField.Label != "" {
+		v.CodeLabel = v.CodeField.Label
 	}
 }
 
@@ -296,7 +300,7 @@ func (v *view) setQR(b []byte, alt string) {
 
 func (u *UI) setupView(c claims, tok string) *view {
 	v := u.base(c, tok)
-	v.Steps, v.Digits = enrollSteps(2, v), 6
+	v.Steps, v.Digits, v.CodeField = enrollSteps(2, v), 6, defaultCodeField
 	switch {
 	case v.WebAuthn:
 		v.Title = "Use your security key or passkey"

@@ -148,6 +148,7 @@ func (p *Provider) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.Enrol
 		p.log.Info("enrollment code sent", "user", req.User.ID)
 		return sdk.EnrollResponse{State: s.encode(), Display: sdk.Display{
 			Instructions: "We sent a code to " + mask(addr) + ". Enter it to confirm the address.",
+			CodeInput:    sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
 		}}, nil
 	case sdk.EnrollFinish:
 		s, err := decodeState(req.State)

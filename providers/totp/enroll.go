@@ -67,6 +67,7 @@ func (c *config) enrollBegin(req sdk.EnrollRequest) (sdk.EnrollResponse, error) 
 			QRPNG:      qr,
 			Instructions: fmt.Sprintf("Scan the QR code with your authenticator app, then enter the %d-digit code it shows.",
 				c.digits),
+			CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
 		},
 	}, nil
 }

@@ -83,10 +83,20 @@ func enrollRespFromPB(r *pb.EnrollResponse) sdk.EnrollResponse {
 		Display: sdk.Display{
 			OTPAuthURL: d.GetOtpauthUrl(), QRPNG: d.GetQrPng(), ActivationURL: d.GetActivationUrl(),
 			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(), BarcodeURL: d.GetBarcodeUrl(),
-			Public: d.GetPublic(),
+			Public: d.GetPublic(), CodeInput: codeInputFromPB(d.GetCodeInput()),
 		},
 		Credentials: credentialsFromPB(r.GetCredentials()),
 	}
+}
+
+// codeInputFromPB reads a plugin's CodeInput as sent; the host checks it
+// (sdk.CodeInput.Validate). A plugin built before it sends none: the zero
+// value.
+func codeInputFromPB(c *pb.CodeInput) sdk.CodeInput {
+	if c == nil {
+		return sdk.CodeInput{}
+	}
+	return sdk.CodeInput{Kind: sdk.CodeKind(c.GetKind()), MinLen: int(c.GetMinLen()), MaxLen: int(c.GetMaxLen()), Label: c.GetLabel()}
 }
 
 func verifyReqToPB(r sdk.VerifyRequest) *pb.VerifyRequest {

@@ -1,7 +1,9 @@
 // Command reasonplugin is a provider plugin that breaks the SDK's reason
 // rule on purpose (sdk.Reason.FromProvider): the code the user types
 // chooses the answer, so a host test can check that the host holds a real
-// plugin process to the rule. It is a test fixture, not a provider.
+// plugin process to the rule. It breaks the code input rule
+// (sdk.CodeInput.Validate) too, for the users named in codeInputs. It is a
+// test fixture, not a provider.
 package main
 
 import (
@@ -40,7 +42,20 @@ func (provider) Activate(context.Context) (sdk.Activation, error) {
 	return sdk.Activation{Health: sdk.Healthy}, nil
 }
 
+// codeInputs maps a user id to the code input its enrollment describes;
+// the others enroll at once, with no code.
+var codeInputs = map[string]sdk.CodeInput{
+	"ci-ok":       {Kind: sdk.CodeAlphanumeric, MinLen: 1, MaxLen: 64, Label: "Card passcode"},
+	"ci-negative": {Kind: sdk.CodeDigits, MinLen: -1, MaxLen: 6},
+	"ci-huge":     {Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 1 << 20},
+	"ci-kind":     {Kind: "hex", MinLen: 6, MaxLen: 6},
+	"ci-label":    {Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 6, Label: "code\u202e"},
+}
+
 func (provider) Enroll(_ context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	if ci, ok := codeInputs[req.User.ID]; ok && req.Step == sdk.EnrollBegin {
+		return sdk.EnrollResponse{State: []byte("pending"), Display: sdk.Display{CodeInput: ci}}, nil
+	}
 	return sdk.EnrollResponse{State: []byte("enrolled"), Done: true}, nil
 }
 

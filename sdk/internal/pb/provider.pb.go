@@ -856,7 +856,10 @@ type Display struct {
 	Instructions   string                 `protobuf:"bytes,5,opt,name=instructions,proto3" json:"instructions,omitempty"`
 	BarcodeUrl     string                 `protobuf:"bytes,6,opt,name=barcode_url,json=barcodeUrl,proto3" json:"barcode_url,omitempty"`
 	// What the client needs to continue (WebAuthn creation options, JSON).
-	Public        string `protobuf:"bytes,7,opt,name=public,proto3" json:"public,omitempty"`
+	Public string `protobuf:"bytes,7,opt,name=public,proto3" json:"public,omitempty"`
+	// The confirmation code the user types; absent from a plugin built
+	// before it (the host then offers its default field).
+	CodeInput     *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -940,6 +943,82 @@ func (x *Display) GetPublic() string {
 	return ""
 }
 
+func (x *Display) GetCodeInput() *CodeInput {
+	if x != nil {
+		return x.CodeInput
+	}
+	return nil
+}
+
+// CodeInput is sdk.CodeInput: the alphabet and length of a code.
+type CodeInput struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	MinLen        int32                  `protobuf:"varint,2,opt,name=min_len,json=minLen,proto3" json:"min_len,omitempty"`
+	MaxLen        int32                  `protobuf:"varint,3,opt,name=max_len,json=maxLen,proto3" json:"max_len,omitempty"`
+	Label         string                 `protobuf:"bytes,4,opt,name=label,proto3" json:"label,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CodeInput) Reset() {
+	*x = CodeInput{}
+	mi := &file_provider_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CodeInput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CodeInput) ProtoMessage() {}
+
+func (x *CodeInput) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CodeInput.ProtoReflect.Descriptor instead.
+func (*CodeInput) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CodeInput) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CodeInput) GetMinLen() int32 {
+	if x != nil {
+		return x.MinLen
+	}
+	return 0
+}
+
+func (x *CodeInput) GetMaxLen() int32 {
+	if x != nil {
+		return x.MaxLen
+	}
+	return 0
+}
+
+func (x *CodeInput) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
 // Credential is one of several credentials an enrollment holds.
 type Credential struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -953,7 +1032,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1044,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1057,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Credential) GetId() string {
@@ -1024,7 +1103,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1115,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1128,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EnrollResponse) GetState() []byte {
@@ -1106,7 +1185,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1197,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1210,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyRequest) GetUser() *User {
@@ -1216,7 +1295,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1307,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1320,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyResponse) GetOutcome() string {
@@ -1321,7 +1400,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1412,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1425,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ChallengeRequest) GetUser() *User {
@@ -1404,7 +1483,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1495,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1508,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChallengeResponse) GetStateSet() bool {
@@ -1551,7 +1630,7 @@ const file_provider_proto_rawDesc = "" +
 	"credential\x1a9\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x02\n" +
 	"\aDisplay\x12\x1f\n" +
 	"\votpauth_url\x18\x01 \x01(\tR\n" +
 	"otpauthUrl\x12\x15\n" +
@@ -1561,7 +1640,14 @@ const file_provider_proto_rawDesc = "" +
 	"\finstructions\x18\x05 \x01(\tR\finstructions\x12\x1f\n" +
 	"\vbarcode_url\x18\x06 \x01(\tR\n" +
 	"barcodeUrl\x12\x16\n" +
-	"\x06public\x18\a \x01(\tR\x06public\"\x8d\x01\n" +
+	"\x06public\x18\a \x01(\tR\x06public\x126\n" +
+	"\n" +
+	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\"g\n" +
+	"\tCodeInput\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x17\n" +
+	"\amin_len\x18\x02 \x01(\x05R\x06minLen\x12\x17\n" +
+	"\amax_len\x18\x03 \x01(\x05R\x06maxLen\x12\x14\n" +
+	"\x05label\x18\x04 \x01(\tR\x05label\"\x8d\x01\n" +
 	"\n" +
 	"Credential\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
@@ -1635,7 +1721,7 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_provider_proto_goTypes = []any{
 	(*ErrorDetail)(nil),       // 0: twofactor.v1.ErrorDetail
 	(*InfoRequest)(nil),       // 1: twofactor.v1.InfoRequest
@@ -1650,46 +1736,48 @@ var file_provider_proto_goTypes = []any{
 	(*User)(nil),              // 10: twofactor.v1.User
 	(*EnrollRequest)(nil),     // 11: twofactor.v1.EnrollRequest
 	(*Display)(nil),           // 12: twofactor.v1.Display
-	(*Credential)(nil),        // 13: twofactor.v1.Credential
-	(*EnrollResponse)(nil),    // 14: twofactor.v1.EnrollResponse
-	(*VerifyRequest)(nil),     // 15: twofactor.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 16: twofactor.v1.VerifyResponse
-	(*ChallengeRequest)(nil),  // 17: twofactor.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 18: twofactor.v1.ChallengeResponse
-	nil,                       // 19: twofactor.v1.ConfigureRequest.SettingsEntry
-	nil,                       // 20: twofactor.v1.EnrollRequest.InputsEntry
-	nil,                       // 21: twofactor.v1.VerifyResponse.DetailsEntry
+	(*CodeInput)(nil),         // 13: twofactor.v1.CodeInput
+	(*Credential)(nil),        // 14: twofactor.v1.Credential
+	(*EnrollResponse)(nil),    // 15: twofactor.v1.EnrollResponse
+	(*VerifyRequest)(nil),     // 16: twofactor.v1.VerifyRequest
+	(*VerifyResponse)(nil),    // 17: twofactor.v1.VerifyResponse
+	(*ChallengeRequest)(nil),  // 18: twofactor.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 19: twofactor.v1.ChallengeResponse
+	nil,                       // 20: twofactor.v1.ConfigureRequest.SettingsEntry
+	nil,                       // 21: twofactor.v1.EnrollRequest.InputsEntry
+	nil,                       // 22: twofactor.v1.VerifyResponse.DetailsEntry
 }
 var file_provider_proto_depIdxs = []int32{
 	2,  // 0: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
 	3,  // 1: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
 	2,  // 2: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
-	19, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	20, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
 	8,  // 4: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
 	10, // 5: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	20, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
-	12, // 7: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	13, // 8: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
-	10, // 9: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	21, // 10: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	10, // 11: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 12: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	5,  // 13: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	7,  // 14: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	11, // 15: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	15, // 16: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	17, // 17: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	4,  // 18: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	6,  // 19: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	9,  // 20: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	14, // 21: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	16, // 22: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	18, // 23: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	18, // [18:24] is the sub-list for method output_type
-	12, // [12:18] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	21, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	13, // 7: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
+	12, // 8: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	14, // 9: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	10, // 10: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	22, // 11: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	10, // 12: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 13: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	5,  // 14: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	7,  // 15: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	11, // 16: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	16, // 17: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	18, // 18: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	4,  // 19: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	6,  // 20: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	9,  // 21: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	15, // 22: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	17, // 23: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	19, // 24: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	19, // [19:25] is the sub-list for method output_type
+	13, // [13:19] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1703,7 +1791,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

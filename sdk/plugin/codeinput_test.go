@@ -1,0 +1,57 @@
+package plugin
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/twofactor/twofactor/sdk"
+)
+
+// displayProvider answers every enrollment step with display.
+type displayProvider struct {
+	echoProvider
+	display sdk.Display
+}
+
+func (d *displayProvider) Enroll(context.Context, sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	return sdk.EnrollResponse{State: []byte{1}, Display: d.display}, nil
+}
+
+// TestWireCodeInput: a display's CodeInput reaches the host as the
+// plugin set it, the zero value included (a plugin that says nothing, as
+// one built before the field). Nonsense crosses unchanged for the host to
+// refuse, and a length beyond the wire's int32 arrives clamped, still out
+// of bounds, never wrapped into a valid one.
+func TestWireCodeInput(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		sent     sdk.CodeInput
+		received sdk.CodeInput
+	}{
+		{"none", sdk.CodeInput{}, sdk.CodeInput{}},
+		{"totp", sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 6}, sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 6}},
+		{"duo passcode", sdk.CodeInput{Kind: sdk.CodeAlphanumeric, MinLen: 1, MaxLen: 64, Label: "Duo passcode"},
+			sdk.CodeInput{Kind: sdk.CodeAlphanumeric, MinLen: 1, MaxLen: 64, Label: "Duo passcode"}},
+		{"nonsense", sdk.CodeInput{Kind: "hex", MinLen: -5, MaxLen: 1 << 20}, sdk.CodeInput{Kind: "hex", MinLen: -5, MaxLen: 1 << 20}},
+		{"past int32", sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: math.MinInt32 - 1, MaxLen: math.MaxInt32 + 70},
+			sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: math.MinInt32, MaxLen: math.MaxInt32}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := sdk.Display{Instructions: "i", CodeInput: c.sent}
+			p := connect(t, &displayProvider{display: d})
+			got, err := p.Enroll(context.Background(), sdk.EnrollRequest{Step: sdk.EnrollBegin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := sdk.Display{Instructions: "i", CodeInput: c.received}
+			if !reflect.DeepEqual(got.Display, want) {
+				t.Errorf("display over the wire = %+v, want %+v", got.Display, want)
+			}
+			if (got.Display.CodeInput.Validate() == nil) != (c.sent.Validate() == nil) {
+				t.Errorf("validity changed on the wire: sent %v, received %v", c.sent.Validate(), got.Display.CodeInput.Validate())
+			}
+		})
+	}
+}
