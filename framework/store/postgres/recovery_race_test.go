@@ -121,3 +121,20 @@ func TestFirstCodesWithActivationAcrossReplicas(t *testing.T) {
 	defer closeStore(t, b)
 	storetest.FirstCodesWithActivation(t, a, b)
 }
+
+// TestResealRacesLoginsAcrossReplicas: the suite's
+// ResealEnrollments/RacesLogins with the logins spread over two stores on
+// one schema, as two replicas, and rekey's batch on the second: its row
+// locks, taken in key order, never meet a decision batch's in a cycle.
+func TestResealRacesLoginsAcrossReplicas(t *testing.T) {
+	dsn := pgtest.Schema(t)
+	a, b := mustOpen(t, dsn), mustOpen(t, dsn)
+	defer closeStore(t, a)
+	defer closeStore(t, b)
+	for range 10 {
+		storetest.ResealRacesLogins(t, a, b)
+		if t.Failed() {
+			return
+		}
+	}
+}

@@ -3,10 +3,13 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/framework/store/internal/batch"
 )
 
 var (
@@ -71,4 +74,51 @@ func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider st
 		out = []framework.Enrollment{}
 	}
 	return out, nil
+}
+
+// resealSQL is Update's compare-and-swap on state and updated_at only.
+const resealSQL = `UPDATE enrollments SET state = $1, version = version + 1, updated_at = $2
+	WHERE user_id = $3 AND provider = $4 AND version = $5`
+
+// ResealEnrollments sends the batch's compare-and-swaps as one pgx.Batch
+// in one transaction: one round trip and one durable commit for the whole
+// batch instead of one a row. The rows are updated in key order, the one
+// global lock order (lockorder.go), so a decision batch writing some of
+// the same rows meanwhile never waits on this one in a cycle.
+func (s *Store) ResealEnrollments(ctx context.Context, b []framework.Enrollment) ([]bool, error) {
+	if err := batch.Check(b); err != nil {
+		return nil, fmt.Errorf("postgres: reseal enrollments: %w", err)
+	}
+	idx := make([]int, len(b))
+	q := &pgx.Batch{}
+	for i := range b {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		return strings.Compare(b[x].UserID+"\x00"+b[x].Provider, b[y].UserID+"\x00"+b[y].Provider)
+	})
+	for _, i := range idx {
+		updated, err := timestamp("UpdatedAt", b[i].UpdatedAt)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: reseal enrollments: enrollment %d: %w", i, err)
+		}
+		q.Queue(resealSQL, blob(b[i].State), updated, b[i].UserID, b[i].Provider, b[i].Version)
+	}
+	written := make([]bool, len(b))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		res := tx.SendBatch(ctx, q)
+		for _, i := range idx {
+			tag, err := res.Exec()
+			if err != nil {
+				res.Close()
+				return err
+			}
+			written[i] = tag.RowsAffected() == 1
+		}
+		return res.Close()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: reseal enrollments: %w", err)
+	}
+	return written, nil
 }

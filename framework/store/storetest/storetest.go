@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Recovery/FirstCodesWithActivation", testFirstCodesWithActivation},
 		{"Secrets", testSecrets},
 		{"ScanEnrollments", testScanEnrollments},
+		{"ResealEnrollments/Batch", testResealBatch},
+		{"ResealEnrollments/RacesLogins", testResealRacesLogins},
 	}
 	tests = append(tests, policyTests...)
 	tests = append(tests, bulkTests...)
