@@ -72,19 +72,7 @@ func TestUnpolledFraudSurvivesDuoOutage(t *testing.T) {
 			if n := duoPushesSent(emu); n != 1 {
 				t.Errorf("%d pushes sent in all, want 1 (none after the fraud report)", n)
 			}
-			list, err := fw.Audit(t.Context(), framework.AuditQuery{UserID: "alice"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for _, e := range list {
-				if e.Event == framework.EventVerify && e.Reason == string(sdk.ReasonFraud) {
-					n++
-				}
-			}
-			if n != 1 {
-				t.Errorf("%d fraud reports audited, want 1", n)
-			}
+			wantFraudReports(t, fw, "alice", 1)
 		})
 	}
 }

@@ -69,19 +69,7 @@ func noPushDuringSettle(t *testing.T, prov *pushProvider, clk *clock, fws ...*fr
 	if sent != 1 {
 		t.Errorf("%d pushes sent, want 1 (the one reported as fraud; none after it)", sent)
 	}
-	list, err := fws[len(fws)-1].Audit(t.Context(), framework.AuditQuery{UserID: "alice"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range list {
-		if e.Event == framework.EventVerify && e.Reason == string(sdk.ReasonFraud) {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("%d fraud reports audited, want 1", n)
-	}
+	wantFraudReports(t, fws[len(fws)-1], "alice", 1)
 }
 
 // TestNoPushWhilePolledFraudRecords: the user reports a push as fraud and

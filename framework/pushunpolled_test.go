@@ -136,7 +136,14 @@ func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
 	if _, err := pushVerifyFor(fws[1], "attacker-login"); framework.CodeOf(err) != framework.CodeLockedOut {
 		t.Errorf("a start after the burst: %v, want the lockout", err)
 	}
-	list, err := fws[1].Audit(context.Background(), framework.AuditQuery{UserID: "alice"})
+	wantFraudReports(t, fws[1], "alice", 1)
+}
+
+// wantFraudReports fails the test unless fw's audit holds want fraud
+// reports of user (verify entries with reason fraud).
+func wantFraudReports(t *testing.T, fw *framework.Framework, user string, want int) {
+	t.Helper()
+	list, err := fw.Audit(t.Context(), framework.AuditQuery{UserID: user})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +153,7 @@ func TestUnpolledFraudCountedOnceAcrossReplicas(t *testing.T) {
 			n++
 		}
 	}
-	if n != 1 {
-		t.Errorf("%d fraud reports audited, want 1", n)
+	if n != want {
+		t.Errorf("%d fraud reports audited, want %d", n, want)
 	}
 }
