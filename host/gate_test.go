@@ -185,8 +185,14 @@ func TestFailClosedWhenFactorUnusable(t *testing.T) {
 		if err := os.WriteFile(h.configPath, []byte(next), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if ev := waitReload(t, h.svc); ev.Err != nil {
-			t.Fatalf("reload: %v", ev.Err)
+		// Disabling a provider loosens the second factor: the watcher
+		// refuses it, the admin's SIGHUP (Reload) applies it.
+		if ev := waitReload(t, h.svc); ev.Applied {
+			t.Fatal("the file watcher disabled TOTP by itself")
+		}
+		wantDecision(t, h.challenge("alice", map[string]string{"audience": "client"}), "verify", "enrolled")
+		if err := h.svc.Reload(t.Context()); err != nil {
+			t.Fatalf("reload: %v", err)
 		}
 		notAllowed(t, h)
 	})

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,7 +47,15 @@ func (s *Service) Reloads() <-chan ReloadEvent { return s.reload.events }
 // a change that needs a restart (listen, storage, keys, log), is refused
 // with the key named, logged and audited, and the running configuration
 // stays.
-func (s *Service) Reload(ctx context.Context) error {
+//
+// Reload is the admin's explicit reload (SIGHUP): it also applies a
+// change that loosens the second factor (config.Loosened), which the file
+// watcher refuses (reloadFile).
+func (s *Service) Reload(ctx context.Context) error { return s.reloadFile(ctx, true) }
+
+// reloadFile is Reload; explicit is false for the file watcher, which
+// applies only a change that loosens nothing of the second factor.
+func (s *Service) reloadFile(ctx context.Context, explicit bool) error {
 	// Whatever asked (SIGHUP, the watcher), the watcher resolves the path
 	// and watches its folders again: after a symlink swap or a folder
 	// recreated, what it watched may be gone.
@@ -54,7 +64,7 @@ func (s *Service) Reload(ctx context.Context) error {
 		s.reload.watcher.Rearm()
 	}
 	s.reload.mu.Unlock()
-	cur, err := s.reloadOnce(ctx)
+	cur, err := s.reloadOnce(ctx, explicit)
 	ctx = framework.WithActor(ctx, "config")
 	ev := ReloadEvent{Applied: err == nil, Err: err}
 	s.reload.mu.Lock()
@@ -69,7 +79,11 @@ func (s *Service) Reload(ctx context.Context) error {
 		s.reload.refusedAt, s.reload.refusedErr, s.reload.refusedHash = time.Now(), err.Error(), hash
 		s.log.Error("configuration change refused; the running configuration stays", "error", err)
 		s.Metrics.ConfigReloaded(metrics.ReloadRefused)
-		_ = s.Framework.RecordConfigReload(ctx, "refused", "invalid_config", map[string]string{"error": err.Error()})
+		reason, details := "invalid_config", map[string]string{"error": err.Error()}
+		if le, ok := errors.AsType[*looseningError](err); ok {
+			reason, details["loosened"] = "loosens_second_factor", le.keys()
+		}
+		_ = s.Framework.RecordConfigReload(ctx, "refused", reason, details)
 	}
 	s.reload.mu.Unlock()
 	select {
@@ -90,11 +104,34 @@ func fileHashOf(path string) (string, error) {
 	return hex.EncodeToString(h[:]), nil
 }
 
+// looseningError refuses a change the watcher may not apply by itself.
+type looseningError struct{ changes []config.Loosening }
+
+func (e *looseningError) Error() string {
+	var list []string
+	for _, c := range e.changes {
+		list = append(list, c.String())
+	}
+	return "config: the change loosens the second factor, so the file watcher does not apply it: " + strings.Join(list, "; ") +
+		". If it is meant, apply it with SIGHUP (kill -HUP on the host's process) or a restart"
+}
+
+// keys are the loosened keys, comma-separated, for the audit entry.
+func (e *looseningError) keys() string {
+	keys := make([]string, len(e.changes))
+	for i, c := range e.changes {
+		keys[i] = c.Key
+	}
+	return strings.Join(keys, ",")
+}
+
 // reloadOnce applies the file if it changed, and returns the
 // configuration in effect once it is done (read under reloadMu: Reload,
 // which reports it, must not read s.Config while another reload writes
-// it).
-func (s *Service) reloadOnce(ctx context.Context) (*config.Config, error) {
+// it). Unless explicit, a change that loosens the second factor is
+// refused: a file cut short before a whole section still loads, with the
+// loose defaults, and no one asked for it.
+func (s *Service) reloadOnce(ctx context.Context, explicit bool) (*config.Config, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cur := s.Config
@@ -112,6 +149,9 @@ func (s *Service) reloadOnce(ctx context.Context) (*config.Config, error) {
 	}
 	if key := needsRestart(cur, next); key != "" {
 		return cur, &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
+	}
+	if l := config.Loosened(cur, next); len(l) > 0 && !explicit {
+		return cur, &looseningError{changes: l}
 	}
 	specs, err := providerSpecs(next)
 	if err != nil {
@@ -187,7 +227,7 @@ func (s *Service) watchConfig(ctx context.Context) (stop func()) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !stopped && ctx.Err() == nil {
-				_ = s.Reload(ctx)
+				_ = s.reloadFile(ctx, false)
 			}
 		})
 	})

@@ -159,7 +159,9 @@ func serve(ctx context.Context, src config.Source, stderr io.Writer) error {
 		return err
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "providers", len(cfg.Providers), "version", buildinfo.String())
-	// SIGHUP reloads the config, as the file watcher does on a change.
+	// SIGHUP reloads the config: the admin's explicit reload, which also
+	// applies a change that loosens the second factor (the file watcher
+	// refuses those; host.Service.Reload).
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
