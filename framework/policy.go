@@ -219,6 +219,10 @@ type ChallengeProvider struct {
 	// first (StartVerification, then Verify with its TxID): an emailed
 	// code. Empty for most providers.
 	ChallengeFirst []string
+	// CodeInput is the code the user types, as the provider declared it
+	// (sdk.Info.CodeInput, checked at its start); the zero value when it
+	// said nothing.
+	CodeInput sdk.CodeInput
 }
 
 // ChallengeResult is Challenge's decision.
@@ -402,8 +406,9 @@ func (f *Framework) recoveryAvailable(ctx context.Context, userID string) (bool,
 // challengeProvider lists a provider's factors from its capabilities. A
 // provider that never started has told nothing yet: no factors.
 func (f *Framework) challengeProvider(name string) ChallengeProvider {
-	caps := f.capabilities(name)
-	p := ChallengeProvider{Name: name, Factors: factorsOf(caps)}
+	info := f.providerInfo(name)
+	caps := info.Capabilities
+	p := ChallengeProvider{Name: name, Factors: factorsOf(caps), CodeInput: info.CodeInput}
 	for _, fa := range p.Factors {
 		verifyFactor := fa
 		if fa == FactorCode { // verified with no factor: the default one

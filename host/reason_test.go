@@ -27,10 +27,14 @@ const ruleBreakerProviders = "providers:\n  rulebreaker: {enabled: true, clients
 
 // ruleBreakerPlugins builds testdata/reasonplugin into a plugins folder of
 // its own.
-func ruleBreakerPlugins(t *testing.T) string {
+func ruleBreakerPlugins(t *testing.T, ldflags ...string) string {
 	t.Helper()
 	plugins := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(plugins, "twofactor-provider-rulebreaker"), "./testdata/reasonplugin")
+	args := []string{"build", "-o", filepath.Join(plugins, "twofactor-provider-rulebreaker")}
+	if len(ldflags) > 0 {
+		args = append(args, "-ldflags", strings.Join(ldflags, " "))
+	}
+	build := exec.Command("go", append(args, "./testdata/reasonplugin")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -56,6 +56,14 @@ type Info struct {
 	// before EnrollBegin, which receives them in EnrollRequest.Inputs. Never
 	// Secret: the host shows them back to the user.
 	EnrollInputs Schema
+	// CodeInput is the code the user types to sign in (Verify's code, a
+	// push provider's passcode), so that a host offers a field that takes
+	// it. Info comes before Configure: when the length is a setting, give
+	// the range every allowed setting falls in. The zero value leaves the
+	// host's default (up to 12 digits; a push provider's passcode up to
+	// 44 characters); a value outside CodeInput.Validate refuses the
+	// plugin's start.
+	CodeInput CodeInput
 }
 
 // Capabilities tell the host which interactions a provider supports.

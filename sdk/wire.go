@@ -46,6 +46,7 @@ func infoToPB(i Info, negotiated int) *pb.InfoResponse {
 	}
 	out.Schema = schemaToPB(i.Schema)
 	out.EnrollInputs = schemaToPB(i.EnrollInputs)
+	out.CodeInput = codeInputToPB(i.CodeInput)
 	return out
 }
 

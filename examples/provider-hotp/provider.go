@@ -108,6 +108,9 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Description:  "Counter-based one-time passwords (RFC 4226) from hardware tokens.",
 		Schema:       schema,
 		Capabilities: capabilities,
+		// Info comes before Configure: the lengths every allowed digits
+		// setting gives (6 or 8).
+		CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 8},
 	}, nil
 }
 

@@ -346,6 +346,11 @@ func (p *Process) prepare(ctx context.Context, prov sdk.Provider) (sdk.Info, sdk
 	if info.Name != p.spec.Name {
 		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: %w: it says it is provider %q", p.spec.Name, ErrNotThisProvider, info.Name)
 	}
+	// A sign-in code no field can be drawn for (sdk.CodeInput.Validate) is
+	// a broken plugin: refused now, not met by every user at sign-in.
+	if err := info.CodeInput.Validate(); err != nil {
+		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: info: sign-in code outside the SDK's rule: %w", p.spec.Name, err)
+	}
 	tos = timeoutsFor(p.spec, info)
 	// Before Configure: a secret others can read is not handed on.
 	if err := p.spec.Exposed.check(p.spec.Name, info.Schema); err != nil {

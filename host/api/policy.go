@@ -24,6 +24,9 @@ type challengeProviderJSON struct {
 	// ChallengeFirst: the factors to start with POST .../verifications
 	// (an emailed code) before verifying with the txid.
 	ChallengeFirst []string `json:"challenge_first,omitempty"`
+	// CodeInput is the code the user types to sign in, as the provider
+	// declared it, for a host application that renders its own field.
+	CodeInput *codeInputJSON `json:"code_input,omitempty"`
 }
 
 type challengeResponse struct {
@@ -64,7 +67,8 @@ func (s *Server) challenge(w http.ResponseWriter, r *http.Request) {
 	case res.Decision == framework.DecisionVerify, res.Decision == framework.DecisionEnroll, res.Why == framework.WhyGraceLogin:
 		out.Providers = []challengeProviderJSON{}
 		for _, p := range res.Providers {
-			out.Providers = append(out.Providers, challengeProviderJSON{Name: p.Name, Factors: p.Factors, ChallengeFirst: p.ChallengeFirst})
+			out.Providers = append(out.Providers, challengeProviderJSON{Name: p.Name, Factors: p.Factors, ChallengeFirst: p.ChallengeFirst,
+				CodeInput: codeInputOf(p.CodeInput)})
 		}
 	}
 	switch res.Decision {

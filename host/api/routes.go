@@ -123,6 +123,15 @@ type codeInputJSON struct {
 	Label     string       `json:"label,omitempty"`
 }
 
+// codeInputOf is ci as the API shows it: absent when the provider said
+// nothing.
+func codeInputOf(ci sdk.CodeInput) *codeInputJSON {
+	if ci.IsZero() {
+		return nil
+	}
+	return &codeInputJSON{Kind: ci.Kind, MinLength: ci.MinLen, MaxLength: ci.MaxLen, Label: ci.Label}
+}
+
 func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 	var req enrollRequest
 	if !decode(w, r, &req) {
@@ -142,9 +151,7 @@ func (s *Server) beginEnrollment(w http.ResponseWriter, r *http.Request) {
 	if len(res.Display.QRPNG) > 0 {
 		d.QRPNGBase64 = base64.StdEncoding.EncodeToString(res.Display.QRPNG)
 	}
-	if ci := res.Display.CodeInput; !ci.IsZero() {
-		d.CodeInput = &codeInputJSON{Kind: ci.Kind, MinLength: ci.MinLen, MaxLength: ci.MaxLen, Label: ci.Label}
-	}
+	d.CodeInput = codeInputOf(res.Display.CodeInput)
 	out := map[string]any{"provider": req.Provider, "status": res.Status, "display": d}
 	if len(res.RecoveryCodes) > 0 {
 		out["recovery_codes"] = res.RecoveryCodes // active at once: shown this once

@@ -72,3 +72,54 @@ func TestBrowserSetupCodeField(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserSignInCodeField: the sign-in page's code field is the
+// provider's too (sdk.Info.CodeInput). A Duo user signs in with a
+// 44-character YubiKey OTP typed into the passcode field: the browser
+// keeps all of it, offers no numeric keyboard, submits it, and the user is
+// verified. The authenticator app's field takes the digits of a TOTP code
+// (6 or 8, the lengths its settings allow) and nothing else.
+func TestBrowserSignInCodeField(t *testing.T) {
+	b := newBrowser(t)
+	emu := startEmulator(t)
+	h := startHost(t, time.Now(), totpClients, duoStaff(t, emu))
+
+	emu.AddUser("erin")
+	emu.AddPasscode("erin", yubiKeyOTP)
+	b.do("set up Duo with a YubiKey", chromedp.Navigate(h.link("erin", map[string]string{
+		"page": "enroll", "audience": "staff", "provider": "duo"})),
+		chromedp.Click(chromedp.CSS("#begin")), chromedp.WaitVisible(chromedp.CSS("#code")))
+	b.codeField(yubiKeyOTP)
+	b.do("confirm", chromedp.Click(chromedp.CSS("#confirm")), chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
+
+	const next = "ccccccbcgujhdkkkdlvjcehhdbcjtrhhbhdvjvnkffgb" // the key's next OTP
+	emu.AddPasscode("erin", next)
+	b.do("open Duo's sign-in page", chromedp.Navigate(h.link("erin", map[string]string{
+		"page": "verify", "audience": "staff", "provider": "duo", "return_url": "/app/after-login"})), chromedp.WaitVisible(chromedp.CSS("#code")))
+	b.shot("verify-duo-passcode")
+	if f := b.codeField(next); f.Value != next || !f.Valid || f.InputMode == "numeric" {
+		t.Fatalf("Duo passcode field after typing a YubiKey OTP: %+v, want all %d characters kept, valid, not a numeric keyboard",
+			f, len(next))
+	}
+	b.do("sign in with the YubiKey", chromedp.Click(chromedp.CSS("#submit-code")), chromedp.WaitVisible(chromedp.CSS("#continue")))
+
+	h.enrollTOTP("alice", "client")
+	b.do("open TOTP's sign-in page", chromedp.Navigate(h.link("alice", map[string]string{
+		"page": "verify", "audience": "client", "provider": "totp"})), chromedp.WaitVisible(chromedp.CSS("#code")))
+	for _, c := range []struct {
+		keys  string
+		valid bool
+	}{
+		{"123456", true},
+		{"123 456", true},
+		{"1234 5678", true},
+		{"abcdef", false},
+		{"12345", false},
+		{"123456789", false},
+	} {
+		f := b.codeField(c.keys)
+		if f.Value != c.keys || f.Valid != c.valid || f.InputMode != "numeric" {
+			t.Errorf("TOTP sign-in field after typing %q: %+v, want it kept, valid %v, numeric keyboard", c.keys, f, c.valid)
+		}
+	}
+}

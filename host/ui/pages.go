@@ -65,7 +65,7 @@ type view struct {
 	// Verification.
 	Code         bool // the provider takes a typed code (a passcode, with Push)
 	CodeLabel    string
-	CodeField    codeField // the setup page's confirmation field
+	CodeField    codeField // the code field: setup's confirmation, sign-in's code or passcode
 	Sends        bool      // the provider sends its code: "Send code" first
 	Sent         bool      // a code was sent for this form: its field and "Resend"
 	ResendIn     int       // seconds until "Resend" is accepted

@@ -215,7 +215,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 // into the page's form so a wrong code can show it again.
 func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 	v.Display = u.sig.sealDisplay(c, d)
-	v.CodeField = fieldFor(d.CodeInput)
+	v.CodeField = fieldFor(d.CodeInput, defaultCodeField)
 	if len(d.QRPNG) > 0 {
 		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
 	}

@@ -284,6 +284,13 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 	v.Provider, v.ProviderLabel, v.WebAuthn = p.Name, providerLabel(p.Name), p.Name == "webauthn"
 	var passcode bool
 	v.Push, v.Code, passcode = factorsOf(p)
+	// The code the provider takes now, as it declared at its start (the
+	// link's token carries only the factors).
+	def, ci := defaultCodeField, u.fw.Factors(p.Name).CodeInput
+	if v.Push {
+		def = defaultPasscodeField
+	}
+	v.CodeField = fieldFor(ci, def)
 	v.Title = "Two-step verification"
 	switch {
 	case v.Push && passcode:
@@ -298,6 +305,9 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 		u.sentView(v, c, p)
 	default:
 		v.Lead = fmt.Sprintf("Enter the code from your %s.", v.ProviderLabel)
+	}
+	if v.CodeField.Label != "" { // the provider's name for its code
+		v.CodeLabel = v.CodeField.Label
 	}
 	v.Recovery, v.RememberDays = c.Recovery, c.Days
 	for _, o := range decodeProviders(c.Providers) {

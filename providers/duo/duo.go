@@ -203,6 +203,7 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Description:  "Duo Security passcodes and Duo Push through Duo's Auth API v2.",
 		Schema:       cloneSchema(),
 		Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}},
+		CodeInput:    passcodeInput,
 	}, nil
 }
 

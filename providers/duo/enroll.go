@@ -67,7 +67,7 @@ func (p *Provider) enrollBegin(ctx context.Context, c *config, req sdk.EnrollReq
 			Instructions: "Duo already has a device for you: to confirm it is yours, enter a passcode from Duo Mobile " +
 				"(tap the key icon), from your Duo token or from a Duo text message.",
 			// What normalizePasscode accepts: a YubiKey's OTP is 44 letters.
-			CodeInput: sdk.CodeInput{Kind: sdk.CodeAlphanumeric, MinLen: 1, MaxLen: maxPasscodeLen, Label: "Duo passcode"},
+			CodeInput: passcodeInput,
 		}}, nil
 	case authapi.PreauthAllow:
 		p.log.Info("enroll: Duo lets the user in without a second factor (bypass)", "user", username)

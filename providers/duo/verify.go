@@ -30,6 +30,10 @@ const (
 // maxPasscodeLen bounds a passcode (YubiKey OTPs are 44 characters).
 const maxPasscodeLen = 64
 
+// passcodeInput is what normalizePasscode accepts, for the host's field:
+// letters too, as a YubiKey's OTP is 44 of them.
+var passcodeInput = sdk.CodeInput{Kind: sdk.CodeAlphanumeric, MinLen: 1, MaxLen: maxPasscodeLen, Label: "Duo passcode"}
+
 // Verify checks a user's answer:
 //
 //   - a passcode (Factor "passcode", or a Code with Factor "" or "auto") is

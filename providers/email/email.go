@@ -107,6 +107,9 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Schema:       schema,
 		Capabilities: capabilities,
 		EnrollInputs: enrollInputs,
+		// Info comes before Configure: the lengths the digits setting
+		// allows (schema: 6 to 8).
+		CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 8},
 	}, nil
 }
 

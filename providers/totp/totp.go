@@ -159,8 +159,13 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Description:  "Time-based one-time passwords (RFC 6238) from an authenticator app.",
 		Schema:       cloneSchema(),
 		Capabilities: capabilities,
+		CodeInput:    signInCode,
 	}, nil
 }
+
+// signInCode: Info comes before Configure, so the field takes the
+// lengths every allowed digits setting gives (6 or 8).
+var signInCode = sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 8}
 
 // capabilities: a typed code, the default factor only.
 var capabilities = sdk.Capabilities{Code: true, EnrollNeedsConfirmation: true}

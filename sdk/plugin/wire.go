@@ -46,6 +46,7 @@ func infoFromPB(r *pb.InfoResponse) sdk.Info {
 		},
 		Schema:       schemaFromPB(r.GetSchema()),
 		EnrollInputs: schemaFromPB(r.GetEnrollInputs()),
+		CodeInput:    codeInputFromPB(r.GetCodeInput()),
 	}
 }
 

@@ -69,6 +69,11 @@ func (k *kit) checkInfo(t tb) {
 			fail("Info.Capabilities.EnrollSendsTo %q is not a required string field of Info.EnrollInputs", to)
 		}
 	}
+	// The host refuses to start a plugin whose sign-in code it could not
+	// draw a field for.
+	if err := info.CodeInput.Validate(); err != nil {
+		fail("Info.CodeInput: %v", err)
+	}
 	seen := map[string]bool{}
 	for i, f := range info.Schema {
 		if !fieldName.MatchString(f.Name) {

@@ -2,15 +2,32 @@
 // rule on purpose (sdk.Reason.FromProvider): the code the user types
 // chooses the answer, so a host test can check that the host holds a real
 // plugin process to the rule. It breaks the code input rule
-// (sdk.CodeInput.Validate) too, for the users named in codeInputs. It is a
-// test fixture, not a provider.
+// (sdk.CodeInput.Validate) too, for the users named in codeInputs, and
+// in Info when built with -ldflags "-X main.signIn=kind,min,max,label". It
+// is a test fixture, not a provider.
 package main
 
 import (
 	"context"
+	"strconv"
+	"strings"
 
 	"github.com/twofactor/twofactor/sdk"
 )
+
+// signIn is the sign-in code input Info declares, as kind,min,max,label
+// (set at build time); empty declares none.
+var signIn string
+
+func signInCodeInput() sdk.CodeInput {
+	if signIn == "" {
+		return sdk.CodeInput{}
+	}
+	f := strings.SplitN(signIn+",,,", ",", 4)
+	lo, _ := strconv.Atoi(f[1])
+	hi, _ := strconv.Atoi(f[2])
+	return sdk.CodeInput{Kind: sdk.CodeKind(f[0]), MinLen: lo, MaxLen: hi, Label: strings.TrimRight(f[3], ",")}
+}
 
 // answers maps a typed code to the plugin's answer.
 var answers = map[string]sdk.VerifyResponse{
@@ -30,7 +47,7 @@ type provider struct{}
 
 func (provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "rulebreaker", Version: "1.0.0", Description: "breaks the reason rule (test)",
-		Capabilities: sdk.Capabilities{Code: true}}, nil
+		Capabilities: sdk.Capabilities{Code: true}, CodeInput: signInCodeInput()}, nil
 }
 
 func (provider) Configure(_ context.Context, s sdk.Settings) error {

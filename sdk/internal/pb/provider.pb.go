@@ -371,7 +371,10 @@ type InfoResponse struct {
 	Capabilities    *Capabilities `protobuf:"bytes,6,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// What enrollment asks the user for (an email address), validated like
 	// settings. Empty from older plugins.
-	EnrollInputs  []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
+	EnrollInputs []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
+	// The code the user types to sign in; absent from a plugin built before
+	// it (the host then offers its default field).
+	CodeInput     *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -451,6 +454,13 @@ func (x *InfoResponse) GetCapabilities() *Capabilities {
 func (x *InfoResponse) GetEnrollInputs() []*Field {
 	if x != nil {
 		return x.EnrollInputs
+	}
+	return nil
+}
+
+func (x *InfoResponse) GetCodeInput() *CodeInput {
+	if x != nil {
+		return x.CodeInput
 	}
 	return nil
 }
@@ -1589,7 +1599,7 @@ const file_provider_proto_rawDesc = "" +
 	"\afactors\x18\x05 \x03(\tR\afactors\x121\n" +
 	"\x14multiple_credentials\x18\x06 \x01(\bR\x13multipleCredentials\x12+\n" +
 	"\x11silent_challenges\x18\a \x01(\bR\x10silentChallenges\x12&\n" +
-	"\x0fenroll_sends_to\x18\b \x01(\tR\renrollSendsTo\"\xb0\x02\n" +
+	"\x0fenroll_sends_to\x18\b \x01(\tR\renrollSendsTo\"\xe8\x02\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
@@ -1597,7 +1607,9 @@ const file_provider_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\tR\vdescription\x12+\n" +
 	"\x06schema\x18\x05 \x03(\v2\x13.twofactor.v1.FieldR\x06schema\x12>\n" +
 	"\fcapabilities\x18\x06 \x01(\v2\x1a.twofactor.v1.CapabilitiesR\fcapabilities\x128\n" +
-	"\renroll_inputs\x18\a \x03(\v2\x13.twofactor.v1.FieldR\fenrollInputs\"\x99\x01\n" +
+	"\renroll_inputs\x18\a \x03(\v2\x13.twofactor.v1.FieldR\fenrollInputs\x126\n" +
+	"\n" +
+	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\"\x99\x01\n" +
 	"\x10ConfigureRequest\x12H\n" +
 	"\bsettings\x18\x01 \x03(\v2,.twofactor.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
@@ -1751,33 +1763,34 @@ var file_provider_proto_depIdxs = []int32{
 	2,  // 0: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
 	3,  // 1: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
 	2,  // 2: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
-	20, // 3: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
-	8,  // 4: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
-	10, // 5: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	21, // 6: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
-	13, // 7: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
-	12, // 8: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	14, // 9: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
-	10, // 10: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	22, // 11: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	10, // 12: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 13: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	5,  // 14: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	7,  // 15: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	11, // 16: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	16, // 17: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	18, // 18: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	4,  // 19: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	6,  // 20: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	9,  // 21: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	15, // 22: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	17, // 23: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	19, // 24: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 3: twofactor.v1.InfoResponse.code_input:type_name -> twofactor.v1.CodeInput
+	20, // 4: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	8,  // 5: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
+	10, // 6: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
+	21, // 7: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	13, // 8: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
+	12, // 9: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	14, // 10: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	10, // 11: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	22, // 12: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	10, // 13: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 14: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	5,  // 15: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	7,  // 16: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	11, // 17: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	16, // 18: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	18, // 19: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	4,  // 20: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	6,  // 21: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	9,  // 22: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	15, // 23: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	17, // 24: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	19, // 25: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	20, // [20:26] is the sub-list for method output_type
+	14, // [14:20] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
