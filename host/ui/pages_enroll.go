@@ -150,7 +150,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 	case len(v.Inputs) > 0:
 		v.Lead = inputsLead(c.Provider)
 	default:
-		v.Lead = "Protect your account with a 6-digit code from an app on your phone, asked for at each sign-in."
+		v.Lead = "Protect your account with a code from an app on your phone, asked for at each sign-in."
 	}
 	u.render(w, http.StatusOK, "enroll_start", v)
 }
@@ -315,7 +315,7 @@ func (u *UI) setupView(c claims, tok string) *view {
 		v.Lead = "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue."
 	default:
 		v.Title = "Scan the QR code"
-		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the 6-digit code the app shows."
+		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the code the app shows."
 	}
 	return v
 }

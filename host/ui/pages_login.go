@@ -251,7 +251,7 @@ func methodOf(p framework.ChallengeProvider, id, href string) method {
 	push, code, _ := factorsOf(p)
 	switch {
 	case p.Name == "totp":
-		m.Detail = "A 6-digit code from an authenticator app on your phone."
+		m.Detail = "A code from an authenticator app on your phone."
 	case p.Name == "duo":
 		m.Detail = "Approve a request in Duo Mobile, or type a passcode from it."
 	case p.Name == "webauthn":
@@ -298,7 +298,7 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 	case v.Push:
 		v.Lead = fmt.Sprintf("Approve a login request in %s.", v.ProviderLabel)
 	case p.Name == "totp":
-		v.Lead = "Enter the 6-digit code from your authenticator app."
+		v.Lead = "Enter the code from your authenticator app."
 	case p.Name == "webauthn":
 		v.Lead = "Use your security key or passkey to confirm it's you."
 	case sendsCode(p):
