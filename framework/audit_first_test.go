@@ -19,20 +19,7 @@ import (
 // function drops it.
 func refuseAudit(t *testing.T, path string) (restore func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.ExecContext(t.Context(),
-		`CREATE TRIGGER audit_down BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END`); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER audit_down`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return sqliteTrigger(t, path, "audit_down", "BEFORE INSERT ON audit", "audit log unavailable")
 }
 
 const webauthnOrigin = "http://localhost:8080"
@@ -233,5 +220,27 @@ func TestFailsClosedWithoutAudit(t *testing.T) {
 				t.Errorf("%d more %s entries, want 1", n, tt.event)
 			}
 		})
+	}
+}
+
+// sqliteTrigger installs, from a connection of its own, a trigger named
+// name on the SQLite store at path that fails every statement event
+// matches (BEFORE INSERT ON audit, ...) with msg: a real fault of the
+// store, until the returned function drops it.
+func sqliteTrigger(t *testing.T, path, name, event, msg string) (restore func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.ExecContext(t.Context(),
+		`CREATE TRIGGER `+name+` `+event+` BEGIN SELECT RAISE(ABORT, '`+msg+`'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER `+name); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package framework_test
 
 import (
-	"database/sql"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
@@ -87,20 +86,7 @@ func keyRemovalDuringRemember(t *testing.T, verifyOn, removeOn framework.Store) 
 // the returned function drops it.
 func refuseDeviceDeletes(t *testing.T, path string) (restore func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.ExecContext(t.Context(),
-		`CREATE TRIGGER devices_down BEFORE DELETE ON remembered_devices BEGIN SELECT RAISE(ABORT, 'devices unavailable'); END`); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER devices_down`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return sqliteTrigger(t, path, "devices_down", "BEFORE DELETE ON remembered_devices", "devices unavailable")
 }
 
 // TestKeyRemovalThatFailsForgetsTheKeysBrowsers: the finder of alice's

@@ -2,7 +2,6 @@ package framework_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -18,20 +17,7 @@ import (
 // until the returned function drops it.
 func refuseCodeDeletes(t *testing.T, path string) (restore func()) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.ExecContext(t.Context(),
-		`CREATE TRIGGER codes_down BEFORE DELETE ON recovery_codes BEGIN SELECT RAISE(ABORT, 'recovery codes unavailable'); END`); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if _, err := db.ExecContext(t.Context(), `DROP TRIGGER codes_down`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return sqliteTrigger(t, path, "codes_down", "BEFORE DELETE ON recovery_codes", "recovery codes unavailable")
 }
 
 // refuseCodeDeletesPG is refuseCodeDeletes on the PostgreSQL schema dsn
