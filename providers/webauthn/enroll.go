@@ -102,45 +102,54 @@ func (c *config) beginRegistration(req sdk.EnrollRequest, s state) (sdk.EnrollRe
 }
 
 // finishRegistration checks the browser's attestation response against
-// the registration begun and adds the credential.
+// the registration begun and adds the credential. A registration is
+// answered once, right or wrong, as a login challenge is: any attestation
+// ends it, and the refusal returns the state without it (the keys held
+// unchanged), which the host stores, so the same challenge cannot be
+// answered again. An expired one ends too; what is not an attestation at
+// all (a typed code, a truncated post) checked nothing against the
+// challenge and leaves it for the browser's real answer.
 func (c *config) finishRegistration(req sdk.EnrollRequest, s state) sdk.EnrollResponse {
-	deny := func(r sdk.Reason) sdk.EnrollResponse { return sdk.EnrollResponse{Reason: r} }
 	switch {
 	case s.Reg == nil:
-		return deny(sdk.ReasonReplayed) // nothing begun, or already finished
-	case !req.Now.Before(s.Reg.Expires):
-		return deny(sdk.ReasonExpired)
+		return sdk.EnrollResponse{Reason: sdk.ReasonReplayed} // nothing begun, or already finished
 	case len(req.Code) == 0 || len(req.Code) > maxAnswer:
-		return deny(sdk.ReasonInvalidCode)
+		return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}
+	}
+	reg := s.Reg
+	s.Reg = nil
+	spent := func(r sdk.Reason) sdk.EnrollResponse { return sdk.EnrollResponse{Reason: r, State: s.encode()} }
+	if !req.Now.Before(reg.Expires) {
+		return spent(sdk.ReasonExpired)
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes([]byte(req.Code))
 	if err != nil {
-		return deny(sdk.ReasonInvalidCode)
+		return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}
 	}
 	authData := parsed.Response.AttestationObject.AuthData
-	if r := c.check(clientCheck{challenge: s.Reg.Session.Challenge, client: parsed.Response.CollectedClientData,
+	if r := c.check(clientCheck{challenge: reg.Session.Challenge, client: parsed.Response.CollectedClientData,
 		rpIDHash: authData.RPIDHash, uv: authData.Flags.HasUserVerified()}, c.uv == protocol.VerificationRequired); r != "" {
-		return deny(r)
+		return spent(r)
 	}
 	u := user{name: req.User.Label(), s: &s}
-	l, err := c.wa.CreateCredential(u, s.Reg.Session, parsed)
+	l, err := c.wa.CreateCredential(u, reg.Session, parsed)
 	if err != nil {
-		return deny(ReasonBadSignature)
+		return spent(ReasonBadSignature)
 	}
-	n := fromLibrary(l, s.Reg.Label, req.Now)
+	n := fromLibrary(l, reg.Label, req.Now)
 	if s.find(n.ID) >= 0 {
-		return deny(ReasonCredentialExists)
+		return spent(ReasonCredentialExists)
 	}
-	s.Creds = append(s.Creds, n)
-	s.Reg = nil
 	// The state must stay one decodeState reads: a key as large as an
 	// answer may carry (up to maxAnswer) fits, but a few of them do not,
 	// and a state past maxState would lose every key the user holds.
-	b := s.encode()
+	added := s
+	added.Creds = append(append([]cred{}, s.Creds...), n)
+	b := added.encode()
 	if len(b) > maxState {
-		return deny(ReasonCredentialTooLarge)
+		return spent(ReasonCredentialTooLarge)
 	}
-	return sdk.EnrollResponse{State: b, Done: true, Credentials: s.list()}
+	return sdk.EnrollResponse{State: b, Done: true, Credentials: added.list()}
 }
 
 // parseLabel checks a key's label: one printable line of at most

@@ -2,6 +2,7 @@ package webauthn_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // they are refused. Whatever was accepted, the state the host stores must
 // still be one the provider reads: every key held, the first one
 // included, still logs in. A finish that would make the state too large
-// to read back is refused with a reason, and the state is left as it was.
+// to read back is refused with a reason, and leaves the keys as they were.
 func TestOversizedKeyLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	p := newProvider(t, nil)
@@ -41,9 +42,15 @@ func TestOversizedKeyLosesNothing(t *testing.T) {
 		case fin.Done:
 			state = fin.State
 			held = append(held, big)
-		case fin.Reason != webauthn.ReasonCredentialTooLarge || fin.State != nil:
-			t.Fatalf("finish %d refused as %+v: want %s and no state (nothing changed)", i, fin, webauthn.ReasonCredentialTooLarge)
+		case fin.Reason != webauthn.ReasonCredentialTooLarge:
+			t.Fatalf("finish %d refused as %q: want %s", i, fin.Reason, webauthn.ReasonCredentialTooLarge)
 		default:
+			// The refusal spends the registration (the state the host
+			// stores comes back without it) and keeps every key held.
+			if got, want := ids(t, p, fin.State), ids(t, p, state); !slices.Equal(got, want) {
+				t.Fatalf("finish %d refused leaves keys %v, want %v", i, got, want)
+			}
+			state = fin.State
 			refused++
 		}
 	}
@@ -62,4 +69,18 @@ func TestOversizedKeyLosesNothing(t *testing.T) {
 		}
 		state = res.State
 	}
+}
+
+// ids lists the ids of the keys state holds.
+func ids(t *testing.T, p *webauthn.Provider, state []byte) []string {
+	t.Helper()
+	l, err := p.Enroll(context.Background(), sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollList, State: state, Now: t0})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	var out []string
+	for _, c := range l.Credentials {
+		out = append(out, c.ID)
+	}
+	return out
 }

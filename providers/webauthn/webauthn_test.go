@@ -396,8 +396,49 @@ func TestRegistrationRefusals(t *testing.T) {
 			if err != nil || fin.Done || fin.Reason != tc.want {
 				t.Fatalf("finish = %+v, %v; want not done, %q", fin, err, tc.want)
 			}
+			if tc.want == sdk.ReasonExpired {
+				return // spent by the clock: no right answer is left to try
+			}
+			// Whatever was refused, the registration is spent: the right
+			// answer to its challenge, on the state the host stores after
+			// the refusal (the begin's when none is returned), is refused.
+			stored := begin.State
+			if fin.State != nil {
+				stored = fin.State
+			}
+			right := webauthntest.New(origin)
+			right.UserVerified = true
+			att, err = right.Create(begin.Display.Public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollFinish, State: stored, Code: att, Now: t0.Add(2 * time.Second)})
+			if err != nil || again.Done || again.Reason != sdk.ReasonReplayed {
+				t.Fatalf("the right answer after a refused one: done %v %q, %v; want not done, %q", again.Done, again.Reason, err, sdk.ReasonReplayed)
+			}
 		})
 	}
+	t.Run("not an attestation keeps the registration", func(t *testing.T) {
+		// As at login: a post that is no attestation at all (a typed
+		// code, a truncated body) checked nothing against the challenge,
+		// so the browser's real answer may still come.
+		p := newProvider(t, nil)
+		begin, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollBegin, Now: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fin, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollFinish, State: begin.State, Code: "123456", Now: t0})
+		if err != nil || fin.Done || fin.Reason != sdk.ReasonInvalidCode || fin.State != nil {
+			t.Fatalf("finish with a typed code = %+v, %v; want invalid_code and no new state", fin, err)
+		}
+		att, err := webauthntest.New(origin).Create(begin.Display.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fin, err = p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollFinish, State: begin.State, Code: att, Now: t0}); err != nil || !fin.Done {
+			t.Fatalf("the real answer after a typed code = %+v, %v; want done", fin, err)
+		}
+	})
 	t.Run("label too long", func(t *testing.T) {
 		_, err := newProvider(t, nil).Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "alice"}, Step: sdk.EnrollBegin, Now: t0,
 			Inputs: map[string]string{"label": strings.Repeat("k", 65)}})
