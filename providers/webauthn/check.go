@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	gowebauthn "github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/twofactor/twofactor/sdk"
 )
@@ -47,6 +48,15 @@ type clientCheck struct {
 	client    protocol.CollectedClientData
 	rpIDHash  []byte
 	uv        bool // the authenticator verified the user
+}
+
+// uvRequired says whether an answer to a ceremony begun with session
+// must show user verification: the stricter of the policy in force now
+// and the one the challenge was issued under. A reload that makes it
+// required applies to challenges already in flight (fail closed), and
+// one that relaxes it does not loosen them.
+func (c *config) uvRequired(session gowebauthn.SessionData) bool {
+	return c.uv == protocol.VerificationRequired || session.UserVerification == protocol.VerificationRequired
 }
 
 // check returns why the answer is refused, or ReasonNone.

@@ -128,7 +128,7 @@ func (c *config) finishRegistration(req sdk.EnrollRequest, s state) sdk.EnrollRe
 	}
 	authData := parsed.Response.AttestationObject.AuthData
 	if r := c.check(clientCheck{challenge: reg.Session.Challenge, client: parsed.Response.CollectedClientData,
-		rpIDHash: authData.RPIDHash, uv: authData.Flags.HasUserVerified()}, c.uv == protocol.VerificationRequired); r != "" {
+		rpIDHash: authData.RPIDHash, uv: authData.Flags.HasUserVerified()}, c.uvRequired(reg.Session)); r != "" {
 		return spent(r)
 	}
 	u := user{name: req.User.Label(), s: &s}

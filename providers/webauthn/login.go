@@ -104,7 +104,7 @@ func (c *config) assert(req sdk.VerifyRequest, s *state, login *ceremony, parsed
 	deny := func(r sdk.Reason) sdk.VerifyResponse { return sdk.VerifyResponse{Outcome: sdk.Deny, Reason: r} }
 	ad := parsed.Response.AuthenticatorData
 	if r := c.check(clientCheck{challenge: login.Session.Challenge, client: parsed.Response.CollectedClientData,
-		rpIDHash: ad.RPIDHash, uv: ad.Flags.HasUserVerified()}, login.Session.UserVerification == protocol.VerificationRequired); r != "" {
+		rpIDHash: ad.RPIDHash, uv: ad.Flags.HasUserVerified()}, c.uvRequired(login.Session)); r != "" {
 		return deny(r)
 	}
 	i := s.find(base64.RawURLEncoding.EncodeToString(parsed.RawID))
