@@ -60,6 +60,18 @@ func (f *Framework) CheckEnrollInputs(provider string, inputs map[string]string,
 	return err
 }
 
+// SettingsSchema is provider's settings schema as its binary last
+// declared it (even in a start whose settings it then refused); ok is
+// false when it has declared none since the host started (its schema,
+// and so which of its settings loosen the factor, is not known).
+func (f *Framework) SettingsSchema(provider string) (schema sdk.Schema, ok bool) {
+	m, found := f.registry().providers[provider]
+	if !found {
+		return nil, false
+	}
+	return m.Schema()
+}
+
 // providerInfo is what a provider told of itself when it last started.
 func (f *Framework) providerInfo(name string) sdk.Info {
 	m, ok := f.registry().providers[name]

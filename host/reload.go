@@ -150,7 +150,7 @@ func (s *Service) reloadOnce(ctx context.Context, explicit bool) (*config.Config
 	if key := needsRestart(cur, next); key != "" {
 		return cur, &config.Error{Key: key, Message: "changed; this key takes effect only after a restart of the host"}
 	}
-	if l := config.Loosened(cur, next); len(l) > 0 && !explicit {
+	if l := config.Loosened(cur, next, s.Framework.SettingsSchema); len(l) > 0 && !explicit {
 		return cur, &looseningError{changes: l}
 	}
 	specs, err := providerSpecs(next)

@@ -117,3 +117,62 @@ func TestWatcherRefusesLooseningReload(t *testing.T) {
 	}
 	wantDecision(t, h.challenge("carol", carol()), "enroll", "enrollment_required")
 }
+
+// TestWatcherRefusesLooserProviderSetting: a provider's own schema says
+// which of its settings loosen (sdk.Loosens), and the host judges a
+// reload by it, naming no provider itself. TOTP's skew raised from 0 to 2
+// (more codes accepted at once) is refused by the watcher, with the
+// provider's reason; the admin's SIGHUP applies it; lowering it again
+// applies by itself.
+func TestWatcherRefusesLooserProviderSetting(t *testing.T) {
+	plugins := pluginCopy(t)
+	strict := strings.Replace(totpClients, "settings: {issuer: ACME Billing}", "settings: {issuer: ACME Billing, skew: 0}", 1)
+	path := writeConfig(t, plugins, strict)
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogLines()
+	cmd, url, _ := startProcessOut(t, path, nil, nil, logs)
+	h := &testHost{t: t, url: url}
+	wantDecision(t, h.challenge("carol", map[string]string{"audience": "client"}), "allow", "not_required")
+
+	loose := strings.Replace(string(full), "skew: 0", "skew: 2", 1)
+	if err := os.WriteFile(path, []byte(loose), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, at := logs.nextReload(t, 0)
+	if !strings.Contains(line, "configuration change refused") || !strings.Contains(line, "providers.totp.settings.skew") ||
+		!strings.Contains(line, "more codes are accepted") {
+		t.Fatalf("the watcher's reload of skew 0 → 2: %q; want it refused naming providers.totp.settings.skew and why", line)
+	}
+	// The refusal is logged, then audited.
+	var audited []string
+	h.waitFor("the refusal audited", reloadDeadline, func() (response, bool) {
+		r := h.do("GET", "/v1/audit?limit=1000", adminKey, nil)
+		audited = audited[:0]
+		for _, e := range r.body["entries"].([]any) {
+			if m := e.(map[string]any); m["event"] == "config.reload" {
+				audited = append(audited, toJSON(m))
+			}
+		}
+		return r, len(audited) > 0
+	})
+	if len(audited) != 1 || !strings.Contains(audited[0], `"reason":"loosens_second_factor"`) ||
+		!strings.Contains(audited[0], "providers.totp.settings.skew") {
+		t.Errorf("reloads audited: %v; want the one refused, naming the setting", audited)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if line, at = logs.nextReload(t, at); !strings.Contains(line, "configuration reloaded") {
+		t.Fatalf("SIGHUP: %q, want the file applied", line)
+	}
+	if err := os.WriteFile(path, full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ = logs.nextReload(t, at); !strings.Contains(line, "configuration reloaded") {
+		t.Fatalf("skew 2 → 0: %q, want it applied by the watcher", line)
+	}
+}

@@ -32,17 +32,22 @@ func TestPluginSignInCodeInput(t *testing.T) {
 // code outside the SDK's rule (an unknown kind, a length below 1, past
 // sdk.MaxCodeLen or below the minimum) is refused at start: it is not
 // running, its status names the field at fault, and its users get
-// provider_unavailable, never a field drawn from nonsense.
+// provider_unavailable, never a field drawn from nonsense. So is one whose
+// settings schema breaks sdk.Schema.Validate (a Loosens mark that does not
+// fit its field): the host could not judge a reload by it.
 func TestPluginSignInCodeInputRefused(t *testing.T) {
 	for _, c := range []struct{ name, declared, field string }{
-		{"kind", "hex,6,6", "code_input.kind"},
-		{"negative", "digits,-1,6", "code_input.min_len"},
-		{"huge", "digits,6,1048576", "code_input.max_len"},
-		{"inverted", "digits,8,6", "code_input.max_len"},
+		{"kind", "-X main.signIn=hex,6,6", "code_input.kind"},
+		{"negative", "-X main.signIn=digits,-1,6", "code_input.min_len"},
+		{"huge", "-X main.signIn=digits,6,1048576", "code_input.max_len"},
+		{"inverted", "-X main.signIn=digits,8,6", "code_input.max_len"},
+		// Not a code input: a settings schema the host could not judge a
+		// reload by (sdk.Loosens on a field it does not fit).
+		{"loosens misfit", "-X main.misfitLoosens=1", "window: loosens"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var log syncbuf.Buffer
-			plugins := ruleBreakerPlugins(t, "-X main.signIn="+c.declared)
+			plugins := ruleBreakerPlugins(t, c.declared)
 			h := startHostIn(t, plugins, ruleBreakerProviders, hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Warn}))
 			r := h.do("GET", "/v1/providers", adminKey, nil)
 			p, _ := r.body["providers"].([]any)[0].(map[string]any)

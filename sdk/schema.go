@@ -34,6 +34,9 @@ type Field struct {
 	Enum []string
 	// Min and Max bound TypeInt values when Min < Max.
 	Min, Max int64
+	// Loosens, when set, says which changes of this setting weaken the
+	// factor (see Loosens): a host applies them only when the admin asks.
+	Loosens *Loosens
 }
 
 // Schema is the list of a provider's settings. The host validates an
@@ -51,6 +54,43 @@ func (s Schema) Field(name string) (Field, bool) {
 		}
 	}
 	return Field{}, false
+}
+
+// Clone returns a deep copy of s, which a caller in the same process may
+// modify without changing s: a provider hands one out in Info and keeps
+// its own to Parse with.
+func (s Schema) Clone() Schema {
+	out := slices.Clone(s)
+	for i := range out {
+		out[i].Enum = slices.Clone(out[i].Enum)
+		if l := out[i].Loosens; l != nil {
+			c := *l
+			c.Values = slices.Clone(l.Values)
+			out[i].Loosens = &c
+		}
+	}
+	return out
+}
+
+// Validate reports whether a host can use the schema: field names that
+// match ^[a-z][a-z0-9_]*$, each once, and Loosens marks that fit their
+// fields. Its error is of KindInternal, naming the field: a provider that
+// sends anything else is broken, and a host refuses to start it.
+func (s Schema) Validate() error {
+	for i, f := range s {
+		if !fieldName.MatchString(f.Name) {
+			return FieldError(KindInternal, f.Name, "schema field name must match %s", fieldName)
+		}
+		if slices.ContainsFunc(s[:i], func(g Field) bool { return g.Name == f.Name }) {
+			return FieldError(KindInternal, f.Name, "schema declares the field twice")
+		}
+		if f.Loosens != nil {
+			if err := f.Loosens.validate(f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Parse checks settings against the schema: unknown fields, missing

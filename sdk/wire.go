@@ -55,10 +55,17 @@ func schemaToPB(s Schema) []*pb.Field {
 	for _, f := range s {
 		out = append(out, &pb.Field{
 			Name: f.Name, Type: string(f.Type), Required: f.Required, Secret: f.Secret,
-			Default: f.Default, Help: f.Help, Enum: f.Enum, Min: f.Min, Max: f.Max,
+			Default: f.Default, Help: f.Help, Enum: f.Enum, Min: f.Min, Max: f.Max, Loosens: loosensToPB(f.Loosens),
 		})
 	}
 	return out
+}
+
+func loosensToPB(l *Loosens) *pb.Loosens {
+	if l == nil {
+		return nil
+	}
+	return &pb.Loosens{Values: l.Values, Higher: l.Higher, Lower: l.Lower, Why: l.Why}
 }
 
 func activationToPB(a Activation) *pb.ActivateResponse {

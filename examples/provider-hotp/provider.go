@@ -46,6 +46,7 @@ var schema = sdk.Schema{
 		Default: "6",
 		Enum:    []string{"6", "8"},
 		Help:    "Digits per code for new enrollments, 6 or 8; it must match what the tokens show.",
+		Loosens: &sdk.Loosens{Lower: true, Why: "codes with fewer digits are easier to guess"},
 	},
 	{
 		Name:    settingLookAhead,
@@ -55,6 +56,7 @@ var schema = sdk.Schema{
 		Max:     100,
 		Help: "How many counters past the last accepted one a code may be, for button presses " +
 			"that never reached a login (1 to 100; RFC 4226 section 7.4).",
+		Loosens: &sdk.Loosens{Higher: true, Why: "more codes are accepted at once"},
 	},
 	{
 		Name:    settingResyncWindow,
@@ -64,6 +66,7 @@ var schema = sdk.Schema{
 		Max:     1000,
 		Help: "How far past the last accepted counter a code may be for the token to be resynchronised " +
 			"with two consecutive codes (2 to 1000; larger than look_ahead).",
+		Loosens: &sdk.Loosens{Higher: true, Why: "a pair of codes from further ahead resynchronises the token"},
 	},
 }
 

@@ -2,10 +2,13 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // A reload the host makes by itself (its file watcher) must not weaken
@@ -25,10 +28,15 @@ import (
 //   - Providers: one removed or disabled, or unticked for an audience (its
 //     users lose their factor: told to enroll again, or let in by a
 //     policy that does not require one); a binary pin removed (a changed
-//     pin is an upgrade); the settings in looseSettings.
+//     pin is an upgrade); a setting changed in a way its provider's schema
+//     marks as loosening (sdk.Loosens: Duo's failmode "safe", TOTP's
+//     skew up, ...), judged by the provider's own mark so that the host
+//     names no provider; any setting changed of a provider whose schema
+//     is not known (it has not started since the host did).
 //   - Lockout and PushLimit: more attempts or pushes, shorter waits.
 //   - Neutral: listen, keys, storage, API keys, plugins.dir, log,
-//     metrics.public, timeouts, the file's hash and mode, other settings.
+//     metrics.public, timeouts, the file's hash and mode, settings no
+//     schema marks.
 
 // Loosening is one change between two configurations that weakens the
 // second factor: Key is the dotted config key, Change what it did.
@@ -39,23 +47,14 @@ type Loosening struct {
 
 func (l Loosening) String() string { return l.Key + " (" + l.Change + ")" }
 
-// looseSetting is a provider setting one of whose values lets a user in
-// without the factor, or lets the factor be answered by another party.
-type looseSetting struct {
-	provider, name string
-	def            string // the provider's default, when the file says nothing
-	loose          string // compared case-insensitively
-	why            string
-}
-
-var looseSettings = []looseSetting{
-	{"duo", "failmode", "secure", "safe", "users are let in without a second factor whenever Duo cannot be reached"},
-	{"duo", "allow_custom_host", "false", "true", "any host may answer for Duo"},
-}
+// SchemaOf gives a provider's settings schema, ok false when it is not
+// known (framework.Framework.SettingsSchema).
+type SchemaOf func(provider string) (schema sdk.Schema, ok bool)
 
 // Loosened returns the changes from old to next that weaken the second
-// factor, policy first, then providers (by name) and lockout.
-func Loosened(old, next *Config) []Loosening {
+// factor, policy first, then providers (in old's order) and lockout.
+// schemaOf tells which provider settings loosen.
+func Loosened(old, next *Config, schemaOf SchemaOf) []Loosening {
 	var out []Loosening
 	add := func(key, format string, args ...any) {
 		out = append(out, Loosening{Key: key, Change: fmt.Sprintf(format, args...)})
@@ -96,11 +95,7 @@ func Loosened(old, next *Config) []Loosening {
 		if op.SHA256 != "" && np.SHA256 == "" {
 			add(at+".sha256", "removed: any binary in plugins.dir runs as the provider")
 		}
-		for _, s := range looseSettings {
-			if s.provider == op.Name && !isLoose(op.Settings, s) && isLoose(np.Settings, s) {
-				add(SettingKey(op.Name, s.name), "now %s: %s", s.loose, s.why)
-			}
-		}
+		out = append(out, looserSettings(op, np, schemaOf)...)
 	}
 	ol, nl := old.Lockout, next.Lockout
 	more := func(key string, o, n int) {
@@ -141,10 +136,36 @@ func widened(o, n framework.AudiencePolicy, next *Config, aud framework.Audience
 	return wider
 }
 
-func isLoose(settings map[string]string, s looseSetting) bool {
-	v, ok := settings[s.name]
-	if !ok {
-		v = s.def
+// looserSettings are the changes of a provider's settings from op to np
+// that its schema marks as loosening, in the schema's order; with no
+// schema known, every change (the host cannot tell, and fails closed).
+func looserSettings(op, np Provider, schemaOf SchemaOf) []Loosening {
+	if maps.Equal(op.Settings, np.Settings) {
+		return nil
 	}
-	return strings.EqualFold(strings.TrimSpace(v), s.loose)
+	schema, ok := schemaOf(op.Name)
+	if !ok {
+		return []Loosening{{Key: "providers." + op.Name + ".settings",
+			Change: "changed while the provider's schema is not known (it has not started since the host did): which changes weaken its factor cannot be told"}}
+	}
+	var out []Loosening
+	for _, f := range schema {
+		if f.Loosened(op.Settings[f.Name], np.Settings[f.Name]) {
+			out = append(out, Loosening{Key: SettingKey(op.Name, f.Name),
+				Change: fmt.Sprintf("now %s: %s", shownSetting(f, np.Settings[f.Name]), f.Loosens.Why)})
+		}
+	}
+	return out
+}
+
+// shownSetting is a loosened setting's new value as the refusal shows
+// it: a secret's never.
+func shownSetting(f sdk.Field, raw string) string {
+	switch {
+	case f.Secret:
+		return "changed"
+	case strings.TrimSpace(raw) == "":
+		return strconv.Quote(f.Default) + " (the default)"
+	}
+	return strconv.Quote(strings.TrimSpace(raw))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // looseBase is a running configuration with every guard of the second
@@ -34,6 +35,28 @@ func looseBase() *Config {
 			Clients: framework.AudiencePolicy{Require: true, RememberDevice: framework.RememberDevicePolicy{Days: 30}},
 		},
 	}
+}
+
+// looseSchemas are the settings schemas Loosened is given in these
+// tests: the marks as a Duo-like and a TOTP-like provider declare them
+// (the providers' own tests check their real schemas); email's schema
+// is not known (it has not started).
+func looseSchemas(name string) (sdk.Schema, bool) {
+	switch name {
+	case "duo":
+		return sdk.Schema{
+			{Name: "api_hostname"},
+			{Name: "allow_custom_host", Type: sdk.TypeBool, Default: "false", Loosens: &sdk.Loosens{Values: []string{"true"}, Why: "any host may answer"}},
+			{Name: "failmode", Default: "secure", Loosens: &sdk.Loosens{Values: []string{"safe"}, Why: "users are let in without a second factor"}},
+			{Name: "secret_key", Secret: true, Loosens: &sdk.Loosens{Values: []string{"open"}, Why: "a secret marked, to show it is not shown"}},
+		}, true
+	case "totp":
+		return sdk.Schema{
+			{Name: "issuer"},
+			{Name: "skew", Type: sdk.TypeInt, Default: "1", Loosens: &sdk.Loosens{Higher: true, Why: "more codes are accepted"}},
+		}, true
+	}
+	return nil, false
 }
 
 func provider(c *Config, name string) *Provider {
@@ -90,6 +113,11 @@ func TestLoosened(t *testing.T) {
 			func(c *Config) { provider(c, "duo").Settings["failmode"] = "Safe" }, []string{"providers.duo.settings.failmode"}},
 		{"duo custom host allowed", nil, func(c *Config) { provider(c, "duo").Settings["allow_custom_host"] = "true" },
 			[]string{"providers.duo.settings.allow_custom_host"}},
+		{"skew up", nil, func(c *Config) { provider(c, "totp").Settings["skew"] = "2" }, []string{"providers.totp.settings.skew"}},
+		{"secret setting loosened", nil, func(c *Config) { provider(c, "duo").Settings["secret_key"] = "open" },
+			[]string{"providers.duo.settings.secret_key"}},
+		{"a provider with no known schema changes a setting", nil, func(c *Config) { provider(c, "email").Settings["code_ttl"] = "1m" },
+			[]string{"providers.email.settings"}},
 		{"binary pin removed", nil, func(c *Config) { provider(c, "duo").SHA256 = "" }, []string{"providers.duo.sha256"}},
 		{"more free attempts", nil, func(c *Config) { c.Lockout.FreeAttempts = 10 }, []string{"lockout.free_attempts"}},
 		{"more failures before the lock", nil, func(c *Config) { c.Lockout.MaxFailures = 200 }, []string{"lockout.max_failures"}},
@@ -113,6 +141,7 @@ func TestLoosened(t *testing.T) {
 		{"remember device shorter", nil, func(c *Config) { c.Policy.Staff.RememberDevice.Days = 7 }, nil},
 		{"failmode safe to secure", func(c *Config) { provider(c, "duo").Settings["failmode"] = "safe" }, nil, nil},
 		{"failmode secure spelled out", func(c *Config) { delete(provider(c, "duo").Settings, "failmode") }, nil, nil},
+		{"skew down to its default", func(c *Config) { provider(c, "totp").Settings["skew"] = "2" }, nil, nil},
 		{"stricter lockout and pushes", nil, func(c *Config) {
 			c.Lockout = framework.LockoutPolicy{FreeAttempts: 3, Backoff: time.Minute, MaxBackoff: 2 * time.Hour, MaxFailures: 50}
 			c.PushLimit = framework.PushLimit{Max: 1, Window: time.Hour}
@@ -136,6 +165,7 @@ func TestLoosened(t *testing.T) {
 			provider(c, "totp").Settings["issuer"] = "ACME Renamed"
 			provider(c, "duo").Settings["api_hostname"] = "api-2.duosecurity.com"
 		}, nil},
+		{"a provider with no known schema, settings unchanged", nil, func(c *Config) { provider(c, "email").Staff = true }, nil},
 		// A provider added for an audience that allowed every provider:
 		// the admin restricted nothing, and no file cut short adds a block.
 		{"provider added, no allowed list", func(c *Config) { dropProvider(c, "email") }, nil, nil},
@@ -156,10 +186,13 @@ func TestLoosened(t *testing.T) {
 				tc.next(next)
 			}
 			var got []string
-			for _, l := range Loosened(old, next) {
+			for _, l := range Loosened(old, next, looseSchemas) {
 				got = append(got, l.Key)
 				if l.Change == "" {
 					t.Errorf("%s: no change described", l.Key)
+				}
+				if strings.Contains(l.Change, "open") {
+					t.Errorf("%s: a secret setting's value shown: %q", l.Key, l.Change)
 				}
 			}
 			if !slices.Equal(got, tc.want) {
@@ -203,13 +236,13 @@ func TestLoosenedCutFile(t *testing.T) {
 	}
 	old, cut := load(string(good)+policy), load(string(good))
 	var got []string
-	for _, l := range Loosened(old, cut) {
+	for _, l := range Loosened(old, cut, looseSchemas) {
 		got = append(got, l.Key)
 	}
 	if want := []string{"policy.staff.require", "policy.client.require"}; !slices.Equal(got, want) {
 		t.Errorf("loosened = %v, want %v", got, want)
 	}
-	if l := Loosened(cut, old); len(l) != 0 {
+	if l := Loosened(cut, old, looseSchemas); len(l) != 0 {
 		t.Errorf("the policy block written back loosens %v", l)
 	}
 }

@@ -135,10 +135,15 @@ type Process struct {
 	// (each bounded by its deadline), and later calls go to its successor.
 	users sync.RWMutex
 
-	mu          sync.Mutex
-	cur         handle // zero while down
-	info        sdk.Info
-	activation  sdk.Activation
+	mu         sync.Mutex
+	cur        handle // zero while down
+	info       sdk.Info
+	activation sdk.Activation
+	// schema is the settings schema of the last Info that passed its
+	// checks, kept when Configure or Activate then failed: a reload that
+	// fixes the settings is judged by it (Schema).
+	schema      sdk.Schema
+	knowsSchema bool
 	timeouts    timeouts
 	starting    chan struct{} // closed when the start under way ends
 	started     bool          // a first start was attempted
@@ -351,6 +356,14 @@ func (p *Process) prepare(ctx context.Context, prov sdk.Provider) (sdk.Info, sdk
 	if err := info.CodeInput.Validate(); err != nil {
 		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: info: sign-in code outside the SDK's rule: %w", p.spec.Name, err)
 	}
+	// Likewise a schema the host cannot read, or whose Loosens marks do
+	// not fit their fields (the reload's check would misjudge them).
+	if err := info.Schema.Validate(); err != nil {
+		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: info: settings schema outside the SDK's rule: %w", p.spec.Name, err)
+	}
+	p.mu.Lock()
+	p.schema, p.knowsSchema = info.Schema, true
+	p.mu.Unlock()
 	tos = timeoutsFor(p.spec, info)
 	// Before Configure: a secret others can read is not handed on.
 	if err := p.spec.Exposed.check(p.spec.Name, info.Schema); err != nil {
@@ -498,6 +511,15 @@ func (p *Process) Info() sdk.Info {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.info
+}
+
+// Schema is the provider's settings schema as its binary last declared
+// it, even if that start then failed (its settings refused); ok is false
+// before any Info passed its checks.
+func (p *Process) Schema() (schema sdk.Schema, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.schema, p.knowsSchema
 }
 
 // Refresh re-runs Activate, as the host does on a schedule.

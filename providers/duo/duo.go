@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -89,6 +88,7 @@ var schema = sdk.Schema{
 		Default: "false",
 		Help: "Accept any host[:port] as api_hostname. Only for a Duo emulator in tests and demos; " +
 			"leave false in production.",
+		Loosens: &sdk.Loosens{Values: []string{"true"}, Why: "any host may answer for Duo"},
 	},
 	{
 		Name:    settingFailmode,
@@ -98,6 +98,7 @@ var schema = sdk.Schema{
 		Help: "What a verification answers when Duo cannot be reached (network error, 5xx, rate limit " +
 			"beyond the timeout, timeout; never when Duo answers, whatever it answers): secure denies; safe lets the user in without " +
 			"a second factor, and every such login is audited as failmode_safe.",
+		Loosens: &sdk.Loosens{Values: []string{failmodeSafe}, Why: "users are let in without a second factor whenever Duo cannot be reached"},
 	},
 	{
 		Name:    settingTimeout,
@@ -125,16 +126,6 @@ var schema = sdk.Schema{
 		Help: "Path to a PEM file of extra CA certificates to trust for api_hostname, on top of the " +
 			"system roots. For a Duo emulator or a TLS-inspecting proxy; not needed for Duo itself.",
 	},
-}
-
-// cloneSchema returns a copy of the schema that a caller may modify
-// without changing what Configure enforces.
-func cloneSchema() sdk.Schema {
-	s := slices.Clone(schema)
-	for i := range s {
-		s[i].Enum = slices.Clone(s[i].Enum)
-	}
-	return s
 }
 
 // config is one parsed set of settings with its client. It is never
@@ -201,7 +192,7 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Name:         "duo",
 		Version:      Version,
 		Description:  "Duo Security passcodes and Duo Push through Duo's Auth API v2.",
-		Schema:       cloneSchema(),
+		Schema:       schema.Clone(),
 		Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}},
 		CodeInput:    passcodeInput,
 	}, nil

@@ -48,9 +48,12 @@ var schema = sdk.Schema{
 	{Name: "issuer", Type: sdk.TypeString, Default: "twofactor", Help: "the service name shown in the mail"},
 	{Name: "code_key", Type: sdk.TypeString, Required: true, Secret: true,
 		Help: "base64 of at least 32 random bytes (openssl rand -base64 32): the key of the codes' hashes in the state"},
-	{Name: "digits", Type: sdk.TypeInt, Default: "6", Min: 6, Max: 8, Help: "digits in a code"},
-	{Name: "code_ttl", Type: sdk.TypeDuration, Default: "5m", Help: "how long a mailed code is accepted"},
-	{Name: "resend_after", Type: sdk.TypeDuration, Default: "30s", Help: "the least time between two codes sent to one user"},
+	{Name: "digits", Type: sdk.TypeInt, Default: "6", Min: 6, Max: 8, Help: "digits in a code",
+		Loosens: &sdk.Loosens{Lower: true, Why: "a code with fewer digits is easier to guess"}},
+	{Name: "code_ttl", Type: sdk.TypeDuration, Default: "5m", Help: "how long a mailed code is accepted",
+		Loosens: &sdk.Loosens{Higher: true, Why: "a mailed code, and a copy of it in a mailbox, stays good for longer"}},
+	{Name: "resend_after", Type: sdk.TypeDuration, Default: "30s", Help: "the least time between two codes sent to one user",
+		Loosens: &sdk.Loosens{Lower: true, Why: "codes can be mailed more often, and each brings its own guesses"}},
 }
 
 // enrollInputs is what enrollment asks the user for.

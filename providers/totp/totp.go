@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hashicorp/go-hclog"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -73,6 +72,7 @@ var schema = sdk.Schema{
 		Default: "6",
 		Enum:    []string{"6", "8"},
 		Help:    "Number of digits in a code for new enrollments, 6 or 8. Keep 6 for Google Authenticator on Android.",
+		Loosens: &sdk.Loosens{Lower: true, Why: "new enrollments get codes with fewer digits, easier to guess"},
 	},
 	{
 		Name:    settingPeriod,
@@ -81,6 +81,7 @@ var schema = sdk.Schema{
 		Min:     minPeriod,
 		Max:     maxPeriod,
 		Help:    "Seconds each code is valid for new enrollments (15 to 300). Keep 30: most apps ignore other values.",
+		Loosens: &sdk.Loosens{Higher: true, Why: "each code of new enrollments stays good for longer"},
 	},
 	{
 		Name:    settingSkew,
@@ -91,6 +92,7 @@ var schema = sdk.Schema{
 		Help: "How many periods before and after the current one are also accepted, to " +
 			"allow for clock drift and typing time (0 to 2). 1 accepts a code for up to three periods. " +
 			"Applies to all enrollments.",
+		Loosens: &sdk.Loosens{Higher: true, Why: "more codes are accepted at once, for every enrollment"},
 	},
 	{
 		Name:    settingSecretBytes,
@@ -99,17 +101,8 @@ var schema = sdk.Schema{
 		Min:     minSecretBytes,
 		Max:     maxSecretBytes,
 		Help:    "Length in bytes of the random secret of new enrollments (16 to 64; 20 is the RFC 4226 recommendation).",
+		Loosens: &sdk.Loosens{Lower: true, Why: "new enrollments get shorter secrets"},
 	},
-}
-
-// cloneSchema returns a copy of the schema that a caller in the same process
-// may modify without changing what Configure enforces.
-func cloneSchema() sdk.Schema {
-	s := slices.Clone(schema)
-	for i := range s {
-		s[i].Enum = slices.Clone(s[i].Enum)
-	}
-	return s
 }
 
 // config is one parsed set of settings. It is never modified after
@@ -157,7 +150,7 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Name:         "totp",
 		Version:      Version,
 		Description:  "Time-based one-time passwords (RFC 6238) from an authenticator app.",
-		Schema:       cloneSchema(),
+		Schema:       schema.Clone(),
 		Capabilities: capabilities,
 		CodeInput:    signInCode,
 	}, nil

@@ -56,9 +56,17 @@ func schemaFromPB(fs []*pb.Field) sdk.Schema {
 		out = append(out, sdk.Field{
 			Name: f.GetName(), Type: sdk.FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
 			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
+			Loosens: loosensFromPB(f.GetLoosens()),
 		})
 	}
 	return out
+}
+
+func loosensFromPB(l *pb.Loosens) *sdk.Loosens {
+	if l == nil {
+		return nil
+	}
+	return &sdk.Loosens{Values: l.GetValues(), Higher: l.GetHigher(), Lower: l.GetLower(), Why: l.GetWhy()}
 }
 
 func activationFromPB(r *pb.ActivateResponse) sdk.Activation {

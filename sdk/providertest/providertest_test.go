@@ -178,6 +178,8 @@ func TestKitVerdicts(t *testing.T) {
 			map[Rule]string{RuleInfoComplete: "rule info-complete: Info.Version is empty"}, nil},
 		{"incomplete info in process", InProcess(fake.IncompleteInfo()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: schema field "issuer" has no Help text`}, []Rule{RuleProcessExit}},
+		{"loosens mark that does not fit its field", InProcess(fake.LoosensMisfit()), withCode,
+			map[Rule]string{RuleInfoComplete: `rule info-complete: Info.Schema: internal: window: loosens: int settings are marked by higher or lower`}, []Rule{RuleProcessExit}},
 		{"sends to an input it does not ask for", InProcess(fake.SendsToNothing()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: Info.Capabilities.EnrollSendsTo "phone" is not a required string field of Info.EnrollInputs`}, []Rule{RuleProcessExit}},
 		{"panics binary", Binary(filepath.Join(bin, "panics")), withCode,

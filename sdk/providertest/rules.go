@@ -74,6 +74,11 @@ func (k *kit) checkInfo(t tb) {
 	if err := info.CodeInput.Validate(); err != nil {
 		fail("Info.CodeInput: %v", err)
 	}
+	// The host refuses to start a plugin whose schema it cannot judge a
+	// reload by (names, Loosens marks).
+	if err := info.Schema.Validate(); err != nil {
+		fail("Info.Schema: %v", err)
+	}
 	seen := map[string]bool{}
 	for i, f := range info.Schema {
 		if !fieldName.MatchString(f.Name) {

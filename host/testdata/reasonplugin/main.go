@@ -3,8 +3,9 @@
 // chooses the answer, so a host test can check that the host holds a real
 // plugin process to the rule. It breaks the code input rule
 // (sdk.CodeInput.Validate) too, for the users named in codeInputs, and
-// in Info when built with -ldflags "-X main.signIn=kind,min,max,label". It
-// is a test fixture, not a provider.
+// in Info when built with -ldflags "-X main.signIn=kind,min,max,label",
+// and the Loosens rule (sdk.Schema.Validate) with -X main.misfitLoosens=1.
+// It is a test fixture, not a provider.
 package main
 
 import (
@@ -29,6 +30,18 @@ func signInCodeInput() sdk.CodeInput {
 	return sdk.CodeInput{Kind: sdk.CodeKind(f[0]), MinLen: lo, MaxLen: hi, Label: strings.TrimRight(f[3], ",")}
 }
 
+// misfitLoosens, set at build time, declares a setting whose Loosens mark
+// does not fit it (values on an int).
+var misfitLoosens string
+
+func schema() sdk.Schema {
+	if misfitLoosens == "" {
+		return nil
+	}
+	return sdk.Schema{{Name: "window", Type: sdk.TypeInt, Default: "1", Help: "codes accepted around now",
+		Loosens: &sdk.Loosens{Values: []string{"2"}, Why: "more codes are accepted"}}}
+}
+
 // answers maps a typed code to the plugin's answer.
 var answers = map[string]sdk.VerifyResponse{
 	"111111": {Outcome: sdk.Allow, State: []byte("used")},
@@ -47,11 +60,11 @@ type provider struct{}
 
 func (provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "rulebreaker", Version: "1.0.0", Description: "breaks the reason rule (test)",
-		Capabilities: sdk.Capabilities{Code: true}, CodeInput: signInCodeInput()}, nil
+		Capabilities: sdk.Capabilities{Code: true}, CodeInput: signInCodeInput(), Schema: schema()}, nil
 }
 
 func (provider) Configure(_ context.Context, s sdk.Settings) error {
-	_, err := sdk.Schema{}.Parse(s)
+	_, err := schema().Parse(s)
 	return err
 }
 

@@ -139,16 +139,19 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type Field struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	Required      bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	Secret        bool                   `protobuf:"varint,4,opt,name=secret,proto3" json:"secret,omitempty"`
-	Default       string                 `protobuf:"bytes,5,opt,name=default,proto3" json:"default,omitempty"`
-	Help          string                 `protobuf:"bytes,6,opt,name=help,proto3" json:"help,omitempty"`
-	Enum          []string               `protobuf:"bytes,7,rep,name=enum,proto3" json:"enum,omitempty"`
-	Min           int64                  `protobuf:"varint,8,opt,name=min,proto3" json:"min,omitempty"`
-	Max           int64                  `protobuf:"varint,9,opt,name=max,proto3" json:"max,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type     string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Required bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	Secret   bool                   `protobuf:"varint,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	Default  string                 `protobuf:"bytes,5,opt,name=default,proto3" json:"default,omitempty"`
+	Help     string                 `protobuf:"bytes,6,opt,name=help,proto3" json:"help,omitempty"`
+	Enum     []string               `protobuf:"bytes,7,rep,name=enum,proto3" json:"enum,omitempty"`
+	Min      int64                  `protobuf:"varint,8,opt,name=min,proto3" json:"min,omitempty"`
+	Max      int64                  `protobuf:"varint,9,opt,name=max,proto3" json:"max,omitempty"`
+	// Which changes of the setting weaken the factor; absent from a plugin
+	// built before it (the host then treats the setting as neutral).
+	Loosens       *Loosens `protobuf:"bytes,10,opt,name=loosens,proto3" json:"loosens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,6 +249,81 @@ func (x *Field) GetMax() int64 {
 	return 0
 }
 
+func (x *Field) GetLoosens() *Loosens {
+	if x != nil {
+		return x.Loosens
+	}
+	return nil
+}
+
+type Loosens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []string               `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	Higher        bool                   `protobuf:"varint,2,opt,name=higher,proto3" json:"higher,omitempty"`
+	Lower         bool                   `protobuf:"varint,3,opt,name=lower,proto3" json:"lower,omitempty"`
+	Why           string                 `protobuf:"bytes,4,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Loosens) Reset() {
+	*x = Loosens{}
+	mi := &file_provider_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Loosens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Loosens) ProtoMessage() {}
+
+func (x *Loosens) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Loosens.ProtoReflect.Descriptor instead.
+func (*Loosens) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Loosens) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *Loosens) GetHigher() bool {
+	if x != nil {
+		return x.Higher
+	}
+	return false
+}
+
+func (x *Loosens) GetLower() bool {
+	if x != nil {
+		return x.Lower
+	}
+	return false
+}
+
+func (x *Loosens) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
 type Capabilities struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
 	Code                    bool                   `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
@@ -273,7 +351,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_provider_proto_msgTypes[3]
+	mi := &file_provider_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -285,7 +363,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[3]
+	mi := &file_provider_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -298,7 +376,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{3}
+	return file_provider_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Capabilities) GetCode() bool {
@@ -381,7 +459,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_provider_proto_msgTypes[4]
+	mi := &file_provider_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -393,7 +471,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[4]
+	mi := &file_provider_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -406,7 +484,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{4}
+	return file_provider_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InfoResponse) GetName() string {
@@ -474,7 +552,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_provider_proto_msgTypes[5]
+	mi := &file_provider_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +564,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[5]
+	mi := &file_provider_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +577,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{5}
+	return file_provider_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureRequest) GetSettings() map[string]string {
@@ -517,7 +595,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +607,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +620,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{6}
+	return file_provider_proto_rawDescGZIP(), []int{7}
 }
 
 type ActivateRequest struct {
@@ -553,7 +631,7 @@ type ActivateRequest struct {
 
 func (x *ActivateRequest) Reset() {
 	*x = ActivateRequest{}
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +643,7 @@ func (x *ActivateRequest) String() string {
 func (*ActivateRequest) ProtoMessage() {}
 
 func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +656,7 @@ func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateRequest.ProtoReflect.Descriptor instead.
 func (*ActivateRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{7}
+	return file_provider_proto_rawDescGZIP(), []int{8}
 }
 
 type Diagnostic struct {
@@ -596,7 +674,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +686,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +699,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{8}
+	return file_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Diagnostic) GetCode() string {
@@ -669,7 +747,7 @@ type ActivateResponse struct {
 
 func (x *ActivateResponse) Reset() {
 	*x = ActivateResponse{}
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +759,7 @@ func (x *ActivateResponse) String() string {
 func (*ActivateResponse) ProtoMessage() {}
 
 func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +772,7 @@ func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateResponse.ProtoReflect.Descriptor instead.
 func (*ActivateResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{9}
+	return file_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ActivateResponse) GetHealth() string {
@@ -721,7 +799,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +811,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +824,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *User) GetId() string {
@@ -780,7 +858,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +870,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +883,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EnrollRequest) GetUser() *User {
@@ -876,7 +954,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +966,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +979,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Display) GetOtpauthUrl() string {
@@ -973,7 +1051,7 @@ type CodeInput struct {
 
 func (x *CodeInput) Reset() {
 	*x = CodeInput{}
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1063,7 @@ func (x *CodeInput) String() string {
 func (*CodeInput) ProtoMessage() {}
 
 func (x *CodeInput) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1076,7 @@ func (x *CodeInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodeInput.ProtoReflect.Descriptor instead.
 func (*CodeInput) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CodeInput) GetKind() string {
@@ -1042,7 +1120,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1132,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1145,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Credential) GetId() string {
@@ -1113,7 +1191,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1203,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1216,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EnrollResponse) GetState() []byte {
@@ -1195,7 +1273,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1207,7 +1285,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1220,7 +1298,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyRequest) GetUser() *User {
@@ -1305,7 +1383,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1395,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1408,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VerifyResponse) GetOutcome() string {
@@ -1410,7 +1488,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1500,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1513,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ChallengeRequest) GetUser() *User {
@@ -1493,7 +1571,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1583,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1596,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{19}
+	return file_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChallengeResponse) GetStateSet() bool {
@@ -1580,7 +1658,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\"\r\n" +
-	"\vInfoRequest\"\xc9\x01\n" +
+	"\vInfoRequest\"\xfa\x01\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1590,7 +1668,14 @@ const file_provider_proto_rawDesc = "" +
 	"\x04help\x18\x06 \x01(\tR\x04help\x12\x12\n" +
 	"\x04enum\x18\a \x03(\tR\x04enum\x12\x10\n" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
-	"\x03max\x18\t \x01(\x03R\x03max\"\xc1\x02\n" +
+	"\x03max\x18\t \x01(\x03R\x03max\x12/\n" +
+	"\aloosens\x18\n" +
+	" \x01(\v2\x15.twofactor.v1.LoosensR\aloosens\"a\n" +
+	"\aLoosens\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\x12\x16\n" +
+	"\x06higher\x18\x02 \x01(\bR\x06higher\x12\x14\n" +
+	"\x05lower\x18\x03 \x01(\bR\x05lower\x12\x10\n" +
+	"\x03why\x18\x04 \x01(\tR\x03why\"\xc1\x02\n" +
 	"\fCapabilities\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\bR\x04code\x12\x12\n" +
 	"\x04push\x18\x02 \x01(\bR\x04push\x12:\n" +
@@ -1733,64 +1818,66 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_provider_proto_goTypes = []any{
 	(*ErrorDetail)(nil),       // 0: twofactor.v1.ErrorDetail
 	(*InfoRequest)(nil),       // 1: twofactor.v1.InfoRequest
 	(*Field)(nil),             // 2: twofactor.v1.Field
-	(*Capabilities)(nil),      // 3: twofactor.v1.Capabilities
-	(*InfoResponse)(nil),      // 4: twofactor.v1.InfoResponse
-	(*ConfigureRequest)(nil),  // 5: twofactor.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 6: twofactor.v1.ConfigureResponse
-	(*ActivateRequest)(nil),   // 7: twofactor.v1.ActivateRequest
-	(*Diagnostic)(nil),        // 8: twofactor.v1.Diagnostic
-	(*ActivateResponse)(nil),  // 9: twofactor.v1.ActivateResponse
-	(*User)(nil),              // 10: twofactor.v1.User
-	(*EnrollRequest)(nil),     // 11: twofactor.v1.EnrollRequest
-	(*Display)(nil),           // 12: twofactor.v1.Display
-	(*CodeInput)(nil),         // 13: twofactor.v1.CodeInput
-	(*Credential)(nil),        // 14: twofactor.v1.Credential
-	(*EnrollResponse)(nil),    // 15: twofactor.v1.EnrollResponse
-	(*VerifyRequest)(nil),     // 16: twofactor.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 17: twofactor.v1.VerifyResponse
-	(*ChallengeRequest)(nil),  // 18: twofactor.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 19: twofactor.v1.ChallengeResponse
-	nil,                       // 20: twofactor.v1.ConfigureRequest.SettingsEntry
-	nil,                       // 21: twofactor.v1.EnrollRequest.InputsEntry
-	nil,                       // 22: twofactor.v1.VerifyResponse.DetailsEntry
+	(*Loosens)(nil),           // 3: twofactor.v1.Loosens
+	(*Capabilities)(nil),      // 4: twofactor.v1.Capabilities
+	(*InfoResponse)(nil),      // 5: twofactor.v1.InfoResponse
+	(*ConfigureRequest)(nil),  // 6: twofactor.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 7: twofactor.v1.ConfigureResponse
+	(*ActivateRequest)(nil),   // 8: twofactor.v1.ActivateRequest
+	(*Diagnostic)(nil),        // 9: twofactor.v1.Diagnostic
+	(*ActivateResponse)(nil),  // 10: twofactor.v1.ActivateResponse
+	(*User)(nil),              // 11: twofactor.v1.User
+	(*EnrollRequest)(nil),     // 12: twofactor.v1.EnrollRequest
+	(*Display)(nil),           // 13: twofactor.v1.Display
+	(*CodeInput)(nil),         // 14: twofactor.v1.CodeInput
+	(*Credential)(nil),        // 15: twofactor.v1.Credential
+	(*EnrollResponse)(nil),    // 16: twofactor.v1.EnrollResponse
+	(*VerifyRequest)(nil),     // 17: twofactor.v1.VerifyRequest
+	(*VerifyResponse)(nil),    // 18: twofactor.v1.VerifyResponse
+	(*ChallengeRequest)(nil),  // 19: twofactor.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 20: twofactor.v1.ChallengeResponse
+	nil,                       // 21: twofactor.v1.ConfigureRequest.SettingsEntry
+	nil,                       // 22: twofactor.v1.EnrollRequest.InputsEntry
+	nil,                       // 23: twofactor.v1.VerifyResponse.DetailsEntry
 }
 var file_provider_proto_depIdxs = []int32{
-	2,  // 0: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
-	3,  // 1: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
-	2,  // 2: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
-	13, // 3: twofactor.v1.InfoResponse.code_input:type_name -> twofactor.v1.CodeInput
-	20, // 4: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
-	8,  // 5: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
-	10, // 6: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	21, // 7: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
-	13, // 8: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
-	12, // 9: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	14, // 10: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
-	10, // 11: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	22, // 12: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	10, // 13: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 14: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	5,  // 15: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	7,  // 16: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	11, // 17: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	16, // 18: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	18, // 19: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	4,  // 20: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	6,  // 21: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	9,  // 22: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	15, // 23: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	17, // 24: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	19, // 25: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	3,  // 0: twofactor.v1.Field.loosens:type_name -> twofactor.v1.Loosens
+	2,  // 1: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
+	4,  // 2: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
+	2,  // 3: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
+	14, // 4: twofactor.v1.InfoResponse.code_input:type_name -> twofactor.v1.CodeInput
+	21, // 5: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	9,  // 6: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
+	11, // 7: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
+	22, // 8: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	14, // 9: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
+	13, // 10: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	15, // 11: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	11, // 12: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	23, // 13: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	11, // 14: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 15: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	6,  // 16: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	8,  // 17: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	12, // 18: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	17, // 19: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	19, // 20: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	5,  // 21: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	7,  // 22: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	10, // 23: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	16, // 24: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	18, // 25: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	20, // 26: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1804,7 +1891,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

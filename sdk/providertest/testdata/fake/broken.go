@@ -32,6 +32,20 @@ func (p sendsToNothing) Info(ctx context.Context) (sdk.Info, error) {
 	return info, err
 }
 
+// LoosensMisfit marks an int setting as loosening by its values, which
+// only a string or bool setting can be: a host could not judge a reload
+// by it, and refuses to start the plugin.
+func LoosensMisfit() sdk.Provider { return loosensMisfit{New()} }
+
+type loosensMisfit struct{ *Provider }
+
+func (p loosensMisfit) Info(ctx context.Context) (sdk.Info, error) {
+	info, err := p.Provider.Info(ctx)
+	info.Schema = append(info.Schema.Clone(), sdk.Field{Name: "window", Type: sdk.TypeInt, Default: "1", Help: "codes accepted around now",
+		Loosens: &sdk.Loosens{Values: []string{"2"}, Why: "more codes are accepted"}})
+	return info, err
+}
+
 // Panics slices the code without checking its length first.
 func Panics() sdk.Provider { return panics{New()} }
 
