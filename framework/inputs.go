@@ -45,6 +45,20 @@ func (f *Framework) EnrollInputs(provider string) sdk.Schema {
 	return f.providerInfo(provider).EnrollInputs
 }
 
+// Texts are what provider said its pages should say about it
+// (sdk.Info.Texts, checked at its start); the zero value when it said
+// nothing or is not running.
+func (f *Framework) Texts(provider string) sdk.Texts {
+	return f.providerInfo(provider).Texts
+}
+
+// SilentChallenges reports whether provider's challenge only returns what
+// the client answers (sdk.Capabilities.SilentChallenges): a security key's
+// options, which a browser answers.
+func (f *Framework) SilentChallenges(provider string) bool {
+	return f.providerInfo(provider).Capabilities.SilentChallenges
+}
+
 // CheckEnrollInputs checks inputs meant for a later BeginEnrollment in
 // provider (a UI link that prefills them) with the same rules, except
 // that with partial a required input may be missing: the user types it.

@@ -78,8 +78,12 @@ func shownKind(k CodeKind) string {
 
 var kindWord = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
-func printableLabel(s string) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxCodeLabel {
+func printableLabel(s string) bool { return printableText(s, maxCodeLabel) }
+
+// printableText reports whether s is valid UTF-8 of at most limit
+// printable characters: text a host may show a user as is.
+func printableText(s string, limit int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > limit {
 		return false
 	}
 	for _, r := range s {

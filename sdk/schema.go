@@ -37,6 +37,36 @@ type Field struct {
 	// Loosens, when set, says which changes of this setting weaken the
 	// factor (see Loosens): a host applies them only when the admin asks.
 	Loosens *Loosens
+	// Label and Format are for an enrollment input (Info.EnrollInputs),
+	// which the user types: Label names it for the user ("Email
+	// address"; empty: the host writes Name out, at most 64 printable
+	// characters), Format says what it holds, so that the host offers
+	// the keyboard and autofill for it (empty: plain text).
+	Label  string
+	Format Format
+}
+
+// Format is what an enrollment input holds. The vocabulary is closed: a
+// host offers plain text for a format it does not know.
+type Format string
+
+// Formats.
+const (
+	FormatEmail Format = "email" // an email address
+	FormatPhone Format = "phone" // a telephone number
+)
+
+// CheckInput reports whether a host can show f as an enrollment input: a
+// known Format and a Label within bounds. Its error is of KindInternal,
+// naming the field.
+func (f Field) CheckInput() error {
+	if f.Format != "" && f.Format != FormatEmail && f.Format != FormatPhone {
+		return FieldError(KindInternal, f.Name, "unknown input format %s (known: %q, %q)", shownKind(CodeKind(f.Format)), FormatEmail, FormatPhone)
+	}
+	if !printableText(f.Label, maxCodeLabel) {
+		return FieldError(KindInternal, f.Name, "input label must be valid UTF-8 of at most %d printable characters", maxCodeLabel)
+	}
+	return nil
 }
 
 // Schema is the list of a provider's settings. The host validates an

@@ -64,6 +64,11 @@ type Info struct {
 	// 44 characters); a value outside CodeInput.Validate refuses the
 	// plugin's start.
 	CodeInput CodeInput
+	// Texts are what the host's pages say about the provider (its name
+	// in a sentence, its setup advice); the zero value leaves the host's
+	// generic words. A value outside Texts.Validate refuses the plugin's
+	// start.
+	Texts Texts
 }
 
 // Capabilities tell the host which interactions a provider supports.

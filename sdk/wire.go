@@ -47,7 +47,18 @@ func infoToPB(i Info, negotiated int) *pb.InfoResponse {
 	out.Schema = schemaToPB(i.Schema)
 	out.EnrollInputs = schemaToPB(i.EnrollInputs)
 	out.CodeInput = codeInputToPB(i.CodeInput)
+	out.Texts = textsToPB(i.Texts)
 	return out
+}
+
+// textsToPB sends Texts; none at all is sent as absent, as from a plugin
+// built before Texts.
+func textsToPB(t Texts) *pb.Texts {
+	if t.IsZero() {
+		return nil
+	}
+	return &pb.Texts{Name: t.Name, Choice: t.Choice, SignIn: t.SignIn, Enroll: t.Enroll, Prepare: t.Prepare,
+		SetupTitle: t.SetupTitle, Setup: t.Setup, ScanAlt: t.ScanAlt, WrongCode: t.WrongCode, Waiting: t.Waiting}
 }
 
 func schemaToPB(s Schema) []*pb.Field {
@@ -56,6 +67,7 @@ func schemaToPB(s Schema) []*pb.Field {
 		out = append(out, &pb.Field{
 			Name: f.Name, Type: string(f.Type), Required: f.Required, Secret: f.Secret,
 			Default: f.Default, Help: f.Help, Enum: f.Enum, Min: f.Min, Max: f.Max, Loosens: loosensToPB(f.Loosens),
+			Label: f.Label, Format: string(f.Format),
 		})
 	}
 	return out

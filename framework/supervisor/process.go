@@ -364,6 +364,10 @@ func (p *Process) prepare(ctx context.Context, prov sdk.Provider) (sdk.Info, sdk
 	p.mu.Lock()
 	p.schema, p.knowsSchema = info.Schema, true
 	p.mu.Unlock()
+	// Texts the pages could not show as is (sdk.Texts.Validate), likewise.
+	if err := info.Texts.Validate(); err != nil {
+		return info, sdk.Activation{}, tos, fmt.Errorf("provider %q: info: texts outside the SDK's rule: %w", p.spec.Name, err)
+	}
 	tos = timeoutsFor(p.spec, info)
 	// Before Configure: a secret others can read is not handed on.
 	if err := p.spec.Exposed.check(p.spec.Name, info.Schema); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/twofactor/twofactor/sdk"
 )
 
-// An enrollment's display (the QR code, the setup key, Duo's activation
+// An enrollment's display (the QR code, the setup key, an app's activation
 // link) is shown once by BeginEnrollment: the framework keeps the secret
 // sealed in the pending enrollment and never hands it out again. So that a
 // wrong confirmation code does not cost the user the QR code (and a

@@ -10,16 +10,16 @@ import (
 )
 
 // Enrollment inputs: what a provider's enrollment asks the user for (an
-// email address), declared by the provider (sdk.Info.EnrollInputs) and
+// address to send codes to), declared by the provider (sdk.Info.EnrollInputs) and
 // rendered as form fields with the declared rules as the browser's own
 // validation. The framework checks them again on begin: the browser's
 // checks are a convenience, never the boundary.
 
 // inputField is one enrollment input on the enroll page.
 type inputField struct {
-	ID, Name     string // the element id and the form field name: "input-email", "input_email"
+	ID, Name     string // the element id and the form field name: "input-label", "input_label"
 	Label, Help  string
-	Type         string // an <input> type: text, email, tel, number
+	Type         string // an <input> type: text, number, or one of inputTypes
 	Autocomplete string
 	Value        string
 	Required     bool
@@ -34,7 +34,7 @@ type inputField struct {
 func inputFields(schema sdk.Schema, values map[string]string, fixed bool) []inputField {
 	out := make([]inputField, 0, len(schema))
 	for _, f := range schema {
-		in := inputField{ID: "input-" + f.Name, Name: "input_" + f.Name, Label: inputLabel(f.Name), Help: f.Help,
+		in := inputField{ID: "input-" + f.Name, Name: "input_" + f.Name, Label: inputLabel(f), Help: f.Help,
 			Type: "text", Value: values[f.Name], Required: f.Required, ReadOnly: fixed && values[f.Name] != "",
 			Options: f.Enum, MaxLen: framework.MaxInputLen}
 		if in.Value == "" {
@@ -48,26 +48,27 @@ func inputFields(schema sdk.Schema, values map[string]string, fixed bool) []inpu
 			}
 		case f.Type == sdk.TypeBool && len(f.Enum) == 0:
 			in.Options = []string{"true", "false"}
-		case f.Name == "email":
-			in.Type, in.Autocomplete = "email", "email"
-		case f.Name == "phone":
-			in.Type, in.Autocomplete = "tel", "tel"
+		case f.CheckInput() == nil && inputTypes[f.Format] != "":
+			in.Type = inputTypes[f.Format]
+			in.Autocomplete = in.Type
 		}
 		out = append(out, in)
 	}
 	return out
 }
 
-// inputLabel names an input for a person: "email" is "Email address",
-// "backup_phone" is "Backup phone".
-func inputLabel(name string) string {
-	switch name {
-	case "email":
-		return "Email address"
-	case "phone":
-		return "Phone number"
+// inputTypes are the <input> types (and autocomplete tokens, spelled
+// alike) of the SDK's input formats: a phone's keyboard and the browser's
+// autofill for them. HTML spells the address one as the SDK does.
+var inputTypes = map[sdk.Format]string{sdk.FormatEmail: string(sdk.FormatEmail), sdk.FormatPhone: "tel"}
+
+// inputLabel names an input for a person: its provider's label, or else
+// its name written out ("backup_phone" is "Backup phone").
+func inputLabel(f sdk.Field) string {
+	if f.Label != "" && f.CheckInput() == nil {
+		return f.Label
 	}
-	s := strings.ReplaceAll(name, "_", " ")
+	s := strings.ReplaceAll(f.Name, "_", " ")
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 

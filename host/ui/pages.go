@@ -8,7 +8,6 @@ import (
 	"html/template"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
@@ -34,15 +33,17 @@ type view struct {
 
 	Provider      string
 	ProviderLabel string
-	Push          bool // the provider is Duo: push and passcode
-	WebAuthn      bool // the provider is WebAuthn: security keys and passkeys
+	Push          bool      // the provider pushes requests to a phone (and may take a passcode)
+	WebAuthn      bool      // the browser answers the provider: security keys and passkeys
+	Prepare       string    // the provider's first setup step (sdk.Texts.Prepare)
+	texts         sdk.Texts // what the provider says of itself, or nothing (see texts.go)
 	// Public is what the page's script hands the browser (WebAuthn
 	// creation options, JSON).
 	Public    string
 	Error     string
 	Notice    string
 	ReturnURL string
-	// EnrollPortalURL is where the provider's backend (Duo) lets the user
+	// EnrollPortalURL is where the provider's backend lets the user
 	// enroll, when it wants the user to enroll first.
 	EnrollPortalURL string
 
@@ -217,8 +218,11 @@ func clientIP(r *http.Request) string {
 
 // base fills what every page of a link shows.
 func (u *UI) base(c claims, tok string) *view {
-	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: providerLabel(c.Provider),
-		Push: c.Provider == "duo", WebAuthn: c.Provider == "webauthn", ReturnURL: c.Return}
+	v := &view{Token: tok, CSRF: u.sig.csrfValue(tok), Provider: c.Provider, ProviderLabel: u.providerLabel(c.Provider),
+		Push: u.pushes(c.Provider), WebAuthn: u.browserKey(c.Provider), ReturnURL: c.Return}
+	if c.Provider != "" {
+		v.texts = u.fw.Texts(c.Provider)
+	}
 	if c.Then == PageSecurity {
 		// An enrollment the security page offered: back to it, with the
 		// security link's expiry (LinkExp in a link signed after a
@@ -245,22 +249,6 @@ func (u *UI) base(c claims, tok string) *view {
 		}
 	}
 	return v
-}
-
-func providerLabel(name string) string {
-	switch name {
-	case "totp":
-		return "authenticator app"
-	case "duo":
-		return "Duo Mobile"
-	case "webauthn":
-		return "security key or passkey"
-	case "email":
-		return "email"
-	case "":
-		return ""
-	}
-	return strings.ToUpper(name)
 }
 
 func enrollSteps(current int, v *view) []step {
@@ -349,8 +337,8 @@ const maxRetryShown = 30 * 24 * time.Hour
 // reasonText explains a denial to the user.
 func reasonText(reason, message string) string {
 	switch sdk.Reason(reason) {
-	// The WebAuthn provider's reasons (providers/webauthn), by value: the
-	// UI knows no provider's package.
+	// A security key provider's reasons, by value: the UI knows no
+	// provider's package.
 	case "x-unknown_credential":
 		return "That security key isn't registered for your account. Use a key you added, or a backup code."
 	case "x-cloned_authenticator":

@@ -144,14 +144,7 @@ func (u *UI) enrollPage(w http.ResponseWriter, r *http.Request) {
 		u.render(w, http.StatusOK, "enroll_start", v)
 		return
 	}
-	switch {
-	case v.Push:
-		v.Lead = "Protect your account with Duo Mobile: at each sign-in you approve a request on your phone."
-	case len(v.Inputs) > 0:
-		v.Lead = inputsLead(c.Provider)
-	default:
-		v.Lead = "Protect your account with a code from an app on your phone, asked for at each sign-in."
-	}
+	v.Lead, v.Prepare = enrollLead(v), v.texts.Prepare
 	u.render(w, http.StatusOK, "enroll_start", v)
 }
 
@@ -162,7 +155,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := u.ctx(r, c)
 	inputs := postedInputs(r, u.base(c, tok).Inputs, c)
-	if c.Provider == "webauthn" { // the key's label, from its own field
+	if u.browserKey(c.Provider) { // the key's label, from its own field
 		inputs = map[string]string{"label": r.PostForm.Get("label")}
 	}
 	res, err := u.fw.BeginEnrollment(ctx, framework.EnrollInput{UserID: c.User, Provider: c.Provider, Audience: framework.Audience(c.Audience),
@@ -184,7 +177,7 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 			// An input the provider or its rules refused: the user's own
 			// words back, with what was wrong (inputs are never secret).
 			if !limited {
-				v.Lead, v.Error = inputsLead(c.Provider), inputError(err)
+				v.Lead, v.Error = enrollLead(v), inputError(err, u.fw.EnrollInputs(c.Provider))
 			}
 			for i := range v.Inputs {
 				if !v.Inputs[i].ReadOnly {
@@ -196,7 +189,8 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Status == framework.StatusActive && res.Display.Public == "" {
-		// Nothing to confirm (Duo lets the user in without a factor).
+		// Nothing to confirm (the provider's backend lets the user in
+		// without a factor).
 		u.enrolled(w, r, c, tok, res.RecoveryCodes, false)
 		return
 	}
@@ -216,14 +210,15 @@ func (u *UI) enrollBegin(w http.ResponseWriter, r *http.Request) {
 func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 	v.Display = u.sig.sealDisplay(c, d)
 	v.CodeField = fieldFor(d.CodeInput, defaultCodeField)
+	alt := v.texts.ScanAlt
 	if len(d.QRPNG) > 0 {
-		v.setQR(d.QRPNG, "QR code to scan with your authenticator app")
+		v.setQR(d.QRPNG, or(alt, "QR code to scan with your authenticator app"))
 	}
 	if d.OTPAuthURL != "" {
 		// Only an otpauth: URL: the link below is written past
 		// html/template's URL filter, and otp.NewKeyFromURL takes any
-		// scheme (javascript://totp/... has "totp" as its type).
-		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil && key.Type() == "totp" && otpauthScheme(key.URL()) {
+		// scheme (javascript://totp/... has a key type too).
+		if key, err := otp.NewKeyFromURL(d.OTPAuthURL); err == nil && key.Type() != "" && otpauthScheme(key.URL()) {
 			v.Secret, v.Issuer, v.Account = groupSecret(key.Secret()), key.Issuer(), key.AccountName()
 			v.Digits = key.Digits().Length()
 			// On a phone the app is on this device: a link opens it.
@@ -232,7 +227,7 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 	}
 	if d.ActivationCode != "" || d.BarcodeURL != "" {
 		if png := activationQR(d); png != nil {
-			v.setQR(png, "Activation barcode to scan with Duo Mobile")
+			v.setQR(png, or(alt, "Activation barcode to scan with the app on your phone"))
 		}
 		v.ActivationURL = d.ActivationURL
 	}
@@ -240,10 +235,11 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 		// A provider of its own kind: its words are all there is.
 		v.Instructions = d.Instructions
 		if v.Push {
-			// Duo without an activation: Duo already has a device for the
-			// user, which is adopted only with a passcode typed here.
-			v.Code, v.CodeLabel = true, "Duo passcode"
-			v.Title, v.Lead = "Confirm your Duo device", ""
+			// A push provider without an activation: its backend already
+			// has a device for the user, which is adopted only with a
+			// passcode typed here (the display's CodeInput names it).
+			v.Code, v.CodeLabel = true, "Passcode"
+			v.Title, v.Lead = "Confirm your device", ""
 		}
 	}
 	if v.CodeField.Label != "" {
@@ -267,24 +263,34 @@ func (u *UI) setupAgain(r *http.Request, c claims, tok string) *view {
 	return v
 }
 
-// inputsLead is the enroll page's lead for a provider that asks inputs.
-func inputsLead(provider string) string {
-	if provider == "email" {
-		return "Protect your account with a code we email you at each sign-in. First, confirm where to send it."
+// enrollLead is the enroll page's lead: the provider's words, or the
+// host's for its kind of factor.
+func enrollLead(v *view) string {
+	def := "Protect your account with a code from an app on your phone, asked for at each sign-in."
+	switch {
+	case v.Push:
+		def = "Protect your account with an app on your phone: at each sign-in you approve a request on it."
+	case len(v.Inputs) > 0:
+		def = "Protect your account with a code we send you at each sign-in. First, tell us where to send it."
 	}
-	return "Protect your account with a code we send you at each sign-in. First, tell us where to send it."
+	return or(v.texts.Enroll, def)
 }
 
 // inputError is what was wrong with an input, from the framework's
-// message ("inputs.email: ..." or the provider's "email: ...").
-func inputError(err error) string {
+// message ("inputs.phone: ..." or the provider's "phone: ..."), named as
+// the page names the input.
+func inputError(err error, inputs sdk.Schema) string {
 	msg := framework.ErrorOf(err).Message
 	msg = strings.TrimPrefix(msg, "inputs.")
 	name, rest, ok := strings.Cut(msg, ": ")
-	if !ok || strings.ContainsAny(name, " \t") {
+	if !ok || name == "" || strings.ContainsAny(name, " \t") {
 		return "Check what you entered: " + msg
 	}
-	return inputLabel(name) + ": " + rest
+	f, ok := inputs.Field(name)
+	if !ok {
+		f = sdk.Field{Name: name}
+	}
+	return inputLabel(f) + ": " + rest
 }
 
 // setQR shows a PNG inline, at its own size (a QR code scaled by the
@@ -301,21 +307,22 @@ func (v *view) setQR(b []byte, alt string) {
 func (u *UI) setupView(c claims, tok string) *view {
 	v := u.base(c, tok)
 	v.Steps, v.Digits, v.CodeField = enrollSteps(2, v), 6, defaultCodeField
+	t := v.texts
 	switch {
 	case v.WebAuthn:
 		v.Title = "Use your security key or passkey"
 		v.Lead = "Press the button, then touch your security key or confirm with your fingerprint, face or PIN when your browser asks."
 	case len(v.Inputs) > 0:
 		// A provider that sends its code: its instructions say where.
-		v.Title, v.Lead, v.CodeLabel = "Enter the code we sent", "", "Code from the "+providerLabel(c.Provider)
+		v.Title, v.Lead, v.CodeLabel = or(t.SetupTitle, "Enter the code we sent"), t.Setup, "Code from the "+v.ProviderLabel
 		v.RestartURL = "/ui/enroll?t=" + tok
 		return v
 	case v.Push:
-		v.Title = "Activate Duo Mobile"
-		v.Lead = "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue."
+		v.Title = or(t.SetupTitle, "Activate the app")
+		v.Lead = or(t.Setup, "Open the app on your phone and scan this barcode. Then come back and continue.")
 	default:
-		v.Title = "Scan the QR code"
-		v.Lead = "Open your authenticator app, add an account and scan this code. Then enter the code the app shows."
+		v.Title = or(t.SetupTitle, "Scan the QR code")
+		v.Lead = or(t.Setup, "Open your authenticator app, add an account and scan this code. Then enter the code the app shows.")
 	}
 	return v
 }
@@ -332,8 +339,9 @@ func groupSecret(s string) string {
 	return b.String()
 }
 
-// activationQR draws Duo's activation barcode here, so the page needs no
-// image from Duo: the same value Duo's barcode URL encodes.
+// activationQR draws an activation barcode here, so the page needs no
+// image from the provider's backend: the same value its barcode URL
+// encodes.
 func activationQR(d sdk.Display) []byte {
 	value := d.ActivationCode
 	if bu, err := url.Parse(d.BarcodeURL); err == nil && bu.Query().Get("value") != "" {
@@ -397,7 +405,7 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 	switch res.Reason {
 	case sdk.ReasonWaiting:
 		v.Title = "Waiting for activation"
-		v.Notice = "Duo Mobile has not been activated yet. Finish the activation on your phone, then check again."
+		v.Notice = or(v.texts.Waiting, "The app has not been activated yet. Finish the activation on your phone, then check again.")
 	case sdk.ReasonExpired, sdk.ReasonInvalidState:
 		v.Title, v.Steps = "Set up two-step verification", enrollSteps(1, v)
 		v.Error = "This setup expired before it was confirmed. Start again to get a new code."
@@ -414,15 +422,16 @@ func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v.Error = "That code didn't match. Enter the current code from your app; if it still fails, check that your phone's time is set automatically."
-		if v.Push {
-			v.Error = "Duo didn't accept that passcode. Enter a new one from Duo Mobile, your Duo token or a Duo text message."
+		switch {
+		case len(v.Inputs) > 0:
+			v.Error = "That code didn't match. Enter the code from the latest message, or send a new one."
+		case v.Push:
+			v.Error = "That passcode wasn't accepted. Enter a new one from the app on your phone."
 		}
+		v.Error = or(v.texts.WrongCode, v.Error)
 	}
-	if len(v.Inputs) > 0 && res.Reason != sdk.ReasonWaiting {
-		v.Error = "That code didn't match. Enter the code from the latest message, or send a new one."
-		if res.Reason == sdk.ReasonReplayed {
-			v.Error = "That code can't be used any more. Send a new one."
-		}
+	if len(v.Inputs) > 0 && res.Reason == sdk.ReasonReplayed {
+		v.Error = "That code can't be used any more. Send a new one."
 	}
 	u.render(w, http.StatusOK, "enroll_setup", v)
 }
@@ -450,8 +459,8 @@ func (u *UI) enrolled(w http.ResponseWriter, r *http.Request, c claims, tok stri
 	v := u.base(c, tok)
 	v.Steps, v.AlreadyEnabled, v.Icon = enrollSteps(3, v), already, "ok"
 	if !already && len(codes) == 0 {
-		// A factor enrolled without a confirmation step (a Duo bypass
-		// user) gets recovery codes as a confirmed one does: if there are
+		// A factor enrolled without a confirmation step (a user the
+		// provider's backend bypasses) gets recovery codes as a confirmed one does: if there are
 		// none.
 		if n, err := u.fw.RecoveryCodesLeft(ctx, c.User); err == nil && n == 0 {
 			if fresh, err := u.fw.RegenerateRecoveryCodes(ctx, c.User); err == nil {

@@ -219,7 +219,7 @@ func decodeProviders(s string) []framework.ChallengeProvider {
 }
 
 // factorsOf says what a provider's form asks: a push, a typed code, or
-// both (a code being then Duo's "passcode"). A provider that has not told
+// both (a code being then a push app's "passcode"). A provider that has not told
 // its factors (it never started) gets a code field.
 func factorsOf(p framework.ChallengeProvider) (push, code, passcode bool) {
 	push = slices.Contains(p.Factors, framework.FactorPush)
@@ -228,12 +228,12 @@ func factorsOf(p framework.ChallengeProvider) (push, code, passcode bool) {
 	return push, code, passcode
 }
 
-// sendsCode says whether a provider's code is sent to the user first (an
-// emailed code): its page asks for a code once one was sent.
-func sendsCode(p framework.ChallengeProvider) bool {
+// sendsCode says whether a provider's code is sent to the user first (a
+// mailed code): its page asks for a code once one was sent.
+func (u *UI) sendsCode(p framework.ChallengeProvider) bool {
 	// A security key's challenge is answered by the browser, on its own
 	// form (webauthn.js), not with a code sent to the user.
-	return p.Name != "webauthn" && slices.Contains(p.ChallengeFirst, framework.FactorCode)
+	return !u.browserKey(p.Name) && slices.Contains(p.ChallengeFirst, framework.FactorCode)
 }
 
 // method is a provider offered as a choice: a link to switch to it, or to
@@ -246,19 +246,15 @@ type method struct {
 	URL    string
 }
 
-func methodOf(p framework.ChallengeProvider, id, href string) method {
-	m := method{ID: id + "-" + p.Name, Name: p.Name, Label: providerTitle(p.Name), URL: href}
+func (u *UI) methodOf(p framework.ChallengeProvider, id, href string) method {
+	m := method{ID: id + "-" + p.Name, Name: p.Name, Label: u.providerTitle(p.Name), URL: href}
 	push, code, _ := factorsOf(p)
 	switch {
-	case p.Name == "totp":
-		m.Detail = "A code from an authenticator app on your phone."
-	case p.Name == "duo":
-		m.Detail = "Approve a request in Duo Mobile, or type a passcode from it."
-	case p.Name == "webauthn":
+	case u.fw.Texts(p.Name).Choice != "":
+		m.Detail = u.fw.Texts(p.Name).Choice
+	case u.browserKey(p.Name):
 		m.Detail = "Touch your security key, or use a passkey."
-	case p.Name == "email":
-		m.Detail = "A code we send to your email address."
-	case sendsCode(p):
+	case u.sendsCode(p):
 		m.Detail = "A code we send you."
 	case push && code:
 		m.Detail = "Approve a request on your phone, or type a passcode."
@@ -270,18 +266,10 @@ func methodOf(p framework.ChallengeProvider, id, href string) method {
 	return m
 }
 
-// providerTitle names a provider at the start of a line.
-func providerTitle(name string) string {
-	l := providerLabel(name)
-	if l == "" || l == strings.ToUpper(l) {
-		return l
-	}
-	return strings.ToUpper(l[:1]) + l[1:]
-}
-
 func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *view {
 	v := u.base(c, tok)
-	v.Provider, v.ProviderLabel, v.WebAuthn = p.Name, providerLabel(p.Name), p.Name == "webauthn"
+	v.Provider, v.ProviderLabel, v.WebAuthn = p.Name, u.providerLabel(p.Name), u.browserKey(p.Name)
+	v.texts = u.fw.Texts(p.Name)
 	var passcode bool
 	v.Push, v.Code, passcode = factorsOf(p)
 	// The code the provider takes now, as it declared at its start (the
@@ -293,18 +281,19 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 	v.CodeField = fieldFor(ci, def)
 	v.Title = "Two-step verification"
 	switch {
+	case v.WebAuthn:
+		v.Lead = "Use your security key or passkey to confirm it's you."
 	case v.Push && passcode:
 		v.Lead = fmt.Sprintf("Approve a login request in %s, or enter a passcode.", v.ProviderLabel)
 	case v.Push:
 		v.Lead = fmt.Sprintf("Approve a login request in %s.", v.ProviderLabel)
-	case p.Name == "totp":
-		v.Lead = "Enter the code from your authenticator app."
-	case p.Name == "webauthn":
-		v.Lead = "Use your security key or passkey to confirm it's you."
-	case sendsCode(p):
+	case u.sendsCode(p):
 		u.sentView(v, c, p)
 	default:
 		v.Lead = fmt.Sprintf("Enter the code from your %s.", v.ProviderLabel)
+	}
+	if !v.Sent { // once a code was sent, the lead says where to
+		v.Lead = or(v.texts.SignIn, v.Lead)
 	}
 	if v.CodeField.Label != "" { // the provider's name for its code
 		v.CodeLabel = v.CodeField.Label
@@ -312,7 +301,7 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 	v.Recovery, v.RememberDays = c.Recovery, c.Days
 	for _, o := range decodeProviders(c.Providers) {
 		if o.Name != p.Name {
-			v.Others = append(v.Others, methodOf(o, "use", "/ui/verify?t="+tok+"&provider="+url.QueryEscape(o.Name)))
+			v.Others = append(v.Others, u.methodOf(o, "use", "/ui/verify?t="+tok+"&provider="+url.QueryEscape(o.Name)))
 		}
 	}
 	return v
@@ -328,7 +317,7 @@ func (u *UI) chooseView(c claims) *view {
 		v.Lead = "Your account needs two-step verification before you can sign in. Choose how you'll confirm it's you:"
 	}
 	for _, p := range decodeProviders(c.Providers) {
-		v.Methods = append(v.Methods, methodOf(p, "setup", u.enrollURL(c, p.Name)))
+		v.Methods = append(v.Methods, u.methodOf(p, "setup", u.enrollURL(c, p.Name)))
 	}
 	if len(v.Methods) == 0 {
 		v.Error = "No sign-in method can be set up for your account right now. Contact support."
@@ -388,10 +377,7 @@ func (u *UI) sentView(v *view, c claims, p framework.ChallengeProvider) {
 	v.Sends, v.CodeLabel = true, "Code from the "+v.ProviderLabel
 	if c.TxID == "" || c.Method != p.Name {
 		v.Code = false
-		v.Lead = fmt.Sprintf("We'll send a code to your %s. Enter it here to continue.", v.ProviderLabel)
-		if p.Name != "email" {
-			v.Lead = "We'll send you a code. Enter it here to continue."
-		}
+		v.Lead = "We'll send you a code. Enter it here to continue."
 		return
 	}
 	v.Sent, v.Lead = true, c.SentMsg

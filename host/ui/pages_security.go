@@ -129,7 +129,7 @@ func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, to
 	}
 	stepUp := len(have) > 0
 	for _, e := range list {
-		row := factorRow{Provider: e.Provider, Label: providerTitle(e.Provider), Added: day(e.ConfirmedAt)}
+		row := factorRow{Provider: e.Provider, Label: u.providerTitle(e.Provider), Added: day(e.ConfirmedAt)}
 		if e.Status != framework.StatusActive {
 			row.Pending, row.Added = true, day(e.CreatedAt)
 			if u.allowed(e.Provider, c.Audience) {
@@ -150,7 +150,7 @@ func (u *UI) renderSecurity(w http.ResponseWriter, r *http.Request, c claims, to
 		if !stepUp {
 			href = u.securityEnrollURL(c, p.Name)
 		}
-		v.Methods = append(v.Methods, methodOf(u.fw.Factors(p.Name), "add", href))
+		v.Methods = append(v.Methods, u.methodOf(u.fw.Factors(p.Name), "add", href))
 	}
 	v.AddStepUp = stepUp
 	v.CodesLeft, v.HasFactor = codes, len(have) > 0
@@ -271,7 +271,7 @@ func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, erro
 		if !code || slices.Contains(p.ChallengeFirst, framework.FactorCode) || (passcode && slices.Contains(p.ChallengeFirst, framework.FactorPasscode)) {
 			continue
 		}
-		out = append(out, stepUpMethod{Name: e.Provider, Label: providerTitle(e.Provider)})
+		out = append(out, stepUpMethod{Name: e.Provider, Label: u.providerTitle(e.Provider)})
 	}
 	n, err := u.fw.RecoveryCodesLeft(ctx, c.User)
 	return out, n, err
@@ -293,10 +293,10 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 	v.StepUpMethods, v.Recovery, v.RecoveryOpen = methods, codes > 0, recoveryOpen || (codes > 0 && len(methods) == 0)
 	v.SecurityURL = u.securityURL(c, "")
 	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
-		v.Lead = "To remove " + providerLabel(p) + " from your account, enter a code from one of your sign-in methods."
+		v.Lead = "To remove " + u.providerLabel(p) + " from your account, enter a code from one of your sign-in methods."
 		v.Danger, v.ConfirmLabel = true, "Confirm and remove"
 	} else if p, ok := strings.CutPrefix(c.Action, actionAdd); ok {
-		v.Lead = "To add " + providerLabel(p) + " to your account, enter a code from one of your sign-in methods."
+		v.Lead = "To add " + u.providerLabel(p) + " to your account, enter a code from one of your sign-in methods."
 		v.ConfirmLabel = "Confirm and continue"
 	} else {
 		v.Lead = "To get new backup codes, enter a code from one of your sign-in methods. Your current backup codes will stop working."

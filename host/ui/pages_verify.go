@@ -32,7 +32,7 @@ func (u *UI) verifyPush(w http.ResponseWriter, r *http.Request) {
 // verifyWebAuthn answers the login page with a security key's assertion
 // and the txid webauthnStart gave the page.
 func (u *UI) verifyWebAuthn(w http.ResponseWriter, r *http.Request) {
-	u.verifyWith(w, r, "webauthn")
+	u.verifyWith(w, r, howKey)
 }
 
 // webauthnStart gives the login page's script a fresh challenge: the
@@ -49,7 +49,7 @@ func (u *UI) webauthnStart(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 	}
 	p, listed := pickProvider(c, r.PostForm.Get("provider"))
-	if c.Decision != string(framework.DecisionVerify) || !listed || p.Name != "webauthn" {
+	if c.Decision != string(framework.DecisionVerify) || !listed || !u.browserKey(p.Name) {
 		fail(http.StatusForbidden, "A security key is not a sign-in method for this account.")
 		return
 	}
@@ -87,10 +87,10 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 		in.Provider, in.Code = framework.RecoveryProvider, code
 	} else {
 		p, ok = pickProvider(c, r.PostForm.Get("provider"))
-		if how == "webauthn" || p.Name == "webauthn" {
+		if key := u.browserKey(p.Name); how == howKey || key {
 			// A security key answers only through its own form.
-			ok = ok && how == "webauthn" && p.Name == "webauthn"
-			how = "webauthn"
+			ok = ok && how == howKey && key
+			how = howKey
 		}
 		push, hasCode, passcode := factorsOf(p)
 		if how == "push" && code != "" && hasCode {
@@ -103,7 +103,7 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			return
 		}
 		in.Provider = p.Name
-		if how == "code" && sendsCode(p) {
+		if how == "code" && u.sendsCode(p) {
 			// The code answers the challenge this form's token names.
 			if c.TxID == "" || c.Method != p.Name {
 				u.show(w, r, c, tok, p.Name, func(v *view) { v.Error = "Send a code first." })
@@ -112,13 +112,13 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			in.TxID = c.TxID
 		}
 		switch how {
-		case "webauthn":
+		case howKey:
 			in.Code, in.TxID = code, r.PostForm.Get("txid")
 			if len(in.TxID) > 64 {
 				in.TxID = ""
 			}
 		case "push":
-			// A push is sent, like an emailed code, through
+			// A push is sent, like a mailed code, through
 			// StartVerification: the same send limit, audited as
 			// challenge_sent; the waiting page polls its answer.
 			remember := c.Days > 0 && r.PostForm.Get("remember") != ""
@@ -177,7 +177,7 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 		switch {
 		case how == "recovery" && res.Reason == sdk.ReasonInvalidCode:
 			again("That backup code isn't valid or was already used.")
-		case sendsCode(p):
+		case u.sendsCode(p):
 			again(sentReasonText(res.Reason, res.Message))
 		default:
 			again(reasonText(string(res.Reason), res.Message))
@@ -187,7 +187,7 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 
 // startPush sends the push of the form's provider p and moves on to the
 // waiting page, which polls it; a push the provider decided at once
-// (Duo's bypass, a refusal) goes straight to the result page.
+// (a push provider's bypass, a refusal) goes straight to the result page.
 func (u *UI) startPush(w http.ResponseWriter, r *http.Request, c claims, tok string, p framework.ChallengeProvider, remember bool) {
 	// The link's id is the login's session: a push another login started
 	// (someone else with the password) is never handed to this page.
@@ -266,7 +266,7 @@ func (u *UI) verifySend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, ok := pickProvider(c, r.PostForm.Get("provider"))
-	if !ok || !sendsCode(p) {
+	if !ok || !u.sendsCode(p) {
 		u.notListed(w, r, c, tok)
 		return
 	}
@@ -444,7 +444,7 @@ func (u *UI) verifyDone(w http.ResponseWriter, r *http.Request) {
 				v.Lead = fmt.Sprintf("Your account needs two-step verification. You can sign in %d more times without it.", c.Grace)
 			}
 			for _, p := range decodeProviders(c.Providers) {
-				v.Methods = append(v.Methods, methodOf(p, "setup", u.enrollURL(c, p.Name)))
+				v.Methods = append(v.Methods, u.methodOf(p, "setup", u.enrollURL(c, p.Name)))
 			}
 		default:
 			v.Lead = "Thanks, that's you."

@@ -60,7 +60,7 @@ type claims struct {
 	Portal  string `json:"pu,omitempty"` // where the backend lets the user enroll (enrollment_required)
 	Method  string `json:"m,omitempty"`  // what the user answered with: the provider or "recovery", or why no answer was needed
 	// Unprompted, in the result of an allow, says the provider let the
-	// user in without asking anything (Duo's bypass): Method names the
+	// user in without asking anything (a push provider's bypass): Method names the
 	// provider, but nothing was answered.
 	Unprompted bool  `json:"up,omitempty"`
 	At         int64 `json:"at,omitempty"` // when a result was decided
@@ -69,7 +69,7 @@ type claims struct {
 	// other token.
 	CodesLeft string `json:"cl,omitempty"`
 
-	// A verify form after a challenge was sent (an emailed code): TxID and
+	// A verify form after a challenge was sent (a mailed code): TxID and
 	// Method name it, SentMsg is the provider's sentence for the user (never
 	// the code), ResendAt (Unix milliseconds) when another may be sent.
 	SentMsg  string `json:"sn,omitempty"`

@@ -1,7 +1,9 @@
 // Package ui is the host's web UI: server-rendered pages where an end user
-// enrolls (a TOTP QR code, Duo Mobile activation), saves recovery codes and
-// verifies at login (a code, or a Duo push with a page that waits for the
-// approval), and where an admin sees the providers' health.
+// enrolls (a QR code to scan, an app's activation), saves recovery codes
+// and verifies at login (a code, or a push with a page that waits for the
+// approval), and where an admin sees the providers' health. The pages name
+// no provider: what they say about one is its own words (sdk.Info.Texts),
+// or the UI's generic words for its kind of factor (see texts.go).
 //
 // The UI has no login system. The host application asks the API for a
 // short-lived signed link for one user, page, audience and provider (see
@@ -22,12 +24,12 @@
 // stores the framework's device token in an HttpOnly cookie named per
 // user and audience.
 //
-// A provider that sends its code (email) gets "Send code", then the code
+// A provider that sends its code (by mail) gets "Send code", then the code
 // field and "Resend in N s": the send is the framework's StartVerification
 // (its send limit, its challenge_sent audit), the form token that follows
 // carries the challenge's txid, and the seconds left are rendered by the
 // server on its clock. An enroll page renders the inputs the provider
-// declares (an email address), prefilled or fixed by the link.
+// declares (an address to send codes to), prefilled or fixed by the link.
 //
 // Pages work without JavaScript; the push waiting page polls with a small
 // script and falls back to a refresh, and the resend button's countdown is
@@ -69,6 +71,10 @@ type Framework interface {
 	Providers() []framework.ProviderStatus
 	Refresh(ctx context.Context)
 	MultipleCredentials(provider string) bool
+	// What the pages say about a provider, and whether the browser answers
+	// its challenge: the pages name no provider.
+	Texts(provider string) sdk.Texts
+	SilentChallenges(provider string) bool
 	Credentials(ctx context.Context, userID, provider string) ([]sdk.Credential, error)
 	// The security page's.
 	Factors(provider string) framework.ChallengeProvider
@@ -199,8 +205,8 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/verify/code", u.verifyCode)
 	m.HandleFunc("POST /ui/verify/recovery", u.verifyRecovery)
 	m.HandleFunc("POST /ui/verify/push", u.verifyPush)
-	m.HandleFunc("POST /ui/verify/webauthn/start", u.webauthnStart)
-	m.HandleFunc("POST /ui/verify/webauthn", u.verifyWebAuthn)
+	m.HandleFunc("POST /ui/verify/key/start", u.webauthnStart)
+	m.HandleFunc("POST /ui/verify/key", u.verifyWebAuthn)
 	m.HandleFunc("POST /ui/verify/send", u.verifySend)
 	m.HandleFunc("GET /ui/verify/wait", u.verifyWait)
 	m.HandleFunc("GET /ui/verify/status", u.verifyStatus)
@@ -248,7 +254,7 @@ type LinkRequest struct {
 	ReturnURL string // where to send the user afterwards; optional
 	Issuer    string // the API key's name, recorded in the audit log
 	// Inputs prefill an enroll link's form with answers to the provider's
-	// enrollment inputs (an email address the application already knows);
+	// enrollment inputs (an address the application already knows);
 	// checked against the provider's declared inputs. With FixInputs they
 	// are shown read-only and are the only ones accepted: then every
 	// required input must be given.
@@ -406,7 +412,7 @@ type Result struct {
 	// but a grace login was left).
 	Method string
 	// Unprompted, with an allow, says the user answered nothing: the
-	// provider (Method) let them in on its own (Duo's bypass).
+	// provider (Method) let them in on its own (a push provider's bypass).
 	Unprompted bool
 	Outcome    string // "allow" or "deny"
 	Reason     string

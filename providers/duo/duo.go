@@ -195,7 +195,22 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Schema:       schema.Clone(),
 		Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}},
 		CodeInput:    passcodeInput,
+		Texts:        texts,
 	}, nil
+}
+
+// texts are what the host's pages say about Duo: Duo Mobile's pushes and
+// passcodes, and its activation.
+var texts = sdk.Texts{
+	Name:       "Duo Mobile",
+	Choice:     "Approve a request in Duo Mobile, or type a passcode from it.",
+	Enroll:     "Protect your account with Duo Mobile: at each sign-in you approve a request on your phone.",
+	Prepare:    "Install Duo Mobile on your phone from the App Store or Google Play.",
+	SetupTitle: "Activate Duo Mobile",
+	Setup:      "Open Duo Mobile, tap + (Add) and scan this barcode. Then come back and continue.",
+	ScanAlt:    "Activation barcode to scan with Duo Mobile",
+	WrongCode:  "Duo didn't accept that passcode. Enter a new one from Duo Mobile, your Duo token or a Duo text message.",
+	Waiting:    "Duo Mobile has not been activated yet. Finish the activation on your phone, then check again.",
 }
 
 func (p *Provider) current() (*config, error) {

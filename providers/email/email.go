@@ -58,7 +58,8 @@ var schema = sdk.Schema{
 
 // enrollInputs is what enrollment asks the user for.
 var enrollInputs = sdk.Schema{
-	{Name: "email", Type: sdk.TypeString, Required: true, Help: "the address the codes are sent to"},
+	{Name: "email", Type: sdk.TypeString, Required: true, Help: "the address the codes are sent to",
+		Label: "Email address", Format: sdk.FormatEmail},
 }
 
 // config is the parsed settings.
@@ -113,7 +114,16 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		// Info comes before Configure: the lengths the digits setting
 		// allows (schema: 6 to 8).
 		CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 8},
+		Texts:     texts,
 	}, nil
+}
+
+// texts are what the host's pages say about codes sent by email.
+var texts = sdk.Texts{
+	Name:   "email",
+	Choice: "A code we send to your email address.",
+	SignIn: "We'll send a code to your email. Enter it here to continue.",
+	Enroll: "Protect your account with a code we email you at each sign-in. First, confirm where to send it.",
 }
 
 // capabilities: one factor, the default, answered with a mailed code

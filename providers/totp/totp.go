@@ -153,7 +153,23 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Schema:       schema.Clone(),
 		Capabilities: capabilities,
 		CodeInput:    signInCode,
+		Texts:        texts,
 	}, nil
+}
+
+// texts are what the host's pages say about TOTP: an authenticator app's
+// codes, and the advice that goes with them.
+var texts = sdk.Texts{
+	Name:   "authenticator app",
+	Choice: "A code from an authenticator app on your phone.",
+	SignIn: "Enter the code from your authenticator app.",
+	Enroll: "Protect your account with a code from an app on your phone, asked for at each sign-in.",
+	Prepare: "Install an authenticator app on your phone, if you don't have one: Google Authenticator, " +
+		"Microsoft Authenticator, 1Password, Bitwarden or any app that supports time-based codes.",
+	SetupTitle: "Scan the QR code",
+	Setup:      "Open your authenticator app, add an account and scan this code. Then enter the code the app shows.",
+	ScanAlt:    "QR code to scan with your authenticator app",
+	WrongCode:  "That code didn't match. Enter the current code from your app; if it still fails, check that your phone's time is set automatically.",
 }
 
 // signInCode: Info comes before Configure, so the field takes the

@@ -117,6 +117,7 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 		Schema:       schema,
 		Capabilities: capabilities,
 		EnrollInputs: enrollInputs,
+		Texts:        sdk.Texts{Name: "security key or passkey", Choice: "Touch your security key, or use a passkey."},
 	}, nil
 }
 

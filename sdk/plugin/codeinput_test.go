@@ -93,3 +93,26 @@ func checkValidity(t *testing.T, sent, received sdk.CodeInput) {
 		t.Errorf("validity changed on the wire: sent %v, received %v", sent.Validate(), received.Validate())
 	}
 }
+
+// TestWireInfoTexts: Info's Texts and its inputs' Label and Format reach
+// the host as the plugin declared them; a plugin that declares none (as
+// one built before them) gives the zero values, for which the host uses
+// its generic words.
+func TestWireInfoTexts(t *testing.T) {
+	for _, info := range []sdk.Info{
+		{Name: "echo", Capabilities: sdk.Capabilities{Code: true}},
+		{Name: "echo", Capabilities: sdk.Capabilities{Code: true},
+			EnrollInputs: sdk.Schema{{Name: "email", Type: sdk.TypeString, Required: true, Label: "Email address", Format: sdk.FormatEmail}},
+			Texts: sdk.Texts{Name: "n", Choice: "c", SignIn: "s", Enroll: "e", Prepare: "p", SetupTitle: "st", Setup: "su",
+				ScanAlt: "a", WrongCode: "w", Waiting: "wa"}},
+	} {
+		p := connect(t, &infoProvider{info: info})
+		got, err := p.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, info) {
+			t.Errorf("info over the wire = %+v, want %+v", got, info)
+		}
+	}
+}

@@ -47,7 +47,17 @@ func infoFromPB(r *pb.InfoResponse) sdk.Info {
 		Schema:       schemaFromPB(r.GetSchema()),
 		EnrollInputs: schemaFromPB(r.GetEnrollInputs()),
 		CodeInput:    codeInputFromPB(r.GetCodeInput()),
+		Texts:        textsFromPB(r.GetTexts()),
 	}
+}
+
+// textsFromPB reads a plugin's Texts as sent; the host checks them
+// (sdk.Texts.Validate). A plugin built before them sends none: the zero
+// Texts, for which the host uses its generic words.
+func textsFromPB(t *pb.Texts) sdk.Texts {
+	return sdk.Texts{Name: t.GetName(), Choice: t.GetChoice(), SignIn: t.GetSignIn(), Enroll: t.GetEnroll(),
+		Prepare: t.GetPrepare(), SetupTitle: t.GetSetupTitle(), Setup: t.GetSetup(), ScanAlt: t.GetScanAlt(),
+		WrongCode: t.GetWrongCode(), Waiting: t.GetWaiting()}
 }
 
 func schemaFromPB(fs []*pb.Field) sdk.Schema {
@@ -57,6 +67,7 @@ func schemaFromPB(fs []*pb.Field) sdk.Schema {
 			Name: f.GetName(), Type: sdk.FieldType(f.GetType()), Required: f.GetRequired(), Secret: f.GetSecret(),
 			Default: f.GetDefault(), Help: f.GetHelp(), Enum: f.GetEnum(), Min: f.GetMin(), Max: f.GetMax(),
 			Loosens: loosensFromPB(f.GetLoosens()),
+			Label:   f.GetLabel(), Format: sdk.Format(f.GetFormat()),
 		})
 	}
 	return out

@@ -79,6 +79,17 @@ func (k *kit) checkInfo(t tb) {
 	if err := info.Schema.Validate(); err != nil {
 		fail("Info.Schema: %v", err)
 	}
+	// A host shows an enrollment input of an unknown format as plain
+	// text, and one with a bad label by its name: a provider meant more.
+	for _, f := range info.EnrollInputs {
+		if err := f.CheckInput(); err != nil {
+			fail("Info.EnrollInputs: %v", err)
+		}
+	}
+	// Likewise texts its pages could not show as is.
+	if err := info.Texts.Validate(); err != nil {
+		fail("Info.Texts: %v", err)
+	}
 	seen := map[string]bool{}
 	for i, f := range info.Schema {
 		if !fieldName.MatchString(f.Name) {

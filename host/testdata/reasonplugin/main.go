@@ -20,6 +20,10 @@ import (
 // (set at build time); empty declares none.
 var signIn string
 
+// name and signInText, set with -ldflags "-X main.name=...", are the
+// plugin's Texts.Name and Texts.SignIn; empty, it says nothing of itself.
+var name, signInText string
+
 func signInCodeInput() sdk.CodeInput {
 	if signIn == "" {
 		return sdk.CodeInput{}
@@ -60,7 +64,8 @@ type provider struct{}
 
 func (provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "rulebreaker", Version: "1.0.0", Description: "breaks the reason rule (test)",
-		Capabilities: sdk.Capabilities{Code: true}, CodeInput: signInCodeInput(), Schema: schema()}, nil
+		Capabilities: sdk.Capabilities{Code: true}, CodeInput: signInCodeInput(), Schema: schema(),
+		Texts: sdk.Texts{Name: name, SignIn: signInText}}, nil
 }
 
 func (provider) Configure(_ context.Context, s sdk.Settings) error {

@@ -151,7 +151,11 @@ type Field struct {
 	Max      int64                  `protobuf:"varint,9,opt,name=max,proto3" json:"max,omitempty"`
 	// Which changes of the setting weaken the factor; absent from a plugin
 	// built before it (the host then treats the setting as neutral).
-	Loosens       *Loosens `protobuf:"bytes,10,opt,name=loosens,proto3" json:"loosens,omitempty"`
+	Loosens *Loosens `protobuf:"bytes,10,opt,name=loosens,proto3" json:"loosens,omitempty"`
+	// An enrollment input's label and format (sdk.Field.Label, Format);
+	// empty from a plugin built before them.
+	Label         string `protobuf:"bytes,11,opt,name=label,proto3" json:"label,omitempty"`
+	Format        string `protobuf:"bytes,12,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +258,20 @@ func (x *Field) GetLoosens() *Loosens {
 		return x.Loosens
 	}
 	return nil
+}
+
+func (x *Field) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Field) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
 }
 
 type Loosens struct {
@@ -452,7 +470,10 @@ type InfoResponse struct {
 	EnrollInputs []*Field `protobuf:"bytes,7,rep,name=enroll_inputs,json=enrollInputs,proto3" json:"enroll_inputs,omitempty"`
 	// The code the user types to sign in; absent from a plugin built before
 	// it (the host then offers its default field).
-	CodeInput     *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
+	CodeInput *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
+	// What the host's pages say about the provider; absent from a plugin
+	// built before it (the host then uses its generic words).
+	Texts         *Texts `protobuf:"bytes,9,opt,name=texts,proto3" json:"texts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +564,130 @@ func (x *InfoResponse) GetCodeInput() *CodeInput {
 	return nil
 }
 
+func (x *InfoResponse) GetTexts() *Texts {
+	if x != nil {
+		return x.Texts
+	}
+	return nil
+}
+
+// Texts is sdk.Texts: the provider's words on the host's pages.
+type Texts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Choice        string                 `protobuf:"bytes,2,opt,name=choice,proto3" json:"choice,omitempty"`
+	SignIn        string                 `protobuf:"bytes,3,opt,name=sign_in,json=signIn,proto3" json:"sign_in,omitempty"`
+	Enroll        string                 `protobuf:"bytes,4,opt,name=enroll,proto3" json:"enroll,omitempty"`
+	Prepare       string                 `protobuf:"bytes,5,opt,name=prepare,proto3" json:"prepare,omitempty"`
+	SetupTitle    string                 `protobuf:"bytes,6,opt,name=setup_title,json=setupTitle,proto3" json:"setup_title,omitempty"`
+	Setup         string                 `protobuf:"bytes,7,opt,name=setup,proto3" json:"setup,omitempty"`
+	ScanAlt       string                 `protobuf:"bytes,8,opt,name=scan_alt,json=scanAlt,proto3" json:"scan_alt,omitempty"`
+	WrongCode     string                 `protobuf:"bytes,9,opt,name=wrong_code,json=wrongCode,proto3" json:"wrong_code,omitempty"`
+	Waiting       string                 `protobuf:"bytes,10,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Texts) Reset() {
+	*x = Texts{}
+	mi := &file_provider_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Texts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Texts) ProtoMessage() {}
+
+func (x *Texts) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Texts.ProtoReflect.Descriptor instead.
+func (*Texts) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Texts) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Texts) GetChoice() string {
+	if x != nil {
+		return x.Choice
+	}
+	return ""
+}
+
+func (x *Texts) GetSignIn() string {
+	if x != nil {
+		return x.SignIn
+	}
+	return ""
+}
+
+func (x *Texts) GetEnroll() string {
+	if x != nil {
+		return x.Enroll
+	}
+	return ""
+}
+
+func (x *Texts) GetPrepare() string {
+	if x != nil {
+		return x.Prepare
+	}
+	return ""
+}
+
+func (x *Texts) GetSetupTitle() string {
+	if x != nil {
+		return x.SetupTitle
+	}
+	return ""
+}
+
+func (x *Texts) GetSetup() string {
+	if x != nil {
+		return x.Setup
+	}
+	return ""
+}
+
+func (x *Texts) GetScanAlt() string {
+	if x != nil {
+		return x.ScanAlt
+	}
+	return ""
+}
+
+func (x *Texts) GetWrongCode() string {
+	if x != nil {
+		return x.WrongCode
+	}
+	return ""
+}
+
+func (x *Texts) GetWaiting() string {
+	if x != nil {
+		return x.Waiting
+	}
+	return ""
+}
+
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Settings      map[string]string      `protobuf:"bytes,1,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -552,7 +697,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +709,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +722,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{6}
+	return file_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureRequest) GetSettings() map[string]string {
@@ -595,7 +740,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +752,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +765,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{7}
+	return file_provider_proto_rawDescGZIP(), []int{8}
 }
 
 type ActivateRequest struct {
@@ -631,7 +776,7 @@ type ActivateRequest struct {
 
 func (x *ActivateRequest) Reset() {
 	*x = ActivateRequest{}
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +788,7 @@ func (x *ActivateRequest) String() string {
 func (*ActivateRequest) ProtoMessage() {}
 
 func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +801,7 @@ func (x *ActivateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateRequest.ProtoReflect.Descriptor instead.
 func (*ActivateRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{8}
+	return file_provider_proto_rawDescGZIP(), []int{9}
 }
 
 type Diagnostic struct {
@@ -674,7 +819,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +831,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +844,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{9}
+	return file_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Diagnostic) GetCode() string {
@@ -747,7 +892,7 @@ type ActivateResponse struct {
 
 func (x *ActivateResponse) Reset() {
 	*x = ActivateResponse{}
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +904,7 @@ func (x *ActivateResponse) String() string {
 func (*ActivateResponse) ProtoMessage() {}
 
 func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +917,7 @@ func (x *ActivateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateResponse.ProtoReflect.Descriptor instead.
 func (*ActivateResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ActivateResponse) GetHealth() string {
@@ -799,7 +944,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +956,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +969,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *User) GetId() string {
@@ -858,7 +1003,7 @@ type EnrollRequest struct {
 
 func (x *EnrollRequest) Reset() {
 	*x = EnrollRequest{}
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +1015,7 @@ func (x *EnrollRequest) String() string {
 func (*EnrollRequest) ProtoMessage() {}
 
 func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +1028,7 @@ func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
 func (*EnrollRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EnrollRequest) GetUser() *User {
@@ -954,7 +1099,7 @@ type Display struct {
 
 func (x *Display) Reset() {
 	*x = Display{}
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1111,7 @@ func (x *Display) String() string {
 func (*Display) ProtoMessage() {}
 
 func (x *Display) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1124,7 @@ func (x *Display) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Display.ProtoReflect.Descriptor instead.
 func (*Display) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Display) GetOtpauthUrl() string {
@@ -1051,7 +1196,7 @@ type CodeInput struct {
 
 func (x *CodeInput) Reset() {
 	*x = CodeInput{}
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1208,7 @@ func (x *CodeInput) String() string {
 func (*CodeInput) ProtoMessage() {}
 
 func (x *CodeInput) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1221,7 @@ func (x *CodeInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CodeInput.ProtoReflect.Descriptor instead.
 func (*CodeInput) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CodeInput) GetKind() string {
@@ -1120,7 +1265,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1277,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1290,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Credential) GetId() string {
@@ -1191,7 +1336,7 @@ type EnrollResponse struct {
 
 func (x *EnrollResponse) Reset() {
 	*x = EnrollResponse{}
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1348,7 @@ func (x *EnrollResponse) String() string {
 func (*EnrollResponse) ProtoMessage() {}
 
 func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1361,7 @@ func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
 func (*EnrollResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EnrollResponse) GetState() []byte {
@@ -1273,7 +1418,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1430,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1443,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *VerifyRequest) GetUser() *User {
@@ -1383,7 +1528,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1540,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1553,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VerifyResponse) GetOutcome() string {
@@ -1488,7 +1633,7 @@ type ChallengeRequest struct {
 
 func (x *ChallengeRequest) Reset() {
 	*x = ChallengeRequest{}
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1645,7 @@ func (x *ChallengeRequest) String() string {
 func (*ChallengeRequest) ProtoMessage() {}
 
 func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1658,7 @@ func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{19}
+	return file_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ChallengeRequest) GetUser() *User {
@@ -1571,7 +1716,7 @@ type ChallengeResponse struct {
 
 func (x *ChallengeResponse) Reset() {
 	*x = ChallengeResponse{}
-	mi := &file_provider_proto_msgTypes[20]
+	mi := &file_provider_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1728,7 @@ func (x *ChallengeResponse) String() string {
 func (*ChallengeResponse) ProtoMessage() {}
 
 func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[20]
+	mi := &file_provider_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1741,7 @@ func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{20}
+	return file_provider_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ChallengeResponse) GetStateSet() bool {
@@ -1658,7 +1803,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
 	"\x03fix\x18\x04 \x01(\tR\x03fix\"\r\n" +
-	"\vInfoRequest\"\xfa\x01\n" +
+	"\vInfoRequest\"\xa8\x02\n" +
 	"\x05Field\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1a\n" +
@@ -1670,7 +1815,9 @@ const file_provider_proto_rawDesc = "" +
 	"\x03min\x18\b \x01(\x03R\x03min\x12\x10\n" +
 	"\x03max\x18\t \x01(\x03R\x03max\x12/\n" +
 	"\aloosens\x18\n" +
-	" \x01(\v2\x15.twofactor.v1.LoosensR\aloosens\"a\n" +
+	" \x01(\v2\x15.twofactor.v1.LoosensR\aloosens\x12\x14\n" +
+	"\x05label\x18\v \x01(\tR\x05label\x12\x16\n" +
+	"\x06format\x18\f \x01(\tR\x06format\"a\n" +
 	"\aLoosens\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\x12\x16\n" +
 	"\x06higher\x18\x02 \x01(\bR\x06higher\x12\x14\n" +
@@ -1684,7 +1831,7 @@ const file_provider_proto_rawDesc = "" +
 	"\afactors\x18\x05 \x03(\tR\afactors\x121\n" +
 	"\x14multiple_credentials\x18\x06 \x01(\bR\x13multipleCredentials\x12+\n" +
 	"\x11silent_challenges\x18\a \x01(\bR\x10silentChallenges\x12&\n" +
-	"\x0fenroll_sends_to\x18\b \x01(\tR\renrollSendsTo\"\xe8\x02\n" +
+	"\x0fenroll_sends_to\x18\b \x01(\tR\renrollSendsTo\"\x93\x03\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12)\n" +
@@ -1694,7 +1841,22 @@ const file_provider_proto_rawDesc = "" +
 	"\fcapabilities\x18\x06 \x01(\v2\x1a.twofactor.v1.CapabilitiesR\fcapabilities\x128\n" +
 	"\renroll_inputs\x18\a \x03(\v2\x13.twofactor.v1.FieldR\fenrollInputs\x126\n" +
 	"\n" +
-	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\"\x99\x01\n" +
+	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\x12)\n" +
+	"\x05texts\x18\t \x01(\v2\x13.twofactor.v1.TextsR\x05texts\"\x89\x02\n" +
+	"\x05Texts\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06choice\x18\x02 \x01(\tR\x06choice\x12\x17\n" +
+	"\asign_in\x18\x03 \x01(\tR\x06signIn\x12\x16\n" +
+	"\x06enroll\x18\x04 \x01(\tR\x06enroll\x12\x18\n" +
+	"\aprepare\x18\x05 \x01(\tR\aprepare\x12\x1f\n" +
+	"\vsetup_title\x18\x06 \x01(\tR\n" +
+	"setupTitle\x12\x14\n" +
+	"\x05setup\x18\a \x01(\tR\x05setup\x12\x19\n" +
+	"\bscan_alt\x18\b \x01(\tR\ascanAlt\x12\x1d\n" +
+	"\n" +
+	"wrong_code\x18\t \x01(\tR\twrongCode\x12\x18\n" +
+	"\awaiting\x18\n" +
+	" \x01(\tR\awaiting\"\x99\x01\n" +
 	"\x10ConfigureRequest\x12H\n" +
 	"\bsettings\x18\x01 \x03(\v2,.twofactor.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
@@ -1818,7 +1980,7 @@ func file_provider_proto_rawDescGZIP() []byte {
 	return file_provider_proto_rawDescData
 }
 
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_provider_proto_goTypes = []any{
 	(*ErrorDetail)(nil),       // 0: twofactor.v1.ErrorDetail
 	(*InfoRequest)(nil),       // 1: twofactor.v1.InfoRequest
@@ -1826,58 +1988,60 @@ var file_provider_proto_goTypes = []any{
 	(*Loosens)(nil),           // 3: twofactor.v1.Loosens
 	(*Capabilities)(nil),      // 4: twofactor.v1.Capabilities
 	(*InfoResponse)(nil),      // 5: twofactor.v1.InfoResponse
-	(*ConfigureRequest)(nil),  // 6: twofactor.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 7: twofactor.v1.ConfigureResponse
-	(*ActivateRequest)(nil),   // 8: twofactor.v1.ActivateRequest
-	(*Diagnostic)(nil),        // 9: twofactor.v1.Diagnostic
-	(*ActivateResponse)(nil),  // 10: twofactor.v1.ActivateResponse
-	(*User)(nil),              // 11: twofactor.v1.User
-	(*EnrollRequest)(nil),     // 12: twofactor.v1.EnrollRequest
-	(*Display)(nil),           // 13: twofactor.v1.Display
-	(*CodeInput)(nil),         // 14: twofactor.v1.CodeInput
-	(*Credential)(nil),        // 15: twofactor.v1.Credential
-	(*EnrollResponse)(nil),    // 16: twofactor.v1.EnrollResponse
-	(*VerifyRequest)(nil),     // 17: twofactor.v1.VerifyRequest
-	(*VerifyResponse)(nil),    // 18: twofactor.v1.VerifyResponse
-	(*ChallengeRequest)(nil),  // 19: twofactor.v1.ChallengeRequest
-	(*ChallengeResponse)(nil), // 20: twofactor.v1.ChallengeResponse
-	nil,                       // 21: twofactor.v1.ConfigureRequest.SettingsEntry
-	nil,                       // 22: twofactor.v1.EnrollRequest.InputsEntry
-	nil,                       // 23: twofactor.v1.VerifyResponse.DetailsEntry
+	(*Texts)(nil),             // 6: twofactor.v1.Texts
+	(*ConfigureRequest)(nil),  // 7: twofactor.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 8: twofactor.v1.ConfigureResponse
+	(*ActivateRequest)(nil),   // 9: twofactor.v1.ActivateRequest
+	(*Diagnostic)(nil),        // 10: twofactor.v1.Diagnostic
+	(*ActivateResponse)(nil),  // 11: twofactor.v1.ActivateResponse
+	(*User)(nil),              // 12: twofactor.v1.User
+	(*EnrollRequest)(nil),     // 13: twofactor.v1.EnrollRequest
+	(*Display)(nil),           // 14: twofactor.v1.Display
+	(*CodeInput)(nil),         // 15: twofactor.v1.CodeInput
+	(*Credential)(nil),        // 16: twofactor.v1.Credential
+	(*EnrollResponse)(nil),    // 17: twofactor.v1.EnrollResponse
+	(*VerifyRequest)(nil),     // 18: twofactor.v1.VerifyRequest
+	(*VerifyResponse)(nil),    // 19: twofactor.v1.VerifyResponse
+	(*ChallengeRequest)(nil),  // 20: twofactor.v1.ChallengeRequest
+	(*ChallengeResponse)(nil), // 21: twofactor.v1.ChallengeResponse
+	nil,                       // 22: twofactor.v1.ConfigureRequest.SettingsEntry
+	nil,                       // 23: twofactor.v1.EnrollRequest.InputsEntry
+	nil,                       // 24: twofactor.v1.VerifyResponse.DetailsEntry
 }
 var file_provider_proto_depIdxs = []int32{
 	3,  // 0: twofactor.v1.Field.loosens:type_name -> twofactor.v1.Loosens
 	2,  // 1: twofactor.v1.InfoResponse.schema:type_name -> twofactor.v1.Field
 	4,  // 2: twofactor.v1.InfoResponse.capabilities:type_name -> twofactor.v1.Capabilities
 	2,  // 3: twofactor.v1.InfoResponse.enroll_inputs:type_name -> twofactor.v1.Field
-	14, // 4: twofactor.v1.InfoResponse.code_input:type_name -> twofactor.v1.CodeInput
-	21, // 5: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
-	9,  // 6: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
-	11, // 7: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
-	22, // 8: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
-	14, // 9: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
-	13, // 10: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	15, // 11: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
-	11, // 12: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	23, // 13: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	11, // 14: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 15: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	6,  // 16: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	8,  // 17: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	12, // 18: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	17, // 19: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	19, // 20: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	5,  // 21: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	7,  // 22: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	10, // 23: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	16, // 24: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	18, // 25: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	20, // 26: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	21, // [21:27] is the sub-list for method output_type
-	15, // [15:21] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	15, // 4: twofactor.v1.InfoResponse.code_input:type_name -> twofactor.v1.CodeInput
+	6,  // 5: twofactor.v1.InfoResponse.texts:type_name -> twofactor.v1.Texts
+	22, // 6: twofactor.v1.ConfigureRequest.settings:type_name -> twofactor.v1.ConfigureRequest.SettingsEntry
+	10, // 7: twofactor.v1.ActivateResponse.diagnostics:type_name -> twofactor.v1.Diagnostic
+	12, // 8: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
+	23, // 9: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
+	15, // 10: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
+	14, // 11: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	16, // 12: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	12, // 13: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	24, // 14: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	12, // 15: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 16: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	7,  // 17: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	9,  // 18: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	13, // 19: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	18, // 20: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	20, // 21: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	5,  // 22: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	8,  // 23: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	11, // 24: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	17, // 25: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	19, // 26: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	21, // 27: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1891,7 +2055,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
