@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // EventImport is the audit event of one imported batch.
@@ -50,6 +49,10 @@ type BulkEnrollmentWriter interface {
 	// ErrExists), and nothing of the batch is written. An empty batch
 	// writes nothing.
 	InsertEnrollments(ctx context.Context, batch []Enrollment) error
+	// ExistingEnrollments returns those of users (at most MaxImportBatch,
+	// each once) that have an enrollment in provider, pending or active,
+	// in users' order. It writes nothing.
+	ExistingEnrollments(ctx context.Context, provider string, users []string) ([]string, error)
 }
 
 // ImportedEnrollment is one user's factor brought from another system: the
@@ -58,6 +61,23 @@ type BulkEnrollmentWriter interface {
 type ImportedEnrollment struct {
 	UserID string
 	State  []byte
+}
+
+// ImportOptions changes how ImportEnrollmentsWith treats a batch.
+type ImportOptions struct {
+	// SkipExisting leaves a user who already has an enrollment in the
+	// provider (pending or active) as they are, and imports the rest of
+	// the batch: how an import that was interrupted, or that overlaps
+	// users enrolled since, is finished. A stored enrollment is never
+	// overwritten. Each skipped user is audited (EventImport, outcome
+	// "skipped", reason "already_enrolled").
+	SkipExisting bool
+}
+
+// ImportResult is what ImportEnrollmentsWith wrote.
+type ImportResult struct {
+	Imported int
+	Skipped  []string // users left as they were (SkipExisting), in batch order
 }
 
 // ImportEnrollments stores batch as active enrollments of provider, as if
@@ -74,58 +94,78 @@ type ImportedEnrollment struct {
 // the state is checked by the caller that built it, and by the provider at
 // each verify.
 func (f *Framework) ImportEnrollments(ctx context.Context, provider string, batch []ImportedEnrollment) error {
-	if !providerName.MatchString(provider) {
-		return errorf(CodeInvalidRequest, nil, "provider name %q must match %s", provider, providerName)
-	}
-	if provider == RecoveryProvider {
-		return errorf(CodeInvalidRequest, nil, "provider name %q is the host's recovery codes, not a provider", provider)
+	_, err := f.ImportEnrollmentsWith(ctx, provider, batch, ImportOptions{})
+	return err
+}
+
+// ImportEnrollmentsWith is ImportEnrollments with options. With
+// SkipExisting, the users already enrolled are looked up first and left
+// out of the insert; the insert stays all or nothing, so a user enrolled
+// between the look-up and the insert fails it, writing nothing, and the
+// batch is looked up again and retried (up to maxCASAttempts times).
+func (f *Framework) ImportEnrollmentsWith(ctx context.Context, provider string, batch []ImportedEnrollment, opts ImportOptions) (ImportResult, error) {
+	if err := checkImportProvider(provider); err != nil {
+		return ImportResult{}, err
 	}
 	if len(batch) > MaxImportBatch {
-		return errorf(CodeInvalidRequest, nil, "a batch of %d enrollments is over the limit of %d", len(batch), MaxImportBatch)
+		return ImportResult{}, errorf(CodeInvalidRequest, nil, "a batch of %d enrollments is over the limit of %d", len(batch), MaxImportBatch)
 	}
 	if len(batch) == 0 {
-		return nil
+		return ImportResult{}, nil
 	}
-	bulk, ok := f.store.(BulkEnrollmentWriter)
-	if !ok {
-		return fmt.Errorf("the store (%T) cannot insert enrollments in bulk", f.store)
+	bulk, err := f.bulkWriter()
+	if err != nil {
+		return ImportResult{}, err
 	}
 	now := f.now().UTC()
 	rows := make([]Enrollment, len(batch))
 	seen := make(map[string]struct{}, len(batch))
 	for i, in := range batch {
 		if err := ValidateUserID(in.UserID); err != nil {
-			return fmt.Errorf("import: enrollment %d: %w", i, err)
+			return ImportResult{}, fmt.Errorf("import: enrollment %d: %w", i, err)
 		}
 		if _, dup := seen[in.UserID]; dup {
-			return fmt.Errorf("import: enrollment %d: %w", i, &ExistsError{UserID: in.UserID, Provider: provider, InBatch: true})
+			return ImportResult{}, fmt.Errorf("import: enrollment %d: %w", i, &ExistsError{UserID: in.UserID, Provider: provider, InBatch: true})
 		}
 		seen[in.UserID] = struct{}{}
 		if len(in.State) == 0 {
-			return errorf(CodeInvalidRequest, nil, "import: enrollment %d (user %q): empty state", i, in.UserID)
+			return ImportResult{}, errorf(CodeInvalidRequest, nil, "import: enrollment %d (user %q): empty state", i, in.UserID)
 		}
 		sealed, err := f.seal.seal(in.UserID, provider, in.State)
 		if err != nil {
-			return err
+			return ImportResult{}, err
 		}
 		rows[i] = Enrollment{
 			UserID: in.UserID, Provider: provider, Status: StatusActive, State: sealed,
 			CreatedAt: now, UpdatedAt: now, ConfirmedAt: now,
 		}
 	}
-	if err := bulk.InsertEnrollments(ctx, rows); err != nil {
-		return fmt.Errorf("import: %w", err)
+	var res ImportResult
+	if opts.SkipExisting {
+		res, err = f.insertSkipping(ctx, bulk, provider, rows)
+	} else if err = bulk.InsertEnrollments(ctx, rows); err == nil {
+		res.Imported = len(rows)
 	}
-	err := f.audit(ctx, AuditEntry{
-		Event: EventImport, Provider: provider, Outcome: "imported",
-		Details: map[string]string{
-			"count":      strconv.Itoa(len(batch)),
-			"first_user": batch[0].UserID,
-			"last_user":  batch[len(batch)-1].UserID,
-		},
-	})
 	if err != nil {
-		return fmt.Errorf("import: the batch of %d was stored, but %w", len(batch), err)
+		return ImportResult{}, fmt.Errorf("import: %w", err)
+	}
+	return res, f.auditImport(ctx, provider, rows, res)
+}
+
+func checkImportProvider(provider string) error {
+	if !providerName.MatchString(provider) {
+		return errorf(CodeInvalidRequest, nil, "provider name %q must match %s", provider, providerName)
+	}
+	if provider == RecoveryProvider {
+		return errorf(CodeInvalidRequest, nil, "provider name %q is the host's recovery codes, not a provider", provider)
 	}
 	return nil
+}
+
+func (f *Framework) bulkWriter() (BulkEnrollmentWriter, error) {
+	bulk, ok := f.store.(BulkEnrollmentWriter)
+	if !ok {
+		return nil, fmt.Errorf("the store (%T) cannot insert enrollments in bulk", f.store)
+	}
+	return bulk, nil
 }

@@ -81,10 +81,11 @@ type EnrollmentScanner interface {
 	ResealEnrollments(ctx context.Context, batch []Enrollment) ([]bool, error)
 }
 
-// Rekey re-seals every enrollment still sealed under a previous encryption
-// key with the current one, so the previous keys can then be dropped. It
-// is safe to run while the service runs: each row is rewritten with
-// compare-and-swap. It returns how many rows it re-sealed.
+// Rekey re-seals every enrollment and every remembered device's trust
+// token still sealed under a previous encryption key with the current
+// one, so the previous keys can then be dropped. It is safe to run while
+// the service runs: each row is rewritten with compare-and-swap. It
+// returns how many enrollments it re-sealed (RekeyAll counts the rest).
 func (f *Framework) Rekey(ctx context.Context) (int, error) {
 	return f.RekeyProgress(ctx, nil)
 }
@@ -102,26 +103,39 @@ const rekeyPage = 500
 // hundreds of thousands of users takes tens of seconds, and an admin
 // should see it move (issue 19).
 func (f *Framework) RekeyProgress(ctx context.Context, progress func(scanned, resealed int)) (int, error) {
+	res, err := f.RekeyAll(ctx, progress)
+	return res.Enrollments, err
+}
+
+// RekeyAll is RekeyProgress that also says how many remembered devices'
+// trust tokens it re-sealed, and how many no configured key opens. The
+// enrollments are re-sealed first (progress reports them), then the
+// trust tokens, a page per transaction each.
+func (f *Framework) RekeyAll(ctx context.Context, progress func(scanned, resealed int)) (RekeyResult, error) {
+	var res RekeyResult
 	if _, err := f.hostSecret(ctx, secretRecoveryPepper); err != nil {
-		return 0, err
+		return res, err
 	}
 	scanner, err := f.scanner()
 	if err != nil {
-		return 0, err
+		return res, err
 	}
-	n, scanned := 0, 0
+	scanned := 0
 	err = f.eachEnrollment(ctx, func(page []Enrollment) error {
 		done, err := f.rekeyPage(ctx, scanner, page)
-		n += done
+		res.Enrollments += done
 		if err != nil {
 			return err
 		}
 		if scanned += len(page); progress != nil {
-			progress(scanned, n)
+			progress(scanned, res.Enrollments)
 		}
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return res, err
+	}
+	return res, f.rekeyTrustTokens(ctx, &res)
 }
 
 // scanner is the store's EnrollmentScanner.
@@ -166,10 +180,14 @@ type SealCount struct {
 	// login. FirstUser and FirstProvider name the first of them.
 	Unopenable               int
 	FirstUser, FirstProvider string
+	// Remembered devices' trust tokens read, under a previous key, and
+	// under no configured key (the provider asks those devices again).
+	TrustTokens, TrustPrevious, TrustUnopenable int
 }
 
-// CountSealed reads every enrollment and counts those sealed under a
-// previous key and those no configured key opens. The start-up check
+// CountSealed reads every enrollment, and every remembered device's trust
+// token, and counts those sealed under a previous key and those no
+// configured key opens. The start-up check
 // (the host's own secret) cannot see the latter: that secret is re-sealed
 // under the current key at the first start with the previous keys, so a
 // previous key removed before Rekey ran leaves a host that starts while
@@ -193,7 +211,10 @@ func (f *Framework) CountSealed(ctx context.Context) (SealCount, error) {
 		}
 		return nil
 	})
-	return c, err
+	if err != nil {
+		return c, err
+	}
+	return c, f.countTrustSealed(ctx, &c)
 }
 
 // rekeyPage re-seals, in one ResealEnrollments, the rows of page still

@@ -59,7 +59,7 @@ func TestCLIHelp(t *testing.T) {
 		{[]string{"reset", "carol", "-h"}, []string{"Usage: twofactor reset"}},
 		{[]string{"unlock", "--help"}, []string{"Arguments:", "USER "}},
 		{[]string{"digest", "--help"}, []string{"PROVIDER ", "twofactor-provider-PROVIDER"}},
-		{[]string{"import", "--help"}, []string{"SECRETS-FILE ", "-dry-run", "-batch"}},
+		{[]string{"import", "--help"}, []string{"SECRETS-FILE ", "-dry-run", "-batch", "-skip-existing"}},
 		{[]string{"serve", "--help"}, []string{"-listen", "TWOFACTOR_LISTEN"}},
 		{[]string{"rekey", "--help"}, []string{"-progress"}},
 		{[]string{"init", "--help"}, []string{"-plugins-dir", "-pin"}},

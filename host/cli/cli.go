@@ -17,7 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/binperm"
@@ -270,41 +269,6 @@ func cmdReset(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "removed %s's %s enrollment; they can enroll again\n", op[0], op[1])
 		return nil
 	})
-}
-
-// cmdRekey re-encrypts everything under the current key, after which
-// previous_encryption_keys can be emptied.
-func cmdRekey(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("rekey", flag.ContinueOnError)
-	every := fs.Int("progress", defaultProgressRows, "print progress every N rows (and at least every 5 seconds); 0: never")
-	src, err := configSource(fs, args, nil, stdout)
-	if err != nil {
-		return err
-	}
-	if err := wantOperands(fs); err != nil {
-		return err
-	}
-	if *every < 0 {
-		return &usageError{"rekey: --progress must be 0 or more"}
-	}
-	// A weak key under previous_encryption_keys is what rekey retires, so
-	// it is accepted here, and only here.
-	src.AllowWeakPreviousKeys = true
-	cfg, err := config.Load(src)
-	if err != nil {
-		return err
-	}
-	fw, closeAll, err := openStoreOnly(ctx, cfg, src.AllowWeakPreviousKeys)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	n, err := fw.RekeyProgress(ctx, progressPrinter(stdout, *every, progressInterval, time.Now))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "re-encrypted %d enrollment(s) under the current encryption_key; previous_encryption_keys may now be removed\n", n)
-	return nil
 }
 
 // cmdDigest prints what to put in providers.NAME.sha256.

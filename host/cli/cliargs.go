@@ -44,10 +44,10 @@ var commands = []command{
 		[]operand{{"USER", "the host application's user id"}}},
 	{"digest", "--config FILE PROVIDER", "print the sha256 to pin a provider binary with",
 		[]operand{{"PROVIDER", "the provider's name: its binary is twofactor-provider-PROVIDER in plugins.dir"}}},
-	{"rekey", "--config FILE [--progress N]", "re-encrypt all data under encryption_key (after a rotation)", nil},
+	{"rekey", "--config FILE [--progress N]", "re-encrypt all data (enrollments, remembered devices' trust tokens) under encryption_key (after a rotation)", nil},
 	{"keygen", "", "print a fresh random key (32 bytes, base64) for encryption_key or an API key", nil},
-	{"import", "--config FILE [--format csv|jsonl] [--batch N] [--dry-run] SECRETS-FILE", "import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])",
-		[]operand{{"SECRETS-FILE", "the file to import; nothing is written unless every line is good"}}},
+	{"import", "--config FILE [--format csv|jsonl] [--batch N] [--dry-run] [--skip-existing] SECRETS-FILE", "import existing TOTP secrets (CSV or JSON Lines: user,secret[,digits,period,algorithm])",
+		[]operand{{"SECRETS-FILE", "the file to import; nothing is written unless every line is good and no user in it is already enrolled (--skip-existing: those are skipped)"}}},
 	{"version", "", "print the release and the revision this binary was built from", nil},
 }
 

@@ -252,7 +252,7 @@ func (d *doctor) configFailed(err error) {
 	d.add("config", CheckFail, err.Error(), fix)
 }
 
-func (d *doctor) keyFormatOnly() { d.keyOK("present, 32 random bytes", -1) }
+func (d *doctor) keyFormatOnly() { d.keyOK("present, 32 random bytes", -1, -1) }
 
 // keySealed checks that the keys open every enrollment, not only the
 // host's own secret framework.New opened: that secret is re-sealed under
@@ -270,19 +270,31 @@ func (d *doctor) keySealed(ctx context.Context, fw *framework.Framework) {
 			"(the first: user %q, provider %s): those users are denied at every login", c.Unopenable, c.Enrollments, c.FirstUser, c.FirstProvider),
 			"list the key they were encrypted under in previous_encryption_keys again (a key removed before twofactor rekey ran), "+
 				"then run twofactor rekey --config "+d.src.File+"; without that key, reset those users (twofactor reset) so they enroll again")
+	case c.TrustUnopenable > 0:
+		// A trust token lets no one in by itself: one that does not open
+		// costs its device a prompt, not a lockout, so this warns.
+		d.add("encryption_key", CheckWarn, fmt.Sprintf("it decrypts all %d enrollment(s), but %d of %d remembered device trust token(s) "+
+			"cannot be decrypted by encryption_key or previous_encryption_keys: the provider asks those devices again",
+			c.Enrollments, c.TrustUnopenable, c.TrustTokens),
+			"list the key they were encrypted under in previous_encryption_keys again and run twofactor rekey --config "+d.src.File+
+				"; or leave them: they end with their devices")
 	default:
-		d.keyOK(fmt.Sprintf("present, 32 random bytes, and it decrypts all %d enrollment(s) of this database", c.Enrollments), c.Previous)
+		d.keyOK(fmt.Sprintf("present, 32 random bytes, and it decrypts all %d enrollment(s) and %d remembered device trust token(s) of this database",
+			c.Enrollments, c.TrustTokens), c.Previous, c.TrustPrevious)
 	}
 }
 
 // keyOK reports a key that opens what was checked: msg says what.
-// previousRows counts enrollments still under a previous key (-1: not
-// read).
-func (d *doctor) keyOK(msg string, previousRows int) {
+// previousRows counts enrollments, previousTokens remembered devices'
+// trust tokens, still under a previous key (-1: not read).
+func (d *doctor) keyOK(msg string, previousRows, previousTokens int) {
 	if n := len(d.cfg.PreviousKeys); n > 0 {
 		msg = fmt.Sprintf("%s; %d previous key(s) still listed", msg, n)
 		if previousRows >= 0 {
 			msg += fmt.Sprintf(", %d enrollment(s) still encrypted under a previous key", previousRows)
+		}
+		if previousTokens > 0 {
+			msg += fmt.Sprintf(", %d remembered device trust token(s) still encrypted under a previous key", previousTokens)
 		}
 		d.add("encryption_key", CheckWarn, msg,
 			"run twofactor rekey --config "+d.src.File+", then remove previous_encryption_keys")

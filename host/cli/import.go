@@ -32,14 +32,22 @@ const defaultImportBatch = 5000
 // with its number, before anything is written), copying what it reads
 // aside (checkedCopy); then it writes that copy in batches of one
 // transaction each, so that what is written is what was checked even if
-// the file changes meanwhile. A user who is already enrolled
-// stops the import at that batch; the batches before it stay imported, and
-// the message says from which line to go on.
+// the file changes meanwhile. Before writing, it looks every user up in
+// the store (findExisting): a file with users who already have a TOTP
+// enrollment is refused, naming them, with nothing written, unless
+// --skip-existing says to leave those users as they are and import the
+// others, which is also how an interrupted import is finished. A user
+// enrolled between that look-up and the write still fails their batch
+// whole (the store's insert is all or nothing): the batches before it
+// stay imported, and the message says to run the import again with
+// --skip-existing.
 func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
 	format := fs.String("format", "", "csv or jsonl (default: from the file name; .jsonl/.ndjson/.json are JSON Lines)")
 	batchSize := fs.Int("batch", defaultImportBatch, fmt.Sprintf("users per transaction (at most %d)", framework.MaxImportBatch))
-	dryRun := fs.Bool("dry-run", false, "check the file and write nothing")
+	dryRun := fs.Bool("dry-run", false, "check the file, and which of its users are already enrolled, and write nothing")
+	skipExisting := fs.Bool("skip-existing", false, "leave users who already have a "+importProvider+" enrollment as they are (never overwritten; "+
+		"each skip counted and audited) and import the others: to finish an interrupted or overlapping import")
 	cfg, err := loadConfig(fs, args, nil, stdout)
 	if err != nil {
 		return err
@@ -73,7 +81,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%s: %w; nothing was imported", path, err)
 	}
 	fmt.Fprintf(stdout, "checked %d users in %v\n", n, time.Since(began).Round(time.Millisecond))
-	if *dryRun || n == 0 {
+	if n == 0 {
 		return nil
 	}
 
@@ -82,13 +90,36 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer closeAll()
+	if err := checked.rewind(); err != nil {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
+	existing, err := findExisting(ctx, fw, checked.file, f)
+	if err != nil {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
+	if existing.n > 0 {
+		if !*skipExisting {
+			return fmt.Errorf("%s: %w", path, existing)
+		}
+		fmt.Fprintf(stdout, "%d of %d users already have a %s enrollment: they will be skipped\n", existing.n, n, importProvider)
+	}
+	if *dryRun {
+		return nil
+	}
+	if err := checked.rewind(); err != nil {
+		return fmt.Errorf("%s: %w; nothing was imported", path, err)
+	}
 	wrote := time.Now()
-	imp := &importer{fw: fw, size: *batchSize, stdout: stdout, total: n}
+	imp := &importer{fw: fw, size: *batchSize, stdout: stdout, total: n, skip: *skipExisting}
 	if err := imp.run(ctx, checked.file, f); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	d := time.Since(wrote)
 	fmt.Fprintf(stdout, "imported %d users into %s in %v (%.0f/s)\n", imp.done, importProvider, d.Round(time.Millisecond), float64(imp.done)/d.Seconds())
+	if *skipExisting {
+		fmt.Fprintf(stdout, "skipped %d user(s) who already have a %s enrollment, left as they were (audit: event %s, outcome skipped)\n",
+			imp.skipped, importProvider, framework.EventImport)
+	}
 	return nil
 }
 
@@ -191,7 +222,9 @@ type importer struct {
 	fw          *framework.Framework
 	size        int
 	stdout      io.Writer
+	skip        bool // ImportOptions.SkipExisting
 	done, total int
+	skipped     int
 	nextReport  int
 }
 
@@ -242,13 +275,19 @@ func (im *importer) run(ctx context.Context, checked io.Reader, f totpfile.Forma
 }
 
 func (im *importer) write(ctx context.Context, b batch) error {
-	if err := im.fw.ImportEnrollments(ctx, importProvider, b.rows); err != nil {
+	res, err := im.fw.ImportEnrollmentsWith(ctx, importProvider, b.rows, framework.ImportOptions{SkipExisting: im.skip})
+	if err != nil {
 		return im.failed(b, err)
 	}
-	im.done += len(b.rows)
-	if im.done >= im.nextReport && im.done < im.total {
-		fmt.Fprintf(im.stdout, "imported %d of %d users\n", im.done, im.total)
-		im.nextReport = im.done + max(im.total/10, im.size)
+	im.done += res.Imported
+	im.skipped += len(res.Skipped)
+	if seen := im.done + im.skipped; seen >= im.nextReport && seen < im.total {
+		if im.skipped > 0 {
+			fmt.Fprintf(im.stdout, "imported %d and skipped %d of %d users\n", im.done, im.skipped, im.total)
+		} else {
+			fmt.Fprintf(im.stdout, "imported %d of %d users\n", im.done, im.total)
+		}
+		im.nextReport = seen + max(im.total/10, im.size)
 	}
 	return nil
 }
@@ -260,11 +299,12 @@ func (im *importer) failed(b batch, err error) error {
 	if errors.As(err, &ee) {
 		for i, e := range b.rows {
 			if e.UserID == ee.UserID {
-				err = fmt.Errorf("line %d: user %q already has a %s enrollment", b.lines[i], ee.UserID, importProvider)
+				err = fmt.Errorf("line %d: user %q already has a %s enrollment, made since the check", b.lines[i], ee.UserID, importProvider)
 				break
 			}
 		}
 	}
-	return fmt.Errorf("%w. Lines %d to %d were not imported; the %d users before line %d were. "+
-		"Remove or fix that line and import the rest of the file, from line %d on", err, from, to, im.done, from, from)
+	return fmt.Errorf("%w. Lines %d to %d were not imported; the %d users before line %d were (and %d skipped). "+
+		"To finish, import the same file again with --skip-existing: the users already imported are skipped, never overwritten",
+		err, from, to, im.done, from, im.skipped)
 }

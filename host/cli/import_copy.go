@@ -61,6 +61,11 @@ func (c *importCopy) done() error {
 	if c.werr != nil {
 		return fmt.Errorf("a private copy of the file to import: %w", c.werr)
 	}
+	return c.rewind()
+}
+
+// rewind goes back to the copy's start, for another pass over it.
+func (c *importCopy) rewind() error {
 	if _, err := c.file.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("a private copy of the file to import: %w", err)
 	}

@@ -99,3 +99,21 @@ func bulkRows(b []framework.Enrollment) ([][]any, error) {
 	}
 	return rows, nil
 }
+
+// ExistingEnrollments looks every user up in one statement, by the
+// primary key.
+func (s *Store) ExistingEnrollments(ctx context.Context, provider string, users []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT user_id FROM enrollments WHERE provider = $1 AND user_id = ANY($2::text[])`, provider, users)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: existing enrollments: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: existing enrollments: %w", err)
+	}
+	set := make(map[string]struct{}, len(found))
+	for _, u := range found {
+		set[u] = struct{}{}
+	}
+	return batch.InOrder(users, set), nil
+}

@@ -133,3 +133,49 @@ func isPrimaryKey(err error) bool {
 	var e *sqlitedriver.Error
 	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 }
+
+// existingChunk is the users per SELECT of ExistingEnrollments: one
+// parameter each, under SQLite's limit of 32766 with room to spare.
+const existingChunk = 500
+
+// existingQuery looks up existingChunk users of one provider.
+var existingQuery = `SELECT user_id FROM enrollments WHERE provider = ? AND user_id IN (?` +
+	strings.Repeat(`, ?`, existingChunk-1) + `)`
+
+// ExistingEnrollments looks the users up on a reader connection, by the
+// primary key, existingChunk at a time. A short last chunk repeats its
+// first user, so that every chunk is the one statement, prepared once.
+func (s *Store) ExistingEnrollments(ctx context.Context, provider string, users []string) ([]string, error) {
+	found := make(map[string]struct{})
+	for from := 0; from < len(users); from += existingChunk {
+		chunk := users[from:min(from+existingChunk, len(users))]
+		args := make([]any, existingChunk+1)
+		args[0] = provider
+		for i := range existingChunk {
+			args[i+1] = chunk[0]
+			if i < len(chunk) {
+				args[i+1] = chunk[i]
+			}
+		}
+		if err := collectUsers(ctx, s.r, existingQuery, args, found); err != nil {
+			return nil, fmt.Errorf("sqlite: existing enrollments: %w", err)
+		}
+	}
+	return batch.InOrder(users, found), nil
+}
+
+func collectUsers(ctx context.Context, db *db, q string, args []any, found map[string]struct{}) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return err
+		}
+		found[u] = struct{}{}
+	}
+	return rows.Err()
+}

@@ -21,6 +21,7 @@ var bulkTests = []struct {
 	{"Bulk/RefusesInvalidStatus", testBulkRefusesInvalidStatus},
 	{"Bulk/Large", testBulkLarge},
 	{"Bulk/RefusesStoredInLargeBatch", testBulkRefusesStoredInLargeBatch},
+	{"Bulk/Existing", testBulkExisting},
 }
 
 // imported is what the framework passes to InsertEnrollments: an active
@@ -200,4 +201,38 @@ func testBulkRefusesStoredInLargeBatch(t *testing.T, s framework.Store) {
 	wantExists(t, b.InsertEnrollments(t.Context(), batch), "user-000150", "totp", false)
 	wantAbsent(t, s, "totp", "user-000000", "user-000149", "user-000151", "user-000299")
 	check(t, "the stored enrollment", mustGet(t, s, "user-000150", "totp"), before)
+}
+
+// testBulkExisting: ExistingEnrollments answers the users with an
+// enrollment of that provider, pending or active, in the order asked;
+// another provider's or another user's do not count. Many users are
+// looked up at once (more than a statement's worth on SQLite).
+func testBulkExisting(t *testing.T, s framework.Store) {
+	b := capability[framework.BulkEnrollmentWriter](t, s)
+	active(t, s, "alice", "totp")
+	active(t, s, "bob", "duo")
+	mustPut(t, s, newPending("carol", "totp", []byte("pending")))
+	var many []framework.Enrollment
+	users := []string{"carol", "bob", "dave", "alice"}
+	for i := range 1200 {
+		u := fmt.Sprintf("bulk%04d", i)
+		users = append(users, u)
+		if i%300 == 299 {
+			many = append(many, imported(u, "totp", at(time.Hour)))
+		}
+	}
+	if err := b.InsertEnrollments(t.Context(), many); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.ExistingEnrollments(t.Context(), "totp", users)
+	want := []string{"carol", "alice", "bulk0299", "bulk0599", "bulk0899", "bulk1199"}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ExistingEnrollments(totp) = %q, %v; want %q", got, err, want)
+	}
+	if got, err := b.ExistingEnrollments(t.Context(), "duo", []string{"alice", "bob"}); err != nil || fmt.Sprint(got) != "[bob]" {
+		t.Errorf("ExistingEnrollments(duo) = %q, %v; want [bob]", got, err)
+	}
+	if got, err := b.ExistingEnrollments(t.Context(), "totp", []string{"nobody"}); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("ExistingEnrollments(nobody) = %#v, %v; want an empty list", got, err)
+	}
 }

@@ -83,6 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 	}
 	tests = append(tests, policyTests...)
 	tests = append(tests, bulkTests...)
+	tests = append(tests, trustTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

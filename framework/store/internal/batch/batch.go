@@ -29,3 +29,16 @@ func Check(b []framework.Enrollment) error {
 	}
 	return nil
 }
+
+// InOrder returns the users of users that are in found, in users' order:
+// what ExistingEnrollments answers, whatever order the database found
+// them in.
+func InOrder(users []string, found map[string]struct{}) []string {
+	out := []string{}
+	for _, u := range users {
+		if _, ok := found[u]; ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
