@@ -84,8 +84,18 @@ func (f Field) Loosened(old, next string) bool {
 		return false
 	}
 	old, next = f.orDefault(old), f.orDefault(next)
-	if len(l.Values) > 0 {
-		return looseRank(l.Values, next) > looseRank(l.Values, old)
+	values := l.Values
+	if f.Type == TypeBool {
+		// Values reads a bool as strconv.ParseBool does (check, Values.Bool):
+		// "1" and "t" are true as much as "true" is, in the mark as well.
+		old, next = canonicalBool(old), canonicalBool(next)
+		values = make([]string, len(l.Values))
+		for i, v := range l.Values {
+			values[i] = canonicalBool(strings.TrimSpace(v))
+		}
+	}
+	if len(values) > 0 {
+		return looseRank(values, next) > looseRank(values, old)
 	}
 	o, okOld := f.number(old)
 	n, okNext := f.number(next)
@@ -106,6 +116,15 @@ func (f Field) orDefault(raw string) string {
 		return f.Default
 	}
 	return strings.TrimSpace(raw)
+}
+
+// canonicalBool is raw as "true" or "false" when it parses as a bool,
+// else raw unchanged (Parse refuses it).
+func canonicalBool(raw string) string {
+	if b, err := strconv.ParseBool(raw); err == nil {
+		return strconv.FormatBool(b)
+	}
+	return raw
 }
 
 // looseRank is 0 for a strict value, i+1 for values[i].

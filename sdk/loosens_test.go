@@ -14,6 +14,7 @@ func TestFieldLoosened(t *testing.T) {
 	ttl := sdk.Field{Name: "ttl", Type: sdk.TypeDuration, Default: "5m", Loosens: &sdk.Loosens{Higher: true, Why: "w"}}
 	digits := sdk.Field{Name: "digits", Type: sdk.TypeInt, Default: "6", Loosens: &sdk.Loosens{Lower: true, Why: "w"}}
 	plain := sdk.Field{Name: "issuer", Type: sdk.TypeString}
+	on := sdk.Field{Name: "on", Type: sdk.TypeBool, Default: "false", Loosens: &sdk.Loosens{Values: []string{"true"}, Why: "w"}}
 	for _, tc := range []struct {
 		name      string
 		f         sdk.Field
@@ -39,6 +40,14 @@ func TestFieldLoosened(t *testing.T) {
 		{"fewer digits", digits, "8", "6", true},
 		{"more digits", digits, "", "8", false},
 		{"unmarked", plain, "a", "b", false},
+		// A bool is read by strconv.ParseBool, so each of its spellings of
+		// true is the loose value.
+		{"bool on", on, "false", "true", true},
+		{"bool on spelled 1", on, "false", "1", true},
+		{"bool on spelled t", on, "", "t", true},
+		{"bool on spelled True, off spelled 0", on, "0", "True", true},
+		{"bool on respelled", on, "true", "1", false},
+		{"bool off spelled F", on, "1", "F", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.f.Loosened(tc.old, tc.next); got != tc.want {
