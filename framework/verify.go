@@ -394,6 +394,19 @@ func (f *Framework) pollVerification(ctx context.Context, userID, txID, clientIP
 			res.TxID = tx.ID
 			return f.record(ctx, in, nil, res, upd, nil)
 		}
+		if err == nil && res.Outcome == sdk.Deny && unanswered(res) {
+			// The provider could not say what the user answered (its
+			// backend unreachable, failmode secure; a garbled answer):
+			// the poll is refused, but the push is not ended, as an
+			// expired one is kept (expiredAnswer). It may hold the
+			// user's fraud report, for the next poll or start to settle.
+			res.TxID = ""
+			res, err = f.record(ctx, in, nil, res, upd, nil)
+			if !errors.Is(err, errStale) {
+				return res, err
+			}
+			continue
+		}
 		if err == nil && res.Outcome == sdk.Deny {
 			// A denial ends the push in the write that records it, and
 			// the lockout a fraud report brings (recordSettle), as a
