@@ -70,14 +70,16 @@ type EnrollmentScanner interface {
 	// ScanEnrollments returns up to limit enrollments ordered by (user,
 	// provider), strictly after the given pair ("" , "" for the start).
 	ScanEnrollments(ctx context.Context, afterUser, afterProvider string, limit int) ([]Enrollment, error)
-	// ResealEnrollments writes the State and UpdatedAt of each row of
-	// batch, incrementing its version, if and only if its stored version
-	// still equals its Version (Update's compare-and-swap, row by row),
-	// all in one transaction: committed whole or not at all. It returns,
-	// in batch's order, whether each row was written; a row that changed
-	// or was deleted since it was read is false and left as it is. Status
-	// and ConfirmedAt are not written. A user and provider twice in batch
-	// is refused, writing nothing.
+	// ResealEnrollments writes the State of each row of batch,
+	// incrementing its version, if and only if its stored version still
+	// equals its Version (Update's compare-and-swap, row by row), all in
+	// one transaction: committed whole or not at all. It returns, in
+	// batch's order, whether each row was written; a row that changed or
+	// was deleted since it was read is false and left as it is. Nothing
+	// else is written, UpdatedAt included, whatever batch holds: a re-seal
+	// is no event of the enrollment, and a pending setup's lifetime is
+	// counted from UpdatedAt. A user and provider twice in batch is
+	// refused, writing nothing.
 	ResealEnrollments(ctx context.Context, batch []Enrollment) ([]bool, error)
 }
 
@@ -222,16 +224,20 @@ func (f *Framework) CountSealed(ctx context.Context) (SealCount, error) {
 // wrote since the page was read loses its compare-and-swap there and keeps
 // the login's write; it is read again and re-sealed on its own
 // (rekeyAgain), under the key the login's write sealed it with.
+//
+// A re-seal changes the state's bytes and the version (its compare-and-
+// swap) and nothing else: UpdatedAt is when the enrollment last changed,
+// from which a pending setup's lifetime is counted (refuseConfirm), and
+// stamping it here gave every old pending setup a new lifetime.
 func (f *Framework) rekeyPage(ctx context.Context, scanner EnrollmentScanner, page []Enrollment) (int, error) {
 	batch := make([]Enrollment, 0, len(page))
-	now := f.now()
 	for _, e := range page {
 		resealed, old, err := f.reseal(e)
 		if err != nil {
 			return 0, err
 		}
 		if old {
-			e.State, e.UpdatedAt = resealed, now
+			e.State = resealed
 			batch = append(batch, e)
 		}
 	}
@@ -276,7 +282,8 @@ func (f *Framework) reseal(e Enrollment) (resealed []byte, old bool, err error) 
 }
 
 // rekeyAgain reads one row again and re-seals it if it is still under a
-// previous key, re-reading it if a verify changed it first.
+// previous key, re-reading it if a verify changed it first. Update writes
+// back the UpdatedAt it read: a re-seal keeps the row's times (rekeyPage).
 func (f *Framework) rekeyAgain(ctx context.Context, userID, provider string) (bool, error) {
 	for range maxCASAttempts {
 		e, err := f.store.Get(ctx, userID, provider)
@@ -289,7 +296,7 @@ func (f *Framework) rekeyAgain(ctx context.Context, userID, provider string) (bo
 		if err != nil || !old {
 			return false, err
 		}
-		e.State, e.UpdatedAt = resealed, f.now()
+		e.State = resealed
 		_, err = f.store.Update(ctx, e)
 		if err == nil {
 			return true, nil

@@ -76,9 +76,10 @@ func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider st
 	return out, nil
 }
 
-// resealSQL is Update's compare-and-swap on state and updated_at only.
-const resealSQL = `UPDATE enrollments SET state = $1, version = version + 1, updated_at = $2
-	WHERE user_id = $3 AND provider = $4 AND version = $5`
+// resealSQL is Update's compare-and-swap on state only: a re-seal keeps
+// updated_at (the contract's).
+const resealSQL = `UPDATE enrollments SET state = $1, version = version + 1
+	WHERE user_id = $2 AND provider = $3 AND version = $4`
 
 // ResealEnrollments sends the batch's compare-and-swaps as one pgx.Batch
 // in one transaction: one round trip and one durable commit for the whole
@@ -98,11 +99,7 @@ func (s *Store) ResealEnrollments(ctx context.Context, b []framework.Enrollment)
 		return strings.Compare(b[x].UserID+"\x00"+b[x].Provider, b[y].UserID+"\x00"+b[y].Provider)
 	})
 	for _, i := range idx {
-		updated, err := timestamp("UpdatedAt", b[i].UpdatedAt)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: reseal enrollments: enrollment %d: %w", i, err)
-		}
-		q.Queue(resealSQL, blob(b[i].State), updated, b[i].UserID, b[i].Provider, b[i].Version)
+		q.Queue(resealSQL, blob(b[i].State), b[i].UserID, b[i].Provider, b[i].Version)
 	}
 	written := make([]bool, len(b))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

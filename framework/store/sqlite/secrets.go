@@ -61,31 +61,24 @@ func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider st
 	return out, nil
 }
 
-// ResealEnrollments is Update's compare-and-swap, on state and updated_at
-// only, for every row of the batch in one BEGIN IMMEDIATE transaction on
-// the writer connection: one commit (one fsync) for the whole batch
-// instead of one a row.
+// ResealEnrollments is Update's compare-and-swap, on state only (a
+// re-seal keeps updated_at: the contract's), for every row of the batch in
+// one BEGIN IMMEDIATE transaction on the writer connection: one commit
+// (one fsync) for the whole batch instead of one a row.
 func (s *Store) ResealEnrollments(ctx context.Context, b []framework.Enrollment) ([]bool, error) {
 	if err := batch.Check(b); err != nil {
 		return nil, fmt.Errorf("sqlite: reseal enrollments: %w", err)
 	}
-	updated := make([]int64, len(b))
-	for i, e := range b {
-		var err error
-		if updated[i], err = nanos("UpdatedAt", e.UpdatedAt); err != nil {
-			return nil, fmt.Errorf("sqlite: reseal enrollments: enrollment %d: %w", i, err)
-		}
-	}
 	written := make([]bool, len(b))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE enrollments SET state = ?, version = version + 1, updated_at = ?
+		st, err := tx.PrepareContext(ctx, `UPDATE enrollments SET state = ?, version = version + 1
 			WHERE user_id = ? AND provider = ? AND version = ?`)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for i, e := range b {
-			res, err := st.ExecContext(ctx, blob(e.State), updated[i], e.UserID, e.Provider, e.Version)
+			res, err := st.ExecContext(ctx, blob(e.State), e.UserID, e.Provider, e.Version)
 			if err != nil {
 				return err
 			}
