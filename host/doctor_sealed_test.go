@@ -1,9 +1,12 @@
 package host_test
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/providers/duo/duotest"
 )
 
 // TestDoctorEnrollmentsUnderRemovedKey: a key rotated and its previous
@@ -62,5 +65,100 @@ func TestDoctorEnrollmentsUnderRemovedKey(t *testing.T) {
 		t.Errorf("after rekey: exit %d\n%s", code, out)
 	} else if st, msg, _ := rep.check("encryption_key"); st != "ok" || !strings.Contains(msg, "decrypts all 2 enrollment(s)") {
 		t.Errorf("after rekey: encryption_key %q %q", st, msg)
+	}
+}
+
+// TestDoctorTrustTokenUnderRemovedKey: a remembered device's Duo trust
+// token sealed under a key no longer configured (here as a replica still
+// running on key 1 alone writes it after rekey ran) lets no one in by
+// itself: Duo asks that device again. The doctor warns, naming how many
+// of the tokens no key opens and how to get them back, and passes (exit
+// 0); before the token is put back under key 1 the same store is ok.
+func TestDoctorTrustTokenUnderRemovedKey(t *testing.T) {
+	emu := startEmulator(t)
+	emu.SetRememberedDevices(30 * 24 * time.Hour)
+	emu.AddUser("erin")
+	h := policyDuoHost(t, emu, "policy: {staff: {remember_device: {enabled: true, days: 7}}}\n")
+	h.enrollDuo(emu, "erin", "staff")
+	emu.ScriptPush("erin", duotest.Push{Result: "allow"})
+	v := h.duoVerify("erin", map[string]string{"factor": "push"})
+	if p := h.do("GET", "/v1/users/erin/verifications/"+v.str("txid")+"?remember_device=true", appKey, nil); p.str("device_token") == "" {
+		t.Fatalf("approved push with remember_device: %d %v", p.status, p.body)
+	}
+	path, db := h.configPath, h.svc.Config.StorageDSN
+	h.stop()
+	underKey1 := trustTokens(t, db)
+	if len(underKey1) != 1 {
+		t.Fatalf("%d remembered devices with a trust token, want 1", len(underKey1))
+	}
+
+	setKeys(t, path, key2, key1)
+	if code, out, stderr := runCLI("rekey", "--config", path); code != 0 || !strings.Contains(out, "and 1 remembered device trust token(s)") {
+		t.Fatalf("rekey: exit %d %s %s", code, out, stderr)
+	}
+	setKeys(t, path, key2)
+	if code, out, rep := doctor(t, path); code != 0 {
+		t.Fatalf("rekeyed, key 1 removed: exit %d\n%s", code, out)
+	} else if st, msg, _ := rep.check("encryption_key"); st != "ok" {
+		t.Fatalf("rekeyed, key 1 removed: encryption_key %q %q", st, msg)
+	}
+
+	setTrustTokens(t, db, underKey1)
+	code, out, rep := doctor(t, path)
+	st, msg, fix := rep.check("encryption_key")
+	if code != 0 || st != "warn" || !strings.Contains(msg, "decrypts all 1 enrollment(s), but 1 of 1 remembered device trust token(s) cannot be decrypted") ||
+		!strings.Contains(fix, "previous_encryption_keys") || !strings.Contains(fix, "twofactor rekey") {
+		t.Errorf("a trust token under a removed key: exit %d, encryption_key %q %q %q\n%s", code, st, msg, fix, out)
+	}
+	for _, k := range []string{key1, key2, key1[:16], key2[:16]} {
+		if strings.Contains(out, k) {
+			t.Errorf("doctor printed a key:\n%s", out)
+		}
+	}
+}
+
+// trustTokens reads every remembered device's sealed trust token from the
+// SQLite database at path, by device id.
+func trustTokens(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id, trust_token FROM remembered_devices WHERE trust_token IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var tok []byte
+		if err := rows.Scan(&id, &tok); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = tok
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// setTrustTokens writes the given sealed trust tokens back, by device id.
+func setTrustTokens(t *testing.T, path string, tokens map[string][]byte) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for id, tok := range tokens {
+		if res, err := db.Exec(`UPDATE remembered_devices SET trust_token = ? WHERE id = ?`, tok, id); err != nil {
+			t.Fatal(err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("device %s: %d rows written", id, n)
+		}
 	}
 }
