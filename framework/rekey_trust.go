@@ -46,6 +46,14 @@ func CheckTrustReseals(batch []TrustTokenReseal) error {
 	return nil
 }
 
+// RekeyPhase is what a RekeyAll progress report counts.
+type RekeyPhase int
+
+const (
+	RekeyEnrollments RekeyPhase = iota // enrollments
+	RekeyTrustTokens                   // remembered devices' trust tokens
+)
+
 // RekeyResult is what RekeyAll re-sealed.
 type RekeyResult struct {
 	Enrollments int // enrollments re-sealed
@@ -100,45 +108,60 @@ func (f *Framework) openTrust(d RememberedDevice) (plain []byte, old bool, err e
 // anywhere leaves every token under the key it was read under or the
 // current one, both configured while rekey runs; rekey run again finishes.
 // A device deleted meanwhile (revoked, expired and pruned) is skipped.
-func (f *Framework) rekeyTrustTokens(ctx context.Context, res *RekeyResult) error {
+// progress, when not nil, is called after each page, as for enrollments.
+func (f *Framework) rekeyTrustTokens(ctx context.Context, res *RekeyResult, progress func(RekeyPhase, int, int)) error {
 	scanner, err := f.trustTokenScanner()
 	if err != nil {
 		return err
 	}
+	scanned := 0
 	return f.eachTrustToken(ctx, func(page []RememberedDevice) error {
-		batch := make([]TrustTokenReseal, 0, len(page))
-		for _, d := range page {
-			plain, old, err := f.openTrust(d)
-			switch {
-			case err != nil:
-				res.TrustUnopenable++
-				continue
-			case !old:
-				continue
-			}
-			sealed, err := f.seal.seal(d.UserID, trustBinding(d.ID, d.Provider), plain)
-			if err != nil {
-				return err
-			}
-			batch = append(batch, TrustTokenReseal{DeviceID: d.ID, Old: d.TrustToken, New: sealed})
+		if err := f.rekeyTrustPage(ctx, scanner, page, res); err != nil {
+			return err
 		}
-		if len(batch) == 0 {
-			return nil
-		}
-		written, err := scanner.ResealTrustTokens(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("rekey trust tokens: %w", err)
-		}
-		if len(written) != len(batch) {
-			return fmt.Errorf("rekey trust tokens: the store answered %d rows of a batch of %d", len(written), len(batch))
-		}
-		for _, ok := range written {
-			if ok {
-				res.TrustTokens++
-			}
+		if scanned += len(page); progress != nil {
+			progress(RekeyTrustTokens, scanned, res.TrustTokens)
 		}
 		return nil
 	})
+}
+
+// rekeyTrustPage re-seals, in one ResealTrustTokens, the tokens of page
+// still under a previous key, counting in res those it wrote and those no
+// configured key opens.
+func (f *Framework) rekeyTrustPage(ctx context.Context, scanner TrustTokenScanner, page []RememberedDevice, res *RekeyResult) error {
+	batch := make([]TrustTokenReseal, 0, len(page))
+	for _, d := range page {
+		plain, old, err := f.openTrust(d)
+		switch {
+		case err != nil:
+			res.TrustUnopenable++
+			continue
+		case !old:
+			continue
+		}
+		sealed, err := f.seal.seal(d.UserID, trustBinding(d.ID, d.Provider), plain)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, TrustTokenReseal{DeviceID: d.ID, Old: d.TrustToken, New: sealed})
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	written, err := scanner.ResealTrustTokens(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("rekey trust tokens: %w", err)
+	}
+	if len(written) != len(batch) {
+		return fmt.Errorf("rekey trust tokens: the store answered %d rows of a batch of %d", len(written), len(batch))
+	}
+	for _, ok := range written {
+		if ok {
+			res.TrustTokens++
+		}
+	}
+	return nil
 }
 
 // countTrustSealed adds the trust tokens to CountSealed's count.

@@ -125,7 +125,8 @@ func (te *trustEnv) remember(t *testing.T, fw *framework.Framework, users int) m
 // stop it) leaves every token openable under one of the configured keys,
 // the rest still under the previous one; a device revoked while its page
 // was re-sealed is skipped. rekey run again finishes, and under the new
-// key alone each device's token reaches the provider again.
+// key alone each device's token reaches the provider again. Progress is
+// reported after each page written, of enrollments and of trust tokens.
 func TestRekeyTrustTokensPageByPage(t *testing.T) {
 	const users = 520 // more than one page of 500
 	te := newTrustEnv(t)
@@ -143,16 +144,35 @@ func TestRekeyTrustTokensPageByPage(t *testing.T) {
 		return errors.New("killed")
 	}
 	rotated := start(faulty, key2, key1)
-	if res, err := rotated.RekeyAll(t.Context(), nil); err == nil || res.TrustTokens != 499 {
+	var progress []string
+	report := func(phase framework.RekeyPhase, scanned, resealed int) {
+		progress = append(progress, fmt.Sprintf("%d:%d/%d", phase, scanned, resealed))
+	}
+	wantProgress := func(run string, want ...string) {
+		t.Helper()
+		if fmt.Sprint(progress) != fmt.Sprint(want) {
+			t.Errorf("%s: progress %v, want %v (phase:read/re-sealed after each page)", run, progress, want)
+		}
+		progress = nil
+	}
+	if res, err := rotated.RekeyAll(t.Context(), report); err == nil || res.TrustTokens != 499 {
 		t.Fatalf("RekeyAll that dies at its second page = %+v, %v; want an error after 499 tokens (the revoked one skipped)", res, err)
 	}
+	wantProgress("the run that dies", "0:500/500", "0:520/520", "1:500/499")
 	if c, err := rotated.CountSealed(t.Context()); err != nil || c.TrustTokens != users-1 || c.TrustUnopenable != 0 || c.TrustPrevious != users-500 {
 		t.Fatalf("CountSealed after the death = %+v, %v; want %d tokens, all open, %d under the previous key", c, err, users-1, users-500)
 	}
 	faulty.hook = nil
-	if res, err := rotated.RekeyAll(t.Context(), nil); err != nil || res.TrustTokens != users-500 || res.Enrollments != 0 {
+	if res, err := rotated.RekeyAll(t.Context(), report); err != nil || res.TrustTokens != users-500 || res.Enrollments != 0 {
 		t.Fatalf("RekeyAll again = %+v, %v; want the %d tokens left", res, err, users-500)
 	}
+	// The revoked device moved user500 into the first page.
+	wantProgress("the run again", "0:500/0", "0:520/0", "1:500/1", "1:519/20")
+	// Pages with nothing left to re-seal are reported too.
+	if res, err := rotated.RekeyAll(t.Context(), report); err != nil || res != (framework.RekeyResult{}) {
+		t.Fatalf("RekeyAll a third time = %+v, %v; want nothing re-sealed", res, err)
+	}
+	wantProgress("the run with nothing left", "0:500/0", "0:520/0", "1:500/0", "1:519/0")
 
 	only := start(store, key2)
 	if c, err := only.CountSealed(t.Context()); err != nil || c.TrustTokens != users-1 || c.TrustPrevious != 0 || c.TrustUnopenable != 0 {

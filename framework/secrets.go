@@ -104,16 +104,27 @@ const rekeyPage = 500
 // page of rows with how many it has read and re-sealed so far: a rekey of
 // hundreds of thousands of users takes tens of seconds, and an admin
 // should see it move (issue 19).
+// It reports the enrollments only; RekeyAll reports the trust tokens too.
 func (f *Framework) RekeyProgress(ctx context.Context, progress func(scanned, resealed int)) (int, error) {
-	res, err := f.RekeyAll(ctx, progress)
+	var each func(RekeyPhase, int, int)
+	if progress != nil {
+		each = func(phase RekeyPhase, scanned, resealed int) {
+			if phase == RekeyEnrollments {
+				progress(scanned, resealed)
+			}
+		}
+	}
+	res, err := f.RekeyAll(ctx, each)
 	return res.Enrollments, err
 }
 
 // RekeyAll is RekeyProgress that also says how many remembered devices'
 // trust tokens it re-sealed, and how many no configured key opens. The
-// enrollments are re-sealed first (progress reports them), then the
-// trust tokens, a page per transaction each.
-func (f *Framework) RekeyAll(ctx context.Context, progress func(scanned, resealed int)) (RekeyResult, error) {
+// enrollments are re-sealed first, then the trust tokens, a page per
+// transaction each; progress (when not nil) is called after each page of
+// either with what it counts (phase) and how many of that it has read and
+// re-sealed so far.
+func (f *Framework) RekeyAll(ctx context.Context, progress func(phase RekeyPhase, scanned, resealed int)) (RekeyResult, error) {
 	var res RekeyResult
 	if _, err := f.hostSecret(ctx, secretRecoveryPepper); err != nil {
 		return res, err
@@ -130,14 +141,14 @@ func (f *Framework) RekeyAll(ctx context.Context, progress func(scanned, reseale
 			return err
 		}
 		if scanned += len(page); progress != nil {
-			progress(scanned, res.Enrollments)
+			progress(RekeyEnrollments, scanned, res.Enrollments)
 		}
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	return res, f.rekeyTrustTokens(ctx, &res)
+	return res, f.rekeyTrustTokens(ctx, &res, progress)
 }
 
 // scanner is the store's EnrollmentScanner.

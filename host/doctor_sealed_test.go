@@ -75,18 +75,7 @@ func TestDoctorEnrollmentsUnderRemovedKey(t *testing.T) {
 // of the tokens no key opens and how to get them back, and passes (exit
 // 0); before the token is put back under key 1 the same store is ok.
 func TestDoctorTrustTokenUnderRemovedKey(t *testing.T) {
-	emu := startEmulator(t)
-	emu.SetRememberedDevices(30 * 24 * time.Hour)
-	emu.AddUser("erin")
-	h := policyDuoHost(t, emu, "policy: {staff: {remember_device: {enabled: true, days: 7}}}\n")
-	h.enrollDuo(emu, "erin", "staff")
-	emu.ScriptPush("erin", duotest.Push{Result: "allow"})
-	v := h.duoVerify("erin", map[string]string{"factor": "push"})
-	if p := h.do("GET", "/v1/users/erin/verifications/"+v.str("txid")+"?remember_device=true", appKey, nil); p.str("device_token") == "" {
-		t.Fatalf("approved push with remember_device: %d %v", p.status, p.body)
-	}
-	path, db := h.configPath, h.svc.Config.StorageDSN
-	h.stop()
+	path, db := rememberedDuoDevice(t)
 	underKey1 := trustTokens(t, db)
 	if len(underKey1) != 1 {
 		t.Fatalf("%d remembered devices with a trust token, want 1", len(underKey1))
@@ -115,6 +104,28 @@ func TestDoctorTrustTokenUnderRemovedKey(t *testing.T) {
 			t.Errorf("doctor printed a key:\n%s", out)
 		}
 	}
+}
+
+// rememberedDuoDevice runs a host on key 1 where erin, enrolled in Duo
+// (the emulator, which stays up for the test), approved a push with
+// remember_device while Duo's Remembered Devices was on: the host keeps
+// Duo's trust token sealed with her device. It returns the stopped host's
+// config and database paths.
+func rememberedDuoDevice(t *testing.T) (path, db string) {
+	t.Helper()
+	emu := startEmulator(t)
+	emu.SetRememberedDevices(30 * 24 * time.Hour)
+	emu.AddUser("erin")
+	h := policyDuoHost(t, emu, "policy: {staff: {remember_device: {enabled: true, days: 7}}}\n")
+	h.enrollDuo(emu, "erin", "staff")
+	emu.ScriptPush("erin", duotest.Push{Result: "allow"})
+	v := h.duoVerify("erin", map[string]string{"factor": "push"})
+	if p := h.do("GET", "/v1/users/erin/verifications/"+v.str("txid")+"?remember_device=true", appKey, nil); p.str("device_token") == "" {
+		t.Fatalf("approved push with remember_device: %d %v", p.status, p.body)
+	}
+	path, db = h.configPath, h.svc.Config.StorageDSN
+	h.stop()
+	return path, db
 }
 
 // trustTokens reads every remembered device's sealed trust token from the

@@ -38,7 +38,7 @@ func TestKeyRotation(t *testing.T) {
 	}
 	// rekey finds bob's row, still under key 1.
 	if code, out, stderr := runCLI("rekey", "--config", path, "--progress", "1"); code != 0 || !strings.Contains(out, "re-encrypted 1 enrollment") ||
-		!strings.Contains(out, "rekey: 2 row(s) read, 1 re-encrypted so far") {
+		!strings.Contains(out, "rekey: 2 enrollment(s) read, 1 re-encrypted so far") {
 		t.Fatalf("rekey: exit %d %q %q", code, out, stderr)
 	}
 	setKeys(t, path, key2)
@@ -57,6 +57,33 @@ func TestKeyRotation(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(dsn); strings.Contains(string(b), secret) {
 		t.Error("plaintext secret in the database")
+	}
+}
+
+// TestRekeyProgressTrustTokens: rekey prints its progress through the
+// remembered devices' trust tokens as through the enrollments, each line
+// naming what it counts; the tokens' pages are as long as the
+// enrollments', and an admin watching a rekey of many devices saw
+// nothing move after the enrollments.
+func TestRekeyProgressTrustTokens(t *testing.T) {
+	path, _ := rememberedDuoDevice(t)
+	setKeys(t, path, key2, key1)
+	code, out, stderr := runCLI("rekey", "--config", path, "--progress", "1")
+	if code != 0 {
+		t.Fatalf("rekey: exit %d %q %q", code, out, stderr)
+	}
+	want := []string{
+		"rekey: 1 enrollment(s) read, 1 re-encrypted so far",
+		"rekey: 1 remembered device trust token(s) read, 1 re-encrypted so far",
+		"re-encrypted 1 enrollment(s) and 1 remembered device trust token(s)",
+	}
+	at := 0
+	for _, w := range want {
+		i := strings.Index(out[at:], w)
+		if i < 0 {
+			t.Fatalf("rekey --progress 1: no %q after byte %d of\n%s", w, at, out)
+		}
+		at += i + len(w)
 	}
 }
 

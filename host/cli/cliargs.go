@@ -21,6 +21,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/twofactor/twofactor/framework"
 )
 
 // operand is one positional argument of a command, for its help.
@@ -154,18 +156,26 @@ const (
 )
 
 // progressPrinter returns a progress callback that prints a line when
-// every more rows have been read since the last line, or interval has
-// passed; every 0 prints nothing.
-func progressPrinter(w io.Writer, every int, interval time.Duration, now func() time.Time) func(scanned, resealed int) {
+// every more rows of a phase (enrollments, then trust tokens, each
+// counted from 0) have been read since the last line, or interval has
+// passed; every 0 prints nothing. Each line names what it counts.
+func progressPrinter(w io.Writer, every int, interval time.Duration, now func() time.Time) func(phase framework.RekeyPhase, scanned, resealed int) {
 	if every == 0 {
 		return nil
 	}
-	lastRows, lastAt := 0, now()
-	return func(scanned, resealed int) {
+	lastPhase, lastRows, lastAt := framework.RekeyEnrollments, 0, now()
+	return func(phase framework.RekeyPhase, scanned, resealed int) {
+		if phase != lastPhase {
+			lastPhase, lastRows = phase, 0
+		}
 		if scanned-lastRows < every && now().Sub(lastAt) < interval {
 			return
 		}
 		lastRows, lastAt = scanned, now()
-		fmt.Fprintf(w, "rekey: %d row(s) read, %d re-encrypted so far\n", scanned, resealed)
+		what := "enrollment(s)"
+		if phase == framework.RekeyTrustTokens {
+			what = "remembered device trust token(s)"
+		}
+		fmt.Fprintf(w, "rekey: %d %s read, %d re-encrypted so far\n", scanned, what, resealed)
 	}
 }

@@ -2,40 +2,45 @@ package cli
 
 import (
 	"bytes"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/twofactor/twofactor/framework"
 )
 
-// TestProgressPrinter: rekey prints a line every N rows, and at least
-// every interval while rows go by; --progress 0 prints nothing.
+// TestProgressPrinter: rekey prints a line every N rows of a phase, and
+// at least every interval while rows go by; the trust tokens are counted
+// from 0 again, and each line names what it counts; --progress 0 prints
+// nothing.
 func TestProgressPrinter(t *testing.T) {
 	at := time.Unix(0, 0)
 	now := func() time.Time { return at }
 	var out bytes.Buffer
 	p := progressPrinter(&out, 1000, 5*time.Second, now)
+	enr, trust := framework.RekeyEnrollments, framework.RekeyTrustTokens
 	steps := []struct {
 		advance  time.Duration
+		phase    framework.RekeyPhase
 		scanned  int
-		wantLine bool
+		wantLine string
 	}{
-		{time.Second, 500, false},
-		{time.Second, 1000, true}, // 1000 rows since the start
-		{time.Second, 1500, false},
-		{5 * time.Second, 1600, true}, // 5 s since the last line
-		{time.Second, 2100, false},
-		{time.Second, 2600, true},
+		{time.Second, enr, 500, ""},
+		{time.Second, enr, 1000, "rekey: 1000 enrollment(s) read, 500 re-encrypted so far\n"}, // 1000 rows since the start
+		{time.Second, enr, 1500, ""},
+		{5 * time.Second, enr, 1600, "rekey: 1600 enrollment(s) read, 800 re-encrypted so far\n"}, // 5 s since the last line
+		{time.Second, enr, 2100, ""},
+		{time.Second, enr, 2600, "rekey: 2600 enrollment(s) read, 1300 re-encrypted so far\n"},
+		{time.Second, trust, 500, ""}, // counted from 0 again
+		{time.Second, trust, 1000, "rekey: 1000 remembered device trust token(s) read, 500 re-encrypted so far\n"},
+		{5 * time.Second, trust, 1100, "rekey: 1100 remembered device trust token(s) read, 550 re-encrypted so far\n"},
 	}
 	for i, s := range steps {
 		at = at.Add(s.advance)
 		before := out.Len()
-		p(s.scanned, s.scanned/2)
-		if got := out.Len() > before; got != s.wantLine {
-			t.Errorf("step %d (%d rows): printed %v, want %v; output:\n%s", i, s.scanned, got, s.wantLine, out.String())
+		p(s.phase, s.scanned, s.scanned/2)
+		if got := out.String()[before:]; got != s.wantLine {
+			t.Errorf("step %d (%d rows): printed %q, want %q", i, s.scanned, got, s.wantLine)
 		}
-	}
-	if !strings.Contains(out.String(), "rekey: 1600 row(s) read, 800 re-encrypted so far\n") {
-		t.Errorf("output:\n%s", out.String())
 	}
 	if progressPrinter(&out, 0, time.Second, now) != nil {
 		t.Error("--progress 0 should print nothing")
