@@ -49,6 +49,11 @@ type BulkEnrollmentWriter interface {
 	// ErrExists), and nothing of the batch is written. An empty batch
 	// writes nothing.
 	InsertEnrollments(ctx context.Context, batch []Enrollment) error
+	// InsertEnrollmentsAudited is InsertEnrollments that also appends
+	// audit, in order, in the same transaction: the batch and its entries
+	// are committed together or not at all. A batch with no enrollments
+	// writes only the entries; with neither, nothing is written.
+	InsertEnrollmentsAudited(ctx context.Context, batch []Enrollment, audit []AuditEntry) error
 	// ExistingEnrollments returns those of users (at most MaxImportBatch,
 	// each once) that have an enrollment in provider, pending or active,
 	// in users' order. It writes nothing.
@@ -90,7 +95,9 @@ type ImportResult struct {
 // index in batch). Nothing of a failed batch is written.
 //
 // One audit entry (EventImport) records each batch: the provider, the
-// count, and the first and last user id. The provider need not be running:
+// count, and the first and last user id; it is written in the batch's
+// transaction, so a batch is stored if and only if it is audited. The
+// provider need not be running:
 // the state is checked by the caller that built it, and by the provider at
 // each verify.
 func (f *Framework) ImportEnrollments(ctx context.Context, provider string, batch []ImportedEnrollment) error {
@@ -143,13 +150,14 @@ func (f *Framework) ImportEnrollmentsWith(ctx context.Context, provider string, 
 	var res ImportResult
 	if opts.SkipExisting {
 		res, err = f.insertSkipping(ctx, bulk, provider, rows)
-	} else if err = bulk.InsertEnrollments(ctx, rows); err == nil {
-		res.Imported = len(rows)
+	} else {
+		res = ImportResult{Imported: len(rows)}
+		err = f.insertAudited(ctx, bulk, provider, rows, rows, res)
 	}
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import: %w", err)
 	}
-	return res, f.auditImport(ctx, provider, rows, res)
+	return res, nil
 }
 
 func checkImportProvider(provider string) error {

@@ -66,7 +66,8 @@ func (f *Framework) insertSkipping(ctx context.Context, bulk BulkEnrollmentWrite
 				keep = append(keep, e)
 			}
 		}
-		err = bulk.InsertEnrollments(ctx, keep)
+		res := ImportResult{Imported: len(keep), Skipped: existing}
+		err = f.insertAudited(ctx, bulk, provider, rows, keep, res)
 		var ee *ExistsError
 		if errors.As(err, &ee) && !ee.InBatch {
 			continue // enrolled since the look-up
@@ -74,33 +75,40 @@ func (f *Framework) insertSkipping(ctx context.Context, bulk BulkEnrollmentWrite
 		if err != nil {
 			return ImportResult{}, err
 		}
-		return ImportResult{Imported: len(keep), Skipped: existing}, nil
+		return res, nil
 	}
 	return ImportResult{}, fmt.Errorf("users of the batch keep enrolling meanwhile; import it again: %w", ErrConflict)
 }
 
-// auditImport records a written batch: one entry for the batch (count,
+// insertAudited inserts keep, the rows of the batch (rows) to write,
+// with the batch's audit entries in the same transaction (auditImport).
+// Before, the entries were written after the batch, one write each: a
+// resumed import of a large, mostly-overlapping file paid a store write
+// per skipped user, and an audit log that failed then left the batch
+// stored with its skips unaudited.
+func (f *Framework) insertAudited(ctx context.Context, bulk BulkEnrollmentWriter, provider string, rows, keep []Enrollment, res ImportResult) error {
+	return bulk.InsertEnrollmentsAudited(ctx, keep, f.auditImport(ctx, provider, rows, res))
+}
+
+// auditImport is a batch's audit entries: one for the batch (count,
 // first and last user, and how many were skipped), and one per skipped
 // user, so that the audit log says of each user why the import left them.
-func (f *Framework) auditImport(ctx context.Context, provider string, rows []Enrollment, res ImportResult) error {
-	if res.Imported > 0 || len(res.Skipped) > 0 {
-		details := map[string]string{
-			"count":      strconv.Itoa(res.Imported),
-			"first_user": rows[0].UserID,
-			"last_user":  rows[len(rows)-1].UserID,
-		}
-		if len(res.Skipped) > 0 {
-			details["skipped"] = strconv.Itoa(len(res.Skipped))
-		}
-		if err := f.audit(ctx, AuditEntry{Event: EventImport, Provider: provider, Outcome: "imported", Details: details}); err != nil {
-			return fmt.Errorf("import: the batch of %d was stored, but %w", res.Imported, err)
-		}
+func (f *Framework) auditImport(ctx context.Context, provider string, rows []Enrollment, res ImportResult) []AuditEntry {
+	if res.Imported == 0 && len(res.Skipped) == 0 {
+		return nil
 	}
+	details := map[string]string{
+		"count":      strconv.Itoa(res.Imported),
+		"first_user": rows[0].UserID,
+		"last_user":  rows[len(rows)-1].UserID,
+	}
+	if len(res.Skipped) > 0 {
+		details["skipped"] = strconv.Itoa(len(res.Skipped))
+	}
+	entries := make([]AuditEntry, 0, 1+len(res.Skipped))
+	entries = append(entries, f.stamp(ctx, AuditEntry{Event: EventImport, Provider: provider, Outcome: "imported", Details: details}))
 	for _, u := range res.Skipped {
-		err := f.audit(ctx, AuditEntry{Event: EventImport, UserID: u, Provider: provider, Outcome: "skipped", Reason: "already_enrolled"})
-		if err != nil {
-			return fmt.Errorf("import: the batch of %d was stored, but %w", res.Imported, err)
-		}
+		entries = append(entries, f.stamp(ctx, AuditEntry{Event: EventImport, UserID: u, Provider: provider, Outcome: "skipped", Reason: "already_enrolled"}))
 	}
-	return nil
+	return entries
 }

@@ -110,12 +110,12 @@ type enrollsFirst struct {
 	hook func()
 }
 
-func (s *enrollsFirst) InsertEnrollments(ctx context.Context, b []framework.Enrollment) error {
+func (s *enrollsFirst) InsertEnrollmentsAudited(ctx context.Context, b []framework.Enrollment, audit []framework.AuditEntry) error {
 	if s.hook != nil {
 		s.hook()
 		s.hook = nil
 	}
-	return s.Store.InsertEnrollments(ctx, b)
+	return s.Store.InsertEnrollmentsAudited(ctx, b, audit)
 }
 
 // TestImportSkipExistingRace: grace enrolls after the import looked the

@@ -18,23 +18,47 @@ var _ framework.BulkEnrollmentWriter = (*Store)(nil)
 // uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
 const uniqueViolation = "23505"
 
-// InsertEnrollments streams the batch into the table with COPY, in one
-// transaction. COPY stops at the first duplicate key with a unique
-// violation, which rolls the whole batch back; the offending row is then
-// looked up, so the error names it rather than quoting the server's
-// message.
+// InsertEnrollments is InsertEnrollmentsAudited with no audit entries.
 func (s *Store) InsertEnrollments(ctx context.Context, batch []framework.Enrollment) error {
-	if len(batch) == 0 {
+	return s.InsertEnrollmentsAudited(ctx, batch, nil)
+}
+
+// InsertEnrollmentsAudited streams the batch into the table with COPY,
+// then appends the audit entries, in one transaction. COPY stops at the
+// first duplicate key with a unique violation, which rolls the whole
+// batch back; the offending row is then looked up, so the error names it
+// rather than quoting the server's message. The entries are inserted
+// under auditLock (audit.go), taken last as a decision takes it, so their
+// ids are in commit order and no lock is waited for in a cycle.
+func (s *Store) InsertEnrollmentsAudited(ctx context.Context, batch []framework.Enrollment, audit []framework.AuditEntry) error {
+	if len(batch) == 0 && len(audit) == 0 {
 		return nil
 	}
 	rows, err := bulkRows(batch)
 	if err != nil {
 		return fmt.Errorf("postgres: insert enrollments: %w", err)
 	}
+	audits := make([]auditRow, len(audit))
+	for i, e := range audit {
+		if audits[i], err = auditRowOf(e); err != nil {
+			return fmt.Errorf("postgres: insert enrollments: audit entry %d: %w", i, err)
+		}
+	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"enrollments"},
-			[]string{"user_id", "provider", "status", "state", "version", "created_at", "updated_at", "confirmed_at"},
-			pgx.CopyFromRows(rows))
+		if len(rows) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"enrollments"},
+				[]string{"user_id", "provider", "status", "state", "version", "created_at", "updated_at", "confirmed_at"},
+				pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+		}
+		if len(audits) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, auditLockSQL, auditLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, auditRowsSQL, auditColumns(audits)...)
 		return err
 	})
 	var pgErr *pgconn.PgError

@@ -336,6 +336,23 @@ const (
 		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])`
 )
 
+// auditColumns are auditRowsSQL's arguments for rows: one array a column.
+func auditColumns(rows []auditRow) []any {
+	at := make([]time.Time, len(rows))
+	var text [9][]string
+	for i, row := range rows {
+		at[i] = row.at
+		for c, v := range row.text {
+			text[c] = append(text[c], v)
+		}
+	}
+	args := []any{at}
+	for _, col := range text {
+		args = append(args, col)
+	}
+	return args
+}
+
 // order returns the indexes of the batch's items with a key, sorted by it.
 func order(batch []decisionArgs, key func(decisionArgs) string) []int {
 	idx := make([]int, 0, len(batch))
@@ -373,25 +390,13 @@ func (s *Store) writePipelined(ctx context.Context, batch []decisionArgs) error 
 			b.Queue(refundSQL, batch[i].refund...)
 		}
 	}
-	var (
-		at   []time.Time
-		text [9][]string
-	)
+	var audits []auditRow
 	for _, d := range batch {
-		for _, row := range d.audits {
-			at = append(at, row.at)
-			for c, v := range row.text {
-				text[c] = append(text[c], v)
-			}
-		}
+		audits = append(audits, d.audits...)
 	}
-	if len(at) > 0 {
+	if len(audits) > 0 {
 		b.Queue(auditLockSQL, auditLock)
-		args := []any{at}
-		for _, col := range text {
-			args = append(args, col)
-		}
-		b.Queue(auditRowsSQL, args...)
+		b.Queue(auditRowsSQL, auditColumns(audits)...)
 	}
 	if b.Len() == 0 {
 		return nil

@@ -35,34 +35,65 @@ func bulkInsert(n int) string {
 	return b.String()
 }
 
-// InsertEnrollments writes the batch in one transaction on the writer
-// connection, in INSERTs of bulkChunk rows: SQLite has no COPY, and inside
-// one transaction a row costs a B-tree insert, not a commit. A stored key
-// fails the primary key; SQLite then undoes that statement only, and its
-// rows are inserted one by one to find the one at fault, before the
-// rollback leaves nothing of the batch.
+// InsertEnrollments is InsertEnrollmentsAudited with no audit entries.
 func (s *Store) InsertEnrollments(ctx context.Context, batch []framework.Enrollment) error {
-	if len(batch) == 0 {
+	return s.InsertEnrollmentsAudited(ctx, batch, nil)
+}
+
+// InsertEnrollmentsAudited writes the batch in one transaction on the
+// writer connection, in INSERTs of bulkChunk rows: SQLite has no COPY, and
+// inside one transaction a row costs a B-tree insert, not a commit. A
+// stored key fails the primary key; SQLite then undoes that statement
+// only, and its rows are inserted one by one to find the one at fault,
+// before the rollback leaves nothing of the batch. The audit entries go
+// last in the same transaction (the single writer keeps their ids in
+// commit order, as for a decision's).
+func (s *Store) InsertEnrollmentsAudited(ctx context.Context, batch []framework.Enrollment, audit []framework.AuditEntry) error {
+	if len(batch) == 0 && len(audit) == 0 {
 		return nil
 	}
 	args, err := bulkArgs(batch)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert enrollments: %w", err)
 	}
+	audits := make([][]any, len(audit))
+	for i, e := range audit {
+		if audits[i], err = auditArgs(e); err != nil {
+			return fmt.Errorf("sqlite: insert enrollments: audit entry %d: %w", i, err)
+		}
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert enrollments: %w", err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
+	if err := insertBulk(ctx, tx, batch, args); err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	if err := insertAuditRows(ctx, tx, audits); err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: audit: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	}
+	return nil
+}
+
+// insertBulk inserts batch (args, bulkArgs's) in tx, bulkChunk rows a
+// statement.
+func insertBulk(ctx context.Context, tx *sql.Tx, batch []framework.Enrollment, args []any) error {
+	if len(batch) == 0 {
+		return nil
+	}
 	one, err := tx.PrepareContext(ctx, bulkInsert(1))
 	if err != nil {
-		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+		return err
 	}
 	defer one.Close()
 	var many *sql.Stmt
 	if len(batch) >= bulkChunk {
 		if many, err = tx.PrepareContext(ctx, bulkInsert(bulkChunk)); err != nil {
-			return fmt.Errorf("sqlite: insert enrollments: %w", err)
+			return err
 		}
 		defer many.Close()
 	}
@@ -75,11 +106,28 @@ func (s *Store) InsertEnrollments(ctx context.Context, batch []framework.Enrollm
 			err = insertEach(ctx, one, batch, args, from, to)
 		}
 		if err != nil {
-			return fmt.Errorf("sqlite: insert enrollments: %w", err)
+			return err
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: insert enrollments: %w", err)
+	return nil
+}
+
+// insertAuditRows appends audit entries (auditArgs's rows) in tx, in
+// order. An import's entries are few beside its rows (one a batch, one a
+// skipped user): one prepared statement, run once each.
+func insertAuditRows(ctx context.Context, tx *sql.Tx, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, insertAudits.sqls[len(chunkSizes)-1]) // one row
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, row := range rows {
+		if _, err := st.ExecContext(ctx, row...); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -22,6 +22,8 @@ var bulkTests = []struct {
 	{"Bulk/Large", testBulkLarge},
 	{"Bulk/RefusesStoredInLargeBatch", testBulkRefusesStoredInLargeBatch},
 	{"Bulk/Existing", testBulkExisting},
+	{"Bulk/Audited", testBulkAudited},
+	{"Bulk/AuditedBurst", testBulkAuditedBurst},
 }
 
 // imported is what the framework passes to InsertEnrollments: an active
