@@ -109,41 +109,10 @@ func (k *virtualKey) remove() {
 // removed through the API and no longer usable, and a sign count that went
 // backwards refused as a cloned authenticator.
 func TestBrowserWebAuthn(t *testing.T) {
-	b := newBrowser(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	h := startHostOn(t, ln, start, fmt.Sprintf(`  webauthn:
-    enabled: true
-    clients: true
-    settings:
-      rp_id: localhost
-      rp_display_name: ACME Hosting
-      origins: %s
-      user_verification: required
-lockout: {max_pushes: 1}
-`, origin))
-	ret := panel(t)
-	onLocalhost := func(link string) string { return strings.Replace(link, h.url, origin, 1) }
-	b.do("enable WebAuthn", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{})
-		return err
-	}))
+	kp := newKeyPages(t)
+	b, h, ret, onLocalhost := kp.b, kp.h, kp.ret, kp.onLocalhost
 	first := b.addVirtualKey()
-
-	enroll := func(name, label string) {
-		t.Helper()
-		link := onLocalhost(h.link("alice", map[string]string{"page": "enroll", "provider": "webauthn", "audience": "client", "return_url": ret}))
-		b.do("open the enroll page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#begin")))
-		b.shot(name + "-start")
-		b.do("begin", chromedp.SendKeys(chromedp.CSS("#label"), label), chromedp.Click(chromedp.CSS("#begin")),
-			chromedp.WaitVisible(chromedp.CSS("#webauthn-create")))
-		b.shot(name + "-setup")
-		b.do("create the credential", chromedp.Click(chromedp.CSS("#webauthn-create")), chromedp.WaitVisible(chromedp.CSS("#continue")))
-		b.shot(name + "-done")
-	}
+	enroll := kp.enroll
 	// login opens a fresh login page (four minutes later: at most three
 	// challenges in ten minutes) and presses the button.
 	login := func() {
@@ -248,6 +217,61 @@ lockout: {max_pushes: 1}
 			t.Errorf("audit has no %s: %v", want, events)
 		}
 	}
+}
+
+// keyPages is headless Chromium on http://localhost:PORT (a relying
+// party id cannot be an IP) with the DevTools WebAuthn domain on, and the
+// real host with the webauthn plugin, user verification required.
+type keyPages struct {
+	t   *testing.T
+	b   *browser
+	h   *testHost
+	ret string // the application's return URL
+}
+
+func newKeyPages(t *testing.T) *keyPages {
+	t.Helper()
+	b := newBrowser(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	h := startHostOn(t, ln, start, fmt.Sprintf(`  webauthn:
+    enabled: true
+    clients: true
+    settings:
+      rp_id: localhost
+      rp_display_name: ACME Hosting
+      origins: %s
+      user_verification: required
+lockout: {max_pushes: 1}
+`, origin))
+	b.do("enable WebAuthn", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, webauthn.Enable, webauthn.EnableParams{})
+		return err
+	}))
+	return &keyPages{t: t, b: b, h: h, ret: panel(t)}
+}
+
+// onLocalhost is a link of the host on the origin the keys answer for.
+func (k *keyPages) onLocalhost(link string) string {
+	return strings.Replace(link, k.h.url, "http://localhost:"+k.h.url[strings.LastIndex(k.h.url, ":")+1:], 1)
+}
+
+// enroll sets up a key for alice on the enroll page, with the virtual
+// authenticator plugged in; name prefixes the screenshots.
+func (k *keyPages) enroll(name, label string) {
+	k.t.Helper()
+	b := k.b
+	link := k.onLocalhost(k.h.link("alice", map[string]string{"page": "enroll", "provider": "webauthn", "audience": "client", "return_url": k.ret}))
+	b.do("open the enroll page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#begin")))
+	b.shot(name + "-start")
+	b.do("begin", chromedp.SendKeys(chromedp.CSS("#label"), label), chromedp.Click(chromedp.CSS("#begin")),
+		chromedp.WaitVisible(chromedp.CSS("#webauthn-create")))
+	b.shot(name + "-setup")
+	b.do("create the credential", chromedp.Click(chromedp.CSS("#webauthn-create")), chromedp.WaitVisible(chromedp.CSS("#continue")))
+	b.shot(name + "-done")
 }
 
 // recoveryCodeRE finds a recovery code in a page's text.

@@ -106,7 +106,8 @@ type view struct {
 	Action        string
 	ConfirmLabel  string // the step-up's button: what it confirms
 	Danger        bool
-	StepUpMethods []stepUpMethod
+	StepUpMethods []stepUpMethod // those answered with a typed code
+	KeyForm       *keyForm       // a security key's form: sign-in, step-up
 	SecurityURL   string
 }
 

@@ -283,6 +283,7 @@ func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *vi
 	switch {
 	case v.WebAuthn:
 		v.Lead = "Use your security key or passkey to confirm it's you."
+		v.KeyForm = &keyForm{ID: "verify-form", Action: "/ui/verify/key", Start: "/ui/verify/key/start", Provider: p.Name, Button: "Use your security key"}
 	case v.Push && passcode:
 		v.Lead = fmt.Sprintf("Approve a login request in %s, or enter a passcode.", v.ProviderLabel)
 	case v.Push:

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twofactor/twofactor/framework"
-	"github.com/twofactor/twofactor/sdk"
 )
 
 // The user's security page: their factors with their dates, another one to
@@ -63,6 +62,7 @@ type deviceRow struct {
 type stepUpMethod struct {
 	Name  string
 	Label string
+	Key   bool // a security key: answered on its own form (keychallenge.go)
 }
 
 // notices are the security page's messages after an action (?n=), fixed
@@ -250,151 +250,6 @@ func validAction(action string, list []framework.EnrollmentInfo, allowed func(pr
 	}
 	p, ok := strings.CutPrefix(action, actionRemove)
 	return ok && p != "" && slices.ContainsFunc(list, func(e framework.EnrollmentInfo) bool { return e.Provider == p })
-}
-
-// stepUpMethods are the user's active factors this page can check: a typed
-// code (a passcode for a push provider), enabled for the audience, and
-// needing no challenge sent first.
-func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, error) {
-	ctx := u.ctx(r, c)
-	list, err := u.fw.Enrollments(ctx, c.User)
-	if err != nil {
-		return nil, 0, err
-	}
-	var out []stepUpMethod
-	for _, e := range list {
-		if e.Status != framework.StatusActive || !u.allowed(e.Provider, c.Audience) {
-			continue
-		}
-		p := u.fw.Factors(e.Provider)
-		_, code, passcode := factorsOf(p)
-		if !code || slices.Contains(p.ChallengeFirst, framework.FactorCode) || (passcode && slices.Contains(p.ChallengeFirst, framework.FactorPasscode)) {
-			continue
-		}
-		out = append(out, stepUpMethod{Name: e.Provider, Label: u.providerTitle(e.Provider)})
-	}
-	n, err := u.fw.RecoveryCodesLeft(ctx, c.User)
-	return out, n, err
-}
-
-// renderStepUp shows the step-up page; chosen is the method the user
-// tried, selected again after a refusal.
-func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok, errMsg string, recoveryOpen bool, chosen ...string) {
-	methods, codes, err := u.stepUpMethods(r, c)
-	if err != nil {
-		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
-		return
-	}
-	v := u.base(c, tok)
-	v.Title, v.Icon, v.Error, v.Action = "Confirm it's you", "lock", errMsg, c.Action
-	if len(chosen) > 0 {
-		v.Provider = chosen[0]
-	}
-	v.StepUpMethods, v.Recovery, v.RecoveryOpen = methods, codes > 0, recoveryOpen || (codes > 0 && len(methods) == 0)
-	v.SecurityURL = u.securityURL(c, "")
-	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
-		v.Lead = "To remove " + u.providerLabel(p) + " from your account, enter a code from one of your sign-in methods."
-		v.Danger, v.ConfirmLabel = true, "Confirm and remove"
-	} else if p, ok := strings.CutPrefix(c.Action, actionAdd); ok {
-		v.Lead = "To add " + u.providerLabel(p) + " to your account, enter a code from one of your sign-in methods."
-		v.ConfirmLabel = "Confirm and continue"
-	} else {
-		v.Lead = "To get new backup codes, enter a code from one of your sign-in methods. Your current backup codes will stop working."
-		v.ConfirmLabel = "Confirm and get new codes"
-	}
-	if len(methods) == 0 && codes == 0 {
-		v.Error = "None of your sign-in methods can confirm this here. Contact support."
-	}
-	u.render(w, http.StatusOK, "stepup", v)
-}
-
-// securityConfirm checks the step-up's answer with the framework's Verify
-// and, on an allow, does the action the step-up token carries.
-func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
-	c, tok, ok := u.submit(w, r, PageSecurity, kindStepUp)
-	if !ok {
-		return
-	}
-	ctx := u.ctx(r, c)
-	provider, code := r.PostForm.Get("provider"), r.PostForm.Get("code")
-	if len(code) > 64 {
-		code = code[:64]
-	}
-	if strings.TrimSpace(code) == "" {
-		u.renderStepUp(w, r, c, tok, "Enter the code.", provider == framework.RecoveryProvider, provider)
-		return
-	}
-	in := framework.VerifyInput{UserID: c.User, Audience: framework.Audience(c.Audience), Provider: provider, Code: code, ClientIP: clientIP(r)}
-	recovery := provider == framework.RecoveryProvider
-	if !recovery {
-		methods, _, err := u.stepUpMethods(r, c)
-		if err != nil {
-			u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
-			return
-		}
-		if !slices.ContainsFunc(methods, func(m stepUpMethod) bool { return m.Name == provider }) {
-			u.renderStepUp(w, r, c, tok, "Choose one of the sign-in methods offered.", false)
-			return
-		}
-		if _, _, passcode := factorsOf(u.fw.Factors(provider)); passcode {
-			in.Factor = framework.FactorPasscode
-		}
-	}
-	// The framework checks the step-up and acts on its allow alone: it
-	// removes the factor, or issues the new codes; for an addition, the
-	// allow is what makes this handler sign the enrollment's link.
-	remove, isRemove := strings.CutPrefix(c.Action, actionRemove)
-	add, isAdd := strings.CutPrefix(c.Action, actionAdd)
-	var res framework.VerifyResult
-	var codes []string
-	var err error
-	switch {
-	case isRemove:
-		res, err = u.fw.RemoveEnrollmentStepUp(ctx, remove, in)
-	case isAdd:
-		res, err = u.fw.AddFactorStepUp(ctx, add, in)
-	default:
-		res, codes, err = u.fw.RegenerateRecoveryCodesStepUp(ctx, in)
-	}
-	switch {
-	case framework.CodeOf(err) == framework.CodeAlreadyEnrolled && isAdd:
-		// Set up meanwhile (another tab): nothing left to add.
-		http.Redirect(w, r, u.securityURL(c, ""), http.StatusSeeOther)
-		return
-	case framework.CodeOf(err) == framework.CodeNotFound && isRemove:
-		// Removed meanwhile (another tab): what was asked is done.
-		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
-		return
-	case err != nil:
-		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
-		return
-	case res.Outcome != sdk.Allow:
-		msg := reasonText(string(res.Reason), res.Message)
-		if recovery && res.Reason == sdk.ReasonInvalidCode {
-			msg = "That backup code isn't valid or was already used."
-		}
-		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
-		return
-	case isRemove:
-		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
-		return
-	case isAdd:
-		// The allow opens the enrollment, and only this one: its link is
-		// made here, bound to the user's factors after the allow, never
-		// shown before.
-		link, err := u.stepUpEnrollURL(ctx, c, add)
-		if err != nil {
-			u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
-			return
-		}
-		http.Redirect(w, r, link, http.StatusSeeOther)
-		return
-	}
-	v := u.base(c, tok)
-	v.Title, v.Icon, v.RecoveryCodes = "Your new backup codes", "ok", codes
-	v.Lead = "Your old backup codes no longer work. Each of these lets you sign in once if you lose your phone: keep them somewhere safe, such as a password manager. They won't be shown again."
-	v.SecurityURL = u.securityURL(c, "")
-	u.render(w, http.StatusOK, "codes", v)
 }
 
 // securityForget forgets one remembered device of the user.

@@ -35,37 +35,19 @@ func (u *UI) verifyWebAuthn(w http.ResponseWriter, r *http.Request) {
 	u.verifyWith(w, r, howKey)
 }
 
-// webauthnStart gives the login page's script a fresh challenge: the
-// credential-request options for navigator.credentials.get and the txid
-// to post back with the answer. JSON, for the script only.
+// webauthnStart gives the login page's script a fresh challenge
+// (startKey): its form's token is then bound to it.
 func (u *UI) webauthnStart(w http.ResponseWriter, r *http.Request) {
 	c, _, ok := u.submit(w, r, PageVerify, kindForm)
 	if !ok {
 		return
 	}
-	fail := func(status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
 	p, listed := pickProvider(c, r.PostForm.Get("provider"))
 	if c.Decision != string(framework.DecisionVerify) || !listed || !u.browserKey(p.Name) {
-		fail(http.StatusForbidden, "A security key is not a sign-in method for this account.")
+		keyError(w, http.StatusForbidden, "A security key is not a sign-in method for this account.")
 		return
 	}
-	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
-		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
-	if framework.CodeOf(err) == framework.CodeLockedOut {
-		// The send limit, or a lockout: said in a key's words.
-		fail(http.StatusTooManyRequests, "Too many sign-in attempts for now. Wait a few minutes and try again, or use a backup code.")
-		return
-	}
-	if err != nil {
-		fail(frameworkStatus(err), u.frameworkMessage(err))
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]string{"txid": res.TxID, "public": res.Public})
+	u.startKey(w, r, c, p.Name)
 }
 
 // verifyWith answers a verify form: a code, a recovery code or a push,
@@ -113,9 +95,12 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 		}
 		switch how {
 		case howKey:
-			in.Code, in.TxID = code, r.PostForm.Get("txid")
-			if len(in.TxID) > 64 {
-				in.TxID = ""
+			// The challenge this form's token was bound to at its start:
+			// a step-up's, or one the form only names, is not taken.
+			in.Code, in.TxID = keyAnswer(r, c, p.Name)
+			if in.TxID == "" || in.Code == "" {
+				u.show(w, r, c, tok, p.Name, func(v *view) { v.Error = "Use your security key with the button on this page." })
+				return
 			}
 		case "push":
 			// A push is sent, like a mailed code, through

@@ -214,6 +214,7 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /ui/security", u.securityPage)
 	m.HandleFunc("POST /ui/security/stepup", u.securityStepUp)
 	m.HandleFunc("POST /ui/security/confirm", u.securityConfirm)
+	m.HandleFunc("POST /ui/security/key/start", u.securityKeyStart)
 	m.HandleFunc("POST /ui/security/forget", u.securityForget)
 	m.HandleFunc("POST /ui/security/forget-all", u.securityForgetAll)
 	m.HandleFunc("GET /ui/admin", u.adminPage)

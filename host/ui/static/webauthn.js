@@ -1,7 +1,8 @@
 // Security keys and passkeys: runs navigator.credentials.create (a form
 // with data-webauthn="create" and the creation options in data-options)
 // or .get (data-webauthn="get": a click first asks data-start for fresh
-// request options), then posts the browser's answer as JSON in the
+// request options and the form's token bound to them: the sign-in page
+// and the security page's step-up), then posts the browser's answer as JSON in the
 // form's "credential" field. The base64url conversions are done here by
 // hand: the options carry binary fields as base64url strings, and the
 // answer goes back the same way. No library, no CDN.
@@ -122,7 +123,11 @@
         return j;
       });
     }).then(function (j) {
+      // The start binds the form's token to this challenge: the answer
+      // goes back with that token (and its CSRF value), never the old one.
       form.elements.txid.value = j.txid;
+      form.elements.t.value = j.t;
+      form.elements.csrf.value = j.csrf;
       return navigator.credentials.get(requestOptions(JSON.parse(j.public))).then(submit);
     });
   }
