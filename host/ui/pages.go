@@ -107,6 +107,7 @@ type view struct {
 	ConfirmLabel  string // the step-up's button: what it confirms
 	Danger        bool
 	StepUpMethods []stepUpMethod // those answered with a typed code
+	SendMethods   []stepUpMethod // those whose code is sent first
 	KeyForm       *keyForm       // a security key's form: sign-in, step-up
 	SecurityURL   string
 }

@@ -63,6 +63,8 @@ type stepUpMethod struct {
 	Name  string
 	Label string
 	Key   bool // a security key: answered on its own form (keychallenge.go)
+	Sends bool // its code is sent first: the page's "send" (securitySend)
+	Sent  bool // a code was sent for this step-up: its token names the challenge
 }
 
 // notices are the security page's messages after an action (?n=), fixed

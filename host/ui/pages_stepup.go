@@ -14,8 +14,10 @@ import (
 
 // stepUpMethods are the user's active factors, enabled for the audience,
 // this page can check: a typed code (a passcode for a push provider) that
-// needs no challenge sent first, and a security key, whose challenge the
-// page's script starts (securityKeyStart).
+// needs no challenge sent first, a code the provider sends first, which
+// the page's "send" asks for (securitySend), and a security key, whose
+// challenge the page's script starts (securityKeyStart). Sent marks the
+// provider whose challenge c's token names.
 func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, error) {
 	ctx := u.ctx(r, c)
 	list, err := u.fw.Enrollments(ctx, c.User)
@@ -27,10 +29,11 @@ func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, erro
 		if e.Status != framework.StatusActive || !u.allowed(e.Provider, c.Audience) {
 			continue
 		}
-		m := stepUpMethod{Name: e.Provider, Label: u.providerTitle(e.Provider), Key: u.browserKey(e.Provider)}
 		p := u.fw.Factors(e.Provider)
+		m := stepUpMethod{Name: e.Provider, Label: u.providerTitle(e.Provider), Key: u.browserKey(e.Provider), Sends: u.sendsCode(p)}
+		m.Sent = m.Sends && c.TxID != "" && c.Method == m.Name
 		_, code, passcode := factorsOf(p)
-		if !m.Key && (!code || slices.Contains(p.ChallengeFirst, framework.FactorCode) || (passcode && slices.Contains(p.ChallengeFirst, framework.FactorPasscode))) {
+		if !m.Key && !m.Sends && (!code || slices.Contains(p.ChallengeFirst, framework.FactorCode) || (passcode && slices.Contains(p.ChallengeFirst, framework.FactorPasscode))) {
 			continue
 		}
 		out = append(out, m)
@@ -42,10 +45,19 @@ func (u *UI) stepUpMethods(r *http.Request, c claims) ([]stepUpMethod, int, erro
 // renderStepUp shows the step-up page; chosen is the method the user
 // tried, selected again after a refusal.
 func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok, errMsg string, recoveryOpen bool, chosen ...string) {
-	methods, codes, err := u.stepUpMethods(r, c)
+	v, err := u.stepUpView(r, c, tok, errMsg, recoveryOpen, chosen...)
 	if err != nil {
 		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
 		return
+	}
+	u.render(w, http.StatusOK, "stepup", v)
+}
+
+// stepUpView is the step-up page's view (renderStepUp).
+func (u *UI) stepUpView(r *http.Request, c claims, tok, errMsg string, recoveryOpen bool, chosen ...string) (*view, error) {
+	methods, codes, err := u.stepUpMethods(r, c)
+	if err != nil {
+		return nil, err
 	}
 	v := u.base(c, tok)
 	v.Title, v.Icon, v.Error, v.Action = "Confirm it's you", "lock", errMsg, c.Action
@@ -53,8 +65,15 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 		v.Provider = chosen[0]
 	}
 	for _, m := range methods {
+		if m.Sends {
+			v.SendMethods = append(v.SendMethods, m)
+		}
 		switch {
-		case !m.Key:
+		case m.Sent && len(chosen) == 0:
+			// The code just sent is the one to type.
+			v.Provider = m.Name
+			v.StepUpMethods = append(v.StepUpMethods, m)
+		case !m.Key && (!m.Sends || m.Sent):
 			v.StepUpMethods = append(v.StepUpMethods, m)
 		case v.KeyForm == nil: // one key form: webauthn.js runs the page's first
 			v.KeyForm = &keyForm{ID: "stepup-key-form", Action: "/ui/security/confirm", Start: "/ui/security/key/start",
@@ -66,6 +85,9 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 	how := "enter a code from one of your sign-in methods"
 	if len(v.StepUpMethods) == 0 && v.KeyForm != nil {
 		how = "use your " + u.providerLabel(v.KeyForm.Provider)
+	}
+	if len(v.StepUpMethods) == 0 && v.KeyForm == nil && len(v.SendMethods) > 0 {
+		how = "send yourself a code and enter it"
 	}
 	if p, ok := strings.CutPrefix(c.Action, actionRemove); ok {
 		v.Lead = "To remove " + u.providerLabel(p) + " from your account, " + how + "."
@@ -80,7 +102,7 @@ func (u *UI) renderStepUp(w http.ResponseWriter, r *http.Request, c claims, tok,
 	if len(methods) == 0 && codes == 0 {
 		v.Error = "None of your sign-in methods can confirm this here. Contact support."
 	}
-	u.render(w, http.StatusOK, "stepup", v)
+	return v, nil
 }
 
 // securityKeyStart gives the step-up page's script a security key's
@@ -105,6 +127,56 @@ func (u *UI) securityKeyStart(w http.ResponseWriter, r *http.Request) {
 	u.startKey(w, r, c, provider)
 }
 
+// securitySend sends (or sends again) the code of a provider that sends
+// one, for the step-up, within the framework's send limit as at sign-in,
+// and shows the step-up page again with its token bound to that challenge
+// (TxID, Method): the code is taken with that token only (stepUpAnswer).
+func (u *UI) securitySend(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageSecurity, kindStepUp)
+	if !ok {
+		return
+	}
+	provider := r.PostForm.Get("provider")
+	methods, _, err := u.stepUpMethods(r, c)
+	if err != nil {
+		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
+		return
+	}
+	if !slices.ContainsFunc(methods, func(m stepUpMethod) bool { return m.Sends && m.Name == provider }) {
+		u.renderStepUp(w, r, c, tok, "Choose one of the sign-in methods offered.", false)
+		return
+	}
+	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: provider,
+		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
+	switch {
+	case framework.IsSendLimit(err):
+		u.renderStepUp(w, r, c, tok, sendLimitText("Too many codes were sent", err), false)
+		return
+	case err != nil:
+		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), false)
+		return
+	}
+	bound, notice := c, alreadySentText(res.ResendAfter.Sub(u.now()))
+	switch {
+	case !res.AlreadySent:
+		bound.TxID, bound.Method, bound.SentMsg = res.TxID, provider, truncate(res.Message, 200)
+		notice = or(bound.SentMsg, "We sent you a code.") + " Enter it below."
+	case c.TxID != res.TxID:
+		// Nothing was sent now, and the code pending is another page's
+		// (a sign-in's, another step-up's): this step-up is not bound to
+		// it, so that code confirms nothing here. A new one may be sent
+		// once the provider's wait is over.
+	}
+	btok := u.sig.token(bound)
+	v, err := u.stepUpView(r, bound, btok, "", false)
+	if err != nil {
+		u.renderMessage(w, r, frameworkStatus(err), "Something went wrong", u.frameworkMessage(err))
+		return
+	}
+	v.Notice = notice
+	u.render(w, http.StatusOK, "stepup", v)
+}
+
 // stepUpAnswer reads the step-up form's answer into in: a backup code, a
 // typed code, or a security key's assertion with the challenge the
 // token is bound to. It returns what to tell the user when the form
@@ -118,6 +190,13 @@ func (u *UI) stepUpAnswer(r *http.Request, c claims, in *framework.VerifyInput) 
 		i := slices.IndexFunc(methods, func(m stepUpMethod) bool { return m.Name == in.Provider })
 		if i < 0 {
 			return "Choose one of the sign-in methods offered.", nil
+		}
+		if methods[i].Sends {
+			// The code answers the challenge this step-up's token names.
+			if !methods[i].Sent {
+				return "Send a code first.", nil
+			}
+			in.TxID = c.TxID
 		}
 		if methods[i].Key {
 			if in.Code, in.TxID = keyAnswer(r, c, in.Provider); in.Code == "" {
@@ -157,6 +236,7 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
 		return
 	}
+	sent := in.TxID != "" && !u.browserKey(provider) // a code sent for this step-up
 	// The framework checks the step-up and acts on its allow alone: it
 	// removes the factor, or issues the new codes; for an addition, the
 	// allow is what makes this handler sign the enrollment's link.
@@ -183,12 +263,27 @@ func (u *UI) securityConfirm(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, u.securityURL(c, "removed"), http.StatusSeeOther)
 		return
 	case err != nil:
-		u.renderStepUp(w, r, c, tok, u.frameworkMessage(err), recovery, provider)
+		var msg string
+		switch {
+		case sent && framework.CodeOf(err) == framework.CodeNotFound:
+			// The sent code's challenge is over (expired, or replaced).
+			msg = sentReasonText(sdk.ReasonExpired, "")
+		case in.TxID != "" && framework.CodeOf(err) == framework.CodeNotFound:
+			// The key's challenge is over (used, or expired): no fault
+			// of ours, not logged as one.
+			msg = "That request is over. Use your " + u.providerLabel(provider) + " again."
+		default:
+			msg = u.frameworkMessage(err)
+		}
+		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
 		return
 	case res.Outcome != sdk.Allow:
 		msg := reasonText(string(res.Reason), res.Message)
-		if recovery && res.Reason == sdk.ReasonInvalidCode {
+		switch {
+		case recovery && res.Reason == sdk.ReasonInvalidCode:
 			msg = "That backup code isn't valid or was already used."
+		case sent:
+			msg = sentReasonText(res.Reason, res.Message)
 		}
 		u.renderStepUp(w, r, c, tok, msg, recovery, provider)
 		return

@@ -205,7 +205,7 @@ func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, 
 	switch {
 	case framework.IsSendLimit(err):
 		u.show(w, r, c, tok, provider, func(v *view) {
-			v.Error, v.Remember = limited+". For your security, try again in "+humanDuration(framework.ErrorOf(err).RetryAfter)+".", remember
+			v.Error, v.Remember = sendLimitText(limited, err), remember
 		})
 	case framework.IsPushPending(err):
 		// Another login's request waits on the user's phone: if it is not
@@ -223,6 +223,19 @@ func (u *UI) startFailed(w http.ResponseWriter, r *http.Request, c claims, tok, 
 	default:
 		u.show(w, r, c, tok, provider, func(v *view) { v.Error, v.Remember = u.frameworkMessage(err), remember })
 	}
+}
+
+// sendLimitText says that a send (a push, a mailed code) was refused by
+// the framework's send limit (err): what was refused, and when to try
+// again. The sign-in page and the step-up say it alike.
+func sendLimitText(limited string, err error) string {
+	return limited + ". For your security, try again in " + humanDuration(framework.ErrorOf(err).RetryAfter) + "."
+}
+
+// alreadySentText: a send pressed again before the provider's resend
+// wait sent nothing; another may be asked for after wait.
+func alreadySentText(wait time.Duration) string {
+	return "A code was sent a moment ago. You can ask for a new one in " + humanDuration(wait) + "."
 }
 
 // sentReasonText explains a refused code that was sent to the user.
@@ -272,8 +285,7 @@ func (u *UI) verifySend(w http.ResponseWriter, r *http.Request) {
 		}
 		ftok := u.sig.token(f)
 		u.show(w, r, f, ftok, p.Name, func(v *view) {
-			v.Notice = "A code was sent a moment ago. You can ask for a new one in " +
-				humanDuration(time.Duration(v.ResendIn)*time.Second) + "."
+			v.Notice = alreadySentText(time.Duration(v.ResendIn) * time.Second)
 			v.Remember = remember
 		})
 		return

@@ -215,6 +215,7 @@ func (u *UI) routes() {
 	m.HandleFunc("POST /ui/security/stepup", u.securityStepUp)
 	m.HandleFunc("POST /ui/security/confirm", u.securityConfirm)
 	m.HandleFunc("POST /ui/security/key/start", u.securityKeyStart)
+	m.HandleFunc("POST /ui/security/send", u.securitySend)
 	m.HandleFunc("POST /ui/security/forget", u.securityForget)
 	m.HandleFunc("POST /ui/security/forget-all", u.securityForgetAll)
 	m.HandleFunc("GET /ui/admin", u.adminPage)

@@ -2,10 +2,10 @@
 // with data-webauthn="create" and the creation options in data-options)
 // or .get (data-webauthn="get": a click first asks data-start for fresh
 // request options and the form's token bound to them: the sign-in page
-// and the security page's step-up), then posts the browser's answer as JSON in the
-// form's "credential" field. The base64url conversions are done here by
-// hand: the options carry binary fields as base64url strings, and the
-// answer goes back the same way. No library, no CDN.
+// and the security page's step-up), then posts the browser's answer as
+// JSON in the form's "credential" field. The base64url conversions are
+// done here by hand: the options carry binary fields as base64url
+// strings, and the answer goes back the same way. No library, no CDN.
 (function () {
   "use strict";
   var form = document.querySelector("form[data-webauthn]");
