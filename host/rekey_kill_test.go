@@ -50,7 +50,7 @@ func TestRekeyKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "rekey: 500 row(s) read") {
+	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "rekey: 500 enrollment(s) read") {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("rekey's first line: %q, want its first progress line", lines.Text())
