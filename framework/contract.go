@@ -71,7 +71,15 @@ func (f *Framework) conformReason(provider, user string, res VerifyResult) Verif
 // than shown; the log and the error say which provider broke the rule and
 // how.
 func (f *Framework) checkCodeInput(provider, user string, d sdk.Display) error {
-	err := d.CodeInput.Validate()
+	if err := f.refuseCodeInput(provider, user, "confirmation", d.CodeInput.Validate()); err != nil {
+		return err
+	}
+	return f.checkSignInCode(provider, user, d)
+}
+
+// refuseCodeInput is the refusal of an enrollment step whose code (what,
+// "confirmation" or "sign-in") broke the rule with err; nil when err is.
+func (f *Framework) refuseCodeInput(provider, user, what string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -80,5 +88,5 @@ func (f *Framework) checkCodeInput(provider, user string, d sdk.Display) error {
 		why = e.Field + ": " + e.Message
 	}
 	f.log.Error("provider broke the code input rule; enrollment step refused", "provider", provider, "user", user, "error", err)
-	return errorf(CodeInternal, err, "provider %q described its confirmation code outside the SDK's rule: %s", provider, why)
+	return errorf(CodeInternal, err, "provider %q described its %s code outside the SDK's rule: %s", provider, what, why)
 }

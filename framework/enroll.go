@@ -97,7 +97,7 @@ func (f *Framework) beginEnrollment(ctx context.Context, in EnrollInput) (Enroll
 	}
 	e, err := f.store.PutPending(ctx, Enrollment{
 		UserID: in.UserID, Provider: in.Provider, Status: StatusPending, State: sealed, CreatedAt: now, UpdatedAt: now,
-		Factors: FactorsStamp(list, in.Provider),
+		Factors: FactorsStamp(list, in.Provider), SignInCode: resp.Display.SignInCodeInput,
 	})
 	if errors.Is(err, ErrAlreadyActive) {
 		return EnrollResult{}, errorf(CodeAlreadyEnrolled, nil, "user already has an active %q enrollment; an admin must reset it first", in.Provider)

@@ -220,8 +220,9 @@ type ChallengeProvider struct {
 	// code. Empty for most providers.
 	ChallengeFirst []string
 	// CodeInput is the code the user types, as the provider declared it
-	// (sdk.Info.CodeInput, checked at its start); the zero value when it
-	// said nothing.
+	// (sdk.Info.CodeInput, checked at its start); for verify, the user's
+	// enrollment's own when its setup fixed it (Enrollment.SignInCode, a
+	// TOTP enrollment's digits); the zero value when it said nothing.
 	CodeInput sdk.CodeInput
 }
 
@@ -310,7 +311,9 @@ func (f *Framework) Challenge(ctx context.Context, in ChallengeInput) (Challenge
 		switch {
 		case e.Status != StatusActive:
 		case reg.providerAllowed(e.Provider, in.Audience) && f.serving(reg, e.Provider):
-			usable = append(usable, f.challengeProvider(e.Provider))
+			p := f.challengeProvider(e.Provider)
+			p.CodeInput = signInCodeOf(f.providerInfo(e.Provider), e)
+			usable = append(usable, p)
 		default:
 			unusable = append(unusable, e.Provider)
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // Status is the lifecycle state of an enrollment.
@@ -39,6 +41,13 @@ type Enrollment struct {
 	// not recorded in it is active by then (DecisionWrite.SameFactors).
 	// FactorsUnknown on rows written before it was kept.
 	Factors string
+	// SignInCode is the code the user types to sign in with this
+	// enrollment, as its setup said (sdk.Display.SignInCodeInput, checked
+	// by the framework); PutPending writes it, stores keep it as
+	// EncodeSignInCode's text. Zero on rows written before it was kept,
+	// imported ones, and providers whose code follows a setting: the
+	// provider's Info.CodeInput is offered then.
+	SignInCode sdk.CodeInput
 }
 
 // Store errors. Implementations return them (possibly wrapped) so the

@@ -61,3 +61,40 @@ func TestPluginSignInCodeInputRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPluginEnrollmentSignInCode: a real plugin's enrollment that fixes
+// its sign-in code (sdk.Display.SignInCodeInput, over the wire) narrows
+// that user's code_input in the challenge, with the provider's label; one
+// outside the provider's Info range (a shorter minimum, another kind) or
+// the SDK's rule refuses the enrollment, nothing stored: a field narrower
+// than the provider declared could refuse a code it takes.
+func TestPluginEnrollmentSignInCode(t *testing.T) {
+	var log syncbuf.Buffer
+	plugins := ruleBreakerPlugins(t, "-X 'main.signIn=alphanumeric,4,12,Card passcode'")
+	h := startHostIn(t, plugins, ruleBreakerProviders, hclog.New(&hclog.LoggerOptions{Output: &log, Level: hclog.Warn}))
+	h.enrollRuleBreaker("si-ok")
+	r := h.do("POST", "/v1/users/si-ok/challenge", appKey, map[string]string{"audience": "client"})
+	ps, _ := r.body["providers"].([]any)
+	want := map[string]any{"kind": "alphanumeric", "min_length": float64(10), "max_length": float64(10), "label": "Card passcode"}
+	if r.status != http.StatusOK || len(ps) != 1 || !reflect.DeepEqual(ps[0].(map[string]any)["code_input"], want) {
+		t.Fatalf("challenge: %d %v, want the enrollment's code_input %v", r.status, r.body, want)
+	}
+	for _, c := range []struct{ user, field string }{
+		{"si-wide", "sign_in_code_input"},
+		{"si-kind", "sign_in_code_input"},
+		{"si-wrong", "code_input.max_len"},
+	} {
+		t.Run(c.user, func(t *testing.T) {
+			r := h.do("POST", "/v1/users/"+c.user+"/enrollments", appKey, map[string]string{"provider": "rulebreaker", "audience": "client"})
+			if r.status != http.StatusInternalServerError || r.errCode() != "internal" {
+				t.Errorf("enrollment with a sign-in code outside the rule: %d %v, want 500 internal", r.status, r.body)
+			}
+			if l := h.do("GET", "/v1/users/"+c.user+"/enrollments", appKey, nil); l.status != http.StatusOK || len(l.body["enrollments"].([]any)) != 0 {
+				t.Errorf("enrollments after the refusal: %d %v, want none", l.status, l.body)
+			}
+			if !strings.Contains(log.String(), c.field) {
+				t.Errorf("no log line names %s:\n%s", c.field, log.String())
+			}
+		})
+	}
+}

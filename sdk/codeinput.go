@@ -93,3 +93,13 @@ func printableText(s string, limit int) bool {
 	}
 	return true
 }
+
+// Within reports whether c is a narrowing of outer: both set, of the same
+// kind, and c's lengths inside outer's range. A host offers an
+// enrollment's sign-in code (Display.SignInCodeInput) only when it is
+// within the provider's Info.CodeInput, so no field takes less than the
+// provider declared.
+func (c CodeInput) Within(outer CodeInput) bool {
+	return !c.IsZero() && !outer.IsZero() && c.Kind == outer.Kind &&
+		c.MinLen >= outer.MinLen && c.MaxLen <= outer.MaxLen && c.MinLen <= c.MaxLen
+}

@@ -291,6 +291,15 @@ type Display struct {
 	// CodeInput is the code that EnrollFinish expects, when the user
 	// types one; the zero value leaves the host's default.
 	CodeInput CodeInput
+	// SignInCodeInput is the code this enrollment signs in with, when the
+	// enrollment fixes it (a TOTP enrollment's digits, kept in its state
+	// whatever the setting becomes); the host keeps it with the
+	// enrollment and offers it, rather than Info.CodeInput's range, on
+	// this user's sign-in. Leave it zero when the sign-in code follows a
+	// setting that may change after enrollment (an emailed code's length):
+	// the host then offers Info.CodeInput. A value outside Info.CodeInput
+	// (another kind, or lengths beyond its range) is refused at enrollment.
+	SignInCodeInput CodeInput
 }
 
 // VerifyRequest is one answer to a challenge.

@@ -103,6 +103,7 @@ func enrollRespToPB(r EnrollResponse) *pb.EnrollResponse {
 			OtpauthUrl: r.Display.OTPAuthURL, QrPng: r.Display.QRPNG, ActivationUrl: r.Display.ActivationURL,
 			ActivationCode: r.Display.ActivationCode, Instructions: r.Display.Instructions, BarcodeUrl: r.Display.BarcodeURL,
 			Public: r.Display.Public, CodeInput: codeInputToPB(r.Display.CodeInput),
+			SignInCodeInput: codeInputToPB(r.Display.SignInCodeInput),
 		},
 		Credentials: credentialsToPB(r.Credentials),
 	}

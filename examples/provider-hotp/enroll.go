@@ -46,6 +46,9 @@ func (c *config) enrollBegin(user sdk.User) (sdk.EnrollResponse, error) {
 			Instructions: fmt.Sprintf("Load the secret into your token or scan the QR code with an app in counter mode, "+
 				"then enter the first %d-digit code.", c.digits),
 			CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
+			// The digits are kept in the enrollment's state: so are its
+			// sign-in codes'.
+			SignInCodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
 		},
 	}, nil
 }

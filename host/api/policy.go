@@ -25,7 +25,9 @@ type challengeProviderJSON struct {
 	// (an emailed code) before verifying with the txid.
 	ChallengeFirst []string `json:"challenge_first,omitempty"`
 	// CodeInput is the code the user types to sign in, as the provider
-	// declared it, for a host application that renders its own field.
+	// declared it (for verify, narrowed to the user's enrollment's own,
+	// framework.ChallengeProvider.CodeInput), for a host application
+	// that renders its own field.
 	CodeInput *codeInputJSON `json:"code_input,omitempty"`
 }
 

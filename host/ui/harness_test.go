@@ -78,6 +78,10 @@ type testHost struct {
 	// lastRecovery are the recovery codes the last confirmation gave
 	// (enrollTOTP): a user's first factor comes with them.
 	lastRecovery []any
+	// svc and configPath let a test change the config file and wait for
+	// the host to reload it (reconfigure).
+	svc        *host.Service
+	configPath string
 }
 
 // startHost runs the host with the given provider blocks (under
@@ -136,7 +140,7 @@ providers:
 		}
 		svc.Close()
 	})
-	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk}
+	return &testHost{t: t, url: "http://" + ln.Addr().String(), clock: clk, svc: svc, configPath: path}
 }
 
 type testWriter struct{ t *testing.T }

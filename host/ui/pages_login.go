@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -126,7 +127,7 @@ func (u *UI) show(w http.ResponseWriter, r *http.Request, c claims, tok, want st
 			u.notListed(w, r, c, tok)
 			return
 		}
-		v, page = u.verifyView(c, tok, p), "verify"
+		v, page = u.verifyView(u.ctx(r, c), c, tok, p), "verify"
 	case framework.DecisionEnroll:
 		v, page = u.chooseView(c), "choose"
 	case framework.DecisionDeny:
@@ -266,15 +267,16 @@ func (u *UI) methodOf(p framework.ChallengeProvider, id, href string) method {
 	return m
 }
 
-func (u *UI) verifyView(c claims, tok string, p framework.ChallengeProvider) *view {
+func (u *UI) verifyView(ctx context.Context, c claims, tok string, p framework.ChallengeProvider) *view {
 	v := u.base(c, tok)
 	v.Provider, v.ProviderLabel, v.WebAuthn = p.Name, u.providerLabel(p.Name), u.browserKey(p.Name)
 	v.texts = u.fw.Texts(p.Name)
 	var passcode bool
 	v.Push, v.Code, passcode = factorsOf(p)
-	// The code the provider takes now, as it declared at its start (the
-	// link's token carries only the factors).
-	def, ci := defaultCodeField, u.fw.Factors(p.Name).CodeInput
+	// The code this user's enrollment takes (its setup's length, within
+	// what the provider declared at its start; the link's token carries
+	// only the factors).
+	def, ci := defaultCodeField, u.fw.SignInCode(ctx, c.User, p.Name)
 	if v.Push {
 		def = defaultPasscodeField
 	}

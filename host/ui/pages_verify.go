@@ -372,7 +372,7 @@ func (u *UI) verifyWait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := pickProvider(f, c.Method)
-	v := u.verifyView(f, ftok, p)
+	v := u.verifyView(u.ctx(r, f), f, ftok, p)
 	v.Title = "Check your phone"
 	v.Lead = fmt.Sprintf("We sent a login request to %s. Approve it to continue.", v.ProviderLabel)
 	v.Icon = "wait"

@@ -76,6 +76,9 @@ type Framework interface {
 	Texts(provider string) sdk.Texts
 	SilentChallenges(provider string) bool
 	Credentials(ctx context.Context, userID, provider string) ([]sdk.Credential, error)
+	// The code a user types to sign in with a provider: their
+	// enrollment's length, within the provider's declared range.
+	SignInCode(ctx context.Context, userID, provider string) sdk.CodeInput
 	// The security page's.
 	Factors(provider string) framework.ChallengeProvider
 	RemoveEnrollmentStepUp(ctx context.Context, provider string, stepUp framework.VerifyInput) (framework.VerifyResult, error)

@@ -149,6 +149,8 @@ func (p *Provider) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.Enrol
 		return sdk.EnrollResponse{State: s.encode(), Display: sdk.Display{
 			Instructions: "We sent a code to " + mask(addr) + ". Enter it to confirm the address.",
 			CodeInput:    sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
+			// No SignInCodeInput: a sign-in code has the digits the
+			// setting has when it is sent, which may change after this.
 		}}, nil
 	case sdk.EnrollFinish:
 		s, err := decodeState(req.State)

@@ -68,6 +68,9 @@ func (c *config) enrollBegin(req sdk.EnrollRequest) (sdk.EnrollResponse, error) 
 			Instructions: fmt.Sprintf("Scan the QR code with your authenticator app, then enter the %d-digit code it shows.",
 				c.digits),
 			CodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
+			// The digits are kept in the enrollment's state: its sign-in
+			// codes have them whatever the setting becomes.
+			SignInCodeInput: sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: c.digits, MaxLen: c.digits},
 		},
 	}, nil
 }

@@ -104,6 +104,7 @@ func enrollRespFromPB(r *pb.EnrollResponse) sdk.EnrollResponse {
 			OTPAuthURL: d.GetOtpauthUrl(), QRPNG: d.GetQrPng(), ActivationURL: d.GetActivationUrl(),
 			ActivationCode: d.GetActivationCode(), Instructions: d.GetInstructions(), BarcodeURL: d.GetBarcodeUrl(),
 			Public: d.GetPublic(), CodeInput: codeInputFromPB(d.GetCodeInput()),
+			SignInCodeInput: codeInputFromPB(d.GetSignInCodeInput()),
 		},
 		Credentials: credentialsFromPB(r.GetCredentials()),
 	}

@@ -270,8 +270,10 @@ const columns = `user_id, provider, status, state, version, created_at, updated_
 // readColumns are what reads return: columns and the factors a pending
 // enrollment was begun with (Enrollment.Factors), which only PutPending
 // writes (a bulk insert's active rows keep the column's default,
-// framework.FactorsUnknown).
-const readColumns = columns + `, factors`
+// framework.FactorsUnknown), and the code its user signs in with
+// (Enrollment.SignInCode, framework.EncodeSignInCode's text), which only
+// PutPending writes too ("" on a bulk insert's rows: none).
+const readColumns = columns + `, factors, sign_in_code`
 
 // PutPending is one statement, so no other writer can come between finding
 // the row pending and replacing it: INSERT ... ON CONFLICT DO UPDATE either
@@ -290,17 +292,18 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 	}
 	got, err := scan(s.pool.QueryRow(ctx, `
 		INSERT INTO enrollments (`+readColumns+`)
-		VALUES ($1, $2, 'pending', $3, $6, $4, $5, NULL, $7)
+		VALUES ($1, $2, 'pending', $3, $6, $4, $5, NULL, $7, $8)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
 			created_at   = excluded.created_at,
 			updated_at   = excluded.updated_at,
 			confirmed_at = NULL,
-			factors      = excluded.factors
+			factors      = excluded.factors,
+			sign_in_code = excluded.sign_in_code
 		WHERE enrollments.status = 'pending'
 		RETURNING `+readColumns,
-		e.UserID, e.Provider, blob(e.State), created, updated, framework.FirstVersion(), e.Factors))
+		e.UserID, e.Provider, blob(e.State), created, updated, framework.FirstVersion(), e.Factors, framework.EncodeSignInCode(e.SignInCode)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}
@@ -408,10 +411,12 @@ func scan(row pgx.Row) (framework.Enrollment, error) {
 		e         framework.Enrollment
 		status    string
 		confirmed *time.Time
+		signIn    string
 	)
-	if err := row.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &e.CreatedAt, &e.UpdatedAt, &confirmed, &e.Factors); err != nil {
+	if err := row.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &e.CreatedAt, &e.UpdatedAt, &confirmed, &e.Factors, &signIn); err != nil {
 		return framework.Enrollment{}, err
 	}
+	e.SignInCode = framework.DecodeSignInCode(signIn)
 	e.Status = framework.Status(status)
 	// pgx returns timestamptz in the local zone; the suite, and callers
 	// comparing with the SQLite store, expect UTC.

@@ -138,3 +138,17 @@ func TestUpgradeEnrollmentFactors(t *testing.T) {
 	defer s.Close()
 	storetest.PendingFromEarlierRelease(t, s)
 }
+
+// TestUpgradeEnrollmentSignInCode: enrollments stored by the release
+// before Enrollment.SignInCode have none, so their users are offered the
+// provider's Info.CodeInput (storetest.SignInCodeFromEarlierRelease).
+func TestUpgradeEnrollmentSignInCode(t *testing.T) {
+	dsn, conn := schemaBefore(t, "enrollment_sign_in_code")
+	if _, err := conn.Exec(t.Context(), `INSERT INTO enrollments VALUES ('alice', 'totp', 'active', '\x01', 1, now(), now(), now(), ''),
+		('bob', 'totp', 'pending', '\x01', 1, now(), now(), NULL, '?')`); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpen(t, dsn)
+	defer s.Close()
+	storetest.SignInCodeFromEarlierRelease(t, s)
+}

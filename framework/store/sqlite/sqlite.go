@@ -270,11 +270,11 @@ func (s *Store) Close() error {
 
 const columns = `user_id, provider, status, state, version, created_at, updated_at, confirmed_at`
 
-// readColumns are what reads return: columns and the factors a pending
-// enrollment was begun with (Enrollment.Factors), which only PutPending
-// writes (a bulk insert's active rows keep the column's default,
-// framework.FactorsUnknown).
-const readColumns = columns + `, factors`
+// readColumns are what reads return: columns, the factors a pending
+// enrollment was begun with (Enrollment.Factors) and its sign-in code
+// (Enrollment.SignInCode, framework.EncodeSignInCode's text), which only
+// PutPending writes: a bulk insert's rows keep the defaults (none).
+const readColumns = columns + `, factors, sign_in_code`
 
 // PutPending is one statement, so no other writer can come between finding
 // the row pending and replacing it. The WHERE on DO UPDATE turns an active
@@ -291,17 +291,18 @@ func (s *Store) PutPending(ctx context.Context, e framework.Enrollment) (framewo
 	}
 	got, err := queryOne(ctx, s.w, `
 		INSERT INTO enrollments (`+readColumns+`)
-		VALUES (?, ?, 'pending', ?, ?, ?, ?, NULL, ?)
+		VALUES (?, ?, 'pending', ?, ?, ?, ?, NULL, ?, ?)
 		ON CONFLICT (user_id, provider) DO UPDATE SET
 			state        = excluded.state,
 			version      = enrollments.version + 1,
 			created_at   = excluded.created_at,
 			updated_at   = excluded.updated_at,
 			confirmed_at = NULL,
-			factors      = excluded.factors
+			factors      = excluded.factors,
+			sign_in_code = excluded.sign_in_code
 		WHERE enrollments.status = 'pending'
 		RETURNING `+readColumns,
-		e.UserID, e.Provider, blob(e.State), framework.FirstVersion(), created, updated, e.Factors)
+		e.UserID, e.Provider, blob(e.State), framework.FirstVersion(), created, updated, e.Factors, framework.EncodeSignInCode(e.SignInCode))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = framework.ErrAlreadyActive
 	}
@@ -439,10 +440,12 @@ func scan(rows *sql.Rows) (framework.Enrollment, error) {
 		status           string
 		created, updated int64
 		confirmed        sql.NullInt64
+		signIn           string
 	)
-	if err := rows.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &created, &updated, &confirmed, &e.Factors); err != nil {
+	if err := rows.Scan(&e.UserID, &e.Provider, &status, &e.State, &e.Version, &created, &updated, &confirmed, &e.Factors, &signIn); err != nil {
 		return framework.Enrollment{}, err
 	}
+	e.SignInCode = framework.DecodeSignInCode(signIn)
 	e.Status = framework.Status(status)
 	e.CreatedAt = time.Unix(0, created).UTC()
 	e.UpdatedAt = time.Unix(0, updated).UTC()

@@ -196,3 +196,15 @@ func TestUpgradeEnrollmentFactors(t *testing.T) {
 	)
 	storetest.PendingFromEarlierRelease(t, s)
 }
+
+// TestUpgradeEnrollmentSignInCode: enrollments stored by the release
+// before Enrollment.SignInCode have none, so their users are offered the
+// provider's Info.CodeInput (storetest.SignInCodeFromEarlierRelease).
+func TestUpgradeEnrollmentSignInCode(t *testing.T) {
+	s := openUpgraded(t, "enrollment_sign_in_code", nil,
+		`INSERT INTO install (id, install_id, created_at) VALUES (1, 'previous', 0)`,
+		`INSERT INTO enrollments VALUES ('alice', 'totp', 'active', x'01', 1, 0, 0, 0, ''),
+			('bob', 'totp', 'pending', x'01', 1, 0, 0, NULL, '?')`,
+	)
+	storetest.SignInCodeFromEarlierRelease(t, s)
+}

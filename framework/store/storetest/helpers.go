@@ -116,6 +116,9 @@ func check(t *testing.T, what string, got, want framework.Enrollment) {
 	if got.Version != want.Version {
 		add("Version", got.Version, want.Version)
 	}
+	if got.SignInCode != want.SignInCode {
+		add("SignInCode", fmt.Sprintf("%+v", got.SignInCode), fmt.Sprintf("%+v", want.SignInCode))
+	}
 	for _, f := range []struct {
 		name      string
 		got, want time.Time

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) framework.Store) {
 		{"Decision/Commit", testCommitDecision},
 		{"Decision/UsesRecovery", testDecisionUsesRecovery},
 		{"Decision/SameFactors", testSameFactors},
+		{"SignInCode/KeptWithEnrollment", testSignInCodeKept},
 		{"Attempts/ReserveRacesReset", testReserveRacesReset},
 		{"Push/ReserveBurst", testReservePushBurst},
 		{"Push/ReserveLimit", testReservePushLimit},

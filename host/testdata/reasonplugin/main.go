@@ -87,9 +87,21 @@ var codeInputs = map[string]sdk.CodeInput{
 	"ci-label":    {Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 6, Label: "code\u202e"},
 }
 
+// signInCodes maps a user id to the sign-in code its enrollment says it
+// fixes (sdk.Display.SignInCodeInput); the enrollment is active at once.
+var signInCodes = map[string]sdk.CodeInput{
+	"si-ok":    {Kind: sdk.CodeAlphanumeric, MinLen: 10, MaxLen: 10, Label: "not shown"},
+	"si-wide":  {Kind: sdk.CodeAlphanumeric, MinLen: 2, MaxLen: 12},
+	"si-kind":  {Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 6},
+	"si-wrong": {Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 1 << 20},
+}
+
 func (provider) Enroll(_ context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
 	if ci, ok := codeInputs[req.User.ID]; ok && req.Step == sdk.EnrollBegin {
 		return sdk.EnrollResponse{State: []byte("pending"), Display: sdk.Display{CodeInput: ci}}, nil
+	}
+	if ci, ok := signInCodes[req.User.ID]; ok && req.Step == sdk.EnrollBegin {
+		return sdk.EnrollResponse{State: []byte("enrolled"), Done: true, Display: sdk.Display{SignInCodeInput: ci}}, nil
 	}
 	return sdk.EnrollResponse{State: []byte("enrolled"), Done: true}, nil
 }

@@ -1092,9 +1092,13 @@ type Display struct {
 	Public string `protobuf:"bytes,7,opt,name=public,proto3" json:"public,omitempty"`
 	// The confirmation code the user types; absent from a plugin built
 	// before it (the host then offers its default field).
-	CodeInput     *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CodeInput *CodeInput `protobuf:"bytes,8,opt,name=code_input,json=codeInput,proto3" json:"code_input,omitempty"`
+	// The code this enrollment signs in with once confirmed, when the
+	// enrollment fixes it; absent when it does not (the host then offers
+	// the provider's Info code_input).
+	SignInCodeInput *CodeInput `protobuf:"bytes,9,opt,name=sign_in_code_input,json=signInCodeInput,proto3" json:"sign_in_code_input,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Display) Reset() {
@@ -1179,6 +1183,13 @@ func (x *Display) GetPublic() string {
 func (x *Display) GetCodeInput() *CodeInput {
 	if x != nil {
 		return x.CodeInput
+	}
+	return nil
+}
+
+func (x *Display) GetSignInCodeInput() *CodeInput {
+	if x != nil {
+		return x.SignInCodeInput
 	}
 	return nil
 }
@@ -1889,7 +1900,7 @@ const file_provider_proto_rawDesc = "" +
 	"credential\x1a9\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa6\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xec\x02\n" +
 	"\aDisplay\x12\x1f\n" +
 	"\votpauth_url\x18\x01 \x01(\tR\n" +
 	"otpauthUrl\x12\x15\n" +
@@ -1901,7 +1912,8 @@ const file_provider_proto_rawDesc = "" +
 	"barcodeUrl\x12\x16\n" +
 	"\x06public\x18\a \x01(\tR\x06public\x126\n" +
 	"\n" +
-	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\"g\n" +
+	"code_input\x18\b \x01(\v2\x17.twofactor.v1.CodeInputR\tcodeInput\x12D\n" +
+	"\x12sign_in_code_input\x18\t \x01(\v2\x17.twofactor.v1.CodeInputR\x0fsignInCodeInput\"g\n" +
 	"\tCodeInput\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x17\n" +
 	"\amin_len\x18\x02 \x01(\x05R\x06minLen\x12\x17\n" +
@@ -2020,28 +2032,29 @@ var file_provider_proto_depIdxs = []int32{
 	12, // 8: twofactor.v1.EnrollRequest.user:type_name -> twofactor.v1.User
 	23, // 9: twofactor.v1.EnrollRequest.inputs:type_name -> twofactor.v1.EnrollRequest.InputsEntry
 	15, // 10: twofactor.v1.Display.code_input:type_name -> twofactor.v1.CodeInput
-	14, // 11: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
-	16, // 12: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
-	12, // 13: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
-	24, // 14: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
-	12, // 15: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
-	1,  // 16: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
-	7,  // 17: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
-	9,  // 18: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
-	13, // 19: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
-	18, // 20: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
-	20, // 21: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
-	5,  // 22: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
-	8,  // 23: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
-	11, // 24: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
-	17, // 25: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
-	19, // 26: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
-	21, // 27: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	15, // 11: twofactor.v1.Display.sign_in_code_input:type_name -> twofactor.v1.CodeInput
+	14, // 12: twofactor.v1.EnrollResponse.display:type_name -> twofactor.v1.Display
+	16, // 13: twofactor.v1.EnrollResponse.credentials:type_name -> twofactor.v1.Credential
+	12, // 14: twofactor.v1.VerifyRequest.user:type_name -> twofactor.v1.User
+	24, // 15: twofactor.v1.VerifyResponse.details:type_name -> twofactor.v1.VerifyResponse.DetailsEntry
+	12, // 16: twofactor.v1.ChallengeRequest.user:type_name -> twofactor.v1.User
+	1,  // 17: twofactor.v1.ProviderService.Info:input_type -> twofactor.v1.InfoRequest
+	7,  // 18: twofactor.v1.ProviderService.Configure:input_type -> twofactor.v1.ConfigureRequest
+	9,  // 19: twofactor.v1.ProviderService.Activate:input_type -> twofactor.v1.ActivateRequest
+	13, // 20: twofactor.v1.ProviderService.Enroll:input_type -> twofactor.v1.EnrollRequest
+	18, // 21: twofactor.v1.ProviderService.Verify:input_type -> twofactor.v1.VerifyRequest
+	20, // 22: twofactor.v1.ProviderService.Challenge:input_type -> twofactor.v1.ChallengeRequest
+	5,  // 23: twofactor.v1.ProviderService.Info:output_type -> twofactor.v1.InfoResponse
+	8,  // 24: twofactor.v1.ProviderService.Configure:output_type -> twofactor.v1.ConfigureResponse
+	11, // 25: twofactor.v1.ProviderService.Activate:output_type -> twofactor.v1.ActivateResponse
+	17, // 26: twofactor.v1.ProviderService.Enroll:output_type -> twofactor.v1.EnrollResponse
+	19, // 27: twofactor.v1.ProviderService.Verify:output_type -> twofactor.v1.VerifyResponse
+	21, // 28: twofactor.v1.ProviderService.Challenge:output_type -> twofactor.v1.ChallengeResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
