@@ -17,7 +17,11 @@ import (
 // but parses with "totp" as its host (javascript://totp/...) must not
 // become a link.
 func TestOTPAuthLinkOnlyOTPAuth(t *testing.T) {
-	pages, err := parseTemplates()
+	static, err := embeddedStaticFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := parseTemplates(static)
 	if err != nil {
 		t.Fatal(err)
 	}

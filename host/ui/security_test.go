@@ -135,7 +135,7 @@ func TestSecurityPage(t *testing.T) {
 	r := h.post("/ui/security/confirm", with(with(sf, "provider", "totp"), "code", totpCode(t, secret, h.clock.Now())), nil)
 	codes := codeRE.FindAllStringSubmatch(r.body, -1)
 	if r.status != 200 || len(codes) != 10 || !strings.Contains(r.body, `id="copy-codes"`) || !strings.Contains(r.body, `id="download-codes"`) ||
-		!strings.Contains(r.body, `id="print-codes"`) || !strings.Contains(r.body, `src="/ui/static/codes.js"`) {
+		!strings.Contains(r.body, `id="print-codes"`) || !names(r.body, "codes.js") {
 		t.Fatalf("new codes page: %d %s", r.status, r.body)
 	}
 	strict(t, "new codes page", r)

@@ -124,7 +124,11 @@ func TestGroupSecret(t *testing.T) {
 }
 
 func TestTemplatesParse(t *testing.T) {
-	pages, err := parseTemplates()
+	static, err := embeddedStaticFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := parseTemplates(static)
 	if err != nil {
 		t.Fatal(err)
 	}

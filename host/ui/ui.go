@@ -130,6 +130,7 @@ type UI struct {
 	log     hclog.Logger
 	linkTTL time.Duration
 	pages   map[string]*template.Template
+	static  *staticFiles
 	mux     *http.ServeMux
 }
 
@@ -158,15 +159,20 @@ func New(opts Options) (*UI, error) {
 	if u.linkTTL == 0 {
 		u.linkTTL = 10 * time.Minute
 	}
-	if u.pages, err = parseTemplates(); err != nil {
+	if u.static, err = embeddedStaticFiles(); err != nil {
+		return nil, err
+	}
+	if u.pages, err = parseTemplates(u.static); err != nil {
 		return nil, err
 	}
 	u.routes()
 	return u, nil
 }
 
-func parseTemplates() (map[string]*template.Template, error) {
-	base, err := template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/base.html")
+// parseTemplates parses the pages; their function "static" names a static
+// file by its current URL.
+func parseTemplates(static *staticFiles) (map[string]*template.Template, error) {
+	base, err := template.New("base").Funcs(funcs).Funcs(template.FuncMap{"static": static.url}).ParseFS(templateFS, "templates/base.html")
 	if err != nil {
 		return nil, err
 	}
@@ -191,16 +197,7 @@ func parseTemplates() (map[string]*template.Template, error) {
 
 func (u *UI) routes() {
 	m := http.NewServeMux()
-	static, _ := fs.Sub(staticFS, "static")
-	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
-	m.HandleFunc("GET /ui/static/", func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r) // no directory listings
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		files.ServeHTTP(w, r)
-	})
+	m.Handle("GET "+staticPrefix, u.static)
 	m.HandleFunc("GET /ui/enroll", u.enrollPage)
 	m.HandleFunc("POST /ui/enroll/begin", u.enrollBegin)
 	m.HandleFunc("POST /ui/enroll/confirm", u.enrollConfirm)
