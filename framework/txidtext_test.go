@@ -2,6 +2,7 @@ package framework_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/twofactor/twofactor/framework"
@@ -10,9 +11,10 @@ import (
 
 // TestTxIDNotTextOnPostgres: a txid is checked at the boundary as the
 // user id and client_ip are: one that is not text (a NUL, bytes that are
-// not UTF-8: GET /v1/users/alice/verifications/%00 reaches Poll as is)
-// names no pending verification, and is answered not_found like any
-// unknown txid. Before, it reached PostgreSQL, which refuses such text
+// not UTF-8: GET /v1/users/alice/verifications/%00 reaches Poll as is) or
+// longer than any this host issues names no pending verification, and is
+// answered not_found like any unknown txid (the HTTP API has no rule of
+// its own). Before, it reached PostgreSQL, which refuses such text
 // (SQLSTATE 22021), and every poll, push finish and challenge answer with
 // it was an internal error (500, logged and, for an answer, audited as
 // one) instead of not_found.
@@ -20,7 +22,7 @@ func TestTxIDNotTextOnPostgres(t *testing.T) {
 	prov := &pushProvider{answers: map[string]sdk.Outcome{}, reasons: map[string]sdk.Reason{}}
 	fw := pushReplicas(t, prov)[0]
 	ctx := context.Background()
-	for _, txid := range []string{"\x00", "abc\x00def", "\xff\xfe"} {
+	for _, txid := range []string{"\x00", "abc\x00def", "\xff\xfe", strings.Repeat("x", 65)} {
 		for name, call := range map[string]func() error{
 			"PollVerification": func() error { _, err := fw.PollVerification(ctx, "alice", txid); return err },
 			"Poll": func() error {

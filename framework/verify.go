@@ -241,14 +241,16 @@ func errNoPending() error {
 }
 
 // maxTxIDLen bounds a txid that can name a transaction: newTxID's are 24
-// bytes (the HTTP API refuses more than 64 too).
+// bytes.
 const maxTxIDLen = 64
 
 // issuedTxID says whether txid could be one this host issued: text of at
 // most maxTxIDLen bytes without a NUL. Any other names no transaction and
 // is answered like an unknown one (errNoPending) without reaching the
 // store, where PostgreSQL refuses such text (SQLSTATE 22021) and the
-// answer was an internal error.
+// answer was an internal error. It is the only txid rule: the HTTP API
+// has none of its own, so a txid has one answer (404) wherever it comes
+// from, a body or a poll's path.
 func issuedTxID(txid string) bool {
 	return len(txid) <= maxTxIDLen && utf8.ValidString(txid) && !strings.ContainsRune(txid, 0)
 }

@@ -120,6 +120,10 @@ func TestHostileInput(t *testing.T) {
 		b, _ := json.Marshal(map[string]string{"provider": "totp", "audience": "client", "code": code})
 		return string(b)
 	}
+	txidBody := func(txid, code string) string {
+		b, _ := json.Marshal(map[string]string{"provider": "totp", "audience": "client", "txid": txid, "code": code})
+		return string(b)
+	}
 	confirmBody := func(code string) string {
 		b, _ := json.Marshal(map[string]string{"code": code})
 		return string(b)
@@ -210,6 +214,14 @@ func TestHostileInput(t *testing.T) {
 		// that PostgreSQL refuses in the audit entry would get through.
 		{name: "client_ip with a NUL in its zone", path: verify, body: `{"provider":"totp","audience":"client","code":"` + valid + `","client_ip":"fe80::1%\u0000"}`, status: 400, code: "invalid_request"},
 		{name: "client_ip with a port", path: verify, body: `{"provider":"totp","audience":"client","code":"` + valid + `","client_ip":"192.0.2.1:443"}`, status: 400, code: "invalid_request"},
+
+		// Txids: text no host issues names no verification, and is
+		// answered as an unknown txid is, in the body as in a poll's path
+		// (404 not_found), whatever its flaw, before the store is read.
+		{name: "overlong txid with a code", path: verify, body: txidBody(strings.Repeat("x", 65), valid), status: 404, code: "not_found"},
+		{name: "txid with a NUL", path: verify, body: txidBody("abc\x00def", valid), status: 404, code: "not_found"},
+		{name: "step-up: overlong txid", path: "/v1/users/alice/recovery-codes",
+			body: `{"audience":"client","step_up":{"provider":"totp","code":"` + valid + `","txid":"` + strings.Repeat("x", 65) + `"}}`, status: 404, code: "not_found"},
 
 		// The same at enrollment.
 		{name: "enroll: unknown provider", path: enroll, body: `{"provider":"sms","audience":"client"}`, status: 404, code: "unknown_provider"},

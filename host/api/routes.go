@@ -368,7 +368,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !validClientIP(w, req.ClientIP) || !validTxID(w, req.TxID) {
+	// The txid is the framework's to check (framework.issuedTxID): one
+	// that could not be issued is an unknown one, 404, in a poll's path too.
+	if !validClientIP(w, req.ClientIP) {
 		return
 	}
 	res, err := s.fw.Verify(r.Context(), framework.VerifyInput{

@@ -100,7 +100,7 @@ func (s *Server) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request)
 // answering 400 itself when it cannot.
 func stepUpInput(w http.ResponseWriter, r *http.Request) (framework.VerifyInput, bool) {
 	var req stepUpRequest
-	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) || !validTxID(w, req.StepUp.TxID) {
+	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
 		return framework.VerifyInput{}, false
 	}
 	answer, ok := answerOf(w, req.StepUp.Code, req.StepUp.Credential)

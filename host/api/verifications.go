@@ -48,10 +48,6 @@ type decidedResponse struct {
 	Unprompted bool `json:"unprompted,omitempty"`
 }
 
-// maxTxIDLen bounds a txid from a client: the host's ids are 24
-// characters; anything much longer is not one of them.
-const maxTxIDLen = 64
-
 func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 	var req startRequest
 	if !decode(w, r, &req) || !validClientIP(w, req.ClientIP) {
@@ -84,15 +80,6 @@ func (s *Server) startVerification(w http.ResponseWriter, r *http.Request) {
 func validClientIP(w http.ResponseWriter, ip string) bool {
 	if err := framework.CheckClientIP(ip); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", "%s", framework.ErrorOf(err).Message)
-		return false
-	}
-	return true
-}
-
-// validTxID writes a 400 and returns false for a txid no host issues.
-func validTxID(w http.ResponseWriter, txid string) bool {
-	if len(txid) > maxTxIDLen {
-		writeError(w, http.StatusBadRequest, "invalid_request", "txid is longer than any this host issues")
 		return false
 	}
 	return true
