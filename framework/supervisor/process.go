@@ -21,22 +21,9 @@ import (
 	sdkplugin "github.com/twofactor/twofactor/sdk/plugin"
 )
 
-// Restart backoff: a crashed plugin is restarted at once; if that start
-// fails, later attempts wait this long, doubling, capped. A plugin that
-// crashes again within crashWindow of coming up is in a crash loop (a
-// provider that dies on every Verify, or soon after it starts): its first
-// quick crash is restarted at once, as any crash, and the next ones wait
-// backoffMin, doubling, capped, until a process stays up crashWindow.
-// Without it, each crash in the loop cost a fork, a handshake and an
-// Activate (a backend call, for Duo) per login.
-const (
-	backoffMin  = 200 * time.Millisecond
-	backoffMax  = 30 * time.Second
-	crashWindow = time.Second
-	// startTimeout bounds one start (launch, handshake, Info, Configure,
-	// Activate), whoever asked for it.
-	startTimeout = 15 * time.Second
-)
+// startTimeout bounds one start (launch, handshake, Info, Configure,
+// Activate), whoever asked for it.
+const startTimeout = 15 * time.Second
 
 // pluginProcs is the GOMAXPROCS of a plugin process, unless the host's
 // environment sets one. A provider serves short calls: with a second P,
@@ -153,13 +140,8 @@ type Process struct {
 	timeoutsN   int
 	hung        bool
 	missedPings int
-	backoff     time.Duration
-	nextAttempt time.Time
+	restart     restartPolicy // when a start may follow a failure
 	closed      bool
-	// upAt is when the current process came up; quickCrashes counts the
-	// crashes in a row that came within crashWindow of it.
-	upAt         time.Time
-	quickCrashes int
 
 	wake     chan struct{} // asks the supervising loop to check now
 	done     chan struct{} // closed by Stop
@@ -233,7 +215,7 @@ func (p *Process) get(ctx context.Context, started time.Time) (sdk.Provider, err
 				return nil, newError(p.spec.Name, KindTimeout, nil, "did not start within %s", limit)
 			}
 		}
-		if wait := p.nextAttempt.Sub(p.opts.Now()); p.started && wait > 0 {
+		if wait := p.restart.wait(p.opts.Now()); p.started && wait > 0 {
 			err := newError(p.spec.Name, KindUnavailable, p.lastErr, "is down; next restart attempt in %s", wait.Round(time.Millisecond))
 			p.mu.Unlock()
 			return nil, err
@@ -278,9 +260,7 @@ func (p *Process) start() error {
 		// is down (Running false), not one that hangs.
 		p.lastErr, p.hung, p.missedPings = err, false, 0
 		p.activation = FailedActivation(err)
-		p.backoff = min(max(p.backoff*2, backoffMin), backoffMax)
-		p.nextAttempt = p.opts.Now().Add(p.backoff)
-		retry, again := p.backoff, p.restarts > 0
+		retry, again := p.restart.failed(p.opts.Now()), p.restarts > 0
 		p.mu.Unlock()
 		close(ch)
 		if again && KindOf(err) != KindStopped {
@@ -290,8 +270,8 @@ func (p *Process) start() error {
 		return err
 	}
 	p.cur, p.info, p.activation, p.timeouts = h, info, act, tos
-	p.lastErr, p.backoff, p.hung, p.missedPings = nil, 0, false, 0
-	p.upAt = p.opts.Now()
+	p.lastErr, p.hung, p.missedPings = nil, false, 0
+	p.restart.up(p.opts.Now())
 	p.mu.Unlock()
 	close(ch)
 	return nil
@@ -403,21 +383,12 @@ func (p *Process) detachLocked(cause error) handle {
 	return h
 }
 
-// crashedLocked counts a crash (or hang) of the current process toward a
-// crash loop, and sets the next restart's wait (see crashWindow).
+// crashedLocked counts a crash (or hang) of the current process by the
+// restart policy, which sets the next restart's wait.
 func (p *Process) crashedLocked() {
-	now := p.opts.Now()
-	if p.upAt.IsZero() || now.Sub(p.upAt) >= crashWindow {
-		p.quickCrashes = 0
-		return
+	if wait := p.restart.crashed(p.opts.Now()); wait > 0 {
+		p.log.Error("provider plugin is crash-looping: restarts back off", "failures", p.restart.failures, "retry_in", wait)
 	}
-	p.quickCrashes++
-	if p.quickCrashes < 2 {
-		return
-	}
-	p.backoff = min(backoffMin<<min(p.quickCrashes-2, 16), backoffMax)
-	p.nextAttempt = now.Add(p.backoff)
-	p.log.Error("provider plugin is crash-looping: restarts back off", "quick_crashes", p.quickCrashes, "retry_in", p.backoff)
 }
 
 // markDown records that prov stopped answering. The identity check is the
