@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/twofactor/twofactor/framework"
 	"github.com/twofactor/twofactor/framework/config"
 	"github.com/twofactor/twofactor/host"
+	"github.com/twofactor/twofactor/sdk"
 )
 
 // Check statuses. A warning is printed but does not fail the doctor.
@@ -112,6 +114,9 @@ type doctor struct {
 	src    config.Source
 	cfg    *config.Config
 	checks []Check
+	// schemas are the settings schemas the providers declared, by
+	// provider, for those that declared one (see secrets).
+	schemas map[string]sdk.Schema
 }
 
 func (d *doctor) add(name, status, message, fix string) {
@@ -312,8 +317,9 @@ func storageFix(cfg *config.Config) string {
 		"are right, and that the user may create tables in the database (the schema is migrated on open)"
 }
 
-// secrets lists values that must never be printed: settings whose name
-// says they are secret, the database password and the encryption keys.
+// secrets lists values that must never be printed: the providers'
+// secret settings (secretSetting), the database password and the
+// encryption keys.
 func (d *doctor) secrets() []string {
 	if d.cfg == nil {
 		return nil
@@ -321,9 +327,7 @@ func (d *doctor) secrets() []string {
 	var out []string
 	for _, p := range d.cfg.Providers {
 		for k, v := range p.Settings {
-			lk := strings.ToLower(k)
-			if len(v) >= 8 && (strings.Contains(lk, "secret") || strings.Contains(lk, "password") ||
-				strings.Contains(lk, "token") || strings.Contains(lk, "private")) {
+			if secretSetting(d.schemas[p.Name], k, v) {
 				out = append(out, v)
 			}
 		}
@@ -340,6 +344,27 @@ func (d *doctor) secrets() []string {
 	}
 	return out
 }
+
+// secretSetting says whether a provider's setting name=value is secret:
+// by the Secret flag of the provider's schema when it declares the
+// setting (any value but empty, however short: the provider said so);
+// otherwise, its schema unknown (the provider did not start) or the
+// setting not in it, by a name that may hold a secret, a "key" too
+// (Duo's skey, email's code_key), from 8 characters (shorter values
+// would blank out common words). When unsure, it says secret: a setting
+// wrongly redacted costs a word of a message, one wrongly printed a
+// secret.
+func secretSetting(schema sdk.Schema, name, value string) bool {
+	if i := slices.IndexFunc(schema, func(f sdk.Field) bool { return f.Name == name }); i >= 0 {
+		return schema[i].Secret && value != ""
+	}
+	lk := strings.ToLower(name)
+	return len(value) >= 8 && slices.ContainsFunc(secretNameParts, func(w string) bool { return strings.Contains(lk, w) })
+}
+
+// secretNameParts are the parts of a setting's name that may say it holds
+// a secret.
+var secretNameParts = []string{"secret", "password", "passwd", "passphrase", "token", "private", "key", "credential"}
 
 func redact(s string, secrets []string) string {
 	for _, v := range secrets {

@@ -140,6 +140,16 @@ func (d *doctor) providers(ctx context.Context, store framework.Store) {
 	if fw != nil {
 		statuses = fw.Providers()
 		defer fw.Close()
+		// Which settings are secret, for the report's redaction: as each
+		// provider that started declared them.
+		for _, e := range list {
+			if schema, ok := fw.SettingsSchema(e.p.Name); ok {
+				if d.schemas == nil {
+					d.schemas = map[string]sdk.Schema{}
+				}
+				d.schemas[e.p.Name] = schema
+			}
+		}
 	}
 	for _, e := range list {
 		if e.spec == nil {
