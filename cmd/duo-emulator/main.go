@@ -15,6 +15,9 @@
 //	POST /passcode?user=alice&code=123456        a passcode valid once
 //	POST /preauth?user=bob&result=deny&msg=…     force a preauth result
 //	POST /user?name=carol                        add an enrolled user
+//	POST /device?user=dan&type=phone&capabilities=sms,phone
+//	                                             give dan a device (a phone without Duo Mobile)
+//	GET  /sms?user=dan                           the unused SMS passcodes last texted to dan
 //	POST /clock?offset=90s                       skew the emulator's clock
 //	POST /window?skew=300s                       accept Dates this far off (default 60s)
 //	POST /bare?on=1                              every FAIL the emulator writes goes out with an empty body
@@ -231,6 +234,16 @@ func controlAPI(s *duotest.Server) http.Handler {
 		}
 		return map[string]string{"user_id": s.AddUser(q["name"])}, nil
 	})
+	post("/device", func(q map[string]string) (any, error) {
+		if q["user"] == "" || (q["type"] != "phone" && q["type"] != "token") {
+			return nil, errors.New("user and type (phone or token) are required")
+		}
+		var caps []string
+		if q["capabilities"] != "" {
+			caps = strings.Split(q["capabilities"], ",")
+		}
+		return map[string]string{"device": s.AddDevice(q["user"], q["type"], caps...)}, nil
+	})
 	post("/clock", func(q map[string]string) (any, error) {
 		d, err := time.ParseDuration(q["offset"])
 		if err != nil {
@@ -257,6 +270,9 @@ func controlAPI(s *duotest.Server) http.Handler {
 		}
 		s.Fail(n, f)
 		return "ok", nil
+	})
+	mux.HandleFunc("GET /sms", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, s.SMSPasscodes(r.URL.Query().Get("user")))
 	})
 	mux.HandleFunc("GET /requests", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.Requests())

@@ -112,3 +112,39 @@ func TestConfigBlockLoads(t *testing.T) {
 		t.Errorf("still prints DUO_ variables:\n%s", block.String())
 	}
 }
+
+// TestControlDevice: /device gives a user a phone without Duo Mobile, a
+// bad type is refused, and /sms reads what was texted (nothing yet).
+func TestControlDevice(t *testing.T) {
+	emu, err := duotest.Start(duotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	ctl := httptest.NewServer(controlAPI(emu))
+	defer ctl.Close()
+	post := func(q url.Values) (int, string) {
+		t.Helper()
+		r, err := http.Post(ctl.URL+"/device?"+q.Encode(), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		return r.StatusCode, string(b)
+	}
+	if code, body := post(url.Values{"user": {"dan"}, "type": {"phone"}, "capabilities": {"sms,phone"}}); code != 200 || !regexp.MustCompile(`"device":"D[A-Z0-9]{19}"`).MatchString(body) {
+		t.Errorf("/device: %d %s", code, body)
+	}
+	if code, _ := post(url.Values{"user": {"dan"}, "type": {"tablet"}}); code != 400 {
+		t.Errorf("/device of type tablet: %d, want 400", code)
+	}
+	r, err := http.Get(ctl.URL + "/sms?user=dan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if b, _ := io.ReadAll(r.Body); r.StatusCode != 200 || strings.TrimSpace(string(b)) != "null" {
+		t.Errorf("/sms before any text: %d %s", r.StatusCode, b)
+	}
+}

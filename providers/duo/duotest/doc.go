@@ -28,7 +28,7 @@
 // the injected clock at the real time.
 //
 // Users, devices, passcodes, push outcomes and enrollments are scripted with
-// AddUser, SetPreauthResult, AddPasscode, ScriptPush, ActivateEnrollment and
+// AddUser, AddDevice, SetPreauthResult, AddPasscode, ScriptPush, ActivateEnrollment and
 // ExpireEnrollment; failures (429 with Retry-After, 5xx, malformed JSON,
 // slow answers, dropped connections, bodies cut short or stalled after
 // the headers) with Fail. Requests returns every
@@ -37,6 +37,8 @@
 // Deliberate simplifications: auth_status answers at once instead of
 // long-polling; a synchronous push with no script blocks until PushTimeout
 // on the emulator clock (or the client goes away); the device parameter of
-// /auth/v2/auth defaults to "auto" when absent; an sms factor answers
-// result "deny", status "sent" without generating passcodes.
+// /auth/v2/auth defaults to "auto" when absent. An sms factor answers, as
+// Duo does, result "deny", status "sent", and texts a new batch of ten
+// passcodes (SMSPasscodes reads them), each good once, which replaces the
+// last batch; preauth lists an sms-capable device's sms_nextcode.
 package duotest

@@ -3,6 +3,7 @@ package duotest
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,14 +150,18 @@ func (s *Server) preauth(_ *http.Request, p url.Values) (any, *duoError) {
 	case "auth":
 		devs := make([]map[string]any, 0, len(u.devices))
 		for _, d := range u.devices {
-			devs = append(devs, map[string]any{
+			dev := map[string]any{
 				"device":       d.id,
 				"type":         d.typ,
 				"name":         d.name,
 				"display_name": d.displayName,
 				"number":       d.number,
 				"capabilities": d.capabilities,
-			})
+			}
+			if slices.Contains(d.capabilities, "sms") {
+				dev["sms_nextcode"] = u.smsNextcode()
+			}
+			devs = append(devs, dev)
 		}
 		resp["devices"] = devs
 	}
@@ -266,6 +271,9 @@ func (s *Server) startLocked(p url.Values, factor string) (*txn, *duoError) {
 			delete(u.passcodes, code)
 			return final("allow", "allow", msgAllow), nil
 		}
+		if u.useSMSLocked(code) {
+			return final("allow", "allow", msgAllow), nil
+		}
 		return final("deny", "deny", msgPasscode), nil
 	}
 	if len(u.devices) == 0 {
@@ -284,6 +292,8 @@ func (s *Server) startLocked(p url.Values, factor string) (*txn, *duoError) {
 		return nil, paramError("device")
 	}
 	if capability == "sms" {
+		// Duo texts a new batch and authenticates nothing.
+		u.textLocked()
 		return final("deny", "sent", msgSMS), nil
 	}
 	t := &txn{pending: true, waiting: "pushed", created: now, userID: u.id}

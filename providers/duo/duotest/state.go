@@ -22,7 +22,8 @@ type user struct {
 	forced    string // "", "allow", "deny" or "enroll": a preauth result set by SetPreauthResult
 	forcedMsg string
 	passcodes map[string]bool
-	pushes    []Push // FIFO scripts for the next pushes
+	sms       []string // the last batch of SMS passcodes; "" for one used
+	pushes    []Push   // FIFO scripts for the next pushes
 }
 
 type enrollment struct {
