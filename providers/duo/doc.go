@@ -78,4 +78,19 @@
 // One exception: Duo's auth_status long-polls until the push's status
 // changes, so a poll that reaches the timeout with no answer at all (no
 // status line) is Pending, not unavailable.
+//
+// # Text messages
+//
+// A user whose phone has no Duo Mobile signs in with passcodes Duo texts
+// (sms.go): factor sms needs a Challenge (protocol 2), which asks Duo
+// (/auth factor sms) to text a new batch to the first of the user's
+// devices preauth lists as sms-capable, and refuses a user with none
+// (invalid_request). Duo answers deny, status "sent"; the challenge's
+// TxID (sms-…, never a Duo transaction id) then comes back to Verify with
+// the typed passcode, which is checked with /auth factor passcode like
+// any other. The host's send limit bounds the texts. A text authenticates
+// no one, so the failmode never applies to it: any failure is an error
+// (unreachable, hung, 5xx or an unusable answer: KindUnavailable; wrong
+// keys or clock: the credentials error; an allow: KindInternal) and
+// nothing is claimed sent.
 package duo

@@ -191,13 +191,18 @@ func (p *Provider) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{
 		Name:         "duo",
 		Version:      Version,
-		Description:  "Duo Security passcodes and Duo Push through Duo's Auth API v2.",
+		Description:  "Duo Security passcodes (from Duo Mobile, a token or text messages) and Duo Push through Duo's Auth API v2.",
 		Schema:       schema.Clone(),
-		Capabilities: sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}},
+		Capabilities: capabilities,
 		CodeInput:    passcodeInput,
 		Texts:        texts,
 	}, nil
 }
+
+// capabilities: passcodes and pushes, and passcodes Duo texts after a
+// challenge (factor sms), for a phone without Duo Mobile.
+var capabilities = sdk.Capabilities{Code: true, Push: true,
+	Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode, FactorSMS}, Challenges: []sdk.Factor{FactorSMS}}
 
 // texts are what the host's pages say about Duo: Duo Mobile's pushes and
 // passcodes, and its activation.

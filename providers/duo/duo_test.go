@@ -44,7 +44,8 @@ func TestInfo(t *testing.T) {
 	if info.Name != "duo" || info.Version != Version {
 		t.Errorf("Info = %+v", info)
 	}
-	if want := (sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode}}); !reflect.DeepEqual(info.Capabilities, want) {
+	if want := (sdk.Capabilities{Code: true, Push: true, Factors: []sdk.Factor{FactorAuto, FactorPush, FactorPasscode, FactorSMS},
+		Challenges: []sdk.Factor{FactorSMS}}); !reflect.DeepEqual(info.Capabilities, want) {
 		t.Errorf("Capabilities = %+v, want %+v", info.Capabilities, want)
 	}
 	var names []string

@@ -51,7 +51,7 @@ func (p *Provider) enrollBegin(ctx context.Context, c *config, req sdk.EnrollReq
 	c.ensureOffset(ctx, p.now())
 	pre, err := c.client.Preauth(ctx, authapi.PreauthRequest{User: authapi.User{Username: username}})
 	if err != nil {
-		return sdk.EnrollResponse{}, p.enrollError(c, "preauth", err)
+		return sdk.EnrollResponse{}, p.stepError(c, "enroll", "preauth", err)
 	}
 	switch pre.Result {
 	case authapi.PreauthAuth:
@@ -94,7 +94,7 @@ func (p *Provider) enrollBegin(ctx context.Context, c *config, req sdk.EnrollReq
 				"Duo cannot create an activation for this user (Duo: %s %s), perhaps because the user already "+
 					"exists in Duo without a device%s", e.Message, e.Detail, hint)
 		}
-		return sdk.EnrollResponse{}, p.enrollError(c, "enroll", err)
+		return sdk.EnrollResponse{}, p.stepError(c, "enroll", "enroll", err)
 	}
 	st := &stateV1{
 		Status:         statusPending,
@@ -139,7 +139,7 @@ func (p *Provider) enrollFinish(ctx context.Context, c *config, req sdk.EnrollRe
 			// Duo no longer knows the activation.
 			return sdk.EnrollResponse{Reason: sdk.ReasonExpired}, nil
 		}
-		return sdk.EnrollResponse{}, p.enrollError(c, "enroll_status", err)
+		return sdk.EnrollResponse{}, p.stepError(c, "enroll", "enroll_status", err)
 	}
 	switch status {
 	case authapi.EnrollSuccess:
@@ -167,7 +167,7 @@ func (p *Provider) confirmPasscode(ctx context.Context, c *config, st *stateV1, 
 		if e, ok := authapi.AsError(err); ok && authapi.Classify(err) == authapi.ClassRefused && e.Code == authapi.CodeInvalidParams {
 			return sdk.EnrollResponse{Reason: sdk.ReasonInvalidCode}, nil
 		}
-		return sdk.EnrollResponse{}, p.enrollError(c, "auth", err)
+		return sdk.EnrollResponse{}, p.stepError(c, "enroll", "auth", err)
 	}
 	switch v := result(res, true, ""); {
 	case v.Outcome == sdk.Allow && v.Unprompted:
@@ -186,11 +186,12 @@ func (p *Provider) confirmPasscode(ctx context.Context, c *config, st *stateV1, 
 	return sdk.EnrollResponse{}, sdk.Errorf(sdk.KindInternal, "duo: Duo answered a passcode with result %q", res.Result)
 }
 
-// enrollError maps a failed Duo call during enrollment, which has no
-// failmode: unreachable is KindUnavailable, a refusal of the credentials
+// stepError maps a failed Duo call during a step that has no failmode,
+// because it authenticates no one (an enrollment, a request to text
+// passcodes): unreachable is KindUnavailable, a refusal of the credentials
 // or the clock names the setting, any other refusal is the request's.
-func (p *Provider) enrollError(c *config, op string, err error) error {
-	p.log.Warn("enroll: "+op+" failed", "api_hostname", c.host, "error", err)
+func (p *Provider) stepError(c *config, step, op string, err error) error {
+	p.log.Warn(step+": "+op+" failed", "api_hostname", c.host, "error", err)
 	switch authapi.Classify(err) {
 	case authapi.ClassUnavailable:
 		return sdk.Errorf(sdk.KindUnavailable, "Duo at %s is unavailable: %v", c.host, err)

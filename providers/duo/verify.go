@@ -25,6 +25,9 @@ const (
 	FactorAuto     = "auto"     // Duo chooses (push when the user has Duo Mobile); a typed code means passcode
 	FactorPush     = "push"     // Duo Push, asynchronous
 	FactorPasscode = "passcode" // a code from Duo Mobile, a hardware token, SMS or a bypass code
+	// FactorSMS: passcodes Duo texts to the user's phone, after a
+	// Challenge (sms.go); the typed one is checked as a passcode.
+	FactorSMS = "sms"
 )
 
 // maxPasscodeLen bounds a passcode (YubiKey OTPs are 44 characters).
@@ -87,7 +90,14 @@ func (p *Provider) Verify(ctx context.Context, req sdk.VerifyRequest) (sdk.Verif
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
-	if req.TxID != "" {
+	if factor == FactorSMS {
+		if req.Code == "" {
+			// A poll of the challenge: the user has not typed a passcode yet.
+			return sdk.VerifyResponse{Outcome: sdk.Pending, Reason: sdk.ReasonWaiting, TxID: req.TxID,
+				Message: "waiting for a passcode Duo texted"}, nil
+		}
+		factor = FactorPasscode // Duo checks a texted passcode as any other
+	} else if req.TxID != "" {
 		if !authapi.ValidTxID(req.TxID) {
 			return sdk.VerifyResponse{}, sdk.FieldError(sdk.KindInvalidRequest, "txid", "malformed transaction id")
 		}
@@ -286,8 +296,12 @@ func (p *Provider) failed(c *config, st *stateV1, op string, err error) (sdk.Ver
 
 // pickFactor chooses the interaction for a request.
 func pickFactor(req sdk.VerifyRequest) (string, error) {
+	sms := isSMSTxID(req.TxID)
 	switch req.Factor {
 	case "", FactorAuto:
+		if sms {
+			return FactorSMS, nil
+		}
 		if req.Code != "" && req.TxID == "" {
 			return FactorPasscode, nil
 		}
@@ -302,8 +316,13 @@ func pickFactor(req sdk.VerifyRequest) (string, error) {
 			return "", sdk.FieldError(sdk.KindInvalidRequest, "txid", "a passcode is verified at once; there is no transaction to poll")
 		}
 		return FactorPasscode, nil
+	case FactorSMS:
+		if !sms {
+			return "", sdk.FieldError(sdk.KindInvalidRequest, "txid", "sms passcodes are texted first: start a verification, then verify with its txid")
+		}
+		return FactorSMS, nil
 	}
-	return "", sdk.FieldError(sdk.KindInvalidRequest, "factor", "unsupported factor %q (use auto, push or passcode)", req.Factor)
+	return "", sdk.FieldError(sdk.KindInvalidRequest, "factor", "unsupported factor %q (use auto, push, passcode or sms)", req.Factor)
 }
 
 // clientIP returns the address to send as ipaddr, or "".

@@ -168,7 +168,9 @@ func TestVerifyRejects(t *testing.T) {
 		kind  sdk.Kind
 		field string
 	}{
-		{"sms factor", sdk.VerifyRequest{User: u, State: state, Factor: "sms"}, sdk.KindInvalidRequest, "factor"},
+		{"sms factor without its challenge", sdk.VerifyRequest{User: u, State: state, Factor: "sms", Code: "1234567"}, sdk.KindInvalidRequest, "txid"},
+		{"sms factor with a push's txid", sdk.VerifyRequest{User: u, State: state, Factor: "sms", TxID: "0b6f7a4c-1f2e-4d3c-9a8b-7c6d5e4f3a2b", Code: "1234567"}, sdk.KindInvalidRequest, "txid"},
+		{"phone factor", sdk.VerifyRequest{User: u, State: state, Factor: "phone"}, sdk.KindInvalidRequest, "factor"},
 		{"phone factor", sdk.VerifyRequest{User: u, State: state, Factor: "phone"}, sdk.KindInvalidRequest, "factor"},
 		{"code with push", sdk.VerifyRequest{User: u, State: state, Factor: "push", Code: "1"}, sdk.KindInvalidRequest, "code"},
 		{"txid with passcode", sdk.VerifyRequest{User: u, State: state, Factor: "passcode", Code: "1", TxID: "abc"}, sdk.KindInvalidRequest, "txid"},

@@ -98,6 +98,9 @@ type Device struct {
 	DisplayName  string   `json:"display_name"`
 	Number       string   `json:"number"`
 	Capabilities []string `json:"capabilities"`
+	// SMSNextcode, for an sms-capable device, is the first digit of the
+	// next SMS passcode to use.
+	SMSNextcode string `json:"sms_nextcode"`
 }
 
 func (r *PreauthResult) validate() error {
@@ -199,6 +202,7 @@ const (
 	StatusBypass    = "bypass"
 	StatusPushed    = "pushed"
 	StatusPushFail  = "push_failed"
+	StatusSent      = "sent" // factor sms: Duo texted new passcodes (result deny)
 )
 
 // AuthResult is the answer of a synchronous /auth/v2/auth or of
