@@ -213,7 +213,8 @@ type ChallengeProvider struct {
 	Name string
 	// Factors are what the provider can ask, from its capabilities: a
 	// code-only provider has "code"; one that can push has "push" and
-	// "passcode" (the values of VerifyInput.Factor).
+	// "passcode" (the values of VerifyInput.Factor); then each named factor
+	// of its Capabilities.Challenges (a code it sends on request).
 	Factors []string
 	// ChallengeFirst lists the Factors whose verify needs a challenge sent
 	// first (StartVerification, then Verify with its TxID): an emailed
@@ -451,6 +452,14 @@ func factorsOf(c sdk.Capabilities) []string {
 		out = append(out, FactorPush)
 	case c.Code:
 		out = append(out, FactorCode)
+	}
+	// A named factor that needs a challenge (texted passcodes beside a
+	// push) is a way of its own to sign in: listed, and by
+	// challengeProvider in ChallengeFirst too.
+	for _, f := range c.Challenges {
+		if f != "" && !slices.Contains(out, string(f)) {
+			out = append(out, string(f))
+		}
 	}
 	return out
 }

@@ -153,7 +153,7 @@ func TestChallengeListsAllowedProviders(t *testing.T) {
 	h.enrollDuo(emu, "dave", "client")
 	r := h.challenge("dave", map[string]string{"audience": "client"})
 	wantDecision(t, r, "verify", "enrolled")
-	if got := providersOf(r); got != "duo:push+passcode,totp:code" {
+	if got := providersOf(r); got != "duo:push+passcode+sms,totp:code" {
 		t.Errorf("client providers = %q", got)
 	}
 	r = h.challenge("dave", map[string]string{"audience": "staff"})

@@ -64,13 +64,17 @@ type view struct {
 	RestartURL     string       // the start page again: send a new code, change an input
 
 	// Verification.
-	Code         bool // the provider takes a typed code (a passcode, with Push)
-	CodeLabel    string
-	CodeField    codeField // the code field: setup's confirmation, sign-in's code or passcode
-	Sends        bool      // the provider sends its code: "Send code" first
-	Sent         bool      // a code was sent for this form: its field and "Resend"
-	ResendIn     int       // seconds until "Resend" is accepted
-	Recovery     bool      // offer a recovery code
+	Code      bool // the provider takes a typed code (a passcode, with Push)
+	CodeLabel string
+	CodeField codeField // the code field: setup's confirmation, sign-in's code or passcode
+	Sends     bool      // the provider sends its code: "Send code" first
+	Sent      bool      // a code was sent for this form: its field and "Resend"
+	ResendIn  int       // seconds until "Resend" is accepted
+	// SendFactor is a push provider's factor whose codes it sends on
+	// request (texted passcodes): a button asks for them, and a passcode
+	// typed after answers their challenge.
+	SendFactor   string
+	Recovery     bool // offer a recovery code
 	RecoveryOpen bool
 	RememberDays int  // offer "remember this device" for so many days
 	Remember     bool // the box was ticked

@@ -229,6 +229,21 @@ func factorsOf(p framework.ChallengeProvider) (push, code, passcode bool) {
 	return push, code, passcode
 }
 
+// sendFactor is a push provider's named factor whose codes are sent on
+// request (Capabilities.Challenges: texted passcodes), or "".
+func sendFactor(p framework.ChallengeProvider) string {
+	push, _, _ := factorsOf(p)
+	if !push {
+		return ""
+	}
+	for _, f := range p.ChallengeFirst {
+		if f != framework.FactorCode && f != framework.FactorPush {
+			return f
+		}
+	}
+	return ""
+}
+
 // sendsCode says whether a provider's code is sent to the user first (a
 // mailed code): its page asks for a code once one was sent.
 func (u *UI) sendsCode(p framework.ChallengeProvider) bool {
@@ -297,6 +312,15 @@ func (u *UI) verifyView(ctx context.Context, c claims, tok string, p framework.C
 	}
 	if !v.Sent { // once a code was sent, the lead says where to
 		v.Lead = or(v.texts.SignIn, v.Lead)
+	}
+	if v.Push && !v.WebAuthn {
+		v.SendFactor = sendFactor(p)
+		if v.SendFactor != "" && c.TxID != "" && c.Method == p.Name {
+			// Codes were sent for this form: the provider's sentence says
+			// where; the passcode field takes one.
+			v.Lead = or(c.SentMsg, "We sent you codes.") + " Enter one to continue."
+			v.ResendIn = secondsUntil(u.now(), time.UnixMilli(c.ResendAt))
+		}
 	}
 	if v.CodeField.Label != "" { // the provider's name for its code
 		v.CodeLabel = v.CodeField.Label

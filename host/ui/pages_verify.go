@@ -111,7 +111,12 @@ func (u *UI) verifyWith(w http.ResponseWriter, r *http.Request, how string) {
 			return
 		default:
 			in.Code = code
-			if passcode {
+			switch {
+			case c.TxID != "" && c.Method == p.Name && sendFactor(p) != "":
+				// Codes were sent for this form: the passcode answers
+				// their challenge (the provider checks it as a passcode).
+				in.TxID = c.TxID
+			case passcode:
 				in.Factor = framework.FactorPasscode
 			}
 		}
@@ -264,13 +269,16 @@ func (u *UI) verifySend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, ok := pickProvider(c, r.PostForm.Get("provider"))
-	if !ok || !u.sendsCode(p) {
+	// The provider's own sent code, or a push provider's codes it sends
+	// on request (the button names that factor).
+	factor := r.PostForm.Get("factor")
+	if !ok || (factor == "" && !u.sendsCode(p)) || (factor != "" && factor != sendFactor(p)) {
 		u.notListed(w, r, c, tok)
 		return
 	}
 	remember := c.Days > 0 && r.PostForm.Get("remember") != ""
 	res, err := u.fw.StartVerification(u.ctx(r, c), framework.StartInput{UserID: c.User, Provider: p.Name,
-		Audience: framework.Audience(c.Audience), ClientIP: clientIP(r)})
+		Audience: framework.Audience(c.Audience), Factor: factor, ClientIP: clientIP(r)})
 	if err != nil {
 		u.startFailed(w, r, c, tok, p.Name, remember, err, "Too many codes were sent")
 		return
