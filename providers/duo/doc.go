@@ -92,5 +92,7 @@
 // no one, so the failmode never applies to it: any failure is an error
 // (unreachable, hung, 5xx or an unusable answer: KindUnavailable; wrong
 // keys or clock: the credentials error; an allow: KindInternal) and
-// nothing is claimed sent.
+// nothing is claimed sent. The setup of a user Duo already knew (status
+// confirming) may be texted too: the passcode typed into the setup is
+// then checked by Enroll finish like any other.
 package duo

@@ -53,7 +53,8 @@ func newSMSTxID() string {
 }
 
 // Challenge asks Duo to text passcodes to the user's sms-capable device
-// (factor sms). It is an error for a user without one, for a user Duo
+// (factor sms), at sign-in or to confirm the setup of a user Duo already
+// knew (the passcode then goes to Enroll finish). It is an error for a user without one, for a user Duo
 // bypasses, denies or wants enrolled, and for any failed call to Duo.
 func (p *Provider) Challenge(ctx context.Context, req sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
 	c, err := p.current()
@@ -73,9 +74,12 @@ func (p *Provider) Challenge(ctx context.Context, req sdk.ChallengeRequest) (sdk
 	if req.User.ID != "" && req.User.ID != st.Username {
 		return sdk.ChallengeResponse{}, stateError("belongs to another user")
 	}
-	if st.Status != statusEnrolled {
-		// A pending or confirming device is not proven the user's yet;
-		// a bypass user has nothing to type.
+	if st.Status != statusEnrolled && st.Status != statusConfirming {
+		// A pending activation has no device yet; a bypass user has
+		// nothing to type. A confirming setup (a user Duo already knew)
+		// is texted: the device Duo holds gets the passcodes, and only
+		// one typed into this setup, which the host let only the user
+		// reach, proves it is the user's (confirmPasscode).
 		return sdk.ChallengeResponse{}, stateError("the Duo enrollment is not one Duo texts passcodes for")
 	}
 	ip, err := clientIP(req.ClientIP)

@@ -173,3 +173,47 @@ func TestSMSFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestSMSSetupConfirm: a user Duo already knows with only an SMS phone
+// confirms the setup here with a passcode Duo texts on request: the
+// challenge of a confirming setup texts the device Duo holds, and the
+// texted passcode typed into the setup proves it. A setup still waiting
+// for an activation, or a bypass, has nothing to text.
+func TestSMSSetupConfirm(t *testing.T) {
+	e := newEnv(t)
+	p := e.activated(nil)
+	ch := challenger(t, p)
+	u := sdk.User{ID: "sue"}
+	dev := e.emu.AddDevice(u.ID, "phone", "sms")
+	begin, err := p.Enroll(ctx, sdk.EnrollRequest{User: u, Step: sdk.EnrollBegin})
+	if err != nil || begin.Done {
+		t.Fatalf("begin = %+v, %v", begin, err)
+	}
+	if _, err := ch.Challenge(ctx, sdk.ChallengeRequest{User: u, State: begin.State, Factor: "sms", Now: e.clock.now()}); err != nil {
+		t.Fatalf("Challenge of the confirming setup: %v", err)
+	}
+	if got := e.lastRequest("/auth/v2/auth").Params.Get("device"); got != dev {
+		t.Errorf("texted device %q, want %q", got, dev)
+	}
+	codes := e.emu.SMSPasscodes(u.ID)
+	if len(codes) == 0 {
+		t.Fatal("nothing texted")
+	}
+	res, err := p.Enroll(ctx, sdk.EnrollRequest{User: u, Step: sdk.EnrollFinish, State: begin.State, Code: codes[0]})
+	if err != nil || !res.Done {
+		t.Fatalf("finish with the texted passcode = %+v, %v", res, err)
+	}
+
+	// An activation still pending (Duo did not know the user): no device
+	// is the user's to text.
+	pending, err := p.Enroll(ctx, sdk.EnrollRequest{User: sdk.User{ID: "newbie"}, Step: sdk.EnrollBegin})
+	if err != nil || pending.Display.ActivationCode == "" {
+		t.Fatalf("begin of a user Duo does not know = %+v, %v", pending, err)
+	}
+	before := e.smsAuths()
+	_, err = ch.Challenge(ctx, sdk.ChallengeRequest{User: sdk.User{ID: "newbie"}, State: pending.State, Factor: "sms", Now: e.clock.now()})
+	wantKind(t, err, sdk.KindInvalidState, "")
+	if e.smsAuths() != before {
+		t.Error("a pending activation was texted")
+	}
+}
