@@ -117,3 +117,47 @@ func TestDuoSMSFailsClosedThroughHost(t *testing.T) {
 		t.Errorf("text request once Duo is back: %d %v", r.status, r.body)
 	}
 }
+
+// TestDuoSMSSetupThroughHost: a user Duo already knows, with only an SMS
+// phone, has Duo text passcodes to confirm the setup: a burst of text
+// requests at once texts at most the send limit (3), the rest 429; a
+// texted passcode confirms; with nothing pending, or a factor that is
+// not sent on request, nothing is texted.
+func TestDuoSMSSetupThroughHost(t *testing.T) {
+	emu := startEmulator(t)
+	emu.AddDevice("sue", "phone", "sms")
+	h := duoHost(t, emu, "secure")
+	send := func(factor string) response {
+		return h.do("POST", "/v1/users/sue/enrollments/duo/send", appKey, map[string]string{"factor": factor})
+	}
+	if r := send("sms"); r.status != http.StatusNotFound {
+		t.Errorf("send before any setup: %d %v, want 404", r.status, r.body)
+	}
+	if r := h.do("POST", "/v1/users/sue/enrollments", appKey, map[string]string{"provider": "duo", "audience": "staff"}); r.status != http.StatusCreated || r.str("status") != "pending" {
+		t.Fatalf("begin: %d %v", r.status, r.body)
+	}
+	if r := send("push"); r.status != http.StatusBadRequest {
+		t.Errorf("send of factor push: %d %v, want 400", r.status, r.body)
+	}
+	got := map[int]int{}
+	for _, r := range burst.Run(8, func(int) response { return send("sms") }) {
+		got[r.status]++
+		if r.status == http.StatusOK && r.str("message") == "" {
+			t.Errorf("a send without a message: %v", r.body)
+		}
+	}
+	if got[http.StatusOK] != 3 || got[http.StatusTooManyRequests] != 5 || smsAuths(emu) != 3 {
+		t.Fatalf("a burst of 8 setup texts: %v, %d texts; want 3 sent, 5 429, 3 texts", got, smsAuths(emu))
+	}
+	codes := emu.SMSPasscodes("sue")
+	if len(codes) == 0 {
+		t.Fatal("nothing texted")
+	}
+	if c := h.do("POST", "/v1/users/sue/enrollments/duo/confirm", appKey, map[string]string{"code": codes[0]}); c.status != http.StatusOK || c.str("status") != "active" {
+		t.Fatalf("confirm with the texted passcode: %d %v", c.status, c.body)
+	}
+	h.clock.Add(time.Hour)
+	if r := send("sms"); r.status != http.StatusNotFound || smsAuths(emu) != 3 {
+		t.Errorf("send once active: %d %v (%d texts), want 404 and nothing texted", r.status, r.body, smsAuths(emu))
+	}
+}

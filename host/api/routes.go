@@ -229,6 +229,28 @@ func (s *Server) confirmEnrollment(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+type setupSendRequest struct {
+	Factor   string `json:"factor"`
+	ClientIP string `json:"client_ip,omitempty"`
+}
+
+// sendSetupCode has the provider send a code for a pending setup (Duo's
+// texted passcodes), within the setup's send limit; the code is then
+// confirmed as any other.
+func (s *Server) sendSetupCode(w http.ResponseWriter, r *http.Request) {
+	var req setupSendRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := s.fw.SendSetupCode(r.Context(), framework.SetupSendInput{UserID: r.PathValue("user"),
+		Provider: r.PathValue("provider"), Factor: req.Factor, ClientIP: req.ClientIP})
+	if err != nil {
+		s.writeFrameworkError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"message": res.Message})
+}
+
 // regenerateRecoveryCodes issues a new set, invalidating the old one.
 func (s *Server) recoveryCodesLeft(w http.ResponseWriter, r *http.Request) {
 	n, err := s.fw.RecoveryCodesLeft(r.Context(), r.PathValue("user"))

@@ -30,6 +30,7 @@ func (s *Server) routeTable() []route {
 		{"GET /v1/audit", admin, s.listAudit},
 		{"POST /v1/users/{user}/enrollments", app, s.beginEnrollment},
 		{"POST /v1/users/{user}/enrollments/{provider}/confirm", app, s.confirmEnrollment},
+		{"POST /v1/users/{user}/enrollments/{provider}/send", app, s.sendSetupCode},
 		{"GET /v1/users/{user}/enrollments", app, s.listEnrollments},
 		{"DELETE /v1/users/{user}/enrollments/{provider}", admin, s.resetEnrollment},
 		{"GET /v1/users/{user}/enrollments/{provider}/credentials", app, s.listCredentials},
