@@ -240,6 +240,9 @@ func (u *UI) showDisplay(v *view, c claims, d sdk.Display) {
 			// passcode typed here (the display's CodeInput names it).
 			v.Code, v.CodeLabel = true, "Passcode"
 			v.Title, v.Lead = "Confirm your device", ""
+			// A provider that sends codes on request (texted passcodes)
+			// can send one here too.
+			v.SendFactor = sendFactor(u.fw.Factors(c.Provider))
 		}
 	}
 	if v.CodeField.Label != "" {
@@ -365,6 +368,33 @@ func activationQR(d sdk.Display) []byte {
 		return nil
 	}
 	return b.Bytes()
+}
+
+// enrollSend has the provider send a code to confirm the setup (texted
+// passcodes for a device its backend already has), within the
+// framework's limit of setup sends, and shows the setup page again.
+func (u *UI) enrollSend(w http.ResponseWriter, r *http.Request) {
+	c, tok, ok := u.submit(w, r, PageEnroll, kindLink)
+	if !ok || !u.setupLinkCurrent(w, r, c) {
+		return
+	}
+	v := u.setupAgain(r, c, tok)
+	factor := r.PostForm.Get("factor")
+	if factor == "" || factor != v.SendFactor {
+		v.Error = "This setup cannot send you codes."
+		u.render(w, http.StatusOK, "enroll_setup", v)
+		return
+	}
+	res, err := u.fw.SendSetupCode(u.ctx(r, c), framework.SetupSendInput{UserID: c.User, Provider: c.Provider, Factor: factor, ClientIP: clientIP(r)})
+	switch {
+	case framework.IsSendLimit(err):
+		v.Error = sendLimitText("Too many codes were sent", err)
+	case err != nil:
+		v.Error = u.frameworkMessage(err)
+	default:
+		v.Notice = or(truncate(res.Message, 200), "We sent you codes.") + " Enter one to continue."
+	}
+	u.render(w, http.StatusOK, "enroll_setup", v)
 }
 
 func (u *UI) enrollConfirm(w http.ResponseWriter, r *http.Request) {

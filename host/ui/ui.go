@@ -62,6 +62,7 @@ type Framework interface {
 	Challenge(ctx context.Context, in framework.ChallengeInput) (framework.ChallengeResult, error)
 	Verify(ctx context.Context, in framework.VerifyInput) (framework.VerifyResult, error)
 	StartVerification(ctx context.Context, in framework.StartInput) (framework.StartResult, error)
+	SendSetupCode(ctx context.Context, in framework.SetupSendInput) (framework.SetupSendResult, error)
 	EnrollInputs(provider string) sdk.Schema
 	CheckEnrollInputs(provider string, inputs map[string]string, partial bool) error
 	Poll(ctx context.Context, in framework.PollInput) (framework.VerifyResult, error)
@@ -201,6 +202,7 @@ func (u *UI) routes() {
 	m.HandleFunc("GET /ui/enroll", u.enrollPage)
 	m.HandleFunc("POST /ui/enroll/begin", u.enrollBegin)
 	m.HandleFunc("POST /ui/enroll/confirm", u.enrollConfirm)
+	m.HandleFunc("POST /ui/enroll/send", u.enrollSend)
 	m.HandleFunc("GET /ui/verify", u.verifyPage)
 	m.HandleFunc("POST /ui/verify/code", u.verifyCode)
 	m.HandleFunc("POST /ui/verify/recovery", u.verifyRecovery)
