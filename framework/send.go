@@ -206,20 +206,11 @@ func (f *Framework) callChallenge(ctx context.Context, m *managed, in StartInput
 			return sdk.ChallengeResponse{}, errorf(CodeInternal, err, "open stored state")
 		}
 		now := f.now()
-		var resp sdk.ChallengeResponse
-		err = f.call(ctx, m, func(p sdk.Provider) error {
-			c, ok := p.(sdk.Challenger)
-			if !ok {
-				return sdk.Errorf(sdk.KindUnsupported, "provider has no challenge step")
-			}
-			var err error
-			resp, err = c.Challenge(ctx, sdk.ChallengeRequest{
-				User: sdk.User{ID: in.UserID}, State: state, Factor: sdk.Factor(in.Factor), ClientIP: in.ClientIP, Now: now,
-			})
-			return err
+		resp, err := f.challenge(ctx, m, in.Provider, sdk.ChallengeRequest{
+			User: sdk.User{ID: in.UserID}, State: state, Factor: sdk.Factor(in.Factor), ClientIP: in.ClientIP, Now: now,
 		})
 		if err != nil {
-			return sdk.ChallengeResponse{}, providerErr(in.Provider, err)
+			return sdk.ChallengeResponse{}, err
 		}
 		if resp.State == nil {
 			return resp, nil
@@ -332,4 +323,23 @@ func (f *Framework) endAnswered(ctx context.Context, in VerifyInput, res VerifyR
 	if err := f.store.DeleteTransaction(ctx, in.TxID); err != nil {
 		f.log.Error("cannot delete an answered challenge", "provider", in.Provider, "user", in.UserID, "error", err)
 	}
+}
+
+// challenge runs the provider's challenge step (sdk.Challenger), its
+// errors as a verify's provider errors are.
+func (f *Framework) challenge(ctx context.Context, m *managed, provider string, req sdk.ChallengeRequest) (sdk.ChallengeResponse, error) {
+	var resp sdk.ChallengeResponse
+	err := f.call(ctx, m, func(p sdk.Provider) error {
+		c, ok := p.(sdk.Challenger)
+		if !ok {
+			return sdk.Errorf(sdk.KindUnsupported, "provider has no challenge step")
+		}
+		var err error
+		resp, err = c.Challenge(ctx, req)
+		return err
+	})
+	if err != nil {
+		return sdk.ChallengeResponse{}, providerErr(provider, err)
+	}
+	return resp, nil
 }

@@ -96,19 +96,10 @@ func (f *Framework) sendSetupCode(ctx context.Context, m *managed, in SetupSendI
 	if err != nil {
 		return SetupSendResult{}, errorf(CodeInternal, err, "open stored state")
 	}
-	var resp sdk.ChallengeResponse
-	err = f.call(ctx, m, func(p sdk.Provider) error {
-		c, ok := p.(sdk.Challenger)
-		if !ok {
-			return sdk.Errorf(sdk.KindUnsupported, "provider has no challenge step")
-		}
-		var err error
-		resp, err = c.Challenge(ctx, sdk.ChallengeRequest{User: sdk.User{ID: in.UserID}, State: state,
-			Factor: sdk.Factor(in.Factor), ClientIP: in.ClientIP, Now: now})
-		return err
-	})
+	resp, err := f.challenge(ctx, m, in.Provider, sdk.ChallengeRequest{User: sdk.User{ID: in.UserID}, State: state,
+		Factor: sdk.Factor(in.Factor), ClientIP: in.ClientIP, Now: now})
 	if err != nil {
-		return SetupSendResult{}, providerErr(in.Provider, err)
+		return SetupSendResult{}, err
 	}
 	if resp.State != nil {
 		// A setup's state changes only at its begin and confirmation:
