@@ -180,6 +180,8 @@ func TestKitVerdicts(t *testing.T) {
 			map[Rule]string{RuleInfoComplete: `rule info-complete: schema field "issuer" has no Help text`}, []Rule{RuleProcessExit}},
 		{"loosens mark that does not fit its field", InProcess(fake.LoosensMisfit()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: Info.Schema: internal: window: loosens: int settings are marked by higher or lower`}, []Rule{RuleProcessExit}},
+		{"sign-in code outside Info's", InProcess(fake.SignInOutsideInfo()), withCode,
+			map[Rule]string{RuleEnrollRoundTrip: "rule enroll-roundtrip: Enroll begin's Display.SignInCodeInput {Kind:digits MinLen:10 MaxLen:10 Label:} is not within Info.CodeInput"}, []Rule{RuleProcessExit}},
 		{"sends to an input it does not ask for", InProcess(fake.SendsToNothing()), withCode,
 			map[Rule]string{RuleInfoComplete: `rule info-complete: Info.Capabilities.EnrollSendsTo "phone" is not a required string field of Info.EnrollInputs`}, []Rule{RuleProcessExit}},
 		{"panics binary", Binary(filepath.Join(bin, "panics")), withCode,

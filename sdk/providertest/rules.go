@@ -283,6 +283,16 @@ func (k *kit) checkEnroll(t tb) {
 		t.Fatalf("rule %s: Enroll begin returned no state; the host stores it and sends it to finish", RuleEnrollRoundTrip)
 	}
 	k.pending = begin.State
+	// The host refuses an enrollment whose sign-in code it could not draw
+	// a field for, or that lies outside what Info says the provider takes.
+	if c := begin.Display.SignInCodeInput; !c.IsZero() {
+		if err := c.Validate(); err != nil {
+			t.Errorf("rule %s: Enroll begin's Display.SignInCodeInput: %v", RuleEnrollRoundTrip, err)
+		} else if !c.Within(k.info.CodeInput) {
+			t.Errorf("rule %s: Enroll begin's Display.SignInCodeInput %+v is not within Info.CodeInput %+v: the host refuses the enrollment",
+				RuleEnrollRoundTrip, c, k.info.CodeInput)
+		}
+	}
 	if begin.Done {
 		if k.info.Capabilities.EnrollNeedsConfirmation {
 			t.Errorf("rule %s: Enroll begin says done, but Info.Capabilities.EnrollNeedsConfirmation is set", RuleEnrollRoundTrip)

@@ -46,6 +46,27 @@ func (p loosensMisfit) Info(ctx context.Context) (sdk.Info, error) {
 	return info, err
 }
 
+// SignInOutsideInfo states at enrollment a sign-in code of 10 digits
+// while Info says it takes 6 to 8: the host would refuse every
+// enrollment.
+func SignInOutsideInfo() sdk.Provider { return signInOutsideInfo{New()} }
+
+type signInOutsideInfo struct{ *Provider }
+
+func (p signInOutsideInfo) Info(ctx context.Context) (sdk.Info, error) {
+	info, err := p.Provider.Info(ctx)
+	info.CodeInput = sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 6, MaxLen: 8}
+	return info, err
+}
+
+func (p signInOutsideInfo) Enroll(ctx context.Context, req sdk.EnrollRequest) (sdk.EnrollResponse, error) {
+	resp, err := p.Provider.Enroll(ctx, req)
+	if req.Step == sdk.EnrollBegin {
+		resp.Display.SignInCodeInput = sdk.CodeInput{Kind: sdk.CodeDigits, MinLen: 10, MaxLen: 10}
+	}
+	return resp, err
+}
+
 // Panics slices the code without checking its length first.
 func Panics() sdk.Provider { return panics{New()} }
 
