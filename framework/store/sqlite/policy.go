@@ -108,23 +108,8 @@ func (s *Store) DeviceByHash(ctx context.Context, tokenHash []byte) (framework.R
 }
 
 func (s *Store) ListDevices(ctx context.Context, userID string) ([]framework.RememberedDevice, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceColumns+` FROM remembered_devices WHERE user_id = ? ORDER BY created_at, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list devices: %w", err)
-	}
-	defer rows.Close()
-	list := []framework.RememberedDevice{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list devices: %w", err)
-		}
-		list = append(list, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list devices: %w", err)
-	}
-	return list, nil
+	return queryAll(ctx, s.r, "list devices", scanDevice,
+		`SELECT `+deviceColumns+` FROM remembered_devices WHERE user_id = ? ORDER BY created_at, id`, userID)
 }
 
 func (s *Store) DeleteDevice(ctx context.Context, userID, id string) error {

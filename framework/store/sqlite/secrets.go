@@ -41,24 +41,8 @@ func (s *Store) ReplaceSecret(ctx context.Context, name string, old, sealed []by
 }
 
 func (s *Store) ScanEnrollments(ctx context.Context, afterUser, afterProvider string, limit int) ([]framework.Enrollment, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+readColumns+` FROM enrollments
+	return queryAll(ctx, s.r, "scan enrollments", scan, `SELECT `+readColumns+` FROM enrollments
 		WHERE (user_id, provider) > (?, ?) ORDER BY user_id, provider LIMIT ?`, afterUser, afterProvider, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
-	}
-	defer rows.Close()
-	out := []framework.Enrollment{}
-	for rows.Next() {
-		e, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: scan enrollments: %w", err)
-	}
-	return out, nil
 }
 
 // ResealEnrollments is Update's compare-and-swap, on state only (a

@@ -328,25 +328,9 @@ func (s *Store) Get(ctx context.Context, userID, provider string) (framework.Enr
 // List orders by provider with SQLite's default BINARY collation, which is
 // byte order: the order Go's string comparison gives.
 func (s *Store) List(ctx context.Context, userID string) ([]framework.Enrollment, error) {
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+readColumns+` FROM enrollments WHERE user_id = ? ORDER BY provider`,
-		userID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
-	}
-	defer rows.Close()
-	list := []framework.Enrollment{} // an unknown user is an empty list, never nil
-	for rows.Next() {
-		e, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
-		}
-		list = append(list, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list enrollments: %w", err)
-	}
-	return list, nil
+	// An unknown user is an empty list, never nil (queryAll).
+	return queryAll(ctx, s.r, "list enrollments", scan,
+		`SELECT `+readColumns+` FROM enrollments WHERE user_id = ? ORDER BY provider`, userID)
 }
 
 // Update is compare-and-swap in one statement: the version test and the

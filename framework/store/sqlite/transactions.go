@@ -77,24 +77,8 @@ func (s *Store) ExpiredPushes(ctx context.Context, userID, provider string, aud 
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere,
-		userID, provider, string(aud), nowNS)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
-	}
-	defer rows.Close()
-	var out []framework.Transaction
-	for rows.Next() {
-		tx, err := scanTransaction(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
-		}
-		out = append(out, tx)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: expired pushes: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.r, "expired pushes", func(rows *sql.Rows) (framework.Transaction, error) { return scanTransaction(rows) },
+		`SELECT `+transactionColumns+` FROM transactions WHERE `+expiredPushWhere, userID, provider, string(aud), nowNS)
 }
 
 // expiredPushWhere selects a user's pushes for a provider and audience

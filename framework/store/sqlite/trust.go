@@ -13,24 +13,8 @@ var _ framework.TrustTokenScanner = (*Store)(nil)
 // ScanTrustTokens pages through the devices with a trust token by their
 // primary key.
 func (s *Store) ScanTrustTokens(ctx context.Context, afterID string, limit int) ([]framework.RememberedDevice, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+deviceColumns+` FROM remembered_devices
+	return queryAll(ctx, s.r, "scan trust tokens", scanDevice, `SELECT `+deviceColumns+` FROM remembered_devices
 		WHERE id > ? AND trust_token IS NOT NULL ORDER BY id LIMIT ?`, afterID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: scan trust tokens: %w", err)
-	}
-	defer rows.Close()
-	out := []framework.RememberedDevice{}
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: scan trust tokens: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: scan trust tokens: %w", err)
-	}
-	return out, nil
 }
 
 // ResealTrustTokens compares and swaps each token in one transaction on
