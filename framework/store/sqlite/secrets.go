@@ -53,16 +53,25 @@ func (s *Store) ResealEnrollments(ctx context.Context, b []framework.Enrollment)
 	if err := batch.Check(b); err != nil {
 		return nil, fmt.Errorf("sqlite: reseal enrollments: %w", err)
 	}
+	return swapEach(ctx, s, "reseal enrollments", `UPDATE enrollments SET state = ?, version = version + 1
+		WHERE user_id = ? AND provider = ? AND version = ?`, b,
+		func(e framework.Enrollment) []any { return []any{blob(e.State), e.UserID, e.Provider, e.Version} })
+}
+
+// swapEach runs update, a compare-and-swap of one row, with args(item)
+// for every item of b, in one transaction on the writer connection (one
+// commit for the page), and says which items found their row as they
+// expected it (one row changed). what names the write in its errors.
+func swapEach[T any](ctx context.Context, s *Store, what, update string, b []T, args func(T) []any) ([]bool, error) {
 	written := make([]bool, len(b))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE enrollments SET state = ?, version = version + 1
-			WHERE user_id = ? AND provider = ? AND version = ?`)
+		st, err := tx.PrepareContext(ctx, update)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		for i, e := range b {
-			res, err := st.ExecContext(ctx, blob(e.State), e.UserID, e.Provider, e.Version)
+		for i, item := range b {
+			res, err := st.ExecContext(ctx, args(item)...)
 			if err != nil {
 				return err
 			}
@@ -75,7 +84,7 @@ func (s *Store) ResealEnrollments(ctx context.Context, b []framework.Enrollment)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: reseal enrollments: %w", err)
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return written, nil
 }

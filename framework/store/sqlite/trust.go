@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/twofactor/twofactor/framework"
@@ -23,28 +22,6 @@ func (s *Store) ResealTrustTokens(ctx context.Context, b []framework.TrustTokenR
 	if err := framework.CheckTrustReseals(b); err != nil {
 		return nil, fmt.Errorf("sqlite: reseal trust tokens: %w", err)
 	}
-	written := make([]bool, len(b))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE remembered_devices SET trust_token = ? WHERE id = ? AND trust_token = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for i, r := range b {
-			res, err := st.ExecContext(ctx, r.New, r.DeviceID, r.Old)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			written[i] = n == 1
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: reseal trust tokens: %w", err)
-	}
-	return written, nil
+	return swapEach(ctx, s, "reseal trust tokens", `UPDATE remembered_devices SET trust_token = ? WHERE id = ? AND trust_token = ?`, b,
+		func(r framework.TrustTokenReseal) []any { return []any{r.New, r.DeviceID, r.Old} })
 }
